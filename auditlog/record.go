@@ -1,0 +1,59 @@
+package auditlog
+
+import "time"
+
+// Record is one audit record: one JSON object per line. Field names are the
+// contract of ARCHITECTURE.md §5 and of the GraphProxyAudit_CL table.
+type Record struct {
+	Time    time.Time `json:"time"`
+	Replica string    `json:"replica"`
+	Seq     uint64    `json:"seq"`
+	Prev    string    `json:"prev"`
+	Hash    string    `json:"hash"`
+
+	RequestID       string `json:"requestId"`
+	ClientRequestID string `json:"clientRequestId"`
+	GraphRequestID  string `json:"graphRequestId"`
+
+	Caller Caller `json:"caller"`
+
+	Method  string   `json:"method"`
+	Version string   `json:"version"`
+	Path    string   `json:"path"`
+	Route   string   `json:"route"`
+	Target  string   `json:"target"`
+	Query   []string `json:"query"`
+
+	Rule       string `json:"rule"`
+	Permission string `json:"permission"`
+	Decision   string `json:"decision"`
+	Reason     string `json:"reason"`
+
+	Batch *Batch `json:"batch,omitempty"`
+
+	Status         int     `json:"status"`
+	UpstreamStatus int     `json:"upstreamStatus"`
+	RetryAfter     float64 `json:"retryAfter"`
+	BytesIn        int64   `json:"bytesIn"`
+	BytesOut       int64   `json:"bytesOut"`
+	DurationMs     float64 `json:"durationMs"`
+	UpstreamMs     float64 `json:"upstreamMs"`
+	Error          string  `json:"error"`
+}
+
+// Caller identifies who made the call, as far as it was established.
+type Caller struct {
+	Name     string `json:"name"`
+	TenantID string `json:"tenantId"`
+	AppID    string `json:"appId"`
+	Auth     string `json:"auth"`
+	IP       string `json:"ip"`
+}
+
+// Batch links a $batch sub-request's record to the batch that carried it.
+type Batch struct {
+	// RequestID is the proxy request id of the enclosing $batch call.
+	RequestID string `json:"requestId"`
+	// ID is the sub-request's id within the batch.
+	ID string `json:"id"`
+}

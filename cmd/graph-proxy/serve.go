@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/config"
+	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+)
+
+// loadConfig parses the flags shared by the subcommands that read the
+// configuration, and loads it.
+func loadConfig(fs *flag.FlagSet, args, env []string) (config.Config, error) {
+	file := fs.String("config", "", "configuration file (default $GRAPH_PROXY_CONFIG)")
+	keys := map[string]string{"listen": "listen", "public-base-url": "publicBaseURL", "policy": "policy.file"}
+	fs.String("listen", "", "listen address (key listen)")
+	fs.String("public-base-url", "", "public base URL (key publicBaseURL)")
+	fs.String("policy", "", "policy file (key policy.file)")
+	if err := parseFlags(fs, args); err != nil {
+		return config.Config{}, err
+	}
+	src := config.Sources{File: *file, Env: env, Flags: map[string]string{}}
+	if src.File == "" {
+		src.File = lookupEnv(env, config.EnvConfigFile)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if key, ok := keys[f.Name]; ok {
+			src.Flags[key] = f.Value.String()
+		}
+	})
+	return config.Load(src)
+}
+
+func lookupEnv(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(newFlags("serve", stderr), args, env)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	roots, err := rootCAs(cfg.Graph.CAFile)
+	if err != nil {
+		return err
+	}
+	graphURL, loginURL, resource := cfg.Graph.Endpoints()
+	publicBase, _ := urlParse(cfg.PublicBaseURL)
+
+	cred, err := upstream.NewCredential(upstream.Options{
+		Mode:                    cfg.Upstream.Mode,
+		TenantID:                cfg.Upstream.TenantID,
+		ClientID:                cfg.Upstream.ClientID,
+		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID,
+		LoginURL:                loginURL,
+		HTTPClient:              &http.Client{Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: 30 * time.Second}), Timeout: time.Minute},
+	})
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	tokens := upstream.NewCache(cred, resource+"/.default")
+
+	audit, err := newAudit(cfg.Audit, stdout)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+
+	// The allow-list engine is not wired in yet: every canonical request is
+	// allowed. Say so loudly rather than let anyone believe otherwise.
+	log.Warn("policy engine not configured: allowing every Graph request (development only)", "policy_file", cfg.Policy.File)
+	var decider policy.Decider = policy.AllowAll{}
+
+	replica := cfg.Audit.Replica
+	if replica == "" {
+		replica, _ = os.Hostname()
+	}
+	h, err := proxy.New(proxy.Options{
+		Graph:        graphURL,
+		PublicBase:   publicBase,
+		Transport:    proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout}),
+		Callers:      callers.Static{Caller: callers.Caller{Name: "default"}},
+		Policy:       decider,
+		Tokens:       tokens,
+		Audit:        audit,
+		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
+		Replica:      replica,
+		Logger:       log,
+		Ready: []proxy.ReadyCheck{
+			{Name: "token", Check: tokens.Ready},
+			{Name: "audit", Check: audit.Ready},
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Bodies are at most limits.maxBodyBytes; a minute is generous.
+		ReadTimeout: time.Minute,
+		// Long enough for Graph's own timeout and a streamed answer.
+		WriteTimeout:   cfg.Graph.Timeout + time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("tls: %w", err)}
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return runServer(ctx, srv, ln, cfg.ShutdownTimeout, log, tokens.Run)
+}
+
+// runServer serves on ln until ctx ends, then drains in-flight requests for
+// at most grace. background tasks run alongside and stop with it.
+func runServer(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration, log *slog.Logger, background ...func(context.Context)) error {
+	g, gctx := errgroup.WithContext(ctx)
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	for _, task := range background {
+		go task(bgCtx)
+	}
+	g.Go(func() error {
+		log.Info("serving", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil)
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down", "grace", grace.String())
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			// Past the grace period: cut what is left.
+			srv.Close()
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+func newAudit(a config.Audit, stdout io.Writer) (auditlog.Log, error) {
+	for _, s := range a.Sinks {
+		if s != "stdout" {
+			return nil, fmt.Errorf("audit.sinks: the %s sink is not available in this build; use stdout", s)
+		}
+	}
+	return auditlog.NewWriter(stdout), nil
+}
+
+// rootCAs returns the system roots plus those in caFile.
+func rootCAs(caFile string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("graph.caFile: %w", err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	return pool, nil
+}
+
+func urlParse(s string) (*url.URL, error) { return url.Parse(strings.TrimSuffix(s, "/")) }
+
+func rootCAsFromPEM(pem []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return pool, nil
+}
+
+func tlsConfig(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+}

@@ -1,0 +1,193 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is graph-proxy's whole configuration. Field tags name the keys of the
+// YAML file; every key is also the environment variable GRAPH_PROXY_<PATH>,
+// with the path upper-cased and its dots replaced by underscores (for example
+// graph.baseURL is GRAPH_PROXY_GRAPH_BASEURL). Lists in the environment are
+// comma-separated.
+type Config struct {
+	// Listen is the address the proxy serves on. Default ":8080".
+	Listen string `mapstructure:"listen"`
+	// PublicBaseURL is the base URL the vendor uses to reach the proxy (scheme
+	// and host, no path). Graph links in responses are rewritten to it.
+	// Required.
+	PublicBaseURL string `mapstructure:"publicBaseURL"`
+	// ShutdownTimeout bounds how long in-flight requests may drain after
+	// SIGTERM. Default 25s (Container Apps allows 30s).
+	ShutdownTimeout time.Duration `mapstructure:"shutdownTimeout"`
+
+	TLS      TLS      `mapstructure:"tls"`
+	Limits   Limits   `mapstructure:"limits"`
+	Graph    Graph    `mapstructure:"graph"`
+	Inbound  Inbound  `mapstructure:"inbound"`
+	Upstream Upstream `mapstructure:"upstream"`
+	Policy   Policy   `mapstructure:"policy"`
+	Audit    Audit    `mapstructure:"audit"`
+
+	Telemetry Telemetry `mapstructure:"telemetry"`
+}
+
+// TLS configures the proxy's own listener. Both empty (the default) serves
+// plain HTTP, as behind Container Apps ingress.
+type TLS struct {
+	// CertFile is a PEM certificate chain for the listener.
+	CertFile string `mapstructure:"certFile"`
+	// KeyFile is the PEM private key for CertFile.
+	KeyFile string `mapstructure:"keyFile"`
+}
+
+// Limits bounds what one request may carry.
+type Limits struct {
+	// MaxBodyBytes caps a request body; larger ones get 413. Default 4 MiB,
+	// Graph's own limit for a request.
+	MaxBodyBytes int64 `mapstructure:"maxBodyBytes"`
+	// MaxHeaderBytes caps the request line and headers. Default 64 KiB.
+	MaxHeaderBytes int `mapstructure:"maxHeaderBytes"`
+}
+
+// Graph selects the Microsoft cloud the proxy talks to.
+type Graph struct {
+	// Cloud is global, usgov, usgovdod or china. Default global.
+	Cloud string `mapstructure:"cloud"`
+	// BaseURL overrides the cloud's Graph host (the simulator, tests).
+	BaseURL string `mapstructure:"baseURL"`
+	// LoginURL overrides the cloud's Entra ID authority host.
+	LoginURL string `mapstructure:"loginURL"`
+	// CAFile is a PEM bundle trusted, in addition to the system roots, for
+	// every outbound connection: Graph, Entra ID, Key Vault and the identity
+	// endpoint. For TLS-inspecting egress firewalls and the simulator.
+	CAFile string `mapstructure:"caFile"`
+	// Timeout bounds the wait for Graph's response headers; past it the
+	// caller gets 504. Default 100s.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// Inbound configures how vendors authenticate to the proxy.
+type Inbound struct {
+	Entra Entra `mapstructure:"entra"`
+	MTLS  MTLS  `mapstructure:"mtls"`
+}
+
+// Entra configures the validation of vendors' Entra ID access tokens.
+type Entra struct {
+	// Tenants lists the tenant ids whose tokens are accepted.
+	Tenants []string `mapstructure:"tenants"`
+	// Audience is the application id URI of the proxy's app registration.
+	Audience string `mapstructure:"audience"`
+	// AllowDelegated accepts tokens issued to a signed-in user. Default false:
+	// only app-only tokens are accepted.
+	AllowDelegated bool `mapstructure:"allowDelegated"`
+}
+
+// MTLS configures client-certificate authentication.
+type MTLS struct {
+	// TrustedCAs is a PEM bundle of the CAs that issue vendor client
+	// certificates. Empty disables client certificates.
+	TrustedCAs string `mapstructure:"trustedCAs"`
+	// ClientCertHeader names the header in which an ingress forwards the
+	// client certificate. Empty (the default) ignores any such header.
+	ClientCertHeader string `mapstructure:"clientCertHeader"`
+}
+
+// Upstream configures how the proxy obtains its own Graph token.
+type Upstream struct {
+	// Mode is managedIdentity, keyVaultSecret, keyVaultCertificate or
+	// federated. Default managedIdentity.
+	Mode string `mapstructure:"mode"`
+	// TenantID is the customer's tenant.
+	TenantID string `mapstructure:"tenantID"`
+	// ClientID is the app registration used in every mode but
+	// managedIdentity.
+	ClientID string `mapstructure:"clientID"`
+	// ManagedIdentityClientID selects a user-assigned identity; empty uses
+	// the system-assigned one.
+	ManagedIdentityClientID string `mapstructure:"managedIdentityClientID"`
+
+	KeyVault KeyVault `mapstructure:"keyVault"`
+}
+
+// KeyVault locates the app credential in the keyVault* modes.
+type KeyVault struct {
+	// URL is the vault, e.g. https://contoso-gp.vault.azure.net/.
+	URL string `mapstructure:"url"`
+	// SecretName is the secret holding the client secret or certificate.
+	SecretName string `mapstructure:"secretName"`
+}
+
+// Policy locates the allow-list.
+type Policy struct {
+	// File is the policy file. Required.
+	File string `mapstructure:"file"`
+	// Reload watches the file and swaps in a valid new version. Default true.
+	Reload bool `mapstructure:"reload"`
+}
+
+// Audit configures where audit records go.
+type Audit struct {
+	// Sinks lists stdout, file and azureMonitor (several allowed). Default
+	// [stdout].
+	Sinks []string `mapstructure:"sinks"`
+	// Replica names this replica's hash chain. Default: the host name
+	// (Container Apps sets it to the replica name).
+	Replica string `mapstructure:"replica"`
+
+	File         AuditFile    `mapstructure:"file"`
+	AzureMonitor AzureMonitor `mapstructure:"azureMonitor"`
+}
+
+// AuditFile configures the file sink.
+type AuditFile struct {
+	// Path is the JSON-lines file. Default audit.jsonl.
+	Path string `mapstructure:"path"`
+	// MaxSizeMB rotates the file at this size. Default 100.
+	MaxSizeMB int `mapstructure:"maxSizeMB"`
+	// MaxFiles is how many rotated files are kept. Default 10.
+	MaxFiles int `mapstructure:"maxFiles"`
+}
+
+// AzureMonitor configures the Logs Ingestion sink.
+type AzureMonitor struct {
+	// Endpoint is the data collection endpoint (or rule endpoint).
+	Endpoint string `mapstructure:"endpoint"`
+	// RuleID is the data collection rule's immutable id.
+	RuleID string `mapstructure:"ruleID"`
+	// Stream is the DCR stream. Default Custom-GraphProxyAudit.
+	Stream string `mapstructure:"stream"`
+}
+
+// Telemetry configures OpenTelemetry export.
+type Telemetry struct {
+	// OTLPEndpoint receives traces and metrics; empty disables export
+	// unless the standard OTEL_* variables are set.
+	OTLPEndpoint string `mapstructure:"otlpEndpoint"`
+}
+
+// Default returns the configuration used for every key the file, the
+// environment and the flags leave unset.
+func Default() Config {
+	return Config{
+		Listen:          ":8080",
+		ShutdownTimeout: 25 * time.Second,
+		Limits:          Limits{MaxBodyBytes: 4 << 20, MaxHeaderBytes: 64 << 10},
+		Graph:           Graph{Cloud: "global", Timeout: 100 * time.Second},
+		Upstream:        Upstream{Mode: ModeManagedIdentity},
+		Policy:          Policy{Reload: true},
+		Audit: Audit{
+			Sinks:        []string{"stdout"},
+			File:         AuditFile{Path: "audit.jsonl", MaxSizeMB: 100, MaxFiles: 10},
+			AzureMonitor: AzureMonitor{Stream: "Custom-GraphProxyAudit"},
+		},
+	}
+}
+
+// The upstream token modes.
+const (
+	ModeManagedIdentity     = "managedIdentity"
+	ModeKeyVaultSecret      = "keyVaultSecret"
+	ModeKeyVaultCertificate = "keyVaultCertificate"
+	ModeFederated           = "federated"
+)

@@ -1,0 +1,224 @@
+package config
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// IsGUID reports whether s is a GUID in its 8-4-4-4-12 text form.
+func IsGUID(s string) bool { return guid.MatchString(s) }
+
+type problems []Problem
+
+func (ps *problems) add(key, format string, args ...any) {
+	*ps = append(*ps, Problem{Key: key, Reason: fmt.Sprintf(format, args...)})
+}
+
+// validate checks values (their types were checked when decoding) and returns
+// every problem, each naming its key.
+func (c Config) validate() []Problem {
+	var ps problems
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		ps.add("listen", "%q is not host:port (for example \":8080\")", c.Listen)
+	}
+	ps.checkBaseURL("publicBaseURL", c.PublicBaseURL, true, true)
+	if c.ShutdownTimeout <= 0 {
+		ps.add("shutdownTimeout", "must be positive")
+	}
+
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		ps.add("tls", "certFile and keyFile go together: set both or neither")
+	}
+	ps.checkReadable("tls.certFile", c.TLS.CertFile)
+	ps.checkReadable("tls.keyFile", c.TLS.KeyFile)
+
+	if c.Limits.MaxBodyBytes <= 0 {
+		ps.add("limits.maxBodyBytes", "must be positive")
+	}
+	if c.Limits.MaxHeaderBytes < 4096 {
+		ps.add("limits.maxHeaderBytes", "%d is below the 4096 bytes a Graph SDK request needs", c.Limits.MaxHeaderBytes)
+	}
+
+	if _, ok := Clouds[c.Graph.Cloud]; !ok {
+		ps.add("graph.cloud", "%q is not one of %s", c.Graph.Cloud, strings.Join(cloudNames(), ", "))
+	}
+	ps.checkBaseURL("graph.baseURL", c.Graph.BaseURL, false, false)
+	ps.checkBaseURL("graph.loginURL", c.Graph.LoginURL, false, false)
+	ps.checkPEM("graph.caFile", c.Graph.CAFile)
+	if c.Graph.Timeout <= 0 {
+		ps.add("graph.timeout", "must be positive")
+	}
+
+	for i, t := range c.Inbound.Entra.Tenants {
+		if !IsGUID(t) {
+			ps.add(fmt.Sprintf("inbound.entra.tenants[%d]", i), "%q is not a tenant id (a GUID)", t)
+		}
+	}
+	if len(c.Inbound.Entra.Tenants) > 0 && c.Inbound.Entra.Audience == "" {
+		ps.add("inbound.entra.audience", "required when inbound.entra.tenants is set: the application id URI of graph-proxy's app registration")
+	}
+	ps.checkPEM("inbound.mtls.trustedCAs", c.Inbound.MTLS.TrustedCAs)
+
+	ps.checkUpstream(c.Upstream)
+	ps.checkReadable("policy.file", c.Policy.File)
+	ps.checkAudit(c.Audit)
+
+	if e := c.Telemetry.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || u.Host == "" {
+			ps.add("telemetry.otlpEndpoint", "%q is not an absolute URL", e)
+		}
+	}
+	return ps
+}
+
+func (ps *problems) checkUpstream(u Upstream) {
+	modes := []string{ModeManagedIdentity, ModeKeyVaultSecret, ModeKeyVaultCertificate, ModeFederated}
+	if !slices.Contains(modes, u.Mode) {
+		ps.add("upstream.mode", "%q is not one of %s", u.Mode, strings.Join(modes, ", "))
+		return
+	}
+	ps.checkGUID("upstream.tenantID", u.TenantID)
+	ps.checkGUID("upstream.clientID", u.ClientID)
+	ps.checkGUID("upstream.managedIdentityClientID", u.ManagedIdentityClientID)
+	if u.Mode == ModeManagedIdentity {
+		return
+	}
+	if u.TenantID == "" {
+		ps.add("upstream.tenantID", "required in mode %s: the customer's tenant id", u.Mode)
+	}
+	if u.ClientID == "" {
+		ps.add("upstream.clientID", "required in mode %s: the app registration's client id", u.Mode)
+	}
+	if u.Mode == ModeFederated {
+		return
+	}
+	ps.checkBaseURL("upstream.keyVault.url", u.KeyVault.URL, false, false)
+	if u.KeyVault.URL == "" {
+		ps.add("upstream.keyVault.url", "required in mode %s: the vault holding the app credential", u.Mode)
+	}
+	if u.KeyVault.SecretName == "" {
+		ps.add("upstream.keyVault.secretName", "required in mode %s", u.Mode)
+	}
+}
+
+func (ps *problems) checkAudit(a Audit) {
+	sinks := []string{"stdout", "file", "azureMonitor"}
+	if len(a.Sinks) == 0 {
+		ps.add("audit.sinks", "at least one sink is required (%s)", strings.Join(sinks, ", "))
+	}
+	seen := map[string]bool{}
+	for _, s := range a.Sinks {
+		switch {
+		case !slices.Contains(sinks, s):
+			ps.add("audit.sinks", "%q is not one of %s", s, strings.Join(sinks, ", "))
+		case seen[s]:
+			ps.add("audit.sinks", "%q is listed twice", s)
+		}
+		seen[s] = true
+	}
+	if seen["file"] {
+		if a.File.Path == "" {
+			ps.add("audit.file.path", "required with the file sink")
+		}
+		if a.File.MaxSizeMB <= 0 {
+			ps.add("audit.file.maxSizeMB", "must be positive")
+		}
+		if a.File.MaxFiles < 1 {
+			ps.add("audit.file.maxFiles", "must be at least 1")
+		}
+	}
+	if seen["azureMonitor"] {
+		if a.AzureMonitor.Endpoint == "" {
+			ps.add("audit.azureMonitor.endpoint", "required with the azureMonitor sink: the data collection endpoint's logs ingestion URL")
+		} else {
+			ps.checkBaseURL("audit.azureMonitor.endpoint", a.AzureMonitor.Endpoint, false, false)
+		}
+		if a.AzureMonitor.RuleID == "" {
+			ps.add("audit.azureMonitor.ruleID", "required with the azureMonitor sink: the data collection rule's immutable id (dcr-...)")
+		}
+		if !strings.HasPrefix(a.AzureMonitor.Stream, "Custom-") {
+			ps.add("audit.azureMonitor.stream", "%q must name a custom stream (Custom-...)", a.AzureMonitor.Stream)
+		}
+	}
+}
+
+// checkBaseURL accepts an absolute https URL with nothing after the host.
+// Plain http is accepted only for loopback hosts, and only where
+// allowLoopbackHTTP is set.
+func (ps *problems) checkBaseURL(key, s string, required, allowLoopbackHTTP bool) {
+	if s == "" {
+		if required {
+			ps.add(key, "required: an absolute https URL such as https://graph-proxy.contoso.example")
+		}
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		ps.add(key, "%q is not an absolute https URL", s)
+		return
+	}
+	if u.Scheme == "http" && !(allowLoopbackHTTP && isLoopback(u.Hostname())) {
+		ps.add(key, "%q must use https", s)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		ps.add(key, "%q must be scheme and host only (no path, query or credentials): Graph SDKs expect /v1.0 right after the host", s)
+	}
+}
+
+func (ps *problems) checkGUID(key, s string) {
+	if s != "" && !IsGUID(s) {
+		ps.add(key, "%q is not a GUID", s)
+	}
+}
+
+func (ps *problems) checkReadable(key, name string) {
+	if name == "" {
+		return
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		ps.add(key, "cannot read %q: %v", name, unwrapPath(err))
+		return
+	}
+	f.Close()
+}
+
+func (ps *problems) checkPEM(key, name string) {
+	if name == "" {
+		return
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		ps.add(key, "cannot read %q: %v", name, unwrapPath(err))
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		ps.add(key, "%q holds no PEM certificate", name)
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func cloudNames() []string {
+	names := make([]string, 0, len(Clouds))
+	for n := range Clouds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,61 @@
+package callers
+
+import (
+	"errors"
+	"net"
+	"net/http"
+)
+
+// Caller is an authenticated party.
+type Caller struct {
+	// Name is the policy's callers[].name for this party.
+	Name string
+	// TenantID is the tenant that issued the caller's credential.
+	TenantID string
+	// AppID is the caller's application (client) id.
+	AppID string
+	// Roles are the app roles in the caller's token.
+	Roles []string
+	// Auth names the mechanism: "entra-jwt", "mtls" or "static".
+	Auth string
+	// IP is the caller's address.
+	IP string
+}
+
+// Authenticator establishes who sent a request.
+type Authenticator interface {
+	// Authenticate returns the caller or an error wrapping
+	// ErrUnauthenticated (no valid credential) or ErrUnknownCaller (a
+	// valid credential that matches no configured caller).
+	Authenticate(r *http.Request) (Caller, error)
+}
+
+var (
+	// ErrUnauthenticated is a missing or invalid credential: 401.
+	ErrUnauthenticated = errors.New("callers: unauthenticated")
+	// ErrUnknownCaller is a valid credential of no configured caller: 403.
+	ErrUnknownCaller = errors.New("callers: credential valid but no caller matches")
+)
+
+// Static authenticates every request as one fixed caller. It serves the
+// forwarding core's tests until real authentication is configured.
+type Static struct {
+	Caller Caller
+}
+
+// Authenticate returns the fixed caller with the request's address.
+func (s Static) Authenticate(r *http.Request) (Caller, error) {
+	c := s.Caller
+	c.Auth = "static"
+	c.IP = RemoteIP(r)
+	return c, nil
+}
+
+// RemoteIP is the address of the peer that opened the connection.
+func RemoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+)
+
+// Error is an error the proxy answers itself, in Graph's error shape. Code
+// and Message are stable strings for callers; Err is the cause, for the log
+// and the audit record only.
+type Error struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter int // seconds; 0 sends no Retry-After
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Code + ": " + e.Err.Error()
+	}
+	return e.Code
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// StatusClientClosedRequest is recorded when the caller went away before
+// the answer; nothing is sent.
+const StatusClientClosedRequest = 499
+
+var (
+	errDenied             = errors.New("denied by policy")
+	errAuditUnavailable   = errors.New("audit log unavailable")
+	errUpstreamBodyAbort  = errors.New("upstream response aborted mid-body")
+	errUnsupportedRequest = errors.New("unsupported request")
+)
+
+// classify maps an error from any stage to the answer the caller gets.
+// It is the only place that chooses statuses for the proxy's own errors.
+func classify(err error) *Error {
+	var pe *Error
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.Is(err, policy.ErrNotGraph):
+		return &Error{Status: http.StatusNotFound, Code: "graphProxy.notFound",
+			Message: "Only /v1.0/ and /beta/ Microsoft Graph paths are served by this proxy.", Err: err}
+	case errors.As(err, &mbe):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "graphProxy.requestTooLarge",
+			Message: "The request body exceeds " + strconv.FormatInt(mbe.Limit, 10) + " bytes.", Err: err}
+	case errors.Is(err, callers.ErrUnauthenticated):
+		return &Error{Status: http.StatusUnauthorized, Code: "graphProxy.unauthenticated",
+			Message: "A valid access token for this proxy is required.", Err: err}
+	case errors.Is(err, callers.ErrUnknownCaller):
+		return &Error{Status: http.StatusForbidden, Code: "graphProxy.callerNotAllowed",
+			Message: "The calling application is not allowed by this proxy's policy.", Err: err}
+	case errors.Is(err, errDenied):
+		return &Error{Status: http.StatusForbidden, Code: "graphProxy.policyDenied",
+			Message: "The request is not allowed by this proxy's policy.", Err: err}
+	case errors.Is(err, errUnsupportedRequest):
+		return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
+			Message: "The request is malformed or uses an unsupported feature.", Err: err}
+	case errors.Is(err, errAuditUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.auditUnavailable",
+			Message: "The proxy cannot record the call in its audit log; try again later.", RetryAfter: 5, Err: err}
+	case errors.Is(err, upstream.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.tokenUnavailable",
+			Message: "The proxy cannot obtain its Microsoft Graph token; try again later.", RetryAfter: 10, Err: err}
+	case errors.Is(err, context.Canceled):
+		return &Error{Status: StatusClientClosedRequest, Code: "graphProxy.clientClosedRequest",
+			Message: "The client closed the request.", Err: err}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return &Error{Status: http.StatusGatewayTimeout, Code: "graphProxy.upstreamTimeout",
+			Message: "Microsoft Graph did not answer in time.", Err: err}
+	default:
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.upstreamUnreachable",
+			Message: "Microsoft Graph could not be reached.", Err: err}
+	}
+}
+
+// graphError is Graph's error body, so that SDKs parse the proxy's errors
+// as they parse Graph's.
+type graphError struct {
+	Error graphErrorBody `json:"error"`
+}
+
+type graphErrorBody struct {
+	Code       string     `json:"code"`
+	Message    string     `json:"message"`
+	InnerError innerError `json:"innerError"`
+}
+
+type innerError struct {
+	Date            string `json:"date"`
+	RequestID       string `json:"request-id"`
+	ClientRequestID string `json:"client-request-id"`
+}
+
+// writeError answers e in Graph's shape. A 499 writes nothing: nobody is
+// listening.
+func writeError(w http.ResponseWriter, e *Error, requestID, clientRequestID string, now time.Time) {
+	if e.Status == StatusClientClosedRequest {
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("request-id", requestID)
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	if e.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	body, _ := json.Marshal(graphError{Error: graphErrorBody{
+		Code:    e.Code,
+		Message: e.Message,
+		InnerError: innerError{
+			Date:            now.UTC().Format(time.RFC3339),
+			RequestID:       requestID,
+			ClientRequestID: clientRequestID,
+		},
+	}})
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	w.Write(body)
+}

@@ -1,0 +1,380 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+)
+
+// Options are a Handler's dependencies. Every field is required unless its
+// comment says otherwise.
+type Options struct {
+	// Graph is the upstream Graph endpoint, scheme and host only.
+	Graph *url.URL
+	// PublicBase is the base URL vendors use to reach the proxy; Graph
+	// links are rewritten to it.
+	PublicBase *url.URL
+	// Transport carries forwarded calls to Graph.
+	Transport http.RoundTripper
+	// Callers authenticates inbound requests.
+	Callers callers.Authenticator
+	// Policy decides canonical requests.
+	Policy policy.Decider
+	// Tokens supplies the proxy's Graph token.
+	Tokens upstream.TokenSource
+	// Audit receives one record per call.
+	Audit auditlog.Log
+	// MaxBodyBytes caps request bodies (413 beyond).
+	MaxBodyBytes int64
+	// Replica names this replica in audit records.
+	Replica string
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// Ready lists readiness checks for /readyz; nil means always ready.
+	Ready []ReadyCheck
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+}
+
+// Handler is the proxy's http.Handler: every Graph call passes through its
+// stages in order (ARCHITECTURE.md §1) and leaves one audit record.
+type Handler struct {
+	o     Options
+	links *LinkRewriter
+	rp    *httputil.ReverseProxy
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns a Handler built from o.
+func New(o Options) (*Handler, error) {
+	if o.Graph == nil || o.PublicBase == nil || o.Transport == nil || o.Callers == nil ||
+		o.Policy == nil || o.Tokens == nil || o.Audit == nil || o.MaxBodyBytes <= 0 {
+		return nil, errors.New("proxy: incomplete options")
+	}
+	h := &Handler{o: o, log: o.Logger, now: o.Now}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.links = NewLinkRewriter(o.Graph.Scheme+"://"+o.Graph.Host, o.PublicBase.Scheme+"://"+o.PublicBase.Host)
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      timedTransport{o.Transport},
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.upstreamError,
+		ErrorLog:       slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
+	}
+	return h, nil
+}
+
+// call is the state of one request as it moves through the stages.
+type call struct {
+	start           time.Time
+	requestID       string
+	clientRequestID string
+	token           upstream.Token
+	rec             auditlog.Record
+	upstreamStart   time.Time
+	upstreamErr     error
+}
+
+type callKey struct{}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz":
+		h.healthz(w, r)
+		return
+	case "/readyz":
+		h.readyz(w, r)
+		return
+	}
+
+	c := &call{start: h.now(), requestID: newID()}
+	c.clientRequestID = r.Header.Get("client-request-id")
+	if !validClientRequestID(c.clientRequestID) {
+		c.clientRequestID = newID()
+	}
+	c.rec = auditlog.Record{
+		Replica:         h.o.Replica,
+		RequestID:       c.requestID,
+		ClientRequestID: c.clientRequestID,
+		Method:          r.Method,
+		Caller:          auditlog.Caller{IP: callers.RemoteIP(r)},
+	}
+	if r.ContentLength > 0 {
+		c.rec.BytesIn = r.ContentLength
+	}
+	rw := &responseWriter{ResponseWriter: w}
+	rw.Header().Set("client-request-id", c.clientRequestID)
+	rw.Header().Set(RequestIDHeader, c.requestID)
+
+	defer func() {
+		p := recover()
+		if p != nil && p != http.ErrAbortHandler {
+			h.log.Error("panic serving request", "request_id", c.requestID, "panic", fmt.Sprint(p))
+			if !rw.wroteHeader {
+				h.fail(rw, c, &Error{Status: http.StatusInternalServerError, Code: "graphProxy.internalError",
+					Message: "The proxy failed to process the request.", Err: fmt.Errorf("panic: %v", p)})
+			}
+		}
+		if p == http.ErrAbortHandler && c.rec.Error == "" {
+			c.rec.Error = errUpstreamBodyAbort.Error()
+		}
+		h.finish(rw, c)
+		if p == http.ErrAbortHandler {
+			// The response is cut short; let net/http abort the connection
+			// so the caller cannot mistake it for a complete one.
+			panic(p)
+		}
+	}()
+
+	if err := h.serve(rw, r, c); err != nil {
+		h.fail(rw, c, classify(err))
+	}
+}
+
+// RequestIDHeader carries the proxy's own request id on every answer.
+// Graph's request-id header, when Graph answered, passes through as is.
+const RequestIDHeader = "x-graph-proxy-request-id"
+
+// serve runs the stages. It returns the error of the first stage that
+// refuses the call; forwarding has happened only if it returns nil.
+func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
+	// guard
+	if r.ContentLength > h.o.MaxBodyBytes {
+		return &http.MaxBytesError{Limit: h.o.MaxBodyBytes}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)
+	}
+
+	// canonicalise (needs no identity, so an unknown path is a 404 for all)
+	req, err := policy.ParseRequest(r.Method, r.URL)
+	if err != nil {
+		c.rec.Path = r.URL.EscapedPath()
+		return err
+	}
+	c.rec.Version, c.rec.Path, c.rec.Query = req.Version, req.Path, req.Query
+
+	// authenticate
+	caller, err := h.o.Callers.Authenticate(r)
+	if err != nil {
+		return err
+	}
+	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
+
+	// decide
+	d := h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req})
+	c.rec.Decision, c.rec.Rule, c.rec.Permission, c.rec.Reason = d.Result.String(), d.RuleID, d.Permission, d.Reason
+	if !d.Result.Forwarded() {
+		return fmt.Errorf("%w: %s", errDenied, d.Reason)
+	}
+
+	// The audit log must be able to take the record before anything is
+	// forwarded: a call that cannot be audited is not made.
+	if err := h.o.Audit.Ready(); err != nil {
+		return fmt.Errorf("%w: %w", errAuditUnavailable, err)
+	}
+
+	// token
+	c.token, err = h.o.Tokens.Token(r.Context())
+	if err != nil {
+		return err
+	}
+
+	// forward and respond
+	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	return c.upstreamErr
+}
+
+func (h *Handler) fail(w *responseWriter, c *call, e *Error) {
+	c.rec.Error = e.Error()
+	if c.rec.Decision == "" {
+		c.rec.Decision = policy.Deny.String()
+	}
+	w.status = e.Status // recorded even when nothing is written (499)
+	writeError(w, e, c.requestID, c.clientRequestID, h.now())
+	if e.Status >= 500 && e.Status != http.StatusServiceUnavailable {
+		h.log.Warn("request failed", "request_id", c.requestID, "status", e.Status, "error", e.Err)
+	}
+}
+
+// finish completes and appends the audit record.
+func (h *Handler) finish(w *responseWriter, c *call) {
+	end := h.now()
+	c.rec.Time = c.start.UTC()
+	c.rec.Status = w.status
+	if c.rec.Status == 0 {
+		c.rec.Status = http.StatusOK
+	}
+	c.rec.BytesOut = w.bytes
+	c.rec.DurationMs = ms(end.Sub(c.start))
+	if !c.upstreamStart.IsZero() && c.rec.UpstreamMs == 0 {
+		c.rec.UpstreamMs = ms(end.Sub(c.upstreamStart))
+	}
+	if err := h.o.Audit.Append(&c.rec); err != nil {
+		h.log.Error("audit record lost", "request_id", c.requestID, "error", err)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// forwardedHeaders are the request headers sent on to Graph; every other
+// header, the caller's Authorization and Cookie among them, stays behind.
+// An allow-list, because a header the proxy does not know is one it cannot
+// vouch for.
+var forwardedHeaders = []string{
+	"Accept",
+	"Accept-Language",
+	"Cache-Control",
+	"ConsistencyLevel",
+	"Content-Type",
+	"If-Match",
+	"If-None-Match",
+	"Prefer",
+	"return-client-request-id",
+	"SdkVersion",
+	"User-Agent",
+	"x-ms-throttle-priority",
+}
+
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	c := pr.In.Context().Value(callKey{}).(*call)
+	pr.SetURL(h.o.Graph)
+	out := make(http.Header, len(forwardedHeaders)+3)
+	for _, k := range forwardedHeaders {
+		if v, ok := pr.In.Header[http.CanonicalHeaderKey(k)]; ok {
+			out[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	if _, ok := out["User-Agent"]; !ok {
+		out["User-Agent"] = []string{""} // not Go's default
+	}
+	out.Set("Authorization", "Bearer "+c.token.Value)
+	out.Set("client-request-id", c.clientRequestID)
+	pr.Out.Header = out
+	// Accept-Encoding is left to the transport, which then decompresses
+	// transparently so that links can be rewritten in the body.
+}
+
+func (h *Handler) modifyResponse(resp *http.Response) error {
+	c := resp.Request.Context().Value(callKey{}).(*call)
+	c.rec.UpstreamStatus = resp.StatusCode
+	c.rec.UpstreamMs = ms(h.now().Sub(c.upstreamStart))
+	c.rec.GraphRequestID = resp.Header.Get("request-id")
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		c.rec.RetryAfter, _ = strconv.ParseFloat(ra, 64)
+	}
+	// Graph's challenges concern the proxy's own token (continuous access
+	// evaluation); relayed, they would make SDKs retry with claims they
+	// cannot satisfy.
+	resp.Header.Del("WWW-Authenticate")
+	resp.Header.Del("Set-Cookie")
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if s, ok := h.links.URL(loc); ok {
+			resp.Header.Set("Location", s)
+		}
+	}
+	if isJSON(resp.Header.Get("Content-Type")) && resp.Header.Get("Content-Encoding") == "" && resp.Body != http.NoBody {
+		resp.Body = h.links.Body(resp.Body)
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
+	return nil
+}
+
+func (h *Handler) upstreamError(_ http.ResponseWriter, r *http.Request, err error) {
+	c := r.Context().Value(callKey{}).(*call)
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		c.upstreamErr = r.Context().Err()
+		return
+	}
+	c.upstreamErr = err
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(strings.ToLower(mt))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// timedTransport notes when the upstream exchange starts.
+type timedTransport struct{ rt http.RoundTripper }
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c, ok := r.Context().Value(callKey{}).(*call); ok {
+		c.upstreamStart = time.Now()
+	}
+	return t.rt.RoundTrip(r)
+}
+
+// responseWriter records the status and size of the answer.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.status = code
+		w.wroteHeader = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush passes through, so streamed responses reach the caller promptly.
+func (w *responseWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func newID() string { return uuid.NewString() }
+
+// validClientRequestID accepts what SDKs send (a GUID) and other short
+// printable ids; anything else is replaced, so it cannot inject into logs
+// or headers.
+func validClientRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,312 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// origin is "scheme://host[:port]", lower case.
+type origin string
+
+// LinkRewriter moves Graph-absolute links to the proxy's public base: only
+// the scheme and host change, the path and query bytes stay exactly as Graph
+// sent them.
+type LinkRewriter struct {
+	from origin // Graph, e.g. "https://graph.microsoft.com"
+	to   string // the proxy's public base
+}
+
+// NewLinkRewriter returns a rewriter from the Graph origin to the public
+// one; both are scheme://host[:port] without a path.
+func NewLinkRewriter(graph, public string) *LinkRewriter {
+	return &LinkRewriter{
+		from: origin(strings.ToLower(strings.TrimSuffix(graph, "/"))),
+		to:   strings.TrimSuffix(public, "/"),
+	}
+}
+
+// URL rewrites s if it points at the Graph origin, and reports whether it
+// did. "https://graph.microsoft.com.evil.example/" does not point at it.
+func (l *LinkRewriter) URL(s string) (string, bool) {
+	n := len(l.from)
+	if len(s) < n || !strings.EqualFold(s[:n], string(l.from)) {
+		return s, false
+	}
+	if len(s) > n && s[n] != '/' && s[n] != '?' && s[n] != '#' {
+		return s, false
+	}
+	return l.to + s[n:], true
+}
+
+// linkKeys are the JSON properties whose string values are rewritten,
+// wherever they appear (including inside $batch responses).
+var linkKeys = [][]byte{[]byte("@odata.nextLink"), []byte("@odata.deltaLink")}
+
+const (
+	// maxLinkBytes bounds the bytes held while a link value is examined;
+	// longer values pass through unchanged. Graph's skip tokens are well
+	// under it.
+	maxLinkBytes = 16 << 10
+	// maxDepth bounds the nesting tracked; deeper documents pass through
+	// unchanged below it.
+	maxDepth = 256
+	chunk    = 32 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, chunk); return &b }}
+
+// Body wraps a JSON response body so that link values are rewritten as it
+// streams. Memory is bounded by one read chunk plus maxLinkBytes.
+func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser {
+	bp := bufPool.Get().(*[]byte)
+	return &jsonLinks{l: l, src: rc, in: bp, out: make([]byte, 0, chunk+64)}
+}
+
+// jsonLinks is a streaming JSON scanner. It tracks just enough structure —
+// object or array nesting, whether the next string is a key, the last key —
+// to find link values, and copies every other byte through untouched.
+type jsonLinks struct {
+	l   *LinkRewriter
+	src io.ReadCloser
+	in  *[]byte
+	out []byte
+	pos int // read position in out
+	err error
+
+	stack     [maxDepth]bool // true: object
+	depth     int
+	overflow  int  // nesting beyond maxDepth
+	expectKey bool // in an object, before a key
+	inString  bool
+	escape    bool
+	isKey     bool   // the current string is a key
+	hold      bool   // the current string is a link value, held in val
+	keyBuf    []byte // the current key, while it is short enough to be a link key
+	keyOK     bool   // keyBuf still tracks the key
+	linkNext  bool   // the last key was a link key and its value is next
+	val       []byte
+}
+
+func (j *jsonLinks) Read(p []byte) (int, error) {
+	for j.pos == len(j.out) {
+		if j.err != nil {
+			return 0, j.err
+		}
+		j.out, j.pos = j.out[:0], 0
+		n, err := j.src.Read(*j.in)
+		j.scan((*j.in)[:n])
+		if err != nil {
+			if j.hold { // truncated inside a link: emit what was held
+				j.out = append(j.out, '"')
+				j.out = append(j.out, j.val...)
+				j.hold = false
+			}
+			j.err = err
+		}
+	}
+	n := copy(p, j.out[j.pos:])
+	j.pos += n
+	return n, nil
+}
+
+func (j *jsonLinks) Close() error {
+	if j.in != nil {
+		bufPool.Put(j.in)
+		j.in = nil
+	}
+	return j.src.Close()
+}
+
+func (j *jsonLinks) scan(b []byte) {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if j.inString {
+			if j.hold {
+				j.val = append(j.val, c)
+			} else {
+				j.out = append(j.out, c)
+			}
+			switch {
+			case j.escape:
+				j.escape = false
+			case c == '\\':
+				j.escape = true
+				j.keyOK = false // link keys have no escapes
+			case c == '"':
+				j.endString()
+			case j.isKey && j.keyOK:
+				if len(j.keyBuf) < 32 {
+					j.keyBuf = append(j.keyBuf, c)
+				} else {
+					j.keyOK = false
+				}
+			}
+			if j.hold && len(j.val) > maxLinkBytes {
+				j.out = append(j.out, '"')
+				j.out = append(j.out, j.val...)
+				j.hold = false
+			}
+			continue
+		}
+		j.out = append(j.out, c)
+		switch c {
+		case '"':
+			j.inString = true
+			j.isKey = j.inObject() && j.expectKey
+			if j.isKey {
+				j.keyBuf, j.keyOK = j.keyBuf[:0], true
+			} else if j.linkNext {
+				// Hold the value back: drop the quote just written.
+				j.out = j.out[:len(j.out)-1]
+				j.hold = true
+				j.val = j.val[:0]
+			}
+			j.linkNext = false
+		case ':':
+			j.expectKey = false
+		case ',':
+			j.expectKey = j.inObject()
+			j.linkNext = false
+		case '{', '[':
+			j.push(c == '{')
+			j.expectKey = c == '{'
+			j.linkNext = false
+		case '}', ']':
+			j.pop()
+			j.expectKey = false
+			j.linkNext = false
+		case ' ', '\t', '\r', '\n':
+		default:
+			j.linkNext = false
+		}
+	}
+}
+
+func (j *jsonLinks) endString() {
+	j.inString = false
+	if j.isKey {
+		j.isKey = false
+		if j.keyOK {
+			for _, k := range linkKeys {
+				if bytes.Equal(j.keyBuf, k) {
+					j.linkNext = true
+				}
+			}
+		}
+		return
+	}
+	if j.hold {
+		j.hold = false
+		raw := j.val[:len(j.val)-1] // without the closing quote
+		j.out = append(j.out, '"')
+		if split, ok := j.l.rawPrefix(raw); ok {
+			j.out = append(j.out, j.l.to...)
+			j.out = append(j.out, raw[split:]...)
+		} else {
+			j.out = append(j.out, raw...)
+		}
+		j.out = append(j.out, '"')
+	}
+}
+
+// rawPrefix reports whether the JSON string contents raw (still escaped)
+// start with the Graph origin followed by '/', '?', '#' or the end, and
+// returns the raw offset just past the origin. Escapes are decoded for the
+// comparison only; the bytes after the origin are kept as they are.
+func (l *LinkRewriter) rawPrefix(raw []byte) (int, bool) {
+	want := string(l.from)
+	i, matched := 0, 0
+	for matched < len(want) {
+		if i >= len(raw) {
+			return 0, false
+		}
+		r, n := decodeJSONChar(raw[i:])
+		if n == 0 || r >= utf8.RuneSelf || lower(byte(r)) != want[matched] {
+			return 0, false
+		}
+		i += n
+		matched++
+	}
+	if i == len(raw) {
+		return i, true
+	}
+	r, n := decodeJSONChar(raw[i:])
+	if n == 0 || (r != '/' && r != '?' && r != '#') {
+		return 0, false
+	}
+	return i, true
+}
+
+// decodeJSONChar decodes one character of JSON string contents: a plain
+// byte, or an escape (\/, \uXXXX, ...). n is 0 on a malformed escape.
+func decodeJSONChar(b []byte) (r rune, n int) {
+	if b[0] != '\\' {
+		return rune(b[0]), 1
+	}
+	if len(b) < 2 {
+		return 0, 0
+	}
+	switch b[1] {
+	case '"', '\\', '/':
+		return rune(b[1]), 2
+	case 'u':
+		if len(b) < 6 {
+			return 0, 0
+		}
+		var v rune
+		for _, h := range b[2:6] {
+			d := unhex(h)
+			if d < 0 {
+				return 0, 0
+			}
+			v = v<<4 | rune(d)
+		}
+		return v, 6
+	default:
+		return utf8.RuneError, 2 // \b \f \n \r \t: never part of an origin
+	}
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func (j *jsonLinks) inObject() bool {
+	return j.overflow == 0 && j.depth > 0 && j.stack[j.depth-1]
+}
+
+func (j *jsonLinks) push(obj bool) {
+	if j.depth == maxDepth {
+		j.overflow++
+		return
+	}
+	j.stack[j.depth] = obj
+	j.depth++
+}
+
+func (j *jsonLinks) pop() {
+	switch {
+	case j.overflow > 0:
+		j.overflow--
+	case j.depth > 0:
+		j.depth--
+	}
+}

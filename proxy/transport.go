@@ -1,0 +1,35 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"time"
+)
+
+// TransportOptions configure the transport to Graph.
+type TransportOptions struct {
+	// RootCAs verifies Graph's certificate; nil uses the system roots.
+	RootCAs *x509.CertPool
+	// ResponseHeaderTimeout bounds the wait for Graph's response headers.
+	ResponseHeaderTimeout time.Duration
+}
+
+// NewTransport returns the transport for calls to Graph: a clone of
+// http.DefaultTransport (never the shared one mutated) speaking HTTP/2, with
+// a keep-alive pool sized for a busy proxy and every timeout explicit.
+func NewTransport(o TransportOptions) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+	t.ForceAttemptHTTP2 = true
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = o.ResponseHeaderTimeout
+	t.ExpectContinueTimeout = time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	t.Proxy = http.ProxyFromEnvironment
+	return t
+}
