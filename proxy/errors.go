@@ -69,7 +69,10 @@ func classify(err error) *Error {
 	case errors.Is(err, errDenied):
 		return &Error{Status: http.StatusForbidden, Code: "graphProxy.policyDenied",
 			Message: "The request is not allowed by this proxy's policy.", Err: err}
-	case errors.Is(err, errUnsupportedRequest):
+	case errors.Is(err, errUnsupportedEncoding):
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "graphProxy.unsupportedContentEncoding",
+			Message: "Request bodies may be sent uncompressed or gzip-compressed only.", Err: err}
+	case errors.Is(err, errBadBody), errors.Is(err, errUnsupportedRequest):
 		return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
 			Message: "The request is malformed or uses an unsupported feature.", Err: err}
 	case errors.Is(err, errAuditUnavailable):

@@ -89,6 +89,7 @@ type call struct {
 	requestID       string
 	clientRequestID string
 	token           upstream.Token
+	body            []byte // the decoded request body, nil when none
 	rec             auditlog.Record
 	upstreamStart   time.Time
 	upstreamErr     error
@@ -158,12 +159,11 @@ const RequestIDHeader = "x-graph-proxy-request-id"
 // refuses the call; forwarding has happened only if it returns nil.
 func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// guard
-	if r.ContentLength > h.o.MaxBodyBytes {
-		return &http.MaxBytesError{Limit: h.o.MaxBodyBytes}
+	body, err := readBody(w, r, h.o.MaxBodyBytes)
+	if err != nil {
+		return err
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)
-	}
+	c.body = body
 
 	// canonicalise (needs no identity, so an unknown path is a 404 for all)
 	req, err := policy.ParseRequest(r.Method, r.URL)

@@ -56,25 +56,31 @@ const (
 	chunk    = 32 << 10
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, chunk); return &b }}
+// Buffers are pooled: a busy proxy rewrites every JSON answer.
+var (
+	inPool  = sync.Pool{New: func() any { b := make([]byte, chunk); return &b }}
+	outPool = sync.Pool{New: func() any { b := make([]byte, 0, chunk+64); return &b }}
+)
 
 // Body wraps a JSON response body so that link values are rewritten as it
 // streams. Memory is bounded by one read chunk plus maxLinkBytes.
 func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser {
-	bp := bufPool.Get().(*[]byte)
-	return &jsonLinks{l: l, src: rc, in: bp, out: make([]byte, 0, chunk+64)}
+	j := &jsonLinks{l: l, src: rc, in: inPool.Get().(*[]byte), outp: outPool.Get().(*[]byte)}
+	j.out = (*j.outp)[:0]
+	return j
 }
 
 // jsonLinks is a streaming JSON scanner. It tracks just enough structure —
 // object or array nesting, whether the next string is a key, the last key —
 // to find link values, and copies every other byte through untouched.
 type jsonLinks struct {
-	l   *LinkRewriter
-	src io.ReadCloser
-	in  *[]byte
-	out []byte
-	pos int // read position in out
-	err error
+	l    *LinkRewriter
+	src  io.ReadCloser
+	in   *[]byte
+	outp *[]byte // the pooled buffer behind out
+	out  []byte
+	pos  int // read position in out
+	err  error
 
 	stack     [maxDepth]bool // true: object
 	depth     int
@@ -114,8 +120,10 @@ func (j *jsonLinks) Read(p []byte) (int, error) {
 
 func (j *jsonLinks) Close() error {
 	if j.in != nil {
-		bufPool.Put(j.in)
-		j.in = nil
+		inPool.Put(j.in)
+		*j.outp = j.out[:0]
+		outPool.Put(j.outp)
+		j.in, j.outp, j.out = nil, nil, nil
 	}
 	return j.src.Close()
 }

@@ -94,13 +94,19 @@ func Load(src Sources) (Config, error) {
 	}
 
 	var cfg Config
+	undecodable := map[string]bool{}
 	for _, k := range l.keys {
 		if err := k.decode(&cfg, l.v.Get(k.path)); err != nil {
 			l.add(k.path, "cannot use %s: %v", describe(l.v.Get(k.path)), err)
+			undecodable[k.path] = true
 		}
 	}
 	for _, p := range cfg.validate() {
-		l.add(p.Key, "%s", p.Reason)
+		// A key that could not be decoded holds its zero value; reporting
+		// that too would only repeat the problem.
+		if !undecodable[p.Key] {
+			l.add(p.Key, "%s", p.Reason)
+		}
 	}
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
@@ -332,7 +338,7 @@ func Keys() [][2]string {
 }
 
 func suggest(path string, known map[string]keyKind) string {
-	best, bestD := "", 3
+	best, bestD := "", 4
 	for _, k := range known {
 		if d := distance(strings.ToLower(path), strings.ToLower(k.path)); d < bestD {
 			best, bestD = k.path, d

@@ -4,10 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,11 +69,13 @@ type signingKey struct {
 	key *rsa.PrivateKey
 }
 
-func newEntra(url string, lifetime time.Duration) (*Entra, error) {
+func newEntra(url string, lifetime time.Duration, key *rsa.PrivateKey) (*Entra, error) {
 	e := &Entra{URL: url, lifetime: lifetime, apps: map[string]*App{}, versions: map[string]int{
 		GraphResource: 1, VaultResource: 1, ProxyAudience: 2, TokenExchangeAudience: 2,
 	}}
-	if _, err := e.RotateKey(); err != nil {
+	if key != nil {
+		e.keys = []*signingKey{{kid: keyID(&key.PublicKey), key: key}}
+	} else if _, err := e.RotateKey(); err != nil {
 		return nil, err
 	}
 	for _, a := range defaultApps() {
@@ -196,13 +198,17 @@ func (e *Entra) RotateKey() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	kidBytes := make([]byte, 8)
-	rand.Read(kidBytes)
-	sk := &signingKey{kid: hex.EncodeToString(kidBytes), key: k}
+	sk := &signingKey{kid: keyID(&k.PublicKey), key: k}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.keys = append([]*signingKey{sk}, e.keys...)
 	return sk.kid, nil
+}
+
+// keyID derives a key id from the public key, as Entra's are stable per key.
+func keyID(k *rsa.PublicKey) string {
+	sum := sha256.Sum256(k.N.Bytes())
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
 // RetireOldKeys stops publishing every key but the current one.
@@ -421,8 +427,18 @@ func (e *Entra) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, err.Error())
 		return
 	}
-	scope := r.PostForm.Get("scope")
-	resource, ok := strings.CutSuffix(scope, "/.default")
+	// MSAL adds the OpenID scopes to every request; Entra ignores them
+	// in the client-credentials grant.
+	var resource string
+	ok := false
+	for sc := range strings.FieldsSeq(r.PostForm.Get("scope")) {
+		if res, found := strings.CutSuffix(sc, "/.default"); found && !ok {
+			resource, ok = res, true
+		} else if sc != "openid" && sc != "profile" && sc != "offline_access" {
+			ok = false
+			break
+		}
+	}
 	if !ok {
 		oauthError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The client credentials grant needs a scope of the form {resource}/.default.")
 		return

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -64,6 +65,11 @@ type Options struct {
 	TokenLifetime time.Duration
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
+	// SigningKey, when set, is Entra's first signing key instead of a
+	// fresh one. Tests in one process share it because MSAL for Go caches
+	// managed-identity tokens process-wide: a token cached from an earlier
+	// simulator must still verify in the next.
+	SigningKey *rsa.PrivateKey
 }
 
 // Sim is a local stand-in for Entra ID, the Container Apps managed-identity
@@ -123,7 +129,7 @@ func Start(o Options) (*Sim, error) {
 			return nil, fmt.Errorf("graphsim: %w", err)
 		}
 	}
-	s.Entra, err = newEntra(urls[0], o.TokenLifetime)
+	s.Entra, err = newEntra(urls[0], o.TokenLifetime, o.SigningKey)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,234 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const baseline = `listen: ":8080"
+publicBaseURL: "https://graph-proxy.contoso.example"
+graph:
+  cloud: global
+  timeout: 100s
+upstream:
+  mode: managedIdentity
+  tenantID: "c1a5517e-0000-4000-8000-000000000001"
+audit:
+  sinks: [stdout]
+`
+
+// writeConfig writes the baseline with one change (old replaced by new) and
+// returns its path.
+func writeConfig(t *testing.T, old, new string) string {
+	t.Helper()
+	text := baseline
+	if old != "" {
+		if !strings.Contains(text, old) {
+			t.Fatalf("baseline has no %q", old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	p := filepath.Join(t.TempDir(), "graph-proxy.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadBaseline(t *testing.T) {
+	p := writeConfig(t, "", "")
+	cfg, err := Load(Sources{File: p})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.Graph.Timeout != 100*time.Second || cfg.Listen != ":8080" || cfg.Limits.MaxBodyBytes != 4<<20 {
+		t.Errorf("got %+v; want the file's values over the defaults", cfg)
+	}
+	g, l, res := cfg.Graph.Endpoints()
+	if g.String() != "https://graph.microsoft.com" || l.String() != "https://login.microsoftonline.com" || res != "https://graph.microsoft.com" {
+		t.Errorf("Endpoints() = %s, %s, %s", g, l, res)
+	}
+}
+
+func TestLoadTestdataGood(t *testing.T) {
+	if _, err := Load(Sources{File: "testdata/good.yaml"}); err != nil {
+		t.Fatalf("Load(testdata/good.yaml): %v", err)
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	tests := []struct {
+		name     string
+		old, new string
+		env      []string
+		flags    map[string]string
+		want     []string // problems, with "FILE" for the file's path
+	}{
+		{
+			name: "unknown key with suggestion",
+			old:  "  cloud: global", new: "  clod: global",
+			want: []string{`FILE:4: graph.clod: unknown key (did you mean "graph.cloud"?)`},
+		},
+		{
+			name: "unknown top-level section",
+			old:  "audit:", new: "auditing:",
+			want: []string{`FILE:9: auditing: unknown key (did you mean "audit"?)`},
+		},
+		{
+			name: "bad cloud",
+			old:  "cloud: global", new: "cloud: moon",
+			want: []string{`FILE:4: graph.cloud: "moon" is not one of china, global, usgov, usgovdod`},
+		},
+		{
+			name: "bad duration",
+			old:  "timeout: 100s", new: "timeout: soon",
+			want: []string{`FILE:5: graph.timeout: cannot use "soon": time: invalid duration`},
+		},
+		{
+			name: "malformed YAML",
+			old:  "  mode: managedIdentity", new: "  mode: [managedIdentity",
+			// yaml.v3 names the line of the enclosing mapping.
+			want: []string{`FILE:6: invalid YAML: did not find expected ',' or ']'`},
+		},
+		{
+			name: "section given a scalar",
+			old:  "graph:\n  cloud: global\n  timeout: 100s\n", new: "graph: global\n",
+			want: []string{`FILE:3: graph: must be a mapping of keys to values`},
+		},
+		{
+			name: "every problem at once",
+			old:  `listen: ":8080"` + "\n" + `publicBaseURL: "https://graph-proxy.contoso.example"`,
+			new:  `listen: "8080"` + "\n" + `publicBaseURL: "https://graph-proxy.contoso.example/graph"`,
+			env:  []string{"GRAPH_PROXY_UPSTREAM_MODE=keyVaultSecret"},
+			want: []string{
+				`FILE:1: listen: "8080" is not host:port (for example ":8080")`,
+				`FILE:2: publicBaseURL: "https://graph-proxy.contoso.example/graph" must be scheme and host only (no path, query or credentials): Graph SDKs expect /v1.0 right after the host`,
+				`default: upstream.clientID: required in mode keyVaultSecret: the app registration's client id`,
+				`default: upstream.keyVault.url: required in mode keyVaultSecret: the vault holding the app credential`,
+				`default: upstream.keyVault.secretName: required in mode keyVaultSecret`,
+			},
+		},
+		{
+			name: "unknown environment variable",
+			env:  []string{"GRAPH_PROXY_GRAPH_CLOUDS=global"},
+			want: []string{`env GRAPH_PROXY_GRAPH_CLOUDS: unknown variable; did you mean GRAPH_PROXY_GRAPH_CLOUD?`},
+		},
+		{
+			name: "bad value from the environment names the variable",
+			env:  []string{"GRAPH_PROXY_AUDIT_SINKS=stdout,syslog"},
+			want: []string{`env GRAPH_PROXY_AUDIT_SINKS: audit.sinks: "syslog" is not one of stdout, file, azureMonitor`},
+		},
+		{
+			name:  "bad value from a flag names the flag",
+			flags: map[string]string{"publicBaseURL": "http://gp.contoso.example"},
+			want:  []string{`flag publicBaseURL: publicBaseURL: "http://gp.contoso.example" must use https`},
+		},
+		{
+			name: "missing ingestion settings",
+			old:  "sinks: [stdout]", new: "sinks: [stdout, azureMonitor]",
+			want: []string{
+				`default: audit.azureMonitor.endpoint: required with the azureMonitor sink: the data collection endpoint's logs ingestion URL`,
+				`default: audit.azureMonitor.ruleID: required with the azureMonitor sink: the data collection rule's immutable id (dcr-...)`,
+			},
+		},
+		{
+			name: "bad tenant in a list",
+			old:  "audit:", new: "inbound:\n  entra:\n    tenants: [\"not-a-guid\"]\n    audience: api://gp\naudit:",
+			want: []string{`FILE:11: inbound.entra.tenants[0]: "not-a-guid" is not a tenant id (a GUID)`},
+		},
+		{
+			name: "missing policy file",
+			old:  "audit:", new: "policy:\n  file: /nonexistent/policy.yaml\naudit:",
+			want: []string{`FILE:10: policy.file: cannot read "/nonexistent/policy.yaml": no such file or directory`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeConfig(t, tt.old, tt.new)
+			_, err := Load(Sources{File: p, Env: tt.env, Flags: tt.flags})
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v; want *Error", err)
+			}
+			var got []string
+			for _, pr := range ce.Problems {
+				got = append(got, strings.ReplaceAll(pr.String(), p, "FILE"))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("got problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	p := writeConfig(t, `listen: ":8080"`, `listen: ":1111"`)
+	tests := []struct {
+		name  string
+		env   []string
+		flags map[string]string
+		want  string
+	}{
+		{name: "file over default", want: ":1111"},
+		{name: "env over file", env: []string{"GRAPH_PROXY_LISTEN=:2222"}, want: ":2222"},
+		{name: "flag over env", env: []string{"GRAPH_PROXY_LISTEN=:2222"}, flags: map[string]string{"listen": ":3333"}, want: ":3333"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(Sources{File: p, Env: tt.env, Flags: tt.flags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Listen != tt.want {
+				t.Errorf("listen = %q; want %q", cfg.Listen, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadEnvTypes(t *testing.T) {
+	cfg, err := Load(Sources{Env: []string{
+		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
+		"GRAPH_PROXY_GRAPH_TIMEOUT=30s",
+		"GRAPH_PROXY_AUDIT_SINKS=stdout, file",
+		"GRAPH_PROXY_POLICY_RELOAD=false",
+		"GRAPH_PROXY_LIMITS_MAXBODYBYTES=1024",
+		"GRAPH_PROXY_GRAPH_CLOUD=usgov",
+		"UNRELATED=1",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Graph.Timeout != 30*time.Second || strings.Join(cfg.Audit.Sinks, "|") != "stdout|file" ||
+		cfg.Policy.Reload || cfg.Limits.MaxBodyBytes != 1024 {
+		t.Errorf("got %+v", cfg)
+	}
+	if g, _, res := cfg.Graph.Endpoints(); g.Host != "graph.microsoft.us" || res != "https://graph.microsoft.us" {
+		t.Errorf("usgov endpoints: %s, %s", g, res)
+	}
+}
+
+func TestEndpointsOverride(t *testing.T) {
+	g := Graph{Cloud: "china", BaseURL: "https://127.0.0.1:9442", LoginURL: "https://127.0.0.1:9441"}
+	gu, lu, res := g.Endpoints()
+	if gu.Host != "127.0.0.1:9442" || lu.Host != "127.0.0.1:9441" || res != "https://microsoftgraph.chinacloudapi.cn" {
+		t.Errorf("got %s %s %s; want overrides for hosts, the cloud's resource", gu, lu, res)
+	}
+}
+
+func TestKeysHaveEnvNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Keys() {
+		if seen[k[1]] {
+			t.Errorf("two keys map to %s", k[1])
+		}
+		seen[k[1]] = true
+	}
+	if !seen["GRAPH_PROXY_UPSTREAM_KEYVAULT_SECRETNAME"] {
+		t.Errorf("Keys() lacks upstream.keyVault.secretName")
+	}
+}

@@ -1,0 +1,91 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// errBadBody is a request body that cannot be decoded: 400.
+var errBadBody = errors.New("request body cannot be decoded")
+
+// errUnsupportedEncoding is a Content-Encoding the proxy does not decode:
+// 415. Kiota's compression handler then retries without compression.
+var errUnsupportedEncoding = errors.New("unsupported content encoding")
+
+// readBody reads the whole request body, at most max bytes after
+// decoding, before anything is sent upstream: the policy reads bodies
+// ($batch, getSchedule's schedules, subscriptions), and a body that is too
+// large or undecodable must be refused before Graph sees a byte of it. A
+// gzip body (Graph SDKs compress by default) is decoded here, so the cap
+// applies to what it expands to: a small gzip body cannot become a large
+// one upstream. The body is then forwarded uncompressed with its length.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, &http.MaxBytesError{Limit: max}
+	}
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	r.Header.Del("Content-Encoding")
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	var src io.Reader
+	switch enc {
+	case "", "identity":
+		src = http.MaxBytesReader(w, r.Body, max)
+	case "gzip", "x-gzip":
+		src = http.MaxBytesReader(w, &gunzip{src: http.MaxBytesReader(w, r.Body, max)}, max)
+	default:
+		return nil, fmt.Errorf("%w: %q", errUnsupportedEncoding, enc)
+	}
+	body, err := io.ReadAll(src)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || errors.Is(err, errBadBody) {
+			return nil, err
+		}
+		// The caller's connection failed mid-body.
+		return nil, fmt.Errorf("%w: reading the request body: %w", context.Canceled, err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return body, nil
+}
+
+// gunzip decodes a gzip stream, marking corrupt input as errBadBody.
+type gunzip struct {
+	src io.ReadCloser
+	zr  *gzip.Reader
+}
+
+func (g *gunzip) Read(p []byte) (int, error) {
+	if g.zr == nil {
+		zr, err := gzip.NewReader(g.src)
+		if err != nil {
+			return 0, g.wrap(err)
+		}
+		g.zr = zr
+	}
+	n, err := g.zr.Read(p)
+	if err != nil && err != io.EOF {
+		err = g.wrap(err)
+	}
+	return n, err
+}
+
+func (g *gunzip) wrap(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return fmt.Errorf("%w: gzip: %w", errBadBody, err)
+}
+
+func (g *gunzip) Close() error { return g.src.Close() }

@@ -1,0 +1,404 @@
+package proxy_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+)
+
+func TestForwardHeaders(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp := e.doWith(e.http1Client(), "GET", "/v1.0/users?$top=2", nil,
+		"Cookie", "session=vendor",
+		"Connection", "X-Hop",
+		"X-Hop", "must-not-pass",
+		"Keep-Alive", "timeout=5",
+		"Proxy-Authorization", "Basic c2VjcmV0",
+		"X-Forwarded-For", "203.0.113.9",
+		"X-Forwarded-Host", "evil.example",
+		"Forwarded", "for=203.0.113.9",
+		"X-Real-IP", "203.0.113.9",
+		"X-HTTP-Method-Override", "DELETE",
+		"client-request-id", "3f2a1c9e-0000-4000-8000-00000000abcd",
+		"ConsistencyLevel", "eventual",
+		"Prefer", `outlook.timezone="UTC"`,
+	)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := resp.Header.Get("client-request-id"); got != "3f2a1c9e-0000-4000-8000-00000000abcd" {
+		t.Errorf("client-request-id returned as %q; want the caller's", got)
+	}
+	if resp.Header.Get("x-graph-proxy-request-id") == "" || resp.Header.Get("request-id") == "" {
+		t.Errorf("want both the proxy's and Graph's request ids, got %v", resp.Header)
+	}
+
+	reqs := e.sim.Graph.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("Graph received %d requests; want 1", len(reqs))
+	}
+	got := reqs[0].Header
+	auth, ok := strings.CutPrefix(got.Get("Authorization"), "Bearer ")
+	if !ok {
+		t.Fatalf("Graph got Authorization %q", got.Get("Authorization"))
+	}
+	claims, err := e.sim.Entra.Validate(auth, graphsim.GraphResource)
+	if err != nil {
+		t.Fatalf("Graph got a token that is not the proxy's Graph token: %v", err)
+	}
+	if claims["appid"] != graphsim.SystemIdentityClientID {
+		t.Errorf("token appid %v; want the managed identity", claims["appid"])
+	}
+	for _, h := range []string{"Cookie", "X-Hop", "Keep-Alive", "Proxy-Authorization", "X-Forwarded-For",
+		"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Real-Ip", "X-Http-Method-Override", "Connection"} {
+		if v := got.Values(h); len(v) > 0 {
+			t.Errorf("Graph received %s: %q", h, v)
+		}
+	}
+	for h, want := range map[string]string{
+		"Client-Request-Id": "3f2a1c9e-0000-4000-8000-00000000abcd",
+		"Consistencylevel":  "eventual",
+		"Prefer":            `outlook.timezone="UTC"`,
+	} {
+		if v := got.Get(h); v != want {
+			t.Errorf("Graph received %s %q; want %q", h, v, want)
+		}
+	}
+}
+
+func TestClientRequestIDGenerated(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, sent := range []string{"", "has space", `"quoted"`, strings.Repeat("x", 200)} {
+		resp := e.do("GET", "/v1.0/users/"+"adele.vance0@"+graphsim.Domain, nil, "client-request-id", sent)
+		resp.Body.Close()
+		got := resp.Header.Get("client-request-id")
+		if got == "" || got == sent {
+			t.Errorf("sent %q: returned %q; want a generated id", sent, got)
+		}
+		reqs := e.sim.Graph.Requests()
+		if up := reqs[len(reqs)-1].Header.Get("client-request-id"); up != got {
+			t.Errorf("sent %q: Graph got %q, caller %q; want the same", sent, up, got)
+		}
+	}
+}
+
+func TestAuditRecordForForwardedCall(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp := e.do("GET", "/v1.0/users?$top=2&$select=displayName", nil, "client-request-id", "11111111-0000-4000-8000-000000000001")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	recs := e.records(1)
+	r := recs[0]
+	if r.Method != "GET" || r.Version != "v1.0" || r.Path != "/users" || strings.Join(r.Query, ",") != "$select,$top" ||
+		r.Status != 200 || r.UpstreamStatus != 200 || r.Decision != "allow" || r.Caller.Name != "engage" ||
+		r.ClientRequestID != "11111111-0000-4000-8000-000000000001" || r.GraphRequestID != resp.Header.Get("request-id") ||
+		r.RequestID != resp.Header.Get("x-graph-proxy-request-id") || r.BytesOut == 0 || r.Replica != "test-replica" {
+		t.Errorf("audit record %+v", r)
+	}
+	if strings.Contains(e.audit.String(), "vendor-token-must-not-leak") || strings.Contains(e.audit.String(), "displayName,") {
+		t.Errorf("audit log holds a token or a query value: %s", e.audit.String())
+	}
+}
+
+func TestThrottlingPassesThrough(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Status: 429, RetryAfter: "7", Times: 1})
+	resp := e.do("GET", "/v1.0/users", nil)
+	ge := decodeError(t, resp)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "7" || ge.Error.Code != "TooManyRequests" {
+		t.Errorf("got %d Retry-After %q code %q; want Graph's 429, Retry-After 7, TooManyRequests",
+			resp.StatusCode, resp.Header.Get("Retry-After"), ge.Error.Code)
+	}
+	if r := e.records(1)[0]; r.Status != 429 || r.UpstreamStatus != 429 || r.RetryAfter != 7 {
+		t.Errorf("audit record status %d upstream %d retryAfter %v", r.Status, r.UpstreamStatus, r.RetryAfter)
+	}
+}
+
+func TestGraphChallengeNotRelayed(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.sim.Entra.RotateKey()
+	e.sim.Entra.RetireOldKeys() // the proxy's cached token no longer verifies
+	resp := e.do("GET", "/v1.0/users", nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d; want Graph's 401", resp.StatusCode)
+	}
+	if v := resp.Header.Get("WWW-Authenticate"); v != "" {
+		t.Errorf("Graph's challenge %q reached the caller", v)
+	}
+}
+
+func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Hang: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1.0/users", nil)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := e.srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, "Graph to receive the request", func() bool { return len(e.sim.Graph.Requests()) == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("client got %v; want its own cancellation", err)
+	}
+	select {
+	case p := <-e.sim.Graph.Cancelled():
+		if p != "/v1.0/users" {
+			t.Errorf("cancelled %q", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Graph's request was not cancelled")
+	}
+	if r := e.records(1)[0]; r.Status != 499 {
+		t.Errorf("audit status %d; want 499", r.Status)
+	}
+}
+
+func TestProxyErrors(t *testing.T) {
+	// A port with nothing listening: connection refused.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "https://" + ln.Addr().String()
+	ln.Close()
+
+	tests := []struct {
+		name       string
+		opts       envOptions
+		fault      *graphsim.Fault
+		method     string
+		path       string
+		body       string
+		wantStatus int
+		wantCode   string
+		wantRetry  string
+		reachGraph bool
+	}{
+		{name: "unknown prefix", method: "GET", path: "/v2.0/users", wantStatus: 404, wantCode: "graphProxy.notFound"},
+		{name: "root", method: "GET", path: "/", wantStatus: 404, wantCode: "graphProxy.notFound"},
+		{name: "version without slash", method: "GET", path: "/v1.0users", wantStatus: 404, wantCode: "graphProxy.notFound"},
+		{name: "body too large", opts: envOptions{maxBodyBytes: 1024}, method: "POST", path: "/v1.0/users/x/events",
+			body: strings.Repeat("a", 2048), wantStatus: 413, wantCode: "graphProxy.requestTooLarge"},
+		{name: "upstream unreachable", opts: envOptions{graphURL: dead}, method: "GET", path: "/v1.0/users",
+			wantStatus: 502, wantCode: "graphProxy.upstreamUnreachable"},
+		{name: "upstream timeout", opts: envOptions{graphTimeout: 200 * time.Millisecond},
+			fault: &graphsim.Fault{Delay: 3 * time.Second}, method: "GET", path: "/v1.0/users",
+			wantStatus: 504, wantCode: "graphProxy.upstreamTimeout", reachGraph: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.opts)
+			if tt.fault != nil {
+				e.sim.Graph.Inject(tt.fault)
+			}
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			resp := e.do(tt.method, tt.path, body, "client-request-id", "22222222-0000-4000-8000-000000000002")
+			ge := decodeError(t, resp)
+			if resp.StatusCode != tt.wantStatus || ge.Error.Code != tt.wantCode {
+				t.Errorf("got %d %q; want %d %q", resp.StatusCode, ge.Error.Code, tt.wantStatus, tt.wantCode)
+			}
+			if ge.Error.InnerError.RequestID == "" || ge.Error.InnerError.RequestID != resp.Header.Get("x-graph-proxy-request-id") ||
+				ge.Error.InnerError.ClientRequestID != "22222222-0000-4000-8000-000000000002" || ge.Error.InnerError.Date == "" {
+				t.Errorf("innerError %+v; want the request ids and a date", ge.Error.InnerError)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if got := len(e.sim.Graph.Requests()) > 0; got != tt.reachGraph {
+				t.Errorf("Graph reached: %v; want %v", got, tt.reachGraph)
+			}
+			r := e.records(1)[0]
+			if r.Status != tt.wantStatus || !strings.HasPrefix(r.Error, tt.wantCode) {
+				t.Errorf("audit status %d error %q", r.Status, r.Error)
+			}
+		})
+	}
+}
+
+func TestChunkedBodyTooLarge(t *testing.T) {
+	e := newEnv(t, envOptions{maxBodyBytes: 1024})
+	// An io.Reader of unknown length makes the client send it chunked, so
+	// the limit is met while streaming, not from Content-Length.
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(strings.Repeat("b", 4096)))
+		pw.Close()
+	}()
+	resp := e.do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", pr, "Content-Type", "application/json")
+	ge := decodeError(t, resp)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || ge.Error.Code != "graphProxy.requestTooLarge" {
+		t.Errorf("got %d %q; want 413 graphProxy.requestTooLarge", resp.StatusCode, ge.Error.Code)
+	}
+	if n := len(e.sim.Graph.Requests()); n != 0 {
+		t.Errorf("Graph received %d requests", n)
+	}
+}
+
+func gzipped(s string) string {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(s))
+	zw.Close()
+	return b.String()
+}
+
+func TestRequestBodyEncodings(t *testing.T) {
+	ev := `{"subject":"Zipped","start":{"dateTime":"2030-01-02T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-02T10:30:00","timeZone":"UTC"}}`
+	tests := []struct {
+		name       string
+		encoding   string
+		body       string
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "gzip decoded and forwarded", encoding: "gzip", body: gzipped(ev), wantStatus: 201},
+		{name: "identity", encoding: "identity", body: ev, wantStatus: 201},
+		{name: "corrupt gzip", encoding: "gzip", body: "not gzip at all", wantStatus: 400, wantCode: "graphProxy.badRequest"},
+		{name: "truncated gzip", encoding: "gzip", body: gzipped(ev)[:20], wantStatus: 400, wantCode: "graphProxy.badRequest"},
+		{name: "gzip bomb", encoding: "gzip", body: gzipped(strings.Repeat("0", 1<<20)), wantStatus: 413, wantCode: "graphProxy.requestTooLarge"},
+		{name: "unknown encoding", encoding: "br", body: "\x0b\x02\x80", wantStatus: 415, wantCode: "graphProxy.unsupportedContentEncoding"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{maxBodyBytes: 64 << 10})
+			resp := e.do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", strings.NewReader(tt.body),
+				"Content-Type", "application/json", "Content-Encoding", tt.encoding)
+			if tt.wantCode == "" {
+				resp.Body.Close()
+				if resp.StatusCode != tt.wantStatus {
+					t.Fatalf("status %d; want %d", resp.StatusCode, tt.wantStatus)
+				}
+				reqs := e.sim.Graph.Requests()
+				if len(reqs) != 1 || reqs[0].Header.Get("Content-Encoding") != "" {
+					t.Errorf("Graph received %+v; want one request with a plain body", reqs)
+				}
+				return
+			}
+			ge := decodeError(t, resp)
+			if resp.StatusCode != tt.wantStatus || ge.Error.Code != tt.wantCode {
+				t.Errorf("got %d %q; want %d %q", resp.StatusCode, ge.Error.Code, tt.wantStatus, tt.wantCode)
+			}
+			if n := len(e.sim.Graph.Requests()); n != 0 {
+				t.Errorf("Graph received %d requests", n)
+			}
+		})
+	}
+}
+
+func TestTokenUnavailable(t *testing.T) {
+	e := newEnv(t, envOptions{noTokenYet: true, freshIdentity: true})
+	e.sim.Identity.Fail(http.StatusInternalServerError, "")
+	resp, err := e.srv.Client().Get(e.srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || ready.Checks["token"] != "failing" {
+		t.Errorf("/readyz %d %+v; want 503 with the token check failing", resp.StatusCode, ready)
+	}
+
+	resp = e.do("GET", "/v1.0/users", nil)
+	ge := decodeError(t, resp)
+	if resp.StatusCode != 503 || ge.Error.Code != "graphProxy.tokenUnavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("got %d %q Retry-After %q; want 503 graphProxy.tokenUnavailable with Retry-After", resp.StatusCode, ge.Error.Code, resp.Header.Get("Retry-After"))
+	}
+	if strings.Contains(ge.Error.Message, "Injected") || strings.Contains(ge.Error.Message, "identity") {
+		t.Errorf("the identity endpoint's error leaked to the caller: %q", ge.Error.Message)
+	}
+	if n := len(e.sim.Graph.Requests()); n != 0 {
+		t.Errorf("Graph received %d requests without a token", n)
+	}
+
+	e.sim.Identity.Fail(0, "")
+	resp = e.do("GET", "/v1.0/users", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("after the identity endpoint healed: %d; want 200", resp.StatusCode)
+	}
+	resp, _ = e.srv.Client().Get(e.srv.URL + "/readyz")
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/readyz %d after recovery; want 200", resp.StatusCode)
+	}
+}
+
+func TestResetMidBodyAbortsResponse(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", ResetMidBody: true, Times: 1})
+	resp := e.do("GET", "/v1.0/users", nil)
+	_, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Errorf("read a complete body from an upstream reset mid-body; want an error")
+	}
+	if r := e.records(1)[0]; r.Error == "" {
+		t.Errorf("audit record has no error for an aborted response: %+v", r)
+	}
+}
+
+func TestLinksRewrittenInBatchAndLocation(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	upn := "adele.vance0@" + graphsim.Domain
+	batch := `{"requests":[
+		{"id":"1","method":"GET","url":"/users?$top=5"},
+		{"id":"2","method":"GET","url":"users/delta?$top=50"}]}`
+	resp := e.do("POST", "/v1.0/$batch", strings.NewReader(batch), "Content-Type", "application/json")
+	var out struct {
+		Responses []struct {
+			ID   string         `json:"id"`
+			Body map[string]any `json:"body"`
+		} `json:"responses"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if len(out.Responses) != 2 {
+		t.Fatalf("batch answered %+v", out)
+	}
+	next, _ := out.Responses[0].Body["@odata.nextLink"].(string)
+	delta, _ := out.Responses[1].Body["@odata.deltaLink"].(string)
+	if !strings.HasPrefix(next, e.srv.URL+"/v1.0/users?") || !strings.HasPrefix(delta, e.srv.URL+"/v1.0/users/delta?") {
+		t.Errorf("links in batch responses: %q, %q; want them on %s", next, delta, e.srv.URL)
+	}
+
+	ev := `{"subject":"Demo","start":{"dateTime":"2030-01-02T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-02T10:30:00","timeZone":"UTC"}}`
+	resp = e.do("POST", "/v1.0/users/"+upn+"/events", strings.NewReader(ev), "Content-Type", "application/json")
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 201 || !strings.HasPrefix(loc, e.srv.URL+"/v1.0/users(") {
+		t.Errorf("create: %d Location %q; want 201 and a Location on the proxy", resp.StatusCode, loc)
+	}
+}
+
+// waitFor polls cond for at most 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,238 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+)
+
+// env is one end-to-end setup: the simulator, and the real proxy in front
+// of it over TLS (HTTP/2), holding a managed-identity token from the
+// simulator's identity endpoint.
+type env struct {
+	t      *testing.T
+	sim    *graphsim.Sim
+	srv    *httptest.Server
+	audit  *syncBuffer
+	tokens *upstream.Cache
+}
+
+type envOptions struct {
+	maxBodyBytes int64
+	graphTimeout time.Duration
+	// graphURL overrides where the proxy forwards (an unreachable port).
+	graphURL string
+	// noTokenYet skips waiting for the first Graph token.
+	noTokenYet bool
+	// freshIdentity uses a user-assigned identity new to this process, so
+	// that MSAL's process-wide token cache has nothing for it.
+	freshIdentity bool
+}
+
+// signingKey is shared by every simulator in this test binary; see
+// graphsim.Options.SigningKey.
+var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	sim, err := graphsim.Start(graphsim.Options{SigningKey: signingKey()})
+	if err != nil {
+		t.Fatalf("graphsim: %v", err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	// The managed-identity credential finds the Container Apps endpoint
+	// through these, as it does in Azure.
+	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
+	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
+
+	if o.maxBodyBytes == 0 {
+		o.maxBodyBytes = 4 << 20
+	}
+	if o.graphTimeout == 0 {
+		o.graphTimeout = 30 * time.Second
+	}
+	login, _ := url.Parse(sim.Entra.URL)
+	uo := upstream.Options{Mode: "managedIdentity", LoginURL: login, HTTPClient: sim.Client()}
+	if o.freshIdentity {
+		uo.ManagedIdentityClientID = uuid.NewString()
+		sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: uo.ManagedIdentityClientID,
+			ObjectID: uuid.NewString(), Roles: map[string][]string{graphsim.GraphResource: {"User.ReadBasic.All"}}})
+	}
+	cred, err := upstream.NewCredential(uo)
+	if err != nil {
+		t.Fatalf("credential: %v", err)
+	}
+	tokens := upstream.NewCache(cred, graphsim.GraphResource+"/.default")
+
+	graphURL := sim.Graph.URL
+	if o.graphURL != "" {
+		graphURL = o.graphURL
+	}
+	gu, _ := url.Parse(graphURL)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, _ := url.Parse("https://" + ln.Addr().String())
+	audit := &syncBuffer{}
+	h, err := proxy.New(proxy.Options{
+		Graph:        gu,
+		PublicBase:   public,
+		Transport:    proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.graphTimeout}),
+		Callers:      callers.Static{Caller: callers.Caller{Name: "engage", TenantID: graphsim.VendorTenant, AppID: graphsim.VendorAppID}},
+		Policy:       policy.AllowAll{},
+		Tokens:       tokens,
+		Audit:        auditlog.NewWriter(audit),
+		MaxBodyBytes: o.maxBodyBytes,
+		Replica:      "test-replica",
+		Ready:        []proxy.ReadyCheck{{Name: "token", Check: tokens.Ready}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	e := &env{t: t, sim: sim, srv: srv, audit: audit, tokens: tokens}
+	if !o.noTokenYet {
+		if _, err := tokens.Token(t.Context()); err != nil {
+			t.Fatalf("first Graph token: %v", err)
+		}
+	}
+	return e
+}
+
+// do sends a request through the proxy with a vendor-looking bearer token.
+func (e *env) do(method, path string, body io.Reader, hdr ...string) *http.Response {
+	e.t.Helper()
+	return e.doWith(e.srv.Client(), method, path, body, hdr...)
+}
+
+// http1Client speaks HTTP/1.1 to the proxy, which lets a test send the
+// connection-level headers that HTTP/2 forbids.
+func (e *env) http1Client() *http.Client {
+	t := e.srv.Client().Transport.(*http.Transport).Clone()
+	t.ForceAttemptHTTP2 = false
+	t.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	return &http.Client{Transport: t}
+}
+
+func (e *env) doWith(client *http.Client, method, path string, body io.Reader, hdr ...string) *http.Response {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.t.Context(), method, e.srv.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer vendor-token-must-not-leak")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// records waits (bounded) until at least n audit records were written and
+// returns them all.
+func (e *env) records(n int) []auditlog.Record {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs := e.audit.records(e.t)
+		if len(recs) >= n || time.Now().After(deadline) {
+			if len(recs) < n {
+				e.t.Fatalf("got %d audit records; want %d", len(recs), n)
+			}
+			return recs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) records(t *testing.T) []auditlog.Record {
+	t.Helper()
+	var out []auditlog.Record
+	sc := bufio.NewScanner(strings.NewReader(s.String()))
+	for sc.Scan() {
+		var r auditlog.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// graphErr is the error body the proxy and Graph both answer with.
+type graphErr struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError struct {
+			RequestID       string `json:"request-id"`
+			ClientRequestID string `json:"client-request-id"`
+			Date            string `json:"date"`
+		} `json:"innerError"`
+	} `json:"error"`
+}
+
+func decodeError(t *testing.T, resp *http.Response) graphErr {
+	t.Helper()
+	defer resp.Body.Close()
+	var ge graphErr
+	if err := json.NewDecoder(resp.Body).Decode(&ge); err != nil {
+		t.Fatalf("error body: %v", err)
+	}
+	return ge
+}

@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+const (
+	testGraph  = "https://graph.microsoft.com"
+	testPublic = "https://gp.contoso.example"
+)
+
+func rewriteAll(t testing.TB, in string, readSize int) string {
+	t.Helper()
+	l := NewLinkRewriter(testGraph, testPublic)
+	var src io.Reader = strings.NewReader(in)
+	if readSize > 0 {
+		src = &chunkReader{r: src, n: readSize}
+	}
+	body := l.Body(io.NopCloser(src))
+	defer body.Close()
+	out, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(out)
+}
+
+// chunkReader returns at most n bytes a read, to split tokens across reads.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	return c.r.Read(p)
+}
+
+func TestLinkRewriterBody(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{
+			name: "nextLink",
+			in:   `{"value":[],"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$top=3&$skiptoken=c2tpcDoxMA%3D%3D"}`,
+			want: `{"value":[],"@odata.nextLink":"https://gp.contoso.example/v1.0/users?$top=3&$skiptoken=c2tpcDoxMA%3D%3D"}`,
+		},
+		{
+			name: "deltaLink with whitespace around the colon",
+			in:   "{\"@odata.deltaLink\" : \n \"https://graph.microsoft.com/beta/users/delta?$deltatoken=abc\"}",
+			want: "{\"@odata.deltaLink\" : \n \"https://gp.contoso.example/beta/users/delta?$deltatoken=abc\"}",
+		},
+		{
+			name: "path and query bytes kept, escapes included",
+			in:   `{"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$filter=startswith(displayName,%27A%27)\u0026$top=1"}`,
+			want: `{"@odata.nextLink":"https://gp.contoso.example/v1.0/users?$filter=startswith(displayName,%27A%27)\u0026$top=1"}`,
+		},
+		{
+			name: "escaped slashes in the origin",
+			in:   `{"@odata.nextLink":"https:\/\/graph.microsoft.com\/v1.0\/users?$skiptoken=x"}`,
+			want: `{"@odata.nextLink":"https://gp.contoso.example\/v1.0\/users?$skiptoken=x"}`,
+		},
+		{
+			name: "upper-case host",
+			in:   `{"@odata.nextLink":"HTTPS://GRAPH.MICROSOFT.COM/v1.0/users"}`,
+			want: `{"@odata.nextLink":"https://gp.contoso.example/v1.0/users"}`,
+		},
+		{
+			name: "nested inside a batch response",
+			in:   `{"responses":[{"id":"1","status":200,"body":{"value":[{"id":"a"}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=1"}}]}`,
+			want: `{"responses":[{"id":"1","status":200,"body":{"value":[{"id":"a"}],"@odata.nextLink":"https://gp.contoso.example/v1.0/users?$skiptoken=1"}}]}`,
+		},
+		{
+			name: "other hosts left alone",
+			in:   `{"@odata.nextLink":"https://graph.microsoft.com.evil.example/v1.0/users","x":{"@odata.deltaLink":"https://contoso.sharepoint.com/x"}}`,
+			want: `{"@odata.nextLink":"https://graph.microsoft.com.evil.example/v1.0/users","x":{"@odata.deltaLink":"https://contoso.sharepoint.com/x"}}`,
+		},
+		{
+			name: "other keys holding Graph URLs left alone",
+			in:   `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","webLink":"https://graph.microsoft.com/x","uploadUrl":"https://graph.microsoft.com/y"}`,
+			want: `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","webLink":"https://graph.microsoft.com/x","uploadUrl":"https://graph.microsoft.com/y"}`,
+		},
+		{
+			name: "a value equal to a link key is not a key",
+			in:   `{"a":"@odata.nextLink","b":"https://graph.microsoft.com/v1.0/x",["@odata.nextLink","https://graph.microsoft.com/v1.0/y"]}`,
+			want: `{"a":"@odata.nextLink","b":"https://graph.microsoft.com/v1.0/x",["@odata.nextLink","https://graph.microsoft.com/v1.0/y"]}`,
+		},
+		{
+			name: "escaped quote in a key does not fool the key match",
+			in:   `{"@odata.next\"Link":"https://graph.microsoft.com/v1.0/x"}`,
+			want: `{"@odata.next\"Link":"https://graph.microsoft.com/v1.0/x"}`,
+		},
+		{
+			name: "non-string link value",
+			in:   `{"@odata.nextLink":null,"@odata.deltaLink":5}`,
+			want: `{"@odata.nextLink":null,"@odata.deltaLink":5}`,
+		},
+		{
+			name: "origin only",
+			in:   `{"@odata.nextLink":"https://graph.microsoft.com"}`,
+			want: `{"@odata.nextLink":"https://gp.contoso.example"}`,
+		},
+		{
+			name: "truncated inside a link",
+			in:   `{"@odata.nextLink":"https://graph.microsoft.com/v1.0/us`,
+			want: `{"@odata.nextLink":"https://graph.microsoft.com/v1.0/us`,
+		},
+		{
+			name: "not JSON at all",
+			in:   "\x00\xff plain bytes",
+			want: "\x00\xff plain bytes",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, size := range []int{0, 1, 3, 7} {
+				if got := rewriteAll(t, tt.in, size); got != tt.want {
+					t.Errorf("read size %d:\ngot  %s\nwant %s", size, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestLinkRewriterLongValuePassesThrough(t *testing.T) {
+	long := "https://graph.microsoft.com/v1.0/users?$skiptoken=" + strings.Repeat("a", maxLinkBytes+10)
+	in := `{"@odata.nextLink":"` + long + `","@odata.deltaLink":"https://graph.microsoft.com/v1.0/d"}`
+	want := `{"@odata.nextLink":"` + long + `","@odata.deltaLink":"https://gp.contoso.example/v1.0/d"}`
+	if got := rewriteAll(t, in, 0); got != want {
+		t.Errorf("got %.80s…; want the long value untouched and the next link rewritten", got)
+	}
+}
+
+func TestLinkRewriterReadErrors(t *testing.T) {
+	l := NewLinkRewriter(testGraph, testPublic)
+	body := l.Body(io.NopCloser(iotest.TimeoutReader(strings.NewReader(`{"value":[1,2,3]}`))))
+	if _, err := io.ReadAll(body); err != iotest.ErrTimeout {
+		t.Errorf("got %v; want the source's error", err)
+	}
+}
+
+func TestLinkRewriterURL(t *testing.T) {
+	l := NewLinkRewriter(testGraph, testPublic)
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"https://graph.microsoft.com/v1.0/users/x/events/y", "https://gp.contoso.example/v1.0/users/x/events/y", true},
+		{"https://graph.microsoft.com?x", "https://gp.contoso.example?x", true},
+		{"https://graph.microsoft.com:443/v1.0", "https://graph.microsoft.com:443/v1.0", false},
+		{"https://graph.microsoft.comx/v1.0", "https://graph.microsoft.comx/v1.0", false},
+		{"http://graph.microsoft.com/v1.0", "http://graph.microsoft.com/v1.0", false},
+		{"/v1.0/users", "/v1.0/users", false},
+	}
+	for _, tt := range tests {
+		got, ok := l.URL(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("URL(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// FuzzLinkRewriter checks that rewriting changes nothing but link origins:
+// the result does not depend on how the body is split into reads; a body
+// without the Graph origin comes out byte for byte; valid JSON stays valid;
+// and no link to Graph's origin survives in a link property of valid JSON.
+func FuzzLinkRewriter(f *testing.F) {
+	for _, s := range []string{
+		`{"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=a%3D"}`,
+		`{"responses":[{"body":{"@odata.deltaLink":"https://graph.microsoft.com/beta/x"}}]}`,
+		`{"@odata.nextLink":"https:\/\/graph.microsoft.com\/v1.0"}`,
+		`[{"a":"\"@odata.nextLink\""},"https://graph.microsoft.com/"]`,
+		`{"@odata.nextLink":"https://graph.microsoft.com.evil/x"}`,
+		`not json {"@odata.nextLink":"`,
+	} {
+		f.Add(s, uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in string, size uint8) {
+		whole := rewriteAll(t, in, 0)
+		split := rewriteAll(t, in, int(size%64)+1)
+		if whole != split {
+			t.Fatalf("result depends on read size:\n%q\n%q", whole, split)
+		}
+		if !strings.Contains(strings.ToLower(in), "graph.microsoft.com") && whole != in {
+			t.Fatalf("changed a body without the Graph origin:\n%q\n%q", in, whole)
+		}
+		if json.Valid([]byte(in)) {
+			if !json.Valid([]byte(whole)) {
+				t.Fatalf("valid JSON became invalid:\n%q\n%q", in, whole)
+			}
+			var v any
+			json.Unmarshal([]byte(whole), &v)
+			checkNoGraphLinks(t, v)
+		}
+	})
+}
+
+func checkNoGraphLinks(t *testing.T, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && (k == "@odata.nextLink" || k == "@odata.deltaLink") {
+				if _, graph := NewLinkRewriter(testGraph, testPublic).URL(s); graph && len(s) <= maxLinkBytes/6 {
+					t.Fatalf("link %q still points at Graph", s)
+				}
+			}
+			checkNoGraphLinks(t, e)
+		}
+	case []any:
+		for _, e := range x {
+			checkNoGraphLinks(t, e)
+		}
+	}
+}
+
+func BenchmarkLinkRewriter(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","value":[`)
+	for i := 0; i < 50; i++ {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`{"id":"10000000-0000-4000-8000-000000000000","displayName":"Adele Vance","userPrincipalName":"adele.vance0@contoso.example"}`)
+	}
+	buf.WriteString(`],"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$top=50&$skiptoken=c2tpcDoxMA%3D%3D"}`)
+	in := buf.Bytes()
+	l := NewLinkRewriter(testGraph, testPublic)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		body := l.Body(io.NopCloser(bytes.NewReader(in)))
+		io.Copy(io.Discard, body)
+		body.Close()
+	}
+}
