@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 )
 
 func TestForwardHeaders(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	resp := e.doWith(e.http1Client(), "GET", "/v1.0/users?$top=2", nil,
+	e := proxytest.New(t, proxytest.Options{})
+	resp := e.DoWith(e.HTTP1Client(), "GET", "/v1.0/users?$top=2", nil,
 		"Cookie", "session=vendor",
 		"Connection", "X-Hop",
 		"X-Hop", "must-not-pass",
@@ -45,7 +46,7 @@ func TestForwardHeaders(t *testing.T) {
 		t.Errorf("want both the proxy's and Graph's request ids, got %v", resp.Header)
 	}
 
-	reqs := e.sim.Graph.Requests()
+	reqs := e.Sim.Graph.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("Graph received %d requests; want 1", len(reqs))
 	}
@@ -54,7 +55,7 @@ func TestForwardHeaders(t *testing.T) {
 	if !ok {
 		t.Fatalf("Graph got Authorization %q", got.Get("Authorization"))
 	}
-	claims, err := e.sim.Entra.Validate(auth, graphsim.GraphResource)
+	claims, err := e.Sim.Entra.Validate(auth, graphsim.GraphResource)
 	if err != nil {
 		t.Fatalf("Graph got a token that is not the proxy's Graph token: %v", err)
 	}
@@ -79,15 +80,15 @@ func TestForwardHeaders(t *testing.T) {
 }
 
 func TestClientRequestIDGenerated(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := proxytest.New(t, proxytest.Options{})
 	for _, sent := range []string{"", "has space", `"quoted"`, strings.Repeat("x", 200)} {
-		resp := e.do("GET", "/v1.0/users/"+"adele.vance0@"+graphsim.Domain, nil, "client-request-id", sent)
+		resp := e.Do("GET", "/v1.0/users/"+"adele.vance0@"+graphsim.Domain, nil, "client-request-id", sent)
 		resp.Body.Close()
 		got := resp.Header.Get("client-request-id")
 		if got == "" || got == sent {
 			t.Errorf("sent %q: returned %q; want a generated id", sent, got)
 		}
-		reqs := e.sim.Graph.Requests()
+		reqs := e.Sim.Graph.Requests()
 		if up := reqs[len(reqs)-1].Header.Get("client-request-id"); up != got {
 			t.Errorf("sent %q: Graph got %q, caller %q; want the same", sent, up, got)
 		}
@@ -95,11 +96,11 @@ func TestClientRequestIDGenerated(t *testing.T) {
 }
 
 func TestAuditRecordForForwardedCall(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	resp := e.do("GET", "/v1.0/users?$top=2&$select=displayName", nil, "client-request-id", "11111111-0000-4000-8000-000000000001")
+	e := proxytest.New(t, proxytest.Options{})
+	resp := e.Do("GET", "/v1.0/users?$top=2&$select=displayName", nil, "client-request-id", "11111111-0000-4000-8000-000000000001")
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	recs := e.records(1)
+	recs := e.Records(1)
 	r := recs[0]
 	if r.Method != "GET" || r.Version != "v1.0" || r.Path != "/users" || strings.Join(r.Query, ",") != "$select,$top" ||
 		r.Status != 200 || r.UpstreamStatus != 200 || r.Decision != "allow" || r.Caller.Name != "engage" ||
@@ -107,30 +108,30 @@ func TestAuditRecordForForwardedCall(t *testing.T) {
 		r.RequestID != resp.Header.Get("x-graph-proxy-request-id") || r.BytesOut == 0 || r.Replica != "test-replica" {
 		t.Errorf("audit record %+v", r)
 	}
-	if strings.Contains(e.audit.String(), "vendor-token-must-not-leak") || strings.Contains(e.audit.String(), "displayName,") {
-		t.Errorf("audit log holds a token or a query value: %s", e.audit.String())
+	if strings.Contains(e.Audit.String(), "vendor-token-must-not-leak") || strings.Contains(e.Audit.String(), "displayName,") {
+		t.Errorf("audit log holds a token or a query value: %s", e.Audit.String())
 	}
 }
 
 func TestThrottlingPassesThrough(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Status: 429, RetryAfter: "7", Times: 1})
-	resp := e.do("GET", "/v1.0/users", nil)
-	ge := decodeError(t, resp)
+	e := proxytest.New(t, proxytest.Options{})
+	e.Sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Status: 429, RetryAfter: "7", Times: 1})
+	resp := e.Do("GET", "/v1.0/users", nil)
+	ge := proxytest.DecodeError(t, resp)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "7" || ge.Error.Code != "TooManyRequests" {
 		t.Errorf("got %d Retry-After %q code %q; want Graph's 429, Retry-After 7, TooManyRequests",
 			resp.StatusCode, resp.Header.Get("Retry-After"), ge.Error.Code)
 	}
-	if r := e.records(1)[0]; r.Status != 429 || r.UpstreamStatus != 429 || r.RetryAfter != 7 {
+	if r := e.Records(1)[0]; r.Status != 429 || r.UpstreamStatus != 429 || r.RetryAfter != 7 {
 		t.Errorf("audit record status %d upstream %d retryAfter %v", r.Status, r.UpstreamStatus, r.RetryAfter)
 	}
 }
 
 func TestGraphChallengeNotRelayed(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.sim.Entra.RotateKey()
-	e.sim.Entra.RetireOldKeys() // the proxy's cached token no longer verifies
-	resp := e.do("GET", "/v1.0/users", nil)
+	e := proxytest.New(t, proxytest.Options{})
+	e.Sim.Entra.RotateKey()
+	e.Sim.Entra.RetireOldKeys() // the proxy's cached token no longer verifies
+	resp := e.Do("GET", "/v1.0/users", nil)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("status %d; want Graph's 401", resp.StatusCode)
@@ -141,32 +142,32 @@ func TestGraphChallengeNotRelayed(t *testing.T) {
 }
 
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Hang: true})
+	e := proxytest.New(t, proxytest.Options{})
+	e.Sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Hang: true})
 	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1.0/users", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.Server.URL+"/v1.0/users", nil)
 	done := make(chan error, 1)
 	go func() {
-		resp, err := e.srv.Client().Do(req)
+		resp, err := e.Server.Client().Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
 		done <- err
 	}()
-	waitFor(t, "Graph to receive the request", func() bool { return len(e.sim.Graph.Requests()) == 1 })
+	proxytest.WaitFor(t, "Graph to receive the request", func() bool { return len(e.Sim.Graph.Requests()) == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("client got %v; want its own cancellation", err)
 	}
 	select {
-	case p := <-e.sim.Graph.Cancelled():
+	case p := <-e.Sim.Graph.Cancelled():
 		if p != "/v1.0/users" {
 			t.Errorf("cancelled %q", p)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Graph's request was not cancelled")
 	}
-	if r := e.records(1)[0]; r.Status != 499 {
+	if r := e.Records(1)[0]; r.Status != 499 {
 		t.Errorf("audit status %d; want 499", r.Status)
 	}
 }
@@ -179,7 +180,7 @@ func TestProxyErrors(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		opts       envOptions
+		opts       proxytest.Options
 		fault      *graphsim.Fault
 		method     string
 		path       string
@@ -192,26 +193,26 @@ func TestProxyErrors(t *testing.T) {
 		{name: "unknown prefix", method: "GET", path: "/v2.0/users", wantStatus: 404, wantCode: "graphProxy.notFound"},
 		{name: "root", method: "GET", path: "/", wantStatus: 404, wantCode: "graphProxy.notFound"},
 		{name: "version without slash", method: "GET", path: "/v1.0users", wantStatus: 404, wantCode: "graphProxy.notFound"},
-		{name: "body too large", opts: envOptions{maxBodyBytes: 1024}, method: "POST", path: "/v1.0/users/x/events",
+		{name: "body too large", opts: proxytest.Options{MaxBodyBytes: 1024}, method: "POST", path: "/v1.0/users/x/events",
 			body: strings.Repeat("a", 2048), wantStatus: 413, wantCode: "graphProxy.requestTooLarge"},
-		{name: "upstream unreachable", opts: envOptions{graphURL: dead}, method: "GET", path: "/v1.0/users",
+		{name: "upstream unreachable", opts: proxytest.Options{GraphURL: dead}, method: "GET", path: "/v1.0/users",
 			wantStatus: 502, wantCode: "graphProxy.upstreamUnreachable"},
-		{name: "upstream timeout", opts: envOptions{graphTimeout: 200 * time.Millisecond},
+		{name: "upstream timeout", opts: proxytest.Options{GraphTimeout: 200 * time.Millisecond},
 			fault: &graphsim.Fault{Delay: 3 * time.Second}, method: "GET", path: "/v1.0/users",
 			wantStatus: 504, wantCode: "graphProxy.upstreamTimeout", reachGraph: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, tt.opts)
+			e := proxytest.New(t, tt.opts)
 			if tt.fault != nil {
-				e.sim.Graph.Inject(tt.fault)
+				e.Sim.Graph.Inject(tt.fault)
 			}
 			var body io.Reader
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
 			}
-			resp := e.do(tt.method, tt.path, body, "client-request-id", "22222222-0000-4000-8000-000000000002")
-			ge := decodeError(t, resp)
+			resp := e.Do(tt.method, tt.path, body, "client-request-id", "22222222-0000-4000-8000-000000000002")
+			ge := proxytest.DecodeError(t, resp)
 			if resp.StatusCode != tt.wantStatus || ge.Error.Code != tt.wantCode {
 				t.Errorf("got %d %q; want %d %q", resp.StatusCode, ge.Error.Code, tt.wantStatus, tt.wantCode)
 			}
@@ -222,10 +223,10 @@ func TestProxyErrors(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}
-			if got := len(e.sim.Graph.Requests()) > 0; got != tt.reachGraph {
+			if got := len(e.Sim.Graph.Requests()) > 0; got != tt.reachGraph {
 				t.Errorf("Graph reached: %v; want %v", got, tt.reachGraph)
 			}
-			r := e.records(1)[0]
+			r := e.Records(1)[0]
 			if r.Status != tt.wantStatus || !strings.HasPrefix(r.Error, tt.wantCode) {
 				t.Errorf("audit status %d error %q", r.Status, r.Error)
 			}
@@ -234,7 +235,7 @@ func TestProxyErrors(t *testing.T) {
 }
 
 func TestChunkedBodyTooLarge(t *testing.T) {
-	e := newEnv(t, envOptions{maxBodyBytes: 1024})
+	e := proxytest.New(t, proxytest.Options{MaxBodyBytes: 1024})
 	// An io.Reader of unknown length makes the client send it chunked, so
 	// the limit is met while streaming, not from Content-Length.
 	pr, pw := io.Pipe()
@@ -242,12 +243,12 @@ func TestChunkedBodyTooLarge(t *testing.T) {
 		pw.Write([]byte(strings.Repeat("b", 4096)))
 		pw.Close()
 	}()
-	resp := e.do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", pr, "Content-Type", "application/json")
-	ge := decodeError(t, resp)
+	resp := e.Do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", pr, "Content-Type", "application/json")
+	ge := proxytest.DecodeError(t, resp)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || ge.Error.Code != "graphProxy.requestTooLarge" {
 		t.Errorf("got %d %q; want 413 graphProxy.requestTooLarge", resp.StatusCode, ge.Error.Code)
 	}
-	if n := len(e.sim.Graph.Requests()); n != 0 {
+	if n := len(e.Sim.Graph.Requests()); n != 0 {
 		t.Errorf("Graph received %d requests", n)
 	}
 }
@@ -278,25 +279,25 @@ func TestRequestBodyEncodings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envOptions{maxBodyBytes: 64 << 10})
-			resp := e.do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", strings.NewReader(tt.body),
+			e := proxytest.New(t, proxytest.Options{MaxBodyBytes: 64 << 10})
+			resp := e.Do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", strings.NewReader(tt.body),
 				"Content-Type", "application/json", "Content-Encoding", tt.encoding)
 			if tt.wantCode == "" {
 				resp.Body.Close()
 				if resp.StatusCode != tt.wantStatus {
 					t.Fatalf("status %d; want %d", resp.StatusCode, tt.wantStatus)
 				}
-				reqs := e.sim.Graph.Requests()
+				reqs := e.Sim.Graph.Requests()
 				if len(reqs) != 1 || reqs[0].Header.Get("Content-Encoding") != "" {
 					t.Errorf("Graph received %+v; want one request with a plain body", reqs)
 				}
 				return
 			}
-			ge := decodeError(t, resp)
+			ge := proxytest.DecodeError(t, resp)
 			if resp.StatusCode != tt.wantStatus || ge.Error.Code != tt.wantCode {
 				t.Errorf("got %d %q; want %d %q", resp.StatusCode, ge.Error.Code, tt.wantStatus, tt.wantCode)
 			}
-			if n := len(e.sim.Graph.Requests()); n != 0 {
+			if n := len(e.Sim.Graph.Requests()); n != 0 {
 				t.Errorf("Graph received %d requests", n)
 			}
 		})
@@ -304,9 +305,9 @@ func TestRequestBodyEncodings(t *testing.T) {
 }
 
 func TestTokenUnavailable(t *testing.T) {
-	e := newEnv(t, envOptions{noTokenYet: true, freshIdentity: true})
-	e.sim.Identity.Fail(http.StatusInternalServerError, "")
-	resp, err := e.srv.Client().Get(e.srv.URL + "/readyz")
+	e := proxytest.New(t, proxytest.Options{NoTokenYet: true, FreshIdentity: true})
+	e.Sim.Identity.Fail(http.StatusInternalServerError, "")
+	resp, err := e.Server.Client().Get(e.Server.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,25 +321,25 @@ func TestTokenUnavailable(t *testing.T) {
 		t.Errorf("/readyz %d %+v; want 503 with the token check failing", resp.StatusCode, ready)
 	}
 
-	resp = e.do("GET", "/v1.0/users", nil)
-	ge := decodeError(t, resp)
+	resp = e.Do("GET", "/v1.0/users", nil)
+	ge := proxytest.DecodeError(t, resp)
 	if resp.StatusCode != 503 || ge.Error.Code != "graphProxy.tokenUnavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("got %d %q Retry-After %q; want 503 graphProxy.tokenUnavailable with Retry-After", resp.StatusCode, ge.Error.Code, resp.Header.Get("Retry-After"))
 	}
 	if strings.Contains(ge.Error.Message, "Injected") || strings.Contains(ge.Error.Message, "identity") {
 		t.Errorf("the identity endpoint's error leaked to the caller: %q", ge.Error.Message)
 	}
-	if n := len(e.sim.Graph.Requests()); n != 0 {
+	if n := len(e.Sim.Graph.Requests()); n != 0 {
 		t.Errorf("Graph received %d requests without a token", n)
 	}
 
-	e.sim.Identity.Fail(0, "")
-	resp = e.do("GET", "/v1.0/users", nil)
+	e.Sim.Identity.Fail(0, "")
+	resp = e.Do("GET", "/v1.0/users", nil)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("after the identity endpoint healed: %d; want 200", resp.StatusCode)
 	}
-	resp, _ = e.srv.Client().Get(e.srv.URL + "/readyz")
+	resp, _ = e.Server.Client().Get(e.Server.URL + "/readyz")
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("/readyz %d after recovery; want 200", resp.StatusCode)
@@ -346,26 +347,26 @@ func TestTokenUnavailable(t *testing.T) {
 }
 
 func TestResetMidBodyAbortsResponse(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", ResetMidBody: true, Times: 1})
-	resp := e.do("GET", "/v1.0/users", nil)
+	e := proxytest.New(t, proxytest.Options{})
+	e.Sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", ResetMidBody: true, Times: 1})
+	resp := e.Do("GET", "/v1.0/users", nil)
 	_, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err == nil {
 		t.Errorf("read a complete body from an upstream reset mid-body; want an error")
 	}
-	if r := e.records(1)[0]; r.Error == "" {
+	if r := e.Records(1)[0]; r.Error == "" {
 		t.Errorf("audit record has no error for an aborted response: %+v", r)
 	}
 }
 
 func TestLinksRewrittenInBatchAndLocation(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := proxytest.New(t, proxytest.Options{})
 	upn := "adele.vance0@" + graphsim.Domain
 	batch := `{"requests":[
 		{"id":"1","method":"GET","url":"/users?$top=5"},
 		{"id":"2","method":"GET","url":"users/delta?$top=50"}]}`
-	resp := e.do("POST", "/v1.0/$batch", strings.NewReader(batch), "Content-Type", "application/json")
+	resp := e.Do("POST", "/v1.0/$batch", strings.NewReader(batch), "Content-Type", "application/json")
 	var out struct {
 		Responses []struct {
 			ID   string         `json:"id"`
@@ -379,26 +380,14 @@ func TestLinksRewrittenInBatchAndLocation(t *testing.T) {
 	}
 	next, _ := out.Responses[0].Body["@odata.nextLink"].(string)
 	delta, _ := out.Responses[1].Body["@odata.deltaLink"].(string)
-	if !strings.HasPrefix(next, e.srv.URL+"/v1.0/users?") || !strings.HasPrefix(delta, e.srv.URL+"/v1.0/users/delta?") {
-		t.Errorf("links in batch responses: %q, %q; want them on %s", next, delta, e.srv.URL)
+	if !strings.HasPrefix(next, e.Server.URL+"/v1.0/users?") || !strings.HasPrefix(delta, e.Server.URL+"/v1.0/users/delta?") {
+		t.Errorf("links in batch responses: %q, %q; want them on %s", next, delta, e.Server.URL)
 	}
 
 	ev := `{"subject":"Demo","start":{"dateTime":"2030-01-02T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-02T10:30:00","timeZone":"UTC"}}`
-	resp = e.do("POST", "/v1.0/users/"+upn+"/events", strings.NewReader(ev), "Content-Type", "application/json")
+	resp = e.Do("POST", "/v1.0/users/"+upn+"/events", strings.NewReader(ev), "Content-Type", "application/json")
 	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); resp.StatusCode != 201 || !strings.HasPrefix(loc, e.srv.URL+"/v1.0/users(") {
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 201 || !strings.HasPrefix(loc, e.Server.URL+"/v1.0/users(") {
 		t.Errorf("create: %d Location %q; want 201 and a Location on the proxy", resp.StatusCode, loc)
-	}
-}
-
-// waitFor polls cond for at most 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

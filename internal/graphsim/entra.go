@@ -497,12 +497,10 @@ func (e *Entra) verifyCertAssertion(app *App, assertion string) error {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(assertion, claims, func(t *jwt.Token) (any, error) {
 		x5t, _ := t.Header["x5t"].(string)
-		if x5t == "" {
-			x5t, _ = t.Header["x5t#S256"].(string)
-		}
+		x5t256, _ := t.Header["x5t#S256"].(string)
 		for _, c := range app.Certificates {
-			sum := sha1.Sum(c.Raw)
-			if x5t == base64.RawURLEncoding.EncodeToString(sum[:]) || x5t == base64.StdEncoding.EncodeToString(sum[:]) {
+			s1, s256 := sha1.Sum(c.Raw), sha256.Sum256(c.Raw)
+			if (x5t != "" && thumbprintIs(x5t, s1[:])) || (x5t256 != "" && thumbprintIs(x5t256, s256[:])) {
 				return c.PublicKey, nil
 			}
 		}
@@ -517,6 +515,11 @@ func (e *Entra) verifyCertAssertion(app *App, assertion string) error {
 		return errors.New("AADSTS700023: Client assertion issuer and subject must be the client id.")
 	}
 	return nil
+}
+
+func thumbprintIs(header string, sum []byte) bool {
+	return header == base64.RawURLEncoding.EncodeToString(sum) || header == base64.StdEncoding.EncodeToString(sum) ||
+		header == base64.URLEncoding.EncodeToString(sum)
 }
 
 func oauthError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {

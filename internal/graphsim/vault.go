@@ -41,6 +41,7 @@ func newVault(url string, e *Entra) *Vault {
 	}
 	v.mux = http.NewServeMux()
 	v.mux.HandleFunc("GET /secrets/{name}", v.getSecret)
+	v.mux.HandleFunc("GET /secrets/{name}/{$}", v.getSecret) // azsecrets asks for the latest so
 	v.mux.HandleFunc("GET /secrets/{name}/{version}", v.getSecret)
 	return v
 }

@@ -1,4 +1,4 @@
-package proxy_test
+package e2e_test
 
 import (
 	"errors"
@@ -20,6 +20,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 )
 
 // sdkClient is the vendor's view: the official Graph SDK for Go with its
@@ -27,42 +28,43 @@ import (
 // vendor integration guide says. Its transport trusts the proxy's
 // certificate only, so a call that went to the simulator directly would
 // fail.
-func (e *env) sdkClient(version string) (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter) {
-	e.t.Helper()
-	vendor := e.sim.Entra.App(graphsim.VendorTenant, graphsim.VendorAppID)
+func sdkClient(e *proxytest.Env, version string) (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter) {
+	t := e.T()
+	t.Helper()
+	vendor := e.Sim.Entra.App(graphsim.VendorTenant, graphsim.VendorAppID)
 	cred, err := azidentity.NewClientSecretCredential(graphsim.VendorTenant, vendor.ClientID, vendor.Secret,
 		&azidentity.ClientSecretCredentialOptions{
 			ClientOptions: azcore.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: e.sim.Entra.URL + "/"},
-				Transport: e.sim.Client(),
+				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: e.Sim.Entra.URL + "/"},
+				Transport: e.Sim.Client(),
 			},
 			DisableInstanceDiscovery: true,
 		})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	pu, _ := url.Parse(e.srv.URL)
+	pu, _ := url.Parse(e.Server.URL)
 	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred,
 		[]string{graphsim.ProxyAudience + "/.default"}, []string{pu.Hostname()})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: version}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(e.srv.Client().Transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...),
+		Transport: khttp.NewCustomTransportWithParentTransport(e.Server.Client().Transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...),
 		Timeout:   30 * time.Second,
 	}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	adapter.SetBaseUrl(e.srv.URL + "/" + version)
+	adapter.SetBaseUrl(e.Server.URL + "/" + version)
 	return msgraphsdk.NewGraphServiceClient(adapter), adapter
 }
 
 func TestSDKListsUsersAcrossPages(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	client, adapter := e.sdkClient("v1.0")
+	e := proxytest.New(t, proxytest.Options{})
+	client, adapter := sdkClient(e, "v1.0")
 	ctx := t.Context()
 	first, err := client.Users().Get(ctx, nil)
 	if err != nil {
@@ -79,13 +81,13 @@ func TestSDKListsUsersAcrossPages(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("iterate: %v", err)
 	}
-	_, want := e.sim.Graph.Users()
+	_, want := e.Sim.Graph.Users()
 	if strings.Join(upns, ",") != strings.Join(want, ",") {
 		t.Errorf("got %d users; want all %d in order", len(upns), len(want))
 	}
 
 	// Three pages of ten, every one through the proxy.
-	reqs := e.sim.Graph.Requests()
+	reqs := e.Sim.Graph.Requests()
 	if len(reqs) != 3 {
 		t.Fatalf("Graph received %d requests; want 3 pages", len(reqs))
 	}
@@ -94,7 +96,7 @@ func TestSDKListsUsersAcrossPages(t *testing.T) {
 			t.Errorf("page %d query %q; want the skip token from the rewritten nextLink", i+2, r.RawQuery)
 		}
 	}
-	recs := e.records(3)
+	recs := e.Records(3)
 	for _, r := range recs {
 		if r.Path != "/users" || r.Status != 200 {
 			t.Errorf("audit record %s %d", r.Path, r.Status)
@@ -103,9 +105,9 @@ func TestSDKListsUsersAcrossPages(t *testing.T) {
 }
 
 func TestSDKGetSchedule(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	client, _ := e.sdkClient("v1.0")
-	_, upns := e.sim.Graph.Users()
+	e := proxytest.New(t, proxytest.Options{})
+	client, _ := sdkClient(e, "v1.0")
+	_, upns := e.Sim.Graph.Users()
 	day := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	start, end, utc := day.Add(8*time.Hour).Format("2006-01-02T15:04:05"), day.Add(12*time.Hour).Format("2006-01-02T15:04:05"), "UTC"
 	st, et := models.NewDateTimeTimeZone(), models.NewDateTimeTimeZone()
@@ -138,10 +140,10 @@ func TestSDKGetSchedule(t *testing.T) {
 }
 
 func TestSDKEventLifecycle(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	client, _ := e.sdkClient("v1.0")
+	e := proxytest.New(t, proxytest.Options{})
+	client, _ := sdkClient(e, "v1.0")
 	ctx := t.Context()
-	_, upns := e.sim.Graph.Users()
+	_, upns := e.Sim.Graph.Users()
 	user := client.Users().ByUserId(upns[2])
 
 	subject, utc := "Intro call", "UTC"
@@ -190,24 +192,24 @@ func TestSDKEventLifecycle(t *testing.T) {
 
 func TestSDKParsesProxyErrors(t *testing.T) {
 	t.Run("404 outside /v1.0 and /beta", func(t *testing.T) {
-		e := newEnv(t, envOptions{})
-		client, _ := e.sdkClient("v2.0")
+		e := proxytest.New(t, proxytest.Options{})
+		client, _ := sdkClient(e, "v2.0")
 		_, err := client.Users().Get(t.Context(), nil)
 		assertODataError(t, err, 404, "graphProxy.notFound")
-		if n := len(e.sim.Graph.Requests()); n != 0 {
+		if n := len(e.Sim.Graph.Requests()); n != 0 {
 			t.Errorf("Graph received %d requests", n)
 		}
 	})
 	t.Run("413 body too large", func(t *testing.T) {
-		e := newEnv(t, envOptions{maxBodyBytes: 2048})
-		client, _ := e.sdkClient("v1.0")
-		_, upns := e.sim.Graph.Users()
+		e := proxytest.New(t, proxytest.Options{MaxBodyBytes: 2048})
+		client, _ := sdkClient(e, "v1.0")
+		_, upns := e.Sim.Graph.Users()
 		ev := models.NewEvent()
 		big := strings.Repeat("x", 4096)
 		ev.SetSubject(&big)
 		_, err := client.Users().ByUserId(upns[0]).Events().Post(t.Context(), ev, nil)
 		assertODataError(t, err, 413, "graphProxy.requestTooLarge")
-		if n := len(e.sim.Graph.Requests()); n != 0 {
+		if n := len(e.Sim.Graph.Requests()); n != 0 {
 			t.Errorf("Graph received %d requests", n)
 		}
 	})

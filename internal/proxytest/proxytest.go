@@ -1,4 +1,7 @@
-package proxy_test
+// Package proxytest runs the real proxy in front of the simulator for
+// end-to-end tests: over TLS and HTTP/2, with a managed-identity token from
+// the simulated identity endpoint and the audit log captured.
+package proxytest
 
 import (
 	"bufio"
@@ -27,27 +30,33 @@ import (
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
 
-// env is one end-to-end setup: the simulator, and the real proxy in front
+// Env is one end-to-end setup: the simulator, and the real proxy in front
 // of it over TLS (HTTP/2), holding a managed-identity token from the
 // simulator's identity endpoint.
-type env struct {
-	t      *testing.T
-	sim    *graphsim.Sim
-	srv    *httptest.Server
-	audit  *syncBuffer
-	tokens *upstream.Cache
+type Env struct {
+	t *testing.T
+	// Sim is the simulator behind the proxy.
+	Sim *graphsim.Sim
+	// Server is the proxy; Server.URL is its public base.
+	Server *httptest.Server
+	// Audit holds the audit log as written.
+	Audit *SyncBuffer
+	// Tokens is the proxy's Graph token cache.
+	Tokens *upstream.Cache
 }
 
-type envOptions struct {
-	maxBodyBytes int64
-	graphTimeout time.Duration
-	// graphURL overrides where the proxy forwards (an unreachable port).
-	graphURL string
-	// noTokenYet skips waiting for the first Graph token.
-	noTokenYet bool
-	// freshIdentity uses a user-assigned identity new to this process, so
+type Options struct {
+	// MaxBodyBytes caps request bodies; default 4 MiB.
+	MaxBodyBytes int64
+	// GraphTimeout bounds the wait for Graph's headers; default 30s.
+	GraphTimeout time.Duration
+	// GraphURL overrides where the proxy forwards (an unreachable port).
+	GraphURL string
+	// NoTokenYet skips waiting for the first Graph token.
+	NoTokenYet bool
+	// FreshIdentity uses a user-assigned identity new to this process, so
 	// that MSAL's process-wide token cache has nothing for it.
-	freshIdentity bool
+	FreshIdentity bool
 }
 
 // signingKey is shared by every simulator in this test binary; see
@@ -60,7 +69,10 @@ var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
-func newEnv(t *testing.T, o envOptions) *env {
+// New starts the simulator and the proxy; both stop when the test ends.
+// It sets IDENTITY_ENDPOINT and IDENTITY_HEADER, so its test may not be
+// parallel.
+func New(t *testing.T, o Options) *Env {
 	t.Helper()
 	sim, err := graphsim.Start(graphsim.Options{SigningKey: signingKey()})
 	if err != nil {
@@ -72,15 +84,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
 	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
 
-	if o.maxBodyBytes == 0 {
-		o.maxBodyBytes = 4 << 20
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 4 << 20
 	}
-	if o.graphTimeout == 0 {
-		o.graphTimeout = 30 * time.Second
+	if o.GraphTimeout == 0 {
+		o.GraphTimeout = 30 * time.Second
 	}
 	login, _ := url.Parse(sim.Entra.URL)
 	uo := upstream.Options{Mode: "managedIdentity", LoginURL: login, HTTPClient: sim.Client()}
-	if o.freshIdentity {
+	if o.FreshIdentity {
 		uo.ManagedIdentityClientID = uuid.NewString()
 		sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: uo.ManagedIdentityClientID,
 			ObjectID: uuid.NewString(), Roles: map[string][]string{graphsim.GraphResource: {"User.ReadBasic.All"}}})
@@ -92,8 +104,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	tokens := upstream.NewCache(cred, graphsim.GraphResource+"/.default")
 
 	graphURL := sim.Graph.URL
-	if o.graphURL != "" {
-		graphURL = o.graphURL
+	if o.GraphURL != "" {
+		graphURL = o.GraphURL
 	}
 	gu, _ := url.Parse(graphURL)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -101,16 +113,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	public, _ := url.Parse("https://" + ln.Addr().String())
-	audit := &syncBuffer{}
+	audit := &SyncBuffer{}
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,
 		PublicBase:   public,
-		Transport:    proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.graphTimeout}),
+		Transport:    proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout}),
 		Callers:      callers.Static{Caller: callers.Caller{Name: "engage", TenantID: graphsim.VendorTenant, AppID: graphsim.VendorAppID}},
 		Policy:       policy.AllowAll{},
 		Tokens:       tokens,
 		Audit:        auditlog.NewWriter(audit),
-		MaxBodyBytes: o.maxBodyBytes,
+		MaxBodyBytes: o.MaxBodyBytes,
 		Replica:      "test-replica",
 		Ready:        []proxy.ReadyCheck{{Name: "token", Check: tokens.Ready}},
 	})
@@ -124,8 +136,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	e := &env{t: t, sim: sim, srv: srv, audit: audit, tokens: tokens}
-	if !o.noTokenYet {
+	e := &Env{t: t, Sim: sim, Server: srv, Audit: audit, Tokens: tokens}
+	if !o.NoTokenYet {
 		if _, err := tokens.Token(t.Context()); err != nil {
 			t.Fatalf("first Graph token: %v", err)
 		}
@@ -133,25 +145,26 @@ func newEnv(t *testing.T, o envOptions) *env {
 	return e
 }
 
-// do sends a request through the proxy with a vendor-looking bearer token.
-func (e *env) do(method, path string, body io.Reader, hdr ...string) *http.Response {
+// Do sends a request through the proxy with a vendor-looking bearer token.
+func (e *Env) Do(method, path string, body io.Reader, hdr ...string) *http.Response {
 	e.t.Helper()
-	return e.doWith(e.srv.Client(), method, path, body, hdr...)
+	return e.DoWith(e.Server.Client(), method, path, body, hdr...)
 }
 
-// http1Client speaks HTTP/1.1 to the proxy, which lets a test send the
+// HTTP1Client speaks HTTP/1.1 to the proxy, which lets a test send the
 // connection-level headers that HTTP/2 forbids.
-func (e *env) http1Client() *http.Client {
-	t := e.srv.Client().Transport.(*http.Transport).Clone()
+func (e *Env) HTTP1Client() *http.Client {
+	t := e.Server.Client().Transport.(*http.Transport).Clone()
 	t.ForceAttemptHTTP2 = false
 	t.TLSClientConfig.NextProtos = []string{"http/1.1"}
 	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	return &http.Client{Transport: t}
 }
 
-func (e *env) doWith(client *http.Client, method, path string, body io.Reader, hdr ...string) *http.Response {
+// DoWith is Do with another client.
+func (e *Env) DoWith(client *http.Client, method, path string, body io.Reader, hdr ...string) *http.Response {
 	e.t.Helper()
-	req, err := http.NewRequestWithContext(e.t.Context(), method, e.srv.URL+path, body)
+	req, err := http.NewRequestWithContext(e.t.Context(), method, e.Server.URL+path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -166,13 +179,13 @@ func (e *env) doWith(client *http.Client, method, path string, body io.Reader, h
 	return resp
 }
 
-// records waits (bounded) until at least n audit records were written and
+// Records waits (bounded) until at least n audit records were written and
 // returns them all.
-func (e *env) records(n int) []auditlog.Record {
+func (e *Env) Records(n int) []auditlog.Record {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		recs := e.audit.records(e.t)
+		recs := e.Audit.Records(e.t)
 		if len(recs) >= n || time.Now().After(deadline) {
 			if len(recs) < n {
 				e.t.Fatalf("got %d audit records; want %d", len(recs), n)
@@ -183,24 +196,26 @@ func (e *env) records(n int) []auditlog.Record {
 	}
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-func (s *syncBuffer) records(t *testing.T) []auditlog.Record {
+// Records parses the audit lines written so far.
+func (s *SyncBuffer) Records(t *testing.T) []auditlog.Record {
 	t.Helper()
 	var out []auditlog.Record
 	sc := bufio.NewScanner(strings.NewReader(s.String()))
@@ -214,8 +229,8 @@ func (s *syncBuffer) records(t *testing.T) []auditlog.Record {
 	return out
 }
 
-// graphErr is the error body the proxy and Graph both answer with.
-type graphErr struct {
+// GraphError is the error body the proxy and Graph both answer with.
+type GraphError struct {
 	Error struct {
 		Code       string `json:"code"`
 		Message    string `json:"message"`
@@ -227,12 +242,28 @@ type graphErr struct {
 	} `json:"error"`
 }
 
-func decodeError(t *testing.T, resp *http.Response) graphErr {
+// DecodeError reads and closes an error answer.
+func DecodeError(t *testing.T, resp *http.Response) GraphError {
 	t.Helper()
 	defer resp.Body.Close()
-	var ge graphErr
+	var ge GraphError
 	if err := json.NewDecoder(resp.Body).Decode(&ge); err != nil {
 		t.Fatalf("error body: %v", err)
 	}
 	return ge
 }
+
+// WaitFor polls cond for at most 10 seconds.
+func WaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// T is the test the Env belongs to.
+func (e *Env) T() *testing.T { return e.t }

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+)
+
+func TestRunUsage(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{name: "no subcommand", args: nil, wantCode: 2, wantOut: "no subcommand given"},
+		{name: "unknown subcommand", args: []string{"frobnicate"}, wantCode: 2, wantOut: `unknown subcommand "frobnicate"`},
+		{name: "unknown flag", args: []string{"serve", "--nope"}, wantCode: 2, wantOut: "flag provided but not defined: -nope"},
+		{name: "stray argument", args: []string{"serve", "extra"}, wantCode: 2, wantOut: `unexpected argument "extra"`},
+		{name: "version", args: []string{"version"}, wantCode: 0, wantOut: "graph-proxy "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := exitCode(run(t.Context(), tt.args, nil, &out, &out), &out)
+			if code != tt.wantCode || !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("exit %d, output %q; want %d and %q", code, out.String(), tt.wantCode, tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestServeRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "graph-proxy.yaml")
+	os.WriteFile(cfg, []byte(`listen: ":8080"
+publicBaseURL: "graph-proxy.contoso.example"
+graph:
+  cloud: mars
+  timeot: 10s
+`), 0o600)
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"serve", "--config", cfg}, []string{"GRAPH_PROXY_UPSTREAM_MODE=password"}, io.Discard, &stderr)
+	if code := exitCode(err, &stderr); code != 2 {
+		t.Errorf("exit code %d; want 2", code)
+	}
+	// Unknown keys are reported first and alone: values next to them are
+	// not trusted to mean what they say.
+	want := cfg + `:5: graph.timeot: unknown key (did you mean "graph.timeout"?)`
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr:\n%s\nwant %s", stderr.String(), want)
+	}
+
+	os.WriteFile(cfg, []byte("listen: \":8080\"\npublicBaseURL: \"graph-proxy.contoso.example\"\ngraph:\n  cloud: mars\n"), 0o600)
+	stderr.Reset()
+	err = run(t.Context(), []string{"serve", "--config", cfg}, []string{"GRAPH_PROXY_UPSTREAM_MODE=password"}, io.Discard, &stderr)
+	if code := exitCode(err, &stderr); code != 2 {
+		t.Errorf("exit code %d; want 2", code)
+	}
+	for _, want := range []string{
+		cfg + `:2: publicBaseURL: "graph-proxy.contoso.example" is not an absolute https URL`,
+		cfg + `:4: graph.cloud: "mars" is not one of china, global, usgov, usgovdod`,
+		`env GRAPH_PROXY_UPSTREAM_MODE: upstream.mode: "password" is not one of managedIdentity, keyVaultSecret, keyVaultCertificate, federated`,
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr:\n%s\nlacks %s", stderr.String(), want)
+		}
+	}
+}
+
+// TestServeDrainsOnShutdown runs the real serve command against the
+// simulator, then stops it while a call is in flight: the call completes
+// and serve returns cleanly.
+func TestServeDrainsOnShutdown(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := graphsim.Start(graphsim.Options{SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, sim.CAPEM(), 0o600)
+	addr := freeAddr(t)
+	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
+	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
+	env := []string{
+		"GRAPH_PROXY_LISTEN=" + addr,
+		"GRAPH_PROXY_PUBLICBASEURL=http://" + addr,
+		"GRAPH_PROXY_GRAPH_BASEURL=" + sim.Graph.URL,
+		"GRAPH_PROXY_GRAPH_LOGINURL=" + sim.Entra.URL,
+		"GRAPH_PROXY_GRAPH_CAFILE=" + ca,
+		"GRAPH_PROXY_SHUTDOWNTIMEOUT=20s",
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var stdout, stderr lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, env, &stdout, &stderr) }()
+
+	base := "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy never became ready; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Delay: 500 * time.Millisecond, Times: 1})
+	type result struct {
+		status int
+		err    error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(base + "/v1.0/users?$top=1")
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		inflight <- result{status: resp.StatusCode}
+	}()
+	for len(sim.Graph.Requests()) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop() // SIGTERM, as Container Apps sends it
+	if r := <-inflight; r.err != nil || r.status != 200 {
+		t.Errorf("in-flight call: %d %v; want 200", r.status, r.err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v; want nil after a clean drain", err)
+	}
+	if !strings.Contains(stdout.String(), `"path":"/users"`) {
+		t.Errorf("no audit record for the drained call on stdout:\n%s", stdout.String())
+	}
+	if strings.Contains(stderr.String(), "Bearer") {
+		t.Errorf("a token reached the operational log:\n%s", stderr.String())
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
