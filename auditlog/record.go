@@ -22,6 +22,9 @@ type Record struct {
 	Path    string   `json:"path"`
 	Route   string   `json:"route"`
 	Target  string   `json:"target"`
+	// Targets are all the users the call touches: the path's and those
+	// named in the body (getSchedule's schedules, attendees).
+	Targets []string `json:"targets"`
 	Query   []string `json:"query"`
 
 	Rule       string `json:"rule"`

@@ -2,56 +2,231 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
-// Request is a Graph request in canonical form.
+// Request is a Graph request in canonical form: what the policy decides on
+// and what the audit record names.
 type Request struct {
 	// Method is the HTTP method, upper case.
 	Method string
 	// Version is "v1.0" or "beta".
 	Version string
-	// Path is the resource path after the version, e.g. "/users/x/events",
-	// as escaped in the request.
+	// Segments are the path segments after the version, percent-decoded
+	// once, with OData key syntax split: users('x') is users, x.
+	Segments []string
+	// Path is "/" + Segments joined by "/", e.g. "/users/x/events".
 	Path string
-	// Query lists the query option names, sorted, values never kept.
+	// Query lists the query option names, lower case, system options with
+	// their "$", sorted. Values are never kept.
 	Query []string
+	// Select lists the $select fields, lower case, when $select is given.
+	Select []string
 }
 
 // ErrNotGraph reports a path outside /v1.0 and /beta.
 var ErrNotGraph = errors.New("policy: not a Graph API path")
 
+// ErrAmbiguous reports a request whose meaning is not certain: the proxy
+// denies it rather than guess how Graph would read it.
+var ErrAmbiguous = errors.New("policy: ambiguous request")
+
 // Versions are the Graph API versions the proxy serves.
 var Versions = []string{"v1.0", "beta"}
 
-// ParseRequest splits a request URL into its canonical parts. It returns
-// ErrNotGraph for paths outside /v1.0/ and /beta/.
-func ParseRequest(method string, u *url.URL) (Request, error) {
-	p := u.EscapedPath()
-	for _, v := range Versions {
-		if rest, ok := strings.CutPrefix(p, "/"+v); ok && (rest == "" || rest[0] == '/') {
-			return Request{Method: strings.ToUpper(method), Version: v, Path: rest, Query: queryNames(u.RawQuery)}, nil
-		}
-	}
-	return Request{}, ErrNotGraph
+// systemOptions are the OData system query options. Graph accepts them
+// with or without "$"; the canonical form has it.
+var systemOptions = map[string]bool{
+	"$select": true, "$filter": true, "$top": true, "$skip": true, "$orderby": true, "$expand": true,
+	"$count": true, "$search": true, "$format": true, "$skiptoken": true, "$deltatoken": true,
 }
 
-func queryNames(raw string) []string {
-	if raw == "" {
-		return nil
+// ParseRequest canonicalises a request URL: see Canonicalize.
+func ParseRequest(method string, u *url.URL) (Request, error) {
+	return Canonicalize(method, u.EscapedPath(), u.RawQuery)
+}
+
+// Canonicalize turns a method, an escaped path and a raw query into a
+// Request. It decodes percent-escapes exactly once and rejects, with an
+// error wrapping ErrAmbiguous, anything a second reader could take
+// differently: dot or empty segments, encoded slashes or backslashes, a
+// '%' left after decoding (double encoding), control characters, invalid
+// UTF-8, malformed key syntax, and query options given twice. A path
+// outside /v1.0/ and /beta/ is ErrNotGraph.
+func Canonicalize(method, escapedPath, rawQuery string) (Request, error) {
+	var r Request
+	r.Method = strings.ToUpper(method)
+	if !validMethod(r.Method) {
+		return r, ambiguous("method %q is not one Graph serves", method)
 	}
-	var names []string
-	for part := range strings.SplitSeq(raw, "&") {
-		name, _, _ := strings.Cut(part, "=")
-		if n, err := url.QueryUnescape(name); err == nil {
-			name = n
+	rest, ok := "", false
+	for _, v := range Versions {
+		if rest, ok = strings.CutPrefix(escapedPath, "/"+v); ok && (rest == "" || rest[0] == '/') {
+			r.Version = v
+			break
 		}
-		if name != "" {
-			names = append(names, name)
+		ok = false
+	}
+	if !ok {
+		return r, ErrNotGraph
+	}
+	if rest == "" || rest == "/" {
+		return r, ambiguous("no resource after the version")
+	}
+	segs, err := splitPath(rest[1:])
+	if err != nil {
+		return r, err
+	}
+	r.Segments = segs
+	r.Path = "/" + strings.Join(segs, "/")
+	r.Query, r.Select, err = queryOptions(rawQuery)
+	return r, err
+}
+
+func validMethod(m string) bool {
+	switch m {
+	case "GET", "POST", "PATCH", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+func ambiguous(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrAmbiguous, fmt.Sprintf(format, args...))
+}
+
+// splitPath splits and decodes the escaped path after the version.
+func splitPath(p string) ([]string, error) {
+	n := strings.Count(p, "/") + 1
+	segs := make([]string, 0, n+2)
+	for raw := range strings.SplitSeq(p, "/") {
+		seg, err := decodeSegment(raw)
+		if err != nil {
+			return nil, err
+		}
+		// OData key syntax: users('x') ≡ users/x, and delta() ≡ delta.
+		if i := strings.IndexByte(seg, '('); i >= 0 {
+			name, key, err := splitKey(seg, i)
+			if err != nil {
+				return nil, err
+			}
+			segs = append(segs, name)
+			if key != "" {
+				segs = append(segs, key)
+			}
+			continue
+		}
+		segs = append(segs, seg)
+	}
+	return segs, nil
+}
+
+// decodeSegment percent-decodes one segment once and rejects what could be
+// read twice.
+func decodeSegment(raw string) (string, error) {
+	if raw == "" {
+		return "", ambiguous("empty path segment")
+	}
+	if strings.ContainsAny(raw, `\`) {
+		return "", ambiguous("backslash in the path")
+	}
+	seg := raw
+	if strings.IndexByte(raw, '%') >= 0 {
+		lower := strings.ToLower(raw)
+		if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+			return "", ambiguous("encoded slash or backslash in a path segment")
+		}
+		var err error
+		if seg, err = url.PathUnescape(raw); err != nil {
+			return "", ambiguous("malformed percent-encoding in the path")
+		}
+		if strings.IndexByte(seg, '%') >= 0 {
+			return "", ambiguous("'%%' after decoding the path (double encoding)")
+		}
+	}
+	if seg == "." || seg == ".." {
+		return "", ambiguous("dot segment in the path")
+	}
+	if !utf8.ValidString(seg) {
+		return "", ambiguous("invalid UTF-8 in the path")
+	}
+	for i := 0; i < len(seg); i++ {
+		if c := seg[i]; c < 0x20 || c == 0x7f || c == '?' {
+			return "", ambiguous("control character or '?' in a path segment")
+		}
+	}
+	return seg, nil
+}
+
+// splitKey reads name('key'), name(key) and name(); anything else with
+// parentheses (named keys, function parameters) is refused.
+func splitKey(seg string, open int) (name, key string, err error) {
+	name, inner := seg[:open], seg[open+1:]
+	inner, ok := strings.CutSuffix(inner, ")")
+	if !ok || name == "" || strings.ContainsAny(name, "()'") {
+		return "", "", ambiguous("malformed key syntax in %q", seg)
+	}
+	switch {
+	case inner == "":
+		return name, "", nil
+	case len(inner) >= 2 && inner[0] == '\'' && inner[len(inner)-1] == '\'':
+		key = inner[1 : len(inner)-1]
+		// Inside quotes a quote is doubled; a lone one ends the key early.
+		if strings.Contains(strings.ReplaceAll(key, "''", ""), "'") {
+			return "", "", ambiguous("unbalanced quote in key %q", seg)
+		}
+		key = strings.ReplaceAll(key, "''", "'")
+	case !strings.ContainsAny(inner, "'=(),"):
+		key = inner
+	default:
+		return "", "", ambiguous("key or function parameters %q are not supported", seg)
+	}
+	if key == "" || key == "." || key == ".." || strings.ContainsAny(key, "/()") {
+		return "", "", ambiguous("malformed key in %q", seg)
+	}
+	return name, key, nil
+}
+
+// queryOptions returns the option names and the $select fields.
+func queryOptions(raw string) (names, sel []string, err error) {
+	if raw == "" {
+		return nil, nil, nil
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil || name == "" || !utf8.ValidString(name) {
+			return nil, nil, ambiguous("malformed query option name")
+		}
+		name = strings.ToLower(name)
+		if !strings.HasPrefix(name, "$") && systemOptions["$"+name] {
+			name = "$" + name
+		}
+		for _, n := range names {
+			if n == name {
+				return nil, nil, ambiguous("query option %s given twice", name)
+			}
+		}
+		names = append(names, name)
+		if name == "$select" {
+			v, err := url.QueryUnescape(rawValue)
+			if err != nil {
+				return nil, nil, ambiguous("malformed $select")
+			}
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
+					sel = append(sel, f)
+				}
+			}
 		}
 	}
 	sort.Strings(names)
-	return names
+	return names, sel, nil
 }

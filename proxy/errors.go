@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"fmt"
+	"strings"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +35,26 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+const deniedMessage = "The request is not allowed by this proxy's policy."
+
+// denied is the error for a denying decision. The caller learns which
+// $batch sub-requests were refused, never why: the reason names rules and
+// goes to the audit log.
+func denied(d policy.Decision) error {
+	var refused []string
+	for _, sd := range d.Batch {
+		if !sd.Decision.Forwarded() {
+			refused = append(refused, sd.ID)
+		}
+	}
+	if len(refused) == 0 {
+		return fmt.Errorf("%w: %s", errDenied, d.Reason)
+	}
+	return &Error{Status: http.StatusForbidden, Code: "graphProxy.policyDenied",
+		Message: deniedMessage + " Refused batch requests: " + strings.Join(refused, ", ") + ".",
+		Err:     fmt.Errorf("%w: %s", errDenied, d.Reason)}
+}
 
 // StatusClientClosedRequest is recorded when the caller went away before
 // the answer; nothing is sent.
@@ -68,7 +90,7 @@ func classify(err error) *Error {
 			Message: "The calling application is not allowed by this proxy's policy.", Err: err}
 	case errors.Is(err, errDenied):
 		return &Error{Status: http.StatusForbidden, Code: "graphProxy.policyDenied",
-			Message: "The request is not allowed by this proxy's policy.", Err: err}
+			Message: deniedMessage, Err: err}
 	case errors.Is(err, errUnsupportedEncoding):
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "graphProxy.unsupportedContentEncoding",
 			Message: "Request bodies may be sent uncompressed or gzip-compressed only.", Err: err}

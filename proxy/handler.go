@@ -33,6 +33,9 @@ type Options struct {
 	Callers callers.Authenticator
 	// Policy decides canonical requests.
 	Policy policy.Decider
+	// Members checks group membership for callers scoped to a group
+	// (policy users.group). Nil denies every call that needs a check.
+	Members Membership
 	// Tokens supplies the proxy's Graph token.
 	Tokens upstream.TokenSource
 	// Audit receives one record per call.
@@ -89,7 +92,8 @@ type call struct {
 	requestID       string
 	clientRequestID string
 	token           upstream.Token
-	body            []byte // the decoded request body, nil when none
+	decision        policy.Decision
+	links           *jsonLinks // the answer's link rewriter, when JSON
 	rec             auditlog.Record
 	upstreamStart   time.Time
 	upstreamErr     error
@@ -163,15 +167,18 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	c.body = body
 
-	// canonicalise (needs no identity, so an unknown path is a 404 for all)
-	req, err := policy.ParseRequest(r.Method, r.URL)
-	if err != nil {
+	// canonicalise: a path outside Graph is a 404 for anyone; an ambiguous
+	// one is denied, but only once the caller is known.
+	req, canonErr := policy.ParseRequest(r.Method, r.URL)
+	if errors.Is(canonErr, policy.ErrNotGraph) {
 		c.rec.Path = r.URL.EscapedPath()
-		return err
+		return canonErr
 	}
 	c.rec.Version, c.rec.Path, c.rec.Query = req.Version, req.Path, req.Query
+	if canonErr != nil {
+		c.rec.Version, c.rec.Path = "", r.URL.EscapedPath()
+	}
 
 	// authenticate
 	caller, err := h.o.Callers.Authenticate(r)
@@ -179,12 +186,22 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
+	if canonErr != nil {
+		c.rec.Decision, c.rec.Reason = policy.Deny.String(), strings.TrimPrefix(canonErr.Error(), "policy: ")
+		return fmt.Errorf("%w: %w", errDenied, canonErr)
+	}
 
-	// decide
-	d := h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req})
-	c.rec.Decision, c.rec.Rule, c.rec.Permission, c.rec.Reason = d.Result.String(), d.RuleID, d.Permission, d.Reason
+	// decide, then scope the targets to the caller's group
+	d := h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req, ContentType: r.Header.Get("Content-Type"), Body: body})
+	h.scope(r.Context(), &d)
+	c.decision = d
+	c.rec.Decision, c.rec.Rule, c.rec.Route, c.rec.Permission, c.rec.Reason = d.Result.String(), d.RuleID, d.Route, d.Permission, d.Reason
+	c.rec.Targets = d.Targets
+	if len(d.Targets) > 0 {
+		c.rec.Target = d.Targets[0]
+	}
 	if !d.Result.Forwarded() {
-		return fmt.Errorf("%w: %s", errDenied, d.Reason)
+		return denied(d)
 	}
 
 	// The audit log must be able to take the record before anything is
@@ -229,39 +246,59 @@ func (h *Handler) finish(w *responseWriter, c *call) {
 	if !c.upstreamStart.IsZero() && c.rec.UpstreamMs == 0 {
 		c.rec.UpstreamMs = ms(end.Sub(c.upstreamStart))
 	}
-	if err := h.o.Audit.Append(&c.rec); err != nil {
-		h.log.Error("audit record lost", "request_id", c.requestID, "error", err)
+	if c.links != nil && c.links.withheld > 0 {
+		c.rec.Reason = appendReason(c.rec.Reason, fmt.Sprintf("%d link(s) to hosts other than Graph withheld", c.links.withheld))
 	}
+	h.append(&c.rec)
+	// One record per $batch sub-request, linked to the batch's record.
+	for _, sd := range c.decision.Batch {
+		sub := auditlog.Record{
+			Time: c.rec.Time, Replica: c.rec.Replica, RequestID: newID(), ClientRequestID: c.rec.ClientRequestID,
+			Caller: c.rec.Caller, Method: sd.Request.Method, Version: sd.Request.Version, Path: sd.Request.Path,
+			Query: sd.Request.Query, Rule: sd.Decision.RuleID, Route: sd.Decision.Route, Permission: sd.Decision.Permission,
+			Decision: sd.Decision.Result.String(), Reason: sd.Decision.Reason, Targets: sd.Decision.Targets,
+			Batch: &auditlog.Batch{RequestID: c.requestID, ID: sd.ID}, Status: c.rec.Status, Error: c.rec.Error,
+		}
+		if len(sd.Decision.Targets) > 0 {
+			sub.Target = sd.Decision.Targets[0]
+		}
+		h.append(&sub)
+	}
+}
+
+func (h *Handler) append(rec *auditlog.Record) {
+	if err := h.o.Audit.Append(rec); err != nil {
+		h.log.Error("audit record lost", "request_id", rec.RequestID, "error", err)
+	}
+}
+
+func appendReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// forwardedHeaders are the request headers sent on to Graph; every other
-// header, the caller's Authorization and Cookie among them, stays behind.
-// An allow-list, because a header the proxy does not know is one it cannot
-// vouch for.
-var forwardedHeaders = []string{
-	"Accept",
-	"Accept-Language",
-	"Cache-Control",
-	"ConsistencyLevel",
-	"Content-Type",
-	"If-Match",
-	"If-None-Match",
-	"Prefer",
-	"return-client-request-id",
-	"SdkVersion",
-	"User-Agent",
-	"x-ms-throttle-priority",
-}
+// forwardedHeaders are policy.ForwardedHeaders in canonical form: the
+// request headers sent on to Graph. Every other header, the caller's
+// Authorization and Cookie among them, stays behind.
+var forwardedHeaders = func() []string {
+	out := make([]string, len(policy.ForwardedHeaders))
+	for i, h := range policy.ForwardedHeaders {
+		out[i] = http.CanonicalHeaderKey(h)
+	}
+	return out
+}()
 
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	c := pr.In.Context().Value(callKey{}).(*call)
 	pr.SetURL(h.o.Graph)
 	out := make(http.Header, len(forwardedHeaders)+3)
 	for _, k := range forwardedHeaders {
-		if v, ok := pr.In.Header[http.CanonicalHeaderKey(k)]; ok {
-			out[http.CanonicalHeaderKey(k)] = v
+		if v, ok := pr.In.Header[k]; ok {
+			out[k] = v
 		}
 	}
 	if _, ok := out["User-Agent"]; !ok {
@@ -290,10 +327,16 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	if loc := resp.Header.Get("Location"); loc != "" {
 		if s, ok := h.links.URL(loc); ok {
 			resp.Header.Set("Location", s)
+		} else if !c.decision.ExternalLinks && isAbsolute(loc) {
+			// A Location elsewhere (SharePoint, a download) would carry the
+			// caller outside the audited path.
+			resp.Header.Del("Location")
+			c.rec.Reason = appendReason(c.rec.Reason, "Location to a host other than Graph withheld")
 		}
 	}
 	if isJSON(resp.Header.Get("Content-Type")) && resp.Header.Get("Content-Encoding") == "" && resp.Body != http.NoBody {
-		resp.Body = h.links.Body(resp.Body)
+		c.links = h.links.body(resp.Body, !c.decision.ExternalLinks)
+		resp.Body = c.links
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
 	}
@@ -307,6 +350,11 @@ func (h *Handler) upstreamError(_ http.ResponseWriter, r *http.Request, err erro
 		return
 	}
 	c.upstreamErr = err
+}
+
+func isAbsolute(u string) bool {
+	p, err := url.Parse(u)
+	return err != nil || p.IsAbs() || strings.HasPrefix(u, "//")
 }
 
 func isJSON(ct string) bool {

@@ -45,6 +45,19 @@ func (l *LinkRewriter) URL(s string) (string, bool) {
 // wherever they appear (including inside $batch responses).
 var linkKeys = [][]byte{[]byte("@odata.nextLink"), []byte("@odata.deltaLink")}
 
+// externalKeys hold pre-authenticated URLs on hosts other than Graph: a
+// caller holding one reaches data outside the audited path. Unless the
+// policy allows external links, their values are withheld (emptied).
+var externalKeys = [][]byte{[]byte("uploadUrl"), []byte("@microsoft.graph.downloadUrl"), []byte("@content.downloadUrl")}
+
+type valueKind uint8
+
+const (
+	plainValue valueKind = iota
+	linkValue
+	externalValue
+)
+
 const (
 	// maxLinkBytes bounds the bytes held while a link value is examined;
 	// longer values pass through unchanged. Graph's skip tokens are well
@@ -64,8 +77,11 @@ var (
 
 // Body wraps a JSON response body so that link values are rewritten as it
 // streams. Memory is bounded by one read chunk plus maxLinkBytes.
-func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser {
-	j := &jsonLinks{l: l, src: rc, in: inPool.Get().(*[]byte), outp: outPool.Get().(*[]byte)}
+func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser { return l.body(rc, false) }
+
+// body is Body that also withholds external links when asked.
+func (l *LinkRewriter) body(rc io.ReadCloser, withhold bool) *jsonLinks {
+	j := &jsonLinks{l: l, src: rc, in: inPool.Get().(*[]byte), outp: outPool.Get().(*[]byte), withhold: withhold}
 	j.out = (*j.outp)[:0]
 	return j
 }
@@ -88,12 +104,16 @@ type jsonLinks struct {
 	expectKey bool // in an object, before a key
 	inString  bool
 	escape    bool
-	isKey     bool   // the current string is a key
-	hold      bool   // the current string is a link value, held in val
-	keyBuf    []byte // the current key, while it is short enough to be a link key
-	keyOK     bool   // keyBuf still tracks the key
-	linkNext  bool   // the last key was a link key and its value is next
+	isKey     bool      // the current string is a key
+	hold      bool      // the current string is a link value, held in val
+	keyBuf    []byte    // the current key, while it is short enough to be a link key
+	keyOK     bool      // keyBuf still tracks the key
+	linkNext  valueKind // what the value after the last key is
+	holdKind  valueKind // what the held value is
 	val       []byte
+	withhold  bool // empty external links
+	discard   bool // dropping an overlong external link
+	withheld  int  // external links emptied
 }
 
 func (j *jsonLinks) Read(p []byte) (int, error) {
@@ -132,9 +152,11 @@ func (j *jsonLinks) scan(b []byte) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if j.inString {
-			if j.hold {
+			switch {
+			case j.hold:
 				j.val = append(j.val, c)
-			} else {
+			case j.discard:
+			default:
 				j.out = append(j.out, c)
 			}
 			switch {
@@ -146,16 +168,20 @@ func (j *jsonLinks) scan(b []byte) {
 			case c == '"':
 				j.endString()
 			case j.isKey && j.keyOK:
-				if len(j.keyBuf) < 32 {
+				if len(j.keyBuf) < 40 {
 					j.keyBuf = append(j.keyBuf, c)
 				} else {
 					j.keyOK = false
 				}
 			}
 			if j.hold && len(j.val) > maxLinkBytes {
-				j.out = append(j.out, '"')
-				j.out = append(j.out, j.val...)
 				j.hold = false
+				if j.holdKind == externalValue {
+					j.discard = true // withheld however long it is
+				} else {
+					j.out = append(j.out, '"')
+					j.out = append(j.out, j.val...)
+				}
 			}
 			continue
 		}
@@ -166,29 +192,30 @@ func (j *jsonLinks) scan(b []byte) {
 			j.isKey = j.inObject() && j.expectKey
 			if j.isKey {
 				j.keyBuf, j.keyOK = j.keyBuf[:0], true
-			} else if j.linkNext {
+			} else if j.linkNext != plainValue {
 				// Hold the value back: drop the quote just written.
 				j.out = j.out[:len(j.out)-1]
 				j.hold = true
+				j.holdKind = j.linkNext
 				j.val = j.val[:0]
 			}
-			j.linkNext = false
+			j.linkNext = plainValue
 		case ':':
 			j.expectKey = false
 		case ',':
 			j.expectKey = j.inObject()
-			j.linkNext = false
+			j.linkNext = plainValue
 		case '{', '[':
 			j.push(c == '{')
 			j.expectKey = c == '{'
-			j.linkNext = false
+			j.linkNext = plainValue
 		case '}', ']':
 			j.pop()
 			j.expectKey = false
-			j.linkNext = false
+			j.linkNext = plainValue
 		case ' ', '\t', '\r', '\n':
 		default:
-			j.linkNext = false
+			j.linkNext = plainValue
 		}
 	}
 }
@@ -200,10 +227,23 @@ func (j *jsonLinks) endString() {
 		if j.keyOK {
 			for _, k := range linkKeys {
 				if bytes.Equal(j.keyBuf, k) {
-					j.linkNext = true
+					j.linkNext = linkValue
+				}
+			}
+			if j.withhold {
+				for _, k := range externalKeys {
+					if bytes.Equal(j.keyBuf, k) {
+						j.linkNext = externalValue
+					}
 				}
 			}
 		}
+		return
+	}
+	if j.discard {
+		j.discard = false
+		j.out = append(j.out, '"', '"')
+		j.withheld++
 		return
 	}
 	if j.hold {
@@ -213,6 +253,8 @@ func (j *jsonLinks) endString() {
 		if split, ok := j.l.rawPrefix(raw); ok {
 			j.out = append(j.out, j.l.to...)
 			j.out = append(j.out, raw[split:]...)
+		} else if j.holdKind == externalValue {
+			j.withheld++
 		} else {
 			j.out = append(j.out, raw...)
 		}

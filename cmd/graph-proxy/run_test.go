@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -96,6 +97,8 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	os.WriteFile(ca, sim.CAPEM(), 0o600)
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte(proxytest.DefaultPolicy), 0o600)
 	addr := freeAddr(t)
 	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
 	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
@@ -106,6 +109,7 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		"GRAPH_PROXY_GRAPH_LOGINURL=" + sim.Entra.URL,
 		"GRAPH_PROXY_GRAPH_CAFILE=" + ca,
 		"GRAPH_PROXY_SHUTDOWNTIMEOUT=20s",
+		"GRAPH_PROXY_POLICY_FILE=" + pol,
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
+	"syscall"
 	"strings"
 	"time"
 
@@ -90,11 +92,24 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return &exitError{code: exitUsage, err: err}
 	}
 
-	// The allow-list engine is not wired in yet: every canonical request is
-	// allowed. Say so loudly rather than let anyone believe otherwise.
-	log.Warn("policy engine not configured: allowing every Graph request (development only)", "policy_file", cfg.Policy.File)
-	var decider policy.Decider = policy.AllowAll{}
+	store, err := policy.NewStore(cfg.Policy.File)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	store.OnReload = func(p *policy.Policy, err error) {
+		if err != nil {
+			log.Error("policy reload rejected; the policy in force is unchanged", "digest", p.Digest, "error", err)
+			return
+		}
+		log.Info("policy in force", "digest", p.Digest)
+	}
+	log.Info("policy in force", "file", cfg.Policy.File, "digest", store.Policy().Digest, "mode", modeName(store.Policy()))
+	// Until inbound authentication is configured, every request is taken to
+	// come from the policy's first caller. Say so loudly.
+	caller := store.Policy().Callers()[0]
+	log.Warn("inbound authentication not configured: every request is attributed to the first policy caller (development only)", "caller", caller)
 
+	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout})
 	replica := cfg.Audit.Replica
 	if replica == "" {
 		replica, _ = os.Hostname()
@@ -102,9 +117,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	h, err := proxy.New(proxy.Options{
 		Graph:        graphURL,
 		PublicBase:   publicBase,
-		Transport:    proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout}),
-		Callers:      callers.Static{Caller: callers.Caller{Name: "default"}},
-		Policy:       decider,
+		Transport:    graphTransport,
+		Callers:      callers.Static{Caller: callers.Caller{Name: caller}},
+		Policy:       store,
+		Members:      &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},
 		Tokens:       tokens,
 		Audit:        audit,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
@@ -142,7 +158,45 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	return runServer(ctx, srv, ln, cfg.ShutdownTimeout, log, tokens.Run)
+	background := []func(context.Context){tokens.Run}
+	if cfg.Policy.Reload {
+		background = append(background, func(ctx context.Context) {
+			if err := store.Watch(ctx, hangups(ctx)); err != nil {
+				log.Error("policy file watch stopped", "error", err)
+			}
+		})
+	}
+	return runServer(ctx, srv, ln, cfg.ShutdownTimeout, log, background...)
+}
+
+// hangups delivers SIGHUP until ctx ends.
+func hangups(ctx context.Context) <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	out := make(chan struct{})
+	go func() {
+		defer signal.Stop(sig)
+		for {
+			select {
+			case <-sig:
+				select {
+				case out <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func modeName(p *policy.Policy) string {
+	if p.ReportOnly() {
+		return "report-only"
+	}
+	return "enforce"
 }
 
 // runServer serves on ln until ctx ends, then drains in-flight requests for

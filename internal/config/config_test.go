@@ -19,6 +19,8 @@ upstream:
   tenantID: "c1a5517e-0000-4000-8000-000000000001"
 audit:
   sinks: [stdout]
+policy:
+  file: "POLICY"
 `
 
 // writeConfig writes the baseline with one change (old replaced by new) and
@@ -32,6 +34,11 @@ func writeConfig(t *testing.T, old, new string) string {
 		}
 		text = strings.Replace(text, old, new, 1)
 	}
+	abs, err := filepath.Abs("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = strings.Replace(text, "POLICY", abs, 1)
 	p := filepath.Join(t.TempDir(), "graph-proxy.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -55,7 +62,10 @@ func TestLoadBaseline(t *testing.T) {
 }
 
 func TestLoadTestdataGood(t *testing.T) {
-	if _, err := Load(Sources{File: "testdata/good.yaml"}); err != nil {
+	// policy.file in good.yaml is relative to the working directory, as
+	// every path in the configuration is.
+	t.Chdir("testdata")
+	if _, err := Load(Sources{File: "good.yaml"}); err != nil {
 		t.Fatalf("Load(testdata/good.yaml): %v", err)
 	}
 }
@@ -142,8 +152,13 @@ func TestLoadProblems(t *testing.T) {
 		},
 		{
 			name: "missing policy file",
-			old:  "audit:", new: "policy:\n  file: /nonexistent/policy.yaml\naudit:",
-			want: []string{`FILE:10: policy.file: cannot read "/nonexistent/policy.yaml": no such file or directory`},
+			old:  `file: "POLICY"`, new: "file: /nonexistent/policy.yaml",
+			want: []string{`FILE:12: policy.file: cannot read "/nonexistent/policy.yaml": no such file or directory`},
+		},
+		{
+			name: "no policy file",
+			old:  "policy:\n  file: \"POLICY\"\n", new: "",
+			want: []string{`default: policy.file: required: the allow-list of Graph calls (see examples/policy-engage.yaml)`},
 		},
 	}
 	for _, tt := range tests {
@@ -192,6 +207,7 @@ func TestLoadPrecedence(t *testing.T) {
 
 func TestLoadEnvTypes(t *testing.T) {
 	cfg, err := Load(Sources{Env: []string{
+		"GRAPH_PROXY_POLICY_FILE=testdata/policy.yaml",
 		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
 		"GRAPH_PROXY_GRAPH_TIMEOUT=30s",
 		"GRAPH_PROXY_AUDIT_SINKS=stdout, file",

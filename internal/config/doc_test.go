@@ -9,6 +9,7 @@ import (
 func ExampleLoad() {
 	_, err := config.Load(config.Sources{Env: []string{
 		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
+		"GRAPH_PROXY_POLICY_FILE=../../examples/policy-engage.yaml",
 		"GRAPH_PROXY_GRAPH_CLOUD=moon",
 		"GRAPH_PROXY_GRAPH_TIMEOUT=-1s",
 	}})

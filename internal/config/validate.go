@@ -69,6 +69,9 @@ func (c Config) validate() []Problem {
 	ps.checkPEM("inbound.mtls.trustedCAs", c.Inbound.MTLS.TrustedCAs)
 
 	ps.checkUpstream(c.Upstream)
+	if c.Policy.File == "" {
+		ps.add("policy.file", "required: the allow-list of Graph calls (see examples/policy-engage.yaml)")
+	}
 	ps.checkReadable("policy.file", c.Policy.File)
 	ps.checkAudit(c.Audit)
 

@@ -57,7 +57,28 @@ type Options struct {
 	// FreshIdentity uses a user-assigned identity new to this process, so
 	// that MSAL's process-wide token cache has nothing for it.
 	FreshIdentity bool
+	// Policy is the policy file's text; default DefaultPolicy.
+	Policy string
 }
+
+// DefaultPolicy allows the caller "engage" (the simulator's vendor app)
+// what the tests exercise, each with its least Graph permission.
+const DefaultPolicy = `version: 1
+mode: enforce
+callers:
+  - name: engage
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
+    permissions: [User.ReadBasic.All, Calendars.ReadBasic, Calendars.ReadWrite, OnlineMeetings.ReadWrite.All]
+rules:
+  - { id: users-list, method: GET, path: "/users", query: [$select, $top, $filter, $count], permission: User.ReadBasic.All }
+  - { id: users-get, method: GET, path: "/users/{user}", query: [$select], permission: User.ReadBasic.All }
+  - { id: users-delta, method: GET, path: "/users/delta", query: [$select, $top], permission: User.ReadBasic.All }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
+  - { id: events-list, method: GET, path: "/users/{user}/events", query: [$select, $top, $filter, $orderby], permission: Calendars.ReadBasic }
+  - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite }
+  - { id: events-item, method: [GET, PATCH, DELETE], path: "/users/{user}/events/{id}", permission: Calendars.ReadWrite }
+  - { id: meetings-create, method: POST, path: "/users/{user}/onlineMeetings", permission: OnlineMeetings.ReadWrite.All }
+`
 
 // signingKey is shared by every simulator in this test binary; see
 // graphsim.Options.SigningKey.
@@ -114,12 +135,21 @@ func New(t *testing.T, o Options) *Env {
 	}
 	public, _ := url.Parse("https://" + ln.Addr().String())
 	audit := &SyncBuffer{}
+	if o.Policy == "" {
+		o.Policy = DefaultPolicy
+	}
+	pol, err := policy.Parse("test-policy.yaml", []byte(o.Policy))
+	if err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout})
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,
 		PublicBase:   public,
-		Transport:    proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout}),
+		Transport:    transport,
 		Callers:      callers.Static{Caller: callers.Caller{Name: "engage", TenantID: graphsim.VendorTenant, AppID: graphsim.VendorAppID}},
-		Policy:       policy.AllowAll{},
+		Policy:       pol,
+		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
 		Tokens:       tokens,
 		Audit:        auditlog.NewWriter(audit),
 		MaxBodyBytes: o.MaxBodyBytes,

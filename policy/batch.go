@@ -1,0 +1,238 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// MaxBatch is the most sub-requests Graph takes in one JSON batch.
+const MaxBatch = 20
+
+// ForwardedHeaders are the request headers that may reach Graph, on a call
+// and on a $batch sub-request alike; every other header stays behind. An
+// allow-list, because a header the proxy does not know is one it cannot
+// vouch for.
+var ForwardedHeaders = []string{
+	"Accept",
+	"Accept-Language",
+	"Cache-Control",
+	"ConsistencyLevel",
+	"Content-Type",
+	"If-Match",
+	"If-None-Match",
+	"Prefer",
+	"return-client-request-id",
+	"SdkVersion",
+	"User-Agent",
+	"x-ms-throttle-priority",
+}
+
+var forwardedHeader = func() map[string]bool {
+	m := map[string]bool{}
+	for _, h := range ForwardedHeaders {
+		m[http.CanonicalHeaderKey(h)] = true
+	}
+	return m
+}()
+
+// BatchRequest is one sub-request of a JSON batch, as parsed.
+type BatchRequest struct {
+	ID        string
+	Method    string
+	URL       string
+	Headers   map[string]string
+	Body      any
+	DependsOn []string
+}
+
+// ParseBatch reads a $batch body strictly: an object with only "requests",
+// 1 to MaxBatch sub-requests with unique ids, each with only id, method,
+// url, headers, body and dependsOn; dependsOn naming earlier ids. It does
+// not decide anything.
+func ParseBatch(body []byte) ([]BatchRequest, error) {
+	doc, err := parseJSON(body)
+	if err != nil {
+		return nil, fmt.Errorf("batch body: %w", err)
+	}
+	top, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("batch body must be a JSON object")
+	}
+	for k := range top {
+		if k != "requests" {
+			return nil, fmt.Errorf("batch body has unknown property %q", k)
+		}
+	}
+	list, ok := top["requests"].([]any)
+	if !ok || len(list) == 0 || len(list) > MaxBatch {
+		return nil, fmt.Errorf("batch needs 1 to %d requests", MaxBatch)
+	}
+	out := make([]BatchRequest, 0, len(list))
+	ids := map[string]bool{}
+	for i, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("batch request %d is not an object", i)
+		}
+		var br BatchRequest
+		for k, v := range m {
+			switch k {
+			case "id":
+				br.ID, ok = v.(string)
+			case "method":
+				br.Method, ok = v.(string)
+			case "url":
+				br.URL, ok = v.(string)
+			case "headers":
+				br.Headers, ok = stringMap(v)
+			case "body":
+				br.Body = v
+			case "dependsOn":
+				br.DependsOn, ok = stringList(v)
+			default:
+				return nil, fmt.Errorf("batch request %d has unknown property %q", i, k)
+			}
+			if !ok {
+				return nil, fmt.Errorf("batch request %d: %s has the wrong type", i, k)
+			}
+		}
+		if br.ID == "" || br.Method == "" || br.URL == "" {
+			return nil, fmt.Errorf("batch request %d needs id, method and url", i)
+		}
+		if ids[br.ID] {
+			return nil, fmt.Errorf("batch request id %q is used twice", br.ID)
+		}
+		for _, dep := range br.DependsOn {
+			if !ids[dep] {
+				return nil, fmt.Errorf("batch request %q depends on %q, which does not come before it", br.ID, dep)
+			}
+		}
+		ids[br.ID] = true
+		out = append(out, br)
+	}
+	return out, nil
+}
+
+func stringMap(v any) (map[string]string, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := make(map[string]string, len(m))
+	for k, e := range m {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out[k] = s
+	}
+	return out, true
+}
+
+func stringList(v any) ([]string, bool) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// CanonicalizeBatchURL canonicalises a sub-request URL, which Graph reads
+// relative to the batch's version: "users/x" and "/users/x" alike. Absolute
+// URLs, version-prefixed URLs and nested batches are refused.
+func CanonicalizeBatchURL(method, version, raw string) (Request, error) {
+	if strings.Contains(raw, "://") || strings.HasPrefix(raw, "//") {
+		return Request{}, ambiguous("absolute URL in a batch request")
+	}
+	rel := strings.TrimPrefix(raw, "/")
+	for _, v := range Versions {
+		if strings.HasPrefix(strings.ToLower(rel), strings.ToLower(v)+"/") || strings.EqualFold(rel, v) {
+			return Request{}, ambiguous("version-prefixed URL in a batch request")
+		}
+	}
+	path, query, _ := strings.Cut(rel, "?")
+	if strings.Contains(path, "#") {
+		return Request{}, ambiguous("fragment in a batch request URL")
+	}
+	req, err := Canonicalize(method, "/"+version+"/"+path, query)
+	if err == nil && len(req.Segments) > 0 && req.Segments[0] == "$batch" {
+		return Request{}, ambiguous("nested $batch")
+	}
+	return req, err
+}
+
+// decideBatch decides every sub-request; any denial denies the batch.
+func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte) Decision {
+	if !isJSON(contentType) {
+		return deny("$batch body must be JSON")
+	}
+	reqs, err := ParseBatch(body)
+	if err != nil {
+		return deny("%v", err)
+	}
+	d := Decision{Result: Allow, Route: "/$batch", Group: c.group, ExternalLinks: p.externalLinks}
+	var refused []string
+	for _, br := range reqs {
+		sd := SubDecision{ID: br.ID}
+		sd.Request, err = CanonicalizeBatchURL(br.Method, version, br.URL)
+		switch {
+		case err != nil:
+			sd.Decision = deny("%s", strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "))
+		default:
+			sd.Decision = p.decideSub(c, sd.Request, br)
+		}
+		if sd.Decision.Result != Allow {
+			refused = append(refused, br.ID)
+		}
+		for _, t := range sd.Decision.Targets {
+			d.Targets = appendUnique(d.Targets, t)
+		}
+		d.Batch = append(d.Batch, sd)
+	}
+	if len(refused) > 0 {
+		d.Result = Deny
+		d.Reason = "batch requests refused: " + strings.Join(refused, ", ")
+	}
+	return d
+}
+
+func (p *Policy) decideSub(c *caller, req Request, br BatchRequest) Decision {
+	ct := ""
+	names := make([]string, 0, len(br.Headers))
+	for k := range br.Headers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !forwardedHeader[http.CanonicalHeaderKey(k)] {
+			return deny("header %q is not allowed in a batch request", k)
+		}
+		if http.CanonicalHeaderKey(k) == "Content-Type" {
+			ct = br.Headers[k]
+		}
+	}
+	var body []byte
+	if br.Body != nil {
+		if _, isString := br.Body.(string); isString || !isJSON(ct) {
+			// A string body is base64 of a non-JSON payload, which the
+			// policy cannot read.
+			return deny("batch request bodies must be JSON")
+		}
+		var err error
+		if body, err = json.Marshal(br.Body); err != nil {
+			return deny("batch request body: %v", err)
+		}
+	}
+	return p.decide(Args{Caller: c.name, Request: req, ContentType: ct, Body: body}, false)
+}

@@ -1,0 +1,273 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// maxJSONDepth bounds nesting in bodies the policy reads.
+const maxJSONDepth = 64
+
+// parseJSON reads a JSON document strictly: one value, nesting at most
+// maxJSONDepth, and no object with the same key twice (compared without
+// case, as Graph's binder compares them). Duplicate keys are ambiguous:
+// parsers disagree on which one wins.
+func parseJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := readValue(dec, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return v, nil
+}
+
+func readValue(dec *json.Decoder, depth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil
+	}
+	if depth >= maxJSONDepth {
+		return nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
+	}
+	switch d {
+	case '{':
+		obj := map[string]any{}
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			k := kt.(string)
+			lk := strings.ToLower(k)
+			if seen[lk] {
+				return nil, fmt.Errorf("key %q appears twice in one object", k)
+			}
+			seen[lk] = true
+			if obj[k], err = readValue(dec, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		_, err := dec.Token()
+		return obj, err
+	case '[':
+		var arr []any
+		for dec.More() {
+			v, err := readValue(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		_, err := dec.Token()
+		return arr, err
+	}
+	return nil, fmt.Errorf("unexpected %v", d)
+}
+
+// checkBody applies the rules whose threat is in the body and collects the
+// users the body names. It returns a denial reason, or "".
+func (p *Policy) checkBody(c *caller, r *rule, req Request, contentType string, body []byte, d *Decision) string {
+	if len(body) == 0 {
+		return ""
+	}
+	if !isJSON(contentType) {
+		// Non-JSON bodies (file content) carry no links or targets the
+		// policy reads; the rule decides on the path alone.
+		return ""
+	}
+	doc, err := parseJSON(body)
+	if err != nil {
+		return "request body is not acceptable JSON: " + err.Error()
+	}
+	return p.checkDoc(c, r, req, doc, d)
+}
+
+func (p *Policy) checkDoc(c *caller, r *rule, req Request, doc any, d *Decision) string {
+	if !p.externalLinks && hasKey(doc, "@microsoft.graph.sourceUrl") {
+		return "the body asks Graph to fetch a URL (@microsoft.graph.sourceUrl); set externalLinks: true to allow it"
+	}
+	obj, _ := doc.(map[string]any)
+	last := ""
+	if n := len(req.Segments); n > 0 {
+		last = strings.ToLower(req.Segments[n-1])
+	}
+	switch {
+	case last == "getschedule":
+		for _, s := range field(obj, "schedules") {
+			str, ok := s.(string)
+			if !ok || str == "" {
+				return "getSchedule schedules must be mailbox addresses"
+			}
+			d.Targets = appendUnique(d.Targets, str)
+		}
+	case last == "sendmail":
+		msg, _ := fieldValue(obj, "message").(map[string]any)
+		for _, list := range []string{"toRecipients", "ccRecipients", "bccRecipients"} {
+			for _, a := range addresses(field(msg, list)) {
+				if !domainIn(a, p.recipientDomains) {
+					return fmt.Sprintf("mail recipient %s is outside mail.recipientDomains", a)
+				}
+			}
+		}
+	case len(req.Segments) >= 1 && strings.EqualFold(req.Segments[0], "subscriptions"):
+		if reason := p.checkSubscription(c, req, obj); reason != "" {
+			return reason
+		}
+	}
+	if len(r.attendeeDomains) > 0 {
+		for _, a := range addresses(field(obj, "attendees")) {
+			if !domainIn(a, r.attendeeDomains) {
+				return fmt.Sprintf("attendee %s is outside the domains rule %q allows", a, r.id)
+			}
+			d.Targets = appendUnique(d.Targets, a)
+		}
+	}
+	return ""
+}
+
+// checkSubscription vets a change-notification subscription: where
+// notifications go, whether they carry data, and that the watched resource
+// is one the caller could read.
+func (p *Policy) checkSubscription(c *caller, req Request, obj map[string]any) string {
+	for _, k := range []string{"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions"} {
+		v := fieldValue(obj, k)
+		if v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return k + " must be a string"
+		}
+		if k == "notificationQueryOptions" {
+			return "notificationQueryOptions is not allowed"
+		}
+		if !slices.ContainsFunc(p.notificationURLs, func(allowed string) bool { return notificationURLMatches(allowed, s) }) {
+			return fmt.Sprintf("%s %q is not in subscriptions.notificationUrls", k, s)
+		}
+	}
+	if b, _ := fieldValue(obj, "includeResourceData").(bool); b && !p.includeResourceData {
+		return "includeResourceData is not allowed (subscriptions.includeResourceData)"
+	}
+	if res := fieldValue(obj, "resource"); res != nil {
+		s, ok := res.(string)
+		if !ok || s == "" {
+			return "resource must be a Graph path"
+		}
+		path, query, _ := strings.Cut(s, "?")
+		inner, err := Canonicalize("GET", "/"+req.Version+"/"+strings.TrimPrefix(path, "/"), query)
+		if err != nil {
+			return "subscription resource: " + strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": ")
+		}
+		sub := p.decide(Args{Caller: c.name, Request: inner}, false)
+		if sub.Result != Allow {
+			return "subscription resource " + inner.Path + " is not readable under this policy: " + sub.Reason
+		}
+	} else if req.Method == "POST" {
+		return "a subscription needs a resource"
+	}
+	return ""
+}
+
+// notificationURLMatches compares a notification URL with an allowed one:
+// exactly, or by prefix when the allowed one ends in '*'. The EventGrid:
+// and EventHub: forms are compared the same way.
+func notificationURLMatches(allowed, got string) bool {
+	if prefix, ok := strings.CutSuffix(allowed, "*"); ok {
+		return strings.HasPrefix(got, prefix)
+	}
+	return got == allowed
+}
+
+func checkNotificationURL(s string) error {
+	base := strings.TrimSuffix(s, "*")
+	lower := strings.ToLower(base)
+	if strings.HasPrefix(lower, "eventgrid:") || strings.HasPrefix(lower, "eventhub:") {
+		return nil
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("notification URL %q must be https://..., EventGrid:... or EventHub:...", s)
+	}
+	if strings.HasSuffix(s, "*") && !strings.HasSuffix(base, "/") {
+		return fmt.Errorf("notification URL %q: a '*' may only follow a '/'", s)
+	}
+	return nil
+}
+
+// hasKey reports whether key appears (without case) in any object in v.
+func hasKey(v any, key string) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.EqualFold(k, key) || hasKey(e, key) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasKey(e, key) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fieldValue reads a property without case, as Graph does.
+func fieldValue(obj map[string]any, name string) any {
+	for k, v := range obj {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+func field(obj map[string]any, name string) []any {
+	l, _ := fieldValue(obj, name).([]any)
+	return l
+}
+
+// addresses reads emailAddress.address from recipients or attendees.
+func addresses(list []any) []string {
+	var out []string
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		ea, _ := fieldValue(m, "emailAddress").(map[string]any)
+		a, _ := fieldValue(ea, "address").(string)
+		out = append(out, a) // an empty address fails the domain check
+	}
+	return out
+}
+
+func domainIn(addr string, domains []string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return false
+	}
+	return slices.Contains(domains, strings.ToLower(addr[at+1:]))
+}
+
+func appendUnique(l []string, s string) []string {
+	for _, e := range l {
+		if strings.EqualFold(e, s) {
+			return l
+		}
+	}
+	return append(l, s)
+}

@@ -1,0 +1,227 @@
+package policy
+
+import (
+	"fmt"
+	"mime"
+	"slices"
+	"strings"
+)
+
+// Policy is a compiled policy file. It is immutable and safe for
+// concurrent use; a reload builds a new one.
+type Policy struct {
+	// Digest is "sha256:" and the hex digest of the file's bytes.
+	Digest string
+
+	reportOnly          bool
+	callers             map[string]*caller
+	callerOrder         []*caller
+	rules               []*rule
+	root                *node
+	notificationURLs    []string
+	includeResourceData bool
+	recipientDomains    []string
+	externalLinks       bool
+}
+
+type caller struct {
+	name, tenantID, appID, thumbprint, group string
+	permissions                              map[string]bool
+}
+
+type rule struct {
+	id              string
+	tmpl            template
+	methods         []string
+	versions        []string
+	query           []string
+	selectFields    []string
+	permission      string
+	attendeeDomains []string
+}
+
+func (r *rule) isSendMail() bool {
+	n := len(r.tmpl.parts)
+	return n > 0 && r.tmpl.parts[n-1].kind == literal && r.tmpl.parts[n-1].lit == "sendmail"
+}
+
+// Args are what a Decider decides on. A struct keeps the Decider interface
+// stable as fields are added.
+type Args struct {
+	// Caller is the name of the authenticated caller (callers[].name).
+	Caller string
+	// Request is the canonical request.
+	Request Request
+	// ContentType is the request's Content-Type header.
+	ContentType string
+	// Body is the decoded request body; nil when there is none.
+	Body []byte
+}
+
+// Decider decides requests.
+type Decider interface {
+	Decide(Args) Decision
+}
+
+// Decision is the verdict on one request. The zero value denies.
+type Decision struct {
+	Result Result
+	// RuleID is the rule that matched; empty when none did.
+	RuleID string
+	// Route is the matching rule's path template.
+	Route string
+	// Permission is the Graph permission the matching rule exercises.
+	Permission string
+	// Reason says why the call was denied (or would have been in
+	// report-only mode); for the audit log, never for the caller.
+	Reason string
+	// Targets are the users the call touches: the {user} of the path and
+	// those named in the body (getSchedule's schedules, attendees).
+	Targets []string
+	// Group, when set, is the security group every target must be a member
+	// of; the proxy checks membership before forwarding.
+	Group string
+	// ExternalLinks allows links to hosts other than Graph in the answer
+	// (uploadUrl, @microsoft.graph.downloadUrl, Location).
+	ExternalLinks bool
+	// Batch holds one decision per sub-request of a $batch call.
+	Batch []SubDecision
+	// ReportOnly is set when the policy forwards would-be denials: a
+	// denial found after Decide (group membership) must then report, not
+	// deny.
+	ReportOnly bool
+}
+
+// SubDecision is the decision on one $batch sub-request.
+type SubDecision struct {
+	// ID is the sub-request's id in the batch.
+	ID       string
+	Request  Request
+	Decision Decision
+}
+
+// Forwarded reports whether the call goes to Graph.
+func (d Decision) Forwarded() bool { return d.Result.Forwarded() }
+
+// Refuse turns an allowing decision into a denial for reason (a report in
+// report-only mode). A decision that already denies keeps its reason.
+func (d *Decision) Refuse(reason string) {
+	if d.Result != Allow {
+		return
+	}
+	d.Reason = reason
+	d.Result = Deny
+	if d.ReportOnly {
+		d.Result = Report
+	}
+}
+
+// ReportOnly reports whether the policy forwards would-be denials.
+func (p *Policy) ReportOnly() bool { return p.reportOnly }
+
+// Callers returns the callers' names in file order; there is at least one.
+func (p *Policy) Callers() []string {
+	names := make([]string, len(p.callerOrder))
+	for i, c := range p.callerOrder {
+		names[i] = c.name
+	}
+	return names
+}
+
+// Decide decides a request. It never touches the network: membership of
+// Targets in Group is left to the caller of Decide.
+func (p *Policy) Decide(a Args) Decision {
+	d := p.decide(a, true)
+	return p.finish(d)
+}
+
+// finish applies report-only mode.
+func (p *Policy) finish(d Decision) Decision {
+	d.ReportOnly = p.reportOnly
+	if d.Result == Deny && p.reportOnly {
+		d.Result = Report
+	}
+	for i := range d.Batch {
+		d.Batch[i].Decision = p.finish(d.Batch[i].Decision)
+	}
+	return d
+}
+
+func deny(format string, args ...any) Decision {
+	return Decision{Result: Deny, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (p *Policy) decide(a Args, allowBatch bool) Decision {
+	c := p.callers[a.Caller]
+	if c == nil {
+		return deny("caller %q is not in the policy", a.Caller)
+	}
+	req := a.Request
+	if len(req.Segments) == 1 && req.Segments[0] == "$batch" {
+		if !allowBatch {
+			return deny("a $batch inside a $batch is not allowed")
+		}
+		if req.Method != "POST" || len(req.Query) > 0 {
+			return deny("$batch takes POST without query options")
+		}
+		return p.decideBatch(c, req.Version, a.ContentType, a.Body)
+	}
+
+	r := p.root.match(req.Segments, func(r *rule) bool {
+		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && c.permissions[r.permission]
+	})
+	if r == nil {
+		return p.noRule(c, req)
+	}
+	d := Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks}
+	if u := r.tmpl.bind(req.Segments); u != "" {
+		d.Targets = append(d.Targets, u)
+	}
+	for _, q := range req.Query {
+		// Graph's own paging and delta links carry these; a rule that
+		// pages must accept them.
+		if !slices.Contains(r.query, q) && !(req.Method == "GET" && (q == "$skiptoken" || q == "$deltatoken")) {
+			d.Reason = fmt.Sprintf("query option %s is not allowed by rule %q", q, r.id)
+			return d
+		}
+	}
+	if len(r.selectFields) > 0 {
+		for _, f := range req.Select {
+			if !slices.Contains(r.selectFields, f) {
+				d.Reason = fmt.Sprintf("$select field %q is not allowed by rule %q", f, r.id)
+				return d
+			}
+		}
+	}
+	if reason := p.checkBody(c, r, req, a.ContentType, a.Body, &d); reason != "" {
+		d.Reason = reason
+		return d
+	}
+	d.Result = Allow
+	return d
+}
+
+// noRule explains a denial when no rule applied, naming a near miss.
+func (p *Policy) noRule(c *caller, req Request) Decision {
+	near := p.root.match(req.Segments, func(*rule) bool { return true })
+	switch {
+	case near == nil:
+		return deny("no rule matches %s %s %s", req.Method, req.Version, req.Path)
+	case !slices.Contains(near.methods, req.Method):
+		return deny("rule %q matches the path but not method %s", near.id, req.Method)
+	case !slices.Contains(near.versions, req.Version):
+		return deny("rule %q matches the path but not version %s", near.id, req.Version)
+	default:
+		return deny("caller %q does not hold %s, which rule %q needs", c.name, near.permission, near.id)
+	}
+}
+
+// isJSON reports whether a Content-Type names JSON. An empty one counts:
+// Graph reads a body without Content-Type as JSON.
+func isJSON(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}

@@ -1,0 +1,89 @@
+package policy
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Store holds the policy in force and swaps in a new one atomically when
+// its file changes. A new file that does not load is rejected whole and the
+// old policy stays in force. Store is a Decider.
+type Store struct {
+	file string
+	cur  atomic.Pointer[Policy]
+	// OnReload, when set, is called after every reload attempt with the
+	// policy now in force and the reload's error (nil on success).
+	OnReload func(p *Policy, err error)
+}
+
+// NewStore loads file; it fails if the file does not load.
+func NewStore(file string) (*Store, error) {
+	p, err := LoadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{file: file}
+	s.cur.Store(p)
+	return s, nil
+}
+
+// Policy returns the policy in force.
+func (s *Store) Policy() *Policy { return s.cur.Load() }
+
+// Decide decides with the policy in force.
+func (s *Store) Decide(a Args) Decision { return s.cur.Load().Decide(a) }
+
+// Reload loads the file again and swaps it in if it is valid and changed.
+func (s *Store) Reload() error {
+	p, err := LoadFile(s.file)
+	if err == nil && p.Digest != s.cur.Load().Digest {
+		s.cur.Store(p)
+	}
+	if s.OnReload != nil {
+		s.OnReload(s.cur.Load(), err)
+	}
+	return err
+}
+
+// Watch reloads on every change of the file until ctx ends, and on every
+// value received from signals (SIGHUP). It watches the file's directory, so
+// that editors' rename-into-place and Kubernetes-style symlink swaps (a
+// Container Apps secret volume) are seen. Changes are debounced.
+func (s *Store) Watch(ctx context.Context, signals <-chan struct{}) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.Add(filepath.Dir(s.file)); err != nil {
+		return err
+	}
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-signals:
+			s.Reload()
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			debounce = time.After(200 * time.Millisecond)
+		case <-debounce:
+			debounce = nil
+			s.Reload()
+		case _, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+		}
+	}
+}

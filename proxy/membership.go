@@ -1,0 +1,183 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+)
+
+// Membership answers whether a user is a (transitive) member of a group.
+type Membership interface {
+	// IsMember returns the answer, or an error when it is unknown.
+	IsMember(ctx context.Context, group, user string) (bool, error)
+}
+
+// scope checks that every target of d (and of its sub-decisions) is a
+// member of d.Group. Unknown membership refuses: the scope fails closed.
+func (h *Handler) scope(ctx context.Context, d *policy.Decision) {
+	if d.Group == "" || !d.Forwarded() {
+		return
+	}
+	check := func(sd *policy.Decision) {
+		for _, t := range sd.Targets {
+			if reason := h.memberReason(ctx, d.Group, t); reason != "" {
+				sd.Refuse(reason)
+				return
+			}
+		}
+	}
+	if len(d.Batch) == 0 {
+		check(d)
+		return
+	}
+	var refused []string
+	for i := range d.Batch {
+		check(&d.Batch[i].Decision)
+		if d.Batch[i].Decision.Result != policy.Allow {
+			refused = append(refused, d.Batch[i].ID)
+		}
+	}
+	if len(refused) > 0 {
+		d.Refuse("batch requests refused: " + strings.Join(refused, ", "))
+	}
+}
+
+func (h *Handler) memberReason(ctx context.Context, group, user string) string {
+	if h.o.Members == nil {
+		return "no membership checker configured for users.group"
+	}
+	ok, err := h.o.Members.IsMember(ctx, group, user)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("membership of %s in group %s unknown: %v", user, group, err)
+	case !ok:
+		return fmt.Sprintf("%s is not a member of group %s", user, group)
+	}
+	return ""
+}
+
+// GraphMembership checks membership with Graph's checkMemberGroups, using
+// the proxy's own token, and caches answers for TTL. An answer older than
+// three quarters of TTL is refreshed in the background when asked for, so
+// steady traffic rarely waits; an expired one is fetched again, and a
+// failure then is an error (the caller denies). At most MaxEntries answers
+// are kept.
+type GraphMembership struct {
+	Graph      *url.URL
+	Transport  http.RoundTripper
+	Tokens     upstream.TokenSource
+	TTL        time.Duration
+	MaxEntries int
+
+	mu      sync.Mutex
+	entries map[memberKey]*memberEntry
+}
+
+type memberKey struct{ group, user string }
+
+type memberEntry struct {
+	member     bool
+	at         time.Time
+	refreshing bool
+}
+
+// IsMember implements Membership.
+func (m *GraphMembership) IsMember(ctx context.Context, group, user string) (bool, error) {
+	k := memberKey{strings.ToLower(group), strings.ToLower(user)}
+	now := time.Now()
+	m.mu.Lock()
+	if m.entries == nil {
+		m.entries = map[memberKey]*memberEntry{}
+	}
+	e := m.entries[k]
+	if e != nil && now.Sub(e.at) < m.TTL {
+		if now.Sub(e.at) > m.TTL*3/4 && !e.refreshing {
+			e.refreshing = true
+			go m.refresh(k)
+		}
+		member := e.member
+		m.mu.Unlock()
+		return member, nil
+	}
+	m.mu.Unlock()
+	return m.refreshCtx(ctx, k)
+}
+
+func (m *GraphMembership) refresh(k memberKey) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := m.refreshCtx(ctx, k); err != nil {
+		m.mu.Lock()
+		if e := m.entries[k]; e != nil {
+			e.refreshing = false
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *GraphMembership) refreshCtx(ctx context.Context, k memberKey) (bool, error) {
+	member, err := m.check(ctx, k.group, k.user)
+	if err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.entries) >= m.MaxEntries {
+		// Bounded: drop an arbitrary entry (map order is random).
+		for old := range m.entries {
+			delete(m.entries, old)
+			break
+		}
+	}
+	m.entries[k] = &memberEntry{member: member, at: time.Now()}
+	return member, nil
+}
+
+func (m *GraphMembership) check(ctx context.Context, group, user string) (bool, error) {
+	tok, err := m.Tokens.Token(ctx)
+	if err != nil {
+		return false, err
+	}
+	body, _ := json.Marshal(map[string][]string{"groupIds": {group}})
+	u := m.Graph.String() + "/v1.0/users/" + url.PathEscape(user) + "/checkMemberGroups"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Value)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := m.Transport.RoundTrip(req)
+	if err != nil {
+		return false, fmt.Errorf("checkMemberGroups: %w", err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return false, nil // no such user: certainly not a member
+	case resp.StatusCode != http.StatusOK:
+		return false, fmt.Errorf("checkMemberGroups: Graph answered %d", resp.StatusCode)
+	}
+	var out struct {
+		Value []string `json:"value"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&out); err != nil {
+		return false, fmt.Errorf("checkMemberGroups: %w", err)
+	}
+	for _, g := range out.Value {
+		if strings.EqualFold(g, group) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+var _ Membership = (*GraphMembership)(nil)
