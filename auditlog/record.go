@@ -17,11 +17,11 @@ type Record struct {
 
 	Caller Caller `json:"caller"`
 
-	Method  string   `json:"method"`
-	Version string   `json:"version"`
-	Path    string   `json:"path"`
-	Route   string   `json:"route"`
-	Target  string   `json:"target"`
+	Method  string `json:"method"`
+	Version string `json:"version"`
+	Path    string `json:"path"`
+	Route   string `json:"route"`
+	Target  string `json:"target"`
 	// Targets are all the users the call touches: the path's and those
 	// named in the body (getSchedule's schedules, attendees).
 	Targets []string `json:"targets"`

@@ -1,14 +1,14 @@
 package proxy
 
 import (
-	"fmt"
-	"strings"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/policy"

@@ -14,8 +14,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"syscall"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
