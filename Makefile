@@ -9,7 +9,7 @@ BUILD_FLAGS := -trimpath -ldflags "-s -w"
 # Fuzz targets run briefly in every test run; longer locally with
 # `make fuzz FUZZTIME=5m`.
 FUZZTIME  ?= 10s
-FUZZ_TARGETS := ./proxy:FuzzLinkRewriter
+FUZZ_TARGETS := ./proxy:FuzzLinkRewriter ./policy:FuzzCanonicalize ./policy:FuzzParseBatch
 
 .PHONY: all build run test vet fmt-check unit fuzz bench clean
 

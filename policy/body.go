@@ -22,6 +22,9 @@ func parseJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := readValue(dec, 0)
+	if err == io.EOF {
+		err = errors.New("unexpected end of the body")
+	}
 	if err != nil {
 		return nil, err
 	}

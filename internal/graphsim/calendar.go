@@ -304,6 +304,30 @@ func (g *Graph) deleteEvent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// createUploadSession answers with a pre-authenticated upload URL on a host
+// other than Graph, as Outlook does for large attachments.
+func (g *Graph) createUploadSession(w http.ResponseWriter, r *http.Request) {
+	if !need(w, r, writeCalendar...) {
+		return
+	}
+	u := g.lookup(w, r)
+	if u == nil {
+		return
+	}
+	g.mu.Lock()
+	i := g.findEvent(w, r, u)
+	g.mu.Unlock()
+	if i < 0 {
+		return
+	}
+	writeOData(w, http.StatusCreated, map[string]any{
+		"@odata.context":     g.URL + "/v1.0/$metadata#microsoft.graph.uploadSession",
+		"uploadUrl":          "https://outlook.office.example/api/v2.0/Users('" + u.ID + "')/Messages('x')/AttachmentSessions('" + newID() + "')?authtoken=sim",
+		"expirationDateTime": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"nextExpectedRanges": []string{"0-"},
+	})
+}
+
 func (g *Graph) createMeeting(w http.ResponseWriter, r *http.Request) {
 	if !need(w, r, "OnlineMeetings.ReadWrite.All") {
 		return

@@ -380,6 +380,7 @@ func (g *Graph) routes() {
 		m.HandleFunc("PATCH "+base+"/{id}", g.updateEvent)
 		m.HandleFunc("DELETE "+base+"/{id}", g.deleteEvent)
 	}
+	m.HandleFunc("POST /{version}/users/{user}/events/{id}/attachments/createUploadSession", g.createUploadSession)
 	m.HandleFunc("POST /{version}/users/{user}/onlineMeetings", g.createMeeting)
 	m.HandleFunc("GET /{version}/users/{user}/onlineMeetings/{id}", g.getMeeting)
 	m.HandleFunc("POST /{version}/users/{user}/checkMemberGroups", g.checkMemberGroups)

@@ -1,0 +1,253 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// FuzzCanonicalize checks the canonical form's promises on any input: it
+// is stable (canonicalising the canonical path again gives the same
+// request), and no accepted segment is empty, a dot segment, or holds a
+// slash, a backslash, a '%', a '?' or a control character.
+func FuzzCanonicalize(f *testing.F) {
+	for _, s := range []string{
+		"/v1.0/users/alice@contoso.example/events", "/v1.0/users('a''b')/x", "/beta/users/%2e%2e/x",
+		"/v1.0/users/a%252Fb", "/v1.0/users/a%2fb", "/v1.0/users//x", "/v1.0/users/delta()",
+		"/v1.0/users/b_f.example%23EXT%23@c.example", "/v1.0/users/%ff", "/v1.0/$batch",
+	} {
+		f.Add("GET", s, "$top=1&select=a")
+	}
+	f.Fuzz(func(t *testing.T, method, path, query string) {
+		r, err := Canonicalize(method, path, query)
+		if err != nil {
+			return
+		}
+		for _, seg := range r.Segments {
+			if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, "/\\%?") || strings.ContainsFunc(seg, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+				t.Fatalf("accepted segment %q of %q", seg, path)
+			}
+		}
+		var esc []string
+		for _, seg := range r.Segments {
+			esc = append(esc, url.PathEscape(seg))
+		}
+		again, err := Canonicalize(r.Method, "/"+r.Version+"/"+strings.Join(esc, "/"), query)
+		if err != nil {
+			t.Fatalf("canonical form %v of %q rejected: %v", r.Segments, path, err)
+		}
+		if again.Path != r.Path || strings.Join(again.Query, ",") != strings.Join(r.Query, ",") {
+			t.Fatalf("not stable: %q then %q", r.Path, again.Path)
+		}
+	})
+}
+
+// FuzzParseBatch checks that ParseBatch never panics and that what it
+// accepts keeps its promises: 1 to 20 requests, unique ids, each with a
+// method and url, and dependsOn naming earlier ids only.
+func FuzzParseBatch(f *testing.F) {
+	for _, s := range []string{
+		`{"requests":[{"id":"1","method":"GET","url":"/users"}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"/users"},{"id":"2","method":"POST","url":"users/x/events","body":{"a":1},"headers":{"Content-Type":"application/json"},"dependsOn":["1"]}]}`,
+		`{"requests":[{"id":"1","method":"GET","url":"https://graph.microsoft.com/v1.0/users"}]}`,
+		`{"requests":[{"id":"1","id":"2","method":"GET","url":"/users"}]}`,
+		`{"requests":[],"x":1}`, `[`, `{"requests":[{"id":"1","method":"POST","url":"$batch","body":{"requests":[]}}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	p, err := LoadFile("testdata/decide.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		reqs, err := ParseBatch(body)
+		if err == nil {
+			if len(reqs) < 1 || len(reqs) > MaxBatch {
+				t.Fatalf("accepted %d requests", len(reqs))
+			}
+			ids := map[string]bool{}
+			for _, r := range reqs {
+				if r.ID == "" || r.Method == "" || r.URL == "" || ids[r.ID] {
+					t.Fatalf("accepted %+v", r)
+				}
+				for _, d := range r.DependsOn {
+					if !ids[d] {
+						t.Fatalf("accepted a dependency on a later id: %+v", r)
+					}
+				}
+				ids[r.ID] = true
+			}
+		}
+		// Deciding any body must not panic, and a batch is allowed only
+		// if every sub-request is.
+		req, _ := Canonicalize("POST", "/v1.0/$batch", "")
+		d := p.Decide(Args{Caller: "engage", Request: req, ContentType: "application/json", Body: body})
+		if d.Result == Allow {
+			for _, sd := range d.Batch {
+				if sd.Decision.Result != Allow {
+					t.Fatalf("batch allowed with sub-request %s denied", sd.ID)
+				}
+			}
+		}
+	})
+}
+
+// TestAllowMeansExactMatch draws random requests from the rules' own
+// vocabulary and checks, for every allowed one, that its canonical form
+// matches the allowing rule exactly: same method, a version the rule names,
+// a segment for every part (literals equal without case, {user} a user),
+// query options the rule allows, and a permission the caller holds.
+func TestAllowMeansExactMatch(t *testing.T) {
+	p := mustLoad(t, "testdata/decide.yaml")
+	rules := map[string]*rule{}
+	for _, r := range p.rules {
+		rules[r.id] = r
+	}
+	vocab := []string{"users", "Users", "delta", "events", "calendar", "getSchedule", "messages", "sendMail",
+		"subscriptions", alice, "10000000-0000-4000-8000-000000000000", "AAMkAD", "x", "me"}
+	queries := []string{"", "$top=1", "$select=displayName", "$filter=x", "$expand=y", "$skiptoken=z", "top=2&$filter=a"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	allowed := 0
+	for i := 0; i < 20000; i++ {
+		var segs []string
+		if rng.IntN(4) == 0 {
+			for j := 1 + rng.IntN(4); j > 0; j-- {
+				segs = append(segs, vocab[rng.IntN(len(vocab))])
+			}
+		} else {
+			// A rule's template, each part kept, re-cased or replaced.
+			for _, part := range p.rules[rng.IntN(len(p.rules))].tmpl.parts {
+				w := vocab[rng.IntN(len(vocab))]
+				switch {
+				case rng.IntN(5) == 0:
+				case part.kind == literal && rng.IntN(2) == 0:
+					w = strings.ToUpper(part.lit)
+				case part.kind == literal:
+					w = part.lit
+				case part.kind == userVar:
+					w = []string{alice, "10000000-0000-4000-8000-000000000000", "x"}[rng.IntN(3)]
+				}
+				segs = append(segs, w)
+			}
+		}
+		method := methods[rng.IntN(len(methods))]
+		version := Versions[rng.IntN(2)]
+		req, err := Canonicalize(method, "/"+version+"/"+strings.Join(segs, "/"), queries[rng.IntN(len(queries))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		caller := []string{"engage", "reader"}[rng.IntN(2)]
+		d := p.Decide(Args{Caller: caller, Request: req})
+		if d.Result != Allow {
+			continue
+		}
+		allowed++
+		r := rules[d.RuleID]
+		if err := exactMatch(r, p.callers[caller], req); err != nil {
+			t.Fatalf("%s %s %s?%v allowed by %q: %v", caller, method, req.Path, req.Query, d.RuleID, err)
+		}
+	}
+	if allowed < 100 {
+		t.Fatalf("only %d of the random requests were allowed; the test proves little", allowed)
+	}
+}
+
+func exactMatch(r *rule, c *caller, req Request) error {
+	if !c.permissions[r.permission] {
+		return fmt.Errorf("caller lacks %s", r.permission)
+	}
+	if !contains(r.methods, req.Method) || !contains(r.versions, req.Version) {
+		return fmt.Errorf("method or version")
+	}
+	if len(req.Segments) != len(r.tmpl.parts) {
+		return fmt.Errorf("segment count")
+	}
+	for i, part := range r.tmpl.parts {
+		seg := req.Segments[i]
+		switch part.kind {
+		case literal:
+			if !strings.EqualFold(seg, part.lit) {
+				return fmt.Errorf("segment %d %q is not %q", i, seg, part.lit)
+			}
+		case userVar:
+			if !isUser(seg) {
+				return fmt.Errorf("segment %d %q is not a user", i, seg)
+			}
+		}
+	}
+	for _, q := range req.Query {
+		if !contains(r.query, q) && q != "$skiptoken" && q != "$deltatoken" {
+			return fmt.Errorf("query option %s", q)
+		}
+	}
+	return nil
+}
+
+func contains(l []string, s string) bool {
+	for _, e := range l {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// benchPolicy builds a policy with n rules over distinct paths.
+func benchPolicy(b *testing.B, n int) *Policy {
+	var sb strings.Builder
+	sb.WriteString(`version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [Calendars.ReadBasic, Calendars.ReadWrite, User.ReadBasic.All]
+rules:
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
+  - { id: events, method: GET, path: "/users/{user}/calendar/events", query: [$select, $top], permission: Calendars.ReadBasic }
+`)
+	for i := 2; i < n; i++ {
+		fmt.Fprintf(&sb, "  - { id: r%d, method: GET, path: \"/users/{user}/extension%d/items/{id}\", query: [$top], permission: User.ReadBasic.All }\n", i, i)
+	}
+	p, err := Parse("bench.yaml", []byte(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkDecide measures canonicalisation plus decision of a calendar
+// read, with 20 and with 200 rules: the cost must not grow with the rules.
+func BenchmarkDecide(b *testing.B) {
+	for _, n := range []int{20, 200} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			p := benchPolicy(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				req, err := Canonicalize("GET", "/v1.0/users/alice@contoso.example/calendar/events", "$select=subject,start&$top=10")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d := p.Decide(Args{Caller: "engage", Request: req}); d.Result != Allow {
+					b.Fatal(d.Reason)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecideOnly measures the decision alone on a canonical request.
+func BenchmarkDecideOnly(b *testing.B) {
+	for _, n := range []int{20, 200} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			p := benchPolicy(b, n)
+			req, _ := Canonicalize("GET", "/v1.0/users/alice@contoso.example/calendar/events", "$top=10")
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := p.Decide(Args{Caller: "engage", Request: req}); d.Result != Allow {
+					b.Fatal(d.Reason)
+				}
+			}
+		})
+	}
+}

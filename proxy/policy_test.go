@@ -1,0 +1,223 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
+)
+
+func TestDeniedNeverReachGraph(t *testing.T) {
+	_, upns := startUsers(t)
+	tests := []struct {
+		name     string
+		method   string
+		path     string
+		body     string
+		wantMsg  string
+		wantSubs int // audit records of batch sub-requests
+	}{
+		{name: "no rule", method: "GET", path: "/v1.0/users/" + upns[0] + "/messages"},
+		{name: "query option not allowed", method: "GET", path: "/v1.0/users/" + upns[0] + "/events?$expand=attachments"},
+		{name: "ambiguous path", method: "GET", path: "/v1.0/users/" + upns[0] + "/..%2Fmessages"},
+		{name: "dot segment", method: "GET", path: "/v1.0/users/x/%2e%2e/" + upns[0]},
+		{name: "duplicate query option", method: "GET", path: "/v1.0/users?$top=1&top=999"},
+		{name: "batch with one forbidden sub-request", method: "POST", path: "/v1.0/$batch",
+			body: `{"requests":[{"id":"a","method":"GET","url":"/users/` + upns[0] + `"},{"id":"b","method":"GET","url":"/users/` + upns[0] + `/messages"},{"id":"c","method":"DELETE","url":"/users/` + upns[1] + `/events/AAMk"}]}`,
+			wantMsg: "Refused batch requests: b.", wantSubs: 3},
+		{name: "batch smuggling an absolute URL", method: "POST", path: "/v1.0/$batch",
+			body:    `{"requests":[{"id":"1","method":"GET","url":"https://graph.microsoft.com/v1.0/users/` + upns[0] + `/messages"}]}`,
+			wantMsg: "Refused batch requests: 1.", wantSubs: 1},
+		{name: "malformed batch", method: "POST", path: "/v1.0/$batch", body: `{"requests":[{"id":"1"}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := proxytest.New(t, proxytest.Options{})
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			resp := e.Do(tt.method, tt.path, body, "Content-Type", "application/json")
+			ge := proxytest.DecodeError(t, resp)
+			if resp.StatusCode != 403 || ge.Error.Code != "graphProxy.policyDenied" {
+				t.Fatalf("got %d %q; want 403 graphProxy.policyDenied", resp.StatusCode, ge.Error.Code)
+			}
+			if tt.wantMsg != "" && !strings.HasSuffix(ge.Error.Message, tt.wantMsg) {
+				t.Errorf("message %q; want it to end %q", ge.Error.Message, tt.wantMsg)
+			}
+			if strings.Contains(ge.Error.Message, "rule") || strings.Contains(ge.Error.Message, "messages") {
+				t.Errorf("the caller learns the reason: %q", ge.Error.Message)
+			}
+			if n := len(e.Sim.Graph.Requests()); n != 0 {
+				t.Errorf("Graph received %d requests", n)
+			}
+			recs := e.Records(1 + tt.wantSubs)
+			if recs[0].Decision != "deny" || recs[0].Reason == "" || recs[0].Status != 403 {
+				t.Errorf("audit record %+v; want a denial with its reason", recs[0])
+			}
+			for _, sub := range recs[1:] {
+				if sub.Batch == nil || sub.Batch.RequestID != recs[0].RequestID {
+					t.Errorf("sub-request record %+v not linked to its batch", sub)
+				}
+			}
+		})
+	}
+}
+
+func TestBatchAllowedAuditsEachSubRequest(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{})
+	_, upns := e.Sim.Graph.Users()
+	body := `{"requests":[{"id":"1","method":"GET","url":"/users/` + upns[0] + `"},{"id":"2","method":"GET","url":"users?$top=2"}]}`
+	resp := e.Do("POST", "/v1.0/$batch", strings.NewReader(body), "Content-Type", "application/json")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	recs := e.Records(3)
+	if recs[0].Route != "/$batch" || recs[1].Batch.ID != "1" || recs[1].Rule != "users-get" || recs[1].Target != upns[0] ||
+		recs[2].Batch.ID != "2" || recs[2].Rule != "users-list" || strings.Join(recs[2].Query, ",") != "$top" {
+		t.Errorf("records: %+v", recs)
+	}
+}
+
+const groupPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
+    permissions: [Calendars.ReadBasic, Calendars.ReadWrite]
+    users: { group: "` + graphsim.SchedulingGroup + `" }
+rules:
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
+  - { id: events-list, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic }
+  - { id: upload, method: POST, path: "/users/{user}/events/{id}/attachments/createUploadSession", permission: Calendars.ReadWrite }
+`
+
+func TestGroupScoping(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{Policy: groupPolicy})
+	_, upns := e.Sim.Graph.Users()
+	member, outsider := upns[0], upns[len(upns)-1] // the first half are members
+	schedule := func(users ...string) string {
+		return `{"schedules":["` + strings.Join(users, `","`) + `"],"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T09:00:00","timeZone":"UTC"}}`
+	}
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		want   int
+	}{
+		{name: "member", method: "GET", path: "/v1.0/users/" + member + "/events", want: 200},
+		{name: "outsider in the path", method: "GET", path: "/v1.0/users/" + outsider + "/events", want: 403},
+		{name: "members in the body", method: "POST", path: "/v1.0/users/" + member + "/calendar/getSchedule", body: schedule(member, upns[1]), want: 200},
+		{name: "outsider in the body", method: "POST", path: "/v1.0/users/" + member + "/calendar/getSchedule", body: schedule(member, outsider), want: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.Sim.Graph.ResetRequests()
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			resp := e.Do(tt.method, tt.path, body, "Content-Type", "application/json")
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d; want %d", resp.StatusCode, tt.want)
+			}
+			for _, r := range e.Sim.Graph.Requests() {
+				if tt.want == 403 && !strings.HasSuffix(r.Path, "/checkMemberGroups") {
+					t.Errorf("a refused call reached Graph: %s", r.Path)
+				}
+			}
+		})
+	}
+	recs := e.Records(4)
+	if got := strings.Join(recs[3].Targets, ","); got != member+","+outsider || !strings.Contains(recs[3].Reason, outsider+" is not a member") {
+		t.Errorf("getSchedule record targets %q reason %q", got, recs[3].Reason)
+	}
+
+	// Membership answers are cached: asking again does not ask Graph.
+	e.Sim.Graph.ResetRequests()
+	resp := e.Do("GET", "/v1.0/users/"+member+"/events", nil)
+	resp.Body.Close()
+	for _, r := range e.Sim.Graph.Requests() {
+		if strings.HasSuffix(r.Path, "/checkMemberGroups") {
+			t.Errorf("membership asked again within its TTL")
+		}
+	}
+}
+
+func TestGroupScopingFailsClosed(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{Policy: groupPolicy})
+	_, upns := e.Sim.Graph.Users()
+	e.Sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users/" + upns[2] + "/checkMemberGroups", Status: 503})
+	resp := e.Do("GET", "/v1.0/users/"+upns[2]+"/events", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("status %d with membership unknown; want 403", resp.StatusCode)
+	}
+	if r := e.Records(1)[0]; !strings.Contains(r.Reason, "membership of "+upns[2]+" in group") {
+		t.Errorf("reason %q", r.Reason)
+	}
+}
+
+func TestExternalLinksWithheld(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{Policy: groupPolicy})
+	_, upns := e.Sim.Graph.Users()
+	ev := `{"subject":"x","start":{"dateTime":"2030-01-02T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-02T10:30:00","timeZone":"UTC"}}`
+	// The event is created directly in the simulator: the policy allows no
+	// event creation.
+	req, _ := http.NewRequest("POST", e.Sim.Graph.URL+"/v1.0/users/"+upns[0]+"/events", strings.NewReader(ev))
+	tok, _, _ := e.Sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.CustomerTenant, AppID: graphsim.ProxyAppID, Audience: graphsim.GraphResource, Roles: []string{"Calendars.ReadWrite"}})
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	cr, err := e.Sim.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ID string }
+	json.NewDecoder(cr.Body).Decode(&created)
+	cr.Body.Close()
+
+	resp := e.Do("POST", "/v1.0/users/"+upns[0]+"/events/"+created.ID+"/attachments/createUploadSession", strings.NewReader(`{"AttachmentItem":{"attachmentType":"file","name":"a.pdf","size":10}}`), "Content-Type", "application/json")
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || out["uploadUrl"] != "" {
+		t.Errorf("got %d uploadUrl %q; want 201 with the upload URL withheld", resp.StatusCode, out["uploadUrl"])
+	}
+	if r := e.Records(1)[0]; !strings.Contains(r.Reason, "1 link(s) to hosts other than Graph withheld") {
+		t.Errorf("audit reason %q", r.Reason)
+	}
+}
+
+func TestReportOnlyForwardsAndRecords(t *testing.T) {
+	pol := strings.Replace(proxytest.DefaultPolicy, "mode: enforce", "mode: report-only", 1)
+	e := proxytest.New(t, proxytest.Options{Policy: pol})
+	_, upns := e.Sim.Graph.Users()
+	resp := e.Do("GET", "/v1.0/users/"+upns[0]+"/events?$expand=attachments", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(e.Sim.Graph.Requests()) != 1 {
+		t.Fatalf("status %d, Graph saw %d; want the call forwarded", resp.StatusCode, len(e.Sim.Graph.Requests()))
+	}
+	if r := e.Records(1)[0]; r.Decision != "report" || r.Reason != `query option $expand is not allowed by rule "events-list"` {
+		t.Errorf("record decision %q reason %q", r.Decision, r.Reason)
+	}
+}
+
+// startUsers reads the simulator's users without keeping it running.
+func startUsers(t *testing.T) (ids, upns []string) {
+	t.Helper()
+	s, err := graphsim.Start(graphsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	return s.Graph.Users()
+}
+
