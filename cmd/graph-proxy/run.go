@@ -15,6 +15,7 @@ const usage = `graph-proxy: a Microsoft Graph egress proxy under the customer's 
 
 Usage:
   graph-proxy serve   [--config FILE] [--listen ADDR] [--public-base-url URL] [--policy FILE]
+  graph-proxy policy  lint FILE... | explain ... | suggest --from AUDIT.jsonl
   graph-proxy sim     [--state-dir DIR] [--host ADDR] [--base-port N]
   graph-proxy sim token [--state-dir DIR]
   graph-proxy version
@@ -54,6 +55,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return serve(ctx, args[1:], env, stdout, stderr)
 	case "sim":
 		return sim(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return policyCmd(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "graph-proxy", version())
 		return nil
