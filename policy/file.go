@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/graph-proxy/graph-proxy/internal/didyoumean"
 )
 
 // The wire schema: what the customer writes. It compiles into Policy and
@@ -537,35 +539,6 @@ func validDomain(d string) bool {
 	return true
 }
 
-// nearest returns the candidate closest to s (case-insensitive), if close
+// nearest returns the candidate closest to s (without case), if close
 // enough to be a likely typo.
-func nearest(s string, candidates []string) string {
-	best, bestD := "", 4
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		if d := editDistance(ls, strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func nearest(s string, candidates []string) string { return didyoumean.Nearest(s, candidates, 4) }

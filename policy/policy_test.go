@@ -1,11 +1,13 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCanonicalize(t *testing.T) {
@@ -343,5 +345,60 @@ func TestStoreReload(t *testing.T) {
 	}
 	if len(reloads) != 2 || reloads[0] == nil || reloads[1] != nil {
 		t.Errorf("OnReload saw %v", reloads)
+	}
+}
+
+func TestStoreWatch(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.yaml")
+	good, _ := os.ReadFile("testdata/decide.yaml")
+	os.WriteFile(file, good, 0o600)
+	s, err := NewStore(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.Policy().Digest
+	results := make(chan error, 10)
+	s.OnReload = func(_ *Policy, err error) { results <- err }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	hup := make(chan struct{})
+	go s.Watch(ctx, hup)
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+
+	// Replaced by rename, as editors and secret volumes do.
+	tmp := filepath.Join(dir, "policy.yaml.tmp")
+	os.WriteFile(tmp, []byte(strings.Replace(string(good), "[$top, $filter]", "[$top]", 1)), 0o600)
+	os.Rename(tmp, file)
+	select {
+	case err := <-results:
+		if err != nil || s.Policy().Digest == first {
+			t.Fatalf("reload after rename: %v, digest changed: %v", err, s.Policy().Digest != first)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload after the file changed")
+	}
+
+	// SIGHUP reloads too; a broken file is rejected and the policy stays.
+	second := s.Policy().Digest
+	os.WriteFile(file, []byte("version: 1\nrules: 5\n"), 0o600)
+	for len(results) > 0 {
+		<-results
+	}
+	hup <- struct{}{}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-results:
+			if err == nil {
+				continue // a watch event may race with the signal
+			}
+			if s.Policy().Digest != second {
+				t.Fatal("a broken file replaced the policy in force")
+			}
+			return
+		case <-deadline:
+			t.Fatal("no reload attempt after SIGHUP")
+		}
 	}
 }

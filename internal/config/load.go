@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/graph-proxy/graph-proxy/internal/didyoumean"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
@@ -338,47 +339,24 @@ func Keys() [][2]string {
 }
 
 func suggest(path string, known map[string]keyKind) string {
-	best, bestD := "", 4
+	paths := make([]string, 0, len(known))
 	for _, k := range known {
-		if d := distance(strings.ToLower(path), strings.ToLower(k.path)); d < bestD {
-			best, bestD = k.path, d
-		}
+		paths = append(paths, k.path)
 	}
-	return best
+	sort.Strings(paths) // ties go to the same key every time
+	return didyoumean.Nearest(path, paths, 4)
 }
 
 func envSuggestion(name string, byName map[string]leaf) string {
-	best, bestD := "", 4
+	names := make([]string, 0, len(byName))
 	for n := range byName {
-		if d := distance(name, n); d < bestD {
-			best, bestD = n, d
-		}
+		names = append(names, n)
 	}
-	if best != "" {
+	sort.Strings(names)
+	if best := didyoumean.Nearest(name, names, 4); best != "" {
 		return fmt.Sprintf("did you mean %s?", best)
 	}
 	return "unset it, or see the operator guide for the variables graph-proxy reads"
-}
-
-// distance is the Levenshtein edit distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)

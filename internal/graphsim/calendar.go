@@ -78,10 +78,7 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (g *Graph) getSchedule(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readCalendar...) {
-		return
-	}
-	if g.lookup(w, r) == nil {
+	if g.authorize(w, r, readCalendar...) == nil {
 		return
 	}
 	var body struct {
@@ -151,29 +148,30 @@ func (g *Graph) getSchedule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Graph) listEvents(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readCalendar...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, readCalendar...)
 	if u == nil {
 		return
 	}
+	g.pageEvents(w, r, u, "events", func(map[string]any) bool { return true })
+}
+
+// pageEvents answers one page of the user's events that keep accepts.
+func (g *Graph) pageEvents(w http.ResponseWriter, r *http.Request, u *user, set string, keep func(map[string]any) bool) {
 	g.mu.Lock()
 	items := make([]map[string]any, 0, len(g.events[u.ID]))
 	for _, ev := range g.events[u.ID] {
-		items = append(items, selectFields(r, ev))
+		if keep(ev) {
+			items = append(items, selectFields(r, ev))
+		}
 	}
 	g.mu.Unlock()
-	if out, ok := g.page(w, r, "users('"+u.ID+"')/events", items); ok {
+	if out, ok := g.page(w, r, "users('"+u.ID+"')/"+set, items); ok {
 		writeOData(w, http.StatusOK, out)
 	}
 }
 
 func (g *Graph) calendarView(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readCalendar...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, readCalendar...)
 	if u == nil {
 		return
 	}
@@ -184,24 +182,14 @@ func (g *Graph) calendarView(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "ErrorInvalidParameter", "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.")
 		return
 	}
-	g.mu.Lock()
-	var items []map[string]any
-	for _, ev := range g.events[u.ID] {
-		if s, e, ok := eventSpan(ev); ok && s.Before(end) && e.After(start) {
-			items = append(items, selectFields(r, ev))
-		}
-	}
-	g.mu.Unlock()
-	if out, ok := g.page(w, r, "users('"+u.ID+"')/calendarView", items); ok {
-		writeOData(w, http.StatusOK, out)
-	}
+	g.pageEvents(w, r, u, "calendarView", func(ev map[string]any) bool {
+		s, e, ok := eventSpan(ev)
+		return ok && s.Before(end) && e.After(start)
+	})
 }
 
 func (g *Graph) createEvent(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, writeCalendar...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, writeCalendar...)
 	if u == nil {
 		return
 	}
@@ -245,10 +233,7 @@ func (g *Graph) findEvent(w http.ResponseWriter, r *http.Request, u *user) int {
 }
 
 func (g *Graph) getEvent(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readCalendar...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, readCalendar...)
 	if u == nil {
 		return
 	}
@@ -260,10 +245,7 @@ func (g *Graph) getEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Graph) updateEvent(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, writeCalendar...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, writeCalendar...)
 	if u == nil {
 		return
 	}
@@ -289,10 +271,7 @@ func (g *Graph) updateEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Graph) deleteEvent(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, writeCalendar...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, writeCalendar...)
 	if u == nil {
 		return
 	}
@@ -307,10 +286,7 @@ func (g *Graph) deleteEvent(w http.ResponseWriter, r *http.Request) {
 // createUploadSession answers with a pre-authenticated upload URL on a host
 // other than Graph, as Outlook does for large attachments.
 func (g *Graph) createUploadSession(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, writeCalendar...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, writeCalendar...)
 	if u == nil {
 		return
 	}
@@ -329,10 +305,7 @@ func (g *Graph) createUploadSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Graph) createMeeting(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, "OnlineMeetings.ReadWrite.All") {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, "OnlineMeetings.ReadWrite.All")
 	if u == nil {
 		return
 	}
@@ -362,10 +335,7 @@ func (g *Graph) createMeeting(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Graph) getMeeting(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, "OnlineMeetings.Read.All", "OnlineMeetings.ReadWrite.All") {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, "OnlineMeetings.Read.All", "OnlineMeetings.ReadWrite.All")
 	if u == nil {
 		return
 	}

@@ -400,6 +400,15 @@ func (g *Graph) routes() {
 
 func lastSegment(p string) string { return p[strings.LastIndex(p, "/")+1:] }
 
+// authorize checks that the token holds one of perms and resolves the
+// path's {user}; it answers 403 or 404 itself and then returns nil.
+func (g *Graph) authorize(w http.ResponseWriter, r *http.Request, perms ...string) *user {
+	if !need(w, r, perms...) {
+		return nil
+	}
+	return g.lookup(w, r)
+}
+
 func (g *Graph) lookup(w http.ResponseWriter, r *http.Request) *user {
 	key := r.PathValue("user")
 	g.mu.Lock()
@@ -543,10 +552,7 @@ func (g *Graph) usersDelta(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Graph) checkMemberGroups(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readMembers...) {
-		return
-	}
-	u := g.lookup(w, r)
+	u := g.authorize(w, r, readMembers...)
 	if u == nil {
 		return
 	}
