@@ -119,6 +119,28 @@ func (d *Decision) Refuse(reason string) {
 // ReportOnly reports whether the policy forwards would-be denials.
 func (p *Policy) ReportOnly() bool { return p.reportOnly }
 
+// CallerForApp returns the caller matching an Entra ID application.
+func (p *Policy) CallerForApp(tenantID, appID string) (string, bool) {
+	t, a := strings.ToLower(tenantID), strings.ToLower(appID)
+	for _, c := range p.callerOrder {
+		if c.tenantID == t && c.appID == a && t != "" {
+			return c.name, true
+		}
+	}
+	return "", false
+}
+
+// CallerForCert returns the caller matching a client certificate's
+// SHA-256 or SHA-1 thumbprint (lower-case hex).
+func (p *Policy) CallerForCert(sha256Hex, sha1Hex string) (string, bool) {
+	for _, c := range p.callerOrder {
+		if c.thumbprint != "" && (c.thumbprint == sha256Hex || c.thumbprint == sha1Hex) {
+			return c.name, true
+		}
+	}
+	return "", false
+}
+
 // Callers returns the callers' names in file order; there is at least one.
 func (p *Policy) Callers() []string {
 	names := make([]string, len(p.callerOrder))

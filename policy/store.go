@@ -34,6 +34,16 @@ func NewStore(file string) (*Store, error) {
 // Policy returns the policy in force.
 func (s *Store) Policy() *Policy { return s.cur.Load() }
 
+// CallerForApp names a caller by the policy in force.
+func (s *Store) CallerForApp(tenantID, appID string) (string, bool) {
+	return s.cur.Load().CallerForApp(tenantID, appID)
+}
+
+// CallerForCert names a caller by the policy in force.
+func (s *Store) CallerForCert(sha256Hex, sha1Hex string) (string, bool) {
+	return s.cur.Load().CallerForCert(sha256Hex, sha1Hex)
+}
+
 // Decide decides with the policy in force.
 func (s *Store) Decide(a Args) Decision { return s.cur.Load().Decide(a) }
 

@@ -182,10 +182,14 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 
 	// authenticate
 	caller, err := h.o.Callers.Authenticate(r)
+	// Whatever was established is recorded, even for a refused caller.
+	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
+	if c.rec.Caller.IP == "" {
+		c.rec.Caller.IP = callers.RemoteIP(r)
+	}
 	if err != nil {
 		return err
 	}
-	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
 	if canonErr != nil {
 		c.rec.Decision, c.rec.Reason = policy.Deny.String(), strings.TrimPrefix(canonErr.Error(), "policy: ")
 		return fmt.Errorf("%w: %w", errDenied, canonErr)

@@ -109,6 +109,8 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		"GRAPH_PROXY_GRAPH_CAFILE=" + ca,
 		"GRAPH_PROXY_SHUTDOWNTIMEOUT=20s",
 		"GRAPH_PROXY_POLICY_FILE=" + pol,
+		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
+		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
@@ -138,8 +140,14 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		err    error
 	}
 	inflight := make(chan result, 1)
+	tok, _, err := sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.VendorTenant, AppID: graphsim.VendorAppID, Audience: graphsim.ProxyAudience})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		resp, err := http.Get(base + "/v1.0/users?$top=1")
+		req, _ := http.NewRequest("GET", base+"/v1.0/users?$top=1", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			inflight <- result{err: err}
 			return

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -74,13 +75,14 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	graphURL, loginURL, resource := cfg.Graph.Endpoints()
 	publicBase, _ := urlParse(cfg.PublicBaseURL)
 
+	outbound := &http.Client{Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: 30 * time.Second}), Timeout: time.Minute}
 	cred, err := upstream.NewCredential(upstream.Options{
 		Mode:                    cfg.Upstream.Mode,
 		TenantID:                cfg.Upstream.TenantID,
 		ClientID:                cfg.Upstream.ClientID,
 		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID,
 		LoginURL:                loginURL,
-		HTTPClient:              &http.Client{Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: 30 * time.Second}), Timeout: time.Minute},
+		HTTPClient:              outbound,
 	})
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
@@ -104,10 +106,11 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		log.Info("policy in force", "digest", p.Digest)
 	}
 	log.Info("policy in force", "file", cfg.Policy.File, "digest", store.Policy().Digest, "mode", modeName(store.Policy()))
-	// Until inbound authentication is configured, every request is taken to
-	// come from the policy's first caller. Say so loudly.
-	caller := store.Policy().Callers()[0]
-	log.Warn("inbound authentication not configured: every request is attributed to the first policy caller (development only)", "caller", caller)
+	auth, authReady, closeAuth, err := newAuthenticator(ctx, cfg, loginURL, outbound, store, log)
+	if err != nil {
+		return err
+	}
+	defer closeAuth()
 
 	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout})
 	replica := cfg.Audit.Replica
@@ -118,7 +121,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		Graph:        graphURL,
 		PublicBase:   publicBase,
 		Transport:    graphTransport,
-		Callers:      callers.Static{Caller: callers.Caller{Name: caller}},
+		Callers:      auth,
 		Policy:       store,
 		Members:      &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},
 		Tokens:       tokens,
@@ -126,10 +129,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		Replica:      replica,
 		Logger:       log,
-		Ready: []proxy.ReadyCheck{
+		Ready: append([]proxy.ReadyCheck{
 			{Name: "token", Check: tokens.Ready},
 			{Name: "audit", Check: audit.Ready},
-		},
+		}, authReady...),
 	})
 	if err != nil {
 		return err
@@ -153,6 +156,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			return &exitError{code: exitUsage, err: fmt.Errorf("tls: %w", err)}
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if auth.MTLS != nil {
+			// Verified by the handshake when given; a request without one
+			// may still bring a token.
+			srv.TLSConfig.ClientCAs = auth.MTLS.Roots
+			srv.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -234,6 +243,51 @@ func runServer(ctx context.Context, srv *http.Server, ln net.Listener, grace tim
 		return nil
 	})
 	return g.Wait()
+}
+
+// newAuthenticator builds inbound authentication from the configuration:
+// Entra ID tokens and/or client certificates, callers named by the policy
+// in force.
+func newAuthenticator(ctx context.Context, cfg config.Config, loginURL *url.URL, client *http.Client, dir callers.Directory, log *slog.Logger) (*callers.Chain, []proxy.ReadyCheck, func(), error) {
+	chain := &callers.Chain{}
+	var ready []proxy.ReadyCheck
+	closeFn := func() {}
+	for _, cidr := range cfg.Inbound.TrustedProxies {
+		chain.TrustedProxies = append(chain.TrustedProxies, netip.MustParsePrefix(cidr)) // validated at load
+	}
+	if e := cfg.Inbound.Entra; len(e.Tenants) > 0 {
+		audiences := []string{e.Audience}
+		if e.ClientID != "" {
+			audiences = append(audiences, e.ClientID)
+		}
+		entra, err := callers.NewEntra(ctx, callers.EntraOptions{
+			Tenants:        e.Tenants,
+			Audiences:      audiences,
+			LoginURL:       loginURL.String(),
+			STSURL:         config.Clouds[cfg.Graph.Cloud].STSURL,
+			AllowDelegated: e.AllowDelegated,
+			HTTPClient:     client,
+			Logger:         log,
+		}, dir)
+		if err != nil {
+			return nil, nil, nil, &exitError{code: exitUsage, err: err}
+		}
+		chain.Entra = entra
+		closeFn = entra.Close
+		ready = append(ready, proxy.ReadyCheck{Name: "inboundKeys", Check: entra.Ready})
+	}
+	if m := cfg.Inbound.MTLS; m.TrustedCAs != "" {
+		data, err := os.ReadFile(m.TrustedCAs)
+		if err != nil {
+			return nil, nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("inbound.mtls.trustedCAs: %w", err)}
+		}
+		roots, err := rootCAsFromPEM(data)
+		if err != nil {
+			return nil, nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("inbound.mtls.trustedCAs: %w", err)}
+		}
+		chain.MTLS = &callers.MTLS{Roots: roots, Header: m.ClientCertHeader, Dir: dir}
+	}
+	return chain, ready, closeFn, nil
 }
 
 func newAudit(a config.Audit, stdout io.Writer) (auditlog.Log, error) {

@@ -11,14 +11,16 @@ type Cloud struct {
 	// GraphResource is the token audience Graph expects in this cloud; the
 	// scope requested for Graph is GraphResource + "/.default".
 	GraphResource string
+	// STSURL is the issuer host of v1 access tokens.
+	STSURL string
 }
 
 // Clouds are the national clouds graph.cloud may name.
 var Clouds = map[string]Cloud{
-	"global":   {GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com", GraphResource: "https://graph.microsoft.com"},
-	"usgov":    {GraphURL: "https://graph.microsoft.us", LoginURL: "https://login.microsoftonline.us", GraphResource: "https://graph.microsoft.us"},
-	"usgovdod": {GraphURL: "https://dod-graph.microsoft.us", LoginURL: "https://login.microsoftonline.us", GraphResource: "https://dod-graph.microsoft.us"},
-	"china":    {GraphURL: "https://microsoftgraph.chinacloudapi.cn", LoginURL: "https://login.chinacloudapi.cn", GraphResource: "https://microsoftgraph.chinacloudapi.cn"},
+	"global":   {GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com", GraphResource: "https://graph.microsoft.com", STSURL: "https://sts.windows.net"},
+	"usgov":    {GraphURL: "https://graph.microsoft.us", LoginURL: "https://login.microsoftonline.us", GraphResource: "https://graph.microsoft.us", STSURL: "https://sts.windows.net"},
+	"usgovdod": {GraphURL: "https://dod-graph.microsoft.us", LoginURL: "https://login.microsoftonline.us", GraphResource: "https://dod-graph.microsoft.us", STSURL: "https://sts.windows.net"},
+	"china":    {GraphURL: "https://microsoftgraph.chinacloudapi.cn", LoginURL: "https://login.chinacloudapi.cn", GraphResource: "https://microsoftgraph.chinacloudapi.cn", STSURL: "https://sts.chinacloudapi.cn"},
 }
 
 // Endpoints returns the cloud named by g.Cloud with g.BaseURL and g.LoginURL

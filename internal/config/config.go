@@ -70,14 +70,22 @@ type Graph struct {
 type Inbound struct {
 	Entra Entra `mapstructure:"entra"`
 	MTLS  MTLS  `mapstructure:"mtls"`
+	// TrustedProxies lists the CIDRs (the Container Apps ingress) whose
+	// X-Forwarded-For is believed for the caller's address. Empty (the
+	// default) believes none and records the socket's address.
+	TrustedProxies []string `mapstructure:"trustedProxies"`
 }
 
 // Entra configures the validation of vendors' Entra ID access tokens.
 type Entra struct {
 	// Tenants lists the tenant ids whose tokens are accepted.
 	Tenants []string `mapstructure:"tenants"`
-	// Audience is the application id URI of the proxy's app registration.
+	// Audience is the application id URI of the proxy's app registration
+	// (the aud of v1 tokens).
 	Audience string `mapstructure:"audience"`
+	// ClientID is the proxy app registration's client id (the aud of v2
+	// tokens); optional.
+	ClientID string `mapstructure:"clientID"`
 	// AllowDelegated accepts tokens issued to a signed-in user. Default false:
 	// only app-only tokens are accepted.
 	AllowDelegated bool `mapstructure:"allowDelegated"`

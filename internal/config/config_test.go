@@ -1,7 +1,14 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +28,8 @@ audit:
   sinks: [stdout]
 policy:
   file: "POLICY"
+inbound:
+  entra: { tenants: ["d2b6628f-0000-4000-8000-000000000002"], audience: "api://graph-proxy" }
 `
 
 // writeConfig writes the baseline with one change (old replaced by new) and
@@ -147,8 +156,18 @@ func TestLoadProblems(t *testing.T) {
 		},
 		{
 			name: "bad tenant in a list",
-			old:  "audit:", new: "inbound:\n  entra:\n    tenants: [\"not-a-guid\"]\n    audience: api://gp\naudit:",
-			want: []string{`FILE:11: inbound.entra.tenants[0]: "not-a-guid" is not a tenant id (a GUID)`},
+			old:  `tenants: ["d2b6628f-0000-4000-8000-000000000002"]`, new: `tenants: ["not-a-guid"]`,
+			want: []string{`FILE:14: inbound.entra.tenants[0]: "not-a-guid" is not a tenant id (a GUID)`},
+		},
+		{
+			name: "no inbound authentication",
+			old:  "inbound:\n  entra: { tenants: [\"d2b6628f-0000-4000-8000-000000000002\"], audience: \"api://graph-proxy\" }\n", new: "",
+			want: []string{`default: inbound: no way to authenticate callers: set inbound.entra.tenants and audience, or inbound.mtls.trustedCAs`},
+		},
+		{
+			name: "bad trusted proxy",
+			env:  []string{"GRAPH_PROXY_INBOUND_TRUSTEDPROXIES=100.100.0.0/16,ingress"},
+			want: []string{`env GRAPH_PROXY_INBOUND_TRUSTEDPROXIES: inbound.trustedProxies[1]: "ingress" is not a CIDR such as 100.100.0.0/16`},
 		},
 		{
 			name: "missing policy file",
@@ -208,6 +227,7 @@ func TestLoadPrecedence(t *testing.T) {
 func TestLoadEnvTypes(t *testing.T) {
 	cfg, err := Load(Sources{Env: []string{
 		"GRAPH_PROXY_POLICY_FILE=testdata/policy.yaml",
+		"GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS=" + testCA(t),
 		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
 		"GRAPH_PROXY_GRAPH_TIMEOUT=30s",
 		"GRAPH_PROXY_AUDIT_SINKS=stdout, file",
@@ -226,6 +246,24 @@ func TestLoadEnvTypes(t *testing.T) {
 	if g, _, res := cfg.Graph.Endpoints(); g.Host != "graph.microsoft.us" || res != "https://graph.microsoft.us" {
 		t.Errorf("usgov endpoints: %s, %s", g, res)
 	}
+}
+
+// testCA writes a fresh self-signed CA certificate and returns its path.
+func testCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "config test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	return p
 }
 
 func TestEndpointsOverride(t *testing.T) {

@@ -10,6 +10,8 @@ func ExampleLoad() {
 	_, err := config.Load(config.Sources{Env: []string{
 		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
 		"GRAPH_PROXY_POLICY_FILE=../../examples/policy-engage.yaml",
+		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=d2b6628f-0000-4000-8000-000000000002",
+		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=api://graph-proxy",
 		"GRAPH_PROXY_GRAPH_CLOUD=moon",
 		"GRAPH_PROXY_GRAPH_TIMEOUT=-1s",
 	}})

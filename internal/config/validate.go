@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -66,7 +67,19 @@ func (c Config) validate() []Problem {
 	if len(c.Inbound.Entra.Tenants) > 0 && c.Inbound.Entra.Audience == "" {
 		ps.add("inbound.entra.audience", "required when inbound.entra.tenants is set: the application id URI of graph-proxy's app registration")
 	}
+	ps.checkGUID("inbound.entra.clientID", c.Inbound.Entra.ClientID)
 	ps.checkPEM("inbound.mtls.trustedCAs", c.Inbound.MTLS.TrustedCAs)
+	if c.Inbound.MTLS.ClientCertHeader != "" && c.Inbound.MTLS.TrustedCAs == "" {
+		ps.add("inbound.mtls.clientCertHeader", "needs inbound.mtls.trustedCAs: a forwarded certificate is verified against them")
+	}
+	for i, cidr := range c.Inbound.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			ps.add(fmt.Sprintf("inbound.trustedProxies[%d]", i), "%q is not a CIDR such as 100.100.0.0/16", cidr)
+		}
+	}
+	if len(c.Inbound.Entra.Tenants) == 0 && c.Inbound.MTLS.TrustedCAs == "" {
+		ps.add("inbound", "no way to authenticate callers: set inbound.entra.tenants and audience, or inbound.mtls.trustedCAs")
+	}
 
 	ps.checkUpstream(c.Upstream)
 	if c.Policy.File == "" {

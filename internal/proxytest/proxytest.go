@@ -143,11 +143,22 @@ func New(t *testing.T, o Options) *Env {
 		t.Fatalf("policy: %v", err)
 	}
 	transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout})
+	entra, err := callers.NewEntra(t.Context(), callers.EntraOptions{
+		Tenants:    []string{graphsim.VendorTenant},
+		Audiences:  []string{graphsim.ProxyAudience},
+		LoginURL:   sim.Entra.URL,
+		STSURL:     "https://sts.windows.net",
+		HTTPClient: sim.Client(),
+	}, pol)
+	if err != nil {
+		t.Fatalf("inbound authentication: %v", err)
+	}
+	t.Cleanup(entra.Close)
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,
 		PublicBase:   public,
 		Transport:    transport,
-		Callers:      callers.Static{Caller: callers.Caller{Name: "engage", TenantID: graphsim.VendorTenant, AppID: graphsim.VendorAppID}},
+		Callers:      &callers.Chain{Entra: entra},
 		Policy:       pol,
 		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
 		Tokens:       tokens,
@@ -191,6 +202,18 @@ func (e *Env) HTTP1Client() *http.Client {
 	return &http.Client{Transport: t}
 }
 
+// VendorToken is a valid access token of the simulator's vendor app for
+// the proxy, as the vendor's SDK would present it.
+func (e *Env) VendorToken() string {
+	e.t.Helper()
+	tok, _, err := e.Sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.VendorTenant, AppID: graphsim.VendorAppID,
+		Audience: graphsim.ProxyAudience, Roles: []string{"Graph.Proxy"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
 // DoWith is Do with another client.
 func (e *Env) DoWith(client *http.Client, method, path string, body io.Reader, hdr ...string) *http.Response {
 	e.t.Helper()
@@ -198,8 +221,12 @@ func (e *Env) DoWith(client *http.Client, method, path string, body io.Reader, h
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer vendor-token-must-not-leak")
+	req.Header.Set("Authorization", "Bearer "+e.VendorToken())
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := client.Do(req)

@@ -16,7 +16,7 @@ type Caller struct {
 	AppID string
 	// Roles are the app roles in the caller's token.
 	Roles []string
-	// Auth names the mechanism: "entra-jwt", "mtls" or "static".
+	// Auth names the mechanism: "entra-jwt" or "mtls".
 	Auth string
 	// IP is the caller's address.
 	IP string
@@ -36,20 +36,6 @@ var (
 	// ErrUnknownCaller is a valid credential of no configured caller: 403.
 	ErrUnknownCaller = errors.New("callers: credential valid but no caller matches")
 )
-
-// Static authenticates every request as one fixed caller. It serves the
-// forwarding core's tests until real authentication is configured.
-type Static struct {
-	Caller Caller
-}
-
-// Authenticate returns the fixed caller with the request's address.
-func (s Static) Authenticate(r *http.Request) (Caller, error) {
-	c := s.Caller
-	c.Auth = "static"
-	c.IP = RemoteIP(r)
-	return c, nil
-}
 
 // RemoteIP is the address of the peer that opened the connection.
 func RemoteIP(r *http.Request) string {
