@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
@@ -59,6 +60,14 @@ type Options struct {
 	FreshIdentity bool
 	// Policy is the policy file's text; default DefaultPolicy.
 	Policy string
+	// ClientCAs, when set, makes the proxy ask for client certificates
+	// issued by them and accept them as credentials.
+	ClientCAs *x509.CertPool
+	// ClientCertHeader trusts certificates forwarded in this header (as an
+	// ingress does); it needs ClientCAs.
+	ClientCertHeader string
+	// EntraOptions adjusts token validation (tests of key rotation).
+	EntraOptions func(*callers.EntraOptions)
 }
 
 // DefaultPolicy allows the caller "engage" (the simulator's vendor app)
@@ -143,22 +152,30 @@ func New(t *testing.T, o Options) *Env {
 		t.Fatalf("policy: %v", err)
 	}
 	transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout})
-	entra, err := callers.NewEntra(t.Context(), callers.EntraOptions{
+	eo := callers.EntraOptions{
 		Tenants:    []string{graphsim.VendorTenant},
 		Audiences:  []string{graphsim.ProxyAudience},
 		LoginURL:   sim.Entra.URL,
 		STSURL:     "https://sts.windows.net",
 		HTTPClient: sim.Client(),
-	}, pol)
+	}
+	if o.EntraOptions != nil {
+		o.EntraOptions(&eo)
+	}
+	entra, err := callers.NewEntra(t.Context(), eo, pol)
 	if err != nil {
 		t.Fatalf("inbound authentication: %v", err)
 	}
 	t.Cleanup(entra.Close)
+	auth := &callers.Chain{Entra: entra}
+	if o.ClientCAs != nil {
+		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: pol}
+	}
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,
 		PublicBase:   public,
 		Transport:    transport,
-		Callers:      &callers.Chain{Entra: entra},
+		Callers:      auth,
 		Policy:       pol,
 		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
 		Tokens:       tokens,
@@ -174,6 +191,9 @@ func New(t *testing.T, o Options) *Env {
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.EnableHTTP2 = true
+	if o.ClientCAs != nil {
+		srv.TLS = &tls.Config{ClientCAs: o.ClientCAs, ClientAuth: tls.VerifyClientCertIfGiven}
+	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
@@ -251,6 +271,24 @@ func (e *Env) Records(n int) []auditlog.Record {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Record waits (bounded) for the audit record of the call that got resp,
+// found by the x-graph-proxy-request-id header.
+func (e *Env) Record(resp *http.Response) auditlog.Record {
+	e.t.Helper()
+	id := resp.Header.Get("x-graph-proxy-request-id")
+	var found auditlog.Record
+	WaitFor(e.t, "the audit record of "+id, func() bool {
+		for _, r := range e.Audit.Records(e.t) {
+			if r.RequestID == id {
+				found = r
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers.
