@@ -232,7 +232,16 @@ func (e *Entra) validate(raw string) (tokenInfo, error) {
 	if ok && now.Before(info.exp) {
 		return info, nil
 	}
+	info, err := e.verify(raw)
+	if err != nil {
+		return tokenInfo{}, err
+	}
+	e.remember(key, info, now)
+	return info, nil
+}
 
+// verify checks a token's signature and claims, without the cache.
+func (e *Entra) verify(raw string) (tokenInfo, error) {
 	var c entraClaims
 	tok, err := e.parser.ParseWithClaims(raw, &c, e.keys.Keyfunc)
 	if err != nil || !tok.Valid {
@@ -256,7 +265,11 @@ func (e *Entra) validate(raw string) (tokenInfo, error) {
 	if !appOnly && !e.o.AllowDelegated {
 		return tokenInfo{}, reject(ErrUnauthenticated, "delegated (user) token; only app-only tokens are accepted")
 	}
-	info = tokenInfo{tenantID: tenant, appID: strings.ToLower(app), roles: c.Roles, exp: c.ExpiresAt.Time}
+	return tokenInfo{tenantID: tenant, appID: strings.ToLower(app), roles: c.Roles, exp: c.ExpiresAt.Time}, nil
+}
+
+// remember caches a validated token until it expires.
+func (e *Entra) remember(key [32]byte, info tokenInfo, now time.Time) {
 	e.cacheMu.Lock()
 	if len(e.cache) >= e.o.CacheSize {
 		// Bounded: drop the expired entries, then arbitrary ones (map
@@ -275,7 +288,6 @@ func (e *Entra) validate(raw string) (tokenInfo, error) {
 	}
 	e.cache[key] = info
 	e.cacheMu.Unlock()
-	return info, nil
 }
 
 // Authenticate validates the request's bearer token and names its caller.
