@@ -4,12 +4,26 @@ import "time"
 
 // Record is one audit record: one JSON object per line. Field names are the
 // contract of ARCHITECTURE.md §5 and of the GraphProxyAudit_CL table.
+//
+// Seq, Prev and Hash chain the records of one replica: Hash is
+// "sha256:" and the hex SHA-256 of Prev followed by the record's JSON line
+// as written with Hash empty, so that any change to a line, a removed line
+// or two swapped lines breaks the chain.
 type Record struct {
 	Time    time.Time `json:"time"`
 	Replica string    `json:"replica"`
 	Seq     uint64    `json:"seq"`
 	Prev    string    `json:"prev"`
 	Hash    string    `json:"hash"`
+
+	// Kind is empty for a call, or names a record of the proxy's own:
+	// "genesis" (a chain starts), "policy" (a policy was loaded or a
+	// reload rejected) or "close" (the chain ends at shutdown).
+	Kind string `json:"kind,omitempty"`
+	// ProxyVersion and PolicyDigest are set on genesis and policy
+	// records.
+	ProxyVersion string `json:"proxyVersion,omitempty"`
+	PolicyDigest string `json:"policyDigest,omitempty"`
 
 	RequestID       string `json:"requestId"`
 	ClientRequestID string `json:"clientRequestId"`

@@ -39,7 +39,7 @@ type Options struct {
 	// Tokens supplies the proxy's Graph token.
 	Tokens upstream.TokenSource
 	// Audit receives one record per call.
-	Audit auditlog.Log
+	Audit AuditLog
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
 	// Replica names this replica in audit records.
@@ -50,6 +50,13 @@ type Options struct {
 	Ready []ReadyCheck
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+}
+
+// AuditLog takes the audit records. Room is reserved before a call is
+// acted on, so that a forwarded call's record cannot be refused after the
+// fact; when no room can be reserved the call is refused with 503.
+type AuditLog interface {
+	Reserve(n int) (*auditlog.Ticket, error)
 }
 
 // Handler is the proxy's http.Handler: every Graph call passes through its
@@ -94,6 +101,8 @@ type call struct {
 	token           upstream.Token
 	decision        policy.Decision
 	links           *jsonLinks // the answer's link rewriter, when JSON
+	ticket          *auditlog.Ticket
+	subsReserved    bool // room is held for the sub-requests' records
 	rec             auditlog.Record
 	upstreamStart   time.Time
 	upstreamErr     error
@@ -112,6 +121,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &call{start: h.now(), requestID: newID()}
+	ticket, err := h.o.Audit.Reserve(1)
+	if err != nil {
+		// No record can be written, so nothing may be done: fail closed.
+		h.log.Warn("call refused: audit log unavailable", "request_id", c.requestID, "error", err)
+		writeError(w, classify(fmt.Errorf("%w: %w", errAuditUnavailable, err)), c.requestID, r.Header.Get("client-request-id"), h.now())
+		return
+	}
+	c.ticket = ticket
+	defer ticket.Release()
 	c.clientRequestID = r.Header.Get("client-request-id")
 	if !validClientRequestID(c.clientRequestID) {
 		c.clientRequestID = newID()
@@ -204,14 +222,16 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	if len(d.Targets) > 0 {
 		c.rec.Target = d.Targets[0]
 	}
+	// Each $batch sub-request gets a record of its own: room for them
+	// too, before anything is forwarded.
+	if len(d.Batch) > 0 {
+		if err := c.ticket.Grow(len(d.Batch)); err != nil {
+			return fmt.Errorf("%w: %w", errAuditUnavailable, err)
+		}
+		c.subsReserved = true
+	}
 	if !d.Result.Forwarded() {
 		return denied(d)
-	}
-
-	// The audit log must be able to take the record before anything is
-	// forwarded: a call that cannot be audited is not made.
-	if err := h.o.Audit.Ready(); err != nil {
-		return fmt.Errorf("%w: %w", errAuditUnavailable, err)
 	}
 
 	// token
@@ -253,8 +273,13 @@ func (h *Handler) finish(w *responseWriter, c *call) {
 	if c.links != nil && c.links.withheld > 0 {
 		c.rec.Reason = appendReason(c.rec.Reason, fmt.Sprintf("%d link(s) to hosts other than Graph withheld", c.links.withheld))
 	}
-	h.append(&c.rec)
+	h.append(c, &c.rec)
 	// One record per $batch sub-request, linked to the batch's record.
+	// Without room for them the batch was refused before anything was
+	// forwarded, and its own record says so.
+	if !c.subsReserved {
+		return
+	}
 	for _, sd := range c.decision.Batch {
 		sub := auditlog.Record{
 			Time: c.rec.Time, Replica: c.rec.Replica, RequestID: newID(), ClientRequestID: c.rec.ClientRequestID,
@@ -266,12 +291,12 @@ func (h *Handler) finish(w *responseWriter, c *call) {
 		if len(sd.Decision.Targets) > 0 {
 			sub.Target = sd.Decision.Targets[0]
 		}
-		h.append(&sub)
+		h.append(c, &sub)
 	}
 }
 
-func (h *Handler) append(rec *auditlog.Record) {
-	if err := h.o.Audit.Append(rec); err != nil {
+func (h *Handler) append(c *call, rec *auditlog.Record) {
+	if err := c.ticket.Append(rec); err != nil {
 		h.log.Error("audit record lost", "request_id", rec.RequestID, "error", err)
 	}
 }

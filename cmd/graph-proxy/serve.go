@@ -19,6 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
@@ -89,21 +93,43 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	tokens := upstream.NewCache(cred, resource+"/.default")
 
-	audit, err := newAudit(cfg.Audit, stdout)
+	replica := cfg.Audit.Replica
+	if replica == "" {
+		replica, _ = os.Hostname()
+	}
+	audit, err := newAudit(cfg, replica, stdout, loginURL, outbound, log)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	// However serve ends, the chain is closed and everything queued is
+	// written: the last record says the log was not truncated.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := audit.Close(cctx, &auditlog.Record{Time: time.Now().UTC(), Kind: "close", ProxyVersion: version()}); err != nil {
+			log.Error("closing the audit log", "error", err)
+		}
+	}()
 
 	store, err := policy.NewStore(cfg.Policy.File)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	store.OnReload = func(p *policy.Policy, err error) {
+		rec := &auditlog.Record{Time: time.Now().UTC(), Kind: "policy", PolicyDigest: p.Digest, ProxyVersion: version(), Decision: "loaded"}
 		if err != nil {
 			log.Error("policy reload rejected; the policy in force is unchanged", "digest", p.Digest, "error", err)
-			return
+			rec.Decision, rec.Error = "rejected", err.Error()
+		} else {
+			log.Info("policy in force", "digest", p.Digest)
 		}
-		log.Info("policy in force", "digest", p.Digest)
+		if err := audit.Record(rec); err != nil {
+			log.Error("policy record not audited", "error", err)
+		}
+	}
+	if err := audit.Record(&auditlog.Record{Time: time.Now().UTC(), Kind: "genesis", ProxyVersion: version(),
+		PolicyDigest: store.Policy().Digest}); err != nil {
+		return err
 	}
 	log.Info("policy in force", "file", cfg.Policy.File, "digest", store.Policy().Digest, "mode", modeName(store.Policy()))
 	auth, authReady, closeAuth, err := newAuthenticator(ctx, cfg, loginURL, outbound, store, log)
@@ -113,10 +139,6 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	defer closeAuth()
 
 	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout})
-	replica := cfg.Audit.Replica
-	if replica == "" {
-		replica, _ = os.Hostname()
-	}
 	h, err := proxy.New(proxy.Options{
 		Graph:        graphURL,
 		PublicBase:   publicBase,
@@ -290,13 +312,75 @@ func newAuthenticator(ctx context.Context, cfg config.Config, loginURL *url.URL,
 	return chain, ready, closeFn, nil
 }
 
-func newAudit(a config.Audit, stdout io.Writer) (auditlog.Log, error) {
-	for _, s := range a.Sinks {
-		if s != "stdout" {
-			return nil, fmt.Errorf("audit.sinks: the %s sink is not available in this build; use stdout", s)
+// newAudit opens the configured sinks and starts the pipeline. The file
+// sink's chain continues from the last record already in its file.
+func newAudit(cfg config.Config, replica string, stdout io.Writer, loginURL *url.URL, client *http.Client, log *slog.Logger) (*auditlog.Log, error) {
+	var sinks []auditlog.Sink
+	var seq uint64
+	var prev string
+	for _, name := range cfg.Audit.Sinks {
+		switch name {
+		case "stdout":
+			sinks = append(sinks, &auditlog.WriterSink{SinkName: "stdout", W: stdout})
+		case "file":
+			f := cfg.Audit.File
+			last, hash, ok, err := auditlog.LastRecord(f.Path)
+			if err != nil {
+				return nil, fmt.Errorf("audit.file.path: %w", err)
+			}
+			if ok {
+				seq, prev = last, hash
+			}
+			fs, err := auditlog.OpenFile(f.Path, int64(f.MaxSizeMB)<<20, f.MaxFiles, time.Second)
+			if err != nil {
+				return nil, fmt.Errorf("audit.file.path: %w", err)
+			}
+			sinks = append(sinks, fs)
+		case "azureMonitor":
+			m := cfg.Audit.AzureMonitor
+			// The identity holds Monitoring Metrics Publisher on the rule,
+			// whatever credential it uses for Graph.
+			cred, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
+				ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
+			if err != nil {
+				return nil, fmt.Errorf("audit.azureMonitor: %w", err)
+			}
+			mc, err := azlogs.NewClient(m.Endpoint, cred, &azlogs.ClientOptions{ClientOptions: azcore.ClientOptions{
+				Cloud:     monitorCloud(cfg.Graph.Cloud),
+				Transport: client,
+				Retry:     policyRetry(),
+			}})
+			if err != nil {
+				return nil, fmt.Errorf("audit.azureMonitor: %w", err)
+			}
+			sinks = append(sinks, &auditlog.MonitorSink{Client: mc, RuleID: m.RuleID, Stream: m.Stream})
 		}
 	}
-	return auditlog.NewWriter(stdout), nil
+	l, err := auditlog.New(auditlog.Options{Replica: replica, Sinks: sinks, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if prev != "" {
+		l.Continue(seq, prev)
+	}
+	return l, nil
+}
+
+// monitorCloud is the Azure cloud whose Logs Ingestion audience applies.
+func monitorCloud(name string) cloud.Configuration {
+	switch name {
+	case "usgov", "usgovdod":
+		return cloud.AzureGovernment
+	case "china":
+		return cloud.AzureChina
+	}
+	return cloud.AzurePublic
+}
+
+// policyRetry retries throttled and failed uploads a few times inside the
+// Azure SDK; the audit pipeline retries on top within its budget.
+func policyRetry() azpolicy.RetryOptions {
+	return azpolicy.RetryOptions{MaxRetries: 3, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: 8 * time.Second}
 }
 
 // rootCAs returns the system roots plus those in caFile.

@@ -4,6 +4,7 @@
 package proxytest
 
 import (
+	"context"
 	"bufio"
 	"bytes"
 	"crypto/rand"
@@ -44,6 +45,8 @@ type Env struct {
 	Audit *SyncBuffer
 	// Tokens is the proxy's Graph token cache.
 	Tokens *upstream.Cache
+	// AuditLog is the audit pipeline.
+	AuditLog *auditlog.Log
 }
 
 type Options struct {
@@ -68,6 +71,10 @@ type Options struct {
 	ClientCertHeader string
 	// EntraOptions adjusts token validation (tests of key rotation).
 	EntraOptions func(*callers.EntraOptions)
+	// AuditSinks are added to the test's in-memory audit sink.
+	AuditSinks []auditlog.Sink
+	// AuditQueue bounds the audit queue; default 4096.
+	AuditQueue int
 }
 
 // DefaultPolicy allows the caller "engage" (the simulator's vendor app)
@@ -144,6 +151,16 @@ func New(t *testing.T, o Options) *Env {
 	}
 	public, _ := url.Parse("https://" + ln.Addr().String())
 	audit := &SyncBuffer{}
+	sinks := append([]auditlog.Sink{&auditlog.WriterSink{SinkName: "test", W: audit}}, o.AuditSinks...)
+	auditLog, err := auditlog.New(auditlog.Options{Replica: "test-replica", Sinks: sinks, QueueSize: o.AuditQueue, RetryBudget: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		auditLog.Close(ctx, &auditlog.Record{Kind: "close"})
+	})
 	if o.Policy == "" {
 		o.Policy = DefaultPolicy
 	}
@@ -179,7 +196,7 @@ func New(t *testing.T, o Options) *Env {
 		Policy:       pol,
 		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
 		Tokens:       tokens,
-		Audit:        auditlog.NewWriter(audit),
+		Audit:        auditLog,
 		MaxBodyBytes: o.MaxBodyBytes,
 		Replica:      "test-replica",
 		Ready:        []proxy.ReadyCheck{{Name: "token", Check: tokens.Ready}},
@@ -197,7 +214,7 @@ func New(t *testing.T, o Options) *Env {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	e := &Env{t: t, Sim: sim, Server: srv, Audit: audit, Tokens: tokens}
+	e := &Env{t: t, Sim: sim, Server: srv, Audit: audit, Tokens: tokens, AuditLog: auditLog}
 	if !o.NoTokenYet {
 		if _, err := tokens.Token(t.Context()); err != nil {
 			t.Fatalf("first Graph token: %v", err)

@@ -1,0 +1,249 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
+)
+
+// WriterSink writes lines to an io.Writer, such as standard output, which
+// Container Apps ships to Log Analytics.
+type WriterSink struct {
+	SinkName string
+	W        io.Writer
+}
+
+// Name implements Sink.
+func (s *WriterSink) Name() string { return s.SinkName }
+
+// Write writes the batch with one call.
+func (s *WriterSink) Write(_ context.Context, lines [][]byte) error {
+	_, err := s.W.Write(bytes.Join(lines, nil))
+	return err
+}
+
+// Close implements Sink.
+func (s *WriterSink) Close() error { return nil }
+
+// FileSink appends lines to a file, rotating it at MaxBytes (the file
+// becomes path.1, path.1 becomes path.2, and so on up to MaxFiles), syncing
+// it to disk at rotation, at close and at most SyncEvery after a write.
+type FileSink struct {
+	path     string
+	maxBytes int64
+	maxFiles int
+	every    time.Duration
+
+	mu       sync.Mutex
+	f        *os.File
+	size     int64
+	lastSync time.Time
+	dirty    bool
+	stop     chan struct{}
+	stopped  chan struct{}
+}
+
+// OpenFile opens (or creates) the file sink at path. It fails at once if
+// the file cannot be written.
+func OpenFile(path string, maxBytes int64, maxFiles int, syncEvery time.Duration) (*FileSink, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &FileSink{path: path, maxBytes: maxBytes, maxFiles: maxFiles, every: syncEvery, f: f, size: st.Size(),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
+	go s.syncLoop()
+	return s, nil
+}
+
+// Name implements Sink.
+func (s *FileSink) Name() string { return "file" }
+
+// Write appends the batch, rotating first if it would pass the size limit.
+func (s *FileSink) Write(_ context.Context, lines [][]byte) error {
+	buf := bytes.Join(lines, nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return errors.New("audit file closed")
+	}
+	if s.size > 0 && s.size+int64(len(buf)) > s.maxBytes {
+		if err := s.rotate(); err != nil {
+			return fmt.Errorf("rotating %s: %w", s.path, err)
+		}
+	}
+	n, err := s.f.Write(buf)
+	s.size += int64(n)
+	s.dirty = true
+	if err != nil {
+		// A partial write would leave half a line: cut it off so the next
+		// write starts on a fresh line and the chain stays verifiable.
+		if n > 0 {
+			s.f.Truncate(s.size - int64(n))
+			s.size -= int64(n)
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *FileSink) rotate() error {
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	if err := s.f.Close(); err != nil {
+		return err
+	}
+	for i := s.maxFiles - 1; i >= 1; i-- {
+		os.Rename(s.path+"."+strconv.Itoa(i), s.path+"."+strconv.Itoa(i+1))
+	}
+	if s.maxFiles >= 1 {
+		if err := os.Rename(s.path, s.path+".1"); err != nil {
+			return err
+		}
+	}
+	os.Remove(s.path + "." + strconv.Itoa(s.maxFiles+1))
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	s.f, s.size, s.dirty = f, 0, false
+	return syncDir(filepath.Dir(s.path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (s *FileSink) syncLoop() {
+	defer close(s.stopped)
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			if s.dirty && s.f != nil {
+				s.f.Sync()
+				s.dirty = false
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Close syncs and closes the file.
+func (s *FileSink) Close() error {
+	close(s.stop)
+	<-s.stopped
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := errors.Join(s.f.Sync(), s.f.Close())
+	s.f = nil
+	return err
+}
+
+// LastRecord returns the sequence number and hash of the last complete
+// record in the file at path, so that a restarted replica continues its
+// chain; ok is false for a missing or empty file.
+func LastRecord(path string) (seq uint64, hash string, ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, "", false, nil
+	}
+	if err != nil {
+		return 0, "", false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var last []byte
+	for sc.Scan() {
+		last = append(last[:0], sc.Bytes()...)
+	}
+	if err := sc.Err(); err != nil || len(last) == 0 {
+		return 0, "", false, err
+	}
+	var r struct {
+		Seq  uint64 `json:"seq"`
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(last, &r); err != nil {
+		return 0, "", false, fmt.Errorf("%s: last line is not a record: %w", path, err)
+	}
+	return r.Seq, r.Hash, true, nil
+}
+
+// MonitorSink uploads records to a Log Analytics custom table through the
+// Logs Ingestion API: a data collection endpoint (or rule endpoint), the
+// rule's immutable id and its stream. Uploads are bounded to the API's
+// 1 MB per call; the Azure SDK retries throttling and server errors.
+type MonitorSink struct {
+	Client *azlogs.Client
+	RuleID string
+	Stream string
+}
+
+// maxUpload stays under the Logs Ingestion API's 1 MB limit per call.
+const maxUpload = 900 << 10
+
+// Name implements Sink.
+func (s *MonitorSink) Name() string { return "azureMonitor" }
+
+// Write uploads the batch as JSON arrays of at most maxUpload bytes.
+func (s *MonitorSink) Write(ctx context.Context, lines [][]byte) error {
+	var buf bytes.Buffer
+	flush := func() error {
+		if buf.Len() == 0 {
+			return nil
+		}
+		buf.WriteByte(']')
+		_, err := s.Client.Upload(ctx, s.RuleID, s.Stream, buf.Bytes(), nil)
+		buf.Reset()
+		return err
+	}
+	for _, line := range lines {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		if buf.Len() > 0 && buf.Len()+len(line)+2 > maxUpload {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if buf.Len() == 0 {
+			buf.WriteByte('[')
+		} else {
+			buf.WriteByte(',')
+		}
+		buf.Write(line)
+	}
+	return flush()
+}
+
+// Close implements Sink.
+func (s *MonitorSink) Close() error { return nil }
