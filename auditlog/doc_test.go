@@ -1,13 +1,30 @@
 package auditlog_test
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 )
 
-func ExampleWriter() {
-	w := auditlog.NewWriter(os.Stdout)
-	w.Append(&auditlog.Record{RequestID: "r1", Method: "GET", Version: "v1.0", Path: "/users", Decision: "allow", Status: 200})
-	// Output: {"time":"0001-01-01T00:00:00Z","replica":"","seq":0,"prev":"","hash":"","requestId":"r1","clientRequestId":"","graphRequestId":"","caller":{"name":"","tenantId":"","appId":"","auth":"","ip":""},"method":"GET","version":"v1.0","path":"/users","route":"","target":"","targets":null,"query":null,"rule":"","permission":"","decision":"allow","reason":"","status":200,"upstreamStatus":0,"retryAfter":0,"bytesIn":0,"bytesOut":0,"durationMs":0,"upstreamMs":0,"error":""}
+func ExampleLog() {
+	var out strings.Builder
+	l, _ := auditlog.New(auditlog.Options{Replica: "graph-proxy--r1", Sinks: []auditlog.Sink{&auditlog.WriterSink{SinkName: "stdout", W: &out}}})
+	// Room is reserved before the call is acted on...
+	ticket, err := l.Reserve(1)
+	if err != nil {
+		fmt.Println("refuse the call with 503:", err)
+		return
+	}
+	// ...and the record appended when the call ends.
+	ticket.Append(&auditlog.Record{RequestID: "r1", Method: "GET", Version: "v1.0", Path: "/users", Decision: "allow", Status: 200})
+	l.Close(context.Background(), &auditlog.Record{Kind: "close"})
+
+	v := &auditlog.Verifier{}
+	v.Add("stdout", strings.NewReader(out.String()))
+	res, err := v.Done()
+	fmt.Fprintln(os.Stdout, res.Records, res.Chains, err)
+	// Output: 2 map[graph-proxy--r1:1] <nil>
 }

@@ -169,6 +169,14 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	if !strings.Contains(stdout.String(), `"path":"/users"`) {
 		t.Errorf("no audit record for the drained call on stdout:\n%s", stdout.String())
 	}
+	// The audit stream is one closed, intact chain: genesis, the call,
+	// close.
+	logFile := filepath.Join(dir, "audit.jsonl")
+	os.WriteFile(logFile, []byte(stdout.String()), 0o600)
+	out, code := runCmd(t, "audit", "verify", logFile)
+	if code != 0 || !strings.Contains(out, "ok: 3 records, 1 chain(s) intact") {
+		t.Errorf("audit verify: exit %d: %s", code, out)
+	}
 	if strings.Contains(stderr.String(), "Bearer") {
 		t.Errorf("a token reached the operational log:\n%s", stderr.String())
 	}
@@ -182,4 +190,26 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+func TestServeRejectsUnwritableAuditFile(t *testing.T) {
+	dir := t.TempDir()
+	notADir := filepath.Join(dir, "file")
+	os.WriteFile(notADir, nil, 0o600)
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte(proxytest.DefaultPolicy), 0o600)
+	env := []string{
+		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
+		"GRAPH_PROXY_POLICY_FILE=" + pol,
+		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
+		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
+		"GRAPH_PROXY_AUDIT_SINKS=file",
+		"GRAPH_PROXY_AUDIT_FILE_PATH=" + filepath.Join(notADir, "audit.jsonl"),
+		"GRAPH_PROXY_LISTEN=127.0.0.1:0",
+	}
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"serve"}, env, io.Discard, &stderr)
+	if code := exitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "audit.file.path: open "+filepath.Join(notADir, "audit.jsonl")+": not a directory") {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
 }

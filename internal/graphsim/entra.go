@@ -97,9 +97,9 @@ var graphRoles = []string{"User.ReadBasic.All", "Calendars.ReadBasic", "Calendar
 func defaultApps() []*App {
 	return []*App{
 		{Tenant: CustomerTenant, ClientID: SystemIdentityClientID, ObjectID: "a0000000-0000-4000-8000-0000000000f0",
-			Roles: map[string][]string{GraphResource: graphRoles, VaultResource: nil, TokenExchangeAudience: nil}},
+			Roles: map[string][]string{GraphResource: graphRoles, VaultResource: nil, TokenExchangeAudience: nil, MonitorResource: nil}},
 		{Tenant: CustomerTenant, ClientID: ManagedIdentityClientID, ObjectID: "a0000000-0000-4000-8000-0000000000f1",
-			Roles: map[string][]string{GraphResource: graphRoles, VaultResource: nil, TokenExchangeAudience: nil}},
+			Roles: map[string][]string{GraphResource: graphRoles, VaultResource: nil, TokenExchangeAudience: nil, MonitorResource: nil}},
 		{Tenant: CustomerTenant, ClientID: ProxyAppID, ObjectID: "b0000000-0000-4000-8000-0000000000f1",
 			Secret: randomSecret(), Roles: map[string][]string{GraphResource: graphRoles},
 			Federated: []Federation{{Subject: "a0000000-0000-4000-8000-0000000000f1"}}},

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -95,7 +96,9 @@ func (i *Identity) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "No managed identity with client_id " + clientID + " is assigned to this resource."})
 		return
 	}
-	resource := q.Get("resource")
+	// Azure SDK scopes such as "https://monitor.azure.com//.default" come
+	// as a resource with a trailing slash; Entra treats both alike.
+	resource := strings.TrimSuffix(q.Get("resource"), "/")
 	roles, ok := app.Roles[resource]
 	if !ok {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "AADSTS500011: The resource principal named " + resource + " was not found in the tenant."})

@@ -55,7 +55,7 @@ type Options struct {
 	Host string
 	// Ports fixes the services' ports (Entra, Graph, Key Vault, identity);
 	// zero picks a free one.
-	EntraPort, GraphPort, VaultPort, IdentityPort int
+	EntraPort, GraphPort, VaultPort, IdentityPort, MonitorPort int
 	// Users is how many mailbox users Graph has. Default 30.
 	Users int
 	// PageSize is Graph's default page size, small so that paging shows.
@@ -80,6 +80,8 @@ type Sim struct {
 	Identity *Identity
 	Vault    *Vault
 	Graph    *Graph
+	// Monitor is a Logs Ingestion data collection endpoint.
+	Monitor *Monitor
 
 	caPEM   []byte
 	pool    *x509.CertPool
@@ -119,9 +121,9 @@ func Start(o Options) (*Sim, error) {
 		}
 		return ln, "https://" + ln.Addr().String(), nil
 	}
-	var lns [4]net.Listener
-	var urls [4]string
-	for i, p := range []int{o.EntraPort, o.GraphPort, o.VaultPort, o.IdentityPort} {
+	var lns [5]net.Listener
+	var urls [5]string
+	for i, p := range []int{o.EntraPort, o.GraphPort, o.VaultPort, o.IdentityPort, o.MonitorPort} {
 		if lns[i], urls[i], err = listen(p); err != nil {
 			for _, l := range lns[:i] {
 				l.Close()
@@ -136,8 +138,9 @@ func Start(o Options) (*Sim, error) {
 	s.Identity = newIdentity(urls[3], s.Entra)
 	s.Vault = newVault(urls[2], s.Entra)
 	s.Graph = newGraph(urls[1], s.Entra, o.Users, o.PageSize)
+	s.Monitor = newMonitor(urls[4], s.Entra)
 
-	for i, h := range []http.Handler{s.Entra, s.Graph, s.Vault, s.Identity} {
+	for i, h := range []http.Handler{s.Entra, s.Graph, s.Vault, s.Identity, s.Monitor} {
 		srv := &http.Server{
 			Handler:           logRequests(o.Logger, h),
 			TLSConfig:         tlsConf.Clone(),

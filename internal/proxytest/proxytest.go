@@ -4,9 +4,9 @@
 package proxytest
 
 import (
-	"context"
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -71,8 +71,8 @@ type Options struct {
 	ClientCertHeader string
 	// EntraOptions adjusts token validation (tests of key rotation).
 	EntraOptions func(*callers.EntraOptions)
-	// AuditSinks are added to the test's in-memory audit sink.
-	AuditSinks []auditlog.Sink
+	// AuditSinks returns sinks added to the test's in-memory audit sink.
+	AuditSinks func(*graphsim.Sim) []auditlog.Sink
 	// AuditQueue bounds the audit queue; default 4096.
 	AuditQueue int
 }
@@ -151,7 +151,10 @@ func New(t *testing.T, o Options) *Env {
 	}
 	public, _ := url.Parse("https://" + ln.Addr().String())
 	audit := &SyncBuffer{}
-	sinks := append([]auditlog.Sink{&auditlog.WriterSink{SinkName: "test", W: audit}}, o.AuditSinks...)
+	sinks := []auditlog.Sink{&auditlog.WriterSink{SinkName: "test", W: audit}}
+	if o.AuditSinks != nil {
+		sinks = append(sinks, o.AuditSinks(sim)...)
+	}
 	auditLog, err := auditlog.New(auditlog.Options{Replica: "test-replica", Sinks: sinks, QueueSize: o.AuditQueue, RetryBudget: time.Second})
 	if err != nil {
 		t.Fatal(err)

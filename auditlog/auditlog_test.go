@@ -1,0 +1,374 @@
+package auditlog_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+)
+
+// syncBuf is a bytes.Buffer safe for the writer goroutine and the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func record(i int) *auditlog.Record {
+	return &auditlog.Record{Time: time.Date(2026, 11, 22, 14, 0, i, 0, time.UTC), RequestID: fmt.Sprintf("req-%d", i),
+		Method: "GET", Version: "v1.0", Path: fmt.Sprintf("/users/u%d@contoso.example/events", i), Decision: "allow", Status: 200,
+		Caller: auditlog.Caller{Name: "engage"}, DurationMs: 41.2, Query: []string{"$top"}}
+}
+
+// writeLog writes a genesis, n call records and a closing record, and
+// returns the log's lines.
+func writeLog(t *testing.T, n int) []string {
+	t.Helper()
+	var buf syncBuf
+	l, err := auditlog.New(auditlog.Options{Replica: "r1", Sinks: []auditlog.Sink{&auditlog.WriterSink{SinkName: "buf", W: &buf}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(&auditlog.Record{Kind: "genesis", PolicyDigest: "sha256:00"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		tk, err := l.Reserve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tk.Append(record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
+		t.Fatal(err)
+	}
+	return strings.SplitAfter(strings.TrimSuffix(buf.String(), "\n"), "\n")
+}
+
+func verify(lines []string, open bool) error {
+	v := &auditlog.Verifier{Open: open}
+	if err := v.Add("audit.jsonl", strings.NewReader(strings.Join(lines, ""))); err != nil {
+		return err
+	}
+	_, err := v.Done()
+	return err
+}
+
+func TestVerify(t *testing.T) {
+	lines := writeLog(t, 8) // genesis (line 1), calls (lines 2–9), close (line 10)
+	if len(lines) != 10 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	if !strings.HasSuffix(lines[9], "\n") {
+		lines[9] += "\n"
+	}
+	tests := []struct {
+		name   string
+		change func([]string) []string
+		open   bool
+		want   string // "" verifies
+	}{
+		{name: "untouched", change: func(l []string) []string { return l }},
+		{name: "a changed byte", change: func(l []string) []string {
+			l[3] = strings.Replace(l[3], "u2@contoso", "u9@contoso", 1)
+			return l
+		}, want: "audit.jsonl:4: replica r1 seq 3 (request req-2): the record was altered: its hash does not match its content"},
+		{name: "a changed status", change: func(l []string) []string {
+			l[5] = strings.Replace(l[5], `"status":200`, `"status":403`, 1)
+			return l
+		}, want: "audit.jsonl:6: replica r1 seq 5 (request req-4): the record was altered"},
+		{name: "an added field", change: func(l []string) []string {
+			l[5] = strings.Replace(l[5], `{"time"`, `{"note":"x","time"`, 1)
+			return l
+		}, want: "the record was altered"},
+		{name: "a removed line", change: func(l []string) []string { return append(l[:4:4], l[5:]...) },
+			want: "audit.jsonl:5: replica r1 seq 5 (request req-4): records 4 to 4 are missing"},
+		{name: "a swapped pair", change: func(l []string) []string {
+			l[4], l[5] = l[5], l[4]
+			return l
+		}, want: "audit.jsonl:5: replica r1 seq 5 (request req-4): records 4 to 4 are missing"},
+		{name: "a truncated tail", change: func(l []string) []string { return l[:7] },
+			want: "audit.jsonl:7: replica r1 seq 6 (request req-5): the chain ends without its closing record"},
+		{name: "a truncated tail of a live file", change: func(l []string) []string { return l[:7] }, open: true},
+		{name: "a half-written last line", change: func(l []string) []string {
+			l[9] = l[9][:40]
+			return l
+		}, want: "audit.jsonl:10: the last line is incomplete: the file was truncated"},
+		{name: "a record replayed", change: func(l []string) []string { return append(l[:6:6], append([]string{l[3]}, l[6:]...)...) },
+			want: "audit.jsonl:7: replica r1 seq 3 (request req-2): out of order: seq 3 after seq 5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			changed := tt.change(append([]string(nil), lines...))
+			err := verify(changed, tt.open)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("got %v; want ok", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v; want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecordFields(t *testing.T) {
+	lines := writeLog(t, 1)
+	for _, want := range []string{`"replica":"r1"`, `"seq":1`, `"prev":"sha256:`, `"hash":"sha256:`, `"requestId":"req-0"`, `"kind":"genesis"`, `"kind":"close"`} {
+		if !strings.Contains(strings.Join(lines, ""), want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
+
+func TestFileSinkRotatesAndContinues(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	run := func(n int) {
+		fs, err := auditlog.OpenFile(path, 4<<10, 3, 10*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := auditlog.New(auditlog.Options{Replica: "r1", Sinks: []auditlog.Sink{fs}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, hash, ok, err := auditlog.LastRecord(path); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			l.Continue(seq, hash)
+		}
+		l.Record(&auditlog.Record{Kind: "genesis"})
+		for i := 0; i < n; i++ {
+			tk, err := l.Reserve(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk.Append(record(i))
+		}
+		if err := l.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(20)
+	run(5) // a restart continues the chain
+	files := []string{path + ".3", path + ".2", path + ".1", path}
+	v := &auditlog.Verifier{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Add(f, bytes.NewReader(data)); err != nil {
+			t.Fatalf("verify across rotated files and a restart: %v", err)
+		}
+	}
+	if _, err := os.Stat(path + ".4"); err == nil {
+		t.Error("more rotated files kept than maxFiles")
+	}
+	if _, err := os.Stat(path + ".1"); err != nil {
+		t.Error("no rotation happened")
+	}
+	// The oldest files were rotated away, so verification starts mid-chain;
+	// what is kept must still be intact and closed.
+	if res, err := v.Done(); err != nil || res.Chains["r1"] == 0 {
+		t.Fatalf("Done: %v %+v", err, res)
+	}
+}
+
+func TestOpenFileUnwritable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// root writes anywhere; use a path whose parent is a file instead.
+		f := filepath.Join(t.TempDir(), "file")
+		os.WriteFile(f, nil, 0o600)
+		if _, err := auditlog.OpenFile(filepath.Join(f, "audit.jsonl"), 1<<20, 1, time.Second); err == nil {
+			t.Fatal("opened a file under a file")
+		}
+		return
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o500)
+	if _, err := auditlog.OpenFile(filepath.Join(dir, "audit.jsonl"), 1<<20, 1, time.Second); err == nil {
+		t.Fatal("opened a file in a read-only directory")
+	}
+}
+
+// gateSink fails or blocks on command: a stand-in for a disk or service
+// that stops accepting writes.
+type gateSink struct {
+	mu    sync.Mutex
+	fail  bool
+	block chan struct{}
+	lines int
+}
+
+func (g *gateSink) Name() string { return "gate" }
+func (g *gateSink) Close() error { return nil }
+func (g *gateSink) Write(ctx context.Context, lines [][]byte) error {
+	g.mu.Lock()
+	block, fail := g.block, g.fail
+	g.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	if fail {
+		return errors.New("disk full")
+	}
+	g.mu.Lock()
+	g.lines += len(lines)
+	g.mu.Unlock()
+	return nil
+}
+
+func TestFailClosed(t *testing.T) {
+	t.Run("queue full while the sink is stalled", func(t *testing.T) {
+		g := &gateSink{block: make(chan struct{})}
+		l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, QueueSize: 4, BatchSize: 1})
+		var err error
+		n := 0
+		for ; n < 10; n++ {
+			var tk *auditlog.Ticket
+			if tk, err = l.Reserve(1); err != nil {
+				break
+			}
+			tk.Append(record(n))
+		}
+		// One batch is with the stalled sink; the queue holds four more.
+		if !errors.Is(err, auditlog.ErrUnavailable) || n != 5 {
+			t.Fatalf("after %d records: %v; want ErrUnavailable after 5", n, err)
+		}
+		if l.Ready() == nil || l.Stats().Rejected != 1 {
+			t.Errorf("Ready %v, stats %+v", l.Ready(), l.Stats())
+		}
+		g.mu.Lock()
+		close(g.block)
+		g.block = nil
+		g.mu.Unlock()
+		waitUntil(t, func() bool { return l.Ready() == nil })
+		if err := l.Close(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if g.lines != 5 {
+			t.Errorf("sink got %d records; want all 5 accepted", g.lines)
+		}
+	})
+	t.Run("every sink failing, then recovering", func(t *testing.T) {
+		g := &gateSink{fail: true}
+		l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, RetryBudget: 50 * time.Millisecond})
+		tk, _ := l.Reserve(1)
+		tk.Append(record(0))
+		waitUntil(t, func() bool { return l.Stats().Down })
+		if _, err := l.Reserve(1); !errors.Is(err, auditlog.ErrUnavailable) {
+			t.Fatalf("Reserve while down: %v", err)
+		}
+		g.mu.Lock()
+		g.fail = false
+		g.mu.Unlock()
+		waitUntil(t, func() bool { return l.Ready() == nil })
+		if err := l.Close(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if g.lines != 1 {
+			t.Errorf("the record written while down was lost: %d", g.lines)
+		}
+	})
+	t.Run("one sink failing, another healthy", func(t *testing.T) {
+		bad, good := &gateSink{fail: true}, &gateSink{}
+		l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{bad, good}, RetryBudget: 20 * time.Millisecond})
+		for i := 0; i < 3; i++ {
+			tk, err := l.Reserve(1)
+			if err != nil {
+				t.Fatalf("refused while one sink is healthy: %v", err)
+			}
+			tk.Append(record(i))
+		}
+		l.Close(context.Background(), nil)
+		st := l.Stats()
+		if good.lines != 3 || st.Sinks[0].Failed != 3 || !st.Sinks[0].Failing || st.Sinks[1].Written != 3 {
+			t.Errorf("good %d, stats %+v", good.lines, st)
+		}
+	})
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	s := auditlog.NewSummary()
+	s.Add(auditlog.Record{Kind: "genesis"})
+	s.Add(auditlog.Record{Caller: auditlog.Caller{Name: "engage"}, Rule: "free-busy", Decision: "allow", Status: 200})
+	s.Add(auditlog.Record{Caller: auditlog.Caller{Name: "engage"}, Rule: "free-busy", Decision: "allow", Status: 429, UpstreamStatus: 429, RetryAfter: 7})
+	s.Add(auditlog.Record{Caller: auditlog.Caller{Name: "engage"}, Decision: "deny", Method: "GET", Path: "/users/x/messages", Status: 403})
+	s.Add(auditlog.Record{Decision: "deny", Method: "GET", Path: "/users", Status: 401})
+	var out bytes.Buffer
+	s.Write(&out, 5)
+	for _, want := range []string{"calls                     4", "throttled by Graph (429)  1 (Retry-After total 7s)",
+		"engage             2      1     0", "(unauthenticated)  0      1     0", "GET /users/x/messages         1", "429     1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// BenchmarkAppendFile measures the audit stage's cost per call with the
+// file sink: reserve, seal and queue from many goroutines at once, the
+// writer group-committing to disk.
+func BenchmarkAppendFile(b *testing.B) {
+	fs, err := auditlog.OpenFile(filepath.Join(b.TempDir(), "audit.jsonl"), 1<<30, 2, time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := auditlog.New(auditlog.Options{Replica: "bench", Sinks: []auditlog.Sink{fs}, QueueSize: 1 << 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := record(1)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			tk, err := l.Reserve(1)
+			for err != nil { // the writer is behind: back off, as a caller's 503 would
+				time.Sleep(10 * time.Microsecond)
+				tk, err = l.Reserve(1)
+			}
+			r := *rec
+			if err := tk.Append(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if err := l.Close(context.Background(), nil); err != nil {
+		b.Fatal(err)
+	}
+}
