@@ -119,6 +119,28 @@ func (d *Decision) Refuse(reason string) {
 // ReportOnly reports whether the policy forwards would-be denials.
 func (p *Policy) ReportOnly() bool { return p.reportOnly }
 
+// Permissions returns the Graph application permissions the proxy's own
+// identity needs for this policy: every rule's permission, and
+// GroupMember.Read.All when a caller is scoped to a group (the proxy
+// checks membership through Graph). Sorted.
+func (p *Policy) Permissions() []string {
+	set := map[string]bool{}
+	for _, r := range p.rules {
+		set[r.permission] = true
+	}
+	for _, c := range p.callerOrder {
+		if c.group != "" {
+			set["GroupMember.Read.All"] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // CallerForApp returns the caller matching an Entra ID application.
 func (p *Policy) CallerForApp(tenantID, appID string) (string, bool) {
 	t, a := strings.ToLower(tenantID), strings.ToLower(appID)

@@ -15,6 +15,7 @@ const usage = `graph-proxy: a Microsoft Graph egress proxy under the customer's 
 
 Usage:
   graph-proxy serve   [--config FILE] [--listen ADDR] [--public-base-url URL] [--policy FILE]
+  graph-proxy check   [--config FILE] [--json] [--graph-read PATH]
   graph-proxy policy  lint FILE... | explain ... | suggest --from AUDIT.jsonl
   graph-proxy audit   verify [--open] FILE... | summary FILE...
   graph-proxy sim     [--state-dir DIR] [--host ADDR] [--base-port N]
@@ -60,6 +61,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return policyCmd(ctx, args[1:], env, stdout, stderr)
 	case "audit":
 		return auditCmd(args[1:], stdout, stderr)
+	case "check":
+		return check(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "graph-proxy", version())
 		return nil

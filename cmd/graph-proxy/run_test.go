@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -84,11 +85,7 @@ graph:
 // simulator, then stops it while a call is in flight: the call completes
 // and serve returns cleanly.
 func TestServeDrainsOnShutdown(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := graphsim.Start(graphsim.Options{SigningKey: key})
+	sim, err := graphsim.Start(graphsim.Options{SigningKey: simKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +178,17 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		t.Errorf("a token reached the operational log:\n%s", stderr.String())
 	}
 }
+
+// simKey is shared by the simulators of this test binary: MSAL caches
+// managed-identity tokens process-wide, so one simulator's cached token
+// must verify in the next.
+var simKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -80,18 +80,15 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	publicBase, _ := urlParse(cfg.PublicBaseURL)
 
 	outbound := &http.Client{Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: 30 * time.Second}), Timeout: time.Minute}
-	cred, err := upstream.NewCredential(upstream.Options{
-		Mode:                    cfg.Upstream.Mode,
-		TenantID:                cfg.Upstream.TenantID,
-		ClientID:                cfg.Upstream.ClientID,
-		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID,
-		LoginURL:                loginURL,
-		HTTPClient:              outbound,
-	})
+	uo := upstreamOptions(cfg, loginURL, outbound)
+	cred, err := upstream.NewCredential(uo)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	tokens := upstream.NewCache(cred, resource+"/.default")
+	tokens.OnError = func(err error) {
+		log.Error("Graph token acquisition failed; calls get 503 once the current token expires", "error", err, "fix", upstream.Fix(err, uo))
+	}
 
 	replica := cfg.Audit.Replica
 	if replica == "" {
@@ -265,6 +262,24 @@ func runServer(ctx context.Context, srv *http.Server, ln net.Listener, grace tim
 		return nil
 	})
 	return g.Wait()
+}
+
+// upstreamOptions are the token settings of the configuration.
+func upstreamOptions(cfg config.Config, loginURL *url.URL, client *http.Client) upstream.Options {
+	u := cfg.Upstream
+	return upstream.Options{
+		Mode:                                 u.Mode,
+		TenantID:                             u.TenantID,
+		ClientID:                             u.ClientID,
+		ManagedIdentityClientID:              u.ManagedIdentityClientID,
+		LoginURL:                             loginURL,
+		CustomLogin:                          cfg.Graph.LoginURL != "",
+		HTTPClient:                           client,
+		KeyVaultURL:                          u.KeyVault.URL,
+		SecretName:                           u.KeyVault.SecretName,
+		SendX5C:                              u.KeyVault.SendX5C,
+		DisableChallengeResourceVerification: u.KeyVault.DisableChallengeResourceVerification,
+	}
 }
 
 // newAuthenticator builds inbound authentication from the configuration:

@@ -81,6 +81,11 @@ func simEnv(s *graphsim.Sim, caFile string) []string {
 		"GRAPH_PROXY_GRAPH_BASEURL=" + s.Graph.URL,
 		"GRAPH_PROXY_GRAPH_LOGINURL=" + s.Entra.URL,
 		"GRAPH_PROXY_UPSTREAM_TENANTID=" + graphsim.CustomerTenant,
+		// For the keyVault* and federated modes (GRAPH_PROXY_UPSTREAM_MODE).
+		"GRAPH_PROXY_UPSTREAM_CLIENTID=" + graphsim.ProxyAppID,
+		"GRAPH_PROXY_UPSTREAM_KEYVAULT_URL=" + s.Vault.URL,
+		"GRAPH_PROXY_UPSTREAM_KEYVAULT_SECRETNAME=graph-proxy-credential",
+		"GRAPH_PROXY_UPSTREAM_KEYVAULT_DISABLECHALLENGERESOURCEVERIFICATION=true",
 		"SIM_ENTRA_URL=" + s.Entra.URL,
 		"SIM_VAULT_URL=" + s.Vault.URL,
 		"SIM_VENDOR_TENANT=" + graphsim.VendorTenant,

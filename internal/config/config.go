@@ -124,6 +124,12 @@ type KeyVault struct {
 	URL string `mapstructure:"url"`
 	// SecretName is the secret holding the client secret or certificate.
 	SecretName string `mapstructure:"secretName"`
+	// SendX5C sends the certificate chain with the signed assertion
+	// (keyVaultCertificate, for subject name and issuer authentication).
+	SendX5C bool `mapstructure:"sendX5C"`
+	// DisableChallengeResourceVerification accepts a vault outside the
+	// cloud's vault domain (the simulator). Default false.
+	DisableChallengeResourceVerification bool `mapstructure:"disableChallengeResourceVerification"`
 }
 
 // Policy locates the allow-list.

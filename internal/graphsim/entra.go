@@ -102,7 +102,7 @@ func defaultApps() []*App {
 			Roles: map[string][]string{GraphResource: graphRoles, VaultResource: nil, TokenExchangeAudience: nil, MonitorResource: nil}},
 		{Tenant: CustomerTenant, ClientID: ProxyAppID, ObjectID: "b0000000-0000-4000-8000-0000000000f1",
 			Secret: randomSecret(), Roles: map[string][]string{GraphResource: graphRoles},
-			Federated: []Federation{{Subject: "a0000000-0000-4000-8000-0000000000f1"}}},
+			Federated: []Federation{{Subject: "a0000000-0000-4000-8000-0000000000f0"}, {Subject: "a0000000-0000-4000-8000-0000000000f1"}}},
 		{Tenant: VendorTenant, ClientID: VendorAppID, ObjectID: "e0000000-0000-4000-8000-0000000000f1",
 			Secret: randomSecret(), Roles: map[string][]string{ProxyAudience: {"Graph.Proxy"}}},
 	}
@@ -523,6 +523,10 @@ func thumbprintIs(header string, sum []byte) bool {
 }
 
 func oauthError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
+	// Entra starts every description with its code, as clients log it.
+	if prefix := fmt.Sprintf("AADSTS%d: ", aadsts); aadsts > 0 && !strings.HasPrefix(desc, "AADSTS") {
+		desc = prefix + desc
+	}
 	writeJSON(w, status, map[string]any{
 		"error":             code,
 		"error_description": desc,

@@ -141,9 +141,12 @@ func TestClientCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stranger := uuid.NewString()
+	s.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: stranger, ObjectID: uuid.NewString(),
+		Roles: map[string][]string{graphsim.TokenExchangeAudience: nil}})
 	otherFed, _ := azidentity.NewClientAssertionCredential(graphsim.CustomerTenant, graphsim.ProxyAppID,
 		func(ctx context.Context) (string, error) {
-			tok, _, err := s.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.CustomerTenant, AppID: graphsim.SystemIdentityClientID,
+			tok, _, err := s.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.CustomerTenant, AppID: stranger,
 				Audience: graphsim.TokenExchangeAudience})
 			return tok, err
 		}, &azidentity.ClientAssertionCredentialOptions{ClientOptions: clientOptions(s), DisableInstanceDiscovery: true})

@@ -35,6 +35,10 @@ var ErrUnavailable = errors.New("upstream: Graph token unavailable")
 // Cache is a TokenSource over an azcore.TokenCredential. It is safe for
 // concurrent use; the zero value is not usable, use NewCache.
 type Cache struct {
+	// OnError, when set, is told of every failed acquisition (for the
+	// operator's log: the error may carry token endpoint detail).
+	OnError func(error)
+
 	cred    azcore.TokenCredential
 	scope   string
 	timeout time.Duration
@@ -180,6 +184,9 @@ func (c *Cache) startLocked() *flight {
 			c.lastErr = err
 		}
 		f.tok, f.err = c.tok, err
+		if err != nil && c.OnError != nil {
+			defer c.OnError(err)
+		}
 		if err == nil && !c.valid(c.now()) {
 			f.err = errors.New("acquired token is already expired")
 		}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
+)
+
+func checkEnv(t *testing.T, policyText string) []string {
+	t.Helper()
+	sim, err := graphsim.Start(graphsim.Options{SigningKey: simKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
+	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
+	dir := t.TempDir()
+	ca, pol := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "policy.yaml")
+	os.WriteFile(ca, sim.CAPEM(), 0o600)
+	os.WriteFile(pol, []byte(policyText), 0o600)
+	return []string{
+		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
+		"GRAPH_PROXY_POLICY_FILE=" + pol,
+		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
+		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
+		"GRAPH_PROXY_GRAPH_BASEURL=" + sim.Graph.URL,
+		"GRAPH_PROXY_GRAPH_LOGINURL=" + sim.Entra.URL,
+		"GRAPH_PROXY_GRAPH_CAFILE=" + ca,
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Run("all is well, with over-privilege warned", func(t *testing.T) {
+		env := checkEnv(t, proxytest.DefaultPolicy)
+		var out strings.Builder
+		err := run(t.Context(), []string{"check", "--graph-read", "/v1.0/users?$top=1"}, env, &out, &out)
+		if code := exitCode(err, &out); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out.String())
+		}
+		for _, want := range []string{"ok   identity endpoint: Graph token", "ok   Graph read /v1.0/users?$top=1",
+			"WARN over-privileged: the identity holds [GroupMember.Read.All]", "all is well"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out.String())
+			}
+		}
+	})
+	t.Run("missing permission", func(t *testing.T) {
+		pol := strings.Replace(proxytest.DefaultPolicy, "OnlineMeetings.ReadWrite.All]", "OnlineMeetings.ReadWrite.All, Presence.Read.All]", 1) +
+			`  - { id: presence, method: GET, path: "/users/{user}/presence", permission: Presence.Read.All }` + "\n"
+		env := checkEnv(t, pol)
+		var out strings.Builder
+		err := run(t.Context(), []string{"check", "--json"}, env, &out, &out)
+		if code := exitCode(err, &out); code != 1 {
+			t.Fatalf("exit %d; want 1:\n%s", code, out.String())
+		}
+		var rep checkReport
+		if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out.String())
+		}
+		if rep.OK || strings.Join(rep.Missing, ",") != "Presence.Read.All" || strings.Join(rep.Excess, ",") != "GroupMember.Read.All" {
+			t.Errorf("report %+v", rep)
+		}
+		if strings.Contains(out.String(), "eyJ") {
+			t.Error("a token was printed")
+		}
+	})
+}
