@@ -159,4 +159,3 @@ func graphGet(ctx context.Context, c *http.Client, url, token string) (int, erro
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
-
