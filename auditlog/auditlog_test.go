@@ -219,10 +219,11 @@ func TestOpenFileUnwritable(t *testing.T) {
 // gateSink fails or blocks on command: a stand-in for a disk or service
 // that stops accepting writes.
 type gateSink struct {
-	mu    sync.Mutex
-	fail  bool
-	block chan struct{}
-	lines int
+	mu      sync.Mutex
+	fail    bool
+	block   chan struct{}
+	entered chan struct{} // told when a write starts waiting on block
+	lines   int
 }
 
 func (g *gateSink) Name() string { return "gate" }
@@ -232,6 +233,9 @@ func (g *gateSink) Write(ctx context.Context, lines [][]byte) error {
 	block, fail := g.block, g.fail
 	g.mu.Unlock()
 	if block != nil {
+		if g.entered != nil {
+			g.entered <- struct{}{}
+		}
 		<-block
 	}
 	if fail {
@@ -245,10 +249,13 @@ func (g *gateSink) Write(ctx context.Context, lines [][]byte) error {
 
 func TestFailClosed(t *testing.T) {
 	t.Run("queue full while the sink is stalled", func(t *testing.T) {
-		g := &gateSink{block: make(chan struct{})}
+		g := &gateSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
 		l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, QueueSize: 4, BatchSize: 1})
+		tk, _ := l.Reserve(1)
+		tk.Append(record(0))
+		<-g.entered // the writer holds the first record at the stalled sink
 		var err error
-		n := 0
+		n := 1
 		for ; n < 10; n++ {
 			var tk *auditlog.Ticket
 			if tk, err = l.Reserve(1); err != nil {
@@ -256,7 +263,7 @@ func TestFailClosed(t *testing.T) {
 			}
 			tk.Append(record(n))
 		}
-		// One batch is with the stalled sink; the queue holds four more.
+		// One record is with the stalled sink; the queue holds four more.
 		if !errors.Is(err, auditlog.ErrUnavailable) || n != 5 {
 			t.Fatalf("after %d records: %v; want ErrUnavailable after 5", n, err)
 		}
