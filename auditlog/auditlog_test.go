@@ -13,25 +13,8 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 )
-
-// syncBuf is a bytes.Buffer safe for the writer goroutine and the test.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func record(i int) *auditlog.Record {
 	return &auditlog.Record{Time: time.Date(2026, 11, 22, 14, 0, i, 0, time.UTC), RequestID: fmt.Sprintf("req-%d", i),
@@ -43,11 +26,19 @@ func record(i int) *auditlog.Record {
 // returns the log's lines.
 func writeLog(t *testing.T, n int) []string {
 	t.Helper()
-	var buf syncBuf
+	var buf proxytest.SyncBuffer
 	l, err := auditlog.New(auditlog.Options{Replica: "r1", Sinks: []auditlog.Sink{&auditlog.WriterSink{SinkName: "buf", W: &buf}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fill(t, l, n)
+	return strings.SplitAfter(strings.TrimSuffix(buf.String(), "\n"), "\n")
+}
+
+// fill writes a genesis record, n call records and the closing record,
+// and closes the log.
+func fill(t *testing.T, l *auditlog.Log, n int) {
+	t.Helper()
 	if err := l.Record(&auditlog.Record{Kind: "genesis", PolicyDigest: "sha256:00"}); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +54,6 @@ func writeLog(t *testing.T, n int) []string {
 	if err := l.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
 		t.Fatal(err)
 	}
-	return strings.SplitAfter(strings.TrimSuffix(buf.String(), "\n"), "\n")
 }
 
 func verify(lines []string, open bool) error {
@@ -158,17 +148,7 @@ func TestFileSinkRotatesAndContinues(t *testing.T) {
 		} else if ok {
 			l.Continue(seq, hash)
 		}
-		l.Record(&auditlog.Record{Kind: "genesis"})
-		for i := 0; i < n; i++ {
-			tk, err := l.Reserve(1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tk.Append(record(i))
-		}
-		if err := l.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
-			t.Fatal(err)
-		}
+		fill(t, l, n)
 	}
 	run(20)
 	run(5) // a restart continues the chain

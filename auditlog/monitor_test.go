@@ -1,7 +1,6 @@
 package auditlog_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"strings"
@@ -51,17 +50,7 @@ func TestMonitorSink(t *testing.T) {
 	// More failures than the SDK's own retries: the pipeline retries too.
 	sim.Monitor.FailNext(4, 503, "")
 	sim.Monitor.FailNext(3, 429, "1")
-	l.Record(&auditlog.Record{Kind: "genesis"})
-	for i := 0; i < 25; i++ {
-		tk, err := l.Reserve(1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tk.Append(record(i))
-	}
-	if err := l.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
-		t.Fatal(err)
-	}
+	fill(t, l, 25)
 	rows := sim.Monitor.Rows()
 	if len(rows) != 27 {
 		t.Fatalf("%d rows arrived; want 27, each once", len(rows))

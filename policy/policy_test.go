@@ -312,15 +312,25 @@ func TestReportOnly(t *testing.T) {
 	}
 }
 
-func TestStoreReload(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "policy.yaml")
-	good, _ := os.ReadFile("testdata/decide.yaml")
-	os.WriteFile(file, good, 0o600)
-	s, err := NewStore(file)
+// newStore copies testdata/decide.yaml to a temporary file and opens a
+// Store on it.
+func newStore(t *testing.T) (s *Store, file, dir string, good []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	file = filepath.Join(dir, "policy.yaml")
+	good, err := os.ReadFile("testdata/decide.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	os.WriteFile(file, good, 0o600)
+	if s, err = NewStore(file); err != nil {
+		t.Fatal(err)
+	}
+	return s, file, dir, good
+}
+
+func TestStoreReload(t *testing.T) {
+	s, file, _, good := newStore(t)
 	first := s.Policy().Digest
 	var reloads []error
 	s.OnReload = func(_ *Policy, err error) { reloads = append(reloads, err) }
@@ -349,14 +359,7 @@ func TestStoreReload(t *testing.T) {
 }
 
 func TestStoreWatch(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "policy.yaml")
-	good, _ := os.ReadFile("testdata/decide.yaml")
-	os.WriteFile(file, good, 0o600)
-	s, err := NewStore(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, file, dir, good := newStore(t)
 	first := s.Policy().Digest
 	results := make(chan error, 10)
 	s.OnReload = func(_ *Policy, err error) { results <- err }
