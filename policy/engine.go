@@ -27,7 +27,27 @@ type Policy struct {
 type caller struct {
 	name, tenantID, appID, thumbprint, group string
 	permissions                              map[string]bool
+	limits                                   Limits
 }
+
+// Limits bound one caller's traffic (policy callers[].rateLimit).
+type Limits struct {
+	// RPS and Burst are the caller's sustained rate and burst of calls.
+	RPS   float64
+	Burst int
+	// Concurrent bounds the caller's calls in flight.
+	Concurrent int
+	// MailboxConcurrent and MailboxPer10Min bound the caller's calls to one
+	// mailbox: Graph allows one app 4 at a time and 10,000 per 10 minutes
+	// per mailbox, and every vendor shares the proxy's app.
+	MailboxConcurrent int
+	MailboxPer10Min   int
+}
+
+// DefaultLimits apply where a caller's rateLimit says nothing: sized to
+// Graph's Outlook limits, so that no vendor can use up the tenant's budget
+// on its own.
+var DefaultLimits = Limits{RPS: 10000.0 / 600, Burst: 100, Concurrent: 20, MailboxConcurrent: 4, MailboxPer10Min: 10000}
 
 type rule struct {
 	id              string
@@ -139,6 +159,14 @@ func (p *Policy) Permissions() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Limits returns a caller's limits; DefaultLimits for an unknown caller.
+func (p *Policy) Limits(caller string) Limits {
+	if c := p.callers[caller]; c != nil {
+		return c.limits
+	}
+	return DefaultLimits
 }
 
 // CallerForApp returns the caller matching an Entra ID application.

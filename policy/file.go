@@ -36,6 +36,15 @@ type yamlCaller struct {
 	Match       yamlMatch  `yaml:"match"`
 	Permissions []string   `yaml:"permissions"`
 	Users       *yamlUsers `yaml:"users"`
+	RateLimit   *yamlRate  `yaml:"rateLimit"`
+}
+
+type yamlRate struct {
+	RPS               float64 `yaml:"rps"`
+	Burst             int     `yaml:"burst"`
+	Concurrent        int     `yaml:"concurrent"`
+	MailboxConcurrent int     `yaml:"mailboxConcurrent"`
+	MailboxPer10Min   int     `yaml:"mailboxPer10Min"`
 }
 
 type yamlMatch struct {
@@ -187,7 +196,7 @@ var (
 		"fileSchema": reflect.TypeOf(fileSchema{}), "yamlCaller": reflect.TypeOf(yamlCaller{}),
 		"yamlMatch": reflect.TypeOf(yamlMatch{}), "yamlUsers": reflect.TypeOf(yamlUsers{}),
 		"yamlRule": reflect.TypeOf(yamlRule{}), "yamlSubscriptions": reflect.TypeOf(yamlSubscriptions{}),
-		"yamlMail": reflect.TypeOf(yamlMail{}),
+		"yamlMail": reflect.TypeOf(yamlMail{}), "yamlRate": reflect.TypeOf(yamlRate{}),
 	}
 )
 
@@ -421,6 +430,28 @@ func (l *policyLoader) compileCaller(i int, yc yamlCaller) *caller {
 			continue
 		}
 		c.permissions[canon] = true
+	}
+	c.limits = DefaultLimits
+	if r := yc.RateLimit; r != nil {
+		set := func(v *int, got int, key string, max int) {
+			switch {
+			case got < 0 || (max > 0 && got > max):
+				l.add(line("rateLimit", key), name, "rateLimit.%s %d must be between 1 and %d", key, got, max)
+			case got > 0:
+				*v = got
+			}
+		}
+		if r.RPS < 0 {
+			l.add(line("rateLimit", "rps"), name, "rateLimit.rps must be positive")
+		} else if r.RPS > 0 {
+			c.limits.RPS = r.RPS
+		}
+		set(&c.limits.Burst, r.Burst, "burst", 100000)
+		set(&c.limits.Concurrent, r.Concurrent, "concurrent", 10000)
+		// Graph's own ceilings for one app in one mailbox: more would only
+		// turn into Graph's 429s, shared by every vendor.
+		set(&c.limits.MailboxConcurrent, r.MailboxConcurrent, "mailboxConcurrent", 4)
+		set(&c.limits.MailboxPer10Min, r.MailboxPer10Min, "mailboxPer10Min", 10000)
 	}
 	if yc.Users != nil {
 		if !isGUID(yc.Users.Group) {

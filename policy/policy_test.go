@@ -107,6 +107,10 @@ func TestLoadFixtures(t *testing.T) {
 			`testdata/bad-rules.yaml:28: rule "unusable": no caller holds Mail.Read, so no caller can use this rule; add it to a caller's permissions or remove the rule`,
 			`testdata/bad-rules.yaml:31: rule "same-as-a": GET /Users (v1.0) is already covered by rule "a"; merge the two`,
 		}},
+		{file: "bad-limits.yaml", want: []string{
+			`testdata/bad-limits.yaml:6: caller "engage": rateLimit.rps must be positive`,
+			`testdata/bad-limits.yaml:6: caller "engage": rateLimit.mailboxConcurrent 8 must be between 1 and 4`,
+		}},
 		{file: "no-mail-domains.yaml", want: []string{
 			`testdata/no-mail-domains.yaml:9: rule "mail": sendMail needs mail.recipientDomains: the domains mail may be sent to`,
 		}},

@@ -44,6 +44,9 @@ func (s *Store) CallerForCert(sha256Hex, sha1Hex string) (string, bool) {
 	return s.cur.Load().CallerForCert(sha256Hex, sha1Hex)
 }
 
+// Limits returns a caller's limits under the policy in force.
+func (s *Store) Limits(caller string) Limits { return s.cur.Load().Limits(caller) }
+
 // Decide decides with the policy in force.
 func (s *Store) Decide(a Args) Decision { return s.cur.Load().Decide(a) }
 

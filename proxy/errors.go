@@ -71,11 +71,15 @@ var (
 // It is the only place that chooses statuses for the proxy's own errors.
 func classify(err error) *Error {
 	var pe *Error
+	var le *LimitedError
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
 	case errors.As(err, &pe):
 		return pe
+	case errors.As(err, &le):
+		return &Error{Status: http.StatusTooManyRequests, Code: "graphProxy.rateLimited",
+			Message: "Too many requests from this application; retry after the time given.", RetryAfter: retryAfterSeconds(le.RetryAfter), Err: err}
 	case errors.Is(err, policy.ErrNotGraph):
 		return &Error{Status: http.StatusNotFound, Code: "graphProxy.notFound",
 			Message: "Only /v1.0/ and /beta/ Microsoft Graph paths are served by this proxy.", Err: err}

@@ -36,6 +36,10 @@ type Options struct {
 	// Members checks group membership for callers scoped to a group
 	// (policy users.group). Nil denies every call that needs a check.
 	Members Membership
+	// Limiter and Limits enforce each caller's rate and concurrency
+	// (policy callers[].rateLimit); nil Limiter limits nothing.
+	Limiter *Limiter
+	Limits  interface{ Limits(caller string) policy.Limits }
 	// Tokens supplies the proxy's Graph token.
 	Tokens upstream.TokenSource
 	// Audit receives one record per call.
@@ -232,6 +236,15 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 	if !d.Result.Forwarded() {
 		return denied(d)
+	}
+
+	// limit: Graph counts each $batch sub-request, and so do the rates.
+	if h.o.Limiter != nil {
+		release, err := h.o.Limiter.Acquire(caller.Name, h.o.Limits.Limits(caller.Name), max(1, len(d.Batch)), d.Targets)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 
 	// token

@@ -222,3 +222,30 @@ func startUsers(t *testing.T) (ids, upns []string) {
 	defer s.Close()
 	return s.Graph.Users()
 }
+
+func TestRateLimitedCall(t *testing.T) {
+	pol := strings.Replace(proxytest.DefaultPolicy, "    permissions: [User.ReadBasic.All,",
+		"    rateLimit: { rps: 0.5, burst: 2, mailboxConcurrent: 4 }\n    permissions: [User.ReadBasic.All,", 1)
+	e := proxytest.New(t, proxytest.Options{Policy: pol})
+	_, upns := e.Sim.Graph.Users()
+	var last *http.Response
+	for i := 0; i < 3; i++ {
+		last = e.Do("GET", "/v1.0/users/"+upns[0], nil)
+		if i < 2 {
+			last.Body.Close()
+			if last.StatusCode != 200 {
+				t.Fatalf("call %d: %d", i, last.StatusCode)
+			}
+		}
+	}
+	ge := proxytest.DecodeError(t, last)
+	if last.StatusCode != 429 || ge.Error.Code != "graphProxy.rateLimited" || last.Header.Get("Retry-After") != "2" {
+		t.Errorf("got %d %q Retry-After %q; want 429 graphProxy.rateLimited, Retry-After 2", last.StatusCode, ge.Error.Code, last.Header.Get("Retry-After"))
+	}
+	if n := len(e.Sim.Graph.Requests()); n != 2 {
+		t.Errorf("Graph received %d calls; want the 2 admitted", n)
+	}
+	if r := e.Record(last); r.Status != 429 || !strings.Contains(r.Error, "caller rate") {
+		t.Errorf("audit %d %q", r.Status, r.Error)
+	}
+}

@@ -143,6 +143,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		Callers:      auth,
 		Policy:       store,
 		Members:      &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},
+		Limiter:      proxy.NewLimiter(nil),
+		Limits:       store,
 		Tokens:       tokens,
 		Audit:        audit,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,

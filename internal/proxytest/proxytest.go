@@ -197,6 +197,8 @@ func New(t *testing.T, o Options) *Env {
 		Transport:    transport,
 		Callers:      auth,
 		Policy:       pol,
+		Limiter:      proxy.NewLimiter(nil),
+		Limits:       pol,
 		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
 		Tokens:       tokens,
 		Audit:        auditLog,

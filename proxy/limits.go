@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+// Limiter enforces per-caller and per-caller-per-mailbox rates and
+// concurrency (policy callers[].rateLimit). It is safe for concurrent use;
+// the zero value is not, use NewLimiter.
+type Limiter struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	callers   map[string]*bucket
+	mailboxes map[mailboxKey]*bucket
+	swept     time.Time
+}
+
+type mailboxKey struct{ caller, mailbox string }
+
+// bucket is one limited stream of calls.
+type bucket struct {
+	rate     *rate.Limiter
+	limit    rate.Limit
+	burst    int
+	inflight int
+	used     time.Time
+}
+
+// NewLimiter returns a Limiter on the clock now (nil: time.Now).
+func NewLimiter(now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{now: now, callers: map[string]*bucket{}, mailboxes: map[mailboxKey]*bucket{}}
+}
+
+// LimitedError is a call refused by a limit: 429 with Retry-After.
+type LimitedError struct {
+	// Limit names what was exceeded, for the audit record.
+	Limit      string
+	RetryAfter time.Duration
+}
+
+func (e *LimitedError) Error() string {
+	return fmt.Sprintf("rate limited: %s (retry after %s)", e.Limit, e.RetryAfter)
+}
+
+// Acquire admits a call of caller that counts as n calls toward the rates
+// (a $batch counts each sub-request, as Graph does) and touches mailboxes.
+// It either admits the call — the returned release must then be called
+// when it ends — or refuses it with a *LimitedError, admitting nothing.
+func (l *Limiter) Acquire(caller string, lim policy.Limits, n int, mailboxes []string) (release func(), err error) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(now)
+
+	type held struct {
+		b *bucket
+		r *rate.Reservation
+	}
+	var taken []held
+	undo := func() {
+		for _, h := range taken {
+			h.r.CancelAt(now)
+		}
+	}
+	take := func(b *bucket, what string, concurrent, tokens int) *LimitedError {
+		if b.inflight >= concurrent {
+			return &LimitedError{Limit: what + " concurrency", RetryAfter: time.Second}
+		}
+		r := b.rate.ReserveN(now, tokens)
+		if !r.OK() {
+			return &LimitedError{Limit: what + " burst", RetryAfter: time.Second}
+		}
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now)
+			return &LimitedError{Limit: what + " rate", RetryAfter: d}
+		}
+		taken = append(taken, held{b, r})
+		return nil
+	}
+
+	cb := bucketFor(l.callers, caller, rate.Limit(lim.RPS), lim.Burst, now)
+	if e := take(cb, "caller", lim.Concurrent, n); e != nil {
+		return nil, e
+	}
+	perMailbox := rate.Limit(float64(lim.MailboxPer10Min) / 600)
+	seen := map[string]bool{}
+	var mbs []*bucket
+	for _, m := range mailboxes {
+		m = strings.ToLower(m)
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		mb := bucketFor(l.mailboxes, mailboxKey{caller, m}, perMailbox, lim.MailboxPer10Min, now)
+		if e := take(mb, "mailbox "+m, lim.MailboxConcurrent, 1); e != nil {
+			undo()
+			return nil, e
+		}
+		mbs = append(mbs, mb)
+	}
+	cb.inflight++
+	for _, mb := range mbs {
+		mb.inflight++
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			cb.inflight--
+			for _, mb := range mbs {
+				mb.inflight--
+			}
+		})
+	}, nil
+}
+
+// bucketFor returns the bucket for key in m, made anew when missing or
+// when the policy changed its limits (keeping the calls in flight).
+func bucketFor[K comparable](m map[K]*bucket, key K, r rate.Limit, burst int, now time.Time) *bucket {
+	b := m[key]
+	if b == nil || b.limit != r || b.burst != burst {
+		nb := &bucket{rate: rate.NewLimiter(r, burst), limit: r, burst: burst}
+		if b != nil {
+			nb.inflight = b.inflight
+		}
+		m[key] = nb
+		b = nb
+	}
+	b.used = now
+	return b
+}
+
+// sweep forgets mailboxes idle for longer than a full 10-minute window, so
+// that the table stays as small as the set of mailboxes in use. A bucket
+// idle that long is full again, so forgetting it changes nothing.
+func (l *Limiter) sweep(now time.Time) {
+	if now.Sub(l.swept) < time.Minute {
+		return
+	}
+	l.swept = now
+	for k, b := range l.mailboxes {
+		if b.inflight == 0 && now.Sub(b.used) > 10*time.Minute {
+			delete(l.mailboxes, k)
+		}
+	}
+}
+
+// retryAfterSeconds rounds up: a caller that waits the whole seconds it
+// is told gets through.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}

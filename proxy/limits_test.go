@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+// clock is a settable time for the limiter.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func TestLimiter(t *testing.T) {
+	lim := policy.Limits{RPS: 2, Burst: 3, Concurrent: 2, MailboxConcurrent: 1, MailboxPer10Min: 600}
+	type step struct {
+		advance   time.Duration
+		n         int
+		mailboxes []string
+		release   bool // release the call right away
+		wantLimit string
+		wantRetry time.Duration
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{name: "burst then refused with the exact wait", steps: []step{
+			{n: 1, release: true}, {n: 1, release: true}, {n: 1, release: true},
+			{n: 1, wantLimit: "caller rate", wantRetry: 500 * time.Millisecond},
+		}},
+		{name: "sustained rate", steps: []step{
+			{n: 3, release: true},
+			{advance: 500 * time.Millisecond, n: 1, release: true},
+			{n: 1, wantLimit: "caller rate", wantRetry: 500 * time.Millisecond},
+			{advance: 500 * time.Millisecond, n: 1, release: true},
+		}},
+		{name: "a batch counts each sub-request", steps: []step{
+			{n: 2, release: true},
+			{n: 2, wantLimit: "caller rate", wantRetry: 500 * time.Millisecond},
+			{n: 1, release: true},
+		}},
+		{name: "more than the burst never fits", steps: []step{
+			{n: 4, wantLimit: "caller burst", wantRetry: time.Second},
+		}},
+		{name: "concurrency cap", steps: []step{
+			{n: 1}, {n: 1},
+			{n: 1, wantLimit: "caller concurrency", wantRetry: time.Second},
+		}},
+		{name: "one call at a time per mailbox", steps: []step{
+			{n: 1, mailboxes: []string{"a@contoso.example"}},
+			{n: 1, mailboxes: []string{"A@contoso.example"}, wantLimit: "mailbox a@contoso.example concurrency", wantRetry: time.Second},
+			{n: 1, mailboxes: []string{"b@contoso.example"}, release: true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+			l := NewLimiter(c.now)
+			for i, s := range tt.steps {
+				c.advance(s.advance)
+				release, err := l.Acquire("engage", lim, s.n, s.mailboxes)
+				var le *LimitedError
+				switch {
+				case s.wantLimit == "" && err != nil:
+					t.Fatalf("step %d: %v; want admitted", i, err)
+				case s.wantLimit != "" && (!errors.As(err, &le) || le.Limit != s.wantLimit || le.RetryAfter != s.wantRetry):
+					t.Fatalf("step %d: %v; want %s, retry after %s", i, err, s.wantLimit, s.wantRetry)
+				}
+				if err == nil && s.release {
+					release()
+				}
+			}
+		})
+	}
+}
+
+func TestLimiterMailboxRate(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	l := NewLimiter(c.now)
+	lim := policy.Limits{RPS: 1000, Burst: 1000, Concurrent: 100, MailboxConcurrent: 4, MailboxPer10Min: 10}
+	for i := 0; i < 10; i++ {
+		release, err := l.Acquire("engage", lim, 1, []string{"a@contoso.example"})
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		release()
+	}
+	_, err := l.Acquire("engage", lim, 1, []string{"a@contoso.example"})
+	var le *LimitedError
+	if !errors.As(err, &le) || le.Limit != "mailbox a@contoso.example rate" || le.RetryAfter != time.Minute {
+		t.Fatalf("got %v; want the mailbox's 10 per 10 minutes exceeded, retry in a minute", err)
+	}
+	// Refused calls took nothing: the caller's own budget is untouched,
+	// and another caller's mailbox budget is its own.
+	if release, err := l.Acquire("other", lim, 1, []string{"a@contoso.example"}); err != nil {
+		t.Errorf("another caller, same mailbox: %v", err)
+	} else {
+		release()
+	}
+	if got := retryAfterSeconds(1500 * time.Millisecond); got != 2 {
+		t.Errorf("Retry-After for 1.5 s = %d; want 2 (rounded up)", got)
+	}
+}
