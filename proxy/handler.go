@@ -39,7 +39,9 @@ type Options struct {
 	// Limiter and Limits enforce each caller's rate and concurrency
 	// (policy callers[].rateLimit); nil Limiter limits nothing.
 	Limiter *Limiter
-	Limits  interface{ Limits(caller string) policy.Limits }
+	Limits  interface {
+		Limits(caller string) policy.Limits
+	}
 	// Tokens supplies the proxy's Graph token.
 	Tokens upstream.TokenSource
 	// Audit receives one record per call.
