@@ -14,9 +14,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Options are a Handler's dependencies. Every field is required unless its
@@ -52,6 +56,12 @@ type Options struct {
 	Replica string
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
+	// Telemetry receives spans and metrics; nil records none.
+	Telemetry *telemetry.Telemetry
+	// TraceCallers names the callers whose W3C trace context is honoured
+	// (as a link from the proxy's span); others' is ignored. It is never
+	// forwarded to Graph.
+	TraceCallers []string
 	// Ready lists readiness checks for /readyz; nil means always ready.
 	Ready []ReadyCheck
 	// Now is the clock; nil uses time.Now.
@@ -68,11 +78,12 @@ type AuditLog interface {
 // Handler is the proxy's http.Handler: every Graph call passes through its
 // stages in order (ARCHITECTURE.md §1) and leaves one audit record.
 type Handler struct {
-	o     Options
-	links *LinkRewriter
-	rp    *httputil.ReverseProxy
-	log   *slog.Logger
-	now   func() time.Time
+	o      Options
+	links  *LinkRewriter
+	rp     *httputil.ReverseProxy
+	log    *slog.Logger
+	now    func() time.Time
+	tracer trace.Tracer
 }
 
 // New returns a Handler built from o.
@@ -87,6 +98,10 @@ func New(o Options) (*Handler, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	h.tracer = noop.NewTracerProvider().Tracer("")
+	if o.Telemetry != nil {
+		h.tracer = o.Telemetry.Tracer
 	}
 	h.links = NewLinkRewriter(o.Graph.Scheme+"://"+o.Graph.Host, o.PublicBase.Scheme+"://"+o.PublicBase.Host)
 	h.rp = &httputil.ReverseProxy{
@@ -127,6 +142,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &call{start: h.now(), requestID: newID()}
+	ctx, span := h.tracer.Start(r.Context(), "graph-proxy "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	r = r.WithContext(ctx)
+	span.SetAttributes(attribute.String("graph_proxy.request_id", c.requestID), attribute.String("http.request.method", r.Method))
 	ticket, err := h.o.Audit.Reserve(1)
 	if err != nil {
 		// No record can be written, so nothing may be done: fail closed.
@@ -166,7 +185,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p == http.ErrAbortHandler && c.rec.Error == "" {
 			c.rec.Error = errUpstreamBodyAbort.Error()
 		}
-		h.finish(rw, c)
+		h.finish(r.Context(), rw, c)
 		if p == http.ErrAbortHandler {
 			// The response is cut short; let net/http abort the connection
 			// so the caller cannot mistake it for a complete one.
@@ -205,7 +224,10 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 
 	// authenticate
+	_, span := h.tracer.Start(r.Context(), "authenticate")
 	caller, err := h.o.Callers.Authenticate(r)
+	endSpan(span, err)
+	h.traceLink(r, caller.Name)
 	// Whatever was established is recorded, even for a refused caller.
 	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
 	if c.rec.Caller.IP == "" {
@@ -220,8 +242,15 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 
 	// decide, then scope the targets to the caller's group
+	_, span = h.tracer.Start(r.Context(), "decide")
 	d := h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req, ContentType: r.Header.Get("Content-Type"), Body: body})
 	h.scope(r.Context(), &d)
+	span.SetAttributes(attribute.String("graph_proxy.decision", d.Result.String()), attribute.String("graph_proxy.rule", d.RuleID))
+	for _, sd := range d.Batch {
+		span.AddEvent("batch request", trace.WithAttributes(attribute.String("graph_proxy.batch.id", sd.ID),
+			attribute.String("graph_proxy.decision", sd.Decision.Result.String()), attribute.String("graph_proxy.rule", sd.Decision.RuleID)))
+	}
+	span.End()
 	c.decision = d
 	c.rec.Decision, c.rec.Rule, c.rec.Route, c.rec.Permission, c.rec.Reason = d.Result.String(), d.RuleID, d.Route, d.Permission, d.Reason
 	c.rec.Targets = d.Targets
@@ -250,13 +279,18 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 
 	// token
+	_, span = h.tracer.Start(r.Context(), "token")
 	c.token, err = h.o.Tokens.Token(r.Context())
+	endSpan(span, err)
 	if err != nil {
 		return err
 	}
 
 	// forward and respond
-	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	uctx, span := h.tracer.Start(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient))
+	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(uctx, callKey{}, c)))
+	span.SetAttributes(attribute.Int("http.response.status_code", c.rec.UpstreamStatus), attribute.String("graph_proxy.graph_request_id", c.rec.GraphRequestID))
+	endSpan(span, c.upstreamErr)
 	return c.upstreamErr
 }
 
@@ -273,7 +307,7 @@ func (h *Handler) fail(w *responseWriter, c *call, e *Error) {
 }
 
 // finish completes and appends the audit record.
-func (h *Handler) finish(w *responseWriter, c *call) {
+func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 	end := h.now()
 	c.rec.Time = c.start.UTC()
 	c.rec.Status = w.status
@@ -289,6 +323,7 @@ func (h *Handler) finish(w *responseWriter, c *call) {
 		c.rec.Reason = appendReason(c.rec.Reason, fmt.Sprintf("%d link(s) to hosts other than Graph withheld", c.links.withheld))
 	}
 	h.append(c, &c.rec)
+	h.observe(ctx, c)
 	// One record per $batch sub-request, linked to the batch's record.
 	// Without room for them the batch was refused before anything was
 	// forwarded, and its own record says so.

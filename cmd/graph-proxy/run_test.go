@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -95,7 +96,9 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	os.WriteFile(ca, sim.CAPEM(), 0o600)
 	pol := filepath.Join(dir, "policy.yaml")
 	os.WriteFile(pol, []byte(proxytest.DefaultPolicy), 0o600)
-	addr := freeAddr(t)
+	addr, admin := freeAddr(t), freeAddr(t)
+	// A collector that is not there: export must cost nothing visible.
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+freeAddr(t))
 	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
 	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
 	env := []string{
@@ -108,6 +111,8 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		"GRAPH_PROXY_POLICY_FILE=" + pol,
 		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
 		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
+		"GRAPH_PROXY_ADMIN_LISTEN=" + admin,
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
@@ -156,6 +161,20 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	for len(sim.Graph.Requests()) == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The admin listener: status and metrics, no pprof unless asked.
+	var status struct {
+		Version string
+		Policy  struct{ Digest, Mode string }
+		Token   struct{ Ready bool }
+		Audit   struct{ Down bool }
+	}
+	if err := getJSON("http://"+admin+"/status", &status); err != nil || !strings.HasPrefix(status.Policy.Digest, "sha256:") ||
+		status.Policy.Mode != "enforce" || !status.Token.Ready || status.Audit.Down {
+		t.Errorf("/status: %v %+v", err, status)
+	}
+	if resp, err := http.Get("http://" + admin + "/debug/pprof/"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("pprof served though not enabled: %v", err)
+	}
 	stop() // SIGTERM, as Container Apps sends it
 	if r := <-inflight; r.err != nil || r.status != 200 {
 		t.Errorf("in-flight call: %d %v; want 200", r.status, r.err)
@@ -174,8 +193,10 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ok: 3 records, 1 chain(s) intact") {
 		t.Errorf("audit verify: exit %d: %s", code, out)
 	}
-	if strings.Contains(stderr.String(), "Bearer") {
-		t.Errorf("a token reached the operational log:\n%s", stderr.String())
+	for _, secret := range []string{"Bearer", tok, tok[strings.LastIndexByte(tok, '.')+1:], sim.Identity.Header} {
+		if strings.Contains(stderr.String(), secret) || strings.Contains(stdout.String(), secret) {
+			t.Errorf("a token or secret reached the logs:\n%s", stderr.String())
+		}
 	}
 }
 
@@ -189,6 +210,15 @@ var simKey = sync.OnceValue(func() *rsa.PrivateKey {
 	}
 	return k
 })
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -218,6 +248,25 @@ func TestServeRejectsUnwritableAuditFile(t *testing.T) {
 	var stderr bytes.Buffer
 	err := run(t.Context(), []string{"serve"}, env, io.Discard, &stderr)
 	if code := exitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "audit.file.path: open "+filepath.Join(notADir, "audit.jsonl")+": not a directory") {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
+}
+
+func TestServeRejectsBadTelemetry(t *testing.T) {
+	t.Setenv("OTEL_TRACES_EXPORTER", "carrier-pigeon")
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte(proxytest.DefaultPolicy), 0o600)
+	env := []string{
+		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
+		"GRAPH_PROXY_POLICY_FILE=" + pol,
+		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
+		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
+		"OTEL_TRACES_EXPORTER=carrier-pigeon",
+	}
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"serve"}, env, io.Discard, &stderr)
+	if code := exitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "OTEL_TRACES_EXPORTER") {
 		t.Errorf("exit %d: %s", code, stderr.String())
 	}
 }

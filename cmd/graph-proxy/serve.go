@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"net/url"
 	"os"
@@ -23,10 +25,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/config"
+	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
@@ -76,6 +81,15 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	tel, err := telemetry.New(ctx, telemetry.Options{ServiceVersion: version(), OTLPEndpoint: cfg.Telemetry.OTLPEndpoint, Env: env})
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tel.Shutdown(sctx)
+	}()
 	graphURL, loginURL, resource := cfg.Graph.Endpoints()
 	publicBase, _ := urlParse(cfg.PublicBaseURL)
 
@@ -88,6 +102,13 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	tokens := upstream.NewCache(cred, resource+"/.default")
 	tokens.OnError = func(err error) {
 		log.Error("Graph token acquisition failed; calls get 503 once the current token expires", "error", err, "fix", upstream.Fix(err, uo))
+	}
+	tokens.OnAcquired = func(err error) {
+		result := "ok"
+		if err != nil {
+			result = "failed"
+		}
+		tel.TokenAcquisitions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
 	}
 
 	replica := cfg.Audit.Replica
@@ -112,8 +133,16 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	policyLoaded := time.Now().UTC()
 	store.OnReload = func(p *policy.Policy, err error) {
 		rec := &auditlog.Record{Time: time.Now().UTC(), Kind: "policy", PolicyDigest: p.Digest, ProxyVersion: version(), Decision: "loaded"}
+		result := "loaded"
+		if err != nil {
+			result = "rejected"
+		} else {
+			policyLoaded = rec.Time
+		}
+		tel.PolicyReloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
 		if err != nil {
 			log.Error("policy reload rejected; the policy in force is unchanged", "digest", p.Digest, "error", err)
 			rec.Decision, rec.Error = "rejected", err.Error()
@@ -145,6 +174,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		Members:      &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},
 		Limiter:      proxy.NewLimiter(nil),
 		Limits:       store,
+		Telemetry:    tel,
+		TraceCallers: cfg.Telemetry.TraceCallers,
 		Tokens:       tokens,
 		Audit:        audit,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
@@ -188,6 +219,31 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if err := auditMetrics(tel, audit); err != nil {
+		return err
+	}
+	servers := []*served{{srv: srv, ln: ln}}
+	if cfg.Admin.Listen != "" {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		status := func() any {
+			tokErr := ""
+			if err := tokens.Ready(); err != nil {
+				tokErr = err.Error()
+			}
+			p := store.Policy()
+			return map[string]any{
+				"version": version(),
+				"replica": replica,
+				"policy":  map[string]any{"digest": p.Digest, "loadedAt": policyLoaded, "mode": modeName(p)},
+				"token":   map[string]any{"expiresOn": tokens.ExpiresOn(), "ready": tokErr == "", "error": tokErr},
+				"audit":   audit.Stats(),
+			}
+		}
+		servers = append(servers, &served{srv: adminServer(tel, status, cfg.Admin.Pprof, log), ln: aln})
+	}
 	background := []func(context.Context){tokens.Run}
 	if cfg.Policy.Reload {
 		background = append(background, func(ctx context.Context) {
@@ -196,7 +252,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			}
 		})
 	}
-	return runServer(ctx, srv, ln, cfg.ShutdownTimeout, log, background...)
+	return runServers(ctx, servers, cfg.ShutdownTimeout, log, background...)
 }
 
 // hangups delivers SIGHUP until ctx ends.
@@ -229,41 +285,87 @@ func modeName(p *policy.Policy) string {
 	return "enforce"
 }
 
-// runServer serves on ln until ctx ends, then drains in-flight requests for
-// at most grace. background tasks run alongside and stop with it.
-func runServer(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration, log *slog.Logger, background ...func(context.Context)) error {
+// served is a server and its listener.
+type served struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// runServers serves until ctx ends, then drains in-flight requests for at
+// most grace. background tasks run alongside and stop with them.
+func runServers(ctx context.Context, servers []*served, grace time.Duration, log *slog.Logger, background ...func(context.Context)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	for _, task := range background {
 		go task(bgCtx)
 	}
-	g.Go(func() error {
-		log.Info("serving", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil)
-		var err error
-		if srv.TLSConfig != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if errors.Is(err, http.ErrServerClosed) {
+	for _, s := range servers {
+		g.Go(func() error {
+			log.Info("serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil)
+			var err error
+			if s.srv.TLSConfig != nil {
+				err = s.srv.ServeTLS(s.ln, "", "")
+			} else {
+				err = s.srv.Serve(s.ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			if err := s.srv.Shutdown(sctx); err != nil {
+				// Past the grace period: cut what is left.
+				s.srv.Close()
+				return fmt.Errorf("shutdown: %w", err)
+			}
 			return nil
-		}
-		return err
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		log.Info("shutting down", "grace", grace.String())
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			// Past the grace period: cut what is left.
-			srv.Close()
-			return fmt.Errorf("shutdown: %w", err)
-		}
-		return nil
-	})
+		})
+	}
+	<-gctx.Done()
+	log.Info("shutting down", "grace", grace.String())
 	return g.Wait()
+}
+
+// adminServer serves /metrics, /status and, when enabled, /debug/pprof.
+func adminServer(tel *telemetry.Telemetry, status func() any, withPprof bool, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(status())
+	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
+// auditMetrics exposes the audit pipeline's queue and failures.
+func auditMetrics(tel *telemetry.Telemetry, audit *auditlog.Log) error {
+	failed := func() int64 {
+		var n uint64
+		for _, s := range audit.Stats().Sinks {
+			n += s.Failed
+		}
+		return int64(n)
+	}
+	return errors.Join(
+		tel.Gauge("graph_proxy.audit.queue", "Audit records accepted and not yet written.", func() int64 { return int64(audit.Stats().Queued) }),
+		tel.Counter("graph_proxy.audit.rejected", "Calls refused because the audit log could not take their records.", func() int64 { return int64(audit.Stats().Rejected) }),
+		tel.Counter("graph_proxy.audit.sink_failures", "Records a sink gave up on while another sink took them.", failed),
+	)
 }
 
 // upstreamOptions are the token settings of the configuration.

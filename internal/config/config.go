@@ -29,6 +29,18 @@ type Config struct {
 	Audit    Audit    `mapstructure:"audit"`
 
 	Telemetry Telemetry `mapstructure:"telemetry"`
+	Admin     Admin     `mapstructure:"admin"`
+}
+
+// Admin configures the admin listener: /metrics, /status and, when
+// enabled, /debug/pprof. Keep it off the ingress: Container Apps exposes
+// only the target port.
+type Admin struct {
+	// Listen is the admin address; empty disables the listener. Default
+	// ":9090".
+	Listen string `mapstructure:"listen"`
+	// Pprof serves /debug/pprof. Default false.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // TLS configures the proxy's own listener. Both empty (the default) serves
@@ -178,6 +190,9 @@ type Telemetry struct {
 	// OTLPEndpoint receives traces and metrics; empty disables export
 	// unless the standard OTEL_* variables are set.
 	OTLPEndpoint string `mapstructure:"otlpEndpoint"`
+	// TraceCallers names the policy callers whose W3C trace context is
+	// honoured (linked from the proxy's spans); empty trusts none.
+	TraceCallers []string `mapstructure:"traceCallers"`
 }
 
 // Default returns the configuration used for every key the file, the
@@ -190,6 +205,7 @@ func Default() Config {
 		Graph:           Graph{Cloud: "global", Timeout: 100 * time.Second},
 		Upstream:        Upstream{Mode: ModeManagedIdentity},
 		Policy:          Policy{Reload: true},
+		Admin:           Admin{Listen: ":9090"},
 		Audit: Audit{
 			Sinks:        []string{"stdout"},
 			File:         AuditFile{Path: "audit.jsonl", MaxSizeMB: 100, MaxFiles: 10},

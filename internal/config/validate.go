@@ -88,6 +88,13 @@ func (c Config) validate() []Problem {
 	ps.checkReadable("policy.file", c.Policy.File)
 	ps.checkAudit(c.Audit)
 
+	if a := c.Admin.Listen; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			ps.add("admin.listen", "%q is not host:port (for example \":9090\"); empty disables the admin listener", a)
+		} else if a == c.Listen {
+			ps.add("admin.listen", "%q is the main listener's address: the admin listener needs its own port", a)
+		}
+	}
 	if e := c.Telemetry.OTLPEndpoint; e != "" {
 		if u, err := url.Parse(e); err != nil || u.Host == "" {
 			ps.add("telemetry.otlpEndpoint", "%q is not an absolute URL", e)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
@@ -75,6 +76,8 @@ type Options struct {
 	AuditSinks func(*graphsim.Sim) []auditlog.Sink
 	// AuditQueue bounds the audit queue; default 4096.
 	AuditQueue int
+	// Telemetry receives the proxy's spans and metrics.
+	Telemetry *telemetry.Telemetry
 }
 
 // DefaultPolicy allows the caller "engage" (the simulator's vendor app)
@@ -199,6 +202,7 @@ func New(t *testing.T, o Options) *Env {
 		Policy:       pol,
 		Limiter:      proxy.NewLimiter(nil),
 		Limits:       pol,
+		Telemetry:    o.Telemetry,
 		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
 		Tokens:       tokens,
 		Audit:        auditLog,

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"log/slog"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,12 @@ type Token struct {
 // String redacts the token.
 func (t Token) String() string { return "REDACTED" }
 
+// LogValue redacts the token in structured logs, whatever the log's
+// format: a token logged by mistake shows as REDACTED.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("value", "REDACTED"), slog.Time("expiresOn", t.ExpiresOn))
+}
+
 // TokenSource yields the current Graph token.
 type TokenSource interface {
 	// Token returns a valid token or an error wrapping ErrUnavailable.
@@ -38,6 +45,8 @@ type Cache struct {
 	// OnError, when set, is told of every failed acquisition (for the
 	// operator's log: the error may carry token endpoint detail).
 	OnError func(error)
+	// OnAcquired, when set, is told of every acquisition's result.
+	OnAcquired func(error)
 
 	cred    azcore.TokenCredential
 	scope   string
@@ -186,6 +195,9 @@ func (c *Cache) startLocked() *flight {
 		f.tok, f.err = c.tok, err
 		if err != nil && c.OnError != nil {
 			defer c.OnError(err)
+		}
+		if c.OnAcquired != nil {
+			defer c.OnAcquired(err)
 		}
 		if err == nil && !c.valid(c.now()) {
 			f.err = errors.New("acquired token is already expired")

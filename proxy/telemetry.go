@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func endSpan(s trace.Span, err error) {
+	if err != nil {
+		s.SetStatus(codes.Error, "failed")
+	}
+	s.End()
+}
+
+// traceLink links the call's span to the caller's own trace, for the
+// callers trusted with it. A link, not a parent: the proxy's trace stays
+// its own, and nothing of the caller's context goes on to Graph.
+func (h *Handler) traceLink(r *http.Request, caller string) {
+	if caller == "" || !slices.Contains(h.o.TraceCallers, caller) {
+		return
+	}
+	remote := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(r.Header)))
+	if remote.IsValid() {
+		trace.SpanFromContext(r.Context()).AddLink(trace.Link{SpanContext: remote})
+	}
+}
+
+// observe sets the call's span attributes and records its metrics.
+func (h *Handler) observe(ctx context.Context, c *call) {
+	rec := &c.rec
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(
+		attribute.String("graph_proxy.caller", rec.Caller.Name),
+		attribute.String("graph_proxy.rule", rec.Rule),
+		attribute.String("graph_proxy.route", rec.Route),
+		attribute.String("graph_proxy.decision", rec.Decision),
+		attribute.Int("http.response.status_code", rec.Status),
+	)
+	if len(c.decision.Batch) > 0 {
+		span.SetAttributes(attribute.Int("graph_proxy.batch.size", len(c.decision.Batch)))
+	}
+	if rec.Status >= 500 {
+		span.SetStatus(codes.Error, rec.Error)
+	}
+	t := h.o.Telemetry
+	if t == nil {
+		return
+	}
+	t.Requests.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("caller", rec.Caller.Name), attribute.String("rule", rec.Rule),
+		attribute.String("decision", rec.Decision), attribute.Int("status", rec.Status)))
+	if rec.UpstreamStatus > 0 {
+		t.UpstreamLatency.Record(ctx, rec.UpstreamMs, metric.WithAttributes(attribute.String("rule", rec.Rule)))
+	}
+	if rec.UpstreamStatus == http.StatusTooManyRequests {
+		attrs := metric.WithAttributes(attribute.String("caller", rec.Caller.Name))
+		t.Throttled.Add(ctx, 1, attrs)
+		t.RetryAfter.Add(ctx, rec.RetryAfter, attrs)
+	}
+}
