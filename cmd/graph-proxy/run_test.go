@@ -172,6 +172,17 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		status.Policy.Mode != "enforce" || !status.Token.Ready || status.Audit.Down {
 		t.Errorf("/status: %v %+v", err, status)
 	}
+	if resp, err := http.Get("http://" + admin + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`graph_proxy_token_acquisitions_total{otel_scope_name=`, `result="ok"`, "graph_proxy_audit_queue", "graph_proxy_audit_rejected_total"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	}
 	if resp, err := http.Get("http://" + admin + "/debug/pprof/"); err != nil || resp.StatusCode != 404 {
 		t.Errorf("pprof served though not enabled: %v", err)
 	}
