@@ -11,7 +11,7 @@ BUILD_FLAGS := -trimpath -ldflags "-s -w"
 FUZZTIME  ?= 10s
 FUZZ_TARGETS := ./proxy:FuzzLinkRewriter ./policy:FuzzCanonicalize ./policy:FuzzParseBatch
 
-.PHONY: all build run test vet fmt-check unit fuzz bench clean
+.PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench clean
 
 all: build
 
@@ -23,7 +23,7 @@ build:
 run: build
 	./scripts/run-local.sh $(BIN)
 
-test: fmt-check vet unit fuzz
+test: fmt-check vet unit fuzz syntax
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -41,6 +41,12 @@ fuzz:
 		echo "fuzz $$name ($(FUZZTIME))"; \
 		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# Bicep and PowerShell cannot run here; their syntax is checked with
+# tree-sitter grammars (prebuilt wasm, pinned in deploy/syntax's lockfile).
+syntax:
+	npm ci --prefix deploy/syntax --ignore-scripts --no-audit --no-fund --loglevel=error
+	node deploy/syntax/check.mjs $$(find deploy scripts -name '*.bicep' -o -name '*.ps1' | grep -v node_modules | sort)
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -20,6 +20,7 @@ const policyUsage = `Usage:
   graph-proxy policy lint FILE...
   graph-proxy policy explain [--policy FILE] --caller NAME [--body FILE] [--content-type TYPE] METHOD URL
   graph-proxy policy suggest --from AUDIT.jsonl [--from ...]
+  graph-proxy policy permissions FILE      (the Graph application permissions the proxy's identity needs, one a line)
 `
 
 // policyCmd runs the policy tools. They read files only: no network.
@@ -35,6 +36,8 @@ func policyCmd(_ context.Context, args, env []string, stdout, stderr io.Writer) 
 		return policyExplain(args[1:], env, stdout, stderr)
 	case "suggest":
 		return policySuggest(args[1:], stdout, stderr)
+	case "permissions":
+		return policyPermissions(args[1:], stdout, stderr)
 	default:
 		fmt.Fprint(stderr, policyUsage)
 		return usageError("policy: unknown subcommand %q", args[0])
@@ -133,6 +136,27 @@ func printDecision(w io.Writer, indent string, d policy.Decision) {
 	if d.Reason != "" {
 		fmt.Fprintf(w, "%s  reason     %s\n", indent, d.Reason)
 	}
+}
+
+// policyPermissions lists the Graph application permissions the proxy's
+// identity needs for a policy: what scripts/Grant-GraphPermissions.ps1
+// grants.
+func policyPermissions(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("policy permissions", stderr)
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if fs.NArg() != 1 {
+		return usageError("policy permissions: name one policy file")
+	}
+	p, err := policy.LoadFile(fs.Arg(0))
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	for _, perm := range p.Permissions() {
+		fmt.Fprintln(stdout, perm)
+	}
+	return nil
 }
 
 // policySuggest writes a least-privilege policy from observed traffic,

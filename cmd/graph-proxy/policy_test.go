@@ -30,6 +30,13 @@ func TestPolicyLint(t *testing.T) {
 	}
 }
 
+func TestPolicyPermissions(t *testing.T) {
+	out, code := runCmd(t, "policy", "permissions", "../../examples/policy-engage.yaml")
+	if code != 0 || out != "Calendars.ReadBasic\nCalendars.ReadWrite\nGroupMember.Read.All\nOnlineMeetings.ReadWrite.All\nUser.ReadBasic.All\n" {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
 func TestPolicyExplain(t *testing.T) {
 	tests := []struct {
 		name   string

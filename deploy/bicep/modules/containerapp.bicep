@@ -1,0 +1,180 @@
+// The Container Apps environment and graph-proxy itself: user-assigned
+// identity, external ingress limited to the vendor's egress addresses
+// (optionally requiring client certificates), probes on /healthz and
+// /readyz, HTTP scaling, configuration through GRAPH_PROXY_* variables and
+// the policy file from a secret volume.
+param namePrefix string
+param location string
+param tags object = {}
+param image string
+param identityId string
+param identityClientId string
+param workspaceName string
+@description('Environment variables (GRAPH_PROXY_*) for the container.')
+param env array
+@description('The policy file (YAML).')
+param policyYaml string
+@description('PEM bundle of the vendor client certificates\' CAs; empty when unused.')
+param clientCaPem string = ''
+
+var secrets = concat([
+  {
+    name: 'policy'
+    value: policyYaml
+  }
+], empty(clientCaPem) ? [] : [
+  {
+    name: 'client-ca'
+    value: clientCaPem
+  }
+])
+@description('CIDRs of the vendor\'s egress; empty allows any address.')
+param vendorCidrs array
+@allowed([
+  'ignore'
+  'accept'
+  'require'
+])
+param clientCertificateMode string = 'ignore'
+param minReplicas int = 1
+param maxReplicas int = 5
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' existing = {
+  name: workspaceName
+}
+
+resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
+  name: '${namePrefix}-env'
+  location: location
+  tags: tags
+  properties: {
+    appLogsConfiguration: {
+      destination: 'log-analytics'
+      logAnalyticsConfiguration: {
+        customerId: workspace.properties.customerId
+        sharedKey: workspace.listKeys().primarySharedKey
+      }
+    }
+  }
+}
+
+resource app 'Microsoft.App/containerApps@2025-01-01' = {
+  name: namePrefix
+  location: location
+  tags: tags
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    managedEnvironmentId: environment.id
+    configuration: {
+      activeRevisionsMode: 'Single'
+      ingress: {
+        external: true
+        targetPort: 8080
+        transport: 'auto'
+        allowInsecure: false
+        clientCertificateMode: clientCertificateMode
+        ipSecurityRestrictions: [for (cidr, i) in vendorCidrs: {
+          name: 'vendor-${i}'
+          description: 'The vendor\'s egress'
+          ipAddressRange: cidr
+          action: 'Allow'
+        }]
+      }
+      secrets: secrets
+    }
+    template: {
+      containers: [
+        {
+          name: 'graph-proxy'
+          image: image
+          args: [
+            'serve'
+          ]
+          env: concat(env, [
+            {
+              name: 'GRAPH_PROXY_PUBLICBASEURL'
+              value: 'https://${namePrefix}.${environment.properties.defaultDomain}'
+            }
+            {
+              name: 'GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID'
+              value: identityClientId
+            }
+            {
+              name: 'GRAPH_PROXY_POLICY_FILE'
+              value: '/etc/graph-proxy/policy/policy'
+            }
+          ])
+          resources: {
+            cpu: json('0.5')
+            memory: '1Gi'
+          }
+          volumeMounts: [
+            {
+              volumeName: 'policy'
+              mountPath: '/etc/graph-proxy/policy'
+            }
+          ]
+          probes: [
+            {
+              type: 'Liveness'
+              httpGet: {
+                path: '/healthz'
+                port: 8080
+              }
+              periodSeconds: 10
+            }
+            {
+              type: 'Readiness'
+              httpGet: {
+                path: '/readyz'
+                port: 8080
+              }
+              periodSeconds: 5
+            }
+            {
+              type: 'Startup'
+              httpGet: {
+                path: '/readyz'
+                port: 8080
+              }
+              periodSeconds: 2
+              failureThreshold: 30
+            }
+          ]
+        }
+      ]
+      volumes: [
+        {
+          name: 'policy'
+          storageType: 'Secret'
+          secrets: [for s in secrets: {
+            secretRef: s.name
+            path: s.name
+          }]
+        }
+      ]
+      scale: {
+        minReplicas: minReplicas
+        maxReplicas: maxReplicas
+        rules: [
+          {
+            name: 'http'
+            http: {
+              metadata: {
+                concurrentRequests: '50'
+              }
+            }
+          }
+        ]
+      }
+    }
+  }
+}
+
+output fqdn string = app.properties.configuration.ingress.fqdn
+output name string = app.name

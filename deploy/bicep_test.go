@@ -1,0 +1,182 @@
+package deploy
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+)
+
+func bicepFiles(t *testing.T) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	for _, pat := range []string{"bicep/*.bicep", "bicep/modules/*.bicep"} {
+		names, _ := filepath.Glob(pat)
+		for _, n := range names {
+			files[n] = read(t, n)
+		}
+	}
+	if len(files) < 5 {
+		t.Fatalf("found %d Bicep files", len(files))
+	}
+	return files
+}
+
+// TestAuditTableColumns checks the custom table and the DCR stream carry
+// exactly the audit record's fields (and TimeGenerated).
+func TestAuditTableColumns(t *testing.T) {
+	var cols []struct{ Name, Type string }
+	if err := json.Unmarshal([]byte(read(t, "bicep/modules/audit-columns.json")), &cols); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cols {
+		got = append(got, c.Name)
+	}
+	want := []string{"TimeGenerated"}
+	rt := reflect.TypeOf(auditlog.Record{})
+	for i := 0; i < rt.NumField(); i++ {
+		want = append(want, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("table columns\n  %v\nwant the audit record's fields\n  %v", got, want)
+	}
+}
+
+var (
+	resourceRe = regexp.MustCompile(`(?m)^resource \w+ '([\w./]+)@([\w-]+)'`)
+	paramRe    = regexp.MustCompile(`(?m)^param (\w+) (\w+)`)
+)
+
+// minAPI is the oldest API version accepted per resource provider: the
+// current GA versions.
+var minAPI = map[string]string{
+	"Microsoft.App":                 "2025-01-01",
+	"Microsoft.KeyVault":            "2025-05-01",
+	"Microsoft.Insights":            "2023-03-11",
+	"Microsoft.OperationalInsights": "2025-07-01",
+	"Microsoft.ManagedIdentity":     "2023-01-31",
+	"Microsoft.Authorization":       "2022-04-01",
+}
+
+func TestBicep(t *testing.T) {
+	for name, text := range bicepFiles(t) {
+		for _, m := range resourceRe.FindAllStringSubmatch(text, -1) {
+			typ, ver := m[1], m[2]
+			provider := strings.Split(typ, "/")[0]
+			min, ok := minAPI[provider]
+			switch {
+			case strings.HasPrefix(typ, "Microsoft.Graph"):
+				t.Errorf("%s: %s: Graph resources cannot be deployed from the Marketplace; grant with scripts/Grant-GraphPermissions.ps1", name, typ)
+			case !ok:
+				t.Errorf("%s: %s: no known minimum API version", name, typ)
+			case strings.Contains(ver, "preview"):
+				t.Errorf("%s: %s@%s is a preview API", name, typ, ver)
+			case ver < min:
+				t.Errorf("%s: %s@%s is older than %s", name, typ, ver, min)
+			}
+		}
+		for _, host := range []string{"login.microsoftonline", "management.azure.com", "vault.azure.net", "graph.microsoft.com", ".windows.net", "azure.us", "chinacloudapi"} {
+			if strings.Contains(text, host) {
+				t.Errorf("%s: hard-coded cloud host %q; use environment()", name, host)
+			}
+		}
+		if regexp.MustCompile(`location:\s*'`).MatchString(text) {
+			t.Errorf("%s: a literal location", name)
+		}
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "output ") && (strings.Contains(line, "listKeys") || strings.Contains(strings.ToLower(line), "secret ") || strings.Contains(line, "sharedKey")) {
+				t.Errorf("%s: an output may carry a secret: %s", name, line)
+			}
+		}
+	}
+	main := read(t, "bicep/main.bicep")
+	if !strings.Contains(main, "param location string = resourceGroup().location") {
+		t.Error("main.bicep: location must default to resourceGroup().location")
+	}
+	params := map[string]bool{}
+	for _, m := range paramRe.FindAllStringSubmatch(main, -1) {
+		params[m[1]] = true
+		if strings.Count(main, m[1]) < 2 {
+			t.Errorf("main.bicep: parameter %s is never used", m[1])
+		}
+	}
+	for _, p := range []string{"deploymentMode", "upstreamMode", "vendorCidrs", "clientCertificateMode", "policyYaml", "containerImage"} {
+		if !params[p] {
+			t.Errorf("main.bicep lacks parameter %s", p)
+		}
+	}
+	for _, mode := range []string{"'managedIdentity'", "'keyVaultSecret'", "'keyVaultCertificate'", "'federated'", "'singleTenant'", "'multiTenant'"} {
+		if !strings.Contains(main, mode) {
+			t.Errorf("main.bicep does not allow %s", mode)
+		}
+	}
+	app := read(t, "bicep/modules/containerapp.bicep")
+	for _, want := range []string{"ipSecurityRestrictions", "clientCertificateMode", "'/healthz'", "'/readyz'", "type: 'Startup'", "storageType: 'Secret'", "concurrentRequests", "'UserAssigned'"} {
+		if !strings.Contains(app, want) {
+			t.Errorf("containerapp.bicep lacks %s", want)
+		}
+	}
+	kv := read(t, "bicep/modules/keyvault.bicep")
+	for _, want := range []string{"enableRbacAuthorization: true", "enableSoftDelete: true", "enablePurgeProtection: true", "4633458b-17de-408a-b874-0445c86b69e6"} {
+		if !strings.Contains(kv, want) {
+			t.Errorf("keyvault.bicep lacks %s", want)
+		}
+	}
+}
+
+// TestBicepEnvKeys checks that every GRAPH_PROXY_* variable the templates
+// set is one graph-proxy reads.
+func TestBicepEnvKeys(t *testing.T) {
+	known := map[string]bool{}
+	out, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile("`(GRAPH_PROXY_[A-Z_]+)`").FindAllStringSubmatch(string(out), -1) {
+		known[m[1]] = true
+	}
+	for name, text := range bicepFiles(t) {
+		for _, m := range regexp.MustCompile(`'(GRAPH_PROXY_[A-Z_]+)'`).FindAllStringSubmatch(text, -1) {
+			if !known[m[1]] {
+				t.Errorf("%s sets %s, which graph-proxy does not read", name, m[1])
+			}
+		}
+	}
+}
+
+// TestScripts checks the operator scripts validate their parameters and
+// support -WhatIf before they change anything.
+func TestScripts(t *testing.T) {
+	names, _ := filepath.Glob("../scripts/*.ps1")
+	want := []string{"Grant-GraphPermissions.ps1", "Add-Teams-Access-Policy.ps1", "Move-GraphProxyTenant.ps1"}
+	for _, w := range want {
+		if !slices.Contains(names, "../scripts/"+w) {
+			t.Errorf("scripts/%s is missing", w)
+		}
+	}
+	guid := `[ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]`
+	for _, n := range names {
+		s := read(t, n)
+		for _, w := range []string{"[CmdletBinding(SupportsShouldProcess = $true", "$PSCmdlet.ShouldProcess", "$ErrorActionPreference = 'Stop'", ".SYNOPSIS"} {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s lacks %s", n, w)
+			}
+		}
+		if !strings.Contains(s, guid) && !strings.Contains(s, "([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})?$") {
+			t.Errorf("%s validates no GUID parameter", n)
+		}
+	}
+	teams := read(t, "../scripts/Add-Teams-Access-Policy.ps1")
+	for _, w := range []string{"New-CsApplicationAccessPolicy", "Set-CsApplicationAccessPolicy -Identity $PolicyName -AppIds @{ Add = $AppId }", "Grant-CsApplicationAccessPolicy -PolicyName $PolicyName -Group $GroupId"} {
+		if !strings.Contains(teams, w) {
+			t.Errorf("Add-Teams-Access-Policy.ps1 lacks %s", w)
+		}
+	}
+}

@@ -1,0 +1,44 @@
+package deploy
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func read(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestDockerfile checks the image is built as the release build is, and
+// runs as the deployment expects.
+func TestDockerfile(t *testing.T) {
+	df := read(t, "../Dockerfile")
+	mk := read(t, "../Makefile")
+	env := regexp.MustCompile(`(?m)^BUILD_ENV\s*:=\s*(.+)$`).FindStringSubmatch(mk)
+	flags := regexp.MustCompile(`(?m)^BUILD_FLAGS\s*:=\s*(.+)$`).FindStringSubmatch(mk)
+	if env == nil || flags == nil {
+		t.Fatal("the Makefile has no BUILD_ENV or BUILD_FLAGS")
+	}
+	build := strings.TrimSpace(env[1]) + " go build " + strings.TrimSpace(flags[1]) + " "
+	if !strings.Contains(df, build) {
+		t.Errorf("the Dockerfile does not build with %q", build)
+	}
+	for _, want := range []string{"FROM golang:", " AS build", "FROM gcr.io/distroless/static", "USER 65532:65532", `ENTRYPOINT ["/graph-proxy"]`, `CMD ["serve"]`} {
+		if !strings.Contains(df, want) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`(?m)^\s*HEALTHCHECK`).MatchString(df) {
+		t.Error("the image has a HEALTHCHECK; Container Apps probes /healthz and /readyz")
+	}
+	if regexp.MustCompile(`(?m)^\s*USER\s+(root|0)\b`).MatchString(df) {
+		t.Error("the image runs as root")
+	}
+}
