@@ -48,6 +48,10 @@ syntax:
 	npm ci --prefix deploy/syntax --ignore-scripts --no-audit --no-fund --loglevel=error
 	node deploy/syntax/check.mjs $$(find deploy scripts -name '*.bicep' -o -name '*.ps1' | grep -v node_modules | sort)
 
+# The Azure Marketplace package: app.zip with the three files at its root.
+marketplace:
+	$(GO) run ./marketplace/pack -o app.zip -dir marketplace
+
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 

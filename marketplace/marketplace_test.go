@@ -1,0 +1,269 @@
+package marketplace
+
+import (
+	"archive/zip"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+type param struct {
+	Type          string `json:"type"`
+	DefaultValue  any    `json:"defaultValue"`
+	AllowedValues []any  `json:"allowedValues"`
+}
+
+type template struct {
+	Schema          string           `json:"$schema"`
+	LanguageVersion *string          `json:"languageVersion"`
+	Parameters      map[string]param `json:"parameters"`
+	Variables       map[string]any   `json:"variables"`
+	Resources       []map[string]any `json:"resources"`
+	Outputs         map[string]struct {
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	} `json:"outputs"`
+}
+
+func load(t *testing.T, name string, v any) string {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return string(data)
+}
+
+// minAPI is the oldest API version accepted per provider: current GA.
+var minAPI = map[string]string{
+	"Microsoft.App": "2025-01-01", "Microsoft.KeyVault": "2025-05-01", "Microsoft.Insights": "2023-03-11",
+	"Microsoft.OperationalInsights": "2025-07-01", "Microsoft.ManagedIdentity": "2023-01-31", "Microsoft.Authorization": "2022-04-01",
+}
+
+func TestMainTemplate(t *testing.T) {
+	var tm template
+	raw := load(t, "mainTemplate.json", &tm)
+	if tm.Schema != "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#" {
+		t.Errorf("$schema %q", tm.Schema)
+	}
+	// Classic ARM (language version 1.0): resources as an array, no
+	// symbolic names.
+	if tm.LanguageVersion != nil && *tm.LanguageVersion != "1.0" {
+		t.Errorf("languageVersion %q; want the classic language (absent or 1.0)", *tm.LanguageVersion)
+	}
+	for name, p := range tm.Parameters {
+		if strings.Count(raw, "parameters('"+name+"')") == 0 {
+			t.Errorf("parameter %s is never used", name)
+		}
+		if strings.HasPrefix(strings.ToLower(p.Type), "secure") && p.DefaultValue != nil {
+			t.Errorf("secure parameter %s has a default", name)
+		}
+	}
+	if d := tm.Parameters["location"].DefaultValue; d != "[resourceGroup().location]" {
+		t.Errorf("location defaults to %v; want [resourceGroup().location]", d)
+	}
+	for _, r := range tm.Resources {
+		typ, _ := r["type"].(string)
+		ver, _ := r["apiVersion"].(string)
+		provider := strings.Split(typ, "/")[0]
+		switch min, ok := minAPI[provider]; {
+		case strings.HasPrefix(typ, "Microsoft.Graph"):
+			t.Errorf("%s: Graph resources are not supported in Marketplace deployments", typ)
+		case !ok:
+			t.Errorf("%s: unknown provider", typ)
+		case strings.Contains(ver, "preview") || ver < min:
+			t.Errorf("%s@%s: want a GA version not older than %s", typ, ver, min)
+		}
+		if loc, ok := r["location"]; ok && loc != "[parameters('location')]" {
+			t.Errorf("%s: location %v; want [parameters('location')]", typ, loc)
+		}
+	}
+	// The $schema URL names a host by design; nothing else may.
+	body := strings.Replace(raw, tm.Schema, "", 1)
+	for _, host := range []string{"login.microsoftonline", "management.azure.com", "vault.azure.net", "graph.microsoft.com", ".windows.net", "azure.us", "chinacloudapi"} {
+		if strings.Contains(body, host) {
+			t.Errorf("hard-coded cloud host %q: use environment()", host)
+		}
+	}
+	for name, o := range tm.Outputs {
+		lower := strings.ToLower(name)
+		secretName := strings.Contains(lower, "secret") || (strings.Contains(lower, "key") && name != "keyVaultName")
+		if strings.Contains(o.Value, "listKeys") || strings.Contains(o.Value, "listSecrets") || secretName {
+			t.Errorf("output %s may carry a secret", name)
+		}
+	}
+}
+
+var bicepParam = regexp.MustCompile(`(?m)^param (\w+) `)
+
+// TestBicepParity checks main.bicep and mainTemplate.json declare the same
+// parameters (the one is built from the other with az bicep build).
+func TestBicepParity(t *testing.T) {
+	var tm template
+	load(t, "mainTemplate.json", &tm)
+	b, err := os.ReadFile("../deploy/bicep/main.bicep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bicep, arm []string
+	for _, m := range bicepParam.FindAllStringSubmatch(string(b), -1) {
+		bicep = append(bicep, m[1])
+	}
+	for k := range tm.Parameters {
+		arm = append(arm, k)
+	}
+	sort.Strings(bicep)
+	sort.Strings(arm)
+	if strings.Join(bicep, ",") != strings.Join(arm, ",") {
+		t.Errorf("main.bicep parameters %v\nmainTemplate.json parameters %v", bicep, arm)
+	}
+}
+
+type element struct {
+	Name        string          `json:"name"`
+	Type        string          `json:"type"`
+	Constraints json.RawMessage `json:"constraints"`
+}
+
+type uiDef struct {
+	Handler    string `json:"handler"`
+	Version    string `json:"version"`
+	Parameters struct {
+		Basics []element `json:"basics"`
+		Steps  []struct {
+			Name     string    `json:"name"`
+			Elements []element `json:"elements"`
+		} `json:"steps"`
+		Outputs map[string]string `json:"outputs"`
+	} `json:"parameters"`
+}
+
+func TestCreateUiDefinition(t *testing.T) {
+	var ui uiDef
+	load(t, "createUiDefinition.json", &ui)
+	var tm template
+	load(t, "mainTemplate.json", &tm)
+	if ui.Handler != "Microsoft.Azure.CreateUIDef" || ui.Version != "0.1.2-preview" {
+		t.Errorf("handler %q version %q", ui.Handler, ui.Version)
+	}
+	controls := map[string]element{}
+	for _, e := range ui.Parameters.Basics {
+		controls["basics('"+e.Name+"')"] = e
+	}
+	for _, s := range ui.Parameters.Steps {
+		for _, e := range s.Elements {
+			controls["steps('"+s.Name+"')."+e.Name] = e
+		}
+	}
+	for name, expr := range ui.Parameters.Outputs {
+		if _, ok := tm.Parameters[name]; !ok {
+			t.Errorf("output %s is not a template parameter", name)
+		}
+		for _, ref := range regexp.MustCompile(`(basics\('\w+'\)|steps\('\w+'\)\.\w+)`).FindAllString(expr, -1) {
+			if _, ok := controls[ref]; !ok {
+				t.Errorf("output %s refers to %s, which is no control", name, ref)
+			}
+		}
+	}
+	if ui.Parameters.Outputs["location"] != "[location()]" {
+		t.Errorf("location output %q; want [location()]", ui.Parameters.Outputs["location"])
+	}
+	for name, p := range tm.Parameters {
+		if _, ok := ui.Parameters.Outputs[name]; p.DefaultValue == nil && !ok {
+			t.Errorf("template parameter %s has no default and no output", name)
+		}
+	}
+	sawGroups := false
+	for ref, e := range controls {
+		var c struct {
+			Regex             string `json:"regex"`
+			ValidationMessage string `json:"validationMessage"`
+			AllowedValues     any    `json:"allowedValues"`
+		}
+		json.Unmarshal(e.Constraints, &c)
+		switch e.Type {
+		case "Microsoft.Common.TextBox":
+			if c.Regex == "" || c.ValidationMessage == "" {
+				t.Errorf("text box %s has no validation and message", ref)
+			}
+			if _, err := regexp.Compile(c.Regex); err != nil {
+				t.Errorf("text box %s: %v", ref, err)
+			}
+		case "Microsoft.Common.DropDown", "Microsoft.Common.OptionsGroup":
+			list, ok := c.AllowedValues.([]any)
+			if !ok {
+				continue // computed (the group picker)
+			}
+			for name, expr := range ui.Parameters.Outputs {
+				if expr != "["+ref+"]" {
+					continue
+				}
+				allowed := tm.Parameters[name].AllowedValues
+				for _, v := range list {
+					val := v.(map[string]any)["value"]
+					if len(allowed) > 0 && !slices.Contains(allowed, val) {
+						t.Errorf("%s offers %v, which parameter %s does not allow", ref, val, name)
+					}
+				}
+			}
+		case "Microsoft.Solutions.GraphApiControl":
+			sawGroups = true
+		}
+	}
+	if !sawGroups {
+		t.Error("no security-group picker (Microsoft.Solutions.GraphApiControl)")
+	}
+}
+
+// TestEmbeddedPolicy checks the policy the wizard offers loads once the
+// installer's answers are put in.
+func TestEmbeddedPolicy(t *testing.T) {
+	var ui uiDef
+	load(t, "createUiDefinition.json", &ui)
+	expr := ui.Parameters.Outputs["policyYaml"]
+	m := regexp.MustCompile(`replace\(replace\(replace\('((?:[^']|'')*)'`).FindStringSubmatch(expr)
+	if m == nil {
+		t.Fatal("no embedded policy")
+	}
+	yaml := strings.NewReplacer("''", "'", "__VENDOR_TENANT__", "d2b6628f-0000-4000-8000-000000000002",
+		"__VENDOR_APP__", "e0000000-0000-4000-8000-0000000000e1", "__GROUP__", "90000000-0000-4000-8000-000000000001").Replace(m[1])
+	if _, err := policy.Parse("embedded.yaml", []byte(yaml)); err != nil {
+		t.Errorf("the wizard's policy does not load: %v", err)
+	}
+}
+
+func TestPack(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "app.zip")
+	if err := Pack(".", out); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != strings.Join(Files, ",") {
+		t.Errorf("app.zip holds %v; want %v at its root", names, Files)
+	}
+	var view struct {
+		Views []struct{ Kind string } `json:"views"`
+	}
+	load(t, "viewDefinition.json", &view)
+	if len(view.Views) == 0 || view.Views[0].Kind != "Overview" {
+		t.Errorf("viewDefinition %+v", view)
+	}
+}
