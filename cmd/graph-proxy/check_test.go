@@ -21,18 +21,13 @@ func checkEnv(t *testing.T, policyText string) []string {
 	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
 	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
 	dir := t.TempDir()
-	ca, pol := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "policy.yaml")
+	ca := filepath.Join(dir, "ca.pem")
 	os.WriteFile(ca, sim.CAPEM(), 0o600)
-	os.WriteFile(pol, []byte(policyText), 0o600)
-	return []string{
-		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
-		"GRAPH_PROXY_POLICY_FILE=" + pol,
-		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
-		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
-		"GRAPH_PROXY_GRAPH_BASEURL=" + sim.Graph.URL,
-		"GRAPH_PROXY_GRAPH_LOGINURL=" + sim.Entra.URL,
-		"GRAPH_PROXY_GRAPH_CAFILE=" + ca,
-	}
+	return baseEnv(t, policyText,
+		"GRAPH_PROXY_GRAPH_BASEURL="+sim.Graph.URL,
+		"GRAPH_PROXY_GRAPH_LOGINURL="+sim.Entra.URL,
+		"GRAPH_PROXY_GRAPH_CAFILE="+ca,
+	)
 }
 
 func TestCheck(t *testing.T) {

@@ -241,21 +241,30 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func TestServeRejectsUnwritableAuditFile(t *testing.T) {
-	dir := t.TempDir()
-	notADir := filepath.Join(dir, "file")
-	os.WriteFile(notADir, nil, 0o600)
-	pol := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(pol, []byte(proxytest.DefaultPolicy), 0o600)
-	env := []string{
+// baseEnv is the least environment serve starts with — the policy text,
+// vendor tokens of the simulator's tenant — plus extra.
+func baseEnv(t *testing.T, policyText string, extra ...string) []string {
+	t.Helper()
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte(policyText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{
 		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
 		"GRAPH_PROXY_POLICY_FILE=" + pol,
 		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
 		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
+	}, extra...)
+}
+
+func TestServeRejectsUnwritableAuditFile(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notADir, nil, 0o600)
+	env := baseEnv(t, proxytest.DefaultPolicy,
 		"GRAPH_PROXY_AUDIT_SINKS=file",
-		"GRAPH_PROXY_AUDIT_FILE_PATH=" + filepath.Join(notADir, "audit.jsonl"),
+		"GRAPH_PROXY_AUDIT_FILE_PATH="+filepath.Join(notADir, "audit.jsonl"),
 		"GRAPH_PROXY_LISTEN=127.0.0.1:0",
-	}
+	)
 	var stderr bytes.Buffer
 	err := run(t.Context(), []string{"serve"}, env, io.Discard, &stderr)
 	if code := exitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "audit.file.path: open "+filepath.Join(notADir, "audit.jsonl")+": not a directory") {
@@ -265,16 +274,7 @@ func TestServeRejectsUnwritableAuditFile(t *testing.T) {
 
 func TestServeRejectsBadTelemetry(t *testing.T) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "carrier-pigeon")
-	dir := t.TempDir()
-	pol := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(pol, []byte(proxytest.DefaultPolicy), 0o600)
-	env := []string{
-		"GRAPH_PROXY_PUBLICBASEURL=https://gp.contoso.example",
-		"GRAPH_PROXY_POLICY_FILE=" + pol,
-		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS=" + graphsim.VendorTenant,
-		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE=" + graphsim.ProxyAudience,
-		"OTEL_TRACES_EXPORTER=carrier-pigeon",
-	}
+	env := baseEnv(t, proxytest.DefaultPolicy, "OTEL_TRACES_EXPORTER=carrier-pigeon")
 	var stderr bytes.Buffer
 	err := run(t.Context(), []string{"serve"}, env, io.Discard, &stderr)
 	if code := exitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "OTEL_TRACES_EXPORTER") {
