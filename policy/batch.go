@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -222,17 +221,13 @@ func (p *Policy) decideSub(c *caller, req Request, br BatchRequest) Decision {
 			ct = br.Headers[k]
 		}
 	}
-	var body []byte
 	if br.Body != nil {
 		if _, isString := br.Body.(string); isString || !isJSON(ct) {
 			// A string body is base64 of a non-JSON payload, which the
 			// policy cannot read.
 			return deny("batch request bodies must be JSON")
 		}
-		var err error
-		if body, err = json.Marshal(br.Body); err != nil {
-			return deny("batch request body: %v", err)
-		}
 	}
-	return p.decide(Args{Caller: c.name, Request: req, ContentType: ct, Body: body}, false)
+	// The body was parsed strictly with the batch: decide on that value.
+	return p.decide(Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body}, false)
 }

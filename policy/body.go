@@ -84,16 +84,19 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 
 // checkBody applies the rules whose threat is in the body and collects the
 // users the body names. It returns a denial reason, or "".
-func (p *Policy) checkBody(c *caller, r *rule, req Request, contentType string, body []byte, d *Decision) string {
-	if len(body) == 0 {
+func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision) string {
+	if a.doc != nil {
+		return p.checkDoc(c, r, req, a.doc, d)
+	}
+	if len(a.Body) == 0 {
 		return ""
 	}
-	if !isJSON(contentType) {
+	if !isJSON(a.ContentType) {
 		// Non-JSON bodies (file content) carry no links or targets the
 		// policy reads; the rule decides on the path alone.
 		return ""
 	}
-	doc, err := parseJSON(body)
+	doc, err := parseJSON(a.Body)
 	if err != nil {
 		return "request body is not acceptable JSON: " + err.Error()
 	}

@@ -76,6 +76,10 @@ type Args struct {
 	ContentType string
 	// Body is the decoded request body; nil when there is none.
 	Body []byte
+
+	// doc is the body already parsed (a $batch sub-request's), which
+	// Body then does not hold.
+	doc any
 }
 
 // Decider decides requests.
@@ -265,7 +269,7 @@ func (p *Policy) decide(a Args, allowBatch bool) Decision {
 			}
 		}
 	}
-	if reason := p.checkBody(c, r, req, a.ContentType, a.Body, &d); reason != "" {
+	if reason := p.checkBody(c, r, req, a, &d); reason != "" {
 		d.Reason = reason
 		return d
 	}
