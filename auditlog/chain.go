@@ -60,7 +60,7 @@ func lineHash(prev string, line []byte) string {
 // carries, or false if the line does not have exactly one hash field.
 func unseal(line []byte) (hashed []byte, hash string, ok bool) {
 	i := bytes.Index(line, hashField)
-	if i < 0 || bytes.Index(line[i+1:], hashField) >= 0 {
+	if i < 0 || bytes.Contains(line[i+1:], hashField) {
 		return nil, "", false
 	}
 	start := i + len(hashField)

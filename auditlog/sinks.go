@@ -45,13 +45,12 @@ type FileSink struct {
 	maxFiles int
 	every    time.Duration
 
-	mu       sync.Mutex
-	f        *os.File
-	size     int64
-	lastSync time.Time
-	dirty    bool
-	stop     chan struct{}
-	stopped  chan struct{}
+	mu      sync.Mutex
+	f       *os.File
+	size    int64
+	dirty   bool
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 // OpenFile opens (or creates) the file sink at path. It fails at once if

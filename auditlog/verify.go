@@ -47,7 +47,6 @@ type Verifier struct {
 
 	records int
 	chains  map[string]*chainState
-	last    Problem // position of the last record, for end-of-log problems
 }
 
 type chainState struct {

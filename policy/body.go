@@ -207,7 +207,7 @@ func checkNotificationURL(s string) error {
 	}
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("notification URL %q must be https://..., EventGrid:... or EventHub:...", s)
+		return fmt.Errorf("notification URL %q must be an https URL or an EventGrid: or EventHub: address", s)
 	}
 	if strings.HasSuffix(s, "*") && !strings.HasSuffix(base, "/") {
 		return fmt.Errorf("notification URL %q: a '*' may only follow a '/'", s)

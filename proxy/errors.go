@@ -61,10 +61,9 @@ func denied(d policy.Decision) error {
 const StatusClientClosedRequest = 499
 
 var (
-	errDenied             = errors.New("denied by policy")
-	errAuditUnavailable   = errors.New("audit log unavailable")
-	errUpstreamBodyAbort  = errors.New("upstream response aborted mid-body")
-	errUnsupportedRequest = errors.New("unsupported request")
+	errDenied            = errors.New("denied by policy")
+	errAuditUnavailable  = errors.New("audit log unavailable")
+	errUpstreamBodyAbort = errors.New("upstream response aborted mid-body")
 )
 
 // classify maps an error from any stage to the answer the caller gets.
@@ -98,7 +97,7 @@ func classify(err error) *Error {
 	case errors.Is(err, errUnsupportedEncoding):
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "graphProxy.unsupportedContentEncoding",
 			Message: "Request bodies may be sent uncompressed or gzip-compressed only.", Err: err}
-	case errors.Is(err, errBadBody), errors.Is(err, errUnsupportedRequest):
+	case errors.Is(err, errBadBody):
 		return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
 			Message: "The request is malformed or uses an unsupported feature.", Err: err}
 	case errors.Is(err, errAuditUnavailable):

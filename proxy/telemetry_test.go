@@ -118,7 +118,7 @@ func TestTelemetry(t *testing.T) {
 					key := m.Name
 					if v, ok := p.Attributes.Value("decision"); ok {
 						st, _ := p.Attributes.Value("status")
-						key += "/" + v.AsString() + "/" + st.Emit()
+						key += "/" + v.AsString() + "/" + st.String()
 					}
 					sums[key] += p.Value
 				}

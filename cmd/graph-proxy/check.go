@@ -100,7 +100,7 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			start := time.Now()
 			status, err := graphGet(tctx, client, graphURL.String()+*graphRead, tok.Token)
 			if err == nil && status != http.StatusOK {
-				err = fmt.Errorf("Graph answered %d", status)
+				err = fmt.Errorf("status %d from Graph", status)
 			}
 			add("Graph read "+*graphRead, time.Since(start), err, "check that the identity holds the permission this read needs")
 		}

@@ -45,7 +45,6 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// mode, as an operator would put it there.
 	s.Vault.SetSecret("graph-proxy-credential", s.Entra.App(graphsim.CustomerTenant, graphsim.ProxyAppID).Secret, "")
 
-	env := simEnv(s, "")
 	if *stateDir != "" {
 		if err := os.MkdirAll(*stateDir, 0o700); err != nil {
 			return err
@@ -54,7 +53,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := os.WriteFile(ca, s.CAPEM(), 0o600); err != nil {
 			return err
 		}
-		env = simEnv(s, ca)
+		env := simEnv(s, ca)
 		// Written last and renamed into place: its presence means ready.
 		tmp := filepath.Join(*stateDir, "sim.env.tmp")
 		if err := os.WriteFile(tmp, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
@@ -64,7 +63,8 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "graphsim: Entra %s  Graph %s  Key Vault %s  identity %s\n", s.Entra.URL, s.Graph.URL, s.Vault.URL, s.Identity.Endpoint())
+	fmt.Fprintf(stdout, "graphsim: Entra %s  Graph %s  Key Vault %s  identity %s  Logs Ingestion %s\n",
+		s.Entra.URL, s.Graph.URL, s.Vault.URL, s.Identity.Endpoint(), s.Monitor.URL)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
