@@ -77,20 +77,22 @@ type sinkState struct {
 
 // SinkStats describe one sink.
 type SinkStats struct {
-	Name    string
-	Failing bool
+	Name    string `json:"name"`
+	Failing bool   `json:"failing"`
 	// Written and Failed count records; Failed ones were given up on for
 	// this sink after its retry budget, while another sink took them.
-	Written, Failed uint64
+	Written uint64 `json:"written"`
+	Failed  uint64 `json:"failed"`
 }
 
 // Stats describe the pipeline.
 type Stats struct {
-	Queued, Reserved int
+	Queued   int `json:"queued"`
+	Reserved int `json:"reserved"`
 	// Rejected counts reservations refused (calls answered 503).
-	Rejected uint64
-	Down     bool
-	Sinks    []SinkStats
+	Rejected uint64      `json:"rejected"`
+	Down     bool        `json:"down"`
+	Sinks    []SinkStats `json:"sinks"`
 }
 
 // New starts a Log.
