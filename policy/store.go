@@ -1,8 +1,14 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +24,9 @@ type Store struct {
 	// OnReload, when set, is called after every reload attempt with the
 	// policy now in force and the reload's error (nil on success).
 	OnReload func(p *Policy, err error)
+
+	mu       sync.Mutex
+	lastRead [32]byte // the file content last loaded or rejected
 }
 
 // NewStore loads file; it fails if the file does not load.
@@ -28,6 +37,9 @@ func NewStore(file string) (*Store, error) {
 	}
 	s := &Store{file: file}
 	s.cur.Store(p)
+	if data, err := os.ReadFile(file); err == nil {
+		s.lastRead = sha256.Sum256(data)
+	}
 	return s, nil
 }
 
@@ -52,20 +64,42 @@ func (s *Store) Decide(a Args) Decision { return s.cur.Load().Decide(a) }
 
 // Reload loads the file again and swaps it in if it is valid and changed.
 func (s *Store) Reload() error {
-	p, err := LoadFile(s.file)
+	_, err := s.reload(true)
+	return err
+}
+
+// reload reads the file and, when it differs from what was last read (or
+// always, when force is set), loads it. It reports whether it did.
+func (s *Store) reload(force bool) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, err := os.ReadFile(s.file)
+	var p *Policy
+	if err == nil {
+		sum := sha256.Sum256(data)
+		if !force && bytes.Equal(sum[:], s.lastRead[:]) {
+			return false, nil
+		}
+		s.lastRead = sum
+		p, err = Parse(s.file, data)
+	} else {
+		err = fmt.Errorf("policy: %w", err)
+	}
 	if err == nil && p.Digest != s.cur.Load().Digest {
 		s.cur.Store(p)
 	}
 	if s.OnReload != nil {
 		s.OnReload(s.cur.Load(), err)
 	}
-	return err
+	return true, err
 }
 
 // Watch reloads on every change of the file until ctx ends, and on every
 // value received from signals (SIGHUP). It watches the file's directory, so
 // that editors' rename-into-place and Kubernetes-style symlink swaps (a
-// Container Apps secret volume) are seen. Changes are debounced.
+// Container Apps secret volume) are seen; other files in the directory (an
+// audit log beside the policy, say) are not. Changes are debounced, and a
+// change that leaves the content as last read is no reload.
 func (s *Store) Watch(ctx context.Context, signals <-chan struct{}) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -86,17 +120,25 @@ func (s *Store) Watch(ctx context.Context, signals <-chan struct{}) error {
 			if !ok {
 				return nil
 			}
-			if ev.Op == fsnotify.Chmod {
+			if ev.Op == fsnotify.Chmod || !s.concerns(ev.Name) {
 				continue
 			}
 			debounce = time.After(200 * time.Millisecond)
 		case <-debounce:
 			debounce = nil
-			s.Reload()
+			s.reload(false)
 		case _, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
 		}
 	}
+}
+
+// concerns reports whether a change to name in the watched directory may
+// change the policy file: the file itself, or the "..data"-style entries
+// through which Kubernetes and Container Apps volumes swap their files.
+func (s *Store) concerns(name string) bool {
+	base := filepath.Base(name)
+	return base == filepath.Base(s.file) || strings.HasPrefix(base, "..")
 }

@@ -52,6 +52,10 @@ type Options struct {
 	Audit AuditLog
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
+	// MaxHeaderBytes caps the request's header names and values (431
+	// beyond, audited); 0 leaves it to the HTTP server's own limit, which
+	// refuses without reaching the handler.
+	MaxHeaderBytes int
 	// Replica names this replica in audit records.
 	Replica string
 	// Logger receives operational logs; nil discards them.
@@ -132,6 +136,7 @@ type call struct {
 type callKey struct{}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	handled(r)
 	switch r.URL.Path {
 	case "/healthz":
 		h.healthz(w, r)
@@ -206,6 +211,10 @@ const RequestIDHeader = "x-graph-proxy-request-id"
 // refuses the call; forwarding has happened only if it returns nil.
 func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// guard
+	if err := guardHeaders(r, h.o.MaxHeaderBytes); err != nil {
+		c.rec.Path = r.URL.EscapedPath()
+		return err
+	}
 	body, err := readBody(w, r, h.o.MaxBodyBytes)
 	if err != nil {
 		return err

@@ -128,6 +128,9 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			log.Error("closing the audit log", "error", err)
 		}
 	}()
+	// Every credential is built: the identity endpoint's secret leaves the
+	// environment.
+	upstream.ScrubEnvironment()
 
 	store, err := policy.NewStore(cfg.Policy.File)
 	if err != nil {
@@ -166,21 +169,22 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 
 	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout})
 	h, err := proxy.New(proxy.Options{
-		Graph:        graphURL,
-		PublicBase:   publicBase,
-		Transport:    graphTransport,
-		Callers:      auth,
-		Policy:       store,
-		Members:      &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},
-		Limiter:      proxy.NewLimiter(nil),
-		Limits:       store,
-		Telemetry:    tel,
-		TraceCallers: cfg.Telemetry.TraceCallers,
-		Tokens:       tokens,
-		Audit:        audit,
-		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
-		Replica:      replica,
-		Logger:       log,
+		Graph:          graphURL,
+		PublicBase:     publicBase,
+		Transport:      graphTransport,
+		Callers:        auth,
+		Policy:         store,
+		Members:        &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},
+		Limiter:        proxy.NewLimiter(nil),
+		Limits:         store,
+		Telemetry:      tel,
+		TraceCallers:   cfg.Telemetry.TraceCallers,
+		Tokens:         tokens,
+		Audit:          audit,
+		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		Replica:        replica,
+		Logger:         log,
 		Ready: append([]proxy.ReadyCheck{
 			{Name: "token", Check: tokens.Ready},
 			{Name: "audit", Check: audit.Ready},
@@ -190,17 +194,28 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return err
 	}
 
+	conns := &proxy.ConnAudit{Audit: audit, Replica: replica, Log: log}
 	srv := &http.Server{
 		Addr:              cfg.Listen,
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
 		// Bodies are at most limits.maxBodyBytes; a minute is generous.
 		ReadTimeout: time.Minute,
 		// Long enough for Graph's own timeout and a streamed answer.
-		WriteTimeout:   cfg.Graph.Timeout + time.Minute,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		WriteTimeout: cfg.Graph.Timeout + time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		// The handler enforces limits.maxHeaderBytes with an audited 431;
+		// the server's own refusal (recorded by conns) is the backstop.
+		MaxHeaderBytes: 2 * cfg.Limits.MaxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 100,
+			// HPACK-decoded header lists are capped like HTTP/1 headers.
+			MaxDecoderHeaderTableSize: 4096,
+			MaxEncoderHeaderTableSize: 4096,
+		},
+		ConnContext: conns.ConnContext,
+		ConnState:   conns.ConnState,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
@@ -219,6 +234,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = conns.Listener(ln)
 	if err := auditMetrics(tel, audit); err != nil {
 		return err
 	}
@@ -475,7 +491,7 @@ func newAudit(cfg config.Config, replica string, stdout io.Writer, loginURL *url
 			sinks = append(sinks, &auditlog.MonitorSink{Client: mc, RuleID: m.RuleID, Stream: m.Stream})
 		}
 	}
-	l, err := auditlog.New(auditlog.Options{Replica: replica, Sinks: sinks, Logger: log})
+	l, err := auditlog.New(auditlog.Options{Replica: replica, Sinks: sinks, Logger: log, RetryBudget: cfg.Audit.RetryBudget})
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := os.WriteFile(ca, s.CAPEM(), 0o600); err != nil {
 			return err
 		}
-		env := simEnv(s, ca)
+		env := s.Env(ca)
 		// Written last and renamed into place: its presence means ready.
 		tmp := filepath.Join(*stateDir, "sim.env.tmp")
 		if err := os.WriteFile(tmp, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
@@ -69,34 +69,6 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.Shutdown(sctx)
-}
-
-// simEnv is the environment that points graph-proxy (and a vendor client)
-// at the simulator.
-func simEnv(s *graphsim.Sim, caFile string) []string {
-	vendor := s.Entra.App(graphsim.VendorTenant, graphsim.VendorAppID)
-	env := []string{
-		"IDENTITY_ENDPOINT=" + s.Identity.Endpoint(),
-		"IDENTITY_HEADER=" + s.Identity.Header,
-		"GRAPH_PROXY_GRAPH_BASEURL=" + s.Graph.URL,
-		"GRAPH_PROXY_GRAPH_LOGINURL=" + s.Entra.URL,
-		"GRAPH_PROXY_UPSTREAM_TENANTID=" + graphsim.CustomerTenant,
-		// For the keyVault* and federated modes (GRAPH_PROXY_UPSTREAM_MODE).
-		"GRAPH_PROXY_UPSTREAM_CLIENTID=" + graphsim.ProxyAppID,
-		"GRAPH_PROXY_UPSTREAM_KEYVAULT_URL=" + s.Vault.URL,
-		"GRAPH_PROXY_UPSTREAM_KEYVAULT_SECRETNAME=graph-proxy-credential",
-		"GRAPH_PROXY_UPSTREAM_KEYVAULT_DISABLECHALLENGERESOURCEVERIFICATION=true",
-		"SIM_ENTRA_URL=" + s.Entra.URL,
-		"SIM_VAULT_URL=" + s.Vault.URL,
-		"SIM_VENDOR_TENANT=" + graphsim.VendorTenant,
-		"SIM_VENDOR_CLIENT_ID=" + vendor.ClientID,
-		"SIM_VENDOR_CLIENT_SECRET=" + vendor.Secret,
-		"SIM_PROXY_AUDIENCE=" + graphsim.ProxyAudience,
-	}
-	if caFile != "" {
-		env = append(env, "GRAPH_PROXY_GRAPH_CAFILE="+caFile, "SIM_CA_FILE="+caFile)
-	}
-	return env
 }
 
 // simToken prints an access token for the proxy's audience, obtained by the

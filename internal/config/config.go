@@ -59,6 +59,9 @@ type Limits struct {
 	MaxBodyBytes int64 `mapstructure:"maxBodyBytes"`
 	// MaxHeaderBytes caps the request line and headers. Default 64 KiB.
 	MaxHeaderBytes int `mapstructure:"maxHeaderBytes"`
+	// ReadHeaderTimeout bounds the wait for a request's headers, so that a
+	// slow sender cannot hold a connection (slowloris). Default 10s.
+	ReadHeaderTimeout time.Duration `mapstructure:"readHeaderTimeout"`
 }
 
 // Graph selects the Microsoft cloud the proxy talks to.
@@ -160,6 +163,10 @@ type Audit struct {
 	// Replica names this replica's hash chain. Default: the host name
 	// (Container Apps sets it to the replica name).
 	Replica string `mapstructure:"replica"`
+	// RetryBudget is how long a sink's failing write is retried before
+	// the sink counts as failing; when every sink is failing, calls are
+	// refused (503) until one recovers. Default 30s.
+	RetryBudget time.Duration `mapstructure:"retryBudget"`
 
 	File         AuditFile    `mapstructure:"file"`
 	AzureMonitor AzureMonitor `mapstructure:"azureMonitor"`
@@ -201,13 +208,14 @@ func Default() Config {
 	return Config{
 		Listen:          ":8080",
 		ShutdownTimeout: 25 * time.Second,
-		Limits:          Limits{MaxBodyBytes: 4 << 20, MaxHeaderBytes: 64 << 10},
+		Limits:          Limits{MaxBodyBytes: 4 << 20, MaxHeaderBytes: 64 << 10, ReadHeaderTimeout: 10 * time.Second},
 		Graph:           Graph{Cloud: "global", Timeout: 100 * time.Second},
 		Upstream:        Upstream{Mode: ModeManagedIdentity},
 		Policy:          Policy{Reload: true},
 		Admin:           Admin{Listen: ":9090"},
 		Audit: Audit{
 			Sinks:        []string{"stdout"},
+			RetryBudget:  30 * time.Second,
 			File:         AuditFile{Path: "audit.jsonl", MaxSizeMB: 100, MaxFiles: 10},
 			AzureMonitor: AzureMonitor{Stream: "Custom-GraphProxyAudit"},
 		},

@@ -45,6 +45,12 @@ func (c Config) validate() []Problem {
 	if c.Limits.MaxBodyBytes <= 0 {
 		ps.add("limits.maxBodyBytes", "must be positive")
 	}
+	if c.Audit.RetryBudget <= 0 {
+		ps.add("audit.retryBudget", "must be positive")
+	}
+	if c.Limits.ReadHeaderTimeout <= 0 {
+		ps.add("limits.readHeaderTimeout", "must be positive")
+	}
 	if c.Limits.MaxHeaderBytes < 4096 {
 		ps.add("limits.maxHeaderBytes", "%d is below the 4096 bytes a Graph SDK request needs", c.Limits.MaxHeaderBytes)
 	}

@@ -50,6 +50,13 @@ func (m *Monitor) FailNext(n, status int, retryAfter string) {
 	}
 }
 
+// Heal drops the failures FailNext queued and not yet served.
+func (m *Monitor) Heal() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failures = nil
+}
+
 // Stall holds every upload until Release.
 func (m *Monitor) Stall() {
 	m.mu.Lock()

@@ -249,3 +249,31 @@ func newCA(host string) (caPEM []byte, leaf tls.Certificate, err error) {
 	leaf = tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}
 	return caPEM, leaf, nil
 }
+
+// Env is the environment that points graph-proxy (and a vendor client) at
+// the simulator; caFile is where its CA's PEM was written.
+func (s *Sim) Env(caFile string) []string {
+	vendor := s.Entra.App(VendorTenant, VendorAppID)
+	env := []string{
+		"IDENTITY_ENDPOINT=" + s.Identity.Endpoint(),
+		"IDENTITY_HEADER=" + s.Identity.Header,
+		"GRAPH_PROXY_GRAPH_BASEURL=" + s.Graph.URL,
+		"GRAPH_PROXY_GRAPH_LOGINURL=" + s.Entra.URL,
+		"GRAPH_PROXY_UPSTREAM_TENANTID=" + CustomerTenant,
+		// For the keyVault* and federated modes (GRAPH_PROXY_UPSTREAM_MODE).
+		"GRAPH_PROXY_UPSTREAM_CLIENTID=" + ProxyAppID,
+		"GRAPH_PROXY_UPSTREAM_KEYVAULT_URL=" + s.Vault.URL,
+		"GRAPH_PROXY_UPSTREAM_KEYVAULT_SECRETNAME=graph-proxy-credential",
+		"GRAPH_PROXY_UPSTREAM_KEYVAULT_DISABLECHALLENGERESOURCEVERIFICATION=true",
+		"SIM_ENTRA_URL=" + s.Entra.URL,
+		"SIM_VAULT_URL=" + s.Vault.URL,
+		"SIM_VENDOR_TENANT=" + VendorTenant,
+		"SIM_VENDOR_CLIENT_ID=" + vendor.ClientID,
+		"SIM_VENDOR_CLIENT_SECRET=" + vendor.Secret,
+		"SIM_PROXY_AUDIENCE=" + ProxyAudience,
+	}
+	if caFile != "" {
+		env = append(env, "GRAPH_PROXY_GRAPH_CAFILE="+caFile, "SIM_CA_FILE="+caFile)
+	}
+	return env
+}

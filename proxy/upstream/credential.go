@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,11 @@ func clientOptions(o Options) azcore.ClientOptions {
 
 func managedIdentity(o Options) (*azidentity.ManagedIdentityCredential, error) {
 	mo := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: clientOptions(o)}
+	// The identity endpoint's secret is read now and sent from memory, so
+	// that ScrubEnvironment can take it out of the environment.
+	if endpoint, secret := os.Getenv(identityEndpointEnv), os.Getenv(identityHeaderEnv); endpoint != "" && secret != "" {
+		mo.PerCallPolicies = append(mo.PerCallPolicies, &identityHeaderPolicy{endpoint: endpoint, secret: secret})
+	}
 	if o.ManagedIdentityClientID != "" {
 		mo.ID = azidentity.ClientID(o.ManagedIdentityClientID)
 	}
@@ -292,4 +298,39 @@ func rejectedCredential(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "invalid_client") || strings.Contains(s, "AADSTS7000215") ||
 		strings.Contains(s, "AADSTS7000222") || strings.Contains(s, "AADSTS700027")
+}
+
+// The Container Apps (App Service) managed-identity endpoint and its
+// secret, as the platform sets them.
+const (
+	identityEndpointEnv = "IDENTITY_ENDPOINT"
+	identityHeaderEnv   = "IDENTITY_HEADER"
+)
+
+// secretEnv are the environment variables that hold a secret the
+// credentials read at construction.
+var secretEnv = []string{identityHeaderEnv, "MSI_SECRET"}
+
+// ScrubEnvironment removes the secrets the credentials were built with
+// from the process environment, so that nothing later in the process (a
+// child, a debug dump, a library reading the environment) finds them. Call
+// it once every credential is constructed; the credentials keep their own
+// copy. (The kernel's copy of the initial environment in /proc/<pid>/environ
+// is readable only by the same user, and the container runs nothing else.)
+func ScrubEnvironment() {
+	for _, k := range secretEnv {
+		os.Unsetenv(k)
+	}
+}
+
+// identityHeaderPolicy sends the identity endpoint's secret that MSAL
+// would read from the environment on every request.
+type identityHeaderPolicy struct{ endpoint, secret string }
+
+func (p *identityHeaderPolicy) Do(req *policy.Request) (*http.Response, error) {
+	r := req.Raw()
+	if r.Header.Get("X-IDENTITY-HEADER") == "" && strings.HasPrefix(r.URL.String(), p.endpoint) {
+		r.Header.Set("X-IDENTITY-HEADER", p.secret)
+	}
+	return req.Next()
 }
