@@ -165,7 +165,7 @@ func freshIdentity(sim *graphsim.Sim) string {
 // is back; a rotated secret is picked up without a restart while calls
 // keep succeeding.
 func TestKeyVaultFaults(t *testing.T) {
-	sim := startSim(t, graphsim.Options{TokenLifetime: 8 * time.Second})
+	sim := startSim(t, graphsim.Options{TokenLifetime: 20 * time.Second})
 	sim.Vault.SetDown(true)
 	p := startProxy(t, sim, procOptions{NotReady: true, Env: []string{"GRAPH_PROXY_UPSTREAM_MODE=keyVaultSecret"}})
 	expect(t, p, "vault down", p.Do("GET", "/v1.0/users?$top=1", ""), 503, "graphProxy.tokenUnavailable", nil)
@@ -174,7 +174,7 @@ func TestKeyVaultFaults(t *testing.T) {
 	expect(t, p, "vault back", p.Do("GET", "/v1.0/users?$top=1", ""), 200, "", nil)
 
 	// Rotation: Entra takes only the new secret from now on, and the vault
-	// holds it. Tokens live 8 s, so the proxy acquires new ones meanwhile.
+	// holds it. Tokens live 20 s and are renewed at half-life, so the proxy acquires a new one meanwhile.
 	reads := sim.Vault.Requests()
 	secret := "rotated-" + time.Now().Format("150405.000000000")
 	sim.Entra.SetSecret(graphsim.CustomerTenant, graphsim.ProxyAppID, secret)
@@ -333,7 +333,9 @@ func TestPolicyReplacedWithInvalid(t *testing.T) {
 	sim := startSim(t, graphsim.Options{})
 	p := startProxy(t, sim, procOptions{})
 	write(t, p.Policy, "version: 1\nmode: enforce\nrules:\n  - { id: x, method: FETCH, path: /users }\n")
-	p.RecordsWhere(1, func(r auditlog.Record) bool { return r.Kind == "policy" && r.Decision == "rejected" && strings.Contains(r.Error, "FETCH") })
+	p.RecordsWhere(1, func(r auditlog.Record) bool {
+		return r.Kind == "policy" && r.Decision == "rejected" && strings.Contains(r.Error, "FETCH")
+	})
 	expect(t, p, "allowed under the policy in force", p.Do("GET", "/v1.0/users?$top=1", ""), 200, "", nil)
 	expect(t, p, "denied under the policy in force", p.Do("GET", "/v1.0/users/x/messages", ""), 403, "graphProxy.policyDenied", nil)
 

@@ -146,7 +146,7 @@ func startProxy(t *testing.T, sim *graphsim.Sim, o procOptions) *proc {
 		p.exited <- nil
 		if t.Failed() {
 			lines := strings.Split(p.stderr.String(), "\n")
-			t.Logf("graph-proxy stderr (last lines):\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
+			t.Logf("graph-proxy stderr (last lines):\n%s", strings.Join(notReadyless(lines), "\n"))
 		}
 	})
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Roots}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}
@@ -404,4 +404,15 @@ func serverCert(t *testing.T, certFile, keyFile string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return pool
+}
+
+// notReadyless drops the readiness probes' log lines and keeps the last 40.
+func notReadyless(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.Contains(l, `"msg":"not ready"`) {
+			out = append(out, l)
+		}
+	}
+	return out[max(0, len(out)-40):]
 }
