@@ -53,6 +53,9 @@ func TestCanonicalize(t *testing.T) {
 		{name: "key with slash", method: "GET", path: "/v1.0/users('a/b')", wantErr: `malformed key syntax in "users('a"`},
 		{name: "dot key", method: "GET", path: "/v1.0/users('..')/x", wantErr: `malformed key in "users('..')"`},
 		{name: "duplicate option", method: "GET", path: "/v1.0/users", query: "$top=1&top=2", wantErr: "query option $top given twice"},
+		{name: "option hidden in a value", method: "GET", path: "/v1.0/users", query: "$filter=x%26$expand=manager", wantErr: "the value of $filter carries the query option $expand"},
+		{name: "option hidden in $top", method: "GET", path: "/v1.0/users", query: "$top=1%26expand=manager", wantErr: "$top must be a number"},
+		{name: "$count not boolean", method: "GET", path: "/v1.0/users", query: "$count=yes", wantErr: "$count must be true or false"},
 		{name: "bad method", method: "TRACE", path: "/v1.0/users", wantErr: `method "TRACE" is not one Graph serves`},
 	}
 	for _, tt := range tests {

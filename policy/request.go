@@ -191,6 +191,34 @@ func splitKey(seg string, open int) (name, key string, err error) {
 	return name, key, nil
 }
 
+// checkOptionValue refuses values a server might read differently from the
+// policy: a non-number for $top and $skip, a non-boolean $count, and any
+// value that, decoded, carries another query option ("1&$expand=...").
+func checkOptionValue(name, raw string) error {
+	v, err := url.QueryUnescape(raw)
+	if err != nil || !utf8.ValidString(v) {
+		return ambiguous("malformed value of %s", name)
+	}
+	switch name {
+	case "$top", "$skip":
+		if v == "" || len(v) > 9 || strings.Trim(v, "0123456789") != "" {
+			return ambiguous("%s must be a number", name)
+		}
+	case "$count":
+		if v != "true" && v != "false" {
+			return ambiguous("$count must be true or false")
+		}
+	}
+	for _, part := range strings.Split(v, "&")[1:] {
+		inner, _, ok := strings.Cut(part, "=")
+		inner = strings.ToLower(strings.TrimSpace(inner))
+		if ok && (systemOptions[inner] || systemOptions["$"+inner]) {
+			return ambiguous("the value of %s carries the query option %s", name, inner)
+		}
+	}
+	return nil
+}
+
 // queryOptions returns the option names and the $select fields.
 func queryOptions(raw string) (names, sel []string, err error) {
 	if raw == "" {
@@ -215,6 +243,9 @@ func queryOptions(raw string) (names, sel []string, err error) {
 			}
 		}
 		names = append(names, name)
+		if err := checkOptionValue(name, rawValue); err != nil {
+			return nil, nil, err
+		}
 		if name == "$select" {
 			v, err := url.QueryUnescape(rawValue)
 			if err != nil {
