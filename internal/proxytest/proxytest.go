@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +50,9 @@ type Env struct {
 	Tokens *upstream.Cache
 	// AuditLog is the audit pipeline.
 	AuditLog *auditlog.Log
+	// PolicyFile and Store are set with Options.Reloadable.
+	PolicyFile string
+	Store      *policy.Store
 }
 
 type Options struct {
@@ -76,6 +81,11 @@ type Options struct {
 	AuditSinks func(*graphsim.Sim) []auditlog.Sink
 	// AuditQueue bounds the audit queue; default 4096.
 	AuditQueue int
+	// Reloadable serves the policy from a file through a policy.Store
+	// (Env.PolicyFile, Env.Store), as serve does, so tests can reload it.
+	Reloadable bool
+	// TokenLifetime is the simulator's token lifetime; default 1h.
+	TokenLifetime time.Duration
 	// Telemetry receives the proxy's spans and metrics.
 	Telemetry *telemetry.Telemetry
 }
@@ -114,7 +124,7 @@ var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 // parallel.
 func New(t *testing.T, o Options) *Env {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{SigningKey: signingKey()})
+	sim, err := graphsim.Start(graphsim.Options{SigningKey: signingKey(), TokenLifetime: o.TokenLifetime})
 	if err != nil {
 		t.Fatalf("graphsim: %v", err)
 	}
@@ -174,6 +184,23 @@ func New(t *testing.T, o Options) *Env {
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
+	var decider interface {
+		policy.Decider
+		Limits(caller string) policy.Limits
+		callers.Directory
+	} = pol
+	var store *policy.Store
+	var policyFile string
+	if o.Reloadable {
+		policyFile = filepath.Join(t.TempDir(), "policy.yaml")
+		if err := os.WriteFile(policyFile, []byte(o.Policy), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if store, err = policy.NewStore(policyFile); err != nil {
+			t.Fatal(err)
+		}
+		decider = store
+	}
 	transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout})
 	eo := callers.EntraOptions{
 		Tenants:    []string{graphsim.VendorTenant},
@@ -185,23 +212,23 @@ func New(t *testing.T, o Options) *Env {
 	if o.EntraOptions != nil {
 		o.EntraOptions(&eo)
 	}
-	entra, err := callers.NewEntra(t.Context(), eo, pol)
+	entra, err := callers.NewEntra(t.Context(), eo, decider)
 	if err != nil {
 		t.Fatalf("inbound authentication: %v", err)
 	}
 	t.Cleanup(entra.Close)
 	auth := &callers.Chain{Entra: entra}
 	if o.ClientCAs != nil {
-		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: pol}
+		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: decider}
 	}
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,
 		PublicBase:   public,
 		Transport:    transport,
 		Callers:      auth,
-		Policy:       pol,
+		Policy:       decider,
 		Limiter:      proxy.NewLimiter(nil),
-		Limits:       pol,
+		Limits:       decider,
 		Telemetry:    o.Telemetry,
 		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
 		Tokens:       tokens,
@@ -223,7 +250,7 @@ func New(t *testing.T, o Options) *Env {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	e := &Env{t: t, Sim: sim, Server: srv, Audit: audit, Tokens: tokens, AuditLog: auditLog}
+	e := &Env{t: t, Sim: sim, Server: srv, Audit: audit, Tokens: tokens, AuditLog: auditLog, PolicyFile: policyFile, Store: store}
 	if !o.NoTokenYet {
 		if _, err := tokens.Token(t.Context()); err != nil {
 			t.Fatalf("first Graph token: %v", err)
