@@ -136,6 +136,11 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// Once serving, the identity endpoint's secret is out of the
+	// environment (the credential keeps its own copy).
+	if v := os.Getenv("IDENTITY_HEADER"); v != "" {
+		t.Errorf("IDENTITY_HEADER still in the environment while serving")
+	}
 	sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Delay: 500 * time.Millisecond, Times: 1})
 	type result struct {
 		status int

@@ -1,6 +1,7 @@
 package hardening
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -435,5 +436,29 @@ func verifyChain(t *testing.T, file string) {
 	}
 	if _, err := v.Done(); err != nil {
 		t.Errorf("audit chain: %v", err)
+	}
+}
+
+// TestReadOnlyRootNonRoot runs the binary as the image does — user 65532,
+// read-only root filesystem, only the audit volume writable — and checks
+// that it serves, renews nothing it cannot, and writes only its audit log.
+func TestReadOnlyRootNonRoot(t *testing.T) {
+	sim := startSim(t, graphsim.Options{})
+	p := startProxy(t, sim, procOptions{ReadOnlyRoot: true})
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "\nUid:\t65532\t65532\t65532\t65532\n") {
+		t.Errorf("the process does not run as 65532:\n%s", status)
+	}
+	expect(t, p, "read-only root", p.Do("GET", "/v1.0/users?$top=1", ""), 200, "", nil)
+	write(t, p.Policy, strings.Replace(proxytest.DefaultPolicy, "mode: enforce", "mode: enforce # edited", 1))
+	p.RecordsWhere(1, func(r auditlog.Record) bool { return r.Kind == "policy" })
+	p.Stop()
+	for _, bad := range []string{"read-only file system", "permission denied"} {
+		if strings.Contains(strings.ToLower(p.Stderr()), bad) {
+			t.Errorf("the process needed to write outside its volume:\n%s", p.Stderr())
+		}
 	}
 }

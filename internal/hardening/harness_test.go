@@ -96,12 +96,16 @@ type procOptions struct {
 	Env []string
 	// NotReady skips waiting for /readyz.
 	NotReady bool
+	// ReadOnlyRoot runs the process as the image does: user 65532, with
+	// the root filesystem read-only (a private mount namespace) and only
+	// the audit directory writable, as a mounted volume is.
+	ReadOnlyRoot bool
 }
 
 func startProxy(t *testing.T, sim *graphsim.Sim, o procOptions) *proc {
 	t.Helper()
-	dir := t.TempDir()
-	p := &proc{t: t, sim: sim, Audit: filepath.Join(dir, "audit.jsonl"), Policy: filepath.Join(dir, "policy.yaml"), exited: make(chan error, 1)}
+	dir, auditDir := t.TempDir(), t.TempDir()
+	p := &proc{t: t, sim: sim, Audit: filepath.Join(auditDir, "audit.jsonl"), Policy: filepath.Join(dir, "policy.yaml"), exited: make(chan error, 1)}
 	if o.Policy == "" {
 		o.Policy = proxytest.DefaultPolicy
 	}
@@ -134,7 +138,10 @@ func startProxy(t *testing.T, sim *graphsim.Sim, o procOptions) *proc {
 	}
 	env = append(env, o.Env...)
 	p.cmd = exec.Command(binary, "serve")
-	p.cmd.Env = env
+	if o.ReadOnlyRoot {
+		p.cmd = readOnlyRoot(t, dir, auditDir)
+	}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -169,6 +176,12 @@ func (p *proc) WaitReady() {
 func (p *proc) waitStatus(path string) {
 	p.t.Helper()
 	waitFor(p.t, "graph-proxy "+path, 30*time.Second, func() bool {
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			p.t.Fatalf("graph-proxy exited: %v\n%s", err, p.Stderr())
+		default:
+		}
 		resp, err := p.Client.Get(p.Base + path)
 		if err != nil {
 			return false
@@ -346,7 +359,7 @@ func write(t *testing.T, file, text string) {
 	// Written next to the file and renamed, as an operator's tooling (or a
 	// Kubernetes/Container Apps volume update) replaces it.
 	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, file); err != nil {
@@ -415,4 +428,37 @@ func notReadyless(lines []string) []string {
 		}
 	}
 	return out[max(0, len(out)-40):]
+}
+
+// readOnlyRoot returns the command that runs graph-proxy serve as user
+// 65532 in a private mount namespace whose root filesystem is read-only but
+// for auditDir. It skips the test where namespaces are not permitted.
+func readOnlyRoot(t *testing.T, dir, auditDir string) *exec.Cmd {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	if out, err := exec.Command("unshare", "--mount", "true").CombinedOutput(); err != nil {
+		t.Skipf("mount namespaces are not permitted here: %v %s", err, out)
+	}
+	// The image's user must be able to read what it is given.
+	for _, d := range []string{filepath.Dir(dir), dir, filepath.Dir(auditDir), filepath.Dir(binary), binary} {
+		os.Chmod(d, 0o755)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.Chmod(filepath.Join(dir, e.Name()), 0o644)
+	}
+	if err := os.Chown(auditDir, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	script := `set -e
+mount --rbind / "$ROOT"
+mount -o remount,bind,ro "$ROOT"
+mount --bind "$AUDIT" "$ROOT$AUDIT"
+exec chroot --userspec=65532:65532 "$ROOT" "$BIN" serve`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = []string{"ROOT=" + root, "AUDIT=" + auditDir, "BIN=" + binary}
+	return cmd
 }
