@@ -11,7 +11,7 @@ BUILD_FLAGS := -trimpath -ldflags "-s -w"
 FUZZTIME  ?= 10s
 FUZZ_TARGETS := ./proxy:FuzzLinkRewriter ./policy:FuzzCanonicalize ./policy:FuzzParseBatch
 
-.PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench clean
+.PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench soak clean
 
 all: build
 
@@ -51,6 +51,12 @@ syntax:
 # The Azure Marketplace package: app.zip with the three files at its root.
 marketplace:
 	$(GO) run ./marketplace/pack -o app.zip -dir marketplace
+
+# The concurrent load test of internal/hardening for longer than CI runs it
+# (under the race detector): make soak SOAK=10m.
+SOAK ?= 2m
+soak:
+	$(GO) test -race -count=1 -timeout 0 -run '^TestConcurrentLoad$$' ./internal/hardening -soak $(SOAK) -v
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
