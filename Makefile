@@ -9,7 +9,7 @@ BUILD_FLAGS := -trimpath -ldflags "-s -w"
 # Fuzz targets run briefly in every test run; longer locally with
 # `make fuzz FUZZTIME=5m`.
 FUZZTIME  ?= 10s
-FUZZ_TARGETS := ./proxy:FuzzLinkRewriter ./policy:FuzzCanonicalize ./policy:FuzzParseBatch
+FUZZ_TARGETS := ./proxy:FuzzLinkRewriter ./policy:FuzzCanonicalize ./policy:FuzzParseBatch ./policy:FuzzParseJSON
 
 .PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench soak clean
 
@@ -58,8 +58,17 @@ SOAK ?= 2m
 soak:
 	$(GO) test -race -count=1 -timeout 0 -run '^TestConcurrentLoad$$' ./internal/hardening -soak $(SOAK) -v
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+# Micro-benchmarks of each stage, then the side-by-side load run (bench/):
+# graph-proxy, a bare Go reverse proxy and nginx under wrk, pinned to
+# separate cores, written to bench/RESULTS.md. wrk and nginx come from
+# Debian. BENCH_FLAGS passes flags to the run (e.g. -soak 10m, -rounds 5).
+BENCH_FLAGS ?=
+bench: build
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q --no-install-recommends wrk nginx-light; }
+	$(GO) test -run='^$$' -bench=. -benchmem ./policy ./proxy/... ./auditlog
+	$(GO) build -o .bench/bench ./bench
+	.bench/bench run -proxy $(BIN) $(BENCH_FLAGS)
 
 clean:
-	rm -rf bin .run
+	rm -rf bin .run .bench

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -246,6 +247,56 @@ func BenchmarkDecideOnly(b *testing.B) {
 			for b.Loop() {
 				if d := p.Decide(Args{Caller: "engage", Request: req}); d.Result != Allow {
 					b.Fatal(d.Reason)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParseJSON holds the one-pass strict parser to the verdicts of the
+// token-by-token one it replaced: it may be stricter about duplicate keys
+// (Unicode case folding, invalid UTF-8 in keys, very wide objects), never
+// more lenient, and what both accept decodes to the same value.
+func FuzzParseJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"subject":"a","body":{"content":"x"}}`, `{"a":1,"A":2}`, `{"a\u0041":1,"aa":2}`, `[1,2,{"x":[true,null]}]`,
+		`{"a":1}{"b":2}`, `{"a":1} x`, `"str"`, `12.5e3`, `{"a":`, `{"a":1,}`, `[[[[[[]]]]]]`, `{"k":"\"}"}`,
+		`{"\u017f":1,"s":2}`, "{\"\xff\":1}", ` { } `, ``, `{"a" "b"}`, `{"a":1 "a":2}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := parseJSON(data)
+		want, werr := parseJSONTokens(data)
+		switch {
+		case werr != nil && err == nil:
+			t.Fatalf("accepted %q, which the reference refuses: %v", data, werr)
+		case werr == nil && err != nil:
+			msg := err.Error()
+			if !strings.Contains(msg, "appears twice") && !strings.Contains(msg, "not valid UTF-8") && !strings.Contains(msg, "keys in one object") {
+				t.Fatalf("refused %q, which the reference accepts: %v", data, err)
+			}
+		case err == nil && !reflect.DeepEqual(got, want):
+			t.Fatalf("%q decoded as %#v; the reference: %#v", data, got, want)
+		}
+	})
+}
+
+// BenchmarkParseJSON compares the one-pass strict parser with the
+// token-by-token one on a 2 KB event body.
+func BenchmarkParseJSON(b *testing.B) {
+	body := []byte(`{"subject":"Onboarding consultation","body":{"contentType":"HTML","content":"` + strings.Repeat("Agenda: introductions, goals, next steps. ", 38) +
+		`"},"start":{"dateTime":"2026-12-01T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T10:30:00","timeZone":"UTC"},"location":{"displayName":"Online"},"attendees":[{"emailAddress":{"address":"client@fabrikam.example","name":"Client"},"type":"required"}],"isOnlineMeeting":false}`)
+	for _, p := range []struct {
+		name  string
+		parse func([]byte) (any, error)
+	}{{"one-pass", parseJSON}, {"tokens", parseJSONTokens}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := p.parse(body); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -424,12 +426,31 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	}
 	if isJSON(resp.Header.Get("Content-Type")) && resp.Header.Get("Content-Encoding") == "" && resp.Body != http.NoBody {
 		c.links = h.links.body(resp.Body, !c.decision.ExternalLinks)
+		if resp.ContentLength >= 0 && resp.ContentLength <= maxBufferedAnswer {
+			// A small answer of known length is rewritten whole: the caller
+			// gets a Content-Length and one write. (A streamed answer of
+			// unknown length makes ReverseProxy flush every chunk.)
+			buf := bytes.NewBuffer(make([]byte, 0, resp.ContentLength+512))
+			_, err := buf.ReadFrom(c.links)
+			c.links.Close()
+			if err != nil {
+				return fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
+			}
+			resp.Body = io.NopCloser(buf)
+			resp.ContentLength = int64(buf.Len())
+			resp.Header.Set("Content-Length", strconv.Itoa(buf.Len()))
+			return nil
+		}
 		resp.Body = c.links
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
 	}
 	return nil
 }
+
+// maxBufferedAnswer is the largest JSON answer of known length rewritten
+// whole rather than streamed.
+const maxBufferedAnswer = 256 << 10
 
 func (h *Handler) upstreamError(_ http.ResponseWriter, r *http.Request, err error) {
 	c := r.Context().Value(callKey{}).(*call)

@@ -115,6 +115,10 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 			return nil, fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_*: %w", err)
 		}
 		topts = append(topts, sdktrace.WithBatcher(exp))
+	default:
+		// Spans go nowhere: record none, so that each costs next to
+		// nothing (trace context is still propagated).
+		topts = append(topts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	t.tp = sdktrace.NewTracerProvider(topts...)
 	t.shutdownFn = append(t.shutdownFn, t.tp.Shutdown)

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// scheduleJSON is a getSchedule answer of about 1 KB, as Graph sends one
+// for a single mailbox and a working day at 30-minute intervals.
+var scheduleJSON = []byte(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)","value":[{"scheduleId":"adelev@contoso.example","availabilityView":"000220000000000000000000","scheduleItems":[{"isPrivate":false,"status":"busy","subject":"Quarterly planning","location":"Conference room 4","start":{"dateTime":"2026-12-01T09:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"}},{"isPrivate":true,"status":"tentative","start":{"dateTime":"2026-12-01T13:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T13:30:00.0000000","timeZone":"UTC"}}],"workingHours":{"daysOfWeek":["monday","tuesday","wednesday","thursday","friday"],"startTime":"08:00:00.0000000","endTime":"17:00:00.0000000","timeZone":{"name":"Pacific Standard Time"}}}]}`)
+
+// backend is the fast upstream standing in for Graph: getSchedule answers
+// from memory, event creation echoes the body (201), anything else 404.
+func backend(args []string) error {
+	fs := flag.NewFlagSet("backend", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address")
+	cert := fs.String("cert", "", "certificate PEM")
+	key := fs.String("key", "", "key PEM")
+	fs.Parse(args)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+		w.Header().Set("request-id", "00000000-0000-4000-8000-000000000000")
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/calendar/getSchedule"):
+			w.Write(scheduleJSON)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/events"):
+			w.WriteHeader(http.StatusCreated)
+			w.Write(body)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":{"code":"Request_ResourceNotFound","message":"not here"}}`)
+		}
+	})
+	return serveTLS(*listen, *cert, *key, h)
+}
+
+// bare is the floor of a Go proxy: httputil.ReverseProxy with an HTTP/2
+// transport tuned for one busy upstream, and nothing else.
+func bare(args []string) error {
+	fs := flag.NewFlagSet("bare", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address")
+	cert := fs.String("cert", "", "certificate PEM")
+	key := fs.String("key", "", "key PEM")
+	upstream := fs.String("upstream", "", "upstream base URL")
+	caFile := fs.String("ca", "", "CA of the upstream")
+	fs.Parse(args)
+	u, err := url.Parse(*upstream)
+	if err != nil {
+		return err
+	}
+	pem, err := os.ReadFile(*caFile)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.Out.Host = u.Host },
+		Transport: tr,
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
+	return serveTLS(*listen, *cert, *key, rp)
+}
+
+// serveTLS serves h with HTTP/2 and HTTP/1.1 until SIGTERM or SIGINT.
+func serveTLS(addr, cert, key string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String()) // the harness reads the address
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.ServeTLS(ln, cert, key); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
