@@ -152,7 +152,7 @@ func (n *node) match(segs []string, accept func(*rule) bool) *rule {
 	}
 	seg := segs[0]
 	if n.lits != nil {
-		if next := n.lits[asciiLower(seg)]; next != nil {
+		if next := n.lookup(seg); next != nil {
 			if r := next.match(segs[1:], accept); r != nil {
 				return r
 			}
@@ -167,6 +167,24 @@ func (n *node) match(segs []string, accept func(*rule) bool) *rule {
 		return n.param.match(segs[1:], accept)
 	}
 	return nil
+}
+
+// lookup finds the literal child for seg, compared in ASCII lower case,
+// without allocating for segments of up to 64 bytes.
+func (n *node) lookup(seg string) *node {
+	if len(seg) > 64 {
+		return n.lits[asciiLower(seg)]
+	}
+	var buf [64]byte
+	b := buf[:len(seg)]
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return n.lits[string(b)]
 }
 
 // asciiLower lower-cases s without allocating when it is lower case

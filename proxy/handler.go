@@ -425,22 +425,31 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		}
 	}
 	if isJSON(resp.Header.Get("Content-Type")) && resp.Header.Get("Content-Encoding") == "" && resp.Body != http.NoBody {
-		c.links = h.links.body(resp.Body, !c.decision.ExternalLinks)
+		withhold := !c.decision.ExternalLinks
 		if resp.ContentLength >= 0 && resp.ContentLength <= maxBufferedAnswer {
-			// A small answer of known length is rewritten whole: the caller
-			// gets a Content-Length and one write. (A streamed answer of
-			// unknown length makes ReverseProxy flush every chunk.)
-			buf := bytes.NewBuffer(make([]byte, 0, resp.ContentLength+512))
-			_, err := buf.ReadFrom(c.links)
-			c.links.Close()
+			// A small answer of known length is read whole and rewritten
+			// only if it has a link: the caller gets a Content-Length and
+			// one write. (A streamed answer of unknown length makes
+			// ReverseProxy flush every chunk.)
+			raw := bytes.NewBuffer(make([]byte, 0, resp.ContentLength+1))
+			_, err := raw.ReadFrom(resp.Body)
+			resp.Body.Close()
 			if err != nil {
 				return fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
 			}
-			resp.Body = io.NopCloser(buf)
-			resp.ContentLength = int64(buf.Len())
-			resp.Header.Set("Content-Length", strconv.Itoa(buf.Len()))
+			out := raw
+			if h.links.mayRewrite(raw.Bytes(), withhold) {
+				c.links = h.links.body(io.NopCloser(raw), withhold)
+				out = bytes.NewBuffer(make([]byte, 0, raw.Len()+512))
+				out.ReadFrom(c.links)
+				c.links.Close()
+			}
+			resp.Body = io.NopCloser(out)
+			resp.ContentLength = int64(out.Len())
+			resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
 			return nil
 		}
+		c.links = h.links.body(resp.Body, withhold)
 		resp.Body = c.links
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1

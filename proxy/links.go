@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"strings"
 	"sync"
@@ -80,6 +81,38 @@ var (
 func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser { return l.body(rc, false) }
 
 // body is Body that also withholds external links when asked.
+// mayRewrite reports whether body has a key whose value body() would
+// rewrite or withhold. Keys are matched on their raw bytes, so a body in
+// which none appears in quotes comes out of body() unchanged.
+func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
+	if bytes.Contains(body, []byte(`\u`)) {
+		return true // a key may be spelled with escapes
+	}
+	for _, k := range quotedLinkKeys {
+		if bytes.Contains(body, k) {
+			return true
+		}
+	}
+	if withhold {
+		for _, k := range quotedExternalKeys {
+			if bytes.Contains(body, k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var quotedLinkKeys, quotedExternalKeys = quoted(linkKeys), quoted(externalKeys)
+
+func quoted(keys [][]byte) [][]byte {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = append(append([]byte{'"'}, k...), '"')
+	}
+	return out
+}
+
 func (l *LinkRewriter) body(rc io.ReadCloser, withhold bool) *jsonLinks {
 	j := &jsonLinks{l: l, src: rc, in: inPool.Get().(*[]byte), outp: outPool.Get().(*[]byte), withhold: withhold}
 	j.out = (*j.outp)[:0]
@@ -108,6 +141,7 @@ type jsonLinks struct {
 	hold      bool      // the current string is a link value, held in val
 	keyBuf    []byte    // the current key, while it is short enough to be a link key
 	keyOK     bool      // keyBuf still tracks the key
+	keyEsc    bool      // the key has escapes (decoded before comparing)
 	linkNext  valueKind // what the value after the last key is
 	holdKind  valueKind // what the held value is
 	val       []byte
@@ -162,17 +196,15 @@ func (j *jsonLinks) scan(b []byte) {
 			switch {
 			case j.escape:
 				j.escape = false
+				j.keyByte(c)
 			case c == '\\':
 				j.escape = true
-				j.keyOK = false // link keys have no escapes
+				j.keyEsc = true
+				j.keyByte(c)
 			case c == '"':
 				j.endString()
-			case j.isKey && j.keyOK:
-				if len(j.keyBuf) < 40 {
-					j.keyBuf = append(j.keyBuf, c)
-				} else {
-					j.keyOK = false
-				}
+			default:
+				j.keyByte(c)
 			}
 			if j.hold && len(j.val) > maxLinkBytes {
 				j.hold = false
@@ -191,7 +223,7 @@ func (j *jsonLinks) scan(b []byte) {
 			j.inString = true
 			j.isKey = j.inObject() && j.expectKey
 			if j.isKey {
-				j.keyBuf, j.keyOK = j.keyBuf[:0], true
+				j.keyBuf, j.keyOK, j.keyEsc = j.keyBuf[:0], true, false
 			} else if j.linkNext != plainValue {
 				// Hold the value back: drop the quote just written.
 				j.out = j.out[:len(j.out)-1]
@@ -220,19 +252,41 @@ func (j *jsonLinks) scan(b []byte) {
 	}
 }
 
+// keyByte adds c to the key being tracked; keys longer than any link key
+// (even spelled with escapes) stop being tracked.
+func (j *jsonLinks) keyByte(c byte) {
+	if !j.isKey || !j.keyOK {
+		return
+	}
+	if len(j.keyBuf) >= 6*40 {
+		j.keyOK = false
+		return
+	}
+	j.keyBuf = append(j.keyBuf, c)
+}
+
 func (j *jsonLinks) endString() {
 	j.inString = false
 	if j.isKey {
 		j.isKey = false
 		if j.keyOK {
+			key := j.keyBuf
+			if j.keyEsc {
+				// "@odata.next\u004cink" is @odata.nextLink to any
+				// JSON reader.
+				var k string
+				if json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k) == nil {
+					key = []byte(k)
+				}
+			}
 			for _, k := range linkKeys {
-				if bytes.Equal(j.keyBuf, k) {
+				if bytes.Equal(key, k) {
 					j.linkNext = linkValue
 				}
 			}
 			if j.withhold {
 				for _, k := range externalKeys {
-					if bytes.Equal(j.keyBuf, k) {
+					if bytes.Equal(key, k) {
 						j.linkNext = externalValue
 					}
 				}

@@ -182,6 +182,7 @@ func FuzzLinkRewriter(f *testing.F) {
 		`[{"a":"\"@odata.nextLink\""},"https://graph.microsoft.com/"]`,
 		`{"@odata.nextLink":"https://graph.microsoft.com.evil/x"}`,
 		`not json {"@odata.nextLink":"`,
+		`{"@odata.next\u004cink":"https://graph.microsoft.com/v1.0/users"}`,
 	} {
 		f.Add(s, uint8(3))
 	}
@@ -190,6 +191,9 @@ func FuzzLinkRewriter(f *testing.F) {
 		split := rewriteAll(t, in, int(size%64)+1)
 		if whole != split {
 			t.Fatalf("result depends on read size:\n%q\n%q", whole, split)
+		}
+		if !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), false) && whole != in {
+			t.Fatalf("mayRewrite said no, yet the body changed:\n%q\n%q", in, whole)
 		}
 		if !strings.Contains(strings.ToLower(in), "graph.microsoft.com") && whole != in {
 			t.Fatalf("changed a body without the Graph origin:\n%q\n%q", in, whole)
