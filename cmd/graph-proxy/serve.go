@@ -76,6 +76,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	tuneGC(log)
 
 	roots, err := rootCAs(cfg.Graph.CAFile)
 	if err != nil {
