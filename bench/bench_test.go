@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+func TestParseWrk(t *testing.T) {
+	for _, tt := range []struct {
+		name, out string
+		want      wrkResult
+		wantErr   string
+	}{
+		{name: "ok", out: "Running 10s test\nBENCHWRK 9000 10000000 0 0 812.0 2410.5\n",
+			want: wrkResult{requests: 9000, duration: 10 * time.Second, p50: 812, p99: 2410.5}},
+		{name: "non-2xx", out: "BENCHWRK 9000 10000000 3 0 812.0 2410.5\n", wantErr: "3 non-2xx answers"},
+		{name: "socket errors", out: "BENCHWRK 9000 10000000 0 2 812.0 2410.5\n", wantErr: "2 socket errors"},
+		{name: "nothing done", out: "BENCHWRK 0 10000000 0 0 0 0\n", wantErr: "in 0 requests"},
+		{name: "no summary", out: "unable to connect\n", wantErr: "no wrk summary"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseWrk(tt.out)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v; want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %+v %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want stats
+	}{
+		{[]float64{3, 1, 2}, stats{2, 1, 3}},
+		{[]float64{4, 1, 3, 2}, stats{2.5, 1, 4}},
+		{[]float64{7}, stats{7, 7, 7}},
+		{nil, stats{}},
+	} {
+		if got := summarize(tt.in); got != tt.want {
+			t.Errorf("summarize(%v) = %+v; want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	doc := "head\n<!-- rounds -->\nold\n<!-- /rounds -->\ntail\n"
+	got := replaceSection(doc, "rounds", "new\n")
+	if got != "head\n<!-- rounds -->\nnew\n<!-- /rounds -->\ntail\n" {
+		t.Errorf("got %q", got)
+	}
+	if got := replaceSection("head\n", "soak", "s\n"); got != "head\n\n<!-- soak -->\ns\n<!-- /soak -->\n" {
+		t.Errorf("missing section: got %q", got)
+	}
+}
+
+// TestBenchPolicy: the load's policy is valid, has the rules it claims,
+// and allows both of the load's calls.
+func TestBenchPolicy(t *testing.T) {
+	p, err := policy.Parse("bench.yaml", []byte(benchPolicy(200)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(benchPolicy(200), "\n  - { id:"); n != 200 {
+		t.Errorf("%d rules; want 200", n)
+	}
+	for _, c := range []struct{ path, body string }{
+		{"/v1.0/users/user7@contoso.example/calendar/getSchedule", strings.ReplaceAll(scheduleBody, "{user}", "user7@contoso.example")},
+		{"/v1.0/users/user7@contoso.example/events", eventBody},
+	} {
+		req, err := policy.Canonicalize("POST", c.path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := p.Decide(policy.Args{Caller: "engage", Request: req, ContentType: "application/json", Body: []byte(c.body)})
+		if !d.Forwarded() {
+			t.Errorf("%s: %s", c.path, d.Reason)
+		}
+	}
+	if n := len(eventBody); n < 1800 || n > 2300 {
+		t.Errorf("event body is %d bytes; want about 2 KB", n)
+	}
+}
+
+func TestWriteCerts(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := writeCerts(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
