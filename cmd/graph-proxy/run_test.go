@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,9 +95,9 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	os.WriteFile(ca, sim.CAPEM(), 0o600)
 	pol := filepath.Join(dir, "policy.yaml")
 	os.WriteFile(pol, []byte(proxytest.DefaultPolicy), 0o600)
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := proxytest.FreeAddr(t), proxytest.FreeAddr(t)
 	// A collector that is not there: export must cost nothing visible.
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+freeAddr(t))
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+proxytest.FreeAddr(t))
 	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
 	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
 	env := []string{
@@ -234,16 +233,6 @@ func getJSON(url string, v any) error {
 	}
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // baseEnv is the least environment serve starts with — the policy text,

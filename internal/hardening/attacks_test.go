@@ -26,6 +26,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 )
 
 // refusedAndAudited checks an attack's answer: a 4xx, a record of the
@@ -300,7 +301,7 @@ func TestProtocolAttacks(t *testing.T) {
 			t.Errorf("%s: answers %v; want %v", tt.name, got, tt.want)
 		}
 		if tt.connRecords > 0 {
-			waitFor(t, tt.name+": connection record", 5*time.Second, func() bool { return connectionRecords(p) >= before+tt.connRecords })
+			proxytest.WaitWithin(t, tt.name+": connection record", 5*time.Second, func() bool { return connectionRecords(p) >= before+tt.connRecords })
 		}
 		for _, r := range graphSaw(sim) {
 			if strings.Contains(r.Path, "/messages") {
@@ -484,7 +485,7 @@ func h2Attacks(t *testing.T, p *proc, tok, user string) {
 		}
 	}
 	var forwarded int
-	waitFor(t, "records of the forwarded streams", 10*time.Second, func() bool {
+	proxytest.WaitWithin(t, "records of the forwarded streams", 10*time.Second, func() bool {
 		forwarded = 0
 		for _, r := range p.Records() {
 			if r.Kind == "" && r.Path == "/users" && r.Decision == "allow" && !r.Time.Before(flood.Add(-time.Second)) {

@@ -260,7 +260,7 @@ func TestAuditSinkFaults(t *testing.T) {
 	for _, id := range ids {
 		p.Record(id)
 	}
-	waitFor(t, "every record in Azure Monitor", 15*time.Second, func() bool { return monitorHas(sim, ids) })
+	proxytest.WaitWithin(t, "every record in Azure Monitor", 15*time.Second, func() bool { return monitorHas(sim, ids) })
 	p.Stop()
 
 	// Azure Monitor alone, failing beyond its budget: fail closed.
@@ -273,7 +273,7 @@ func TestAuditSinkFaults(t *testing.T) {
 		t.Fatalf("first call: %d", first.Status)
 	}
 	var refused result
-	waitFor(t, "calls refused while no sink takes records", 15*time.Second, func() bool {
+	proxytest.WaitWithin(t, "calls refused while no sink takes records", 15*time.Second, func() bool {
 		refused = p2.Do("GET", "/v1.0/users?$top=1", "")
 		return refused.Status == 503
 	})
@@ -291,11 +291,11 @@ func TestAuditSinkFaults(t *testing.T) {
 	}
 	sim2.Monitor.Heal()
 	var after result
-	waitFor(t, "recovery after Azure Monitor healed", 15*time.Second, func() bool {
+	proxytest.WaitWithin(t, "recovery after Azure Monitor healed", 15*time.Second, func() bool {
 		after = p2.Do("GET", "/v1.0/users?$top=1", "")
 		return after.Status == 200
 	})
-	waitFor(t, "the held records in Azure Monitor", 15*time.Second, func() bool {
+	proxytest.WaitWithin(t, "the held records in Azure Monitor", 15*time.Second, func() bool {
 		return monitorHas(sim2, []string{first.RequestID, after.RequestID})
 	})
 	if err := p2.cmd.Process.Signal(os.Interrupt); err != nil {
@@ -343,7 +343,7 @@ func TestPolicyReplacedWithInvalid(t *testing.T) {
 	narrower := strings.Replace(proxytest.DefaultPolicy, `  - { id: users-list, method: GET, path: "/users", query: [$select, $top, $filter, $count], permission: User.ReadBasic.All }
 `, "", 1)
 	write(t, p.Policy, narrower)
-	waitFor(t, "the valid replacement in force", 10*time.Second, func() bool {
+	proxytest.WaitWithin(t, "the valid replacement in force", 10*time.Second, func() bool {
 		return p.Do("GET", "/v1.0/users?$top=1", "").Status == 403
 	})
 	p.Stop()

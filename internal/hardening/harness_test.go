@@ -1,8 +1,6 @@
 package hardening
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -114,7 +112,7 @@ func startProxy(t *testing.T, sim *graphsim.Sim, o procOptions) *proc {
 	write(t, ca, string(sim.CAPEM()))
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	p.Roots = serverCert(t, certFile, keyFile)
-	p.Addr, p.Admin = freeAddr(t), freeAddr(t)
+	p.Addr, p.Admin = proxytest.FreeAddr(t), proxytest.FreeAddr(t)
 	p.Base = "https://" + p.Addr
 	env := []string{
 		"GRAPH_PROXY_LISTEN=" + p.Addr,
@@ -175,7 +173,7 @@ func (p *proc) WaitReady() {
 
 func (p *proc) waitStatus(path string) {
 	p.t.Helper()
-	waitFor(p.t, "graph-proxy "+path, 30*time.Second, func() bool {
+	proxytest.WaitWithin(p.t, "graph-proxy "+path, 30*time.Second, func() bool {
 		select {
 		case err := <-p.exited:
 			p.exited <- err
@@ -268,24 +266,14 @@ func readRecords(t *testing.T, file string) []auditlog.Record {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	var out []auditlog.Record
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r auditlog.Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit line %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return proxytest.ParseRecords(t, data)
 }
 
 // Record waits for the record with the request id.
 func (p *proc) Record(id string) auditlog.Record {
 	p.t.Helper()
 	var found auditlog.Record
-	waitFor(p.t, "audit record "+id, 10*time.Second, func() bool {
+	proxytest.WaitWithin(p.t, "audit record "+id, 10*time.Second, func() bool {
 		for _, r := range p.Records() {
 			if r.RequestID == id {
 				found = r
@@ -301,7 +289,7 @@ func (p *proc) Record(id string) auditlog.Record {
 func (p *proc) RecordsWhere(n int, match func(auditlog.Record) bool) []auditlog.Record {
 	p.t.Helper()
 	var got []auditlog.Record
-	waitFor(p.t, fmt.Sprintf("%d matching audit records", n), 10*time.Second, func() bool {
+	proxytest.WaitWithin(p.t, fmt.Sprintf("%d matching audit records", n), 10*time.Second, func() bool {
 		got = got[:0]
 		for _, r := range p.Records() {
 			if match(r) {
@@ -365,27 +353,6 @@ func write(t *testing.T, file, text string) {
 	if err := os.Rename(tmp, file); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // serverCert writes a self-signed certificate for 127.0.0.1 and returns a

@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -365,8 +364,17 @@ func (s *SyncBuffer) String() string {
 // Records parses the audit lines written so far.
 func (s *SyncBuffer) Records(t *testing.T) []auditlog.Record {
 	t.Helper()
+	return ParseRecords(t, []byte(s.String()))
+}
+
+// ParseRecords parses audit lines. A last line without its newline (a
+// writer mid-write) is not a record yet.
+func ParseRecords(t *testing.T, data []byte) []auditlog.Record {
+	t.Helper()
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var out []auditlog.Record
-	sc := bufio.NewScanner(strings.NewReader(s.String()))
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var r auditlog.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
@@ -404,13 +412,30 @@ func DecodeError(t *testing.T, resp *http.Response) GraphError {
 // WaitFor polls cond for at most 10 seconds.
 func WaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	WaitWithin(t, what, 10*time.Second, cond)
+}
+
+// WaitWithin polls cond for at most limit.
+func WaitWithin(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// FreeAddr is a loopback address with a port free a moment ago.
+func FreeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // T is the test the Env belongs to.
