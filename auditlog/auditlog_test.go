@@ -204,6 +204,7 @@ type gateSink struct {
 	block   chan struct{}
 	entered chan struct{} // told when a write starts waiting on block
 	lines   int
+	writes  int
 }
 
 func (g *gateSink) Name() string { return "gate" }
@@ -223,8 +224,32 @@ func (g *gateSink) Write(ctx context.Context, lines [][]byte) error {
 	}
 	g.mu.Lock()
 	g.lines += len(lines)
+	g.writes++
 	g.mu.Unlock()
 	return nil
+}
+
+// Records appended while the writer lingers join its batch, and closing
+// the log ends the linger: with a linger far longer than the test, ten
+// records and the closing one reach the sink in a single write.
+func TestGroupCommit(t *testing.T) {
+	g := &gateSink{}
+	l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, Linger: time.Hour})
+	for i := 0; i < 10; i++ {
+		tk, err := l.Reserve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Append(record(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.Close(ctx, &auditlog.Record{Kind: "close"}); err != nil {
+		t.Fatalf("close while the writer lingers: %v", err)
+	}
+	if g.lines != 11 || g.writes != 1 {
+		t.Errorf("%d records in %d writes; want 11 in 1", g.lines, g.writes)
+	}
 }
 
 func TestFailClosed(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
+	"hash"
+	"io"
 )
 
 // HashPrefix starts every hash in a chain.
@@ -22,22 +22,23 @@ type chain struct {
 	replica string
 	seq     uint64
 	prev    string
+	scratch []byte    // the line being hashed, reused
+	sum     hash.Hash // reused
 }
 
 // seal completes rec (replica, seq, prev, hash) and returns its line,
 // newline included.
 func (c *chain) seal(rec *Record) ([]byte, error) {
 	rec.Replica, rec.Seq, rec.Prev, rec.Hash = c.replica, c.seq, c.prev, ""
-	line, err := json.Marshal(rec)
+	line, at, err := appendRecord(c.scratch[:0], rec)
 	if err != nil {
 		return nil, err
 	}
-	h := lineHash(c.prev, line)
-	i := bytes.Index(line, hashField)
-	if i < 0 {
-		return nil, errors.New("audit: record has no hash field")
+	c.scratch = line
+	if c.sum == nil {
+		c.sum = sha256.New()
 	}
-	at := i + len(hashField) // the closing quote of the empty hash
+	h := hashLine(c.sum, c.prev, line)
 	out := make([]byte, 0, len(line)+len(h)+1)
 	out = append(out, line[:at]...)
 	out = append(out, h...)
@@ -49,11 +50,14 @@ func (c *chain) seal(rec *Record) ([]byte, error) {
 	return out, nil
 }
 
-func lineHash(prev string, line []byte) string {
-	s := sha256.New()
-	s.Write([]byte(prev))
+func lineHash(prev string, line []byte) string { return hashLine(sha256.New(), prev, line) }
+
+func hashLine(s hash.Hash, prev string, line []byte) string {
+	s.Reset()
+	io.WriteString(s, prev)
 	s.Write(line)
-	return HashPrefix + hex.EncodeToString(s.Sum(nil))
+	var sum [sha256.Size]byte
+	return HashPrefix + hex.EncodeToString(s.Sum(sum[:0]))
 }
 
 // unseal returns the line as it was hashed (hash emptied) and the hash it

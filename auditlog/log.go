@@ -40,6 +40,10 @@ type Options struct {
 	// BatchSize bounds the records written in one sink call (group
 	// commit). Default 256.
 	BatchSize int
+	// Linger is how long the writer waits, after a batch's first record,
+	// for more to join it when the queue runs dry. Default 5ms; negative
+	// writes each batch at once.
+	Linger time.Duration
 	// RetryBudget is how long a healthy sink's failing write is retried
 	// before the sink is marked failing. Default 30s.
 	RetryBudget time.Duration
@@ -105,6 +109,9 @@ func New(o Options) (*Log, error) {
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = 256
+	}
+	if o.Linger == 0 {
+		o.Linger = 5 * time.Millisecond
 	}
 	if o.RetryBudget == 0 {
 		o.RetryBudget = 30 * time.Second
@@ -275,25 +282,57 @@ func (l *Log) Close(ctx context.Context, final *Record) error {
 }
 
 // run writes queued lines in batches until the queue is closed and empty.
+// A batch is what is queued when the writer gets to it plus what arrives
+// within Linger after its first line: at a steady rate of calls, one sink
+// write (one system call for the file sink) carries several records, and
+// the writer wakes once per batch instead of once per record. Records are
+// never awaited by the calls that append them, so lingering delays no call.
 func (l *Log) run() {
 	defer close(l.done)
 	batch := make([][]byte, 0, l.o.BatchSize)
+	var linger *time.Timer
+	if l.o.Linger > 0 {
+		linger = time.NewTimer(time.Hour)
+		linger.Stop()
+	}
 	for line := range l.queue {
 		batch = append(batch[:0], line)
-	fill:
-		for len(batch) < l.o.BatchSize {
-			select {
-			case more, ok := <-l.queue:
-				if !ok {
-					break fill
+		open := l.drain(&batch)
+		if open && linger != nil && len(batch) < l.o.BatchSize {
+			linger.Reset(l.o.Linger)
+		wait:
+			for len(batch) < l.o.BatchSize {
+				select {
+				case more, ok := <-l.queue:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, more)
+				case <-linger.C:
+					break wait
 				}
-				batch = append(batch, more)
-			default:
-				break fill
 			}
+			linger.Stop()
 		}
 		l.write(batch)
 	}
+}
+
+// drain appends what is queued now to the batch, up to BatchSize, and
+// reports whether the queue is still open.
+func (l *Log) drain(batch *[][]byte) bool {
+	for len(*batch) < l.o.BatchSize {
+		select {
+		case more, ok := <-l.queue:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, more)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // write gives a batch to every sink. A healthy sink's failures are

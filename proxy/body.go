@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // errBadBody is a request body that cannot be decoded: 400.
@@ -44,7 +45,7 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	default:
 		return nil, fmt.Errorf("%w: %q", errUnsupportedEncoding, enc)
 	}
-	body, err := io.ReadAll(src)
+	body, err := readAll(src, r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) || errors.Is(err, errBadBody) {
@@ -122,3 +123,55 @@ func guardHeaders(r *http.Request, max int) error {
 	}
 	return nil
 }
+
+// readAll reads src to its end into one allocation when size, the length
+// announced, is right (io.ReadAll grows its buffer step by step, and
+// bytes.Buffer.ReadFrom wants bytes.MinRead spare before each read).
+func readAll(src io.Reader, size int64) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(src)
+	return buf.Bytes(), err
+}
+
+// buffers lends the proxy the buffers it needs for each answer and takes
+// them back after it: ReverseProxy's copy buffer (otherwise 32 KB
+// allocated and zeroed per answer) and the buffer a small answer is read
+// into.
+type buffers struct {
+	copy   sync.Pool // *[]byte
+	answer sync.Pool // *bytes.Buffer
+}
+
+// Get and Put make buffers an httputil.BufferPool.
+func (b *buffers) Get() []byte {
+	if p, ok := b.copy.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *buffers) Put(buf []byte) { b.copy.Put(&buf) }
+
+// getAnswer returns an empty buffer with room for size bytes and the spare
+// bytes.Buffer.ReadFrom wants.
+func (b *buffers) getAnswer(size int64) *bytes.Buffer {
+	buf, ok := b.answer.Get().(*bytes.Buffer)
+	if !ok {
+		buf = new(bytes.Buffer)
+	}
+	buf.Grow(int(size) + bytes.MinRead)
+	return buf
+}
+
+// putAnswer takes back an answer buffer no longer read from; a large one
+// is left to the garbage collector rather than kept.
+func (b *buffers) putAnswer(buf *bytes.Buffer) {
+	if buf == nil || buf.Cap() > maxPooledAnswer {
+		return
+	}
+	buf.Reset()
+	b.answer.Put(buf)
+}
+
+// maxPooledAnswer bounds the answer buffers kept for reuse.
+const maxPooledAnswer = 64 << 10

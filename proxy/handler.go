@@ -87,6 +87,7 @@ type Handler struct {
 	o      Options
 	links  *LinkRewriter
 	rp     *httputil.ReverseProxy
+	bufs   buffers
 	log    *slog.Logger
 	now    func() time.Time
 	tracer trace.Tracer
@@ -116,6 +117,7 @@ func New(o Options) (*Handler, error) {
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.upstreamError,
 		ErrorLog:       slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
+		BufferPool:     &h.bufs,
 	}
 	return h, nil
 }
@@ -127,7 +129,8 @@ type call struct {
 	clientRequestID string
 	token           upstream.Token
 	decision        policy.Decision
-	links           *jsonLinks // the answer's link rewriter, when JSON
+	links           *jsonLinks    // the answer's link rewriter, when JSON
+	answer          *bytes.Buffer // a small answer read whole, lent by Handler.bufs
 	ticket          *auditlog.Ticket
 	subsReserved    bool // room is held for the sub-requests' records
 	rec             auditlog.Record
@@ -300,6 +303,8 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// forward and respond
 	uctx, span := h.tracer.Start(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient))
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(uctx, callKey{}, c)))
+	h.bufs.putAnswer(c.answer)
+	c.answer = nil
 	span.SetAttributes(attribute.Int("http.response.status_code", c.rec.UpstreamStatus), attribute.String("graph_proxy.graph_request_id", c.rec.GraphRequestID))
 	endSpan(span, c.upstreamErr)
 	return c.upstreamErr
@@ -431,7 +436,8 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 			// only if it has a link: the caller gets a Content-Length and
 			// one write. (A streamed answer of unknown length makes
 			// ReverseProxy flush every chunk.)
-			raw := bytes.NewBuffer(make([]byte, 0, resp.ContentLength+1))
+			raw := h.bufs.getAnswer(resp.ContentLength)
+			c.answer = raw
 			_, err := raw.ReadFrom(resp.Body)
 			resp.Body.Close()
 			if err != nil {

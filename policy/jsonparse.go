@@ -1,0 +1,387 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// jsonParser reads a request body in one pass into what encoding/json
+// decodes into an any with UseNumber (map[string]any, []any, string,
+// json.Number, bool, nil), refusing on the way what the policy does not
+// read: nesting deeper than maxJSONDepth, two keys of one object equal but
+// for case, more than maxKeysPerObject keys in an object, a key that is not
+// valid UTF-8, anything after the value. FuzzParseJSON holds it to the
+// token-by-token reference, parseJSONTokens.
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+var errJSONEnd = errors.New("unexpected end of the body")
+
+func (p *jsonParser) parse() (any, error) {
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	p.space()
+	if p.i < len(p.b) {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return v, nil
+}
+
+func (p *jsonParser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) unexpected(what string) error {
+	if p.i >= len(p.b) {
+		return errJSONEnd
+	}
+	return fmt.Errorf("invalid character %s %s", strconv.QuoteRune(rune(p.b[p.i])), what)
+}
+
+func (p *jsonParser) value(depth int) (any, error) {
+	p.space()
+	if p.i >= len(p.b) {
+		return nil, errJSONEnd
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		if depth >= maxJSONDepth {
+			return nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
+		}
+		return p.object(depth)
+	case c == '[':
+		if depth >= maxJSONDepth {
+			return nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
+		}
+		return p.array(depth)
+	case c == '"':
+		s, _, err := p.str()
+		return s, err
+	case c == '-' || ('0' <= c && c <= '9'):
+		return p.number()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	}
+	return nil, p.unexpected("looking for beginning of value")
+}
+
+func (p *jsonParser) literal(lit string) error {
+	for k := 0; k < len(lit); k++ {
+		if p.i >= len(p.b) {
+			return errJSONEnd
+		}
+		if p.b[p.i] != lit[k] {
+			return p.unexpected("in literal " + lit)
+		}
+		p.i++
+	}
+	return nil
+}
+
+func (p *jsonParser) object(depth int) (any, error) {
+	p.i++ // {
+	obj := map[string]any{}
+	var seenArr [16]string // the keys so far, for the duplicate check
+	keys := seenArr[:0]
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return obj, nil
+	}
+	for {
+		p.space()
+		if p.i >= len(p.b) {
+			return nil, errJSONEnd
+		}
+		if p.b[p.i] != '"' {
+			return nil, p.unexpected("looking for beginning of object key string")
+		}
+		key, valid, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if !valid {
+			return nil, errors.New("a key is not valid UTF-8")
+		}
+		for _, seen := range keys {
+			if sameKey(seen, key) {
+				return nil, fmt.Errorf("key %q appears twice in one object", key)
+			}
+		}
+		if len(keys) >= maxKeysPerObject {
+			return nil, fmt.Errorf("more than %d keys in one object", maxKeysPerObject)
+		}
+		keys = append(keys, key)
+		p.space()
+		if p.i >= len(p.b) {
+			return nil, errJSONEnd
+		}
+		if p.b[p.i] != ':' {
+			return nil, p.unexpected("after object key")
+		}
+		p.i++
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		obj[key] = v
+		p.space()
+		if p.i >= len(p.b) {
+			return nil, errJSONEnd
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return obj, nil
+		default:
+			return nil, p.unexpected("after object key:value pair")
+		}
+	}
+}
+
+func (p *jsonParser) array(depth int) (any, error) {
+	p.i++ // [
+	arr := []any{}
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return arr, nil
+	}
+	for {
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		arr = append(arr, v)
+		p.space()
+		if p.i >= len(p.b) {
+			return nil, errJSONEnd
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return arr, nil
+		default:
+			return nil, p.unexpected("after array element")
+		}
+	}
+}
+
+// number reads a number by JSON's grammar and keeps its text, as
+// json.Number.
+func (p *jsonParser) number() (any, error) {
+	start := p.i
+	if p.b[p.i] == '-' {
+		p.i++
+	}
+	digits := func() int {
+		n := 0
+		for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case p.i >= len(p.b):
+		return nil, errJSONEnd
+	case p.b[p.i] == '0':
+		p.i++
+	case '1' <= p.b[p.i] && p.b[p.i] <= '9':
+		digits()
+	default:
+		return nil, p.unexpected("in numeric literal")
+	}
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		p.i++
+		if p.i >= len(p.b) {
+			return nil, errJSONEnd
+		}
+		if digits() == 0 {
+			return nil, p.unexpected("after decimal point in numeric literal")
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		if p.i >= len(p.b) {
+			return nil, errJSONEnd
+		}
+		if digits() == 0 {
+			return nil, p.unexpected("in exponent of numeric literal")
+		}
+	}
+	return json.Number(p.b[start:p.i]), nil
+}
+
+// str reads a string. Like encoding/json, it decodes escapes (a lone
+// surrogate becomes U+FFFD) and replaces invalid UTF-8 with U+FFFD;
+// valid reports whether the raw bytes were valid UTF-8.
+func (p *jsonParser) str() (s string, valid bool, err error) {
+	p.i++ // "
+	start := p.i
+	// The common case: no escapes and plain ASCII up to the quote.
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			s = string(p.b[start:p.i])
+			p.i++
+			return s, true, nil
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		p.i++
+	}
+	out := make([]byte, p.i-start, p.i-start+16)
+	copy(out, p.b[start:p.i])
+	valid = true
+	for {
+		if p.i >= len(p.b) {
+			return "", false, errJSONEnd
+		}
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return string(out), valid, nil
+		case c < 0x20:
+			return "", false, p.unexpected("in string literal")
+		case c == '\\':
+			p.i++
+			if p.i >= len(p.b) {
+				return "", false, errJSONEnd
+			}
+			e := p.b[p.i]
+			p.i++
+			switch e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, err := p.hex4()
+				if err != nil {
+					return "", false, err
+				}
+				if utf16.IsSurrogate(r) {
+					// A pair decodes to one rune; anything else is U+FFFD.
+					r2 := rune(-1)
+					if p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+						save := p.i
+						p.i += 2
+						if r2, err = p.hex4(); err != nil {
+							return "", false, err
+						}
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							r = dec
+						} else {
+							p.i, r = save, utf8.RuneError
+						}
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				out = utf8.AppendRune(out, r)
+			default:
+				p.i--
+				return "", false, p.unexpected("in string escape code")
+			}
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			p.i++
+		default:
+			r, size := utf8.DecodeRune(p.b[p.i:])
+			if r == utf8.RuneError && size == 1 {
+				valid = false
+			}
+			out = utf8.AppendRune(out, r)
+			p.i += size
+		}
+	}
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func (p *jsonParser) hex4() (rune, error) {
+	var r rune
+	for k := 0; k < 4; k++ {
+		if p.i >= len(p.b) {
+			return 0, errJSONEnd
+		}
+		c := p.b[p.i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, p.unexpected("in \\u hexadecimal character escape")
+		}
+		r = r<<4 | rune(c)
+		p.i++
+	}
+	return r, nil
+}
+
+// sameKey reports whether two keys are the same but for case: equal under
+// Unicode simple folding (strings.EqualFold) or once lowered
+// (strings.ToLower, which also joins U+0130 and i).
+func sameKey(a, b string) bool {
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if !sameRune(ra, rb) {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return a == "" && b == ""
+}
+
+func sameRune(a, b rune) bool {
+	if a == b || unicode.ToLower(a) == unicode.ToLower(b) {
+		return true
+	}
+	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
+		if r == b {
+			return true
+		}
+	}
+	return false
+}
