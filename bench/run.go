@@ -56,7 +56,7 @@ func run(args []string) error {
 	fs.StringVar(&o.proxyCPU, "proxy-cpu", "1", "core of the proxy under test")
 	configs := fs.String("configs", "direct,bare,nginx,graph-proxy", "configurations")
 	fs.BoolVar(&o.keepTmpDir, "keep", false, "keep the working directory")
-	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of graph-proxy's first paced phase here")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of graph-proxy's first paced phase here (and the bare proxy's to FILE.bare)")
 	fs.Parse(args)
 	o.configs = strings.Split(*configs, ",")
 	for _, tool := range []string{"wrk", "nginx", "taskset"} {
@@ -105,7 +105,7 @@ type harness struct {
 	ca      string
 	procs   map[string]*exec.Cmd // by configuration
 	addrs   map[string]string
-	admin   string // graph-proxy's admin listener
+	pprof   map[string]string // profiling listeners by configuration
 	sim     *exec.Cmd
 	backend *exec.Cmd
 	client  *http.Client
@@ -120,7 +120,7 @@ func start(o options) (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{o: o, dir: dir, self: self, procs: map[string]*exec.Cmd{}, addrs: map[string]string{}}
+	h := &harness{o: o, dir: dir, self: self, procs: map[string]*exec.Cmd{}, addrs: map[string]string{}, pprof: map[string]string{}}
 	caPEM, err := writeCerts(dir)
 	if err != nil {
 		return h, err
@@ -157,7 +157,14 @@ func start(o options) (*harness, error) {
 		switch name {
 		case "direct":
 		case "bare":
-			h.procs[name], h.addrs[name], err = h.startServer(o.proxyCPU, "bare", "-cert", cert, "-key", key, "-upstream", upstream, "-ca", h.ca)
+			args := []string{"-cert", cert, "-key", key, "-upstream", upstream, "-ca", h.ca}
+			if o.profile != "" {
+				if h.pprof[name], err = freePort(); err != nil {
+					return h, err
+				}
+				args = append(args, "-pprof", h.pprof[name])
+			}
+			h.procs[name], h.addrs[name], err = h.startServer(o.proxyCPU, "bare", args...)
 		case "nginx":
 			err = h.startNginx(cert, key)
 		case "graph-proxy":
@@ -317,7 +324,10 @@ func (h *harness) startGraphProxy(simEnv []byte, cert, key, upstream string) err
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	h.procs["graph-proxy"], h.addrs["graph-proxy"], h.admin = cmd, addr, admin
+	h.procs["graph-proxy"], h.addrs["graph-proxy"] = cmd, addr
+	if h.o.profile != "" {
+		h.pprof["graph-proxy"] = admin
+	}
 	if err := h.waitHTTP("https://"+addr+"/readyz", 200); err != nil {
 		log, _ := os.ReadFile(logFile.Name())
 		return fmt.Errorf("%w; its log:\n%s", err, log[max(0, len(log)-3000):])
@@ -394,8 +404,12 @@ func (h *harness) measure(name string, round int) (sample, error) {
 	pids := h.pids(name)
 	before := cpuTicks(pids)
 	profiled := make(chan error, 1)
-	if name == "graph-proxy" && round == 0 && h.o.profile != "" {
-		go func() { profiled <- h.cpuProfile(h.o.duration - time.Second) }()
+	if addr := h.pprof[name]; addr != "" && round == 0 {
+		file := h.o.profile
+		if name != "graph-proxy" {
+			file += "." + name
+		}
+		go func() { profiled <- cpuProfile(addr, file, h.o.duration-time.Second) }()
 	} else {
 		profiled <- nil
 	}
@@ -421,14 +435,15 @@ func (h *harness) measure(name string, round int) (sample, error) {
 	return s, nil
 }
 
-// cpuProfile saves graph-proxy's CPU profile over d.
-func (h *harness) cpuProfile(d time.Duration) error {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", h.admin, int(d.Seconds())))
+// cpuProfile saves the CPU profile over d of the process serving
+// /debug/pprof at addr.
+func cpuProfile(addr, file string, d time.Duration) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	f, err := os.Create(h.o.profile)
+	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}

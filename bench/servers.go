@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	_ "net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -58,7 +59,11 @@ func bare(args []string) error {
 	key := fs.String("key", "", "key PEM")
 	upstream := fs.String("upstream", "", "upstream base URL")
 	caFile := fs.String("ca", "", "CA of the upstream")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof here (for the harness's -profile)")
 	fs.Parse(args)
+	if *pprofAddr != "" {
+		go http.ListenAndServe(*pprofAddr, nil) // the default mux, where net/http/pprof registers
+	}
 	u, err := url.Parse(*upstream)
 	if err != nil {
 		return err
