@@ -145,18 +145,8 @@ func (p *jsonParser) object(depth int) (any, error) {
 			return nil, err
 		}
 		obj[key] = v
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return obj, nil
-		default:
-			return nil, p.unexpected("after object key:value pair")
+		if done, err := p.separator('}', "after object key:value pair"); done || err != nil {
+			return obj, err
 		}
 	}
 }
@@ -175,20 +165,28 @@ func (p *jsonParser) array(depth int) (any, error) {
 			return nil, err
 		}
 		arr = append(arr, v)
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return arr, nil
-		default:
-			return nil, p.unexpected("after array element")
+		if done, err := p.separator(']', "after array element"); done || err != nil {
+			return arr, err
 		}
 	}
+}
+
+// separator reads what follows a member or an element: a comma, more to
+// come, or the closing byte, done.
+func (p *jsonParser) separator(closing byte, after string) (done bool, err error) {
+	p.space()
+	if p.i >= len(p.b) {
+		return false, errJSONEnd
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, p.unexpected(after)
 }
 
 // number reads a number by JSON's grammar and keeps its text, as
