@@ -84,13 +84,15 @@ type AuditLog interface {
 // Handler is the proxy's http.Handler: every Graph call passes through its
 // stages in order (ARCHITECTURE.md §1) and leaves one audit record.
 type Handler struct {
-	o      Options
-	links  *LinkRewriter
-	rp     *httputil.ReverseProxy
-	bufs   buffers
-	log    *slog.Logger
-	now    func() time.Time
-	tracer trace.Tracer
+	o     Options
+	links *LinkRewriter
+	rp    *httputil.ReverseProxy
+	bufs  buffers
+	// metricAttrs caches the per-call metrics' attribute sets.
+	metricAttrs metricSets
+	log         *slog.Logger
+	now         func() time.Time
+	tracer      trace.Tracer
 }
 
 // New returns a Handler built from o.

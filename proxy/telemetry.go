@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -53,15 +55,52 @@ func (h *Handler) observe(ctx context.Context, c *call) {
 	if t == nil {
 		return
 	}
-	t.Requests.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("caller", rec.Caller.Name), attribute.String("rule", rec.Rule),
-		attribute.String("decision", rec.Decision), attribute.Int("status", rec.Status)))
+	t.Requests.Add(ctx, 1, h.metricAttrs.get(metricKey{rec.Caller.Name, rec.Rule, rec.Decision, rec.Status}))
 	if rec.UpstreamStatus > 0 {
-		t.UpstreamLatency.Record(ctx, rec.UpstreamMs, metric.WithAttributes(attribute.String("rule", rec.Rule)))
+		t.UpstreamLatency.Record(ctx, rec.UpstreamMs, h.metricAttrs.get(metricKey{rule: rec.Rule, status: ruleOnly}))
 	}
 	if rec.UpstreamStatus == http.StatusTooManyRequests {
 		attrs := metric.WithAttributes(attribute.String("caller", rec.Caller.Name))
 		t.Throttled.Add(ctx, 1, attrs)
 		t.RetryAfter.Add(ctx, rec.RetryAfter, attrs)
 	}
+}
+
+// metricKey names the attributes of a per-call measurement: all four for
+// graph_proxy.requests, the rule alone (status ruleOnly) for the upstream
+// latency.
+type metricKey struct {
+	caller, rule, decision string
+	status                 int
+}
+
+const ruleOnly = -1
+
+// metricSets builds each combination's attribute set once: building one
+// sorts and allocates, and the combinations are few (callers and rules
+// come from the policy). Past maxMetricSets, sets are built per call.
+type metricSets struct {
+	m sync.Map // metricKey → metric.MeasurementOption
+	n atomic.Int64
+}
+
+const maxMetricSets = 4096
+
+func (s *metricSets) get(k metricKey) metric.MeasurementOption {
+	if v, ok := s.m.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	var o metric.MeasurementOption
+	if k.status == ruleOnly {
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("rule", k.rule)))
+	} else {
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("caller", k.caller), attribute.String("rule", k.rule),
+			attribute.String("decision", k.decision), attribute.Int("status", k.status)))
+	}
+	if s.n.Load() < maxMetricSets {
+		if _, loaded := s.m.LoadOrStore(k, o); !loaded {
+			s.n.Add(1)
+		}
+	}
+	return o
 }

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -110,6 +111,7 @@ func TestTelemetry(t *testing.T) {
 	}
 	sums := map[string]int64{}
 	var latencies uint64
+	latencyRules := map[string]uint64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			switch d := m.Data.(type) {
@@ -125,6 +127,11 @@ func TestTelemetry(t *testing.T) {
 			case metricdata.Histogram[float64]:
 				for _, p := range d.DataPoints {
 					latencies += p.Count
+					rule, _ := p.Attributes.Value("rule")
+					latencyRules[rule.AsString()] += p.Count
+					if p.Attributes.Len() != 1 {
+						t.Errorf("upstream latency attributes %v; want the rule alone", p.Attributes.ToSlice())
+					}
 				}
 			}
 		}
@@ -137,7 +144,8 @@ func TestTelemetry(t *testing.T) {
 			t.Errorf("%s = %d; want %d (all: %v)", k, sums[k], v, sums)
 		}
 	}
-	if latencies != 3 {
-		t.Errorf("%d upstream latencies recorded; want 3", latencies)
+	// By rule; the $batch call's own record has none (its sub-requests do).
+	if want := map[string]uint64{"users-get": 2, "": 1}; latencies != 3 || !maps.Equal(latencyRules, want) {
+		t.Errorf("%d upstream latencies recorded, by rule %v; want 3, by rule %v", latencies, latencyRules, want)
 	}
 }
