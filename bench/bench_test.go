@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,5 +104,34 @@ func TestWriteCerts(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+func TestOwnTimes(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "audit.jsonl")
+	before := `{"kind":"genesis","durationMs":0,"upstreamMs":0}` + "\n" + `{"durationMs":9,"upstreamMs":1}` + "\n"
+	var paced strings.Builder
+	for i := 1; i <= 100; i++ { // own time i × 10 µs
+		fmt.Fprintf(&paced, `{"durationMs":%g,"upstreamMs":0.5}`+"\n", 0.5+float64(i)/100)
+	}
+	paced.WriteString(`{"kind":"policy","durationMs":50,"upstreamMs":0}` + "\n")
+	if err := os.WriteFile(file, []byte(before+paced.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		offset   int64
+		p50, p99 float64
+	}{
+		{"the phase's records only", int64(len(before)), 510, 1000},
+		{"rotated meanwhile", int64(len(before) + paced.Len() + 1), 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p50, p99 := ownTimes(file, tt.offset)
+			if math.Abs(p50-tt.p50) > 0.01 || math.Abs(p99-tt.p99) > 0.01 {
+				t.Errorf("ownTimes = %v, %v; want %v, %v", p50, p99, tt.p50, tt.p99)
+			}
+		})
 	}
 }
