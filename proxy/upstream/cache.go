@@ -108,8 +108,11 @@ func (c *Cache) Ready() error {
 	if c.valid(c.now()) {
 		return nil
 	}
-	if c.lastErr != nil {
+	switch {
+	case c.lastErr != nil:
 		return fmt.Errorf("%w: %w", ErrUnavailable, c.lastErr)
+	case c.tok.Value != "":
+		return fmt.Errorf("%w: the token expired at %s and its renewal has not completed", ErrUnavailable, c.tok.ExpiresOn.UTC().Format(time.RFC3339))
 	}
 	return fmt.Errorf("%w: not acquired yet", ErrUnavailable)
 }
