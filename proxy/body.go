@@ -124,14 +124,20 @@ func guardHeaders(r *http.Request, max int) error {
 	return nil
 }
 
-// readAll reads src to its end into one allocation when size, the length
-// announced, is right (io.ReadAll grows its buffer step by step, and
-// bytes.Buffer.ReadFrom wants bytes.MinRead spare before each read).
+// readAll reads src to its end, into one allocation when size, the length
+// the caller announced, is right and small (io.ReadAll grows its buffer
+// step by step, and bytes.Buffer.ReadFrom wants bytes.MinRead spare before
+// each read). Beyond maxPrealloc the buffer grows with what actually
+// arrives: a caller announcing a large body and sending it slowly must not
+// make the proxy hold the whole size per connection up front.
 func readAll(src io.Reader, size int64) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)+bytes.MinRead))
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(size, 0), maxPrealloc)+bytes.MinRead))
 	_, err := buf.ReadFrom(src)
 	return buf.Bytes(), err
 }
+
+// maxPrealloc bounds what readAll allocates on the caller's word.
+const maxPrealloc = 64 << 10
 
 // buffers lends the proxy the buffers it needs for each answer and takes
 // them back after it: ReverseProxy's copy buffer (otherwise 32 KB
