@@ -267,6 +267,9 @@ func FuzzParseJSON(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	// Objects past the few keys compared one by one.
+	f.Add([]byte(manyKeys(20, `"KEY3":1`)))
+	f.Add([]byte(manyKeys(20, `"\u0130d":1,"id":2,"\u212a":3`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := parseJSON(data)
 		want, werr := parseJSONTokens(data)
@@ -302,5 +305,60 @@ func BenchmarkParseJSON(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// manyKeys is an object of n distinct keys followed by extra.
+func manyKeys(n int, extra string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, `"key%d":%d,`, i, i)
+	}
+	b.WriteString(extra + "}")
+	return b.String()
+}
+
+// Duplicate keys are found in objects of any size: among few keys by
+// comparison, among many by their folded form. Where the token reference
+// accepts (it compares lowered keys only), parseJSON may be stricter.
+func TestParseJSONDuplicateKeys(t *testing.T) {
+	for _, tt := range []struct {
+		name, body    string
+		dup, stricter bool
+	}{
+		{name: "few, distinct", body: `{"a":1,"b":2}`},
+		{name: "few, case", body: `{"Subject":1,"subject":2}`, dup: true},
+		{name: "few, long s", body: `{"s":1,"\u017f":2}`, dup: true, stricter: true},
+		{name: "many, distinct", body: manyKeys(40, `"other":1`)},
+		{name: "many, case", body: manyKeys(40, `"KEY3":1`), dup: true},
+		{name: "many, Kelvin sign", body: manyKeys(40, `"\u212aey7":1`), dup: true},
+		{name: "many, long s", body: manyKeys(40, `"s":1,"\u017f":2`), dup: true, stricter: true},
+		{name: "many, dotted capital I", body: manyKeys(40, `"\u0130d":1,"id":2`), dup: true},
+		{name: "many, non-ASCII distinct", body: manyKeys(40, `"é":1,"e":2,"ß":3,"ss":4`)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseJSON([]byte(tt.body))
+			if found := err != nil && strings.Contains(err.Error(), "appears twice"); found != tt.dup || (!tt.dup && err != nil) {
+				t.Errorf("parseJSON: %v; want a duplicate found: %v", err, tt.dup)
+			}
+			if _, rerr := parseJSONTokens([]byte(tt.body)); (rerr != nil) != (tt.dup && !tt.stricter) {
+				t.Errorf("the reference: %v", rerr)
+			}
+		})
+	}
+}
+
+// BenchmarkParseJSONManyKeys is the duplicate check's worst case: objects
+// of the most keys allowed, which a caller controls. Quadratic, it took
+// seconds for a body of the default size; folded, it is linear.
+func BenchmarkParseJSONManyKeys(b *testing.B) {
+	body := []byte(manyKeys(maxKeysPerObject-1, `"last":0`))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := parseJSON(body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

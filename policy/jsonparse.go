@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -101,8 +102,12 @@ func (p *jsonParser) literal(lit string) error {
 func (p *jsonParser) object(depth int) (any, error) {
 	p.i++ // {
 	obj := map[string]any{}
-	var seenArr [16]string // the keys so far, for the duplicate check
-	keys := seenArr[:0]
+	// Duplicates are looked for among the keys so far: by comparison while
+	// there are few, then by their folded form, so that an object of many
+	// keys costs linear time, not quadratic.
+	var fewArr [16]string
+	few := fewArr[:0]
+	var folded map[string]struct{}
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
@@ -123,15 +128,34 @@ func (p *jsonParser) object(depth int) (any, error) {
 		if !valid {
 			return nil, errors.New("a key is not valid UTF-8")
 		}
-		for _, seen := range keys {
-			if sameKey(seen, key) {
-				return nil, fmt.Errorf("key %q appears twice in one object", key)
+		dup := false
+		if folded != nil {
+			_, dup = folded[foldKey(key)]
+		} else {
+			for _, seen := range few {
+				if sameKey(seen, key) {
+					dup = true
+					break
+				}
 			}
 		}
-		if len(keys) >= maxKeysPerObject {
+		if dup {
+			return nil, fmt.Errorf("key %q appears twice in one object", key)
+		}
+		if len(obj) >= maxKeysPerObject {
 			return nil, fmt.Errorf("more than %d keys in one object", maxKeysPerObject)
 		}
-		keys = append(keys, key)
+		switch {
+		case folded != nil:
+			folded[foldKey(key)] = struct{}{}
+		case len(few) < cap(fewArr):
+			few = append(few, key)
+		default:
+			folded = make(map[string]struct{}, 4*len(few))
+			for _, k := range append(few, key) {
+				folded[foldKey(k)] = struct{}{}
+			}
+		}
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, errJSONEnd
@@ -370,6 +394,33 @@ func sameKey(a, b string) bool {
 		a, b = a[na:], b[nb:]
 	}
 	return a == "" && b == ""
+}
+
+// foldKey is a form keys equal under sameKey share: each rune lowered, then
+// replaced by the smallest rune of its case-folding orbit.
+func foldKey(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		// The smallest of an ASCII letter's orbit is its upper case (the
+		// orbits of k and s hold the Kelvin sign and long s, larger).
+		return strings.ToUpper(s)
+	}
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		r = unicode.ToLower(r)
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		out = utf8.AppendRune(out, least)
+	}
+	return string(out)
 }
 
 func sameRune(a, b rune) bool {
