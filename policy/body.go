@@ -28,9 +28,8 @@ func parseJSON(data []byte) (any, error) {
 	return p.parse()
 }
 
-// maxKeysPerObject bounds an object's keys, which keeps the duplicate
-// check (quadratic in the keys of one object) cheap. Graph's own objects
-// have a few dozen at most.
+// maxKeysPerObject bounds an object's keys. Graph's own objects have a
+// few dozen at most.
 const maxKeysPerObject = 1000
 
 // parseJSONTokens is the token-by-token strict parser parseJSON replaced;

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,8 @@ func TestCanonicalize(t *testing.T) {
 		{name: "key with slash", method: "GET", path: "/v1.0/users('a/b')", wantErr: `malformed key syntax in "users('a"`},
 		{name: "dot key", method: "GET", path: "/v1.0/users('..')/x", wantErr: `malformed key in "users('..')"`},
 		{name: "duplicate option", method: "GET", path: "/v1.0/users", query: "$top=1&top=2", wantErr: "query option $top given twice"},
+		{name: "as many options as allowed", method: "GET", path: "/v1.0/users", query: manyOptions(maxQueryOptions), wantPath: "/users", wantQ: strings.Join(optionNames(maxQueryOptions), ",")},
+		{name: "too many options", method: "GET", path: "/v1.0/users", query: manyOptions(maxQueryOptions + 1), wantErr: "more than 64 query options"},
 		{name: "option hidden in a value", method: "GET", path: "/v1.0/users", query: "$filter=x%26$expand=manager", wantErr: "the value of $filter carries the query option $expand"},
 		{name: "option hidden in $top", method: "GET", path: "/v1.0/users", query: "$top=1%26expand=manager", wantErr: "$top must be a number"},
 		{name: "$count not boolean", method: "GET", path: "/v1.0/users", query: "$count=yes", wantErr: "$count must be true or false"},
@@ -411,4 +414,18 @@ func TestStoreWatch(t *testing.T) {
 			t.Fatal("no reload attempt after SIGHUP")
 		}
 	}
+}
+
+// optionNames are n distinct query option names, in order.
+func optionNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("o%03d", i)
+	}
+	return names
+}
+
+// manyOptions is a query of n distinct options.
+func manyOptions(n int) string {
+	return strings.Join(optionNames(n), "=1&") + "=1"
 }

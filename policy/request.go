@@ -50,6 +50,9 @@ func ParseRequest(method string, u *url.URL) (Request, error) {
 	return Canonicalize(method, u.EscapedPath(), u.RawQuery)
 }
 
+// maxQueryOptions bounds the options of one request.
+const maxQueryOptions = 64
+
 // Canonicalize turns a method, an escaped path and a raw query into a
 // Request. It decodes percent-escapes exactly once and rejects, with an
 // error wrapping ErrAmbiguous, anything a second reader could take
@@ -241,6 +244,11 @@ func queryOptions(raw string) (names, sel []string, err error) {
 			if n == name {
 				return nil, nil, ambiguous("query option %s given twice", name)
 			}
+		}
+		if len(names) == maxQueryOptions {
+			// Graph's calls take a handful; many more only make the
+			// duplicate check above costly.
+			return nil, nil, ambiguous("more than %d query options", maxQueryOptions)
 		}
 		names = append(names, name)
 		if err := checkOptionValue(name, rawValue); err != nil {
