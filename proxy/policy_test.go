@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -247,5 +248,29 @@ func TestRateLimitedCall(t *testing.T) {
 	}
 	if r := e.Record(last); r.Status != 429 || !strings.Contains(r.Error, "caller rate") {
 		t.Errorf("audit %d %q", r.Status, r.Error)
+	}
+}
+
+// A call naming more users than are checked is refused before any
+// membership check: a large body does not become as many Graph calls.
+func TestGroupScopingBounded(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{Policy: groupPolicy})
+	_, upns := e.Sim.Graph.Users()
+	users := make([]string, 501)
+	for i := range users {
+		users[i] = fmt.Sprintf("person%d@contoso.example", i)
+	}
+	body := `{"schedules":["` + strings.Join(users, `","`) + `"],"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T09:00:00","timeZone":"UTC"}}`
+	e.Sim.Graph.ResetRequests()
+	resp := e.Do("POST", "/v1.0/users/"+upns[0]+"/calendar/getSchedule", strings.NewReader(body), "Content-Type", "application/json")
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("status %d; want 403", resp.StatusCode)
+	}
+	if r := e.Record(resp); !strings.Contains(r.Reason, "names 502 users; at most 500") {
+		t.Errorf("reason %q", r.Reason)
+	}
+	if reqs := e.Sim.Graph.Requests(); len(reqs) != 0 {
+		t.Errorf("%d requests reached Graph, the first %s; want none", len(reqs), reqs[0].Path)
 	}
 }
