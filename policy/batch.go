@@ -195,13 +195,20 @@ func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte
 			refused = append(refused, br.ID)
 		}
 		for _, t := range sd.Decision.Targets {
+			if len(d.Targets) > MaxTargets {
+				break
+			}
 			d.Targets = appendUnique(d.Targets, t)
 		}
 		d.Batch = append(d.Batch, sd)
 	}
-	if len(refused) > 0 {
+	switch {
+	case len(refused) > 0:
 		d.Result = Deny
 		d.Reason = "batch requests refused: " + strings.Join(refused, ", ")
+	case len(d.Targets) > MaxTargets:
+		d.Result = Deny
+		d.Reason = tooManyTargets + ", counting its requests together"
 	}
 	return d
 }

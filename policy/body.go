@@ -130,7 +130,11 @@ func (p *Policy) checkDoc(c *caller, r *rule, req Request, doc any, d *Decision)
 	}
 	switch {
 	case last == "getschedule":
-		for _, s := range field(obj, "schedules") {
+		schedules := field(obj, "schedules")
+		if len(schedules) > MaxTargets {
+			return tooManyTargets
+		}
+		for _, s := range schedules {
 			str, ok := s.(string)
 			if !ok || str == "" {
 				return "getSchedule schedules must be mailbox addresses"
@@ -152,7 +156,11 @@ func (p *Policy) checkDoc(c *caller, r *rule, req Request, doc any, d *Decision)
 		}
 	}
 	if len(r.attendeeDomains) > 0 {
-		for _, a := range addresses(field(obj, "attendees")) {
+		attendees := addresses(field(obj, "attendees"))
+		if len(attendees) > MaxTargets {
+			return tooManyTargets
+		}
+		for _, a := range attendees {
 			if !domainIn(a, r.attendeeDomains) {
 				return fmt.Sprintf("attendee %s is outside the domains rule %q allows", a, r.id)
 			}
@@ -284,6 +292,14 @@ func domainIn(addr string, domains []string) bool {
 	}
 	return slices.Contains(domains, strings.ToLower(addr[at+1:]))
 }
+
+// MaxTargets bounds the users one call may name in its body (Graph itself
+// takes at most 500 attendees per event). Each target costs a rate-limit
+// bucket and, with users.group, a membership check, and collecting them
+// compares each with those before it.
+const MaxTargets = 500
+
+var tooManyTargets = fmt.Sprintf("the call names more than %d users", MaxTargets)
 
 func appendUnique(l []string, s string) []string {
 	for _, e := range l {

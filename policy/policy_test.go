@@ -207,6 +207,12 @@ func TestDecide(t *testing.T) {
 		{name: "permission not held", caller: "reader", method: "POST", url: "/v1.0/users/" + alice + "/calendar/getSchedule", body: sched, want: Deny, wantReason: `caller "reader" does not hold Calendars.ReadBasic, which rule "free-busy" needs`},
 		{name: "unknown caller", caller: "stranger", method: "GET", url: "/v1.0/users/" + alice, want: Deny, wantReason: `caller "stranger" is not in the policy`},
 		{name: "getSchedule targets", caller: "engage", method: "POST", url: "/beta/users/" + alice + "/calendar/getSchedule", body: sched, want: Allow, wantRule: "free-busy", wantTargets: alice + "," + bob},
+		{name: "getSchedule as many schedules as allowed", caller: "engage", method: "POST", url: "/v1.0/users/" + alice + "/calendar/getSchedule",
+			body: `{"schedules":[` + repeatList(`"`+bob+`"`, MaxTargets) + `]}`, want: Allow, wantRule: "free-busy", wantTargets: alice + "," + bob},
+		{name: "getSchedule too many schedules", caller: "engage", method: "POST", url: "/v1.0/users/" + alice + "/calendar/getSchedule",
+			body: `{"schedules":[` + repeatList(`"`+bob+`"`, MaxTargets+1) + `]}`, want: Deny, wantRule: "free-busy", wantReason: "the call names more than 500 users", wantTargets: alice},
+		{name: "too many attendees", caller: "engage", method: "POST", url: "/v1.0/users/" + alice + "/events",
+			body: `{"attendees":[` + repeatList(`{"emailAddress":{"address":"`+bob+`"}}`, MaxTargets+1) + `]}`, want: Deny, wantRule: "event-create", wantReason: "the call names more than 500 users", wantTargets: alice},
 		{name: "getSchedule bad schedules", caller: "engage", method: "POST", url: "/v1.0/users/" + alice + "/calendar/getSchedule", body: `{"schedules":[5]}`, want: Deny, wantRule: "free-busy", wantReason: "getSchedule schedules must be mailbox addresses", wantTargets: alice},
 		{name: "attendee in domain", caller: "engage", method: "POST", url: "/v1.0/users/" + alice + "/events",
 			body: `{"subject":"x","attendees":[{"emailAddress":{"address":"` + bob + `"}}]}`, want: Allow, wantRule: "event-create", wantTargets: alice + "," + bob},
@@ -285,6 +291,8 @@ func TestDecideBatch(t *testing.T) {
 			body: `{"requests":[{"id":"1","method":"GET","url":"/users/` + alice + `"},{"id":"1","method":"GET","url":"/users/` + bob + `"}]}`},
 		{name: "unknown property", want: Deny, wantReason: `batch request 0 has unknown property "atomicityGroup"`,
 			body: `{"requests":[{"id":"1","method":"GET","url":"/users/` + alice + `","atomicityGroup":"g"}]}`},
+		{name: "too many users together", want: Deny, wantReason: "the call names more than 500 users, counting its requests together", wantSubs: "1:allow,2:allow",
+			body: `{"requests":[` + scheduleRequest("1", 0, 300) + `,` + scheduleRequest("2", 300, 600) + `]}`},
 		{name: "too many", want: Deny, wantReason: "batch needs 1 to 20 requests",
 			body: `{"requests":[` + strings.Repeat(`{"id":"x","method":"GET","url":"/users"},`, 20) + `{"id":"y","method":"GET","url":"/users"}]}`},
 	}
@@ -428,4 +436,19 @@ func optionNames(n int) []string {
 // manyOptions is a query of n distinct options.
 func manyOptions(n int) string {
 	return strings.Join(optionNames(n), "=1&") + "=1"
+}
+
+// repeatList is n copies of a JSON value, comma-separated.
+func repeatList(v string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(v+",", n), ",")
+}
+
+// scheduleRequest is a $batch getSchedule request for users from to to-1.
+func scheduleRequest(id string, from, to int) string {
+	var users []string
+	for i := from; i < to; i++ {
+		users = append(users, fmt.Sprintf(`"user%03d@contoso.example"`, i))
+	}
+	return `{"id":"` + id + `","method":"POST","url":"/users/` + alice + `/calendar/getSchedule","headers":{"Content-Type":"application/json"},"body":{"schedules":[` +
+		strings.Join(users, ",") + `]}}`
 }

@@ -21,29 +21,12 @@ type Membership interface {
 	IsMember(ctx context.Context, group, user string) (bool, error)
 }
 
-// maxScopedTargets bounds the users one call may name when its caller is
-// scoped to a group (Graph itself takes at most 500 attendees per event).
-const maxScopedTargets = 500
-
 // scope checks that every target of d (and of its sub-decisions) is a
 // member of d.Group. Unknown membership refuses: the scope fails closed.
+// The policy bounds the targets of a call (policy.MaxTargets), so a body
+// cannot turn into more membership calls than that.
 func (h *Handler) scope(ctx context.Context, d *policy.Decision) {
 	if d.Group == "" || !d.Forwarded() {
-		return
-	}
-	// Each user not yet cached costs a Graph call before the call's own
-	// rate limit applies: a body naming thousands must not become
-	// thousands of calls.
-	n := len(d.Targets)
-	for _, sd := range d.Batch {
-		n += len(sd.Decision.Targets)
-	}
-	if n > maxScopedTargets {
-		reason := fmt.Sprintf("the call names %d users; at most %d are checked against users.group", n, maxScopedTargets)
-		for i := range d.Batch {
-			d.Batch[i].Decision.Refuse(reason)
-		}
-		d.Refuse(reason)
 		return
 	}
 	check := func(sd *policy.Decision) {

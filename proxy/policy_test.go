@@ -267,7 +267,7 @@ func TestGroupScopingBounded(t *testing.T) {
 	if resp.StatusCode != 403 {
 		t.Fatalf("status %d; want 403", resp.StatusCode)
 	}
-	if r := e.Record(resp); !strings.Contains(r.Reason, "names 502 users; at most 500") {
+	if r := e.Record(resp); !strings.Contains(r.Reason, "names more than 500 users") {
 		t.Errorf("reason %q", r.Reason)
 	}
 	if reqs := e.Sim.Graph.Requests(); len(reqs) != 0 {
