@@ -61,14 +61,12 @@ func (p *jsonParser) value(depth int) (any, error) {
 		return nil, errJSONEnd
 	}
 	switch c := p.b[p.i]; {
-	case c == '{':
+	case c == '{' || c == '[':
 		if depth >= maxJSONDepth {
 			return nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
 		}
-		return p.object(depth)
-	case c == '[':
-		if depth >= maxJSONDepth {
-			return nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
+		if c == '{' {
+			return p.object(depth)
 		}
 		return p.array(depth)
 	case c == '"':
