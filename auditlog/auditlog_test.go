@@ -252,6 +252,42 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// A batch is closed by the first record that arrives after Linger, not by
+// a timer at Linger; when no record comes, a timer at twice Linger writes
+// it.
+func TestGroupCommitClosedByLateRecord(t *testing.T) {
+	const linger = 500 * time.Millisecond
+	g := &gateSink{}
+	l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, Linger: linger})
+	appendOne := func(i int) {
+		tk, err := l.Reserve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Append(record(i))
+	}
+	written := func() (lines, writes int) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.lines, g.writes
+	}
+	appendOne(0)
+	time.Sleep(linger + linger/5) // past Linger, before the timer at 2×Linger
+	appendOne(1)
+	waitUntil(t, func() bool { lines, _ := written(); return lines == 2 })
+	if lines, writes := written(); writes != 1 {
+		t.Errorf("%d records in %d writes; want the late record to join the first's batch", lines, writes)
+	}
+	appendOne(2) // nothing follows: the timer writes it
+	waitUntil(t, func() bool { lines, _ := written(); return lines == 3 })
+	if lines, writes := written(); writes != 2 {
+		t.Errorf("%d records in %d writes; want 3 in 2", lines, writes)
+	}
+	if err := l.Close(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFailClosed(t *testing.T) {
 	t.Run("queue full while the sink is stalled", func(t *testing.T) {
 		g := &gateSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}

@@ -40,9 +40,10 @@ type Options struct {
 	// BatchSize bounds the records written in one sink call (group
 	// commit). Default 256.
 	BatchSize int
-	// Linger is how long the writer waits, after a batch's first record,
-	// for more to join it when the queue runs dry. Default 5ms; negative
-	// writes each batch at once.
+	// Linger is how long a batch stays open for more records after its
+	// first: the first record to arrive after Linger closes it, and a
+	// timer at twice Linger closes it when none does. Default 5ms;
+	// negative writes each batch at once.
 	Linger time.Duration
 	// RetryBudget is how long a healthy sink's failing write is retried
 	// before the sink is marked failing. Default 30s.
@@ -283,10 +284,14 @@ func (l *Log) Close(ctx context.Context, final *Record) error {
 
 // run writes queued lines in batches until the queue is closed and empty.
 // A batch is what is queued when the writer gets to it plus what arrives
-// within Linger after its first line: at a steady rate of calls, one sink
-// write (one system call for the file sink) carries several records, and
-// the writer wakes once per batch instead of once per record. Records are
-// never awaited by the calls that append them, so lingering delays no call.
+// while it is open: at a steady rate of calls, one sink write (one system
+// call for the file sink) carries several records. The batch is closed by
+// the first record that arrives after Linger, while the process is busy
+// with that record's call anyway; only when calls stop does a timer, at
+// twice Linger, close it. A timer at Linger itself would fire in the idle
+// gaps between calls and wake the process for nothing else (on a busy
+// proxy, a wake-up per batch). Records are never awaited by the calls that
+// append them, so lingering delays no call.
 func (l *Log) run() {
 	defer close(l.done)
 	batch := make([][]byte, 0, l.o.BatchSize)
@@ -296,10 +301,11 @@ func (l *Log) run() {
 		linger.Stop()
 	}
 	for line := range l.queue {
+		start := time.Now()
 		batch = append(batch[:0], line)
 		open := l.drain(&batch)
 		if open && linger != nil && len(batch) < l.o.BatchSize {
-			linger.Reset(l.o.Linger)
+			linger.Reset(2 * l.o.Linger)
 		wait:
 			for len(batch) < l.o.BatchSize {
 				select {
@@ -308,6 +314,9 @@ func (l *Log) run() {
 						break wait
 					}
 					batch = append(batch, more)
+					if time.Since(start) >= l.o.Linger {
+						break wait
+					}
 				case <-linger.C:
 					break wait
 				}

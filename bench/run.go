@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,26 +25,30 @@ import (
 )
 
 type options struct {
-	proxyBin   string
-	rounds     int
-	duration   time.Duration
-	saturate   time.Duration
-	rate       int
-	paceConns  int
-	satConns   int
-	out        string
-	soak       time.Duration
-	loadCPU    string
-	proxyCPU   string
-	configs    []string
-	keepTmpDir bool
-	profile    string
+	proxyBin string
+	// baselineBin, when set, is another graph-proxy build measured side by
+	// side as the configuration "baseline" (an optimisation's before).
+	baselineBin string
+	rounds      int
+	duration    time.Duration
+	saturate    time.Duration
+	rate        int
+	paceConns   int
+	satConns    int
+	out         string
+	soak        time.Duration
+	loadCPU     string
+	proxyCPU    string
+	configs     []string
+	keepTmpDir  bool
+	profile     string
 }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	o := options{}
 	fs.StringVar(&o.proxyBin, "proxy", "bin/graph-proxy", "the graph-proxy binary")
+	fs.StringVar(&o.baselineBin, "baseline", "", "another graph-proxy binary (e.g. the previous commit's) measured side by side as configuration \"baseline\"")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (0: soak only)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "paced phase per configuration and round")
 	fs.DurationVar(&o.saturate, "saturate", 5*time.Second, "saturated phase per configuration and round")
@@ -59,6 +64,9 @@ func run(args []string) error {
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of graph-proxy's first paced phase here (and the bare proxy's to FILE.bare)")
 	fs.Parse(args)
 	o.configs = strings.Split(*configs, ",")
+	if o.baselineBin != "" && !slices.Contains(o.configs, "baseline") {
+		o.configs = append(o.configs, "baseline")
+	}
 	for _, tool := range []string{"wrk", "nginx", "taskset"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed (make bench installs it with apt-get)", tool)
@@ -106,6 +114,7 @@ type harness struct {
 	procs   map[string]*exec.Cmd // by configuration
 	addrs   map[string]string
 	pprof   map[string]string // profiling listeners by configuration
+	audit   map[string]string // audit files of the graph-proxy configurations
 	sim     *exec.Cmd
 	backend *exec.Cmd
 	client  *http.Client
@@ -120,7 +129,7 @@ func start(o options) (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{o: o, dir: dir, self: self, procs: map[string]*exec.Cmd{}, addrs: map[string]string{}, pprof: map[string]string{}}
+	h := &harness{o: o, dir: dir, self: self, procs: map[string]*exec.Cmd{}, addrs: map[string]string{}, pprof: map[string]string{}, audit: map[string]string{}}
 	caPEM, err := writeCerts(dir)
 	if err != nil {
 		return h, err
@@ -168,7 +177,13 @@ func start(o options) (*harness, error) {
 		case "nginx":
 			err = h.startNginx(cert, key)
 		case "graph-proxy":
-			err = h.startGraphProxy(simEnv, cert, key, upstream)
+			err = h.startGraphProxy(name, o.proxyBin, simEnv, cert, key, upstream)
+		case "baseline":
+			if o.baselineBin == "" {
+				err = errors.New("needs -baseline")
+				break
+			}
+			err = h.startGraphProxy(name, o.baselineBin, simEnv, cert, key, upstream)
 		default:
 			err = fmt.Errorf("unknown configuration %q", name)
 		}
@@ -270,7 +285,9 @@ http {
 	return h.waitHTTP("https://"+addr+"/", 0)
 }
 
-func (h *harness) startGraphProxy(simEnv []byte, cert, key, upstream string) error {
+// startGraphProxy starts the graph-proxy binary bin as configuration name,
+// with an audit directory of its own.
+func (h *harness) startGraphProxy(name, bin string, simEnv []byte, cert, key, upstream string) error {
 	addr, err := freePort()
 	if err != nil {
 		return err
@@ -284,10 +301,11 @@ func (h *harness) startGraphProxy(simEnv []byte, cert, key, upstream string) err
 	mine, _ := os.ReadFile(h.ca)
 	cas := filepath.Join(h.dir, "cas.pem")
 	os.WriteFile(cas, append(mine, simCA...), 0o644)
-	if err := os.MkdirAll(filepath.Join(h.dir, "audit"), 0o755); err != nil {
+	h.audit[name] = filepath.Join(h.dir, name, "audit", "audit.jsonl")
+	if err := os.MkdirAll(filepath.Dir(h.audit[name]), 0o755); err != nil {
 		return err
 	}
-	pol := filepath.Join(h.dir, "policy.yaml")
+	pol := filepath.Join(h.dir, name, "policy.yaml")
 	if err := os.WriteFile(pol, []byte(benchPolicy(200)), 0o644); err != nil {
 		return err
 	}
@@ -302,7 +320,7 @@ func (h *harness) startGraphProxy(simEnv []byte, cert, key, upstream string) err
 		"GRAPH_PROXY_AUDIT_SINKS=file",
 		// Its own directory, as a mounted volume would be (not beside the
 		// watched policy file).
-		"GRAPH_PROXY_AUDIT_FILE_PATH=" + filepath.Join(h.dir, "audit", "audit.jsonl"),
+		"GRAPH_PROXY_AUDIT_FILE_PATH=" + h.audit[name],
 		"GRAPH_PROXY_AUDIT_FILE_MAXSIZEMB=1000", // no rotation within a run: ownTimes reads one file
 		"GRAPH_PROXY_AUDIT_FILE_MAXFILES=2",
 	}
@@ -314,9 +332,9 @@ func (h *harness) startGraphProxy(simEnv []byte, cert, key, upstream string) err
 	env = append(env, "GRAPH_PROXY_GRAPH_BASEURL="+upstream, "GRAPH_PROXY_GRAPH_CAFILE="+cas,
 		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS="+envValue(simEnv, "SIM_VENDOR_TENANT"),
 		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE="+envValue(simEnv, "SIM_PROXY_AUDIENCE"))
-	cmd := exec.Command("taskset", "-c", h.o.proxyCPU, h.o.proxyBin, "serve")
+	cmd := exec.Command("taskset", "-c", h.o.proxyCPU, bin, "serve")
 	cmd.Env = env
-	logFile, err := os.Create(filepath.Join(h.dir, "graph-proxy.log"))
+	logFile, err := os.Create(filepath.Join(h.dir, name, "graph-proxy.log"))
 	if err != nil {
 		return err
 	}
@@ -324,9 +342,9 @@ func (h *harness) startGraphProxy(simEnv []byte, cert, key, upstream string) err
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	h.procs["graph-proxy"], h.addrs["graph-proxy"] = cmd, addr
+	h.procs[name], h.addrs[name] = cmd, addr
 	if h.o.profile != "" {
-		h.pprof["graph-proxy"] = admin
+		h.pprof[name] = admin
 	}
 	if err := h.waitHTTP("https://"+addr+"/readyz", 200); err != nil {
 		log, _ := os.ReadFile(logFile.Name())
@@ -417,16 +435,16 @@ func (h *harness) measure(name string, round int) (sample, error) {
 	} else {
 		profiled <- nil
 	}
-	auditFile := filepath.Join(h.dir, "audit", "audit.jsonl")
+	auditFile := h.audit[name]
 	var auditFrom int64
-	if name == "graph-proxy" {
+	if auditFile != "" {
 		auditFrom = fileSize(auditFile)
 	}
 	paced, err := h.wrk(target, h.o.paceConns, h.o.duration, h.o.rate)
 	if err != nil {
 		return s, err
 	}
-	if name == "graph-proxy" {
+	if auditFile != "" {
 		s.OwnP50, s.OwnP99 = ownTimes(auditFile, auditFrom)
 	}
 	if err := <-profiled; err != nil {
@@ -867,6 +885,10 @@ func roundsSection(o options, results []sample) string {
 	}
 	sb.WriteString("\nThe direct row's RSS is the upstream's. Latency is wrk's, measured from the request's first byte (the pacing delay excluded); " +
 		"added latency is a configuration's percentile less direct's in the same round, two different windows, so it carries the upstream's own variation.\n")
+	if len(by["baseline"]) > 0 {
+		fmt.Fprintf(&sb, "\ngraph-proxy against the baseline build (-baseline), same rounds: CPU per request ×%s, saturated req/s ×%s.\n",
+			ratioCell(ratio("graph-proxy", "baseline", cpu)), ratioCell(ratio("graph-proxy", "baseline", func(s sample) float64 { return s.Saturated })))
+	}
 	var own50, own99 []float64
 	for _, s := range by["graph-proxy"] {
 		if s.OwnP50 > 0 { // 0: the audit file rotated during the phase
