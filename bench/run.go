@@ -51,7 +51,7 @@ func run(args []string) error {
 	fs.StringVar(&o.baselineBin, "baseline", "", "another graph-proxy binary (e.g. the previous commit's) measured side by side as configuration \"baseline\"")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (0: soak only)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "paced phase per configuration and round")
-	fs.DurationVar(&o.saturate, "saturate", 5*time.Second, "saturated phase per configuration and round")
+	fs.DurationVar(&o.saturate, "saturate", 5*time.Second, "saturated phase per configuration and round (0: none)")
 	fs.IntVar(&o.rate, "rate", 1000, "paced rate, requests per second")
 	fs.IntVar(&o.paceConns, "pace-connections", 20, "connections of the paced phase")
 	fs.IntVar(&o.satConns, "saturate-connections", 64, "connections of the saturated phase")
@@ -456,11 +456,13 @@ func (h *harness) measure(name string, round int) (sample, error) {
 	if len(pids) > 0 {
 		s.CPUPerReq = float64(after-before) * 1e6 / clockTicks / float64(paced.requests)
 	}
-	sat, err := h.wrk(target, h.o.satConns, h.o.saturate, 0)
-	if err != nil {
-		return s, err
+	if h.o.saturate > 0 {
+		sat, err := h.wrk(target, h.o.satConns, h.o.saturate, 0)
+		if err != nil {
+			return s, err
+		}
+		s.Saturated = float64(sat.requests) / sat.duration.Seconds()
 	}
-	s.Saturated = float64(sat.requests) / sat.duration.Seconds()
 	s.PeakRSSKB = peakRSS(h.pids(name))
 	return s, nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -54,9 +53,6 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		// The caller's connection failed mid-body.
 		return nil, fmt.Errorf("%w: reading the request body: %w", context.Canceled, err)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	return body, nil
 }
 
@@ -140,7 +136,7 @@ func readAll(src io.Reader, size int64) ([]byte, error) {
 const maxPrealloc = 64 << 10
 
 // buffers lends the proxy the buffers it needs for each answer and takes
-// them back after it: ReverseProxy's copy buffer (otherwise 32 KB
+// them back after it: the copy buffer of a streamed answer (otherwise 32 KB
 // allocated and zeroed per answer) and the buffer a small answer is read
 // into.
 type buffers struct {
@@ -148,7 +144,7 @@ type buffers struct {
 	answer sync.Pool // *bytes.Buffer
 }
 
-// Get and Put make buffers an httputil.BufferPool.
+// Get lends a copy buffer; Put takes it back.
 func (b *buffers) Get() []byte {
 	if p, ok := b.copy.Get().(*[]byte); ok {
 		return *p

@@ -393,3 +393,43 @@ func TestLinksRewrittenInBatchAndLocation(t *testing.T) {
 		t.Errorf("create: %d Location %q; want 201 and a Location on the proxy", resp.StatusCode, loc)
 	}
 }
+
+// A streamed answer (no Content-Length) reaches the caller as it arrives,
+// its links rewritten, and ends complete.
+func TestStreamedAnswerRelayedAsItArrives(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{})
+	gate := make(chan struct{})
+	e.Sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Stream: gate, Times: 1})
+	resp := e.Do("GET", "/v1.0/users", nil)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ContentLength != -1 {
+		t.Fatalf("status %d, length %d; want 200 of unknown length", resp.StatusCode, resp.ContentLength)
+	}
+	first := `"value":[{"id":"streamed"}],`
+	var got []byte
+	buf := make([]byte, 512)
+	for !bytes.Contains(got, []byte(first)) {
+		n, err := resp.Body.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("before Graph sent the rest: %v after %q", err, got)
+		}
+	}
+	close(gate) // only now does Graph send the rest
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Next string `json:"@odata.nextLink"`
+	}
+	if err := json.Unmarshal(append(got, rest...), &page); err != nil {
+		t.Fatalf("streamed answer %q: %v", append(got, rest...), err)
+	}
+	if page.Next != e.Server.URL+"/v1.0/users?$skiptoken=streamed" {
+		t.Errorf("nextLink %q; want it on the proxy", page.Next)
+	}
+	if r := e.Records(1)[0]; r.Status != 200 || r.Error != "" {
+		t.Errorf("record %+v", r)
+	}
+}

@@ -1,16 +1,12 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +82,6 @@ type AuditLog interface {
 type Handler struct {
 	o     Options
 	links *LinkRewriter
-	rp    *httputil.ReverseProxy
 	bufs  buffers
 	// metricAttrs caches the per-call metrics' attribute sets.
 	metricAttrs metricSets
@@ -113,14 +108,6 @@ func New(o Options) (*Handler, error) {
 		h.tracer = o.Telemetry.Tracer
 	}
 	h.links = NewLinkRewriter(o.Graph.Scheme+"://"+o.Graph.Host, o.PublicBase.Scheme+"://"+o.PublicBase.Host)
-	h.rp = &httputil.ReverseProxy{
-		Rewrite:        h.rewrite,
-		Transport:      timedTransport{o.Transport},
-		ModifyResponse: h.modifyResponse,
-		ErrorHandler:   h.upstreamError,
-		ErrorLog:       slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
-		BufferPool:     &h.bufs,
-	}
 	return h, nil
 }
 
@@ -131,16 +118,13 @@ type call struct {
 	clientRequestID string
 	token           upstream.Token
 	decision        policy.Decision
-	links           *jsonLinks    // the answer's link rewriter, when JSON
-	answer          *bytes.Buffer // a small answer read whole, lent by Handler.bufs
+	links           *jsonLinks // the answer's link rewriter, when JSON
 	ticket          *auditlog.Ticket
 	subsReserved    bool // room is held for the sub-requests' records
 	rec             auditlog.Record
 	upstreamStart   time.Time
 	upstreamErr     error
 }
-
-type callKey struct{}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handled(r)
@@ -304,9 +288,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 
 	// forward and respond
 	uctx, span := h.tracer.Start(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient))
-	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(uctx, callKey{}, c)))
-	h.bufs.putAnswer(c.answer)
-	c.answer = nil
+	c.upstreamErr = h.forward(uctx, w, r, c, body)
 	span.SetAttributes(attribute.Int("http.response.status_code", c.rec.UpstreamStatus), attribute.String("graph_proxy.graph_request_id", c.rec.GraphRequestID))
 	endSpan(span, c.upstreamErr)
 	return c.upstreamErr
@@ -377,127 +359,6 @@ func appendReason(a, b string) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// forwardedHeaders are policy.ForwardedHeaders in canonical form: the
-// request headers sent on to Graph. Every other header, the caller's
-// Authorization and Cookie among them, stays behind.
-var forwardedHeaders = func() []string {
-	out := make([]string, len(policy.ForwardedHeaders))
-	for i, h := range policy.ForwardedHeaders {
-		out[i] = http.CanonicalHeaderKey(h)
-	}
-	return out
-}()
-
-func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	c := pr.In.Context().Value(callKey{}).(*call)
-	pr.SetURL(h.o.Graph)
-	out := make(http.Header, len(forwardedHeaders)+3)
-	for _, k := range forwardedHeaders {
-		if v, ok := pr.In.Header[k]; ok {
-			out[k] = v
-		}
-	}
-	if _, ok := out["User-Agent"]; !ok {
-		out["User-Agent"] = []string{""} // not Go's default
-	}
-	out.Set("Authorization", "Bearer "+c.token.Value)
-	out.Set("client-request-id", c.clientRequestID)
-	pr.Out.Header = out
-	// Accept-Encoding is left to the transport, which then decompresses
-	// transparently so that links can be rewritten in the body.
-}
-
-func (h *Handler) modifyResponse(resp *http.Response) error {
-	c := resp.Request.Context().Value(callKey{}).(*call)
-	c.rec.UpstreamStatus = resp.StatusCode
-	c.rec.UpstreamMs = ms(h.now().Sub(c.upstreamStart))
-	c.rec.GraphRequestID = resp.Header.Get("request-id")
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		c.rec.RetryAfter, _ = strconv.ParseFloat(ra, 64)
-	}
-	// Graph's challenges concern the proxy's own token (continuous access
-	// evaluation); relayed, they would make SDKs retry with claims they
-	// cannot satisfy.
-	resp.Header.Del("WWW-Authenticate")
-	resp.Header.Del("Set-Cookie")
-	if loc := resp.Header.Get("Location"); loc != "" {
-		if s, ok := h.links.URL(loc); ok {
-			resp.Header.Set("Location", s)
-		} else if !c.decision.ExternalLinks && isAbsolute(loc) {
-			// A Location elsewhere (SharePoint, a download) would carry the
-			// caller outside the audited path.
-			resp.Header.Del("Location")
-			c.rec.Reason = appendReason(c.rec.Reason, "Location to a host other than Graph withheld")
-		}
-	}
-	if isJSON(resp.Header.Get("Content-Type")) && resp.Header.Get("Content-Encoding") == "" && resp.Body != http.NoBody {
-		withhold := !c.decision.ExternalLinks
-		if resp.ContentLength >= 0 && resp.ContentLength <= maxBufferedAnswer {
-			// A small answer of known length is read whole and rewritten
-			// only if it has a link: the caller gets a Content-Length and
-			// one write. (A streamed answer of unknown length makes
-			// ReverseProxy flush every chunk.)
-			raw := h.bufs.getAnswer(resp.ContentLength)
-			c.answer = raw
-			_, err := raw.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				return fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
-			}
-			out := raw
-			if h.links.mayRewrite(raw.Bytes(), withhold) {
-				c.links = h.links.body(io.NopCloser(raw), withhold)
-				out = bytes.NewBuffer(make([]byte, 0, raw.Len()+512))
-				out.ReadFrom(c.links)
-				c.links.Close()
-			}
-			resp.Body = io.NopCloser(out)
-			resp.ContentLength = int64(out.Len())
-			resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
-			return nil
-		}
-		c.links = h.links.body(resp.Body, withhold)
-		resp.Body = c.links
-		resp.Header.Del("Content-Length")
-		resp.ContentLength = -1
-	}
-	return nil
-}
-
-// maxBufferedAnswer is the largest JSON answer of known length rewritten
-// whole rather than streamed.
-const maxBufferedAnswer = 256 << 10
-
-func (h *Handler) upstreamError(_ http.ResponseWriter, r *http.Request, err error) {
-	c := r.Context().Value(callKey{}).(*call)
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		c.upstreamErr = r.Context().Err()
-		return
-	}
-	c.upstreamErr = err
-}
-
-func isAbsolute(u string) bool {
-	p, err := url.Parse(u)
-	return err != nil || p.IsAbs() || strings.HasPrefix(u, "//")
-}
-
-func isJSON(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.TrimSpace(strings.ToLower(mt))
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
-}
-
-// timedTransport notes when the upstream exchange starts.
-type timedTransport struct{ rt http.RoundTripper }
-
-func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if c, ok := r.Context().Value(callKey{}).(*call); ok {
-		c.upstreamStart = time.Now()
-	}
-	return t.rt.RoundTrip(r)
-}
 
 // responseWriter records the status and size of the answer.
 type responseWriter struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -78,6 +79,11 @@ type Fault struct {
 	// ResetMidBody sends headers and part of a body, then resets the
 	// stream.
 	ResetMidBody bool
+	// Stream answers a page of users in two pieces without a
+	// Content-Length, as Graph streams a large collection: the first is
+	// flushed, the second (with the nextLink) follows when Stream is
+	// closed.
+	Stream chan struct{}
 
 	hits int
 }
@@ -300,6 +306,18 @@ func (g *Graph) applyFault(w http.ResponseWriter, r *http.Request, idx int) bool
 		w.Write([]byte(`{"@odata.context":"` + g.URL + `/v1.0/$metadata#users","value":[{"id":"`))
 		http.NewResponseController(w).Flush()
 		panic(http.ErrAbortHandler)
+	case f.Stream != nil:
+		w.Header().Set("Content-Type", odataJSON)
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"@odata.context":"`+g.URL+`/v1.0/$metadata#users","value":[{"id":"streamed"}],`)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-f.Stream:
+		case <-r.Context().Done():
+			return true
+		}
+		io.WriteString(w, `"@odata.nextLink":"`+g.URL+`/v1.0/users?$skiptoken=streamed"}`)
+		return true
 	}
 	return false
 }

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+// forward sends the decided call to Graph with the proxy's own token and
+// relays Graph's answer. It returns an error only while nothing has been
+// written to the caller; a failure after that is recorded in the call's
+// record, and an upstream failure mid-body aborts the caller's connection
+// (panic(http.ErrAbortHandler)) so that the caller cannot mistake a cut
+// answer for a complete one.
+//
+// This is the work httputil.ReverseProxy did before, written for the one
+// upstream the proxy has: the request is built from the allow-listed
+// headers rather than cloned from the caller's and pruned, the answer's
+// headers are moved rather than copied, a small answer read whole goes out
+// in one write, and there are no per-call trace hooks, closures or context
+// values. The request carries GetBody, so the transport can resend it on a
+// new connection when Graph closes one (HTTP/2 GOAWAY) before the request
+// was processed.
+func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Request, c *call, body []byte) error {
+	var src io.Reader
+	if len(body) > 0 {
+		src = bytes.NewReader(body) // sets ContentLength and GetBody
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, "", src)
+	if err != nil {
+		return err
+	}
+	out.URL = &url.URL{Scheme: h.o.Graph.Scheme, Host: h.o.Graph.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	out.Header = h.outboundHeader(r, c)
+
+	c.upstreamStart = h.now()
+	resp, err := h.o.Transport.RoundTrip(out)
+	if err != nil {
+		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+			return r.Context().Err() // the caller went away
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	answer, err := h.answer(c, resp)
+	defer h.bufs.putAnswer(answer)
+	if err != nil {
+		return err
+	}
+
+	dst := w.Header()
+	removeHopByHop(resp.Header)
+	for k, vv := range resp.Header {
+		dst[k] = vv
+	}
+	w.WriteHeader(resp.StatusCode)
+	if answer != nil {
+		if _, err := w.Write(answer.Bytes()); err != nil {
+			c.rec.Error = errCallerGone(err)
+		}
+		return nil
+	}
+	h.relay(w, r, resp, c)
+	return nil
+}
+
+// forwardedHeaders are policy.ForwardedHeaders in canonical form: the
+// request headers sent on to Graph. Every other header, the caller's
+// Authorization and Cookie among them, stays behind.
+var forwardedHeaders = func() []string {
+	out := make([]string, len(policy.ForwardedHeaders))
+	for i, h := range policy.ForwardedHeaders {
+		out[i] = http.CanonicalHeaderKey(h)
+	}
+	return out
+}()
+
+// outboundHeader is the header of the request to Graph: the allow-listed
+// headers of the caller's, the proxy's token and the client-request-id.
+func (h *Handler) outboundHeader(r *http.Request, c *call) http.Header {
+	out := make(http.Header, len(forwardedHeaders)+3)
+	for _, k := range forwardedHeaders {
+		if v, ok := r.Header[k]; ok {
+			out[k] = v
+		}
+	}
+	if _, ok := out["User-Agent"]; !ok {
+		out["User-Agent"] = []string{""} // not Go's default
+	}
+	out["Authorization"] = []string{"Bearer " + c.token.Value}
+	out["Client-Request-Id"] = []string{c.clientRequestID}
+	// Accept-Encoding is left to the transport, which then decompresses
+	// transparently so that links can be rewritten in the body.
+	return out
+}
+
+// answer records Graph's answer in the call's record and makes its headers
+// fit to relay. A small JSON answer of known length is read whole (into a
+// buffer lent by h.bufs, returned) and its links rewritten; a larger or
+// streamed JSON answer gets resp.Body replaced by a link rewriter; any
+// other answer passes as it is.
+func (h *Handler) answer(c *call, resp *http.Response) (*bytes.Buffer, error) {
+	c.rec.UpstreamStatus = resp.StatusCode
+	c.rec.UpstreamMs = ms(h.now().Sub(c.upstreamStart))
+	c.rec.GraphRequestID = resp.Header.Get("request-id")
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		c.rec.RetryAfter, _ = strconv.ParseFloat(ra, 64)
+	}
+	// Graph's challenges concern the proxy's own token (continuous access
+	// evaluation); relayed, they would make SDKs retry with claims they
+	// cannot satisfy.
+	resp.Header.Del("WWW-Authenticate")
+	resp.Header.Del("Set-Cookie")
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if s, ok := h.links.URL(loc); ok {
+			resp.Header.Set("Location", s)
+		} else if !c.decision.ExternalLinks && isAbsolute(loc) {
+			// A Location elsewhere (SharePoint, a download) would carry the
+			// caller outside the audited path.
+			resp.Header.Del("Location")
+			c.rec.Reason = appendReason(c.rec.Reason, "Location to a host other than Graph withheld")
+		}
+	}
+	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
+		return nil, nil
+	}
+	withhold := !c.decision.ExternalLinks
+	if resp.ContentLength < 0 || resp.ContentLength > maxBufferedAnswer {
+		c.links = h.links.body(resp.Body, withhold)
+		resp.Body = c.links
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+		return nil, nil
+	}
+	// A small answer of known length is read whole and rewritten only if
+	// it has a link: the caller gets a Content-Length and one write.
+	raw := h.bufs.getAnswer(resp.ContentLength)
+	if _, err := raw.ReadFrom(resp.Body); err != nil {
+		return raw, fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
+	}
+	out := raw
+	if h.links.mayRewrite(raw.Bytes(), withhold) {
+		c.links = h.links.body(io.NopCloser(raw), withhold)
+		out = bytes.NewBuffer(make([]byte, 0, raw.Len()+512))
+		out.ReadFrom(c.links)
+		c.links.Close()
+		h.bufs.putAnswer(raw)
+	}
+	resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
+	return out, nil
+}
+
+// maxBufferedAnswer is the largest JSON answer of known length rewritten
+// whole rather than streamed.
+const maxBufferedAnswer = 256 << 10
+
+// relay streams the answer's body to the caller. An answer of unknown
+// length (a streamed collection, a link rewriter's output) or an event
+// stream is flushed as it arrives, so the caller sees what Graph has sent.
+func (h *Handler) relay(w *responseWriter, r *http.Request, resp *http.Response, c *call) {
+	flush := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	buf := h.bufs.Get()
+	defer h.bufs.Put(buf)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				c.rec.Error = errCallerGone(err)
+				return
+			}
+			if flush {
+				w.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if r.Context().Err() != nil {
+				c.rec.Error = errCallerGone(r.Context().Err())
+				return
+			}
+			c.rec.Error = fmt.Sprintf("%v: %v", errUpstreamBodyAbort, rerr)
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, vv := range resp.Trailer {
+		w.Header()[http.TrailerPrefix+k] = vv
+	}
+}
+
+func errCallerGone(err error) string {
+	return "caller connection lost mid-answer: " + err.Error()
+}
+
+// hopByHop are the headers of one connection (RFC 9110 §7.6.1), never
+// relayed. Go's transport keeps Transfer-Encoding out of Header already.
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// removeHopByHop deletes the hop-by-hop headers and those the Connection
+// header names.
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(h, k)
+	}
+}
+
+func isAbsolute(u string) bool {
+	p, err := url.Parse(u)
+	return err != nil || p.IsAbs() || strings.HasPrefix(u, "//")
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(strings.ToLower(mt))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
