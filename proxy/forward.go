@@ -87,7 +87,10 @@ var forwardedHeaders = func() []string {
 // outboundHeader is the header of the request to Graph: the allow-listed
 // headers of the caller's, the proxy's token and the client-request-id.
 func (h *Handler) outboundHeader(r *http.Request, c *call) http.Header {
-	out := make(http.Header, len(forwardedHeaders)+3)
+	// Sized for what calls carry (a few of the allowed headers, the token
+	// and the id): a small map, where room for every allowed header would
+	// be a table.
+	out := make(http.Header, 8)
 	for _, k := range forwardedHeaders {
 		if v, ok := r.Header[k]; ok {
 			out[k] = v

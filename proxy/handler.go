@@ -88,6 +88,7 @@ type Handler struct {
 	log         *slog.Logger
 	now         func() time.Time
 	tracer      trace.Tracer
+	tracing     bool // spans go somewhere; otherwise none are started
 }
 
 // New returns a Handler built from o.
@@ -104,8 +105,8 @@ func New(o Options) (*Handler, error) {
 		h.now = time.Now
 	}
 	h.tracer = noop.NewTracerProvider().Tracer("")
-	if o.Telemetry != nil {
-		h.tracer = o.Telemetry.Tracer
+	if o.Telemetry != nil && o.Telemetry.Tracing {
+		h.tracer, h.tracing = o.Telemetry.Tracer, true
 	}
 	h.links = NewLinkRewriter(o.Graph.Scheme+"://"+o.Graph.Host, o.PublicBase.Scheme+"://"+o.PublicBase.Host)
 	return h, nil
@@ -138,10 +139,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &call{start: h.now(), requestID: newID()}
-	ctx, span := h.tracer.Start(r.Context(), "graph-proxy "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
-	r = r.WithContext(ctx)
-	span.SetAttributes(attribute.String("graph_proxy.request_id", c.requestID), attribute.String("http.request.method", r.Method))
+	if h.tracing {
+		ctx, span := h.tracer.Start(r.Context(), "graph-proxy "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		r = r.WithContext(ctx)
+		span.SetAttributes(attribute.String("graph_proxy.request_id", c.requestID), attribute.String("http.request.method", r.Method))
+	}
 	ticket, err := h.o.Audit.Reserve(1)
 	if err != nil {
 		// No record can be written, so nothing may be done: fail closed.
@@ -224,7 +227,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 
 	// authenticate
-	_, span := h.tracer.Start(r.Context(), "authenticate")
+	_, span := h.startSpan(r.Context(), "authenticate")
 	caller, err := h.o.Callers.Authenticate(r)
 	endSpan(span, err)
 	h.traceLink(r, caller.Name)
@@ -242,13 +245,15 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 
 	// decide, then scope the targets to the caller's group
-	_, span = h.tracer.Start(r.Context(), "decide")
+	_, span = h.startSpan(r.Context(), "decide")
 	d := h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req, ContentType: r.Header.Get("Content-Type"), Body: body})
 	h.scope(r.Context(), &d)
-	span.SetAttributes(attribute.String("graph_proxy.decision", d.Result.String()), attribute.String("graph_proxy.rule", d.RuleID))
-	for _, sd := range d.Batch {
-		span.AddEvent("batch request", trace.WithAttributes(attribute.String("graph_proxy.batch.id", sd.ID),
-			attribute.String("graph_proxy.decision", sd.Decision.Result.String()), attribute.String("graph_proxy.rule", sd.Decision.RuleID)))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("graph_proxy.decision", d.Result.String()), attribute.String("graph_proxy.rule", d.RuleID))
+		for _, sd := range d.Batch {
+			span.AddEvent("batch request", trace.WithAttributes(attribute.String("graph_proxy.batch.id", sd.ID),
+				attribute.String("graph_proxy.decision", sd.Decision.Result.String()), attribute.String("graph_proxy.rule", sd.Decision.RuleID)))
+		}
 	}
 	span.End()
 	c.decision = d
@@ -279,7 +284,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 
 	// token
-	_, span = h.tracer.Start(r.Context(), "token")
+	_, span = h.startSpan(r.Context(), "token")
 	c.token, err = h.o.Tokens.Token(r.Context())
 	endSpan(span, err)
 	if err != nil {
@@ -287,9 +292,11 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	}
 
 	// forward and respond
-	uctx, span := h.tracer.Start(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient))
+	uctx, span := h.startSpan(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient))
 	c.upstreamErr = h.forward(uctx, w, r, c, body)
-	span.SetAttributes(attribute.Int("http.response.status_code", c.rec.UpstreamStatus), attribute.String("graph_proxy.graph_request_id", c.rec.GraphRequestID))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", c.rec.UpstreamStatus), attribute.String("graph_proxy.graph_request_id", c.rec.GraphRequestID))
+	}
 	endSpan(span, c.upstreamErr)
 	return c.upstreamErr
 }

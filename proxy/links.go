@@ -80,39 +80,73 @@ var (
 // streams. Memory is bounded by one read chunk plus maxLinkBytes.
 func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser { return l.body(rc, false) }
 
-// body is Body that also withholds external links when asked.
 // mayRewrite reports whether body has a key whose value body() would
 // rewrite or withhold. Keys are matched on their raw bytes, so a body in
 // which none appears in quotes comes out of body() unchanged.
+//
+// Most link keys start with '@', which JSON answers carry rarely (in e-mail
+// addresses): those are looked for at each '@' in one pass, and only the
+// others are searched for whole (each such search stops at every '"').
 func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true // a key may be spelled with escapes
 	}
-	for _, k := range quotedLinkKeys {
-		if bytes.Contains(body, k) {
+	if linkKeySet.hasPlain(body) || withhold && externalKeySet.hasPlain(body) {
+		return true
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(body[i:], '@')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i > 0 && (linkKeySet.at(body[i-1:]) || withhold && externalKeySet.at(body[i-1:])) {
 			return true
 		}
+		i++
 	}
-	if withhold {
-		for _, k := range quotedExternalKeys {
-			if bytes.Contains(body, k) {
-				return true
-			}
+}
+
+// keySet holds keys quoted as they appear in JSON, split by whether they
+// start with '@'.
+type keySet struct{ atKeys, plainKeys [][]byte }
+
+var linkKeySet, externalKeySet = newKeySet(linkKeys), newKeySet(externalKeys)
+
+func newKeySet(keys [][]byte) keySet {
+	var s keySet
+	for _, k := range keys {
+		q := append(append([]byte{'"'}, k...), '"')
+		if k[0] == '@' {
+			s.atKeys = append(s.atKeys, q)
+		} else {
+			s.plainKeys = append(s.plainKeys, q)
+		}
+	}
+	return s
+}
+
+// at reports whether b starts with one of the '@' keys.
+func (s keySet) at(b []byte) bool {
+	for _, k := range s.atKeys {
+		if bytes.HasPrefix(b, k) {
+			return true
 		}
 	}
 	return false
 }
 
-var quotedLinkKeys, quotedExternalKeys = quoted(linkKeys), quoted(externalKeys)
-
-func quoted(keys [][]byte) [][]byte {
-	out := make([][]byte, len(keys))
-	for i, k := range keys {
-		out[i] = append(append([]byte{'"'}, k...), '"')
+// hasPlain reports whether body contains one of the other keys.
+func (s keySet) hasPlain(body []byte) bool {
+	for _, k := range s.plainKeys {
+		if bytes.Contains(body, k) {
+			return true
+		}
 	}
-	return out
+	return false
 }
 
+// body is Body that also withholds external links when asked.
 func (l *LinkRewriter) body(rc io.ReadCloser, withhold bool) *jsonLinks {
 	j := &jsonLinks{l: l, src: rc, in: inPool.Get().(*[]byte), outp: outPool.Get().(*[]byte), withhold: withhold}
 	j.out = (*j.outp)[:0]

@@ -16,12 +16,18 @@ const (
 
 func rewriteAll(t testing.TB, in string, readSize int) string {
 	t.Helper()
+	return rewrite(t, in, readSize, false)
+}
+
+// rewrite is rewriteAll that also withholds external links when asked.
+func rewrite(t testing.TB, in string, readSize int, withhold bool) string {
+	t.Helper()
 	l := NewLinkRewriter(testGraph, testPublic)
 	var src io.Reader = strings.NewReader(in)
 	if readSize > 0 {
 		src = &chunkReader{r: src, n: readSize}
 	}
-	body := l.Body(io.NopCloser(src))
+	body := l.body(io.NopCloser(src), withhold)
 	defer body.Close()
 	out, err := io.ReadAll(body)
 	if err != nil {
@@ -183,6 +189,9 @@ func FuzzLinkRewriter(f *testing.F) {
 		`{"@odata.nextLink":"https://graph.microsoft.com.evil/x"}`,
 		`not json {"@odata.nextLink":"`,
 		`{"@odata.next\u004cink":"https://graph.microsoft.com/v1.0/users"}`,
+		`{"uploadUrl":"https://contoso.sharepoint.com/upload?tempauth=x","mail":"a@b.example"}`,
+		`{"value":[{"@microsoft.graph.downloadUrl":"https://contoso.sharepoint.com/d"}],"@@odata.nextLink":"x"}`,
+		`@{"@content.downloadUrl":"https://x.example/"}`,
 	} {
 		f.Add(s, uint8(3))
 	}
@@ -194,6 +203,9 @@ func FuzzLinkRewriter(f *testing.F) {
 		}
 		if !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), false) && whole != in {
 			t.Fatalf("mayRewrite said no, yet the body changed:\n%q\n%q", in, whole)
+		}
+		if w := rewrite(t, in, 0, true); !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), true) && w != in {
+			t.Fatalf("mayRewrite (withholding) said no, yet the body changed:\n%q\n%q", in, w)
 		}
 		if !strings.Contains(strings.ToLower(in), "graph.microsoft.com") && whole != in {
 			t.Fatalf("changed a body without the Graph origin:\n%q\n%q", in, whole)
@@ -245,5 +257,20 @@ func BenchmarkLinkRewriter(b *testing.B) {
 		body := l.Body(io.NopCloser(bytes.NewReader(in)))
 		io.Copy(io.Discard, body)
 		body.Close()
+	}
+}
+
+// BenchmarkMayRewrite is the check every small JSON answer gets: a
+// getSchedule answer without links, mailbox addresses and all.
+func BenchmarkMayRewrite(b *testing.B) {
+	body := []byte(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)","value":[` +
+		strings.Repeat(`{"scheduleId":"adelev@contoso.example","availabilityView":"000220000000000000000000","scheduleItems":[{"isPrivate":false,"status":"busy","subject":"Quarterly planning","location":"Conference room 4","start":{"dateTime":"2026-12-01T09:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"}}]},`, 3) +
+		`{}]}`)
+	l := NewLinkRewriter(testGraph, testPublic)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if l.mayRewrite(body, true) {
+			b.Fatal("no links here")
+		}
 	}
 }

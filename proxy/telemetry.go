@@ -34,22 +34,35 @@ func (h *Handler) traceLink(r *http.Request, caller string) {
 	}
 }
 
+// startSpan starts a span when spans go somewhere; otherwise it returns
+// ctx unchanged and a span that records nothing, at no cost.
+func (h *Handler) startSpan(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !h.tracing {
+		return ctx, noSpan
+	}
+	return h.tracer.Start(ctx, name, opts...)
+}
+
+// noSpan is the span of a context without one: it records nothing.
+var noSpan = trace.SpanFromContext(context.Background())
+
 // observe sets the call's span attributes and records its metrics.
 func (h *Handler) observe(ctx context.Context, c *call) {
 	rec := &c.rec
-	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(
-		attribute.String("graph_proxy.caller", rec.Caller.Name),
-		attribute.String("graph_proxy.rule", rec.Rule),
-		attribute.String("graph_proxy.route", rec.Route),
-		attribute.String("graph_proxy.decision", rec.Decision),
-		attribute.Int("http.response.status_code", rec.Status),
-	)
-	if len(c.decision.Batch) > 0 {
-		span.SetAttributes(attribute.Int("graph_proxy.batch.size", len(c.decision.Batch)))
-	}
-	if rec.Status >= 500 {
-		span.SetStatus(codes.Error, rec.Error)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("graph_proxy.caller", rec.Caller.Name),
+			attribute.String("graph_proxy.rule", rec.Rule),
+			attribute.String("graph_proxy.route", rec.Route),
+			attribute.String("graph_proxy.decision", rec.Decision),
+			attribute.Int("http.response.status_code", rec.Status),
+		)
+		if len(c.decision.Batch) > 0 {
+			span.SetAttributes(attribute.Int("graph_proxy.batch.size", len(c.decision.Batch)))
+		}
+		if rec.Status >= 500 {
+			span.SetStatus(codes.Error, rec.Error)
+		}
 	}
 	t := h.o.Telemetry
 	if t == nil {

@@ -49,7 +49,10 @@ type Options struct {
 // Telemetry holds the tracer, the instruments and the exporters.
 type Telemetry struct {
 	Tracer trace.Tracer
-	Meter  metric.Meter
+	// Tracing is whether spans go anywhere (an exporter or a test's
+	// processor); when not, the proxy starts none.
+	Tracing bool
+	Meter   metric.Meter
 
 	// Requests counts calls by caller, rule, decision and status.
 	Requests metric.Int64Counter
@@ -100,6 +103,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	t.exporting = direct || exportConfigured(o.Env)
 
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	t.Tracing = o.SpanProcessor != nil || t.exporting
 	switch {
 	case o.SpanProcessor != nil:
 		topts = append(topts, sdktrace.WithSpanProcessor(o.SpanProcessor))
@@ -116,8 +120,8 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 		}
 		topts = append(topts, sdktrace.WithBatcher(exp))
 	default:
-		// Spans go nowhere: record none, so that each costs next to
-		// nothing (trace context is still propagated).
+		// Spans go nowhere: record none (the proxy also starts none when
+		// Tracing is false; this covers the SDKs' own).
 		topts = append(topts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	t.tp = sdktrace.NewTracerProvider(topts...)
