@@ -49,9 +49,13 @@ type FileSink struct {
 	f       *os.File
 	size    int64
 	dirty   bool
+	buf     []byte // the last batch written, its room kept for the next
 	stop    chan struct{}
 	stopped chan struct{}
 }
+
+// maxKeptBuffer bounds the batch buffer a FileSink keeps between writes.
+const maxKeptBuffer = 1 << 20
 
 // OpenFile opens (or creates) the file sink at path. It fails at once if
 // the file cannot be written.
@@ -76,8 +80,15 @@ func (s *FileSink) Name() string { return "file" }
 
 // Write appends the batch, rotating first if it would pass the size limit.
 func (s *FileSink) Write(_ context.Context, lines [][]byte) error {
-	buf := bytes.Join(lines, nil)
 	s.mu.Lock()
+	// One write per batch, from a buffer kept between batches.
+	buf := s.buf[:0]
+	for _, l := range lines {
+		buf = append(buf, l...)
+	}
+	if cap(buf) <= maxKeptBuffer {
+		s.buf = buf
+	}
 	defer s.mu.Unlock()
 	if s.f == nil {
 		return errors.New("audit file closed")

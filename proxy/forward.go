@@ -99,7 +99,7 @@ func (h *Handler) outboundHeader(r *http.Request, c *call) http.Header {
 	if _, ok := out["User-Agent"]; !ok {
 		out["User-Agent"] = []string{""} // not Go's default
 	}
-	out["Authorization"] = []string{"Bearer " + c.token.Value}
+	out["Authorization"] = []string{c.token.Authorization()}
 	out["Client-Request-Id"] = []string{c.clientRequestID}
 	// Accept-Encoding is left to the transport, which then decompresses
 	// transparently so that links can be rewritten in the body.

@@ -155,7 +155,7 @@ func (m *GraphMembership) check(ctx context.Context, group, user string) (bool, 
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.Value)
+	req.Header.Set("Authorization", tok.Authorization())
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := m.Transport.RoundTrip(req)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -224,7 +225,7 @@ func reject(err error, format string, args ...any) error {
 
 // validate checks a bearer token, from the cache when it has been seen.
 func (e *Entra) validate(raw string) (tokenInfo, error) {
-	key := sha256.Sum256([]byte(raw))
+	key := hashString(raw)
 	now := e.now()
 	e.cacheMu.Lock()
 	info, ok := e.cache[key]
@@ -321,3 +322,22 @@ func bearer(r *http.Request) (string, bool) {
 	}
 	return tok, true
 }
+
+// hashString is sha256.Sum256 of s without copying s into a []byte first
+// (a token is over a kilobyte, and this runs on every call).
+func hashString(s string) [sha256.Size]byte {
+	h := digests.Get().(hash.Hash)
+	defer digests.Put(h)
+	h.Reset()
+	var buf [256]byte
+	for len(s) > 0 {
+		n := copy(buf[:], s)
+		h.Write(buf[:n])
+		s = s[n:]
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+var digests = sync.Pool{New: func() any { return sha256.New() }}

@@ -18,6 +18,18 @@ import (
 type Token struct {
 	Value     string
 	ExpiresOn time.Time
+	// bearer is the Authorization header value, built once per token
+	// rather than per call (a token is over a kilobyte).
+	bearer string
+}
+
+// Authorization is the value of the Authorization header that presents
+// the token.
+func (t Token) Authorization() string {
+	if t.bearer != "" {
+		return t.bearer
+	}
+	return "Bearer " + t.Value
 }
 
 // String redacts the token.
@@ -190,7 +202,7 @@ func (c *Cache) startLocked() *flight {
 		at, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.scope}})
 		c.mu.Lock()
 		if err == nil {
-			c.tok = Token{Value: at.Token, ExpiresOn: at.ExpiresOn}
+			c.tok = Token{Value: at.Token, ExpiresOn: at.ExpiresOn, bearer: "Bearer " + at.Token}
 			c.lastErr = nil
 		} else {
 			c.lastErr = err
