@@ -195,6 +195,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.serve(rw, r, c); err != nil {
 		h.fail(rw, c, classify(err))
 	}
+	// The answer is complete: it leaves now, not after the bookkeeping
+	// (the audit record, metrics) deferred above. Same writes, earlier.
+	if rw.wroteHeader {
+		rw.Flush()
+	}
 }
 
 // RequestIDHeader carries the proxy's own request id on every answer.
