@@ -42,7 +42,7 @@ type Options struct {
 	BatchSize int
 	// Linger is how long a batch stays open for more records after its
 	// first: the first record to arrive after Linger closes it, and a
-	// timer at twice Linger closes it when none does. Default 5ms;
+	// timer at twice Linger closes it when none does. Default 20ms;
 	// negative writes each batch at once.
 	Linger time.Duration
 	// RetryBudget is how long a healthy sink's failing write is retried
@@ -112,7 +112,7 @@ func New(o Options) (*Log, error) {
 		o.BatchSize = 256
 	}
 	if o.Linger == 0 {
-		o.Linger = 5 * time.Millisecond
+		o.Linger = 20 * time.Millisecond
 	}
 	if o.RetryBudget == 0 {
 		o.RetryBudget = 30 * time.Second

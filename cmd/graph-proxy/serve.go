@@ -492,7 +492,11 @@ func newAudit(cfg config.Config, replica string, stdout io.Writer, loginURL *url
 			sinks = append(sinks, &auditlog.MonitorSink{Client: mc, RuleID: m.RuleID, Stream: m.Stream})
 		}
 	}
-	l, err := auditlog.New(auditlog.Options{Replica: replica, Sinks: sinks, Logger: log, RetryBudget: cfg.Audit.RetryBudget})
+	linger := cfg.Audit.Linger
+	if linger == 0 {
+		linger = -1 // auditlog's "each batch at once"
+	}
+	l, err := auditlog.New(auditlog.Options{Replica: replica, Sinks: sinks, Logger: log, RetryBudget: cfg.Audit.RetryBudget, Linger: linger})
 	if err != nil {
 		return nil, err
 	}

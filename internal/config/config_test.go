@@ -137,6 +137,11 @@ func TestLoadProblems(t *testing.T) {
 			want: []string{`env GRAPH_PROXY_GRAPH_CLOUDS: unknown variable; did you mean GRAPH_PROXY_GRAPH_CLOUD?`},
 		},
 		{
+			name: "audit linger out of range",
+			env:  []string{"GRAPH_PROXY_AUDIT_LINGER=2s"},
+			want: []string{`env GRAPH_PROXY_AUDIT_LINGER: audit.linger: 2s is not between 0s and 1s`},
+		},
+		{
 			name: "bad value from the environment names the variable",
 			env:  []string{"GRAPH_PROXY_AUDIT_SINKS=stdout,syslog"},
 			want: []string{`env GRAPH_PROXY_AUDIT_SINKS: audit.sinks: "syslog" is not one of stdout, file, azureMonitor`},

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -47,6 +48,9 @@ func (c Config) validate() []Problem {
 	}
 	if c.Audit.RetryBudget <= 0 {
 		ps.add("audit.retryBudget", "must be positive")
+	}
+	if c.Audit.Linger < 0 || c.Audit.Linger > time.Second {
+		ps.add("audit.linger", "%v is not between 0s and 1s", c.Audit.Linger)
 	}
 	if c.Limits.ReadHeaderTimeout <= 0 {
 		ps.add("limits.readHeaderTimeout", "must be positive")
