@@ -106,6 +106,10 @@ func classify(err error) *Error {
 	case errors.Is(err, upstream.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.tokenUnavailable",
 			Message: "The proxy cannot obtain its Microsoft Graph token; try again later.", RetryAfter: 10, Err: err}
+	case errors.Is(err, errUpstreamBodyAbort):
+		// Graph had answered: the call may have taken effect.
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.upstreamAborted",
+			Message: "Microsoft Graph's answer was cut off before it was complete; the request may have taken effect.", Err: err}
 	case errors.Is(err, context.Canceled):
 		return &Error{Status: StatusClientClosedRequest, Code: "graphProxy.clientClosedRequest",
 			Message: "The client closed the request.", Err: err}

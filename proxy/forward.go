@@ -51,8 +51,8 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 		return err
 	}
 	defer resp.Body.Close()
-	answer, err := h.answer(c, resp)
-	defer h.bufs.putAnswer(answer)
+	answer, whole, err := h.answer(c, resp)
+	defer h.bufs.putAnswer(answer) // after relay: a streamed answer may start with it
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 		dst[k] = vv
 	}
 	w.WriteHeader(resp.StatusCode)
-	if answer != nil {
+	if whole {
 		if _, err := w.Write(answer.Bytes()); err != nil {
 			c.rec.Error = errCallerGone(err)
 		}
@@ -107,11 +107,13 @@ func (h *Handler) outboundHeader(r *http.Request, c *call) http.Header {
 }
 
 // answer records Graph's answer in the call's record and makes its headers
-// fit to relay. A small JSON answer of known length is read whole (into a
-// buffer lent by h.bufs, returned) and its links rewritten; a larger or
-// streamed JSON answer gets resp.Body replaced by a link rewriter; any
-// other answer passes as it is.
-func (h *Handler) answer(c *call, resp *http.Response) (*bytes.Buffer, error) {
+// fit to relay. A JSON answer of at most maxBufferedAnswer bytes is read
+// whole into a buffer lent by h.bufs (whole: the buffer is the answer, its
+// links rewritten); a longer one gets resp.Body replaced by a link rewriter
+// (and, when its length was unknown, the buffer holds its first bytes,
+// which the rewriter reads first); any other answer passes as it is. The
+// buffer goes back to h.bufs once the answer is relayed.
+func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole bool, err error) {
 	c.rec.UpstreamStatus = resp.StatusCode
 	c.rec.UpstreamMs = ms(h.now().Sub(c.upstreamStart))
 	c.rec.GraphRequestID = resp.Header.Get("request-id")
@@ -134,22 +136,42 @@ func (h *Handler) answer(c *call, resp *http.Response) (*bytes.Buffer, error) {
 		}
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
-		return nil, nil
+		return nil, false, nil
 	}
 	withhold := !c.decision.ExternalLinks
+	var raw *bytes.Buffer
+	switch {
+	case resp.ContentLength > maxBufferedAnswer:
+	case resp.ContentLength >= 0:
+		raw = h.bufs.getAnswer(resp.ContentLength)
+		if _, err := raw.ReadFrom(resp.Body); err != nil {
+			return raw, false, fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
+		}
+	default:
+		// Length unknown: usually Graph's gzip answer, decompressed by the
+		// transport. Read up to the bound: an answer that ends within it
+		// goes out like one of known length (a Content-Length, one write);
+		// a longer one streams, starting with what was read.
+		raw = h.bufs.getAnswer(0)
+		n, err := raw.ReadFrom(io.LimitReader(resp.Body, maxBufferedAnswer+1))
+		if err != nil {
+			return raw, false, fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
+		}
+		if n > maxBufferedAnswer {
+			resp.Body = prefixedBody{io.MultiReader(bytes.NewReader(raw.Bytes()), resp.Body), resp.Body}
+			break
+		}
+		resp.ContentLength = n
+	}
 	if resp.ContentLength < 0 || resp.ContentLength > maxBufferedAnswer {
 		c.links = h.links.body(resp.Body, withhold)
 		resp.Body = c.links
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
-		return nil, nil
+		return raw, false, nil
 	}
-	// A small answer of known length is read whole and rewritten only if
-	// it has a link: the caller gets a Content-Length and one write.
-	raw := h.bufs.getAnswer(resp.ContentLength)
-	if _, err := raw.ReadFrom(resp.Body); err != nil {
-		return raw, fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
-	}
+	// A small answer, read whole, is rewritten only if it has a link: the
+	// caller gets a Content-Length and one write.
 	out := raw
 	if h.links.mayRewrite(raw.Bytes(), withhold) {
 		c.links = h.links.body(io.NopCloser(raw), withhold)
@@ -159,7 +181,14 @@ func (h *Handler) answer(c *call, resp *http.Response) (*bytes.Buffer, error) {
 		h.bufs.putAnswer(raw)
 	}
 	resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
-	return out, nil
+	return out, true, nil
+}
+
+// prefixedBody is an answer's body with its first bytes, already read,
+// put back in front.
+type prefixedBody struct {
+	io.Reader
+	io.Closer
 }
 
 // maxBufferedAnswer is the largest JSON answer of known length rewritten

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -80,10 +81,11 @@ type Fault struct {
 	// stream.
 	ResetMidBody bool
 	// Stream answers a page of users in two pieces without a
-	// Content-Length, as Graph streams a large collection: the first is
-	// flushed, the second (with the nextLink) follows when Stream is
-	// closed.
-	Stream chan struct{}
+	// Content-Length, as Graph streams a large collection: the first, of
+	// StreamFirst bytes or more (padded), is flushed; the second (with
+	// the nextLink) follows when Stream is closed.
+	Stream      chan struct{}
+	StreamFirst int
 
 	hits int
 }
@@ -245,7 +247,74 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.unauthorized(w, r, "Access token validation failure. Invalid audience or signature.")
 		return
 	}
+	if acceptsGzip(r) {
+		// As Graph does: answers are compressed when the caller accepts it
+		// (Go's transport asks by default and decompresses).
+		zw := &gzipWriter{ResponseWriter: w}
+		defer zw.close()
+		w = zw
+	}
 	g.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		if enc, _, _ := strings.Cut(strings.TrimSpace(v), ";"); strings.EqualFold(enc, "gzip") {
+			return true
+		}
+	}
+	return false
+}
+
+// gzipWriter compresses an answer that may have a body.
+type gzipWriter struct {
+	http.ResponseWriter
+	zw          *gzip.Writer
+	encoding    bool
+	wroteHeader bool
+}
+
+func (g *gzipWriter) WriteHeader(code int) {
+	if g.wroteHeader {
+		return
+	}
+	g.wroteHeader = true
+	if code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified {
+		g.encoding = true
+		g.Header().Set("Content-Encoding", "gzip")
+		g.Header().Del("Content-Length")
+		g.Header().Add("Vary", "Accept-Encoding")
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g *gzipWriter) Write(b []byte) (int, error) {
+	if !g.wroteHeader {
+		g.WriteHeader(http.StatusOK)
+	}
+	if !g.encoding {
+		return g.ResponseWriter.Write(b)
+	}
+	if g.zw == nil {
+		g.zw = gzip.NewWriter(g.ResponseWriter)
+	}
+	return g.zw.Write(b)
+}
+
+func (g *gzipWriter) Flush() {
+	if g.zw != nil {
+		g.zw.Flush()
+	}
+	http.NewResponseController(g.ResponseWriter).Flush()
+}
+
+func (g *gzipWriter) close() {
+	if g.encoding && g.zw == nil {
+		g.zw = gzip.NewWriter(g.ResponseWriter) // an empty body, still gzip
+	}
+	if g.zw != nil {
+		g.zw.Close()
+	}
 }
 
 func (g *Graph) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
@@ -309,7 +378,8 @@ func (g *Graph) applyFault(w http.ResponseWriter, r *http.Request, idx int) bool
 	case f.Stream != nil:
 		w.Header().Set("Content-Type", odataJSON)
 		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, `{"@odata.context":"`+g.URL+`/v1.0/$metadata#users","value":[{"id":"streamed"}],`)
+		io.WriteString(w, `{"@odata.context":"`+g.URL+`/v1.0/$metadata#users","value":[{"id":"streamed","padding":"`+
+			strings.Repeat("x", f.StreamFirst)+`"}],"first":"done",`)
 		http.NewResponseController(w).Flush()
 		select {
 		case <-f.Stream:
