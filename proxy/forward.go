@@ -50,7 +50,9 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 		}
 		return err
 	}
-	defer resp.Body.Close()
+	// Closed as it is at the end: answer may replace it with a link
+	// rewriter, whose pooled buffers go back when it is closed.
+	defer func() { resp.Body.Close() }()
 	answer, whole, err := h.answer(c, resp)
 	defer h.bufs.putAnswer(answer) // after relay: a streamed answer may start with it
 	if err != nil {
