@@ -29,25 +29,29 @@ type options struct {
 	// baselineBin, when set, is another graph-proxy build measured side by
 	// side as the configuration "baseline" (an optimisation's before).
 	baselineBin string
-	rounds      int
-	duration    time.Duration
-	saturate    time.Duration
-	rate        int
-	paceConns   int
-	satConns    int
-	out         string
-	soak        time.Duration
-	loadCPU     string
-	proxyCPU    string
-	configs     []string
-	keepTmpDir  bool
-	profile     string
+	// gzip makes the upstream compress its answers when asked, as Graph
+	// does.
+	gzip       bool
+	rounds     int
+	duration   time.Duration
+	saturate   time.Duration
+	rate       int
+	paceConns  int
+	satConns   int
+	out        string
+	soak       time.Duration
+	loadCPU    string
+	proxyCPU   string
+	configs    []string
+	keepTmpDir bool
+	profile    string
 }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	o := options{}
 	fs.StringVar(&o.proxyBin, "proxy", "bin/graph-proxy", "the graph-proxy binary")
+	fs.BoolVar(&o.gzip, "gzip", false, "the upstream compresses answers when asked, as Graph does (Go's transport asks; nginx and wrk do not)")
 	fs.StringVar(&o.baselineBin, "baseline", "", "another graph-proxy binary (e.g. the previous commit's) measured side by side as configuration \"baseline\"")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (0: soak only)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "paced phase per configuration and round")
@@ -158,7 +162,11 @@ func start(o options) (*harness, error) {
 	}
 	h.token = strings.TrimSpace(string(tok))
 
-	if h.backend, h.addrs["direct"], err = h.startServer(o.loadCPU, "backend", "-cert", cert, "-key", key); err != nil {
+	backendArgs := []string{"-cert", cert, "-key", key}
+	if o.gzip {
+		backendArgs = append(backendArgs, "-gzip")
+	}
+	if h.backend, h.addrs["direct"], err = h.startServer(o.loadCPU, "backend", backendArgs...); err != nil {
 		return h, err
 	}
 	upstream := "https://" + h.addrs["direct"]
@@ -866,6 +874,9 @@ func roundsSection(o options, results []sample) string {
 		"wrk, the upstream and the simulator on core %s; the proxy under test alone on core %s. Requests alternate getSchedule (1 KB answer) and event creation (2 KB each way) over 1,000 mailboxes; "+
 		"graph-proxy validates the vendor's JWT, decides against 200 rules, writes the file audit sink and forwards over HTTP/2. Figures: median (min–max).\n\n",
 		o.rounds, o.duration, o.rate, o.paceConns, o.saturate, o.satConns, o.loadCPU, o.proxyCPU)
+	if o.gzip {
+		sb.WriteString("The upstream compresses its answers when asked, as Graph does (-gzip): the Go proxies' transport asks and decompresses; nginx and wrk do not ask.\n\n")
+	}
 	sb.WriteString("| configuration | CPU µs/req at the paced rate | ×bare Go | ×nginx | p50 added ms | p99 added ms | saturated req/s | ×direct | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n")
 	cpu := func(s sample) float64 { return s.CPUPerReq }
 	for _, name := range o.configs {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -31,9 +33,17 @@ func backend(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:0", "address")
 	cert := fs.String("cert", "", "certificate PEM")
 	key := fs.String("key", "", "key PEM")
+	compress := fs.Bool("gzip", false, "compress answers when the request accepts gzip, as Graph does")
 	fs.Parse(args)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if *compress && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			zw := gzipWriters.Get().(*gzip.Writer)
+			zw.Reset(w)
+			defer func() { zw.Close(); gzipWriters.Put(zw) }()
+			w.Header().Set("Content-Encoding", "gzip")
+			w = gzipResponse{w, zw}
+		}
 		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
 		w.Header().Set("request-id", "00000000-0000-4000-8000-000000000000")
 		switch {
@@ -109,3 +119,14 @@ func serveTLS(addr, cert, key string, h http.Handler) error {
 	}
 	return nil
 }
+
+// gzipWriters are reused: a gzip.Writer's state is some hundreds of KB.
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+
+// gzipResponse writes the body through a gzip writer.
+type gzipResponse struct {
+	http.ResponseWriter
+	zw *gzip.Writer
+}
+
+func (g gzipResponse) Write(b []byte) (int, error) { return g.zw.Write(b) }
