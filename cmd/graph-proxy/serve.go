@@ -168,7 +168,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	defer closeAuth()
 
-	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout})
+	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout, Compression: cfg.Graph.Compression})
 	h, err := proxy.New(proxy.Options{
 		Graph:          graphURL,
 		PublicBase:     publicBase,

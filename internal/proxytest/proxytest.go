@@ -61,6 +61,8 @@ type Options struct {
 	GraphTimeout time.Duration
 	// GraphURL overrides where the proxy forwards (an unreachable port).
 	GraphURL string
+	// GraphCompression asks Graph for gzip answers (graph.compression).
+	GraphCompression bool
 	// NoTokenYet skips waiting for the first Graph token.
 	NoTokenYet bool
 	// FreshIdentity uses a user-assigned identity new to this process, so
@@ -200,7 +202,7 @@ func New(t *testing.T, o Options) *Env {
 		}
 		decider = store
 	}
-	transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout})
+	transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout, Compression: o.GraphCompression})
 	eo := callers.EntraOptions{
 		Tenants:    []string{graphsim.VendorTenant},
 		Audiences:  []string{graphsim.ProxyAudience},
