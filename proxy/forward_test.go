@@ -475,3 +475,35 @@ func TestCompressedAnswerRelayedWhole(t *testing.T) {
 		t.Errorf("Graph was asked with Accept-Encoding %q; want gzip", got)
 	}
 }
+
+// A forwarded request carries GetBody, so that the transport can send it
+// again on a new connection when Graph refuses it unprocessed (an HTTP/2
+// GOAWAY or REFUSED_STREAM); without it, such a call fails.
+func TestForwardedRequestReplayable(t *testing.T) {
+	var replayed []byte
+	var getBody bool
+	e := proxytest.New(t, proxytest.Options{WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.GetBody != nil {
+				getBody = true
+				if b, err := r.GetBody(); err == nil {
+					replayed, _ = io.ReadAll(b)
+				}
+			}
+			return rt.RoundTrip(r)
+		})
+	}})
+	ev := `{"subject":"Demo","start":{"dateTime":"2030-01-02T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-02T10:30:00","timeZone":"UTC"}}`
+	resp := e.Do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", strings.NewReader(ev), "Content-Type", "application/json")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if !getBody || string(replayed) != ev {
+		t.Errorf("forwarded request: GetBody %v, replays %q; want the body again", getBody, replayed)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
