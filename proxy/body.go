@@ -135,24 +135,11 @@ func readAll(src io.Reader, size int64) ([]byte, error) {
 // maxPrealloc bounds what readAll allocates on the caller's word.
 const maxPrealloc = 64 << 10
 
-// buffers lends the proxy the buffers it needs for each answer and takes
-// them back after it: the copy buffer of a streamed answer (otherwise 32 KB
-// allocated and zeroed per answer) and the buffer a small answer is read
-// into.
+// buffers lends the proxy the buffer each small answer is read into and
+// takes it back after the answer is relayed.
 type buffers struct {
-	copy   sync.Pool // *[]byte
 	answer sync.Pool // *bytes.Buffer
 }
-
-// Get lends a copy buffer; Put takes it back.
-func (b *buffers) Get() []byte {
-	if p, ok := b.copy.Get().(*[]byte); ok {
-		return *p
-	}
-	return make([]byte, 32<<10)
-}
-
-func (b *buffers) Put(buf []byte) { b.copy.Put(&buf) }
 
 // getAnswer returns an empty buffer with room for size bytes and the spare
 // bytes.Buffer.ReadFrom wants.

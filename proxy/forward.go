@@ -103,8 +103,8 @@ func (h *Handler) outboundHeader(r *http.Request, c *call) http.Header {
 	}
 	out["Authorization"] = []string{c.token.Authorization()}
 	out["Client-Request-Id"] = []string{c.clientRequestID}
-	// Accept-Encoding is left to the transport, which then decompresses
-	// transparently so that links can be rewritten in the body.
+	// Accept-Encoding is the transport's (graph.compression): when it
+	// asks for gzip it also decompresses, so links can be checked.
 	return out
 }
 
@@ -202,8 +202,9 @@ const maxBufferedAnswer = 256 << 10
 // stream is flushed as it arrives, so the caller sees what Graph has sent.
 func (h *Handler) relay(w *responseWriter, r *http.Request, resp *http.Response, c *call) {
 	flush := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	buf := h.bufs.Get()
-	defer h.bufs.Put(buf)
+	p := inPool.Get().(*[]byte)
+	defer inPool.Put(p)
+	buf := *p
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {

@@ -124,7 +124,6 @@ type call struct {
 	subsReserved    bool // room is held for the sub-requests' records
 	rec             auditlog.Record
 	upstreamStart   time.Time
-	upstreamErr     error
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -298,12 +297,12 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 
 	// forward and respond
 	uctx, span := h.startSpan(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient))
-	c.upstreamErr = h.forward(uctx, w, r, c, body)
+	err = h.forward(uctx, w, r, c, body)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("http.response.status_code", c.rec.UpstreamStatus), attribute.String("graph_proxy.graph_request_id", c.rec.GraphRequestID))
 	}
-	endSpan(span, c.upstreamErr)
-	return c.upstreamErr
+	endSpan(span, err)
+	return err
 }
 
 func (h *Handler) fail(w *responseWriter, c *call, e *Error) {

@@ -70,7 +70,8 @@ const (
 	chunk    = 32 << 10
 )
 
-// Buffers are pooled: a busy proxy rewrites every JSON answer.
+// Buffers are pooled: a busy proxy rewrites every JSON answer. inPool's
+// read chunks also serve relay's copy of answers that are not rewritten.
 var (
 	inPool  = sync.Pool{New: func() any { b := make([]byte, chunk); return &b }}
 	outPool = sync.Pool{New: func() any { b := make([]byte, 0, chunk+64); return &b }}
