@@ -1,7 +1,6 @@
 package main
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,9 +16,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 )
 
 // scheduleJSON is a getSchedule answer of about 1 KB, as Graph sends one
@@ -37,12 +37,10 @@ func backend(args []string) error {
 	fs.Parse(args)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if *compress && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			zw := gzipWriters.Get().(*gzip.Writer)
-			zw.Reset(w)
-			defer func() { zw.Close(); gzipWriters.Put(zw) }()
-			w.Header().Set("Content-Encoding", "gzip")
-			w = gzipResponse{w, zw}
+		if *compress {
+			var done func()
+			w, done = graphsim.Compress(w, r)
+			defer done()
 		}
 		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
 		w.Header().Set("request-id", "00000000-0000-4000-8000-000000000000")
@@ -119,14 +117,3 @@ func serveTLS(addr, cert, key string, h http.Handler) error {
 	}
 	return nil
 }
-
-// gzipWriters are reused: a gzip.Writer's state is some hundreds of KB.
-var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-
-// gzipResponse writes the body through a gzip writer.
-type gzipResponse struct {
-	http.ResponseWriter
-	zw *gzip.Writer
-}
-
-func (g gzipResponse) Write(b []byte) (int, error) { return g.zw.Write(b) }

@@ -247,14 +247,21 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.unauthorized(w, r, "Access token validation failure. Invalid audience or signature.")
 		return
 	}
-	if acceptsGzip(r) {
-		// As Graph does: answers are compressed when the caller accepts it
-		// (Go's transport asks by default and decompresses).
-		zw := &gzipWriter{ResponseWriter: w}
-		defer zw.close()
-		w = zw
-	}
+	// As Graph does: answers are compressed when the caller accepts it.
+	w, done := Compress(w, r)
+	defer done()
 	g.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
+}
+
+// Compress returns a writer that gzips the answer to r when r accepts
+// gzip, as Graph does, and the function that completes it; otherwise w as
+// it is. The load harness's upstream uses it too.
+func Compress(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
+	if !acceptsGzip(r) {
+		return w, func() {}
+	}
+	g := &gzipWriter{ResponseWriter: w}
+	return g, g.close
 }
 
 func acceptsGzip(r *http.Request) bool {
@@ -296,7 +303,7 @@ func (g *gzipWriter) Write(b []byte) (int, error) {
 		return g.ResponseWriter.Write(b)
 	}
 	if g.zw == nil {
-		g.zw = gzip.NewWriter(g.ResponseWriter)
+		g.zw = newGzip(g.ResponseWriter)
 	}
 	return g.zw.Write(b)
 }
@@ -310,11 +317,21 @@ func (g *gzipWriter) Flush() {
 
 func (g *gzipWriter) close() {
 	if g.encoding && g.zw == nil {
-		g.zw = gzip.NewWriter(g.ResponseWriter) // an empty body, still gzip
+		g.zw = newGzip(g.ResponseWriter) // an empty body, still gzip
 	}
 	if g.zw != nil {
 		g.zw.Close()
+		gzipWriters.Put(g.zw)
 	}
+}
+
+// gzipWriters are reused: a gzip.Writer's state is some hundreds of KB.
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+
+func newGzip(w io.Writer) *gzip.Writer {
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(w)
+	return zw
 }
 
 func (g *Graph) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
