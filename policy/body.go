@@ -28,6 +28,62 @@ func parseJSON(data []byte) (any, error) {
 	return p.parse()
 }
 
+// body is what the policy reads of a JSON request body: its top-level
+// members by name, and whether any object in it asks Graph to fetch a URL.
+type body struct {
+	obj       map[string]any // nil unless the body is an object
+	sourceURL bool
+}
+
+// sourceURLKey is the annotation with which a body asks Graph to fetch a
+// URL itself (attachments and file content by reference).
+const sourceURLKey = "@microsoft.graph.sourceUrl"
+
+// bodyMembers are the top-level members checkDoc reads; parseBody builds
+// only these. body.member refuses (panics on) any other name, so a check
+// added without its member here fails its first test instead of passing
+// every body it should refuse.
+var bodyMembers = []string{
+	"schedules", "message", "attendees",
+	"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions", "includeResourceData", "resource",
+}
+
+var sourceURLBytes = []byte(sourceURLKey)
+
+var bodyMemberKeys = func() [][]byte {
+	out := make([][]byte, len(bodyMembers))
+	for i, m := range bodyMembers {
+		out[i] = []byte(m)
+	}
+	return out
+}()
+
+// parseBody reads a request body as strictly as parseJSON, building only
+// bodyMembers: the rest of the body is checked without being built.
+func parseBody(data []byte) (body, error) {
+	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes}
+	v, err := p.parse()
+	if err != nil {
+		return body{}, err
+	}
+	obj, _ := v.(map[string]any)
+	return body{obj: obj, sourceURL: p.watched}, nil
+}
+
+// bodyOf is the body of a document parsed whole ($batch sub-requests).
+func bodyOf(doc any) body {
+	obj, _ := doc.(map[string]any)
+	return body{obj: obj, sourceURL: hasKey(doc, sourceURLKey)}
+}
+
+// member reads a top-level member without case, as Graph does.
+func (b body) member(name string) any {
+	if !slices.Contains(bodyMembers, name) {
+		panic("policy: body member " + name + " is not in bodyMembers")
+	}
+	return fieldValue(b.obj, name)
+}
+
 // maxKeysPerObject bounds an object's keys. Graph's own objects have a
 // few dozen at most.
 const maxKeysPerObject = 1000
@@ -102,7 +158,7 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 // users the body names. It returns a denial reason, or "".
 func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision) string {
 	if a.doc != nil {
-		return p.checkDoc(c, r, req, a.doc, d)
+		return p.checkDoc(c, r, req, bodyOf(a.doc), d)
 	}
 	if len(a.Body) == 0 {
 		return ""
@@ -112,25 +168,24 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 		// policy reads; the rule decides on the path alone.
 		return ""
 	}
-	doc, err := parseJSON(a.Body)
+	b, err := parseBody(a.Body)
 	if err != nil {
 		return "request body is not acceptable JSON: " + err.Error()
 	}
-	return p.checkDoc(c, r, req, doc, d)
+	return p.checkDoc(c, r, req, b, d)
 }
 
-func (p *Policy) checkDoc(c *caller, r *rule, req Request, doc any, d *Decision) string {
-	if !p.externalLinks && hasKey(doc, "@microsoft.graph.sourceUrl") {
-		return "the body asks Graph to fetch a URL (@microsoft.graph.sourceUrl); set externalLinks: true to allow it"
+func (p *Policy) checkDoc(c *caller, r *rule, req Request, b body, d *Decision) string {
+	if !p.externalLinks && b.sourceURL {
+		return "the body asks Graph to fetch a URL (" + sourceURLKey + "); set externalLinks: true to allow it"
 	}
-	obj, _ := doc.(map[string]any)
 	last := ""
 	if n := len(req.Segments); n > 0 {
 		last = strings.ToLower(req.Segments[n-1])
 	}
 	switch {
 	case last == "getschedule":
-		schedules := field(obj, "schedules")
+		schedules, _ := b.member("schedules").([]any)
 		if len(schedules) > MaxTargets {
 			return tooManyTargets
 		}
@@ -142,7 +197,7 @@ func (p *Policy) checkDoc(c *caller, r *rule, req Request, doc any, d *Decision)
 			d.Targets = appendUnique(d.Targets, str)
 		}
 	case last == "sendmail":
-		msg, _ := fieldValue(obj, "message").(map[string]any)
+		msg, _ := b.member("message").(map[string]any)
 		for _, list := range []string{"toRecipients", "ccRecipients", "bccRecipients"} {
 			for _, a := range addresses(field(msg, list)) {
 				if !domainIn(a, p.recipientDomains) {
@@ -151,12 +206,13 @@ func (p *Policy) checkDoc(c *caller, r *rule, req Request, doc any, d *Decision)
 			}
 		}
 	case len(req.Segments) >= 1 && strings.EqualFold(req.Segments[0], "subscriptions"):
-		if reason := p.checkSubscription(c, req, obj); reason != "" {
+		if reason := p.checkSubscription(c, req, b); reason != "" {
 			return reason
 		}
 	}
 	if len(r.attendeeDomains) > 0 {
-		attendees := addresses(field(obj, "attendees"))
+		list, _ := b.member("attendees").([]any)
+		attendees := addresses(list)
 		if len(attendees) > MaxTargets {
 			return tooManyTargets
 		}
@@ -173,9 +229,9 @@ func (p *Policy) checkDoc(c *caller, r *rule, req Request, doc any, d *Decision)
 // checkSubscription vets a change-notification subscription: where
 // notifications go, whether they carry data, and that the watched resource
 // is one the caller could read.
-func (p *Policy) checkSubscription(c *caller, req Request, obj map[string]any) string {
+func (p *Policy) checkSubscription(c *caller, req Request, b body) string {
 	for _, k := range []string{"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions"} {
-		v := fieldValue(obj, k)
+		v := b.member(k)
 		if v == nil {
 			continue
 		}
@@ -190,10 +246,10 @@ func (p *Policy) checkSubscription(c *caller, req Request, obj map[string]any) s
 			return fmt.Sprintf("%s %q is not in subscriptions.notificationUrls", k, s)
 		}
 	}
-	if b, _ := fieldValue(obj, "includeResourceData").(bool); b && !p.includeResourceData {
+	if on, _ := b.member("includeResourceData").(bool); on && !p.includeResourceData {
 		return "includeResourceData is not allowed (subscriptions.includeResourceData)"
 	}
-	if res := fieldValue(obj, "resource"); res != nil {
+	if res := b.member("resource"); res != nil {
 		s, ok := res.(string)
 		if !ok || s == "" {
 			return "resource must be a Graph path"

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -287,6 +288,64 @@ func FuzzParseJSON(f *testing.F) {
 	})
 }
 
+// FuzzParseBody holds parseBody, which builds only the members the policy
+// reads, to parseJSON on the same input: the same verdict and error, the
+// same value for every member checkDoc can ask for, nothing else built,
+// and the source-URL annotation found exactly where hasKey finds it in the
+// whole document.
+func FuzzParseBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"schedules":["a@b.example"],"startTime":{"dateTime":"x","timeZone":"UTC"}}`,
+		`{"subject":"a","Attendees":[{"emailAddress":{"address":"x@y.example"}}],"body":{"content":"\u00e9"}}`,
+		`{"message":{"toRecipients":[{"emailAddress":{"address":"a@b.example"}}]},"saveToSentItems":false}`,
+		`{"resource":"/users/a/events","notificationUrl":"https://h.example/n","includeResourceData":true,"expirationDateTime":"2026"}`,
+		`{"x":{"y":[{"@microsoft.graph.sourceUrl":"https://e.example"}]}}`, `{"@Microsoft.Graph.SourceURL":1}`,
+		`[{"@microsoft.graph.sourceUrl":1}]`, `"schedules"`, `{"a":[1,{"b":"\ud83d"}],"A":2}`, `{"skip":{"x":01}}`,
+		`{"skip":"\q"}`, "{\"skip\":\"\xff\"}", "{\"\xff\":1}", `{"resource":1}{}`, `{"schedules":[1,2,]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Add([]byte(manyKeys(20, `"Attendees":[],"KEY3":1`)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := parseBody(data)
+		whole, werr := parseJSON(data)
+		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+			t.Fatalf("%q: parseBody: %v; parseJSON: %v", data, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		want := bodyOf(whole)
+		if got.sourceURL != want.sourceURL {
+			t.Fatalf("%q: source URL found %v; in the whole document %v", data, got.sourceURL, want.sourceURL)
+		}
+		if (got.obj == nil) != (want.obj == nil) {
+			t.Fatalf("%q: built %#v; the whole document %#v", data, got.obj, whole)
+		}
+		for _, m := range bodyMembers {
+			if g, w := got.member(m), want.member(m); !reflect.DeepEqual(g, w) {
+				t.Fatalf("%q: member %s is %#v; in the whole document %#v", data, m, g, w)
+			}
+		}
+		for k := range got.obj {
+			if !slices.ContainsFunc(bodyMembers, func(m string) bool { return sameKey([]byte(m), []byte(k)) }) {
+				t.Fatalf("%q: built member %q, which the policy does not read", data, k)
+			}
+		}
+	})
+}
+
+// A check that reads a member parseBody does not build would see nothing
+// and pass every body: member refuses names outside bodyMembers.
+func TestBodyMemberUnlisted(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("member read an unlisted name")
+		}
+	}()
+	body{obj: map[string]any{"subject": "x"}}.member("subject")
+}
+
 // BenchmarkParseJSON compares the one-pass strict parser with the
 // token-by-token one on a 2 KB event body.
 func BenchmarkParseJSON(b *testing.B) {
@@ -295,7 +354,11 @@ func BenchmarkParseJSON(b *testing.B) {
 	for _, p := range []struct {
 		name  string
 		parse func([]byte) (any, error)
-	}{{"one-pass", parseJSON}, {"tokens", parseJSONTokens}} {
+	}{
+		{"one-pass", parseJSON},
+		{"members", func(b []byte) (any, error) { v, err := parseBody(b); return v.obj, err }},
+		{"tokens", parseJSONTokens},
+	} {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))

@@ -1,11 +1,11 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -18,15 +18,28 @@ import (
 // for case, more than maxKeysPerObject keys in an object, a key that is not
 // valid UTF-8, anything after the value. FuzzParseJSON holds it to the
 // token-by-token reference, parseJSONTokens.
+//
+// With members set it builds less, at the same strictness: of a top-level
+// object only the members members names (compared as keys are), of any
+// other top-level value nothing. What it does not build it still reads and
+// checks, without allocating: a 2 KB event body costs a few small maps
+// instead of one per object and a string per key and value.
 type jsonParser struct {
 	b []byte
 	i int
+	// members, when not nil, are the top-level members built.
+	members [][]byte
+	// watch, when set, is a key looked for in every object, built or not;
+	// watched reports whether some object had it (compared as
+	// strings.EqualFold compares).
+	watch   []byte
+	watched bool
 }
 
 var errJSONEnd = errors.New("unexpected end of the body")
 
 func (p *jsonParser) parse() (any, error) {
-	v, err := p.value(0)
+	v, err := p.value(0, true)
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +68,15 @@ func (p *jsonParser) unexpected(what string) error {
 	return fmt.Errorf("invalid character %s %s", strconv.QuoteRune(rune(p.b[p.i])), what)
 }
 
-func (p *jsonParser) value(depth int) (any, error) {
+// value reads a value; it builds it when build is set (and, at the top,
+// members allows), and returns nil otherwise.
+func (p *jsonParser) value(depth int, build bool) (any, error) {
 	p.space()
 	if p.i >= len(p.b) {
 		return nil, errJSONEnd
+	}
+	if depth == 0 && p.members != nil && p.b[p.i] != '{' {
+		build = false
 	}
 	switch c := p.b[p.i]; {
 	case c == '{' || c == '[':
@@ -66,22 +84,32 @@ func (p *jsonParser) value(depth int) (any, error) {
 			return nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
 		}
 		if c == '{' {
-			return p.object(depth)
+			return p.object(depth, build)
 		}
-		return p.array(depth)
+		return p.array(depth, build)
 	case c == '"':
-		s, _, err := p.str()
-		return s, err
+		s, _, err := p.str(build)
+		if !build || err != nil {
+			return nil, err
+		}
+		return string(s), nil
 	case c == '-' || ('0' <= c && c <= '9'):
-		return p.number()
+		return p.number(build)
 	case c == 't':
-		return true, p.literal("true")
+		return nilUnless(build, true), p.literal("true")
 	case c == 'f':
-		return false, p.literal("false")
+		return nilUnless(build, false), p.literal("false")
 	case c == 'n':
 		return nil, p.literal("null")
 	}
 	return nil, p.unexpected("looking for beginning of value")
+}
+
+func nilUnless(build bool, v any) any {
+	if build {
+		return v
+	}
+	return nil
 }
 
 func (p *jsonParser) literal(lit string) error {
@@ -97,19 +125,24 @@ func (p *jsonParser) literal(lit string) error {
 	return nil
 }
 
-func (p *jsonParser) object(depth int) (any, error) {
+func (p *jsonParser) object(depth int, build bool) (any, error) {
 	p.i++ // {
-	obj := map[string]any{}
+	var obj map[string]any
+	if build {
+		obj = map[string]any{}
+	}
 	// Duplicates are looked for among the keys so far: by comparison while
 	// there are few, then by their folded form, so that an object of many
-	// keys costs linear time, not quadratic.
-	var fewArr [16]string
+	// keys costs linear time, not quadratic. A key without escapes is a
+	// slice of the body, not a copy.
+	var fewArr [16][]byte
 	few := fewArr[:0]
 	var folded map[string]struct{}
+	keys := 0
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
-		return obj, nil
+		return nilUnless(build, obj), nil
 	}
 	for {
 		p.space()
@@ -119,7 +152,7 @@ func (p *jsonParser) object(depth int) (any, error) {
 		if p.b[p.i] != '"' {
 			return nil, p.unexpected("looking for beginning of object key string")
 		}
-		key, valid, err := p.str()
+		key, valid, err := p.str(true)
 		if err != nil {
 			return nil, err
 		}
@@ -140,9 +173,10 @@ func (p *jsonParser) object(depth int) (any, error) {
 		if dup {
 			return nil, fmt.Errorf("key %q appears twice in one object", key)
 		}
-		if len(obj) >= maxKeysPerObject {
+		if keys >= maxKeysPerObject {
 			return nil, fmt.Errorf("more than %d keys in one object", maxKeysPerObject)
 		}
+		keys++
 		switch {
 		case folded != nil:
 			folded[foldKey(key)] = struct{}{}
@@ -154,6 +188,9 @@ func (p *jsonParser) object(depth int) (any, error) {
 				folded[foldKey(k)] = struct{}{}
 			}
 		}
+		if p.watch != nil && !p.watched && bytes.EqualFold(key, p.watch) {
+			p.watched = true
+		}
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, errJSONEnd
@@ -162,33 +199,51 @@ func (p *jsonParser) object(depth int) (any, error) {
 			return nil, p.unexpected("after object key")
 		}
 		p.i++
-		v, err := p.value(depth + 1)
+		keep := build && (depth > 0 || p.members == nil || p.member(key))
+		v, err := p.value(depth+1, keep)
 		if err != nil {
 			return nil, err
 		}
-		obj[key] = v
+		if keep {
+			obj[string(key)] = v
+		}
 		if done, err := p.separator('}', "after object key:value pair"); done || err != nil {
-			return obj, err
+			return nilUnless(build, obj), err
 		}
 	}
 }
 
-func (p *jsonParser) array(depth int) (any, error) {
+// member reports whether a top-level key is one of members.
+func (p *jsonParser) member(key []byte) bool {
+	for _, m := range p.members {
+		if sameKey(m, key) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *jsonParser) array(depth int, build bool) (any, error) {
 	p.i++ // [
-	arr := []any{}
+	var arr []any
+	if build {
+		arr = []any{}
+	}
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
-		return arr, nil
+		return nilUnless(build, arr), nil
 	}
 	for {
-		v, err := p.value(depth + 1)
+		v, err := p.value(depth+1, build)
 		if err != nil {
 			return nil, err
 		}
-		arr = append(arr, v)
+		if build {
+			arr = append(arr, v)
+		}
 		if done, err := p.separator(']', "after array element"); done || err != nil {
-			return arr, err
+			return nilUnless(build, arr), err
 		}
 	}
 }
@@ -211,9 +266,9 @@ func (p *jsonParser) separator(closing byte, after string) (done bool, err error
 	return false, p.unexpected(after)
 }
 
-// number reads a number by JSON's grammar and keeps its text, as
-// json.Number.
-func (p *jsonParser) number() (any, error) {
+// number reads a number by JSON's grammar and, when build is set, keeps its
+// text, as json.Number.
+func (p *jsonParser) number(build bool) (any, error) {
 	start := p.i
 	if p.b[p.i] == '-' {
 		p.i++
@@ -257,20 +312,26 @@ func (p *jsonParser) number() (any, error) {
 			return nil, p.unexpected("in exponent of numeric literal")
 		}
 	}
+	if !build {
+		return nil, nil
+	}
 	return json.Number(p.b[start:p.i]), nil
 }
 
 // str reads a string. Like encoding/json, it decodes escapes (a lone
 // surrogate becomes U+FFFD) and replaces invalid UTF-8 with U+FFFD;
-// valid reports whether the raw bytes were valid UTF-8.
-func (p *jsonParser) str() (s string, valid bool, err error) {
+// valid reports whether the raw bytes were valid UTF-8. A string of plain
+// ASCII without escapes is returned as a slice of the body; any other is
+// decoded into a new slice when build is set, and only checked when not
+// (s is then nil).
+func (p *jsonParser) str(build bool) (s []byte, valid bool, err error) {
 	p.i++ // "
 	start := p.i
 	// The common case: no escapes and plain ASCII up to the quote.
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		if c == '"' {
-			s = string(p.b[start:p.i])
+			s = p.b[start:p.i:p.i]
 			p.i++
 			return s, true, nil
 		}
@@ -279,44 +340,46 @@ func (p *jsonParser) str() (s string, valid bool, err error) {
 		}
 		p.i++
 	}
-	out := make([]byte, p.i-start, p.i-start+16)
-	copy(out, p.b[start:p.i])
+	var out []byte
+	if build {
+		out = make([]byte, p.i-start, p.i-start+16)
+		copy(out, p.b[start:p.i])
+	}
 	valid = true
 	for {
 		if p.i >= len(p.b) {
-			return "", false, errJSONEnd
+			return nil, false, errJSONEnd
 		}
 		c := p.b[p.i]
 		switch {
 		case c == '"':
 			p.i++
-			return string(out), valid, nil
+			return out, valid, nil
 		case c < 0x20:
-			return "", false, p.unexpected("in string literal")
+			return nil, false, p.unexpected("in string literal")
 		case c == '\\':
 			p.i++
 			if p.i >= len(p.b) {
-				return "", false, errJSONEnd
+				return nil, false, errJSONEnd
 			}
 			e := p.b[p.i]
 			p.i++
 			switch e {
 			case '"', '\\', '/':
-				out = append(out, e)
 			case 'b':
-				out = append(out, '\b')
+				e = '\b'
 			case 'f':
-				out = append(out, '\f')
+				e = '\f'
 			case 'n':
-				out = append(out, '\n')
+				e = '\n'
 			case 'r':
-				out = append(out, '\r')
+				e = '\r'
 			case 't':
-				out = append(out, '\t')
+				e = '\t'
 			case 'u':
 				r, err := p.hex4()
 				if err != nil {
-					return "", false, err
+					return nil, false, err
 				}
 				if utf16.IsSurrogate(r) {
 					// A pair decodes to one rune; anything else is U+FFFD.
@@ -325,7 +388,7 @@ func (p *jsonParser) str() (s string, valid bool, err error) {
 						save := p.i
 						p.i += 2
 						if r2, err = p.hex4(); err != nil {
-							return "", false, err
+							return nil, false, err
 						}
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
 							r = dec
@@ -336,20 +399,30 @@ func (p *jsonParser) str() (s string, valid bool, err error) {
 						r = utf8.RuneError
 					}
 				}
-				out = utf8.AppendRune(out, r)
+				if build {
+					out = utf8.AppendRune(out, r)
+				}
+				continue
 			default:
 				p.i--
-				return "", false, p.unexpected("in string escape code")
+				return nil, false, p.unexpected("in string escape code")
+			}
+			if build {
+				out = append(out, e)
 			}
 		case c < utf8.RuneSelf:
-			out = append(out, c)
+			if build {
+				out = append(out, c)
+			}
 			p.i++
 		default:
 			r, size := utf8.DecodeRune(p.b[p.i:])
 			if r == utf8.RuneError && size == 1 {
 				valid = false
 			}
-			out = utf8.AppendRune(out, r)
+			if build {
+				out = utf8.AppendRune(out, r)
+			}
 			p.i += size
 		}
 	}
@@ -382,21 +455,21 @@ func (p *jsonParser) hex4() (rune, error) {
 // sameKey reports whether two keys are the same but for case: equal under
 // Unicode simple folding (strings.EqualFold) or once lowered
 // (strings.ToLower, which also joins U+0130 and i).
-func sameKey(a, b string) bool {
-	for a != "" && b != "" {
-		ra, na := utf8.DecodeRuneInString(a)
-		rb, nb := utf8.DecodeRuneInString(b)
+func sameKey(a, b []byte) bool {
+	for len(a) > 0 && len(b) > 0 {
+		ra, na := utf8.DecodeRune(a)
+		rb, nb := utf8.DecodeRune(b)
 		if !sameRune(ra, rb) {
 			return false
 		}
 		a, b = a[na:], b[nb:]
 	}
-	return a == "" && b == ""
+	return len(a) == 0 && len(b) == 0
 }
 
 // foldKey is a form keys equal under sameKey share: each rune lowered, then
 // replaced by the smallest rune of its case-folding orbit.
-func foldKey(s string) string {
+func foldKey(s []byte) string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
@@ -407,10 +480,10 @@ func foldKey(s string) string {
 	if ascii {
 		// The smallest of an ASCII letter's orbit is its upper case (the
 		// orbits of k and s hold the Kelvin sign and long s, larger).
-		return strings.ToUpper(s)
+		return string(bytes.ToUpper(s))
 	}
 	out := make([]byte, 0, len(s))
-	for _, r := range s {
+	for _, r := range string(s) {
 		r = unicode.ToLower(r)
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
