@@ -21,6 +21,16 @@ import (
 // timeout (slowloris). None of them reached Graph, but the security team
 // sees that they were tried.
 //
+// The server reports a connection's first request as begun (StateActive)
+// whether or not it reaches the handler, so refusals of a first request
+// are counted that way. On a kept-alive connection it does not: the next
+// request's bytes are usually read while the connection is idle, and a
+// refused one goes from idle to closed. There the connection itself
+// tells: since it went idle, bytes arrived and the server wrote twice (its
+// refusal, then TLS's close_notify; a connection closed by the client or
+// for idleness gets the close_notify alone), or the last read timed out
+// after bytes arrived.
+//
 // Wire it with Listener, ConnContext and ConnState on the http.Server.
 // HTTP/2 connections are not tracked: their protocol errors end streams or
 // the connection, never a request that the handler then misses, and every
@@ -34,10 +44,42 @@ type ConnAudit struct {
 }
 
 type connTrack struct {
-	started  atomic.Int64 // requests the server began reading
-	handled  atomic.Int64 // requests that reached the handler
-	timedOut atomic.Bool
-	raw      *trackedConn
+	started atomic.Int64 // requests the server reported begun
+	handled atomic.Int64 // requests that reached the handler
+	// idle is set while the connection waits between requests (from
+	// StateIdle until a request reaches the handler); idleReads and
+	// idleWrites count the reads and writes that moved bytes meanwhile.
+	idle       atomic.Bool
+	idleReads  atomic.Int64
+	idleWrites atomic.Int64
+	timedOut   atomic.Bool // the last read ended in a timeout
+	raw        *trackedConn
+}
+
+// refusal names what the server refused on the connection without the
+// handler seeing it, if anything: a 400 (malformed, oversized or
+// incomplete) or a 408 (no complete request in time).
+func (t *connTrack) refusal() (status int, ok bool) {
+	timedOut := t.timedOut.Load()
+	if t.handled.Load() == 0 {
+		switch {
+		case timedOut:
+			return http.StatusRequestTimeout, true
+		case t.started.Load() > 0:
+			return http.StatusBadRequest, true
+		}
+		return 0, false
+	}
+	if !t.idle.Load() || t.idleReads.Load() == 0 {
+		return 0, false
+	}
+	switch {
+	case timedOut:
+		return http.StatusRequestTimeout, true
+	case t.idleWrites.Load() >= 2:
+		return http.StatusBadRequest, true
+	}
+	return 0, false
 }
 
 type connKey struct{}
@@ -68,23 +110,27 @@ func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateActive:
 		t.started.Add(1)
+	case http.StateIdle:
+		t.idleReads.Store(0)
+		t.idleWrites.Store(0)
+		t.timedOut.Store(false)
+		t.idle.Store(true)
 	case http.StateClosed, http.StateHijacked:
 		a.conns.Delete(c)
 		if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
 			return
 		}
-		refused := t.started.Load() > t.handled.Load()
-		if !refused && !(t.timedOut.Load() && t.started.Load() == 0) {
+		status, refused := t.refusal()
+		if !refused {
 			return
 		}
 		rec := &auditlog.Record{
 			Time: time.Now().UTC(), Replica: a.Replica, Kind: "connection", RequestID: newID(),
 			Caller:   auditlog.Caller{IP: hostOnly(c.RemoteAddr())},
-			Decision: "deny", Status: http.StatusBadRequest,
+			Decision: "deny", Status: status,
 			Reason: "request refused by the HTTP server: malformed, oversized or incomplete",
 		}
-		if t.timedOut.Load() {
-			rec.Status = http.StatusRequestTimeout
+		if status == http.StatusRequestTimeout {
 			rec.Reason = "no complete request within the read timeout"
 		}
 		if err := a.Audit.Record(rec); err != nil {
@@ -97,6 +143,7 @@ func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 func handled(r *http.Request) {
 	if t, ok := r.Context().Value(connKey{}).(*connTrack); ok {
 		t.handled.Add(1)
+		t.idle.Store(false)
 	}
 }
 
@@ -125,8 +172,10 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 	return &trackedConn{Conn: c}, nil
 }
 
-// trackedConn notes a read that ended in a timeout: the server's read
-// deadline, as a slow sender meets it.
+// trackedConn notes what its connection's tracker needs: whether the
+// last read timed out (the server's read deadline, as a slow sender meets
+// it), and the reads and writes that moved bytes while the connection was
+// idle between requests.
 type trackedConn struct {
 	net.Conn
 	track *connTrack
@@ -134,11 +183,24 @@ type trackedConn struct {
 
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err != nil && c.track != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.track.timedOut.Store(true)
+	if t := c.track; t != nil {
+		t.timedOut.Store(err != nil && isTimeout(err))
+		if n > 0 && t.idle.Load() {
+			t.idleReads.Add(1)
 		}
 	}
 	return n, err
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if t := c.track; t != nil && n > 0 && t.idle.Load() {
+		t.idleWrites.Add(1)
+	}
+	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

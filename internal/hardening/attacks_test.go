@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -266,6 +267,7 @@ func TestProtocolAttacks(t *testing.T) {
 	auth := "Authorization: Bearer " + tok + "\r\n"
 	host := "Host: " + p.Addr + "\r\n"
 	denied := "GET /v1.0/users/" + ids[0] + "/messages HTTP/1.1\r\n" + host + auth + "\r\n"
+	wantConn := 0 // connection records the test expects in all
 
 	for _, tt := range []struct {
 		name string
@@ -300,6 +302,7 @@ func TestProtocolAttacks(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%s: answers %v; want %v", tt.name, got, tt.want)
 		}
+		wantConn += tt.connRecords
 		if tt.connRecords > 0 {
 			proxytest.WaitWithin(t, tt.name+": connection record", 5*time.Second, func() bool { return connectionRecords(p) >= before+tt.connRecords })
 		}
@@ -313,6 +316,7 @@ func TestProtocolAttacks(t *testing.T) {
 	// Slowloris: headers a byte at a time, never finished. The connection
 	// is closed after limits.readHeaderTimeout (1 s here) and recorded.
 	t.Run("slowloris", func(t *testing.T) {
+		wantConn++
 		before := connectionRecords(p)
 		c := p.rawConn(t)
 		io.WriteString(c, "GET /v1.0/users?$top=1 HTTP/1.1\r\n"+host)
@@ -338,6 +342,53 @@ func TestProtocolAttacks(t *testing.T) {
 		}
 	})
 
+	// On a kept-alive connection the server reads the next request while
+	// the connection is idle; one it refuses there is recorded as on a
+	// fresh connection: a 400, or a 408 for one not finished in time (the
+	// server also ends its background read between requests with a
+	// deadline, which is no slow sender). A connection its client closes
+	// after its requests is not recorded (counted at the end).
+	t.Run("kept-alive connections", func(t *testing.T) {
+		served := "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host + auth + "\r\n"
+		for _, tt := range []struct {
+			name, then string
+			want       int
+		}{
+			{"closed by the client", "", 0},
+			{"malformed", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host + auth + "client-request-id: a\rInjected: b\r\n\r\n", 400},
+			{"unfinished", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host, 408},
+		} {
+			before := connectionRecords(p)
+			c := p.rawConn(t)
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			io.WriteString(c, served)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: the first request: %d", tt.name, resp.StatusCode)
+			}
+			if tt.then == "" {
+				c.Close()
+				continue
+			}
+			wantConn++
+			io.WriteString(c, tt.then)
+			rest, _ := io.ReadAll(br) // until the server closes
+			if got := statuses(string(rest)); tt.want == 400 && fmt.Sprint(got) != "[400]" {
+				t.Errorf("%s: answers %v; want [400]", tt.name, got)
+			}
+			recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
+			if last := recs[len(recs)-1]; last.Status != tt.want {
+				t.Errorf("%s: record %d %q; want %d", tt.name, last.Status, last.Reason, tt.want)
+			}
+		}
+	})
+
 	t.Run("oversized headers", func(t *testing.T) {
 		sim.Graph.ResetRequests()
 		// Over limits.maxHeaderBytes (64 KiB): the proxy's own 431, audited.
@@ -347,6 +398,7 @@ func TestProtocolAttacks(t *testing.T) {
 		}
 		refusedAndAudited(t, p, "70 KiB of headers", r)
 		// Over the server's hard limit: its 431, recorded as a connection.
+		wantConn++
 		before := connectionRecords(p)
 		got := statuses(exchange(t, p.rawConn(t), "GET /v1.0/users?$top=1 HTTP/1.1\r\n"+host+auth+"X-Pad: "+strings.Repeat("a", 200<<10)+"\r\n\r\n"))
 		if fmt.Sprint(got) != "[431]" {
@@ -356,6 +408,12 @@ func TestProtocolAttacks(t *testing.T) {
 	})
 
 	t.Run("HTTP/2", func(t *testing.T) { h2Attacks(t, p, tok, ids[0]) })
+	p.Stop()
+	// Every refusal above has its record, and nothing else does: no
+	// connection closed by its client or for idleness.
+	if got := connectionRecords(p); got != wantConn {
+		t.Errorf("%d connection records; want %d", got, wantConn)
+	}
 	if saw := graphSaw(sim); len(saw) > 0 {
 		for _, r := range saw {
 			if strings.Contains(r.Path, "/messages") {
@@ -363,7 +421,6 @@ func TestProtocolAttacks(t *testing.T) {
 			}
 		}
 	}
-	p.Stop()
 }
 
 func isTimeout(err error) bool {
