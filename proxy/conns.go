@@ -24,12 +24,14 @@ import (
 // The server reports a connection's first request as begun (StateActive)
 // whether or not it reaches the handler, so refusals of a first request
 // are counted that way. On a kept-alive connection it does not: the next
-// request's bytes are usually read while the connection is idle, and a
-// refused one goes from idle to closed. There the connection itself
-// tells: since it went idle, bytes arrived and the server wrote twice (its
-// refusal, then TLS's close_notify; a connection closed by the client or
-// for idleness gets the close_notify alone), or the last read timed out
-// after bytes arrived.
+// request's bytes are usually read while the connection is idle (or even
+// by the server's background read before it is), and a refused one goes
+// from idle to closed. There the connection itself tells: since it went
+// idle, the server wrote twice (its refusal, then TLS's close_notify; a
+// connection closed by the client or for idleness gets the close_notify
+// alone), or the last read timed out after the server set the deadline
+// for a request's headers, which it does once the next request's first
+// bytes are in (before that, only the idle deadline).
 //
 // Wire it with Listener, ConnContext and ConnState on the http.Server.
 // HTTP/2 connections are not tracked: their protocol errors end streams or
@@ -47,13 +49,14 @@ type connTrack struct {
 	started atomic.Int64 // requests the server reported begun
 	handled atomic.Int64 // requests that reached the handler
 	// idle is set while the connection waits between requests (from
-	// StateIdle until a request reaches the handler); idleReads and
-	// idleWrites count the reads and writes that moved bytes meanwhile.
-	idle       atomic.Bool
-	idleReads  atomic.Int64
-	idleWrites atomic.Int64
-	timedOut   atomic.Bool // the last read ended in a timeout
-	raw        *trackedConn
+	// StateIdle until a request reaches the handler); idleDeadlines
+	// counts the read deadlines the server set meanwhile, idleWrites the
+	// writes that moved bytes.
+	idle          atomic.Bool
+	idleDeadlines atomic.Int64
+	idleWrites    atomic.Int64
+	timedOut      atomic.Bool // the last read ended in a timeout
+	raw           *trackedConn
 }
 
 // refusal names what the server refused on the connection without the
@@ -70,11 +73,11 @@ func (t *connTrack) refusal() (status int, ok bool) {
 		}
 		return 0, false
 	}
-	if !t.idle.Load() || t.idleReads.Load() == 0 {
+	if !t.idle.Load() {
 		return 0, false
 	}
 	switch {
-	case timedOut:
+	case timedOut && t.idleDeadlines.Load() >= 2:
 		return http.StatusRequestTimeout, true
 	case t.idleWrites.Load() >= 2:
 		return http.StatusBadRequest, true
@@ -111,7 +114,7 @@ func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 	case http.StateActive:
 		t.started.Add(1)
 	case http.StateIdle:
-		t.idleReads.Store(0)
+		t.idleDeadlines.Store(0)
 		t.idleWrites.Store(0)
 		t.timedOut.Store(false)
 		t.idle.Store(true)
@@ -174,8 +177,8 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 
 // trackedConn notes what its connection's tracker needs: whether the
 // last read timed out (the server's read deadline, as a slow sender meets
-// it), and the reads and writes that moved bytes while the connection was
-// idle between requests.
+// it), and the read deadlines set and the writes that moved bytes while
+// the connection was idle between requests.
 type trackedConn struct {
 	net.Conn
 	track *connTrack
@@ -185,11 +188,15 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if t := c.track; t != nil {
 		t.timedOut.Store(err != nil && isTimeout(err))
-		if n > 0 && t.idle.Load() {
-			t.idleReads.Add(1)
-		}
 	}
 	return n, err
+}
+
+func (c *trackedConn) SetReadDeadline(d time.Time) error {
+	if t := c.track; t != nil && t.idle.Load() {
+		t.idleDeadlines.Add(1)
+	}
+	return c.Conn.SetReadDeadline(d)
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {
