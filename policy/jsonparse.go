@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -160,8 +161,10 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 			return nil, errors.New("a key is not valid UTF-8")
 		}
 		dup := false
+		var fk string // key's folded form, once keys are kept that way
 		if folded != nil {
-			_, dup = folded[foldKey(key)]
+			fk = foldKey(key)
+			_, dup = folded[fk]
 		} else {
 			for _, seen := range few {
 				if sameKey(seen, key) {
@@ -179,7 +182,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 		keys++
 		switch {
 		case folded != nil:
-			folded[foldKey(key)] = struct{}{}
+			folded[fk] = struct{}{}
 		case len(few) < cap(fewArr):
 			few = append(few, key)
 		default:
@@ -480,7 +483,15 @@ func foldKey(s []byte) string {
 	if ascii {
 		// The smallest of an ASCII letter's orbit is its upper case (the
 		// orbits of k and s hold the Kelvin sign and long s, larger).
-		return string(bytes.ToUpper(s))
+		var b strings.Builder
+		b.Grow(len(s))
+		for _, c := range s {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			b.WriteByte(c)
+		}
+		return b.String()
 	}
 	out := make([]byte, 0, len(s))
 	for _, r := range string(s) {
