@@ -324,20 +324,26 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 // hashString is sha256.Sum256 of s without copying s into a []byte first
-// (a token is over a kilobyte, and this runs on every call).
+// (a token is over a kilobyte, and this runs on every call). The digest and
+// its copy buffer are pooled together: a buffer on the stack would escape
+// through the hash.Hash interface, an allocation per call.
 func hashString(s string) [sha256.Size]byte {
-	h := digests.Get().(hash.Hash)
-	defer digests.Put(h)
-	h.Reset()
-	var buf [256]byte
+	d := digests.Get().(*digest)
+	defer digests.Put(d)
+	d.h.Reset()
 	for len(s) > 0 {
-		n := copy(buf[:], s)
-		h.Write(buf[:n])
+		n := copy(d.buf[:], s)
+		d.h.Write(d.buf[:n])
 		s = s[n:]
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
+	d.h.Sum(d.sum[:0])
+	return d.sum
 }
 
-var digests = sync.Pool{New: func() any { return sha256.New() }}
+type digest struct {
+	h   hash.Hash
+	buf [256]byte
+	sum [sha256.Size]byte
+}
+
+var digests = sync.Pool{New: func() any { return &digest{h: sha256.New()} }}
