@@ -213,6 +213,9 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			// HPACK-decoded header lists are capped like HTTP/1 headers.
 			MaxDecoderHeaderTableSize: 4096,
 			MaxEncoderHeaderTableSize: 4096,
+			// Protocol errors never become requests, so they have no audit
+			// record; the security team sees them as a metric.
+			CountError: tel.CountHTTP2Error,
 		},
 		ConnContext: conns.ConnContext,
 		ConnState:   conns.ConnState,

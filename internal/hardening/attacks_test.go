@@ -553,6 +553,24 @@ func h2Attacks(t *testing.T, p *proc, tok, user string) {
 	})
 	t.Logf("rapid reset: 400 streams opened and reset, %d reached Graph, %d allowed calls recorded", graphCalls, forwarded)
 
+	// Protocol errors never become requests, so no record tells of them:
+	// the metric does (here the CONNECT with a path above).
+	resp, err := http.Get("http://" + p.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	counted := false
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(line, "graph_proxy_http2_errors_total{") && strings.Contains(line, "bad_connect") {
+			counted = true
+		}
+	}
+	if !counted {
+		t.Errorf("the refused CONNECT is not in graph_proxy_http2_errors_total")
+	}
+
 	// A header list beyond the limit is refused (431) before the handler.
 	h = dialH2(t, p)
 	h.headers(1, true, req("GET", "/v1.0/users?$top=1", "x-pad", strings.Repeat("a", 200<<10))...)

@@ -65,6 +65,10 @@ type Telemetry struct {
 	TokenAcquisitions metric.Int64Counter
 	// PolicyReloads counts policy loads by result.
 	PolicyReloads metric.Int64Counter
+	// HTTP2Errors counts the HTTP/2 server's protocol errors by type
+	// (rapid resets, flow-control and framing violations): what broke a
+	// connection or a stream before any request reached the handler.
+	HTTP2Errors metric.Int64Counter
 
 	tp         *sdktrace.TracerProvider
 	mp         *sdkmetric.MeterProvider
@@ -170,10 +174,17 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	add(e)
 	t.PolicyReloads, e = t.Meter.Int64Counter("graph_proxy.policy.reloads", metric.WithDescription("Policy loads, by result."))
 	add(e)
+	t.HTTP2Errors, e = t.Meter.Int64Counter("graph_proxy.http2.errors", metric.WithDescription("HTTP/2 protocol errors of callers' connections, by type."))
+	add(e)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// CountHTTP2Error is the HTTP/2 server's CountError hook.
+func (t *Telemetry) CountHTTP2Error(errType string) {
+	t.HTTP2Errors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("type", errType)))
 }
 
 // Gauge registers an observable gauge read at each collection, such as
