@@ -87,6 +87,7 @@ type Sim struct {
 	pool    *x509.CertPool
 	servers []*http.Server
 	wg      sync.WaitGroup
+	graphLn *goAwayListener
 }
 
 // Start generates the CA and starts every service.
@@ -139,6 +140,8 @@ func Start(o Options) (*Sim, error) {
 	s.Vault = newVault(urls[2], s.Entra)
 	s.Graph = newGraph(urls[1], s.Entra, o.Users, o.PageSize)
 	s.Monitor = newMonitor(urls[4], s.Entra)
+	s.graphLn = &goAwayListener{Listener: lns[1], tls: tlsConf}
+	lns[1] = s.graphLn
 
 	for i, h := range []http.Handler{s.Entra, s.Graph, s.Vault, s.Identity, s.Monitor} {
 		srv := &http.Server{
