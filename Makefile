@@ -9,7 +9,7 @@ BUILD_FLAGS := -trimpath -ldflags "-s -w"
 # Fuzz targets run briefly in every test run; longer locally with
 # `make fuzz FUZZTIME=5m`.
 FUZZTIME  ?= 10s
-FUZZ_TARGETS := ./auditlog:FuzzAppendRecord ./proxy:FuzzLinkRewriter ./policy:FuzzCanonicalize ./policy:FuzzParseBatch ./policy:FuzzParseJSON
+FUZZ_TARGETS := ./auditlog:FuzzAppendRecord ./proxy:FuzzLinkRewriter ./policy:FuzzCanonicalize ./policy:FuzzParseBatch ./policy:FuzzParseJSON ./policy:FuzzParseBody
 
 .PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench soak clean
 
