@@ -63,9 +63,6 @@ type Options struct {
 	GraphURL string
 	// GraphCompression asks Graph for gzip answers (graph.compression).
 	GraphCompression bool
-	// WrapTransport, when set, wraps the transport the proxy forwards
-	// with (to observe forwarded requests as the transport gets them).
-	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// NoTokenYet skips waiting for the first Graph token.
 	NoTokenYet bool
 	// FreshIdentity uses a user-assigned identity new to this process, so
@@ -206,10 +203,6 @@ func New(t *testing.T, o Options) *Env {
 		decider = store
 	}
 	transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: sim.CertPool(), ResponseHeaderTimeout: o.GraphTimeout, Compression: o.GraphCompression})
-	var forwardVia http.RoundTripper = transport
-	if o.WrapTransport != nil {
-		forwardVia = o.WrapTransport(transport)
-	}
 	eo := callers.EntraOptions{
 		Tenants:    []string{graphsim.VendorTenant},
 		Audiences:  []string{graphsim.ProxyAudience},
@@ -232,7 +225,7 @@ func New(t *testing.T, o Options) *Env {
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,
 		PublicBase:   public,
-		Transport:    forwardVia,
+		Transport:    transport,
 		Callers:      auth,
 		Policy:       decider,
 		Limiter:      proxy.NewLimiter(nil),
