@@ -49,32 +49,29 @@ var noSpan = trace.SpanFromContext(context.Background())
 // observe sets the call's span attributes and records its metrics.
 func (h *Handler) observe(ctx context.Context, c *call) {
 	rec := &c.rec
-	// Without tracing no span was started: the context lookup is skipped.
-	if h.tracing {
-		if span := trace.SpanFromContext(ctx); span.IsRecording() {
-			span.SetAttributes(
-				attribute.String("graph_proxy.caller", rec.Caller.Name),
-				attribute.String("graph_proxy.rule", rec.Rule),
-				attribute.String("graph_proxy.route", rec.Route),
-				attribute.String("graph_proxy.decision", rec.Decision),
-				attribute.Int("http.response.status_code", rec.Status),
-			)
-			if len(c.decision.Batch) > 0 {
-				span.SetAttributes(attribute.Int("graph_proxy.batch.size", len(c.decision.Batch)))
-			}
-			if rec.Status >= 500 {
-				span.SetStatus(codes.Error, rec.Error)
-			}
+	if !h.tracing {
+		// No span was started, so none is looked up, and the metrics SDK,
+		// which reads the context only to link exemplars to a sampled
+		// span, gets none to search.
+		ctx = context.Background()
+	} else if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("graph_proxy.caller", rec.Caller.Name),
+			attribute.String("graph_proxy.rule", rec.Rule),
+			attribute.String("graph_proxy.route", rec.Route),
+			attribute.String("graph_proxy.decision", rec.Decision),
+			attribute.Int("http.response.status_code", rec.Status),
+		)
+		if len(c.decision.Batch) > 0 {
+			span.SetAttributes(attribute.Int("graph_proxy.batch.size", len(c.decision.Batch)))
+		}
+		if rec.Status >= 500 {
+			span.SetStatus(codes.Error, rec.Error)
 		}
 	}
 	t := h.o.Telemetry
 	if t == nil {
 		return
-	}
-	if !h.tracing {
-		// The SDK reads the context only to link exemplars to a sampled
-		// span; without spans there is none to find.
-		ctx = context.Background()
 	}
 	t.Requests.Add(ctx, 1, h.metricAttrs.get(metricKey{rec.Caller.Name, rec.Rule, rec.Decision, rec.Status}))
 	if rec.UpstreamStatus > 0 {
