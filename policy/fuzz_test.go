@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCanonicalize checks the canonical form's promises on any input: it
@@ -423,5 +425,82 @@ func BenchmarkParseJSONManyKeys(b *testing.B) {
 		if _, err := parseJSON(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// sameKeyRunes is sameKey rune by rune throughout, without its ASCII fast
+// path: the reference FuzzSameKey holds it to.
+func sameKeyRunes(a, b []byte) bool {
+	for len(a) > 0 && len(b) > 0 {
+		ra, na := utf8.DecodeRune(a)
+		rb, nb := utf8.DecodeRune(b)
+		if !sameRune(ra, rb) {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) == 0 && len(b) == 0
+}
+
+// FuzzSameKey holds sameKey's ASCII fast path to the rune-by-rune
+// comparison on any pair of byte strings, and foldKey to it: keys that are
+// the same but for case share a folded form.
+func FuzzSameKey(f *testing.F) {
+	for _, s := range [][2]string{
+		{"subject", "Subject"}, {"subject", "subjecT"}, {"a@b", "a`b"}, {"[x", "{x"}, {"k", "\u212a"},
+		{"risk", "ri\u017fk"}, {"id", "\u0130d"}, {"xK", "x\u212a"}, {"abc", "abcd"}, {"", ""},
+		{"\xff", "\xfe"}, {"a\xff", "A\xff"}, {"ž", "Ž"}, {"caf\u00e9", "CAF\u00c9"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		got, want := sameKey([]byte(a), []byte(b)), sameKeyRunes([]byte(a), []byte(b))
+		if got != want {
+			t.Fatalf("sameKey(%q, %q) = %v; rune by rune: %v", a, b, got, want)
+		}
+		if utf8.ValidString(a) && utf8.ValidString(b) && got && foldKey([]byte(a)) != foldKey([]byte(b)) {
+			t.Fatalf("%q and %q are the same key but fold to %q and %q", a, b, foldKey([]byte(a)), foldKey([]byte(b)))
+		}
+	})
+}
+
+// plainASCII8 against a byte-by-byte reading: every byte value at every
+// position of an otherwise plain word, then random words (of bytes drawn
+// mostly from around the values it tells apart).
+func TestPlainASCII8(t *testing.T) {
+	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+	ref := func(w [8]byte) bool {
+		for _, c := range w {
+			if !plain(c) {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(w [8]byte) {
+		t.Helper()
+		if got, want := plainASCII8(binary.LittleEndian.Uint64(w[:])), ref(w); got != want {
+			t.Fatalf("plainASCII8(% x) = %v, want %v", w, got, want)
+		}
+	}
+	for pos := range 8 {
+		for v := range 256 {
+			w := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+			w[pos] = byte(v)
+			check(w)
+		}
+	}
+	near := []byte{0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0x81, 0xa2, 0xdc, 0xff, 'a'}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1 << 20 {
+		var w [8]byte
+		for i := range w {
+			if rng.IntN(4) == 0 {
+				w[i] = byte(rng.IntN(256))
+			} else {
+				w[i] = near[rng.IntN(len(near))]
+			}
+		}
+		check(w)
 	}
 }
