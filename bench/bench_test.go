@@ -135,3 +135,48 @@ func TestOwnTimes(t *testing.T) {
 		})
 	}
 }
+
+func TestMedianInterval(t *testing.T) {
+	seq := func(n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = float64(n - i) // unsorted on purpose
+		}
+		return v
+	}
+	for _, tt := range []struct {
+		n              int
+		lo, hi, minCov float64
+		maxCov         float64
+	}{
+		// 12 rounds: the 3rd and 10th values cover the median with
+		// 1 − 2·(1+12+66)/4096 ≈ 96.1 %; the 4th and 9th only 85.4 %.
+		{12, 3, 10, 0.961, 0.962},
+		// 5 rounds cannot give 95 %: the whole range, 1 − 2/32.
+		{5, 1, 5, 0.9375, 0.9375},
+		{6, 1, 6, 0.968, 0.969},
+		{1, 1, 1, 0, 0},
+		// Long runs: near n/2 ∓ 0.98·√n, and no underflow.
+		{2000, 956, 1045, 0.95, 0.96},
+	} {
+		lo, hi, cov := medianInterval(seq(tt.n), 0.95)
+		if lo != tt.lo || hi != tt.hi || cov < tt.minCov || cov > tt.maxCov {
+			t.Errorf("n=%d: interval %v–%v at %.4f; want %v–%v at %v–%v", tt.n, lo, hi, cov, tt.lo, tt.hi, tt.minCov, tt.maxCov)
+		}
+	}
+	if lo, hi, cov := medianInterval(nil, 0.95); lo != 0 || hi != 0 || cov != 0 {
+		t.Errorf("no values: %v–%v at %v", lo, hi, cov)
+	}
+}
+
+func TestRatioLine(t *testing.T) {
+	r := []float64{1.10, 0.98, 1.14, 1.06, 1.20, 1.12, 1.08, 1.30, 1.12, 1.09, 1.05, 1.16}
+	got := ratioLine("x ÷ y", r)
+	want := "x ÷ y: median ×1.11, 96.1 % interval for the median 1.06–1.16 (distribution-free, 12 rounds); above 1.0 in 11 of 12 rounds.\n"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if ratioLine("x", nil) != "" {
+		t.Error("a line for no rounds")
+	}
+}

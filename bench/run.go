@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -782,6 +783,58 @@ func summarize(vals []float64) stats {
 	return stats{Median: m, Min: s[0], Max: s[len(s)-1]}
 }
 
+// medianInterval is a distribution-free confidence interval for the median
+// of the population vals are drawn from: the j-th smallest and j-th largest
+// value, j the largest for which the interval covers the median with
+// probability at least conf (with n values, each falls below the median
+// with probability ½, so the coverage is 1 − 2·P(Binomial(n, ½) < j)). When
+// n is too small for conf even with j = 1, the interval is the whole range,
+// with the coverage it has. No assumption about the shape of the noise:
+// round-to-round CPU figures here are skewed (a noisy neighbour makes one
+// round much slower, never much faster).
+func medianInterval(vals []float64, conf float64) (lo, hi, coverage float64) {
+	s := append([]float64(nil), vals...)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	// below(j) = P(B < j) for B ~ Binomial(n, ½), in log space so that
+	// long runs do not underflow.
+	lc, _ := math.Lgamma(float64(n + 1))
+	below := func(j int) float64 {
+		var p float64
+		for k := range j {
+			lk, _ := math.Lgamma(float64(k + 1))
+			lnk, _ := math.Lgamma(float64(n - k + 1))
+			p += math.Exp(lc - lk - lnk - float64(n)*math.Ln2)
+		}
+		return p
+	}
+	j := 1
+	for j+1 <= (n+1)/2 && 1-2*below(j+1) >= conf {
+		j++
+	}
+	return s[j-1], s[n-j], max(0, 1-2*below(j))
+}
+
+// ratioLine says how a ratio's rounds place it against 1: the median, its
+// 95 % interval, and in how many rounds it was above 1.
+func ratioLine(what string, ratios []float64) string {
+	if len(ratios) == 0 {
+		return ""
+	}
+	lo, hi, cov := medianInterval(ratios, 0.95)
+	above := 0
+	for _, r := range ratios {
+		if r > 1 {
+			above++
+		}
+	}
+	return fmt.Sprintf("%s: median ×%.2f, %.1f %% interval for the median %.2f–%.2f (distribution-free, %d rounds); above 1.0 in %d of %d rounds.\n",
+		what, summarize(ratios).Median, math.Floor(cov*1000)/10, lo, hi, len(ratios), above, len(ratios))
+}
+
 func (s stats) String() string {
 	return fmt.Sprintf("%.1f (%.1f–%.1f)", s.Median, s.Min, s.Max)
 }
@@ -850,14 +903,17 @@ func roundsSection(o options, results []sample) string {
 		}
 		return sample{}, false
 	}
-	ratio := func(name, base string, f func(s sample) float64) stats {
+	ratios := func(name, base string, f func(s sample) float64) []float64 {
 		var v []float64
 		for _, s := range by[name] {
 			if b, ok := inRound(base, s.Round); ok && f(b) > 0 {
 				v = append(v, f(s)/f(b))
 			}
 		}
-		return summarize(v)
+		return v
+	}
+	ratio := func(name, base string, f func(s sample) float64) stats {
+		return summarize(ratios(name, base, f))
 	}
 	added := func(name string, f func(s sample) float64) stats {
 		var v []float64
@@ -898,9 +954,13 @@ func roundsSection(o options, results []sample) string {
 	}
 	sb.WriteString("\nThe direct row's RSS is the upstream's. Latency is wrk's, measured from the request's first byte (the pacing delay excluded); " +
 		"added latency is a configuration's percentile less direct's in the same round, two different windows, so it carries the upstream's own variation.\n")
+	if r := ratios("graph-proxy", "bare", cpu); len(r) > 0 {
+		sb.WriteString("\n" + ratioLine("graph-proxy's CPU per request ÷ the bare proxy's, round by round", r))
+	}
 	if len(by["baseline"]) > 0 {
 		fmt.Fprintf(&sb, "\ngraph-proxy against the baseline build (-baseline), same rounds: CPU per request ×%s, saturated req/s ×%s.\n",
 			ratioCell(ratio("graph-proxy", "baseline", cpu)), ratioCell(ratio("graph-proxy", "baseline", func(s sample) float64 { return s.Saturated })))
+		sb.WriteString(ratioLine("CPU per request, graph-proxy ÷ baseline", ratios("graph-proxy", "baseline", cpu)))
 	}
 	var own50, own99 []float64
 	for _, s := range by["graph-proxy"] {
