@@ -428,20 +428,6 @@ func BenchmarkParseJSONManyKeys(b *testing.B) {
 	}
 }
 
-// sameKeyRunes is sameKey rune by rune throughout, without its ASCII fast
-// path: the reference FuzzSameKey holds it to.
-func sameKeyRunes(a, b []byte) bool {
-	for len(a) > 0 && len(b) > 0 {
-		ra, na := utf8.DecodeRune(a)
-		rb, nb := utf8.DecodeRune(b)
-		if !sameRune(ra, rb) {
-			return false
-		}
-		a, b = a[na:], b[nb:]
-	}
-	return len(a) == 0 && len(b) == 0
-}
-
 // FuzzSameKey holds sameKey's ASCII fast path to the rune-by-rune
 // comparison on any pair of byte strings, and foldKey to it: keys that are
 // the same but for case share a folded form.

@@ -489,7 +489,12 @@ func sameKey(a, b []byte) bool {
 			return false
 		}
 	}
-	a, b = a[i:], b[i:]
+	return sameKeyRunes(a[i:], b[i:])
+}
+
+// sameKeyRunes is sameKey rune by rune, the way for what follows an ASCII
+// prefix (and FuzzSameKey's reference for the whole).
+func sameKeyRunes(a, b []byte) bool {
 	for len(a) > 0 && len(b) > 0 {
 		ra, na := utf8.DecodeRune(a)
 		rb, nb := utf8.DecodeRune(b)
