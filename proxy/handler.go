@@ -126,8 +126,26 @@ type call struct {
 	upstreamStart   time.Time
 }
 
+// ambiguousFraming reports a request whose end net/http settled on its own
+// between two readings: with Transfer-Encoding and Content-Length both, it
+// goes by the chunks and drops the length; on HTTP/1.0 it ignores
+// Transfer-Encoding and goes by the length. Either way the handler sees no
+// trace of the header set aside. A front end that framed the request the
+// other way would have sent what the proxy takes as the next request as
+// part of this one's body (request smuggling), so RFC 9112 §6.1 has the
+// server close the connection after answering such a request. Which of
+// them carried the other header cannot be told here, so every chunked
+// HTTP/1.1 request and every HTTP/1.0 request is the last on its
+// connection; Graph SDKs send lengths, or use HTTP/2.
+func ambiguousFraming(r *http.Request) bool {
+	return r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0)
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handled(r)
+	if ambiguousFraming(r) {
+		w.Header().Set("Connection", "close")
+	}
 	switch r.URL.Path {
 	case "/healthz":
 		h.healthz(w, r)
