@@ -231,11 +231,6 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 		c.rec.Path = r.URL.EscapedPath()
 		return err
 	}
-	body, err := readBody(w, r, h.o.MaxBodyBytes)
-	if err != nil {
-		return err
-	}
-
 	// canonicalise: a path outside Graph is a 404 for anyone; an ambiguous
 	// one is denied, but only once the caller is known.
 	req, canonErr := policy.ParseRequest(r.Method, r.URL)
@@ -264,6 +259,14 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	if canonErr != nil {
 		c.rec.Decision, c.rec.Reason = policy.Deny.String(), strings.TrimPrefix(canonErr.Error(), "policy: ")
 		return fmt.Errorf("%w: %w", errDenied, canonErr)
+	}
+
+	// read the body, only now: a caller not known, or a path that is not
+	// Graph's, cannot make the proxy read or hold up to maxBodyBytes (nor,
+	// with Expect: 100-continue, be asked to send it).
+	body, err := readBody(w, r, h.o.MaxBodyBytes)
+	if err != nil {
+		return err
 	}
 
 	// decide, then scope the targets to the caller's group

@@ -301,6 +301,11 @@ func TestProtocolAttacks(t *testing.T) {
 		{"space before colon", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host + "Authorization : Bearer " + tok + "\r\n\r\n", []int{400}, 1},
 		{"absolute-form request target", "GET https://graph.microsoft.com/v1.0/users/" + ids[0] + "/messages HTTP/1.1\r\n" + host + auth + "Connection: close\r\n\r\n", []int{403}, 0},
 		{"HTTP/1.0 without Host", "GET /v1.0/users/" + ids[0] + "/messages HTTP/1.0\r\n" + auth + "\r\n", []int{403}, 0},
+		// An unknown caller cannot make the proxy read (or hold) a body:
+		// it is answered before the body is asked for, not after a
+		// megabyte arrives, and not told to go on sending it.
+		{"unknown caller, large body not sent", "POST /v1.0/users/" + ids[0] + "/events HTTP/1.1\r\n" + host + "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"subject\":", []int{401}, 0},
+		{"unknown caller, Expect: 100-continue", "POST /v1.0/users/" + ids[0] + "/events HTTP/1.1\r\n" + host + "Content-Type: application/json\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n", []int{401}, 0},
 		{"pipelined: denied after allowed", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host + auth + "\r\n" + denied[:len(denied)-2] + "Connection: close\r\n\r\n", []int{200, 403}, 0},
 	} {
 		sim.Graph.ResetRequests()
