@@ -26,35 +26,53 @@ var errUnsupportedEncoding = errors.New("unsupported content encoding")
 // gzip body (Graph SDKs compress by default) is decoded here, so the cap
 // applies to what it expands to: a small gzip body cannot become a large
 // one upstream. The body is then forwarded uncompressed with its length.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+// read is how many bytes of the body came from the caller (as sent, before
+// decoding), also when the body is refused: the audit record's bytesIn.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) (body []byte, read int64, err error) {
 	if r.ContentLength > max {
-		return nil, &http.MaxBytesError{Limit: max}
+		return nil, 0, &http.MaxBytesError{Limit: max}
 	}
 	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 	r.Header.Del("Content-Encoding")
 	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
+		return nil, 0, nil
 	}
+	wire := &countingReader{r: r.Body}
 	var src io.Reader
 	switch enc {
 	case "", "identity":
-		src = http.MaxBytesReader(w, r.Body, max)
+		src = http.MaxBytesReader(w, wire, max)
 	case "gzip", "x-gzip":
-		src = http.MaxBytesReader(w, &gunzip{src: http.MaxBytesReader(w, r.Body, max)}, max)
+		src = http.MaxBytesReader(w, &gunzip{src: http.MaxBytesReader(w, wire, max)}, max)
 	default:
-		return nil, fmt.Errorf("%w: %q", errUnsupportedEncoding, enc)
+		return nil, 0, fmt.Errorf("%w: %q", errUnsupportedEncoding, enc)
 	}
-	body, err := readAll(src, r.ContentLength)
+	body, err = readAll(src, r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) || errors.Is(err, errBadBody) {
-			return nil, err
+			return nil, wire.n, err
 		}
 		// The caller's connection failed mid-body.
-		return nil, fmt.Errorf("%w: reading the request body: %w", context.Canceled, err)
+		return nil, wire.n, fmt.Errorf("%w: reading the request body: %w", context.Canceled, err)
 	}
-	return body, nil
+	return body, wire.n, nil
 }
+
+// countingReader counts the bytes read through it. MaxBytesReader wants a
+// ReadCloser; closing is the server's, so Close does nothing.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Close() error { return nil }
 
 // gunzip decodes a gzip stream, marking corrupt input as errBadBody.
 type gunzip struct {

@@ -274,19 +274,39 @@ func TestRequestBodyEncodings(t *testing.T) {
 		body       string
 		wantStatus int
 		wantCode   string
+		// wantIn is the record's bytesIn: the body's bytes as sent, as
+		// far as they were read; -1 for all of them.
+		wantIn int64
+		// chunked sends the body without a length.
+		chunked bool
 	}{
-		{name: "gzip decoded and forwarded", encoding: "gzip", body: gzipped(ev), wantStatus: 201},
-		{name: "identity", encoding: "identity", body: ev, wantStatus: 201},
-		{name: "corrupt gzip", encoding: "gzip", body: "not gzip at all", wantStatus: 400, wantCode: "graphProxy.badRequest"},
-		{name: "truncated gzip", encoding: "gzip", body: gzipped(ev)[:20], wantStatus: 400, wantCode: "graphProxy.badRequest"},
-		{name: "gzip bomb", encoding: "gzip", body: gzipped(strings.Repeat("0", 1<<20)), wantStatus: 413, wantCode: "graphProxy.requestTooLarge"},
-		{name: "unknown encoding", encoding: "br", body: "\x0b\x02\x80", wantStatus: 415, wantCode: "graphProxy.unsupportedContentEncoding"},
+		{name: "gzip decoded and forwarded", encoding: "gzip", body: gzipped(ev), wantStatus: 201, wantIn: -1},
+		{name: "identity", encoding: "identity", body: ev, wantStatus: 201, wantIn: -1},
+		{name: "chunked", encoding: "identity", body: ev, wantStatus: 201, wantIn: -1, chunked: true},
+		{name: "corrupt gzip", encoding: "gzip", body: "not gzip at all", wantStatus: 400, wantCode: "graphProxy.badRequest", wantIn: -1},
+		{name: "truncated gzip", encoding: "gzip", body: gzipped(ev)[:20], wantStatus: 400, wantCode: "graphProxy.badRequest", wantIn: -1},
+		{name: "gzip bomb", encoding: "gzip", body: gzipped(strings.Repeat("0", 1<<20)), wantStatus: 413, wantCode: "graphProxy.requestTooLarge", wantIn: -1},
+		{name: "too large, sent chunked", encoding: "identity", body: strings.Repeat(" ", 200<<10), wantStatus: 413, wantCode: "graphProxy.requestTooLarge", wantIn: 64<<10 + 1, chunked: true},
+		{name: "unknown encoding", encoding: "br", body: "\x0b\x02\x80", wantStatus: 415, wantCode: "graphProxy.unsupportedContentEncoding", wantIn: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := proxytest.New(t, proxytest.Options{MaxBodyBytes: 64 << 10})
-			resp := e.Do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", strings.NewReader(tt.body),
+			var body io.Reader = strings.NewReader(tt.body)
+			if tt.chunked {
+				body = io.MultiReader(body) // no length known: sent chunked
+			}
+			resp := e.Do("POST", "/v1.0/users/adele.vance0@"+graphsim.Domain+"/events", body,
 				"Content-Type", "application/json", "Content-Encoding", tt.encoding)
+			defer func() {
+				want := tt.wantIn
+				if want < 0 {
+					want = int64(len(tt.body))
+				}
+				if got := e.Record(resp).BytesIn; got != want {
+					t.Errorf("bytesIn %d; want %d (%d sent)", got, want, len(tt.body))
+				}
+			}()
 			if tt.wantCode == "" {
 				resp.Body.Close()
 				if resp.StatusCode != tt.wantStatus {

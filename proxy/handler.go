@@ -182,9 +182,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:          r.Method,
 		Caller:          auditlog.Caller{IP: callers.RemoteIP(r)},
 	}
-	if r.ContentLength > 0 {
-		c.rec.BytesIn = r.ContentLength
-	}
 	rw := &responseWriter{ResponseWriter: w}
 	rw.Header().Set("client-request-id", c.clientRequestID)
 	rw.Header().Set(RequestIDHeader, c.requestID)
@@ -264,7 +261,8 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// read the body, only now: a caller not known, or a path that is not
 	// Graph's, cannot make the proxy read or hold up to maxBodyBytes (nor,
 	// with Expect: 100-continue, be asked to send it).
-	body, err := readBody(w, r, h.o.MaxBodyBytes)
+	body, read, err := readBody(w, r, h.o.MaxBodyBytes)
+	c.rec.BytesIn = read
 	if err != nil {
 		return err
 	}
