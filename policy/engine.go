@@ -85,6 +85,10 @@ type Args struct {
 // Decider decides requests.
 type Decider interface {
 	Decide(Args) Decision
+	// DenyWithoutBody is Decide for a request it denies whatever its
+	// body holds, decided before the body is read; ok is false when the
+	// body may matter.
+	DenyWithoutBody(caller string, req Request) (d Decision, ok bool)
 }
 
 // Decision is the verdict on one request. The zero value denies.
@@ -227,29 +231,58 @@ func deny(format string, args ...any) Decision {
 	return Decision{Result: Deny, Reason: fmt.Sprintf(format, args...)}
 }
 
-func (p *Policy) decide(a Args, allowBatch bool) Decision {
-	c := p.callers[a.Caller]
-	if c == nil {
-		return deny("caller %q is not in the policy", a.Caller)
+// DenyWithoutBody decides, before its body is read, a request denied
+// whatever the body holds: a caller the policy does not name, a $batch
+// sent other than as POST without query options, a path no rule of the
+// caller's serves with that method and version. ok is false when the body
+// may matter, and always in report-only mode, where a denied call still
+// goes to Graph, body and all.
+func (p *Policy) DenyWithoutBody(caller string, req Request) (d Decision, ok bool) {
+	if p.reportOnly {
+		return Decision{}, false
 	}
-	req := a.Request
+	if _, _, d, done := p.route(caller, req, true); done {
+		return p.finish(d), true
+	}
+	return Decision{}, false
+}
+
+// route finds what decides req for caller: the rule that serves it, or
+// none for a $batch, decided by its parts; or, done, a denial no body can
+// change.
+func (p *Policy) route(caller string, req Request, allowBatch bool) (c *caller, r *rule, d Decision, done bool) {
+	c = p.callers[caller]
+	if c == nil {
+		return nil, nil, deny("caller %q is not in the policy", caller), true
+	}
 	if len(req.Segments) == 1 && req.Segments[0] == "$batch" {
 		if !allowBatch {
-			return deny("a $batch inside a $batch is not allowed")
+			return c, nil, deny("a $batch inside a $batch is not allowed"), true
 		}
 		if req.Method != "POST" || len(req.Query) > 0 {
-			return deny("$batch takes POST without query options")
+			return c, nil, deny("$batch takes POST without query options"), true
 		}
-		return p.decideBatch(c, req.Version, a.ContentType, a.Body)
+		return c, nil, Decision{}, false
 	}
-
-	r := p.root.match(req.Segments, func(r *rule) bool {
+	r = p.root.match(req.Segments, func(r *rule) bool {
 		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && c.permissions[r.permission]
 	})
 	if r == nil {
-		return p.noRule(c, req)
+		return c, nil, p.noRule(c, req), true
 	}
-	d := Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks}
+	return c, r, Decision{}, false
+}
+
+func (p *Policy) decide(a Args, allowBatch bool) Decision {
+	req := a.Request
+	c, r, d, done := p.route(a.Caller, req, allowBatch)
+	switch {
+	case done:
+		return d
+	case r == nil:
+		return p.decideBatch(c, req.Version, a.ContentType, a.Body)
+	}
+	d = Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks}
 	if u := r.tmpl.bind(req.Segments); u != "" {
 		d.Targets = append(d.Targets, u)
 	}

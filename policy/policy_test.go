@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -171,7 +172,25 @@ func decideURL(t *testing.T, p *Policy, caller, method, target, body string) Dec
 	if body != "" {
 		b = []byte(body)
 	}
-	return p.Decide(Args{Caller: caller, Request: req, ContentType: "application/json", Body: b})
+	d := p.Decide(Args{Caller: caller, Request: req, ContentType: "application/json", Body: b})
+	// What DenyWithoutBody decides before the body is read is what Decide
+	// decides with it, whatever the body.
+	if early, ok := p.DenyWithoutBody(caller, req); ok && !reflect.DeepEqual(early, d) {
+		t.Errorf("%s %s: DenyWithoutBody %+v; Decide with the body %+v", method, target, early, d)
+	}
+	return d
+}
+
+// deniedWithoutBody reports whether DenyWithoutBody decides the request.
+func deniedWithoutBody(t *testing.T, p *Policy, caller, method, target string) bool {
+	t.Helper()
+	path, query, _ := strings.Cut(target, "?")
+	req, err := Canonicalize(method, path, query)
+	if err != nil {
+		t.Fatalf("canonicalize %s: %v", target, err)
+	}
+	_, ok := p.DenyWithoutBody(caller, req)
+	return ok
 }
 
 const (
@@ -253,6 +272,11 @@ func TestDecide(t *testing.T) {
 				t.Errorf("got %v rule %q reason %q targets %v;\nwant %v rule %q reason %q targets %s",
 					d.Result, d.RuleID, d.Reason, d.Targets, tt.want, tt.wantRule, tt.wantReason, tt.wantTargets)
 			}
+			// Decided without the body exactly when no rule serves the
+			// request: once one does, its checks may read the body.
+			if got, want := deniedWithoutBody(t, p, tt.caller, tt.method, tt.url), tt.want == Deny && tt.wantRule == ""; got != want {
+				t.Errorf("decided without the body: %v; want %v", got, want)
+			}
 		})
 	}
 	if d := decideURL(t, p, "reader", "GET", "/v1.0/users/"+alice, ""); d.Group != "90000000-0000-4000-8000-000000000001" {
@@ -296,6 +320,17 @@ func TestDecideBatch(t *testing.T) {
 		{name: "too many", want: Deny, wantReason: "batch needs 1 to 20 requests",
 			body: `{"requests":[` + strings.Repeat(`{"id":"x","method":"GET","url":"/users"},`, 20) + `{"id":"y","method":"GET","url":"/users"}]}`},
 	}
+	// A $batch is decided by its parts, which are in the body; sent
+	// other than as POST without query options, it is refused as it is.
+	if deniedWithoutBody(t, p, "engage", "POST", "/v1.0/$batch") {
+		t.Error("a $batch POST decided without its body")
+	}
+	for _, target := range []string{"GET /v1.0/$batch", "POST /v1.0/$batch?$top=1"} {
+		method, url, _ := strings.Cut(target, " ")
+		if !deniedWithoutBody(t, p, "engage", method, url) || decideURL(t, p, "engage", method, url, "").Result != Deny {
+			t.Errorf("%s: not denied before its body is read", target)
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decideURL(t, p, "engage", "POST", "/v1.0/$batch", tt.body)
@@ -322,6 +357,10 @@ func TestReportOnly(t *testing.T) {
 	d := decideURL(t, p, "engage", "GET", "/v1.0/users/"+alice+"/messages", "")
 	if d.Result != Report || !d.Forwarded() || d.Reason == "" {
 		t.Errorf("got %v %q; want report with the would-deny reason", d.Result, d.Reason)
+	}
+	// Forwarded all the same, so its body is read.
+	if deniedWithoutBody(t, p, "engage", "POST", "/v1.0/users/"+alice+"/messages") {
+		t.Error("report-only: a call that goes to Graph decided without its body")
 	}
 	d = decideURL(t, p, "engage", "GET", "/v1.0/users/"+alice, "")
 	d.Refuse("not in group")

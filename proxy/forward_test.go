@@ -198,8 +198,12 @@ func TestProxyErrors(t *testing.T) {
 		{name: "unknown prefix", method: "GET", path: "/v2.0/users", wantStatus: 404, wantCode: "graphProxy.notFound"},
 		{name: "root", method: "GET", path: "/", wantStatus: 404, wantCode: "graphProxy.notFound"},
 		{name: "version without slash", method: "GET", path: "/v1.0users", wantStatus: 404, wantCode: "graphProxy.notFound"},
-		{name: "body too large", opts: proxytest.Options{MaxBodyBytes: 1024}, method: "POST", path: "/v1.0/users/x/events",
+		{name: "body too large", opts: proxytest.Options{MaxBodyBytes: 1024}, method: "POST", path: "/v1.0/users/adele.vance0@" + graphsim.Domain + "/events",
 			body: strings.Repeat("a", 2048), wantStatus: 413, wantCode: "graphProxy.requestTooLarge"},
+		// Where no rule serves the request, the body is not read: denied
+		// as it is, however large.
+		{name: "body too large, no rule", opts: proxytest.Options{MaxBodyBytes: 1024}, method: "POST", path: "/v1.0/users/x/events",
+			body: strings.Repeat("a", 2048), wantStatus: 403, wantCode: "graphProxy.policyDenied"},
 		{name: "upstream unreachable", opts: proxytest.Options{GraphURL: dead}, method: "GET", path: "/v1.0/users",
 			wantStatus: 502, wantCode: "graphProxy.upstreamUnreachable"},
 		{name: "upstream timeout", opts: proxytest.Options{GraphTimeout: 200 * time.Millisecond},

@@ -258,18 +258,26 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 		return fmt.Errorf("%w: %w", errDenied, canonErr)
 	}
 
-	// read the body, only now: a caller not known, or a path that is not
-	// Graph's, cannot make the proxy read or hold up to maxBodyBytes (nor,
-	// with Expect: 100-continue, be asked to send it).
-	body, read, err := readBody(w, r, h.o.MaxBodyBytes)
-	c.rec.BytesIn = read
-	if err != nil {
-		return err
+	// read the body, only now, and only if it can matter: a caller not
+	// known, a path that is not Graph's, or a request no rule of the
+	// caller's serves cannot make the proxy read or hold up to
+	// maxBodyBytes (nor, with Expect: 100-continue, be asked to send it).
+	d, decided := h.o.Policy.DenyWithoutBody(caller.Name, req)
+	var body []byte
+	if !decided {
+		var read int64
+		body, read, err = readBody(w, r, h.o.MaxBodyBytes)
+		c.rec.BytesIn = read
+		if err != nil {
+			return err
+		}
 	}
 
 	// decide, then scope the targets to the caller's group
 	_, span = h.startSpan(r.Context(), "decide")
-	d := h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req, ContentType: r.Header.Get("Content-Type"), Body: body})
+	if !decided {
+		d = h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req, ContentType: r.Header.Get("Content-Type"), Body: body})
+	}
 	h.scope(r.Context(), &d)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("graph_proxy.decision", d.Result.String()), attribute.String("graph_proxy.rule", d.RuleID))

@@ -211,6 +211,19 @@ func TestReportOnlyForwardsAndRecords(t *testing.T) {
 	if r := e.Records(1)[0]; r.Decision != "report" || r.Reason != `query option $expand is not allowed by rule "events-list"` {
 		t.Errorf("record decision %q reason %q", r.Decision, r.Reason)
 	}
+
+	// A call no rule serves goes to Graph too, and so its body is read
+	// (where enforcing, it would be refused before that).
+	body := `{"subject":"report-only"}`
+	resp = e.Do("POST", "/v1.0/users/"+upns[0]+"/messages", strings.NewReader(body), "Content-Type", "application/json")
+	resp.Body.Close()
+	reqs := e.Sim.Graph.Requests()
+	if last := reqs[len(reqs)-1]; len(reqs) != 2 || last.Method != "POST" || !strings.HasSuffix(last.Path, "/messages") {
+		t.Fatalf("Graph saw %+v; want the POST forwarded", reqs)
+	}
+	if r := e.Record(resp); r.Decision != "report" || r.BytesIn != int64(len(body)) {
+		t.Errorf("record decision %q bytesIn %d; want report, %d", r.Decision, r.BytesIn, len(body))
+	}
 }
 
 // startUsers reads the simulator's users without keeping it running.

@@ -306,6 +306,8 @@ func TestProtocolAttacks(t *testing.T) {
 		// megabyte arrives, and not told to go on sending it.
 		{"unknown caller, large body not sent", "POST /v1.0/users/" + ids[0] + "/events HTTP/1.1\r\n" + host + "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"subject\":", []int{401}, 0},
 		{"unknown caller, Expect: 100-continue", "POST /v1.0/users/" + ids[0] + "/events HTTP/1.1\r\n" + host + "Content-Type: application/json\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n", []int{401}, 0},
+		// Nor can a known caller on a request no rule of its serves.
+		{"known caller, no rule, large body not sent", "POST /v1.0/users/" + ids[0] + "/messages HTTP/1.1\r\n" + host + auth + "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"subject\":", []int{403}, 0},
 		{"pipelined: denied after allowed", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host + auth + "\r\n" + denied[:len(denied)-2] + "Connection: close\r\n\r\n", []int{200, 403}, 0},
 	} {
 		sim.Graph.ResetRequests()
