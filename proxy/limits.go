@@ -127,17 +127,20 @@ func (l *Limiter) Acquire(caller string, lim policy.Limits, n int, mailboxes []s
 	}, nil
 }
 
-// bucketFor returns the bucket for key in m, made anew when missing or
-// when the policy changed its limits (keeping the calls in flight).
+// bucketFor returns the bucket for key in m, made when missing. When the
+// policy changed its limits, the bucket takes them in place: the calls in
+// flight hold it and end in it (a new bucket would keep counting them
+// forever), and it keeps the tokens it has (a new one would start full).
 func bucketFor[K comparable](m map[K]*bucket, key K, r rate.Limit, burst int, now time.Time) *bucket {
 	b := m[key]
-	if b == nil || b.limit != r || b.burst != burst {
-		nb := &bucket{rate: rate.NewLimiter(r, burst), limit: r, burst: burst}
-		if b != nil {
-			nb.inflight = b.inflight
-		}
-		m[key] = nb
-		b = nb
+	switch {
+	case b == nil:
+		b = &bucket{rate: rate.NewLimiter(r, burst), limit: r, burst: burst}
+		m[key] = b
+	case b.limit != r || b.burst != burst:
+		b.rate.SetLimitAt(now, r)
+		b.rate.SetBurstAt(now, burst)
+		b.limit, b.burst = r, burst
 	}
 	b.used = now
 	return b

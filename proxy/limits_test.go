@@ -105,3 +105,51 @@ func TestLimiterMailboxRate(t *testing.T) {
 		t.Errorf("Retry-After for 1.5 s = %d; want 2 (rounded up)", got)
 	}
 }
+
+// A policy reload that changes a caller's limits while its calls are in
+// flight: those calls still count until they end, and once they have ended
+// they count no more, so the caller is not left limited by calls long over.
+func TestLimiterReloadInFlight(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	l := NewLimiter(c.now)
+	before := policy.Limits{RPS: 100, Burst: 100, Concurrent: 1, MailboxConcurrent: 1, MailboxPer10Min: 600}
+	after := before
+	after.RPS, after.MailboxPer10Min = 50, 300
+	mailbox := []string{"a@contoso.example"}
+
+	release, err := l.Acquire("engage", before, 1, mailbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var le *LimitedError
+	if _, err := l.Acquire("engage", after, 1, nil); !errors.As(err, &le) || le.Limit != "caller concurrency" {
+		t.Fatalf("a call in flight across the reload: %v; want caller concurrency", err)
+	}
+	release()
+	release, err = l.Acquire("engage", after, 1, mailbox)
+	if err != nil {
+		t.Fatalf("after the call in flight ended: %v; want admitted", err)
+	}
+	release()
+}
+
+// Nor does a reload refill a caller's bucket: limits changed by a policy
+// reload apply to the tokens left, so reloading is no way around a rate.
+func TestLimiterReloadKeepsTokens(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	l := NewLimiter(c.now)
+	before := policy.Limits{RPS: 1, Burst: 2, Concurrent: 10, MailboxConcurrent: 1, MailboxPer10Min: 600}
+	for range 2 {
+		release, err := l.Acquire("engage", before, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+	}
+	after := before
+	after.RPS = 2
+	var le *LimitedError
+	if _, err := l.Acquire("engage", after, 1, nil); !errors.As(err, &le) || le.Limit != "caller rate" || le.RetryAfter != 500*time.Millisecond {
+		t.Fatalf("after the reload: %v; want caller rate, retry after 500ms (the new rate, no new tokens)", err)
+	}
+}
