@@ -265,6 +265,14 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	d, decided := h.o.Policy.DenyWithoutBody(caller.Name, req)
 	var body []byte
 	if !decided {
+		// The caller's calls in flight bound the bodies held for it.
+		if h.o.Limiter != nil {
+			leave, err := h.o.Limiter.Enter(caller.Name, h.o.Limits.Limits(caller.Name))
+			if err != nil {
+				return err
+			}
+			defer leave()
+		}
 		var read int64
 		body, read, err = readBody(w, r, h.o.MaxBodyBytes)
 		c.rec.BytesIn = read

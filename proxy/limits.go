@@ -54,10 +54,42 @@ func (e *LimitedError) Error() string {
 	return fmt.Sprintf("rate limited: %s (retry after %s)", e.Limit, e.RetryAfter)
 }
 
-// Acquire admits a call of caller that counts as n calls toward the rates
-// (a $batch counts each sub-request, as Graph does) and touches mailboxes.
-// It either admits the call — the returned release must then be called
-// when it ends — or refuses it with a *LimitedError, admitting nothing.
+// Enter counts a call of caller against the caller's calls in flight
+// (rateLimit.concurrent), before the proxy reads its body: the bodies held
+// for one caller are bounded by its calls in flight. It either admits the
+// call — the returned leave must then be called when it ends — or refuses
+// it with a *LimitedError. Acquire then takes the call's rates and
+// mailboxes.
+func (l *Limiter) Enter(caller string, lim policy.Limits) (leave func(), err error) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cb := bucketFor(l.callers, caller, rate.Limit(lim.RPS), lim.Burst, now)
+	if cb.inflight >= lim.Concurrent {
+		return nil, &LimitedError{Limit: "caller concurrency", RetryAfter: time.Second}
+	}
+	cb.inflight++
+	return l.once(func() { cb.inflight-- }), nil
+}
+
+// once returns a func that runs undo the first time it is called, under
+// the limiter's lock.
+func (l *Limiter) once(undo func()) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			undo()
+		})
+	}
+}
+
+// Acquire admits a call of caller, entered with Enter, that counts as n
+// calls toward the rates (a $batch counts each sub-request, as Graph does)
+// and touches mailboxes. It either admits the call — the returned release
+// must then be called when it ends — or refuses it with a *LimitedError,
+// admitting nothing.
 func (l *Limiter) Acquire(caller string, lim policy.Limits, n int, mailboxes []string) (release func(), err error) {
 	now := l.now()
 	l.mu.Lock()
@@ -91,7 +123,7 @@ func (l *Limiter) Acquire(caller string, lim policy.Limits, n int, mailboxes []s
 	}
 
 	cb := bucketFor(l.callers, caller, rate.Limit(lim.RPS), lim.Burst, now)
-	if e := take(cb, "caller", lim.Concurrent, n); e != nil {
+	if e := take(cb, "caller", math.MaxInt, n); e != nil { // its concurrency: Enter's
 		return nil, e
 	}
 	perMailbox := rate.Limit(float64(lim.MailboxPer10Min) / 600)
@@ -110,21 +142,14 @@ func (l *Limiter) Acquire(caller string, lim policy.Limits, n int, mailboxes []s
 		}
 		mbs = append(mbs, mb)
 	}
-	cb.inflight++
 	for _, mb := range mbs {
 		mb.inflight++
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			cb.inflight--
-			for _, mb := range mbs {
-				mb.inflight--
-			}
-		})
-	}, nil
+	return l.once(func() {
+		for _, mb := range mbs {
+			mb.inflight--
+		}
+	}), nil
 }
 
 // bucketFor returns the bucket for key in m, made when missing. When the

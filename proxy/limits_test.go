@@ -14,6 +14,21 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
+// admit takes a call of "engage" through the limiter as the handler does:
+// Enter before its body is read, Acquire once it is decided.
+func admit(l *Limiter, lim policy.Limits, n int, mailboxes []string) (end func(), err error) {
+	leave, err := l.Enter("engage", lim)
+	if err != nil {
+		return nil, err
+	}
+	release, err := l.Acquire("engage", lim, n, mailboxes)
+	if err != nil {
+		leave()
+		return nil, err
+	}
+	return func() { release(); leave() }, nil
+}
+
 func TestLimiter(t *testing.T) {
 	lim := policy.Limits{RPS: 2, Burst: 3, Concurrent: 2, MailboxConcurrent: 1, MailboxPer10Min: 600}
 	type step struct {
@@ -62,7 +77,7 @@ func TestLimiter(t *testing.T) {
 			l := NewLimiter(c.now)
 			for i, s := range tt.steps {
 				c.advance(s.advance)
-				release, err := l.Acquire("engage", lim, s.n, s.mailboxes)
+				release, err := admit(l, lim, s.n, s.mailboxes)
 				var le *LimitedError
 				switch {
 				case s.wantLimit == "" && err != nil:
@@ -117,20 +132,23 @@ func TestLimiterReloadInFlight(t *testing.T) {
 	after.RPS, after.MailboxPer10Min = 50, 300
 	mailbox := []string{"a@contoso.example"}
 
-	release, err := l.Acquire("engage", before, 1, mailbox)
+	end, err := admit(l, before, 1, mailbox)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var le *LimitedError
-	if _, err := l.Acquire("engage", after, 1, nil); !errors.As(err, &le) || le.Limit != "caller concurrency" {
+	if _, err := l.Enter("engage", after); !errors.As(err, &le) || le.Limit != "caller concurrency" {
 		t.Fatalf("a call in flight across the reload: %v; want caller concurrency", err)
 	}
-	release()
-	release, err = l.Acquire("engage", after, 1, mailbox)
+	if _, err := l.Acquire("engage", after, 1, mailbox); !errors.As(err, &le) || le.Limit != "mailbox a@contoso.example concurrency" {
+		t.Fatalf("its mailbox across the reload: %v; want mailbox concurrency", err)
+	}
+	end()
+	end, err = admit(l, after, 1, mailbox)
 	if err != nil {
 		t.Fatalf("after the call in flight ended: %v; want admitted", err)
 	}
-	release()
+	end()
 }
 
 // Nor does a reload refill a caller's bucket: limits changed by a policy

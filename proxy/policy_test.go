@@ -264,6 +264,51 @@ func TestRateLimitedCall(t *testing.T) {
 	}
 }
 
+// A caller's calls in flight (rateLimit.concurrent) count from before
+// their bodies are read: a caller sending a body slowly holds its place,
+// and one more call is refused at once rather than another body taken in.
+func TestConcurrencyCoversBodies(t *testing.T) {
+	pol := strings.Replace(proxytest.DefaultPolicy, "    permissions: [User.ReadBasic.All,",
+		"    rateLimit: { concurrent: 1 }\n    permissions: [User.ReadBasic.All,", 1)
+	e := proxytest.New(t, proxytest.Options{Policy: pol})
+	_, upns := e.Sim.Graph.Users()
+	body, send := io.Pipe()
+	done := make(chan *http.Response, 1)
+	go func() {
+		done <- e.Do("POST", "/v1.0/users/"+upns[0]+"/events", body, "Content-Type", "application/json")
+	}()
+	io.WriteString(send, `{"subject":`)
+
+	var refused *http.Response
+	proxytest.WaitFor(t, "a second call refused while the first body is arriving", func() bool {
+		resp := e.Do("GET", "/v1.0/users/"+upns[0], nil)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			refused = resp
+			return true
+		}
+		resp.Body.Close()
+		return false
+	})
+	ge := proxytest.DecodeError(t, refused)
+	if r := e.Record(refused); ge.Error.Code != "graphProxy.rateLimited" || !strings.Contains(r.Error, "caller concurrency") {
+		t.Errorf("refused with %q, recorded %q; want graphProxy.rateLimited for caller concurrency", ge.Error.Code, r.Error)
+	}
+
+	io.WriteString(send, `"slow","start":{"dateTime":"2030-01-02T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-02T10:30:00","timeZone":"UTC"}}`)
+	send.Close()
+	first := <-done
+	answer, _ := io.ReadAll(first.Body)
+	first.Body.Close()
+	if first.StatusCode != http.StatusCreated {
+		t.Fatalf("the slow call: %d %s; want 201", first.StatusCode, answer)
+	}
+	resp := e.Do("GET", "/v1.0/users/"+upns[0], nil)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("after the slow call ended: %d; want its place free", resp.StatusCode)
+	}
+}
+
 // A call naming more users than are checked is refused before any
 // membership check: a large body does not become as many Graph calls.
 func TestGroupScopingBounded(t *testing.T) {
