@@ -85,10 +85,10 @@ type Args struct {
 // Decider decides requests.
 type Decider interface {
 	Decide(Args) Decision
-	// DenyWithoutBody is Decide for a request it denies whatever its
-	// body holds, decided before the body is read; ok is false when the
-	// body may matter.
-	DenyWithoutBody(caller string, req Request) (d Decision, ok bool)
+	// Route finds, before the body is read, what decides a request: the
+	// rule that serves it, or a denial no body can change. The Routed
+	// then decides with the body, by the same policy.
+	Route(caller string, req Request) Routed
 }
 
 // Decision is the verdict on one request. The zero value denies.
@@ -231,58 +231,77 @@ func deny(format string, args ...any) Decision {
 	return Decision{Result: Deny, Reason: fmt.Sprintf(format, args...)}
 }
 
-// DenyWithoutBody decides, before its body is read, a request denied
-// whatever the body holds: a caller the policy does not name, a $batch
-// sent other than as POST without query options, a path no rule of the
-// caller's serves with that method and version. ok is false when the body
-// may matter, and always in report-only mode, where a denied call still
-// goes to Graph, body and all.
-func (p *Policy) DenyWithoutBody(caller string, req Request) (d Decision, ok bool) {
-	if p.reportOnly {
-		return Decision{}, false
-	}
-	if _, _, d, done := p.route(caller, req, true); done {
-		return p.finish(d), true
-	}
-	return Decision{}, false
+// Routed is a request routed by one policy, ready to be decided with its
+// body: the caller, and the rule that serves the request (none for a
+// $batch, decided by its parts); or a denial no body can change.
+type Routed struct {
+	p      *Policy
+	name   string
+	caller *caller
+	req    Request
+	rule   *rule
+	denial Decision
+	denied bool
 }
 
-// route finds what decides req for caller: the rule that serves it, or
-// none for a $batch, decided by its parts; or, done, a denial no body can
-// change.
-func (p *Policy) route(caller string, req Request, allowBatch bool) (c *caller, r *rule, d Decision, done bool) {
-	c = p.callers[caller]
-	if c == nil {
-		return nil, nil, deny("caller %q is not in the policy", caller), true
-	}
-	if len(req.Segments) == 1 && req.Segments[0] == "$batch" {
-		if !allowBatch {
-			return c, nil, deny("a $batch inside a $batch is not allowed"), true
+// Route routes req for caller: see Decider.
+func (p *Policy) Route(caller string, req Request) Routed { return p.route(caller, req, true) }
+
+func (p *Policy) route(name string, req Request, allowBatch bool) Routed {
+	rt := Routed{p: p, name: name, req: req, caller: p.callers[name]}
+	c := rt.caller
+	switch {
+	case c == nil:
+		rt.denial, rt.denied = deny("caller %q is not in the policy", name), true
+	case len(req.Segments) == 1 && req.Segments[0] == "$batch":
+		switch {
+		case !allowBatch:
+			rt.denial, rt.denied = deny("a $batch inside a $batch is not allowed"), true
+		case req.Method != "POST" || len(req.Query) > 0:
+			rt.denial, rt.denied = deny("$batch takes POST without query options"), true
 		}
-		if req.Method != "POST" || len(req.Query) > 0 {
-			return c, nil, deny("$batch takes POST without query options"), true
+	default:
+		rt.rule = p.root.match(req.Segments, func(r *rule) bool {
+			return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && c.permissions[r.permission]
+		})
+		if rt.rule == nil {
+			rt.denial, rt.denied = p.noRule(c, req), true
 		}
-		return c, nil, Decision{}, false
 	}
-	r = p.root.match(req.Segments, func(r *rule) bool {
-		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && c.permissions[r.permission]
-	})
-	if r == nil {
-		return c, nil, p.noRule(c, req), true
+	return rt
+}
+
+// DenyWithoutBody returns the decision on a request denied whatever its
+// body holds — a caller the policy does not name, a $batch sent other
+// than as POST without query options, a path no rule of the caller's
+// serves with that method and version — so that the body need not be
+// read. ok is false when the body may matter, and always in report-only
+// mode, where a denied call still goes to Graph, body and all.
+func (rt Routed) DenyWithoutBody() (d Decision, ok bool) {
+	if !rt.denied || rt.p.reportOnly {
+		return Decision{}, false
 	}
-	return c, r, Decision{}, false
+	return rt.p.finish(rt.denial), true
+}
+
+// Decide decides the routed request with its Content-Type and body.
+func (rt Routed) Decide(contentType string, body []byte) Decision {
+	return rt.p.finish(rt.decide(Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body}))
 }
 
 func (p *Policy) decide(a Args, allowBatch bool) Decision {
-	req := a.Request
-	c, r, d, done := p.route(a.Caller, req, allowBatch)
+	return p.route(a.Caller, a.Request, allowBatch).decide(a)
+}
+
+func (rt Routed) decide(a Args) Decision {
+	p, c, r, req := rt.p, rt.caller, rt.rule, rt.req
 	switch {
-	case done:
-		return d
+	case rt.denied:
+		return rt.denial
 	case r == nil:
 		return p.decideBatch(c, req.Version, a.ContentType, a.Body)
 	}
-	d = Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks}
+	d := Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks}
 	if u := r.tmpl.bind(req.Segments); u != "" {
 		d.Targets = append(d.Targets, u)
 	}

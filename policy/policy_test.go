@@ -163,19 +163,20 @@ func mustLoad(t testing.TB, name string) *Policy {
 
 func decideURL(t *testing.T, p *Policy, caller, method, target, body string) Decision {
 	t.Helper()
-	path, query, _ := strings.Cut(target, "?")
-	req, err := Canonicalize(method, path, query)
-	if err != nil {
-		t.Fatalf("canonicalize %s: %v", target, err)
-	}
+	req := canonical(t, method, target)
 	var b []byte
 	if body != "" {
 		b = []byte(body)
 	}
 	d := p.Decide(Args{Caller: caller, Request: req, ContentType: "application/json", Body: b})
-	// What DenyWithoutBody decides before the body is read is what Decide
-	// decides with it, whatever the body.
-	if early, ok := p.DenyWithoutBody(caller, req); ok && !reflect.DeepEqual(early, d) {
+	// The handler's way, routed before the body is read and decided with
+	// it after, decides the same; and what DenyWithoutBody decides before
+	// the body is read is what Decide decides with it, whatever the body.
+	rt := p.Route(caller, req)
+	if routed := rt.Decide("application/json", b); !reflect.DeepEqual(routed, d) {
+		t.Errorf("%s %s: Route then Decide %+v; Decide %+v", method, target, routed, d)
+	}
+	if early, ok := rt.DenyWithoutBody(); ok && !reflect.DeepEqual(early, d) {
 		t.Errorf("%s %s: DenyWithoutBody %+v; Decide with the body %+v", method, target, early, d)
 	}
 	return d
@@ -184,13 +185,20 @@ func decideURL(t *testing.T, p *Policy, caller, method, target, body string) Dec
 // deniedWithoutBody reports whether DenyWithoutBody decides the request.
 func deniedWithoutBody(t *testing.T, p *Policy, caller, method, target string) bool {
 	t.Helper()
+	_, ok := p.Route(caller, canonical(t, method, target)).DenyWithoutBody()
+	return ok
+}
+
+// canonical is the canonical request of a method and a target with its
+// query.
+func canonical(t *testing.T, method, target string) Request {
+	t.Helper()
 	path, query, _ := strings.Cut(target, "?")
 	req, err := Canonicalize(method, path, query)
 	if err != nil {
 		t.Fatalf("canonicalize %s: %v", target, err)
 	}
-	_, ok := p.DenyWithoutBody(caller, req)
-	return ok
+	return req
 }
 
 const (

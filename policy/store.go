@@ -62,11 +62,8 @@ func (s *Store) Limits(caller string) Limits { return s.cur.Load().Limits(caller
 // Decide decides with the policy in force.
 func (s *Store) Decide(a Args) Decision { return s.cur.Load().Decide(a) }
 
-// DenyWithoutBody decides with the policy in force, before the body is
-// read, a request no body can make allowed.
-func (s *Store) DenyWithoutBody(caller string, req Request) (Decision, bool) {
-	return s.cur.Load().DenyWithoutBody(caller, req)
-}
+// Route routes with the policy in force; the Routed decides by it too.
+func (s *Store) Route(caller string, req Request) Routed { return s.cur.Load().Route(caller, req) }
 
 // Reload loads the file again and swaps it in if it is valid and changed.
 func (s *Store) Reload() error {

@@ -262,7 +262,8 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// known, a path that is not Graph's, or a request no rule of the
 	// caller's serves cannot make the proxy read or hold up to
 	// maxBodyBytes (nor, with Expect: 100-continue, be asked to send it).
-	d, decided := h.o.Policy.DenyWithoutBody(caller.Name, req)
+	routed := h.o.Policy.Route(caller.Name, req)
+	d, decided := routed.DenyWithoutBody()
 	var body []byte
 	if !decided {
 		// The caller's calls in flight bound the bodies held for it.
@@ -284,7 +285,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// decide, then scope the targets to the caller's group
 	_, span = h.startSpan(r.Context(), "decide")
 	if !decided {
-		d = h.o.Policy.Decide(policy.Args{Caller: caller.Name, Request: req, ContentType: r.Header.Get("Content-Type"), Body: body})
+		d = routed.Decide(r.Header.Get("Content-Type"), body)
 	}
 	h.scope(r.Context(), &d)
 	if span.IsRecording() {
