@@ -1,9 +1,12 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"sort"
+	"net/url"
 	"strings"
 )
 
@@ -147,22 +150,30 @@ func stringList(v any) ([]string, bool) {
 	return out, true
 }
 
+// errBatchFormat marks a sub-request URL Graph itself refuses as an
+// invalid batch payload (400): absolute, version-prefixed, with a fragment.
+var errBatchFormat = errors.New("invalid batch payload format")
+
+func batchFormat(format string, args ...any) error {
+	return fmt.Errorf("%w: %w", errBatchFormat, ambiguous(format, args...))
+}
+
 // CanonicalizeBatchURL canonicalises a sub-request URL, which Graph reads
 // relative to the batch's version: "users/x" and "/users/x" alike. Absolute
 // URLs, version-prefixed URLs and nested batches are refused.
 func CanonicalizeBatchURL(method, version, raw string) (Request, error) {
 	if strings.Contains(raw, "://") || strings.HasPrefix(raw, "//") {
-		return Request{}, ambiguous("absolute URL in a batch request")
+		return Request{}, batchFormat("absolute URL in a batch request")
 	}
 	rel := strings.TrimPrefix(raw, "/")
 	for _, v := range Versions {
 		if strings.HasPrefix(strings.ToLower(rel), strings.ToLower(v)+"/") || strings.EqualFold(rel, v) {
-			return Request{}, ambiguous("version-prefixed URL in a batch request")
+			return Request{}, batchFormat("version-prefixed URL in a batch request (Graph reads sub-request URLs relative to the batch's version)")
 		}
 	}
 	path, query, _ := strings.Cut(rel, "?")
 	if strings.Contains(path, "#") {
-		return Request{}, ambiguous("fragment in a batch request URL")
+		return Request{}, batchFormat("fragment in a batch request URL")
 	}
 	req, err := Canonicalize(method, "/"+version+"/"+path, query)
 	if err == nil && len(req.Segments) > 0 && req.Segments[0] == "$batch" {
@@ -171,21 +182,32 @@ func CanonicalizeBatchURL(method, version, raw string) (Request, error) {
 	return req, err
 }
 
-// decideBatch decides every sub-request; any denial denies the batch.
+// decideBatch decides every sub-request; any denial denies the batch. A
+// batch Graph would refuse as malformed is refused so (400), naming the
+// sub-requests; one the policy refuses is a denial (403). What is
+// forwarded is the batch written out again from what was decided.
 func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte) Decision {
-	if !isJSON(contentType) {
-		return deny("$batch body must be JSON")
+	if len(body) == 0 {
+		return malformed("Invalid batch payload format: a $batch needs a body")
+	}
+	ct, _, reason := decideMediaType(contentType, mediaJSON)
+	if reason != "" {
+		d := deny("$batch body: %s", reason)
+		d.Refusal = RefusalMediaType
+		return d
 	}
 	reqs, err := ParseBatch(body)
 	if err != nil {
-		return deny("%v", err)
+		return malformed("Invalid batch payload format: %v", err)
 	}
-	d := Decision{Result: Allow, Route: "/$batch", Group: c.group, ExternalLinks: p.externalLinks}
+	d := Decision{Result: Allow, Route: "/$batch", Group: c.group, ExternalLinks: p.externalLinks, ContentType: ct}
 	var refused []string
 	for _, br := range reqs {
 		sd := SubDecision{ID: br.ID}
 		sd.Request, err = CanonicalizeBatchURL(br.Method, version, br.URL)
 		switch {
+		case errors.Is(err, errBatchFormat):
+			sd.Decision = malformed("Invalid batch payload format: %s", strings.TrimPrefix(err.Error(), errBatchFormat.Error()+": "+ErrAmbiguous.Error()+": "))
 		case err != nil:
 			sd.Decision = deny("%s", strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "))
 		default:
@@ -193,12 +215,18 @@ func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte
 		}
 		if sd.Decision.Result != Allow {
 			refused = append(refused, br.ID)
+			if sd.Decision.Refusal != RefusalPolicy {
+				d.Refusal = RefusalMalformed
+			}
 		}
 		for _, t := range sd.Decision.Targets {
 			if len(d.Targets) > MaxTargets {
 				break
 			}
 			d.Targets = appendUnique(d.Targets, t)
+		}
+		for _, t := range sd.Decision.Unscoped {
+			d.Unscoped = appendUnique(d.Unscoped, t)
 		}
 		d.Batch = append(d.Batch, sd)
 	}
@@ -210,31 +238,113 @@ func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte
 		d.Result = Deny
 		d.Reason = tooManyTargets + ", counting its requests together"
 	}
+	if d.Body, err = rebuildBatch(reqs, d.Batch); err != nil {
+		// Every value came from the parser; failing to write one out
+		// again is a bug, and the batch is refused for it.
+		return deny("the batch cannot be written out again: %v", err)
+	}
+	return d
+}
+
+func malformed(format string, args ...any) Decision {
+	d := deny(format, args...)
+	d.Refusal = RefusalMalformed
 	return d
 }
 
 func (p *Policy) decideSub(c *caller, req Request, br BatchRequest) Decision {
 	ct := ""
-	names := make([]string, 0, len(br.Headers))
-	for k := range br.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !forwardedHeader[http.CanonicalHeaderKey(k)] {
+	seen := map[string]bool{}
+	for _, k := range sortedKeys(br.Headers) {
+		name := http.CanonicalHeaderKey(k)
+		if !forwardedHeader[name] {
 			return deny("header %q is not allowed in a batch request", k)
 		}
-		if http.CanonicalHeaderKey(k) == "Content-Type" {
+		if seen[name] {
+			return malformed("Invalid batch payload format: header %q is given twice", name)
+		}
+		seen[name] = true
+		if name == "Content-Type" {
 			ct = br.Headers[k]
 		}
 	}
 	if br.Body != nil {
-		if _, isString := br.Body.(string); isString || !isJSON(ct) {
+		if _, isString := br.Body.(string); isString {
 			// A string body is base64 of a non-JSON payload, which the
 			// policy cannot read.
-			return deny("batch request bodies must be JSON")
+			d := deny("batch request bodies must be JSON")
+			d.Refusal = RefusalMediaType
+			return d
+		}
+		if _, _, reason := decideMediaType(ct, mediaJSON); reason != "" {
+			d := deny("%s", reason)
+			d.Refusal = RefusalMediaType
+			return d
 		}
 	}
 	// The body was parsed strictly with the batch: decide on that value.
 	return p.decide(Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body}, false)
+}
+
+// outRequest is a sub-request as Graph receives it.
+type outRequest struct {
+	ID        string            `json:"id"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Body      any               `json:"body,omitempty"`
+	DependsOn []string          `json:"dependsOn,omitempty"`
+}
+
+// rebuildBatch writes a batch out again from what was decided: each
+// sub-request with its canonical method, the $select the policy adds, its
+// headers once each by their canonical names and the Content-Type its
+// body was read as, and the body as parsed (one value, no duplicate
+// keys). Graph then reads exactly what the policy read.
+func rebuildBatch(reqs []BatchRequest, subs []SubDecision) ([]byte, error) {
+	out := struct {
+		Requests []outRequest `json:"requests"`
+	}{Requests: make([]outRequest, len(reqs))}
+	for i, br := range reqs {
+		o := outRequest{ID: br.ID, Method: strings.ToUpper(br.Method), URL: br.URL, Body: br.Body, DependsOn: br.DependsOn}
+		if len(br.Headers) > 0 {
+			o.Headers = make(map[string]string, len(br.Headers))
+			for k, v := range br.Headers {
+				o.Headers[http.CanonicalHeaderKey(k)] = v
+			}
+		}
+		if i < len(subs) {
+			sd := subs[i].Decision
+			if sd.AddSelect != "" {
+				o.URL = WithSelect(o.URL, sd.AddSelect)
+			}
+			if sd.ContentType != "" && br.Body != nil {
+				o.Headers["Content-Type"] = sd.ContentType
+			}
+		}
+		out.Requests[i] = o
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// WithSelect adds $select=fields to a URL or a path with its query.
+func WithSelect(target, fields string) string {
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+		if strings.HasSuffix(target, "?") || strings.HasSuffix(target, "&") {
+			sep = ""
+		}
+	}
+	parts := strings.Split(fields, ",")
+	for i, f := range parts {
+		parts[i] = url.QueryEscape(f)
+	}
+	return target + sep + "$select=" + strings.Join(parts, ",")
 }

@@ -33,6 +33,9 @@ func parseJSON(data []byte) (any, error) {
 type body struct {
 	obj       map[string]any // nil unless the body is an object
 	sourceURL bool
+	// people: some object in the body has one of personKeys, or a
+	// reference (people.go); the body is then read whole.
+	people bool
 }
 
 // sourceURLKey is the annotation with which a body asks Graph to fetch a
@@ -44,7 +47,7 @@ const sourceURLKey = "@microsoft.graph.sourceUrl"
 // added without its member here fails its first test instead of passing
 // every body it should refuse.
 var bodyMembers = []string{
-	"schedules", "message", "attendees",
+	"schedules", "message", "toRecipients",
 	"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions", "includeResourceData", "resource",
 }
 
@@ -61,27 +64,26 @@ var bodyMemberKeys = func() [][]byte {
 // parseBody reads a request body as strictly as parseJSON, building only
 // bodyMembers: the rest of the body is checked without being built.
 func parseBody(data []byte) (body, error) {
-	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes}
+	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes, people: true}
 	v, err := p.parse()
 	if err != nil {
 		return body{}, err
 	}
 	obj, _ := v.(map[string]any)
-	return body{obj: obj, sourceURL: p.watched}, nil
+	return body{obj: obj, sourceURL: p.watched, people: p.peopleSeen}, nil
 }
 
-// bodyOf is the body of a document parsed whole ($batch sub-requests).
-func bodyOf(doc any) body {
-	obj, _ := doc.(map[string]any)
-	return body{obj: obj, sourceURL: hasKey(doc, sourceURLKey)}
-}
-
-// member reads a top-level member without case, as Graph does.
-func (b body) member(name string) any {
+// get reads a top-level member without case, and whether it is there.
+func (b body) get(name string) (any, bool) {
 	if !slices.Contains(bodyMembers, name) {
 		panic("policy: body member " + name + " is not in bodyMembers")
 	}
-	return fieldValue(b.obj, name)
+	for k, v := range b.obj {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // maxKeysPerObject bounds an object's keys. Graph's own objects have a
@@ -128,6 +130,9 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 				return nil, err
 			}
 			k := kt.(string)
+			if foldsToASCII([]byte(k)) {
+				return nil, fmt.Errorf("key %q has a character whose case is ASCII", k)
+			}
 			lk := strings.ToLower(k)
 			if seen[lk] {
 				return nil, fmt.Errorf("key %q appears twice in one object", k)
@@ -154,73 +159,130 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 	return nil, fmt.Errorf("unexpected %v", d)
 }
 
-// checkBody applies the rules whose threat is in the body and collects the
-// users the body names. It returns a denial reason, or "".
-func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision) string {
-	if a.doc != nil {
-		return p.checkDoc(c, r, req, bodyOf(a.doc), d)
+// checkBody reads the body of a call a rule serves, by the route model
+// (routes.go): its Content-Type, the members the call cannot work without,
+// and every person it names (people.go), to whom the rules on people
+// apply. It returns a denial reason and its kind, or "".
+func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision) (string, Refusal) {
+	rt := routeOf(req)
+	if rt != nil && rt.refuse != "" {
+		return rt.refuse, RefusalPolicy
 	}
-	if len(a.Body) == 0 {
-		return ""
+	bc := &bodyCheck{p: p, caller: c, req: req, version: req.Version, d: d}
+	var doc any
+	switch {
+	case a.doc != nil:
+		// A $batch sub-request's, parsed whole with the batch, whose
+		// Content-Type the batch checked.
+		doc = a.doc
+		d.ContentType = "application/json"
+	case len(a.Body) == 0:
+	case req.Method == "GET" || req.Method == "DELETE":
+		return req.Method + " takes no request body", RefusalMalformed
+	default:
+		media := mediaJSON
+		if rt != nil {
+			media = rt.media
+		}
+		ct, isMIME, reason := decideMediaType(a.ContentType, media)
+		if reason != "" {
+			return reason, RefusalMediaType
+		}
+		d.ContentType = ct
+		switch {
+		case media == mediaContent && !isMIME && ct != "application/json":
+			// File content: bytes for a file, not read.
+			return "", RefusalPolicy
+		case isMIME:
+			bc.mime = true
+			if reason := bc.mimePeople(a.Body); reason != "" {
+				return reason, RefusalMalformed
+			}
+		default:
+			b, err := parseBody(a.Body)
+			if err != nil {
+				return "request body is not acceptable JSON: " + err.Error(), RefusalMalformed
+			}
+			bc.body = b
+			if b.obj == nil {
+				return "a request body must be a JSON object", RefusalMalformed
+			}
+			if b.people {
+				// It names people: read it whole, to find them all.
+				doc, _ = parseJSON(a.Body)
+			}
+		}
 	}
-	if !isJSON(a.ContentType) {
-		// Non-JSON bodies (file content) carry no links or targets the
-		// policy reads; the rule decides on the path alone.
-		return ""
+	if doc != nil {
+		obj, ok := doc.(map[string]any)
+		if !ok {
+			return "a request body must be a JSON object", RefusalMalformed
+		}
+		bc.body = body{obj: obj, sourceURL: bc.body.sourceURL || hasKey(doc, sourceURLKey), people: true}
 	}
-	b, err := parseBody(a.Body)
-	if err != nil {
-		return "request body is not acceptable JSON: " + err.Error()
+	if !p.externalLinks && bc.body.sourceURL {
+		return "the body asks Graph to fetch a URL (" + sourceURLKey + "); set externalLinks: true to allow it", RefusalPolicy
 	}
-	return p.checkDoc(c, r, req, b, d)
+	if rt != nil {
+		if reason, refusal := bc.required(rt.check); reason != "" {
+			return reason, refusal
+		}
+	}
+	if bc.body.people {
+		bc.walk(bc.body.obj, "")
+	}
+	if bc.reason != "" {
+		return bc.reason, bc.refusal
+	}
+	return p.checkPeople(c, r, rt, bc.people, d)
 }
 
-func (p *Policy) checkDoc(c *caller, r *rule, req Request, b body, d *Decision) string {
-	if !p.externalLinks && b.sourceURL {
-		return "the body asks Graph to fetch a URL (" + sourceURLKey + "); set externalLinks: true to allow it"
+// checkPeople applies the rules on people to everyone a body named, and
+// makes each a target.
+func (p *Policy) checkPeople(c *caller, r *rule, rt *route, people []person, d *Decision) (string, Refusal) {
+	mail := rt != nil && rt.mail
+	if len(people) > MaxTargets {
+		return tooManyTargets, RefusalPolicy
 	}
-	last := ""
-	if n := len(req.Segments); n > 0 {
-		last = strings.ToLower(req.Segments[n-1])
-	}
-	switch {
-	case last == "getschedule":
-		schedules, _ := b.member("schedules").([]any)
-		if len(schedules) > MaxTargets {
-			return tooManyTargets
-		}
-		for _, s := range schedules {
-			str, ok := s.(string)
-			if !ok || str == "" {
-				return "getSchedule schedules must be mailbox addresses"
+	for _, who := range people {
+		if who.bodyNamed && len(r.peopleDomains) > 0 {
+			if who.addr == nil {
+				return fmt.Sprintf("%s names %s by object id, whose domain peopleDomains of rule %q cannot check", who.where, who.name, r.id), RefusalPolicy
 			}
-			d.Targets = appendUnique(d.Targets, str)
-		}
-	case last == "sendmail":
-		msg, _ := b.member("message").(map[string]any)
-		for _, list := range []string{"toRecipients", "ccRecipients", "bccRecipients"} {
-			for _, a := range addresses(field(msg, list)) {
-				if !domainIn(a, p.recipientDomains) {
-					return fmt.Sprintf("mail recipient %s is outside mail.recipientDomains", a)
-				}
+			if !who.addr.InDomains(r.peopleDomains) {
+				return fmt.Sprintf("%s %s is outside the domains rule %q allows", who.where, who.name, r.id), RefusalPolicy
 			}
 		}
-	case len(req.Segments) >= 1 && strings.EqualFold(req.Segments[0], "subscriptions"):
-		if reason := p.checkSubscription(c, req, b); reason != "" {
-			return reason
+		if who.bodyNamed && mail {
+			switch {
+			case len(p.recipientDomains) == 0:
+				return "the call writes or sends mail, and the policy sets no mail.recipientDomains", RefusalPolicy
+			case who.addr == nil:
+				return fmt.Sprintf("%s names %s by object id, whose domain mail.recipientDomains cannot check", who.where, who.name), RefusalPolicy
+			case !who.addr.InDomains(p.recipientDomains):
+				return fmt.Sprintf("mail recipient %s (%s) is outside mail.recipientDomains", who.name, who.where), RefusalPolicy
+			}
+		}
+		d.Targets = appendUnique(d.Targets, who.name)
+		if c.group != "" && c.unscoped(who) {
+			d.Unscoped = appendUnique(d.Unscoped, who.name)
 		}
 	}
-	if len(r.attendeeDomains) > 0 {
-		list, _ := b.member("attendees").([]any)
-		attendees := addresses(list)
-		if len(attendees) > MaxTargets {
-			return tooManyTargets
-		}
-		for _, a := range attendees {
-			if !domainIn(a, r.attendeeDomains) {
-				return fmt.Sprintf("attendee %s is outside the domains rule %q allows", a, r.id)
-			}
-			d.Targets = appendUnique(d.Targets, a)
+	if len(d.Targets) > MaxTargets {
+		return tooManyTargets, RefusalPolicy
+	}
+	return "", RefusalPolicy
+}
+
+// mimePeople reads the people of a base64 MIME message's headers.
+func (c *bodyCheck) mimePeople(data []byte) string {
+	headers, err := MIMERecipients(data)
+	if err != nil {
+		return "MIME message: " + err.Error()
+	}
+	for _, name := range sortedKeys(headers) {
+		for _, a := range headers[name] {
+			c.people = append(c.people, person{name: a.String(), addr: &a, bodyNamed: true, where: "MIME " + name})
 		}
 	}
 	return ""
@@ -228,45 +290,66 @@ func (p *Policy) checkDoc(c *caller, r *rule, req Request, b body, d *Decision) 
 
 // checkSubscription vets a change-notification subscription: where
 // notifications go, whether they carry data, and that the watched resource
-// is one the caller could read.
-func (p *Policy) checkSubscription(c *caller, req Request, b body) string {
+// is one the caller could read — decided as that read, whose users are
+// the subscription's targets.
+func checkSubscription(bc *bodyCheck) (string, Refusal) {
+	p, b, req := bc.p, bc.body, bc.req
+	creating := req.Method == "POST"
 	for _, k := range []string{"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions"} {
-		v := b.member(k)
-		if v == nil {
+		v, present := b.get(k)
+		if !present {
+			if k == "notificationUrl" && creating {
+				return "a subscription needs notificationUrl", RefusalMalformed
+			}
 			continue
 		}
 		s, ok := v.(string)
 		if !ok {
-			return k + " must be a string"
+			return k + " must be a string", RefusalMalformed
 		}
 		if k == "notificationQueryOptions" {
-			return "notificationQueryOptions is not allowed"
+			return "notificationQueryOptions is not allowed", RefusalPolicy
 		}
 		if !slices.ContainsFunc(p.notificationURLs, func(allowed string) bool { return notificationURLMatches(allowed, s) }) {
-			return fmt.Sprintf("%s %q is not in subscriptions.notificationUrls", k, s)
+			return fmt.Sprintf("%s %q is not in subscriptions.notificationUrls", k, s), RefusalPolicy
 		}
 	}
-	if on, _ := b.member("includeResourceData").(bool); on && !p.includeResourceData {
-		return "includeResourceData is not allowed (subscriptions.includeResourceData)"
+	if v, present := b.get("includeResourceData"); present {
+		on, ok := v.(bool)
+		if !ok {
+			return "includeResourceData must be true or false", RefusalMalformed
+		}
+		if on && !p.includeResourceData {
+			return "includeResourceData is not allowed (subscriptions.includeResourceData)", RefusalPolicy
+		}
 	}
-	if res := b.member("resource"); res != nil {
-		s, ok := res.(string)
-		if !ok || s == "" {
-			return "resource must be a Graph path"
+	res, present := b.get("resource")
+	if !present {
+		if creating {
+			return "a subscription needs a resource", RefusalMalformed
 		}
-		path, query, _ := strings.Cut(s, "?")
-		inner, err := Canonicalize("GET", "/"+req.Version+"/"+strings.TrimPrefix(path, "/"), query)
-		if err != nil {
-			return "subscription resource: " + strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": ")
-		}
-		sub := p.decide(Args{Caller: c.name, Request: inner}, false)
-		if sub.Result != Allow {
-			return "subscription resource " + inner.Path + " is not readable under this policy: " + sub.Reason
-		}
-	} else if req.Method == "POST" {
-		return "a subscription needs a resource"
+		return "", RefusalPolicy
 	}
-	return ""
+	s, ok := res.(string)
+	if !ok || s == "" {
+		return "resource must be a Graph path", RefusalMalformed
+	}
+	path, query, _ := strings.Cut(s, "?")
+	inner, err := Canonicalize("GET", "/"+req.Version+"/"+strings.TrimPrefix(path, "/"), query)
+	if err != nil {
+		return "subscription resource: " + strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "), RefusalPolicy
+	}
+	sub := p.decide(Args{Caller: bc.caller.name, Request: inner}, false)
+	if sub.Result != Allow {
+		return "subscription resource " + inner.Path + " is not readable under this policy: " + sub.Reason, RefusalPolicy
+	}
+	if len(sub.Targets) == 0 && bc.caller.group != "" {
+		return "subscription resource " + inner.Path + " names no user the users.group scope can check", RefusalPolicy
+	}
+	for _, t := range sub.Targets {
+		bc.d.Targets = appendUnique(bc.d.Targets, t)
+	}
+	return "", RefusalPolicy
 }
 
 // notificationURLMatches compares a notification URL with an allowed one:
@@ -322,31 +405,6 @@ func fieldValue(obj map[string]any, name string) any {
 		}
 	}
 	return nil
-}
-
-func field(obj map[string]any, name string) []any {
-	l, _ := fieldValue(obj, name).([]any)
-	return l
-}
-
-// addresses reads emailAddress.address from recipients or attendees.
-func addresses(list []any) []string {
-	var out []string
-	for _, e := range list {
-		m, _ := e.(map[string]any)
-		ea, _ := fieldValue(m, "emailAddress").(map[string]any)
-		a, _ := fieldValue(ea, "address").(string)
-		out = append(out, a) // an empty address fails the domain check
-	}
-	return out
-}
-
-func domainIn(addr string, domains []string) bool {
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 {
-		return false
-	}
-	return slices.Contains(domains, strings.ToLower(addr[at+1:]))
 }
 
 // MaxTargets bounds the users one call may name in its body (Graph itself

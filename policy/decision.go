@@ -26,3 +26,19 @@ func (r Result) String() string {
 
 // Forwarded reports whether a call with this result goes to Graph.
 func (r Result) Forwarded() bool { return r == Allow || r == Report }
+
+// Refusal says what kind of denial a decision is, and so what the caller is
+// answered. The zero value is a refusal by the policy.
+type Refusal uint8
+
+const (
+	// RefusalPolicy: the policy does not allow the call (403).
+	RefusalPolicy Refusal = iota
+	// RefusalMalformed: the request is not of a shape the proxy can read
+	// whole — a member of the wrong type, one a call cannot work without
+	// missing, a malformed $batch (400).
+	RefusalMalformed
+	// RefusalMediaType: the body's Content-Type is not one its route is
+	// read as (415).
+	RefusalMediaType
+)

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"mime"
 	"slices"
 	"strings"
 )
@@ -28,6 +27,18 @@ type caller struct {
 	name, tenantID, appID, thumbprint, group string
 	permissions                              map[string]bool
 	limits                                   Limits
+	// withoutGroup are the people a call may name in its body without
+	// being members of group: rooms, resources and outside guests.
+	withoutGroupDomains, withoutGroupAddresses []string
+}
+
+// unscoped reports whether a person named in a body may be named without
+// being a member of the caller's group.
+func (c *caller) unscoped(p person) bool {
+	if p.addr == nil || !p.bodyNamed {
+		return false
+	}
+	return p.addr.InDomains(c.withoutGroupDomains) || slices.Contains(c.withoutGroupAddresses, p.addr.String())
 }
 
 // Limits bound one caller's traffic (policy callers[].rateLimit).
@@ -50,19 +61,14 @@ type Limits struct {
 var DefaultLimits = Limits{RPS: 10000.0 / 600, Burst: 100, Concurrent: 20, MailboxConcurrent: 4, MailboxPer10Min: 10000}
 
 type rule struct {
-	id              string
-	tmpl            template
-	methods         []string
-	versions        []string
-	query           []string
-	selectFields    []string
-	permission      string
-	attendeeDomains []string
-}
-
-func (r *rule) isSendMail() bool {
-	n := len(r.tmpl.parts)
-	return n > 0 && r.tmpl.parts[n-1].kind == literal && r.tmpl.parts[n-1].lit == "sendmail"
+	id            string
+	tmpl          template
+	methods       []string
+	versions      []string
+	query         []string
+	selectFields  []string
+	permission    string
+	peopleDomains []string
 }
 
 // Args are what a Decider decides on. A struct keeps the Decider interface
@@ -118,6 +124,23 @@ type Decision struct {
 	// denial found after Decide (group membership) must then report, not
 	// deny.
 	ReportOnly bool
+	// Refusal is the kind of denial, when the call is refused (or would
+	// be, in report-only mode).
+	Refusal Refusal
+	// Unscoped are the targets users.withoutGroup lets through without a
+	// membership check: people named in the body (rooms, guests) by an
+	// address or domain the caller's policy lists.
+	Unscoped []string
+	// ContentType is the Content-Type Graph receives with the body, as
+	// the policy read it; empty for a call without a body.
+	ContentType string
+	// AddSelect, when set, is the $select the proxy adds to a call that
+	// sent none: the fields of a rule that lists them, so that the caller
+	// never receives more than those.
+	AddSelect string
+	// Body, when not nil, is the body Graph receives in place of the
+	// caller's: a $batch written out again from what was decided.
+	Body []byte
 }
 
 // SubDecision is the decision on one $batch sub-request.
@@ -305,6 +328,14 @@ func (rt Routed) decide(a Args) Decision {
 	if u := r.tmpl.bind(req.Segments); u != "" {
 		d.Targets = append(d.Targets, u)
 	}
+	if u := pathUser(req); u != "" {
+		d.Targets = appendUnique(d.Targets, u)
+	} else if c.group != "" && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "users") {
+		// A collection of users, or a path whose user is not one the
+		// proxy can name: the group scope cannot be applied to it.
+		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no one user the scope can check", c.name, req.Path)
+		return d
+	}
 	for _, q := range req.Query {
 		// Graph's own paging and delta links carry these; a rule that
 		// pages must accept them.
@@ -313,6 +344,10 @@ func (rt Routed) decide(a Args) Decision {
 			return d
 		}
 	}
+	if slices.Contains(req.Query, "$select") && len(req.Select) == 0 {
+		d.Reason = "$select names no field"
+		return d
+	}
 	if len(r.selectFields) > 0 {
 		for _, f := range req.Select {
 			if !slices.Contains(r.selectFields, f) {
@@ -320,9 +355,14 @@ func (rt Routed) decide(a Args) Decision {
 				return d
 			}
 		}
+		if len(req.Select) == 0 && req.Method == "GET" {
+			// Without $select Graph answers with its default properties:
+			// more than the rule lists.
+			d.AddSelect = strings.Join(r.selectFields, ",")
+		}
 	}
-	if reason := p.checkBody(c, r, req, a, &d); reason != "" {
-		d.Reason = reason
+	if reason, refusal := p.checkBody(c, r, req, a, &d); reason != "" {
+		d.Reason, d.Refusal = reason, refusal
 		return d
 	}
 	d.Result = Allow
@@ -342,14 +382,4 @@ func (p *Policy) noRule(c *caller, req Request) Decision {
 	default:
 		return deny("caller %q does not hold %s, which rule %q needs", c.name, near.permission, near.id)
 	}
-}
-
-// isJSON reports whether a Content-Type names JSON. An empty one counts:
-// Graph reads a body without Content-Type as JSON.
-func isJSON(ct string) bool {
-	if ct == "" {
-		return true
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

@@ -54,7 +54,13 @@ type yamlMatch struct {
 }
 
 type yamlUsers struct {
-	Group string `yaml:"group"`
+	Group        string            `yaml:"group"`
+	WithoutGroup *yamlWithoutGroup `yaml:"withoutGroup"`
+}
+
+type yamlWithoutGroup struct {
+	Domains   []string `yaml:"domains"`
+	Addresses []string `yaml:"addresses"`
 }
 
 type yamlRule struct {
@@ -65,7 +71,8 @@ type yamlRule struct {
 	Query           []string `yaml:"query"`
 	Select          []string `yaml:"select"`
 	Permission      string   `yaml:"permission"`
-	AttendeeDomains []string `yaml:"attendeeDomains"`
+	PeopleDomains   []string `yaml:"peopleDomains"`
+	AttendeeDomains []string `yaml:"attendeeDomains"` // the name peopleDomains had
 }
 
 type yamlSubscriptions struct {
@@ -194,7 +201,7 @@ var (
 	unknownKeyRe  = regexp.MustCompile(`^field (\S+) not found in type policy\.(\w+)$`)
 	wireTypeNames = map[string]reflect.Type{
 		"fileSchema": reflect.TypeOf(fileSchema{}), "yamlCaller": reflect.TypeOf(yamlCaller{}),
-		"yamlMatch": reflect.TypeOf(yamlMatch{}), "yamlUsers": reflect.TypeOf(yamlUsers{}),
+		"yamlMatch": reflect.TypeOf(yamlMatch{}), "yamlUsers": reflect.TypeOf(yamlUsers{}), "yamlWithoutGroup": reflect.TypeOf(yamlWithoutGroup{}),
 		"yamlRule": reflect.TypeOf(yamlRule{}), "yamlSubscriptions": reflect.TypeOf(yamlSubscriptions{}),
 		"yamlMail": reflect.TypeOf(yamlMail{}), "yamlRate": reflect.TypeOf(yamlRate{}),
 	}
@@ -365,12 +372,46 @@ func (l *policyLoader) compile(f *fileSchema) *Policy {
 			p.recipientDomains = append(p.recipientDomains, strings.ToLower(d))
 		}
 	}
-	for i, r := range p.rules {
-		if r.isSendMail() && len(p.recipientDomains) == 0 {
-			l.add(l.lineOf("rules", i, "path"), fmt.Sprintf("rule %q", r.id), "sendMail needs mail.recipientDomains: the domains mail may be sent to")
+	l.checkPeopleRules(f, p)
+	return p
+}
+
+// checkPeopleRules holds the rules on people to the route model: a rule
+// that can write or send mail needs mail.recipientDomains, and
+// peopleDomains on a rule whose calls name no one would check nothing.
+func (l *policyLoader) checkPeopleRules(f *fileSchema, p *Policy) {
+	for i, yr := range f.Rules {
+		r := ruleByID(p.rules, yr.ID)
+		if r == nil {
+			continue
+		}
+		name := fmt.Sprintf("rule %q", r.id)
+		reached := routesOfRule(r)
+		if len(p.recipientDomains) == 0 {
+			for _, rt := range reached {
+				if rt.mail {
+					l.add(l.lineOf("rules", i, "path"), name, "its calls can write or send mail (%s), so the policy needs mail.recipientDomains: the domains mail may go to", rt.name)
+					break
+				}
+			}
+		}
+		if len(r.peopleDomains) > 0 && !slices.ContainsFunc(reached, func(rt *route) bool { return rt.people != "" }) {
+			key := "peopleDomains"
+			if len(yr.PeopleDomains) == 0 {
+				key = "attendeeDomains"
+			}
+			l.add(l.lineOf("rules", i, key), name, "%s would check nothing: %s %s names no people the proxy reads (see docs/policy.md, \"Who a call touches\")", key, strings.Join(r.methods, ","), r.tmpl.text)
 		}
 	}
-	return p
+}
+
+func ruleByID(rules []*rule, id string) *rule {
+	for _, r := range rules {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
 }
 
 // normalizeTemplate names every variable alike, so that /a/{x} and /a/{y}
@@ -458,6 +499,22 @@ func (l *policyLoader) compileCaller(i int, yc yamlCaller) *caller {
 			l.add(line("users", "group"), name, "users.group %q is not a group object id (a GUID)", yc.Users.Group)
 		}
 		c.group = strings.ToLower(yc.Users.Group)
+		if wg := yc.Users.WithoutGroup; wg != nil {
+			for j, d := range wg.Domains {
+				if !validDomain(d) {
+					l.add(line("users", "withoutGroup", "domains", j), name, "%q is not a domain name", d)
+				}
+				c.withoutGroupDomains = append(c.withoutGroupDomains, strings.ToLower(d))
+			}
+			for j, a := range wg.Addresses {
+				addr, err := ParseAddress(a)
+				if err != nil {
+					l.add(line("users", "withoutGroup", "addresses", j), name, "%q is not one email address: %v", a, err)
+					continue
+				}
+				c.withoutGroupAddresses = append(c.withoutGroupAddresses, addr.String())
+			}
+		}
 	}
 	return c
 }
@@ -540,11 +597,18 @@ func (l *policyLoader) compileRule(i int, yr yamlRule) *rule {
 	} else {
 		r.permission = canon
 	}
-	for j, d := range yr.AttendeeDomains {
+	key, domains := "peopleDomains", yr.PeopleDomains
+	switch {
+	case len(yr.PeopleDomains) > 0 && len(yr.AttendeeDomains) > 0:
+		l.add(line("attendeeDomains"), name, "attendeeDomains is the old name of peopleDomains; give one of them")
+	case len(yr.AttendeeDomains) > 0:
+		key, domains = "attendeeDomains", yr.AttendeeDomains
+	}
+	for j, d := range domains {
 		if !validDomain(d) {
-			l.add(line("attendeeDomains", j), name, "%q is not a domain name", d)
+			l.add(line(key, j), name, "%q is not a domain name", d)
 		}
-		r.attendeeDomains = append(r.attendeeDomains, strings.ToLower(d))
+		r.peopleDomains = append(r.peopleDomains, strings.ToLower(d))
 	}
 	if !ok || yr.ID == "" {
 		return nil

@@ -36,6 +36,54 @@ type jsonParser struct {
 	// strings.EqualFold compares).
 	watch   []byte
 	watched bool
+	// people, when set, looks in every object for personKeys and
+	// references; peopleSeen reports whether some object had one.
+	people     bool
+	peopleSeen bool
+}
+
+// personKeyBytes are personKeys as the parser compares them.
+var personKeyBytes = func() [][]byte {
+	out := make([][]byte, len(personKeys))
+	for i, k := range personKeys {
+		out[i] = []byte(k)
+	}
+	return out
+}()
+
+var bindSuffixBytes = []byte(bindSuffix)
+
+// isPersonKey reports whether key is one of personKeys (without case) or
+// ends in @odata.bind.
+func isPersonKey(key []byte) bool {
+	if n := len(key) - len(bindSuffixBytes); n >= 0 && bytes.EqualFold(key[n:], bindSuffixBytes) {
+		return true
+	}
+	for _, k := range personKeyBytes {
+		if len(k) == len(key) && bytes.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldsToASCII reports whether s holds a character that is not ASCII but
+// whose upper or lower case is: İ, ı, ſ and the Kelvin sign. A binder that
+// ignores case could read "attendeeſ" as "attendees"; Graph's properties
+// are ASCII, so such a key is refused rather than guessed at.
+func foldsToASCII(s []byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < utf8.RuneSelf {
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch r {
+		case '\u0130', '\u0131', '\u017f', '\u212a':
+			return true
+		}
+		i += size - 1
+	}
+	return false
 }
 
 var errJSONEnd = errors.New("unexpected end of the body")
@@ -161,6 +209,9 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 		if !valid {
 			return nil, errors.New("a key is not valid UTF-8")
 		}
+		if foldsToASCII(key) {
+			return nil, fmt.Errorf("key %q has a character whose case is ASCII", key)
+		}
 		dup := false
 		var fk string // key's folded form, once keys are kept that way
 		if folded != nil {
@@ -194,6 +245,9 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 		}
 		if p.watch != nil && !p.watched && bytes.EqualFold(key, p.watch) {
 			p.watched = true
+		}
+		if p.people && !p.peopleSeen && isPersonKey(key) {
+			p.peopleSeen = true
 		}
 		p.space()
 		if p.i >= len(p.b) {

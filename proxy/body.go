@@ -111,9 +111,22 @@ func (g *gunzip) Close() error { return g.src.Close() }
 // attempt to act other than the policy decides: it is refused outright.
 var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
-// guardHeaders refuses a request that asks for a method override, or whose
-// headers exceed max bytes (names, values and a separator each).
+// singleHeaders may be given once at most: with two, the proxy and Graph
+// could each read a different one (the body checked as one type, read as
+// another).
+var singleHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length"}
+
+// guardHeaders refuses a request that asks for a method override, gives a
+// header of singleHeaders twice, or whose headers exceed max bytes (names,
+// values and a separator each).
 func guardHeaders(r *http.Request, max int) error {
+	for _, name := range singleHeaders {
+		if len(r.Header[name]) > 1 {
+			return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
+				Message: "The request gives the " + name + " header more than once.",
+				Err:     fmt.Errorf("%w: %s given %d times", errBadBody, name, len(r.Header[name]))}
+		}
+	}
 	for _, name := range methodOverrideHeaders {
 		if _, ok := r.Header[name]; ok {
 			return &Error{Status: http.StatusBadRequest, Code: "graphProxy.methodOverride",

@@ -15,74 +15,113 @@ import (
 )
 
 // ConnAudit writes an audit record for each HTTP/1 request the HTTP server
-// refused before the handler saw it: malformed framing (conflicting
+// dealt with before the handler saw it: malformed framing (conflicting
 // Content-Length and Transfer-Encoding, a bad request line), headers beyond
-// the server's hard limit, or a request not complete within the read
+// the server's hard limit, an Expect the server does not support, a
+// request cut off by its client, or a request not complete within the read
 // timeout (slowloris). None of them reached Graph, but the security team
 // sees that they were tried.
 //
-// The server reports a connection's first request as begun (StateActive)
-// whether or not it reaches the handler, so refusals of a first request
-// are counted that way. On a kept-alive connection it does not: the next
-// request's bytes are usually read while the connection is idle (or even
-// by the server's background read before it is), and a refused one goes
-// from idle to closed. There the connection itself tells: since it went
-// idle, the server wrote twice (its refusal, then TLS's close_notify; a
-// connection closed by the client or for idleness gets the close_notify
-// alone), or the last read timed out after the server set the deadline
-// for a request's headers, which it does once the next request's first
-// bytes are in (before that, only the idle deadline).
+// The record says what the caller was sent. The server refuses most of
+// these with a status of its own (400, 417, 431, 501, 505); on a
+// connection without TLS the status is read off the answer as it is
+// written, and under TLS, where only ciphertext passes, it is recorded as
+// 400. net/http never writes the 408 the RFC allows: at the read timeout
+// it closes the connection without an answer, and the record has status 0
+// and the error "connection closed without an answer" — unless the
+// request broke off mid-line, which it then reads as a whole line,
+// malformed, and refuses with 400 like any other (so does a client that
+// closes its side mid-request).
 //
-// Wire it with Listener, ConnContext and ConnState on the http.Server.
-// HTTP/2 connections are not tracked: their protocol errors end streams or
-// the connection, never a request that the handler then misses, and every
-// stream that is a request reaches the handler.
+// The server reports a connection's first request as begun (StateActive)
+// once its first bytes are read, whether or not it reaches the handler. On
+// a kept-alive connection it does not: the next request's bytes are
+// usually read while the connection is idle (or even by the server's
+// background read before it is), and one the server deals with itself
+// goes from idle to closed. There the connection itself tells: the next
+// request's first bytes are in once the server has set the read deadline
+// for its headers, its second since the connection went idle (the first
+// is the idle deadline); under TLS, an answer is a write before the
+// close_notify that ends every connection, so two writes since the
+// request began (one for a connection that got none).
+//
+// Wire it with Listener, ConnContext and ConnState on the http.Server, and
+// set the server's DisableGeneralOptionsHandler: otherwise the server
+// answers "OPTIONS *" itself, the one request it would answer with a
+// success and without the handler. HTTP/2 connections are not tracked:
+// their protocol errors end streams or the connection, never a request
+// that the handler then misses, and every stream that is a request
+// reaches the handler.
 type ConnAudit struct {
-	Audit   *auditlog.Log
+	// Audit receives the records. One it cannot take is logged as lost:
+	// the connection is gone by then, so there is nothing to refuse.
+	Audit *auditlog.Log
+	// Replica names this replica in the records.
 	Replica string
-	Log     *slog.Logger
+	// Log receives the records lost.
+	Log *slog.Logger
 
 	conns sync.Map // net.Conn as the server sees it -> *connTrack
 }
 
+// The reasons and the error of connection records: fixed strings, so that
+// the audit trail can be searched for them.
+const (
+	reasonRefused  = "request refused by the HTTP server: malformed, oversized or incomplete"
+	reasonTimedOut = "no complete request within the read timeout"
+	reasonCut      = "connection closed before the request was complete"
+	errNoAnswer    = "connection closed without an answer"
+)
+
 type connTrack struct {
-	started atomic.Int64 // requests the server reported begun
-	handled atomic.Int64 // requests that reached the handler
+	tls     bool        // the server sees a *tls.Conn: its writes are ciphertext
+	begun   atomic.Bool // the server reported the first request begun
+	handled atomic.Int64
 	// idle is set while the connection waits between requests (from
 	// StateIdle until a request reaches the handler); idleDeadlines
-	// counts the read deadlines the server set meanwhile, idleWrites the
-	// writes that moved bytes.
+	// counts the read deadlines the server set meanwhile.
 	idle          atomic.Bool
 	idleDeadlines atomic.Int64
-	idleWrites    atomic.Int64
-	timedOut      atomic.Bool // the last read ended in a timeout
-	raw           *trackedConn
+	// writes counts the writes that moved bytes while the server, not
+	// the handler, had the connection, since it last began reading a
+	// request (StateActive, StateIdle); answer is the status of a
+	// plaintext HTTP/1 answer among them.
+	writes   atomic.Int64
+	answer   atomic.Int32
+	timedOut atomic.Bool // the last read ended in a timeout
+	raw      *trackedConn
 }
 
-// refusal names what the server refused on the connection without the
-// handler seeing it, if anything: a 400 (malformed, oversized or
-// incomplete) or a 408 (no complete request in time).
-func (t *connTrack) refusal() (status int, ok bool) {
-	timedOut := t.timedOut.Load()
-	if t.handled.Load() == 0 {
-		switch {
-		case timedOut:
-			return http.StatusRequestTimeout, true
-		case t.started.Load() > 0:
-			return http.StatusBadRequest, true
-		}
-		return 0, false
+// outside reports whether the server, not the handler, has the connection:
+// before its first request reaches the handler, or between requests.
+func (t *connTrack) outside() bool { return t.handled.Load() == 0 || t.idle.Load() }
+
+// refusal tells what the server did with a request the handler never saw,
+// when the connection closes: the status it answered with (0 for none)
+// and why, or ok false if no such request was on the connection.
+func (t *connTrack) refusal() (status int, reason string, ok bool) {
+	if !t.outside() {
+		return 0, "", false
 	}
-	if !t.idle.Load() {
-		return 0, false
+	if s := t.answer.Load(); s != 0 {
+		return int(s), reasonRefused, true
+	}
+	first := t.handled.Load() == 0
+	arrived := t.begun.Load()
+	if !first {
+		arrived = t.idleDeadlines.Load() >= 2
 	}
 	switch {
-	case timedOut && t.idleDeadlines.Load() >= 2:
-		return http.StatusRequestTimeout, true
-	case t.idleWrites.Load() >= 2:
-		return http.StatusBadRequest, true
+	case arrived && t.tls && t.writes.Load() >= 2:
+		return http.StatusBadRequest, reasonRefused, true
+	case t.timedOut.Load() && (arrived || first):
+		// A fresh connection that sent nothing in time is a slow client
+		// too; a kept-alive one is merely idle.
+		return 0, reasonTimedOut, true
+	case arrived:
+		return 0, reasonCut, true
 	}
-	return 0, false
+	return 0, "", false
 }
 
 type connKey struct{}
@@ -94,6 +133,7 @@ func (a *ConnAudit) Listener(ln net.Listener) net.Listener { return &trackedList
 // to the handler.
 func (a *ConnAudit) ConnContext(ctx context.Context, c net.Conn) context.Context {
 	t := &connTrack{}
+	_, t.tls = c.(*tls.Conn)
 	t.raw, _ = netConn(c).(*trackedConn)
 	if t.raw != nil {
 		t.raw.track = t
@@ -102,7 +142,7 @@ func (a *ConnAudit) ConnContext(ctx context.Context, c net.Conn) context.Context
 	return context.WithValue(ctx, connKey{}, t)
 }
 
-// ConnState is the http.Server hook that counts requests begun and
+// ConnState is the http.Server hook that follows requests begun and
 // records those that never reached the handler when the connection closes.
 func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 	v, ok := a.conns.Load(c)
@@ -112,29 +152,35 @@ func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 	t := v.(*connTrack)
 	switch s {
 	case http.StateActive:
-		t.started.Add(1)
+		if t.handled.Load() == 0 {
+			t.begun.Store(true)
+		}
+		// The TLS handshake's writes are behind; an answer is ahead.
+		t.writes.Store(0)
 	case http.StateIdle:
 		t.idleDeadlines.Store(0)
-		t.idleWrites.Store(0)
+		t.writes.Store(0)
+		t.answer.Store(0)
 		t.timedOut.Store(false)
 		t.idle.Store(true)
 	case http.StateClosed, http.StateHijacked:
-		a.conns.Delete(c)
+		// Forgotten once its record, if any, is queued: a connection no
+		// longer tracked has nothing more to tell (which tests wait for).
+		defer a.conns.Delete(c)
 		if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
 			return
 		}
-		status, refused := t.refusal()
+		status, reason, refused := t.refusal()
 		if !refused {
 			return
 		}
 		rec := &auditlog.Record{
 			Time: time.Now().UTC(), Replica: a.Replica, Kind: "connection", RequestID: newID(),
 			Caller:   auditlog.Caller{IP: hostOnly(c.RemoteAddr())},
-			Decision: "deny", Status: status,
-			Reason: "request refused by the HTTP server: malformed, oversized or incomplete",
+			Decision: "deny", Status: status, Reason: reason,
 		}
-		if status == http.StatusRequestTimeout {
-			rec.Reason = "no complete request within the read timeout"
+		if status == 0 {
+			rec.Error = errNoAnswer
 		}
 		if err := a.Audit.Record(rec); err != nil {
 			a.Log.Error("audit record lost", "request_id", rec.RequestID, "error", err)
@@ -177,8 +223,8 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 
 // trackedConn notes what its connection's tracker needs: whether the
 // last read timed out (the server's read deadline, as a slow sender meets
-// it), and the read deadlines set and the writes that moved bytes while
-// the connection was idle between requests.
+// it), the read deadlines set while the connection was idle between
+// requests, and the writes that moved bytes while no handler had it.
 type trackedConn struct {
 	net.Conn
 	track *connTrack
@@ -201,10 +247,35 @@ func (c *trackedConn) SetReadDeadline(d time.Time) error {
 
 func (c *trackedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if t := c.track; t != nil && n > 0 && t.idle.Load() {
-		t.idleWrites.Add(1)
+	if t := c.track; t != nil && n > 0 && t.outside() {
+		t.writes.Add(1)
+		// The server writes its answer in one call. Under TLS this is
+		// ciphertext, which never starts like a status line, except
+		// for the server's plaintext refusal of plain HTTP sent to
+		// the TLS port, which is an answer too.
+		if s := answerStatus(p[:n]); s != 0 {
+			t.answer.CompareAndSwap(0, int32(s))
+		}
 	}
 	return n, err
+}
+
+// answerStatus is the status of the HTTP/1 answer that b starts, or 0.
+func answerStatus(b []byte) int {
+	if len(b) < len("HTTP/1.1 200 ") || string(b[:len("HTTP/1.")]) != "HTTP/1." || b[8] != ' ' || b[12] != ' ' {
+		return 0
+	}
+	s := 0
+	for _, d := range b[9:12] {
+		if d < '0' || d > '9' {
+			return 0
+		}
+		s = s*10 + int(d-'0')
+	}
+	if s < 100 {
+		return 0
+	}
+	return s
 }
 
 func isTimeout(err error) bool {

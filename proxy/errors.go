@@ -43,17 +43,33 @@ const deniedMessage = "The request is not allowed by this proxy's policy."
 // goes to the audit log.
 func denied(d policy.Decision) error {
 	var refused []string
+	var why []string
 	for _, sd := range d.Batch {
 		if !sd.Decision.Forwarded() {
 			refused = append(refused, sd.ID)
+			if sd.Decision.Refusal != policy.RefusalPolicy {
+				why = append(why, sd.ID+": "+sd.Decision.Reason)
+			}
 		}
 	}
-	if len(refused) == 0 {
-		return fmt.Errorf("%w: %s", errDenied, d.Reason)
+	err := fmt.Errorf("%w: %s", errDenied, d.Reason)
+	switch {
+	case d.Refusal == policy.RefusalMediaType && len(d.Batch) == 0:
+		// The caller's own request, not the policy, is what is wrong: it
+		// is told what, as Graph would tell it.
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "graphProxy.unsupportedMediaType",
+			Message: "The request body's Content-Type is not one the proxy reads for this call: " + d.Reason + ".", Err: err}
+	case d.Refusal != policy.RefusalPolicy && len(refused) == 0:
+		return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
+			Message: "The request is malformed: " + d.Reason + ".", Err: err}
+	case d.Refusal != policy.RefusalPolicy:
+		return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
+			Message: "Invalid batch request: " + strings.Join(why, "; ") + ".", Err: err}
+	case len(refused) == 0:
+		return err
 	}
 	return &Error{Status: http.StatusForbidden, Code: "graphProxy.policyDenied",
-		Message: deniedMessage + " Refused batch requests: " + strings.Join(refused, ", ") + ".",
-		Err:     fmt.Errorf("%w: %s", errDenied, d.Reason)}
+		Message: deniedMessage + " Refused batch requests: " + strings.Join(refused, ", ") + ".", Err: err}
 }
 
 // StatusClientClosedRequest is recorded when the caller went away before

@@ -31,16 +31,27 @@ import (
 // new connection when Graph closes one (HTTP/2 GOAWAY) before the request
 // was processed.
 func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Request, c *call, body []byte) error {
+	// Graph receives what was decided: the canonical method (never the
+	// caller's spelling of it), the $select the policy adds, the body the
+	// policy wrote out again ($batch) and the Content-Type it read the
+	// body as.
+	if c.decision.Body != nil {
+		body = c.decision.Body
+	}
 	var src io.Reader
 	if len(body) > 0 {
 		src = bytes.NewReader(body) // sets ContentLength and GetBody
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, "", src)
+	out, err := http.NewRequestWithContext(ctx, c.req.Method, "", src)
 	if err != nil {
 		return err
 	}
-	out.URL = &url.URL{Scheme: h.o.Graph.Scheme, Host: h.o.Graph.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
-	out.Header = h.outboundHeader(r, c)
+	query := r.URL.RawQuery
+	if c.decision.AddSelect != "" {
+		query = policy.WithSelect("?"+query, c.decision.AddSelect)[1:]
+	}
+	out.URL = &url.URL{Scheme: h.o.Graph.Scheme, Host: h.o.Graph.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: query}
+	out.Header = h.outboundHeader(r, c, len(body) > 0)
 
 	c.upstreamStart = h.now()
 	resp, err := h.o.Transport.RoundTrip(out)
@@ -75,20 +86,24 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	return nil
 }
 
-// forwardedHeaders are policy.ForwardedHeaders in canonical form: the
-// request headers sent on to Graph. Every other header, the caller's
-// Authorization and Cookie among them, stays behind.
+// forwardedHeaders are policy.ForwardedHeaders in canonical form but for
+// Content-Type, which the policy decides: the request headers sent on to
+// Graph. Every other header, the caller's Authorization and Cookie among
+// them, stays behind.
 var forwardedHeaders = func() []string {
-	out := make([]string, len(policy.ForwardedHeaders))
-	for i, h := range policy.ForwardedHeaders {
-		out[i] = http.CanonicalHeaderKey(h)
+	out := make([]string, 0, len(policy.ForwardedHeaders))
+	for _, h := range policy.ForwardedHeaders {
+		if k := http.CanonicalHeaderKey(h); k != "Content-Type" {
+			out = append(out, k)
+		}
 	}
 	return out
 }()
 
 // outboundHeader is the header of the request to Graph: the allow-listed
-// headers of the caller's, the proxy's token and the client-request-id.
-func (h *Handler) outboundHeader(r *http.Request, c *call) http.Header {
+// headers of the caller's, the Content-Type the policy read the body as,
+// the proxy's token and the client-request-id.
+func (h *Handler) outboundHeader(r *http.Request, c *call, withBody bool) http.Header {
 	// Sized for what calls carry (a few of the allowed headers, the token
 	// and the id): a small map, where room for every allowed header would
 	// be a table.
@@ -96,6 +111,17 @@ func (h *Handler) outboundHeader(r *http.Request, c *call) http.Header {
 	for _, k := range forwardedHeaders {
 		if v, ok := r.Header[k]; ok {
 			out[k] = v
+		}
+	}
+	switch {
+	case !withBody:
+	case c.decision.ContentType != "":
+		out["Content-Type"] = []string{c.decision.ContentType}
+	case c.decision.Result == policy.Report:
+		// Report-only forwards what the policy would have refused, as
+		// the caller sent it.
+		if ct, ok := r.Header["Content-Type"]; ok {
+			out["Content-Type"] = ct
 		}
 	}
 	if _, ok := out["User-Agent"]; !ok {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,6 +119,7 @@ type call struct {
 	requestID       string
 	clientRequestID string
 	token           upstream.Token
+	req             policy.Request // canonical: what is forwarded
 	decision        policy.Decision
 	links           *jsonLinks // the answer's link rewriter, when JSON
 	ticket          *auditlog.Ticket
@@ -231,6 +233,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// canonicalise: a path outside Graph is a 404 for anyone; an ambiguous
 	// one is denied, but only once the caller is known.
 	req, canonErr := policy.ParseRequest(r.Method, r.URL)
+	c.req = req
 	if errors.Is(canonErr, policy.ErrNotGraph) {
 		c.rec.Path = r.URL.EscapedPath()
 		return canonErr
@@ -301,6 +304,10 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	c.rec.Targets = d.Targets
 	if len(d.Targets) > 0 {
 		c.rec.Target = d.Targets[0]
+	}
+	if d.AddSelect != "" {
+		c.rec.Query = addedSelect(c.rec.Query)
+		c.rec.Reason = appendReason(c.rec.Reason, "$select="+d.AddSelect+" added: rule "+d.RuleID+" lists the fields a caller may receive")
 	}
 	// Each $batch sub-request gets a record of its own: room for them
 	// too, before anything is forwarded.
@@ -385,6 +392,10 @@ func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 			Decision: sd.Decision.Result.String(), Reason: sd.Decision.Reason, Targets: sd.Decision.Targets,
 			Batch: &auditlog.Batch{RequestID: c.requestID, ID: sd.ID}, Status: c.rec.Status, Error: c.rec.Error,
 		}
+		if sd.Decision.AddSelect != "" {
+			sub.Query = addedSelect(sub.Query)
+			sub.Reason = appendReason(sub.Reason, "$select="+sd.Decision.AddSelect+" added: rule "+sd.Decision.RuleID+" lists the fields a caller may receive")
+		}
 		if len(sd.Decision.Targets) > 0 {
 			sub.Target = sd.Decision.Targets[0]
 		}
@@ -396,6 +407,14 @@ func (h *Handler) append(c *call, rec *auditlog.Record) {
 	if err := c.ticket.Append(rec); err != nil {
 		h.log.Error("audit record lost", "request_id", rec.RequestID, "error", err)
 	}
+}
+
+// addedSelect is a record's query option names with the $select the
+// proxy added.
+func addedSelect(q []string) []string {
+	out := append(q[:len(q):len(q)], "$select")
+	slices.Sort(out)
+	return out
 }
 
 func appendReason(a, b string) string {

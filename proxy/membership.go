@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,9 @@ func (h *Handler) scope(ctx context.Context, d *policy.Decision) {
 	}
 	check := func(sd *policy.Decision) {
 		for _, t := range sd.Targets {
+			if slices.Contains(sd.Unscoped, t) {
+				continue // users.withoutGroup: a room, a resource, a guest
+			}
 			if reason := h.memberReason(ctx, d.Group, t); reason != "" {
 				sd.Refuse(reason)
 				return

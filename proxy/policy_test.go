@@ -22,6 +22,9 @@ func TestDeniedNeverReachGraph(t *testing.T) {
 		body     string
 		wantMsg  string
 		wantSubs int // audit records of batch sub-requests
+		// want400: a request Graph itself would refuse as malformed, which
+		// the proxy answers 400 as Graph would, naming what is wrong.
+		want400 bool
 	}{
 		{name: "no rule", method: "GET", path: "/v1.0/users/" + upns[0] + "/messages"},
 		{name: "query option not allowed", method: "GET", path: "/v1.0/users/" + upns[0] + "/events?$expand=attachments"},
@@ -33,8 +36,12 @@ func TestDeniedNeverReachGraph(t *testing.T) {
 			wantMsg: "Refused batch requests: b.", wantSubs: 3},
 		{name: "batch smuggling an absolute URL", method: "POST", path: "/v1.0/$batch",
 			body:    `{"requests":[{"id":"1","method":"GET","url":"https://graph.microsoft.com/v1.0/users/` + upns[0] + `/messages"}]}`,
-			wantMsg: "Refused batch requests: 1.", wantSubs: 1},
-		{name: "malformed batch", method: "POST", path: "/v1.0/$batch", body: `{"requests":[{"id":"1"}]}`},
+			wantMsg: "Invalid batch request: 1: Invalid batch payload format: absolute URL in a batch request.", wantSubs: 1, want400: true},
+		{name: "batch with a version-prefixed URL", method: "POST", path: "/v1.0/$batch",
+			body:    `{"requests":[{"id":"v1","method":"GET","url":"/v1.0/users/` + upns[0] + `"}]}`,
+			wantMsg: "Invalid batch request: v1: Invalid batch payload format: version-prefixed URL in a batch request (Graph reads sub-request URLs relative to the batch's version).", wantSubs: 1, want400: true},
+		{name: "malformed batch", method: "POST", path: "/v1.0/$batch", body: `{"requests":[{"id":"1"}]}`, want400: true,
+			wantMsg: "The request is malformed: Invalid batch payload format: batch request 0 needs id, method and url."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,20 +52,24 @@ func TestDeniedNeverReachGraph(t *testing.T) {
 			}
 			resp := e.Do(tt.method, tt.path, body, "Content-Type", "application/json")
 			ge := proxytest.DecodeError(t, resp)
-			if resp.StatusCode != 403 || ge.Error.Code != "graphProxy.policyDenied" {
-				t.Fatalf("got %d %q; want 403 graphProxy.policyDenied", resp.StatusCode, ge.Error.Code)
+			wantStatus, wantCode := 403, "graphProxy.policyDenied"
+			if tt.want400 {
+				wantStatus, wantCode = 400, "graphProxy.badRequest"
+			}
+			if resp.StatusCode != wantStatus || ge.Error.Code != wantCode {
+				t.Fatalf("got %d %q; want %d %s", resp.StatusCode, ge.Error.Code, wantStatus, wantCode)
 			}
 			if tt.wantMsg != "" && !strings.HasSuffix(ge.Error.Message, tt.wantMsg) {
 				t.Errorf("message %q; want it to end %q", ge.Error.Message, tt.wantMsg)
 			}
-			if strings.Contains(ge.Error.Message, "rule") || strings.Contains(ge.Error.Message, "messages") {
+			if !tt.want400 && (strings.Contains(ge.Error.Message, "rule") || strings.Contains(ge.Error.Message, "messages")) {
 				t.Errorf("the caller learns the reason: %q", ge.Error.Message)
 			}
 			if n := len(e.Sim.Graph.Requests()); n != 0 {
 				t.Errorf("Graph received %d requests", n)
 			}
 			recs := e.Records(1 + tt.wantSubs)
-			if recs[0].Decision != "deny" || recs[0].Reason == "" || recs[0].Status != 403 {
+			if recs[0].Decision != "deny" || recs[0].Reason == "" || recs[0].Status != wantStatus {
 				t.Errorf("audit record %+v; want a denial with its reason", recs[0])
 			}
 			for _, sub := range recs[1:] {

@@ -77,6 +77,14 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+func readBodyBytes(w http.ResponseWriter, r *http.Request, body []byte, v any) bool {
+	if err := json.Unmarshal(body, v); err != nil {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "Invalid request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
 func (g *Graph) getSchedule(w http.ResponseWriter, r *http.Request) {
 	if g.authorize(w, r, readCalendar...) == nil {
 		return
@@ -443,7 +451,7 @@ func (g *Graph) runSub(outer *http.Request, version string, sr batchRequest) bat
 	}
 	sub.Header.Set("Authorization", outer.Header.Get("Authorization"))
 	g.mu.Lock()
-	g.recorded = append(g.recorded, Recorded{Method: sub.Method, Path: sub.URL.EscapedPath(), RawQuery: sub.URL.RawQuery, Header: sub.Header.Clone(), Batch: true})
+	g.recorded = append(g.recorded, Recorded{Method: sub.Method, Path: sub.URL.EscapedPath(), RawQuery: sub.URL.RawQuery, Header: sub.Header.Clone(), Body: sr.Body, Batch: true})
 	idx := len(g.recorded) - 1
 	g.mu.Unlock()
 	rec := httptest.NewRecorder()

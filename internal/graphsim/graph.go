@@ -54,6 +54,8 @@ type Recorded struct {
 	Path     string // escaped, as sent
 	RawQuery string
 	Header   http.Header
+	// Body is the request body as received (at most 4 MiB of it).
+	Body []byte
 	// Batch is set on a $batch sub-request (recorded after its batch).
 	Batch bool
 	// Cancelled is set when the sender went away before the answer.
@@ -224,8 +226,14 @@ func (g *Graph) TouchUser(userKey, jobTitle string) {
 type claimsKey struct{}
 
 func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The body is kept for the tests, which check what reached Graph.
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	g.mu.Lock()
-	g.recorded = append(g.recorded, Recorded{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Header: r.Header.Clone()})
+	g.recorded = append(g.recorded, Recorded{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	idx := len(g.recorded) - 1
 	g.mu.Unlock()
 
@@ -490,6 +498,7 @@ func (g *Graph) routes() {
 	m.HandleFunc("GET /{version}/users/{user}/onlineMeetings/{id}", g.getMeeting)
 	m.HandleFunc("POST /{version}/users/{user}/checkMemberGroups", g.checkMemberGroups)
 	m.HandleFunc("POST /{version}/$batch", g.batch)
+	g.mailRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+lastSegment(r.URL.Path)+"'.")
 	})

@@ -329,7 +329,10 @@ func TestProtocolAttacks(t *testing.T) {
 	}
 
 	// Slowloris: headers a byte at a time, never finished. The connection
-	// is closed after limits.readHeaderTimeout (1 s here) and recorded.
+	// is closed after limits.readHeaderTimeout (1 s here) and recorded
+	// with what was sent: net/http reads the unfinished "XXX…" line as a
+	// whole one at the deadline, malformed, and answers 400 (ending at a
+	// line's end, it would answer nothing: TestSlowClientNotAnswered).
 	t.Run("slowloris", func(t *testing.T) {
 		wantConn++
 		before := connectionRecords(p)
@@ -352,17 +355,18 @@ func TestProtocolAttacks(t *testing.T) {
 			t.Fatalf("a slow sender held the connection for 5 s")
 		}
 		recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
-		if last := recs[len(recs)-1]; last.Status != 408 || last.Caller.IP != "127.0.0.1" {
+		if last := recs[len(recs)-1]; last.Status != 400 || last.Caller.IP != "127.0.0.1" {
 			t.Errorf("slowloris record: %+v", last)
 		}
 	})
 
 	// On a kept-alive connection the server reads the next request while
 	// the connection is idle; one it refuses there is recorded as on a
-	// fresh connection: a 400, or a 408 for one not finished in time (the
-	// server also ends its background read between requests with a
-	// deadline, which is no slow sender). A connection its client closes
-	// after its requests is not recorded (counted at the end).
+	// fresh connection: a 400, or status 0 (nothing sent) for one not
+	// finished in time (the server also ends its background read between
+	// requests with a deadline, which is no slow sender). A connection its
+	// client closes after its requests is not recorded (counted at the
+	// end).
 	t.Run("kept-alive connections", func(t *testing.T) {
 		served := "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host + auth + "\r\n"
 		for _, tt := range []struct {
@@ -371,7 +375,7 @@ func TestProtocolAttacks(t *testing.T) {
 		}{
 			{"closed by the client", "", 0},
 			{"malformed", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host + auth + "client-request-id: a\rInjected: b\r\n\r\n", 400},
-			{"unfinished", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host, 408},
+			{"unfinished", "GET /v1.0/users?$top=1 HTTP/1.1\r\n" + host, 0},
 		} {
 			before := connectionRecords(p)
 			c := p.rawConn(t)
@@ -394,8 +398,8 @@ func TestProtocolAttacks(t *testing.T) {
 			wantConn++
 			io.WriteString(c, tt.then)
 			rest, _ := io.ReadAll(br) // until the server closes
-			if got := statuses(string(rest)); tt.want == 400 && fmt.Sprint(got) != "[400]" {
-				t.Errorf("%s: answers %v; want [400]", tt.name, got)
+			if got := statuses(string(rest)); tt.want == 400 && fmt.Sprint(got) != "[400]" || tt.want == 0 && len(rest) > 0 {
+				t.Errorf("%s: answers %v (%q); want the status recorded", tt.name, got, rest)
 			}
 			recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
 			if last := recs[len(recs)-1]; last.Status != tt.want {

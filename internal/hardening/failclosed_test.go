@@ -1,0 +1,242 @@
+package hardening
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+)
+
+// scopedGroup is the security group the fail-closed policy scopes the
+// vendor to.
+const scopedGroup = "90000000-0000-4000-8000-0000000000f1"
+
+// failClosedPolicy scopes the simulator's vendor to a group (guests of
+// vendor.example and one room allowed without it) and allows calendars,
+// mail, meetings and subscriptions with rules on people.
+var failClosedPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
+    permissions: [User.ReadBasic.All, Calendars.ReadBasic, Calendars.ReadWrite, OnlineMeetings.ReadWrite.All, Mail.Send, Mail.ReadWrite]
+    users:
+      group: "` + scopedGroup + `"
+      withoutGroup: { domains: [vendor.example], addresses: [room-1@contoso.example] }
+subscriptions:
+  notificationUrls: ["https://hooks.vendor.example/graph/*"]
+mail:
+  recipientDomains: [contoso.example]
+rules:
+  - { id: user-get, method: GET, path: "/users/{user}", query: [$select], select: [id, displayname], permission: User.ReadBasic.All }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
+  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic }
+  - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite, peopleDomains: [contoso.example, vendor.example] }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic }
+  - { id: send-mail, method: POST, path: "/users/{user}/sendMail", permission: Mail.Send }
+  - { id: drafts, method: POST, path: "/users/{user}/messages", permission: Mail.ReadWrite }
+  - { id: message-actions, method: POST, path: "/users/{user}/messages/{id}/{action}", permission: Mail.Send }
+  - { id: meetings, method: POST, path: "/users/{user}/onlineMeetings", permission: OnlineMeetings.ReadWrite.All, peopleDomains: [contoso.example] }
+`
+
+// TestFailClosedEndToEnd: through the real binary, every class of request
+// whose meaning the proxy cannot fully establish is refused with the
+// status it names, audited, and never reaches Graph; and what is
+// forwarded is what was decided.
+func TestFailClosedEndToEnd(t *testing.T) {
+	sim := startSim(t, graphsim.Options{})
+	p := startProxy(t, sim, procOptions{Policy: failClosedPolicy})
+	ids, upns := sim.Graph.Users()
+	member, member2, outsider := upns[0], upns[1], upns[3]
+	for _, u := range []string{member, member2} {
+		sim.Graph.SetGroupMember(scopedGroup, u, true)
+	}
+	u := "/v1.0/users/" + member
+	window := `"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T10:00:00","timeZone":"UTC"}`
+	sched := func(v string) string { return `{"schedules":` + v + `,` + window + `}` }
+	sub := func(resourceKey, res string) string {
+		return `{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","` + resourceKey + `":"` + res + `","expirationDateTime":"2030-01-01T00:00:00Z"}`
+	}
+	batch := func(subs ...string) string { return `{"requests":[` + strings.Join(subs, ",") + `]}` }
+	att := func(a string) string { return `{"emailAddress":{"address":"` + a + `"}}` }
+
+	for _, tt := range []struct {
+		name, method, path, ct, body string
+		want                         int
+	}{
+		// 1. the resource of a subscription is decided as the read it is
+		{"subscription: non-member", "POST", "/v1.0/subscriptions", "application/json", sub("resource", "users/"+outsider+"/events"), 403},
+		{"subscription: key syntax", "POST", "/v1.0/subscriptions", "application/json", sub("resource", "users('"+outsider+"')/events"), 403},
+		{"subscription: object id", "POST", "/v1.0/subscriptions", "application/json", sub("resource", "/users/"+ids[3]+"/events"), 403},
+		{"subscription: escaped key", "POST", "/v1.0/subscriptions", "application/json", sub(`res\u006furce`, "users/"+outsider+"/events"), 403},
+		{"subscription: in a batch", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"subscriptions","headers":{"Content-Type":"application/json"},"body":` + sub("resource", "users/"+outsider+"/events") + `}`), 403},
+		{"subscription: foreign notificationUrl", "POST", "/v1.0/subscriptions", "application/json", `{"notificationUrl":"https://evil.example/n","resource":"users/` + member + `/events"}`, 403},
+		// 2. a body is read as its one Content-Type says, or refused
+		{"text/json", "POST", u + "/calendar/getSchedule", "text/json", sched(`["` + outsider + `"]`), 415},
+		{"text/plain", "POST", u + "/calendar/getSchedule", "text/plain", sched(`["` + outsider + `"]`), 415},
+		{"form", "POST", u + "/calendar/getSchedule", "application/x-www-form-urlencoded", sched(`["` + outsider + `"]`), 415},
+		{"two types in one", "POST", u + "/calendar/getSchedule", "application/json, text/plain", sched(`["` + outsider + `"]`), 415},
+		{"unterminated charset", "POST", u + "/calendar/getSchedule", `application/json; charset="utf-8`, sched(`["` + outsider + `"]`), 415},
+		{"subscription as text", "POST", "/v1.0/subscriptions", "text/plain", `{"notificationUrl":"https://evil.example/n","resource":"users/` + member + `/events"}`, 415},
+		// 3. shapes a check does not expect
+		{"schedules a string", "POST", u + "/calendar/getSchedule", "application/json", sched(`"` + outsider + `"`), 400},
+		{"schedules an object", "POST", u + "/calendar/getSchedule", "application/json", sched(`{"0":"` + outsider + `"}`), 400},
+		{"schedules null", "POST", u + "/calendar/getSchedule", "application/json", sched(`null`), 400},
+		{"getSchedule empty object", "POST", u + "/calendar/getSchedule", "application/json", `{}`, 400},
+		{"getSchedule no body", "POST", u + "/calendar/getSchedule", "", "", 400},
+		{"attendees an object", "POST", u + "/events", "application/json", `{"attendees":` + att(outsider) + `}`, 400},
+		{"event body an array", "POST", u + "/events", "application/json", `[{"attendees":[` + att(outsider) + `]}]`, 400},
+		{"message a list", "POST", u + "/sendMail", "application/json", `{"message":[{"toRecipients":[` + att("x@evil.example") + `]}]}`, 400},
+		// 4. a rule's select list is not dodged
+		{"empty $select", "GET", u + "?$select=", "", "", 403},
+		{"bare $select", "GET", u + "?$select", "", "", 403},
+		{"blank $select", "GET", u + "?$select=%20", "", "", 403},
+		{"empty $select in a batch", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"GET","url":"users/` + member + `?$select="}`), 403},
+		// 9. a batch Graph would refuse as malformed
+		{"version-prefixed batch URL", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"v","method":"GET","url":"/v1.0/users/` + member + `"}`), 400},
+		// who a call touches
+		{"address list in an attendee", "POST", u + "/events", "application/json", `{"attendees":[` + att("bob@evil.example;carol@contoso.example") + `]}`, 400},
+		{"two @", "POST", u + "/events", "application/json", `{"attendees":[` + att("x@evil.example@contoso.example") + `]}`, 400},
+		{"attendee outside the domains", "POST", u + "/events", "application/json", `{"attendees":[` + att("eve@evil.example") + `]}`, 403},
+		{"attendee not in the group", "POST", u + "/events", "application/json", `{"attendees":[` + att(outsider) + `]}`, 403},
+		{"organizer outside", "POST", u + "/events", "application/json", `{"organizer":` + att("eve@evil.example") + `}`, 403},
+		{"sendMail bcc outside", "POST", u + "/sendMail", "application/json", `{"message":{"toRecipients":[` + att(member2) + `],"bccRecipients":[` + att("x@evil.example") + `]}}`, 403},
+		{"sendMail MIME outside", "POST", u + "/sendMail", "text/plain", mimeMail("From: " + member + "\r\nTo: " + member2 + "\r\nBcc: x@evil.example\r\n"), 403},
+		{"draft to outside", "POST", u + "/messages", "application/json", `{"toRecipients":[` + att("x@evil.example") + `]}`, 403},
+		{"draft send", "POST", u + "/messages/AAMkAD/send", "", "", 403},
+		{"forward outside", "POST", u + "/messages/AAMkAD/forward", "application/json", `{"toRecipients":[` + att("x@evil.example") + `]}`, 403},
+		{"reply with a foreign cc", "POST", u + "/messages/AAMkAD/reply", "application/json", `{"message":{"ccRecipients":[` + att("x@evil.example") + `]}}`, 403},
+		{"meeting attendee outside", "POST", u + "/onlineMeetings", "application/json", `{"participants":{"attendees":[{"upn":"eve@evil.example"}]}}`, 403},
+		{"meeting organizer not in the group", "POST", u + "/onlineMeetings", "application/json", `{"participants":{"organizer":{"upn":"` + outsider + `"}}}`, 403},
+	} {
+		sim.Graph.ResetRequests()
+		var hdr []string
+		if tt.ct != "" {
+			hdr = []string{"Content-Type", tt.ct}
+		}
+		r := p.Do(tt.method, tt.path, tt.body, hdr...)
+		refusedAndAudited(t, p, tt.name, r)
+		if r.Status != tt.want {
+			t.Errorf("%s: got %d %s; want %d", tt.name, r.Status, r.Body, tt.want)
+		}
+	}
+
+	t.Run("two Content-Type headers", func(t *testing.T) {
+		sim.Graph.ResetRequests()
+		req, _ := http.NewRequest("POST", p.Base+u+"/calendar/getSchedule", strings.NewReader(sched(`["`+outsider+`"]`)))
+		req.Header.Set("Authorization", "Bearer "+p.Token())
+		req.Header["Content-Type"] = []string{"application/json", "text/plain"}
+		resp, err := p.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || len(graphSaw(sim)) != 0 {
+			t.Errorf("got %d, Graph saw %d requests; want 400 and none", resp.StatusCode, len(graphSaw(sim)))
+		}
+		if rec := p.Record(resp.Header.Get("x-graph-proxy-request-id")); rec.Status != 400 || rec.Decision != "deny" {
+			t.Errorf("record %+v", rec)
+		}
+	})
+
+	// What is forwarded is what was decided.
+	forwarded := func(t *testing.T, name, method, path, ct, body string, want int) (graphsim.Recorded, string) {
+		t.Helper()
+		sim.Graph.ResetRequests()
+		var hdr []string
+		if ct != "" {
+			hdr = []string{"Content-Type", ct}
+		}
+		r := p.Do(method, path, body, hdr...)
+		if r.Status != want {
+			t.Fatalf("%s: got %d %s; want %d", name, r.Status, r.Body, want)
+		}
+		saw := graphSaw(sim)
+		if len(saw) == 0 {
+			t.Fatalf("%s: Graph saw nothing", name)
+		}
+		return saw[0], r.RequestID
+	}
+	t.Run("select added", func(t *testing.T) {
+		saw, id := forwarded(t, "no $select", "GET", u, "", "", 200)
+		if saw.RawQuery != "$select=id,displayname" {
+			t.Errorf("Graph saw query %q", saw.RawQuery)
+		}
+		rec := p.Record(id)
+		if !slices.Contains(rec.Query, "$select") || !strings.Contains(rec.Reason, "$select=id,displayname added") {
+			t.Errorf("record %+v does not say $select was added", rec)
+		}
+	})
+	t.Run("Content-Type decided", func(t *testing.T) {
+		saw, _ := forwarded(t, "charset", "POST", u+"/calendar/getSchedule", "application/json; charset=UTF-8", sched(`["`+member2+`"]`), 200)
+		if got := saw.Header.Values("Content-Type"); len(got) != 1 || got[0] != "application/json; charset=utf-8" {
+			t.Errorf("Graph saw Content-Type %q", got)
+		}
+	})
+	t.Run("method case", func(t *testing.T) {
+		for name, client := range map[string]*http.Client{"HTTP/2": p.Client, "HTTP/1.1": http1Client(p)} {
+			sim.Graph.ResetRequests()
+			req, _ := http.NewRequest("get", p.Base+u+"/events?$top=1", nil)
+			req.Header.Set("Authorization", "Bearer "+p.Token())
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if saw := graphSaw(sim); resp.StatusCode != 200 || len(saw) != 1 || saw[0].Method != "GET" {
+				t.Errorf("%s: got %d; Graph saw %+v; want GET", name, resp.StatusCode, saw)
+			}
+		}
+		sim.Graph.ResetRequests()
+		r := p.Do("POST", "/v1.0/$batch", batch(`{"id":"1","method":"get","url":"users/`+member+`"}`), "Content-Type", "application/json")
+		saw := graphSaw(sim)
+		if r.Status != 200 || len(saw) != 2 || saw[1].Method != "GET" || saw[1].RawQuery != "$select=id,displayname" {
+			t.Errorf("batch: got %d; Graph saw %+v", r.Status, saw)
+		}
+	})
+	t.Run("people recorded", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, method, path, ct, body string
+			status                       int
+			targets                      []string
+		}{
+			{"subscription", "POST", "/v1.0/subscriptions", "application/json", sub("resource", "users('"+member2+"')/events"), 201, []string{member2}},
+			{"event with a guest and a room", "POST", u + "/events", "application/json",
+				`{"subject":"x","start":{"dateTime":"2030-01-01T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-01T11:00:00","timeZone":"UTC"},"attendees":[` + att(member2) + `,` + att("guest@vendor.example") + `],"location":{"locationEmailAddress":"room-1@contoso.example"}}`, 201,
+				[]string{member, member2, "guest@vendor.example", "room-1@contoso.example"}},
+			{"sendMail", "POST", u + "/sendMail", "application/json", `{"message":{"subject":"s","toRecipients":[` + att(member2) + `]}}`, 202, []string{member, member2}},
+			{"sendMail MIME", "POST", u + "/sendMail", "text/plain", mimeMail("From: " + member + "\r\nTo: " + member2 + "\r\n"), 202, []string{member, member2}},
+			{"draft", "POST", u + "/messages", "application/json", `{"subject":"s","toRecipients":[` + att(member2) + `]}`, 201, []string{member, member2}},
+			{"reply", "POST", u + "/messages/AAMkAD/reply", "application/json", `{"comment":"ok"}`, 202, []string{member}},
+			{"forward", "POST", u + "/messages/AAMkAD/forward", "application/json", `{"toRecipients":[` + att(member2) + `]}`, 202, []string{member, member2}},
+			{"meeting", "POST", u + "/onlineMeetings", "application/json", `{"subject":"s","participants":{"attendees":[{"upn":"` + member2 + `"}]}}`, 201, []string{member, member2}},
+		} {
+			_, id := forwarded(t, tt.name, tt.method, tt.path, tt.ct, tt.body, tt.status)
+			if rec := p.Record(id); !slices.Equal(rec.Targets, tt.targets) || rec.Decision != "allow" {
+				t.Errorf("%s: record targets %v decision %s; want %v", tt.name, rec.Targets, rec.Decision, tt.targets)
+			}
+		}
+	})
+	p.Stop()
+}
+
+// mimeMail is a base64 MIME message with the given address headers, as
+// Graph takes it for sendMail.
+func mimeMail(headers string) string {
+	msg := headers + "Subject: hello\r\nContent-Type: text/plain\r\n\r\nHello.\r\n"
+	return base64.StdEncoding.EncodeToString([]byte(msg))
+}
+
+// http1Client speaks HTTP/1.1 only to the proxy.
+func http1Client(p *proc) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Roots}, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+	p.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}

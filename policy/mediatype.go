@@ -1,0 +1,74 @@
+package policy
+
+import (
+	"fmt"
+	"mime"
+	"strings"
+)
+
+// bodyMedia is how a route's request body is read, and so which
+// Content-Types it may come with.
+type bodyMedia uint8
+
+const (
+	// mediaJSON: application/json and nothing else. Graph reads most
+	// bodies as JSON whatever they are labelled, so a body labelled
+	// otherwise would reach Graph unread by the policy.
+	mediaJSON bodyMedia = iota
+	// mediaJSONOrMIME: JSON, or text/plain holding a base64 MIME message
+	// (Graph's MIME form of sendMail, drafts, reply and forward).
+	mediaJSONOrMIME
+	// mediaContent: file content, passed on unread under any one
+	// well-formed media type (a file's bytes name no one the policy
+	// reads).
+	mediaContent
+)
+
+// decideMediaType checks a body's Content-Type for a route and returns
+// the Content-Type Graph receives: the parsed type written out again, so
+// that Graph cannot read a parameter or a second type the proxy did not.
+// isMIME reports a base64 MIME message. reason is why the Content-Type is
+// refused (415), or "".
+func decideMediaType(ct string, media bodyMedia) (out string, isMIME bool, reason string) {
+	if strings.TrimSpace(ct) == "" {
+		return "", false, "a request body needs a Content-Type (application/json)"
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", false, fmt.Sprintf("Content-Type %q cannot be parsed: %v", ct, err)
+	}
+	switch {
+	case media == mediaContent:
+		out = mime.FormatMediaType(mt, params)
+		if out == "" {
+			return "", false, fmt.Sprintf("Content-Type %q cannot be written out again", ct)
+		}
+		return out, false, ""
+	case mt == "application/json":
+		if reason := onlyUTF8(ct, params); reason != "" {
+			return "", false, reason
+		}
+		if len(params) > 0 {
+			return "application/json; charset=utf-8", false, ""
+		}
+		return "application/json", false, ""
+	case mt == "text/plain" && media == mediaJSONOrMIME:
+		if reason := onlyUTF8(ct, params); reason != "" {
+			return "", false, reason
+		}
+		return "text/plain", true, ""
+	case media == mediaJSONOrMIME:
+		return "", false, fmt.Sprintf("Content-Type %q is not application/json or text/plain (a base64 MIME message)", ct)
+	}
+	return "", false, fmt.Sprintf("Content-Type %q is not application/json", ct)
+}
+
+// onlyUTF8 allows no parameter but charset=utf-8.
+func onlyUTF8(ct string, params map[string]string) string {
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return fmt.Sprintf("Content-Type %q: only the parameter charset=utf-8 is accepted", ct)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,309 @@
+package policy
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Who a call touches. Every person a request names is found, parsed,
+// checked and recorded: the path's user, the users a subscription's
+// resource reads, references (@odata.bind), and every person in a body —
+// found by the shapes Graph names people with, wherever they stand:
+//
+//   - emailAddress: {address} or a string (recipients, attendees,
+//     organizer, from, sender, replyTo, mentions);
+//   - emailAddresses: [{address}] or [string] (contacts);
+//   - locationEmailAddress (rooms), upn and userPrincipalName (strings);
+//   - user: {id} (identity sets: meeting participants, chat mentions);
+//   - NAME@odata.bind: a reference to a user, or to something of one
+//     (a calendar); anything else it cannot resolve refuses the call.
+//
+// The containers of people must have their shape: attendees, toRecipients,
+// ccRecipients, bccRecipients and replyTo are lists whose every element
+// names someone; from, sender and organizer are objects naming exactly
+// one. Anything else is refused (400), never read as "no one".
+
+// personKeys are the keys (lower case) whose presence anywhere in a body
+// means it names people or has a container of them: parseBody watches for
+// them and the body is then read whole.
+var personKeys = []string{
+	"emailaddress", "emailaddresses", "locationemailaddress", "upn", "userprincipalname", "user",
+	"attendees", "torecipients", "ccrecipients", "bccrecipients", "replyto", "from", "sender", "organizer",
+	"participants", "mentions", "message",
+}
+
+// bindSuffix ends the key of a reference: Graph binds the property to
+// the entity at the URL it holds.
+const bindSuffix = "@odata.bind"
+
+// A person is someone a call names.
+type person struct {
+	// name is the address (domain lower case, as ParseAddress writes it),
+	// or the object id or UPN of a reference.
+	name string
+	// addr is set when name is an address, whose domain rules can check.
+	addr *Address
+	// bodyNamed: named in the body (an attendee, a recipient), not the
+	// mailbox or resource the call acts on; users.withoutGroup applies.
+	bodyNamed bool
+	where     string
+}
+
+// bodyCheck is one body being read: what the route model and the shapes
+// find in it.
+type bodyCheck struct {
+	p       *Policy
+	caller  *caller
+	req     Request
+	d       *Decision
+	body    body
+	mime    bool
+	version string
+	people  []person
+	// reason and refusal are the first problem found.
+	reason  string
+	refusal Refusal
+}
+
+func (c *bodyCheck) fail(refusal Refusal, format string, args ...any) {
+	if c.reason == "" {
+		c.reason, c.refusal = fmt.Sprintf(format, args...), refusal
+	}
+}
+
+// addAddress adds a person named by an address, which must be exactly one.
+func (c *bodyCheck) addAddress(where, s string, _ bool) {
+	a, err := ParseAddress(s)
+	if err != nil {
+		c.fail(RefusalMalformed, "%s: %q is not one email address: %v", where, s, err)
+		return
+	}
+	c.people = append(c.people, person{name: a.String(), addr: &a, bodyNamed: true, where: where})
+}
+
+// addUser adds a user named by object id or UPN (an identity, a
+// reference).
+func (c *bodyCheck) addUser(where, s string, bodyNamed bool) {
+	if !isUser(s) {
+		c.fail(RefusalMalformed, "%s: %q is not a user's object id or user principal name", where, s)
+		return
+	}
+	p := person{name: s, bodyNamed: bodyNamed, where: where}
+	if !isGUID(s) {
+		a, err := ParseAddress(s)
+		if err != nil {
+			c.fail(RefusalMalformed, "%s: %q is not one user principal name: %v", where, s, err)
+			return
+		}
+		p.name, p.addr = a.String(), &a
+	}
+	c.people = append(c.people, p)
+}
+
+// lists of people and single people, by key (lower case).
+var (
+	peopleLists = map[string]bool{"attendees": true, "torecipients": true, "ccrecipients": true, "bccrecipients": true, "replyto": true}
+	onePerson   = map[string]bool{"from": true, "sender": true, "organizer": true}
+	objectsOnly = map[string]bool{"participants": true, "message": true}
+)
+
+// walk finds the people in v, a JSON value under path.
+func (c *bodyCheck) walk(v any, path string) {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			c.walk(e, path+"[]")
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			c.member(path, k, x[k])
+		}
+	}
+}
+
+// member reads one member of an object.
+func (c *bodyCheck) member(path, key string, v any) {
+	where := key
+	if path != "" {
+		where = path + "." + key
+	}
+	lk := strings.ToLower(key)
+	switch {
+	case strings.HasSuffix(lk, bindSuffix):
+		c.refs(where, v)
+	case lk == "emailaddress":
+		switch e := v.(type) {
+		case string:
+			c.addAddress(where, e, true)
+		case map[string]any:
+			a, ok := fieldValue(e, "address").(string)
+			if !ok || a == "" {
+				c.fail(RefusalMalformed, "%s needs address, a string", where)
+				return
+			}
+			c.addAddress(where+".address", a, true)
+		default:
+			c.fail(RefusalMalformed, "%s must be an object with an address", where)
+		}
+	case lk == "emailaddresses":
+		list, ok := v.([]any)
+		if !ok {
+			c.fail(RefusalMalformed, "%s must be a list", where)
+			return
+		}
+		for _, e := range list {
+			switch e := e.(type) {
+			case string:
+				c.addAddress(where+"[]", e, true)
+			case map[string]any:
+				a, ok := fieldValue(e, "address").(string)
+				if !ok || a == "" {
+					c.fail(RefusalMalformed, "%s[] needs address, a string", where)
+					return
+				}
+				c.addAddress(where+"[].address", a, true)
+			default:
+				c.fail(RefusalMalformed, "%s[] must be an object with an address", where)
+			}
+		}
+	case lk == "locationemailaddress" || lk == "upn" || lk == "userprincipalname":
+		switch s := v.(type) {
+		case nil:
+		case string:
+			if s != "" {
+				c.addAddress(where, s, true)
+			}
+		default:
+			c.fail(RefusalMalformed, "%s must be a string", where)
+		}
+	case lk == "user":
+		switch u := v.(type) {
+		case nil:
+		case map[string]any:
+			switch id := fieldValue(u, "id").(type) {
+			case nil:
+			case string:
+				c.addUser(where+".id", id, true)
+			default:
+				c.fail(RefusalMalformed, "%s.id must be a string", where)
+			}
+		default:
+			c.fail(RefusalMalformed, "%s must be an object", where)
+		}
+	case peopleLists[lk]:
+		list, ok := v.([]any)
+		if !ok {
+			c.fail(RefusalMalformed, "%s must be a list of people", where)
+			return
+		}
+		for _, e := range list {
+			if c.named(where+"[]", e) == 0 {
+				c.fail(RefusalMalformed, "every element of %s must name someone by emailAddress.address", where)
+			}
+		}
+	case onePerson[lk]:
+		if c.named(where, v) != 1 {
+			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
+		}
+	case objectsOnly[lk]:
+		if _, ok := v.(map[string]any); !ok {
+			c.fail(RefusalMalformed, "%s must be an object", where)
+			return
+		}
+		c.walk(v, where)
+	default:
+		c.walk(v, where)
+	}
+}
+
+// named walks an element that must be an object naming people and
+// returns how many it named.
+func (c *bodyCheck) named(where string, v any) int {
+	if _, ok := v.(map[string]any); !ok {
+		c.fail(RefusalMalformed, "%s must be an object naming a person", where)
+		return -1
+	}
+	before := len(c.people)
+	c.walk(v, where)
+	return len(c.people) - before
+}
+
+// refs resolves the references of NAME@odata.bind: each must be a user or
+// something of a user's (users/{user}/...), relative or an absolute Graph
+// URL; the user is then a target like the path's.
+func (c *bodyCheck) refs(where string, v any) {
+	var list []any
+	switch x := v.(type) {
+	case string:
+		list = []any{x}
+	case []any:
+		list = x
+	default:
+		c.fail(RefusalMalformed, "%s must be a URL or a list of URLs", where)
+		return
+	}
+	for _, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			c.fail(RefusalMalformed, "%s must be a URL or a list of URLs", where)
+			return
+		}
+		user, err := resolveRef(c.version, s)
+		if err != "" {
+			c.fail(RefusalPolicy, "%s %q: %s", where, s, err)
+			return
+		}
+		c.addUser(where, user, false)
+	}
+}
+
+// resolveRef reads a reference as Graph would and returns the user it
+// names, or why it names none the policy can resolve.
+func resolveRef(version, ref string) (user, reason string) {
+	path, query := ref, ""
+	if strings.Contains(ref, "://") {
+		u, err := url.Parse(ref)
+		if err != nil || u.Scheme != "https" || u.User != nil || u.Fragment != "" {
+			return "", "not a Graph URL"
+		}
+		req, err := Canonicalize("GET", u.EscapedPath(), u.RawQuery)
+		if err != nil {
+			return "", "not a Graph URL the proxy can read: " + strings.TrimPrefix(err.Error(), "policy: ")
+		}
+		return refUser(req)
+	}
+	path, query, _ = strings.Cut(path, "?")
+	if strings.HasPrefix(path, "/") {
+		path = path[1:]
+	}
+	for _, v := range Versions {
+		if strings.HasPrefix(path, v+"/") {
+			path = strings.TrimPrefix(path, v+"/")
+		}
+	}
+	req, err := Canonicalize("GET", "/"+version+"/"+path, query)
+	if err != nil {
+		return "", "cannot be read: " + strings.TrimPrefix(err.Error(), "policy: ")
+	}
+	return refUser(req)
+}
+
+func refUser(req Request) (string, string) {
+	if len(req.Query) > 0 {
+		return "", "a reference with query options"
+	}
+	if len(req.Segments) >= 2 && strings.EqualFold(req.Segments[0], "users") && isUser(req.Segments[1]) {
+		return req.Segments[1], ""
+	}
+	return "", "names no user the policy can resolve (only users/{id or UPN}/... is)"
+}
+
+// pathUser is the user whose data the path reaches: users/{user}/..., by
+// object id or UPN; "" when the path names none.
+func pathUser(req Request) string {
+	if len(req.Segments) >= 2 && strings.EqualFold(req.Segments[0], "users") && isUser(req.Segments[1]) {
+		return req.Segments[1]
+	}
+	return ""
+}

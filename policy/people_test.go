@@ -1,0 +1,324 @@
+package policy
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// decideWith decides a call with its Content-Type the handler's way (Route,
+// then Decide with the body) and holds Decide to the same verdict.
+func decideWith(t *testing.T, p *Policy, caller, method, target, ct, body string) Decision {
+	t.Helper()
+	req := canonical(t, method, target)
+	var b []byte
+	if body != "" {
+		b = []byte(body)
+	}
+	d := p.Decide(Args{Caller: caller, Request: req, ContentType: ct, Body: b})
+	if routed := p.Route(caller, req).Decide(ct, b); !reflect.DeepEqual(routed, d) {
+		t.Errorf("%s %s: Route then Decide %+v; Decide %+v", method, target, routed, d)
+	}
+	return d
+}
+
+const (
+	ctJSON = "application/json"
+	vendor = "guest@vendor.example"
+	evil   = "eve@evil.example"
+	room   = "room-1@contoso.example"
+)
+
+func attendee(addr string) string { return `{"emailAddress":{"address":"` + addr + `"}}` }
+
+func event(addrs ...string) string {
+	var l []string
+	for _, a := range addrs {
+		l = append(l, attendee(a))
+	}
+	return `{"subject":"x","attendees":[` + strings.Join(l, ",") + `]}`
+}
+
+// refusal names a verdict for the table: "allow", "403", "400", "415".
+func refusal(d Decision) string {
+	if d.Result == Allow {
+		return "allow"
+	}
+	switch d.Refusal {
+	case RefusalMalformed:
+		return "400"
+	case RefusalMediaType:
+		return "415"
+	}
+	return "403"
+}
+
+// TestFailClosed: what the proxy cannot read whole is refused — bodies
+// under a Content-Type the route is not read as, members of a shape a
+// check does not expect, members a call cannot work without, keys a
+// case-blind binder would read as another.
+func TestFailClosed(t *testing.T) {
+	p := mustLoad(t, "testdata/people.yaml")
+	sched := func(v string) string {
+		return `{"schedules":` + v + `,"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"}}`
+	}
+	u := "/v1.0/users/" + alice
+	tests := []struct {
+		name, method, url, ct, body string
+		want                        string // allow, 403, 400, 415
+		wantCT                      string // the Content-Type Graph receives, when allowed with a body
+		wantReason                  string // a part of the reason
+	}{
+		{name: "json", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`["` + bob + `"]`), want: "allow", wantCT: ctJSON},
+		{name: "json utf-8", method: "POST", url: u + "/calendar/getSchedule", ct: "application/json; charset=UTF-8", body: sched(`["` + bob + `"]`), want: "allow", wantCT: "application/json; charset=utf-8"},
+		{name: "text/json", method: "POST", url: u + "/calendar/getSchedule", ct: "text/json", body: sched(`["` + evil + `"]`), want: "415"},
+		{name: "text/plain", method: "POST", url: u + "/calendar/getSchedule", ct: "text/plain", body: sched(`["` + evil + `"]`), want: "415"},
+		{name: "form", method: "POST", url: u + "/calendar/getSchedule", ct: "application/x-www-form-urlencoded", body: sched(`["` + evil + `"]`), want: "415"},
+		{name: "two types", method: "POST", url: u + "/calendar/getSchedule", ct: "application/json, text/plain", body: sched(`["` + evil + `"]`), want: "415"},
+		{name: "unterminated charset", method: "POST", url: u + "/calendar/getSchedule", ct: `application/json; charset="utf-8`, body: sched(`["` + evil + `"]`), want: "415"},
+		{name: "utf-16", method: "POST", url: u + "/calendar/getSchedule", ct: "application/json; charset=utf-16", body: sched(`["` + bob + `"]`), want: "415"},
+		{name: "other parameter", method: "POST", url: u + "/calendar/getSchedule", ct: "application/json; odata=verbose", body: sched(`["` + bob + `"]`), want: "415"},
+		{name: "+json", method: "POST", url: u + "/calendar/getSchedule", ct: "application/merge-patch+json", body: sched(`["` + bob + `"]`), want: "415"},
+		{name: "no Content-Type", method: "POST", url: u + "/calendar/getSchedule", body: sched(`["` + evil + `"]`), want: "415"},
+		{name: "subscription as text", method: "POST", url: "/v1.0/subscriptions", ct: "text/plain", body: `{"notificationUrl":"https://evil.example/x","resource":"users/` + alice + `/events"}`, want: "415"},
+		{name: "file content", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/octet-stream", body: "\x00\x01bytes", want: "allow", wantCT: "application/octet-stream"},
+		{name: "file content json", method: "PUT", url: u + "/drive/items/01AB/content", ct: ctJSON, body: `{"@microsoft.graph.sourceUrl":"https://evil.example"}`, want: "403"},
+		{name: "body on GET", method: "GET", url: u + "/events", ct: ctJSON, body: `{}`, want: "400"},
+
+		{name: "schedules a string", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`"` + evil + `"`), want: "400"},
+		{name: "schedules an object", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`{"0":"` + evil + `"}`), want: "400"},
+		{name: "schedules null", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`null`), want: "400"},
+		{name: "schedules empty", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`[]`), want: "400"},
+		{name: "getSchedule without body", method: "POST", url: u + "/calendar/getSchedule", want: "400"},
+		{name: "getSchedule {}", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: `{}`, want: "400"},
+		{name: "schedules key escaped", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: `{"sch\u0065dules":["` + evil + `"]}`, want: "allow", wantCT: ctJSON},
+		{name: "body an array", method: "POST", url: u + "/events", ct: ctJSON, body: `[` + event(bob) + `]`, want: "400"},
+		{name: "attendees an object", method: "POST", url: u + "/events", ct: ctJSON, body: `{"attendees":` + attendee(evil) + `}`, want: "400"},
+		{name: "attendees a string", method: "POST", url: u + "/events", ct: ctJSON, body: `{"attendees":"` + evil + `"}`, want: "400"},
+		{name: "attendee without address", method: "POST", url: u + "/events", ct: ctJSON, body: `{"attendees":[{"emailAddress":{"name":"Eve"}}]}`, want: "400"},
+		{name: "attendee naming no one", method: "POST", url: u + "/events", ct: ctJSON, body: `{"attendees":[{"type":"required"}]}`, want: "400"},
+		{name: "attendees null", method: "PATCH", url: u + "/events/AAMk", ct: ctJSON, body: `{"attendees":null}`, want: "400"},
+		{name: "toRecipients an object", method: "POST", url: u + "/sendMail", ct: ctJSON, body: `{"message":{"toRecipients":` + attendee(evil) + `}}`, want: "400"},
+		{name: "message a list", method: "POST", url: u + "/sendMail", ct: ctJSON, body: `{"message":[{"toRecipients":[` + attendee(evil) + `]}]}`, want: "400"},
+		{name: "sendMail without message", method: "POST", url: u + "/sendMail", ct: ctJSON, body: `{"saveToSentItems":true}`, want: "400"},
+		{name: "key folding to ASCII", method: "POST", url: u + "/events", ct: ctJSON, body: `{"attendee\u017f":"` + evil + `"}`, want: "400"},
+		{name: "Kelvin sign key", method: "POST", url: u + "/events", ct: ctJSON, body: `{"attendees":[{"emailAddress":{"address":"` + bob + `"}}],"\u212aey":1}`, want: "400"},
+		{name: "subscription without notificationUrl", method: "POST", url: "/v1.0/subscriptions", ct: ctJSON, body: `{"resource":"users/` + alice + `/events"}`, want: "400"},
+		{name: "includeResourceData a string", method: "POST", url: "/v1.0/subscriptions", ct: ctJSON, body: `{"notificationUrl":"https://hooks.vendor.example/graph/n","includeResourceData":"true","resource":"users/` + alice + `/events"}`, want: "400"},
+		{name: "resource a number", method: "POST", url: "/v1.0/subscriptions", ct: ctJSON, body: `{"notificationUrl":"https://hooks.vendor.example/graph/n","resource":5}`, want: "400"},
+		{name: "empty $select", method: "GET", url: u + "?$select=", want: "403", wantReason: "$select names no field"},
+		{name: "bare $select", method: "GET", url: u + "?$select", want: "403", wantReason: "$select names no field"},
+		{name: "blank $select", method: "GET", url: u + "?$select=%20", want: "403", wantReason: "$select names no field"},
+		{name: "users collection, scoped", method: "GET", url: "/v1.0/users", want: "allow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decideWith(t, p, "engage", tt.method, tt.url, tt.ct, tt.body)
+			if got := refusal(d); got != tt.want || !strings.Contains(d.Reason, tt.wantReason) {
+				t.Fatalf("got %s (%q); want %s (%q)", got, d.Reason, tt.want, tt.wantReason)
+			}
+			if d.Result == Allow && d.ContentType != tt.wantCT {
+				t.Errorf("Content-Type for Graph %q; want %q", d.ContentType, tt.wantCT)
+			}
+		})
+	}
+}
+
+// TestAddSelect: a rule that lists fields never lets a caller receive
+// more, with $select sent or not.
+func TestAddSelect(t *testing.T) {
+	p := mustLoad(t, "testdata/people.yaml")
+	d := decideWith(t, p, "engage", "GET", "/v1.0/users/"+alice, "", "")
+	if d.Result != Allow || d.AddSelect != "id,displayname" {
+		t.Fatalf("no $select: %v, AddSelect %q", d.Result, d.AddSelect)
+	}
+	if d := decideWith(t, p, "engage", "GET", "/v1.0/users/"+alice+"?$select=id", "", ""); d.Result != Allow || d.AddSelect != "" {
+		t.Fatalf("$select given: %v, AddSelect %q", d.Result, d.AddSelect)
+	}
+	for in, want := range map[string]string{
+		"users/x":          "users/x?$select=id,displayname",
+		"users/x?$top=1":   "users/x?$top=1&$select=id,displayname",
+		"users/x?":         "users/x?$select=id,displayname",
+		"/v1.0/users/x?a&": "/v1.0/users/x?a&$select=id,displayname",
+	} {
+		if got := WithSelect(in, "id,displayname"); got != want {
+			t.Errorf("WithSelect(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// TestBatchWrittenAgain: Graph receives the batch the policy decided —
+// canonical methods, the $select added, one Content-Type per body — and a
+// batch Graph would refuse as malformed is a 400 naming its request.
+func TestBatchWrittenAgain(t *testing.T) {
+	p := mustLoad(t, "testdata/people.yaml")
+	body := `{"requests":[{"id":"1","method":"get","url":"users/` + alice + `"},` +
+		`{"id":"2","method":"post","url":"/users/` + alice + `/events","headers":{"content-type":"application/json"},"body":` + event(bob) + `,"dependsOn":["1"]}]}`
+	d := decideWith(t, p, "engage", "POST", "/v1.0/$batch", ctJSON, body)
+	if d.Result != Allow {
+		t.Fatalf("got %v %q", d.Result, d.Reason)
+	}
+	want := `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `?$select=id,displayname"},` +
+		`{"id":"2","method":"POST","url":"/users/` + alice + `/events","headers":{"Content-Type":"application/json"},"body":{"attendees":[{"emailAddress":{"address":"` + bob + `"}}],"subject":"x"},"dependsOn":["1"]}]}`
+	if string(d.Body) != want {
+		t.Errorf("forwarded batch\n%s\nwant\n%s", d.Body, want)
+	}
+	if strings.Join(d.Targets, ",") != alice+","+bob {
+		t.Errorf("targets %v", d.Targets)
+	}
+	for _, tt := range []struct{ name, body, want string }{
+		{"version-prefixed", `{"requests":[{"id":"a1","method":"GET","url":"/v1.0/users/` + alice + `/events"}]}`, "400"},
+		{"absolute", `{"requests":[{"id":"a1","method":"GET","url":"https://graph.microsoft.com/v1.0/users/` + alice + `/events"}]}`, "400"},
+		{"not a batch", `{"requests":{}}`, "400"},
+		{"header twice", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/events","headers":{"Content-Type":"application/json","content-type":"text/plain"},"body":{}}]}`, "400"},
+		{"body without Content-Type", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/events","body":` + event(evil) + `}]}`, "400"},
+		{"sub body as text", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/calendar/getSchedule","headers":{"Content-Type":"text/plain"},"body":{"schedules":["` + evil + `"]}}]}`, "400"},
+		{"sub shape", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/calendar/getSchedule","headers":{"Content-Type":"application/json"},"body":{"schedules":"` + evil + `"}}]}`, "400"},
+		{"sub empty $select", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `?$select="}]}`, "403"},
+		{"sub subscription", `{"requests":[{"id":"1","method":"POST","url":"subscriptions","headers":{"Content-Type":"application/json"},"body":{"notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/` + evil + `/events"}}]}`, "allow"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := decideWith(t, p, "engage", "POST", "/v1.0/$batch", ctJSON, tt.body); refusal(d) != tt.want {
+				t.Errorf("got %s (%q); want %s", refusal(d), d.Reason, tt.want)
+			}
+		})
+	}
+	if d := decideWith(t, p, "engage", "POST", "/v1.0/$batch", "text/plain", body); refusal(d) != "415" {
+		t.Errorf("batch as text/plain: %s", refusal(d))
+	}
+}
+
+// TestWhoACallTouches: every person a call names, wherever it names them,
+// is parsed as one address, checked against the rules on people, and
+// recorded as a target.
+func TestWhoACallTouches(t *testing.T) {
+	p := mustLoad(t, "testdata/people.yaml")
+	u := "/v1.0/users/" + alice
+	sub := func(res string) string {
+		return `{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"` + res + `"}`
+	}
+	msg := func(fields string) string { return `{"message":{"subject":"x",` + fields + `}}` }
+	rcpt := func(key string, addrs ...string) string {
+		var l []string
+		for _, a := range addrs {
+			l = append(l, attendee(a))
+		}
+		return `"` + key + `":[` + strings.Join(l, ",") + `]`
+	}
+	const guid = "10000000-0000-4000-8000-0000000000b0"
+	tests := []struct {
+		name, caller, method, url, body string
+		want                            string // allow, 403, 400, 415
+		targets                         string // when allowed
+		unscoped                        string
+	}{
+		// addresses, parsed as one addr-spec each
+		{name: "attendee in domain", method: "POST", url: u + "/events", body: event(bob, vendor), want: "allow", targets: alice + "," + bob + "," + vendor},
+		{name: "attendee outside", method: "POST", url: u + "/events", body: event(evil), want: "403"},
+		{name: "list with ;", method: "POST", url: u + "/events", body: event("bob@evil.example;carol@contoso.example"), want: "400"},
+		{name: "list with ,", method: "POST", url: u + "/events", body: event("bob@evil.example,carol@contoso.example"), want: "400"},
+		{name: "two @", method: "POST", url: u + "/events", body: event("x@evil.example@contoso.example"), want: "400"},
+		{name: "NUL", method: "POST", url: u + "/events", body: event(`bob@evil.example\u0000@contoso.example`), want: "400"},
+		{name: "CRLF", method: "POST", url: u + "/events", body: event(`bob@evil.example\r\n@contoso.example`), want: "400"},
+		{name: "comment", method: "POST", url: u + "/events", body: event("bob@evil.example(@contoso.example"), want: "400"},
+		{name: "display name", method: "POST", url: u + "/events", body: event("Bob <bob@evil.example>"), want: "400"},
+		{name: "quoted local", method: "POST", url: u + "/events", body: event(`\"bob@evil.example\"@contoso.example`), want: "400"},
+		{name: "domain case", method: "POST", url: u + "/events", body: event("carol@CONTOSO.Example"), want: "allow", targets: alice + ",carol@contoso.example"},
+		{name: "full-width domain", method: "POST", url: u + "/events", body: event("carol@\uff43ontoso.example"), want: "allow", targets: alice + ",carol@contoso.example"},
+		{name: "subdomain", method: "POST", url: u + "/events", body: event("carol@evil.contoso.example"), want: "403"},
+		// every field of an event
+		{name: "organizer", method: "POST", url: u + "/events", body: `{"organizer":` + attendee(evil) + `}`, want: "403"},
+		{name: "organizer a list", method: "POST", url: u + "/events", body: `{"organizer":[` + attendee(bob) + `]}`, want: "400"},
+		{name: "exception attendees", method: "PATCH", url: u + "/events/AAMk", body: `{"exceptionOccurrences":[{"attendees":[` + attendee(evil) + `]}]}`, want: "403"},
+		{name: "room", method: "POST", url: u + "/events", body: `{"locations":[{"displayName":"R","locationEmailAddress":"` + room + `"}]}`, want: "allow", targets: alice + "," + room},
+		{name: "room outside", method: "POST", url: u + "/events", body: `{"location":{"locationEmailAddress":"` + evil + `"}}`, want: "403"},
+		{name: "calendar of another user", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"users/` + bob + `/calendars/AAMk"}`, want: "allow", targets: alice + "," + bob},
+		{name: "bind to a group", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"groups/` + guid + `/calendar"}`, want: "403"},
+		{name: "bind absolute", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"https://graph.microsoft.com/v1.0/users('` + bob + `')/calendar"}`, want: "allow", targets: alice + "," + bob},
+		{name: "findMeetingTimes", method: "POST", url: u + "/findMeetingTimes", body: `{"attendees":[{"type":"required","emailAddress":{"address":"` + evil + `"}}]}`, want: "allow", targets: alice + "," + evil},
+		// mail: every way to write or send it
+		{name: "sendMail inside", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob)), want: "allow", targets: alice + "," + bob},
+		{name: "sendMail bcc outside", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + "," + rcpt("bccRecipients", evil)), want: "403"},
+		{name: "sendMail replyTo", method: "POST", url: u + "/sendMail", body: msg(rcpt("replyTo", evil)), want: "403"},
+		{name: "sendMail from", method: "POST", url: u + "/sendMail", body: msg(`"from":` + attendee(evil)), want: "403"},
+		{name: "sendMail sender", method: "POST", url: u + "/sendMail", body: msg(`"sender":` + attendee(evil)), want: "403"},
+		{name: "draft", method: "POST", url: u + "/messages", body: `{"subject":"x",` + rcpt("toRecipients", evil) + `}`, want: "403"},
+		{name: "draft in folder", method: "POST", url: u + "/mailFolders/inbox/messages", body: `{` + rcpt("ccRecipients", evil) + `}`, want: "403"},
+		{name: "draft update", method: "PATCH", url: u + "/messages/AAMk", body: `{` + rcpt("bccRecipients", evil) + `}`, want: "403"},
+		{name: "forward", method: "POST", url: u + "/messages/AAMk/forward", body: `{"comment":"fyi",` + rcpt("toRecipients", evil) + `}`, want: "403"},
+		{name: "reply", method: "POST", url: u + "/messages/AAMk/reply", body: `{"message":{` + rcpt("ccRecipients", evil) + `}}`, want: "403"},
+		{name: "replyAll inside", method: "POST", url: u + "/messages/AAMk/replyAll", body: `{"comment":"ok"}`, want: "allow", targets: alice},
+		{name: "createForward", method: "POST", url: u + "/messages/AAMk/createForward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
+		{name: "draft send", method: "POST", url: u + "/messages/AAMk/send", want: "403"},
+		{name: "event forward", method: "POST", url: u + "/events/AAMk/forward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
+		{name: "event forward no one", method: "POST", url: u + "/events/AAMk/forward", body: `{"comment":"x"}`, want: "400"},
+		// meetings
+		{name: "meeting upn outside", method: "POST", url: u + "/onlineMeetings", body: `{"participants":{"attendees":[{"upn":"` + evil + `"}]}}`, want: "403"},
+		{name: "meeting organizer outside", method: "POST", url: u + "/onlineMeetings", body: `{"participants":{"organizer":{"upn":"` + evil + `"}}}`, want: "403"},
+		{name: "meeting id only", method: "POST", url: u + "/onlineMeetings", body: `{"participants":{"attendees":[{"identity":{"user":{"id":"` + guid + `"}}}]}}`, want: "403"},
+		{name: "meeting inside", method: "POST", url: u + "/onlineMeetings", body: `{"subject":"s","participants":{"attendees":[{"upn":"` + bob + `","identity":{"user":{"id":"` + guid + `"}}}]}}`, want: "403"},
+		{name: "meeting upn inside", method: "POST", url: u + "/onlineMeetings", body: `{"subject":"s","participants":{"attendees":[{"upn":"` + bob + `"}]}}`, want: "allow", targets: alice + "," + bob},
+		{name: "participants a list", method: "POST", url: u + "/onlineMeetings", body: `{"participants":[]}`, want: "400"},
+		// contacts and chats
+		{name: "contact", method: "POST", url: u + "/contacts", body: `{"emailAddresses":[{"address":"` + evil + `"}]}`, want: "allow", targets: alice + "," + evil},
+		{name: "contact bad address", method: "POST", url: u + "/contacts", body: `{"emailAddresses":[{"address":"a@b.example;c@d.example"}]}`, want: "400"},
+		{name: "chat members", method: "POST", url: "/v1.0/chats", body: `{"chatType":"oneOnOne","members":[{"roles":["owner"],"user@odata.bind":"https://graph.microsoft.com/v1.0/users('` + guid + `')"}]}`, want: "allow", targets: guid},
+		// subscriptions: the resource is decided as the read it stands for
+		{name: "subscription", method: "POST", url: "/v1.0/subscriptions", body: sub("users/" + bob + "/events"), want: "allow", targets: bob},
+		{name: "subscription key syntax", method: "POST", url: "/v1.0/subscriptions", body: sub("users('" + bob + "')/events"), want: "allow", targets: bob},
+		{name: "subscription object id", method: "POST", url: "/v1.0/subscriptions", body: sub("/users/" + guid + "/events"), want: "allow", targets: guid},
+		{name: "subscription escaped key", method: "POST", url: "/v1.0/subscriptions", body: `{"notificationUrl":"https://hooks.vendor.example/graph/n","res\u006furce":"users/` + bob + `/events"}`, want: "allow", targets: bob},
+		{name: "subscription unreadable", method: "POST", url: "/v1.0/subscriptions", body: sub("users/" + bob + "/messages"), want: "403"},
+		// a scoped caller: people in bodies need the group, or withoutGroup
+		{name: "scoped: guest domain", caller: "scoped", method: "POST", url: u + "/events", body: event(bob, vendor, room), want: "allow", targets: alice + "," + bob + "," + vendor + "," + room, unscoped: vendor + "," + room},
+		{name: "scoped: users collection", caller: "scoped", method: "GET", url: "/v1.0/users", want: "403"},
+		{name: "scoped: subscription to a collection", caller: "scoped", method: "POST", url: "/v1.0/subscriptions", body: sub("users"), want: "403"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			caller := tt.caller
+			if caller == "" {
+				caller = "engage"
+			}
+			ct := ""
+			if tt.body != "" {
+				ct = ctJSON
+			}
+			d := decideWith(t, p, caller, tt.method, tt.url, ct, tt.body)
+			if got := refusal(d); got != tt.want {
+				t.Fatalf("got %s (%q); want %s", got, d.Reason, tt.want)
+			}
+			if d.Result != Allow {
+				return
+			}
+			if got := strings.Join(d.Targets, ","); got != tt.targets {
+				t.Errorf("targets %s; want %s", got, tt.targets)
+			}
+			if got := strings.Join(d.Unscoped, ","); got != tt.unscoped {
+				t.Errorf("unscoped %s; want %s", got, tt.unscoped)
+			}
+		})
+	}
+}
+
+// TestExamplePolicyAsCommented: examples/policy-engage.yaml does what its
+// comments say: a member books members, the vendor's staff and a room; no
+// one outside the two domains; the group scope still applies to the rest.
+func TestExamplePolicyAsCommented(t *testing.T) {
+	p := mustLoad(t, "../examples/policy-engage.yaml")
+	const caller = "engage"
+	u := "/v1.0/users/" + alice + "/calendar/events"
+	d := decideWith(t, p, caller, "POST", u, ctJSON, event(bob, vendor, room))
+	if d.Result != Allow || strings.Join(d.Targets, ",") != alice+","+bob+","+vendor+","+room || strings.Join(d.Unscoped, ",") != vendor+","+room {
+		t.Errorf("booking a member, a guest and a room: %v %q targets %v unscoped %v", d.Result, d.Reason, d.Targets, d.Unscoped)
+	}
+	if d.Group == "" {
+		t.Error("the example scopes the vendor to a group")
+	}
+	if d := decideWith(t, p, caller, "POST", u, ctJSON, event(evil)); d.Result != Deny {
+		t.Errorf("an attendee outside both domains: %v", d.Result)
+	}
+	if d := decideWith(t, p, caller, "GET", "/v1.0/users/"+alice, "", ""); d.Result != Allow || d.AddSelect == "" {
+		t.Errorf("a user lookup without $select gets the rule's fields: %v %q", d.Result, d.AddSelect)
+	}
+}

@@ -1,0 +1,231 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+)
+
+// The route model: the kinds of Graph call whose body the policy must
+// read a way of their own — where people appear in them, how the body is
+// labelled, which members the call cannot work without, and which calls
+// are refused whatever their body. It is the one place that says so:
+// checkBody reads it for every call, the policy loader for every rule.
+//
+// People are found in every JSON body by the shapes that name them
+// (people.go), whatever the route; the model adds what a shape alone
+// cannot say.
+
+// A route is one kind of call: its methods and the last segments of its
+// canonical path.
+type route struct {
+	name    string
+	methods []string
+	// tail are the path's last segments, lower case; an entry may list
+	// alternatives ("reply|forward"), "*" matches any one segment.
+	tail []string
+	// whole: the path is the tail and nothing before it.
+	whole bool
+	media bodyMedia
+	// mail: the call writes or sends mail; mail.recipientDomains applies
+	// to every person it names.
+	mail bool
+	// sends: the call sends mail now; a policy that allows it must say
+	// where mail may go (mail.recipientDomains).
+	sends bool
+	// refuse, when set, refuses the call whatever its body, and says why.
+	refuse string
+	// people says where the call names people, for the docs and lint.
+	people string
+	// check reads the members the call cannot work without.
+	check requirement
+}
+
+// A requirement names a route's check of the members it cannot work
+// without (a name, not a func: the checks decide, and deciding reads the
+// routes).
+type requirement uint8
+
+const (
+	noRequirement requirement = iota
+	needsSchedules
+	needsMessage
+	needsRecipients
+	subscriptionChecks
+)
+
+// required runs a route's requirement.
+func (c *bodyCheck) required(req requirement) (string, Refusal) {
+	switch req {
+	case needsSchedules:
+		return checkSchedules(c)
+	case needsMessage:
+		return requireMessage(c)
+	case needsRecipients:
+		return requireRecipients(c)
+	case subscriptionChecks:
+		return checkSubscription(c)
+	}
+	return "", RefusalPolicy
+}
+
+var (
+	post  = []string{"POST"}
+	patch = []string{"PATCH"}
+	write = []string{"POST", "PATCH", "PUT"}
+)
+
+// routes are matched in order; the first that matches applies.
+var routes = []route{
+	{name: "getSchedule", methods: post, tail: []string{"getschedule"},
+		people: "schedules[] (mailbox addresses)", check: needsSchedules},
+	{name: "sendMail", methods: post, tail: []string{"sendmail"}, media: mediaJSONOrMIME, mail: true, sends: true,
+		people: "message: toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions; MIME: To, Cc, Bcc, From, Sender, Reply-To, Resent-*", check: needsMessage},
+	{name: "message reply or forward", methods: post, tail: []string{"messages", "*", "reply|replyall|forward"}, media: mediaJSONOrMIME, mail: true, sends: true,
+		people: "toRecipients and message's recipients, from, sender; MIME headers"},
+	{name: "draft reply or forward", methods: post, tail: []string{"messages", "*", "createreply|createreplyall|createforward"}, media: mediaJSONOrMIME, mail: true,
+		people: "toRecipients and message's recipients, from, sender; MIME headers"},
+	{name: "draft send", methods: post, tail: []string{"messages", "*", "send"},
+		refuse: "sending a draft: its recipients are not in this call, so the policy cannot check them; send with sendMail, reply or forward instead"},
+	// Teams messages are not mail: matched before the mailbox's messages.
+	{name: "chat message", methods: write, tail: []string{"chats|channels", "*", "messages"}, people: "mentions[].mentioned.user.id"},
+	{name: "chat message update", methods: write, tail: []string{"chats|channels", "*", "messages", "*"}, people: "mentions[].mentioned.user.id"},
+	{name: "channel reply", methods: write, tail: []string{"messages", "*", "replies"}, people: "mentions[].mentioned.user.id"},
+	{name: "draft", methods: post, tail: []string{"messages"}, media: mediaJSONOrMIME, mail: true,
+		people: "toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions; MIME headers"},
+	{name: "draft update", methods: patch, tail: []string{"messages", "*"}, mail: true,
+		people: "toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions"},
+	{name: "event forward", methods: post, tail: []string{"events", "*", "forward"}, mail: true, sends: true,
+		people: "toRecipients", check: needsRecipients},
+	{name: "event", methods: post, tail: []string{"events"},
+		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress, calendar@odata.bind"},
+	{name: "event update", methods: patch, tail: []string{"events", "*"},
+		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress"},
+	{name: "findMeetingTimes", methods: post, tail: []string{"findmeetingtimes"},
+		people: "attendees, locationConstraint.locations[].locationEmailAddress"},
+	{name: "online meeting", methods: write, tail: []string{"onlinemeetings"},
+		people: "participants.attendees[] and participants.organizer (upn, identity.user.id)"},
+	{name: "online meeting update", methods: write, tail: []string{"onlinemeetings", "*"},
+		people: "participants.attendees[] and participants.organizer (upn, identity.user.id)"},
+	{name: "contact", methods: write, tail: []string{"contacts"}, people: "emailAddresses[]"},
+	{name: "contact update", methods: write, tail: []string{"contacts", "*"}, people: "emailAddresses[]"},
+	{name: "chat", methods: post, tail: []string{"chats"}, whole: true, people: "members[].user@odata.bind"},
+	{name: "chat members", methods: post, tail: []string{"chats", "*", "members"}, people: "user@odata.bind"},
+	{name: "subscription", methods: write, tail: []string{"subscriptions"}, whole: true,
+		people: "resource (the users it reads)", check: subscriptionChecks},
+	{name: "subscription update", methods: patch, tail: []string{"subscriptions", "*"}, whole: true,
+		people: "resource (the users it reads)", check: subscriptionChecks},
+	{name: "file content", methods: write, tail: []string{"content|$value"}, media: mediaContent},
+}
+
+// routeOf returns the route a request is, or nil for a call the model
+// has nothing particular to say about (its body is still read as JSON,
+// people and all).
+func routeOf(req Request) *route {
+	for i := range routes {
+		rt := &routes[i]
+		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.tail, req.Segments, rt.whole) {
+			return rt
+		}
+	}
+	return nil
+}
+
+func tailMatches(tail, segs []string, whole bool) bool {
+	if len(segs) < len(tail) || whole && len(segs) != len(tail) {
+		return false
+	}
+	segs = segs[len(segs)-len(tail):]
+	for i, want := range tail {
+		if want == "*" {
+			continue
+		}
+		if !slices.ContainsFunc(strings.Split(want, "|"), func(w string) bool { return strings.EqualFold(w, segs[i]) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// routesOfRule lists the routes a rule's path and methods can reach: a
+// variable in the rule matches any segment of the route's tail, and a
+// route's "*" any segment of the rule.
+func routesOfRule(r *rule) []*route {
+	var out []*route
+	for i := range routes {
+		rt := &routes[i]
+		if !slices.ContainsFunc(r.methods, func(m string) bool { return slices.Contains(rt.methods, m) }) {
+			continue
+		}
+		parts := r.tmpl.parts
+		if len(parts) < len(rt.tail) || rt.whole && len(parts) != len(rt.tail) {
+			continue
+		}
+		parts = parts[len(parts)-len(rt.tail):]
+		ok := true
+		for j, want := range rt.tail {
+			if want == "*" || parts[j].kind != literal {
+				continue
+			}
+			if !slices.Contains(strings.Split(want, "|"), parts[j].lit) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// checkSchedules: getSchedule names the mailboxes it reads in schedules,
+// which it cannot do without.
+func checkSchedules(c *bodyCheck) (string, Refusal) {
+	v, present := c.body.get("schedules")
+	list, ok := v.([]any)
+	switch {
+	case !present:
+		return "getSchedule needs schedules: the mailboxes whose free/busy it reads", RefusalMalformed
+	case !ok || len(list) == 0:
+		return "getSchedule schedules must be a non-empty list of mailbox addresses", RefusalMalformed
+	case len(list) > MaxTargets:
+		return tooManyTargets, RefusalPolicy
+	}
+	for _, s := range list {
+		str, ok := s.(string)
+		if !ok {
+			return "getSchedule schedules must be a non-empty list of mailbox addresses", RefusalMalformed
+		}
+		c.addAddress("schedules[]", str, false)
+	}
+	return "", RefusalPolicy
+}
+
+// requireMessage: sendMail's JSON form needs its message.
+func requireMessage(c *bodyCheck) (string, Refusal) {
+	if c.mime {
+		return "", RefusalPolicy
+	}
+	if v, _ := c.body.get("message"); !isObject(v) {
+		return "sendMail needs message, an object", RefusalMalformed
+	}
+	return "", RefusalPolicy
+}
+
+// requireRecipients: an event is forwarded to toRecipients.
+func requireRecipients(c *bodyCheck) (string, Refusal) {
+	if v, _ := c.body.get("toRecipients"); !isNonEmptyList(v) {
+		return "forward needs toRecipients, a non-empty list", RefusalMalformed
+	}
+	return "", RefusalPolicy
+}
+
+func isObject(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
+}
+
+func isNonEmptyList(v any) bool {
+	l, ok := v.([]any)
+	return ok && len(l) > 0
+}
