@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,12 +38,16 @@ func writeLog(t *testing.T, n int) []string {
 
 // fill writes a genesis record, n call records and the closing record,
 // and closes the log.
-func fill(t *testing.T, l *auditlog.Log, n int) {
+func fill(t *testing.T, l *auditlog.Log, n int) { fillFrom(t, l, 0, n) }
+
+// fillFrom is fill with the calls numbered from, their times following
+// those of earlier runs.
+func fillFrom(t *testing.T, l *auditlog.Log, from, n int) {
 	t.Helper()
-	if err := l.Record(&auditlog.Record{Kind: "genesis", PolicyDigest: "sha256:00"}); err != nil {
+	if err := l.Record(&auditlog.Record{Time: record(from - 1).Time, Kind: "genesis", PolicyDigest: "sha256:00"}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < n; i++ {
+	for i := from; i < from+n; i++ {
 		tk, err := l.Reserve(1)
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +56,7 @@ func fill(t *testing.T, l *auditlog.Log, n int) {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
+	if err := l.Close(context.Background(), &auditlog.Record{Time: record(from + n).Time, Kind: "close"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,6 +103,10 @@ func TestVerify(t *testing.T) {
 			l[4], l[5] = l[5], l[4]
 			return l
 		}, want: "audit.jsonl:5: replica r1 seq 5 (request req-4): records 4 to 4 are missing"},
+		{name: "the genesis removed", change: func(l []string) []string { return l[1:] },
+			want: "audit.jsonl:1: replica r1 seq 1 (request req-0): the chain begins mid-way"},
+		{name: "the first five records removed", change: func(l []string) []string { return l[5:] },
+			want: "audit.jsonl:1: replica r1 seq 5 (request req-4): the chain begins mid-way"},
 		{name: "a truncated tail", change: func(l []string) []string { return l[:7] },
 			want: "audit.jsonl:7: replica r1 seq 6 (request req-5): the chain ends without its closing record"},
 		{name: "a truncated tail of a live file", change: func(l []string) []string { return l[:7] }, open: true},
@@ -134,12 +143,13 @@ func TestRecordFields(t *testing.T) {
 func TestFileSinkRotatesAndContinues(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.jsonl")
-	run := func(n int) {
+	run := func(from, n int) {
 		fs, err := auditlog.OpenFile(path, 4<<10, 3, 10*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := auditlog.New(auditlog.Options{Replica: "r1", Sinks: []auditlog.Sink{fs}})
+		// A write per record, so that rotations come every few records.
+		l, err := auditlog.New(auditlog.Options{Replica: "r1", Sinks: []auditlog.Sink{fs}, BatchSize: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,34 +158,40 @@ func TestFileSinkRotatesAndContinues(t *testing.T) {
 		} else if ok {
 			l.Continue(seq, hash)
 		}
-		fill(t, l, n)
+		fillFrom(t, l, from, n)
 	}
-	run(20)
-	run(5) // a restart continues the chain
+	run(0, 20)
+	run(20, 5) // a restart continues the chain
 	files := []string{path + ".3", path + ".2", path + ".1", path}
-	v := &auditlog.Verifier{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
+	verifyFiles := func(partial bool) (auditlog.Verified, error) {
+		v := &auditlog.Verifier{AllowPartialHead: partial}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Add(f, bytes.NewReader(data)); err != nil {
+				t.Fatalf("verify across rotated files and a restart: %v", err)
+			}
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := v.Add(f, bytes.NewReader(data)); err != nil {
-			t.Fatalf("verify across rotated files and a restart: %v", err)
-		}
+		return v.Done()
 	}
 	if _, err := os.Stat(path + ".4"); err == nil {
 		t.Error("more rotated files kept than maxFiles")
 	}
-	if _, err := os.Stat(path + ".1"); err != nil {
-		t.Error("no rotation happened")
+	// The oldest files were rotated away, so what is kept begins mid-chain:
+	// that is reported, unless the partial head is allowed, and then the
+	// head is said to be unverified; what is kept must be intact and
+	// closed, one chain across the rotations and the restart.
+	if _, err := verifyFiles(false); err == nil || !strings.Contains(err.Error(), "the chain begins mid-way") {
+		t.Errorf("verify without the head: %v; want the missing head reported", err)
 	}
-	// The oldest files were rotated away, so verification starts mid-chain;
-	// what is kept must still be intact and closed.
-	if res, err := v.Done(); err != nil || res.Chains["r1"] == 0 {
+	res, err := verifyFiles(true)
+	if err != nil || len(res.Chains) != 1 {
 		t.Fatalf("Done: %v %+v", err, res)
+	}
+	if c := res.Chains[0]; c.HeadVerified || c.FirstSeq == 0 || !c.Closed || !slices.Equal(c.Files, files) {
+		t.Errorf("chain %+v; want an unverified head, closed, across %v", c, files)
 	}
 }
 

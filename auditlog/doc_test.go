@@ -3,7 +3,6 @@ package auditlog_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
@@ -12,7 +11,9 @@ import (
 func ExampleLog() {
 	var out strings.Builder
 	l, _ := auditlog.New(auditlog.Options{Replica: "graph-proxy--r1", Sinks: []auditlog.Sink{&auditlog.WriterSink{SinkName: "stdout", W: &out}}})
-	// Room is reserved before the call is acted on...
+	// The chain starts with its genesis record (seq 0)...
+	l.Record(&auditlog.Record{Kind: "genesis", ProxyVersion: "v1.0.0"})
+	// ...room is reserved before the call is acted on...
 	ticket, err := l.Reserve(1)
 	if err != nil {
 		fmt.Println("refuse the call with 503:", err)
@@ -25,6 +26,11 @@ func ExampleLog() {
 	v := &auditlog.Verifier{}
 	v.Add("stdout", strings.NewReader(out.String()))
 	res, err := v.Done()
-	fmt.Fprintln(os.Stdout, res.Records, res.Chains, err)
-	// Output: 2 map[graph-proxy--r1:1] <nil>
+	if err != nil {
+		fmt.Println("not verified:", err)
+		return
+	}
+	c := res.Chains[0]
+	fmt.Println(res.Records, c.Replicas, c.FirstSeq, c.LastSeq, c.HeadVerified, c.Closed)
+	// Output: 3 [graph-proxy--r1] 0 2 true true
 }

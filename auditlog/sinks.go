@@ -45,8 +45,13 @@ type FileSink struct {
 	maxFiles int
 	every    time.Duration
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// f is nil after Close, and after a rotation that closed the old file
+	// but could not open the new one: the next Write opens the file again
+	// (and rotates again if it must) instead of failing for ever on a
+	// closed descriptor.
 	f       *os.File
+	closed  bool
 	size    int64
 	dirty   bool
 	buf     []byte // the last batch written, its room kept for the next
@@ -90,8 +95,13 @@ func (s *FileSink) Write(_ context.Context, lines [][]byte) error {
 		s.buf = buf
 	}
 	defer s.mu.Unlock()
-	if s.f == nil {
+	if s.closed {
 		return errors.New("audit file closed")
+	}
+	if s.f == nil {
+		if err := s.reopen(); err != nil {
+			return fmt.Errorf("reopening %s: %w", s.path, err)
+		}
 	}
 	if s.size > 0 && s.size+int64(len(buf)) > s.maxBytes {
 		if err := s.rotate(); err != nil {
@@ -113,11 +123,32 @@ func (s *FileSink) Write(_ context.Context, lines [][]byte) error {
 	return nil
 }
 
+// reopen opens the file to append to it again.
+func (s *FileSink) reopen() error {
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.f, s.size, s.dirty = f, st.Size(), false
+	return nil
+}
+
+// rotate moves the file aside and starts a new one. The chain runs on
+// across the files by construction — the log seals records, the sink only
+// cuts between batches — so the new file's first record names the old
+// file's last as its prev, and audit verify links the files by that.
 func (s *FileSink) rotate() error {
 	if err := s.f.Sync(); err != nil {
 		return err
 	}
-	if err := s.f.Close(); err != nil {
+	err := s.f.Close()
+	s.f = nil
+	if err != nil {
 		return err
 	}
 	for i := s.maxFiles - 1; i >= 1; i-- {
@@ -129,7 +160,11 @@ func (s *FileSink) rotate() error {
 		}
 	}
 	os.Remove(s.path + "." + strconv.Itoa(s.maxFiles+1))
-	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if s.maxFiles < 1 {
+		flags |= os.O_TRUNC // no history kept
+	}
+	f, err := os.OpenFile(s.path, flags, 0o600)
 	if err != nil {
 		return err
 	}
@@ -171,6 +206,7 @@ func (s *FileSink) Close() error {
 	<-s.stopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	if s.f == nil {
 		return nil
 	}
@@ -181,8 +217,19 @@ func (s *FileSink) Close() error {
 
 // LastRecord returns the sequence number and hash of the last complete
 // record in the file at path, so that a restarted replica continues its
-// chain; ok is false for a missing or empty file.
+// chain. When that file is missing or empty — a rotation moved it to
+// path.1 and the process stopped before writing the new one — the last
+// record of path.1 is the one to continue; ok is false when neither has a
+// record, and the replica then starts a new chain at seq 0.
 func LastRecord(path string) (seq uint64, hash string, ok bool, err error) {
+	seq, hash, ok, err = lastRecord(path)
+	if ok || err != nil {
+		return seq, hash, ok, err
+	}
+	return lastRecord(path + ".1")
+}
+
+func lastRecord(path string) (seq uint64, hash string, ok bool, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, "", false, nil

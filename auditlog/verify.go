@@ -1,11 +1,15 @@
 package auditlog
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"os"
+	"path/filepath"
+	"time"
 )
 
 // Problem is the first thing wrong found in an audit log.
@@ -23,140 +27,275 @@ func (p *Problem) Error() string {
 	if p.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
 	}
-	if p.Replica != "" {
+	switch {
+	case p.Replica != "":
 		return fmt.Sprintf("%s: replica %s seq %d (request %s): %s", loc, p.Replica, p.Seq, p.RequestID, p.Reason)
+	case loc == "":
+		return p.Reason
 	}
 	return loc + ": " + p.Reason
+}
+
+// Position is a line of one of the verified inputs.
+type Position struct {
+	File string
+	Line int
+}
+
+func (p Position) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Chain describes one verified chain, from its head to its tail.
+type Chain struct {
+	// Replicas name the replicas that wrote the chain, in order: one,
+	// unless a restart under another name continued the file's chain.
+	Replicas []string
+	// FirstSeq and LastSeq are the sequence numbers of the chain's first
+	// and last records among the inputs.
+	FirstSeq, LastSeq uint64
+	Records           int
+	// HeadVerified reports that the chain begins at its start: seq 0 with
+	// no prev, the genesis record the proxy writes first, so that nothing
+	// before it can have been removed. It is false only with
+	// AllowPartialHead, for a chain whose first record given has a
+	// predecessor that no input holds.
+	HeadVerified bool
+	Head, Tail   Position
+	// Closed reports that the chain ends with its closing record.
+	Closed bool
+	// Files are the inputs that hold the chain, in chain order.
+	Files []string
 }
 
 // Verified describes a verified log.
 type Verified struct {
 	Records int
-	// Chains maps each replica to its last sequence number.
-	Chains map[string]uint64
+	// Chains are the chains found, ordered by replica and sequence.
+	Chains []Chain
+	// Skipped are directory entries AddPath passed over: not regular
+	// files.
+	Skipped []string
 }
 
-// Verifier checks the hash chains of audit logs read in order (rotated
-// files oldest first). Each replica's chain must be unbroken: every record
-// unaltered, following the one before it with the next sequence number,
-// and — unless Open is set — ending with the closing record written at
-// shutdown, so that a truncated tail is caught.
+// Verifier checks the hash chains of audit logs: rotated files, a
+// directory of them, or a stream (stdout) in which several replicas'
+// records are interleaved. The inputs may be added in any order: they are
+// put in chain order by their records' sequence numbers and hashes, not by
+// their names.
+//
+// Each chain must be unbroken from its start: every record unaltered and
+// following the one before it with the next sequence number, across files
+// too; its first record must be the chain's start (seq 0, no prev) —
+// unless AllowPartialHead — so that a removed head is caught; and — unless
+// Open — it must end with the closing record written at shutdown. Files
+// that are missing between others, duplicated, or overlapping are
+// reported. A restart that continues the chain (the file sink's) starts
+// with a genesis record linked to the last record before it; one that
+// starts a new chain starts at seq 0 again, and is a chain of its own.
+//
+// The zero Verifier fails closed: a chain that does not begin at its start
+// or does not end with its closing record is a Problem.
 type Verifier struct {
-	// Open accepts chains still being written (a live file).
+	// Open accepts chains that end without their closing record: a file
+	// still being written, or a replica that stopped abruptly.
 	Open bool
+	// AllowPartialHead accepts input that lacks a replica's oldest
+	// records (the oldest files were rotated away, or an export covers a
+	// time window): the replica's oldest record given (by time) may follow
+	// a record no input holds, and Done reports that chain's head as not
+	// verified. Every link after it is checked as usual, so a gap further
+	// on is still a Problem.
+	AllowPartialHead bool
 
+	files   int
 	records int
-	chains  map[string]*chainState
+	runs    []*run
+	skipped []string
 }
 
-type chainState struct {
-	seq    uint64
-	hash   string
-	kind   string
-	file   string
-	line   int
-	reqID  string
-	closed bool
+// entry is what the verifier keeps of a record: where it is and how it
+// links.
+type entry struct {
+	line    int
+	time    time.Time
+	seq     uint64
+	replica string
+	prev    string
+	hash    string
+	kind    string
+	reqID   string
 }
 
-// Add verifies one file's records, continuing the chains of earlier files.
-func (v *Verifier) Add(name string, r io.Reader) error {
-	if v.chains == nil {
-		v.chains = map[string]*chainState{}
-	}
-	data, err := io.ReadAll(r)
+// start reports whether e is a chain's first record: only the start has
+// no prev, and the hash covers both fields, so a start cannot be made of
+// a later record without rewriting every hash after it.
+func (e *entry) start() bool { return e.seq == 0 && e.prev == "" }
+
+// run is a replica's consecutive records within one input: the unit that
+// Done links into chains.
+type run struct {
+	file        string
+	order       int // which input, counted from 1
+	first, last entry
+	records     int
+	closed      bool
+	pred, next  *run
+}
+
+func (r *run) problem(e *entry, reason string) *Problem {
+	return &Problem{File: r.file, Line: e.line, Replica: e.replica, Seq: e.seq, RequestID: e.reqID, Reason: reason}
+}
+
+// maxLine bounds one line: far above any record the proxy writes (a
+// record holds no body), it keeps a hostile input from exhausting memory.
+const maxLine = 16 << 20
+
+var errLongLine = errors.New("line too long")
+
+// AddPath verifies the file at path or, for a directory, every regular
+// file directly in it; other entries (subdirectories, sockets) are listed
+// in Verified.Skipped. The order of files and paths does not matter.
+func (v *Verifier) AddPath(path string) error {
+	st, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		n := bytes.Count(data, []byte("\n")) + 1
-		return &Problem{File: name, Line: n, Reason: "the last line is incomplete: the file was truncated"}
+	if !st.IsDir() {
+		return v.addFile(path)
 	}
-	line := 0
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		raw := data[:i]
-		data = data[i+1:]
-		line++
-		if len(bytes.TrimSpace(raw)) == 0 {
-			return &Problem{File: name, Line: line, Reason: "empty line"}
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		name := filepath.Join(path, e.Name())
+		st, err := os.Stat(name) // a symlink counts as what it points to
+		if err != nil {
+			return err
 		}
-		if err := v.check(name, line, raw); err != nil {
+		if !st.Mode().IsRegular() {
+			v.skipped = append(v.skipped, name)
+			continue
+		}
+		if err := v.addFile(name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (v *Verifier) check(file string, line int, raw []byte) error {
+func (v *Verifier) addFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return v.Add(name, f)
+}
+
+// Add verifies one input's records, line by line. The links between
+// inputs, the heads and the tails are checked by Done.
+func (v *Verifier) Add(name string, r io.Reader) error {
+	v.files++
+	order := v.files
+	runs := map[string]*run{} // replica → its current run in this input
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	for line := 1; ; line++ {
+		var err error
+		buf, err = readLine(br, buf[:0])
+		switch {
+		case errors.Is(err, errLongLine):
+			return &Problem{File: name, Line: line, Reason: fmt.Sprintf("a line longer than %d MB: not an audit record", maxLine>>20)}
+		case err == io.EOF && len(buf) == 0:
+			return nil
+		case err == io.EOF:
+			return &Problem{File: name, Line: line, Reason: "the last line is incomplete: the file was truncated"}
+		case err != nil:
+			return err
+		}
+		raw := buf[:len(buf)-1]
+		if len(bytes.TrimSpace(raw)) == 0 {
+			return &Problem{File: name, Line: line, Reason: "empty line"}
+		}
+		e, err := parseEntry(name, line, raw)
+		if err != nil {
+			return err
+		}
+		rn := runs[e.replica]
+		if rn == nil || e.start() {
+			// A replica's first record in this input, or a new chain of
+			// the same replica (a restart that did not continue the
+			// chain): where it links, if anywhere, is for Done to find.
+			rn = &run{file: name, order: order, first: e}
+			runs[e.replica] = rn
+			v.runs = append(v.runs, rn)
+		} else if reason := follows(&rn.last, &e); reason != "" {
+			return rn.problem(&e, reason)
+		}
+		rn.last, rn.closed = e, e.kind == "close"
+		rn.records++
+		v.records++
+	}
+}
+
+// readLine appends the next line of br to buf, '\n' included; at the end
+// of the input it returns io.EOF with what there was after the last '\n'.
+func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(buf)+len(chunk) > maxLine {
+			return buf, errLongLine
+		}
+		buf = append(buf, chunk...)
+		if err != bufio.ErrBufferFull {
+			return buf, err
+		}
+	}
+}
+
+// parseEntry checks one record on its own: a JSON object with exactly one
+// hash, which matches the line.
+func parseEntry(file string, line int, raw []byte) (entry, error) {
 	var r struct {
-		Replica   string `json:"replica"`
-		Seq       uint64 `json:"seq"`
-		Prev      string `json:"prev"`
-		Hash      string `json:"hash"`
-		Kind      string `json:"kind"`
-		RequestID string `json:"requestId"`
+		Time      time.Time `json:"time"`
+		Replica   string    `json:"replica"`
+		Seq       uint64    `json:"seq"`
+		Prev      string    `json:"prev"`
+		Hash      string    `json:"hash"`
+		Kind      string    `json:"kind"`
+		RequestID string    `json:"requestId"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return &Problem{File: file, Line: line, Reason: "not an audit record: " + err.Error()}
+		return entry{}, &Problem{File: file, Line: line, Reason: "not an audit record: " + err.Error()}
 	}
+	e := entry{line: line, time: r.Time, seq: r.Seq, replica: r.Replica, prev: r.Prev, hash: r.Hash, kind: r.Kind, reqID: r.RequestID}
 	p := &Problem{File: file, Line: line, Replica: r.Replica, Seq: r.Seq, RequestID: r.RequestID}
 	hashed, hash, ok := unseal(raw)
 	if !ok || hash != r.Hash {
 		p.Reason = "the record has no single hash field"
-		return p
+		return e, p
 	}
 	if lineHash(r.Prev, hashed) != r.Hash {
 		p.Reason = "the record was altered: its hash does not match its content"
-		return p
+		return e, p
 	}
-	st := v.chains[r.Replica]
-	switch {
-	case st == nil:
-		// The first record seen of this replica: a genesis, or the first
-		// record of the oldest file kept.
-	case st.closed && r.Kind == "genesis" && r.Prev == st.hash && r.Seq == st.seq+1:
-		// A restart continuing the chain.
-	case st.closed:
-		p.Reason = "the chain continues after its closing record"
-		return p
-	case r.Prev != st.hash && r.Seq == st.seq+1:
-		p.Reason = "the record does not follow the one before it (lines removed, reordered or inserted)"
-		return p
-	case r.Seq > st.seq+1:
-		p.Reason = fmt.Sprintf("records %d to %d are missing", st.seq+1, r.Seq-1)
-		return p
-	case r.Seq <= st.seq:
-		p.Reason = fmt.Sprintf("out of order: seq %d after seq %d", r.Seq, st.seq)
-		return p
-	}
-	if st == nil {
-		st = &chainState{}
-		v.chains[r.Replica] = st
-	}
-	*st = chainState{seq: r.Seq, hash: r.Hash, kind: r.Kind, file: file, line: line, reqID: r.RequestID, closed: r.Kind == "close"}
-	v.records++
-	return nil
+	return e, nil
 }
 
-// Done finishes verification: every chain must be closed unless Open.
-func (v *Verifier) Done() (Verified, error) {
-	out := Verified{Records: v.records, Chains: map[string]uint64{}}
-	replicas := make([]string, 0, len(v.chains))
-	for r := range v.chains {
-		replicas = append(replicas, r)
-	}
-	sort.Strings(replicas)
-	for _, r := range replicas {
-		st := v.chains[r]
-		out.Chains[r] = st.seq
-		if !st.closed && !v.Open {
-			return out, &Problem{File: st.file, Line: st.line, Replica: r, Seq: st.seq, RequestID: st.reqID,
-				Reason: "the chain ends without its closing record: the log was truncated, or the replica stopped abruptly (use --open for a live file)"}
+// follows returns why e cannot come right after last, the record before
+// it of the same replica in the same input, or "".
+func follows(last, e *entry) string {
+	switch {
+	case e.prev == last.hash && e.seq == last.seq+1:
+		if last.kind == "close" && e.kind != "genesis" {
+			// Only a restart continuing the chain may follow its close.
+			return "the chain continues after its closing record"
 		}
+		return ""
+	case e.seq == last.seq+1:
+		return "the record does not follow the one before it (lines removed, reordered or inserted)"
+	case e.seq > last.seq+1:
+		return fmt.Sprintf("records %d to %d are missing", last.seq+1, e.seq-1)
 	}
-	if v.records == 0 {
-		return out, &Problem{Reason: "no records"}
-	}
-	return out, nil
+	return fmt.Sprintf("out of order: seq %d after seq %d", e.seq, last.seq)
 }

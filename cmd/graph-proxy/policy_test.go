@@ -117,7 +117,11 @@ func TestPolicySuggestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := p.Decide(policy.Args{Caller: "engage", Request: req}); d.Result != tc.want {
+		var body []byte
+		if strings.HasSuffix(tc.path, "/getSchedule") {
+			body = []byte(`{"schedules":["megan@contoso.example"]}`)
+		}
+		if d := p.Decide(policy.Args{Caller: "engage", Request: req, ContentType: "application/json", Body: body}); d.Result != tc.want {
 			t.Errorf("%s %s?%s: %v (%s); want %v", tc.method, tc.path, tc.query, d.Result, d.Reason, tc.want)
 		}
 	}

@@ -92,7 +92,7 @@ func newEntra(url string, lifetime time.Duration, key *rsa.PrivateKey) (*Entra, 
 
 // graphRoles are the Graph application permissions the proxy's identities
 // hold by default: what the example policy needs.
-var graphRoles = []string{"User.ReadBasic.All", "Calendars.ReadBasic", "Calendars.ReadWrite", "OnlineMeetings.ReadWrite.All", "GroupMember.Read.All", "Mail.Send", "Mail.ReadWrite"}
+var graphRoles = []string{"User.ReadBasic.All", "Calendars.ReadBasic", "Calendars.ReadWrite", "OnlineMeetings.ReadWrite.All", "GroupMember.Read.All"}
 
 func defaultApps() []*App {
 	return []*App{

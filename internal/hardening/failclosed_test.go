@@ -50,6 +50,12 @@ rules:
 // forwarded is what was decided.
 func TestFailClosedEndToEnd(t *testing.T) {
 	sim := startSim(t, graphsim.Options{})
+	// The proxy's identity holds what the policy needs: mail besides the
+	// simulator's defaults.
+	for _, id := range []string{graphsim.SystemIdentityClientID, graphsim.ManagedIdentityClientID} {
+		roles := sim.Entra.App(graphsim.CustomerTenant, id).Roles[graphsim.GraphResource]
+		sim.Entra.SetRoles(graphsim.CustomerTenant, id, graphsim.GraphResource, append(slices.Clone(roles), "Mail.Send", "Mail.ReadWrite"))
+	}
 	p := startProxy(t, sim, procOptions{Policy: failClosedPolicy})
 	ids, upns := sim.Graph.Users()
 	member, member2, outsider := upns[0], upns[1], upns[3]
