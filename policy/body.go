@@ -73,6 +73,13 @@ func parseBody(data []byte) (body, error) {
 	return body{obj: obj, sourceURL: p.watched, people: p.peopleSeen}, nil
 }
 
+// parseLean reads a body as strictly as parseJSON, building its whole
+// shape but only the strings and numbers the policy reads (jsonParser.lean).
+func parseLean(data []byte) (any, error) {
+	p := jsonParser{b: data, lean: true}
+	return p.parse()
+}
+
 // get reads a top-level member without case, and whether it is there.
 func (b body) get(name string) (any, bool) {
 	if !slices.Contains(bodyMembers, name) {
@@ -168,7 +175,10 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	if rt != nil && rt.refuse != "" {
 		return rt.refuse, RefusalPolicy
 	}
-	bc := &bodyCheck{p: p, caller: c, req: req, version: req.Version, d: d}
+	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement) {
+		return "", RefusalPolicy // nothing to read, nothing required
+	}
+	bc := &bodyCheck{p: p, caller: c, req: req, version: req.Version}
 	var doc any
 	switch {
 	case a.doc != nil:
@@ -198,6 +208,13 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 			if reason := bc.mimePeople(a.Body); reason != "" {
 				return reason, RefusalMalformed
 			}
+		case rt != nil && rt.people != "":
+			// A call that names people: read whole at once, to find them
+			// all.
+			var err error
+			if doc, err = parseLean(a.Body); err != nil {
+				return "request body is not acceptable JSON: " + err.Error(), RefusalMalformed
+			}
 		default:
 			b, err := parseBody(a.Body)
 			if err != nil {
@@ -208,8 +225,9 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 				return "a request body must be a JSON object", RefusalMalformed
 			}
 			if b.people {
-				// It names people: read it whole, to find them all.
-				doc, _ = parseJSON(a.Body)
+				// It names people after all: read it whole, to find them
+				// all.
+				doc, _ = parseLean(a.Body)
 			}
 		}
 	}
@@ -233,6 +251,9 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	}
 	if bc.reason != "" {
 		return bc.reason, bc.refusal
+	}
+	for _, t := range bc.targets {
+		d.Targets = appendUnique(d.Targets, t)
 	}
 	return p.checkPeople(c, r, rt, bc.people, d)
 }
@@ -346,9 +367,7 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 	if len(sub.Targets) == 0 && bc.caller.group != "" {
 		return "subscription resource " + inner.Path + " names no user the users.group scope can check", RefusalPolicy
 	}
-	for _, t := range sub.Targets {
-		bc.d.Targets = appendUnique(bc.d.Targets, t)
-	}
+	bc.targets = sub.Targets
 	return "", RefusalPolicy
 }
 

@@ -40,6 +40,47 @@ type jsonParser struct {
 	// references; peopleSeen reports whether some object had one.
 	people     bool
 	peopleSeen bool
+	// lean builds the whole document's shape but, of its strings and
+	// numbers, only those the policy reads: under the top-level members
+	// (bodyMembers) and the keys that name people (leanKeep). The others
+	// are leanString and leanNumber, of the right type; an event's
+	// kilobytes of HTML are checked, not copied. keepScalars says whether
+	// the value being read is one to build.
+	lean        bool
+	keepScalars bool
+}
+
+// The values lean parsing leaves in place of strings and numbers the
+// policy does not read.
+var (
+	leanString any = ""
+	leanNumber any = json.Number("0")
+)
+
+// leanKeep are the keys (lower case) whose strings the people finder
+// reads, besides personKeys and references.
+var leanKeep = [][]byte{[]byte("address"), []byte("id")}
+
+// keepUnder reports whether lean parsing builds the scalars under key, at
+// depth (0 for the top-level object's members).
+func (p *jsonParser) keepUnder(key []byte, depth int) bool {
+	if isPersonKey(key) {
+		return true
+	}
+	if depth == 0 {
+		for _, m := range bodyMemberKeys {
+			if sameKey(m, key) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range leanKeep {
+		if len(k) == len(key) && bytes.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // personKeyBytes are personKeys as the parser compares them.
@@ -138,12 +179,20 @@ func (p *jsonParser) value(depth int, build bool) (any, error) {
 		}
 		return p.array(depth, build)
 	case c == '"':
+		if build && p.lean && !p.keepScalars {
+			_, _, err := p.str(false)
+			return leanString, err
+		}
 		s, _, err := p.str(build)
 		if !build || err != nil {
 			return nil, err
 		}
 		return string(s), nil
 	case c == '-' || ('0' <= c && c <= '9'):
+		if build && p.lean && !p.keepScalars {
+			_, err := p.number(false)
+			return leanNumber, err
+		}
 		return p.number(build)
 	case c == 't':
 		return nilUnless(build, true), p.literal("true")
@@ -258,7 +307,12 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 		}
 		p.i++
 		keep := build && (depth > 0 || p.members == nil || p.member(key))
+		outer := p.keepScalars
+		if p.lean {
+			p.keepScalars = outer || p.keepUnder(key, depth)
+		}
 		v, err := p.value(depth+1, keep)
+		p.keepScalars = outer
 		if err != nil {
 			return nil, err
 		}

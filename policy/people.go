@@ -56,7 +56,9 @@ type bodyCheck struct {
 	p       *Policy
 	caller  *caller
 	req     Request
-	d       *Decision
+	// targets are the users of a subscription's resource: mailboxes the
+	// call reads, not people its body names.
+	targets []string
 	body    body
 	mime    bool
 	version string

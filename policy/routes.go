@@ -38,6 +38,16 @@ type route struct {
 	people string
 	// check reads the members the call cannot work without.
 	check requirement
+	// alts is tail with each entry's alternatives split (init).
+	alts [][]string
+}
+
+func init() {
+	for i := range routes {
+		for _, t := range routes[i].tail {
+			routes[i].alts = append(routes[i].alts, strings.Split(t, "|"))
+		}
+	}
 }
 
 // A requirement names a route's check of the members it cannot work
@@ -123,23 +133,23 @@ var routes = []route{
 func routeOf(req Request) *route {
 	for i := range routes {
 		rt := &routes[i]
-		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.tail, req.Segments, rt.whole) {
+		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.alts, req.Segments, rt.whole) {
 			return rt
 		}
 	}
 	return nil
 }
 
-func tailMatches(tail, segs []string, whole bool) bool {
+func tailMatches(tail [][]string, segs []string, whole bool) bool {
 	if len(segs) < len(tail) || whole && len(segs) != len(tail) {
 		return false
 	}
 	segs = segs[len(segs)-len(tail):]
-	for i, want := range tail {
-		if want == "*" {
+	for i, alts := range tail {
+		if alts[0] == "*" {
 			continue
 		}
-		if !slices.ContainsFunc(strings.Split(want, "|"), func(w string) bool { return strings.EqualFold(w, segs[i]) }) {
+		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, segs[i]) }) {
 			return false
 		}
 	}
@@ -162,11 +172,11 @@ func routesOfRule(r *rule) []*route {
 		}
 		parts = parts[len(parts)-len(rt.tail):]
 		ok := true
-		for j, want := range rt.tail {
-			if want == "*" || parts[j].kind != literal {
+		for j, alts := range rt.alts {
+			if alts[0] == "*" || parts[j].kind != literal {
 				continue
 			}
-			if !slices.Contains(strings.Split(want, "|"), parts[j].lit) {
+			if !slices.Contains(alts, parts[j].lit) {
 				ok = false
 				break
 			}
