@@ -53,9 +53,9 @@ type person struct {
 // bodyCheck is one body being read: what the route model and the shapes
 // find in it.
 type bodyCheck struct {
-	p       *Policy
-	caller  *caller
-	req     Request
+	p      *Policy
+	caller *caller
+	req    Request
 	// targets are the users of a subscription's resource: mailboxes the
 	// call reads, not people its body names.
 	targets []string
