@@ -314,8 +314,30 @@ func FuzzParseBody(f *testing.F) {
 		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
 			t.Fatalf("%q: parseBody: %v; parseJSON: %v", data, err, werr)
 		}
+		// Lean parsing is as strict, and keeps what the policy reads: the
+		// top-level members and the people, as the whole document has them.
+		lean, lerr := parseLean(data)
+		if (lerr == nil) != (werr == nil) || (lerr != nil && lerr.Error() != werr.Error()) {
+			t.Fatalf("%q: parseLean: %v; parseJSON: %v", data, lerr, werr)
+		}
 		if err != nil {
 			return
+		}
+		var leanPeople, wholePeople []string
+		refPeople(lean, &leanPeople)
+		refPeople(whole, &wholePeople)
+		slices.Sort(leanPeople)
+		slices.Sort(wholePeople)
+		if !slices.Equal(leanPeople, wholePeople) {
+			t.Fatalf("%q: lean people %q; whole %q", data, leanPeople, wholePeople)
+		}
+		if lo, ok := lean.(map[string]any); ok {
+			wo := whole.(map[string]any)
+			for _, m := range bodyMembers {
+				if l, w := fieldValue(lo, m), fieldValue(wo, m); !reflect.DeepEqual(l, w) {
+					t.Fatalf("%q: lean member %s is %#v; whole %#v", data, m, l, w)
+				}
+			}
 		}
 		obj, _ := whole.(map[string]any)
 		want := body{obj: obj, sourceURL: hasKey(whole, sourceURLKey), people: namesPeople(whole)}
