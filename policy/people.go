@@ -30,7 +30,7 @@ import (
 var personKeys = []string{
 	"emailaddress", "emailaddresses", "locationemailaddress", "upn", "userprincipalname", "user",
 	"attendees", "torecipients", "ccrecipients", "bccrecipients", "replyto", "from", "sender", "organizer",
-	"participants", "mentions", "message",
+	"participants", "mentions", "message", "sourceurl", "internetmessageheaders",
 }
 
 // bindSuffix ends the key of a reference: Graph binds the property to
@@ -192,6 +192,29 @@ func (c *bodyCheck) member(path, key string, v any) {
 			}
 		default:
 			c.fail(RefusalMalformed, "%s must be an object", where)
+		}
+	case lk == "sourceurl":
+		// A reference attachment: Graph sends a link to a file outside
+		// the message, which no rule on people sees.
+		if v != nil && !c.p.externalLinks {
+			c.fail(RefusalPolicy, "%s: a reference attachment links to a file elsewhere; set externalLinks: true to allow it", where)
+		}
+	case lk == "internetmessageheaders":
+		list, ok := v.([]any)
+		if !ok && v != nil {
+			c.fail(RefusalMalformed, "%s must be a list", where)
+			return
+		}
+		for _, e := range list {
+			h, _ := e.(map[string]any)
+			name, _ := fieldValue(h, "name").(string)
+			value, _ := fieldValue(h, "value").(string)
+			// Graph takes custom headers only; a header that routes or
+			// addresses mail would be read by no rule on people.
+			if len(name) < 3 || !strings.EqualFold(name[:2], "x-") || strings.ContainsAny(name+value, "\r\n") {
+				c.fail(RefusalPolicy, "%s: only custom headers (X-…) are allowed, on one line", where)
+				return
+			}
 		}
 	case peopleLists[lk]:
 		list, ok := v.([]any)

@@ -250,6 +250,9 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "replyAll inside", method: "POST", url: u + "/messages/AAMk/replyAll", body: `{"comment":"ok"}`, want: "allow", targets: alice},
 		{name: "createForward", method: "POST", url: u + "/messages/AAMk/createForward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
 		{name: "draft send", method: "POST", url: u + "/messages/AAMk/send", want: "403"},
+		{name: "reference attachment", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"attachments":[{"@odata.type":"#microsoft.graph.referenceAttachment","name":"f","sourceUrl":"https://evil.example/f"}]`), want: "403"},
+		{name: "custom header", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"internetMessageHeaders":[{"name":"x-vendor-id","value":"1"}]`), want: "allow", targets: alice + "," + bob},
+		{name: "routing header", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"internetMessageHeaders":[{"name":"Bcc","value":"x@evil.example"}]`), want: "403"},
 		{name: "event forward", method: "POST", url: u + "/events/AAMk/forward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
 		{name: "event forward no one", method: "POST", url: u + "/events/AAMk/forward", body: `{"comment":"x"}`, want: "400"},
 		// meetings
