@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -179,4 +180,56 @@ func TestScripts(t *testing.T) {
 			t.Errorf("Add-Teams-Access-Policy.ps1 lacks %s", w)
 		}
 	}
+}
+
+// TestBicepTrustedProxies: when the ingress forwards client certificates
+// (clientCertificateMode accept or require), the proxy is also told which
+// peers may forward them: it refuses the header from any other.
+func TestBicepTrustedProxies(t *testing.T) {
+	main := read(t, "bicep/main.bicep")
+	m := regexp.MustCompile(`(?s)\nvar mtlsEnv = clientCertificateMode != 'ignore' \? \[(.*?)\n\] : \[\]`).FindStringSubmatch(main)
+	if m == nil {
+		t.Fatal("main.bicep: no mtlsEnv set only when clientCertificateMode is accept or require")
+	}
+	for _, want := range []string{
+		"name: 'GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER'",
+		"name: 'GRAPH_PROXY_INBOUND_TRUSTEDPROXIES'\n    value: join(trustedProxyCidrs, ',')",
+	} {
+		if !strings.Contains(m[1], want) {
+			t.Errorf("main.bicep: mtlsEnv lacks %s", want)
+		}
+	}
+	for name, text := range bicepFiles(t) {
+		if strings.Contains(text, "GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER") && !strings.Contains(text, "GRAPH_PROXY_INBOUND_TRUSTEDPROXIES") {
+			t.Errorf("%s forwards client certificates without setting GRAPH_PROXY_INBOUND_TRUSTEDPROXIES", name)
+		}
+	}
+	cidrs := trustedProxyDefault(t, main)
+	if len(cidrs) == 0 {
+		t.Fatal("main.bicep: trustedProxyCidrs has no default")
+	}
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		switch {
+		case err != nil:
+			t.Errorf("trustedProxyCidrs default %q: %v", c, err)
+		case p.Bits() < 8:
+			t.Errorf("trustedProxyCidrs default %q would believe a forwarded certificate from almost anyone", c)
+		}
+	}
+}
+
+// trustedProxyDefault returns the default of main.bicep's trustedProxyCidrs
+// (marketplace.TestTrustedProxies checks mainTemplate.json has the same).
+func trustedProxyDefault(t *testing.T, main string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)\nparam trustedProxyCidrs array = \[(.*?)\]`).FindStringSubmatch(main)
+	if m == nil {
+		t.Fatal("main.bicep: no parameter trustedProxyCidrs with a default")
+	}
+	var out []string
+	for _, q := range regexp.MustCompile(`'([^']*)'`).FindAllStringSubmatch(m[1], -1) {
+		out = append(out, q[1])
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package marketplace
 import (
 	"archive/zip"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -265,5 +266,61 @@ func TestPack(t *testing.T) {
 	load(t, "viewDefinition.json", &view)
 	if len(view.Views) == 0 || view.Views[0].Kind != "Overview" {
 		t.Errorf("viewDefinition %+v", view)
+	}
+}
+
+// TestTrustedProxies: like main.bicep, the template tells the proxy which
+// peers may forward a client certificate whenever the ingress forwards
+// one (clientCertificateMode accept or require), with the same default.
+func TestTrustedProxies(t *testing.T) {
+	var tm template
+	raw := load(t, "mainTemplate.json", &tm)
+	p, ok := tm.Parameters["trustedProxyCidrs"]
+	if !ok || p.Type != "array" {
+		t.Fatalf("no array parameter trustedProxyCidrs: %+v", p)
+	}
+	var got []string
+	for _, v := range p.DefaultValue.([]any) {
+		got = append(got, v.(string))
+	}
+	b, err := os.ReadFile("../deploy/bicep/main.bicep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)\nparam trustedProxyCidrs array = \[(.*?)\]`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("main.bicep: no parameter trustedProxyCidrs with a default")
+	}
+	var want []string
+	for _, q := range regexp.MustCompile(`'([^']*)'`).FindAllSubmatch(m[1], -1) {
+		want = append(want, string(q[1]))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("trustedProxyCidrs defaults to %v; main.bicep to %v", got, want)
+	}
+	for _, c := range got {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			t.Errorf("trustedProxyCidrs default %q: %v", c, err)
+		}
+	}
+
+	// The variables set only when certificates are forwarded.
+	const cond = "if(not(equals(parameters('clientCertificateMode'), 'ignore')), createArray("
+	i := strings.Index(raw, cond)
+	if i < 0 {
+		t.Fatal("no environment variables set only when clientCertificateMode is accept or require")
+	}
+	block := raw[i+len(cond):]
+	block = block[:strings.Index(block, "), createArray())")]
+	for _, want := range []string{
+		"createObject('name', 'GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER', 'value', 'X-Forwarded-Client-Cert')",
+		"createObject('name', 'GRAPH_PROXY_INBOUND_TRUSTEDPROXIES', 'value', join(parameters('trustedProxyCidrs'), ','))",
+	} {
+		if !strings.Contains(block, want) {
+			t.Errorf("with client certificates forwarded, the template does not set %s", want)
+		}
+	}
+	if strings.Count(raw, "GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER") != 1 {
+		t.Error("GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER is set outside the client-certificate branch")
 	}
 }

@@ -208,6 +208,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		// The handler enforces limits.maxHeaderBytes with an audited 431;
 		// the server's own refusal (recorded by conns) is the backstop.
 		MaxHeaderBytes: 2 * cfg.Limits.MaxHeaderBytes,
+		// Otherwise the server answers "OPTIONS *" itself, 200 over HTTP/1
+		// and HTTP/2 alike, and the handler never sees it: every request
+		// must be answered by the proxy and leave its record.
+		DisableGeneralOptionsHandler: true,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 100,
 			// HPACK-decoded header lists are capped like HTTP/1 headers.
@@ -446,7 +450,10 @@ func newAuthenticator(ctx context.Context, cfg config.Config, loginURL *url.URL,
 		if err != nil {
 			return nil, nil, nil, &exitError{code: exitUsage, err: fmt.Errorf("inbound.mtls.trustedCAs: %w", err)}
 		}
-		chain.MTLS = &callers.MTLS{Roots: roots, Header: m.ClientCertHeader, Dir: dir}
+		// The forwarded certificate is believed from the same peers as
+		// X-Forwarded-For: the ingress (validation requires the list when
+		// clientCertHeader is set).
+		chain.MTLS = &callers.MTLS{Roots: roots, Header: m.ClientCertHeader, Dir: dir, TrustedProxies: chain.TrustedProxies}
 	}
 	return chain, ready, closeFn, nil
 }

@@ -57,6 +57,14 @@ param clientCertificateMode string = 'ignore'
 @description('PEM bundle of the CAs that issue vendor client certificates (with accept or require).')
 param vendorClientCaPem string = ''
 
+@description('CIDRs the Container Apps ingress connects to the container from (with accept or require): the proxy believes a forwarded client certificate from these only and refuses it (401) from any other peer. Default: the ranges a workload profiles environment reserves for its infrastructure; see docs/installation.md.')
+param trustedProxyCidrs array = [
+  '100.100.0.0/17'
+  '100.100.128.0/19'
+  '100.100.160.0/19'
+  '100.100.192.0/19'
+]
+
 @description('The container image.')
 param containerImage string
 
@@ -132,6 +140,10 @@ var mtlsEnv = clientCertificateMode != 'ignore' ? [
   {
     name: 'GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS'
     value: '/etc/graph-proxy/policy/client-ca'
+  }
+  {
+    name: 'GRAPH_PROXY_INBOUND_TRUSTEDPROXIES'
+    value: join(trustedProxyCidrs, ',')
   }
 ] : []
 

@@ -91,8 +91,10 @@ type Inbound struct {
 	Entra Entra `mapstructure:"entra"`
 	MTLS  MTLS  `mapstructure:"mtls"`
 	// TrustedProxies lists the CIDRs (the Container Apps ingress) whose
-	// X-Forwarded-For is believed for the caller's address. Empty (the
-	// default) believes none and records the socket's address.
+	// X-Forwarded-For is believed for the caller's address, and the only
+	// peers a forwarded client certificate (MTLS.ClientCertHeader) is
+	// believed from. Empty (the default) believes none and records the
+	// socket's address.
 	TrustedProxies []string `mapstructure:"trustedProxies"`
 }
 
@@ -117,7 +119,9 @@ type MTLS struct {
 	// certificates. Empty disables client certificates.
 	TrustedCAs string `mapstructure:"trustedCAs"`
 	// ClientCertHeader names the header in which an ingress forwards the
-	// client certificate. Empty (the default) ignores any such header.
+	// client certificate. Empty (the default) ignores any such header. Set,
+	// it needs TrustedCAs and Inbound.TrustedProxies: the header from any
+	// other peer makes the call unauthenticated (401).
 	ClientCertHeader string `mapstructure:"clientCertHeader"`
 }
 

@@ -291,3 +291,50 @@ func TestKeysHaveEnvNames(t *testing.T) {
 		t.Errorf("Keys() lacks upstream.keyVault.secretName")
 	}
 }
+
+// TestClientCertHeaderNeedsTrustedProxies: a forwarded certificate is
+// believed only from inbound.trustedProxies, so setting the header without
+// them is a start-up error.
+func TestClientCertHeaderNeedsTrustedProxies(t *testing.T) {
+	ca := testCA(t)
+	const want = `env GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER: inbound.mtls.clientCertHeader: needs inbound.trustedProxies: a forwarded certificate is believed only from those addresses (the ingress's; docs/installation.md says how to find them)`
+	tests := []struct {
+		name string
+		env  []string
+		want string // the one problem; empty loads
+	}{
+		{name: "neither", env: nil},
+		{name: "trusted proxies alone", env: []string{"GRAPH_PROXY_INBOUND_TRUSTEDPROXIES=100.100.0.0/17"}},
+		{name: "header and trusted proxies", env: []string{
+			"GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS=" + ca,
+			"GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER=X-Forwarded-Client-Cert",
+			"GRAPH_PROXY_INBOUND_TRUSTEDPROXIES=100.100.0.0/17,100.100.128.0/19",
+		}},
+		{name: "header without trusted proxies", env: []string{
+			"GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS=" + ca,
+			"GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER=X-Forwarded-Client-Cert",
+		}, want: want},
+		{name: "header with an empty list", env: []string{
+			"GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS=" + ca,
+			"GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER=X-Forwarded-Client-Cert",
+			"GRAPH_PROXY_INBOUND_TRUSTEDPROXIES=",
+		}, want: want},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(Sources{File: writeConfig(t, "", ""), Env: tt.env})
+			var got string
+			var ce *Error
+			if errors.As(err, &ce) {
+				for _, pr := range ce.Problems {
+					got += pr.String()
+				}
+			} else if err != nil {
+				t.Fatalf("got %v; want nil or *Error", err)
+			}
+			if got != tt.want {
+				t.Errorf("got problems %q; want %q", got, tt.want)
+			}
+		})
+	}
+}

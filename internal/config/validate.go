@@ -87,6 +87,12 @@ func (c Config) validate() []Problem {
 			ps.add(fmt.Sprintf("inbound.trustedProxies[%d]", i), "%q is not a CIDR such as 100.100.0.0/16", cidr)
 		}
 	}
+	// Without trusted proxies a forwarded certificate is believed from no
+	// one, so every call carrying one would be refused: a configuration
+	// that cannot work is a start-up error, not a surprise in production.
+	if c.Inbound.MTLS.ClientCertHeader != "" && len(c.Inbound.TrustedProxies) == 0 {
+		ps.add("inbound.mtls.clientCertHeader", "needs inbound.trustedProxies: a forwarded certificate is believed only from those addresses (the ingress's; docs/installation.md says how to find them)")
+	}
 	if len(c.Inbound.Entra.Tenants) == 0 && c.Inbound.MTLS.TrustedCAs == "" {
 		ps.add("inbound", "no way to authenticate callers: set inbound.entra.tenants and audience, or inbound.mtls.trustedCAs")
 	}

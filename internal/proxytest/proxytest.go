@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -220,7 +221,9 @@ func New(t *testing.T, o Options) *Env {
 	t.Cleanup(entra.Close)
 	auth := &callers.Chain{Entra: entra}
 	if o.ClientCAs != nil {
-		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: decider}
+		// The test's clients are the "ingress": on loopback.
+		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: decider,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
 	}
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,

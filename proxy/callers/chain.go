@@ -8,11 +8,15 @@ import (
 
 // Chain authenticates with an Entra ID token when the request carries an
 // Authorization header, else with a client certificate. Either may be nil
-// (not configured); with neither applicable the request is refused.
+// (not configured); with neither applicable the request is refused. A
+// forwarded client certificate from a peer MTLS does not trust refuses the
+// request, whichever credential would have been used.
 type Chain struct {
 	Entra *Entra
 	MTLS  *MTLS
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	// The forwarded client certificate has its own list,
+	// MTLS.TrustedProxies; serve sets both from inbound.trustedProxies.
 	TrustedProxies []netip.Prefix
 }
 
@@ -20,7 +24,14 @@ type Chain struct {
 func (c *Chain) Authenticate(r *http.Request) (Caller, error) {
 	var caller Caller
 	var err error
+	if c.MTLS != nil {
+		// Before the bearer token too: a forged certificate header beside
+		// a valid token is an attack to record as such, not a detail to
+		// ignore.
+		err = c.MTLS.checkForwarded(r)
+	}
 	switch {
+	case err != nil:
 	case c.Entra != nil && r.Header.Get("Authorization") != "":
 		caller, err = c.Entra.Authenticate(r)
 	case c.MTLS != nil:
@@ -56,10 +67,12 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	return peer
 }
 
+// isTrusted reports whether a is in one of the prefixes. An IPv4-mapped
+// IPv6 address (a dual-stack listener's view of an IPv4 peer) matches as
+// its IPv4 address, and as itself where a prefix is written mapped.
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	a = a.Unmap()
 	for _, p := range trusted {
-		if p.Contains(a) {
+		if p.Contains(a.Unmap()) || p.Contains(a) {
 			return true
 		}
 	}

@@ -58,15 +58,24 @@ type EntraOptions struct {
 	CacheSize int
 	// Logger receives key refresh failures; nil discards them.
 	Logger *slog.Logger
+	// Now is the clock tokens' exp, nbf and iat are checked against, in
+	// verification and in the validated-token cache alike; nil uses
+	// time.Now.
+	Now func() time.Time
 }
+
+// ClockSkew is how far the proxy's clock and Entra ID's may disagree: a
+// token is accepted until ClockSkew after its exp, and from ClockSkew
+// before its nbf and iat (docs/configuration.md states it).
+const ClockSkew = 2 * time.Minute
 
 // Entra validates Entra ID access tokens. It is safe for concurrent use.
 type Entra struct {
 	o         EntraOptions
 	dir       Directory
 	issuers   map[string]string // issuer → tenant
-	keys      keyfunc.Keyfunc
-	storages  []jwkset.Storage
+	tenants   []*tenantKeys     // in the order of o.Tenants, duplicates dropped
+	keys      map[string]*tenantKeys
 	parser    *jwt.Parser
 	cacheMu   sync.Mutex
 	cache     map[[32]byte]tokenInfo
@@ -74,11 +83,23 @@ type Entra struct {
 	stopFetch context.CancelFunc
 }
 
+// tenantKeys are the signing keys one tenant's OpenID metadata publishes.
+// Each tenant has its own, so that a key of one accepted tenant never
+// verifies a token claiming another.
+type tenantKeys struct {
+	tenant  string
+	storage jwkset.Storage
+	keyfunc keyfunc.Keyfunc
+}
+
 // tokenInfo is what a validated token established.
 type tokenInfo struct {
 	tenantID, appID string
 	roles           []string
-	exp             time.Time
+	// until is when the token stops being accepted: its exp plus
+	// ClockSkew, as verification decides, so that the cache and a fresh
+	// verification never disagree about a token.
+	until time.Time
 }
 
 // NewEntra discovers the tenants' signing keys and returns a validator.
@@ -102,61 +123,78 @@ func NewEntra(ctx context.Context, o EntraOptions, dir Directory) (*Entra, error
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	login := strings.TrimSuffix(o.LoginURL, "/")
-	e := &Entra{o: o, dir: dir, issuers: map[string]string{}, cache: map[[32]byte]tokenInfo{}, now: time.Now}
+	e := &Entra{o: o, dir: dir, issuers: map[string]string{}, keys: map[string]*tenantKeys{},
+		cache: map[[32]byte]tokenInfo{}, now: o.Now}
 	fetchCtx, cancel := context.WithCancel(context.Background())
 	e.stopFetch = cancel
-	urls := map[string]jwkset.Storage{}
 	for _, t := range o.Tenants {
 		t = strings.ToLower(t)
+		if e.keys[t] != nil {
+			continue
+		}
 		e.issuers[login+"/"+t+"/v2.0"] = t
 		e.issuers[strings.TrimSuffix(o.STSURL, "/")+"/"+t+"/"] = t
-		jwksURI, err := discoverKeys(ctx, o.HTTPClient, login, t)
-		if err != nil {
-			o.Logger.Warn("OpenID discovery failed; using the conventional key location", "tenant", t, "error", err)
-			jwksURI = login + "/" + t + "/discovery/v2.0/keys"
-		}
-		store, err := jwkset.NewStorageFromHTTP(jwksURI, jwkset.HTTPClientStorageOptions{
-			Client:                    o.HTTPClient,
-			Ctx:                       fetchCtx,
-			HTTPTimeout:               10 * time.Second,
-			NoErrorReturnFirstHTTPReq: true,
-			RefreshInterval:           o.KeyRefresh,
-			RefreshErrorHandler: func(_ context.Context, err error) {
-				o.Logger.Warn("Entra ID key refresh failed", "tenant", t, "error", err)
-			},
-		})
+		k, err := newTenantKeys(ctx, fetchCtx, o, login, t)
 		if err != nil {
 			cancel()
-			return nil, fmt.Errorf("callers: keys of tenant %s: %w", t, err)
+			return nil, err
 		}
-		urls[jwksURI] = store
-		e.storages = append(e.storages, store)
-	}
-	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
-		HTTPURLs: urls,
-		// A token with an unknown kid triggers at most one fetch per
-		// interval, and a request waits briefly for it, never long: a
-		// burst of forged kids must not hammer Entra ID or stall callers.
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(o.UnknownKeyRefresh), 1),
-		RateLimitWaitMax:  2 * time.Second,
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("callers: %w", err)
-	}
-	e.keys, err = keyfunc.New(keyfunc.Options{Storage: client, Ctx: fetchCtx})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("callers: %w", err)
+		e.keys[t] = k
+		e.tenants = append(e.tenants, k)
 	}
 	e.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{"RS256"}),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(2*time.Minute),
+		jwt.WithLeeway(ClockSkew),
 		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(e.now),
 	)
 	return e, nil
+}
+
+// newTenantKeys discovers a tenant's key location and starts fetching its
+// keys in the background (until fetchCtx ends).
+func newTenantKeys(ctx, fetchCtx context.Context, o EntraOptions, login, t string) (*tenantKeys, error) {
+	jwksURI, err := discoverKeys(ctx, o.HTTPClient, login, t)
+	if err != nil {
+		o.Logger.Warn("OpenID discovery failed; using the conventional key location", "tenant", t, "error", err)
+		jwksURI = login + "/" + t + "/discovery/v2.0/keys"
+	}
+	store, err := jwkset.NewStorageFromHTTP(jwksURI, jwkset.HTTPClientStorageOptions{
+		Client:                    o.HTTPClient,
+		Ctx:                       fetchCtx,
+		HTTPTimeout:               10 * time.Second,
+		NoErrorReturnFirstHTTPReq: true,
+		RefreshInterval:           o.KeyRefresh,
+		RefreshErrorHandler: func(_ context.Context, err error) {
+			o.Logger.Warn("Entra ID key refresh failed", "tenant", t, "error", err)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("callers: keys of tenant %s: %w", t, err)
+	}
+	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs: map[string]jwkset.Storage{jwksURI: store},
+		// A token with an unknown kid triggers at most one fetch per
+		// interval, and a request waits briefly for it, never long: a
+		// burst of forged kids must not hammer Entra ID or stall callers.
+		// The limiter is the tenant's own, so forged kids claiming one
+		// tenant cannot delay another tenant's key rotation.
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(o.UnknownKeyRefresh), 1),
+		RateLimitWaitMax:  2 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("callers: keys of tenant %s: %w", t, err)
+	}
+	kf, err := keyfunc.New(keyfunc.Options{Storage: client, Ctx: fetchCtx})
+	if err != nil {
+		return nil, fmt.Errorf("callers: keys of tenant %s: %w", t, err)
+	}
+	return &tenantKeys{tenant: t, storage: store, keyfunc: kf}, nil
 }
 
 // Close stops the background key refresh.
@@ -164,10 +202,10 @@ func (e *Entra) Close() { e.stopFetch() }
 
 // Ready reports nil once signing keys are held for every tenant.
 func (e *Entra) Ready() error {
-	for i, s := range e.storages {
-		keys, err := s.KeyReadAll(context.Background())
+	for _, k := range e.tenants {
+		keys, err := k.storage.KeyReadAll(context.Background())
 		if err != nil || len(keys) == 0 {
-			return fmt.Errorf("no Entra ID signing keys for tenant %s yet", e.o.Tenants[i])
+			return fmt.Errorf("no Entra ID signing keys for tenant %s yet", k.tenant)
 		}
 	}
 	return nil
@@ -197,16 +235,55 @@ func discoverKeys(ctx context.Context, client *http.Client, login, tenant string
 	return doc.JWKSURI, nil
 }
 
-// entraClaims are the claims read from an access token.
+// entraClaims are the claims read from an access token. They implement
+// jwt.Claims themselves rather than embed jwt.RegisteredClaims, whose
+// dates accept a JSON string holding a number.
 type entraClaims struct {
-	jwt.RegisteredClaims
-	TenantID string   `json:"tid"`
-	AppID    string   `json:"appid"` // v1
-	AZP      string   `json:"azp"`   // v2
-	IDType   string   `json:"idtyp"`
-	OID      string   `json:"oid"`
-	Scope    string   `json:"scp"`
-	Roles    []string `json:"roles"`
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  jwt.ClaimStrings `json:"aud"`
+	ExpiresAt *numericDate     `json:"exp"`
+	NotBefore *numericDate     `json:"nbf"`
+	IssuedAt  *numericDate     `json:"iat"`
+	TenantID  string           `json:"tid"`
+	AppID     string           `json:"appid"` // v1
+	AZP       string           `json:"azp"`   // v2
+	IDType    string           `json:"idtyp"`
+	OID       string           `json:"oid"`
+	Scope     string           `json:"scp"`
+	Roles     []string         `json:"roles"`
+
+	// keysOf is the tenant whose keys verified the signature (keyFor).
+	keysOf string
+}
+
+func (c *entraClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.date(), nil }
+func (c *entraClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.date(), nil }
+func (c *entraClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.date(), nil }
+func (c *entraClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *entraClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *entraClaims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
+
+// numericDate is a JWT NumericDate that must be a JSON number (RFC 7519
+// §2). jwt.NumericDate also takes a string such as "1999999999", which
+// Entra ID never issues: a token carrying one is malformed, not read
+// leniently.
+type numericDate struct{ jwt.NumericDate }
+
+var errNotNumber = errors.New("a date claim (exp, nbf, iat) is not a JSON number")
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errNotNumber
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+func (d *numericDate) date() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
 }
 
 // Rejection wraps ErrUnauthenticated or ErrUnknownCaller with the detail
@@ -230,7 +307,7 @@ func (e *Entra) validate(raw string) (tokenInfo, error) {
 	e.cacheMu.Lock()
 	info, ok := e.cache[key]
 	e.cacheMu.Unlock()
-	if ok && now.Before(info.exp) {
+	if ok && now.Before(info.until) {
 		return info, nil
 	}
 	info, err := e.verify(raw)
@@ -244,15 +321,18 @@ func (e *Entra) validate(raw string) (tokenInfo, error) {
 // verify checks a token's signature and claims, without the cache.
 func (e *Entra) verify(raw string) (tokenInfo, error) {
 	var c entraClaims
-	tok, err := e.parser.ParseWithClaims(raw, &c, e.keys.Keyfunc)
+	tok, err := e.parser.ParseWithClaims(raw, &c, e.keyFor)
 	if err != nil || !tok.Valid {
 		return tokenInfo{}, reject(ErrUnauthenticated, "invalid token: %v", err)
 	}
 	if !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(e.o.Audiences, a) }) {
 		return tokenInfo{}, reject(ErrUnauthenticated, "audience %v is not %v", c.Audience, e.o.Audiences)
 	}
+	// keyFor chose the keys from these claims before they were verified;
+	// check again on the verified claims, so that the tenant a caller is
+	// named by is always the tenant whose key signed the token.
 	tenant, ok := e.issuers[c.Issuer]
-	if !ok || !strings.EqualFold(c.TenantID, tenant) {
+	if !ok || tenant != c.keysOf || !strings.EqualFold(c.TenantID, tenant) {
 		return tokenInfo{}, reject(ErrUnauthenticated, "issuer %q (tenant %q) is not an accepted tenant", c.Issuer, c.TenantID)
 	}
 	app := c.AZP
@@ -266,7 +346,24 @@ func (e *Entra) verify(raw string) (tokenInfo, error) {
 	if !appOnly && !e.o.AllowDelegated {
 		return tokenInfo{}, reject(ErrUnauthenticated, "delegated (user) token; only app-only tokens are accepted")
 	}
-	return tokenInfo{tenantID: tenant, appID: strings.ToLower(app), roles: c.Roles, exp: c.ExpiresAt.Time}, nil
+	return tokenInfo{tenantID: tenant, appID: strings.ToLower(app), roles: c.Roles, until: c.ExpiresAt.Add(ClockSkew)}, nil
+}
+
+// keyFor is the jwt.Keyfunc: the keys of the one tenant the token claims
+// to come from. The claims are not verified yet, which is why they only
+// choose the keys: a token naming tenant A verifies with A's keys or not
+// at all, however many tenants are accepted and whatever its kid.
+func (e *Entra) keyFor(t *jwt.Token) (any, error) {
+	c, ok := t.Claims.(*entraClaims)
+	if !ok {
+		return nil, errors.New("unexpected claims type")
+	}
+	tenant, ok := e.issuers[c.Issuer]
+	if !ok || !strings.EqualFold(c.TenantID, tenant) {
+		return nil, fmt.Errorf("issuer %q (tenant %q) is not an accepted tenant", c.Issuer, c.TenantID)
+	}
+	c.keysOf = tenant
+	return e.keys[tenant].keyfunc.Keyfunc(t)
 }
 
 // remember caches a validated token until it expires.
@@ -276,7 +373,7 @@ func (e *Entra) remember(key [32]byte, info tokenInfo, now time.Time) {
 		// Bounded: drop the expired entries, then arbitrary ones (map
 		// order is random) down to nine tenths.
 		for k, v := range e.cache {
-			if !now.Before(v.exp) {
+			if !now.Before(v.until) {
 				delete(e.cache, k)
 			}
 		}

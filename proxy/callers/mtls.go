@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -16,14 +17,20 @@ import (
 // MTLS authenticates callers by client certificate: one verified by the
 // proxy's own TLS listener, or — only when Header is set — one an ingress
 // (Container Apps in client-certificate mode) forwards in that header,
-// which is then verified here against Roots.
+// which is then verified here against Roots. The header is believed only
+// from a peer in TrustedProxies; from any other peer it makes the request
+// unauthenticated, whatever else it carries.
 type MTLS struct {
 	// Roots are the CAs that issue vendor client certificates.
 	Roots *x509.CertPool
 	// Header names the forwarded-certificate header (e.g.
 	// X-Forwarded-Client-Cert); empty ignores any such header.
 	Header string
-	Dir    Directory
+	// TrustedProxies are the peers (the ingress) that may forward a
+	// certificate in Header. Empty (the default) trusts none: with Header
+	// set, every request carrying it is refused. Fails closed.
+	TrustedProxies []netip.Prefix
+	Dir            Directory
 	// Now is the clock for verifying forwarded certificates; nil uses
 	// time.Now.
 	Now func() time.Time
@@ -46,8 +53,28 @@ func (m *MTLS) Authenticate(r *http.Request) (Caller, error) {
 	return c, nil
 }
 
+// checkForwarded refuses (ErrUnauthenticated) a request that carries the
+// forwarded-certificate header from a peer that is not a trusted proxy.
+// Such a request is refused rather than the header ignored: a client
+// writing it itself is forging a credential, and if it is the ingress at
+// an address not configured, the operator must hear of it, not see
+// certificate callers silently fall back to other credentials.
+func (m *MTLS) checkForwarded(r *http.Request) error {
+	if m.Header == "" || len(r.Header.Values(m.Header)) == 0 {
+		return nil
+	}
+	peer := RemoteIP(r)
+	if a, err := netip.ParseAddr(peer); err != nil || !isTrusted(a, m.TrustedProxies) {
+		return reject(ErrUnauthenticated, "forwarded client certificate (%s) from %s, which is not a trusted proxy (inbound.trustedProxies)", m.Header, peer)
+	}
+	return nil
+}
+
 // certificate returns the verified client certificate of r.
 func (m *MTLS) certificate(r *http.Request) (*x509.Certificate, error) {
+	if err := m.checkForwarded(r); err != nil {
+		return nil, err
+	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		return r.TLS.VerifiedChains[0][0], nil
 	}
