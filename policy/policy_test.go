@@ -118,6 +118,15 @@ func TestLoadFixtures(t *testing.T) {
 			`testdata/bad-limits.yaml:6: caller "engage": rateLimit.rps must be positive`,
 			`testdata/bad-limits.yaml:6: caller "engage": rateLimit.mailboxConcurrent 8 must be between 1 and 4`,
 		}},
+		{file: "people-rules.yaml", want: []string{
+			`testdata/people-rules.yaml:8: caller "engage": "not a domain" is not a domain name`,
+			`testdata/people-rules.yaml:8: caller "engage": "a@b.example;c@d.example" is not one email address: policy: mail address: list separator ',' or ';'`,
+			`testdata/people-rules.yaml:14: rule "both-names": attendeeDomains is the old name of peopleDomains; give one of them`,
+			`testdata/people-rules.yaml:10: rule "forward": its calls can write or send mail (message reply or forward), so the policy needs mail.recipientDomains: the domains mail may go to`,
+			`testdata/people-rules.yaml:11: rule "generic": its calls can write or send mail (sendMail), so the policy needs mail.recipientDomains: the domains mail may go to`,
+			`testdata/people-rules.yaml:12: rule "read-only": peopleDomains would check nothing: GET /users/{user}/events names no people the proxy reads (see docs/policy.md, "Who a call touches")`,
+			`testdata/people-rules.yaml:13: rule "no-people": peopleDomains would check nothing: POST /users/{user}/todo/lists names no people the proxy reads (see docs/policy.md, "Who a call touches")`,
+		}},
 		{file: "no-mail-domains.yaml", want: []string{
 			`testdata/no-mail-domains.yaml:9: rule "mail": its calls can write or send mail (sendMail), so the policy needs mail.recipientDomains: the domains mail may go to`,
 		}},
