@@ -192,6 +192,11 @@ func TestJWTAttacks(t *testing.T) {
 		{"issuer of another tenant, tid kept", sign(jwt.SigningMethodRS256, key, nil, func(c jwt.MapClaims) {
 			c["iss"] = sim.Entra.Issuer(graphsim.CustomerTenant, 2)
 		}), 401},
+		{"exp as a string", sign(jwt.SigningMethodRS256, key, nil, func(c jwt.MapClaims) { c["exp"] = fmt.Sprint(now.Add(time.Hour).Unix()) }), 401},
+		{"nbf as a string", sign(jwt.SigningMethodRS256, key, nil, func(c jwt.MapClaims) { c["nbf"] = fmt.Sprint(now.Add(-time.Hour).Unix()) }), 401},
+		{"iat as a string", sign(jwt.SigningMethodRS256, key, nil, func(c jwt.MapClaims) { c["iat"] = fmt.Sprint(now.Add(-time.Hour).Unix()) }), 401},
+		{"no exp", sign(jwt.SigningMethodRS256, key, nil, func(c jwt.MapClaims) { delete(c, "exp") }), 401},
+		{"expired beyond the skew", sign(jwt.SigningMethodRS256, key, nil, func(c jwt.MapClaims) { c["exp"] = now.Add(-150 * time.Second).Unix() }), 401},
 		{"token of a tenant not accepted", other, 401},
 		{"delegated (user) token", delegated, 401},
 		{"valid token of an app the policy does not name", unknownApp, 403},
@@ -207,6 +212,11 @@ func TestJWTAttacks(t *testing.T) {
 	// A token in the query string is not a credential.
 	sim.Graph.ResetRequests()
 	refusedAndAudited(t, p, "token in the query", p.DoToken("", "GET", "/v1.0/users?$top=1&access_token="+valid, ""))
+	// Within the documented skew a token that has just expired still
+	// works.
+	if r := p.DoToken(sign(jwt.SigningMethodRS256, key, nil, func(c jwt.MapClaims) { c["exp"] = now.Add(-60 * time.Second).Unix() }), "GET", "/v1.0/users?$top=1", ""); r.Status != 200 {
+		t.Errorf("expired 60 s ago, within the 2-minute skew: got %d %s", r.Status, r.Body)
+	}
 	p.Stop()
 }
 

@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -245,4 +248,31 @@ func http1Client(p *proc) *http.Client {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Roots}, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
 	p.t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// TestAuditHeadRemoved: the real binary's audit file, its head cut off
+// (the genesis, then the first records), no longer verifies; whole, it
+// does.
+func TestAuditHeadRemoved(t *testing.T) {
+	sim := startSim(t, graphsim.Options{})
+	p := startProxy(t, sim, procOptions{})
+	for range 5 {
+		if r := p.Do("GET", "/v1.0/users?$top=1", ""); r.Status != 200 {
+			t.Fatalf("got %d", r.Status)
+		}
+	}
+	p.Stop() // verifies the whole file
+	data, err := os.ReadFile(p.Audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	for _, cut := range []int{1, 3} {
+		file := filepath.Join(t.TempDir(), "audit.jsonl")
+		write(t, file, strings.Join(lines[cut:], ""))
+		out, err := exec.Command(binary, "audit", "verify", file).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "mid-way") {
+			t.Errorf("first %d record(s) removed: verify %v\n%s", cut, err, out)
+		}
+	}
 }
