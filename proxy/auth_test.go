@@ -340,6 +340,18 @@ func TestClientCertificates(t *testing.T) {
 			t.Errorf("audit error %q", r.Error)
 		}
 	})
+	t.Run("forwarded header from a peer that is not the ingress", func(t *testing.T) {
+		e := proxytest.New(t, proxytest.Options{Policy: pol, ClientCAs: good.pool, ClientCertHeader: "X-Forwarded-Client-Cert",
+			ClientCertProxies: []netip.Prefix{netip.MustParsePrefix("100.100.0.0/17")}})
+		resp := e.Do("GET", path, nil, "Authorization", "", "X-Forwarded-Client-Cert", xfcc(goodCert))
+		resp.Body.Close()
+		if resp.StatusCode != 401 || len(e.Sim.Graph.Requests()) != 0 {
+			t.Fatalf("status %d, Graph saw %d; want 401 and nothing", resp.StatusCode, len(e.Sim.Graph.Requests()))
+		}
+		if r := e.Record(resp); r.Decision != "deny" || r.Status != 401 {
+			t.Errorf("record %+v", r)
+		}
+	})
 }
 
 func TestClientIP(t *testing.T) {

@@ -77,6 +77,9 @@ type Options struct {
 	// ClientCertHeader trusts certificates forwarded in this header (as an
 	// ingress does); it needs ClientCAs.
 	ClientCertHeader string
+	// ClientCertProxies are the peers the header is believed from; nil is
+	// loopback, where the test's clients (the "ingress") are.
+	ClientCertProxies []netip.Prefix
 	// EntraOptions adjusts token validation (tests of key rotation).
 	EntraOptions func(*callers.EntraOptions)
 	// AuditSinks returns sinks added to the test's in-memory audit sink.
@@ -221,9 +224,11 @@ func New(t *testing.T, o Options) *Env {
 	t.Cleanup(entra.Close)
 	auth := &callers.Chain{Entra: entra}
 	if o.ClientCAs != nil {
-		// The test's clients are the "ingress": on loopback.
-		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: decider,
-			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+		trusted := o.ClientCertProxies
+		if trusted == nil {
+			trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		}
+		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: decider, TrustedProxies: trusted}
 	}
 	h, err := proxy.New(proxy.Options{
 		Graph:        gu,
