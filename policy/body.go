@@ -181,14 +181,14 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	bc := &bodyCheck{p: p, caller: c, req: req, version: req.Version}
 	var doc any
 	switch {
+	case (a.doc != nil || len(a.Body) > 0) && (req.Method == "GET" || req.Method == "DELETE"):
+		return req.Method + " takes no request body", RefusalMalformed
 	case a.doc != nil:
 		// A $batch sub-request's, parsed whole with the batch, whose
 		// Content-Type the batch checked.
 		doc = a.doc
 		d.ContentType = "application/json"
 	case len(a.Body) == 0:
-	case req.Method == "GET" || req.Method == "DELETE":
-		return req.Method + " takes no request body", RefusalMalformed
 	default:
 		media := mediaJSON
 		if rt != nil {

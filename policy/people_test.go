@@ -174,6 +174,7 @@ func TestBatchWrittenAgain(t *testing.T) {
 		{"body without Content-Type", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/events","body":` + event(evil) + `}]}`, "400"},
 		{"sub body as text", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/calendar/getSchedule","headers":{"Content-Type":"text/plain"},"body":{"schedules":["` + evil + `"]}}]}`, "400"},
 		{"sub shape", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/calendar/getSchedule","headers":{"Content-Type":"application/json"},"body":{"schedules":"` + evil + `"}}]}`, "400"},
+		{"GET with a body", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `/events","headers":{"Content-Type":"application/json"},"body":{"attendees":[]}}]}`, "400"},
 		{"sub empty $select", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `?$select="}]}`, "403"},
 		{"sub subscription", `{"requests":[{"id":"1","method":"POST","url":"subscriptions","headers":{"Content-Type":"application/json"},"body":{"notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/` + evil + `/events"}}]}`, "allow"},
 	} {

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestCanonicalize(t *testing.T) {
@@ -383,100 +381,6 @@ func TestReportOnly(t *testing.T) {
 	d.Refuse("not in group")
 	if d.Result != Report || d.Reason != "not in group" {
 		t.Errorf("Refuse in report-only mode: %v %q; want report", d.Result, d.Reason)
-	}
-}
-
-// newStore copies testdata/decide.yaml to a temporary file and opens a
-// Store on it.
-func newStore(t *testing.T) (s *Store, file, dir string, good []byte) {
-	t.Helper()
-	dir = t.TempDir()
-	file = filepath.Join(dir, "policy.yaml")
-	good, err := os.ReadFile("testdata/decide.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(file, good, 0o600)
-	if s, err = NewStore(file); err != nil {
-		t.Fatal(err)
-	}
-	return s, file, dir, good
-}
-
-func TestStoreReload(t *testing.T) {
-	s, file, _, good := newStore(t)
-	first := s.Policy().Digest
-	var reloads []error
-	s.OnReload = func(_ *Policy, err error) { reloads = append(reloads, err) }
-
-	os.WriteFile(file, []byte("version: 2\n"), 0o600)
-	if err := s.Reload(); err == nil {
-		t.Fatal("a bad file reloaded without error")
-	}
-	if s.Policy().Digest != first {
-		t.Error("a bad file replaced the policy in force")
-	}
-	changed := strings.Replace(string(good), "[$top, $filter]", "[$top, $filter, $orderby]", 1)
-	os.WriteFile(file, []byte(changed), 0o600)
-	if err := s.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	if s.Policy().Digest == first {
-		t.Error("a good new file was not swapped in")
-	}
-	if d := decideURL(t, s.Policy(), "engage", "GET", "/v1.0/users/"+alice+"/events?$orderby=start", ""); d.Result != Allow {
-		t.Errorf("new rule not in force: %v %s", d.Result, d.Reason)
-	}
-	if len(reloads) != 2 || reloads[0] == nil || reloads[1] != nil {
-		t.Errorf("OnReload saw %v", reloads)
-	}
-}
-
-func TestStoreWatch(t *testing.T) {
-	s, file, dir, good := newStore(t)
-	first := s.Policy().Digest
-	results := make(chan error, 10)
-	s.OnReload = func(_ *Policy, err error) { results <- err }
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	hup := make(chan struct{})
-	go s.Watch(ctx, hup)
-	time.Sleep(100 * time.Millisecond) // let the watcher start
-
-	// Replaced by rename, as editors and secret volumes do.
-	tmp := filepath.Join(dir, "policy.yaml.tmp")
-	os.WriteFile(tmp, []byte(strings.Replace(string(good), "[$top, $filter]", "[$top]", 1)), 0o600)
-	os.Rename(tmp, file)
-	select {
-	case err := <-results:
-		if err != nil || s.Policy().Digest == first {
-			t.Fatalf("reload after rename: %v, digest changed: %v", err, s.Policy().Digest != first)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload after the file changed")
-	}
-
-	// SIGHUP reloads too; a broken file is rejected and the policy stays.
-	second := s.Policy().Digest
-	os.WriteFile(file, []byte("version: 1\nrules: 5\n"), 0o600)
-	for len(results) > 0 {
-		<-results
-	}
-	hup <- struct{}{}
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case err := <-results:
-			if err == nil {
-				continue // a watch event may race with the signal
-			}
-			if s.Policy().Digest != second {
-				t.Fatal("a broken file replaced the policy in force")
-			}
-			return
-		case <-deadline:
-			t.Fatal("no reload attempt after SIGHUP")
-		}
 	}
 }
 

@@ -1,147 +1,204 @@
 package policy
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // Store holds the policy in force and swaps in a new one atomically when
-// its file changes. A new file that does not load is rejected whole and the
-// old policy stays in force. Store is a Decider.
+// its Source has a new revision. A revision that does not load is rejected
+// whole and the policy in force stays; so does it when the source cannot be
+// read. Store is a Decider.
 type Store struct {
-	file string
-	cur  atomic.Pointer[Policy]
-	// OnReload, when set, is called after every reload attempt with the
-	// policy now in force and the reload's error (nil on success).
-	OnReload func(p *Policy, err error)
+	src Source
+	cur atomic.Pointer[current]
+	// OnReload, when set, is called after every reload attempt, with what
+	// it did and the policy now in force. Attempts are serialised, so
+	// calls never overlap.
+	OnReload func(ReloadEvent)
 
-	mu       sync.Mutex
-	lastRead [32]byte // the file content last loaded or rejected
+	mu   sync.Mutex
+	last string // Version of the revision last loaded or rejected
 }
 
-// NewStore loads file; it fails if the file does not load.
+// current is the policy in force and the revision it came from.
+type current struct {
+	p   *Policy
+	rev Revision // without Data
+}
+
+// ReloadOutcome says what a reload attempt did. The zero value is
+// Unchanged.
+type ReloadOutcome uint8
+
+const (
+	// Unchanged: the source holds the revision last loaded or rejected;
+	// nothing was loaded.
+	Unchanged ReloadOutcome = iota
+	// Loaded: a new revision loaded and is in force.
+	Loaded
+	// Rejected: a new revision did not load; the policy in force stays.
+	Rejected
+	// Unreadable: the source could not be read; the policy in force
+	// stays.
+	Unreadable
+)
+
+func (o ReloadOutcome) String() string {
+	switch o {
+	case Loaded:
+		return "loaded"
+	case Rejected:
+		return "rejected"
+	case Unreadable:
+		return "unreadable"
+	default:
+		return "unchanged"
+	}
+}
+
+// ReloadEvent is one reload attempt, as OnReload sees it.
+type ReloadEvent struct {
+	Outcome ReloadOutcome
+	// Policy is the policy in force after the attempt.
+	Policy *Policy
+	// Revision is what was read, without its Data: its Version and Name.
+	// Zero when the source was Unreadable.
+	Revision Revision
+	// Err says why the revision was Rejected (a *LoadError listing every
+	// problem) or the source Unreadable; nil otherwise.
+	Err error
+}
+
+// NewStore loads the policy file; it fails if the file does not load.
 func NewStore(file string) (*Store, error) {
-	p, err := LoadFile(file)
+	return OpenStore(context.Background(), FileSource{Path: file})
+}
+
+// OpenStore reads src and loads its revision; it fails, and the proxy must
+// not start, if the source cannot be read or its revision does not load.
+func OpenStore(ctx context.Context, src Source) (*Store, error) {
+	rev, err := src.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{file: file}
-	s.cur.Store(p)
-	if data, err := os.ReadFile(file); err == nil {
-		s.lastRead = sha256.Sum256(data)
+	p, err := Parse(rev.Name, rev.Data)
+	if err != nil {
+		return nil, err
 	}
+	s := &Store{src: src, last: rev.Version}
+	rev.Data = nil
+	s.cur.Store(&current{p: p, rev: rev})
 	return s, nil
 }
 
 // Policy returns the policy in force.
-func (s *Store) Policy() *Policy { return s.cur.Load() }
+func (s *Store) Policy() *Policy { return s.cur.Load().p }
+
+// Revision returns the revision the policy in force came from, without its
+// Data.
+func (s *Store) Revision() Revision { return s.cur.Load().rev }
 
 // CallerForApp names a caller by the policy in force.
 func (s *Store) CallerForApp(tenantID, appID string) (string, bool) {
-	return s.cur.Load().CallerForApp(tenantID, appID)
+	return s.Policy().CallerForApp(tenantID, appID)
 }
 
 // CallerForCert names a caller by the policy in force.
 func (s *Store) CallerForCert(sha256Hex, sha1Hex string) (string, bool) {
-	return s.cur.Load().CallerForCert(sha256Hex, sha1Hex)
+	return s.Policy().CallerForCert(sha256Hex, sha1Hex)
 }
 
 // Limits returns a caller's limits under the policy in force.
-func (s *Store) Limits(caller string) Limits { return s.cur.Load().Limits(caller) }
+func (s *Store) Limits(caller string) Limits { return s.Policy().Limits(caller) }
 
 // Decide decides with the policy in force.
-func (s *Store) Decide(a Args) Decision { return s.cur.Load().Decide(a) }
+func (s *Store) Decide(a Args) Decision { return s.Policy().Decide(a) }
 
 // Route routes with the policy in force; the Routed decides by it too.
-func (s *Store) Route(caller string, req Request) Routed { return s.cur.Load().Route(caller, req) }
+func (s *Store) Route(caller string, req Request) Routed { return s.Policy().Route(caller, req) }
 
-// Reload loads the file again and swaps it in if it is valid and changed.
+// Reload reads the source again and loads its revision even if it was
+// loaded or rejected before (SIGHUP). It returns why the revision was
+// rejected or the source unreadable.
 func (s *Store) Reload() error {
-	_, err := s.reload(true)
-	return err
+	return s.reload(context.Background(), true).Err
 }
 
-// reload reads the file and, when it differs from what was last read (or
-// always, when force is set), loads it. It reports whether it did.
-func (s *Store) reload(force bool) (bool, error) {
+// reload reads the source and, when its revision is new (or always, when
+// force is set), loads it.
+func (s *Store) reload(ctx context.Context, force bool) ReloadEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data, err := os.ReadFile(s.file)
-	var p *Policy
-	if err == nil {
-		sum := sha256.Sum256(data)
-		if !force && bytes.Equal(sum[:], s.lastRead[:]) {
-			return false, nil
+	var ev ReloadEvent
+	rev, err := s.src.Read(ctx)
+	switch {
+	case err != nil:
+		ev.Outcome, ev.Err = Unreadable, err
+	case !force && rev.Version == s.last:
+		ev.Outcome = Unchanged
+	default:
+		// A rejected revision is remembered too: it is not loaded (nor
+		// reported) again at every poll, only when the source changes.
+		s.last = rev.Version
+		var p *Policy
+		if p, ev.Err = Parse(rev.Name, rev.Data); ev.Err != nil {
+			ev.Outcome = Rejected
+			break
 		}
-		s.lastRead = sum
-		p, err = Parse(s.file, data)
-	} else {
-		err = fmt.Errorf("policy: %w", err)
+		ev.Outcome = Loaded
+		rev.Data = nil
+		if old := s.cur.Load(); old.p.Digest == p.Digest {
+			// The same rules under a new version (a rollback that sets
+			// the old text again): the compiled policy stays.
+			p = old.p
+		}
+		s.cur.Store(&current{p: p, rev: rev})
 	}
-	if err == nil && p.Digest != s.cur.Load().Digest {
-		s.cur.Store(p)
+	rev.Data = nil
+	if ev.Outcome != Unreadable {
+		ev.Revision = rev
 	}
+	ev.Policy = s.Policy()
 	if s.OnReload != nil {
-		s.OnReload(s.cur.Load(), err)
+		s.OnReload(ev)
 	}
-	return true, err
+	return ev
 }
 
-// Watch reloads on every change of the file until ctx ends, and on every
-// value received from signals (SIGHUP). It watches the file's directory, so
-// that editors' rename-into-place and Kubernetes-style symlink swaps (a
-// Container Apps secret volume) are seen; other files in the directory (an
-// audit log beside the policy, say) are not. Changes are debounced, and a
-// change that leaves the content as last read is no reload.
+// Watch reloads whenever the source may have changed (Source.Watch) until
+// ctx ends, and loads the source again on every value received from
+// signals (SIGHUP), even if its revision is not new. It returns the
+// source's error if the source cannot be watched.
 func (s *Store) Watch(ctx context.Context, signals <-chan struct{}) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.Add(filepath.Dir(s.file)); err != nil {
-		return err
-	}
-	var debounce <-chan time.Time
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The source only signals; reloads run here, one at a time, so that a
+	// slow read (a vault timing out) holds back the next poll rather than
+	// stacking reads up.
+	changed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.src.Watch(wctx, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	}()
 	for {
 		select {
 		case <-ctx.Done():
+			cancel()
+			<-done
 			return nil
+		case err := <-done:
+			return err
 		case <-signals:
-			s.Reload()
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Op == fsnotify.Chmod || !s.concerns(ev.Name) {
-				continue
-			}
-			debounce = time.After(200 * time.Millisecond)
-		case <-debounce:
-			debounce = nil
-			s.reload(false)
-		case _, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
+			s.reload(ctx, true)
+		case <-changed:
+			s.reload(ctx, false)
 		}
 	}
-}
-
-// concerns reports whether a change to name in the watched directory may
-// change the policy file: the file itself, or the "..data"-style entries
-// through which Kubernetes and Container Apps volumes swap their files.
-func (s *Store) concerns(name string) bool {
-	base := filepath.Base(name)
-	return base == filepath.Base(s.file) || strings.HasPrefix(base, "..")
 }
