@@ -15,6 +15,10 @@ type Sink interface {
 	Name() string
 	// Write writes the lines (each ending in '\n') in order, all or
 	// nothing as far as the sink can tell; an error means "try again".
+	// ctx carries the deadline of the log's retry budget, which a sink
+	// should honour; the log stops waiting at the deadline either way (see
+	// Options.RetryBudget). The log never calls Write again on a sink
+	// before its previous Write has returned.
 	Write(ctx context.Context, lines [][]byte) error
 	// Close flushes and releases the sink.
 	Close() error
@@ -45,8 +49,16 @@ type Options struct {
 	// timer at twice Linger closes it when none does. Default 20ms;
 	// negative writes each batch at once.
 	Linger time.Duration
-	// RetryBudget is how long a healthy sink's failing write is retried
-	// before the sink is marked failing. Default 30s.
+	// RetryBudget bounds how long a batch may wait for a healthy sink:
+	// attempts and retries together, from when the batch was opened. Each
+	// attempt's context carries what is left of it as its deadline, and a
+	// write still blocked when it runs out (a service that accepts and
+	// never answers, a hung disk, a pipe nobody reads) is not waited for
+	// any longer: the sink is marked failing at once, and the write is
+	// left to finish, its outcome counted when it does. With every sink
+	// failing the log is down: Reserve fails and Ready reports it, so the
+	// proxy refuses calls (fails closed) within the budget of the first
+	// batch no sink took. Default 30s.
 	RetryBudget time.Duration
 	// Logger receives sink failures; nil discards them.
 	Logger *slog.Logger
@@ -77,7 +89,34 @@ type sinkState struct {
 	failing bool
 	written uint64
 	failed  uint64
-	lastErr error
+	// busy is the sink's write in flight, nil when none is. A write that
+	// outlives its deadline is left running rather than started again
+	// beside it: the sink sees one write at a time, in batch order, and a
+	// batch it takes late is neither lost nor written twice.
+	busy *attempt
+	// took is the id of the last batch the sink took.
+	took uint64
+}
+
+// batch is one group commit. Its id tells a retry of the batch from the
+// next batch.
+type batch struct {
+	id     uint64
+	lines  [][]byte
+	opened time.Time
+}
+
+// attempt is one Write call on a sink, run on a goroutine of its own so
+// that the log can stop waiting for it at its deadline whether or not the
+// sink honours its context.
+type attempt struct {
+	batch *batch
+	done  chan struct{}
+	err   error // Write's result; read after done is closed
+	// orphaned (under Log.mu) means the writer has moved past the batch
+	// without this sink: the attempt counts the batch as failed for the
+	// sink if it ends in an error.
+	orphaned bool
 }
 
 // SinkStats describe one sink.
@@ -275,6 +314,20 @@ func (l *Log) Close(ctx context.Context, final *Record) error {
 	}
 	var errs []error
 	for _, st := range l.sinks {
+		// A failing sink may still be inside a write the writer stopped
+		// waiting for; closing the sink under that write would block on it
+		// (the file sink's lock) or pull the file from under it.
+		l.mu.Lock()
+		a := st.busy
+		l.mu.Unlock()
+		if a != nil {
+			select {
+			case <-a.done:
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("%s: a write is still in progress; the sink is left open: %w", st.sink.Name(), ctx.Err()))
+				continue
+			}
+		}
 		if err := st.sink.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", st.sink.Name(), err))
 		}
@@ -294,7 +347,8 @@ func (l *Log) Close(ctx context.Context, final *Record) error {
 // append them, so lingering delays no call.
 func (l *Log) run() {
 	defer close(l.done)
-	batch := make([][]byte, 0, l.o.BatchSize)
+	buf := make([][]byte, 0, l.o.BatchSize)
+	var id uint64
 	var linger *time.Timer
 	if l.o.Linger > 0 {
 		linger = time.NewTimer(time.Hour)
@@ -302,18 +356,18 @@ func (l *Log) run() {
 	}
 	for line := range l.queue {
 		start := time.Now()
-		batch = append(batch[:0], line)
-		open := l.drain(&batch)
-		if open && linger != nil && len(batch) < l.o.BatchSize {
+		lines := append(buf[:0], line)
+		open := l.drain(&lines)
+		if open && linger != nil && len(lines) < l.o.BatchSize {
 			linger.Reset(2 * l.o.Linger)
 		wait:
-			for len(batch) < l.o.BatchSize {
+			for len(lines) < l.o.BatchSize {
 				select {
 				case more, ok := <-l.queue:
 					if !ok {
 						break wait
 					}
-					batch = append(batch, more)
+					lines = append(lines, more)
 					if time.Since(start) >= l.o.Linger {
 						break wait
 					}
@@ -323,20 +377,27 @@ func (l *Log) run() {
 			}
 			linger.Stop()
 		}
-		l.write(batch)
+		id++
+		if l.write(&batch{id: id, lines: lines, opened: start}) {
+			// A failing sink is still writing this batch: the lines are
+			// its until it returns.
+			buf = make([][]byte, 0, l.o.BatchSize)
+		} else {
+			buf = lines
+		}
 	}
 }
 
 // drain appends what is queued now to the batch, up to BatchSize, and
 // reports whether the queue is still open.
-func (l *Log) drain(batch *[][]byte) bool {
-	for len(*batch) < l.o.BatchSize {
+func (l *Log) drain(lines *[][]byte) bool {
+	for len(*lines) < l.o.BatchSize {
 		select {
 		case more, ok := <-l.queue:
 			if !ok {
 				return false
 			}
-			*batch = append(*batch, more)
+			*lines = append(*lines, more)
 		default:
 			return true
 		}
@@ -344,34 +405,181 @@ func (l *Log) drain(batch *[][]byte) bool {
 	return true
 }
 
-// write gives a batch to every sink. A healthy sink's failures are
-// retried, with backoff, for its retry budget; after that it is marked
-// failing and gets one try per batch until it succeeds again. While every
-// sink is failing nothing is given up: the batch is retried until one
-// takes it, and meanwhile the log refuses new reservations.
-func (l *Log) write(batch [][]byte) {
+// write gives a batch to every sink and returns once one has taken it.
+// A healthy sink's failures are retried, with backoff, within the retry
+// budget; after that it is marked failing and gets one try per batch until
+// it succeeds again, a try that holds up no other sink. While every sink
+// is failing nothing is given up: the batch is offered again every second
+// until one takes it, and meanwhile the log is down and refuses new
+// reservations. write reports whether a write of the batch is still in
+// flight on a sink that did not take it in time, which then holds its
+// lines.
+func (l *Log) write(b *batch) (held bool) {
+	// The budget runs from when the batch was opened, not from when it
+	// was handed over: records waited for it meanwhile, unwritten.
+	deadline := b.opened.Add(l.o.RetryBudget)
 	for {
-		ok := false
-		for _, st := range l.sinks {
-			if l.writeSink(st, batch) {
-				ok = true
-			}
-		}
-		if ok {
-			l.setDown(false)
+		took := l.offer(b, deadline)
+		if took {
+			l.mu.Lock()
 			for _, st := range l.sinks {
-				l.mu.Lock()
-				if st.lastErr != nil {
-					st.failed += uint64(len(batch))
-					st.lastErr = nil
+				switch {
+				case st.took == b.id:
+				case st.busy != nil && st.busy.batch == b:
+					// Its outcome is counted when it ends.
+					st.busy.orphaned, held = true, true
+				default:
+					st.failed += uint64(len(b.lines))
 				}
-				l.mu.Unlock()
 			}
-			return
+			l.mu.Unlock()
+			l.setDown(false)
+			return held
 		}
 		l.setDown(true)
 		time.Sleep(time.Second)
+		deadline = time.Now().Add(l.o.RetryBudget)
 	}
+}
+
+// offer gives the batch to every sink at once (a sink that hangs delays no
+// other) and reports whether one took it. It returns when every healthy
+// sink has taken the batch or run out of budget; a failing sink's try is
+// waited for only while no sink has taken the batch.
+func (l *Log) offer(b *batch, deadline time.Time) bool {
+	l.mu.Lock()
+	probe := make([]bool, len(l.sinks))
+	healthy := 0
+	for i, st := range l.sinks {
+		probe[i] = st.failing
+		if !st.failing {
+			healthy++
+		}
+	}
+	l.mu.Unlock()
+	if len(l.sinks) == 1 {
+		return l.writeSink(l.sinks[0], b, deadline, probe[0], nil)
+	}
+	type result struct{ ok, probe bool }
+	results := make(chan result, len(l.sinks))
+	taken := make(chan struct{})
+	for i, st := range l.sinks {
+		go func() { results <- result{l.writeSink(st, b, deadline, probe[i], taken), probe[i]} }()
+	}
+	ok, closed := false, false
+	for range l.sinks {
+		r := <-results
+		ok = ok || r.ok
+		if !r.probe {
+			healthy--
+		}
+		if ok && healthy == 0 && !closed {
+			close(taken)
+			closed = true
+		}
+	}
+	return ok
+}
+
+// writeSink reports whether the sink took the batch by the deadline. A
+// probe (a failing sink's try) gets one attempt, stops waiting once taken
+// is closed, and is not made at all while the sink is still inside the
+// write of an earlier batch.
+func (l *Log) writeSink(st *sinkState, b *batch, deadline time.Time, probe bool, taken <-chan struct{}) bool {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var elsewhere <-chan struct{} // a healthy sink is waited for until its deadline
+	if probe {
+		elsewhere = taken
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		l.mu.Lock()
+		if st.took == b.id {
+			// A write left running past an earlier deadline took it.
+			l.mu.Unlock()
+			return true
+		}
+		a := st.busy
+		switch {
+		case a != nil && a.batch != b && probe:
+			l.mu.Unlock()
+			return false
+		case a == nil && !time.Now().Before(deadline):
+			l.failLocked(st, fmt.Errorf("retry budget of %s spent", l.o.RetryBudget))
+			l.mu.Unlock()
+			return false
+		case a == nil:
+			a = l.startLocked(st, b, deadline)
+		}
+		l.mu.Unlock()
+		select {
+		case <-a.done:
+		case <-elsewhere:
+			return false
+		case <-timer.C:
+			l.mu.Lock()
+			if st.busy == a {
+				// The write outlived the budget: a sink that ignores its
+				// context, or a write the kernel will not interrupt. It is
+				// not waited for, nor repeated beside itself.
+				l.failLocked(st, fmt.Errorf("a write is still blocked after the retry budget of %s", l.o.RetryBudget))
+				l.mu.Unlock()
+				return false
+			}
+			l.mu.Unlock()
+			// It ended as the budget did; the checks above stop here.
+		}
+		if a.batch != b {
+			continue // an earlier batch's write ended; now this one
+		}
+		if a.err == nil {
+			return true
+		}
+		if probe || !time.Now().Add(backoff).Before(deadline) {
+			l.mu.Lock()
+			l.failLocked(st, a.err)
+			l.mu.Unlock()
+			return false
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// startLocked starts a write of the batch on the sink, its context bounded
+// by the deadline. The attempt settles the sink's counters itself when it
+// ends, since the writer may no longer be waiting for it.
+func (l *Log) startLocked(st *sinkState, b *batch, deadline time.Time) *attempt {
+	a := &attempt{batch: b, done: make(chan struct{})}
+	st.busy = a
+	go func() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := st.sink.Write(ctx, b.lines)
+		cancel()
+		l.mu.Lock()
+		a.err, st.busy = err, nil
+		switch {
+		case err == nil:
+			if st.failing {
+				l.log.Info("audit sink recovered", "sink", st.sink.Name())
+			}
+			st.failing, st.took = false, b.id
+			st.written += uint64(len(b.lines))
+		case a.orphaned:
+			st.failed += uint64(len(b.lines))
+		}
+		l.mu.Unlock()
+		close(a.done)
+	}()
+	return a
+}
+
+func (l *Log) failLocked(st *sinkState, err error) {
+	if !st.failing {
+		l.log.Error("audit sink failing", "sink", st.sink.Name(), "error", err)
+	}
+	st.failing = true
 }
 
 func (l *Log) setDown(down bool) {
@@ -385,40 +593,4 @@ func (l *Log) setDown(down bool) {
 		}
 	}
 	l.down = down
-}
-
-// writeSink reports whether the sink took the batch.
-func (l *Log) writeSink(st *sinkState, batch [][]byte) bool {
-	l.mu.Lock()
-	failing := st.failing
-	l.mu.Unlock()
-	deadline := time.Now().Add(l.o.RetryBudget)
-	backoff := 50 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := st.sink.Write(ctx, batch)
-		cancel()
-		l.mu.Lock()
-		if err == nil {
-			if st.failing {
-				l.log.Info("audit sink recovered", "sink", st.sink.Name())
-			}
-			st.failing, st.lastErr = false, nil
-			st.written += uint64(len(batch))
-			l.mu.Unlock()
-			return true
-		}
-		st.lastErr = err
-		if failing || time.Now().Add(backoff).After(deadline) {
-			if !st.failing {
-				l.log.Error("audit sink failing", "sink", st.sink.Name(), "error", err)
-			}
-			st.failing = true
-			l.mu.Unlock()
-			return false
-		}
-		l.mu.Unlock()
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 5*time.Second)
-	}
 }

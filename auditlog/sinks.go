@@ -19,6 +19,13 @@ import (
 
 // WriterSink writes lines to an io.Writer, such as standard output, which
 // Container Apps ships to Log Analytics.
+//
+// A write that blocks (standard output is a pipe nobody reads) is not cut
+// off at the context's deadline: a write deadline would stop it part-way,
+// leaving half a line in the stream and the lines before it to be written
+// again by the retry. The Log stops waiting for it instead, counts the sink
+// as failing, and lets the write finish: the batch then reaches the stream
+// once, whole, in order.
 type WriterSink struct {
 	SinkName string
 	W        io.Writer
@@ -27,8 +34,11 @@ type WriterSink struct {
 // Name implements Sink.
 func (s *WriterSink) Name() string { return s.SinkName }
 
-// Write writes the batch with one call.
-func (s *WriterSink) Write(_ context.Context, lines [][]byte) error {
+// Write writes the batch with one call, unless ctx has already ended.
+func (s *WriterSink) Write(ctx context.Context, lines [][]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	_, err := s.W.Write(bytes.Join(lines, nil))
 	return err
 }
@@ -84,7 +94,11 @@ func OpenFile(path string, maxBytes int64, maxFiles int, syncEvery time.Duration
 func (s *FileSink) Name() string { return "file" }
 
 // Write appends the batch, rotating first if it would pass the size limit.
-func (s *FileSink) Write(_ context.Context, lines [][]byte) error {
+// It starts nothing once ctx has ended; a write already under way (a hung
+// disk, a stalled network share) is not interrupted, as for WriterSink: the
+// Log stops waiting for it at the deadline and lets it finish, so that no
+// half-written batch is followed by its own retry.
+func (s *FileSink) Write(ctx context.Context, lines [][]byte) error {
 	s.mu.Lock()
 	// One write per batch, from a buffer kept between batches.
 	buf := s.buf[:0]
@@ -97,6 +111,10 @@ func (s *FileSink) Write(_ context.Context, lines [][]byte) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("audit file closed")
+	}
+	// The lock may have been held by a sync stuck on the disk.
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if s.f == nil {
 		if err := s.reopen(); err != nil {
@@ -260,11 +278,23 @@ func lastRecord(path string) (seq uint64, hash string, ok bool, err error) {
 // MonitorSink uploads records to a Log Analytics custom table through the
 // Logs Ingestion API: a data collection endpoint (or rule endpoint), the
 // rule's immutable id and its stream. Uploads are bounded to the API's
-// 1 MB per call; the Azure SDK retries throttling and server errors.
+// 1 MB per call; the Azure SDK retries throttling and server errors within
+// the deadline of Write's context, which bounds every upload and retry (an
+// endpoint that accepts and never answers included).
+//
+// A batch larger than one upload goes in several; when one fails, the
+// uploads before it are remembered, and the Log's retry of the same batch
+// sends only the rest. Write is not safe for concurrent use; the Log calls
+// it from one goroutine at a time.
 type MonitorSink struct {
 	Client *azlogs.Client
 	RuleID string
 	Stream string
+
+	// sentFirst is the first line of a batch whose upload failed after
+	// sent of its lines had been taken.
+	sentFirst []byte
+	sent      int
 }
 
 // maxUpload stays under the Logs Ingestion API's 1 MB limit per call.
@@ -273,9 +303,18 @@ const maxUpload = 900 << 10
 // Name implements Sink.
 func (s *MonitorSink) Name() string { return "azureMonitor" }
 
-// Write uploads the batch as JSON arrays of at most maxUpload bytes.
+// Write uploads the batch as JSON arrays of at most maxUpload bytes, each
+// upload bounded by ctx.
 func (s *MonitorSink) Write(ctx context.Context, lines [][]byte) error {
+	// Lines are unique (each holds its hash), so the first line tells the
+	// retry of a batch from another batch.
+	done := 0
+	if len(lines) > 0 && s.sentFirst != nil && bytes.Equal(lines[0], s.sentFirst) {
+		done = min(s.sent, len(lines))
+	}
+	s.sentFirst, s.sent = nil, 0
 	var buf bytes.Buffer
+	n := 0 // lines in buf
 	flush := func() error {
 		if buf.Len() == 0 {
 			return nil
@@ -283,9 +322,17 @@ func (s *MonitorSink) Write(ctx context.Context, lines [][]byte) error {
 		buf.WriteByte(']')
 		_, err := s.Client.Upload(ctx, s.RuleID, s.Stream, buf.Bytes(), nil)
 		buf.Reset()
-		return err
+		if err != nil {
+			if done > 0 {
+				s.sentFirst, s.sent = lines[0], done
+			}
+			return err
+		}
+		done += n
+		n = 0
+		return nil
 	}
-	for _, line := range lines {
+	for _, line := range lines[done:] {
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if buf.Len() > 0 && buf.Len()+len(line)+2 > maxUpload {
 			if err := flush(); err != nil {
@@ -298,6 +345,7 @@ func (s *MonitorSink) Write(ctx context.Context, lines [][]byte) error {
 			buf.WriteByte(',')
 		}
 		buf.Write(line)
+		n++
 	}
 	return flush()
 }

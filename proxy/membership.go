@@ -22,14 +22,29 @@ type Membership interface {
 	IsMember(ctx context.Context, group, user string) (bool, error)
 }
 
+// scopeTimeout bounds the membership checks of one call, all its targets
+// together: the waits for a token and for Graph's answers, read whole.
+// Answers already cached are given past it; a check it cuts short is
+// unknown, and refuses.
+const scopeTimeout = 30 * time.Second
+
 // scope checks that every target of d (and of its sub-decisions) is a
 // member of d.Group. Unknown membership refuses: the scope fails closed.
 // The policy bounds the targets of a call (policy.MaxTargets), so a body
-// cannot turn into more membership calls than that.
+// cannot turn into more membership calls than that, and scopeTimeout
+// bounds the time they take.
 func (h *Handler) scope(ctx context.Context, d *policy.Decision) {
 	if d.Group == "" || !d.Forwarded() {
 		return
 	}
+	// One deadline for the stage, not one per check: the checks run one
+	// after another, and each was bounded only by the transport's wait for
+	// headers (graph.timeout, 100 s by default) with nothing on the body,
+	// so a Graph that answers slowly or stalls mid-answer held the call —
+	// its room in the audit queue and its concurrency slot — for up to
+	// policy.MaxTargets times that (issue 17).
+	ctx, cancel := context.WithTimeout(ctx, scopeTimeout)
+	defer cancel()
 	check := func(sd *policy.Decision) {
 		for _, t := range sd.Targets {
 			if slices.Contains(sd.Unscoped, t) {

@@ -15,7 +15,7 @@ const MonitorResource = "https://monitor.azure.com"
 // Monitor is a data collection endpoint of the Logs Ingestion API: POST
 // /dataCollectionRules/{rule}/streams/{stream}?api-version=2023-01-01 with a
 // JSON array, gzip or plain. It checks the token and the rule, keeps what
-// it accepts, and can be told to fail or to stall.
+// it accepts, and can be told to fail, to stall or to hang.
 type Monitor struct {
 	URL   string
 	entra *Entra
@@ -30,6 +30,8 @@ type Monitor struct {
 	calls    int
 	failures []monitorFault
 	stall    chan struct{} // non-nil: requests wait until it is closed
+	hanging  bool          // requests arriving now are never answered
+	given    int           // hung requests their clients gave up on
 }
 
 type monitorFault struct {
@@ -76,6 +78,32 @@ func (m *Monitor) Release() {
 	}
 }
 
+// Hang makes the endpoint accept uploads and never answer them, as a
+// service that takes connections but is stuck behind them does: every
+// upload that arrives until Answer is held, unread, until its client gives
+// up, and nothing of it is kept. Unlike Stall, Answer does not let the
+// held uploads through, so a client that stopped waiting for one can
+// resend it without the rows arriving twice.
+func (m *Monitor) Hang() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hanging = true
+}
+
+// Answer ends Hang for the uploads that arrive from now on.
+func (m *Monitor) Answer() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hanging = false
+}
+
+// GivenUp counts the uploads held by Hang whose clients gave up on them.
+func (m *Monitor) GivenUp() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.given
+}
+
 // Rows returns the rows accepted so far, in order.
 func (m *Monitor) Rows() []json.RawMessage {
 	m.mu.Lock()
@@ -93,8 +121,15 @@ func (m *Monitor) Calls() int {
 func (m *Monitor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	m.calls++
-	stall := m.stall
+	stall, hanging := m.stall, m.hanging
 	m.mu.Unlock()
+	if hanging {
+		<-r.Context().Done()
+		m.mu.Lock()
+		m.given++
+		m.mu.Unlock()
+		return
+	}
 	if stall != nil {
 		select {
 		case <-stall:

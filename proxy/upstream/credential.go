@@ -228,7 +228,20 @@ func (v *vaultCredential) current(ctx context.Context, force bool) (*appCredenti
 	if !due {
 		return v.app, nil
 	}
-	value, contentType, version, err := ReadSecret(ctx, v.secrets, v.o.KeyVaultURL, v.o.SecretName)
+	readCtx := ctx
+	if v.app != nil {
+		// With a credential in hand the read is a recheck, which a hung
+		// vault must not turn into a failed acquisition: it gets part of
+		// what is left of the acquisition's deadline, and the token
+		// endpoint the rest. Given the whole, a vault that accepts and
+		// never answers would spend it, and the token request after it
+		// would fail at once on the expired context, every acquisition
+		// until the vault answered again (issue 17).
+		var cancel context.CancelFunc
+		readCtx, cancel = context.WithTimeout(ctx, recheckTimeout(ctx))
+		defer cancel()
+	}
+	value, contentType, version, err := ReadSecret(readCtx, v.secrets, v.o.KeyVaultURL, v.o.SecretName)
 	if err != nil {
 		if v.app != nil {
 			return v.app, nil // keep the credential in hand; the read is retried later
@@ -249,6 +262,18 @@ func (v *vaultCredential) current(ctx context.Context, force bool) (*appCredenti
 	}
 	v.app, v.version = &appCredential{client: c}, version
 	return v.app, nil
+}
+
+// maxRecheck bounds a Key Vault recheck made with a credential in hand.
+const maxRecheck = 10 * time.Second
+
+// recheckTimeout is the time a recheck may take: half of what is left
+// before ctx's deadline, at most maxRecheck.
+func recheckTimeout(ctx context.Context) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		return min(time.Until(deadline)/2, maxRecheck)
+	}
+	return maxRecheck
 }
 
 // ReadSecret reads the newest version of a secret.
