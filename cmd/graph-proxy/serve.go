@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/config"
+	"github.com/graph-proxy/graph-proxy/internal/policysource"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
@@ -129,39 +131,76 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			log.Error("closing the audit log", "error", err)
 		}
 	}()
+	// The Key Vault source's managed identity reads the identity
+	// endpoint's secret when it is built, so it is built before the scrub.
+	src, err := policySource(cfg, loginURL, outbound)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
 	// Every credential is built: the identity endpoint's secret leaves the
 	// environment.
 	upstream.ScrubEnvironment()
 
-	store, err := policy.NewStore(cfg.Policy.File)
+	// Fail closed at start: without a policy that loads, the proxy does not
+	// serve (a new revision then never takes traffic).
+	store, err := policy.OpenStore(ctx, src.Source)
 	if err != nil {
-		return &exitError{code: exitUsage, err: err}
-	}
-	policyLoaded := time.Now().UTC()
-	store.OnReload = func(p *policy.Policy, err error) {
-		rec := &auditlog.Record{Time: time.Now().UTC(), Kind: "policy", PolicyDigest: p.Digest, ProxyVersion: version(), Decision: "loaded"}
-		result := "loaded"
-		if err != nil {
-			result = "rejected"
-		} else {
-			policyLoaded = rec.Time
+		var le *policy.LoadError
+		if errors.As(err, &le) {
+			return &exitError{code: exitUsage, err: err}
 		}
-		tel.PolicyReloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
-		if err != nil {
-			log.Error("policy reload rejected; the policy in force is unchanged", "digest", p.Digest, "error", err)
-			rec.Decision, rec.Error = "rejected", err.Error()
+		return &exitError{code: exitFailure, err: fmt.Errorf("%w\nfix: %s", err, src.fix(err))}
+	}
+	pstat := &policyStatus{loadedAt: time.Now().UTC(), lastRead: time.Now().UTC()}
+	store.OnReload = func(ev policy.ReloadEvent) {
+		now := time.Now().UTC()
+		if ev.Outcome == policy.Unreadable {
+			// The policy in force is still valid, so calls go on under it
+			// (and /readyz stays ready): a vault outage must not become an
+			// outage of the proxy. Each failed read is logged and counted,
+			// and /status says since when reads fail.
+			since := pstat.failed(now, ev.Err)
+			tel.PolicyReloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", ev.Outcome.String())))
+			log.Error("policy source unreadable; the policy in force stays", "source", src.name, "failingSince", since,
+				"digest", ev.Policy.Digest, "error", ev.Err, "fix", src.fix(ev.Err))
+			return
+		}
+		if since := pstat.read(now, ev.Outcome == policy.Loaded); !since.IsZero() {
+			log.Info("policy source readable again", "source", src.name, "failingSince", since)
+		}
+		if ev.Outcome == policy.Unchanged {
+			return
+		}
+		tel.PolicyReloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", ev.Outcome.String())))
+		// The record's path is where the version came from: the file, or
+		// the secret version's identifier, whose last segment is its
+		// version id. Its digest is the policy in force afterwards.
+		rec := &auditlog.Record{Time: now, Kind: "policy", PolicyDigest: ev.Policy.Digest, ProxyVersion: version(),
+			Decision: ev.Outcome.String(), Path: ev.Revision.Name}
+		if ev.Outcome == policy.Rejected {
+			log.Error("policy version rejected; the policy in force is unchanged", "source", ev.Revision.Name,
+				"version", ev.Revision.Version, "digest", ev.Policy.Digest, "error", ev.Err)
+			rec.Error = ev.Err.Error()
 		} else {
-			log.Info("policy in force", "digest", p.Digest)
+			log.Info("policy in force", "source", ev.Revision.Name, "version", ev.Revision.Version, "digest", ev.Policy.Digest,
+				"mode", modeName(ev.Policy))
 		}
 		if err := audit.Record(rec); err != nil {
 			log.Error("policy record not audited", "error", err)
 		}
 	}
 	if err := audit.Record(&auditlog.Record{Time: time.Now().UTC(), Kind: "genesis", ProxyVersion: version(),
-		PolicyDigest: store.Policy().Digest}); err != nil {
+		PolicyDigest: store.Policy().Digest, Path: store.Revision().Name}); err != nil {
 		return err
 	}
-	log.Info("policy in force", "file", cfg.Policy.File, "digest", store.Policy().Digest, "mode", modeName(store.Policy()))
+	log.Info("policy in force", "source", store.Revision().Name, "version", store.Revision().Version,
+		"digest", store.Policy().Digest, "mode", modeName(store.Policy()))
+	if src.polled && cfg.Policy.Reload {
+		if err := tel.Gauge("graph_proxy.policy.source_age_seconds",
+			"Seconds since the policy's Key Vault secret was last read successfully.", pstat.age); err != nil {
+			return err
+		}
+	}
 	auth, authReady, closeAuth, err := newAuthenticator(ctx, cfg, loginURL, outbound, store, log)
 	if err != nil {
 		return err
@@ -261,7 +300,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			return map[string]any{
 				"version": version(),
 				"replica": replica,
-				"policy":  map[string]any{"digest": p.Digest, "loadedAt": policyLoaded, "mode": modeName(p)},
+				"policy":  pstat.status(p, store.Revision()),
 				"token":   map[string]any{"expiresOn": tokens.ExpiresOn(), "ready": tokErr == "", "error": tokErr},
 				"audit":   audit.Stats(),
 			}
@@ -272,11 +311,101 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if cfg.Policy.Reload {
 		background = append(background, func(ctx context.Context) {
 			if err := store.Watch(ctx, hangups(ctx)); err != nil {
-				log.Error("policy file watch stopped", "error", err)
+				log.Error("policy watch stopped: new versions are no longer applied", "source", src.name, "error", err)
 			}
 		})
 	}
 	return runServers(ctx, servers, cfg.ShutdownTimeout, log, background...)
+}
+
+// policySourced is where the policy comes from, with what serve says
+// about it.
+type policySourced struct {
+	policy.Source
+	name   string // the file, or the secret's URI without a version
+	polled bool   // a Key Vault secret, read every poll interval
+	fix    func(error) string
+}
+
+// policySource is the policy's source: the file, or the Key Vault secret
+// read with the managed identity (the same identity, and client, as the
+// proxy's other Azure calls).
+func policySource(cfg config.Config, loginURL *url.URL, client *http.Client) (policySourced, error) {
+	kv := cfg.Policy.KeyVault
+	if kv.SecretURI == "" {
+		return policySourced{Source: policy.FileSource{Path: cfg.Policy.File}, name: cfg.Policy.File,
+			fix: func(error) string { return "make policy.file readable by the proxy" }}, nil
+	}
+	mi, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
+		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
+	if err != nil {
+		return policySourced{}, fmt.Errorf("policy.keyVault: %w", err)
+	}
+	vaultURL, name := kv.Secret()
+	secret, err := policysource.NewSecret(policysource.SecretOptions{
+		VaultURL:                             vaultURL,
+		Name:                                 name,
+		Credential:                           mi,
+		HTTPClient:                           client,
+		PollInterval:                         kv.PollInterval,
+		DisableChallengeResourceVerification: kv.DisableChallengeResourceVerification,
+	})
+	if err != nil {
+		return policySourced{}, fmt.Errorf("policy.keyVault.secretURI: %w", err)
+	}
+	return policySourced{Source: secret, name: secret.String(), polled: true, fix: secret.Fix}, nil
+}
+
+// policyStatus is what /status says of the policy's source: when the policy
+// in force was loaded, when the source was last read, and since when reads
+// fail.
+type policyStatus struct {
+	mu           sync.Mutex
+	loadedAt     time.Time
+	lastRead     time.Time // last successful read
+	failingSince time.Time // first failed read since then; zero when reads succeed
+	lastError    string
+}
+
+// read records a successful read (that loaded a version, if loaded) and
+// returns since when reads had failed, zero if they had not.
+func (s *policyStatus) read(now time.Time, loaded bool) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	since := s.failingSince
+	s.lastRead, s.failingSince, s.lastError = now, time.Time{}, ""
+	if loaded {
+		s.loadedAt = now
+	}
+	return since
+}
+
+// failed records a failed read and returns since when reads fail.
+func (s *policyStatus) failed(now time.Time, err error) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failingSince.IsZero() {
+		s.failingSince = now
+	}
+	s.lastError = err.Error()
+	return s.failingSince
+}
+
+// age is the whole seconds since the last successful read.
+func (s *policyStatus) age() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(time.Since(s.lastRead) / time.Second)
+}
+
+func (s *policyStatus) status(p *policy.Policy, rev policy.Revision) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	source := map[string]any{"name": rev.Name, "version": rev.Version, "lastRead": s.lastRead, "ok": s.failingSince.IsZero()}
+	if !s.failingSince.IsZero() {
+		source["failingSince"], source["error"] = s.failingSince, s.lastError
+	}
+	return map[string]any{"digest": p.Digest, "loadedAt": s.loadedAt, "mode": modeName(p), "source": source}
 }
 
 // hangups delivers SIGHUP until ctx ends.

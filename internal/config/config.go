@@ -156,12 +156,42 @@ type KeyVault struct {
 	DisableChallengeResourceVerification bool `mapstructure:"disableChallengeResourceVerification"`
 }
 
-// Policy locates the allow-list.
+// Policy locates the allow-list: a file, or a Key Vault secret. Exactly
+// one of File and KeyVault.SecretURI is required.
 type Policy struct {
-	// File is the policy file. Required.
+	// File is the policy file.
 	File string `mapstructure:"file"`
-	// Reload watches the file and swaps in a valid new version. Default true.
+	// Reload watches the file (or polls the secret), and takes SIGHUP, to
+	// swap in a valid new version; a version that does not load is
+	// rejected and the policy in force stays. Default true.
 	Reload bool `mapstructure:"reload"`
+
+	KeyVault PolicyKeyVault `mapstructure:"keyVault"`
+}
+
+// PolicyKeyVault reads the policy from a Key Vault secret with the managed
+// identity (upstream.managedIdentityClientID), which needs the Key Vault
+// Secrets User role on the secret or its vault. Unlike a Container Apps
+// secret, a new secret version reaches running replicas.
+type PolicyKeyVault struct {
+	// SecretURI is the secret without a version, e.g.
+	// https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy: the
+	// proxy follows its newest version. Empty reads the policy from
+	// Policy.File.
+	SecretURI string `mapstructure:"secretURI"`
+	// PollInterval is how often the secret is read for a new version,
+	// between 1s and 1h. Default 30s.
+	PollInterval time.Duration `mapstructure:"pollInterval"`
+	// DisableChallengeResourceVerification accepts a vault outside the
+	// cloud's vault domain (the simulator). Default false.
+	DisableChallengeResourceVerification bool `mapstructure:"disableChallengeResourceVerification"`
+}
+
+// Secret returns the vault URL and the secret name of SecretURI. Call it
+// only on a validated configuration.
+func (k PolicyKeyVault) Secret() (vaultURL, name string) {
+	vaultURL, name, _ = splitSecretURI(k.SecretURI)
+	return vaultURL, name
 }
 
 // Audit configures where audit records go.
@@ -225,7 +255,7 @@ func Default() Config {
 		Limits:          Limits{MaxBodyBytes: 4 << 20, MaxHeaderBytes: 64 << 10, ReadHeaderTimeout: 10 * time.Second},
 		Graph:           Graph{Cloud: "global", Timeout: 100 * time.Second},
 		Upstream:        Upstream{Mode: ModeManagedIdentity},
-		Policy:          Policy{Reload: true},
+		Policy:          Policy{Reload: true, KeyVault: PolicyKeyVault{PollInterval: 30 * time.Second}},
 		Admin:           Admin{Listen: ":9090"},
 		Audit: Audit{
 			Sinks:        []string{"stdout"},

@@ -182,7 +182,37 @@ func TestLoadProblems(t *testing.T) {
 		{
 			name: "no policy file",
 			old:  "policy:\n  file: \"POLICY\"\n", new: "",
-			want: []string{`default: policy.file: required: the allow-list of Graph calls (see examples/policy-engage.yaml)`},
+			want: []string{`default: policy.file: required: the allow-list of Graph calls (see examples/policy-engage.yaml), unless policy.keyVault.secretURI names a Key Vault secret holding it`},
+		},
+		{
+			name: "policy from a file and a secret",
+			env:  []string{"GRAPH_PROXY_POLICY_KEYVAULT_SECRETURI=https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy"},
+			want: []string{`env GRAPH_PROXY_POLICY_KEYVAULT_SECRETURI: policy.keyVault.secretURI: set with policy.file: the policy comes from one place; unset one of them`},
+		},
+		{
+			name: "policy secret with its version",
+			old:  `file: "POLICY"`, new: "keyVault: { secretURI: \"https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy/4387e9f3d6e14c459867679a90fd0f79\" }",
+			want: []string{`FILE:12: policy.keyVault.secretURI: "https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy/4387e9f3d6e14c459867679a90fd0f79" names version 4387e9f3d6e14c459867679a90fd0f79: give the secret without its version; the proxy follows the newest one`},
+		},
+		{
+			name: "policy secret not a secret URI",
+			old:  `file: "POLICY"`, new: "keyVault: { secretURI: \"https://contoso-gp.vault.azure.net/keys/graph-proxy-policy\" }",
+			want: []string{`FILE:12: policy.keyVault.secretURI: "https://contoso-gp.vault.azure.net/keys/graph-proxy-policy" is not a Key Vault secret URI such as https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy`},
+		},
+		{
+			name: "policy secret over plain http",
+			old:  `file: "POLICY"`, new: "keyVault: { secretURI: \"http://127.0.0.1:8443/secrets/graph-proxy-policy\" }",
+			want: []string{`FILE:12: policy.keyVault.secretURI: "http://127.0.0.1:8443/secrets/graph-proxy-policy" is not a Key Vault secret URI such as https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy`},
+		},
+		{
+			name: "policy secret with a bad name",
+			old:  `file: "POLICY"`, new: "keyVault: { secretURI: \"https://contoso-gp.vault.azure.net/secrets/graph_proxy_policy\" }",
+			want: []string{`FILE:12: policy.keyVault.secretURI: "https://contoso-gp.vault.azure.net/secrets/graph_proxy_policy" names secret "graph_proxy_policy": a secret's name is 1 to 127 letters, digits and dashes`},
+		},
+		{
+			name: "policy poll interval out of range",
+			env:  []string{"GRAPH_PROXY_POLICY_KEYVAULT_POLLINTERVAL=500ms"},
+			want: []string{`env GRAPH_PROXY_POLICY_KEYVAULT_POLLINTERVAL: policy.keyVault.pollInterval: 500ms is not between 1s and 1h`},
 		},
 	}
 	for _, tt := range tests {
@@ -269,6 +299,45 @@ func testCA(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	return p
+}
+
+// TestLoadPolicySecret: the policy read from a Key Vault secret instead of
+// a file, the vault and the secret's name taken from its URI.
+func TestLoadPolicySecret(t *testing.T) {
+	tests := []struct {
+		name          string
+		uri           string
+		env           []string
+		wantVault     string
+		wantName      string
+		wantPoll      time.Duration
+		wantNoVerifyC bool
+	}{
+		{name: "defaults", uri: "https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy",
+			wantVault: "https://contoso-gp.vault.azure.net", wantName: "graph-proxy-policy", wantPoll: 30 * time.Second},
+		{name: "trailing slash", uri: "https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy/",
+			wantVault: "https://contoso-gp.vault.azure.net", wantName: "graph-proxy-policy", wantPoll: 30 * time.Second},
+		{name: "simulator", uri: "https://127.0.0.1:8443/secrets/p1",
+			env:       []string{"GRAPH_PROXY_POLICY_KEYVAULT_POLLINTERVAL=1s", "GRAPH_PROXY_POLICY_KEYVAULT_DISABLECHALLENGERESOURCEVERIFICATION=true"},
+			wantVault: "https://127.0.0.1:8443", wantName: "p1", wantPoll: time.Second, wantNoVerifyC: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeConfig(t, `file: "POLICY"`, `keyVault: { secretURI: "`+tt.uri+`" }`)
+			cfg, err := Load(Sources{File: p, Env: tt.env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kv := cfg.Policy.KeyVault
+			vault, name := kv.Secret()
+			if vault != tt.wantVault || name != tt.wantName || kv.PollInterval != tt.wantPoll ||
+				kv.DisableChallengeResourceVerification != tt.wantNoVerifyC || cfg.Policy.File != "" {
+				t.Errorf("got vault %q, secret %q, poll %v, no verification %v, file %q; want %q, %q, %v, %v, none",
+					vault, name, kv.PollInterval, kv.DisableChallengeResourceVerification, cfg.Policy.File,
+					tt.wantVault, tt.wantName, tt.wantPoll, tt.wantNoVerifyC)
+			}
+		})
+	}
 }
 
 func TestEndpointsOverride(t *testing.T) {

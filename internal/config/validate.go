@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -98,10 +99,7 @@ func (c Config) validate() []Problem {
 	}
 
 	ps.checkUpstream(c.Upstream)
-	if c.Policy.File == "" {
-		ps.add("policy.file", "required: the allow-list of Graph calls (see examples/policy-engage.yaml)")
-	}
-	ps.checkReadable("policy.file", c.Policy.File)
+	ps.checkPolicy(c.Policy)
 	ps.checkAudit(c.Audit)
 
 	if a := c.Admin.Listen; a != "" {
@@ -147,6 +145,51 @@ func (ps *problems) checkUpstream(u Upstream) {
 	if u.KeyVault.SecretName == "" {
 		ps.add("upstream.keyVault.secretName", "required in mode %s", u.Mode)
 	}
+}
+
+func (ps *problems) checkPolicy(p Policy) {
+	kv := p.KeyVault
+	switch {
+	case p.File == "" && kv.SecretURI == "":
+		ps.add("policy.file", "required: the allow-list of Graph calls (see examples/policy-engage.yaml), unless policy.keyVault.secretURI names a Key Vault secret holding it")
+	case p.File != "" && kv.SecretURI != "":
+		ps.add("policy.keyVault.secretURI", "set with policy.file: the policy comes from one place; unset one of them")
+	}
+	ps.checkReadable("policy.file", p.File)
+	if kv.SecretURI != "" {
+		if _, _, err := splitSecretURI(kv.SecretURI); err != nil {
+			ps.add("policy.keyVault.secretURI", "%q %v", kv.SecretURI, err)
+		}
+	}
+	if kv.PollInterval < time.Second || kv.PollInterval > time.Hour {
+		ps.add("policy.keyVault.pollInterval", "%v is not between 1s and 1h", kv.PollInterval)
+	}
+}
+
+// secretName is what Key Vault accepts as a secret's name.
+var secretName = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
+
+// splitSecretURI splits a Key Vault secret identifier without a version,
+// https://<vault host>/secrets/<name>, into the vault's URL and the
+// secret's name.
+func splitSecretURI(s string) (vaultURL, name string, err error) {
+	notURI := errors.New("is not a Key Vault secret URI such as https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy")
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", notURI
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	switch {
+	case len(parts) < 2 || len(parts) > 3 || parts[0] != "secrets":
+		return "", "", notURI
+	case !secretName.MatchString(parts[1]):
+		return "", "", fmt.Errorf("names secret %q: a secret's name is 1 to 127 letters, digits and dashes", parts[1])
+	case len(parts) == 3:
+		// A pinned version would never be followed by a new one: the
+		// policy could then change only with a new revision of the app.
+		return "", "", fmt.Errorf("names version %s: give the secret without its version; the proxy follows the newest one", parts[2])
+	}
+	return u.Scheme + "://" + u.Host, parts[1], nil
 }
 
 func (ps *problems) checkAudit(a Audit) {

@@ -3,6 +3,8 @@ package graphsim
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,8 +12,17 @@ import (
 )
 
 // Vault is a simulated Key Vault holding secrets (and certificates, which
-// Key Vault exposes as secrets). It answers the bearer challenge, checks the
-// token and the caller's role, and serves GET /secrets/{name}[/{version}].
+// Key Vault exposes as secrets), each a list of versions. It answers the
+// bearer challenge, checks the token and the caller's role, and serves
+//
+//   - GET /secrets/{name}[/{version}]: the newest version (or the one
+//     named), with its identifier https://<vault>/secrets/<name>/<version>;
+//     403 SecretDisabled when that version is disabled (Key Vault Secrets
+//     User);
+//   - GET /secrets/{name}/versions: every version's identifier and
+//     attributes, no values (az keyvault secret list-versions);
+//   - PUT /secrets/{name}: a new version (az keyvault secret set; Key
+//     Vault Secrets Officer).
 type Vault struct {
 	URL   string
 	entra *Entra
@@ -20,6 +31,7 @@ type Vault struct {
 	mu       sync.Mutex
 	secrets  map[string][]secretVersion // name → versions, newest last
 	readers  map[string]bool            // object ids with Key Vault Secrets User
+	writers  map[string]bool            // object ids with Key Vault Secrets Officer
 	down     bool
 	requests int
 }
@@ -29,10 +41,19 @@ type secretVersion struct {
 	value       string
 	contentType string
 	created     time.Time
+	disabled    bool
 }
 
+// The data actions a secret request needs, as Key Vault names them in its
+// 403 answers.
+const (
+	actionGetSecret = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
+	actionSetSecret = "Microsoft.KeyVault/vaults/secrets/setSecret/action"
+	actionReadMeta  = "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
+)
+
 func newVault(url string, e *Entra) *Vault {
-	v := &Vault{URL: url, entra: e, secrets: map[string][]secretVersion{}, readers: map[string]bool{}}
+	v := &Vault{URL: url, entra: e, secrets: map[string][]secretVersion{}, readers: map[string]bool{}, writers: map[string]bool{}}
 	// The proxy's identities hold Key Vault Secrets User by default.
 	for _, id := range []string{SystemIdentityClientID, ManagedIdentityClientID} {
 		if a := e.App(CustomerTenant, id); a != nil {
@@ -43,18 +64,61 @@ func newVault(url string, e *Entra) *Vault {
 	v.mux.HandleFunc("GET /secrets/{name}", v.getSecret)
 	v.mux.HandleFunc("GET /secrets/{name}/{$}", v.getSecret) // azsecrets asks for the latest so
 	v.mux.HandleFunc("GET /secrets/{name}/{version}", v.getSecret)
+	v.mux.HandleFunc("GET /secrets/{name}/versions", v.listVersions)
+	v.mux.HandleFunc("PUT /secrets/{name}", v.putSecret)
 	return v
 }
 
-// SetSecret stores a new version of name and returns its version id.
+// SetSecret stores a new version of name, which becomes the newest, and
+// returns its version id.
 func (v *Vault) SetSecret(name, value, contentType string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.addVersion(name, value, contentType)
+}
+
+// addVersion appends a version; v.mu is held.
+func (v *Vault) addVersion(name, value, contentType string) string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	ver := hex.EncodeToString(b)
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	v.secrets[name] = append(v.secrets[name], secretVersion{version: ver, value: value, contentType: contentType, created: time.Now()})
 	return ver
+}
+
+// Versions returns the version ids of name, oldest first.
+func (v *Vault) Versions(name string) []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for _, sv := range v.secrets[name] {
+		out = append(out, sv.version)
+	}
+	return out
+}
+
+// SetEnabled enables or disables one version of name (az keyvault secret
+// set-attributes --enabled). Reading a disabled version, the newest
+// included, is refused with 403 SecretDisabled. It reports whether the
+// version exists.
+func (v *Vault) SetEnabled(name, version string, enabled bool) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i := range v.secrets[name] {
+		if v.secrets[name][i].version == version {
+			v.secrets[name][i].disabled = !enabled
+			return true
+		}
+	}
+	return false
+}
+
+// SetWriter grants (or revokes) the Key Vault Secrets Officer role, which
+// may also read, to the principal with object id oid.
+func (v *Vault) SetWriter(oid string, allowed bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.writers[oid] = allowed
 }
 
 // SetReader grants (or revokes) the Key Vault Secrets User role to the
@@ -72,7 +136,7 @@ func (v *Vault) SetDown(down bool) {
 	v.down = down
 }
 
-// Requests counts authenticated secret reads.
+// Requests counts authenticated requests: reads, listings and writes.
 func (v *Vault) Requests() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -90,35 +154,48 @@ func (v *Vault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v.mux.ServeHTTP(w, r)
 }
 
-func (v *Vault) getSecret(w http.ResponseWriter, r *http.Request) {
+// authorize checks the bearer token (answering the challenge when there is
+// none) and that its principal holds a role allowing action. It writes the
+// refusal itself and reports whether to go on.
+func (v *Vault) authorize(w http.ResponseWriter, r *http.Request, action string) bool {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		w.Header().Set("WWW-Authenticate",
 			`Bearer authorization="`+v.entra.URL+"/"+CustomerTenant+`", resource="`+VaultResource+`"`)
 		vaultError(w, http.StatusUnauthorized, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
-		return
+		return false
 	}
 	claims, err := v.entra.Validate(raw, VaultResource)
 	if err != nil {
 		vaultError(w, http.StatusUnauthorized, "Unauthorized", "AKV10032: Invalid issuer or token.")
-		return
+		return false
 	}
 	oid, _ := claims["oid"].(string)
 	v.mu.Lock()
 	v.requests++
-	allowed := v.readers[oid]
-	versions := v.secrets[r.PathValue("name")]
+	allowed := v.writers[oid] || (v.readers[oid] && action != actionSetSecret)
 	v.mu.Unlock()
 	if !allowed {
 		writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{
 			"code":       "Forbidden",
-			"message":    "Caller is not authorized to perform action on resource. If role assignments were recently changed, please wait several minutes. Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
+			"message":    "Caller is not authorized to perform action on resource. If role assignments were recently changed, please wait several minutes. Action: '" + action + "'",
 			"innererror": map[string]string{"code": "ForbiddenByRbac"},
 		}})
+		return false
+	}
+	return true
+}
+
+func (v *Vault) getSecret(w http.ResponseWriter, r *http.Request) {
+	if !v.authorize(w, r, actionGetSecret) {
 		return
 	}
+	name := r.PathValue("name")
+	v.mu.Lock()
+	versions := v.secrets[name]
+	v.mu.Unlock()
 	if len(versions) == 0 {
-		vaultError(w, http.StatusNotFound, "SecretNotFound", "A secret with (name/id) "+r.PathValue("name")+" was not found in this key vault.")
+		vaultError(w, http.StatusNotFound, "SecretNotFound", "A secret with (name/id) "+name+" was not found in this key vault.")
 		return
 	}
 	sv := versions[len(versions)-1]
@@ -130,23 +207,81 @@ func (v *Vault) getSecret(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if !found {
-			vaultError(w, http.StatusNotFound, "SecretNotFound", "A secret with (name/id) "+r.PathValue("name")+"/"+want+" was not found in this key vault.")
+			vaultError(w, http.StatusNotFound, "SecretNotFound", "A secret with (name/id) "+name+"/"+want+" was not found in this key vault.")
 			return
 		}
 	}
+	if sv.disabled {
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{
+			"code":       "Forbidden",
+			"message":    "Operation get is not allowed on a disabled secret.",
+			"innererror": map[string]string{"code": "SecretDisabled"},
+		}})
+		return
+	}
+	writeJSON(w, http.StatusOK, v.bundle(name, sv, true))
+}
+
+func (v *Vault) listVersions(w http.ResponseWriter, r *http.Request) {
+	if !v.authorize(w, r, actionReadMeta) {
+		return
+	}
+	name := r.PathValue("name")
+	v.mu.Lock()
+	versions := v.secrets[name]
+	v.mu.Unlock()
+	items := []map[string]any{}
+	for _, sv := range versions {
+		items = append(items, v.bundle(name, sv, false))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": items, "nextLink": nil})
+}
+
+func (v *Vault) putSecret(w http.ResponseWriter, r *http.Request) {
+	if !v.authorize(w, r, actionSetSecret) {
+		return
+	}
+	var body struct {
+		Value       *string `json:"value"`
+		ContentType string  `json:"contentType"`
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || json.Unmarshal(data, &body) != nil || body.Value == nil {
+		vaultError(w, http.StatusBadRequest, "BadParameter", "The request body must hold the secret's value.")
+		return
+	}
+	// Key Vault keeps a secret's value to 25 KB.
+	if len(*body.Value) > 25*1024 {
+		vaultError(w, http.StatusBadRequest, "BadParameter", "The secret value exceeds the maximum size of 25 KB.")
+		return
+	}
+	name := r.PathValue("name")
+	v.mu.Lock()
+	v.addVersion(name, *body.Value, body.ContentType)
+	versions := v.secrets[name]
+	sv := versions[len(versions)-1]
+	v.mu.Unlock()
+	writeJSON(w, http.StatusOK, v.bundle(name, sv, true))
+}
+
+// bundle is a version as Key Vault answers it: with its value (a secret
+// bundle) or without (a list item).
+func (v *Vault) bundle(name string, sv secretVersion, withValue bool) map[string]any {
 	body := map[string]any{
-		"value": sv.value,
-		"id":    v.URL + "/secrets/" + r.PathValue("name") + "/" + sv.version,
+		"id": v.URL + "/secrets/" + name + "/" + sv.version,
 		"attributes": map[string]any{
-			"enabled": true, "created": sv.created.Unix(), "updated": sv.created.Unix(),
+			"enabled": !sv.disabled, "created": sv.created.Unix(), "updated": sv.created.Unix(),
 			"recoveryLevel": "Recoverable", "recoverableDays": 90,
 		},
 		"tags": map[string]string{},
 	}
+	if withValue {
+		body["value"] = sv.value
+	}
 	if sv.contentType != "" {
 		body["contentType"] = sv.contentType
 	}
-	writeJSON(w, http.StatusOK, body)
+	return body
 }
 
 func vaultError(w http.ResponseWriter, status int, code, msg string) {
