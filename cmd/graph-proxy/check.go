@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,16 +55,31 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	add("configuration", 0, nil, "")
 
-	start := time.Now()
-	pol, err := policy.LoadFile(cfg.Policy.File)
-	add("policy "+cfg.Policy.File, time.Since(start), err, "fix the policy file: graph-proxy policy lint "+cfg.Policy.File)
-
 	roots, err := rootCAs(cfg.Graph.CAFile)
 	if err != nil {
 		return err
 	}
 	graphURL, loginURL, resource := cfg.Graph.Endpoints()
 	client := &http.Client{Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: 30 * time.Second}), Timeout: time.Minute}
+
+	// The policy from where serve reads it: the file or the Key Vault
+	// secret (with the managed identity).
+	start := time.Now()
+	var pol *policy.Policy
+	src, err := policySource(cfg, loginURL, client)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		var rev policy.Revision
+		if rev, err = src.Read(pctx); err == nil {
+			pol, err = policy.Parse(rev.Name, rev.Data)
+		}
+		cancel()
+	}
+	fix := "fix the policy: graph-proxy policy lint FILE, then apply it again"
+	if err != nil && src.fix != nil && pol == nil && !isLoadError(err) {
+		fix = src.fix(err)
+	}
+	add("policy "+src.name, time.Since(start), err, fix)
 	uo := upstreamOptions(cfg, loginURL, client)
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -158,4 +174,9 @@ func graphGet(ctx context.Context, c *http.Client, url, token string) (int, erro
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+func isLoadError(err error) bool {
+	var le *policy.LoadError
+	return errors.As(err, &le)
 }
