@@ -2,10 +2,13 @@
 
 GO        ?= go
 BIN       := bin/graph-proxy
-# The release build: a static, reproducible binary. The Dockerfile uses the
-# same flags (a test checks that they agree).
+# The release build: a static, reproducible binary stamped with its version
+# (graph-proxy version, /status, the audit log's genesis records): VERSION
+# is `git describe` of the checkout, or set it: make build VERSION=v1.4.0.
+# The Dockerfile uses the same flags (a test checks that they agree).
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BUILD_ENV   := CGO_ENABLED=0
-BUILD_FLAGS := -trimpath -ldflags "-s -w"
+BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.buildVersion=$(VERSION)"
 # Fuzz targets run briefly in every test run: a fixed number of inputs each
 # (about ten seconds here), not a duration. With a duration, Go 1.26's fuzz
 # coordinator can report its own deadline as a failure when the time is up
@@ -57,7 +60,8 @@ syntax:
 	npm ci --prefix deploy/syntax --ignore-scripts --no-audit --no-fund --loglevel=error
 	node deploy/syntax/check.mjs $$(find deploy scripts -name '*.bicep' -o -name '*.ps1' | grep -v node_modules | sort)
 
-# The Azure Marketplace package: app.zip with the three files at its root.
+# The Azure Marketplace package (a solution template): app.zip with
+# mainTemplate.json and createUiDefinition.json at its root.
 marketplace:
 	$(GO) run ./marketplace/pack -o app.zip -dir marketplace
 

@@ -55,32 +55,19 @@ var (
 	paramRe    = regexp.MustCompile(`(?m)^param (\w+) (\w+)`)
 )
 
-// minAPI is the oldest API version accepted per resource provider: the
-// current GA versions.
-var minAPI = map[string]string{
-	"Microsoft.App":                 "2025-01-01",
-	"Microsoft.KeyVault":            "2025-05-01",
-	"Microsoft.Insights":            "2023-03-11",
-	"Microsoft.OperationalInsights": "2025-07-01",
-	"Microsoft.ManagedIdentity":     "2023-01-31",
-	"Microsoft.Authorization":       "2022-04-01",
-}
-
+// TestBicep checks what the type data cannot: no Graph resources, no
+// hard-coded cloud hosts or locations, no secrets in outputs, and the
+// parameters and settings graph-proxy depends on. (TestAPIVersionsNewest
+// and TestBicepTypes check the API versions and properties.)
 func TestBicep(t *testing.T) {
+	td := loadTypeData(t)
 	for name, text := range bicepFiles(t) {
 		for _, m := range resourceRe.FindAllStringSubmatch(text, -1) {
-			typ, ver := m[1], m[2]
-			provider := strings.Split(typ, "/")[0]
-			min, ok := minAPI[provider]
-			switch {
-			case strings.HasPrefix(typ, "Microsoft.Graph"):
+			typ := m[1]
+			if _, ok := td.newest(typ); strings.HasPrefix(typ, "Microsoft.Graph") {
 				t.Errorf("%s: %s: Graph resources cannot be deployed from the Marketplace; grant with scripts/Grant-GraphPermissions.ps1", name, typ)
-			case !ok:
-				t.Errorf("%s: %s: no known minimum API version", name, typ)
-			case strings.Contains(ver, "preview"):
-				t.Errorf("%s: %s@%s is a preview API", name, typ, ver)
-			case ver < min:
-				t.Errorf("%s: %s@%s is older than %s", name, typ, ver, min)
+			} else if !ok {
+				t.Errorf("%s: %s: not in deploy/azuretypes/index.json", name, typ)
 			}
 		}
 		for _, host := range []string{"login.microsoftonline", "management.azure.com", "vault.azure.net", "graph.microsoft.com", ".windows.net", "azure.us", "chinacloudapi"} {
@@ -108,12 +95,12 @@ func TestBicep(t *testing.T) {
 			t.Errorf("main.bicep: parameter %s is never used", m[1])
 		}
 	}
-	for _, p := range []string{"deploymentMode", "upstreamMode", "vendorCidrs", "clientCertificateMode", "policyYaml", "containerImage"} {
+	for _, p := range []string{"upstreamMode", "graphCloud", "vendorCidrs", "clientCertificateMode", "policyYaml", "containerImage", "keyVaultNameSuffix"} {
 		if !params[p] {
 			t.Errorf("main.bicep lacks parameter %s", p)
 		}
 	}
-	for _, mode := range []string{"'managedIdentity'", "'keyVaultSecret'", "'keyVaultCertificate'", "'federated'", "'singleTenant'", "'multiTenant'"} {
+	for _, mode := range []string{"'managedIdentity'", "'keyVaultSecret'", "'keyVaultCertificate'", "'federated'", "'usgovdod'"} {
 		if !strings.Contains(main, mode) {
 			t.Errorf("main.bicep does not allow %s", mode)
 		}

@@ -26,9 +26,28 @@ func TestDockerfile(t *testing.T) {
 	if env == nil || flags == nil {
 		t.Fatal("the Makefile has no BUILD_ENV or BUILD_FLAGS")
 	}
-	build := strings.TrimSpace(env[1]) + " go build " + strings.TrimSpace(flags[1]) + " "
+	// The Makefile stamps $(VERSION), the Dockerfile its build argument
+	// ${VERSION}: the same flags otherwise.
+	build := strings.TrimSpace(env[1]) + " go build " + strings.ReplaceAll(strings.TrimSpace(flags[1]), "$(VERSION)", "${VERSION}") + " "
 	if !strings.Contains(df, build) {
 		t.Errorf("the Dockerfile does not build with %q", build)
+	}
+	// The version is stamped into the variable version() reports, from the
+	// build argument declared in the build stage before the build.
+	const stamp = "-X main.buildVersion=${VERSION}"
+	if !strings.Contains(build, stamp) {
+		t.Errorf("the build flags %q do not stamp %s", build, stamp)
+	}
+	if !regexp.MustCompile(`(?m)^var buildVersion string$`).MatchString(read(t, "../cmd/graph-proxy/version.go")) {
+		t.Error("cmd/graph-proxy/version.go declares no var buildVersion string for -X main.buildVersion")
+	}
+	stage := df[max(strings.Index(df, " AS build"), 0):]
+	if end := strings.Index(stage, "\nFROM "); end >= 0 {
+		stage = stage[:end]
+	}
+	arg, run := regexp.MustCompile(`(?m)^ARG VERSION(=|$)`).FindStringIndex(stage), strings.Index(stage, build)
+	if arg == nil || run < 0 || arg[0] > run {
+		t.Error("the build stage does not declare ARG VERSION before the go build that uses it")
 	}
 	for _, want := range []string{"FROM golang:", " AS build", "FROM gcr.io/distroless/static", "USER 65532:65532", `ENTRYPOINT ["/graph-proxy"]`, `CMD ["serve"]`} {
 		if !strings.Contains(df, want) {

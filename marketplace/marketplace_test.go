@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graph-proxy/graph-proxy/internal/config"
 	"github.com/graph-proxy/graph-proxy/policy"
 )
 
@@ -45,10 +46,21 @@ func load(t *testing.T, name string, v any) string {
 	return string(data)
 }
 
-// minAPI is the oldest API version accepted per provider: current GA.
-var minAPI = map[string]string{
-	"Microsoft.App": "2025-01-01", "Microsoft.KeyVault": "2025-05-01", "Microsoft.Insights": "2023-03-11",
-	"Microsoft.OperationalInsights": "2025-07-01", "Microsoft.ManagedIdentity": "2023-01-31", "Microsoft.Authorization": "2022-04-01",
+// newestStable returns, per resource type, the newest stable API version
+// in Azure's type data (deploy/azuretypes/index.json): the Marketplace
+// test toolkit's "apiVersions should be recent" fails versions more than
+// two years old when a newer one exists.
+func newestStable(t *testing.T) map[string]string {
+	t.Helper()
+	var index map[string]struct {
+		NewestStable string `json:"newestStable"`
+	}
+	load(t, "../deploy/azuretypes/index.json", &index)
+	out := map[string]string{}
+	for typ, e := range index {
+		out[strings.ToLower(typ)] = e.NewestStable
+	}
+	return out
 }
 
 func TestMainTemplate(t *testing.T) {
@@ -73,17 +85,17 @@ func TestMainTemplate(t *testing.T) {
 	if d := tm.Parameters["location"].DefaultValue; d != "[resourceGroup().location]" {
 		t.Errorf("location defaults to %v; want [resourceGroup().location]", d)
 	}
+	newest := newestStable(t)
 	for _, r := range tm.Resources {
 		typ, _ := r["type"].(string)
 		ver, _ := r["apiVersion"].(string)
-		provider := strings.Split(typ, "/")[0]
-		switch min, ok := minAPI[provider]; {
+		switch want, ok := newest[strings.ToLower(typ)]; {
 		case strings.HasPrefix(typ, "Microsoft.Graph"):
 			t.Errorf("%s: Graph resources are not supported in Marketplace deployments", typ)
 		case !ok:
-			t.Errorf("%s: unknown provider", typ)
-		case strings.Contains(ver, "preview") || ver < min:
-			t.Errorf("%s@%s: want a GA version not older than %s", typ, ver, min)
+			t.Errorf("%s: not in deploy/azuretypes/index.json", typ)
+		case ver != want:
+			t.Errorf("%s@%s: want the newest stable version, %s", typ, ver, want)
 		}
 		if loc, ok := r["location"]; ok && loc != "[parameters('location')]" {
 			t.Errorf("%s: location %v; want [parameters('location')]", typ, loc)
@@ -108,7 +120,8 @@ func TestMainTemplate(t *testing.T) {
 var bicepParam = regexp.MustCompile(`(?m)^param (\w+) `)
 
 // TestBicepParity checks main.bicep and mainTemplate.json declare the same
-// parameters (the one is built from the other with az bicep build).
+// parameters (mainTemplate.json is kept by hand beside main.bicep;
+// deploy.TestTemplateParity holds the rest of the two together).
 func TestBicepParity(t *testing.T) {
 	var tm template
 	load(t, "mainTemplate.json", &tm)
@@ -260,13 +273,6 @@ func TestPack(t *testing.T) {
 	if strings.Join(names, ",") != strings.Join(Files, ",") {
 		t.Errorf("app.zip holds %v; want %v at its root", names, Files)
 	}
-	var view struct {
-		Views []struct{ Kind string } `json:"views"`
-	}
-	load(t, "viewDefinition.json", &view)
-	if len(view.Views) == 0 || view.Views[0].Kind != "Overview" {
-		t.Errorf("viewDefinition %+v", view)
-	}
 }
 
 // TestTrustedProxies: like main.bicep, the template tells the proxy which
@@ -323,4 +329,120 @@ func TestTrustedProxies(t *testing.T) {
 	if strings.Count(raw, "GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER") != 1 {
 		t.Error("GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER is set outside the client-certificate branch")
 	}
+}
+
+// wizardElement returns the wizard's control named name in step, as raw
+// JSON.
+func wizardElement(t *testing.T, ui map[string]any, step, name string) map[string]any {
+	t.Helper()
+	params := ui["parameters"].(map[string]any)
+	for _, st := range params["steps"].([]any) {
+		sm := st.(map[string]any)
+		if sm["name"] != step {
+			continue
+		}
+		for _, e := range sm["elements"].([]any) {
+			if em := e.(map[string]any); em["name"] == name {
+				return em
+			}
+		}
+	}
+	t.Fatalf("createUiDefinition.json: no control %s in step %s", name, step)
+	return nil
+}
+
+func allowedValues(c map[string]any) []string {
+	var out []string
+	for _, v := range c["constraints"].(map[string]any)["allowedValues"].([]any) {
+		out = append(out, v.(map[string]any)["value"].(string))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestGraphCloudChoice: the wizard and the template offer every Graph
+// cloud graph-proxy knows (graph.cloud), US Gov DoD included, and "auto"
+// (the Azure cloud deployed to), and the wizard passes the choice on.
+func TestGraphCloudChoice(t *testing.T) {
+	want := []string{"auto"}
+	for name := range config.Clouds {
+		want = append(want, name)
+	}
+	sort.Strings(want)
+	var ui map[string]any
+	load(t, "createUiDefinition.json", &ui)
+	c := wizardElement(t, ui, "identity", "graphCloud")
+	if got := allowedValues(c); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("the wizard offers the Graph clouds %v; want %v", got, want)
+	}
+	var tm template
+	load(t, "mainTemplate.json", &tm)
+	var got []string
+	for _, v := range tm.Parameters["graphCloud"].AllowedValues {
+		got = append(got, v.(string))
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("mainTemplate.json allows the Graph clouds %v; want %v", got, want)
+	}
+	if out := ui["parameters"].(map[string]any)["outputs"].(map[string]any)["graphCloud"]; out != "[steps('identity').graphCloud]" {
+		t.Errorf("the wizard's graphCloud output is %v", out)
+	}
+}
+
+// TestNoDeploymentMode: deploymentMode changed nothing and is gone from the
+// template and the wizard alike (the app registration, the customer's or
+// the vendor's, is appClientId).
+func TestNoDeploymentMode(t *testing.T) {
+	for _, name := range []string{"mainTemplate.json", "createUiDefinition.json"} {
+		if strings.Contains(read(t, name), "deploymentMode") {
+			t.Errorf("%s still mentions deploymentMode", name)
+		}
+	}
+}
+
+// TestClientCAControl: the wizard asks for the vendor CAs exactly when the
+// ingress forwards client certificates, requires a PEM certificate there
+// (the marker mainTemplate.json's guard looks for), and passes an empty
+// bundle otherwise.
+func TestClientCAControl(t *testing.T) {
+	var ui map[string]any
+	load(t, "createUiDefinition.json", &ui)
+	c := wizardElement(t, ui, "access", "vendorClientCaPem")
+	if c["visible"] != "[not(equals(steps('access').clientCertificateMode, 'ignore'))]" {
+		t.Errorf("the CA control is visible %v; want whenever clientCertificateMode is not ignore", c["visible"])
+	}
+	cons := c["constraints"].(map[string]any)
+	if cons["required"] != true {
+		t.Error("the CA control is not required")
+	}
+	re, err := regexp.Compile(cons["regex"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pem, ok := range map[string]bool{"": false, "  ": false, "not a certificate": false,
+		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n": true} {
+		if re.MatchString(pem) != ok {
+			t.Errorf("the CA control takes %q: %v; want %v", pem, !ok, ok)
+		}
+	}
+	if !strings.Contains(cons["regex"].(string), "-----BEGIN CERTIFICATE-----") {
+		t.Error("the CA control does not look for -----BEGIN CERTIFICATE-----, the marker the template's guard requires")
+	}
+	if !strings.Contains(read(t, "mainTemplate.json"), "contains(parameters('vendorClientCaPem'), '-----BEGIN CERTIFICATE-----')") {
+		t.Error("mainTemplate.json does not guard vendorClientCaPem")
+	}
+	out := ui["parameters"].(map[string]any)["outputs"].(map[string]any)["vendorClientCaPem"]
+	if out != "[if(equals(steps('access').clientCertificateMode, 'ignore'), '', steps('access').vendorClientCaPem)]" {
+		t.Errorf("the wizard's vendorClientCaPem output is %v", out)
+	}
+}
+
+func read(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

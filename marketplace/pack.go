@@ -1,6 +1,12 @@
-// Package marketplace holds the Azure Marketplace App Offer's package —
-// mainTemplate.json (built from deploy/bicep/main.bicep),
-// createUiDefinition.json and viewDefinition.json — and packs it.
+// Package marketplace holds the Azure Marketplace offer's package and packs
+// it. The offer is an Azure Application with a solution template plan: the
+// deployment is the customer's own, in the customer's subscription, and the
+// publisher gets no access to it (a managed application would give the
+// publisher the resources and lock the customer out). Its package is
+// mainTemplate.json (deploy/bicep/main.bicep in classic ARM JSON) and
+// createUiDefinition.json; viewDefinition.json belongs to managed
+// applications only. docs/installation.md ("Offer type") says so to the
+// customer.
 package marketplace
 
 import (
@@ -12,8 +18,9 @@ import (
 	"time"
 )
 
-// Files are the package's files, at the root of app.zip.
-var Files = []string{"mainTemplate.json", "createUiDefinition.json", "viewDefinition.json"}
+// Files are the package's files, at the root of app.zip: a solution
+// template's.
+var Files = []string{"mainTemplate.json", "createUiDefinition.json"}
 
 // Pack writes the files of dir into the zip at out, after checking that
 // each is JSON. Entries carry a fixed time, so the same files make the same

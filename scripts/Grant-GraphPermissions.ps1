@@ -5,12 +5,35 @@ permissions its policy needs.
 
 .DESCRIPTION
 A Marketplace or Bicep deployment cannot grant Graph permissions; this
-script does, once the deployment has created the identity. It reads the
-permissions from the policy file (through `graph-proxy policy permissions`,
-the same list `graph-proxy check` compares the token with), grants those the
-identity lacks, and reports — or with -RemoveExcess removes — those it holds
-but the policy never uses. Running it twice changes nothing the second time.
-Supports -WhatIf and -Confirm.
+script does, once the deployment has created the identity. It needs
+PowerShell 7, the Microsoft.Graph PowerShell modules and, to read a
+deployment, the Azure CLI (az) signed in to the deployment's subscription;
+not the graph-proxy binary nor a Go toolchain.
+
+What it grants, and to whom:
+- the principal: -PrincipalId, or else the deployment's (-ResourceGroup):
+  the managed identity (output identityPrincipalId) in managedIdentity mode,
+  the app registration's service principal (parameter appClientId) in the
+  other modes;
+- the permissions: -Permissions, or else those the policy names: every
+  rule's permission, and GroupMember.Read.All when a caller is scoped to a
+  group (users.group), as `graph-proxy policy permissions` and
+  `graph-proxy check` count them. The policy is -PolicyFile, or else the one
+  the deployed container app runs with (its secret "policy").
+
+It grants the permissions the principal lacks and reports — or with
+-RemoveExcess removes — those it holds but the policy never uses. Running it
+twice changes nothing the second time. Everything is read and checked
+before anything changes. Supports -WhatIf and -Confirm.
+
+.PARAMETER ResourceGroup
+The resource group of the deployment: the principal and the policy are read
+from it when not given.
+
+.PARAMETER DeploymentName
+The deployment to read (az deployment group list -g <rg>). Default: the
+latest deployment in -ResourceGroup with an identityPrincipalId output
+(a Marketplace deployment is named after the offer).
 
 .PARAMETER PrincipalId
 Object id of the service principal that calls Graph: the managed identity
@@ -18,28 +41,44 @@ Object id of the service principal that calls Graph: the managed identity
 app registration's service principal (the other modes).
 
 .PARAMETER PolicyFile
-The policy file the proxy runs with.
+A policy file; default: the policy the deployed container app runs with.
+
+.PARAMETER Permissions
+The Graph application permissions to hold, instead of reading a policy.
 
 .PARAMETER GraphProxy
-Path of the graph-proxy binary. Default: graph-proxy on the PATH.
+Path of a graph-proxy binary: optional; with it and -PolicyFile, the
+permissions come from `graph-proxy policy permissions`, which also checks
+that the policy loads.
 
 .PARAMETER RemoveExcess
 Remove Graph application permissions the policy does not use.
 
 .EXAMPLE
-./Grant-GraphPermissions.ps1 -PrincipalId 5f8c...-... -PolicyFile ./policy.yaml -WhatIf
+./Grant-GraphPermissions.ps1 -ResourceGroup rg-graph-proxy -WhatIf
+
+.EXAMPLE
+./Grant-GraphPermissions.ps1 -PrincipalId 5f8c...-... -PolicyFile ./policy.yaml
 #>
+#Requires -Version 7.2
 [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
 param(
-    [Parameter(Mandatory = $true)]
-    [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
-    [string] $PrincipalId,
+    [ValidatePattern('^([-\w\.\(\)]{1,90})?$')]
+    [string] $ResourceGroup = '',
 
-    [Parameter(Mandatory = $true)]
-    [ValidateScript({ Test-Path -LiteralPath $_ -PathType Leaf })]
-    [string] $PolicyFile,
+    [ValidatePattern('^([-\w\.\(\)]{1,64})?$')]
+    [string] $DeploymentName = '',
 
-    [string] $GraphProxy = 'graph-proxy',
+    [ValidatePattern('^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})?$')]
+    [string] $PrincipalId = '',
+
+    [ValidateScript({ $_ -eq '' -or (Test-Path -LiteralPath $_ -PathType Leaf) })]
+    [string] $PolicyFile = '',
+
+    [ValidatePattern('^[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z0-9-]+)+$')]
+    [string[]] $Permissions = @(),
+
+    [string] $GraphProxy = '',
 
     [switch] $RemoveExcess
 )
@@ -49,21 +88,144 @@ $ErrorActionPreference = 'Stop'
 
 $graphAppId = '00000003-0000-0000-c000-000000000000'
 
-# Everything is checked before anything changes.
-if (-not (Get-Command $GraphProxy -ErrorAction SilentlyContinue)) {
-    throw "graph-proxy was not found ('$GraphProxy'): pass -GraphProxy with the path of the binary."
+# How a policy names the permissions it needs: each rule's `permission:`
+# (block or flow style) and, for a caller scoped to a group, `group:` (an
+# object id).
+# A YAML comment starts with # at the line's start or after white space.
+# deploy/scripts_test.go checks these against `graph-proxy policy
+# permissions` on every example and test policy.
+$policyComment = '(^|\s)#.*$'
+$policyPermission = '(?:^|[\s{,])permission:\s*["'']?([A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+)["'']?\s*(?:[,}]|$)'
+$policyGroup = '(?:^|[\s{,])group:\s*["'']?([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\b'
+
+function Get-PolicyPermission([string] $Yaml) {
+    $found = [System.Collections.Generic.SortedSet[string]]::new([System.StringComparer]::Ordinal)
+    $scoped = $false
+    foreach ($line in $Yaml -split '\r?\n') {
+        $code = $line -replace $policyComment, ''
+        foreach ($m in [regex]::Matches($code, $policyPermission)) {
+            [void] $found.Add($m.Groups[1].Value)
+        }
+        if ($code -match $policyGroup) {
+            $scoped = $true
+        }
+    }
+    if ($scoped) {
+        [void] $found.Add('GroupMember.Read.All')
+    }
+    return @($found)
 }
-$needed = @(& $GraphProxy policy permissions $PolicyFile)
-if ($LASTEXITCODE -ne 0) {
-    throw "The policy file '$PolicyFile' does not load; run: graph-proxy policy lint $PolicyFile"
+
+# The value at a path of names in what ConvertFrom-Json returned, or $null:
+# under Set-StrictMode a missing property is an error, and deployments
+# carry only the outputs and parameters they were given.
+function Get-Field([object] $Object, [string[]] $Path) {
+    foreach ($name in $Path) {
+        if ($null -eq $Object) {
+            return $null
+        }
+        $property = $Object.PSObject.Properties[$name]
+        if (-not $property) {
+            return $null
+        }
+        $Object = $property.Value
+    }
+    return $Object
 }
+
+function ConvertFrom-Az([AllowNull()] [object[]] $Output, [string] $What) {
+    if ($LASTEXITCODE -ne 0) {
+        throw "The Azure CLI failed $What (exit code $LASTEXITCODE; its message is above)."
+    }
+    $text = ($Output -join "`n").Trim()
+    if (-not $text) {
+        return $null
+    }
+    return $text | ConvertFrom-Json
+}
+
+# 1. What to grant, and to whom: read and checked before anything changes.
+$appClientId = ''
+$app = ''
+if ($ResourceGroup) {
+    if (-not (Get-Command -Name 'az' -ErrorAction SilentlyContinue)) {
+        throw 'Reading the deployment needs the Azure CLI (az): install it and run az login, or pass -PrincipalId and -PolicyFile (or -Permissions).'
+    }
+    if (-not $DeploymentName) {
+        $candidates = @(ConvertFrom-Az (az deployment group list --resource-group $ResourceGroup --query "[?properties.outputs.identityPrincipalId].{name: name, timestamp: properties.timestamp}" --output json --only-show-errors) "listing the deployments of $ResourceGroup")
+        if ($candidates.Count -eq 0) {
+            throw "No deployment of graph-proxy in $ResourceGroup (none has an identityPrincipalId output): pass -DeploymentName."
+        }
+        $DeploymentName = ($candidates | Sort-Object -Property timestamp | Select-Object -Last 1).name
+    }
+    $deployment = ConvertFrom-Az (az deployment group show --resource-group $ResourceGroup --name $DeploymentName --query properties --output json --only-show-errors) "reading deployment $DeploymentName"
+    # The template's defaults (deploy/bicep/main.bicep) where the deployment
+    # was not given a value.
+    $upstreamMode = Get-Field $deployment 'parameters', 'upstreamMode', 'value'
+    if (-not $upstreamMode) {
+        $upstreamMode = 'managedIdentity'
+    }
+    $app = Get-Field $deployment 'parameters', 'namePrefix', 'value'
+    if (-not $app) {
+        $app = 'graph-proxy'
+    }
+    $appClientId = [string] (Get-Field $deployment 'parameters', 'appClientId', 'value')
+    if (-not $PrincipalId -and $upstreamMode -eq 'managedIdentity') {
+        $PrincipalId = Get-Field $deployment 'outputs', 'identityPrincipalId', 'value'
+    }
+    elseif (-not $PrincipalId -and -not $appClientId) {
+        throw "Deployment $DeploymentName runs in $upstreamMode mode but names no appClientId: pass -PrincipalId (the app registration's service principal object id)."
+    }
+    Write-Host "deployment $DeploymentName in $ResourceGroup`: container app $app, $upstreamMode mode"
+}
+if (-not $PrincipalId -and -not $appClientId) {
+    throw 'Name the principal: -PrincipalId, or -ResourceGroup to read it from the deployment.'
+}
+
+if ($GraphProxy -and -not $PolicyFile) {
+    throw '-GraphProxy reads a policy file: pass -PolicyFile too.'
+}
+$source = ''
+if ($Permissions.Count -gt 0) {
+    $needed = @($Permissions | Sort-Object -Unique)
+    $source = '-Permissions'
+}
+elseif ($PolicyFile -and $GraphProxy) {
+    if (-not (Get-Command -Name $GraphProxy -ErrorAction SilentlyContinue)) {
+        throw "graph-proxy was not found ('$GraphProxy'): pass -GraphProxy with the path of the binary, or leave it out to read the policy without it."
+    }
+    $needed = @(& $GraphProxy policy permissions $PolicyFile)
+    if ($LASTEXITCODE -ne 0) {
+        throw "The policy file '$PolicyFile' does not load; run: graph-proxy policy lint $PolicyFile"
+    }
+    $source = "$PolicyFile (graph-proxy policy permissions)"
+}
+elseif ($PolicyFile) {
+    $needed = @(Get-PolicyPermission (Get-Content -LiteralPath $PolicyFile -Raw))
+    $source = $PolicyFile
+}
+elseif ($ResourceGroup) {
+    $policyYaml = ConvertFrom-Az (az containerapp secret list --resource-group $ResourceGroup --name $app --show-values --query "[?name=='policy'].value | [0]" --output json --only-show-errors) "reading the policy of container app $app"
+    if (-not $policyYaml) {
+        throw "Container app $app in $ResourceGroup has no secret 'policy': pass -PolicyFile."
+    }
+    $needed = @(Get-PolicyPermission $policyYaml)
+    $source = "the policy container app $app runs with"
+}
+else {
+    throw 'Name the permissions: -PolicyFile, -Permissions, or -ResourceGroup to read the deployed policy.'
+}
+if ($needed.Count -eq 0) {
+    throw "No Graph permission found in $source; a policy names one per rule (permission: ...)."
+}
+Write-Host "permissions from $source`: $($needed -join ', ')"
 
 foreach ($module in 'Microsoft.Graph.Authentication', 'Microsoft.Graph.Applications') {
     if (-not (Get-Module -ListAvailable -Name $module)) {
         throw "The PowerShell module $module is missing: Install-Module Microsoft.Graph -Scope CurrentUser"
     }
 }
-Import-Module 'Microsoft.Graph.Authentication', 'Microsoft.Graph.Applications'
+Import-Module -Name 'Microsoft.Graph.Authentication', 'Microsoft.Graph.Applications'
 
 Connect-MgGraph -Scopes 'AppRoleAssignment.ReadWrite.All', 'Application.Read.All' -NoWelcome
 
@@ -71,9 +233,17 @@ $graph = Get-MgServicePrincipal -Filter "appId eq '$graphAppId'"
 if (-not $graph) {
     throw 'Microsoft Graph has no service principal in this tenant.'
 }
-$principal = Get-MgServicePrincipal -ServicePrincipalId $PrincipalId -ErrorAction SilentlyContinue
-if (-not $principal) {
-    throw "No service principal with object id $PrincipalId in this tenant: use the identity's principal id (the deployment output identityPrincipalId) or the app registration's service principal object id."
+if ($PrincipalId) {
+    $principal = Get-MgServicePrincipal -ServicePrincipalId $PrincipalId -ErrorAction SilentlyContinue
+    if (-not $principal) {
+        throw "No service principal with object id $PrincipalId in this tenant: use the identity's principal id (the deployment output identityPrincipalId) or the app registration's service principal object id."
+    }
+}
+else {
+    $principal = Get-MgServicePrincipal -Filter "appId eq '$appClientId'"
+    if (-not $principal) {
+        throw "App $appClientId has no service principal in this tenant: a multi-tenant app must be consented here first (admin consent URL from the vendor)."
+    }
 }
 
 $roles = @{}
@@ -84,7 +254,7 @@ foreach ($role in $graph.AppRoles) {
 }
 $unknown = @($needed | Where-Object { -not $roles.ContainsKey($_) })
 if ($unknown.Count -gt 0) {
-    throw "Microsoft Graph has no application permission named $($unknown -join ', ')."
+    throw "Microsoft Graph has no application permission named $($unknown -join ', ') (from $source)."
 }
 
 $assigned = @(Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $principal.Id -All |
@@ -97,6 +267,7 @@ foreach ($a in $assigned) {
     }
 }
 
+# 2. Grant what is missing; report or remove what is not used.
 foreach ($permission in $needed) {
     if ($held.ContainsKey($permission)) {
         Write-Host "ok      $permission"
@@ -109,7 +280,7 @@ foreach ($permission in $needed) {
     }
 }
 
-foreach ($permission in $held.Keys) {
+foreach ($permission in @($held.Keys)) {
     if ($needed -contains $permission) {
         continue
     }

@@ -7,22 +7,45 @@ after a subscription transfer).
 When a subscription moves to another tenant, every identity-bound piece of
 graph-proxy breaks: the managed identity, its role assignments, Key Vault's
 tenant, the federated credential, the Graph permission grants and the Teams
-application access policy. This script redoes them in the new tenant, in
-order, and ends by running `graph-proxy check` in the container. Each step
-says what it does; -WhatIf shows the plan without changing anything.
-docs/tenant-migration.md describes the procedure.
+application access policy. This script redoes them in the new tenant and
+destroys nothing before its replacement works:
+
+  1. creates a new user-assigned identity (identities do not move);
+  2. moves Key Vault to the new tenant and grants the new identity Key
+     Vault Secrets User, and Monitoring Metrics Publisher on the data
+     collection rule;
+  3. (federated mode) says which federated credential to add;
+  4. grants the Graph permissions (Grant-GraphPermissions.ps1) and the
+     Teams application access policy (Add-Teams-Access-Policy.ps1);
+  5. attaches the new identity to the container app next to the old one,
+     and points the app at it (GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID,
+     GRAPH_PROXY_UPSTREAM_TENANTID): a new revision;
+  6. waits for that revision to be ready — /readyz passes only with a Graph
+     token, the vendors' keys and the audit log — then runs
+     `graph-proxy check` in it for you to read;
+  7. only then, once you confirm the check ended with "all is well"
+     (or with -Force), detaches and deletes the old identity.
+
+A step that fails stops the script with the old identity in place; fix the
+cause and run it again: every step is idempotent. -WhatIf shows the plan
+without changing anything; with ConfirmImpact High, each change asks first
+unless -Confirm:$false. It uses the Azure CLI (az), signed in to the target
+tenant, and for the Graph and Teams steps the Microsoft.Graph and
+MicrosoftTeams PowerShell modules. docs/tenant-migration.md describes the
+procedure.
 
 .PARAMETER ResourceGroup
 The resource group of the deployment.
 
 .PARAMETER TargetTenantId
-The tenant the subscription now belongs to; you must be signed in to it.
+The tenant the subscription now belongs to; az must be signed in to it.
 
 .PARAMETER PolicyFile
-The policy file the proxy runs with (for the Graph grants).
+The policy file the proxy runs with, for the Graph grants; default: the
+policy the container app runs with (its secret "policy").
 
 .PARAMETER NamePrefix
-The deployment's namePrefix. Default: graph-proxy.
+The deployment's namePrefix: the container app's name. Default: graph-proxy.
 
 .PARAMETER AppClientId
 The app registration the proxy uses (keyVault and federated modes); empty
@@ -32,9 +55,17 @@ in managedIdentity mode.
 The security group whose members may organise Teams meetings; empty to
 skip the Teams policy.
 
+.PARAMETER ReadyTimeoutMinutes
+How long to wait for the new revision to be ready. Default: 10.
+
+.PARAMETER Force
+Remove the old identity once the new revision is ready, without asking
+whether `graph-proxy check` ended with "all is well".
+
 .EXAMPLE
-./Move-GraphProxyTenant.ps1 -ResourceGroup rg-gp -TargetTenantId 2f0e...-... -PolicyFile ./policy.yaml -WhatIf
+./Move-GraphProxyTenant.ps1 -ResourceGroup rg-gp -TargetTenantId 2f0e...-... -WhatIf
 #>
+#Requires -Version 7.2
 [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
 param(
     [Parameter(Mandatory = $true)]
@@ -45,9 +76,8 @@ param(
     [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
     [string] $TargetTenantId,
 
-    [Parameter(Mandatory = $true)]
-    [ValidateScript({ Test-Path -LiteralPath $_ -PathType Leaf })]
-    [string] $PolicyFile,
+    [ValidateScript({ $_ -eq '' -or (Test-Path -LiteralPath $_ -PathType Leaf) })]
+    [string] $PolicyFile = '',
 
     [ValidatePattern('^[a-z0-9-]{3,20}$')]
     [string] $NamePrefix = 'graph-proxy',
@@ -56,7 +86,12 @@ param(
     [string] $AppClientId = '',
 
     [ValidatePattern('^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})?$')]
-    [string] $TeamsGroupId = ''
+    [string] $TeamsGroupId = '',
+
+    [ValidateRange(1, 60)]
+    [int] $ReadyTimeoutMinutes = 10,
+
+    [switch] $Force
 )
 
 Set-StrictMode -Version Latest
@@ -64,82 +99,240 @@ $ErrorActionPreference = 'Stop'
 
 $keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 $monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+$clientIdVariable = 'GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID'
+$tenantIdVariable = 'GRAPH_PROXY_UPSTREAM_TENANTID'
 
 function Step([string] $Text) {
     Write-Host ''
     Write-Host "== $Text"
 }
 
-# 0. Preconditions: nothing changes until all of them hold.
-foreach ($module in 'Az.Accounts', 'Az.Resources', 'Az.KeyVault', 'Az.ManagedServiceIdentity', 'Az.App') {
-    if (-not (Get-Module -ListAvailable -Name $module)) {
-        throw "The PowerShell module $module is missing: Install-Module Az -Scope CurrentUser"
+function ConvertFrom-Az([AllowNull()] [object[]] $Output, [string] $What) {
+    if ($LASTEXITCODE -ne 0) {
+        throw "The Azure CLI failed $What (exit code $LASTEXITCODE; its message is above). Nothing after this step was changed; fix it and run the script again."
+    }
+    $text = ($Output -join "`n").Trim()
+    if (-not $text) {
+        return $null
+    }
+    return $text | ConvertFrom-Json
+}
+
+# Grants a role to a principal at a scope unless it already holds it.
+function Grant-Role([string] $PrincipalId, [string] $RoleId, [string] $Scope, [string] $RoleName) {
+    $existing = ConvertFrom-Az (az role assignment list --scope $Scope --query "[?principalId=='$PrincipalId' && ends_with(roleDefinitionId, '$RoleId')].id" --output json --only-show-errors) "listing the role assignments on $Scope"
+    if (@($existing).Count -gt 0) {
+        Write-Host "ok: $RoleName already granted"
+        return
+    }
+    if ($PSCmdlet.ShouldProcess($Scope, "grant $RoleName to principal $PrincipalId")) {
+        # The principal type spares Azure a directory lookup that can fail
+        # for a just-created identity.
+        ConvertFrom-Az (az role assignment create --assignee-object-id $PrincipalId --assignee-principal-type ServicePrincipal --role $RoleId --scope $Scope --output json --only-show-errors) "granting $RoleName" | Out-Null
+        Write-Host "granted $RoleName"
     }
 }
-$context = Get-AzContext
-if (-not $context -or $context.Tenant.Id -ne $TargetTenantId) {
-    throw "Sign in to the target tenant first: Connect-AzAccount -Tenant $TargetTenantId"
-}
-$rg = Get-AzResourceGroup -Name $ResourceGroup -ErrorAction SilentlyContinue
-if (-not $rg) {
-    throw "No resource group $ResourceGroup in subscription $($context.Subscription.Name)."
-}
-$app = Get-AzContainerApp -ResourceGroupName $ResourceGroup -Name $NamePrefix -ErrorAction SilentlyContinue
-if (-not $app) {
-    throw "No container app $NamePrefix in $ResourceGroup: pass the deployment's -NamePrefix."
-}
-$vault = Get-AzKeyVault -ResourceGroupName $ResourceGroup | Select-Object -First 1
 
-Step '1. Recreate the user-assigned managed identity (identities do not move between tenants)'
-$identityName = "$NamePrefix-id"
-if ($PSCmdlet.ShouldProcess($identityName, 'recreate the managed identity in the new tenant')) {
-    Remove-AzUserAssignedIdentity -ResourceGroupName $ResourceGroup -Name $identityName -ErrorAction SilentlyContinue
-    $identity = New-AzUserAssignedIdentity -ResourceGroupName $ResourceGroup -Name $identityName -Location $rg.Location
-    Update-AzContainerApp -ResourceGroupName $ResourceGroup -Name $NamePrefix -IdentityType UserAssigned `
-        -IdentityUserAssignedIdentity @{ $identity.Id = @{} } | Out-Null
-    Write-Host "identity $($identity.ClientId) (principal $($identity.PrincipalId)); set GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID to its client id"
+# 0. Preconditions: nothing changes until all of them hold.
+if (-not (Get-Command -Name 'az' -ErrorAction SilentlyContinue)) {
+    throw 'The Azure CLI (az) is missing: https://learn.microsoft.com/cli/azure/install-azure-cli'
+}
+$account = ConvertFrom-Az (az account show --query "{tenant: tenantId, subscription: name}" --output json --only-show-errors) 'reading the signed-in account'
+if (-not $account -or $account.tenant -ne $TargetTenantId) {
+    throw "Sign in to the target tenant first: az login --tenant $TargetTenantId"
+}
+$rg = ConvertFrom-Az (az group show --name $ResourceGroup --output json --only-show-errors) "reading resource group $ResourceGroup"
+$app = ConvertFrom-Az (az containerapp show --resource-group $ResourceGroup --name $NamePrefix --query "{id: id, latest: properties.latestRevisionName, identities: identity.userAssignedIdentities, env: properties.template.containers[0].env}" --output json --only-show-errors) "reading container app $NamePrefix (pass the deployment's -NamePrefix)"
+$appEnv = @{}
+foreach ($e in @($app.env | Where-Object { $null -ne $_ })) {
+    if ($e.PSObject.Properties['value']) {
+        $appEnv[$e.name] = $e.value
+    }
+}
+$mode = if ($appEnv.ContainsKey('GRAPH_PROXY_UPSTREAM_MODE')) { $appEnv['GRAPH_PROXY_UPSTREAM_MODE'] } else { 'managedIdentity' }
+if ($mode -ne 'managedIdentity' -and -not $AppClientId) {
+    throw "The proxy runs in $mode mode: pass -AppClientId, the app registration it uses."
 }
 
-Step '2. Move Key Vault to the new tenant and re-grant Key Vault Secrets User'
+# The identities to replace: the one the app is configured with, and those
+# the template or an earlier run of this script attached (<prefix>-id,
+# <prefix>-id-<tenant>), but never the new one: a second run after the
+# configuration changed still finds the old identity.
+$identityName = "$NamePrefix-id-$($TargetTenantId.Substring(0, 8).ToLowerInvariant())"
+$oldIdentityIds = @()
+if ($app.identities) {
+    foreach ($p in $app.identities.PSObject.Properties) {
+        $name = ($p.Name -split '/')[-1]
+        $configured = $appEnv.ContainsKey($clientIdVariable) -and $p.Value.clientId -eq $appEnv[$clientIdVariable]
+        if ($name -ne $identityName -and ($configured -or $name -eq "$NamePrefix-id" -or $name -like "$NamePrefix-id-*")) {
+            $oldIdentityIds += $p.Name
+        }
+    }
+}
+$vault = ConvertFrom-Az (az keyvault list --resource-group $ResourceGroup --query "[0].{name: name, id: id, tenant: properties.tenantId}" --output json --only-show-errors) "listing the Key Vaults of $ResourceGroup"
+$rule = ConvertFrom-Az (az resource list --resource-group $ResourceGroup --resource-type 'Microsoft.Insights/dataCollectionRules' --query '[0].id' --output json --only-show-errors) "finding the data collection rule in $ResourceGroup"
+Write-Host "container app $NamePrefix ($mode mode) in $ResourceGroup, subscription $($account.subscription)"
+Write-Host "identities to replace: $(if ($oldIdentityIds) { $oldIdentityIds -join ', ' } else { 'none' })"
+
+Step "1. Create the user-assigned identity $identityName (identities do not move between tenants)"
+$identity = ConvertFrom-Az (az identity list --resource-group $ResourceGroup --query "[?name=='$identityName'] | [0].{id: id, clientId: clientId, principalId: principalId}" --output json --only-show-errors) 'listing the identities'
+if ($identity) {
+    Write-Host "ok: $identityName exists (client id $($identity.clientId))"
+}
+elseif ($PSCmdlet.ShouldProcess($identityName, "create a user-assigned identity in $($rg.location)")) {
+    $identity = ConvertFrom-Az (az identity create --resource-group $ResourceGroup --name $identityName --location $rg.location --query "{id: id, clientId: clientId, principalId: principalId}" --output json --only-show-errors) "creating identity $identityName"
+    Write-Host "created $identityName (client id $($identity.clientId), principal $($identity.principalId))"
+}
+# Under -WhatIf there is no new identity: the steps below say what they
+# would do with it.
+$newPrincipal = if ($identity) { $identity.principalId } else { "<principal id of $identityName>" }
+
+Step '2. Key Vault in the new tenant, Key Vault Secrets User and Monitoring Metrics Publisher for the new identity'
 if ($vault) {
-    if ($PSCmdlet.ShouldProcess($vault.VaultName, "set the tenant to $TargetTenantId")) {
-        $resource = Get-AzResource -ResourceId $vault.ResourceId -ExpandProperties
-        $resource.Properties.tenantId = $TargetTenantId
-        $resource | Set-AzResource -Force | Out-Null
-        New-AzRoleAssignment -ObjectId $identity.PrincipalId -RoleDefinitionId $keyVaultSecretsUser -Scope $vault.ResourceId | Out-Null
+    if ($vault.tenant -eq $TargetTenantId) {
+        Write-Host "ok: vault $($vault.name) is in tenant $TargetTenantId"
+    }
+    elseif ($PSCmdlet.ShouldProcess($vault.name, "set the vault's tenant to $TargetTenantId")) {
+        ConvertFrom-Az (az keyvault update --resource-group $ResourceGroup --name $vault.name --set "Properties.tenantId=$TargetTenantId" --output json --only-show-errors) "moving vault $($vault.name) to the new tenant" | Out-Null
+        Write-Host "vault $($vault.name) moved to tenant $TargetTenantId"
+    }
+    if ($identity) {
+        Grant-Role $identity.principalId $keyVaultSecretsUser $vault.id 'Key Vault Secrets User'
+    }
+    else {
+        Write-Host "would grant Key Vault Secrets User on $($vault.name) to $newPrincipal"
     }
 }
 else {
     Write-Host 'no Key Vault in the resource group (managedIdentity mode): skipped'
 }
-
-Step '3. Re-grant Monitoring Metrics Publisher on the data collection rule'
-$rule = Get-AzResource -ResourceGroupName $ResourceGroup -ResourceType 'Microsoft.Insights/dataCollectionRules' | Select-Object -First 1
-if ($rule -and $PSCmdlet.ShouldProcess($rule.Name, 'grant Monitoring Metrics Publisher')) {
-    New-AzRoleAssignment -ObjectId $identity.PrincipalId -RoleDefinitionId $monitoringMetricsPublisher -Scope $rule.ResourceId | Out-Null
+if ($rule -and $identity) {
+    Grant-Role $identity.principalId $monitoringMetricsPublisher $rule 'Monitoring Metrics Publisher'
+}
+elseif ($rule) {
+    Write-Host "would grant Monitoring Metrics Publisher on $rule to $newPrincipal"
 }
 
-Step '4. Federated identity credential (federated mode)'
-if ($AppClientId) {
-    Write-Host "On app $AppClientId, add a federated credential: issuer https://login.microsoftonline.com/$TargetTenantId/v2.0, subject $($identity.PrincipalId), audience api://AzureADTokenExchange (multi-tenant apps: in the vendor's tenant)."
-}
-else {
-    Write-Host 'managedIdentity mode: skipped'
-}
-
-Step '5. Graph permissions'
-$principal = if ($AppClientId) { (Get-AzADServicePrincipal -ApplicationId $AppClientId).Id } else { $identity.PrincipalId }
-& (Join-Path $PSScriptRoot 'Grant-GraphPermissions.ps1') -PrincipalId $principal -PolicyFile $PolicyFile -WhatIf:$WhatIfPreference
-
-Step '6. Teams application access policy'
-if ($TeamsGroupId) {
-    $teamsApp = if ($AppClientId) { $AppClientId } else { $identity.ClientId }
-    & (Join-Path $PSScriptRoot 'Add-Teams-Access-Policy.ps1') -AppId $teamsApp -GroupId $TeamsGroupId -TenantId $TargetTenantId -WhatIf:$WhatIfPreference
+Step '3. Federated identity credential (federated mode)'
+if ($mode -eq 'federated') {
+    Write-Host "On app $AppClientId, add a federated credential: issuer https://login.microsoftonline.com/$TargetTenantId/v2.0, subject $newPrincipal, audience api://AzureADTokenExchange (a multi-tenant app: in the vendor's tenant). The new revision is not ready until it exists."
 }
 else {
-    Write-Host 'no -TeamsGroupId: skipped'
+    Write-Host "$mode mode: skipped"
 }
 
-Step '7. Verify'
-Write-Host "Update GRAPH_PROXY_UPSTREAM_TENANTID to $TargetTenantId and the vendor tenants if they changed, then run:"
-Write-Host "  az containerapp exec -g $ResourceGroup -n $NamePrefix --command 'graph-proxy check'"
+Step '4. Graph permissions and the Teams application access policy'
+$grantee = ''
+if ($mode -ne 'managedIdentity') {
+    $grantee = ConvertFrom-Az (az ad sp show --id $AppClientId --query id --output json --only-show-errors) "finding the service principal of app $AppClientId"
+}
+elseif ($identity) {
+    $grantee = $identity.principalId
+}
+if ($grantee -and $PolicyFile) {
+    & (Join-Path -Path $PSScriptRoot -ChildPath 'Grant-GraphPermissions.ps1') -PrincipalId $grantee -PolicyFile $PolicyFile -WhatIf:$WhatIfPreference
+}
+elseif ($grantee) {
+    # The policy the container app runs with.
+    & (Join-Path -Path $PSScriptRoot -ChildPath 'Grant-GraphPermissions.ps1') -PrincipalId $grantee -ResourceGroup $ResourceGroup -WhatIf:$WhatIfPreference
+}
+else {
+    Write-Host "would grant $newPrincipal the Graph permissions of the policy (Grant-GraphPermissions.ps1)"
+}
+$teamsApp = if ($mode -ne 'managedIdentity') { $AppClientId } elseif ($identity) { $identity.clientId } else { '' }
+if (-not $TeamsGroupId) {
+    Write-Host 'no -TeamsGroupId: Teams policy skipped'
+}
+elseif ($teamsApp) {
+    & (Join-Path -Path $PSScriptRoot -ChildPath 'Add-Teams-Access-Policy.ps1') -AppId $teamsApp -GroupId $TeamsGroupId -TenantId $TargetTenantId -WhatIf:$WhatIfPreference
+}
+else {
+    Write-Host "would add the client id of $identityName to the Teams application access policy of group $TeamsGroupId"
+}
+
+Step "5. Attach $identityName to the container app and point the app at it"
+$attached = $identity -and $app.identities -and $app.identities.PSObject.Properties[$identity.id]
+if ($attached) {
+    Write-Host "ok: $identityName is attached"
+}
+elseif (-not $identity) {
+    Write-Host "would attach $identityName next to the current identity"
+}
+elseif ($PSCmdlet.ShouldProcess($NamePrefix, "attach identity $identityName (the current one stays)")) {
+    ConvertFrom-Az (az containerapp identity assign --resource-group $ResourceGroup --name $NamePrefix --user-assigned $identity.id --output json --only-show-errors) "attaching $identityName" | Out-Null
+    Write-Host "attached $identityName"
+    $attached = $true
+}
+$configured = $false
+if ($identity -and $appEnv.ContainsKey($clientIdVariable) -and $appEnv.ContainsKey($tenantIdVariable)) {
+    $configured = $appEnv[$clientIdVariable] -eq $identity.clientId -and $appEnv[$tenantIdVariable] -eq $TargetTenantId
+}
+if ($configured) {
+    Write-Host "ok: the app is configured with $identityName and tenant $TargetTenantId"
+}
+elseif (-not $attached) {
+    # The app cannot use an identity it does not have.
+    Write-Host "would set $clientIdVariable to the client id of $identityName and $tenantIdVariable to $TargetTenantId (a new revision) once it is attached"
+}
+elseif ($PSCmdlet.ShouldProcess($NamePrefix, "set $clientIdVariable=$($identity.clientId) and $tenantIdVariable=$TargetTenantId (a new revision)")) {
+    ConvertFrom-Az (az containerapp update --resource-group $ResourceGroup --name $NamePrefix --set-env-vars "$clientIdVariable=$($identity.clientId)" "$tenantIdVariable=$TargetTenantId" --output json --only-show-errors) 'updating the configuration' | Out-Null
+    Write-Host 'configuration updated: a new revision starts'
+    $configured = $true
+}
+
+Step '6. Verify the new revision'
+$verified = $false
+if ($configured) {
+    $deadline = (Get-Date).AddMinutes($ReadyTimeoutMinutes)
+    do {
+        $latest = ConvertFrom-Az (az containerapp show --resource-group $ResourceGroup --name $NamePrefix --query properties.latestRevisionName --output json --only-show-errors) 'reading the latest revision'
+        $revision = ConvertFrom-Az (az containerapp revision show --resource-group $ResourceGroup --name $NamePrefix --revision $latest --query "{health: properties.healthState, provisioning: properties.provisioningState}" --output json --only-show-errors) "reading revision $latest"
+        Write-Host "revision $latest`: $($revision.provisioning), $($revision.health)"
+        if ($revision.health -eq 'Healthy') {
+            $verified = $true
+            break
+        }
+        if ($revision.provisioning -eq 'Failed') {
+            break
+        }
+        Start-Sleep -Seconds 15
+    } while ((Get-Date) -lt $deadline)
+    if (-not $verified) {
+        throw "Revision $latest is not ready: its log (az containerapp logs show -g $ResourceGroup -n $NamePrefix --revision $latest --type console) says what it waits for; the old identity is kept. Fix the cause and run the script again."
+    }
+    # Container Apps' exec cannot hand back the command's exit code (and
+    # needs a terminal), so readiness is the gate and the check is for you
+    # to read. /graph-proxy is the binary's path in the image (Dockerfile
+    # ENTRYPOINT): it is not on PATH, and the image has no shell.
+    Write-Host "revision $latest is ready; graph-proxy check in it:"
+    az containerapp exec --resource-group $ResourceGroup --name $NamePrefix --revision $latest --command '/graph-proxy check'
+}
+else {
+    Write-Host "would wait for the new revision to be ready, then run: az containerapp exec -g $ResourceGroup -n $NamePrefix --command '/graph-proxy check'"
+}
+
+Step '7. Remove the old identities'
+if ($oldIdentityIds.Count -eq 0) {
+    Write-Host 'no other identity to remove'
+}
+elseif (-not $verified) {
+    Write-Host "would detach and delete $($oldIdentityIds -join ', ') once the new revision is ready"
+}
+elseif ($Force -or $PSCmdlet.ShouldContinue("Did graph-proxy check end with 'all is well'? Only then are $($oldIdentityIds -join ', ') removed.", 'Remove the old identities')) {
+    foreach ($old in $oldIdentityIds) {
+        if ($PSCmdlet.ShouldProcess($NamePrefix, "detach identity $old")) {
+            ConvertFrom-Az (az containerapp identity remove --resource-group $ResourceGroup --name $NamePrefix --user-assigned $old --output json --only-show-errors) "detaching $old" | Out-Null
+            Write-Host "detached $old"
+            if ($PSCmdlet.ShouldProcess($old, 'delete the identity')) {
+                ConvertFrom-Az (az identity delete --ids $old --output json --only-show-errors) "deleting $old" | Out-Null
+                Write-Host "deleted $old"
+            }
+        }
+    }
+}
+else {
+    Write-Host "kept $($oldIdentityIds -join ', '): run the script again once graph-proxy check ends with 'all is well'"
+}
+
+Step 'Done'
+Write-Host "The vendor tenants (GRAPH_PROXY_INBOUND_ENTRA_TENANTS) change only if the vendor moved too. Audit records already written stay where they are; check the chain with graph-proxy audit verify."

@@ -4,10 +4,13 @@
 // app. Graph permissions are granted afterwards with
 // scripts/Grant-GraphPermissions.ps1: a deployment cannot grant them.
 //
-// marketplace/mainTemplate.json is this template in ARM JSON: after a
-// change here, run `az bicep build --file deploy/bicep/main.bicep --outfile
-// marketplace/mainTemplate.json` on a machine with the Bicep CLI (make test
-// checks that their parameters agree).
+// marketplace/mainTemplate.json is this template kept by hand in classic
+// ARM JSON, the modules flattened into one template; it is not the output
+// of `az bicep build` (which would turn each module into a nested
+// deployment), so change both together. make test holds the two to the
+// same parameters, resources (type@apiVersion), properties and literal
+// values, and checks both against Azure's resource type data
+// (deploy/azuretypes).
 targetScope = 'resourceGroup'
 
 @description('Region of every resource.')
@@ -18,14 +21,7 @@ param location string = resourceGroup().location
 @maxLength(20)
 param namePrefix string = 'graph-proxy'
 
-@description('singleTenant: the proxy\'s own app registration in this tenant. multiTenant: the vendor\'s multi-tenant app, trusted through workload identity federation or a credential in Key Vault.')
-@allowed([
-  'singleTenant'
-  'multiTenant'
-])
-param deploymentMode string = 'singleTenant'
-
-@description('How the proxy obtains its Graph token.')
+@description('How the proxy obtains its Graph token: managedIdentity (the identity this template creates holds the Graph permissions), keyVaultSecret or keyVaultCertificate (an app registration whose credential is kept in the Key Vault this template creates), federated (an app registration that trusts the identity: no secret).')
 @allowed([
   'managedIdentity'
   'keyVaultSecret'
@@ -34,8 +30,18 @@ param deploymentMode string = 'singleTenant'
 ])
 param upstreamMode string = 'managedIdentity'
 
-@description('Client id of the app registration the proxy uses for Graph (all modes but managedIdentity).')
+@description('Client id of the app registration the proxy uses for Graph: your own, or the vendor\'s multi-tenant app consented in this tenant. Required in every upstreamMode but managedIdentity.')
 param appClientId string = ''
+
+@description('The Microsoft Graph the proxy calls (graph.cloud): auto for that of the Azure cloud deployed to (global, usgov or china); usgovdod (US Government DoD) is never chosen by auto.')
+@allowed([
+  'auto'
+  'global'
+  'usgov'
+  'usgovdod'
+  'china'
+])
+param graphCloud string = 'auto'
 
 @description('Tenant ids whose vendor tokens the proxy accepts.')
 param vendorTenantIds array
@@ -54,7 +60,7 @@ param vendorCidrs array = []
 ])
 param clientCertificateMode string = 'ignore'
 
-@description('PEM bundle of the CAs that issue vendor client certificates (with accept or require).')
+@description('PEM bundle of the CAs that issue vendor client certificates: required with accept or require.')
 param vendorClientCaPem string = ''
 
 @description('CIDRs the Container Apps ingress connects to the container from (with accept or require): the proxy believes a forwarded client certificate from these only and refuses it (401) from any other peer. Default: the ranges a workload profiles environment reserves for its infrastructure; see docs/installation.md.')
@@ -74,6 +80,11 @@ param policyYaml string
 @description('Name of the Key Vault secret holding the app credential (keyVault modes).')
 param keyVaultSecretName string = 'graph-proxy-credential'
 
+@description('Ends the Key Vault\'s name (keyVault modes). Keep it across redeployments, so that an upgrade keeps the vault; give a new value (letters and digits) to reinstall while the previous vault is soft-deleted. See docs/installation.md.')
+@minLength(1)
+@maxLength(13)
+param keyVaultNameSuffix string = uniqueString(resourceGroup().id)
+
 @description('Days the audit log is kept.')
 @minValue(30)
 @maxValue(730)
@@ -87,9 +98,26 @@ var cloudNames = {
   AzureUSGovernment: 'usgov'
   AzureChinaCloud: 'china'
 }
-var graphCloud = cloudNames[?environment().name] ?? 'global'
+var cloud = graphCloud == 'auto' ? cloudNames[?environment().name] ?? 'global' : graphCloud
 var usesVault = upstreamMode == 'keyVaultSecret' || upstreamMode == 'keyVaultCertificate'
-var suffix = uniqueString(resourceGroup().id)
+// A deleted vault keeps its name for its soft-delete retention (90 days;
+// purge protection forbids purging it sooner), so a reinstall into the same
+// resource group needs either the vault recovered or a new suffix
+// (docs/installation.md). The prefix loses its hyphens and is cut so that
+// the whole suffix fits in the 24 characters a vault name may have.
+var vaultName = '${take(replace(namePrefix, '-', ''), 23 - length(keyVaultNameSuffix))}-${keyVaultNameSuffix}'
+
+// Combinations graph-proxy refuses at every start (exit 2, a revision that
+// never becomes ready) fail the deployment instead: ARM evaluates these
+// variables when it validates the template, before it creates anything.
+var upstreamClientId = upstreamMode == 'managedIdentity' || !empty(appClientId)
+  ? appClientId
+  : fail('upstreamMode ${upstreamMode} needs appClientId: the client id of the app registration the proxy uses for Graph.')
+var clientCaFile = clientCertificateMode == 'ignore'
+  ? ''
+  : contains(vendorClientCaPem, '-----BEGIN CERTIFICATE-----')
+      ? '/etc/graph-proxy/policy/client-ca'
+      : fail('clientCertificateMode ${clientCertificateMode} needs vendorClientCaPem: the PEM bundle of the CAs that issue the vendor client certificates.')
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -103,7 +131,7 @@ module identity 'modules/identity.bicep' = {
 module vault 'modules/keyvault.bicep' = if (usesVault) {
   name: 'keyvault'
   params: {
-    name: take('${namePrefix}-${suffix}', 24)
+    name: vaultName
     location: location
     identityPrincipalId: identity.outputs.principalId
     tags: tags
@@ -139,7 +167,7 @@ var mtlsEnv = clientCertificateMode != 'ignore' ? [
   }
   {
     name: 'GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS'
-    value: '/etc/graph-proxy/policy/client-ca'
+    value: clientCaFile
   }
   {
     name: 'GRAPH_PROXY_INBOUND_TRUSTEDPROXIES'
@@ -168,7 +196,7 @@ module app 'modules/containerapp.bicep' = {
       }
       {
         name: 'GRAPH_PROXY_GRAPH_CLOUD'
-        value: graphCloud
+        value: cloud
       }
       {
         name: 'GRAPH_PROXY_INBOUND_ENTRA_TENANTS'
@@ -188,7 +216,7 @@ module app 'modules/containerapp.bicep' = {
       }
       {
         name: 'GRAPH_PROXY_UPSTREAM_CLIENTID'
-        value: appClientId
+        value: upstreamClientId
       }
       {
         name: 'GRAPH_PROXY_AUDIT_SINKS'
@@ -213,14 +241,11 @@ module app 'modules/containerapp.bicep' = {
 @description('The URL vendors set as their Graph base URL.')
 output proxyUrl string = 'https://${app.outputs.fqdn}'
 
-@description('The managed identity: grant it the Graph permissions the policy needs (scripts/Grant-GraphPermissions.ps1).')
+@description('The managed identity\'s principal (object) id: in managedIdentity mode grant it the Graph permissions the policy needs (scripts/Grant-GraphPermissions.ps1); in federated mode it is the subject of the federated credential on the app registration.')
 output identityPrincipalId string = identity.outputs.principalId
 
-@description('The managed identity\'s client id (subject of a federated credential in federated mode).')
+@description('The managed identity\'s client (application) id, which the proxy selects the identity by. Not the subject of a federated credential: that is identityPrincipalId.')
 output identityClientId string = identity.outputs.clientId
 
 @description('The Key Vault to store the app credential in (keyVault modes).')
 output keyVaultName string = usesVault ? vault!.outputs.name : ''
-
-@description('The deployment mode, echoed for the operator scripts.')
-output deploymentMode string = deploymentMode

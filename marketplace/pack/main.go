@@ -1,6 +1,6 @@
-// Command pack builds the Azure Marketplace application package: app.zip
-// with mainTemplate.json, createUiDefinition.json and viewDefinition.json at
-// its root, as Partner Center requires.
+// Command pack builds the Azure Marketplace application package of the
+// solution template plan: app.zip with mainTemplate.json and
+// createUiDefinition.json at its root, as Partner Center requires.
 //
 // Usage: go run ./marketplace/pack [-o app.zip] [-dir marketplace]
 package main

@@ -8,6 +8,7 @@ param location string
 param tags object = {}
 param image string
 param identityId string
+@description('The identity\'s client id, which the proxy selects it by.')
 param identityClientId string
 param workspaceName string
 @description('Environment variables (GRAPH_PROXY_*) for the container.')
@@ -39,11 +40,11 @@ param clientCertificateMode string = 'ignore'
 param minReplicas int = 1
 param maxReplicas int = 5
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' existing = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2026-03-01' existing = {
   name: workspaceName
 }
 
-resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
+resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
   name: '${namePrefix}-env'
   location: location
   tags: tags
@@ -58,7 +59,7 @@ resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
   }
 }
 
-resource app 'Microsoft.App/containerApps@2025-01-01' = {
+resource app 'Microsoft.App/containerApps@2026-01-01' = {
   name: namePrefix
   location: location
   tags: tags
@@ -69,7 +70,9 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = {
     }
   }
   properties: {
-    managedEnvironmentId: environment.id
+    // managedEnvironmentId is deprecated in the type data in favour of
+    // environmentId.
+    environmentId: environment.id
     configuration: {
       activeRevisionsMode: 'Single'
       ingress: {
@@ -137,13 +140,17 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = {
               periodSeconds: 5
             }
             {
+              // Up to a minute for the first /readyz (a Graph token, the
+              // vendors' signing keys, the audit log): 10 failures 6 s
+              // apart. Container Apps allows failureThreshold 1-10 and
+              // periodSeconds 1-240, so the minute comes from the period.
               type: 'Startup'
               httpGet: {
                 path: '/readyz'
                 port: 8080
               }
-              periodSeconds: 2
-              failureThreshold: 30
+              periodSeconds: 6
+              failureThreshold: 10
             }
           ]
         }

@@ -8,7 +8,7 @@ param tags object = {}
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
-resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
+resource vault 'Microsoft.KeyVault/vaults@2026-02-01' = {
   name: name
   location: location
   tags: tags

@@ -13,7 +13,7 @@ var streamName = 'Custom-GraphProxyAudit'
 var tableName = 'GraphProxyAudit_CL'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2026-03-01' = {
   name: '${namePrefix}-logs'
   location: location
   tags: tags
@@ -25,7 +25,7 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   }
 }
 
-resource table 'Microsoft.OperationalInsights/workspaces/tables@2025-07-01' = {
+resource table 'Microsoft.OperationalInsights/workspaces/tables@2026-03-01' = {
   parent: workspace
   name: tableName
   properties: {
@@ -42,7 +42,7 @@ resource table 'Microsoft.OperationalInsights/workspaces/tables@2025-07-01' = {
   }
 }
 
-resource endpoint 'Microsoft.Insights/dataCollectionEndpoints@2023-03-11' = {
+resource endpoint 'Microsoft.Insights/dataCollectionEndpoints@2024-03-11' = {
   name: '${namePrefix}-dce'
   location: location
   tags: tags
@@ -53,7 +53,7 @@ resource endpoint 'Microsoft.Insights/dataCollectionEndpoints@2023-03-11' = {
   }
 }
 
-resource rule 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
+resource rule 'Microsoft.Insights/dataCollectionRules@2024-03-11' = {
   name: '${namePrefix}-dcr'
   location: location
   tags: tags
