@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -238,4 +239,42 @@ func isObject(v any) bool {
 func isNonEmptyList(v any) bool {
 	l, ok := v.([]any)
 	return ok && len(l) > 0
+}
+
+// checkPeopleRules holds the rules on people to the route model: a rule
+// that can write or send mail needs mail.recipientDomains, and
+// peopleDomains on a rule whose calls name no one would check nothing.
+func (l *policyLoader) checkPeopleRules(f *fileSchema, p *Policy) {
+	for i, yr := range f.Rules {
+		r := ruleByID(p.rules, yr.ID)
+		if r == nil {
+			continue
+		}
+		name := fmt.Sprintf("rule %q", r.id)
+		reached := routesOfRule(r)
+		if len(p.recipientDomains) == 0 {
+			for _, rt := range reached {
+				if rt.mail {
+					l.add(l.lineOf("rules", i, "path"), name, "its calls can write or send mail (%s), so the policy needs mail.recipientDomains: the domains mail may go to", rt.name)
+					break
+				}
+			}
+		}
+		if len(r.peopleDomains) > 0 && !slices.ContainsFunc(reached, func(rt *route) bool { return rt.people != "" }) {
+			key := "peopleDomains"
+			if len(yr.PeopleDomains) == 0 {
+				key = "attendeeDomains"
+			}
+			l.add(l.lineOf("rules", i, key), name, "%s would check nothing: %s %s names no people the proxy reads (see docs/policy.md, \"Who a call touches\")", key, strings.Join(r.methods, ","), r.tmpl.text)
+		}
+	}
+}
+
+func ruleByID(rules []*rule, id string) *rule {
+	for _, r := range rules {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
 }
