@@ -1,6 +1,6 @@
 // Package auditlog defines the egress audit record, the contract the
-// customer's security team queries (ARCHITECTURE.md §5), and the sinks that
-// write it.
+// customer's security team queries (docs/architecture.md, "The audit
+// record"), and the sinks that write it.
 //
 // One Record is written for every call the proxy answers — allowed, denied,
 // unauthenticated or failed — and one for every $batch sub-request. A

@@ -3,7 +3,8 @@ package auditlog
 import "time"
 
 // Record is one audit record: one JSON object per line. Field names are the
-// contract of ARCHITECTURE.md §5 and of the GraphProxyAudit_CL table.
+// contract of docs/architecture.md ("The audit record") and of the
+// GraphProxyAudit_CL table.
 //
 // Seq, Prev and Hash chain the records of one replica: Hash is
 // "sha256:" and the hex SHA-256 of Prev followed by the record's JSON line

@@ -1,7 +1,8 @@
 // Package proxy is graph-proxy's request pipeline: an http.Handler that
 // takes a vendor's Microsoft Graph call through the stages of
-// ARCHITECTURE.md §1 — guard, authenticate, canonicalise, decide, token,
-// forward, respond, audit — in that order.
+// docs/architecture.md ("The data path") — guard, canonicalise,
+// authenticate, route, body, decide, scope, limit, token, forward, respond,
+// audit — in that order.
 //
 // Nothing reaches Graph without an authenticated caller, a policy decision
 // that forwards it and an audit log ready to take its record. The caller's

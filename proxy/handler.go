@@ -79,7 +79,8 @@ type AuditLog interface {
 }
 
 // Handler is the proxy's http.Handler: every Graph call passes through its
-// stages in order (ARCHITECTURE.md §1) and leaves one audit record.
+// stages in order (docs/architecture.md, "The data path") and leaves one
+// audit record.
 type Handler struct {
 	o     Options
 	links *LinkRewriter

@@ -1,5 +1,5 @@
 // Command graph-proxy is the Microsoft Graph egress proxy: see the README
-// for its subcommands and ARCHITECTURE.md for its design.
+// for its subcommands and docs/architecture.md for its design.
 package main
 
 import (

@@ -19,6 +19,10 @@ import (
 const policyUsage = `Usage:
   graph-proxy policy lint FILE...
   graph-proxy policy explain [--policy FILE] --caller NAME [--body FILE] [--content-type TYPE] METHOD URL
+      (--policy defaults to $GRAPH_PROXY_POLICY_FILE. Exit 0: the call is forwarded;
+      1: it is refused, or reported in report-only mode, where the policy would
+      refuse it; 2: bad usage or a policy that does not load. Group membership
+      (users.group) is checked by the running proxy only.)
   graph-proxy policy suggest --from AUDIT.jsonl [--from ...]
   graph-proxy policy permissions FILE      (the Graph application permissions the proxy's identity needs, one a line)
 `
@@ -71,7 +75,9 @@ func policyLint(args []string, stdout, stderr io.Writer) error {
 }
 
 // policyExplain shows the canonical form of one call and the decision on
-// it, with the detailed reason the caller never sees.
+// it, with the detailed reason the caller never sees. Its exit code is the
+// verdict: 0 forwarded, 1 refused (or reported, in report-only mode), 2 an
+// error; see policyUsage.
 func policyExplain(args, env []string, stdout, stderr io.Writer) error {
 	fs := newFlags("policy explain", stderr)
 	file := fs.String("policy", lookupEnv(env, "GRAPH_PROXY_POLICY_FILE"), "policy file (default $GRAPH_PROXY_POLICY_FILE)")
@@ -79,11 +85,24 @@ func policyExplain(args, env []string, stdout, stderr io.Writer) error {
 	bodyFile := fs.String("body", "", "a file holding the request body")
 	ct := fs.String("content-type", "application/json", "the body's Content-Type")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return &exitError{code: exitUsage, err: err}
 	}
-	if fs.NArg() != 2 || *callerName == "" || *file == "" {
+	var missing []string
+	if *file == "" {
+		missing = append(missing, "a policy file (--policy FILE or GRAPH_PROXY_POLICY_FILE)")
+	}
+	if *callerName == "" {
+		missing = append(missing, "--caller NAME")
+	}
+	if fs.NArg() != 2 {
+		missing = append(missing, "METHOD and URL, after the flags")
+	}
+	if len(missing) > 0 {
 		fmt.Fprint(stderr, policyUsage)
-		return usageError("policy explain: needs --policy, --caller, METHOD and URL")
+		return usageError("policy explain: needs %s", strings.Join(missing, ", "))
 	}
 	p, err := policy.LoadFile(*file)
 	if err != nil {
@@ -96,17 +115,18 @@ func policyExplain(args, env []string, stdout, stderr io.Writer) error {
 	var body []byte
 	if *bodyFile != "" {
 		if body, err = os.ReadFile(*bodyFile); err != nil {
-			return err
+			return usageError("policy explain: --body: %v", err)
 		}
 	}
 	req, err := policy.ParseRequest(fs.Arg(0), u)
 	switch {
 	case errors.Is(err, policy.ErrNotGraph):
 		fmt.Fprintf(stdout, "not a Graph call: the proxy answers 404 (graphProxy.notFound)\n")
-		return nil
+		return refused("the proxy answers 404")
 	case err != nil:
 		fmt.Fprintf(stdout, "refused before any rule: %v\n", strings.TrimPrefix(err.Error(), "policy: "))
-		return nil
+		fmt.Fprintf(stdout, "  answer        403 graphProxy.policyDenied\n")
+		return refused("the proxy answers 403")
 	}
 	fmt.Fprintf(stdout, "canonical request:\n  method   %s\n  version  %s\n  path     %s\n  segments %q\n  query    %v\n",
 		req.Method, req.Version, req.Path, req.Segments, req.Query)
@@ -114,27 +134,88 @@ func policyExplain(args, env []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  $select  %v\n", req.Select)
 	}
 	d := p.Decide(policy.Args{Caller: *callerName, Request: req, ContentType: *ct, Body: body})
-	printDecision(stdout, "", d)
+	printDecision(stdout, "", d, false)
 	for _, sd := range d.Batch {
 		fmt.Fprintf(stdout, "batch request %q: %s %s %s\n", sd.ID, sd.Request.Method, sd.Request.Version, sd.Request.Path)
-		printDecision(stdout, "  ", sd.Decision)
+		printDecision(stdout, "  ", sd.Decision, true)
 	}
-	return nil
+	switch d.Result {
+	case policy.Allow:
+		return nil
+	case policy.Report:
+		return refused("report-only mode forwards the call, but the policy would refuse it: " + answer(d))
+	}
+	return refused("the proxy answers " + answer(d))
 }
 
-func printDecision(w io.Writer, indent string, d policy.Decision) {
+// refused is policy explain's verdict on a call the proxy does not
+// forward as allowed: exit 1.
+func refused(why string) error {
+	return &exitError{code: exitFailure, err: fmt.Errorf("policy explain: refused: %s", why)}
+}
+
+// answer is what the proxy answers a call refused by d, as proxy's
+// error mapping writes it: 415 for a body under a Content-Type its route
+// is not read as, 400 for a request it cannot read whole (a $batch with
+// such a sub-request included), 403 for a call the policy does not allow.
+func answer(d policy.Decision) string {
+	switch {
+	case d.Refusal == policy.RefusalMediaType && len(d.Batch) == 0:
+		return "415 graphProxy.unsupportedMediaType"
+	case d.Refusal != policy.RefusalPolicy:
+		return "400 graphProxy.badRequest"
+	}
+	return "403 graphProxy.policyDenied"
+}
+
+// refusalKind names a $batch sub-request's kind of refusal; the batch's
+// own answer is printed with the batch.
+func refusalKind(r policy.Refusal) string {
+	switch r {
+	case policy.RefusalMediaType:
+		return "unsupported media type (the batch is answered 400)"
+	case policy.RefusalMalformed:
+		return "malformed (the batch is answered 400)"
+	}
+	return "not allowed by the policy"
+}
+
+func printDecision(w io.Writer, indent string, d policy.Decision, sub bool) {
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%s  %-13s %s\n", indent, label, fmt.Sprintf(format, args...))
+	}
 	fmt.Fprintf(w, "%sdecision: %s\n", indent, d.Result)
+	switch {
+	case d.Result == policy.Allow:
+	case sub:
+		line("refusal", "%s", refusalKind(d.Refusal))
+	case d.Result == policy.Report:
+		line("answer", "forwarded (report-only); enforcing, the proxy would answer %s", answer(d))
+	default:
+		line("answer", "%s", answer(d))
+	}
 	if d.RuleID != "" {
-		fmt.Fprintf(w, "%s  rule       %s (%s, %s)\n", indent, d.RuleID, d.Route, d.Permission)
+		line("rule", "%s (%s, %s)", d.RuleID, d.Route, d.Permission)
 	}
 	if len(d.Targets) > 0 {
-		fmt.Fprintf(w, "%s  targets    %s\n", indent, strings.Join(d.Targets, ", "))
+		line("targets", "%s", strings.Join(d.Targets, ", "))
 	}
 	if d.Group != "" && len(d.Targets) > 0 {
-		fmt.Fprintf(w, "%s  scope      every target must be a member of group %s (checked by the proxy through Graph)\n", indent, d.Group)
+		line("scope", "every target must be a member of group %s (checked by the proxy through Graph)", d.Group)
+		if len(d.Unscoped) > 0 {
+			line("unscoped", "%s (users.withoutGroup: no membership check)", strings.Join(d.Unscoped, ", "))
+		}
+	}
+	// What Graph receives in place of what the caller sent: only for a
+	// call that goes to Graph.
+	if d.AddSelect != "" && d.Forwarded() {
+		line("added", "$select=%s (rule %s lists the fields a caller may receive)", d.AddSelect, d.RuleID)
+	}
+	if d.ContentType != "" && d.Forwarded() {
+		line("content-type", "%s (what Graph receives with the body)", d.ContentType)
 	}
 	if d.Reason != "" {
-		fmt.Fprintf(w, "%s  reason     %s\n", indent, d.Reason)
+		line("reason", "%s", d.Reason)
 	}
 }
 

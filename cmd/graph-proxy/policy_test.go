@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,31 +38,104 @@ func TestPolicyPermissions(t *testing.T) {
 	}
 }
 
+// runCmdEnv is runCmd with an environment.
+func runCmdEnv(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	code := exitCode(run(t.Context(), args, env, &out, &out), &out)
+	return out.String(), code
+}
+
+// TestPolicyExplain checks the output and the exit code, which is an
+// interface: 0 forwarded, 1 refused (or reported in report-only mode), 2
+// an error.
 func TestPolicyExplain(t *testing.T) {
-	tests := []struct {
-		name   string
-		args   []string
-		want   []string
-		status int
-	}{
-		{name: "allowed", args: []string{"GET", "https://graph.microsoft.com/v1.0/users('adele.vance0@contoso.example')?$select=mail"},
-			want: []string{"path     /users/adele.vance0@contoso.example", "decision: allow", "rule       user-lookup (/users/{user}, User.ReadBasic.All)"}},
-		{name: "denied", args: []string{"DELETE", "/v1.0/users/adele.vance0@contoso.example"},
-			want: []string{"decision: deny", `reason     rule "user-lookup" matches the path but not method DELETE`}},
-		{name: "ambiguous", args: []string{"GET", "/v1.0/users/a%2Fb"},
-			want: []string{"refused before any rule: ambiguous request: encoded slash or backslash in a path segment"}},
-		{name: "not Graph", args: []string{"GET", "/v2.0/users"}, want: []string{"not a Graph call"}},
-		{name: "missing caller", args: []string{"GET"}, want: []string{"needs --policy, --caller, METHOD and URL"}, status: 2},
+	const engage = "../../examples/policy-engage.yaml"
+	dir := t.TempDir()
+	reportOnly := filepath.Join(dir, "report-only.yaml")
+	data, err := os.ReadFile(engage)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
+	data = bytes.Replace(data, []byte("mode: enforce"), []byte("mode: report-only"), 1)
+	if err := os.WriteFile(reportOnly, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const schedule = `{"schedules":["adele.vance0@contoso.example","room-1@contoso.example"],` +
+		`"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T12:00:00","timeZone":"UTC"}}`
+	const getSchedule = "/v1.0/users/adele.vance0@contoso.example/calendar/getSchedule"
+	tests := []struct {
+		name string
+		// policy is --policy; env the environment.
+		policy string
+		env    []string
+		// body, when set, is written to a file given as --body.
+		body string
+		args []string
+		want []string
+		code int
+	}{
+		{name: "allow", policy: engage, args: []string{"--caller", "engage", "GET", "https://graph.microsoft.com/v1.0/users('adele.vance0@contoso.example')?$select=mail"},
+			want: []string{"path     /users/adele.vance0@contoso.example", "decision: allow", "rule          user-lookup (/users/{user}, User.ReadBasic.All)"}},
+		{name: "allow with $select added", policy: engage, args: []string{"--caller", "engage", "GET", "/v1.0/users/adele.vance0@contoso.example"},
+			want: []string{"decision: allow", "added         $select=id,displayname,mail,userprincipalname,preferredlanguage (rule user-lookup lists the fields a caller may receive)"}},
+		{name: "allow with a body", policy: engage, body: schedule, args: []string{"--caller", "engage", "POST", getSchedule},
+			want: []string{"decision: allow", "targets       adele.vance0@contoso.example, room-1@contoso.example",
+				"unscoped      room-1@contoso.example (users.withoutGroup: no membership check)",
+				"content-type  application/json (what Graph receives with the body)"}},
+		{name: "policy from the environment", env: []string{"GRAPH_PROXY_POLICY_FILE=" + engage}, args: []string{"--caller", "engage", "GET", "/v1.0/users/adele.vance0@contoso.example"},
+			want: []string{"decision: allow"}},
+		{name: "deny", policy: engage, args: []string{"--caller", "engage", "DELETE", "/v1.0/users/adele.vance0@contoso.example"},
+			want: []string{"decision: deny", "answer        403 graphProxy.policyDenied",
+				`reason        rule "user-lookup" matches the path but not method DELETE`,
+				"policy explain: refused: the proxy answers 403 graphProxy.policyDenied"}, code: 1},
+		{name: "deny: media type", policy: engage, body: schedule, args: []string{"--caller", "engage", "--content-type", "text/json", "POST", getSchedule},
+			want: []string{"decision: deny", "answer        415 graphProxy.unsupportedMediaType", `reason        Content-Type "text/json" is not application/json`}, code: 1},
+		{name: "deny: malformed", policy: engage, body: `{"schedules":"adele.vance0@contoso.example"}`, args: []string{"--caller", "engage", "POST", getSchedule},
+			want: []string{"decision: deny", "answer        400 graphProxy.badRequest", "reason        getSchedule schedules must be a non-empty list of mailbox addresses"}, code: 1},
+		{name: "deny: batch", policy: engage,
+			body: `{"requests":[{"id":"1","method":"GET","url":"/users/adele.vance0@contoso.example"},{"id":"2","method":"DELETE","url":"/users/adele.vance0@contoso.example"}]}`,
+			args: []string{"--caller", "engage", "POST", "/v1.0/$batch"},
+			want: []string{"answer        403 graphProxy.policyDenied", "reason        batch requests refused: 2",
+				`batch request "1": GET v1.0 /users/adele.vance0@contoso.example`, "    added         $select=id,displayname",
+				`batch request "2": DELETE v1.0 /users/adele.vance0@contoso.example`, "    refusal       not allowed by the policy"}, code: 1},
+		{name: "report", policy: reportOnly, args: []string{"--caller", "engage", "DELETE", "/v1.0/users/adele.vance0@contoso.example"},
+			want: []string{"decision: report", "answer        forwarded (report-only); enforcing, the proxy would answer 403 graphProxy.policyDenied",
+				"report-only mode forwards the call, but the policy would refuse it"}, code: 1},
+		{name: "ambiguous", policy: engage, args: []string{"--caller", "engage", "GET", "/v1.0/users/a%2Fb"},
+			want: []string{"refused before any rule: ambiguous request: encoded slash or backslash in a path segment", "answer        403 graphProxy.policyDenied"}, code: 1},
+		{name: "not Graph", policy: engage, args: []string{"--caller", "engage", "GET", "/v2.0/users"}, want: []string{"not a Graph call"}, code: 1},
+		{name: "missing policy", args: []string{"--caller", "engage", "GET", "/v1.0/users/adele.vance0@contoso.example"},
+			want: []string{"policy explain: needs a policy file (--policy FILE or GRAPH_PROXY_POLICY_FILE)"}, code: 2},
+		{name: "missing caller", policy: engage, args: []string{"GET", "/v1.0/users/adele.vance0@contoso.example"},
+			want: []string{"policy explain: needs --caller NAME"}, code: 2},
+		{name: "missing URL", policy: engage, args: []string{"--caller", "engage", "GET"},
+			want: []string{"policy explain: needs METHOD and URL, after the flags"}, code: 2},
+		{name: "unknown flag", policy: engage, args: []string{"--caller", "engage", "--verbose", "GET", "/v1.0/me"},
+			want: []string{"flag provided but not defined: -verbose"}, code: 2},
+		{name: "bad URL", policy: engage, args: []string{"--caller", "engage", "GET", "http://[::1"},
+			want: []string{"policy explain: parse"}, code: 2},
+		{name: "missing body file", policy: engage, args: []string{"--caller", "engage", "--body", filepath.Join(dir, "none.json"), "POST", getSchedule},
+			want: []string{"policy explain: --body: open"}, code: 2},
+		{name: "invalid policy", policy: "../../policy/testdata/missing-version.yaml", args: []string{"--caller", "engage", "GET", "/v1.0/me"},
+			want: []string{"missing-version.yaml:1: version is required"}, code: 2},
+	}
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := []string{"policy", "explain", "--policy", "../../examples/policy-engage.yaml"}
-			if tt.status == 0 {
-				args = append(args, "--caller", "engage")
+			args := []string{"policy", "explain"}
+			if tt.policy != "" {
+				args = append(args, "--policy", tt.policy)
 			}
-			out, code := runCmd(t, append(args, tt.args...)...)
-			if code != tt.status {
-				t.Errorf("exit %d; want %d: %s", code, tt.status, out)
+			if tt.body != "" {
+				f := filepath.Join(dir, fmt.Sprintf("body%d.json", i))
+				if err := os.WriteFile(f, []byte(tt.body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--body", f)
+			}
+			out, code := runCmdEnv(t, tt.env, append(args, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d; want %d:\n%s", code, tt.code, out)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(out, w) {
