@@ -12,7 +12,7 @@ import (
 // between inputs, and — unless Open — each chain ends with its closing
 // record.
 func (v *Verifier) Done() (Verified, error) {
-	out := Verified{Records: v.records, Skipped: v.skipped}
+	out := Verified{Records: v.records, Skipped: v.skipped, Duplicates: v.dups}
 	if v.records == 0 {
 		return out, &Problem{Reason: "no records"}
 	}
@@ -75,7 +75,7 @@ func (v *Verifier) link(runs []*run) error {
 	}
 	for _, r := range runs {
 		if d := byFirst[r.first.hash]; d != nil {
-			return r.problem(&r.first, fmt.Sprintf("the same record is at %s:%d: records appear twice (a file given twice, or a copy of one)", d.file, d.first.line))
+			return r.problem(&r.first, fmt.Sprintf("the same record is at %s: records appear twice (a file given twice, or a copy of one)", d.at(d.first.line)))
 		}
 		byFirst[r.first.hash] = r
 		if r.first.start() {
@@ -88,13 +88,14 @@ func (v *Verifier) link(runs []*run) error {
 			}
 			return orphan(runs, r)
 		}
-		at := Position{p.file, p.last.line}
+		at := p.at(p.last.line)
 		switch {
 		case p.next != nil:
-			return r.problem(&r.first, fmt.Sprintf("the chain forks: this record and %s:%d both continue %s (a file copied and changed, or two writers continuing one chain)", p.next.file, p.next.first.line, at))
-		case p.order == r.order && p.last.line > r.first.line:
+			return r.problem(&r.first, fmt.Sprintf("the chain forks: this record and %s both continue %s (a file copied and changed, or two writers continuing one chain)", p.next.at(p.next.first.line), at))
+		case p.order == r.order && p.last.line > r.first.line && !r.rows:
 			// A stream is written in order: its records cannot follow
 			// one further down (two files concatenated the wrong way).
+			// An export's rows come in no order.
 			return r.problem(&r.first, fmt.Sprintf("out of order: the record before it is further down, at %s", at))
 		case r.first.seq != p.last.seq+1:
 			return r.problem(&r.first, fmt.Sprintf("seq %d does not follow seq %d at %s, the record its prev names", r.first.seq, p.last.seq, at))
@@ -129,16 +130,20 @@ func orphan(runs []*run, r *run) error {
 		}
 	}
 	var reason string
+	lines, cut := "lines", "a file missing between them, or records cut from this file's head"
+	if r.rows {
+		lines, cut = "rows", "rows missing from the export: outside the query, or never ingested (a sink that failed past its retry budget), or removed"
+	}
 	switch {
 	case over != nil:
-		reason = fmt.Sprintf("seq %d is also in %s (lines %d to %d) and no record given comes before it: inputs overlap (a duplicated, copied or spliced file)",
-			r.first.seq, over.file, over.first.line, over.last.line)
+		reason = fmt.Sprintf("seq %d is also in %s (%s %d to %d) and no record given comes before it: inputs overlap (a duplicated, copied or spliced file)",
+			r.first.seq, over.file, lines, over.first.line, over.last.line)
 	case before != nil && before.last.seq+1 < r.first.seq:
-		reason = fmt.Sprintf("records %d to %d are missing: nothing given continues %s:%d (a file missing between them, or records cut from this file's head)",
-			before.last.seq+1, r.first.seq-1, before.file, before.last.line)
+		reason = fmt.Sprintf("records %d to %d are missing: nothing given continues %s (%s)",
+			before.last.seq+1, r.first.seq-1, before.at(before.last.line), cut)
 	case before != nil:
-		reason = fmt.Sprintf("the record does not follow %s:%d, seq %d: its prev is not that record's hash (records removed, reordered or inserted)",
-			before.file, before.last.line, before.last.seq)
+		reason = fmt.Sprintf("the record does not follow %s, seq %d: its prev is not that record's hash (records removed, reordered or inserted)",
+			before.at(before.last.line), before.last.seq)
 	default:
 		reason = fmt.Sprintf("the chain begins mid-way: its first record is seq %d, not the chain's start (seq 0), and no file given holds the record before it: "+
 			"the head of the log was removed, or the files holding it were not given (--allow-partial-head verifies the rest and reports the head unverified)", r.first.seq)
@@ -153,7 +158,7 @@ func chains(runs []*run) []Chain {
 		if h.pred != nil {
 			continue
 		}
-		c := Chain{FirstSeq: h.first.seq, HeadVerified: h.first.start(), Head: Position{h.file, h.first.line}}
+		c := Chain{FirstSeq: h.first.seq, HeadVerified: h.first.start(), Head: h.at(h.first.line)}
 		for r := h; r != nil; r = r.next {
 			c.Records += r.records
 			if n := len(c.Files); n == 0 || c.Files[n-1] != r.file {
@@ -162,7 +167,7 @@ func chains(runs []*run) []Chain {
 			if n := len(c.Replicas); n == 0 || c.Replicas[n-1] != r.first.replica {
 				c.Replicas = append(c.Replicas, r.first.replica)
 			}
-			c.LastSeq, c.Tail, c.Closed = r.last.seq, Position{r.file, r.last.line}, r.closed
+			c.LastSeq, c.Tail, c.Closed = r.last.seq, r.at(r.last.line), r.closed
 		}
 		out = append(out, c)
 	}

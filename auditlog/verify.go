@@ -20,12 +20,15 @@ type Problem struct {
 	Seq       uint64
 	RequestID string
 	Reason    string
+	// Row reports that Line numbers a row of a Log Analytics export, not
+	// a line of a file.
+	Row bool
 }
 
 func (p *Problem) Error() string {
 	loc := p.File
 	if p.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
+		loc = Position{File: p.File, Line: p.Line, Row: p.Row}.String()
 	}
 	switch {
 	case p.Replica != "":
@@ -36,13 +39,22 @@ func (p *Problem) Error() string {
 	return loc + ": " + p.Reason
 }
 
-// Position is a line of one of the verified inputs.
+// Position is a line of one of the verified inputs, or a row of an
+// export: "audit.jsonl:12", "rows.csv row 12".
 type Position struct {
 	File string
 	Line int
+	// Row reports that Line numbers a row of a Log Analytics export,
+	// counted from 1 (a CSV's header not counted), not a line.
+	Row bool
 }
 
-func (p Position) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+func (p Position) String() string {
+	if p.Row {
+		return fmt.Sprintf("%s row %d", p.File, p.Line)
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
 
 // Chain describes one verified chain, from its head to its tail.
 type Chain struct {
@@ -74,13 +86,20 @@ type Verified struct {
 	// Skipped are directory entries AddPath passed over: not regular
 	// files.
 	Skipped []string
+	// Duplicates are the export rows that repeat a record byte for byte
+	// (Log Analytics ingested it twice, or two exports overlap): one for
+	// each copy after the first. Records counts each record once, and a
+	// duplicate is no Problem. Lines repeated in files are a Problem.
+	Duplicates []Duplicate
 }
 
 // Verifier checks the hash chains of audit logs: rotated files, a
-// directory of them, or a stream (stdout) in which several replicas'
-// records are interleaved. The inputs may be added in any order: they are
-// put in chain order by their records' sequence numbers and hashes, not by
-// their names.
+// directory of them, a stream (stdout) in which several replicas'
+// records are interleaved, or the rows of the GraphProxyAudit_CL table
+// exported from Log Analytics (as JSON by az monitor log-analytics query,
+// or as CSV by the portal), whose rows may come in any order. The inputs
+// may be added in any order: they are put in chain order by their
+// records' sequence numbers and hashes, not by their names.
 //
 // Each chain must be unbroken from its start: every record unaltered and
 // following the one before it with the next sequence number, across files
@@ -110,6 +129,8 @@ type Verifier struct {
 	records int
 	runs    []*run
 	skipped []string
+	seen    map[string]Position // the records read from exports, by hash
+	dups    []Duplicate
 }
 
 // entry is what the verifier keeps of a record: where it is and how it
@@ -134,7 +155,8 @@ func (e *entry) start() bool { return e.seq == 0 && e.prev == "" }
 // Done links into chains.
 type run struct {
 	file        string
-	order       int // which input, counted from 1
+	order       int  // which input, counted from 1
+	rows        bool // an export's: lines are rows, in no particular order
 	first, last entry
 	records     int
 	closed      bool
@@ -142,7 +164,34 @@ type run struct {
 }
 
 func (r *run) problem(e *entry, reason string) *Problem {
-	return &Problem{File: r.file, Line: e.line, Replica: e.replica, Seq: e.seq, RequestID: e.reqID, Reason: reason}
+	return &Problem{File: r.file, Line: e.line, Row: r.rows, Replica: e.replica, Seq: e.seq, RequestID: e.reqID, Reason: reason}
+}
+
+// at is where the run's record at line is.
+func (r *run) at(line int) Position { return Position{File: r.file, Line: line, Row: r.rows} }
+
+// newRun starts a run at e, a replica's first record in an input or one
+// that links to no record before it there.
+func (v *Verifier) newRun(file string, order int, e entry, rows bool) *run {
+	rn := &run{file: file, order: order, rows: rows, first: e}
+	v.runs = append(v.runs, rn)
+	v.append(rn, e)
+	return rn
+}
+
+// extend adds e to rn, if it follows rn's last record.
+func (v *Verifier) extend(rn *run, e entry) error {
+	if reason := follows(&rn.last, &e); reason != "" {
+		return rn.problem(&e, reason)
+	}
+	v.append(rn, e)
+	return nil
+}
+
+func (v *Verifier) append(rn *run, e entry) {
+	rn.last, rn.closed = e, e.kind == "close"
+	rn.records++
+	v.records++
 }
 
 // maxLine bounds one line: far above any record the proxy writes (a
@@ -192,13 +241,20 @@ func (v *Verifier) addFile(name string) error {
 	return v.Add(name, f)
 }
 
-// Add verifies one input's records, line by line. The links between
-// inputs, the heads and the tails are checked by Done.
+// Add verifies one input's records: JSON lines, as the proxy writes them,
+// line by line; or a Log Analytics export — a JSON array of rows (az
+// monitor log-analytics query -o json), the query API's result, or the
+// portal's CSV — told apart by its first bytes and read whole, its rows
+// put in chain order. The links between inputs, the heads and the tails
+// are checked by Done.
 func (v *Verifier) Add(name string, r io.Reader) error {
 	v.files++
 	order := v.files
+	br := bufio.NewReaderSize(r, sniffLen)
+	if f := sniff(br); f != formatLines {
+		return v.addExport(name, order, br, f)
+	}
 	runs := map[string]*run{} // replica → its current run in this input
-	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
 	for line := 1; ; line++ {
 		var err error
@@ -221,20 +277,14 @@ func (v *Verifier) Add(name string, r io.Reader) error {
 		if err != nil {
 			return err
 		}
-		rn := runs[e.replica]
-		if rn == nil || e.start() {
+		if rn := runs[e.replica]; rn == nil || e.start() {
 			// A replica's first record in this input, or a new chain of
 			// the same replica (a restart that did not continue the
 			// chain): where it links, if anywhere, is for Done to find.
-			rn = &run{file: name, order: order, first: e}
-			runs[e.replica] = rn
-			v.runs = append(v.runs, rn)
-		} else if reason := follows(&rn.last, &e); reason != "" {
-			return rn.problem(&e, reason)
+			runs[e.replica] = v.newRun(name, order, e, false)
+		} else if err := v.extend(rn, e); err != nil {
+			return err
 		}
-		rn.last, rn.closed = e, e.kind == "close"
-		rn.records++
-		v.records++
 	}
 }
 
@@ -252,6 +302,8 @@ func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
 		}
 	}
 }
+
+const reasonAltered = "the record was altered: its hash does not match its content"
 
 // parseEntry checks one record on its own: a JSON object with exactly one
 // hash, which matches the line.
@@ -276,7 +328,7 @@ func parseEntry(file string, line int, raw []byte) (entry, error) {
 		return e, p
 	}
 	if lineHash(r.Prev, hashed) != r.Hash {
-		p.Reason = "the record was altered: its hash does not match its content"
+		p.Reason = reasonAltered
 		return e, p
 	}
 	return e, nil

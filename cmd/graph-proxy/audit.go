@@ -11,7 +11,12 @@ import (
 const auditUsage = `Usage:
   graph-proxy audit verify [--open] [--allow-partial-head] FILE|DIR...
       (files in any order: they are put in chain order by their records;
-      a directory stands for the regular files in it)
+      a directory stands for the regular files in it. A file is JSON lines,
+      as the proxy writes them, or the GraphProxyAudit_CL table's rows
+      exported from Log Analytics, told apart by their content: the JSON of
+      az monitor log-analytics query -o json, or the portal's Export to CSV;
+      their rows may come in any order. docs/audit.md, "Verifying what Log
+      Analytics holds")
   graph-proxy audit summary [--top N] FILE...
 `
 
@@ -25,6 +30,8 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		return auditVerify(args[1:], stdout, stderr)
 	case "summary":
 		return auditSummary(args[1:], stdout, stderr)
+	case "report":
+		return auditReport(args[1:], stdout, stderr)
 	default:
 		fmt.Fprint(stderr, auditUsage)
 		return usageError("audit: unknown subcommand %q", args[0])
@@ -34,7 +41,8 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 // auditVerify proves a log complete and untampered from each chain's
 // genesis to its closing record, or names the first bad record and exits
 // 1. A head not verified (--allow-partial-head) is said so, on stdout and
-// stderr, never passed over in silence.
+// stderr, never passed over in silence; so are the rows of an export that
+// repeat a record, which are counted, listed and otherwise passed over.
 func auditVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit verify", stderr)
 	open := fs.Bool("open", false, "accept chains without their closing record (a live file, or a replica that stopped abruptly)")
@@ -59,6 +67,16 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("audit verify: %w", err)
 	}
 	fmt.Fprintf(stdout, "ok: %d records, %d chain(s) intact\n", res.Records, len(res.Chains))
+	if n := len(res.Duplicates); n > 0 {
+		fmt.Fprintf(stdout, "  %d duplicate row(s), each a byte-identical copy of a record counted once (Log Analytics ingested it twice, or exports overlap):\n", n)
+		for i, d := range res.Duplicates {
+			if i == maxDuplicatesListed {
+				fmt.Fprintf(stdout, "    and %d more\n", n-i)
+				break
+			}
+			fmt.Fprintf(stdout, "    %s repeats %s\n", d.At, d.Of)
+		}
+	}
 	unverified := 0
 	for _, c := range res.Chains {
 		head := fmt.Sprintf("head verified: seq 0 at %s", c.Head)
@@ -78,6 +96,10 @@ func auditVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// maxDuplicatesListed bounds the duplicate rows verify lists by name: a
+// retried upload can repeat hundreds.
+const maxDuplicatesListed = 10
 
 func auditSummary(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit summary", stderr)

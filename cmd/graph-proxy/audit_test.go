@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,3 +178,136 @@ func TestAuditVerify(t *testing.T) {
 
 // dir0 stands for the test's directory in the output expected.
 func dir0() string { return "DIR" }
+
+// exportRows returns the records of files as the rows of the
+// GraphProxyAudit_CL table, with its RawRecord column: each field's value
+// as az monitor log-analytics query -o json gives it (a string; a dynamic
+// value's JSON text; None for null), keyed by column.
+func exportRows(t *testing.T, files []string) []map[string]string {
+	t.Helper()
+	var rows []map[string]string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+			var rec map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatal(err)
+			}
+			row := map[string]string{"TableName": "PrimaryResult", "RawRecord": line}
+			for k, v := range rec {
+				var s string
+				switch {
+				case string(v) == "null":
+					s = "None"
+				case json.Unmarshal(v, &s) != nil:
+					s = string(v)
+				}
+				row[k] = s
+			}
+			rows = append(rows, row)
+		}
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	return rows
+}
+
+// writeExport writes rows to dir/name as az's JSON or, for a name ending
+// in .csv, as the portal's CSV.
+func writeExport(t *testing.T, dir, name string, rows []map[string]string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if strings.HasSuffix(name, ".csv") {
+		var cols []string
+		for _, r := range rows {
+			for k := range r {
+				if !slices.Contains(cols, k) {
+					cols = append(cols, k)
+				}
+			}
+		}
+		slices.Sort(cols)
+		w := csv.NewWriter(&buf)
+		w.Write(cols)
+		for _, r := range rows {
+			var rec []string
+			for _, c := range cols {
+				rec = append(rec, r[c])
+			}
+			w.Write(rec)
+		}
+		w.Flush()
+	} else {
+		b, err := json.Marshal(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Write(b)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestAuditVerifyExport verifies what Log Analytics holds, as exported:
+// the rows in any order, a repeated row reported and counted once, a
+// missing or broken row named by its row number.
+func TestAuditVerifyExport(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     func(t *testing.T, dir string) []string
+		wantCode int
+		want     []string
+	}{
+		{name: "az's JSON, shuffled", args: func(t *testing.T, dir string) []string {
+			return []string{writeExport(t, dir, "rows.json", exportRows(t, auditLog(t, dir, 200, "r1")["r1"]))}
+		}, want: []string{"ok: 202 records, 1 chain(s) intact", "head verified: seq 0 at DIR/rows.json row ", "closed at DIR/rows.json row "}},
+		{name: "the portal's CSV, two replicas", args: func(t *testing.T, dir string) []string {
+			logs := auditLog(t, dir, 100, "r1", "r2")
+			return []string{writeExport(t, dir, "rows.csv", exportRows(t, append(logs["r1"], logs["r2"]...)))}
+		}, want: []string{"ok: 204 records, 2 chain(s) intact", "replica r1: seq 0 to 101", "replica r2: seq 0 to 101"}},
+		{name: "a row ingested twice", args: func(t *testing.T, dir string) []string {
+			rows := exportRows(t, auditLog(t, dir, 200, "r1")["r1"])
+			rows = append(rows, rows[7])
+			return []string{writeExport(t, dir, "rows.csv", rows)}
+		}, want: []string{"ok: 202 records, 1 chain(s) intact", "1 duplicate row(s), each a byte-identical copy of a record counted once", "DIR/rows.csv row 203 repeats DIR/rows.csv row 8"}},
+		{name: "two overlapping exports", args: func(t *testing.T, dir string) []string {
+			rows := exportRows(t, auditLog(t, dir, 200, "r1")["r1"])
+			return []string{writeExport(t, dir, "a.json", rows[:150]), writeExport(t, dir, "b.json", rows[100:])}
+		}, want: []string{"ok: 202 records, 1 chain(s) intact", "50 duplicate row(s)", "and 40 more"}},
+		{name: "a row missing", wantCode: 1, args: func(t *testing.T, dir string) []string {
+			rows := exportRows(t, auditLog(t, dir, 200, "r1")["r1"])
+			rows = slices.DeleteFunc(rows, func(r map[string]string) bool { return r["seq"] == "100" })
+			return []string{writeExport(t, dir, "rows.json", rows)}
+		}, want: []string{"DIR/rows.json row ", ": replica r1 seq 101 (request req-100): records 100 to 100 are missing: nothing given continues DIR/rows.json row "}},
+		{name: "a column changed", wantCode: 1, args: func(t *testing.T, dir string) []string {
+			rows := exportRows(t, auditLog(t, dir, 200, "r1")["r1"])
+			rows[5]["decision"] = "deny"
+			return []string{writeExport(t, dir, "rows.csv", rows)}
+		}, want: []string{"DIR/rows.csv row 6: replica r1 seq ", `column decision is "deny", but the record's line (RawRecord) holds "allow": the row was altered`}},
+		{name: "a malformed CSV", wantCode: 1, args: func(t *testing.T, dir string) []string {
+			path := filepath.Join(dir, "rows.csv")
+			os.WriteFile(path, []byte("RawRecord,hash\n\"{}\",x\n{\"a\",y\n"), 0o600)
+			return []string{path}
+		}, want: []string{`audit verify: DIR/rows.csv row 2: malformed CSV: line 3, column 2: bare " in non-quoted-field`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out, code := runCmd(t, append([]string{"audit", "verify"}, tt.args(t, dir)...)...)
+			out = strings.ReplaceAll(out, dir, dir0())
+			if code != tt.wantCode {
+				t.Errorf("exit %d; want %d:\n%s", code, tt.wantCode, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}

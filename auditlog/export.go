@@ -1,0 +1,703 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// An export is the GraphProxyAudit_CL table's rows as the security team
+// takes them out of Log Analytics: `az monitor log-analytics query -o json`
+// (a JSON array of objects, one per row, every value turned into a string
+// by the CLI's str(): numbers as "200", nulls as "None", dynamic columns
+// as their JSON text, plus a "TableName" key), the query API's own answer
+// ({"tables":[{"columns":…,"rows":[[…]]}]}), or the portal's "Export to
+// CSV" (a header of column names, datetime columns named "time [UTC]" and
+// shown as "11/22/2026, 2:00:00.123 PM").
+//
+// A record's hash covers its JSON line exactly as written, and the table
+// does not keep that line: the data collection rule parses it into typed
+// columns. Kusto keeps datetimes to 100 ns (the proxy writes nanoseconds)
+// and the portal shows milliseconds, and the nested objects become dynamic
+// values. So an export is verified from its RawRecord column, the line
+// itself, when it has one, and every other column given is checked against
+// that line; without it, the line is rebuilt from the columns, and only a
+// hash that matches proves the rebuilt line is the one written.
+
+// rawColumn is the column that holds a record's line as it was hashed and
+// written, sent by the Logs Ingestion sink next to the record's fields.
+const rawColumn = "RawRecord"
+
+// exportColumns are the table's columns that hold a record's fields, by
+// their Kusto type (deploy/bicep/modules/audit-columns.json, which
+// TestExportColumns holds this to). TimeGenerated, derived by the data
+// collection rule, and the workspace's own columns are not the record's.
+var exportColumns = map[string]string{
+	"time": "datetime", "replica": "string", "seq": "long", "prev": "string", "hash": "string",
+	"kind": "string", "proxyVersion": "string", "policyDigest": "string",
+	"requestId": "string", "clientRequestId": "string", "graphRequestId": "string",
+	"caller": "dynamic", "method": "string", "version": "string", "path": "string", "route": "string",
+	"target": "string", "targets": "dynamic", "query": "dynamic",
+	"rule": "string", "permission": "string", "decision": "string", "reason": "string", "batch": "dynamic",
+	"status": "int", "upstreamStatus": "int", "retryAfter": "real", "bytesIn": "long", "bytesOut": "long",
+	"durationMs": "real", "upstreamMs": "real", "error": "string",
+}
+
+// exportColumnNames are exportColumns' names, sorted, so that problems are
+// found in the same order every time.
+var exportColumnNames = func() []string {
+	var names []string
+	for n := range exportColumns {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}()
+
+// exportFormat is how an input holds its records.
+type exportFormat int
+
+const (
+	formatLines  exportFormat = iota // JSON lines, as the file and stdout sinks write them
+	formatRows                       // a JSON array of row objects (az monitor log-analytics query -o json)
+	formatTables                     // the Log Analytics query API's answer
+	formatCSV                        // the portal's Export to CSV
+)
+
+var bom = []byte("\xef\xbb\xbf")
+
+// sniffLen is how much of an input sniff looks at: the bufio.Reader's
+// size, so that Peek never fails for want of room.
+const sniffLen = 64 << 10
+
+// sniff tells the format of an input from its first bytes, leaving them
+// unread. JSON lines begin with '{' and their first key is never "tables";
+// anything else whose first line reads as a CSV header of more than one
+// column is taken for CSV, so that a CSV lacking the table's columns is
+// told so rather than called a malformed record.
+func sniff(br *bufio.Reader) exportFormat {
+	head, _ := br.Peek(sniffLen)
+	head = bytes.TrimPrefix(head, bom)
+	body := bytes.TrimLeft(head, " \t\r\n")
+	switch {
+	case len(body) == 0:
+		return formatLines
+	case body[0] == '[':
+		return formatRows
+	case body[0] == '{':
+		if bytes.HasPrefix(bytes.TrimLeft(body[1:], " \t\r\n"), []byte(`"tables"`)) {
+			return formatTables
+		}
+		return formatLines
+	}
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	names, err := csv.NewReader(bytes.NewReader(line)).Read()
+	if err != nil || len(names) < 2 {
+		return formatLines
+	}
+	return formatCSV
+}
+
+// exportRow is one row of an export: its number, counted from 1 (a CSV's
+// header not counted), and its cells by column name as given. A JSON null
+// is an empty cell.
+type exportRow struct {
+	n     int
+	cells map[string]string
+}
+
+func rowProblem(file string, row int, reason string) *Problem {
+	return &Problem{File: file, Line: row, Row: true, Reason: reason}
+}
+
+// readExport reads an export of the given format, handing fn each row in
+// turn, and returns a CSV's header as given. The rows are not kept: an
+// export can hold hundreds of thousands, and what verifying keeps of each
+// (an entry) is a fraction of it.
+func readExport(name string, br *bufio.Reader, f exportFormat, fn func(exportRow) error) (header []string, err error) {
+	if p, _ := br.Peek(len(bom)); bytes.Equal(p, bom) {
+		br.Discard(len(bom)) // the portal's CSV starts with one
+	}
+	switch f {
+	case formatRows:
+		return nil, readRows(name, br, fn)
+	case formatTables:
+		return nil, readTables(name, br, fn)
+	case formatCSV:
+		return readCSV(name, br, fn)
+	}
+	return nil, &Problem{File: name, Reason: "not an export"}
+}
+
+func readRows(name string, r io.Reader, fn func(exportRow) error) error {
+	dec := json.NewDecoder(r)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return &Problem{File: name, Reason: "not a JSON array of rows"}
+	}
+	n := 1
+	for ; dec.More(); n++ {
+		var obj map[string]json.RawMessage
+		if err := dec.Decode(&obj); err != nil {
+			return rowProblem(name, n, "not a row (a JSON object of columns, as az monitor log-analytics query -o json writes): "+err.Error())
+		}
+		if obj == nil {
+			return rowProblem(name, n, "not a row: null")
+		}
+		cells := make(map[string]string, len(obj))
+		for k, v := range obj {
+			cells[k] = cellText(v)
+		}
+		if err := fn(exportRow{n: n, cells: cells}); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return rowProblem(name, n, "the JSON array of rows is cut short or malformed here: "+err.Error())
+	}
+	if err := jsonEnd(dec); err != nil {
+		return &Problem{File: name, Reason: err.Error()}
+	}
+	return nil
+}
+
+// readTables reads the query API's answer, which comes whole.
+func readTables(name string, r io.Reader, fn func(exportRow) error) error {
+	var resp struct {
+		Tables []struct {
+			Columns []struct {
+				Name string `json:"name"`
+			} `json:"columns"`
+			Rows [][]json.RawMessage `json:"rows"`
+		} `json:"tables"`
+	}
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&resp); err != nil {
+		return &Problem{File: name, Reason: "not a Log Analytics query result ({\"tables\":[…]}): " + err.Error()}
+	}
+	if err := jsonEnd(dec); err != nil {
+		return &Problem{File: name, Reason: err.Error()}
+	}
+	n := 0
+	for _, tb := range resp.Tables {
+		for _, row := range tb.Rows {
+			n++
+			if len(row) != len(tb.Columns) {
+				return rowProblem(name, n, fmt.Sprintf("%d values for %d columns", len(row), len(tb.Columns)))
+			}
+			cells := make(map[string]string, len(row))
+			for i, c := range tb.Columns {
+				if _, dup := cells[c.Name]; dup {
+					return rowProblem(name, n, fmt.Sprintf("column %q is named twice", c.Name))
+				}
+				cells[c.Name] = cellText(row[i])
+			}
+			if err := fn(exportRow{n: n, cells: cells}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonEnd checks that nothing but white space follows the JSON value dec
+// has read.
+func jsonEnd(dec *json.Decoder) error {
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("more follows the JSON value: not one export")
+	}
+	return nil
+}
+
+// cellText is a JSON value as a cell: a string's contents, "" for null,
+// and for anything else (a number, or a dynamic column given as JSON
+// rather than as a string of it) the value written again compactly, so
+// that a cell is always valid UTF-8, as a JSON string holds it.
+func cellText(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || string(v) == "null" {
+		return ""
+	}
+	if v[0] == '"' {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber() // numbers keep their digits
+	var x any
+	if dec.Decode(&x) == nil {
+		if b, err := json.Marshal(x); err == nil {
+			return string(b)
+		}
+	}
+	return strings.ToValidUTF8(string(v), "\ufffd")
+}
+
+func readCSV(name string, r io.Reader, fn func(exportRow) error) ([]string, error) {
+	cr := csv.NewReader(r)
+	header, err := cr.Read()
+	if err != nil {
+		return nil, &Problem{File: name, Reason: "the CSV header: " + csvError(err)}
+	}
+	seen := map[string]bool{}
+	for _, h := range header {
+		if seen[h] {
+			return nil, &Problem{File: name, Reason: fmt.Sprintf("the CSV header names column %q twice", h)}
+		}
+		seen[h] = true
+	}
+	for n := 1; ; n++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return header, nil
+		}
+		if err != nil {
+			return nil, rowProblem(name, n, "malformed CSV: "+csvError(err))
+		}
+		cells := make(map[string]string, len(rec))
+		for i, h := range header {
+			cells[h] = lf(rec[i])
+		}
+		if err := fn(exportRow{n: n, cells: cells}); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// lf turns the line ends of a CSV field into LF: encoding/csv turns a
+// CRLF that ends a line of a quoted field into LF, but not the CR before
+// it ("\r\r\n"), so the field is taken to the point where it has none
+// left, which writing and reading it again does not change.
+func lf(s string) string {
+	for strings.Contains(s, "\r\n") {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+	}
+	return s
+}
+
+// csvError says where in the file a CSV error is: a row can span lines.
+func csvError(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		if pe.StartLine != pe.Line {
+			return fmt.Sprintf("line %d, column %d (the row starts at line %d): %v", pe.Line, pe.Column, pe.StartLine, pe.Err)
+		}
+		return fmt.Sprintf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
+	}
+	return err.Error()
+}
+
+// cell is a column's value in a row, and the time zone the portal shows a
+// datetime column's values in ("UTC" from "time [UTC]").
+type cell struct {
+	text, zone string
+}
+
+// splitColumn splits a column name as the portal's CSV header gives it,
+// "TimeGenerated [UTC]", into the name and the time zone.
+func splitColumn(s string) (name, zone string) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "]") {
+		if i := strings.LastIndex(s, " ["); i > 0 {
+			return s[:i], s[i+2 : len(s)-1]
+		}
+	}
+	return s, ""
+}
+
+// rowColumns returns a row's cells by column name.
+func rowColumns(file string, row exportRow) (map[string]cell, error) {
+	cols := make(map[string]cell, len(row.cells))
+	for k, v := range row.cells {
+		name, zone := splitColumn(k)
+		if _, dup := cols[name]; dup {
+			return nil, rowProblem(file, row.n, fmt.Sprintf("column %s is given twice", name))
+		}
+		cols[name] = cell{text: v, zone: zone}
+	}
+	if c, ok := cols["time"]; ok && c.zone != "" && c.zone != "UTC" {
+		return nil, rowProblem(file, row.n, fmt.Sprintf("column time is shown in %s, not UTC: set the portal's display time zone to UTC before exporting", c.zone))
+	}
+	return cols, nil
+}
+
+// addExport verifies an export's rows: each record on its own as it is
+// read, then, all read, their chains, whatever order the rows are in. An
+// export that cannot be read to its end (cut short, malformed) is
+// reported as such before any row of it: a bad row in a broken file is
+// better explained by the break.
+func (v *Verifier) addExport(name string, order int, br *bufio.Reader, f exportFormat) error {
+	var ents []entry
+	var bad error
+	_, err := readExport(name, br, f, func(row exportRow) error {
+		if bad == nil {
+			var e entry
+			e, bad = exportEntry(name, f, row)
+			ents = append(ents, e)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case bad != nil:
+		return bad
+	}
+	return v.addRows(name, order, ents)
+}
+
+// reasonRebuilt is why a record rebuilt from its columns does not verify:
+// from the columns alone, an altered row and a record the columns do not
+// hold exactly cannot be told apart, and both fail.
+const reasonRebuilt = "its hash does not match the record rebuilt from the row's columns: the row was altered, " +
+	"or the columns do not hold the record exactly (a time finer than the column keeps, a field the columns lack); " +
+	"an export with the " + rawColumn + " column tells the two apart"
+
+// exportEntry checks one row on its own, as parseEntry checks a line: from
+// its RawRecord column, whose line must hash right and agree with every
+// other column given, or, without one, from the line rebuilt from its
+// columns.
+func exportEntry(file string, format exportFormat, row exportRow) (entry, error) {
+	cols, err := rowColumns(file, row)
+	if err != nil {
+		return entry{}, err
+	}
+	raw := cols[rawColumn].text
+	rebuilt := raw == ""
+	var line []byte
+	if rebuilt {
+		if line, err = rebuildLine(cols); err != nil {
+			return entry{}, rowProblem(file, row.n, err.Error())
+		}
+	} else {
+		if len(raw) > maxLine {
+			return entry{}, rowProblem(file, row.n, fmt.Sprintf("%s is longer than %d MB: not an audit record", rawColumn, maxLine>>20))
+		}
+		line = []byte(raw)
+	}
+	e, err := parseEntry(file, row.n, line)
+	if err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			p.Row = true
+			if rebuilt && p.Reason == reasonAltered {
+				p.Reason = reasonRebuilt
+			}
+		}
+		return e, err
+	}
+	if !rebuilt {
+		if reason := checkColumns(cols, line, format == formatCSV); reason != "" {
+			return e, &Problem{File: file, Line: row.n, Row: true, Replica: e.replica, Seq: e.seq, RequestID: e.reqID, Reason: reason}
+		}
+	}
+	return e, nil
+}
+
+// rebuildLine writes the record a row's columns hold as the proxy wrote
+// it, hash included. Whether that is the line written only its hash can
+// tell.
+func rebuildLine(cols map[string]cell) ([]byte, error) {
+	var missing []string
+	for _, name := range exportColumnNames {
+		if _, ok := cols[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the row has no %s column, nor the columns %s to rebuild the record from: export every column (docs/audit.md, \"Verifying what Log Analytics holds\")",
+			rawColumn, strings.Join(missing, ", "))
+	}
+	text := func(name string) string { return cols[name].text }
+	var r Record
+	var err error
+	bad := func(name, what string) error {
+		return fmt.Errorf("column %s: %q is not %s", name, clip(text(name)), what)
+	}
+	t, _, terr := exportTime(text("time"))
+	if terr != nil {
+		return nil, fmt.Errorf("column time: %w", terr)
+	}
+	r.Time = t
+	if r.Seq, err = strconv.ParseUint(strings.TrimSpace(text("seq")), 10, 64); err != nil {
+		return nil, bad("seq", "a sequence number")
+	}
+	for _, f := range []struct {
+		name string
+		p    *string
+	}{
+		{"replica", &r.Replica}, {"prev", &r.Prev}, {"hash", &r.Hash}, {"kind", &r.Kind}, {"proxyVersion", &r.ProxyVersion},
+		{"policyDigest", &r.PolicyDigest}, {"requestId", &r.RequestID}, {"clientRequestId", &r.ClientRequestID},
+		{"graphRequestId", &r.GraphRequestID}, {"method", &r.Method}, {"version", &r.Version}, {"path", &r.Path},
+		{"route", &r.Route}, {"target", &r.Target}, {"rule", &r.Rule}, {"permission", &r.Permission},
+		{"decision", &r.Decision}, {"reason", &r.Reason}, {"error", &r.Error},
+	} {
+		*f.p = text(f.name)
+	}
+	for _, f := range []struct {
+		name string
+		p    *int
+	}{{"status", &r.Status}, {"upstreamStatus", &r.UpstreamStatus}} {
+		if *f.p, err = strconv.Atoi(strings.TrimSpace(text(f.name))); err != nil {
+			return nil, bad(f.name, "an integer")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		p    *int64
+	}{{"bytesIn", &r.BytesIn}, {"bytesOut", &r.BytesOut}} {
+		if *f.p, err = strconv.ParseInt(strings.TrimSpace(text(f.name)), 10, 64); err != nil {
+			return nil, bad(f.name, "an integer")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		p    *float64
+	}{{"retryAfter", &r.RetryAfter}, {"durationMs", &r.DurationMs}, {"upstreamMs", &r.UpstreamMs}} {
+		if *f.p, err = strconv.ParseFloat(strings.TrimSpace(text(f.name)), 64); err != nil || math.IsInf(*f.p, 0) || math.IsNaN(*f.p) {
+			return nil, bad(f.name, "a number")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		p    any
+	}{{"caller", &r.Caller}, {"targets", &r.Targets}, {"query", &r.Query}, {"batch", &r.Batch}} {
+		if s := text(f.name); !nullish(s) {
+			if err := json.Unmarshal([]byte(s), f.p); err != nil {
+				return nil, bad(f.name, "the JSON of the record's "+f.name)
+			}
+		}
+	}
+	line, _, err := appendRecord(nil, &r)
+	return line, err
+}
+
+// nullish reports a dynamic cell that holds nothing: empty, JSON's null,
+// or the az CLI's str(None).
+func nullish(s string) bool {
+	s = strings.TrimSpace(s)
+	return s == "" || s == "null" || s == "None"
+}
+
+// exportTime reads a datetime cell: ISO 8601, as the query API and az give
+// it, or the portal's CSV form in English ("11/22/2026, 2:00:00.123 PM").
+// unit is the precision the cell shows, one unit of its last digit.
+func exportTime(s string) (t time.Time, unit time.Duration, err error) {
+	s = strings.TrimSpace(s)
+	t, err = time.Parse(time.RFC3339Nano, s)
+	for _, layout := range []string{"1/2/2006, 3:04:05 PM", "1/2/2006 3:04:05 PM"} {
+		if err == nil {
+			break
+		}
+		t, err = time.Parse(layout, s)
+	}
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("%q is not a time (ISO 8601, or the portal's 11/22/2026, 2:00:00.123 PM)", clip(s))
+	}
+	unit = time.Second
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		for i++; i < len(s) && '0' <= s[i] && s[i] <= '9' && unit > 1; i++ {
+			unit /= 10
+		}
+	}
+	return t.UTC(), unit, nil
+}
+
+// checkColumns returns why a row's columns disagree with its record's
+// line, or "". The security team queries the columns, not the line, so
+// a column changed after the record was written must not pass for the
+// line it came from. Columns not given are not checked; TimeGenerated,
+// which the data collection rule may replace with the time of ingestion,
+// is not either. A CSV's fields are read with their line ends as LF (lf),
+// so its strings are compared with the line's so turned.
+func checkColumns(cols map[string]cell, line []byte, csvExport bool) string {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return "not an audit record: " + err.Error()
+	}
+	for _, name := range exportColumnNames {
+		c, ok := cols[name]
+		if !ok {
+			continue
+		}
+		f, present := fields[name]
+		if exportColumns[name] == "datetime" {
+			if _, _, err := exportTime(c.text); err != nil {
+				return fmt.Sprintf("column %s: %v", name, err)
+			}
+		}
+		if !sameValue(exportColumns[name], c.text, f, present, csvExport) {
+			held := "nothing"
+			if present {
+				held = clip(string(f))
+			}
+			return fmt.Sprintf("column %s is %q, but the record's line (%s) holds %s: the row was altered after the record was written",
+				name, clip(c.text), rawColumn, held)
+		}
+	}
+	return ""
+}
+
+// sameValue reports whether a cell of the given Kusto type holds the
+// line's value f of the same field (or nothing, when !present).
+func sameValue(typ, text string, f json.RawMessage, present, csvExport bool) bool {
+	text = strings.TrimSpace(text)
+	switch typ {
+	case "string":
+		var want string
+		if present && json.Unmarshal(f, &want) != nil {
+			return false
+		}
+		if csvExport {
+			want = lf(want)
+		}
+		return text == want
+	case "int", "long":
+		if !present {
+			return text == ""
+		}
+		return sameInt(text, string(f))
+	case "real":
+		if !present {
+			return text == ""
+		}
+		a, err1 := strconv.ParseFloat(text, 64)
+		b, err2 := strconv.ParseFloat(string(f), 64)
+		return err1 == nil && err2 == nil && a == b
+	case "datetime":
+		var s string
+		if !present || json.Unmarshal(f, &s) != nil {
+			return false
+		}
+		want, err1 := time.Parse(time.RFC3339Nano, s)
+		got, unit, err2 := exportTime(text)
+		d := got.Sub(want)
+		return err1 == nil && err2 == nil && -unit < d && d < unit
+	case "dynamic":
+		var got, want any
+		if !nullish(text) && json.Unmarshal([]byte(text), &got) != nil {
+			return false
+		}
+		if present && json.Unmarshal(f, &want) != nil {
+			return false
+		}
+		// Nothing, null and an empty list or object all hold nothing:
+		// which of them the table keeps for null or [] is Kusto's.
+		if empty(got) && empty(want) {
+			return true
+		}
+		return reflect.DeepEqual(got, want)
+	}
+	return false
+}
+
+func sameInt(a, b string) bool {
+	if x, err := strconv.ParseInt(a, 10, 64); err == nil {
+		y, err := strconv.ParseInt(b, 10, 64)
+		return err == nil && x == y
+	}
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x == y
+}
+
+func empty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
+}
+
+// clip shortens a value quoted in a problem.
+func clip(s string) string {
+	const max = 120
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
+
+// Duplicate is an export row that repeats a record read before it, byte
+// for byte: Log Analytics ingests a record twice when an upload is sent
+// again after it was taken, and two exports over overlapping windows hold
+// the same rows.
+type Duplicate struct {
+	// At is the repeating row; Of is where the record was first read.
+	At, Of Position
+}
+
+// addRows adds an export's records, which come in no particular order. A
+// run is a replica's records that each follow the one before it, prev to
+// hash with the next seq, each the only record that does; Done then links
+// the runs and reports the gaps, forks and missing heads between them as
+// it does for files. A record already read from an export is a duplicate,
+// counted as such and otherwise passed over: the hash covers the whole
+// line, prev included, so a second record with a hash that verifies and
+// is already held is the same record, byte for byte.
+func (v *Verifier) addRows(name string, order int, ents []entry) error {
+	if v.seen == nil {
+		v.seen = map[string]Position{}
+	}
+	kept := ents[:0]
+	for _, e := range ents {
+		at := Position{File: name, Line: e.line, Row: true}
+		if first, ok := v.seen[e.hash]; ok {
+			v.dups = append(v.dups, Duplicate{At: at, Of: first})
+			continue
+		}
+		v.seen[e.hash] = at
+		kept = append(kept, e)
+	}
+	slices.SortFunc(kept, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.replica, b.replica), cmp.Compare(a.seq, b.seq), cmp.Compare(a.line, b.line))
+	})
+	byHash := make(map[string]int, len(kept))
+	for i, e := range kept {
+		byHash[e.hash] = i
+	}
+	pred, next, succs := make([]int, len(kept)), make([]int, len(kept)), make([]int, len(kept))
+	for i, e := range kept {
+		pred[i] = -1
+		if j, ok := byHash[e.prev]; ok && e.prev != "" && kept[j].replica == e.replica && kept[j].seq+1 == e.seq {
+			pred[i], next[j] = j, i
+			succs[j]++
+		}
+	}
+	added := 0
+	for i := range kept {
+		if p := pred[i]; p >= 0 && succs[p] == 1 {
+			continue // inside a run
+		}
+		rn := v.newRun(name, order, kept[i], true)
+		added++
+		for j := i; succs[j] == 1; added++ {
+			j = next[j]
+			if err := v.extend(rn, kept[j]); err != nil {
+				return err
+			}
+		}
+	}
+	if added != len(kept) {
+		// Only records whose hashes link in a circle are in no run, and
+		// SHA-256 makes that out of reach.
+		return &Problem{File: name, Reason: "rows link in a circle: not records the proxy wrote"}
+	}
+	return nil
+}
