@@ -55,13 +55,19 @@ func TestMonitorSink(t *testing.T) {
 	if len(rows) != 27 {
 		t.Fatalf("%d rows arrived; want 27, each once", len(rows))
 	}
-	var lines strings.Builder
-	for _, r := range rows {
-		lines.Write(r)
-		lines.WriteByte('\n')
+	// What arrived is rows, each with the exact line: read as an export,
+	// the columns are checked against it.
+	var export strings.Builder
+	export.WriteByte('[')
+	for i, r := range rows {
+		if i > 0 {
+			export.WriteByte(',')
+		}
+		export.Write(r)
 	}
+	export.WriteByte(']')
 	v := &auditlog.Verifier{}
-	if err := v.Add("ingested", strings.NewReader(lines.String())); err != nil {
+	if err := v.Add("ingested", strings.NewReader(export.String())); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Done(); err != nil {

@@ -244,12 +244,12 @@ func TestFailsClosedOnTime(t *testing.T) {
 			},
 			recover: func(*testing.T) { sim.Monitor.Answer() },
 			written: func(*testing.T) string {
-				var lines strings.Builder
+				// Rows with their exact lines: an export.
+				var rows []string
 				for _, r := range sim.Monitor.Rows() {
-					lines.Write(r)
-					lines.WriteByte('\n')
+					rows = append(rows, string(r))
 				}
-				return lines.String()
+				return "[" + strings.Join(rows, ",") + "]"
 			},
 		})
 	})

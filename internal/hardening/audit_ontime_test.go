@@ -127,8 +127,9 @@ func TestAuditFailsClosedOnTime(t *testing.T) {
 			t.Errorf("the record of answered call %s arrived %d times; want once", id, seen[id])
 		}
 	}
-	file := filepath.Join(t.TempDir(), "rows.jsonl")
-	write(t, file, strings.Join(lines, "\n")+"\n")
+	// (An export: each row carries its exact line.)
+	file := filepath.Join(t.TempDir(), "rows.json")
+	write(t, file, "["+strings.Join(lines, ",")+"]")
 	verifyChain(t, file)
 }
 

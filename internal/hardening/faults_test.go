@@ -304,12 +304,13 @@ func TestAuditSinkFaults(t *testing.T) {
 	<-p2.exited
 	p2.exited <- nil
 	// The rows, in order, are one intact, closed chain.
-	rows := filepath.Join(t.TempDir(), "rows.jsonl")
+	// (An export: each row carries its exact line.)
+	rows := filepath.Join(t.TempDir(), "rows.json")
 	var lines []string
 	for _, row := range sim2.Monitor.Rows() {
 		lines = append(lines, string(row))
 	}
-	write(t, rows, strings.Join(lines, "\n")+"\n")
+	write(t, rows, "["+strings.Join(lines, ",")+"]")
 	verifyChain(t, rows)
 }
 
