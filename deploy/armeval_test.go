@@ -93,6 +93,10 @@ type armEnv struct {
 	resourceGroup  string
 	location       string
 	tenantID       string
+	// deployed holds, by lower-case resource type, the properties that
+	// reference() reads once the resource exists; a type not in it reads
+	// as opaque (the default: nothing deployed yet).
+	deployed map[string]map[string]any
 }
 
 var defaultEnv = armEnv{
@@ -1201,6 +1205,26 @@ func (d *armDeployment) call(e *aexpr) (any, error) {
 			id.names = append(id.names, s)
 		}
 		return id, nil
+	case "extensionresourceid":
+		// extensionResourceId(scope id, type, names...): the id of a
+		// resource (a role assignment) on another.
+		scope, err := str(0)
+		if err != nil {
+			return nil, err
+		}
+		typ, err := str(1)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for i := 2; i < len(args); i++ {
+			s, err := str(i)
+			if err != nil {
+				return nil, err
+			}
+			names = append(names, s)
+		}
+		return fmt.Sprintf("%s/providers/%s/%s", scope, typ, strings.Join(names, "/")), nil
 	case "subscriptionresourceid":
 		typ, err := str(0)
 		if err != nil {
@@ -1243,6 +1267,9 @@ func (d *armDeployment) reference(args []any) (any, error) {
 		if s, _ := asString(args[2]); strings.EqualFold(s, "Full") {
 			return o, nil
 		}
+	}
+	if props, ok := d.env.deployed[strings.ToLower(id.typ)]; ok {
+		return props, nil
 	}
 	return opaqueStep(o, ".", "properties")
 }

@@ -98,17 +98,20 @@ var azCommands = map[string]cmdDoc{
 	"containerapp identity assign": {source: learnCLI + "containerapp/identity#az-containerapp-identity-assign", params: []string{"--resource-group", "--name", "--user-assigned"}},
 	"containerapp identity remove": {source: learnCLI + "containerapp/identity#az-containerapp-identity-remove", params: []string{"--resource-group", "--name", "--user-assigned"}},
 	"containerapp revision show":   {source: learnCLI + "containerapp/revision#az-containerapp-revision-show", params: []string{"--resource-group", "--name", "--revision"}},
-	"containerapp secret list":     {source: learnCLI + "containerapp/secret#az-containerapp-secret-list", params: []string{"--resource-group", "--name", "--show-values"}},
 	"containerapp logs show":       {source: learnCLI + "containerapp/logs#az-containerapp-logs-show", params: []string{"-g", "-n", "--revision", "--type"}},
 	"identity list":                {source: learnCLI + "identity#az-identity-list", params: []string{"--resource-group"}},
 	"identity create":              {source: learnCLI + "identity#az-identity-create", params: []string{"--resource-group", "--name", "--location"}},
 	"identity delete":              {source: learnCLI + "identity#az-identity-delete", params: []string{"--ids"}},
 	"keyvault list":                {source: learnCLI + "keyvault#az-keyvault-list", params: []string{"--resource-group"}},
-	"keyvault update":              {source: learnCLI + "keyvault#az-keyvault-update", params: []string{"--resource-group", "--name", "--set"}},
-	"resource list":                {source: learnCLI + "resource#az-resource-list", params: []string{"--resource-group", "--resource-type"}},
-	"role assignment list":         {source: learnCLI + "role/assignment#az-role-assignment-list", params: []string{"--scope"}},
-	"role assignment create":       {source: learnCLI + "role/assignment#az-role-assignment-create", params: []string{"--assignee-object-id", "--assignee-principal-type", "--role", "--scope"}},
-	"ad sp show":                   {source: learnCLI + "ad/sp#az-ad-sp-show", params: []string{"--id"}},
+	// --vault-name, --name (-n), --version (-v) or --id: azure-cli's
+	// keyvault/_params.py, region "KeyVault Secret track2"; with
+	// --query value, the newest version's value.
+	"keyvault secret show":   {source: learnCLI + "keyvault/secret#az-keyvault-secret-show", params: []string{"--vault-name", "--name"}},
+	"keyvault update":        {source: learnCLI + "keyvault#az-keyvault-update", params: []string{"--resource-group", "--name", "--set"}},
+	"resource list":          {source: learnCLI + "resource#az-resource-list", params: []string{"--resource-group", "--resource-type"}},
+	"role assignment list":   {source: learnCLI + "role/assignment#az-role-assignment-list", params: []string{"--scope"}},
+	"role assignment create": {source: learnCLI + "role/assignment#az-role-assignment-create", params: []string{"--assignee-object-id", "--assignee-principal-type", "--role", "--scope"}},
+	"ad sp show":             {source: learnCLI + "ad/sp#az-ad-sp-show", params: []string{"--id"}},
 }
 
 // azGlobal are the Azure CLI's global options (any command).

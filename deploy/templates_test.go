@@ -690,8 +690,11 @@ func TestClientCertificateGuard(t *testing.T) {
 	if !strings.Contains(src, "name: 'GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS'\n    value: clientCaFile") {
 		t.Error("main.bicep: GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS is not clientCaFile")
 	}
-	if !strings.Contains(m[1], "'/etc/graph-proxy/policy/client-ca'") {
+	if !strings.Contains(m[1], "'/etc/graph-proxy/secrets/client-ca'") {
 		t.Error("main.bicep: clientCaFile does not name the file the container app mounts")
+	}
+	if app := read(t, "bicep/modules/containerapp.bicep"); !strings.Contains(app, "mountPath: '/etc/graph-proxy/secrets'") || !strings.Contains(app, "path: 'client-ca'") {
+		t.Error("containerapp.bicep does not mount the client-ca secret at /etc/graph-proxy/secrets/client-ca")
 	}
 }
 

@@ -101,6 +101,8 @@ func TestTypeChecksCatchDefects(t *testing.T) {
 		{name: "a bound stated only in a description", typ: "Microsoft.KeyVault/vaults", path: "properties.softDeleteRetentionInDays", value: int64(91), want: "91 is outside [7, 90]"},
 		{name: "a bound of the type data", typ: "Microsoft.OperationalInsights/workspaces/tables", path: "properties.retentionInDays", value: int64(2), want: "2 is outside [4, 730]"},
 		{name: "a name the type's pattern refuses", typ: "Microsoft.OperationalInsights/workspaces", path: "name", value: "-logs", want: "does not match"},
+		{name: "the policy secret's read-only URI set", typ: "Microsoft.KeyVault/vaults/secrets", path: "properties.secretUri", value: "https://x/secrets/p", want: "read-only"},
+		{name: "the policy secret's value misnamed", typ: "Microsoft.KeyVault/vaults/secrets", path: "properties.content", value: "version: 1", want: "has no property content"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

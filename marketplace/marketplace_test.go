@@ -108,11 +108,18 @@ func TestMainTemplate(t *testing.T) {
 			t.Errorf("hard-coded cloud host %q: use environment()", host)
 		}
 	}
+	// Outputs that name where a secret is kept, never its value: the
+	// vault's name, and the policy secret's URI, built from the vault's
+	// URI and never read from the secret itself.
+	addresses := map[string]bool{"keyVaultName": true, "policySecretUri": true}
 	for name, o := range tm.Outputs {
 		lower := strings.ToLower(name)
-		secretName := strings.Contains(lower, "secret") || (strings.Contains(lower, "key") && name != "keyVaultName")
+		secretName := !addresses[name] && (strings.Contains(lower, "secret") || strings.Contains(lower, "key"))
 		if strings.Contains(o.Value, "listKeys") || strings.Contains(o.Value, "listSecrets") || secretName {
 			t.Errorf("output %s may carry a secret", name)
+		}
+		if addresses[name] && (strings.Contains(o.Value, "Microsoft.KeyVault/vaults/secrets") || strings.Contains(o.Value, "parameters('policyYaml')") || strings.Contains(o.Value, "policySecretId")) {
+			t.Errorf("output %s reads the secret: %s", name, o.Value)
 		}
 	}
 }
@@ -445,4 +452,68 @@ func read(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestPolicyFirstVersion: the wizard's policy is the first version of the
+// policy's Key Vault secret. The template writes the secret only when
+// policyYaml is given (a redeployment without it keeps the versions an
+// operator applied since), so the wizard must always give one: the example
+// policy, or the custom text box, which is required. The proxy is pointed
+// at the secret, not at a file in a Container Apps secret, which a running
+// revision never sees change.
+func TestPolicyFirstVersion(t *testing.T) {
+	var tm template
+	raw := load(t, "mainTemplate.json", &tm)
+	if d := tm.Parameters["policyYaml"].DefaultValue; d != "" {
+		t.Errorf("policyYaml defaults to %#v; want empty", d)
+	}
+	var secret map[string]any
+	for _, r := range tm.Resources {
+		switch r["type"] {
+		case "Microsoft.KeyVault/vaults/secrets":
+			secret = r
+		case "Microsoft.KeyVault/vaults":
+			if c, ok := r["condition"]; ok {
+				t.Errorf("the vault is deployed only if %v: the policy lives in it in every mode", c)
+			}
+		}
+	}
+	if secret == nil {
+		t.Fatal("mainTemplate.json writes no Key Vault secret for the policy")
+	}
+	if c := secret["condition"]; c != "[not(empty(parameters('policyYaml')))]" {
+		t.Errorf("the policy secret is written under condition %v; want only when policyYaml is given", c)
+	}
+	if v := secret["properties"].(map[string]any)["value"]; v != "[parameters('policyYaml')]" {
+		t.Errorf("the policy secret holds %v; want policyYaml", v)
+	}
+	if !strings.Contains(raw, "'GRAPH_PROXY_POLICY_KEYVAULT_SECRETURI'") || strings.Contains(raw, "GRAPH_PROXY_POLICY_FILE") {
+		t.Error("mainTemplate.json does not point the proxy at the policy secret alone")
+	}
+	if strings.Contains(raw, "createObject('name', 'policy'") {
+		t.Error("mainTemplate.json still keeps the policy in a Container Apps secret")
+	}
+
+	w := loadOfferWizard(t)
+	custom := w.control(t, "policy", "customPolicy")
+	var cons struct {
+		Required bool `json:"required"`
+	}
+	var ui map[string]any
+	load(t, "createUiDefinition.json", &ui)
+	b, _ := json.Marshal(wizardElement(t, ui, "policy", "customPolicy")["constraints"])
+	json.Unmarshal(b, &cons)
+	if !cons.Required || custom.Constraints.Regex == "" {
+		t.Error("the wizard's custom policy box is not required: a Marketplace deployment could store no first version")
+	}
+	out := w.Parameters.Outputs["policyYaml"]
+	if !strings.HasPrefix(out, "[if(equals(steps('policy').policyChoice, 'custom'), steps('policy').customPolicy, replace(") {
+		t.Errorf("the wizard's policyYaml output is not the custom box or the example policy: %.120s", out)
+	}
+	info := wizardElement(t, ui, "policy", "policyInfo")["options"].(map[string]any)["text"].(string)
+	for _, want := range []string{"Key Vault", "graph-proxy-policy", "new version"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("the wizard does not say the policy is changed as a new version of its Key Vault secret (%q missing)", want)
+		}
+	}
 }

@@ -18,8 +18,10 @@ What it does not get as a parameter it reads from the deployment
 (-ResourceGroup): the app id is the managed identity's client id (output
 identityClientId) in managedIdentity mode, the app registration's
 (parameter appClientId) otherwise; the group is the one the policy scopes
-its callers to (users.group), from -PolicyFile or the policy the container
-app runs with.
+its callers to (users.group), from -PolicyFile or the policy in force: the
+newest version of the deployment's Key Vault secret (outputs keyVaultName
+and policySecretUri), which reading takes Key Vault Secrets User (or
+Secrets Officer) on the vault.
 
 .PARAMETER AppId
 Client id of the app that calls Graph: the managed identity's client id
@@ -37,8 +39,8 @@ The deployment to read. Default: the latest deployment in -ResourceGroup
 with an identityPrincipalId output.
 
 .PARAMETER PolicyFile
-A policy file to read the group from; default: the policy the deployed
-container app runs with.
+A policy file to read the group from; default: the policy in force, read
+from the deployment's Key Vault secret.
 
 .PARAMETER PolicyName
 Name of the application access policy. Default: graph-proxy-meetings.
@@ -151,7 +153,18 @@ if ((-not $AppId -or -not $GroupId) -and $ResourceGroup) {
         $AppId = Get-Field $deployment 'parameters', 'appClientId', 'value'
     }
     if (-not $GroupId -and -not $PolicyFile) {
-        $policyYaml = ConvertFrom-Az (az containerapp secret list --resource-group $ResourceGroup --name $app --show-values --query "[?name=='policy'].value | [0]" --output json --only-show-errors) "reading the policy of container app $app"
+        # The policy in force: the newest version of the Key Vault secret
+        # the proxy polls (the vault is an output, the secret's name a
+        # parameter).
+        $vaultName = [string] (Get-Field $deployment 'outputs', 'keyVaultName', 'value')
+        $policySecretName = Get-Field $deployment 'parameters', 'policySecretName', 'value'
+        if (-not $policySecretName) {
+            $policySecretName = 'graph-proxy-policy'
+        }
+        if (-not $vaultName) {
+            throw "Deployment $DeploymentName names no Key Vault holding its policy (output keyVaultName): a template from before the policy moved to Key Vault kept it in container app $app. Redeploy, or pass -PolicyFile or -GroupId."
+        }
+        $policyYaml = ConvertFrom-Az (az keyvault secret show --vault-name $vaultName --name $policySecretName --query value --output json --only-show-errors) "reading the policy (secret $policySecretName of Key Vault $vaultName, which takes Key Vault Secrets User or Secrets Officer on the vault, or pass -PolicyFile or -GroupId instead)"
         $groups = @(Get-PolicyGroup ([string] $policyYaml))
     }
 }

@@ -7,8 +7,10 @@ permissions its policy needs.
 A Marketplace or Bicep deployment cannot grant Graph permissions; this
 script does, once the deployment has created the identity. It needs
 PowerShell 7, the Microsoft.Graph PowerShell modules and, to read a
-deployment, the Azure CLI (az) signed in to the deployment's subscription;
-not the graph-proxy binary nor a Go toolchain.
+deployment, the Azure CLI (az) signed in to the deployment's subscription
+and, to read the deployed policy, Key Vault Secrets User (or Secrets
+Officer) on the deployment's vault; not the graph-proxy binary nor a Go
+toolchain.
 
 What it grants, and to whom:
 - the principal: -PrincipalId, or else the deployment's (-ResourceGroup):
@@ -19,7 +21,8 @@ What it grants, and to whom:
   rule's permission, and GroupMember.Read.All when a caller is scoped to a
   group (users.group), as `graph-proxy policy permissions` and
   `graph-proxy check` count them. The policy is -PolicyFile, or else the one
-  the deployed container app runs with (its secret "policy").
+  in force: the newest version of the deployment's Key Vault secret
+  (outputs keyVaultName and policySecretUri), which the proxy follows.
 
 It grants the permissions the principal lacks and reports — or with
 -RemoveExcess removes — those it holds but the policy never uses. Running it
@@ -41,7 +44,8 @@ Object id of the service principal that calls Graph: the managed identity
 app registration's service principal (the other modes).
 
 .PARAMETER PolicyFile
-A policy file; default: the policy the deployed container app runs with.
+A policy file; default: the policy in force, read from the deployment's Key
+Vault secret.
 
 .PARAMETER Permissions
 The Graph application permissions to hold, instead of reading a policy.
@@ -147,6 +151,8 @@ function ConvertFrom-Az([AllowNull()] [object[]] $Output, [string] $What) {
 # 1. What to grant, and to whom: read and checked before anything changes.
 $appClientId = ''
 $app = ''
+$vaultName = ''
+$policySecretName = ''
 if ($ResourceGroup) {
     if (-not (Get-Command -Name 'az' -ErrorAction SilentlyContinue)) {
         throw 'Reading the deployment needs the Azure CLI (az): install it and run az login, or pass -PrincipalId and -PolicyFile (or -Permissions).'
@@ -170,6 +176,13 @@ if ($ResourceGroup) {
         $app = 'graph-proxy'
     }
     $appClientId = [string] (Get-Field $deployment 'parameters', 'appClientId', 'value')
+    # Where the policy in force is: the vault (an output) and the secret's
+    # name (a parameter).
+    $vaultName = [string] (Get-Field $deployment 'outputs', 'keyVaultName', 'value')
+    $policySecretName = Get-Field $deployment 'parameters', 'policySecretName', 'value'
+    if (-not $policySecretName) {
+        $policySecretName = 'graph-proxy-policy'
+    }
     if (-not $PrincipalId -and $upstreamMode -eq 'managedIdentity') {
         $PrincipalId = Get-Field $deployment 'outputs', 'identityPrincipalId', 'value'
     }
@@ -205,12 +218,17 @@ elseif ($PolicyFile) {
     $source = $PolicyFile
 }
 elseif ($ResourceGroup) {
-    $policyYaml = ConvertFrom-Az (az containerapp secret list --resource-group $ResourceGroup --name $app --show-values --query "[?name=='policy'].value | [0]" --output json --only-show-errors) "reading the policy of container app $app"
+    # The policy in force: the newest version of the Key Vault secret the
+    # proxy polls. JSON keeps the value exact, lines and all.
+    if (-not $vaultName) {
+        throw "Deployment $DeploymentName names no Key Vault holding its policy (output keyVaultName): a template from before the policy moved to Key Vault kept it in the container app. Redeploy, or pass -PolicyFile."
+    }
+    $policyYaml = ConvertFrom-Az (az keyvault secret show --vault-name $vaultName --name $policySecretName --query value --output json --only-show-errors) "reading the policy (secret $policySecretName of Key Vault $vaultName, which takes Key Vault Secrets User or Secrets Officer on the vault, or pass -PolicyFile instead)"
     if (-not $policyYaml) {
-        throw "Container app $app in $ResourceGroup has no secret 'policy': pass -PolicyFile."
+        throw "Secret $policySecretName of Key Vault $vaultName holds no policy: pass -PolicyFile."
     }
     $needed = @(Get-PolicyPermission $policyYaml)
-    $source = "the policy container app $app runs with"
+    $source = "the policy in force (Key Vault $vaultName, secret $policySecretName)"
 }
 else {
     throw 'Name the permissions: -PolicyFile, -Permissions, or -ResourceGroup to read the deployed policy.'

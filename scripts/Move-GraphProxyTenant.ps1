@@ -42,7 +42,10 @@ The tenant the subscription now belongs to; az must be signed in to it.
 
 .PARAMETER PolicyFile
 The policy file the proxy runs with, for the Graph grants; default: the
-policy the container app runs with (its secret "policy").
+policy in force, read from the deployment's Key Vault secret, which takes
+Key Vault Secrets User or Secrets Officer on the vault. Role assignments do
+not survive the move to another tenant: pass the policy file unless you
+have been granted one of those roles again.
 
 .PARAMETER NamePrefix
 The deployment's namePrefix: the container app's name. Default: graph-proxy.
@@ -204,7 +207,7 @@ if ($vault) {
     }
 }
 else {
-    Write-Host 'no Key Vault in the resource group (managedIdentity mode): skipped'
+    Write-Host 'no Key Vault in the resource group (a deployment from before the policy moved to Key Vault, in managedIdentity or federated mode): skipped'
 }
 if ($rule -and $identity) {
     Grant-Role $identity.principalId $monitoringMetricsPublisher $rule 'Monitoring Metrics Publisher'
@@ -233,7 +236,7 @@ if ($grantee -and $PolicyFile) {
     & (Join-Path -Path $PSScriptRoot -ChildPath 'Grant-GraphPermissions.ps1') -PrincipalId $grantee -PolicyFile $PolicyFile -WhatIf:$WhatIfPreference
 }
 elseif ($grantee) {
-    # The policy the container app runs with.
+    # The policy in force, from the deployment's Key Vault secret.
     & (Join-Path -Path $PSScriptRoot -ChildPath 'Grant-GraphPermissions.ps1') -PrincipalId $grantee -ResourceGroup $ResourceGroup -WhatIf:$WhatIfPreference
 }
 else {

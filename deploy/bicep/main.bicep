@@ -1,8 +1,10 @@
 // graph-proxy: Microsoft Graph egress control in the customer's own
-// subscription. Deploys the identity, Key Vault, the audit log's
-// workspace, table, data collection endpoint and rule, and the container
-// app. Graph permissions are granted afterwards with
-// scripts/Grant-GraphPermissions.ps1: a deployment cannot grant them.
+// subscription. Deploys the identity, the Key Vault holding the policy (a
+// secret the proxy polls for new versions) and, in the keyVault modes, the
+// app credential, the audit log's workspace, table, data collection
+// endpoint and rule, and the container app. Graph permissions are granted
+// afterwards with scripts/Grant-GraphPermissions.ps1: a deployment cannot
+// grant them.
 //
 // marketplace/mainTemplate.json is this template kept by hand in classic
 // ARM JSON, the modules flattened into one template; it is not the output
@@ -74,13 +76,21 @@ param trustedProxyCidrs array = [
 @description('The container image.')
 param containerImage string
 
-@description('The policy file (YAML): the allow-list.')
-param policyYaml string
+@description('The policy (YAML): the allow-list, stored as a new version of the Key Vault secret policySecretName, which the proxy polls; required at the first deployment. Every value given becomes the newest version, over any version applied since with az keyvault secret set: on redeploy, leave policyYaml empty to keep the policy in force (or pass the policy in force). See docs/installation.md.')
+param policyYaml string = ''
+
+@description('Name of the Key Vault secret holding the policy (policy.keyVault.secretURI): the proxy follows its newest version.')
+@minLength(1)
+@maxLength(127)
+param policySecretName string = 'graph-proxy-policy'
+
+@description('How often the proxy reads the policy secret for a new version (policy.keyVault.pollInterval, a Go duration from 1s to 1h, e.g. 30s or 2m); empty leaves the proxy\'s default, 30s.')
+param policyPollInterval string = ''
 
 @description('Name of the Key Vault secret holding the app credential (keyVault modes).')
 param keyVaultSecretName string = 'graph-proxy-credential'
 
-@description('Ends the Key Vault\'s name (keyVault modes). Keep it across redeployments, so that an upgrade keeps the vault; give a new value (letters and digits) to reinstall while the previous vault is soft-deleted. See docs/installation.md.')
+@description('Ends the Key Vault\'s name. Keep it across redeployments, so that an upgrade keeps the vault; give a new value (letters and digits) to reinstall while the previous vault is soft-deleted. See docs/installation.md.')
 @minLength(1)
 @maxLength(13)
 param keyVaultNameSuffix string = uniqueString(resourceGroup().id)
@@ -99,6 +109,8 @@ var cloudNames = {
   AzureChinaCloud: 'china'
 }
 var cloud = graphCloud == 'auto' ? cloudNames[?environment().name] ?? 'global' : graphCloud
+// The Key Vault is created in every mode: it holds the policy. usesVault
+// says whether it also holds the app credential.
 var usesVault = upstreamMode == 'keyVaultSecret' || upstreamMode == 'keyVaultCertificate'
 // A deleted vault keeps its name for its soft-delete retention (90 days;
 // purge protection forbids purging it sooner), so a reinstall into the same
@@ -116,7 +128,7 @@ var upstreamClientId = upstreamMode == 'managedIdentity' || !empty(appClientId)
 var clientCaFile = clientCertificateMode == 'ignore'
   ? ''
   : contains(vendorClientCaPem, '-----BEGIN CERTIFICATE-----')
-      ? '/etc/graph-proxy/policy/client-ca'
+      ? '/etc/graph-proxy/secrets/client-ca'
       : fail('clientCertificateMode ${clientCertificateMode} needs vendorClientCaPem: the PEM bundle of the CAs that issue the vendor client certificates.')
 
 module identity 'modules/identity.bicep' = {
@@ -128,12 +140,18 @@ module identity 'modules/identity.bicep' = {
   }
 }
 
-module vault 'modules/keyvault.bicep' = if (usesVault) {
+// The vault, the policy secret (a new version only when policyYaml is
+// given) and Key Vault Secrets User for the identity. The container app
+// reads the module's outputs, so it is deployed after all three: its
+// first start finds the role and the secret in place.
+module vault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
     name: vaultName
     location: location
     identityPrincipalId: identity.outputs.principalId
+    policySecretName: policySecretName
+    policyYaml: policyYaml
     tags: tags
   }
 }
@@ -149,10 +167,24 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// The policy: the Key Vault secret, never a file (the proxy refuses a
+// policy file beside it).
+var policyEnv = concat([
+  {
+    name: 'GRAPH_PROXY_POLICY_KEYVAULT_SECRETURI'
+    value: vault.outputs.policySecretUri
+  }
+], empty(policyPollInterval) ? [] : [
+  {
+    name: 'GRAPH_PROXY_POLICY_KEYVAULT_POLLINTERVAL'
+    value: policyPollInterval
+  }
+])
+
 var vaultEnv = usesVault ? [
   {
     name: 'GRAPH_PROXY_UPSTREAM_KEYVAULT_URL'
-    value: vault!.outputs.uri
+    value: vault.outputs.uri
   }
   {
     name: 'GRAPH_PROXY_UPSTREAM_KEYVAULT_SECRETNAME'
@@ -185,7 +217,6 @@ module app 'modules/containerapp.bicep' = {
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     workspaceName: monitoring.outputs.workspaceName
-    policyYaml: policyYaml
     clientCaPem: vendorClientCaPem
     vendorCidrs: vendorCidrs
     clientCertificateMode: clientCertificateMode
@@ -234,7 +265,7 @@ module app 'modules/containerapp.bicep' = {
         name: 'GRAPH_PROXY_AUDIT_AZUREMONITOR_STREAM'
         value: monitoring.outputs.streamName
       }
-    ], vaultEnv, mtlsEnv)
+    ], policyEnv, vaultEnv, mtlsEnv)
   }
 }
 
@@ -247,5 +278,8 @@ output identityPrincipalId string = identity.outputs.principalId
 @description('The managed identity\'s client (application) id, which the proxy selects the identity by. Not the subject of a federated credential: that is identityPrincipalId.')
 output identityClientId string = identity.outputs.clientId
 
-@description('The Key Vault to store the app credential in (keyVault modes).')
-output keyVaultName string = usesVault ? vault!.outputs.name : ''
+@description('The Key Vault holding the policy (secret policySecretName) and, in the keyVault modes, the app credential.')
+output keyVaultName string = vault.outputs.name
+
+@description('The policy\'s Key Vault secret without a version (policy.keyVault.secretURI): a new version stored there is the policy the proxy applies next (docs/operator-guide.md).')
+output policySecretUri string = vault.outputs.policySecretUri

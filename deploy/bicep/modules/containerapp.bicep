@@ -1,8 +1,12 @@
 // The Container Apps environment and graph-proxy itself: user-assigned
 // identity, external ingress limited to the vendor's egress addresses
 // (optionally requiring client certificates), probes on /healthz and
-// /readyz, HTTP scaling, configuration through GRAPH_PROXY_* variables and
-// the policy file from a secret volume.
+// /readyz, HTTP scaling, and configuration through GRAPH_PROXY_* variables.
+// The policy is not here: the proxy reads it from Key Vault
+// (GRAPH_PROXY_POLICY_KEYVAULT_SECRETURI, set by main.bicep), because a
+// revision keeps its Container Apps secrets as they were when it started.
+// The one Container Apps secret is the vendor CAs' bundle, mounted as a
+// file when given.
 param namePrefix string
 param location string
 param tags object = {}
@@ -13,22 +17,16 @@ param identityClientId string
 param workspaceName string
 @description('Environment variables (GRAPH_PROXY_*) for the container.')
 param env array
-@description('The policy file (YAML).')
-param policyYaml string
 @description('PEM bundle of the vendor client certificates\' CAs; empty when unused.')
 param clientCaPem string = ''
 
-var secrets = concat([
-  {
-    name: 'policy'
-    value: policyYaml
-  }
-], empty(clientCaPem) ? [] : [
+var secrets = empty(clientCaPem) ? [] : [
   {
     name: 'client-ca'
     value: clientCaPem
   }
-])
+]
+
 @description('CIDRs of the vendor\'s egress; empty allows any address.')
 param vendorCidrs array
 @allowed([
@@ -107,19 +105,17 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
               name: 'GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID'
               value: identityClientId
             }
-            {
-              name: 'GRAPH_PROXY_POLICY_FILE'
-              value: '/etc/graph-proxy/policy/policy'
-            }
           ])
           resources: {
             cpu: json('0.5')
             memory: '1Gi'
           }
-          volumeMounts: [
+          // The vendor CAs' bundle at /etc/graph-proxy/secrets/client-ca
+          // (main.bicep's clientCaFile).
+          volumeMounts: empty(clientCaPem) ? [] : [
             {
-              volumeName: 'policy'
-              mountPath: '/etc/graph-proxy/policy'
+              volumeName: 'secrets'
+              mountPath: '/etc/graph-proxy/secrets'
             }
           ]
           probes: [
@@ -155,14 +151,16 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
           ]
         }
       ]
-      volumes: [
+      volumes: empty(clientCaPem) ? [] : [
         {
-          name: 'policy'
+          name: 'secrets'
           storageType: 'Secret'
-          secrets: [for s in secrets: {
-            secretRef: s.name
-            path: s.name
-          }]
+          secrets: [
+            {
+              secretRef: 'client-ca'
+              path: 'client-ca'
+            }
+          ]
         }
       ]
       scale: {
