@@ -16,7 +16,7 @@ Usage:
   graph-proxy serve   [--config FILE] [--listen ADDR] [--public-base-url URL] [--policy FILE]
   graph-proxy check   [--config FILE] [--json] [--graph-read PATH]
   graph-proxy policy  lint FILE... | explain ... | suggest --from AUDIT.jsonl
-  graph-proxy audit   verify [--open] [--allow-partial-head] FILE|DIR... | summary FILE...
+  graph-proxy audit   verify [--open] [--allow-partial-head] FILE|DIR... | summary FILE... | report [--title T] [-o FILE] FILE|DIR...
   graph-proxy sim     [--state-dir DIR] [--host ADDR] [--base-port N]
   graph-proxy sim token [--state-dir DIR]
   graph-proxy version
