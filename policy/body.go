@@ -178,7 +178,7 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement) {
 		return "", RefusalPolicy // nothing to read, nothing required
 	}
-	bc := &bodyCheck{p: p, caller: c, req: req, version: req.Version}
+	bc := &bodyCheck{p: p, caller: c, req: req}
 	var doc any
 	switch {
 	case (a.doc != nil || len(a.Body) > 0) && (req.Method == "GET" || req.Method == "DELETE"):

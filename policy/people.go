@@ -61,7 +61,6 @@ type bodyCheck struct {
 	targets []string
 	body    body
 	mime    bool
-	version string
 	people  []person
 	// reason and refusal are the first problem found.
 	reason  string
@@ -75,7 +74,7 @@ func (c *bodyCheck) fail(refusal Refusal, format string, args ...any) {
 }
 
 // addAddress adds a person named by an address, which must be exactly one.
-func (c *bodyCheck) addAddress(where, s string, _ bool) {
+func (c *bodyCheck) addAddress(where, s string) {
 	a, err := ParseAddress(s)
 	if err != nil {
 		c.fail(RefusalMalformed, "%s: %q is not one email address: %v", where, s, err)
@@ -137,14 +136,14 @@ func (c *bodyCheck) member(path, key string, v any) {
 	case lk == "emailaddress":
 		switch e := v.(type) {
 		case string:
-			c.addAddress(where, e, true)
+			c.addAddress(where, e)
 		case map[string]any:
 			a, ok := fieldValue(e, "address").(string)
 			if !ok || a == "" {
 				c.fail(RefusalMalformed, "%s needs address, a string", where)
 				return
 			}
-			c.addAddress(where+".address", a, true)
+			c.addAddress(where+".address", a)
 		default:
 			c.fail(RefusalMalformed, "%s must be an object with an address", where)
 		}
@@ -157,14 +156,14 @@ func (c *bodyCheck) member(path, key string, v any) {
 		for _, e := range list {
 			switch e := e.(type) {
 			case string:
-				c.addAddress(where+"[]", e, true)
+				c.addAddress(where+"[]", e)
 			case map[string]any:
 				a, ok := fieldValue(e, "address").(string)
 				if !ok || a == "" {
 					c.fail(RefusalMalformed, "%s[] needs address, a string", where)
 					return
 				}
-				c.addAddress(where+"[].address", a, true)
+				c.addAddress(where+"[].address", a)
 			default:
 				c.fail(RefusalMalformed, "%s[] must be an object with an address", where)
 			}
@@ -174,7 +173,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 		case nil:
 		case string:
 			if s != "" {
-				c.addAddress(where, s, true)
+				c.addAddress(where, s)
 			}
 		default:
 			c.fail(RefusalMalformed, "%s must be a string", where)
@@ -274,7 +273,7 @@ func (c *bodyCheck) refs(where string, v any) {
 			c.fail(RefusalMalformed, "%s must be a URL or a list of URLs", where)
 			return
 		}
-		user, err := resolveRef(c.version, s)
+		user, err := resolveRef(c.req.Version, s)
 		if err != "" {
 			c.fail(RefusalPolicy, "%s %q: %s", where, s, err)
 			return

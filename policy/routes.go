@@ -207,7 +207,7 @@ func checkSchedules(c *bodyCheck) (string, Refusal) {
 		if !ok {
 			return "getSchedule schedules must be a non-empty list of mailbox addresses", RefusalMalformed
 		}
-		c.addAddress("schedules[]", str, false)
+		c.addAddress("schedules[]", str)
 	}
 	return "", RefusalPolicy
 }
