@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -282,14 +283,21 @@ func (c *bodyCheck) refs(where string, v any) {
 	}
 }
 
+// graphHosts are Graph's hosts in the clouds the proxy serves
+// (internal/config.Clouds): an absolute reference must name one of them.
+var graphHosts = []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+
 // resolveRef reads a reference as Graph would and returns the user it
 // names, or why it names none the policy can resolve.
 func resolveRef(version, ref string) (user, reason string) {
 	path, query := ref, ""
 	if strings.Contains(ref, "://") {
 		u, err := url.Parse(ref)
-		if err != nil || u.Scheme != "https" || u.User != nil || u.Fragment != "" {
-			return "", "not a Graph URL"
+		if err != nil || u.Scheme != "https" || u.User != nil || u.Fragment != "" || u.Port() != "" ||
+			!slices.Contains(graphHosts, strings.ToLower(u.Hostname())) {
+			// A reference elsewhere would be read by Graph however Graph
+			// reads it: the proxy does not guess.
+			return "", "not a Graph URL (https on a Graph host, or a relative path)"
 		}
 		req, err := Canonicalize("GET", u.EscapedPath(), u.RawQuery)
 		if err != nil {

@@ -236,6 +236,9 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "calendar of another user", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"users/` + bob + `/calendars/AAMk"}`, want: "allow", targets: alice + "," + bob},
 		{name: "bind to a group", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"groups/` + guid + `/calendar"}`, want: "403"},
 		{name: "bind absolute", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"https://graph.microsoft.com/v1.0/users('` + bob + `')/calendar"}`, want: "allow", targets: alice + "," + bob},
+		{name: "bind to another host", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"https://evil.example/v1.0/users('` + bob + `')/calendar"}`, want: "403"},
+		{name: "bind with a port", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"https://graph.microsoft.com:8443/v1.0/users('` + bob + `')/calendar"}`, want: "403"},
+		{name: "bind over http", method: "POST", url: u + "/events", body: `{"calendar@odata.bind":"http://graph.microsoft.com/v1.0/users('` + bob + `')/calendar"}`, want: "403"},
 		{name: "findMeetingTimes", method: "POST", url: u + "/findMeetingTimes", body: `{"attendees":[{"type":"required","emailAddress":{"address":"` + evil + `"}}]}`, want: "allow", targets: alice + "," + evil},
 		// mail: every way to write or send it
 		{name: "sendMail inside", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob)), want: "allow", targets: alice + "," + bob},
