@@ -58,6 +58,15 @@ func appendRecord(b []byte, r *Record) (_ []byte, hashAt int, err error) {
 		b = appendStringField(b, `,"id":`, r.Batch.ID)
 		b = append(b, '}')
 	}
+	if c := r.Checkpoint; c != nil {
+		b = strconv.AppendUint(append(b, `,"checkpoint":{"headSeq":`...), c.Seq, 10)
+		b = appendStringField(b, `,"headHash":`, c.Hash)
+		b = appendStringField(b, `,"keyId":`, c.KeyID)
+		b = appendStringField(b, `,"alg":`, c.Alg)
+		b = appendStringField(b, `,"signature":`, c.Signature)
+		b = appendStringField(b, `,"error":`, c.Error)
+		b = append(b, '}')
+	}
 	b = strconv.AppendInt(append(b, `,"status":`...), int64(r.Status), 10)
 	b = strconv.AppendInt(append(b, `,"upstreamStatus":`...), int64(r.UpstreamStatus), 10)
 	if b, err = appendFloat(append(b, `,"retryAfter":`...), r.RetryAfter); err != nil {

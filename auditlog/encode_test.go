@@ -10,7 +10,8 @@ import (
 
 // fuzzRecord builds a record whose every kind of field comes from the
 // fuzzer: free text in the string fields, times of any year and zone,
-// floats of any magnitude, nil or empty lists, with or without a batch.
+// floats of any magnitude, nil or empty lists, with or without a batch
+// and a checkpoint.
 func fuzzRecord(text, path string, secs, nsec int64, zone int, f1, f2 float64, n int64, lists byte) *Record {
 	r := &Record{
 		Time:    time.Unix(secs, nsec).In(time.FixedZone("", zone)),
@@ -25,9 +26,11 @@ func fuzzRecord(text, path string, secs, nsec int64, zone int, f1, f2 float64, n
 	switch lists % 3 {
 	case 1:
 		r.Targets, r.Query = []string{}, []string{}
+		r.Checkpoint = &Checkpoint{Seq: uint64(-n), Hash: path, Error: text}
 	case 2:
 		r.Targets, r.Query = []string{text, path}, []string{path}
 		r.Batch = &Batch{RequestID: path, ID: text}
+		r.Checkpoint = &Checkpoint{Seq: uint64(n), Hash: text, KeyID: path, Alg: text, Signature: path}
 	}
 	return r
 }

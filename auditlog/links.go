@@ -32,6 +32,16 @@ func (v *Verifier) Done() (Verified, error) {
 			return out, r.problem(&r.last, "the chain ends without its closing record: the log was truncated, or the replica stopped abruptly (use --open for a live file)")
 		}
 	}
+	if err := v.proveClaims(runs); err != nil {
+		return out, err
+	}
+	for _, r := range runs {
+		if r.pred == nil {
+			if err := v.checkSigned(r); err != nil {
+				return out, err
+			}
+		}
+	}
 	out.Chains = chains(runs)
 	return out, nil
 }
@@ -169,6 +179,7 @@ func chains(runs []*run) []Chain {
 			}
 			c.LastSeq, c.Tail, c.Closed = r.last.seq, r.at(r.last.line), r.closed
 		}
+		chainSignatures(h, &c)
 		out = append(out, c)
 	}
 	return out

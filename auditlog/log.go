@@ -62,6 +62,8 @@ type Options struct {
 	RetryBudget time.Duration
 	// Logger receives sink failures; nil discards them.
 	Logger *slog.Logger
+	// Checkpoint has the chain head signed now and then (checkpoint.go).
+	Checkpoint CheckpointOptions
 }
 
 // Log is the audit pipeline: callers reserve room for their records before
@@ -82,6 +84,15 @@ type Log struct {
 	down     bool // every sink failing
 	rejected uint64
 	sinks    []*sinkState
+
+	// sinceCheckpoint counts the records (checkpoints not counted)
+	// appended since the head was last taken to be signed; cpKick asks
+	// for a checkpoint before the interval is up.
+	sinceCheckpoint int
+	cpKick          chan struct{}
+	cpStop, cpDone  chan struct{}
+	cpStopOnce      sync.Once
+	cpStats         CheckpointStats
 }
 
 type sinkState struct {
@@ -137,6 +148,8 @@ type Stats struct {
 	Rejected uint64      `json:"rejected"`
 	Down     bool        `json:"down"`
 	Sinks    []SinkStats `json:"sinks"`
+	// Checkpoints is nil when checkpoints are off.
+	Checkpoints *CheckpointStats `json:"checkpoints,omitempty"`
 }
 
 // New starts a Log.
@@ -165,6 +178,19 @@ func New(o Options) (*Log, error) {
 		l.sinks = append(l.sinks, &sinkState{sink: s})
 	}
 	go l.run()
+	if cp := &l.o.Checkpoint; cp.Signer != nil {
+		if cp.Every <= 0 {
+			cp.Every = 10000
+		}
+		if cp.Interval <= 0 {
+			cp.Interval = 5 * time.Minute
+		}
+		if cp.Timeout <= 0 {
+			cp.Timeout = 10 * time.Second
+		}
+		l.cpKick, l.cpStop, l.cpDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		go l.checkpoints(l.cpStop, l.cpDone)
+	}
 	return l, nil
 }
 
@@ -241,6 +267,14 @@ func (t *Ticket) Append(rec *Record) error {
 	t.left--
 	l.reserved--
 	l.queue <- line // never blocks: the room was reserved
+	if l.cpKick != nil && rec.Kind != KindCheckpoint {
+		if l.sinceCheckpoint++; l.sinceCheckpoint == l.o.Checkpoint.Every {
+			select {
+			case l.cpKick <- struct{}{}:
+			default:
+			}
+		}
+	}
 	return nil
 }
 
@@ -285,26 +319,45 @@ func (l *Log) Stats() Stats {
 	for _, st := range l.sinks {
 		s.Sinks = append(s.Sinks, SinkStats{Name: st.sink.Name(), Failing: st.failing, Written: st.written, Failed: st.failed})
 	}
+	if l.cpKick != nil {
+		cp := l.cpStats
+		s.Checkpoints = &cp
+	}
 	return s
 }
 
-// Close stops taking records, appends a closing record, writes everything
-// queued, and closes the sinks; ctx bounds the wait.
+// Close stops taking records, appends a closing record — with checkpoints
+// on, one that signs the last record before it — writes everything queued,
+// and closes the sinks; ctx bounds the wait.
 func (l *Log) Close(ctx context.Context, final *Record) error {
+	if l.cpStop != nil {
+		l.cpStopOnce.Do(func() { close(l.cpStop) })
+		select {
+		case <-l.cpDone:
+		case <-ctx.Done():
+		}
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
 	}
-	if final != nil {
-		if err := l.reserveLocked(1); err == nil {
-			t := &Ticket{l: l, left: 1}
-			l.mu.Unlock()
-			t.Append(final)
-			l.mu.Lock()
+	// From here no call's record is taken: the head signed below stays
+	// the head until the closing record is sealed after it.
+	l.closed = true
+	writeFinal := final != nil && !l.down
+	sign := writeFinal && l.cpStop != nil && l.chain.prev != ""
+	replica, seq, hash := l.chain.replica, l.chain.seq-1, l.chain.prev
+	l.mu.Unlock()
+	if sign {
+		final.Checkpoint = l.sign(ctx, KindClose, replica, seq, hash)
+	}
+	l.mu.Lock()
+	if writeFinal && len(l.queue) < cap(l.queue) {
+		if line, err := l.chain.seal(final); err == nil {
+			l.queue <- line
 		}
 	}
-	l.closed = true
 	close(l.queue)
 	l.mu.Unlock()
 	select {

@@ -19,7 +19,8 @@ type Record struct {
 
 	// Kind is empty for a call, or names a record of the proxy's own:
 	// "genesis" (a chain starts), "policy" (a policy was loaded or a
-	// reload rejected) or "close" (the chain ends at shutdown).
+	// reload rejected), "checkpoint" (a signed chain head) or "close"
+	// (the chain ends at shutdown).
 	Kind string `json:"kind,omitempty"`
 	// ProxyVersion and PolicyDigest are set on genesis and policy
 	// records.
@@ -48,6 +49,9 @@ type Record struct {
 	Reason     string `json:"reason"`
 
 	Batch *Batch `json:"batch,omitempty"`
+	// Checkpoint is the signed chain head a checkpoint or close record
+	// carries (checkpoint.go).
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 
 	Status         int     `json:"status"`
 	UpstreamStatus int     `json:"upstreamStatus"`

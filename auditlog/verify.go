@@ -76,6 +76,22 @@ type Chain struct {
 	Closed bool
 	// Files are the inputs that hold the chain, in chain order.
 	Files []string
+
+	// Checkpoints counts the chain's checkpoints (its signed close
+	// included); CheckpointsFailed those the proxy could not have signed,
+	// the newest failure's reason in LastCheckpointError.
+	Checkpoints, CheckpointsFailed int
+	LastCheckpointError            string
+	// Signed reports that a checkpoint, its signature verified with the
+	// keys given, proves every record up to SignedThrough, signed at
+	// SignedAt by the keys KeyIDs. Unsigned counts the records after the
+	// last signed head, the closing record that signs it not counted:
+	// none in a chain closed with a signed close.
+	Signed        bool
+	SignedThrough uint64
+	SignedAt      time.Time
+	KeyIDs        []string
+	Unsigned      uint64
 }
 
 // Verified describes a verified log.
@@ -124,6 +140,14 @@ type Verifier struct {
 	// verified. Every link after it is checked as usual, so a gap further
 	// on is still a Problem.
 	AllowPartialHead bool
+	// Keys verify the checkpoints' signatures (checkpoint.go). With
+	// keys, every checkpoint must verify and sign a record the chain
+	// holds with the hash it holds, and — unless Open — each chain must
+	// end with a signed closing record, so that every record is under a
+	// signature: rewriting history and hashing it anew, removing a file
+	// or cutting the tail no longer goes unseen. Without keys,
+	// checkpoints are counted, not checked.
+	Keys []CheckpointKey
 
 	files   int
 	records int
@@ -144,6 +168,7 @@ type entry struct {
 	hash    string
 	kind    string
 	reqID   string
+	cp      *Checkpoint
 }
 
 // start reports whether e is a chain's first record: only the start has
@@ -161,6 +186,7 @@ type run struct {
 	records     int
 	closed      bool
 	pred, next  *run
+	signed      signedRun
 }
 
 func (r *run) problem(e *entry, reason string) *Problem {
@@ -172,11 +198,10 @@ func (r *run) at(line int) Position { return Position{File: r.file, Line: line, 
 
 // newRun starts a run at e, a replica's first record in an input or one
 // that links to no record before it there.
-func (v *Verifier) newRun(file string, order int, e entry, rows bool) *run {
+func (v *Verifier) newRun(file string, order int, e entry, rows bool) (*run, error) {
 	rn := &run{file: file, order: order, rows: rows, first: e}
 	v.runs = append(v.runs, rn)
-	v.append(rn, e)
-	return rn
+	return rn, v.append(rn, e)
 }
 
 // extend adds e to rn, if it follows rn's last record.
@@ -184,14 +209,14 @@ func (v *Verifier) extend(rn *run, e entry) error {
 	if reason := follows(&rn.last, &e); reason != "" {
 		return rn.problem(&e, reason)
 	}
-	v.append(rn, e)
-	return nil
+	return v.append(rn, e)
 }
 
-func (v *Verifier) append(rn *run, e entry) {
+func (v *Verifier) append(rn *run, e entry) error {
 	rn.last, rn.closed = e, e.kind == "close"
 	rn.records++
 	v.records++
+	return v.checkpointed(rn, &e)
 }
 
 // maxLine bounds one line: far above any record the proxy writes (a
@@ -281,7 +306,9 @@ func (v *Verifier) Add(name string, r io.Reader) error {
 			// A replica's first record in this input, or a new chain of
 			// the same replica (a restart that did not continue the
 			// chain): where it links, if anywhere, is for Done to find.
-			runs[e.replica] = v.newRun(name, order, e, false)
+			if runs[e.replica], err = v.newRun(name, order, e, false); err != nil {
+				return err
+			}
 		} else if err := v.extend(rn, e); err != nil {
 			return err
 		}
@@ -309,18 +336,19 @@ const reasonAltered = "the record was altered: its hash does not match its conte
 // hash, which matches the line.
 func parseEntry(file string, line int, raw []byte) (entry, error) {
 	var r struct {
-		Time      time.Time `json:"time"`
-		Replica   string    `json:"replica"`
-		Seq       uint64    `json:"seq"`
-		Prev      string    `json:"prev"`
-		Hash      string    `json:"hash"`
-		Kind      string    `json:"kind"`
-		RequestID string    `json:"requestId"`
+		Time       time.Time   `json:"time"`
+		Replica    string      `json:"replica"`
+		Seq        uint64      `json:"seq"`
+		Prev       string      `json:"prev"`
+		Hash       string      `json:"hash"`
+		Kind       string      `json:"kind"`
+		RequestID  string      `json:"requestId"`
+		Checkpoint *Checkpoint `json:"checkpoint"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return entry{}, &Problem{File: file, Line: line, Reason: "not an audit record: " + err.Error()}
 	}
-	e := entry{line: line, time: r.Time, seq: r.Seq, replica: r.Replica, prev: r.Prev, hash: r.Hash, kind: r.Kind, reqID: r.RequestID}
+	e := entry{line: line, time: r.Time, seq: r.Seq, replica: r.Replica, prev: r.Prev, hash: r.Hash, kind: r.Kind, reqID: r.RequestID, cp: r.Checkpoint}
 	p := &Problem{File: file, Line: line, Replica: r.Replica, Seq: r.Seq, RequestID: r.RequestID}
 	hashed, hash, ok := unseal(raw)
 	if !ok || hash != r.Hash {

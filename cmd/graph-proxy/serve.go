@@ -34,6 +34,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/config"
 	"github.com/graph-proxy/graph-proxy/internal/policysource"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
+	"github.com/graph-proxy/graph-proxy/internal/vaultkey"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
@@ -518,6 +519,18 @@ func auditMetrics(tel *telemetry.Telemetry, audit *auditlog.Log) error {
 		tel.Gauge("graph_proxy.audit.queue", "Audit records accepted and not yet written.", func() int64 { return int64(audit.Stats().Queued) }),
 		tel.Counter("graph_proxy.audit.rejected", "Calls refused because the audit log could not take their records.", func() int64 { return int64(audit.Stats().Rejected) }),
 		tel.Counter("graph_proxy.audit.sink_failures", "Records a sink gave up on while another sink took them.", failed),
+		tel.Counter("graph_proxy.audit.checkpoints_signed", "Chain heads signed by the checkpoint key.", func() int64 {
+			if cp := audit.Stats().Checkpoints; cp != nil {
+				return int64(cp.Signed)
+			}
+			return 0
+		}),
+		tel.Counter("graph_proxy.audit.checkpoint_failures", "Chain heads the checkpoint key could not sign (Key Vault unreachable, a role missing).", func() int64 {
+			if cp := audit.Stats().Checkpoints; cp != nil {
+				return int64(cp.Failed)
+			}
+			return 0
+		}),
 	)
 }
 
@@ -635,7 +648,12 @@ func newAudit(cfg config.Config, replica string, stdout io.Writer, loginURL *url
 	if linger == 0 {
 		linger = -1 // auditlog's "each batch at once"
 	}
-	l, err := auditlog.New(auditlog.Options{Replica: replica, Sinks: sinks, Logger: log, RetryBudget: cfg.Audit.RetryBudget, Linger: linger})
+	checkpoint, err := checkpointOptions(cfg, loginURL, client)
+	if err != nil {
+		return nil, err
+	}
+	l, err := auditlog.New(auditlog.Options{Replica: replica, Sinks: sinks, Logger: log, RetryBudget: cfg.Audit.RetryBudget, Linger: linger,
+		Checkpoint: checkpoint})
 	if err != nil {
 		return nil, err
 	}
@@ -643,6 +661,26 @@ func newAudit(cfg config.Config, replica string, stdout io.Writer, loginURL *url
 		l.Continue(seq, prev)
 	}
 	return l, nil
+}
+
+// checkpointOptions sign the chain head with the Key Vault key of
+// audit.checkpoint.keyID, with the managed identity, if one is set.
+func checkpointOptions(cfg config.Config, loginURL *url.URL, client *http.Client) (auditlog.CheckpointOptions, error) {
+	cp := cfg.Audit.Checkpoint
+	if cp.KeyID == "" {
+		return auditlog.CheckpointOptions{}, nil
+	}
+	mi, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
+		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
+	if err != nil {
+		return auditlog.CheckpointOptions{}, fmt.Errorf("audit.checkpoint: %w", err)
+	}
+	signer, err := vaultkey.NewSigner(cp.KeyID, vaultkey.Options{Credential: mi, Transport: client,
+		DisableChallengeResourceVerification: cp.DisableChallengeResourceVerification})
+	if err != nil {
+		return auditlog.CheckpointOptions{}, fmt.Errorf("audit.checkpoint.keyID: %w", err)
+	}
+	return auditlog.CheckpointOptions{Signer: signer, Every: cp.Every, Interval: cp.Interval}, nil
 }
 
 // monitorCloud is the Azure cloud whose Logs Ingestion audience applies.

@@ -214,6 +214,28 @@ type Audit struct {
 
 	File         AuditFile    `mapstructure:"file"`
 	AzureMonitor AzureMonitor `mapstructure:"azureMonitor"`
+	// Checkpoint has a Key Vault key sign the chain head now and then.
+	Checkpoint AuditCheckpoint `mapstructure:"checkpoint"`
+}
+
+// AuditCheckpoint signs the audit chain's head with a key in the
+// customer's Key Vault (docs/audit.md, "Signed checkpoints"), with the
+// managed identity (upstream.managedIdentityClientID), which needs the Key
+// Vault Crypto User role on that key.
+type AuditCheckpoint struct {
+	// KeyID is the key without a version, e.g.
+	// https://contoso-gp.vault.azure.net/keys/audit-checkpoint: the proxy
+	// signs with its newest version. Empty writes no checkpoints.
+	KeyID string `mapstructure:"keyID"`
+	// Every is how many records may be written between two checkpoints,
+	// at most. Default 10000.
+	Every int `mapstructure:"every"`
+	// Interval is how long the chain may grow without a checkpoint,
+	// between 10s and 1h. Default 5m.
+	Interval time.Duration `mapstructure:"interval"`
+	// DisableChallengeResourceVerification accepts a vault outside the
+	// cloud's vault domain (the simulator). Default false.
+	DisableChallengeResourceVerification bool `mapstructure:"disableChallengeResourceVerification"`
 }
 
 // AuditFile configures the file sink.
@@ -263,6 +285,7 @@ func Default() Config {
 			Linger:       20 * time.Millisecond,
 			File:         AuditFile{Path: "audit.jsonl", MaxSizeMB: 100, MaxFiles: 10},
 			AzureMonitor: AzureMonitor{Stream: "Custom-GraphProxyAudit"},
+			Checkpoint:   AuditCheckpoint{Every: 10000, Interval: 5 * time.Minute},
 		},
 	}
 }

@@ -195,6 +195,20 @@ func TestLoadProblems(t *testing.T) {
 			want: []string{`FILE:12: policy.keyVault.secretURI: "https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy/4387e9f3d6e14c459867679a90fd0f79" names version 4387e9f3d6e14c459867679a90fd0f79: give the secret without its version; the proxy follows the newest one`},
 		},
 		{
+			name: "checkpoint key with its version, interval out of range",
+			env: []string{"GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID=https://contoso-gp.vault.azure.net/keys/audit-checkpoint/0123abcd",
+				"GRAPH_PROXY_AUDIT_CHECKPOINT_INTERVAL=2s"},
+			want: []string{
+				`env GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID: audit.checkpoint.keyID: "https://contoso-gp.vault.azure.net/keys/audit-checkpoint/0123abcd" names version 0123abcd: give the key without its version; the proxy follows the newest one`,
+				`env GRAPH_PROXY_AUDIT_CHECKPOINT_INTERVAL: audit.checkpoint.interval: 2s is not between 10s and 1h`,
+			},
+		},
+		{
+			name: "checkpoint key not a key URI",
+			env:  []string{"GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID=https://contoso-gp.vault.azure.net/secrets/audit-checkpoint"},
+			want: []string{`env GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID: audit.checkpoint.keyID: "https://contoso-gp.vault.azure.net/secrets/audit-checkpoint" is not a Key Vault key URI such as https://contoso-gp.vault.azure.net/keys/audit-checkpoint`},
+		},
+		{
 			name: "policy secret not a secret URI",
 			old:  `file: "POLICY"`, new: "keyVault: { secretURI: \"https://contoso-gp.vault.azure.net/keys/graph-proxy-policy\" }",
 			want: []string{`FILE:12: policy.keyVault.secretURI: "https://contoso-gp.vault.azure.net/keys/graph-proxy-policy" is not a Key Vault secret URI such as https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy`},

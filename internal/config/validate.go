@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -172,22 +171,35 @@ var secretName = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
 // splitSecretURI splits a Key Vault secret identifier without a version,
 // https://<vault host>/secrets/<name>, into the vault's URL and the
 // secret's name.
-func splitSecretURI(s string) (vaultURL, name string, err error) {
-	notURI := errors.New("is not a Key Vault secret URI such as https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy")
+func splitSecretURI(s string) (vaultURL, name string, err error) { return splitVaultURI(s, "secrets") }
+
+// vaultExamples are the identifiers the errors of splitVaultURI show.
+var vaultExamples = map[string]string{
+	"secrets": "https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy",
+	"keys":    "https://contoso-gp.vault.azure.net/keys/audit-checkpoint",
+}
+
+// splitVaultURI splits the identifier of a vault's object of a kind
+// ("secrets", "keys") without a version into the vault's URL and the
+// object's name.
+func splitVaultURI(s, kind string) (vaultURL, name string, err error) {
+	what := strings.TrimSuffix(kind, "s")
+	notURI := fmt.Errorf("is not a Key Vault %s URI such as %s", what, vaultExamples[kind])
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return "", "", notURI
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	switch {
-	case len(parts) < 2 || len(parts) > 3 || parts[0] != "secrets":
+	case len(parts) < 2 || len(parts) > 3 || parts[0] != kind:
 		return "", "", notURI
 	case !secretName.MatchString(parts[1]):
-		return "", "", fmt.Errorf("names secret %q: a secret's name is 1 to 127 letters, digits and dashes", parts[1])
+		return "", "", fmt.Errorf("names %s %q: a %s's name is 1 to 127 letters, digits and dashes", what, parts[1], what)
 	case len(parts) == 3:
 		// A pinned version would never be followed by a new one: the
-		// policy could then change only with a new revision of the app.
-		return "", "", fmt.Errorf("names version %s: give the secret without its version; the proxy follows the newest one", parts[2])
+		// policy could change, or the key rotate, only with a new
+		// revision of the app.
+		return "", "", fmt.Errorf("names version %s: give the %s without its version; the proxy follows the newest one", parts[2], what)
 	}
 	return u.Scheme + "://" + u.Host, parts[1], nil
 }
@@ -229,6 +241,17 @@ func (ps *problems) checkAudit(a Audit) {
 		}
 		if !strings.HasPrefix(a.AzureMonitor.Stream, "Custom-") {
 			ps.add("audit.azureMonitor.stream", "%q must name a custom stream (Custom-...)", a.AzureMonitor.Stream)
+		}
+	}
+	if cp := a.Checkpoint; cp.KeyID != "" {
+		if _, _, err := splitVaultURI(cp.KeyID, "keys"); err != nil {
+			ps.add("audit.checkpoint.keyID", "%q %v", cp.KeyID, err)
+		}
+		if cp.Every < 1 {
+			ps.add("audit.checkpoint.every", "must be at least 1")
+		}
+		if cp.Interval < 10*time.Second || cp.Interval > time.Hour {
+			ps.add("audit.checkpoint.interval", "%s is not between 10s and 1h", cp.Interval)
 		}
 	}
 }

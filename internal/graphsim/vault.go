@@ -22,7 +22,8 @@ import (
 //   - GET /secrets/{name}/versions: every version's identifier and
 //     attributes, no values (az keyvault secret list-versions);
 //   - PUT /secrets/{name}: a new version (az keyvault secret set; Key
-//     Vault Secrets Officer).
+//     Vault Secrets Officer);
+//   - keys (vaultkeys.go): a key's public half, its versions, and Sign.
 type Vault struct {
 	URL   string
 	entra *Entra
@@ -32,6 +33,9 @@ type Vault struct {
 	secrets  map[string][]secretVersion // name → versions, newest last
 	readers  map[string]bool            // object ids with Key Vault Secrets User
 	writers  map[string]bool            // object ids with Key Vault Secrets Officer
+	keys     map[string][]keyVersion    // name → versions, newest last
+	signers  map[string]bool            // object ids with Key Vault Crypto User
+	keyReads map[string]bool            // object ids with Key Vault Reader
 	down     bool
 	requests int
 }
@@ -53,11 +57,14 @@ const (
 )
 
 func newVault(url string, e *Entra) *Vault {
-	v := &Vault{URL: url, entra: e, secrets: map[string][]secretVersion{}, readers: map[string]bool{}, writers: map[string]bool{}}
-	// The proxy's identities hold Key Vault Secrets User by default.
+	v := &Vault{URL: url, entra: e, secrets: map[string][]secretVersion{}, readers: map[string]bool{}, writers: map[string]bool{},
+		keys: map[string][]keyVersion{}, signers: map[string]bool{}, keyReads: map[string]bool{}}
+	// The proxy's identities hold Key Vault Secrets User and, on the
+	// checkpoint key, Key Vault Crypto User by default.
 	for _, id := range []string{SystemIdentityClientID, ManagedIdentityClientID} {
 		if a := e.App(CustomerTenant, id); a != nil {
 			v.readers[a.ObjectID] = true
+			v.signers[a.ObjectID] = true
 		}
 	}
 	v.mux = http.NewServeMux()
@@ -66,6 +73,7 @@ func newVault(url string, e *Entra) *Vault {
 	v.mux.HandleFunc("GET /secrets/{name}/{version}", v.getSecret)
 	v.mux.HandleFunc("GET /secrets/{name}/versions", v.listVersions)
 	v.mux.HandleFunc("PUT /secrets/{name}", v.putSecret)
+	v.handleKeys()
 	return v
 }
 
@@ -173,7 +181,7 @@ func (v *Vault) authorize(w http.ResponseWriter, r *http.Request, action string)
 	oid, _ := claims["oid"].(string)
 	v.mu.Lock()
 	v.requests++
-	allowed := v.writers[oid] || (v.readers[oid] && action != actionSetSecret)
+	allowed := v.allows(oid, action)
 	v.mu.Unlock()
 	if !allowed {
 		writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{
@@ -184,6 +192,20 @@ func (v *Vault) authorize(w http.ResponseWriter, r *http.Request, action string)
 		return false
 	}
 	return true
+}
+
+// allows reports whether the principal's roles allow the data action;
+// v.mu is held.
+func (v *Vault) allows(oid, action string) bool {
+	switch action {
+	case actionSign:
+		return v.signers[oid]
+	case actionReadKey:
+		return v.signers[oid] || v.keyReads[oid]
+	case actionSetSecret:
+		return v.writers[oid]
+	}
+	return v.writers[oid] || v.readers[oid]
 }
 
 func (v *Vault) getSecret(w http.ResponseWriter, r *http.Request) {
