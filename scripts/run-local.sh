@@ -13,6 +13,9 @@
 #   audit.jsonl  the audit records (file sink); they also go to standard
 #                output. `graph-proxy audit verify .run/audit.jsonl` once
 #                stopped, or with --open while running.
+#   audit-checkpoint.pem
+#                the public key of the simulated vault's key that signs
+#                the chain's checkpoints: audit verify --key it.
 # It exits non-zero, stopping what it started, if the simulator or the
 # proxy is not ready within 30 seconds; Ctrl-C stops both.
 set -euo pipefail

@@ -40,6 +40,10 @@ type chainView struct {
 	// Shared marks a chain that several replicas wrote (a restart under
 	// a new name continued it).
 	Shared bool
+	// Signed says what the checkpoints' signatures prove; SignedOK that
+	// every record is under one.
+	Signed   text
+	SignedOK bool
 }
 
 type inputs struct {
@@ -88,7 +92,7 @@ func newVerdict(ver Verification, recs []*auditlog.Record) verdict {
 		k := key{r.Replica, r.Seq}
 		hashes[k] = append(hashes[k], r.Hash)
 	}
-	unverified, open := 0, 0
+	unverified, open, unsigned := 0, 0, 0
 	for _, r := range ver.Replicas {
 		rv := replicaView{Name: clean(r.Name), Intact: r.Err == nil}
 		if r.Err != nil {
@@ -113,9 +117,16 @@ func newVerdict(ver Verification, recs []*auditlog.Record) verdict {
 			if h := hashes[key{c.Replicas[len(c.Replicas)-1], c.LastSeq}]; len(h) == 1 {
 				cv.TailHash = clean(h[0])
 			}
+			cv.Signed, cv.SignedOK = signedView(c, len(ver.Options.Keys) > 0)
+			if !cv.SignedOK {
+				unsigned++
+			}
 			rv.Chains = append(rv.Chains, cv)
 		}
 		v.Replicas = append(v.Replicas, rv)
+	}
+	if unsigned > 0 {
+		v.Warnings = append(v.Warnings, fmt.Sprintf("%s not under a signature of the checkpoint key: records someone rewrote with the hashes computed anew would verify there.", plural(unsigned, "chain")+" is, in part or whole,"))
 	}
 	if unverified > 0 {
 		v.Warnings = append(v.Warnings, fmt.Sprintf("The head of %s was NOT verified (--allow-partial-head): records before the first one given may have been removed.", plural(unverified, "chain")))
@@ -123,8 +134,26 @@ func newVerdict(ver Verification, recs []*auditlog.Record) verdict {
 	if open > 0 {
 		v.Warnings = append(v.Warnings, fmt.Sprintf("%s without a closing record (--open): a live file, a replica that stopped abruptly, or a tail cut off.", plural(open, "chain")+" end"))
 	}
-	v.Notes = append(v.Notes, "A chain cannot prove its own tail: records cut after a closing record, or a tail cut and closed again with a forged record, leave a valid, shorter chain. Compare each chain's last seq and hash with a copy held elsewhere (Azure Monitor, or saved audit verify output).")
+	if len(ver.Options.Keys) == 0 {
+		v.Notes = append(v.Notes, "A chain cannot prove its own tail, nor that it was not rewritten with every hash computed anew: the signed checkpoints do (audit report --key, with the checkpoint key of the customer's Key Vault).")
+	}
 	return v
+}
+
+// signedView says what a chain's checkpoints prove, and whether every
+// record of it is under a signature.
+func signedView(c auditlog.Chain, keys bool) (text, bool) {
+	switch {
+	case !keys && c.Checkpoints == 0:
+		return "no checkpoints", false
+	case !keys:
+		return clean(fmt.Sprintf("%d checkpoints, NOT checked (no --key)", c.Checkpoints)), false
+	case !c.Signed:
+		return "NO record signed", false
+	case c.Unsigned == 0:
+		return clean(fmt.Sprintf("every record signed (%d checkpoints)", c.Checkpoints)), true
+	}
+	return clean(fmt.Sprintf("signed through seq %d; %d records after it unsigned", c.SignedThrough, c.Unsigned)), false
 }
 
 // health is the audit trail's own record: how the chains link, the

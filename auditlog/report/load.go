@@ -26,6 +26,9 @@ type LoadOptions struct {
 	// AllowPartialHead accepts, per replica, a chain whose first records
 	// are in no input; the page says that head is not verified.
 	AllowPartialHead bool
+	// Keys verify the checkpoints' signatures (auditlog.Verifier.Keys);
+	// without them the page says the signatures were not checked.
+	Keys []auditlog.CheckpointKey
 }
 
 // Verification is what verifying the inputs found: the verdict of
@@ -104,7 +107,7 @@ func Load(paths []string, opts LoadOptions) ([]auditlog.Record, Verification, er
 	if err != nil {
 		return nil, ver, err
 	}
-	all := &auditlog.Verifier{Open: opts.Open, AllowPartialHead: opts.AllowPartialHead}
+	all := &auditlog.Verifier{Open: opts.Open, AllowPartialHead: opts.AllowPartialHead, Keys: opts.Keys}
 	var recs []auditlog.Record
 	// lineReplica[i][j] is the replica (an index into names) of line j+1 of
 	// files[i], or -1 for a line that is not a record: the per-replica
@@ -268,7 +271,7 @@ func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs [
 	group, n := groups(replicas, recs)
 	verifiers := make([]*auditlog.Verifier, n)
 	for g := range verifiers {
-		verifiers[g] = &auditlog.Verifier{Open: opts.Open, AllowPartialHead: opts.AllowPartialHead}
+		verifiers[g] = &auditlog.Verifier{Open: opts.Open, AllowPartialHead: opts.AllowPartialHead, Keys: opts.Keys}
 	}
 	errs := make([]error, n)
 	// lines[g][file] are the file's own line numbers of the lines given to

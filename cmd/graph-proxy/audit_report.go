@@ -42,6 +42,8 @@ func auditReport(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "", "write the page to `FILE`, replaced whole (default standard output)")
 	open := fs.Bool("open", false, "accept chains without their closing record (a live file); the page says their tails are open")
 	partial := fs.Bool("allow-partial-head", false, "accept, per replica, a chain whose first records are in no file given; the page says that head is NOT verified")
+	var keyArgs multiFlag
+	fs.Var(&keyArgs, "key", "verify the checkpoints' signatures with this `KEY`: a Key Vault key identifier or a public key file (repeatable)")
 	perCaller := fs.Int("calls-per-caller", 500, "list at most `N` of each caller's most recent calls")
 	top := fs.Int("top", 20, "rows of each ranking table (routes, permissions, people, refusals)")
 	noStamp := fs.Bool("no-generated-at", false, "leave out when the page was made, so that the same files give the same page")
@@ -59,7 +61,11 @@ func auditReport(args []string, stdout, stderr io.Writer) error {
 	case *top < 1:
 		return usageError("audit report: --top must be at least 1")
 	}
-	records, ver, err := report.Load(fs.Args(), report.LoadOptions{Open: *open, AllowPartialHead: *partial})
+	keys, err := checkpointKeys(keyArgs)
+	if err != nil {
+		return fmt.Errorf("audit report: --key: %w", err)
+	}
+	records, ver, err := report.Load(fs.Args(), report.LoadOptions{Open: *open, AllowPartialHead: *partial, Keys: keys})
 	if err != nil {
 		return fmt.Errorf("audit report: %w", err)
 	}

@@ -44,6 +44,8 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The proxy app's credential lives in Key Vault for the keyVaultSecret
 	// mode, as an operator would put it there.
 	s.Vault.SetSecret("graph-proxy-credential", s.Entra.App(graphsim.CustomerTenant, graphsim.ProxyAppID).Secret, "")
+	// The audit checkpoint key, as the templates create it.
+	s.Vault.CreateKey(checkpointKey)
 
 	if *stateDir != "" {
 		if err := os.MkdirAll(*stateDir, 0o700); err != nil {
@@ -53,7 +55,14 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := os.WriteFile(ca, s.CAPEM(), 0o600); err != nil {
 			return err
 		}
-		env := s.Env(ca)
+		// Its public half, as az keyvault key download writes it, for
+		// audit verify --key.
+		if err := os.WriteFile(filepath.Join(*stateDir, checkpointKey+".pem"), s.Vault.PublicKeyPEM(checkpointKey), 0o600); err != nil {
+			return err
+		}
+		env := append(s.Env(ca),
+			"GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID="+s.Vault.URL+"/keys/"+checkpointKey,
+			"GRAPH_PROXY_AUDIT_CHECKPOINT_DISABLECHALLENGERESOURCEVERIFICATION=true")
 		// Written last and renamed into place: its presence means ready.
 		tmp := filepath.Join(*stateDir, "sim.env.tmp")
 		if err := os.WriteFile(tmp, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
@@ -70,6 +79,10 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	return s.Shutdown(sctx)
 }
+
+// checkpointKey is the simulated vault's key that signs the audit
+// checkpoints.
+const checkpointKey = "audit-checkpoint"
 
 // simToken prints an access token for the proxy's audience, obtained by the
 // simulated vendor app with client credentials from the running simulator.
