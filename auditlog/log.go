@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -60,6 +61,13 @@ type Options struct {
 	// proxy refuses calls (fails closed) within the budget of the first
 	// batch no sink took. Default 30s.
 	RetryBudget time.Duration
+	// Backlog bounds the records a failing sink keeps, while another sink
+	// takes them, to write when it recovers, ahead of the batch it
+	// recovers with: a sink late for a while (an outage of Logs
+	// Ingestion, a hung disk) misses nothing. Records beyond it are
+	// given up for that sink and counted (SinkStats.Failed). Default
+	// 16384; negative keeps none.
+	Backlog int
 	// Logger receives sink failures; nil discards them.
 	Logger *slog.Logger
 	// Checkpoint has the chain head signed now and then (checkpoint.go).
@@ -107,6 +115,10 @@ type sinkState struct {
 	busy *attempt
 	// took is the id of the last batch the sink took.
 	took uint64
+	// backlog holds, in chain order, the records the sink missed while
+	// failing (at most Options.Backlog): its next write carries them
+	// first.
+	backlog [][]byte
 }
 
 // batch is one group commit. Its id tells a retry of the batch from the
@@ -135,9 +147,13 @@ type SinkStats struct {
 	Name    string `json:"name"`
 	Failing bool   `json:"failing"`
 	// Written and Failed count records; Failed ones were given up on for
-	// this sink after its retry budget, while another sink took them.
+	// this sink, while another sink took them: beyond its backlog, or
+	// still in it at shutdown.
 	Written uint64 `json:"written"`
 	Failed  uint64 `json:"failed"`
+	// Pending counts the records the sink missed and will write when it
+	// recovers (its backlog).
+	Pending int `json:"pending"`
 }
 
 // Stats describe the pipeline.
@@ -168,6 +184,9 @@ func New(o Options) (*Log, error) {
 	}
 	if o.RetryBudget == 0 {
 		o.RetryBudget = 30 * time.Second
+	}
+	if o.Backlog == 0 {
+		o.Backlog = 16384
 	}
 	l := &Log{o: o, log: o.Logger, queue: make(chan []byte, o.QueueSize), done: make(chan struct{}),
 		chain: chain{replica: o.Replica}}
@@ -317,7 +336,7 @@ func (l *Log) Stats() Stats {
 	defer l.mu.Unlock()
 	s := Stats{Queued: len(l.queue), Reserved: l.reserved, Rejected: l.rejected, Down: l.down}
 	for _, st := range l.sinks {
-		s.Sinks = append(s.Sinks, SinkStats{Name: st.sink.Name(), Failing: st.failing, Written: st.written, Failed: st.failed})
+		s.Sinks = append(s.Sinks, SinkStats{Name: st.sink.Name(), Failing: st.failing, Written: st.written, Failed: st.failed, Pending: len(st.backlog)})
 	}
 	if l.cpKick != nil {
 		cp := l.cpStats
@@ -377,10 +396,12 @@ func (l *Log) Close(ctx context.Context, final *Record) error {
 			select {
 			case <-a.done:
 			case <-ctx.Done():
+				l.giveUpBacklog(st, ctx.Err())
 				errs = append(errs, fmt.Errorf("%s: a write is still in progress; the sink is left open: %w", st.sink.Name(), ctx.Err()))
 				continue
 			}
 		}
+		l.flushBacklog(ctx, st)
 		if err := st.sink.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", st.sink.Name(), err))
 		}
@@ -482,7 +503,7 @@ func (l *Log) write(b *batch) (held bool) {
 					// Its outcome is counted when it ends.
 					st.busy.orphaned, held = true, true
 				default:
-					st.failed += uint64(len(b.lines))
+					l.missLocked(st, b.lines)
 				}
 			}
 			l.mu.Unlock()
@@ -606,26 +627,75 @@ func (l *Log) writeSink(st *sinkState, b *batch, deadline time.Time, probe bool,
 func (l *Log) startLocked(st *sinkState, b *batch, deadline time.Time) *attempt {
 	a := &attempt{batch: b, done: make(chan struct{})}
 	st.busy = a
+	// A recovering sink writes what it missed first, in chain order.
+	lines, pending := b.lines, len(st.backlog)
+	if pending > 0 {
+		lines = append(st.backlog[:pending:pending], b.lines...)
+	}
 	go func() {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		err := st.sink.Write(ctx, b.lines)
+		err := st.sink.Write(ctx, lines)
 		cancel()
 		l.mu.Lock()
 		a.err, st.busy = err, nil
 		switch {
 		case err == nil:
 			if st.failing {
-				l.log.Info("audit sink recovered", "sink", st.sink.Name())
+				l.log.Info("audit sink recovered", "sink", st.sink.Name(), "backlog", pending)
 			}
 			st.failing, st.took = false, b.id
-			st.written += uint64(len(b.lines))
+			st.written += uint64(len(lines))
+			// What it missed while this write was under way stays.
+			st.backlog = slices.Clip(st.backlog[pending:])
+			if len(st.backlog) == 0 {
+				st.backlog = nil
+			}
 		case a.orphaned:
-			st.failed += uint64(len(b.lines))
+			l.missLocked(st, b.lines)
 		}
 		l.mu.Unlock()
 		close(a.done)
 	}()
 	return a
+}
+
+// missLocked keeps the lines a failing sink missed for its recovery, as
+// far as its backlog has room, and gives the rest up for it.
+func (l *Log) missLocked(st *sinkState, lines [][]byte) {
+	keep := min(max(l.o.Backlog-len(st.backlog), 0), len(lines))
+	st.backlog = append(st.backlog, lines[:keep]...)
+	st.failed += uint64(len(lines) - keep)
+}
+
+// flushBacklog gives a sink that still holds records it missed one last
+// write of them, at shutdown, within ctx; no write of the sink's is in
+// progress.
+func (l *Log) flushBacklog(ctx context.Context, st *sinkState) {
+	l.mu.Lock()
+	lines := st.backlog
+	l.mu.Unlock()
+	if len(lines) == 0 {
+		return
+	}
+	if err := st.sink.Write(ctx, lines); err != nil {
+		l.giveUpBacklog(st, err)
+		return
+	}
+	l.mu.Lock()
+	st.written += uint64(len(lines))
+	st.failing, st.backlog = false, nil
+	l.mu.Unlock()
+}
+
+// giveUpBacklog counts the records a sink still holds as failed.
+func (l *Log) giveUpBacklog(st *sinkState, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(st.backlog); n > 0 {
+		st.failed += uint64(n)
+		st.backlog = nil
+		l.log.Error("audit sink: records it missed were not written at shutdown", "sink", st.sink.Name(), "records", n, "error", err)
+	}
 }
 
 func (l *Log) failLocked(st *sinkState, err error) {

@@ -43,6 +43,7 @@ type hangSink struct {
 	name    string
 	mu      sync.Mutex
 	release chan struct{} // non-nil while hung
+	fail    bool          // writes fail at once
 	lines   [][]byte
 }
 
@@ -57,9 +58,19 @@ func (h *hangSink) Write(_ context.Context, lines [][]byte) error {
 		<-release
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fail {
+		return errors.New("write failed")
+	}
 	h.lines = append(h.lines, lines...)
-	h.mu.Unlock()
 	return nil
+}
+
+// Fail makes writes fail at once (or succeed again).
+func (h *hangSink) Fail(fail bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fail = fail
 }
 
 func (h *hangSink) Hang() {
@@ -324,8 +335,8 @@ func monitorSink(t *testing.T) (*graphsim.Sim, *auditlog.MonitorSink) {
 // not made to wait for the hung one, neither for its budget nor, once it
 // is failing, for its tries — and the log never refuses a call. The hung
 // sink's blocked write is not repeated beside itself: when it returns, the
-// sink has that batch once, the records it missed are counted, and it
-// takes the next batches again.
+// sink has that batch once, and with its next batch it writes the records
+// it missed meanwhile (its backlog), in chain order: it misses nothing.
 func TestHungSinkHoldsUpNoOther(t *testing.T) {
 	const budget = 2 * time.Second
 	hung, good := &hangSink{name: "hung"}, &hangSink{name: "good"}
@@ -365,11 +376,11 @@ func TestHungSinkHoldsUpNoOther(t *testing.T) {
 	if g := st.Sinks[1]; g.Written != total || g.Failed != 0 || g.Failing {
 		t.Errorf("working sink: %+v; want all %d written", g, total)
 	}
-	// The hung sink took its first batch (record 0) when released, missed
-	// the records in between and took the last two.
+	// The hung sink took its first batch (record 0) when released, and
+	// the records it missed with the next.
 	h := st.Sinks[0]
-	if h.Written+h.Failed != total || h.Written != 3 || h.Failing || st.Down {
-		t.Errorf("hung sink: %+v; want 3 written (its first batch, once, and the last two) and %d failed", h, total-3)
+	if h.Written != total || h.Failed != 0 || h.Pending != 0 || h.Failing || st.Down {
+		t.Errorf("hung sink: %+v; want all %d written, none failed or pending", h, total)
 	}
 	var seqs []uint64
 	for _, line := range strings.SplitAfter(strings.TrimSuffix(hung.text(), "\n"), "\n") {
@@ -379,8 +390,59 @@ func TestHungSinkHoldsUpNoOther(t *testing.T) {
 		}
 		seqs = append(seqs, r.Seq)
 	}
-	if len(seqs) != 3 || seqs[0] != 0 || seqs[1] != total-2 || seqs[2] != total-1 {
-		t.Errorf("the hung sink got seqs %v; want [0 %d %d]", seqs, total-2, total-1)
+	for i, seq := range seqs {
+		if seq != uint64(i) || len(seqs) != total {
+			t.Fatalf("the hung sink got seqs %v; want 0 to %d, each once, in order", seqs, total-1)
+		}
+	}
+}
+
+// TestSinkBacklogBounded: a failing sink keeps at most Options.Backlog of
+// the records it missed; the rest are given up for it and counted, and
+// what it kept is written, in order, when it recovers.
+func TestSinkBacklogBounded(t *testing.T) {
+	bad, good := &hangSink{name: "bad"}, &hangSink{name: "good"}
+	l, err := auditlog.New(auditlog.Options{Replica: "r1", Sinks: []auditlog.Sink{bad, good}, RetryBudget: 200 * time.Millisecond,
+		Backlog: 3, Linger: -1, BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Hang()
+	if err := l.Record(record(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return l.Stats().Sinks[0].Failing })
+	bad.Release() // the write of record 0 returns; the sink takes the next batch with its backlog
+	waitUntil(t, func() bool { return !l.Stats().Sinks[0].Failing })
+	bad.Fail(true)
+	for i := 1; i <= 6; i++ {
+		if err := l.Record(record(i)); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, func() bool { return good.count() == i+1 })
+	}
+	waitUntil(t, func() bool { return l.Stats().Sinks[0].Pending == 3 })
+	bad.Fail(false)
+	if err := l.Record(record(7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	st := l.Stats().Sinks[0]
+	if st.Written+st.Failed != 8 || st.Failed != 3 || st.Pending != 0 {
+		t.Errorf("bounded sink: %+v; want 3 of the 6 missed given up, the rest written", st)
+	}
+	var seqs []uint64
+	for _, line := range strings.SplitAfter(strings.TrimSuffix(bad.text(), "\n"), "\n") {
+		var r struct{ Seq uint64 }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, r.Seq)
+	}
+	if fmt.Sprint(seqs) != "[0 1 2 3 7]" {
+		t.Errorf("the bounded sink got seqs %v; want [0 1 2 3 7]: the first 3 it missed kept, 4 to 6 given up", seqs)
 	}
 }
 

@@ -240,7 +240,8 @@ func TestAuditSinkFaults(t *testing.T) {
 	// The stall and the failures below end within the budget (10 s here):
 	// Azure Monitor is late, not failing, and misses nothing. (A sink
 	// blocked beyond its budget while another works is marked failing and
-	// misses the records meanwhile, counted: auditlog.TestHungSinkHoldsUpNoOther.)
+	// gets the records it missed when it recovers:
+	// auditlog.TestHungSinkHoldsUpNoOther, auditlog.TestSinkBacklogBounded.)
 	p := startProxy(t, sim, procOptions{Env: append([]string{"GRAPH_PROXY_AUDIT_SINKS=file,azureMonitor", "GRAPH_PROXY_AUDIT_RETRYBUDGET=10s"}, monitorEnv[:3]...)})
 
 	sim.Monitor.Stall()
