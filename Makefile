@@ -57,9 +57,15 @@ fuzz:
 
 # Bicep and PowerShell cannot run here; their syntax is checked with
 # tree-sitter grammars (prebuilt wasm, pinned in deploy/syntax's lockfile).
+# Every KQL query shipped (deploy/kql, the workbook, docs, the queries
+# mainTemplate.json carries) is parsed and analyzed by Microsoft's own Kusto
+# parser against the audit table's columns; --self-test first makes sure
+# it still reports the broken queries of deploy/syntax/testdata/broken.md.
 syntax:
 	npm ci --prefix deploy/syntax --ignore-scripts --no-audit --no-fund --loglevel=error
 	node deploy/syntax/check.mjs $$(find deploy scripts -name '*.bicep' -o -name '*.ps1' | grep -v node_modules | sort)
+	node deploy/syntax/kql.mjs --self-test
+	node deploy/syntax/kql.mjs deploy/kql/*.kql deploy/workbook/*.json docs/*.md marketplace/mainTemplate.json
 
 # The Azure Marketplace package (a solution template): app.zip with
 # mainTemplate.json and createUiDefinition.json at its root.

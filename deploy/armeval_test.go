@@ -1031,6 +1031,45 @@ func (d *armDeployment) call(e *aexpr) (any, error) {
 			return x[n:], nil
 		}
 		return nil, fmt.Errorf("%s(%v)", e.s, args[0])
+	case "range":
+		// range(startIndex, count): count integers from startIndex.
+		start, err := integer(0)
+		if err != nil {
+			return nil, err
+		}
+		n, err := integer(1)
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return nil, fmt.Errorf("range(): count %d", n)
+		}
+		out := make([]any, n)
+		for i := range out {
+			out[i] = start + int64(i)
+		}
+		return out, nil
+	case "substring":
+		// substring(string, startIndex, length): ARM fails a deployment
+		// whose indices leave the string.
+		s, err := str(0)
+		if err != nil {
+			return nil, err
+		}
+		start, err := integer(1)
+		if err != nil {
+			return nil, err
+		}
+		n := int64(len(s)) - start
+		if len(args) > 2 {
+			if n, err = integer(2); err != nil {
+				return nil, err
+			}
+		}
+		if start < 0 || n < 0 || start+n > int64(len(s)) {
+			return nil, fmt.Errorf("substring(%q, %d, %d): out of range", s, start, n)
+		}
+		return s[start : start+n], nil
 	case "replace":
 		s, err := str(0)
 		if err != nil {

@@ -296,6 +296,11 @@ func (c *typeChecker) check(v *val, t typeRef, path, desc string) {
 		}
 		for _, s := range v.strings() {
 			c.checkString(s, e, path)
+			// A format only the description states: "in ISO 8601 duration
+			// format" (an alert rule's evaluationFrequency, windowSize).
+			if isoDurationDesc.MatchString(desc) && !isISODuration(s) {
+				c.errorf(path, "%q is not an ISO 8601 duration (PT5M, PT1H, P1D)", s)
+			}
 		}
 	case "StringLiteralType":
 		if v.kind != kString {
@@ -453,12 +458,26 @@ var (
 	descMinRe   = regexp.MustCompile(`(?i)(?:minimum value is|must be at least|>=)\s*(-?\d+)`)
 	descMaxRe   = regexp.MustCompile(`(?i)(?:maximum value is|<=)\s*(-?\d+)`)
 	descRangeRe = regexp.MustCompile(`(?i)(?:between|in the range(?: of)?)\s+(-?\d+)\s+(?:and|to)\s+(-?\d+)`)
-	descNonNeg  = regexp.MustCompile(`(?i)\bnon-negative\b`)
+	// "Should be an integer between [0-4]" (scheduled query rules' severity).
+	descBracketRe = regexp.MustCompile(`(?i)between\s+\[(-?\d+)\s*-\s*(-?\d+)\]`)
+	descNonNeg    = regexp.MustCompile(`(?i)\bnon-negative\b`)
 )
+
+// ISO 8601 durations, as descriptions ask for them: at least one
+// component, and T before the hours, minutes and seconds.
+var (
+	isoDurationDesc = regexp.MustCompile(`(?i)\bISO ?8601 duration\b`)
+	isoDuration     = regexp.MustCompile(`^P(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$`)
+)
+
+func isISODuration(s string) bool {
+	return isoDuration.MatchString(s) && s != "P" && !strings.HasSuffix(s, "T")
+}
 
 // descBounds reads integer bounds from a property description:
 // "Minimum value is 1. Maximum value is 10.", "It accepts >=7 and <=90.",
-// "Must be between 4 and 30", "in the range 1 to 65535", "non-negative".
+// "Must be between 4 and 30", "between [0-4]", "in the range 1 to 65535",
+// "non-negative".
 func descBounds(desc string) (lo, hi *int64) {
 	num := func(s string) *int64 {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -468,6 +487,9 @@ func descBounds(desc string) (lo, hi *int64) {
 		return &n
 	}
 	if m := descRangeRe.FindStringSubmatch(desc); m != nil {
+		lo, hi = num(m[1]), num(m[2])
+	}
+	if m := descBracketRe.FindStringSubmatch(desc); m != nil {
 		lo, hi = num(m[1]), num(m[2])
 	}
 	if m := descMinRe.FindStringSubmatch(desc); m != nil {

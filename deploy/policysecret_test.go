@@ -251,19 +251,18 @@ func TestPolicySecretBicep(t *testing.T) {
 	kvName := filepath.Join("bicep", "modules", "keyvault.bicep")
 	kv := bt.files[kvName]
 	var vaultSym string
-	var secret, assignment *bresource
+	var secret *bresource
 	for _, r := range kv.resources {
 		switch r.typ {
 		case "Microsoft.KeyVault/vaults":
 			vaultSym = r.sym
 		case "Microsoft.KeyVault/vaults/secrets":
 			secret = r
-		case "Microsoft.Authorization/roleAssignments":
-			assignment = r
 		}
 	}
+	assignment := bicepAssignment(t, bt, kv, keyVaultSecretsUserRole)
 	if vaultSym == "" || secret == nil || assignment == nil {
-		t.Fatalf("keyvault.bicep: want a vault, a secret and a role assignment")
+		t.Fatalf("keyvault.bicep: want a vault, a secret and a Key Vault Secrets User assignment")
 	}
 	m := bt.moduleCall(kv)
 	if m == nil {
@@ -307,6 +306,9 @@ func TestPolicySecretBicep(t *testing.T) {
 	if a := m.body.get("params").get("identityPrincipalId"); a == nil || a.kind != "member" || a.str != "principalId" {
 		t.Error("main.bicep does not pass the identity's principal id to keyvault.bicep")
 	}
+	if a := m.body.get("params").get("identityId"); a == nil || a.kind != "member" || a.str != "id" {
+		t.Error("main.bicep does not pass the identity's resource id to keyvault.bicep")
+	}
 	role := props.get("roleDefinitionId")
 	if role == nil || role.kind != "call" || role.str != "subscriptionResourceId" || len(role.items) != 2 {
 		t.Fatal("keyvault.bicep: roleDefinitionId is not subscriptionResourceId('Microsoft.Authorization/roleDefinitions', …)")
@@ -317,8 +319,8 @@ func TestPolicySecretBicep(t *testing.T) {
 	name := assignment.body.get("name")
 	if name == nil || name.kind != "call" || name.str != "guid" || len(name.items) != 3 ||
 		name.items[0].kind != "member" || name.items[0].str != "id" || name.items[0].target.str != vaultSym ||
-		name.items[1].str != "identityPrincipalId" || name.items[2].str != role.items[1].str {
-		t.Error("keyvault.bicep: the assignment is not named guid(vault.id, identityPrincipalId, role id)")
+		name.items[1].str != "identityId" || name.items[2].str != role.items[1].str {
+		t.Error("keyvault.bicep: the assignment is not named guid(vault.id, identityId, role id), as mainTemplate.json names it")
 	}
 
 	// The container app reads the vault module's outputs: ARM deploys it
@@ -385,6 +387,7 @@ func TestTemplateEnvLoads(t *testing.T) {
 		env := defaultEnv
 		env.deployed = map[string]map[string]any{
 			"microsoft.keyvault/vaults":                        {"vaultUri": "https://" + vault.name + ".vault.azure.net/"},
+			"microsoft.keyvault/vaults/keys":                   {"keyUri": "https://" + vault.name + ".vault.azure.net/keys/audit-checkpoint"},
 			"microsoft.app/managedenvironments":                {"defaultDomain": "kindhill-0a1b2c3d.westeurope.azurecontainerapps.io"},
 			"microsoft.insights/datacollectionendpoints":       {"logsIngestion": map[string]any{"endpoint": "https://graph-proxy-dce-x1y2.westeurope-1.ingest.monitor.azure.com"}},
 			"microsoft.insights/datacollectionrules":           {"immutableId": "dcr-00000000000000000000000000000001"},

@@ -580,6 +580,7 @@ func TestMoveScriptOrder(t *testing.T) {
 	order := []string{
 		"az identity create",
 		"Grant-Role $identity.principalId $keyVaultSecretsUser",
+		"Grant-Role $identity.principalId $keyVaultCryptoUser $checkpointKey",
 		"Grant-Role $identity.principalId $monitoringMetricsPublisher",
 		"Grant-GraphPermissions.ps1",
 		"Add-Teams-Access-Policy.ps1",

@@ -32,6 +32,9 @@ func armArgs(over map[string]any) map[string]any {
 		"appClientId":       "e0000000-0000-4000-8000-0000000000e1",
 		"vendorCidrs":       []any{"203.0.113.0/24", "198.51.100.0/24"},
 		"vendorClientCaPem": testCAPem,
+		// Deploys the optional Key Vault Secrets Officer assignment, so
+		// that the type checks and the parity of names see it.
+		"policyOperatorPrincipalId": testOperatorID,
 	}
 	for k, v := range over {
 		args[k] = v
@@ -39,11 +42,15 @@ func armArgs(over map[string]any) map[string]any {
 	return args
 }
 
+// testOperatorID is the object id armArgs gives policyOperatorPrincipalId.
+const testOperatorID = "f0000000-0000-4000-8000-0000000000f1"
+
 const testCAPem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUW\n-----END CERTIFICATE-----\n"
 
 // armCombinations are the parameter sets the ARM checks deploy: every
 // allowed value of every parameter that has allowed values, in every
-// combination, and each integer parameter at its bounds.
+// combination, each integer parameter at its bounds, and each boolean
+// parameter the other way from its default.
 func armCombinations(tm *armTemplate) []map[string]any {
 	combos := []map[string]any{{}}
 	for _, name := range tm.order {
@@ -74,6 +81,11 @@ func armCombinations(tm *armTemplate) []map[string]any {
 			if b != nil && p.Type == "string" {
 				combos = append(combos, map[string]any{name: strings.Repeat("a", int(*b))})
 			}
+		}
+		// A switch deploys what its default leaves out (the Graph
+		// activity alert rule) or leaves out what it deploys.
+		if b, ok := p.DefaultValue.(bool); ok && strings.EqualFold(p.Type, "bool") {
+			combos = append(combos, map[string]any{name: !b})
 		}
 	}
 	return combos
@@ -299,6 +311,16 @@ func TestTemplateParity(t *testing.T) {
 	}
 	if !reflect.DeepEqual(normalise(tm.Variables["columns"]), normalise(cols)) {
 		t.Error("mainTemplate.json's columns variable is not bicep/modules/audit-columns.json")
+	}
+
+	// A role assignment's name is an expression in both, which the
+	// comparison above takes to match anything: the Bicep named them from
+	// the identity's principal id, mainTemplate.json from its resource id,
+	// so deploying one over the other asked for a second assignment of the
+	// same role to the same principal on the same scope, which ARM refuses
+	// (RoleAssignmentExists).
+	for _, d := range roleAssignmentDiffs(t, bt, tm) {
+		t.Error(d)
 	}
 }
 
@@ -842,7 +864,9 @@ var keyVaultNameRe = regexp.MustCompile(`^[a-zA-Z](?:-?[a-zA-Z0-9])*$`)
 // TestKeyVaultName: a redeployment (an upgrade) keeps the vault's name; a
 // new keyVaultNameSuffix gives a new one, so that a reinstall can proceed
 // while the old vault is soft-deleted (its name stayed taken for 90 days);
-// and every name is one Key Vault accepts, with the suffix whole in it.
+// and every name is one Key Vault accepts, with the suffix whole in it
+// (TestResourceNames tries every namePrefix and suffix of
+// testdata/names.json).
 func TestKeyVaultName(t *testing.T) {
 	td := loadTypeData(t)
 	tm := loadARM(t)
@@ -863,7 +887,7 @@ func TestKeyVaultName(t *testing.T) {
 	if reinstall == upgrade {
 		t.Errorf("a new keyVaultNameSuffix keeps the name %s", upgrade)
 	}
-	for _, prefix := range []string{"graph-proxy", "gpx", "graph-proxy-contoso1", "a-b-c-d-e-f-g-h-i-j-"} {
+	for _, prefix := range []string{"graph-proxy", "gpx", "graph-proxy-contoso1", "a-b-c-d-e-f-g-h-i-j1"} {
 		for _, suffix := range []any{nil, "r2", "abcdefghij123"} {
 			over := map[string]any{"namePrefix": prefix}
 			if suffix != nil {
@@ -1134,6 +1158,17 @@ func regenerateAzureTypes(from string, used, usedTypes map[string]bool) error {
 			return err
 		}
 		if !usedTypes[strings.ToLower(k.(string))] {
+			continue
+		}
+		// index.json spells a few types two ways, for two different types
+		// (microsoft.insights/workbooks, Application Insights' classic
+		// ones, beside Microsoft.Insights/workbooks): keep the one whose
+		// versions hold the version the templates use.
+		var entry indexEntry
+		if err := json.Unmarshal(v, &entry); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(entry.Versions, func(ver string) bool { return used[strings.ToLower(k.(string)+"@"+ver)] }) {
 			continue
 		}
 		var b bytes.Buffer

@@ -111,7 +111,7 @@ func TestMainTemplate(t *testing.T) {
 	// Outputs that name where a secret is kept, never its value: the
 	// vault's name, and the policy secret's URI, built from the vault's
 	// URI and never read from the secret itself.
-	addresses := map[string]bool{"keyVaultName": true, "policySecretUri": true}
+	addresses := map[string]bool{"keyVaultName": true, "policySecretUri": true, "auditCheckpointKeyUri": true}
 	for name, o := range tm.Outputs {
 		lower := strings.ToLower(name)
 		secretName := !addresses[name] && (strings.Contains(lower, "secret") || strings.Contains(lower, "key"))
@@ -210,10 +210,32 @@ func TestCreateUiDefinition(t *testing.T) {
 			Regex             string `json:"regex"`
 			ValidationMessage string `json:"validationMessage"`
 			AllowedValues     any    `json:"allowedValues"`
+			// validations is the form Microsoft documents today
+			// ("Microsoft.Common.TextBox UI element"): several checks,
+			// each a regex or an isValid expression, with a message.
+			Validations []struct {
+				Regex   string `json:"regex"`
+				IsValid string `json:"isValid"`
+				Message string `json:"message"`
+			} `json:"validations"`
 		}
 		json.Unmarshal(e.Constraints, &c)
 		switch e.Type {
 		case "Microsoft.Common.TextBox":
+			if len(c.Validations) > 0 {
+				if c.Regex != "" {
+					t.Errorf("text box %s has both regex and validations", ref)
+				}
+				for i, v := range c.Validations {
+					if v.Message == "" || (v.Regex == "") == (v.IsValid == "") {
+						t.Errorf("text box %s: validation %d wants a message and one of regex and isValid", ref, i)
+					}
+					if _, err := regexp.Compile(v.Regex); err != nil {
+						t.Errorf("text box %s: %v", ref, err)
+					}
+				}
+				continue
+			}
 			if c.Regex == "" || c.ValidationMessage == "" {
 				t.Errorf("text box %s has no validation and message", ref)
 			}

@@ -2,11 +2,13 @@ package marketplace
 
 import (
 	"archive/zip"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -321,6 +323,12 @@ func (e *offerEvaluator) expr() (any, error) {
 		}
 	}
 	start := e.pos
+	for e.pos < len(e.src) && e.src[e.pos] >= '0' && e.src[e.pos] <= '9' {
+		e.pos++
+	}
+	if e.pos > start {
+		return strconv.Atoi(e.src[start:e.pos])
+	}
 	for e.pos < len(e.src) && (e.src[e.pos] >= 'a' && e.src[e.pos] <= 'z' || e.src[e.pos] >= 'A' && e.src[e.pos] <= 'Z') {
 		e.pos++
 	}
@@ -381,7 +389,7 @@ func (e *offerEvaluator) call(name string, args []any) (any, error) {
 		}
 		return s, nil
 	}
-	arity := map[string]int{"steps": 1, "if": 3, "equals": 2, "not": 1, "empty": 1, "replace": 3, "split": 2, "first": 1}
+	arity := map[string]int{"steps": 1, "basics": 1, "if": 3, "equals": 2, "not": 1, "empty": 1, "replace": 3, "split": 2, "first": 1, "guid": 0, "substring": 3, "contains": 2}
 	if n, ok := arity[name]; ok && len(args) != n {
 		return nil, fmt.Errorf("%s takes %d arguments, not %d", name, n, len(args))
 	}
@@ -392,6 +400,42 @@ func (e *offerEvaluator) call(name string, args []any) (any, error) {
 			return m, nil
 		}
 		return nil, fmt.Errorf("no step %q", s)
+	case "basics":
+		// The Basics page's controls are given as the step "basics".
+		s, err := str(0)
+		if v, ok := e.steps["basics"][s]; ok && err == nil {
+			return v, nil
+		}
+		return nil, fmt.Errorf("no basics control %q", s)
+	case "guid":
+		// "Generates a globally unique string (GUID)": a new one at
+		// every call.
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+	case "substring":
+		// substring(string, startIndex, length).
+		s, err := str(0)
+		if err != nil {
+			return nil, err
+		}
+		start, ok1 := args[1].(int)
+		n, ok2 := args[2].(int)
+		if !ok1 || !ok2 || start < 0 || n < 0 || start+n > len(s) {
+			return nil, fmt.Errorf("substring(%q, %v, %v): out of range", s, args[1], args[2])
+		}
+		return s[start : start+n], nil
+	case "contains":
+		// contains(string, substring), as the wizard uses it.
+		s, err1 := str(0)
+		sub, err2 := str(1)
+		if err := offerFirstErr(err1, err2); err != nil {
+			return nil, err
+		}
+		return strings.Contains(s, sub), nil
 	case "if":
 		c, ok := args[0].(bool)
 		if !ok {

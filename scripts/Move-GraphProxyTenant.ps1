@@ -12,8 +12,9 @@ destroys nothing before its replacement works:
 
   1. creates a new user-assigned identity (identities do not move);
   2. moves Key Vault to the new tenant and grants the new identity Key
-     Vault Secrets User, and Monitoring Metrics Publisher on the data
-     collection rule;
+     Vault Secrets User, Key Vault Crypto User on the audit checkpoint key
+     (GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID), and Monitoring Metrics
+     Publisher on the data collection rule;
   3. (federated mode) says which federated credential to add;
   4. grants the Graph permissions (Grant-GraphPermissions.ps1) and the
      Teams application access policy (Add-Teams-Access-Policy.ps1);
@@ -101,6 +102,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 $keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+$keyVaultCryptoUser = '12338af0-0e69-4776-bea7-57ae8d297424'
 $monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 $clientIdVariable = 'GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID'
 $tenantIdVariable = 'GRAPH_PROXY_UPSTREAM_TENANTID'
@@ -190,7 +192,7 @@ elseif ($PSCmdlet.ShouldProcess($identityName, "create a user-assigned identity 
 # would do with it.
 $newPrincipal = if ($identity) { $identity.principalId } else { "<principal id of $identityName>" }
 
-Step '2. Key Vault in the new tenant, Key Vault Secrets User and Monitoring Metrics Publisher for the new identity'
+Step '2. Key Vault in the new tenant, Key Vault Secrets User, Key Vault Crypto User on the checkpoint key and Monitoring Metrics Publisher for the new identity'
 if ($vault) {
     if ($vault.tenant -eq $TargetTenantId) {
         Write-Host "ok: vault $($vault.name) is in tenant $TargetTenantId"
@@ -199,11 +201,23 @@ if ($vault) {
         ConvertFrom-Az (az keyvault update --resource-group $ResourceGroup --name $vault.name --set "Properties.tenantId=$TargetTenantId" --output json --only-show-errors) "moving vault $($vault.name) to the new tenant" | Out-Null
         Write-Host "vault $($vault.name) moved to tenant $TargetTenantId"
     }
+    # The audit checkpoint key, on which alone the identity signs: its
+    # name is the last segment of the key's URI the app is configured with.
+    $checkpointKey = ''
+    if ($appEnv.ContainsKey('GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID')) {
+        $checkpointKey = "$($vault.id)/keys/$(($appEnv['GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID'].TrimEnd('/') -split '/')[-1])"
+    }
     if ($identity) {
         Grant-Role $identity.principalId $keyVaultSecretsUser $vault.id 'Key Vault Secrets User'
+        if ($checkpointKey) {
+            Grant-Role $identity.principalId $keyVaultCryptoUser $checkpointKey 'Key Vault Crypto User'
+        }
     }
     else {
         Write-Host "would grant Key Vault Secrets User on $($vault.name) to $newPrincipal"
+        if ($checkpointKey) {
+            Write-Host "would grant Key Vault Crypto User on $checkpointKey to $newPrincipal"
+        }
     }
 }
 else {

@@ -18,7 +18,7 @@ targetScope = 'resourceGroup'
 @description('Region of every resource.')
 param location string = resourceGroup().location
 
-@description('Prefix of every resource name.')
+@description('Prefix of every resource name, and the container app\'s name: lower-case letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
 @minLength(3)
 @maxLength(20)
 param namePrefix string = 'graph-proxy'
@@ -90,15 +90,43 @@ param policyPollInterval string = ''
 @description('Name of the Key Vault secret holding the app credential (keyVault modes).')
 param keyVaultSecretName string = 'graph-proxy-credential'
 
-@description('Ends the Key Vault\'s name. Keep it across redeployments, so that an upgrade keeps the vault; give a new value (letters and digits) to reinstall while the previous vault is soft-deleted. See docs/installation.md.')
+@description('Ends the Key Vault\'s name (letters and digits). Keep it across redeployments, so that an upgrade keeps the vault; give a new value to reinstall while the previous vault is soft-deleted (the Marketplace wizard makes a new one unless given the old one). See docs/installation.md.')
 @minLength(1)
 @maxLength(13)
 param keyVaultNameSuffix string = uniqueString(resourceGroup().id)
+
+@description('Name of the Key Vault key that signs the audit log\'s checkpoints (audit.checkpoint.keyID): EC P-256, sign and verify only; the identity holds Key Vault Crypto User on this key alone. A deployment creates its first version and leaves an existing key as it is.')
+@minLength(1)
+@maxLength(127)
+param auditCheckpointKeyName string = 'audit-checkpoint'
+
+@description('Object id of a user, group or service principal to hold Key Vault Secrets Officer on the policy secret, to change the policy (az keyvault secret set); empty grants nobody. The secret must exist: give policyYaml, or deploy after a deployment that did.')
+param policyOperatorPrincipalId string = ''
+
+@description('What policyOperatorPrincipalId is: User, Group or ServicePrincipal.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param policyOperatorPrincipalType string = 'User'
 
 @description('Days the audit log is kept.')
 @minValue(30)
 @maxValue(730)
 param auditRetentionInDays int = 365
+
+@description('Also write every audit record to the container\'s console, which Container Apps ships to ContainerAppConsoleLogs_CL: a second, untyped copy, billed again. Off, the records go to GraphProxyAudit_CL alone, and calls are refused (503) while Logs Ingestion cannot take them. See docs/operator-guide.md.')
+param auditToConsole bool = false
+
+@description('Deploy the alert rules on the audit table (refusal spikes, new routes, permissions and mailboxes, audit chain gaps, stale checkpoints, token failures): see docs/audit.md, "In Azure". The workbook and the query pack are deployed either way.')
+param alertRules bool = true
+
+@description('Resource id of an existing action group the alert rules notify; empty deploys the rules without actions, and their alerts appear in Azure Monitor only.')
+param alertActionGroupId string = ''
+
+@description('Also alert on Microsoft Graph calls by the proxy\'s identity that the proxy has no record of. Needs Microsoft Graph activity logs (Entra diagnostic setting MicrosoftGraphActivityLogs) sent to this deployment\'s workspace first: the rule\'s query is validated against the table when the rule is created.')
+param graphActivityAlert bool = false
 
 @description('Tags for every resource.')
 param tags object = {}
@@ -112,12 +140,27 @@ var cloud = graphCloud == 'auto' ? cloudNames[?environment().name] ?? 'global' :
 // The Key Vault is created in every mode: it holds the policy. usesVault
 // says whether it also holds the app credential.
 var usesVault = upstreamMode == 'keyVaultSecret' || upstreamMode == 'keyVaultCertificate'
+// namePrefix is the container app's name and begins every other name:
+// lower-case letters, digits and single hyphens, starting with a letter and
+// ending with a letter or digit (Container Apps' rule; a vault name must
+// start with a letter too). keyVaultNameSuffix ends the vault's name:
+// letters and digits. Parameter decorators can only bound their length, so
+// the rest is checked here, when ARM validates the template, before
+// anything is created (namePrefix 1proxy made the vault name 1proxy-…,
+// which Key Vault refuses).
+var namePrefixValid = contains('abcdefghijklmnopqrstuvwxyz', take(namePrefix, 1)) && !endsWith(namePrefix, '-') && !contains(namePrefix, '--') && empty(filter(range(0, length(namePrefix)), i => !contains('abcdefghijklmnopqrstuvwxyz0123456789-', substring(namePrefix, i, 1))))
+var keyVaultNameSuffixValid = empty(filter(range(0, length(keyVaultNameSuffix)), i => !contains('abcdefghijklmnopqrstuvwxyz0123456789', substring(toLower(keyVaultNameSuffix), i, 1))))
 // A deleted vault keeps its name for its soft-delete retention (90 days;
 // purge protection forbids purging it sooner), so a reinstall into the same
 // resource group needs either the vault recovered or a new suffix
 // (docs/installation.md). The prefix loses its hyphens and is cut so that
-// the whole suffix fits in the 24 characters a vault name may have.
-var vaultName = '${take(replace(namePrefix, '-', ''), 23 - length(keyVaultNameSuffix))}-${keyVaultNameSuffix}'
+// the whole suffix fits in the 24 characters a vault name may have; it
+// starts with a letter, so the name does.
+var vaultName = !namePrefixValid
+  ? fail('namePrefix ${namePrefix}: use lower-case letters, digits and single hyphens, starting with a letter and ending with a letter or digit (it is the container app\'s name and begins the Key Vault\'s).')
+  : !keyVaultNameSuffixValid
+      ? fail('keyVaultNameSuffix ${keyVaultNameSuffix}: use letters and digits only (it ends the Key Vault\'s name).')
+      : '${take(replace(namePrefix, '-', ''), 23 - length(keyVaultNameSuffix))}-${keyVaultNameSuffix}'
 
 // Combinations graph-proxy refuses at every start (exit 2, a revision that
 // never becomes ready) fail the deployment instead: ARM evaluates these
@@ -141,17 +184,22 @@ module identity 'modules/identity.bicep' = {
 }
 
 // The vault, the policy secret (a new version only when policyYaml is
-// given) and Key Vault Secrets User for the identity. The container app
-// reads the module's outputs, so it is deployed after all three: its
-// first start finds the role and the secret in place.
+// given), the checkpoint key, and the identity's roles: Key Vault Secrets
+// User on the vault, Key Vault Crypto User on the key. The container app
+// reads the module's outputs, so it is deployed after all of them: its
+// first start finds the roles, the secret and the key in place.
 module vault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
     name: vaultName
     location: location
     identityPrincipalId: identity.outputs.principalId
+    identityId: identity.outputs.id
     policySecretName: policySecretName
     policyYaml: policyYaml
+    auditCheckpointKeyName: auditCheckpointKeyName
+    policyOperatorPrincipalId: policyOperatorPrincipalId
+    policyOperatorPrincipalType: policyOperatorPrincipalType
     tags: tags
   }
 }
@@ -162,8 +210,28 @@ module monitoring 'modules/monitoring.bicep' = {
     namePrefix: namePrefix
     location: location
     identityPrincipalId: identity.outputs.principalId
+    identityId: identity.outputs.id
     retentionInDays: auditRetentionInDays
     tags: tags
+  }
+}
+
+// The security team's workbook, saved queries and alert rules on the
+// audit table. The workspace's name comes from the monitoring module, so
+// they are created once the table is: the rules' queries are validated
+// against it.
+module views 'modules/views.bicep' = {
+  name: 'views'
+  params: {
+    namePrefix: namePrefix
+    location: location
+    tags: tags
+    workspaceName: monitoring.outputs.workspaceName
+    alertRules: alertRules
+    actionGroupId: alertActionGroupId
+    graphActivityAlert: graphActivityAlert
+    // Graph logs a managed identity's calls under its client id.
+    proxyAppId: upstreamMode == 'managedIdentity' ? identity.outputs.clientId : appClientId
   }
 }
 
@@ -180,6 +248,13 @@ var policyEnv = concat([
     value: policyPollInterval
   }
 ])
+
+// One copy of each record in Log Analytics by default: the typed,
+// hash-chained GraphProxyAudit_CL, through the data collection rule.
+// Container Apps ships the console to ContainerAppConsoleLogs_CL as well,
+// so stdout beside it would have every record ingested, and billed, twice
+// (docs/operator-guide.md, "Where the audit records go").
+var auditSinks = auditToConsole ? 'stdout,azureMonitor' : 'azureMonitor'
 
 var vaultEnv = usesVault ? [
   {
@@ -251,7 +326,7 @@ module app 'modules/containerapp.bicep' = {
       }
       {
         name: 'GRAPH_PROXY_AUDIT_SINKS'
-        value: 'stdout,azureMonitor'
+        value: auditSinks
       }
       {
         name: 'GRAPH_PROXY_AUDIT_AZUREMONITOR_ENDPOINT'
@@ -264,6 +339,10 @@ module app 'modules/containerapp.bicep' = {
       {
         name: 'GRAPH_PROXY_AUDIT_AZUREMONITOR_STREAM'
         value: monitoring.outputs.streamName
+      }
+      {
+        name: 'GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID'
+        value: vault.outputs.auditCheckpointKeyUri
       }
     ], policyEnv, vaultEnv, mtlsEnv)
   }
@@ -283,3 +362,6 @@ output keyVaultName string = vault.outputs.name
 
 @description('The policy\'s Key Vault secret without a version (policy.keyVault.secretURI): a new version stored there is the policy the proxy applies next (docs/operator-guide.md).')
 output policySecretUri string = vault.outputs.policySecretUri
+
+@description('The key that signs the audit log\'s checkpoints, without a version (audit.checkpoint.keyID): its public versions verify them (docs/audit.md).')
+output auditCheckpointKeyUri string = vault.outputs.auditCheckpointKeyUri

@@ -5,6 +5,8 @@
 param namePrefix string
 param location string
 param identityPrincipalId string
+@description('The identity\'s resource id: what names its role assignment, with the scope and the role (guid()), as mainTemplate.json names it.')
+param identityId string
 param retentionInDays int = 365
 param tags object = {}
 
@@ -95,7 +97,7 @@ resource rule 'Microsoft.Insights/dataCollectionRules@2024-03-11' = {
 }
 
 resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(rule.id, identityPrincipalId, monitoringMetricsPublisher)
+  name: guid(rule.id, identityId, monitoringMetricsPublisher)
   scope: rule
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
