@@ -709,3 +709,63 @@ func (v *Verifier) addRows(name string, order int, ents []entry) error {
 	}
 	return nil
 }
+
+// ExportLines reads the rows of a Log Analytics export (any format
+// Verifier.Add reads) and returns each record's line — its RawRecord, or
+// the line rebuilt from its columns — with its row number, in chain order
+// (by replica, then seq), leaving out a row that repeats a record already
+// read. It is for readers of the records, such as audit report: whether
+// the lines are the records the proxy wrote, and form intact chains, is
+// for a Verifier given the same export to say. A row that holds no record
+// at all is an error.
+func ExportLines(name string, r io.Reader) (lines [][]byte, rows []int, err error) {
+	br := bufio.NewReaderSize(r, sniffLen)
+	f := sniff(br)
+	if f == formatLines {
+		return nil, nil, &Problem{File: name, Reason: "not a Log Analytics export"}
+	}
+	type row struct {
+		line    []byte
+		n       int
+		replica string
+		seq     uint64
+	}
+	var got []row
+	seen := map[string]bool{}
+	_, err = readExport(name, br, f, func(er exportRow) error {
+		cols, err := rowColumns(name, er)
+		if err != nil {
+			return err
+		}
+		line := []byte(cols[rawColumn].text)
+		if len(line) == 0 {
+			if line, err = rebuildLine(cols); err != nil {
+				return rowProblem(name, er.n, err.Error())
+			}
+		}
+		var key struct {
+			Replica string `json:"replica"`
+			Seq     uint64 `json:"seq"`
+			Hash    string `json:"hash"`
+		}
+		if err := json.Unmarshal(line, &key); err != nil {
+			return rowProblem(name, er.n, "not an audit record: "+err.Error())
+		}
+		if key.Hash != "" && seen[key.Hash] {
+			return nil
+		}
+		seen[key.Hash] = true
+		got = append(got, row{line: line, n: er.n, replica: key.Replica, seq: key.Seq})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortStableFunc(got, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.replica, b.replica), cmp.Compare(a.seq, b.seq))
+	})
+	for _, g := range got {
+		lines, rows = append(lines, g.line), append(rows, g.n)
+	}
+	return lines, rows, nil
+}

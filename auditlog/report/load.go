@@ -99,8 +99,11 @@ const maxLine = 16 << 20
 // Lines that are not records are skipped and listed in
 // Verification.Unreadable (they also break the chain). The error is for
 // inputs that cannot be read at all: a missing file, a permission denied,
-// or a Log Analytics export (ErrExport), whose records Load does not read
-// yet.
+// an export row that holds no record. A Log Analytics export (the JSON of
+// az monitor log-analytics query, the query API's answer, the portal's
+// CSV) is verified as audit verify verifies it, and its records read in
+// chain order (auditlog.ExportLines); problems found per replica name its
+// rows.
 func Load(paths []string, opts LoadOptions) ([]auditlog.Record, Verification, error) {
 	ver := Verification{Options: opts}
 	files, err := expand(paths, &ver.Skipped)
@@ -115,6 +118,7 @@ func Load(paths []string, opts LoadOptions) ([]auditlog.Record, Verification, er
 	lineReplica := make([][]int32, len(files))
 	names := map[string]int32{}
 	var replicas []string
+	exports := map[string]export{}
 	for i, name := range files {
 		data, err := os.ReadFile(name)
 		if err != nil {
@@ -122,15 +126,22 @@ func Load(paths []string, opts LoadOptions) ([]auditlog.Record, Verification, er
 		}
 		sum := sha256.Sum256(data)
 		in := Input{Name: name, Bytes: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
-		if isExport(data) {
-			return nil, ver, fmt.Errorf("%s: %w", name, ErrExport)
-		}
 		if ver.Err == nil {
 			// The verifier stops at its first problem, as `audit verify`
 			// does: its verdict is that problem; the records are read on.
 			if err := all.Add(name, bytes.NewReader(data)); err != nil {
 				ver.Err = err
 			}
+		}
+		if isExport(data) {
+			// The export's records, as lines in chain order: what the
+			// rest reads, the per-replica pass included.
+			lines, rows, err := auditlog.ExportLines(name, bytes.NewReader(data))
+			if err != nil {
+				return nil, ver, err
+			}
+			data = append(bytes.Join(lines, []byte("\n")), '\n')
+			exports[name] = export{data: data, rows: rows}
 		}
 		readLines(data, func(line int, r *auditlog.Record, reason string) {
 			if r == nil {
@@ -165,8 +176,15 @@ func Load(paths []string, opts LoadOptions) ([]auditlog.Record, Verification, er
 		}
 		return recs, ver, nil
 	}
-	ver.Replicas, err = verifyEach(files, lineReplica, replicas, recs, opts)
+	ver.Replicas, err = verifyEach(files, exports, lineReplica, replicas, recs, opts)
 	return recs, ver, err
+}
+
+// export is a Log Analytics export as Load reads it: its records' lines
+// in chain order, and the row each came from.
+type export struct {
+	data []byte
+	rows []int
 }
 
 // expand lists the files paths stand for, as Verifier.AddPath does.
@@ -200,11 +218,6 @@ func expand(paths []string, skipped *[]string) ([]string, error) {
 	}
 	return files, nil
 }
-
-// ErrExport is the error for an input that is a Log Analytics export, not
-// the JSON lines the proxy writes: Load does not read exports yet (audit
-// verify checks them).
-var ErrExport = errors.New("a Log Analytics export, not the JSON lines the proxy writes: audit report does not read exports yet; audit verify checks them")
 
 // isExport tells an export from JSON lines as auditlog's Verifier does
 // (auditlog/export.go, sniff): a JSON array, the query API's {"tables":…},
@@ -267,7 +280,7 @@ func forEachLine(data []byte, fn func(line int, raw []byte, complete bool)) {
 // verifyEach verifies each group of linked replicas on its own: a replica
 // whose genesis continues another replica's chain (a restart under a new
 // name) is in that replica's group.
-func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs []auditlog.Record, opts LoadOptions) ([]Replica, error) {
+func verifyEach(files []string, exports map[string]export, lineReplica [][]int32, replicas []string, recs []auditlog.Record, opts LoadOptions) ([]Replica, error) {
 	group, n := groups(replicas, recs)
 	verifiers := make([]*auditlog.Verifier, n)
 	for g := range verifiers {
@@ -281,9 +294,13 @@ func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs [
 		lines[g] = map[string][]int{}
 	}
 	for i, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return nil, err
+		ex, isExport := exports[name]
+		data := ex.data
+		if !isExport {
+			var err error
+			if data, err = os.ReadFile(name); err != nil {
+				return nil, err
+			}
 		}
 		parts := make([]*bytes.Buffer, n)
 		forEachLine(data, func(line int, raw []byte, complete bool) {
@@ -296,6 +313,9 @@ func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs [
 			}
 			parts[g].Write(raw)
 			parts[g].WriteByte('\n')
+			if isExport {
+				line = ex.rows[line-1] // the row the record came from
+			}
 			lines[g][name] = append(lines[g][name], line)
 		})
 		for g, part := range parts {
@@ -303,7 +323,7 @@ func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs [
 				continue
 			}
 			if err := verifiers[g].Add(name, part); err != nil {
-				errs[g] = fileLine(err, lines[g])
+				errs[g] = fileLine(err, lines[g], exports)
 			}
 		}
 	}
@@ -311,7 +331,7 @@ func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs [
 	for g, v := range verifiers {
 		if errs[g] == nil {
 			res, err := v.Done()
-			results[g], errs[g] = res, fileLine(err, lines[g])
+			results[g], errs[g] = res, fileLine(err, lines[g], exports)
 		}
 	}
 	out := make([]Replica, 0, len(replicas))
@@ -320,7 +340,7 @@ func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs [
 		if r.Err == nil {
 			for _, c := range results[group[k]].Chains {
 				if slices.Contains(c.Replicas, name) {
-					r.Chains = append(r.Chains, fileLines(c, lines[group[k]]))
+					r.Chains = append(r.Chains, fileLines(c, lines[group[k]], exports))
 				}
 			}
 		}
@@ -332,20 +352,24 @@ func verifyEach(files []string, lineReplica [][]int32, replicas []string, recs [
 
 // fileLine maps the line of a problem found in a group's part of a file
 // back to the file's own line.
-func fileLine(err error, lines map[string][]int) error {
+// An export's lines map to its rows.
+func fileLine(err error, lines map[string][]int, exports map[string]export) error {
 	var p *auditlog.Problem
 	if !errors.As(err, &p) {
 		return err
 	}
 	q := *p
 	q.Line = mapLine(lines, p.File, p.Line)
+	_, q.Row = exports[p.File]
 	return &q
 }
 
 // fileLines maps a chain's head and tail positions as fileLine does.
-func fileLines(c auditlog.Chain, lines map[string][]int) auditlog.Chain {
+func fileLines(c auditlog.Chain, lines map[string][]int, exports map[string]export) auditlog.Chain {
 	c.Head.Line = mapLine(lines, c.Head.File, c.Head.Line)
 	c.Tail.Line = mapLine(lines, c.Tail.File, c.Tail.Line)
+	_, c.Head.Row = exports[c.Head.File]
+	_, c.Tail.Row = exports[c.Tail.File]
 	return c
 }
 

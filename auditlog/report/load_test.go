@@ -2,10 +2,13 @@ package report
 
 import (
 	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,16 +217,71 @@ func TestLoadAsVerify(t *testing.T) {
 	}
 }
 
+// TestLoadExport: audit report reads what Log Analytics holds — the rows
+// of az monitor log-analytics query -o json, in any order, and the
+// portal's CSV — as it reads the files: the same records, the same
+// verdict, problems named by row.
 func TestLoadExport(t *testing.T) {
 	dir := t.TempDir()
-	for name, content := range map[string]string{
-		"rows.json":   `[{"time":"2026-11-22T14:00:00Z","replica":"r1"}]`,
-		"tables.json": `{ "tables": [] }`,
-		"export.csv":  "\xef\xbb\xbftime [UTC],replica,seq,prev,hash\n",
-	} {
-		_, _, err := Load([]string{writeFile(t, dir, name, []byte(content))}, LoadOptions{})
-		if !errors.Is(err, ErrExport) {
-			t.Errorf("%s: %v; want ErrExport", name, err)
+	files := fixtureFiles(t, dir)
+	want, wantVer, err := Load(files, LoadOptions{})
+	if err != nil || !wantVer.Intact() {
+		t.Fatalf("the files: %v, %v", err, wantVer.Err)
+	}
+	var lines []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")...)
+	}
+	// az: every value a string; the rows reversed, and one repeated (an
+	// upload Log Analytics ingested twice).
+	var rows []map[string]string
+	for i := len(lines) - 1; i >= 0; i-- {
+		var r auditlog.Record
+		if err := json.Unmarshal([]byte(lines[i]), &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, map[string]string{"TableName": "PrimaryResult", "RawRecord": lines[i], "replica": r.Replica,
+			"seq": strconv.FormatUint(r.Seq, 10), "decision": r.Decision})
+	}
+	rows = append(rows, rows[3])
+	az, _ := json.Marshal(rows)
+	var portal bytes.Buffer
+	w := csv.NewWriter(&portal)
+	w.Write([]string{"RawRecord", "replica"})
+	for _, l := range lines {
+		var r auditlog.Record
+		json.Unmarshal([]byte(l), &r)
+		w.Write([]string{l, r.Replica})
+	}
+	w.Flush()
+	for name, data := range map[string][]byte{"rows.json": az, "export.csv": append([]byte("\xef\xbb\xbf"), portal.Bytes()...)} {
+		got, ver, err := Load([]string{writeFile(t, dir, name, data)}, LoadOptions{})
+		if err != nil || !ver.Intact() {
+			t.Fatalf("%s: %v, %v", name, err, ver.Err)
+		}
+		if len(got) != len(want) || ver.Verified.Records != wantVer.Verified.Records || len(ver.Replicas) != len(wantVer.Replicas) {
+			t.Errorf("%s: %d records, %d replicas; want %d and %d, as from the files", name, len(got), len(ver.Replicas), len(want), len(wantVer.Replicas))
+		}
+	}
+	// An altered row: the verdict names it, and the replica's own verdict
+	// names its row too.
+	rows[5]["RawRecord"] = strings.Replace(rows[5]["RawRecord"], `"requestId":"`, `"requestId":"x`, 1)
+	altered, _ := json.Marshal(rows)
+	_, ver, err := Load([]string{writeFile(t, dir, "altered.json", altered)}, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p *auditlog.Problem
+	if !errors.As(ver.Err, &p) || !p.Row || p.Line != 6 {
+		t.Fatalf("altered export: %v; want row 6 named", ver.Err)
+	}
+	for _, r := range ver.Replicas {
+		if r.Err != nil && (!errors.As(r.Err, &p) || !p.Row || p.Line != 6) {
+			t.Errorf("replica %s: %v; want row 6 named", r.Name, r.Err)
 		}
 	}
 }

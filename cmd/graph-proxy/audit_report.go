@@ -14,11 +14,14 @@ import (
 
 const auditReportUsage = `Usage:
   graph-proxy audit report [--title T] [-o FILE] [--open] [--allow-partial-head]
-      [--calls-per-caller N] [--top N] [--no-generated-at] FILE|DIR...
+      [--key KEY]... [--calls-per-caller N] [--top N] [--no-generated-at] FILE|DIR...
 
 Writes one self-contained HTML page for an auditor's review of the audit
-files given (a directory stands for the regular files in it): the chains
-verified, as audit verify does, per replica; calls over time by caller and
+files given (a directory stands for the regular files in it) — JSON lines
+as the proxy writes them, or the GraphProxyAudit_CL table's rows exported
+from Log Analytics (az monitor log-analytics query -o json, the portal's
+CSV): the chains verified, as audit verify does, per replica, and with
+--key the checkpoints' signatures; calls over time by caller and
 decision; refusals by reason and rule; top routes, permissions and people;
 Graph's statuses, throttling and latency; the audit trail's health; and each
 caller's calls. The page runs no script and loads nothing (inline SVG, a
