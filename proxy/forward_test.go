@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -523,5 +524,37 @@ func TestGoAwayRetried(t *testing.T) {
 	}
 	if rec := e.Record(resp); rec.Status != http.StatusCreated {
 		t.Errorf("audit record %+v", rec)
+	}
+}
+
+// TestStalledAnswerIsCut: Graph sends its headers and part of an answer,
+// then nothing. The wait for more is bounded by graph.timeout, as the wait
+// for the headers is: the caller gets a 502 (the answer was still being
+// read whole) or a cut answer (it was already streaming), never a hang,
+// and the record says Graph stalled.
+func TestStalledAnswerIsCut(t *testing.T) {
+	for _, first := range []int{100, 300 << 10} {
+		t.Run(fmt.Sprint(first), func(t *testing.T) {
+			e := proxytest.New(t, proxytest.Options{GraphTimeout: 300 * time.Millisecond})
+			stall := make(chan struct{})
+			defer close(stall)
+			e.Sim.Graph.Inject(&graphsim.Fault{PathPrefix: "/users", Stream: stall, StreamFirst: first, Times: 1})
+			start := time.Now()
+			resp := e.Do("GET", "/v1.0/users", nil)
+			_, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if took := time.Since(start); took > 10*time.Second {
+				t.Fatalf("the caller waited %s for a stalled answer", took)
+			}
+			if first < 256<<10 && resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("%d for an answer that stalled before it was read; want 502", resp.StatusCode)
+			}
+			if first > 256<<10 && (resp.StatusCode != 200 || err == nil) {
+				t.Errorf("%d, read error %v, for an answer that stalled mid-stream; want it cut", resp.StatusCode, err)
+			}
+			if r := e.Records(1)[0]; !strings.Contains(r.Error, "stalled") {
+				t.Errorf("record error %q; want the stall named", r.Error)
+			}
+		})
 	}
 }

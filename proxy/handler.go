@@ -32,6 +32,12 @@ type Options struct {
 	PublicBase *url.URL
 	// Transport carries forwarded calls to Graph.
 	Transport http.RoundTripper
+	// UpstreamIdle bounds each wait for more of Graph's answer body (the
+	// transport bounds the wait for its headers): an answer that stalls
+	// longer is cut, the caller's answer with it, and recorded as such, so
+	// that a stalled stream holds neither a call nor its limits forever.
+	// Zero waits as long as Graph's connection lives.
+	UpstreamIdle time.Duration
 	// Callers authenticates inbound requests.
 	Callers callers.Authenticator
 	// Policy decides canonical requests.

@@ -213,6 +213,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		Graph:          graphURL,
 		PublicBase:     publicBase,
 		Transport:      graphTransport,
+		UpstreamIdle:   cfg.Graph.Timeout,
 		Callers:        auth,
 		Policy:         store,
 		Members:        &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},

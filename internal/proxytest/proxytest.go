@@ -234,6 +234,7 @@ func New(t *testing.T, o Options) *Env {
 		Graph:        gu,
 		PublicBase:   public,
 		Transport:    transport,
+		UpstreamIdle: o.GraphTimeout,
 		Callers:      auth,
 		Policy:       decider,
 		Limiter:      proxy.NewLimiter(nil),
