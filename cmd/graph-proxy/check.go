@@ -122,6 +122,19 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		}
 	}
 
+	// The audit checkpoint key: a signature made, as serve makes them.
+	if cp := cfg.Audit.Checkpoint; cp.KeyID != "" {
+		start := time.Now()
+		o, err := checkpointOptions(cfg, loginURL, client)
+		if err == nil {
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, _, _, err = o.Signer.Sign(sctx, []byte("graph-proxy check"))
+			cancel()
+		}
+		add("Key Vault: sign with the audit checkpoint key "+cp.KeyID, time.Since(start), err,
+			"grant the proxy's identity Key Vault Crypto User on the key (the templates do; docs/installation.md, \"The audit checkpoint key\"), or create the key")
+	}
+
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -13,6 +13,13 @@ import (
 
 func checkEnv(t *testing.T, policyText string) []string {
 	t.Helper()
+	_, env := checkSim(t, policyText)
+	return env
+}
+
+// checkSim is checkEnv with the simulator.
+func checkSim(t *testing.T, policyText string) (*graphsim.Sim, []string) {
+	t.Helper()
 	sim, err := graphsim.Start(graphsim.Options{SigningKey: simKey()})
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +30,7 @@ func checkEnv(t *testing.T, policyText string) []string {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	os.WriteFile(ca, sim.CAPEM(), 0o600)
-	return baseEnv(t, policyText,
+	return sim, baseEnv(t, policyText,
 		"GRAPH_PROXY_GRAPH_BASEURL="+sim.Graph.URL,
 		"GRAPH_PROXY_GRAPH_LOGINURL="+sim.Entra.URL,
 		"GRAPH_PROXY_GRAPH_CAFILE="+ca,
@@ -43,6 +50,23 @@ func TestCheck(t *testing.T) {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("output lacks %q:\n%s", want, out.String())
 			}
+		}
+	})
+	t.Run("the audit checkpoint key", func(t *testing.T) {
+		sim, env := checkSim(t, proxytest.DefaultPolicy)
+		sim.Vault.CreateKey("audit-checkpoint")
+		env = append(env, "GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID="+sim.Vault.URL+"/keys/audit-checkpoint",
+			"GRAPH_PROXY_AUDIT_CHECKPOINT_DISABLECHALLENGERESOURCEVERIFICATION=true")
+		var out strings.Builder
+		if code := exitCode(run(t.Context(), []string{"check"}, env, &out, &out), &out); code != 0 || !strings.Contains(out.String(), "ok   Key Vault: sign with the audit checkpoint key") {
+			t.Fatalf("exit %d:\n%s", code, out.String())
+		}
+		// The role taken away: check says so, and how to fix it.
+		sim.Vault.SetSigner(sim.Entra.App(graphsim.CustomerTenant, graphsim.SystemIdentityClientID).ObjectID, false)
+		out.Reset()
+		code := exitCode(run(t.Context(), []string{"check"}, env, &out, &out), &out)
+		if code != 1 || !strings.Contains(out.String(), "Key Vault Crypto User on the key") || !strings.Contains(out.String(), "403") {
+			t.Fatalf("exit %d; want 1 naming the role:\n%s", code, out.String())
 		}
 	})
 	t.Run("missing permission", func(t *testing.T) {
