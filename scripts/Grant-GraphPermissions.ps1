@@ -22,7 +22,10 @@ What it grants, and to whom:
   group (users.group), as `graph-proxy policy permissions` and
   `graph-proxy check` count them. The policy is -PolicyFile, or else the one
   in force: the newest version of the deployment's Key Vault secret
-  (outputs keyVaultName and policySecretUri), which the proxy follows.
+  (outputs keyVaultName and policySecretUri), which the proxy follows;
+  and Directory.Read.All, with which the proxy looks for ways around it
+  (Graph access the vendor's apps hold of their own; mediation.interval),
+  unless -SkipMediationCheck.
 
 It grants the permissions the principal lacks and reports — or with
 -RemoveExcess removes — those it holds but the policy never uses. Running it
@@ -58,6 +61,11 @@ that the policy loads.
 .PARAMETER RemoveExcess
 Remove Graph application permissions the policy does not use.
 
+.PARAMETER SkipMediationCheck
+Do not grant Directory.Read.All: the proxy (mediation.interval 0s) and
+graph-proxy check then cannot tell whether the vendor's apps can call Graph
+without the proxy.
+
 .EXAMPLE
 ./Grant-GraphPermissions.ps1 -ResourceGroup rg-graph-proxy -WhatIf
 
@@ -84,7 +92,9 @@ param(
 
     [string] $GraphProxy = '',
 
-    [switch] $RemoveExcess
+    [switch] $RemoveExcess,
+
+    [switch] $SkipMediationCheck
 )
 
 Set-StrictMode -Version Latest
@@ -237,6 +247,13 @@ if ($needed.Count -eq 0) {
     throw "No Graph permission found in $source; a policy names one per rule (permission: ...)."
 }
 Write-Host "permissions from $source`: $($needed -join ', ')"
+if (-not $SkipMediationCheck -and $needed -notcontains 'Directory.Read.All') {
+    # The proxy reads the vendor apps' own Graph permissions and grants
+    # with it (docs/operator-guide.md, "Proving the vendor cannot go
+    # around the proxy").
+    $needed = @($needed + 'Directory.Read.All' | Sort-Object -Unique)
+    Write-Host 'and Directory.Read.All, to look for ways around the proxy (-SkipMediationCheck leaves it out)'
+}
 
 foreach ($module in 'Microsoft.Graph.Authentication', 'Microsoft.Graph.Applications') {
     if (-not (Get-Module -ListAvailable -Name $module)) {

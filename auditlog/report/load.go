@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -133,7 +132,7 @@ func Load(paths []string, opts LoadOptions) ([]auditlog.Record, Verification, er
 				ver.Err = err
 			}
 		}
-		if isExport(data) {
+		if auditlog.IsExport(data) {
 			// The export's records, as lines in chain order: what the
 			// rest reads, the per-replica pass included.
 			lines, rows, err := auditlog.ExportLines(name, bytes.NewReader(data))
@@ -217,24 +216,6 @@ func expand(paths []string, skipped *[]string) ([]string, error) {
 		}
 	}
 	return files, nil
-}
-
-// isExport tells an export from JSON lines as auditlog's Verifier does
-// (auditlog/export.go, sniff): a JSON array, the query API's {"tables":…},
-// or a CSV header line.
-func isExport(data []byte) bool {
-	body := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), " \t\r\n")
-	switch {
-	case len(body) == 0:
-		return false
-	case body[0] == '[':
-		return true
-	case body[0] == '{':
-		return bytes.HasPrefix(bytes.TrimLeft(body[1:], " \t\r\n"), []byte(`"tables"`))
-	}
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	names, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")))).Read()
-	return err == nil && len(names) > 1
 }
 
 // readLines calls fn with each record of JSON lines, or, for a line that

@@ -30,6 +30,9 @@ const auditUsage = `Usage:
       then end with a signed closing record (docs/audit.md, "Signed
       checkpoints")
   graph-proxy audit summary [--top N] FILE...
+  graph-proxy audit report [flags] FILE|DIR...   (graph-proxy audit report -h)
+  graph-proxy audit reconcile --graph-activity FILE --proxy-app ID FILE|DIR...
+      (Graph's own activity log against the records: graph-proxy audit reconcile -h)
 `
 
 func auditCmd(args []string, stdout, stderr io.Writer) error {
@@ -42,6 +45,8 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		return auditVerify(args[1:], stdout, stderr)
 	case "summary":
 		return auditSummary(args[1:], stdout, stderr)
+	case "reconcile":
+		return auditReconcile(args[1:], stdout, stderr)
 	case "report":
 		return auditReport(args[1:], stdout, stderr)
 	default:

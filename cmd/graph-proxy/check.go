@@ -101,6 +101,10 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 				}
 			}
 			for _, r := range rep.Roles {
+				// The mediation check reads the tenant with it.
+				if r == mediationRole && cfg.Mediation.Interval != 0 {
+					continue
+				}
 				if !slices.Contains(rep.Needed, r) {
 					rep.Excess = append(rep.Excess, r)
 				}
@@ -120,6 +124,10 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 			}
 			add("Graph read "+*graphRead, time.Since(start), err, "check that the identity holds the permission this read needs")
 		}
+	}
+
+	if tok.Token != "" && pol != nil {
+		checkMediation(tctx, rep, add, graphURL, client, tok.Token, pol)
 	}
 
 	// The audit checkpoint key: a signature made, as serve makes them.

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -275,24 +275,39 @@ func policySuggest(args []string, stdout, stderr io.Writer) error {
 }
 
 // readAudit calls fn with every record of an audit log.
+// readAudit hands fn the records of an audit file: JSON lines, as the
+// proxy writes them, or the GraphProxyAudit_CL table's rows exported from
+// Log Analytics (in chain order).
 func readAudit(name string, fn func(auditlog.Record)) error {
-	f, err := os.Open(name)
+	data, err := os.ReadFile(name)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
+	if auditlog.IsExport(data) {
+		lines, rows, err := auditlog.ExportLines(name, bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		for i, line := range lines {
+			var r auditlog.Record
+			if err := json.Unmarshal(line, &r); err != nil {
+				return fmt.Errorf("%s row %d: not an audit record: %w", name, rows[i], err)
+			}
+			fn(r)
+		}
+		return nil
+	}
+	for line, raw := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		if len(raw) == 0 {
+			continue
+		}
 		var r auditlog.Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return fmt.Errorf("%s:%d: not an audit record: %w", name, line, err)
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("%s:%d: not an audit record: %w", name, line+1, err)
 		}
 		fn(r)
 	}
-	return sc.Err()
+	return nil
 }
 
 type multiFlag []string

@@ -287,6 +287,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err := auditMetrics(tel, audit); err != nil {
 		return err
 	}
+	mw, err := mediationWatch(cfg, graphURL, graphTransport, tokens, store, audit, tel, log)
+	if err != nil {
+		return err
+	}
 	servers := []*served{{srv: srv, ln: ln}}
 	if cfg.Admin.Listen != "" {
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
@@ -299,17 +303,24 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 				tokErr = err.Error()
 			}
 			p := store.Policy()
-			return map[string]any{
+			st := map[string]any{
 				"version": version(),
 				"replica": replica,
 				"policy":  pstat.status(p, store.Revision()),
 				"token":   map[string]any{"expiresOn": tokens.ExpiresOn(), "ready": tokErr == "", "error": tokErr},
 				"audit":   audit.Stats(),
 			}
+			if mw != nil {
+				st["mediation"] = mw.Status()
+			}
+			return st
 		}
 		servers = append(servers, &served{srv: adminServer(tel, status, cfg.Admin.Pprof, log), ln: aln})
 	}
 	background := []func(context.Context){tokens.Run}
+	if mw != nil {
+		background = append(background, mw.Run)
+	}
 	if cfg.Policy.Reload {
 		background = append(background, func(ctx context.Context) {
 			if err := store.Watch(ctx, hangups(ctx)); err != nil {

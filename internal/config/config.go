@@ -28,8 +28,19 @@ type Config struct {
 	Policy   Policy   `mapstructure:"policy"`
 	Audit    Audit    `mapstructure:"audit"`
 
+	Mediation Mediation `mapstructure:"mediation"`
 	Telemetry Telemetry `mapstructure:"telemetry"`
 	Admin     Admin     `mapstructure:"admin"`
+}
+
+// Mediation configures the proxy's look at the tenant for ways around it:
+// Graph access the callers' applications hold of their own
+// (internal/mediation).
+type Mediation struct {
+	// Interval is how often the look is taken, the first at start, with
+	// the proxy's identity (which needs Directory.Read.All); 0s never.
+	// Between 1m and 168h. Default 6h.
+	Interval time.Duration `mapstructure:"interval"`
 }
 
 // Admin configures the admin listener: /metrics, /status and, when
@@ -279,6 +290,7 @@ func Default() Config {
 		Upstream:        Upstream{Mode: ModeManagedIdentity},
 		Policy:          Policy{Reload: true, KeyVault: PolicyKeyVault{PollInterval: 30 * time.Second}},
 		Admin:           Admin{Listen: ":9090"},
+		Mediation:       Mediation{Interval: 6 * time.Hour},
 		Audit: Audit{
 			Sinks:        []string{"stdout"},
 			RetryBudget:  30 * time.Second,

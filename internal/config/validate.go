@@ -100,6 +100,9 @@ func (c Config) validate() []Problem {
 	ps.checkUpstream(c.Upstream)
 	ps.checkPolicy(c.Policy)
 	ps.checkAudit(c.Audit)
+	if i := c.Mediation.Interval; i != 0 && (i < time.Minute || i > 168*time.Hour) {
+		ps.add("mediation.interval", "%s is not 0s (never) nor between 1m and 168h", i)
+	}
 
 	if a := c.Admin.Listen; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {

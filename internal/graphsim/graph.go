@@ -40,6 +40,7 @@ type Graph struct {
 	recorded    []Recorded
 	changes     int // delta counter
 	cancelled   chan string
+	dir         directory // service principals, role assignments, grants
 }
 
 // GraphAppID is Graph's own application id, an accepted token audience.
@@ -60,6 +61,13 @@ type Recorded struct {
 	Batch bool
 	// Cancelled is set when the sender went away before the answer.
 	Cancelled bool
+	// At is when it arrived; AppID is the caller's application (from its
+	// token, when valid); RequestID is Graph's request-id answered;
+	// Status the status answered (0 if none was).
+	At        time.Time
+	AppID     string
+	RequestID string
+	Status    int
 }
 
 // Fault makes Graph misbehave for matching requests.
@@ -106,6 +114,7 @@ func newGraph(url string, e *Entra, n, pageSize int) *Graph {
 		teamsDenied: map[string]bool{},
 		groups:      map[string]map[string]bool{SchedulingGroup: {}},
 		cancelled:   make(chan string, 64),
+		dir:         newDirectory(),
 	}
 	g.seed(n)
 	g.routes()
@@ -232,12 +241,14 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ = io.ReadAll(io.LimitReader(r.Body, 4<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
+	reqID := newID()
 	g.mu.Lock()
-	g.recorded = append(g.recorded, Recorded{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	g.recorded = append(g.recorded, Recorded{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body,
+		At: time.Now().UTC(), RequestID: reqID})
 	idx := len(g.recorded) - 1
 	g.mu.Unlock()
+	w = &statusRecorder{ResponseWriter: w, g: g, idx: idx}
 
-	reqID := newID()
 	w.Header().Set("request-id", reqID)
 	if c := r.Header.Get("client-request-id"); c != "" {
 		w.Header().Set("client-request-id", c)
@@ -255,6 +266,9 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.unauthorized(w, r, "Access token validation failure. Invalid audience or signature.")
 		return
 	}
+	g.mu.Lock()
+	g.recorded[idx].AppID = appOf(claims)
+	g.mu.Unlock()
 	// As Graph does: answers are compressed when the caller accepts it.
 	w, done := Compress(w, r)
 	defer done()
@@ -499,6 +513,7 @@ func (g *Graph) routes() {
 	m.HandleFunc("POST /{version}/users/{user}/checkMemberGroups", g.checkMemberGroups)
 	m.HandleFunc("POST /{version}/$batch", g.batch)
 	g.mailRoutes(m)
+	g.directoryRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+lastSegment(r.URL.Path)+"'.")
 	})

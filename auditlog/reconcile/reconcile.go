@@ -1,0 +1,222 @@
+// Package reconcile holds the proxy's audit records against Microsoft
+// Graph's own log of what it served (the MicrosoftGraphActivityLogs table
+// of Log Analytics, when the customer enables Graph activity logs), so
+// that mediation is shown from Microsoft's side as well as the proxy's:
+// every Graph request made with the proxy's identity must be one the proxy
+// recorded — any other means its credential or token is used elsewhere —
+// and the vendor's own applications must make none at all.
+//
+// Requests are matched by client-request-id, which the proxy sends on
+// every call it forwards and records (clientRequestId), and, failing
+// that, by Graph's request-id (graphRequestId).
+package reconcile
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+)
+
+// Activity is one row of Graph's activity log.
+type Activity struct {
+	File string
+	Row  int
+	Time time.Time
+	// AppID is the application whose token made the request.
+	AppID, ClientRequestID, RequestID string
+	Method, URI                       string
+	Status                            int
+	IP, UserAgent                     string
+}
+
+func (a Activity) String() string {
+	return fmt.Sprintf("%s row %d: %s %s %s by app %s from %s (client-request-id %s, status %d)",
+		a.File, a.Row, a.Time.Format(time.RFC3339), a.Method, a.URI, a.AppID, a.IP, a.ClientRequestID, a.Status)
+}
+
+// ReadActivity reads an export of MicrosoftGraphActivityLogs (any format
+// auditlog.ReadRows reads).
+func ReadActivity(name string, r io.Reader) ([]Activity, error) {
+	var out []Activity
+	err := auditlog.ReadRows(name, r, func(row int, c map[string]string) error {
+		when := c["TimeGenerated"]
+		if when == "" {
+			return fmt.Errorf("%s row %d: no TimeGenerated: export the MicrosoftGraphActivityLogs table's columns (deploy/kql/graph-activity-export.kql)", name, row)
+		}
+		t, err := auditlog.ParseTime(when)
+		if err != nil {
+			return fmt.Errorf("%s row %d: TimeGenerated %q: %v", name, row, when, err)
+		}
+		a := Activity{File: name, Row: row, Time: t, AppID: strings.ToLower(c["AppId"]),
+			ClientRequestID: strings.ToLower(cell(c["ClientRequestId"])), RequestID: strings.ToLower(cell(c["RequestId"])),
+			Method: c["RequestMethod"], URI: c["RequestUri"], IP: cell(c["IPAddress"]), UserAgent: cell(c["UserAgent"])}
+		a.Status, _ = strconv.Atoi(strings.TrimSpace(c["ResponseStatusCode"]))
+		if a.AppID == "" {
+			return fmt.Errorf("%s row %d: no AppId", name, row)
+		}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
+}
+
+// cell is a string cell, "" for the CLI's None.
+func cell(s string) string {
+	if s = strings.TrimSpace(s); s == "None" || s == "null" {
+		return ""
+	}
+	return s
+}
+
+// Options say whose requests are whose, and over which window.
+type Options struct {
+	// ProxyApps are the application ids the proxy calls Graph as: its
+	// managed identity's client id, or the app registration's.
+	ProxyApps []string
+	// VendorApps are the vendor's applications; the callers' application
+	// ids in the records are added.
+	VendorApps []string
+	// From and To bound the window compared; zero takes the activity's
+	// first and last request.
+	From, To time.Time
+	// Settle is how late Graph's log may be: forwarded calls within it of
+	// To are not expected in the activity yet. Default 15m.
+	Settle time.Duration
+}
+
+// Result is what matched and what did not.
+type Result struct {
+	From, To time.Time
+	// Matched counts Graph requests made with the proxy's identity that
+	// the proxy recorded.
+	Matched int
+	// Unrecorded are Graph requests made with the proxy's identity that
+	// the proxy has no record of: its credential or token used elsewhere
+	// (or records lost, which audit verify shows).
+	Unrecorded []Activity
+	// Own counts the proxy's own membership checks (checkMemberGroups,
+	// for callers scoped to a group), which are not calls of the vendor's
+	// and have no record.
+	Own int
+	// Direct are Graph requests by the vendor's own applications: the
+	// vendor going around the proxy.
+	Direct []Activity
+	// Refused counts the calls recorded and never sent to Graph (denied,
+	// unauthenticated, failed before Graph): no activity is expected.
+	Refused int
+	// Missing are calls the proxy recorded as answered by Graph that
+	// Graph's log does not show, Settle before To.
+	Missing []auditlog.Record
+	// Apps are the vendor applications looked for.
+	Apps []string
+}
+
+// OK reports that no request went around the proxy.
+func (r Result) OK() bool { return len(r.Unrecorded) == 0 && len(r.Direct) == 0 }
+
+// Reconcile matches the activity against the records.
+func Reconcile(records []auditlog.Record, activity []Activity, o Options) Result {
+	if o.Settle <= 0 {
+		o.Settle = 15 * time.Minute
+	}
+	res := Result{From: o.From, To: o.To}
+	if res.From.IsZero() || res.To.IsZero() {
+		for _, a := range activity {
+			if res.From.IsZero() || a.Time.Before(res.From) {
+				res.From = a.Time
+			}
+			if a.Time.After(res.To) {
+				res.To = a.Time
+			}
+		}
+		if !o.From.IsZero() {
+			res.From = o.From
+		}
+		if !o.To.IsZero() {
+			res.To = o.To
+		}
+	}
+	lower := func(ss []string) []string {
+		out := make([]string, 0, len(ss))
+		for _, s := range ss {
+			out = append(out, strings.ToLower(s))
+		}
+		return out
+	}
+	proxy := lower(o.ProxyApps)
+	vendor := lower(o.VendorApps)
+	byClient := map[string]int{}
+	byGraph := map[string]int{}
+	for i, r := range records {
+		if r.Kind != "" {
+			// The proxy's own look at the tenant (kind mediation): its
+			// Graph requests carry the record's client-request-id.
+			if r.ClientRequestID != "" {
+				byClient[strings.ToLower(r.ClientRequestID)] = i
+			}
+			continue
+		}
+		if id := strings.ToLower(r.Caller.AppID); id != "" && !slices.Contains(vendor, id) {
+			vendor = append(vendor, id)
+		}
+		if r.UpstreamStatus == 0 || r.Batch != nil {
+			continue
+		}
+		if r.ClientRequestID != "" {
+			byClient[strings.ToLower(r.ClientRequestID)] = i
+		}
+		if r.GraphRequestID != "" {
+			byGraph[strings.ToLower(r.GraphRequestID)] = i
+		}
+	}
+	slices.Sort(vendor)
+	res.Apps = vendor
+	seen := map[int]bool{}
+	for _, a := range activity {
+		if a.Time.Before(res.From) || a.Time.After(res.To) {
+			continue
+		}
+		switch {
+		case slices.Contains(proxy, a.AppID):
+			i, ok := byClient[strings.ToLower(a.ClientRequestID)]
+			if !ok {
+				i, ok = byGraph[strings.ToLower(a.RequestID)]
+			}
+			switch {
+			case ok:
+				res.Matched++
+				seen[i] = true
+			case ownCheck(a):
+				res.Own++
+			default:
+				res.Unrecorded = append(res.Unrecorded, a)
+			}
+		case slices.Contains(vendor, a.AppID):
+			res.Direct = append(res.Direct, a)
+		}
+	}
+	for i, r := range records {
+		if r.Kind != "" || r.Batch != nil || r.Time.Before(res.From) || r.Time.After(res.To) {
+			continue
+		}
+		switch {
+		case r.UpstreamStatus == 0:
+			res.Refused++
+		case !seen[i] && r.Time.Before(res.To.Add(-o.Settle)):
+			res.Missing = append(res.Missing, r)
+		}
+	}
+	return res
+}
+
+// ownCheck reports a membership check the proxy makes itself.
+func ownCheck(a Activity) bool {
+	u, err := url.Parse(a.URI)
+	return err == nil && strings.EqualFold(a.Method, "POST") && strings.HasSuffix(u.Path, "/checkMemberGroups")
+}
