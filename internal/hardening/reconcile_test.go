@@ -61,7 +61,9 @@ func TestReconcile(t *testing.T) {
 		return file
 	}
 	all := writeRows("activity.json", func(map[string]string) bool { return true })
-	clean := writeRows("clean.json", func(r map[string]string) bool { return !strings.HasPrefix(r["ClientRequestId"], "5701e") && !strings.HasPrefix(r["ClientRequestId"], "7e7d") })
+	clean := writeRows("clean.json", func(r map[string]string) bool {
+		return !strings.HasPrefix(r["ClientRequestId"], "5701e") && !strings.HasPrefix(r["ClientRequestId"], "7e7d")
+	})
 
 	reconcile := func(activity string) (string, error) {
 		out, err := exec.Command(binary, "audit", "reconcile", "--graph-activity", activity, "--proxy-app", graphsim.SystemIdentityClientID,
