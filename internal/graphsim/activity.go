@@ -6,27 +6,24 @@ import (
 	"time"
 )
 
-// statusRecorder notes the status Graph answered a recorded request with.
+// statusRecorder notes the status Graph answered a recorded request with;
+// ServeHTTP copies it into the request's record once answered. (Not here:
+// handlers write their answers holding the Graph's lock.)
 type statusRecorder struct {
 	http.ResponseWriter
-	g    *Graph
-	idx  int
-	done bool
+	status int
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
-	if !s.done && code >= 200 {
-		s.done = true
-		s.g.mu.Lock()
-		s.g.recorded[s.idx].Status = code
-		s.g.mu.Unlock()
+	if s.status == 0 && code >= 200 {
+		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
-	if !s.done {
-		s.WriteHeader(http.StatusOK)
+	if s.status == 0 {
+		s.status = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
 }

@@ -247,7 +247,15 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		At: time.Now().UTC(), RequestID: reqID})
 	idx := len(g.recorded) - 1
 	g.mu.Unlock()
-	w = &statusRecorder{ResponseWriter: w, g: g, idx: idx}
+	sr := &statusRecorder{ResponseWriter: w}
+	w = sr
+	defer func() {
+		g.mu.Lock()
+		if idx < len(g.recorded) { // ResetRequests may have run meanwhile
+			g.recorded[idx].Status = sr.status
+		}
+		g.mu.Unlock()
+	}()
 
 	w.Header().Set("request-id", reqID)
 	if c := r.Header.Get("client-request-id"); c != "" {
@@ -267,7 +275,9 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.mu.Lock()
-	g.recorded[idx].AppID = appOf(claims)
+	if idx < len(g.recorded) {
+		g.recorded[idx].AppID = appOf(claims)
+	}
 	g.mu.Unlock()
 	// As Graph does: answers are compressed when the caller accepts it.
 	w, done := Compress(w, r)
