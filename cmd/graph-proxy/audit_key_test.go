@@ -67,8 +67,10 @@ func TestAuditVerifyKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
 	data := func() string { b, _ := os.ReadFile(file); return string(b) }
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(data(), `"kind":"checkpoint"`) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	open := filepath.Join(dir, "open.jsonl")
 	if err := os.WriteFile(open, []byte(data()), 0o600); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ func TestMediation(t *testing.T) {
 	sim.Entra.Register(id)
 	assignment := sim.Graph.GrantAppRole(graphsim.VendorAppID, "Mail.Read")
 
-	p := startProxy(t, sim, procOptions{})
+	p := startProxy(t, sim, procOptions{Env: []string{"GRAPH_PROXY_MEDIATION_INTERVAL=6h"}})
 	rec := p.RecordsWhere(1, func(r auditlog.Record) bool { return r.Kind == "mediation" })[0]
 	if rec.Decision != "bypass" || !strings.Contains(rec.Reason, "holds Graph application permission Mail.Read") {
 		t.Fatalf("mediation record %+v; want the vendor's own Mail.Read found", rec)
