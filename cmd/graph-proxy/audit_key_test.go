@@ -8,14 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/uuid"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 	"github.com/graph-proxy/graph-proxy/internal/vaultkey"
 )
 
@@ -29,21 +26,11 @@ func TestAuditVerifyKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
-	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
 	sim.Vault.CreateKey("audit-checkpoint")
 
 	// The proxy's side: a log signed by the vault key with an identity
 	// holding Key Vault Crypto User.
-	id, oid := uuid.NewString(), uuid.NewString()
-	sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: id, ObjectID: oid,
-		Roles: map[string][]string{graphsim.VaultResource: nil}})
-	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(id),
-		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: sim.Entra.URL + "/"},
-			Transport: sim.Client(), Retry: azpolicy.RetryOptions{MaxRetries: -1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi, oid := proxytest.NewIdentity(t, sim, graphsim.VaultResource)
 	o := vaultkey.Options{Credential: mi, Transport: sim.Client(), DisableChallengeResourceVerification: true}
 	sim.Vault.SetSigner(oid, true)
 	keyURI := sim.Vault.URL + "/keys/audit-checkpoint"

@@ -123,18 +123,17 @@ func (v *Vault) SetEnabled(name, version string, enabled bool) bool {
 
 // SetWriter grants (or revokes) the Key Vault Secrets Officer role, which
 // may also read, to the principal with object id oid.
-func (v *Vault) SetWriter(oid string, allowed bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.writers[oid] = allowed
-}
+func (v *Vault) SetWriter(oid string, allowed bool) { v.grant(v.writers, oid, allowed) }
 
 // SetReader grants (or revokes) the Key Vault Secrets User role to the
 // principal with object id oid.
-func (v *Vault) SetReader(oid string, allowed bool) {
+func (v *Vault) SetReader(oid string, allowed bool) { v.grant(v.readers, oid, allowed) }
+
+// grant sets (or clears) a principal's role, one of v's role maps.
+func (v *Vault) grant(role map[string]bool, oid string, allowed bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.readers[oid] = allowed
+	role[oid] = allowed
 }
 
 // SetDown makes the vault answer 503 until called with false.

@@ -63,19 +63,11 @@ func (v *Vault) CreateKey(name string) string {
 
 // SetSigner grants (or revokes) Key Vault Crypto User to the principal
 // with object id oid.
-func (v *Vault) SetSigner(oid string, allowed bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.signers[oid] = allowed
-}
+func (v *Vault) SetSigner(oid string, allowed bool) { v.grant(v.signers, oid, allowed) }
 
 // SetKeyReader grants (or revokes) Key Vault Reader, which reads a key's
 // public half, to the principal with object id oid.
-func (v *Vault) SetKeyReader(oid string, allowed bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.keyReads[oid] = allowed
-}
+func (v *Vault) SetKeyReader(oid string, allowed bool) { v.grant(v.keyReads, oid, allowed) }
 
 func (v *Vault) kid(name, version string) string { return v.URL + "/keys/" + name + "/" + version }
 

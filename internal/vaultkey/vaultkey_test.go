@@ -14,10 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/uuid"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
@@ -38,20 +34,7 @@ func setup(t *testing.T) (*graphsim.Sim, vaultkey.Options, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
-	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
-	id, oid := uuid.NewString(), uuid.NewString()
-	sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: id, ObjectID: oid,
-		Roles: map[string][]string{graphsim.VaultResource: nil}})
-	opts := azcore.ClientOptions{
-		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: sim.Entra.URL + "/"},
-		Transport: sim.Client(),
-		Retry:     azpolicy.RetryOptions{MaxRetries: -1},
-	}
-	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts, ID: azidentity.ClientID(id)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi, oid := proxytest.NewIdentity(t, sim, graphsim.VaultResource)
 	return sim, vaultkey.Options{Credential: mi, Transport: sim.Client(), DisableChallengeResourceVerification: true}, oid
 }
 
