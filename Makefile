@@ -16,7 +16,7 @@ BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.buildVersion=$(VERSION)"
 # Longer locally: `make fuzz FUZZTIME=5m` (a duration, so a bare
 # "context deadline exceeded" with no input written is that race, not a find).
 FUZZTIME  ?=
-FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000 \
+FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000 ./proxy/response:FuzzFilter:80000 \
 	./policy:FuzzCanonicalize:100000 ./policy:FuzzParseBatch:200000 \
 	./policy:FuzzParseJSON:200000 ./policy:FuzzParseBody:200000 ./policy:FuzzSameKey:200000 \
 	./policy:FuzzParseAddress:100000 ./policy:FuzzMIMERecipients:30000 ./auditlog:FuzzVerify:50000 \

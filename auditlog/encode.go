@@ -67,6 +67,12 @@ func appendRecord(b []byte, r *Record) (_ []byte, hashAt int, err error) {
 		b = appendStringField(b, `,"error":`, c.Error)
 		b = append(b, '}')
 	}
+	if rs := r.Response; rs != nil {
+		b = appendStringField(b, `,"response":{"rule":`, rs.Rule)
+		b = strconv.AppendInt(append(b, `,"removed":`...), int64(rs.Removed), 10)
+		b = strconv.AppendInt(append(b, `,"pseudonymised":`...), int64(rs.Pseudonymised), 10)
+		b = append(b, '}')
+	}
 	b = strconv.AppendInt(append(b, `,"status":`...), int64(r.Status), 10)
 	b = strconv.AppendInt(append(b, `,"upstreamStatus":`...), int64(r.UpstreamStatus), 10)
 	if b, err = appendFloat(append(b, `,"retryAfter":`...), r.RetryAfter); err != nil {

@@ -10,8 +10,8 @@ import (
 
 // fuzzRecord builds a record whose every kind of field comes from the
 // fuzzer: free text in the string fields, times of any year and zone,
-// floats of any magnitude, nil or empty lists, with or without a batch
-// and a checkpoint.
+// floats of any magnitude, nil or empty lists, with or without a batch,
+// a checkpoint and a response section's counts.
 func fuzzRecord(text, path string, secs, nsec int64, zone int, f1, f2 float64, n int64, lists byte) *Record {
 	r := &Record{
 		Time:    time.Unix(secs, nsec).In(time.FixedZone("", zone)),
@@ -32,6 +32,9 @@ func fuzzRecord(text, path string, secs, nsec int64, zone int, f1, f2 float64, n
 		r.Batch = &Batch{RequestID: path, ID: text}
 		r.Checkpoint = &Checkpoint{Seq: uint64(n), Hash: text, KeyID: path, Alg: text, Signature: path}
 	}
+	if lists&4 != 0 {
+		r.Response = &Response{Rule: text, Removed: int(n), Pseudonymised: -int(n >> 1)}
+	}
 	return r
 }
 
@@ -44,6 +47,7 @@ func FuzzAppendRecord(f *testing.F) {
 	f.Add("\xff\xfe invalid \xc3", "é✓😀", int64(253402300800), int64(1), -86400, math.Inf(1), 0.0, int64(0), byte(1))
 	f.Add("", "", int64(0), int64(0), 86399, math.NaN(), -1e-9, int64(math.MaxInt64), byte(2))
 	f.Add("x", "y", int64(1e12), int64(999999999), -45*60, 123456789012345678901234.0, 1e20, int64(1), byte(1))
+	f.Add("free-busy", "/users/x/calendar/getSchedule", int64(1764072000), int64(5), 0, 0.0, 3.5, int64(12), byte(6))
 	f.Fuzz(func(t *testing.T, text, path string, secs, nsec int64, zone int, f1, f2 float64, n int64, lists byte) {
 		rec := fuzzRecord(text, path, secs, nsec, zone, f1, f2, n, lists)
 		want, wantErr := json.Marshal(rec)

@@ -50,14 +50,15 @@ var exportColumns = map[string]string{
 	"caller": "dynamic", "method": "string", "version": "string", "path": "string", "route": "string",
 	"target": "string", "targets": "dynamic", "query": "dynamic",
 	"rule": "string", "permission": "string", "decision": "string", "reason": "string", "batch": "dynamic", "checkpoint": "dynamic",
-	"status": "int", "upstreamStatus": "int", "retryAfter": "real", "bytesIn": "long", "bytesOut": "long",
+	"response": "dynamic", "status": "int", "upstreamStatus": "int", "retryAfter": "real", "bytesIn": "long", "bytesOut": "long",
 	"durationMs": "real", "upstreamMs": "real", "error": "string",
 }
 
-// optionalColumn is the column a table created before checkpoints lacks:
-// rows rebuilt without it are records without a checkpoint (a checkpoint
-// record's hash then fails, as a field the columns lack).
-const optionalColumn = "checkpoint"
+// optionalColumns are the columns a table created before them lacks
+// (checkpoint: before signed checkpoints; response: before response
+// sections): rows rebuilt without one are records without that field (a
+// record that has it then fails its hash, as a field the columns lack).
+var optionalColumns = map[string]bool{"checkpoint": true, "response": true}
 
 // exportColumnNames are exportColumns' names, sorted, so that problems are
 // found in the same order every time.
@@ -417,7 +418,7 @@ func exportEntry(file string, format exportFormat, row exportRow) (entry, error)
 func rebuildLine(cols map[string]cell) ([]byte, error) {
 	var missing []string
 	for _, name := range exportColumnNames {
-		if _, ok := cols[name]; !ok && name != optionalColumn {
+		if _, ok := cols[name]; !ok && !optionalColumns[name] {
 			missing = append(missing, name)
 		}
 	}
@@ -478,7 +479,8 @@ func rebuildLine(cols map[string]cell) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		p    any
-	}{{"caller", &r.Caller}, {"targets", &r.Targets}, {"query", &r.Query}, {"batch", &r.Batch}, {"checkpoint", &r.Checkpoint}} {
+	}{{"caller", &r.Caller}, {"targets", &r.Targets}, {"query", &r.Query}, {"batch", &r.Batch}, {"checkpoint", &r.Checkpoint},
+		{"response", &r.Response}} {
 		if s := text(f.name); !nullish(s) {
 			if err := json.Unmarshal([]byte(s), f.p); err != nil {
 				return nil, bad(f.name, "the JSON of the record's "+f.name)

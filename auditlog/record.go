@@ -52,6 +52,10 @@ type Record struct {
 	// Checkpoint is the signed chain head a checkpoint or close record
 	// carries (checkpoint.go).
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Response says which rule's response section filtered the answer
+	// and what it did (on a $batch's record, its sub-responses' totals);
+	// nil when no section applied.
+	Response *Response `json:"response,omitempty"`
 
 	Status         int     `json:"status"`
 	UpstreamStatus int     `json:"upstreamStatus"`
@@ -78,4 +82,16 @@ type Batch struct {
 	RequestID string `json:"requestId"`
 	// ID is the sub-request's id within the batch.
 	ID string `json:"id"`
+}
+
+// Response is what a rule's response section did to an answer: counts,
+// never values.
+type Response struct {
+	// Rule is the rule whose section applied; empty on a $batch's own
+	// record.
+	Rule string `json:"rule"`
+	// Removed counts the members and list elements removed.
+	Removed int `json:"removed"`
+	// Pseudonymised counts the values replaced by pseudonyms.
+	Pseudonymised int `json:"pseudonymised"`
 }

@@ -1074,6 +1074,10 @@ func regenerateAzureTypes(from string, used, usedTypes map[string]bool) error {
 		}
 	}
 	found := map[string]bool{}
+	// defines holds, per types.json, the type@version it defines (lower
+	// case); typeNames the types' own spelling.
+	defines := map[string]map[string]bool{}
+	typeNames := map[string]string{}
 	for _, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -1090,6 +1094,14 @@ func regenerateAzureTypes(from string, used, usedTypes map[string]bool) error {
 				Name string `json:"name"`
 			}
 			json.Unmarshal(e, &h)
+			if h.Kind == "ResourceType" {
+				if defines[path] == nil {
+					defines[path] = map[string]bool{}
+				}
+				defines[path][strings.ToLower(h.Name)] = true
+				typ, _, _ := strings.Cut(h.Name, "@")
+				typeNames[strings.ToLower(typ)] = typ
+			}
 			if h.Kind == "ResourceType" && used[strings.ToLower(h.Name)] {
 				roots[i] = true
 				found[strings.ToLower(h.Name)] = true
@@ -1148,6 +1160,8 @@ func regenerateAzureTypes(from string, used, usedTypes map[string]bool) error {
 	var out strings.Builder
 	out.WriteString("{")
 	n := 0
+	source := map[string]indexEntry{} // lower-case type → its entry
+	sourceNames := map[string]string{}
 	for dec.More() {
 		k, err := dec.Token()
 		if err != nil {
@@ -1171,6 +1185,8 @@ func regenerateAzureTypes(from string, used, usedTypes map[string]bool) error {
 		if !slices.ContainsFunc(entry.Versions, func(ver string) bool { return used[strings.ToLower(k.(string)+"@"+ver)] }) {
 			continue
 		}
+		source[strings.ToLower(k.(string))] = entry
+		sourceNames[strings.ToLower(k.(string))] = k.(string)
 		var b bytes.Buffer
 		if err := json.Indent(&b, v, " ", " "); err != nil {
 			return err
@@ -1181,6 +1197,56 @@ func regenerateAzureTypes(from string, used, usedTypes map[string]bool) error {
 		kb, _ := json.Marshal(k)
 		fmt.Fprintf(&out, "\n %s: %s", kb, b.String())
 		n++
+	}
+	// A child type the index does not list (the Redis access policy
+	// assignments) is published with its parent: the same REST API
+	// specification, the same types.json. Its entry is its nearest listed
+	// ancestor's, for the versions whose types.json defines both, with
+	// derivedFrom naming the ancestor; without such a types.json for the
+	// ancestor's newest stable version, nothing can be said, and the cut
+	// fails.
+	for _, typ := range sortedKeys(usedTypes) {
+		if _, ok := source[typ]; ok {
+			continue
+		}
+		parent := typ
+		for strings.Count(parent, "/") > 1 {
+			parent = parent[:strings.LastIndex(parent, "/")]
+			pe, ok := source[parent]
+			if !ok {
+				continue
+			}
+			both := func(ver string) bool {
+				for _, d := range defines {
+					if d[typ+"@"+strings.ToLower(ver)] && d[parent+"@"+strings.ToLower(ver)] {
+						return true
+					}
+				}
+				return false
+			}
+			if !both(pe.NewestStable) {
+				return fmt.Errorf("index.json has no %s, and no types.json defines it with %s@%s", typ, parent, pe.NewestStable)
+			}
+			var versions []string
+			for _, ver := range pe.Versions {
+				if both(ver) {
+					versions = append(versions, ver)
+				}
+			}
+			entry, _ := json.MarshalIndent(map[string]any{"versions": versions, "newestStable": pe.NewestStable,
+				"derivedFrom": sourceNames[parent]}, " ", " ")
+			kb, _ := json.Marshal(typeNames[typ])
+			if n > 0 {
+				out.WriteString(",")
+			}
+			fmt.Fprintf(&out, "\n %s: %s", kb, entry)
+			n++
+			source[typ] = pe
+			break
+		}
+		if _, ok := source[typ]; !ok {
+			return fmt.Errorf("%s: index.json lists neither %s nor a parent type of it", from, typ)
+		}
 	}
 	out.WriteString("\n}\n")
 	return os.WriteFile(filepath.Join(azureTypesDir, "index.json"), []byte(out.String()), 0o644)

@@ -21,6 +21,7 @@ type Policy struct {
 	includeResourceData bool
 	recipientDomains    []string
 	externalLinks       bool
+	warnings            []Problem // response paths that can never match
 }
 
 type caller struct {
@@ -69,6 +70,7 @@ type rule struct {
 	selectFields  []string
 	permission    string
 	peopleDomains []string
+	response      *Response // nil: answers pass as Graph sends them
 }
 
 // Args are what a Decider decides on. A struct keeps the Decider interface
@@ -141,6 +143,11 @@ type Decision struct {
 	// Body, when not nil, is the body Graph receives in place of the
 	// caller's: a $batch written out again from what was decided.
 	Body []byte
+	// Response is the matching rule's response section: what of Graph's
+	// answer reaches the caller. Nil passes the answer as Graph sends it
+	// (links aside); a $batch has none of its own, its sub-requests each
+	// their own.
+	Response *Response
 }
 
 // SubDecision is the decision on one $batch sub-request.
@@ -324,7 +331,7 @@ func (rt Routed) decide(a Args) Decision {
 	case r == nil:
 		return p.decideBatch(c, req.Version, a.ContentType, a.Body)
 	}
-	d := Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks}
+	d := Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
 	if u := r.tmpl.bind(req.Segments); u != "" {
 		d.Targets = append(d.Targets, u)
 	}

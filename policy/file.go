@@ -64,15 +64,16 @@ type yamlWithoutGroup struct {
 }
 
 type yamlRule struct {
-	ID              string   `yaml:"id"`
-	Method          strList  `yaml:"method"`
-	Path            string   `yaml:"path"`
-	Versions        []string `yaml:"versions"`
-	Query           []string `yaml:"query"`
-	Select          []string `yaml:"select"`
-	Permission      string   `yaml:"permission"`
-	PeopleDomains   []string `yaml:"peopleDomains"`
-	AttendeeDomains []string `yaml:"attendeeDomains"` // the name peopleDomains had
+	ID              string        `yaml:"id"`
+	Method          strList       `yaml:"method"`
+	Path            string        `yaml:"path"`
+	Versions        []string      `yaml:"versions"`
+	Query           []string      `yaml:"query"`
+	Select          []string      `yaml:"select"`
+	Permission      string        `yaml:"permission"`
+	PeopleDomains   []string      `yaml:"peopleDomains"`
+	AttendeeDomains []string      `yaml:"attendeeDomains"` // the name peopleDomains had
+	Response        *yamlResponse `yaml:"response"`
 }
 
 type yamlSubscriptions struct {
@@ -203,7 +204,7 @@ var (
 		"fileSchema": reflect.TypeOf(fileSchema{}), "yamlCaller": reflect.TypeOf(yamlCaller{}),
 		"yamlMatch": reflect.TypeOf(yamlMatch{}), "yamlUsers": reflect.TypeOf(yamlUsers{}), "yamlWithoutGroup": reflect.TypeOf(yamlWithoutGroup{}),
 		"yamlRule": reflect.TypeOf(yamlRule{}), "yamlSubscriptions": reflect.TypeOf(yamlSubscriptions{}),
-		"yamlMail": reflect.TypeOf(yamlMail{}), "yamlRate": reflect.TypeOf(yamlRate{}),
+		"yamlMail": reflect.TypeOf(yamlMail{}), "yamlRate": reflect.TypeOf(yamlRate{}), "yamlResponse": reflect.TypeOf(yamlResponse{}),
 	}
 )
 
@@ -373,6 +374,7 @@ func (l *policyLoader) compile(f *fileSchema) *Policy {
 		}
 	}
 	l.checkPeopleRules(f, p)
+	p.warnings = l.compileResponses(f, p)
 	return p
 }
 

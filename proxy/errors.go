@@ -119,6 +119,13 @@ func classify(err error) *Error {
 	case errors.Is(err, errAuditUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.auditUnavailable",
 			Message: "The proxy cannot record the call in its audit log; try again later.", RetryAfter: 5, Err: err}
+	case errors.Is(err, errPseudonymKey):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.pseudonymKeyUnavailable",
+			Message: "The proxy cannot obtain the key its policy pseudonymises this answer with; try again later.", RetryAfter: 10, Err: err}
+	case errors.Is(err, errAnswerWithheld):
+		// Graph had answered: the call may have taken effect.
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",
+			Message: "Microsoft Graph's answer is not one this proxy's policy can filter, so it was withheld; the request may have taken effect.", Err: err}
 	case errors.Is(err, upstream.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.tokenUnavailable",
 			Message: "The proxy cannot obtain its Microsoft Graph token; try again later.", RetryAfter: 10, Err: err}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
 // forward sends the decided call to Graph with the proxy's own token and
@@ -173,6 +174,9 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 			c.rec.Reason = appendReason(c.rec.Reason, "Location to a host other than Graph withheld")
 		}
 	}
+	if c.filtered() {
+		return h.filteredAnswer(c, resp)
+	}
 	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
 		return nil, false, nil
 	}
@@ -297,6 +301,11 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, resp *http.Response,
 				return
 			}
 			c.rec.Error = fmt.Sprintf("%v: %v", errUpstreamBodyAbort, rerr)
+			if errors.Is(rerr, response.ErrUnfilterable) {
+				// Found past the answer's first bytes: cut, so that the
+				// caller cannot take what it has for the whole.
+				c.rec.Error = fmt.Sprintf("%v, mid-answer: %v", errAnswerWithheld, rerr)
+			}
 			panic(http.ErrAbortHandler)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
+	"github.com/graph-proxy/graph-proxy/proxy/response"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -46,13 +47,18 @@ type Options struct {
 	// (policy users.group). Nil denies every call that needs a check.
 	Members Membership
 	// Limiter and Limits enforce each caller's rate and concurrency
-	// (policy callers[].rateLimit); nil Limiter limits nothing.
-	Limiter *Limiter
+	// (policy callers[].rateLimit): this replica's own Limiter, or one
+	// every replica shares (shared.Limiter); nil Limiter limits nothing.
+	Limiter CallLimiter
 	Limits  interface {
 		Limits(caller string) policy.Limits
 	}
 	// Tokens supplies the proxy's Graph token.
 	Tokens upstream.TokenSource
+	// PseudonymKey supplies the key of pseudonyms (policy
+	// response.pseudonymise). Nil refuses (503) every call whose answer
+	// would be pseudonymised, before it is forwarded.
+	PseudonymKey PseudonymKey
 	// Audit receives one record per call.
 	Audit AuditLog
 	// MaxBodyBytes caps request bodies (413 beyond).
@@ -128,7 +134,9 @@ type call struct {
 	token           upstream.Token
 	req             policy.Request // canonical: what is forwarded
 	decision        policy.Decision
-	links           *jsonLinks // the answer's link rewriter, when JSON
+	links           *jsonLinks       // the answer's link rewriter, when JSON
+	filter          *response.Filter // the answer's response filter, when the rule has a section
+	key             []byte           // the pseudonym key, when the answer is pseudonymised
 	ticket          *auditlog.Ticket
 	subsReserved    bool // room is held for the sub-requests' records
 	rec             auditlog.Record
@@ -278,7 +286,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	if !decided {
 		// The caller's calls in flight bound the bodies held for it.
 		if h.o.Limiter != nil {
-			leave, err := h.o.Limiter.Enter(caller.Name, h.o.Limits.Limits(caller.Name))
+			leave, err := h.o.Limiter.Enter(r.Context(), caller.Name, h.o.Limits.Limits(caller.Name))
 			if err != nil {
 				return err
 			}
@@ -330,18 +338,21 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 
 	// limit: Graph counts each $batch sub-request, and so do the rates.
 	if h.o.Limiter != nil {
-		release, err := h.o.Limiter.Acquire(caller.Name, h.o.Limits.Limits(caller.Name), max(1, len(d.Batch)), d.Targets)
+		release, err := h.o.Limiter.Acquire(r.Context(), caller.Name, h.o.Limits.Limits(caller.Name), max(1, len(d.Batch)), d.Targets)
 		if err != nil {
 			return err
 		}
 		defer release()
 	}
 
-	// token
+	// token, and the pseudonym key when the answer is pseudonymised
 	_, span = h.startSpan(r.Context(), "token")
 	c.token, err = h.o.Tokens.Token(r.Context())
 	endSpan(span, err)
 	if err != nil {
+		return err
+	}
+	if err := h.pseudonymKey(c); err != nil {
 		return err
 	}
 
@@ -383,6 +394,7 @@ func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 	if c.links != nil && c.links.withheld > 0 {
 		c.rec.Reason = appendReason(c.rec.Reason, fmt.Sprintf("%d link(s) to hosts other than Graph withheld", c.links.withheld))
 	}
+	c.noteResponse(&c.rec)
 	h.append(c, &c.rec)
 	h.observe(ctx, c)
 	// One record per $batch sub-request, linked to the batch's record.
@@ -406,6 +418,7 @@ func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 		if len(sd.Decision.Targets) > 0 {
 			sub.Target = sd.Decision.Targets[0]
 		}
+		c.noteSubResponse(sd.ID, sd.Decision.Response, &sub)
 		h.append(c, &sub)
 	}
 }

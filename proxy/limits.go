@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -12,9 +13,27 @@ import (
 	"github.com/graph-proxy/graph-proxy/policy"
 )
 
+// CallLimiter admits calls against the policy's per-caller and
+// per-caller-per-mailbox rates and concurrency (callers[].rateLimit).
+// Limiter counts this replica's calls alone; shared.Limiter counts every
+// replica's in Redis (limits.store: redis), so that the policy's limits
+// hold for the whole deployment however many replicas serve it.
+type CallLimiter interface {
+	// Enter counts a call against the caller's calls in flight before its
+	// body is read; leave must be called when the call ends.
+	Enter(ctx context.Context, caller string, lim policy.Limits) (leave func(), err error)
+	// Acquire takes the call's rates (n calls, a $batch counting each
+	// sub-request) and its mailboxes' concurrency and rates, all or
+	// nothing; release must be called when the call ends.
+	Acquire(ctx context.Context, caller string, lim policy.Limits, n int, mailboxes []string) (release func(), err error)
+}
+
+var _ CallLimiter = (*Limiter)(nil)
+
 // Limiter enforces per-caller and per-caller-per-mailbox rates and
-// concurrency (policy callers[].rateLimit). It is safe for concurrent use;
-// the zero value is not, use NewLimiter.
+// concurrency (policy callers[].rateLimit) among the calls of this
+// replica. It is safe for concurrent use; the zero value is not, use
+// NewLimiter.
 type Limiter struct {
 	now func() time.Time
 
@@ -59,8 +78,8 @@ func (e *LimitedError) Error() string {
 // for one caller are bounded by its calls in flight. It either admits the
 // call — the returned leave must then be called when it ends — or refuses
 // it with a *LimitedError. Acquire then takes the call's rates and
-// mailboxes.
-func (l *Limiter) Enter(caller string, lim policy.Limits) (leave func(), err error) {
+// mailboxes. It never blocks: ctx is not used.
+func (l *Limiter) Enter(_ context.Context, caller string, lim policy.Limits) (leave func(), err error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -90,7 +109,7 @@ func (l *Limiter) once(undo func()) func() {
 // and touches mailboxes. It either admits the call — the returned release
 // must then be called when it ends — or refuses it with a *LimitedError,
 // admitting nothing.
-func (l *Limiter) Acquire(caller string, lim policy.Limits, n int, mailboxes []string) (release func(), err error) {
+func (l *Limiter) Acquire(_ context.Context, caller string, lim policy.Limits, n int, mailboxes []string) (release func(), err error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

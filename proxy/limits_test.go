@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -17,11 +18,11 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 // admit takes a call of "engage" through the limiter as the handler does:
 // Enter before its body is read, Acquire once it is decided.
 func admit(l *Limiter, lim policy.Limits, n int, mailboxes []string) (end func(), err error) {
-	leave, err := l.Enter("engage", lim)
+	leave, err := l.Enter(context.Background(), "engage", lim)
 	if err != nil {
 		return nil, err
 	}
-	release, err := l.Acquire("engage", lim, n, mailboxes)
+	release, err := l.Acquire(context.Background(), "engage", lim, n, mailboxes)
 	if err != nil {
 		leave()
 		return nil, err
@@ -98,20 +99,20 @@ func TestLimiterMailboxRate(t *testing.T) {
 	l := NewLimiter(c.now)
 	lim := policy.Limits{RPS: 1000, Burst: 1000, Concurrent: 100, MailboxConcurrent: 4, MailboxPer10Min: 10}
 	for i := 0; i < 10; i++ {
-		release, err := l.Acquire("engage", lim, 1, []string{"a@contoso.example"})
+		release, err := l.Acquire(context.Background(), "engage", lim, 1, []string{"a@contoso.example"})
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		release()
 	}
-	_, err := l.Acquire("engage", lim, 1, []string{"a@contoso.example"})
+	_, err := l.Acquire(context.Background(), "engage", lim, 1, []string{"a@contoso.example"})
 	var le *LimitedError
 	if !errors.As(err, &le) || le.Limit != "mailbox a@contoso.example rate" || le.RetryAfter != time.Minute {
 		t.Fatalf("got %v; want the mailbox's 10 per 10 minutes exceeded, retry in a minute", err)
 	}
 	// Refused calls took nothing: the caller's own budget is untouched,
 	// and another caller's mailbox budget is its own.
-	if release, err := l.Acquire("other", lim, 1, []string{"a@contoso.example"}); err != nil {
+	if release, err := l.Acquire(context.Background(), "other", lim, 1, []string{"a@contoso.example"}); err != nil {
 		t.Errorf("another caller, same mailbox: %v", err)
 	} else {
 		release()
@@ -137,10 +138,10 @@ func TestLimiterReloadInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	var le *LimitedError
-	if _, err := l.Enter("engage", after); !errors.As(err, &le) || le.Limit != "caller concurrency" {
+	if _, err := l.Enter(context.Background(), "engage", after); !errors.As(err, &le) || le.Limit != "caller concurrency" {
 		t.Fatalf("a call in flight across the reload: %v; want caller concurrency", err)
 	}
-	if _, err := l.Acquire("engage", after, 1, mailbox); !errors.As(err, &le) || le.Limit != "mailbox a@contoso.example concurrency" {
+	if _, err := l.Acquire(context.Background(), "engage", after, 1, mailbox); !errors.As(err, &le) || le.Limit != "mailbox a@contoso.example concurrency" {
 		t.Fatalf("its mailbox across the reload: %v; want mailbox concurrency", err)
 	}
 	end()
@@ -158,7 +159,7 @@ func TestLimiterReloadKeepsTokens(t *testing.T) {
 	l := NewLimiter(c.now)
 	before := policy.Limits{RPS: 1, Burst: 2, Concurrent: 10, MailboxConcurrent: 1, MailboxPer10Min: 600}
 	for range 2 {
-		release, err := l.Acquire("engage", before, 1, nil)
+		release, err := l.Acquire(context.Background(), "engage", before, 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +168,7 @@ func TestLimiterReloadKeepsTokens(t *testing.T) {
 	after := before
 	after.RPS = 2
 	var le *LimitedError
-	if _, err := l.Acquire("engage", after, 1, nil); !errors.As(err, &le) || le.Limit != "caller rate" || le.RetryAfter != 500*time.Millisecond {
+	if _, err := l.Acquire(context.Background(), "engage", after, 1, nil); !errors.As(err, &le) || le.Limit != "caller rate" || le.RetryAfter != 500*time.Millisecond {
 		t.Fatalf("after the reload: %v; want caller rate, retry after 500ms (the new rate, no new tokens)", err)
 	}
 }

@@ -98,9 +98,27 @@ type GraphMembership struct {
 	Tokens     upstream.TokenSource
 	TTL        time.Duration
 	MaxEntries int
+	// Shared, when set, holds the answers every replica has from Graph
+	// (shared.Members, limits.store: redis): an answer another replica
+	// had less than three quarters of TTL ago is taken instead of asking
+	// Graph again, and keeps the time it was had, so it expires with the
+	// same TTL on every replica. Nil: each replica asks Graph itself.
+	Shared MemberCache
 
 	mu      sync.Mutex
 	entries map[memberKey]*memberEntry
+}
+
+// MemberCache holds membership answers several replicas share. Get
+// reports a miss (ok false) for anything it cannot answer, its own
+// failures included, so that a failing cache costs a call to Graph and
+// never an assumed answer; Put is best effort.
+type MemberCache interface {
+	// Get returns the answer for user in group and when it was had from
+	// Graph.
+	Get(ctx context.Context, group, user string) (member bool, at time.Time, ok bool)
+	// Put stores an answer had from Graph at the time given.
+	Put(ctx context.Context, group, user string, member bool, at time.Time)
 }
 
 type memberKey struct{ group, user string }
@@ -130,13 +148,19 @@ func (m *GraphMembership) IsMember(ctx context.Context, group, user string) (boo
 		return member, nil
 	}
 	m.mu.Unlock()
-	return m.refreshCtx(ctx, k)
+	return m.refreshCtx(ctx, k, time.Time{})
 }
 
 func (m *GraphMembership) refresh(k memberKey) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := m.refreshCtx(ctx, k); err != nil {
+	var held time.Time
+	m.mu.Lock()
+	if e := m.entries[k]; e != nil {
+		held = e.at
+	}
+	m.mu.Unlock()
+	if _, err := m.refreshCtx(ctx, k, held); err != nil {
 		m.mu.Lock()
 		if e := m.entries[k]; e != nil {
 			e.refreshing = false
@@ -145,11 +169,36 @@ func (m *GraphMembership) refresh(k memberKey) {
 	}
 }
 
-func (m *GraphMembership) refreshCtx(ctx context.Context, k memberKey) (bool, error) {
+// refreshCtx fetches the answer for k, newer than the one had at held:
+// from the shared cache when another replica had it recently, else from
+// Graph (and then shares it).
+func (m *GraphMembership) refreshCtx(ctx context.Context, k memberKey, held time.Time) (bool, error) {
+	if m.Shared != nil {
+		member, at, ok := m.Shared.Get(ctx, k.group, k.user)
+		// Another replica's clock may run ahead: an answer is never
+		// taken as younger than now, or it would outlive its TTL here.
+		if now := time.Now(); at.After(now) {
+			at = now
+		}
+		if ok && at.After(held) && time.Since(at) < m.TTL*3/4 {
+			m.store(k, member, at)
+			return member, nil
+		}
+	}
 	member, err := m.check(ctx, k.group, k.user)
 	if err != nil {
 		return false, err
 	}
+	at := time.Now()
+	m.store(k, member, at)
+	if m.Shared != nil {
+		m.Shared.Put(ctx, k.group, k.user, member, at)
+	}
+	return member, nil
+}
+
+// store keeps the answer for k, had at the time given.
+func (m *GraphMembership) store(k memberKey, member bool, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.entries) >= m.MaxEntries {
@@ -159,8 +208,7 @@ func (m *GraphMembership) refreshCtx(ctx context.Context, k memberKey) (bool, er
 			break
 		}
 	}
-	m.entries[k] = &memberEntry{member: member, at: time.Now()}
-	return member, nil
+	m.entries[k] = &memberEntry{member: member, at: at}
 }
 
 func (m *GraphMembership) check(ctx context.Context, group, user string) (bool, error) {

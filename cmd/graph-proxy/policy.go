@@ -67,6 +67,12 @@ func policyLint(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(stdout, "%s: ok (%d callers, mode %s, %s)\n", f, len(p.Callers()), modeName(p), p.Digest)
+		// Warnings do not stop a policy from loading: a path that can
+		// never match filters nothing, and Graph adds properties.
+		for _, w := range p.Warnings() {
+			w.Reason = "warning: " + w.Reason
+			fmt.Fprintln(stdout, w)
+		}
 	}
 	if bad > 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d policy files are invalid", bad, fs.NArg())}
@@ -213,6 +219,19 @@ func printDecision(w io.Writer, indent string, d policy.Decision, sub bool) {
 	}
 	if d.ContentType != "" && d.Forwarded() {
 		line("content-type", "%s (what Graph receives with the body)", d.ContentType)
+	}
+	if s := d.Response; s != nil && d.Forwarded() {
+		label := "response"
+		for _, l := range []struct {
+			name  string
+			paths []string
+		}{{"fields", s.Fields}, {"select", s.Select}, {"redact", s.Redact}, {"pseudonymise", s.Pseudonymise}} {
+			if len(l.paths) > 0 {
+				line(label, "%-13s %s", l.name, strings.Join(l.paths, ", "))
+				label = ""
+			}
+		}
+		line("", "what Graph answers is filtered so (pseudonyms keyed by pseudonymKey); an error answer keeps Graph's error shape only")
 	}
 	if d.Reason != "" {
 		line("reason", "%s", d.Reason)

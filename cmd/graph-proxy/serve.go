@@ -138,6 +138,16 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	keyVault, err := newPseudonymKey(cfg, loginURL, outbound, log)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	// So is the shared limits' (limits.store: redis, with Entra auth).
+	limits, err := newLimiting(ctx, cfg, roots, loginURL, outbound, replica, log, tel)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	defer limits.close()
 	// Every credential is built: the identity endpoint's secret leaves the
 	// environment.
 	upstream.ScrubEnvironment()
@@ -185,6 +195,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		} else {
 			log.Info("policy in force", "source", ev.Revision.Name, "version", ev.Revision.Version, "digest", ev.Policy.Digest,
 				"mode", modeName(ev.Policy))
+			logPolicyWarnings(log, ev.Policy)
 		}
 		if err := audit.Record(rec); err != nil {
 			log.Error("policy record not audited", "error", err)
@@ -196,6 +207,11 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	log.Info("policy in force", "source", store.Revision().Name, "version", store.Revision().Version,
 		"digest", store.Policy().Digest, "mode", modeName(store.Policy()))
+	logPolicyWarnings(log, store.Policy())
+	pseudonyms, keyTasks, err := startPseudonymKey(ctx, keyVault, store.Policy(), log)
+	if err != nil {
+		return err
+	}
 	if src.polled && cfg.Policy.Reload {
 		if err := tel.Gauge("graph_proxy.policy.source_age_seconds",
 			"Seconds since the policy's Key Vault secret was last read successfully.", pstat.age); err != nil {
@@ -216,12 +232,13 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		UpstreamIdle:   cfg.Graph.Timeout,
 		Callers:        auth,
 		Policy:         store,
-		Members:        &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: 5 * time.Minute, MaxEntries: 50000},
-		Limiter:        proxy.NewLimiter(nil),
+		Members:        &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members},
+		Limiter:        limits.limiter,
 		Limits:         store,
 		Telemetry:      tel,
 		TraceCallers:   cfg.Telemetry.TraceCallers,
 		Tokens:         tokens,
+		PseudonymKey:   pseudonyms,
 		Audit:          audit,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
@@ -309,6 +326,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 				"policy":  pstat.status(p, store.Revision()),
 				"token":   map[string]any{"expiresOn": tokens.ExpiresOn(), "ready": tokErr == "", "error": tokErr},
 				"audit":   audit.Stats(),
+				"limits":  limits.status(),
 			}
 			if mw != nil {
 				st["mediation"] = mw.Status()
@@ -317,7 +335,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		}
 		servers = append(servers, &served{srv: adminServer(tel, status, cfg.Admin.Pprof, log), ln: aln})
 	}
-	background := []func(context.Context){tokens.Run}
+	background := append([]func(context.Context){tokens.Run}, keyTasks...)
+	background = append(background, limits.background...)
 	if mw != nil {
 		background = append(background, mw.Run)
 	}

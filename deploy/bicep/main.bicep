@@ -2,9 +2,10 @@
 // subscription. Deploys the identity, the Key Vault holding the policy (a
 // secret the proxy polls for new versions) and, in the keyVault modes, the
 // app credential, the audit log's workspace, table, data collection
-// endpoint and rule, and the container app. Graph permissions are granted
-// afterwards with scripts/Grant-GraphPermissions.ps1: a deployment cannot
-// grant them.
+// endpoint and rule, the container app and, with sharedLimits, the Azure
+// Managed Redis its replicas share their limits in. Graph permissions are
+// granted afterwards with scripts/Grant-GraphPermissions.ps1: a deployment
+// cannot grant them.
 //
 // marketplace/mainTemplate.json is this template kept by hand in classic
 // ARM JSON, the modules flattened into one template; it is not the output
@@ -128,6 +129,27 @@ param alertActionGroupId string = ''
 @description('Also alert on Microsoft Graph calls by the proxy\'s identity that the proxy has no record of. Needs Microsoft Graph activity logs (Entra diagnostic setting MicrosoftGraphActivityLogs) sent to this deployment\'s workspace first: the rule\'s query is validated against the table when the rule is created.')
 param graphActivityAlert bool = false
 
+@description('Fewest replicas of the proxy; 0 lets Container Apps stop them all when no call comes (the next call then waits for one to start).')
+@minValue(0)
+@maxValue(5)
+param minReplicas int = 1
+
+@description('Most replicas Container Apps runs under load (the scale rule adds one per scaleConcurrentRequests calls in flight). With more than one, deploy sharedLimits too: otherwise each replica enforces the policy\'s rate and concurrency limits on its own, and N replicas admit N times them.')
+@minValue(1)
+@maxValue(300)
+param maxReplicas int = 5
+
+@description('Calls in flight per replica above which Container Apps adds a replica (the HTTP concurrency scale rule).')
+@minValue(1)
+@maxValue(1000)
+param scaleConcurrentRequests int = 50
+
+@description('Deploy an Azure Managed Redis in which every replica counts the policy\'s rate and concurrency limits (limits.store: redis), so that they hold for the deployment as a whole; the identity signs in with its Entra token (no access keys). While Redis is down or slow each replica counts its own calls against the limits divided by the replica count. Off, each replica limits its own calls.')
+param sharedLimits bool = false
+
+@description('The Azure Managed Redis SKU with sharedLimits: Balanced_B0 (the smallest) is plenty for the proxy\'s keys; see Azure Managed Redis pricing for others (Balanced_B1, MemoryOptimized_M10, ...).')
+param redisSkuName string = 'Balanced_B0'
+
 @description('Tags for every resource.')
 param tags object = {}
 
@@ -168,6 +190,11 @@ var vaultName = !namePrefixValid
 var upstreamClientId = upstreamMode == 'managedIdentity' || !empty(appClientId)
   ? appClientId
   : fail('upstreamMode ${upstreamMode} needs appClientId: the client id of the app registration the proxy uses for Graph.')
+// Container Apps refuses a minimum above the maximum; said here, before
+// anything is created.
+var replicas = minReplicas <= maxReplicas
+  ? maxReplicas
+  : fail('minReplicas ${minReplicas} is above maxReplicas ${maxReplicas}.')
 var clientCaFile = clientCertificateMode == 'ignore'
   ? ''
   : contains(vendorClientCaPem, '-----BEGIN CERTIFICATE-----')
@@ -282,6 +309,36 @@ var mtlsEnv = clientCertificateMode != 'ignore' ? [
   }
 ] : []
 
+// The replicas' shared limits: Azure Managed Redis, with the identity
+// granted data access.
+module redis 'modules/redis.bicep' = if (sharedLimits) {
+  name: 'redis'
+  params: {
+    name: '${namePrefix}-redis'
+    location: location
+    tags: tags
+    skuName: redisSkuName
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+// limits.redis.auth and tls keep their defaults (entra, true); until Redis
+// has said how many replicas are alive, the fallback assumes the most.
+var redisEnv = sharedLimits ? [
+  {
+    name: 'GRAPH_PROXY_LIMITS_STORE'
+    value: 'redis'
+  }
+  {
+    name: 'GRAPH_PROXY_LIMITS_REDIS_ADDRESS'
+    value: redis.outputs.address
+  }
+  {
+    name: 'GRAPH_PROXY_LIMITS_REDIS_ASSUMEDREPLICAS'
+    value: string(replicas)
+  }
+] : []
+
 module app 'modules/containerapp.bicep' = {
   name: 'containerapp'
   params: {
@@ -295,6 +352,9 @@ module app 'modules/containerapp.bicep' = {
     clientCaPem: vendorClientCaPem
     vendorCidrs: vendorCidrs
     clientCertificateMode: clientCertificateMode
+    minReplicas: minReplicas
+    maxReplicas: replicas
+    concurrentRequests: scaleConcurrentRequests
     env: concat([
       {
         name: 'GRAPH_PROXY_LISTEN'
@@ -344,7 +404,7 @@ module app 'modules/containerapp.bicep' = {
         name: 'GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID'
         value: vault.outputs.auditCheckpointKeyUri
       }
-    ], policyEnv, vaultEnv, mtlsEnv)
+    ], policyEnv, vaultEnv, mtlsEnv, redisEnv)
   }
 }
 

@@ -27,6 +27,9 @@ type Config struct {
 	Upstream Upstream `mapstructure:"upstream"`
 	Policy   Policy   `mapstructure:"policy"`
 	Audit    Audit    `mapstructure:"audit"`
+	// PseudonymKey is the key answers are pseudonymised with (policy
+	// response.pseudonymise).
+	PseudonymKey PseudonymKey `mapstructure:"pseudonymKey"`
 
 	Mediation Mediation `mapstructure:"mediation"`
 	Telemetry Telemetry `mapstructure:"telemetry"`
@@ -73,6 +76,67 @@ type Limits struct {
 	// ReadHeaderTimeout bounds the wait for a request's headers, so that a
 	// slow sender cannot hold a connection (slowloris). Default 10s.
 	ReadHeaderTimeout time.Duration `mapstructure:"readHeaderTimeout"`
+	// Store is where the policy's rate and concurrency limits are
+	// counted: local (each replica counts its own calls, so N replicas
+	// admit N times the limits) or redis (every replica's calls, in the
+	// Redis of Limits.Redis, which also shares group membership answers).
+	// Default local.
+	Store string `mapstructure:"store"`
+
+	Redis Redis `mapstructure:"redis"`
+}
+
+// The limits stores.
+const (
+	StoreLocal = "local"
+	StoreRedis = "redis"
+)
+
+// The ways to authenticate to Redis.
+const (
+	RedisAuthEntra    = "entra"
+	RedisAuthPassword = "password"
+	RedisAuthNone     = "none"
+)
+
+// Redis is the store the replicas share with limits.store: redis. When it
+// fails or is slower than Timeout, each replica counts its own calls
+// against the limits divided by the replica count last known, and returns
+// to the shared limits when Redis answers in time again: the limits hold
+// and calls flow either way.
+type Redis struct {
+	// Address is host:port: Azure Managed Redis listens on 10000, Azure
+	// Cache for Redis on 6380. Required with limits.store: redis.
+	Address string `mapstructure:"address"`
+	// Auth is entra (the managed identity's Microsoft Entra token, as
+	// Azure's Redis takes it: upstream.managedIdentityClientID selects the
+	// identity), password (Username and Password) or none. Default entra.
+	Auth string `mapstructure:"auth"`
+	// Username is the Redis user with auth: password; empty is Redis's
+	// default user.
+	Username string `mapstructure:"username"`
+	// Password is the password with auth: password; give it in the
+	// environment (GRAPH_PROXY_LIMITS_REDIS_PASSWORD) from a secret. It
+	// is never logged.
+	Password string `mapstructure:"password"`
+	// TLS encrypts the connection, trusting the system's roots and
+	// graph.caFile's. Default true; false only to a loopback address.
+	TLS bool `mapstructure:"tls"`
+	// Timeout bounds each Redis call a Graph call waits for, between 1ms
+	// and 1s; past it the local fallback decides. Default 5ms.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// LeaseTTL is how long the concurrency slots of a replica that died
+	// stay taken, and how long a replica stays counted after its last
+	// heartbeat, between 1s and 10m. Default 30s.
+	LeaseTTL time.Duration `mapstructure:"leaseTTL"`
+	// AssumedReplicas is the replica count the fallback divides the
+	// limits by before Redis has told the replica how many there are (a
+	// replica that starts while Redis is down): the deployment's maximum.
+	// Default 1.
+	AssumedReplicas int `mapstructure:"assumedReplicas"`
+	// KeyPrefix begins every key, so that deployments can share one Redis.
+	// Default graph-proxy.
+	KeyPrefix string `mapstructure:"keyPrefix"`
 }
 
 // Graph selects the Microsoft cloud the proxy talks to.
@@ -205,6 +269,31 @@ func (k PolicyKeyVault) Secret() (vaultURL, name string) {
 	return vaultURL, name
 }
 
+// PseudonymKey reads the key of pseudonyms (policy
+// response.pseudonymise, docs/policy.md) from a Key Vault secret with the
+// managed identity (upstream.managedIdentityClientID), which needs the Key
+// Vault Secrets User role on the secret or its vault. Without it, calls
+// whose answers a rule pseudonymises are refused (503).
+type PseudonymKey struct {
+	// SecretURI is the secret without a version, e.g.
+	// https://contoso-gp.vault.azure.net/secrets/graph-proxy-pseudonym-key:
+	// the proxy follows its newest version. Empty configures no key.
+	SecretURI string `mapstructure:"secretURI"`
+	// PollInterval is how often the secret is read for a new version
+	// (a rotation), between 1s and 1h. Default 5m.
+	PollInterval time.Duration `mapstructure:"pollInterval"`
+	// DisableChallengeResourceVerification accepts a vault outside the
+	// cloud's vault domain (the simulator). Default false.
+	DisableChallengeResourceVerification bool `mapstructure:"disableChallengeResourceVerification"`
+}
+
+// Secret returns the vault URL and the secret name of SecretURI. Call it
+// only on a validated configuration.
+func (k PseudonymKey) Secret() (vaultURL, name string) {
+	vaultURL, name, _ = splitSecretURI(k.SecretURI)
+	return vaultURL, name
+}
+
 // Audit configures where audit records go.
 type Audit struct {
 	// Sinks lists stdout, file and azureMonitor (several allowed). Default
@@ -285,12 +374,15 @@ func Default() Config {
 	return Config{
 		Listen:          ":8080",
 		ShutdownTimeout: 25 * time.Second,
-		Limits:          Limits{MaxBodyBytes: 4 << 20, MaxHeaderBytes: 64 << 10, ReadHeaderTimeout: 10 * time.Second},
-		Graph:           Graph{Cloud: "global", Timeout: 100 * time.Second},
-		Upstream:        Upstream{Mode: ModeManagedIdentity},
-		Policy:          Policy{Reload: true, KeyVault: PolicyKeyVault{PollInterval: 30 * time.Second}},
-		Admin:           Admin{Listen: ":9090"},
-		Mediation:       Mediation{Interval: 6 * time.Hour},
+		Limits: Limits{MaxBodyBytes: 4 << 20, MaxHeaderBytes: 64 << 10, ReadHeaderTimeout: 10 * time.Second, Store: StoreLocal,
+			Redis: Redis{Auth: RedisAuthEntra, TLS: true, Timeout: 5 * time.Millisecond, LeaseTTL: 30 * time.Second,
+				AssumedReplicas: 1, KeyPrefix: "graph-proxy"}},
+		Graph:        Graph{Cloud: "global", Timeout: 100 * time.Second},
+		Upstream:     Upstream{Mode: ModeManagedIdentity},
+		Policy:       Policy{Reload: true, KeyVault: PolicyKeyVault{PollInterval: 30 * time.Second}},
+		PseudonymKey: PseudonymKey{PollInterval: 5 * time.Minute},
+		Admin:        Admin{Listen: ":9090"},
+		Mediation:    Mediation{Interval: 6 * time.Hour},
 		Audit: Audit{
 			Sinks:        []string{"stdout"},
 			RetryBudget:  30 * time.Second,

@@ -224,6 +224,40 @@ func TestLoadProblems(t *testing.T) {
 			want: []string{`FILE:12: policy.keyVault.secretURI: "https://contoso-gp.vault.azure.net/secrets/graph_proxy_policy" names secret "graph_proxy_policy": a secret's name is 1 to 127 letters, digits and dashes`},
 		},
 		{
+			name: "redis store without an address",
+			env:  []string{"GRAPH_PROXY_LIMITS_STORE=redis"},
+			want: []string{`default: limits.redis.address: required with limits.store: redis: host:port (Azure Managed Redis: <name>.<region>.redis.azure.net:10000)`},
+		},
+		{
+			name: "unknown limits store",
+			env:  []string{"GRAPH_PROXY_LIMITS_STORE=memcached"},
+			want: []string{`env GRAPH_PROXY_LIMITS_STORE: limits.store: "memcached" is not one of local, redis`},
+		},
+		{
+			name: "redis in the clear beyond loopback",
+			env:  []string{"GRAPH_PROXY_LIMITS_STORE=redis", "GRAPH_PROXY_LIMITS_REDIS_ADDRESS=contoso-gp.westeurope.redis.azure.net:10000", "GRAPH_PROXY_LIMITS_REDIS_TLS=false"},
+			want: []string{`env GRAPH_PROXY_LIMITS_REDIS_TLS: limits.redis.tls: false with "contoso-gp.westeurope.redis.azure.net:10000": the connection to a Redis other than on loopback must use TLS`},
+		},
+		{
+			name: "entra token to redis in the clear",
+			env:  []string{"GRAPH_PROXY_LIMITS_STORE=redis", "GRAPH_PROXY_LIMITS_REDIS_ADDRESS=127.0.0.1:6379", "GRAPH_PROXY_LIMITS_REDIS_TLS=false"},
+			want: []string{`env GRAPH_PROXY_LIMITS_REDIS_TLS: limits.redis.tls: false with limits.redis.auth: entra: Azure's Redis takes Entra tokens over TLS only`},
+		},
+		{
+			name: "redis password auth without a password, timeout out of range",
+			env: []string{"GRAPH_PROXY_LIMITS_STORE=redis", "GRAPH_PROXY_LIMITS_REDIS_ADDRESS=redis.contoso.example:6380",
+				"GRAPH_PROXY_LIMITS_REDIS_AUTH=password", "GRAPH_PROXY_LIMITS_REDIS_TIMEOUT=2s"},
+			want: []string{
+				`default: limits.redis.password: required with limits.redis.auth: password (from a secret, in GRAPH_PROXY_LIMITS_REDIS_PASSWORD)`,
+				`env GRAPH_PROXY_LIMITS_REDIS_TIMEOUT: limits.redis.timeout: 2s is not between 1ms and 1s`,
+			},
+		},
+		{
+			name: "redis password with entra auth",
+			env:  []string{"GRAPH_PROXY_LIMITS_STORE=redis", "GRAPH_PROXY_LIMITS_REDIS_ADDRESS=redis.contoso.example:10000", "GRAPH_PROXY_LIMITS_REDIS_PASSWORD=hunter2"},
+			want: []string{`default: limits.redis.auth: entra, but limits.redis.username or password is set: set auth: password, or unset them`},
+		},
+		{
 			name: "policy poll interval out of range",
 			env:  []string{"GRAPH_PROXY_POLICY_KEYVAULT_POLLINTERVAL=500ms"},
 			want: []string{`env GRAPH_PROXY_POLICY_KEYVAULT_POLLINTERVAL: policy.keyVault.pollInterval: 500ms is not between 1s and 1h`},
@@ -243,6 +277,40 @@ func TestLoadProblems(t *testing.T) {
 			}
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("got problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestLoadRedis: the shared limits' settings as a deployment gives them.
+func TestLoadRedis(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want Redis
+	}{
+		{
+			name: "Azure Managed Redis with the managed identity",
+			env:  []string{"GRAPH_PROXY_LIMITS_REDIS_ADDRESS=contoso-gp.westeurope.redis.azure.net:10000", "GRAPH_PROXY_LIMITS_REDIS_ASSUMEDREPLICAS=5"},
+			want: Redis{Address: "contoso-gp.westeurope.redis.azure.net:10000", Auth: RedisAuthEntra, TLS: true, Timeout: 5 * time.Millisecond,
+				LeaseTTL: 30 * time.Second, AssumedReplicas: 5, KeyPrefix: "graph-proxy"},
+		},
+		{
+			name: "a Redis on loopback, in the clear, no auth",
+			env: []string{"GRAPH_PROXY_LIMITS_REDIS_ADDRESS=127.0.0.1:6379", "GRAPH_PROXY_LIMITS_REDIS_TLS=false", "GRAPH_PROXY_LIMITS_REDIS_AUTH=none",
+				"GRAPH_PROXY_LIMITS_REDIS_TIMEOUT=20ms", "GRAPH_PROXY_LIMITS_REDIS_LEASETTL=2s"},
+			want: Redis{Address: "127.0.0.1:6379", Auth: RedisAuthNone, Timeout: 20 * time.Millisecond, LeaseTTL: 2 * time.Second,
+				AssumedReplicas: 1, KeyPrefix: "graph-proxy"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(Sources{File: writeConfig(t, "", ""), Env: append(tt.env, "GRAPH_PROXY_LIMITS_STORE=redis")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Limits.Store != StoreRedis || cfg.Limits.Redis != tt.want {
+				t.Errorf("got %s %+v; want redis %+v", cfg.Limits.Store, cfg.Limits.Redis, tt.want)
 			}
 		})
 	}

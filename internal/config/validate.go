@@ -97,8 +97,17 @@ func (c Config) validate() []Problem {
 		ps.add("inbound", "no way to authenticate callers: set inbound.entra.tenants and audience, or inbound.mtls.trustedCAs")
 	}
 
+	ps.checkLimitsStore(c.Limits)
 	ps.checkUpstream(c.Upstream)
 	ps.checkPolicy(c.Policy)
+	if k := c.PseudonymKey; k.SecretURI != "" {
+		if _, _, err := splitSecretURI(k.SecretURI); err != nil {
+			ps.add("pseudonymKey.secretURI", "%q %v", k.SecretURI, err)
+		}
+	}
+	if k := c.PseudonymKey.PollInterval; k < time.Second || k > time.Hour {
+		ps.add("pseudonymKey.pollInterval", "%v is not between 1s and 1h", k)
+	}
 	ps.checkAudit(c.Audit)
 	if i := c.Mediation.Interval; i != 0 && (i < time.Minute || i > 168*time.Hour) {
 		ps.add("mediation.interval", "%s is not 0s (never) nor between 1m and 168h", i)
@@ -146,6 +155,54 @@ func (ps *problems) checkUpstream(u Upstream) {
 	}
 	if u.KeyVault.SecretName == "" {
 		ps.add("upstream.keyVault.secretName", "required in mode %s", u.Mode)
+	}
+}
+
+func (ps *problems) checkLimitsStore(l Limits) {
+	switch l.Store {
+	case StoreLocal:
+		return
+	case StoreRedis:
+	default:
+		ps.add("limits.store", "%q is not one of %s, %s", l.Store, StoreLocal, StoreRedis)
+		return
+	}
+	r := l.Redis
+	host, _, err := net.SplitHostPort(r.Address)
+	clear := false
+	switch {
+	case r.Address == "":
+		ps.add("limits.redis.address", "required with limits.store: redis: host:port (Azure Managed Redis: <name>.<region>.redis.azure.net:10000)")
+	case err != nil:
+		ps.add("limits.redis.address", "%q is not host:port (Azure Managed Redis: <name>.<region>.redis.azure.net:10000)", r.Address)
+	case !r.TLS && !isLoopback(host):
+		// A token or password, and every caller's and mailbox's name, would
+		// cross the network in the clear.
+		ps.add("limits.redis.tls", "false with %q: the connection to a Redis other than on loopback must use TLS", r.Address)
+		clear = true
+	}
+	auths := []string{RedisAuthEntra, RedisAuthPassword, RedisAuthNone}
+	switch {
+	case !slices.Contains(auths, r.Auth):
+		ps.add("limits.redis.auth", "%q is not one of %s", r.Auth, strings.Join(auths, ", "))
+	case r.Auth == RedisAuthPassword && r.Password == "":
+		ps.add("limits.redis.password", "required with limits.redis.auth: password (from a secret, in GRAPH_PROXY_LIMITS_REDIS_PASSWORD)")
+	case r.Auth != RedisAuthPassword && (r.Password != "" || r.Username != ""):
+		ps.add("limits.redis.auth", "%s, but limits.redis.username or password is set: set auth: password, or unset them", r.Auth)
+	case r.Auth == RedisAuthEntra && !r.TLS && !clear:
+		ps.add("limits.redis.tls", "false with limits.redis.auth: entra: Azure's Redis takes Entra tokens over TLS only")
+	}
+	if r.Timeout < time.Millisecond || r.Timeout > time.Second {
+		ps.add("limits.redis.timeout", "%v is not between 1ms and 1s", r.Timeout)
+	}
+	if r.LeaseTTL < time.Second || r.LeaseTTL > 10*time.Minute {
+		ps.add("limits.redis.leaseTTL", "%v is not between 1s and 10m", r.LeaseTTL)
+	}
+	if r.AssumedReplicas < 1 || r.AssumedReplicas > 1000 {
+		ps.add("limits.redis.assumedReplicas", "%d is not between 1 and 1000", r.AssumedReplicas)
+	}
+	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, "{} \t\r\n") {
+		ps.add("limits.redis.keyPrefix", "%q must be non-empty, without braces or spaces", r.KeyPrefix)
 	}
 }
 

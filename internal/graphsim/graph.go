@@ -38,9 +38,11 @@ type Graph struct {
 	groups      map[string]map[string]bool // group id → member user ids
 	faults      []*Fault
 	recorded    []Recorded
-	changes     int // delta counter
+	changes     int     // delta counter
+	gone        []*user // users removed (RemoveUser), for delta
 	cancelled   chan string
 	dir         directory // service principals, role assignments, grants
+	flights     inFlight  // requests being answered, per mailbox
 }
 
 // GraphAppID is Graph's own application id, an accepted token audience.
@@ -96,6 +98,11 @@ type Fault struct {
 	// the nextLink) follows when Stream is closed.
 	Stream      chan struct{}
 	StreamFirst int
+	// Body answers with these bytes as they are, under ContentType
+	// (default application/json) and Status (default 200): an answer
+	// Graph should not give, or gives rarely.
+	Body        string
+	ContentType string
 
 	hits int
 }
@@ -235,6 +242,7 @@ func (g *Graph) TouchUser(userKey, jobTitle string) {
 type claimsKey struct{}
 
 func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer g.flights.track(r)()
 	// The body is kept for the tests, which check what reached Graph.
 	var body []byte
 	if r.Body != nil {
@@ -408,6 +416,18 @@ func (g *Graph) applyFault(w http.ResponseWriter, r *http.Request, idx int) bool
 		default:
 		}
 		return true
+	case f.Body != "":
+		ct, status := f.ContentType, f.Status
+		if ct == "" {
+			ct = "application/json"
+		}
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(status)
+		io.WriteString(w, f.Body)
+		return true
 	case f.Status != 0:
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
@@ -506,6 +526,7 @@ func (g *Graph) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{version}/users", g.listUsers)
 	m.HandleFunc("GET /{version}/users/delta", g.usersDelta)
+	m.HandleFunc("GET /{version}/users/delta()", g.usersDelta) // the SDKs' spelling
 	m.HandleFunc("GET /{version}/users/{user}", g.getUser)
 	m.HandleFunc("POST /{version}/users/{user}/calendar/getSchedule", g.getSchedule)
 	m.HandleFunc("GET /{version}/users/{user}/calendarView", g.calendarView)
@@ -678,6 +699,7 @@ func (g *Graph) usersDelta(w http.ResponseWriter, r *http.Request) {
 			items = append(items, selectFields(r, u.json()))
 		}
 	}
+	items = append(items, g.removedSince(since)...)
 	changes := g.changes
 	g.mu.Unlock()
 	out, ok := g.page(w, r, "users", items)

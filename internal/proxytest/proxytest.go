@@ -28,6 +28,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/pseudonymkey"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
@@ -93,6 +94,10 @@ type Options struct {
 	TokenLifetime time.Duration
 	// Telemetry receives the proxy's spans and metrics.
 	Telemetry *telemetry.Telemetry
+	// PseudonymKey, when set, is stored in the simulator's vault and read
+	// from there with the managed identity, as serve reads
+	// pseudonymKey.secretURI: the key of pseudonyms.
+	PseudonymKey string
 }
 
 // DefaultPolicy allows the caller "engage" (the simulator's vendor app)
@@ -230,7 +235,12 @@ func New(t *testing.T, o Options) *Env {
 		}
 		auth.MTLS = &callers.MTLS{Roots: o.ClientCAs, Header: o.ClientCertHeader, Dir: decider, TrustedProxies: trusted}
 	}
+	var pseudonyms proxy.PseudonymKey
+	if o.PseudonymKey != "" {
+		pseudonyms = pseudonymKey(t, sim, login, o.PseudonymKey)
+	}
 	h, err := proxy.New(proxy.Options{
+		PseudonymKey: pseudonyms,
 		Graph:        gu,
 		PublicBase:   public,
 		Transport:    transport,
@@ -451,3 +461,26 @@ func FreeAddr(t *testing.T) string {
 
 // T is the test the Env belongs to.
 func (e *Env) T() *testing.T { return e.t }
+
+// PseudonymSecret is the simulator's secret that holds Options.PseudonymKey.
+const PseudonymSecret = "graph-proxy-pseudonym-key"
+
+// pseudonymKey stores key in the simulator's vault and reads it back as
+// serve does.
+func pseudonymKey(t *testing.T, sim *graphsim.Sim, login *url.URL, key string) *pseudonymkey.Vault {
+	t.Helper()
+	sim.Vault.SetSecret(PseudonymSecret, key, "")
+	mi, err := upstream.NewCredential(upstream.Options{Mode: "managedIdentity", LoginURL: login, HTTPClient: sim.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := pseudonymkey.New(pseudonymkey.Options{VaultURL: sim.Vault.URL, Name: PseudonymSecret, Credential: mi,
+		HTTPClient: sim.Client(), DisableChallengeResourceVerification: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Load(t.Context()); err != nil {
+		t.Fatalf("pseudonym key: %v", err)
+	}
+	return v
+}

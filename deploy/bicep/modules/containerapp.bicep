@@ -37,6 +37,8 @@ param vendorCidrs array
 param clientCertificateMode string = 'ignore'
 param minReplicas int = 1
 param maxReplicas int = 5
+@description('Calls in flight per replica above which a replica is added.')
+param concurrentRequests int = 50
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2026-03-01' existing = {
   name: workspaceName
@@ -171,7 +173,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
             name: 'http'
             http: {
               metadata: {
-                concurrentRequests: '50'
+                concurrentRequests: string(concurrentRequests)
               }
             }
           }

@@ -193,6 +193,29 @@ resource graphWithoutRecordQuery 'Microsoft.OperationalInsights/queryPacks/queri
   }
 }
 
+resource graphActivityExportQuery 'Microsoft.OperationalInsights/queryPacks/queries@2026-03-01' = {
+  parent: pack
+  name: guid(pack.id, 'graph-activity-export')
+  properties: {
+    displayName: 'graph-proxy: Graph activity for reconcile'
+    description: 'Microsoft Graph activity logged for the proxy\'s app and the vendors\' own apps over a window (set windowStart, windowEnd, proxyApp): export it with the audit export over the same window for graph-proxy audit reconcile.'
+    body: loadTextContent('../../kql/graph-activity-export.kql')
+    related: {
+      categories: [
+        'audit'
+      ]
+      resourceTypes: [
+        'microsoft.operationalinsights/workspaces'
+      ]
+    }
+    tags: {
+      labels: [
+        'graph-proxy'
+      ]
+    }
+  }
+}
+
 resource chainGapsQuery 'Microsoft.OperationalInsights/queryPacks/queries@2026-03-01' = {
   parent: pack
   name: guid(pack.id, 'chain-gaps')
@@ -627,6 +650,52 @@ resource graphWithoutRecordRule 'Microsoft.Insights/scheduledQueryRules@2026-03-
       allOf: [
         {
           query: replace(loadTextContent('../../kql/alert-graph-without-record.kql'), '__PROXY_APP_ID__', proxyAppId)
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+  dependsOn: [
+    alertReader
+  ]
+}
+
+resource vendorDirectRule 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = if (alertRules && graphActivityAlert) {
+  name: '${namePrefix}-vendor-direct'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${alertIdentity.id}': {}
+    }
+  }
+  properties: {
+    displayName: 'graph-proxy: a vendor app calling Graph around the proxy'
+    description: 'Microsoft Graph logged calls made with the token of an application that calls through the proxy: the vendor holds Graph access of its own in the tenant. Run graph-proxy check to list the permissions it holds and remove them (docs/operator-guide.md, "Proving the vendor cannot go around the proxy").'
+    severity: 1
+    enabled: true
+    scopes: [
+      workspace.id
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    overrideQueryTimeRange: 'P2D'
+    criteria: {
+      allOf: [
+        {
+          query: loadTextContent('../../kql/alert-vendor-direct.kql')
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

@@ -1,0 +1,157 @@
+package pseudonymkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+)
+
+// MinKeyBytes is the shortest key taken: HMAC-SHA256's block is 64 bytes
+// and its output 32; a shorter key would be the weakest part.
+const MinKeyBytes = 32
+
+// ErrNoKey is wrapped by Key's error while no key has been read.
+var ErrNoKey = errors.New("no pseudonym key")
+
+// Options locate the secret and say how to read it.
+type Options struct {
+	// VaultURL is the vault, e.g. https://contoso-gp.vault.azure.net.
+	// Required.
+	VaultURL string
+	// Name is the secret's name. Required. Its newest version is read.
+	Name string
+	// Credential is the proxy's managed identity; it needs the Key Vault
+	// Secrets User role on the secret or its vault. Required.
+	Credential azcore.TokenCredential
+	// HTTPClient carries every request to Key Vault. Nil uses the Azure
+	// SDK's default.
+	HTTPClient azpolicy.Transporter
+	// PollInterval is how often Run reads the secret again. Default 5m.
+	PollInterval time.Duration
+	// ReadTimeout bounds one read, retries included. Default 30s.
+	ReadTimeout time.Duration
+	// DisableChallengeResourceVerification accepts a vault outside the
+	// cloud's vault domain (the simulator). Default false.
+	DisableChallengeResourceVerification bool
+	// OnRead, when set, is called after every read with the version in
+	// force and the read's error (nil when it succeeded).
+	OnRead func(version string, err error)
+}
+
+// Vault is the key in force, read from a Key Vault secret. It is safe for
+// concurrent use.
+type Vault struct {
+	o      Options
+	client *azsecrets.Client
+	cur    atomic.Pointer[key]
+}
+
+type key struct {
+	value   []byte
+	version string
+}
+
+// New returns the source; it reads nothing yet (Load does).
+func New(o Options) (*Vault, error) {
+	if o.VaultURL == "" || o.Name == "" || o.Credential == nil {
+		return nil, errors.New("pseudonymkey: the vault, the secret's name and a credential are required")
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Minute
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	c, err := azsecrets.NewClient(o.VaultURL, o.Credential, &azsecrets.ClientOptions{
+		ClientOptions: azcore.ClientOptions{
+			Transport: o.HTTPClient,
+			Retry:     azpolicy.RetryOptions{MaxRetries: 2, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: 4 * time.Second},
+		},
+		DisableChallengeResourceVerification: o.DisableChallengeResourceVerification,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pseudonymkey: key vault %s: %w", o.VaultURL, err)
+	}
+	return &Vault{o: o, client: c}, nil
+}
+
+// String is the secret's identifier without a version.
+func (v *Vault) String() string {
+	return strings.TrimSuffix(v.o.VaultURL, "/") + "/secrets/" + v.o.Name
+}
+
+// Key returns the key in force; an error wrapping ErrNoKey before one has
+// been read.
+func (v *Vault) Key() ([]byte, error) {
+	k := v.cur.Load()
+	if k == nil {
+		return nil, fmt.Errorf("%w: secret %s has not been read", ErrNoKey, v)
+	}
+	return k.value, nil
+}
+
+// Version is the secret version in force; empty before the first read.
+func (v *Vault) Version() string {
+	if k := v.cur.Load(); k != nil {
+		return k.version
+	}
+	return ""
+}
+
+// Load reads the secret's newest version and puts it in force. On error
+// the key in force, if any, stays.
+func (v *Vault) Load(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, v.o.ReadTimeout)
+	defer cancel()
+	err := v.load(ctx)
+	if v.o.OnRead != nil {
+		v.o.OnRead(v.Version(), err)
+	}
+	return err
+}
+
+func (v *Vault) load(ctx context.Context) error {
+	res, err := v.client.GetSecret(ctx, v.o.Name, "", nil)
+	if err != nil {
+		var re *azcore.ResponseError
+		if errors.As(err, &re) {
+			return fmt.Errorf("pseudonymkey: reading secret %s: Key Vault answered %d %s", v, re.StatusCode, re.ErrorCode)
+		}
+		return fmt.Errorf("pseudonymkey: reading secret %s: %w", v, err)
+	}
+	if res.Value == nil || len(*res.Value) < MinKeyBytes {
+		// Not a key: kept out, whatever is in force stays.
+		return fmt.Errorf("pseudonymkey: secret %s holds fewer than %d bytes: not a key (set one with openssl rand -base64 48)", v, MinKeyBytes)
+	}
+	version := ""
+	if res.ID != nil {
+		version = res.ID.Version()
+	}
+	if k := v.cur.Load(); k != nil && k.version == version && version != "" {
+		return nil
+	}
+	v.cur.Store(&key{value: []byte(*res.Value), version: version})
+	return nil
+}
+
+// Run reads the secret every PollInterval until ctx ends: a new version
+// takes over at the next read, and a failed read keeps the key in force.
+func (v *Vault) Run(ctx context.Context) {
+	t := time.NewTicker(v.o.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			v.Load(ctx)
+		}
+	}
+}

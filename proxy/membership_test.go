@@ -1,0 +1,103 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+)
+
+// memberCache is a proxy.MemberCache in memory: what Redis is to the
+// replicas.
+type memberCache struct {
+	mu      sync.Mutex
+	answers map[string]cached
+}
+
+type cached struct {
+	member bool
+	at     time.Time
+}
+
+func (c *memberCache) Get(_ context.Context, group, user string) (bool, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.answers[group+"|"+user]
+	return a.member, a.at, ok
+}
+
+func (c *memberCache) Put(_ context.Context, group, user string, member bool, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.answers[group+"|"+user] = cached{member, at}
+}
+
+type staticTokens struct{}
+
+func (staticTokens) Token(context.Context) (upstream.Token, error) {
+	return upstream.Token{Value: "t", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// TestMembershipShared: with a shared cache, an answer one replica had
+// from Graph serves another without asking Graph again, unless it is old
+// enough to need a refresh; without one, each replica asks.
+func TestMembershipShared(t *testing.T) {
+	const group = "90000000-0000-4000-8000-000000000001"
+	var asked atomic.Int32
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/checkMemberGroups") {
+			http.NotFound(w, r)
+			return
+		}
+		asked.Add(1)
+		json.NewEncoder(w).Encode(map[string][]string{"value": {group}})
+	}))
+	t.Cleanup(graph.Close)
+	u, _ := url.Parse(graph.URL)
+	ttl := 5 * time.Minute
+	tests := []struct {
+		name      string
+		shared    bool
+		preload   time.Duration // age of an answer already in the cache; 0: none
+		wantAsked int32         // of Graph, by both replicas together
+	}{
+		{name: "shared: the second replica takes the first's answer", shared: true, wantAsked: 1},
+		{name: "shared: a recent answer in the cache serves both", shared: true, preload: time.Minute, wantAsked: 0},
+		{name: "shared: an answer due for refresh is asked again", shared: true, preload: 4 * time.Minute, wantAsked: 1},
+		{name: "not shared: each replica asks", wantAsked: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			asked.Store(0)
+			cache := &memberCache{answers: map[string]cached{}}
+			if tt.preload > 0 {
+				cache.Put(context.Background(), group, "adele@contoso.example", true, time.Now().Add(-tt.preload))
+			}
+			replica := func() *proxy.GraphMembership {
+				m := &proxy.GraphMembership{Graph: u, Transport: graph.Client().Transport, Tokens: staticTokens{}, TTL: ttl, MaxEntries: 10}
+				if tt.shared {
+					m.Shared = cache
+				}
+				return m
+			}
+			for i, m := range []*proxy.GraphMembership{replica(), replica()} {
+				member, err := m.IsMember(context.Background(), group, "Adele@contoso.example")
+				if err != nil || !member {
+					t.Fatalf("replica %d: member %v, %v; want a member", i, member, err)
+				}
+			}
+			if got := asked.Load(); got != tt.wantAsked {
+				t.Errorf("Graph asked %d times; want %d", got, tt.wantAsked)
+			}
+		})
+	}
+}

@@ -1,0 +1,164 @@
+package response
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+// testLinks rewrites Graph's origin to the proxy's, as proxy.LinkRewriter
+// does, with its keys.
+type testLinks struct{}
+
+func (testLinks) Kind(k []byte) LinkKind {
+	switch string(k) {
+	case "@odata.nextLink", "@odata.deltaLink":
+		return GraphLink
+	case "uploadUrl", "@microsoft.graph.downloadUrl":
+		return ExternalLink
+	}
+	return NotLink
+}
+
+func (testLinks) Rewrite(dst, raw []byte) ([]byte, bool) {
+	const graph = "https://graph.microsoft.com"
+	if !bytes.HasPrefix(raw, []byte(graph)) {
+		return dst, false
+	}
+	return append(append(dst, "https://gp.example"...), raw[len(graph):]...), true
+}
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func mustSection(t testing.TB, fields, sel, redact, pseudo []string) *policy.Response {
+	t.Helper()
+	r, err := policy.NewResponse("test", fields, sel, redact, pseudo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// fuzzSections are the sections the fuzzer picks from: none, each kind of
+// list alone, and together, nested.
+func fuzzSections(t testing.TB) []*policy.Response {
+	return []*policy.Response{
+		nil,
+		mustSection(t, []string{"id", "start.dateTime", "attendees.emailAddress.address", "a.b"}, nil, nil, nil),
+		mustSection(t, nil, nil, []string{"subject", "attendees.emailAddress.name", "a"}, []string{"mail", "attendees.emailAddress.address", "b.c"}),
+		mustSection(t, []string{"a", "b.c", "value"}, []string{"a", "b"}, []string{"a.x"}, []string{"b.c.d", "a.y"}),
+		mustSection(t, []string{"scheduleItems.status", "scheduleItems.start", "scheduleId"}, nil, nil, []string{"scheduleId"}),
+		mustSection(t, nil, nil, nil, []string{"a"}),
+	}
+}
+
+// fuzzOptions picks the options from the fuzzer's bytes.
+func fuzzOptions(t testing.TB, mode uint8) Options {
+	secs := fuzzSections(t)
+	o := Options{Response: secs[int(mode)%len(secs)], Links: testLinks{}, Key: testKey, Status: 200}
+	if mode&0x08 != 0 {
+		o.Status = 404
+	}
+	switch (mode >> 4) % 4 {
+	case 1:
+		o.Batch = map[string]*policy.Response{"1": secs[1], "2": nil, "x": secs[2]}
+	case 2:
+		o.Batch = map[string]*policy.Response{"a": nil, "A": secs[4], "b": nil}
+	case 3:
+		o.Key = nil
+	}
+	return o
+}
+
+// filterAll runs the streaming filter over in, read split bytes at a time,
+// pausing its output every limit bytes.
+func filterAll(in []byte, o Options, split, limit int) ([]byte, *Filter, error) {
+	var src io.Reader = bytes.NewReader(in)
+	if split > 0 {
+		src = &chunkReader{r: src, n: split}
+	}
+	f := New(io.NopCloser(src), o)
+	if limit > 0 {
+		f.limit = limit
+	}
+	out, err := io.ReadAll(f)
+	f.Close()
+	return out, f, err
+}
+
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	return c.r.Read(p)
+}
+
+// FuzzFilter holds the streaming filter to the whole-document reference:
+// for any input, any section, any split into reads and any pause of the
+// output, the same bytes, counts and verdict; an input encoding/json
+// finds invalid is never filterable, and what comes out is valid JSON.
+func FuzzFilter(f *testing.F) {
+	for _, s := range filterSeeds {
+		f.Add([]byte(s), uint8(1), uint8(3), uint8(7))
+		f.Add([]byte(s), uint8(0x12), uint8(1), uint8(1))
+		f.Add([]byte(s), uint8(0x2c), uint8(5), uint8(64))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, mode, split, limit uint8) {
+		o := fuzzOptions(t, mode)
+		want, wantCounts, wantPer, wantErr := refFilter(in, o)
+		got, flt, err := filterAll(in, o, int(split%64)+1, int(limit)+1)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("mode %#x: streaming error %v; reference error %v\nin  %q\nout %q", mode, err, wantErr, in, got)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrUnfilterable) {
+				t.Fatalf("error %v does not wrap ErrUnfilterable", err)
+			}
+			return
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("mode %#x:\nin        %q\nstreaming %q\nreference %q", mode, in, got, want)
+		}
+		if flt.Counts() != wantCounts {
+			t.Fatalf("mode %#x: counts %+v; reference %+v\nin %q", mode, flt.Counts(), wantCounts, in)
+		}
+		for id, c := range wantPer {
+			if got := flt.SubCounts(id); got != *c {
+				t.Fatalf("mode %#x: sub-response %q counts %+v; reference %+v", mode, id, got, *c)
+			}
+		}
+		if len(bytes.Trim(in, " \t\r\n")) > 0 && !json.Valid(got) {
+			t.Fatalf("output is not JSON: %q", got)
+		}
+		if !json.Valid(in) && len(got) > 0 {
+			t.Fatalf("invalid JSON passed: %q", in)
+		}
+	})
+}
+
+var filterSeeds = []string{
+	``, ` `, `{}`, `[]`, `"x"`, `{"a":1}x`, `{"a":1`, `{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`, `{"a":tru}`,
+	`{"id":"1","subject":"Quarterly","start":{"dateTime":"2030-01-01T09:00:00.0000000","timeZone":"UTC"},"attendees":[{"type":"required","emailAddress":{"name":"Adele","address":"adele@contoso.example"}},"x",null]}`,
+	`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","value":[{"id":"1","mail":"a@b.example","displayName":"A"},{"id":"2","@removed":{"reason":"deleted"}}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=x"}`,
+	`{"value":[{"scheduleId":"a@b","scheduleItems":[{"status":"busy","subject":"s","start":{"dateTime":"d"}}],"workingHours":{}}]}`,
+	`{"responses":[{"id":"1","status":200,"headers":{"Content-Type":"application/json"},"body":{"id":"u","mail":"m","start":{"dateTime":"x","timeZone":"y"}}},{"id":"2","status":404,"body":{"error":{"code":"NotFound","message":"m","innerError":{"date":"d","request-id":"r","extra":"leak"}}}},{"id":"x","status":201,"body":{"subject":"s","mail":"m"}}]}`,
+	`{"responses":[{"body":{"a":1},"id":"1","status":200}]}`,
+	`{"responses":[{"id":"A","status":200,"body":{"scheduleId":"x","scheduleItems":[{"status":"free","subject":"s"}]}},{"id":"b","status":204}]}`,
+	`{"error":{"code":"ErrorItemNotFound","message":"The item","innerError":{"date":"2030","request-id":"1","client-request-id":"2","echo":{"subject":"secret"}}}}`,
+	`{"a\u0040b":1,"sub\u006aect":"x","m\u0061il":"\ud83d\ude00\ud800x\u00e9","a":{"x":[1,true,false,null,-0.5e+3,"s"],"y":"\u2028"}}`,
+	`{"uploadUrl":"https://contoso.sharepoint.com/x","@microsoft.graph.downloadUrl":"https://graph.microsoft.com/d","@odata.deltaLink":"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=1"}`,
+	"{\"b\":{\"c\":{\"d\":\"\xff\xfe\",\"e\":[{\"d\":12}]}},\"attendees@odata.type\":\"x\",\"value\":\"notalist\"}",
+	// As deep as the filter reads, and one level deeper.
+	`{"a":` + strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + `}`,
+	`{"a":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}`,
+}
