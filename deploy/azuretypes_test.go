@@ -366,7 +366,13 @@ func (c *typeChecker) checkObject(v *val, t typeRef, props map[string]typeProp, 
 		if deprecatedRe.MatchString(p.Description) {
 			c.errorf(path+"."+f.key, "deprecated: %s", p.Description)
 		}
-		c.check(f.v, t.at(p.Type), path+"."+f.key, p.Description)
+		fv, null := withoutNull(f.v)
+		if null && p.Flags&flagRequired != 0 {
+			c.errorf(path+"."+f.key, "null, and %s requires it", name)
+		}
+		// A property that is not required may be null: Bicep takes that
+		// for the property left out (cond ? value : null).
+		c.check(fv, t.at(p.Type), path+"."+f.key, p.Description)
 	}
 	if v.partial {
 		return
@@ -376,6 +382,34 @@ func (c *typeChecker) checkObject(v *val, t typeRef, props map[string]typeProp, 
 			c.errorf(path, "lacks %s, which %s requires", k, name)
 		}
 	}
+}
+
+// withoutNull returns v with null taken out of it (nil when v is only
+// null), and whether it could be null.
+func withoutNull(v *val) (*val, bool) {
+	switch {
+	case v == nil:
+		return nil, false
+	case v.kind == kNull:
+		return nil, true
+	case v.kind != kAlt:
+		return v, false
+	}
+	var alts []*val
+	for _, a := range v.alts {
+		if a.kind != kNull {
+			alts = append(alts, a)
+		}
+	}
+	switch len(alts) {
+	case len(v.alts):
+		return v, false
+	case 0:
+		return nil, true
+	case 1:
+		return alts[0], true
+	}
+	return &val{kind: kAlt, alts: alts}, true
 }
 
 func (c *typeChecker) checkUnion(v *val, t typeRef, e typeEntry, path, desc string) {

@@ -10,7 +10,7 @@ import (
 
 // The checks of templates_test.go are only worth their silence if they
 // speak up: each case here starts from the real templates, changes one
-// thing (most of them the defects issue 18 found), and wants the check to
+// thing (most of them defects the deployment paths were found to have), and wants the check to
 // say so in the words given.
 
 // deleted, as a mutation's value, removes the property.
@@ -97,6 +97,7 @@ func TestTypeChecksCatchDefects(t *testing.T) {
 		{name: "a property the type has not", typ: "Microsoft.App/containerApps", path: "properties.configuration.ingress.clientCertMode", value: "require", want: "has no property clientCertMode"},
 		{name: "a string where an integer goes", typ: "Microsoft.App/containerApps", path: "properties.configuration.ingress.targetPort", value: "8080", want: "a string where an integer is expected"},
 		{name: "a required property missing", typ: "Microsoft.KeyVault/vaults", path: "properties.tenantId", value: deleted, want: "lacks tenantId"},
+		{name: "a required property null", typ: "Microsoft.KeyVault/vaults", path: "properties.tenantId", value: nil, want: "null, and VaultProperties requires it"},
 		{name: "a closed enumeration's value misspelt", typ: "Microsoft.KeyVault/vaults", path: "properties.sku.name", value: "Standard", want: `"Standard" is not one of standard, premium`},
 		{name: "a bound stated only in a description", typ: "Microsoft.KeyVault/vaults", path: "properties.softDeleteRetentionInDays", value: int64(91), want: "91 is outside [7, 90]"},
 		{name: "a bound of the type data", typ: "Microsoft.OperationalInsights/workspaces/tables", path: "properties.retentionInDays", value: int64(2), want: "2 is outside [4, 730]"},

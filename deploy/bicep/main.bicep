@@ -150,6 +150,16 @@ param sharedLimits bool = false
 @description('The Azure Managed Redis SKU with sharedLimits: Balanced_B0 (the smallest) is plenty for the proxy\'s keys; see Azure Managed Redis pricing for others (Balanced_B1, MemoryOptimized_M10, ...).')
 param redisSkuName string = 'Balanced_B0'
 
+@description('Give the proxy one static outbound IP address (output egressIpAddress): a virtual network, a NAT gateway with a public IP, and a workload profiles environment in the network, so that a Conditional Access policy can hold the proxy\'s service principal to that address (deploy/conditional-access). Choose at installation: an environment\'s network cannot be changed later.')
+param staticEgress bool = false
+
+@description('With staticEgress: the address space of the virtual network created for it, and the environment\'s subnet inside it (/27 or larger). Neither may overlap a network yours is peered with.')
+param egressAddressPrefix string = '10.90.0.0/26'
+param egressSubnetPrefix string = '10.90.0.0/27'
+
+@description('Instead of staticEgress: a subnet of your own (delegated to Microsoft.App/environments, /27 or larger) for the environment, whose egress you control (your NAT gateway or firewall). Choose at installation.')
+param infrastructureSubnetId string = ''
+
 @description('Tags for every resource.')
 param tags object = {}
 
@@ -339,6 +349,17 @@ var redisEnv = sharedLimits ? [
   }
 ] : []
 
+module network 'modules/network.bicep' = if (staticEgress) {
+  name: 'network'
+  params: {
+    namePrefix: namePrefix
+    location: location
+    tags: tags
+    addressPrefix: egressAddressPrefix
+    subnetPrefix: egressSubnetPrefix
+  }
+}
+
 module app 'modules/containerapp.bicep' = {
   name: 'containerapp'
   params: {
@@ -355,6 +376,7 @@ module app 'modules/containerapp.bicep' = {
     minReplicas: minReplicas
     maxReplicas: replicas
     concurrentRequests: scaleConcurrentRequests
+    infrastructureSubnetId: staticEgress ? network!.outputs.subnetId : infrastructureSubnetId
     env: concat([
       {
         name: 'GRAPH_PROXY_LISTEN'
@@ -425,3 +447,6 @@ output policySecretUri string = vault.outputs.policySecretUri
 
 @description('The key that signs the audit log\'s checkpoints, without a version (audit.checkpoint.keyID): its public versions verify them (docs/audit.md).')
 output auditCheckpointKeyUri string = vault.outputs.auditCheckpointKeyUri
+
+@description('With staticEgress: the proxy\'s one outbound IP address, for the Conditional Access named location (deploy/conditional-access); empty otherwise.')
+output egressIpAddress string = staticEgress ? network!.outputs.egressIpAddress : ''

@@ -39,6 +39,8 @@ param minReplicas int = 1
 param maxReplicas int = 5
 @description('Calls in flight per replica above which a replica is added.')
 param concurrentRequests int = 50
+@description('A subnet (delegated to Microsoft.App/environments, /27 or larger) the environment goes into, making it a workload profiles environment whose egress is that subnet\'s (a NAT gateway, a firewall); empty: the platform\'s own network and outbound addresses. A network cannot be added to or removed from an existing environment.')
+param infrastructureSubnetId string = ''
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2026-03-01' existing = {
   name: workspaceName
@@ -56,6 +58,18 @@ resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
         sharedKey: workspace.listKeys().primarySharedKey
       }
     }
+    // Outbound through a subnet of the customer's needs a workload
+    // profiles environment; the proxy runs on its Consumption profile.
+    vnetConfiguration: empty(infrastructureSubnetId) ? null : {
+      internal: false
+      infrastructureSubnetId: infrastructureSubnetId
+    }
+    workloadProfiles: empty(infrastructureSubnetId) ? null : [
+      {
+        name: 'Consumption'
+        workloadProfileType: 'Consumption'
+      }
+    ]
   }
 }
 
@@ -73,6 +87,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
     // managedEnvironmentId is deprecated in the type data in favour of
     // environmentId.
     environmentId: environment.id
+    workloadProfileName: empty(infrastructureSubnetId) ? null : 'Consumption'
     configuration: {
       activeRevisionsMode: 'Single'
       ingress: {
