@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
@@ -104,6 +105,12 @@ type GraphMembership struct {
 	// Graph again, and keeps the time it was had, so it expires with the
 	// same TTL on every replica. Nil: each replica asks Graph itself.
 	Shared MemberCache
+	// Audit, when set, takes a record of each check (kind membership)
+	// before it is sent, whose client-request-id the check carries: every
+	// request made with the proxy's token is one the proxy recorded, and
+	// Graph's activity log shows which (audit reconcile). No room for the
+	// record, no check: the call that needed it is refused.
+	Audit AuditLog
 
 	mu      sync.Mutex
 	entries map[memberKey]*memberEntry
@@ -211,7 +218,46 @@ func (m *GraphMembership) store(k memberKey, member bool, at time.Time) {
 	m.entries[k] = &memberEntry{member: member, at: at}
 }
 
+// KindMembership marks the record of a membership check the proxy made.
+const KindMembership = "membership"
+
+// check asks Graph whether user is a member of group, under a record of
+// its own when m.Audit is set.
 func (m *GraphMembership) check(ctx context.Context, group, user string) (bool, error) {
+	if m.Audit == nil {
+		return m.ask(ctx, group, user, nil)
+	}
+	ticket, err := m.Audit.Reserve(1)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errAuditUnavailable, err)
+	}
+	defer ticket.Release()
+	path := "/users/" + url.PathEscape(user) + "/checkMemberGroups"
+	rec := &auditlog.Record{
+		Kind: KindMembership, RequestID: newID(), ClientRequestID: newID(),
+		Method: http.MethodPost, Version: "v1.0", Path: path, Target: user, Targets: []string{user},
+	}
+	start := time.Now()
+	member, err := m.ask(ctx, group, user, rec)
+	rec.Time, rec.DurationMs = time.Now().UTC(), float64(time.Since(start).Microseconds())/1000
+	switch {
+	case err != nil:
+		rec.Decision, rec.Error = "unknown", err.Error()
+	case member:
+		rec.Decision = "member"
+	default:
+		rec.Decision = "notMember"
+	}
+	rec.Reason = "group " + group
+	if aerr := ticket.Append(rec); aerr != nil {
+		return false, fmt.Errorf("%w: %w", errAuditUnavailable, aerr)
+	}
+	return member, err
+}
+
+// ask sends checkMemberGroups, with rec's client-request-id when rec is
+// set, and notes Graph's answer in rec.
+func (m *GraphMembership) ask(ctx context.Context, group, user string, rec *auditlog.Record) (bool, error) {
 	tok, err := m.Tokens.Token(ctx)
 	if err != nil {
 		return false, err
@@ -224,11 +270,17 @@ func (m *GraphMembership) check(ctx context.Context, group, user string) (bool, 
 	}
 	req.Header.Set("Authorization", tok.Authorization())
 	req.Header.Set("Content-Type", "application/json")
+	if rec != nil {
+		req.Header.Set("client-request-id", rec.ClientRequestID)
+	}
 	resp, err := m.Transport.RoundTrip(req)
 	if err != nil {
 		return false, fmt.Errorf("checkMemberGroups: %w", err)
 	}
 	defer resp.Body.Close()
+	if rec != nil {
+		rec.UpstreamStatus, rec.GraphRequestID = resp.StatusCode, resp.Header.Get("request-id")
+	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return false, nil // no such user: certainly not a member

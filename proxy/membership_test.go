@@ -3,6 +3,8 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
@@ -99,5 +102,30 @@ func TestMembershipShared(t *testing.T) {
 				t.Errorf("Graph asked %d times; want %d", got, tt.wantAsked)
 			}
 		})
+	}
+}
+
+// TestMembershipNotRecordedNotAsked: a check whose record cannot be
+// written is not sent, and the caller gets an error (its call is denied).
+func TestMembershipNotRecordedNotAsked(t *testing.T) {
+	var asked atomic.Int32
+	graph := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		json.NewEncoder(w).Encode(map[string][]string{"value": {"g"}})
+	}))
+	defer graph.Close()
+	u, _ := url.Parse(graph.URL)
+	audit, err := auditlog.New(auditlog.Options{Replica: "test", Sinks: []auditlog.Sink{&auditlog.WriterSink{SinkName: "discard", W: io.Discard}}, Linger: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit.Close(context.Background(), nil)
+	m := &proxy.GraphMembership{Graph: u, Transport: graph.Client().Transport, Tokens: staticTokens{}, TTL: time.Minute, MaxEntries: 10, Audit: audit}
+	member, err := m.IsMember(context.Background(), "g", "u@contoso.example")
+	if err == nil || member || !errors.Is(err, auditlog.ErrClosed) {
+		t.Errorf("IsMember with the audit log closed: %v, %v; want an error naming it", member, err)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("Graph asked %d times without a record", n)
 	}
 }

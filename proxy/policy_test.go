@@ -11,6 +11,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 	"github.com/graph-proxy/graph-proxy/internal/proxytest"
+	"github.com/graph-proxy/graph-proxy/proxy"
 )
 
 func TestDeniedNeverReachGraph(t *testing.T) {
@@ -130,6 +131,7 @@ func TestGroupScoping(t *testing.T) {
 		{name: "outsider in the body", method: "POST", path: "/v1.0/users/" + member + "/calendar/getSchedule", body: schedule(member, outsider), want: 403},
 	}
 	var last auditlog.Record
+	var checks []graphsim.Recorded
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.Sim.Graph.ResetRequests()
@@ -145,11 +147,37 @@ func TestGroupScoping(t *testing.T) {
 			}
 			last = e.Record(resp)
 			for _, r := range e.Sim.Graph.Requests() {
-				if tt.want == 403 && !strings.HasSuffix(r.Path, "/checkMemberGroups") {
+				if strings.HasSuffix(r.Path, "/checkMemberGroups") {
+					checks = append(checks, r)
+				} else if tt.want == 403 {
 					t.Errorf("a refused call reached Graph: %s", r.Path)
 				}
 			}
 		})
+	}
+	// Every check Graph saw is a record of the proxy's own, under the
+	// client-request-id it sent (so Graph's activity log and the audit
+	// log agree on every request made with the proxy's token).
+	if len(checks) == 0 {
+		t.Fatal("no membership check reached Graph")
+	}
+	byID := map[string]auditlog.Record{}
+	for _, r := range e.Audit.Records(t) {
+		if r.Kind == proxy.KindMembership {
+			byID[r.ClientRequestID] = r
+		}
+	}
+	for _, c := range checks {
+		id := c.Header.Get("client-request-id")
+		r, ok := byID[id]
+		switch {
+		case id == "" || !ok:
+			t.Errorf("%s sent client-request-id %q, which no membership record holds", c.Path, id)
+		case r.GraphRequestID != c.RequestID || r.UpstreamStatus != c.Status || "/v1.0"+r.Path != c.Path && r.Path != strings.TrimPrefix(c.Path, "/v1.0"):
+			t.Errorf("membership record %+v does not match Graph's request %s (request-id %s, status %d)", r, c.Path, c.RequestID, c.Status)
+		case r.Decision != "member" && r.Decision != "notMember":
+			t.Errorf("membership record decision %q", r.Decision)
+		}
 	}
 	if got := strings.Join(last.Targets, ","); got != member+","+outsider || !strings.Contains(last.Reason, outsider+" is not a member") {
 		t.Errorf("getSchedule record targets %q reason %q", got, last.Reason)
@@ -175,8 +203,13 @@ func TestGroupScopingFailsClosed(t *testing.T) {
 	if resp.StatusCode != 403 {
 		t.Fatalf("status %d with membership unknown; want 403", resp.StatusCode)
 	}
-	if r := e.Records(1)[0]; !strings.Contains(r.Reason, "membership of "+upns[2]+" in group") {
+	if r := e.Record(resp); !strings.Contains(r.Reason, "membership of "+upns[2]+" in group") {
 		t.Errorf("reason %q", r.Reason)
+	}
+	// The failed check has its record too.
+	recs := e.Records(2)
+	if r := recs[0]; r.Kind != proxy.KindMembership || r.Decision != "unknown" || r.UpstreamStatus != 503 || r.Target != upns[2] || r.Error == "" {
+		t.Errorf("membership record %+v; want the check that failed with 503", r)
 	}
 }
 
@@ -205,7 +238,7 @@ func TestExternalLinksWithheld(t *testing.T) {
 	if resp.StatusCode != 201 || out["uploadUrl"] != "" {
 		t.Errorf("got %d uploadUrl %q; want 201 with the upload URL withheld", resp.StatusCode, out["uploadUrl"])
 	}
-	if r := e.Records(1)[0]; !strings.Contains(r.Reason, "1 link(s) to hosts other than Graph withheld") {
+	if r := e.Record(resp); !strings.Contains(r.Reason, "1 link(s) to hosts other than Graph withheld") {
 		t.Errorf("audit reason %q", r.Reason)
 	}
 }

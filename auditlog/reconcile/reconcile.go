@@ -14,7 +14,6 @@ package reconcile
 import (
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,9 +99,10 @@ type Result struct {
 	// the proxy has no record of: its credential or token used elsewhere
 	// (or records lost, which audit verify shows).
 	Unrecorded []Activity
-	// Own counts the proxy's own membership checks (checkMemberGroups,
-	// for callers scoped to a group), which are not calls of the vendor's
-	// and have no record.
+	// Own counts Graph requests made with the proxy's identity that are
+	// the proxy's own, each under a record of its own: its membership
+	// checks (kind membership) and its looks at the tenant (kind
+	// mediation). They are not the vendor's calls.
 	Own int
 	// Direct are Graph requests by the vendor's own applications: the
 	// vendor going around the proxy.
@@ -155,10 +155,13 @@ func Reconcile(records []auditlog.Record, activity []Activity, o Options) Result
 	byGraph := map[string]int{}
 	for i, r := range records {
 		if r.Kind != "" {
-			// The proxy's own look at the tenant (kind mediation): its
-			// Graph requests carry the record's client-request-id.
+			// The proxy's own requests (kinds membership and mediation)
+			// carry the record's client-request-id.
 			if r.ClientRequestID != "" {
 				byClient[strings.ToLower(r.ClientRequestID)] = i
+			}
+			if r.GraphRequestID != "" {
+				byGraph[strings.ToLower(r.GraphRequestID)] = i
 			}
 			continue
 		}
@@ -189,11 +192,11 @@ func Reconcile(records []auditlog.Record, activity []Activity, o Options) Result
 				i, ok = byGraph[strings.ToLower(a.RequestID)]
 			}
 			switch {
+			case ok && records[i].Kind != "":
+				res.Own++
 			case ok:
 				res.Matched++
 				seen[i] = true
-			case ownCheck(a):
-				res.Own++
 			default:
 				res.Unrecorded = append(res.Unrecorded, a)
 			}
@@ -213,10 +216,4 @@ func Reconcile(records []auditlog.Record, activity []Activity, o Options) Result
 		}
 	}
 	return res
-}
-
-// ownCheck reports a membership check the proxy makes itself.
-func ownCheck(a Activity) bool {
-	u, err := url.Parse(a.URI)
-	return err == nil && strings.EqualFold(a.Method, "POST") && strings.HasSuffix(u.Path, "/checkMemberGroups")
 }

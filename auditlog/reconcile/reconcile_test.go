@@ -30,7 +30,8 @@ func act(min int, app, clientID, requestID, method, uri string) reconcile.Activi
 func TestReconcile(t *testing.T) {
 	records := []auditlog.Record{
 		{Time: t0, Kind: "genesis"},
-		{Time: t0, Kind: "mediation", ClientRequestID: "m-1"}, // the proxy's own reads of the tenant
+		{Time: t0, Kind: "mediation", ClientRequestID: "m-1"},                         // the proxy's own reads of the tenant
+		{Time: t0, Kind: "membership", ClientRequestID: "k-1", GraphRequestID: "g-k"}, // a membership check
 		call(1, "c-1", "g-1", 200),
 		call(2, "c-2", "g-2", 200),
 		call(3, "", "g-3", 200),      // matched by Graph's request id
@@ -46,18 +47,21 @@ func TestReconcile(t *testing.T) {
 		act(1, proxyApp, "M-1", "g-m", "GET", "https://graph.microsoft.com/v1.0/servicePrincipals"),
 		act(2, proxyApp, "C-2", "g-2", "POST", "https://graph.microsoft.com/v1.0/$batch"),
 		act(3, proxyApp, "", "g-3", "GET", "https://graph.microsoft.com/v1.0/users/x"),
-		act(3, proxyApp, "", "g-own", "POST", "https://graph.microsoft.com/v1.0/users/x/checkMemberGroups"),
+		act(3, proxyApp, "k-1", "g-k", "POST", "https://graph.microsoft.com/v1.0/users/x/checkMemberGroups"),
+		// A membership check the proxy has no record of is not its own,
+		// whatever its path: its token used elsewhere.
+		act(4, proxyApp, "", "g-own", "POST", "https://graph.microsoft.com/v1.0/users/y/checkMemberGroups"),
 		act(6, proxyApp, "stolen-1", "g-s", "GET", "https://graph.microsoft.com/v1.0/users/ceo@contoso.example/messages"),
 		act(7, vendorApp, "v-1", "g-v", "GET", "https://graph.microsoft.com/v1.0/users"),
 		act(8, otherApp, "o-1", "g-o", "GET", "https://graph.microsoft.com/v1.0/me"),
 		act(120, proxyApp, "c-late", "g-late", "GET", "https://graph.microsoft.com/v1.0/users"),
 	}
 	res := reconcile.Reconcile(records, activity, reconcile.Options{ProxyApps: []string{strings.ToUpper(proxyApp)}})
-	if res.Matched != 4 || res.Own != 1 || res.Refused != 1 || res.OK() {
-		t.Errorf("matched %d, own %d, refused %d, ok %v; want 4, 1, 1, false", res.Matched, res.Own, res.Refused, res.OK())
+	if res.Matched != 3 || res.Own != 2 || res.Refused != 1 || res.OK() {
+		t.Errorf("matched %d, own %d, refused %d, ok %v; want 3, 2, 1, false", res.Matched, res.Own, res.Refused, res.OK())
 	}
-	if len(res.Unrecorded) != 2 || res.Unrecorded[0].ClientRequestID != "stolen-1" || res.Unrecorded[1].ClientRequestID != "c-late" {
-		t.Errorf("unrecorded %v; want the stolen call and the late one", res.Unrecorded)
+	if len(res.Unrecorded) != 3 || res.Unrecorded[0].RequestID != "g-own" || res.Unrecorded[1].ClientRequestID != "stolen-1" || res.Unrecorded[2].ClientRequestID != "c-late" {
+		t.Errorf("unrecorded %v; want the unrecorded membership check, the stolen call and the late one", res.Unrecorded)
 	}
 	if len(res.Direct) != 1 || res.Direct[0].AppID != vendorApp {
 		t.Errorf("direct %v; want the vendor's own call", res.Direct)
@@ -73,7 +77,7 @@ func TestReconcile(t *testing.T) {
 	// app given is looked for too.
 	res = reconcile.Reconcile(records, activity, reconcile.Options{ProxyApps: []string{proxyApp}, VendorApps: []string{otherApp},
 		From: t0, To: t0.Add(10 * time.Minute), Settle: time.Minute})
-	if len(res.Unrecorded) != 1 || len(res.Direct) != 2 || len(res.Missing) != 1 {
+	if len(res.Unrecorded) != 2 || len(res.Direct) != 2 || len(res.Missing) != 1 {
 		t.Errorf("windowed: unrecorded %v, direct %v, missing %d", res.Unrecorded, res.Direct, len(res.Missing))
 	}
 

@@ -130,7 +130,7 @@ func writeReconcile(w io.Writer, res reconcile.Result, settle time.Duration) {
 	}
 	fmt.Fprintf(w, "%s %d Graph request(s) by the vendor's own applications: around the proxy\n", mark, len(res.Direct))
 	list(activityLines(res.Direct))
-	fmt.Fprintf(w, "     %d Graph request(s) made with the proxy's identity matched to its records; %d its own membership checks\n", res.Matched, res.Own)
+	fmt.Fprintf(w, "     %d Graph request(s) made with the proxy's identity matched to its records; %d its own (membership checks, looks at the tenant)\n", res.Matched, res.Own)
 	fmt.Fprintf(w, "     %d call(s) the proxy refused or never sent (no Graph activity expected)\n", res.Refused)
 	if n := len(res.Missing); n > 0 {
 		fmt.Fprintf(w, "warn %d call(s) the proxy recorded as answered by Graph that Graph's log does not show (outside the export, or lost by Graph's log):\n", n)

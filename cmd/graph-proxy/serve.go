@@ -232,7 +232,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		UpstreamIdle:   cfg.Graph.Timeout,
 		Callers:        auth,
 		Policy:         store,
-		Members:        &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members},
+		Members:        &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members, Audit: audit},
 		Limiter:        limits.limiter,
 		Limits:         store,
 		Telemetry:      tel,

@@ -250,7 +250,7 @@ func New(t *testing.T, o Options) *Env {
 		Limiter:      proxy.NewLimiter(nil),
 		Limits:       decider,
 		Telemetry:    o.Telemetry,
-		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000},
+		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000, Audit: auditLog},
 		Tokens:       tokens,
 		Audit:        auditLog,
 		MaxBodyBytes: o.MaxBodyBytes,
