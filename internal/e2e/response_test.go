@@ -220,40 +220,9 @@ func TestSDKFilteredGetSchedule(t *testing.T) {
 func TestSDKFilteredBatch(t *testing.T) {
 	e := proxytest.New(t, proxytest.Options{Policy: responsePolicy})
 	client, adapter := sdkClient(e, "v1.0")
-	ctx := t.Context()
 	_, upns := e.Sim.Graph.Users()
 
-	getUser, err := client.Users().ByUserId(upns[0]).ToGetRequestInformation(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject, utc, s, en := "Batched", "UTC", "2030-03-05T10:00:00", "2030-03-05T10:30:00"
-	ev := models.NewEvent()
-	ev.SetSubject(&subject)
-	st, et := models.NewDateTimeTimeZone(), models.NewDateTimeTimeZone()
-	st.SetDateTime(&s)
-	st.SetTimeZone(&utc)
-	et.SetDateTime(&en)
-	et.SetTimeZone(&utc)
-	ev.SetStart(st)
-	ev.SetEnd(et)
-	createEvent, err := client.Users().ByUserId(upns[1]).Events().ToPostRequestInformation(ctx, ev, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch := msgraphcore.NewBatchRequest(adapter)
-	userStep, err := batch.AddBatchRequestStep(*getUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventStep, err := batch.AddBatchRequestStep(*createEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := batch.Send(ctx, adapter)
-	if err != nil {
-		t.Fatalf("send: %v", err)
-	}
+	resp, userStep, eventStep, subject := sendUserAndEventBatch(t, client, adapter, upns)
 	u, err := msgraphcore.GetBatchResponseById[models.Userable](resp, *userStep.GetId(), models.CreateUserFromDiscriminatorValue)
 	if err != nil || u.GetDisplayName() == nil || u.GetUserPrincipalName() != nil || u.GetMail() != nil {
 		t.Fatalf("user step: %v; want its id and name only", err)

@@ -236,9 +236,35 @@ func assertODataError(t *testing.T, err error, status int, code string) {
 func TestSDKBatch(t *testing.T) {
 	e := proxytest.New(t, proxytest.Options{})
 	client, adapter := sdkClient(e, "v1.0")
-	ctx := t.Context()
 	_, upns := e.Sim.Graph.Users()
 
+	resp, userStep, eventStep, subject := sendUserAndEventBatch(t, client, adapter, upns)
+	u, err := msgraphcore.GetBatchResponseById[models.Userable](resp, *userStep.GetId(), models.CreateUserFromDiscriminatorValue)
+	if err != nil || *u.GetUserPrincipalName() != upns[0] {
+		t.Fatalf("user step: %v %v", u, err)
+	}
+	created, err := msgraphcore.GetBatchResponseById[models.Eventable](resp, *eventStep.GetId(), models.CreateEventFromDiscriminatorValue)
+	if err != nil || *created.GetSubject() != subject {
+		t.Fatalf("event step: %v %v", created, err)
+	}
+	recs := e.Records(3)
+	if recs[0].Path != "/$batch" || recs[0].Decision != "allow" || recs[1].Batch == nil || recs[2].Batch == nil {
+		t.Errorf("records %+v", recs)
+	}
+	for _, r := range e.Sim.Graph.Requests() {
+		if r.Batch && (r.Method != strings.ToUpper(r.Method) || r.Method == "POST" && r.Header.Get("Content-Type") != "application/json") {
+			t.Errorf("Graph received the sub-request %s %s with Content-Type %q", r.Method, r.Path, r.Header.Get("Content-Type"))
+		}
+	}
+}
+
+// sendUserAndEventBatch sends, with the Go SDK's batch builder, a $batch
+// of two steps: a read of the first user and an event created in the
+// second's calendar; it returns the answer, the steps and the event's
+// subject.
+func sendUserAndEventBatch(t *testing.T, client *msgraphsdk.GraphServiceClient, adapter *msgraphsdk.GraphRequestAdapter, upns []string) (msgraphcore.BatchResponse, msgraphcore.BatchItem, msgraphcore.BatchItem, string) {
+	t.Helper()
+	ctx := t.Context()
 	getUser, err := client.Users().ByUserId(upns[0]).ToGetRequestInformation(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -270,21 +296,5 @@ func TestSDKBatch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	u, err := msgraphcore.GetBatchResponseById[models.Userable](resp, *userStep.GetId(), models.CreateUserFromDiscriminatorValue)
-	if err != nil || *u.GetUserPrincipalName() != upns[0] {
-		t.Fatalf("user step: %v %v", u, err)
-	}
-	created, err := msgraphcore.GetBatchResponseById[models.Eventable](resp, *eventStep.GetId(), models.CreateEventFromDiscriminatorValue)
-	if err != nil || *created.GetSubject() != subject {
-		t.Fatalf("event step: %v %v", created, err)
-	}
-	recs := e.Records(3)
-	if recs[0].Path != "/$batch" || recs[0].Decision != "allow" || recs[1].Batch == nil || recs[2].Batch == nil {
-		t.Errorf("records %+v", recs)
-	}
-	for _, r := range e.Sim.Graph.Requests() {
-		if r.Batch && (r.Method != strings.ToUpper(r.Method) || r.Method == "POST" && r.Header.Get("Content-Type") != "application/json") {
-			t.Errorf("Graph received the sub-request %s %s with Content-Type %q", r.Method, r.Path, r.Header.Get("Content-Type"))
-		}
-	}
+	return resp, userStep, eventStep, subject
 }

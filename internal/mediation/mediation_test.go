@@ -9,6 +9,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 	"github.com/graph-proxy/graph-proxy/internal/mediation"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
@@ -39,11 +40,7 @@ var vendor = []policy.CallerApp{{Name: "engage", TenantID: graphsim.VendorTenant
 // tenant has no access at all; without Directory.Read.All the check says
 // it could not look.
 func TestCheck(t *testing.T) {
-	sim, err := graphsim.Start(graphsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := proxytest.StartSim(t)
 	c := checker(t, sim, "User.ReadBasic.All", "Directory.Read.All")
 	ctx := context.Background()
 

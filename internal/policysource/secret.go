@@ -11,8 +11,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/graph-proxy/graph-proxy/internal/vaultsecret"
 	"github.com/graph-proxy/graph-proxy/policy"
 )
 
@@ -46,76 +46,37 @@ type SecretOptions struct {
 // problem reports and audit records say which version they are about.
 type Secret struct {
 	o      SecretOptions
-	client *azsecrets.Client
+	secret *vaultsecret.Secret
 }
 
 // NewSecret returns the source; it reads nothing yet.
 func NewSecret(o SecretOptions) (*Secret, error) {
-	if o.VaultURL == "" || o.Name == "" || o.Credential == nil {
-		return nil, errors.New("policysource: the vault, the secret's name and a credential are required")
-	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 30 * time.Second
 	}
-	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = 30 * time.Second
-	}
-	c, err := azsecrets.NewClient(o.VaultURL, o.Credential, &azsecrets.ClientOptions{
-		ClientOptions: azcore.ClientOptions{
-			Transport: o.HTTPClient,
-			// A few quick retries inside one read; the next poll is the
-			// retry after that.
-			Retry: azpolicy.RetryOptions{MaxRetries: 2, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: 4 * time.Second},
-		},
-		DisableChallengeResourceVerification: o.DisableChallengeResourceVerification,
-	})
+	sec, err := vaultsecret.New(vaultsecret.Options{VaultURL: o.VaultURL, Name: o.Name, Credential: o.Credential, HTTPClient: o.HTTPClient,
+		ReadTimeout: o.ReadTimeout, DisableChallengeResourceVerification: o.DisableChallengeResourceVerification})
 	if err != nil {
-		return nil, fmt.Errorf("policysource: key vault %s: %w", o.VaultURL, err)
+		return nil, fmt.Errorf("policysource: %w", err)
 	}
-	return &Secret{o: o, client: c}, nil
+	return &Secret{o: o, secret: sec}, nil
 }
 
 // String is the secret's identifier without a version.
-func (s *Secret) String() string {
-	return strings.TrimSuffix(s.o.VaultURL, "/") + "/secrets/" + s.o.Name
-}
+func (s *Secret) String() string { return s.secret.String() }
 
 // Read gets the secret's newest version. The error names the vault and the
 // secret, never the value.
 func (s *Secret) Read(ctx context.Context) (policy.Revision, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
-	defer cancel()
-	res, err := s.client.GetSecret(ctx, s.o.Name, "", nil)
+	v, err := s.secret.Read(ctx)
 	if err != nil {
-		return policy.Revision{}, &readError{secret: s.String(), err: err}
+		return policy.Revision{}, fmt.Errorf("policy: %w", err)
 	}
-	if res.ID == nil || res.ID.Version() == "" {
+	if v.Version == "" {
 		return policy.Revision{}, fmt.Errorf("policy: reading secret %s: the answer names no version", s)
 	}
-	var data []byte
-	if res.Value != nil {
-		data = []byte(*res.Value)
-	}
-	return policy.Revision{Version: res.ID.Version(), Name: string(*res.ID), Data: data}, nil
+	return policy.Revision{Version: v.Version, Name: v.ID, Data: v.Value}, nil
 }
-
-// readError is a failed read, said in one line: Key Vault's status and
-// error code rather than the SDK's whole request and answer dump. The SDK's
-// error stays underneath for errors.As.
-type readError struct {
-	secret string
-	err    error
-}
-
-func (e *readError) Error() string {
-	var re *azcore.ResponseError
-	if errors.As(e.err, &re) {
-		return fmt.Sprintf("policy: reading secret %s: Key Vault answered %d %s", e.secret, re.StatusCode, re.ErrorCode)
-	}
-	return fmt.Sprintf("policy: reading secret %s: %v", e.secret, e.err)
-}
-
-func (e *readError) Unwrap() error { return e.err }
 
 // Watch asks for a read every PollInterval until ctx ends. Key Vault has no
 // change notification a replica could receive without an inbound endpoint,

@@ -22,11 +22,7 @@ const secretName = "graph-proxy-policy"
 // object id.
 func setup(t *testing.T) (*graphsim.Sim, *policysource.Secret, string) {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := proxytest.StartSim(t)
 	mi, oid := proxytest.NewIdentity(t, sim, graphsim.VaultResource)
 	sim.Vault.SetReader(oid, true)
 	src, err := policysource.NewSecret(policysource.SecretOptions{

@@ -36,3 +36,15 @@ func NewIdentity(t testing.TB, sim *graphsim.Sim, resource string) (azcore.Token
 	}
 	return cred, oid
 }
+
+// StartSim starts a simulator of its own for the test, closed when the
+// test ends.
+func StartSim(t testing.TB) *graphsim.Sim {
+	t.Helper()
+	sim, err := graphsim.Start(graphsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim
+}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/graph-proxy/graph-proxy/internal/vaultsecret"
 )
 
 // MinKeyBytes is the shortest key taken: HMAC-SHA256's block is 64 bytes
@@ -49,7 +49,7 @@ type Options struct {
 // concurrent use.
 type Vault struct {
 	o      Options
-	client *azsecrets.Client
+	secret *vaultsecret.Secret
 	cur    atomic.Pointer[key]
 }
 
@@ -60,32 +60,19 @@ type key struct {
 
 // New returns the source; it reads nothing yet (Load does).
 func New(o Options) (*Vault, error) {
-	if o.VaultURL == "" || o.Name == "" || o.Credential == nil {
-		return nil, errors.New("pseudonymkey: the vault, the secret's name and a credential are required")
-	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 5 * time.Minute
 	}
-	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = 30 * time.Second
-	}
-	c, err := azsecrets.NewClient(o.VaultURL, o.Credential, &azsecrets.ClientOptions{
-		ClientOptions: azcore.ClientOptions{
-			Transport: o.HTTPClient,
-			Retry:     azpolicy.RetryOptions{MaxRetries: 2, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: 4 * time.Second},
-		},
-		DisableChallengeResourceVerification: o.DisableChallengeResourceVerification,
-	})
+	sec, err := vaultsecret.New(vaultsecret.Options{VaultURL: o.VaultURL, Name: o.Name, Credential: o.Credential, HTTPClient: o.HTTPClient,
+		ReadTimeout: o.ReadTimeout, DisableChallengeResourceVerification: o.DisableChallengeResourceVerification})
 	if err != nil {
-		return nil, fmt.Errorf("pseudonymkey: key vault %s: %w", o.VaultURL, err)
+		return nil, fmt.Errorf("pseudonymkey: %w", err)
 	}
-	return &Vault{o: o, client: c}, nil
+	return &Vault{o: o, secret: sec}, nil
 }
 
 // String is the secret's identifier without a version.
-func (v *Vault) String() string {
-	return strings.TrimSuffix(v.o.VaultURL, "/") + "/secrets/" + v.o.Name
-}
+func (v *Vault) String() string { return v.secret.String() }
 
 // Key returns the key in force; an error wrapping ErrNoKey before one has
 // been read.
@@ -108,8 +95,6 @@ func (v *Vault) Version() string {
 // Load reads the secret's newest version and puts it in force. On error
 // the key in force, if any, stays.
 func (v *Vault) Load(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, v.o.ReadTimeout)
-	defer cancel()
 	err := v.load(ctx)
 	if v.o.OnRead != nil {
 		v.o.OnRead(v.Version(), err)
@@ -118,26 +103,18 @@ func (v *Vault) Load(ctx context.Context) error {
 }
 
 func (v *Vault) load(ctx context.Context) error {
-	res, err := v.client.GetSecret(ctx, v.o.Name, "", nil)
+	res, err := v.secret.Read(ctx)
 	if err != nil {
-		var re *azcore.ResponseError
-		if errors.As(err, &re) {
-			return fmt.Errorf("pseudonymkey: reading secret %s: Key Vault answered %d %s", v, re.StatusCode, re.ErrorCode)
-		}
-		return fmt.Errorf("pseudonymkey: reading secret %s: %w", v, err)
+		return fmt.Errorf("pseudonymkey: %w", err)
 	}
-	if res.Value == nil || len(*res.Value) < MinKeyBytes {
+	if len(res.Value) < MinKeyBytes {
 		// Not a key: kept out, whatever is in force stays.
 		return fmt.Errorf("pseudonymkey: secret %s holds fewer than %d bytes: not a key (set one with openssl rand -base64 48)", v, MinKeyBytes)
 	}
-	version := ""
-	if res.ID != nil {
-		version = res.ID.Version()
-	}
-	if k := v.cur.Load(); k != nil && k.version == version && version != "" {
+	if k := v.cur.Load(); k != nil && k.version == res.Version && res.Version != "" {
 		return nil
 	}
-	v.cur.Store(&key{value: []byte(*res.Value), version: version})
+	v.cur.Store(&key{value: res.Value, version: res.Version})
 	return nil
 }
 

@@ -8,13 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/google/uuid"
-
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 	"github.com/graph-proxy/graph-proxy/internal/pseudonymkey"
 )
 
@@ -25,26 +20,9 @@ const secretName = "graph-proxy-pseudonym-key"
 // process-wide) that may read the vault, and that identity's object id.
 func setup(t *testing.T) (*graphsim.Sim, *pseudonymkey.Vault, string) {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
-	t.Setenv("IDENTITY_HEADER", sim.Identity.Header)
-	id, oid := uuid.NewString(), uuid.NewString()
-	sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: id, ObjectID: oid,
-		Roles: map[string][]string{graphsim.VaultResource: nil}})
+	sim := proxytest.StartSim(t)
+	mi, oid := proxytest.NewIdentity(t, sim, graphsim.VaultResource)
 	sim.Vault.SetReader(oid, true)
-	opts := azcore.ClientOptions{
-		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: sim.Entra.URL + "/"},
-		Transport: sim.Client(),
-		Retry:     azpolicy.RetryOptions{MaxRetries: -1},
-	}
-	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts, ID: azidentity.ClientID(id)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	v, err := pseudonymkey.New(pseudonymkey.Options{
 		VaultURL: sim.Vault.URL, Name: secretName, Credential: mi, HTTPClient: sim.Client(),
 		PollInterval: 50 * time.Millisecond, ReadTimeout: 10 * time.Second,

@@ -29,11 +29,7 @@ const keyName = "audit-checkpoint"
 // identity's object id. The identity holds no key role yet.
 func setup(t *testing.T) (*graphsim.Sim, vaultkey.Options, string) {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := proxytest.StartSim(t)
 	mi, oid := proxytest.NewIdentity(t, sim, graphsim.VaultResource)
 	return sim, vaultkey.Options{Credential: mi, Transport: sim.Client(), DisableChallengeResourceVerification: true}, oid
 }

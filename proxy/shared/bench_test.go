@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/internal/limitertest"
 	"github.com/graph-proxy/graph-proxy/internal/redistest"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
@@ -33,7 +34,7 @@ func BenchmarkAdmit(b *testing.B) {
 		before := cpu()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			end, err := admit(l, lim, 1, mailboxes[i%len(mailboxes)])
+			end, err := limitertest.Admit(l, lim, 1, mailboxes[i%len(mailboxes)])
 			if err != nil {
 				b.Fatal(err)
 			}

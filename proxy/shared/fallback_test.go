@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/internal/limitertest"
 	"github.com/graph-proxy/graph-proxy/internal/redistest"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
@@ -45,7 +46,7 @@ func TestFallback(t *testing.T) {
 			}
 			// A call in flight when Redis goes: its lease is released once
 			// Redis is back, not left to expire.
-			before, err := admit(rs[0].limiter, lim, 1, mailbox)
+			before, err := limitertest.Admit(rs[0].limiter, lim, 1, mailbox)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +54,7 @@ func TestFallback(t *testing.T) {
 			tt.fail(srv)
 			var ends []func()
 			for i, want := range []string{"", "mailbox adele.vance@contoso.example concurrency"} {
-				end, err := admit(rs[0].limiter, lim, 1, mailbox)
+				end, err := limitertest.Admit(rs[0].limiter, lim, 1, mailbox)
 				var le *proxy.LimitedError
 				switch {
 				case want == "" && err != nil:
@@ -89,7 +90,7 @@ func TestFallback(t *testing.T) {
 			}
 			admitted := 0
 			for i := range 6 {
-				end, err := admit(rs[i%3].limiter, lim, 1, mailbox)
+				end, err := limitertest.Admit(rs[i%3].limiter, lim, 1, mailbox)
 				if err == nil {
 					admitted++
 					defer end()
@@ -114,12 +115,12 @@ func TestFallbackBeforeRedis(t *testing.T) {
 		t.Fatal("heartbeat with Redis down succeeded")
 	}
 	var le *proxy.LimitedError
-	end, err := admit(r.limiter, lim, 1, []string{"a@contoso.example"})
+	end, err := limitertest.Admit(r.limiter, lim, 1, []string{"a@contoso.example"})
 	if err != nil {
 		t.Fatalf("first call: %v; want admitted", err)
 	}
 	defer end()
-	if _, err := admit(r.limiter, lim, 1, []string{"a@contoso.example"}); !errors.As(err, &le) || le.Limit != "mailbox a@contoso.example concurrency" {
+	if _, err := limitertest.Admit(r.limiter, lim, 1, []string{"a@contoso.example"}); !errors.As(err, &le) || le.Limit != "mailbox a@contoso.example concurrency" {
 		t.Fatalf("second call: %v; want the mailbox's 4 divided by 4", err)
 	}
 	if st := r.store.Status(); st.Replicas != 4 || st.Mode != "fallback" || !st.ReplicasAt.IsZero() {
@@ -131,11 +132,11 @@ func TestFallbackBeforeRedis(t *testing.T) {
 // stopped drops out after LeaseTTL.
 func TestReplicaCount(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	c := newClock()
+	c := limitertest.NewClock()
 	ttl := 3 * time.Second
 	var rs []*replica
 	for _, name := range []string{"a", "b", "c"} {
-		rs = append(rs, newReplica(t, srv, shared.Options{Replica: name, Clock: c.now, LeaseTTL: ttl, Prefix: "count"}))
+		rs = append(rs, newReplica(t, srv, shared.Options{Replica: name, Clock: c.Now, LeaseTTL: ttl, Prefix: "count"}))
 	}
 	beat := func(rs ...*replica) {
 		t.Helper()
@@ -150,9 +151,9 @@ func TestReplicaCount(t *testing.T) {
 	if got := rs[0].store.Replicas(); got != 3 {
 		t.Fatalf("replicas %d; want 3", got)
 	}
-	c.advance(ttl - time.Second)
+	c.Advance(ttl - time.Second)
 	beat(rs[0], rs[1])
-	c.advance(2 * time.Second) // c's last heartbeat expired
+	c.Advance(2 * time.Second) // c's last heartbeat expired
 	beat(rs[0])
 	if got := rs[0].store.Replicas(); got != 2 {
 		t.Fatalf("replicas %d after c stopped; want 2", got)
