@@ -21,7 +21,7 @@ FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000
 	./policy:FuzzParseJSON:200000 ./policy:FuzzParseBody:200000 ./policy:FuzzSameKey:200000 \
 	./policy:FuzzParseAddress:100000 ./policy:FuzzMIMERecipients:30000 ./auditlog:FuzzVerify:50000 \
 	./policy:FuzzWhoACallTouches:150000 ./policy:FuzzDecideMediaType:150000 ./auditlog:FuzzReadExport:30000 \
-	./internal/vaultkey:FuzzParsePublicKeys:30000 ./auditlog/reconcile:FuzzReadActivity:20000
+	./internal/vaultkey:FuzzParsePublicKeys:30000 ./auditlog/reconcile:FuzzReadActivity:20000 ./internal/seal:FuzzOpen:30000
 
 .PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench soak clean
 

@@ -20,7 +20,7 @@ import (
 
 // PseudonymKey supplies the key answers are pseudonymised with (policy
 // response.pseudonymise): the customer's, from Key Vault
-// (internal/pseudonymkey). Key returns an error while there is none.
+// (internal/secretkey). Key returns an error while there is none.
 type PseudonymKey interface {
 	Key() ([]byte, error)
 }

@@ -8,7 +8,7 @@ import (
 	"net/url"
 
 	"github.com/graph-proxy/graph-proxy/internal/config"
-	"github.com/graph-proxy/graph-proxy/internal/pseudonymkey"
+	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
@@ -18,7 +18,7 @@ import (
 // with the managed identity like the policy's secret; nil when none is
 // configured. Built before the identity endpoint's secret leaves the
 // environment, read later (startPseudonymKey).
-func newPseudonymKey(cfg config.Config, loginURL *url.URL, client *http.Client, log *slog.Logger) (*pseudonymkey.Vault, error) {
+func newPseudonymKey(cfg config.Config, loginURL *url.URL, client *http.Client, log *slog.Logger) (*secretkey.Vault, error) {
 	k := cfg.PseudonymKey
 	if k.SecretURI == "" {
 		return nil, nil
@@ -30,7 +30,7 @@ func newPseudonymKey(cfg config.Config, loginURL *url.URL, client *http.Client, 
 	}
 	vaultURL, name := k.Secret()
 	last := ""
-	v, err := pseudonymkey.New(pseudonymkey.Options{
+	v, err := secretkey.New(secretkey.Options{
 		VaultURL: vaultURL, Name: name, Credential: mi, HTTPClient: client, PollInterval: k.PollInterval,
 		DisableChallengeResourceVerification: k.DisableChallengeResourceVerification,
 		// Reads are serialised (Load at start, then Run's ticks), so last
@@ -55,7 +55,7 @@ func newPseudonymKey(cfg config.Config, loginURL *url.URL, client *http.Client, 
 // read stops the start, as the policy's secret does) and returns it for
 // the handler with the task that keeps reading it. Without one, a policy
 // that pseudonymises is said to be refused its calls.
-func startPseudonymKey(ctx context.Context, v *pseudonymkey.Vault, p *policy.Policy, log *slog.Logger) (proxy.PseudonymKey, []func(context.Context), error) {
+func startPseudonymKey(ctx context.Context, v *secretkey.Vault, p *policy.Policy, log *slog.Logger) (proxy.PseudonymKey, []func(context.Context), error) {
 	if v == nil {
 		if p.Pseudonymises() {
 			log.Error("the policy pseudonymises answers and no pseudonymKey.secretURI is configured: those calls are refused (503)")
@@ -64,7 +64,7 @@ func startPseudonymKey(ctx context.Context, v *pseudonymkey.Vault, p *policy.Pol
 	}
 	if err := v.Load(ctx); err != nil {
 		return nil, nil, &exitError{code: exitFailure, err: fmt.Errorf("%w\nfix: store a key of at least %d bytes in %s (az keyvault secret set --value \"$(openssl rand -base64 48)\") and give the managed identity Key Vault Secrets User on it",
-			err, pseudonymkey.MinKeyBytes, v)}
+			err, secretkey.MinKeyBytes, v)}
 	}
 	return v, []func(context.Context){v.Run}, nil
 }

@@ -28,7 +28,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
-	"github.com/graph-proxy/graph-proxy/internal/pseudonymkey"
+	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
@@ -467,14 +467,14 @@ const PseudonymSecret = "graph-proxy-pseudonym-key"
 
 // pseudonymKey stores key in the simulator's vault and reads it back as
 // serve does.
-func pseudonymKey(t *testing.T, sim *graphsim.Sim, login *url.URL, key string) *pseudonymkey.Vault {
+func pseudonymKey(t *testing.T, sim *graphsim.Sim, login *url.URL, key string) *secretkey.Vault {
 	t.Helper()
 	sim.Vault.SetSecret(PseudonymSecret, key, "")
 	mi, err := upstream.NewCredential(upstream.Options{Mode: "managedIdentity", LoginURL: login, HTTPClient: sim.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := pseudonymkey.New(pseudonymkey.Options{VaultURL: sim.Vault.URL, Name: PseudonymSecret, Credential: mi,
+	v, err := secretkey.New(secretkey.Options{VaultURL: sim.Vault.URL, Name: PseudonymSecret, Credential: mi,
 		HTTPClient: sim.Client(), DisableChallengeResourceVerification: true})
 	if err != nil {
 		t.Fatal(err)

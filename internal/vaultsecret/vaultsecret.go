@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -121,3 +122,69 @@ func (e *ReadError) Error() string {
 }
 
 func (e *ReadError) Unwrap() error { return e.Err }
+
+// Recent reads the newest n enabled versions, newest first: those Key
+// Vault lists as enabled and within their activation and expiry dates,
+// by creation time (Key Vault keeps it to the second: of two created in
+// the same second, the one listed later counts as newer).
+func (s *Secret) Recent(ctx context.Context, n int) ([]Version, error) {
+	if n <= 1 {
+		v, err := s.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []Version{v}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
+	defer cancel()
+	type listed struct {
+		version string
+		created time.Time
+		at      int // position in the listing
+	}
+	var all []listed
+	now := time.Now()
+	pager := s.client.NewListSecretPropertiesVersionsPager(s.o.Name, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, &ReadError{Secret: s.String(), Err: err}
+		}
+		for _, p := range page.Value {
+			a := p.Attributes
+			if p.ID == nil || a == nil || a.Enabled == nil || !*a.Enabled || a.Created == nil ||
+				(a.NotBefore != nil && now.Before(*a.NotBefore)) || (a.Expires != nil && !now.Before(*a.Expires)) {
+				continue
+			}
+			all = append(all, listed{version: p.ID.Version(), created: *a.Created, at: len(all)})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].created.Equal(all[j].created) {
+			return all[i].created.After(all[j].created)
+		}
+		return all[i].at > all[j].at
+	})
+	if len(all) > n {
+		all = all[:n]
+	}
+	out := make([]Version, 0, len(all))
+	for _, l := range all {
+		res, err := s.client.GetSecret(ctx, s.o.Name, l.version, nil)
+		if err != nil {
+			return nil, &ReadError{Secret: s.String() + "/" + l.version, Err: err}
+		}
+		v := Version{Version: l.version}
+		if res.Value != nil {
+			v.Value = []byte(*res.Value)
+		}
+		if res.ID != nil {
+			v.ID = string(*res.ID)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, &ReadError{Secret: s.String(), Err: errors.New("no enabled version")}
+	}
+	return out, nil
+}

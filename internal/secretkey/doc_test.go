@@ -1,4 +1,4 @@
-package pseudonymkey_test
+package secretkey_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	"github.com/graph-proxy/graph-proxy/internal/pseudonymkey"
+	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 )
 
 // The pseudonym key in a Key Vault secret, read with the managed identity
@@ -18,7 +18,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	key, err := pseudonymkey.New(pseudonymkey.Options{
+	key, err := secretkey.New(secretkey.Options{
 		VaultURL:   "https://contoso-gp.vault.azure.net",
 		Name:       "graph-proxy-pseudonym-key",
 		Credential: mi,

@@ -1,4 +1,4 @@
-package pseudonymkey
+package secretkey
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 const MinKeyBytes = 32
 
 // ErrNoKey is wrapped by Key's error while no key has been read.
-var ErrNoKey = errors.New("no pseudonym key")
+var ErrNoKey = errors.New("no key")
 
 // Options locate the secret and say how to read it.
 type Options struct {
@@ -40,6 +40,9 @@ type Options struct {
 	// DisableChallengeResourceVerification accepts a vault outside the
 	// cloud's vault domain (the simulator). Default false.
 	DisableChallengeResourceVerification bool
+	// Keep is how many versions Keys gives, newest first; default 1 (the
+	// newest alone).
+	Keep int
 	// OnRead, when set, is called after every read with the version in
 	// force and the read's error (nil when it succeeded).
 	OnRead func(version string, err error)
@@ -56,6 +59,7 @@ type Vault struct {
 type key struct {
 	value   []byte
 	version string
+	all     [][]byte // value, then with Keep the versions before it, newest first
 }
 
 // New returns the source; it reads nothing yet (Load does).
@@ -63,10 +67,13 @@ func New(o Options) (*Vault, error) {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 5 * time.Minute
 	}
+	if o.Keep <= 0 {
+		o.Keep = 1
+	}
 	sec, err := vaultsecret.New(vaultsecret.Options{VaultURL: o.VaultURL, Name: o.Name, Credential: o.Credential, HTTPClient: o.HTTPClient,
 		ReadTimeout: o.ReadTimeout, DisableChallengeResourceVerification: o.DisableChallengeResourceVerification})
 	if err != nil {
-		return nil, fmt.Errorf("pseudonymkey: %w", err)
+		return nil, fmt.Errorf("secretkey: %w", err)
 	}
 	return &Vault{o: o, secret: sec}, nil
 }
@@ -82,6 +89,16 @@ func (v *Vault) Key() ([]byte, error) {
 		return nil, fmt.Errorf("%w: secret %s has not been read", ErrNoKey, v)
 	}
 	return k.value, nil
+}
+
+// Keys returns the key in force and, with Options.Keep, the versions
+// before it, newest first (seal.Keys). The slices are shared: read only.
+func (v *Vault) Keys() ([][]byte, error) {
+	k := v.cur.Load()
+	if k == nil {
+		return nil, fmt.Errorf("%w: secret %s has not been read", ErrNoKey, v)
+	}
+	return k.all, nil
 }
 
 // Version is the secret version in force; empty before the first read.
@@ -103,18 +120,22 @@ func (v *Vault) Load(ctx context.Context) error {
 }
 
 func (v *Vault) load(ctx context.Context) error {
-	res, err := v.secret.Read(ctx)
+	versions, err := v.secret.Recent(ctx, v.o.Keep)
 	if err != nil {
-		return fmt.Errorf("pseudonymkey: %w", err)
+		return fmt.Errorf("secretkey: %w", err)
 	}
+	res := versions[0]
 	if len(res.Value) < MinKeyBytes {
 		// Not a key: kept out, whatever is in force stays.
-		return fmt.Errorf("pseudonymkey: secret %s holds fewer than %d bytes: not a key (set one with openssl rand -base64 48)", v, MinKeyBytes)
+		return fmt.Errorf("secretkey: secret %s holds fewer than %d bytes: not a key (set one with openssl rand -base64 48)", v, MinKeyBytes)
 	}
-	if k := v.cur.Load(); k != nil && k.version == res.Version && res.Version != "" {
-		return nil
+	next := &key{value: res.Value, version: res.Version, all: [][]byte{res.Value}}
+	for _, o := range versions[1:] {
+		if len(o.Value) >= MinKeyBytes { // an older one too short opens nothing
+			next.all = append(next.all, o.Value)
+		}
 	}
-	v.cur.Store(&key{value: res.Value, version: res.Version})
+	v.cur.Store(next)
 	return nil
 }
 

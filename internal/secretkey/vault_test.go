@@ -1,4 +1,4 @@
-package pseudonymkey_test
+package secretkey_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 	"github.com/graph-proxy/graph-proxy/internal/proxytest"
-	"github.com/graph-proxy/graph-proxy/internal/pseudonymkey"
+	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 )
 
 const secretName = "graph-proxy-pseudonym-key"
@@ -18,12 +18,12 @@ const secretName = "graph-proxy-pseudonym-key"
 // setup starts a simulator and returns a key source on its vault, read by
 // an identity new to this process (MSAL caches managed-identity tokens
 // process-wide) that may read the vault, and that identity's object id.
-func setup(t *testing.T) (*graphsim.Sim, *pseudonymkey.Vault, string) {
+func setup(t *testing.T) (*graphsim.Sim, *secretkey.Vault, string) {
 	t.Helper()
 	sim := proxytest.StartSim(t)
 	mi, oid := proxytest.NewIdentity(t, sim, graphsim.VaultResource)
 	sim.Vault.SetReader(oid, true)
-	v, err := pseudonymkey.New(pseudonymkey.Options{
+	v, err := secretkey.New(secretkey.Options{
 		VaultURL: sim.Vault.URL, Name: secretName, Credential: mi, HTTPClient: sim.Client(),
 		PollInterval: 50 * time.Millisecond, ReadTimeout: 10 * time.Second,
 		DisableChallengeResourceVerification: true,
@@ -50,7 +50,7 @@ func waitWithin(t *testing.T, what string, limit time.Duration, cond func() bool
 // a vault down, a role removed — leaves the key in force.
 func TestVaultKeyRotation(t *testing.T) {
 	sim, v, oid := setup(t)
-	if _, err := v.Key(); !errors.Is(err, pseudonymkey.ErrNoKey) {
+	if _, err := v.Key(); !errors.Is(err, secretkey.ErrNoKey) {
 		t.Fatalf("before a read: %v; want ErrNoKey", err)
 	}
 	first := strings.Repeat("k", 48)
@@ -91,5 +91,55 @@ func TestVaultKeyRotation(t *testing.T) {
 				t.Errorf("key in force %q, %v; want the rotated key kept", k, err)
 			}
 		})
+	}
+}
+
+// TestVaultKeepsVersions: with Keep, Keys gives the newest version and
+// the enabled ones before it, newest first; a disabled version, or one
+// beyond Keep, is no longer given.
+func TestVaultKeepsVersions(t *testing.T) {
+	sim := proxytest.StartSim(t)
+	mi, oid := proxytest.NewIdentity(t, sim, graphsim.VaultResource)
+	sim.Vault.SetReader(oid, true)
+	v, err := secretkey.New(secretkey.Options{
+		VaultURL: sim.Vault.URL, Name: "graph-proxy-links", Credential: mi, HTTPClient: sim.Client(),
+		Keep: 2, DisableChallengeResourceVerification: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := strings.Repeat("a", 40), strings.Repeat("b", 40), strings.Repeat("c", 40)
+	va := sim.Vault.SetSecret("graph-proxy-links", a, "")
+	sim.Vault.SetSecret("graph-proxy-links", b, "")
+	keys := func() string {
+		t.Helper()
+		if err := v.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ks, err := v.Keys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, k := range ks {
+			s = append(s, string(k[:1]))
+		}
+		return strings.Join(s, ",")
+	}
+	if got := keys(); got != "b,a" {
+		t.Errorf("keys %s; want b,a (newest first)", got)
+	}
+	sim.Vault.SetSecret("graph-proxy-links", c, "")
+	if got := keys(); got != "c,b" {
+		t.Errorf("after a rotation keys %s; want c,b (Keep 2)", got)
+	}
+	sim.Vault.SetEnabled("graph-proxy-links", va, false)
+	vb := sim.Vault.Versions("graph-proxy-links")[1]
+	sim.Vault.SetEnabled("graph-proxy-links", vb, false)
+	if got := keys(); got != "c" {
+		t.Errorf("with b disabled keys %s; want c alone (a is disabled too)", got)
+	}
+	if k, _ := v.Key(); string(k) != c {
+		t.Errorf("key %q; want the newest", k)
 	}
 }
