@@ -21,7 +21,10 @@ FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000
 	./policy:FuzzParseJSON:200000 ./policy:FuzzParseBody:200000 ./policy:FuzzSameKey:200000 \
 	./policy:FuzzParseAddress:100000 ./policy:FuzzMIMERecipients:30000 ./auditlog:FuzzVerify:50000 \
 	./policy:FuzzWhoACallTouches:150000 ./policy:FuzzDecideMediaType:150000 ./auditlog:FuzzReadExport:30000 \
-	./internal/vaultkey:FuzzParsePublicKeys:30000 ./auditlog/reconcile:FuzzReadActivity:20000 ./internal/seal:FuzzOpen:30000
+	./policy:FuzzDelegated:60000 ./proxy/upstream:FuzzExchangeError:20000 \
+	./internal/vaultkey:FuzzParsePublicKeys:30000 ./auditlog/reconcile:FuzzReadActivity:20000 ./internal/seal:FuzzOpen:30000 \
+	./proxy/notify:FuzzOpen:80000 ./proxy/notify:FuzzParseDelivery:60000 \
+	./proxy/filelink:FuzzOpen:250000 ./proxy/filelink:FuzzParseContentRange:400000
 
 .PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench soak clean
 
@@ -79,9 +82,11 @@ soak:
 	$(GO) test -race -count=1 -timeout 0 -run '^TestConcurrentLoad$$' ./internal/hardening -soak $(SOAK) -v
 
 # Micro-benchmarks of each stage, then the side-by-side load run (bench/):
-# graph-proxy, a bare Go reverse proxy and nginx under wrk, pinned to
-# separate cores, written to bench/RESULTS.md. wrk and nginx come from
-# Debian. BENCH_FLAGS passes flags to the run (e.g. -soak 10m, -rounds 5).
+# graph-proxy, a bare Go reverse proxy, nginx and an OPA peer (the bare
+# proxy deciding the same policy in Rego) under wrk, pinned to separate
+# cores, written to bench/RESULTS.md. wrk and nginx come from Debian.
+# BENCH_FLAGS passes flags to the run (e.g. -soak 10m, -rounds 5,
+# -only opa,graph-proxy, -upstream-delay 300ms for memory at Graph's latency).
 BENCH_FLAGS ?=
 bench: build
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \

@@ -42,7 +42,14 @@ func appendRecord(b []byte, r *Record) (_ []byte, hashAt int, err error) {
 	b = appendStringField(b, `,"appId":`, r.Caller.AppID)
 	b = appendStringField(b, `,"auth":`, r.Caller.Auth)
 	b = appendStringField(b, `,"ip":`, r.Caller.IP)
-	b = appendStringField(b, `},"method":`, r.Method)
+	b = append(b, '}')
+	if a := r.Actor; a != nil {
+		b = appendStringField(b, `,"actor":{"oid":`, a.ObjectID)
+		b = appendStringField(b, `,"upn":`, a.UPN)
+		b = appendStringField(b, `,"tenantId":`, a.TenantID)
+		b = append(b, '}')
+	}
+	b = appendStringField(b, `,"method":`, r.Method)
 	b = appendStringField(b, `,"version":`, r.Version)
 	b = appendStringField(b, `,"path":`, r.Path)
 	b = appendStringField(b, `,"route":`, r.Route)
@@ -71,6 +78,30 @@ func appendRecord(b []byte, r *Record) (_ []byte, hashAt int, err error) {
 		b = appendStringField(b, `,"response":{"rule":`, rs.Rule)
 		b = strconv.AppendInt(append(b, `,"removed":`...), int64(rs.Removed), 10)
 		b = strconv.AppendInt(append(b, `,"pseudonymised":`...), int64(rs.Pseudonymised), 10)
+		b = append(b, '}')
+	}
+	if f := r.File; f != nil {
+		b = appendStringField(b, `,"file":{"op":`, f.Op)
+		b = appendStringField(b, `,"drive":`, f.Drive)
+		b = appendStringField(b, `,"item":`, f.Item)
+		b = appendStringField(b, `,"name":`, f.Name)
+		b = appendStringField(b, `,"session":`, f.Session)
+		b = appendStringField(b, `,"range":`, f.Range)
+		b = strconv.AppendInt(append(b, `,"bytesUp":`...), f.BytesUp, 10)
+		b = strconv.AppendInt(append(b, `,"bytesDown":`...), f.BytesDown, 10)
+		b = appendStringField(b, `,"outcome":`, f.Outcome)
+		b = append(b, '}')
+	}
+	if r.Direction != "" {
+		b = appendStringField(b, `,"direction":`, r.Direction)
+	}
+	if n := r.Notification; n != nil {
+		b = appendStringField(b, `,"notification":{"subscriptionId":`, n.SubscriptionID)
+		b = appendStringField(b, `,"changeType":`, n.ChangeType)
+		b = appendStringField(b, `,"lifecycleEvent":`, n.LifecycleEvent)
+		b = appendStringField(b, `,"resource":`, n.Resource)
+		b = appendStringField(b, `,"tenantId":`, n.TenantID)
+		b = strconv.AppendBool(append(b, `,"resourceData":`...), n.ResourceData)
 		b = append(b, '}')
 	}
 	b = strconv.AppendInt(append(b, `,"status":`...), int64(r.Status), 10)

@@ -32,8 +32,18 @@ func fuzzRecord(text, path string, secs, nsec int64, zone int, f1, f2 float64, n
 		r.Batch = &Batch{RequestID: path, ID: text}
 		r.Checkpoint = &Checkpoint{Seq: uint64(n), Hash: text, KeyID: path, Alg: text, Signature: path}
 	}
+	if lists&16 != 0 {
+		r.Actor = &Actor{ObjectID: path, UPN: text, TenantID: path}
+	}
 	if lists&4 != 0 {
 		r.Response = &Response{Rule: text, Removed: int(n), Pseudonymised: -int(n >> 1)}
+	}
+	if lists&32 != 0 {
+		r.File = &File{Op: text, Drive: path, Item: text, Name: path, Session: text, Range: path, BytesUp: n, BytesDown: -n, Outcome: text}
+	}
+	if lists&8 != 0 {
+		r.Direction = text
+		r.Notification = &Notification{SubscriptionID: text, ChangeType: path, LifecycleEvent: text, Resource: path, TenantID: text, ResourceData: n%2 == 0}
 	}
 	return r
 }
@@ -48,6 +58,9 @@ func FuzzAppendRecord(f *testing.F) {
 	f.Add("", "", int64(0), int64(0), 86399, math.NaN(), -1e-9, int64(math.MaxInt64), byte(2))
 	f.Add("x", "y", int64(1e12), int64(999999999), -45*60, 123456789012345678901234.0, 1e20, int64(1), byte(1))
 	f.Add("free-busy", "/users/x/calendar/getSchedule", int64(1764072000), int64(5), 0, 0.0, 3.5, int64(12), byte(6))
+	f.Add("inbound", "Users/x/Events/y", int64(1764072000), int64(5), 0, 0.0, 3.5, int64(2), byte(8))
+	f.Add("adele.vance@contoso.example", "/me/sendMail", int64(1764072000), int64(5), 0, 0.0, 3.5, int64(202), byte(16+2))
+	f.Add("report.docx", "/drives/b!x/items/01AB/content", int64(1764072000), int64(5), 0, 0.0, 3.5, int64(1048576), byte(32+4))
 	f.Fuzz(func(t *testing.T, text, path string, secs, nsec int64, zone int, f1, f2 float64, n int64, lists byte) {
 		rec := fuzzRecord(text, path, secs, nsec, zone, f1, f2, n, lists)
 		want, wantErr := json.Marshal(rec)

@@ -47,18 +47,20 @@ var exportColumns = map[string]string{
 	"time": "datetime", "replica": "string", "seq": "long", "prev": "string", "hash": "string",
 	"kind": "string", "proxyVersion": "string", "policyDigest": "string",
 	"requestId": "string", "clientRequestId": "string", "graphRequestId": "string",
-	"caller": "dynamic", "method": "string", "version": "string", "path": "string", "route": "string",
+	"caller": "dynamic", "actor": "dynamic", "method": "string", "version": "string", "path": "string", "route": "string",
 	"target": "string", "targets": "dynamic", "query": "dynamic",
 	"rule": "string", "permission": "string", "decision": "string", "reason": "string", "batch": "dynamic", "checkpoint": "dynamic",
-	"response": "dynamic", "status": "int", "upstreamStatus": "int", "retryAfter": "real", "bytesIn": "long", "bytesOut": "long",
+	"response": "dynamic", "file": "dynamic", "status": "int", "upstreamStatus": "int", "retryAfter": "real", "bytesIn": "long", "bytesOut": "long",
 	"durationMs": "real", "upstreamMs": "real", "error": "string",
+	"direction": "string", "notification": "dynamic",
 }
 
 // optionalColumns are the columns a table created before them lacks
 // (checkpoint: before signed checkpoints; response: before response
-// sections): rows rebuilt without one are records without that field (a
+// sections; actor: before delegated access): rows rebuilt without one are records without that field (a
 // record that has it then fails its hash, as a field the columns lack).
-var optionalColumns = map[string]bool{"checkpoint": true, "response": true}
+var optionalColumns = map[string]bool{"checkpoint": true, "response": true, "actor": true, "file": true,
+	"direction": true, "notification": true} // direction, notification: before relayed change notifications
 
 // exportColumnNames are exportColumns' names, sorted, so that problems are
 // found in the same order every time.
@@ -448,7 +450,7 @@ func rebuildLine(cols map[string]cell) ([]byte, error) {
 		{"policyDigest", &r.PolicyDigest}, {"requestId", &r.RequestID}, {"clientRequestId", &r.ClientRequestID},
 		{"graphRequestId", &r.GraphRequestID}, {"method", &r.Method}, {"version", &r.Version}, {"path", &r.Path},
 		{"route", &r.Route}, {"target", &r.Target}, {"rule", &r.Rule}, {"permission", &r.Permission},
-		{"decision", &r.Decision}, {"reason", &r.Reason}, {"error", &r.Error},
+		{"decision", &r.Decision}, {"reason", &r.Reason}, {"error", &r.Error}, {"direction", &r.Direction},
 	} {
 		*f.p = text(f.name)
 	}
@@ -479,8 +481,8 @@ func rebuildLine(cols map[string]cell) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		p    any
-	}{{"caller", &r.Caller}, {"targets", &r.Targets}, {"query", &r.Query}, {"batch", &r.Batch}, {"checkpoint", &r.Checkpoint},
-		{"response", &r.Response}} {
+	}{{"caller", &r.Caller}, {"actor", &r.Actor}, {"targets", &r.Targets}, {"query", &r.Query}, {"batch", &r.Batch}, {"checkpoint", &r.Checkpoint},
+		{"response", &r.Response}, {"notification", &r.Notification}} {
 		if s := text(f.name); !nullish(s) {
 			if err := json.Unmarshal([]byte(s), f.p); err != nil {
 				return nil, bad(f.name, "the JSON of the record's "+f.name)

@@ -56,6 +56,7 @@ func exCall(i int, at time.Time) *Record {
 		r.Batch, r.Targets, r.Query = &Batch{RequestID: "req-b", ID: strconv.Itoa(i)}, nil, []string{}
 	case 2:
 		r.Decision, r.Reason, r.Status, r.UpstreamStatus, r.Error = "allow", "", 200, 200, "upstream: \"slow\", then fine"
+		r.Actor = &Actor{ObjectID: "10000000-0000-4000-8000-000000000000", UPN: "adele.vance0@contoso.example", TenantID: "t-2"}
 	}
 	return r
 }

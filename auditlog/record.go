@@ -32,6 +32,9 @@ type Record struct {
 	GraphRequestID  string `json:"graphRequestId"`
 
 	Caller Caller `json:"caller"`
+	// Actor is the signed-in user a delegated call acted as; nil for an
+	// app-only call.
+	Actor *Actor `json:"actor,omitempty"`
 
 	Method  string `json:"method"`
 	Version string `json:"version"`
@@ -56,6 +59,17 @@ type Record struct {
 	// and what it did (on a $batch's record, its sub-responses' totals);
 	// nil when no section applied.
 	Response *Response `json:"response,omitempty"`
+	// File says which file's content a call moved and how many bytes,
+	// for calls under a content rule and the proxy's file links; nil on
+	// every other record.
+	File *File `json:"file,omitempty"`
+	// Direction is empty for a call the proxy forwards to Graph, and
+	// "inbound" for a change notification Graph sent through the proxy to
+	// a caller (Notification then says which).
+	Direction string `json:"direction,omitempty"`
+	// Notification describes an inbound change notification: never its
+	// data, only what it is about. Nil on every other record.
+	Notification *Notification `json:"notification,omitempty"`
 
 	Status         int     `json:"status"`
 	UpstreamStatus int     `json:"upstreamStatus"`
@@ -76,6 +90,18 @@ type Caller struct {
 	IP       string `json:"ip"`
 }
 
+// Actor is the user a caller acted as (delegated access): who, beside
+// the caller's what.
+type Actor struct {
+	// ObjectID is the user's object id (oid).
+	ObjectID string `json:"oid"`
+	// UPN is the user's upn or preferred_username; empty when the token
+	// carried neither.
+	UPN string `json:"upn"`
+	// TenantID is the user's tenant (tid).
+	TenantID string `json:"tenantId"`
+}
+
 // Batch links a $batch sub-request's record to the batch that carried it.
 type Batch struct {
 	// RequestID is the proxy request id of the enclosing $batch call.
@@ -94,4 +120,53 @@ type Response struct {
 	Removed int `json:"removed"`
 	// Pseudonymised counts the values replaced by pseudonyms.
 	Pseudonymised int `json:"pseudonymised"`
+}
+
+// Notification is what an inbound record says of one change notification:
+// what it is about, never what it carries.
+type Notification struct {
+	// SubscriptionID is Graph's id of the subscription.
+	SubscriptionID string `json:"subscriptionId"`
+	// ChangeType is created, updated or deleted; empty for a lifecycle
+	// notification.
+	ChangeType string `json:"changeType"`
+	// LifecycleEvent is reauthorizationRequired, subscriptionRemoved or
+	// missed; empty for a change.
+	LifecycleEvent string `json:"lifecycleEvent"`
+	// Resource is the Graph path the notification is about.
+	Resource string `json:"resource"`
+	// TenantID is the tenant the notification names.
+	TenantID string `json:"tenantId"`
+	// ResourceData is whether the notification carried the resource's
+	// data (encryptedContent), which the record never holds.
+	ResourceData bool `json:"resourceData"`
+}
+
+// File is what a record says of file content moving through the proxy:
+// which file and how many of its bytes, never the bytes nor the file
+// host's URL.
+type File struct {
+	// Op is download, upload (a simple PUT), uploadSession (a session
+	// created), uploadRange (one range of a session), uploadStatus or
+	// uploadCancel.
+	Op string `json:"op"`
+	// Drive and Item are the drive's and the item's ids as the call's
+	// path names them (the message's id for a mail attachment); Drive is
+	// empty for a user's drive named by the user.
+	Drive string `json:"drive"`
+	Item  string `json:"item"`
+	// Name is the file's name when the file host gave it.
+	Name string `json:"name"`
+	// Session links the records of one upload session: a digest of its
+	// upload URL, never the URL.
+	Session string `json:"session"`
+	// Range is an upload range's Content-Range, or a partial download's.
+	Range string `json:"range"`
+	// BytesUp and BytesDown are the file's bytes moved from the caller to
+	// the file's host and from the host to the caller.
+	BytesUp   int64 `json:"bytesUp"`
+	BytesDown int64 `json:"bytesDown"`
+	// Outcome is what became of a session or a range: created, accepted,
+	// completed, cancelled, or refused.
+	Outcome string `json:"outcome"`
 }

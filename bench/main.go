@@ -5,15 +5,20 @@
 // each pinned to its own core with taskset: graph-proxy with JWT
 // authentication, a 200-rule policy and the file audit sink; a bare
 // httputil.ReverseProxy with an HTTP/2 transport (the floor of a Go proxy);
-// and nginx. wrk, pinned to the other core, loads each in turn, rounds
-// interleaved: first paced at a fixed rate (CPU microseconds per request and
-// latency there are the stable figures on a noisy machine), then saturated.
+// nginx; and the OPA peer, the bare proxy authorising each call with the
+// same policy in Rego through OPA's Go SDK (opa.go). wrk, pinned to the
+// other core, loads each in turn, rounds interleaved: first paced at a
+// fixed rate (CPU microseconds per request and latency there are the stable
+// figures on a noisy machine), then saturated, then, with -upstream-delay,
+// with the backend answering as slowly as Graph does at several levels of
+// calls in flight (delay.go: memory and goroutines per call in flight).
 // Results go to bench/RESULTS.md with a machine-readable line per
 // configuration.
 //
 //	bench run [-rounds 3] [-duration 10s] [-rate 1000] [-soak 10m]
+//	          [-only opa,graph-proxy] [-upstream-delay 300ms [-in-flight 300,2000]]
 //
-// The subcommands backend and bare are the harness's own servers.
+// The subcommands backend, bare and opa are the harness's own servers.
 package main
 
 import (
@@ -23,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench run|backend|bare [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench run|backend|bare|opa [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -34,6 +39,8 @@ func main() {
 		err = backend(os.Args[2:])
 	case "bare":
 		err = bare(os.Args[2:])
+	case "opa":
+		err = opaPeer(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

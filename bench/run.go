@@ -46,6 +46,12 @@ type options struct {
 	configs    []string
 	keepTmpDir bool
 	profile    string
+	// upstreamDelay, when set, adds delayed phases (delay.go): the
+	// backend answers after it, at each of levels' calls in flight, for
+	// delayDuration.
+	upstreamDelay time.Duration
+	levels        []level
+	delayDuration time.Duration
 }
 
 func run(args []string) error {
@@ -64,11 +70,36 @@ func run(args []string) error {
 	fs.DurationVar(&o.soak, "soak", 0, "also soak graph-proxy at the paced rate this long")
 	fs.StringVar(&o.loadCPU, "load-cpu", "0", "core of wrk, the upstream and the simulator")
 	fs.StringVar(&o.proxyCPU, "proxy-cpu", "1", "core of the proxy under test")
-	configs := fs.String("configs", "direct,bare,nginx,graph-proxy", "configurations")
+	configs := fs.String("configs", "direct,bare,nginx,opa,graph-proxy", "configurations")
+	only := fs.String("only", "", "run only these configurations, and direct (added latency is measured against it); overrides -configs")
+	fs.DurationVar(&o.upstreamDelay, "upstream-delay", 0, "also run phases with the backend answering after this delay, as Graph does in 100–500 ms (e.g. 300ms)")
+	inFlight := fs.String("in-flight", "300,2000", "calls in flight of the delayed phases: N connections each keeping one call in flight; N:DELAY gives a level its own delay")
+	fs.DurationVar(&o.delayDuration, "delay-duration", 0, "each delayed phase (default: -duration)")
 	fs.BoolVar(&o.keepTmpDir, "keep", false, "keep the working directory")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of graph-proxy's first paced phase here (and the bare proxy's to FILE.bare)")
 	fs.Parse(args)
 	o.configs = strings.Split(*configs, ",")
+	if *only != "" {
+		o.configs = []string{"direct"}
+		for _, c := range strings.Split(*only, ",") {
+			if c != "direct" {
+				o.configs = append(o.configs, c)
+			}
+		}
+	}
+	if o.upstreamDelay > 0 {
+		var err error
+		if o.levels, err = parseLevels(*inFlight, o.upstreamDelay); err != nil {
+			return err
+		}
+		if o.delayDuration == 0 {
+			o.delayDuration = o.duration
+		}
+		if !slices.Contains(o.configs, "direct") {
+			return errors.New("-upstream-delay needs the direct configuration: the backend counts the calls in flight")
+		}
+	}
+	raiseFileLimit()
 	if o.baselineBin != "" && !slices.Contains(o.configs, "baseline") {
 		o.configs = append(o.configs, "baseline")
 	}
@@ -119,6 +150,8 @@ type harness struct {
 	procs   map[string]*exec.Cmd // by configuration
 	addrs   map[string]string
 	pprof   map[string]string // profiling listeners by configuration
+	debug   map[string]string // pprof listeners for goroutine counts (delay.go)
+	idle    map[string]idleState
 	audit   map[string]string // audit files of the graph-proxy configurations
 	sim     *exec.Cmd
 	backend *exec.Cmd
@@ -134,7 +167,8 @@ func start(o options) (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{o: o, dir: dir, self: self, procs: map[string]*exec.Cmd{}, addrs: map[string]string{}, pprof: map[string]string{}, audit: map[string]string{}}
+	h := &harness{o: o, dir: dir, self: self, procs: map[string]*exec.Cmd{}, addrs: map[string]string{}, pprof: map[string]string{}, audit: map[string]string{},
+		debug: map[string]string{}, idle: map[string]idleState{}}
 	caPEM, err := writeCerts(dir)
 	if err != nil {
 		return h, err
@@ -176,13 +210,12 @@ func start(o options) (*harness, error) {
 		case "direct":
 		case "bare":
 			args := []string{"-cert", cert, "-key", key, "-upstream", upstream, "-ca", h.ca}
-			if o.profile != "" {
-				if h.pprof[name], err = freePort(); err != nil {
-					return h, err
-				}
-				args = append(args, "-pprof", h.pprof[name])
+			if args, err = h.withPprof(name, args); err != nil {
+				return h, err
 			}
 			h.procs[name], h.addrs[name], err = h.startServer(o.proxyCPU, "bare", args...)
+		case "opa":
+			err = h.startOPA(name, simEnv, cert, key, upstream)
 		case "nginx":
 			err = h.startNginx(cert, key)
 		case "graph-proxy":
@@ -200,6 +233,7 @@ func start(o options) (*harness, error) {
 			return h, fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	defer h.recordIdle()
 	// Every configuration answers the load's requests with success.
 	for _, name := range o.configs {
 		for _, path := range []string{"/v1.0/users/user1@contoso.example/calendar/getSchedule", "/v1.0/users/user1@contoso.example/events"} {
@@ -255,7 +289,8 @@ master_process on;
 worker_processes 1;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
 http {
   access_log off;
   client_body_temp_path %[1]s/body;
@@ -263,7 +298,7 @@ http {
   fastcgi_temp_path %[1]s/fastcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  upstream graph { server %[2]s; keepalive 128; }
+  upstream graph { server %[2]s; keepalive 4096; }
   server {
     listen %[3]s ssl;
     ssl_certificate %[4]s;
@@ -324,7 +359,7 @@ func (h *harness) startGraphProxy(name, bin string, simEnv []byte, cert, key, up
 		"GRAPH_PROXY_TLS_CERTFILE=" + cert,
 		"GRAPH_PROXY_TLS_KEYFILE=" + key,
 		"GRAPH_PROXY_ADMIN_LISTEN=" + admin,
-		"GRAPH_PROXY_ADMIN_PPROF=" + strconv.FormatBool(h.o.profile != ""),
+		"GRAPH_PROXY_ADMIN_PPROF=" + strconv.FormatBool(h.o.profile != "" || h.o.upstreamDelay > 0),
 		"GRAPH_PROXY_POLICY_FILE=" + pol,
 		"GRAPH_PROXY_AUDIT_SINKS=file",
 		// Its own directory, as a mounted volume would be (not beside the
@@ -354,6 +389,9 @@ func (h *harness) startGraphProxy(name, bin string, simEnv []byte, cert, key, up
 	h.procs[name], h.addrs[name] = cmd, addr
 	if h.o.profile != "" {
 		h.pprof[name] = admin
+	}
+	if h.o.upstreamDelay > 0 {
+		h.debug[name] = admin
 	}
 	if err := h.waitHTTP("https://"+addr+"/readyz", 200); err != nil {
 		log, _ := os.ReadFile(logFile.Name())
@@ -427,12 +465,20 @@ type sample struct {
 	// phase, from its audit records: durationMs − upstreamMs.
 	OwnP50 float64 `json:"ownP50Micros,omitempty"`
 	OwnP99 float64 `json:"ownP99Micros,omitempty"`
+	// Delayed are the phases with the upstream's delay (-upstream-delay),
+	// one per level of calls in flight.
+	Delayed []delayed `json:"delayed,omitempty"`
 }
 
 func (h *harness) measure(name string, round int) (sample, error) {
 	s := sample{Config: name, Round: round + 1}
 	target := "https://" + h.addrs[name]
 	pids := h.pids(name)
+	if h.o.upstreamDelay > 0 {
+		// The delayed phases reset the peak; this round's fast phases
+		// have theirs.
+		resetPeak(pids)
+	}
 	before := cpuTicks(pids)
 	profiled := make(chan error, 1)
 	if addr := h.pprof[name]; addr != "" && round == 0 {
@@ -473,6 +519,11 @@ func (h *harness) measure(name string, round int) (sample, error) {
 		s.Saturated = float64(sat.requests) / sat.duration.Seconds()
 	}
 	s.PeakRSSKB = peakRSS(h.pids(name))
+	if h.o.upstreamDelay > 0 {
+		if s.Delayed, err = h.delayedPhases(name, s); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
 }
 
@@ -624,7 +675,10 @@ func (h *harness) wrk(target string, conns int, d time.Duration, rate int) (wrkR
 	cmd := exec.CommandContext(ctx, "taskset", "-c", h.o.loadCPU, "wrk", "-t1", "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "-s", script, target)
 	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token, "BENCH_DELAY_MS="+strconv.Itoa(delay),
-		"BENCH_SCHEDULE="+scheduleBody, "BENCH_EVENT="+eventBody)
+		"BENCH_SCHEDULE="+scheduleBody, "BENCH_EVENT="+eventBody,
+		// At least five mailboxes per connection: Graph, and graph-proxy
+		// after it, allow an app four calls at a time to one mailbox.
+		"BENCH_MAILBOXES="+strconv.Itoa(max(1000, 5*conns)))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
@@ -654,22 +708,27 @@ func parseWrk(out string) (wrkResult, error) {
 }
 
 // loadScript alternates getSchedule (about 1 KB back) and event creation
-// (2 KB each way) over 1,000 mailboxes, as the vendor's platform does, and
+// (2 KB each way) over 1,000 mailboxes (more with thousands of connections),
+// as the vendor's platform does, and
 // prints an exact summary.
 const loadScript = `
 local token = os.getenv("BENCH_TOKEN")
 local delayMs = tonumber(os.getenv("BENCH_DELAY_MS"))
 local schedule = os.getenv("BENCH_SCHEDULE")
 local event = os.getenv("BENCH_EVENT")
+local mailboxes = tonumber(os.getenv("BENCH_MAILBOXES"))
 local headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }
 local i = 0
 request = function()
   i = i + 1
-  local user = "user" .. (i % 1000) .. "@contoso.example"
+  local user = "user" .. (i % mailboxes) .. "@contoso.example"
   if i % 2 == 0 then
     return wrk.format("POST", "/v1.0/users/" .. user .. "/calendar/getSchedule", headers, (schedule:gsub("{user}", user)))
   end
-  return wrk.format("POST", "/v1.0/users/" .. user .. "/events", headers, event)
+  -- Each event invites a client of its own: no one mailbox is in more
+  -- calls at once than Graph allows (four).
+  local client = "client" .. (i % mailboxes) .. "@fabrikam.example"
+  return wrk.format("POST", "/v1.0/users/" .. user .. "/events", headers, (event:gsub("client@fabrikam%.example", client)))
 end
 if delayMs > 0 then
   delay = function() return delayMs end
@@ -689,7 +748,9 @@ var eventBody = `{"subject":"Onboarding consultation","body":{"contentType":"HTM
 	`"},"start":{"dateTime":"2026-12-01T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T10:30:00","timeZone":"UTC"},"location":{"displayName":"Online"},"attendees":[{"emailAddress":{"address":"client@fabrikam.example","name":"Client"},"type":"required"}],"isOnlineMeeting":false,"transactionId":"7E163156-7762-4BEB-A1C6-729EA81755A7"}`
 
 // benchPolicy allows the load's two calls among n rules over distinct
-// paths, for a caller with limits far above the load.
+// paths, for a caller with limits far above the load. getSchedule may name
+// only the tenant's own mailboxes (peopleDomains), a check on the body that
+// both graph-proxy and the OPA peer make.
 func benchPolicy(n int) string {
 	var sb strings.Builder
 	sb.WriteString(`version: 1
@@ -700,7 +761,7 @@ callers:
     permissions: [Calendars.ReadBasic, Calendars.ReadWrite, User.ReadBasic.All]
     rateLimit: { rps: 100000, burst: 100000, concurrent: 10000 }
 rules:
-  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic, peopleDomains: [contoso.example] }
   - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite }
 `)
 	for i := 2; i < n; i++ {
@@ -866,6 +927,9 @@ func writeResults(o options, h *harness, results []sample, soak *soakResult) err
 	if soak != nil {
 		doc = replaceSection(doc, "soak", soakSection(o, soak))
 	}
+	if o.upstreamDelay > 0 && len(results) > 0 {
+		doc = replaceSection(doc, "delay", delaySection(o, results))
+	}
 	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
 		return err
 	}
@@ -933,7 +997,7 @@ func roundsSection(o options, results []sample) string {
 	if o.gzip {
 		sb.WriteString("The upstream compresses its answers when asked, as Graph does (-gzip): the Go proxies' transport asks and decompresses; nginx and wrk do not ask.\n\n")
 	}
-	sb.WriteString("| configuration | CPU µs/req at the paced rate | ×bare Go | ×nginx | p50 added ms | p99 added ms | saturated req/s | ×direct | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| configuration | CPU µs/req at the paced rate | ×bare Go | ×nginx | ×OPA peer | p50 added ms | p99 added ms | saturated req/s | ×direct | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	cpu := func(s sample) float64 { return s.CPUPerReq }
 	for _, name := range o.configs {
 		if len(by[name]) == 0 {
@@ -941,9 +1005,9 @@ func roundsSection(o options, results []sample) string {
 		}
 		row := []string{name}
 		if name == "direct" {
-			row = append(row, "—", "—", "—", "0", "0")
+			row = append(row, "—", "—", "—", "—", "0", "0")
 		} else {
-			row = append(row, col(name, cpu).String(), ratioCell(ratio(name, "bare", cpu)), ratioCell(ratio(name, "nginx", cpu)),
+			row = append(row, col(name, cpu).String(), ratioCell(ratio(name, "bare", cpu)), ratioCell(ratio(name, "nginx", cpu)), ratioCell(ratio(name, "opa", cpu)),
 				msCell(added(name, func(s sample) float64 { return s.P50 })), msCell(added(name, func(s sample) float64 { return s.P99 })))
 		}
 		row = append(row, fmt.Sprintf("%.0f (%.0f–%.0f)", col(name, func(s sample) float64 { return s.Saturated }).Median,
@@ -956,6 +1020,27 @@ func roundsSection(o options, results []sample) string {
 		"added latency is a configuration's percentile less direct's in the same round, two different windows, so it carries the upstream's own variation.\n")
 	if r := ratios("graph-proxy", "bare", cpu); len(r) > 0 {
 		sb.WriteString("\n" + ratioLine("graph-proxy's CPU per request ÷ the bare proxy's, round by round", r))
+	}
+	if r := ratios("graph-proxy", "opa", cpu); len(r) > 0 {
+		sb.WriteString("\n" + ratioLine("graph-proxy's CPU per request ÷ the OPA peer's, round by round", r))
+	}
+	// p99 added latency, round by round, where both configurations added
+	// some (a ratio of a non-positive figure says nothing).
+	p99Ratios := func(base string) []float64 {
+		var v []float64
+		for _, s := range by["graph-proxy"] {
+			b, okB := inRound(base, s.Round)
+			d, okD := inRound("direct", s.Round)
+			if okB && okD && s.P99 > d.P99 && b.P99 > d.P99 {
+				v = append(v, (s.P99-d.P99)/(b.P99-d.P99))
+			}
+		}
+		return v
+	}
+	for _, base := range []struct{ name, what string }{{"bare", "the bare proxy's"}, {"opa", "the OPA peer's"}} {
+		if r := p99Ratios(base.name); len(r) > 0 {
+			sb.WriteString("\n" + ratioLine("graph-proxy's p99 added latency ÷ "+base.what+", round by round", r))
+		}
 	}
 	if len(by["baseline"]) > 0 {
 		fmt.Fprintf(&sb, "\ngraph-proxy against the baseline build (-baseline), same rounds: CPU per request ×%s, saturated req/s ×%s.\n",

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,34 +29,82 @@ var scheduleJSON = []byte(`{"@odata.context":"https://graph.microsoft.com/v1.0/$
 
 // backend is the fast upstream standing in for Graph: getSchedule answers
 // from memory, event creation echoes the body (201), anything else 404.
+// With -delay (or a POST to /_bench/delay?d=300ms while it runs) it answers
+// after that delay, as Graph does in 100–500 ms; GET /_bench/inflight says
+// how many calls it holds at that moment and how many it has answered.
 func backend(args []string) error {
 	fs := flag.NewFlagSet("backend", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address")
 	cert := fs.String("cert", "", "certificate PEM")
 	key := fs.String("key", "", "key PEM")
 	compress := fs.Bool("gzip", false, "compress answers when the request accepts gzip, as Graph does")
+	delay := fs.Duration("delay", 0, "answer after this delay")
 	fs.Parse(args)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if *compress {
-			var done func()
-			w, done = graphsim.Compress(w, r)
-			defer done()
+	return serveTLS(*listen, *cert, *key, newBackend(*compress, *delay))
+}
+
+// fakeGraph is the backend's handler: see backend.
+type fakeGraph struct {
+	compress bool
+	delay    atomic.Int64 // nanoseconds
+	inFlight atomic.Int64
+	answered atomic.Int64
+}
+
+func newBackend(compress bool, delay time.Duration) *fakeGraph {
+	u := &fakeGraph{compress: compress}
+	u.delay.Store(int64(delay))
+	return u
+}
+
+func (u *fakeGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_bench/delay":
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if r.Method != http.MethodPost || err != nil || d < 0 {
+			http.Error(w, "POST /_bench/delay?d=DURATION", http.StatusBadRequest)
+			return
 		}
-		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
-		w.Header().Set("request-id", "00000000-0000-4000-8000-000000000000")
-		switch {
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/calendar/getSchedule"):
-			w.Write(scheduleJSON)
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/events"):
-			w.WriteHeader(http.StatusCreated)
-			w.Write(body)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"error":{"code":"Request_ResourceNotFound","message":"not here"}}`)
+		u.delay.Store(int64(d))
+		return
+	case "/_bench/inflight":
+		fmt.Fprintln(w, u.inFlight.Load(), u.answered.Load())
+		return
+	}
+	u.inFlight.Add(1)
+	defer func() {
+		u.inFlight.Add(-1)
+		u.answered.Add(1)
+	}()
+	body, _ := io.ReadAll(r.Body)
+	if d := time.Duration(u.delay.Load()); d > 0 {
+		// A timer, not a busy wait: a call held costs the backend a
+		// goroutine and its buffers, as it costs the proxy in front.
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
 		}
-	})
-	return serveTLS(*listen, *cert, *key, h)
+	}
+	if u.compress {
+		var done func()
+		w, done = graphsim.Compress(w, r)
+		defer done()
+	}
+	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+	w.Header().Set("request-id", "00000000-0000-4000-8000-000000000000")
+	switch {
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/calendar/getSchedule"):
+		w.Write(scheduleJSON)
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/events"):
+		w.WriteHeader(http.StatusCreated)
+		w.Write(body)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"code":"Request_ResourceNotFound","message":"not here"}}`)
+	}
 }
 
 // bare is the floor of a Go proxy: httputil.ReverseProxy with an HTTP/2
@@ -72,13 +121,23 @@ func bare(args []string) error {
 	if *pprofAddr != "" {
 		go http.ListenAndServe(*pprofAddr, nil) // the default mux, where net/http/pprof registers
 	}
-	u, err := url.Parse(*upstream)
+	rp, err := newBareProxy(*upstream, *caFile)
 	if err != nil {
 		return err
 	}
-	pem, err := os.ReadFile(*caFile)
+	return serveTLS(*listen, *cert, *key, rp)
+}
+
+// newBareProxy is the bare proxy's forwarding: to upstream, whose
+// certificate caFile's CA issued. The OPA peer forwards with it too.
+func newBareProxy(upstream, caFile string) (*httputil.ReverseProxy, error) {
+	u, err := url.Parse(upstream)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
@@ -90,12 +149,11 @@ func bare(args []string) error {
 		IdleConnTimeout:     90 * time.Second,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
-	rp := &httputil.ReverseProxy{
+	return &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.Out.Host = u.Host },
 		Transport: tr,
 		ErrorLog:  log.New(io.Discard, "", 0),
-	}
-	return serveTLS(*listen, *cert, *key, rp)
+	}, nil
 }
 
 // serveTLS serves h with HTTP/2 and HTTP/1.1 until SIGTERM or SIGINT.

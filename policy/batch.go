@@ -186,7 +186,7 @@ func CanonicalizeBatchURL(method, version, raw string) (Request, error) {
 // batch Graph would refuse as malformed is refused so (400), naming the
 // sub-requests; one the policy refuses is a denial (403). What is
 // forwarded is the batch written out again from what was decided.
-func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte) Decision {
+func (p *Policy) decideBatch(c *caller, actor *Actor, version, contentType string, body []byte) Decision {
 	if len(body) == 0 {
 		return malformed("Invalid batch payload format: a $batch needs a body")
 	}
@@ -211,7 +211,7 @@ func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte
 		case err != nil:
 			sd.Decision = deny("%s", strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "))
 		default:
-			sd.Decision = p.decideSub(c, sd.Request, br)
+			sd.Decision = p.decideSub(c, actor, sd.Request, br)
 		}
 		if sd.Decision.Result != Allow {
 			refused = append(refused, br.ID)
@@ -227,6 +227,9 @@ func (p *Policy) decideBatch(c *caller, version, contentType string, body []byte
 		}
 		for _, t := range sd.Decision.Unscoped {
 			d.Unscoped = appendUnique(d.Unscoped, t)
+		}
+		for _, s := range sd.Decision.Scopes {
+			d.Scopes = appendUnique(d.Scopes, s)
 		}
 		d.Batch = append(d.Batch, sd)
 	}
@@ -252,7 +255,7 @@ func malformed(format string, args ...any) Decision {
 	return d
 }
 
-func (p *Policy) decideSub(c *caller, req Request, br BatchRequest) Decision {
+func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest) Decision {
 	ct := ""
 	seen := map[string]bool{}
 	for _, k := range sortedKeys(br.Headers) {
@@ -283,7 +286,15 @@ func (p *Policy) decideSub(c *caller, req Request, br BatchRequest) Decision {
 		}
 	}
 	// The body was parsed strictly with the batch: decide on that value.
-	return p.decide(Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body}, false)
+	d := p.decide(Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body, Actor: actor}, false)
+	if d.Result == Allow && d.Content != nil {
+		// File content moves only as a call of its own: inside a batch,
+		// Graph's redirect to the file host (and an upload session's URL)
+		// would sit in the batch's answer, beyond the stage that follows
+		// or seals it.
+		return deny("file content (rule %q) cannot be moved inside $batch: send the call on its own", d.RuleID)
+	}
+	return d
 }
 
 // outRequest is a sub-request as Graph receives it.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -178,7 +179,7 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement) {
 		return "", RefusalPolicy // nothing to read, nothing required
 	}
-	bc := &bodyCheck{p: p, caller: c, req: req}
+	bc := &bodyCheck{p: p, caller: c, req: req, inBatch: a.doc != nil}
 	var doc any
 	switch {
 	case (a.doc != nil || len(a.Body) > 0) && (req.Method == "GET" || req.Method == "DELETE"):
@@ -331,6 +332,11 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 		if k == "notificationQueryOptions" {
 			return "notificationQueryOptions is not allowed", RefusalPolicy
 		}
+		if bc.caller.relay {
+			if reason := relayRefusal(k, s, creating, bc.inBatch); reason != "" {
+				return reason, RefusalPolicy
+			}
+		}
 		if !slices.ContainsFunc(p.notificationURLs, func(allowed string) bool { return notificationURLMatches(allowed, s) }) {
 			return fmt.Sprintf("%s %q is not in subscriptions.notificationUrls", k, s), RefusalPolicy
 		}
@@ -369,6 +375,26 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 	}
 	bc.targets = sub.Targets
 	return "", RefusalPolicy
+}
+
+// relayRefusal says why a subscription's notification URL cannot be
+// relayed (callers[].notifications: relay), or "". The proxy rewrites a
+// relayed subscription's URLs when it is created, alone: a $batch
+// sub-request is written out again by the policy, never rewritten, and
+// an update carries no clientState to seal with the URL. Event Hubs and
+// Event Grid deliver beside any HTTP endpoint, so the proxy could not
+// see what they carry: refused, never passed on unrelayed.
+func relayRefusal(member, url string, creating, inBatch bool) string {
+	lower := strings.ToLower(url)
+	switch {
+	case strings.HasPrefix(lower, "eventgrid:") || strings.HasPrefix(lower, "eventhub:"):
+		return member + " " + strconv.Quote(url) + " cannot be relayed (callers[].notifications: relay): Event Hubs and Event Grid deliver around the proxy"
+	case !creating:
+		return "the notification URLs of a relayed subscription (callers[].notifications: relay) are set when it is created; create a new subscription instead"
+	case inBatch:
+		return "a relayed subscription (callers[].notifications: relay) cannot be created inside $batch; create it with its own call"
+	}
+	return ""
 }
 
 // notificationURLMatches compares a notification URL with an allowed one:

@@ -28,9 +28,16 @@ type caller struct {
 	name, tenantID, appID, thumbprint, group string
 	permissions                              map[string]bool
 	limits                                   Limits
+	// relay: the caller's subscriptions deliver through the proxy
+	// (callers[].notifications: relay).
+	relay bool
 	// withoutGroup are the people a call may name in its body without
 	// being members of group: rooms, resources and outside guests.
 	withoutGroupDomains, withoutGroupAddresses []string
+
+	// delegated are the Graph delegated scopes the caller may use acting
+	// as a signed-in user; nil when it declares no delegated access.
+	delegated map[string]bool
 }
 
 // unscoped reports whether a person named in a body may be named without
@@ -71,6 +78,12 @@ type rule struct {
 	permission    string
 	peopleDomains []string
 	response      *Response // nil: answers pass as Graph sends them
+	content       *Content  // nil: not a content rule (content.go)
+	// delegatedScope is the Graph delegated scope a signed-in user's call
+	// needs (delegated.go); otherUsers lets such a call name a user other
+	// than the signed-in one.
+	delegatedScope string
+	otherUsers     bool
 }
 
 // Args are what a Decider decides on. A struct keeps the Decider interface
@@ -84,6 +97,8 @@ type Args struct {
 	ContentType string
 	// Body is the decoded request body; nil when there is none.
 	Body []byte
+	// Actor is the signed-in user of a delegated call; nil for app-only.
+	Actor *Actor
 
 	// doc is the body already parsed (a $batch sub-request's), which
 	// Body then does not hold.
@@ -97,6 +112,9 @@ type Decider interface {
 	// rule that serves it, or a denial no body can change. The Routed
 	// then decides with the body, by the same policy.
 	Route(caller string, req Request) Routed
+	// RouteAs is Route for a caller acting as a signed-in user (a
+	// delegated call); a nil actor is Route.
+	RouteAs(caller string, actor *Actor, req Request) Routed
 }
 
 // Decision is the verdict on one request. The zero value denies.
@@ -106,8 +124,12 @@ type Decision struct {
 	RuleID string
 	// Route is the matching rule's path template.
 	Route string
-	// Permission is the Graph permission the matching rule exercises.
+	// Permission is the Graph permission the matching rule exercises: its
+	// delegated scope for a signed-in user's call.
 	Permission string
+	// Scopes are the Graph delegated scopes a signed-in user's call needs
+	// (a $batch: all its requests'); empty for an app-only call.
+	Scopes []string
 	// Reason says why the call was denied (or would have been in
 	// report-only mode); for the audit log, never for the caller.
 	Reason string
@@ -143,6 +165,15 @@ type Decision struct {
 	// Body, when not nil, is the body Graph receives in place of the
 	// caller's: a $batch written out again from what was decided.
 	Body []byte
+	// Relay is set on a call to /subscriptions of a caller whose
+	// notifications the proxy relays (callers[].notifications: relay): a
+	// subscription it creates has its notification URLs replaced by the
+	// proxy's, and answers show the caller its own URLs back. A proxy that
+	// cannot relay must refuse such a call.
+	Relay bool
+	// Content is the matching rule's content section: the call moves file
+	// content through the proxy (content.go). Nil for any other call.
+	Content *Content
 	// Response is the matching rule's response section: what of Graph's
 	// answer reaches the caller. Nil passes the answer as Graph sends it
 	// (links aside); a $batch has none of its own, its sub-requests each
@@ -184,7 +215,9 @@ func (p *Policy) ReportOnly() bool { return p.reportOnly }
 func (p *Policy) Permissions() []string {
 	set := map[string]bool{}
 	for _, r := range p.rules {
-		set[r.permission] = true
+		if r.permission != "" {
+			set[r.permission] = true
+		}
 	}
 	for _, c := range p.callerOrder {
 		if c.group != "" {
@@ -268,6 +301,7 @@ type Routed struct {
 	p      *Policy
 	name   string
 	caller *caller
+	actor  *Actor
 	req    Request
 	rule   *rule
 	denial Decision
@@ -278,11 +312,17 @@ type Routed struct {
 func (p *Policy) Route(caller string, req Request) Routed { return p.route(caller, req, true) }
 
 func (p *Policy) route(name string, req Request, allowBatch bool) Routed {
-	rt := Routed{p: p, name: name, req: req, caller: p.callers[name]}
+	return p.routeAs(name, nil, req, allowBatch)
+}
+
+func (p *Policy) routeAs(name string, actor *Actor, req Request, allowBatch bool) Routed {
+	rt := Routed{p: p, name: name, req: req, caller: p.callers[name], actor: actor}
 	c := rt.caller
 	switch {
 	case c == nil:
 		rt.denial, rt.denied = deny("caller %q is not in the policy", name), true
+	case actor != nil && c.delegated == nil:
+		rt.denial, rt.denied = delegatedDenial(c, actor)
 	case len(req.Segments) == 1 && req.Segments[0] == "$batch":
 		switch {
 		case !allowBatch:
@@ -292,10 +332,10 @@ func (p *Policy) route(name string, req Request, allowBatch bool) Routed {
 		}
 	default:
 		rt.rule = p.root.match(req.Segments, func(r *rule) bool {
-			return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && c.permissions[r.permission]
+			return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
 		})
 		if rt.rule == nil {
-			rt.denial, rt.denied = p.noRule(c, req), true
+			rt.denial, rt.denied = p.noRule(c, actor, req), true
 		}
 	}
 	return rt
@@ -316,11 +356,11 @@ func (rt Routed) DenyWithoutBody() (d Decision, ok bool) {
 
 // Decide decides the routed request with its Content-Type and body.
 func (rt Routed) Decide(contentType string, body []byte) Decision {
-	return rt.p.finish(rt.decide(Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body}))
+	return rt.p.finish(rt.decide(Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body, Actor: rt.actor}))
 }
 
 func (p *Policy) decide(a Args, allowBatch bool) Decision {
-	return p.route(a.Caller, a.Request, allowBatch).decide(a)
+	return p.routeAs(a.Caller, a.Actor, a.Request, allowBatch).decide(a)
 }
 
 func (rt Routed) decide(a Args) Decision {
@@ -329,9 +369,16 @@ func (rt Routed) decide(a Args) Decision {
 	case rt.denied:
 		return rt.denial
 	case r == nil:
-		return p.decideBatch(c, req.Version, a.ContentType, a.Body)
+		return p.decideBatch(c, rt.actor, req.Version, a.ContentType, a.Body)
 	}
 	d := Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
+	d.Content = r.content
+	d.Relay = c.relay && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")
+	if rt.actor != nil {
+		if d.Reason = rt.delegate(&d); d.Reason != "" {
+			return d
+		}
+	}
 	if u := r.tmpl.bind(req.Segments); u != "" {
 		d.Targets = append(d.Targets, u)
 	}
@@ -377,9 +424,13 @@ func (rt Routed) decide(a Args) Decision {
 }
 
 // noRule explains a denial when no rule applied, naming a near miss.
-func (p *Policy) noRule(c *caller, req Request) Decision {
+func (p *Policy) noRule(c *caller, actor *Actor, req Request) Decision {
 	near := p.root.match(req.Segments, func(*rule) bool { return true })
 	switch {
+	case near != nil && actor != nil && slices.Contains(near.methods, req.Method) && slices.Contains(near.versions, req.Version):
+		return noDelegatedRule(c, near)
+	case near != nil && actor == nil && near.permission == "":
+		return deny("rule %q serves signed-in users' calls only (delegatedScope), and this call is app-only", near.id)
 	case near == nil:
 		return deny("no rule matches %s %s %s", req.Method, req.Version, req.Path)
 	case !slices.Contains(near.methods, req.Method):

@@ -37,6 +37,11 @@ type yamlCaller struct {
 	Permissions []string   `yaml:"permissions"`
 	Users       *yamlUsers `yaml:"users"`
 	RateLimit   *yamlRate  `yaml:"rateLimit"`
+	// Delegated declares the caller's access as a signed-in user.
+	Delegated *yamlDelegated `yaml:"delegated"`
+	// Notifications is how the caller's subscriptions deliver change
+	// notifications: "direct" (the default) or "relay".
+	Notifications string `yaml:"notifications"`
 }
 
 type yamlRate struct {
@@ -74,6 +79,12 @@ type yamlRule struct {
 	PeopleDomains   []string      `yaml:"peopleDomains"`
 	AttendeeDomains []string      `yaml:"attendeeDomains"` // the name peopleDomains had
 	Response        *yamlResponse `yaml:"response"`
+	// Content makes the rule move file content through the proxy
+	// (content.go).
+	Content *yamlContent `yaml:"content"`
+	// DelegatedScope and OtherUsers serve signed-in users' calls.
+	DelegatedScope string `yaml:"delegatedScope"`
+	OtherUsers     bool   `yaml:"otherUsers"`
 }
 
 type yamlSubscriptions struct {
@@ -204,7 +215,8 @@ var (
 		"fileSchema": reflect.TypeOf(fileSchema{}), "yamlCaller": reflect.TypeOf(yamlCaller{}),
 		"yamlMatch": reflect.TypeOf(yamlMatch{}), "yamlUsers": reflect.TypeOf(yamlUsers{}), "yamlWithoutGroup": reflect.TypeOf(yamlWithoutGroup{}),
 		"yamlRule": reflect.TypeOf(yamlRule{}), "yamlSubscriptions": reflect.TypeOf(yamlSubscriptions{}),
-		"yamlMail": reflect.TypeOf(yamlMail{}), "yamlRate": reflect.TypeOf(yamlRate{}), "yamlResponse": reflect.TypeOf(yamlResponse{}),
+		"yamlMail": reflect.TypeOf(yamlMail{}), "yamlRate": reflect.TypeOf(yamlRate{}), "yamlResponse": reflect.TypeOf(yamlResponse{}), "yamlContent": reflect.TypeOf(yamlContent{}),
+		"yamlDelegated": reflect.TypeOf(yamlDelegated{}),
 	}
 )
 
@@ -343,6 +355,7 @@ func (l *policyLoader) compile(f *fileSchema) *Policy {
 		if r.permission != "" && !held[r.permission] {
 			l.add(l.lineOf("rules", i, "permission"), name, "no caller holds %s, so no caller can use this rule; add it to a caller's permissions or remove the rule", r.permission)
 		}
+		l.checkDelegatedHeld(i, r, p)
 		for _, m := range r.methods {
 			for _, v := range r.versions {
 				k := key{m, strings.ToLower(normalizeTemplate(r.tmpl)), v}
@@ -374,6 +387,7 @@ func (l *policyLoader) compile(f *fileSchema) *Policy {
 		}
 	}
 	l.checkPeopleRules(f, p)
+	l.compileContent(f, p)
 	p.warnings = l.compileResponses(f, p)
 	return p
 }
@@ -425,7 +439,8 @@ func (l *policyLoader) compileCaller(i int, yc yamlCaller) *caller {
 	default:
 		l.add(line(), name, "match is required: tenantID and appID, or certThumbprint")
 	}
-	if len(yc.Permissions) == 0 {
+	l.compileDelegated(i, yc, c)
+	if len(yc.Permissions) == 0 && yc.Delegated == nil {
 		l.add(line(), name, "permissions are required: the Graph permissions this caller may exercise")
 	}
 	for j, perm := range yc.Permissions {
@@ -435,6 +450,13 @@ func (l *policyLoader) compileCaller(i int, yc yamlCaller) *caller {
 			continue
 		}
 		c.permissions[canon] = true
+	}
+	switch yc.Notifications {
+	case "", NotifyDirect:
+	case NotifyRelay:
+		c.relay = true
+	default:
+		l.add(line("notifications"), name, "notifications %q is not %s or %s", yc.Notifications, NotifyDirect, NotifyRelay)
 	}
 	c.limits = DefaultLimits
 	if r := yc.RateLimit; r != nil {
@@ -552,9 +574,12 @@ func (l *policyLoader) compileRule(i int, yr yamlRule) *rule {
 	if len(r.selectFields) > 0 && !slices.Contains(r.query, "$select") {
 		l.add(line("select"), name, "select lists fields but query does not allow $select")
 	}
+	delegated := r.tmpl.text != "" && l.compileRuleScope(i, yr, r)
 	if yr.Permission == "" {
-		l.add(line(), name, "permission is required: the least Graph permission this call needs")
-		ok = false
+		if !delegated {
+			l.add(line(), name, "permission is required: the least Graph permission this call needs")
+			ok = false
+		}
 	} else if canon, known := knownPermission[lowerASCII(yr.Permission)]; !known {
 		l.add(line("permission"), name, "%s", unknownPermission(yr.Permission))
 		ok = false

@@ -57,6 +57,8 @@ type bodyCheck struct {
 	p      *Policy
 	caller *caller
 	req    Request
+	// inBatch: the body is a $batch sub-request's.
+	inBatch bool
 	// targets are the users of a subscription's resource: mailboxes the
 	// call reads, not people its body names.
 	targets []string

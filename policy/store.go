@@ -119,6 +119,16 @@ func (s *Store) Decide(a Args) Decision { return s.Policy().Decide(a) }
 // Route routes with the policy in force; the Routed decides by it too.
 func (s *Store) Route(caller string, req Request) Routed { return s.Policy().Route(caller, req) }
 
+// RouteAs routes by the policy in force; see Decider.
+func (s *Store) RouteAs(caller string, actor *Actor, req Request) Routed {
+	return s.Policy().RouteAs(caller, actor, req)
+}
+
+// CallerForDelegatedApp names a delegated caller by the policy in force.
+func (s *Store) CallerForDelegatedApp(appID string) (string, bool) {
+	return s.Policy().CallerForDelegatedApp(appID)
+}
+
 // Reload reads the source again and loads its revision even if it was
 // loaded or rejected before (SIGHUP). It returns why the revision was
 // rejected or the source unreadable.

@@ -58,6 +58,12 @@ func eventsPage(n int) []byte {
 
 func benchHandler(b *testing.B, policyText string) *proxy.Handler {
 	b.Helper()
+	return benchHandlerWith(b, policyText, nil)
+}
+
+// benchHandlerWith is benchHandler with its options adjusted.
+func benchHandlerWith(b *testing.B, policyText string, adjust func(*proxy.Options)) *proxy.Handler {
+	b.Helper()
 	p, err := policy.Parse("bench.yaml", []byte(policyText))
 	if err != nil {
 		b.Fatal(err)
@@ -81,13 +87,17 @@ func benchHandler(b *testing.B, policyText string) *proxy.Handler {
 	graph, _ := url.Parse("https://graph.microsoft.com")
 	public, _ := url.Parse("https://gp.contoso.example")
 	token := upstream.Token{Value: strings.Repeat("t", 1500), ExpiresOn: time.Now().Add(time.Hour)}
-	h, err := proxy.New(proxy.Options{
+	o := proxy.Options{
 		Graph: graph, PublicBase: public, Transport: transport, Policy: p, Limits: p, Audit: audit, MaxBodyBytes: 4 << 20,
 		Callers: authFunc(func(*http.Request) (callers.Caller, error) {
 			return callers.Caller{Name: "engage", TenantID: "d2b6628f-0000-4000-8000-000000000002", AppID: "e0000000-0000-4000-8000-0000000000e1", Auth: "entra-jwt", IP: "10.0.0.1"}, nil
 		}),
 		Tokens: tokenFunc(func(context.Context) (upstream.Token, error) { return token, nil }),
-	})
+	}
+	if adjust != nil {
+		adjust(&o)
+	}
+	h, err := proxy.New(o)
 	if err != nil {
 		b.Fatal(err)
 	}

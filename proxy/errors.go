@@ -24,7 +24,10 @@ type Error struct {
 	Code       string
 	Message    string
 	RetryAfter int // seconds; 0 sends no Retry-After
-	Err        error
+	// Challenge, when set, is the WWW-Authenticate header sent (a claims
+	// challenge); a 401 without one sends Bearer error="invalid_token".
+	Challenge string
+	Err       error
 }
 
 func (e *Error) Error() string {
@@ -82,6 +85,46 @@ var (
 	errUpstreamBodyAbort = errors.New("upstream response aborted mid-body")
 )
 
+// The errors of change notifications relayed through the proxy
+// (proxy/notify), each answered as classify says.
+var (
+	// ErrRelayUnavailable: the proxy cannot relay notifications now (no
+	// key, no relay configured); 503, nothing forwarded.
+	ErrRelayUnavailable = errors.New("change notifications cannot be relayed")
+	// ErrNotificationRefused: a delivery that is not Graph's for a
+	// subscription the proxy made (a forged, altered or foreign token,
+	// clientState or validation token); 403.
+	ErrNotificationRefused = errors.New("change notification refused")
+	// ErrNotificationMethod: anything but POST at the notification
+	// endpoint; 405.
+	ErrNotificationMethod = errors.New("change notifications are POSTed")
+	// ErrNotificationMediaType: a delivery that is not application/json;
+	// 415.
+	ErrNotificationMediaType = errors.New("change notifications are application/json")
+	// ErrReceiverUnreachable: the caller's notification endpoint did not
+	// answer; 502, so that Graph delivers again later.
+	ErrReceiverUnreachable = errors.New("the caller's notification endpoint could not be reached")
+)
+
+// The errors of file content (content.go, filelinks.go).
+var (
+	// errRedirectRefused: Graph (or a file host) sent the proxy to a host
+	// that is not one of the cloud's file hosts; 502, not followed.
+	errRedirectRefused = errors.New("redirect to a host that is not a file host of the cloud")
+	// errFileTooLarge: a download beyond the rule's content.maxBytes; 403.
+	errFileTooLarge = errors.New("file larger than the rule's content.maxBytes")
+	// errFilesUnavailable: the proxy has no file links configured; 503.
+	errFilesUnavailable = errors.New("file links are not configured")
+	// errFileLink: a file link that does not open, has expired or was
+	// made for another caller; 403, saying no more.
+	errFileLink = errors.New("file link refused")
+	// errFileLinkMethod: a method a file link does not take; 405.
+	errFileLinkMethod = errors.New("method not taken by the file link")
+	// errBadRange: an upload range whose Content-Range or length is not
+	// one the proxy reads; 400.
+	errBadRange = errors.New("upload range malformed")
+)
+
 // classify maps an error from any stage to the answer the caller gets.
 // It is the only place that chooses statuses for the proxy's own errors.
 func classify(err error) *Error {
@@ -92,6 +135,8 @@ func classify(err error) *Error {
 	switch {
 	case errors.As(err, &pe):
 		return pe
+	case delegatedError(err) != nil:
+		return delegatedError(err)
 	case errors.As(err, &le):
 		return &Error{Status: http.StatusTooManyRequests, Code: "graphProxy.rateLimited",
 			Message: "Too many requests from this application; retry after the time given.", RetryAfter: retryAfterSeconds(le.RetryAfter), Err: err}
@@ -126,6 +171,43 @@ func classify(err error) *Error {
 		// Graph had answered: the call may have taken effect.
 		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",
 			Message: "Microsoft Graph's answer is not one this proxy's policy can filter, so it was withheld; the request may have taken effect.", Err: err}
+	case errors.Is(err, errUnrestorable):
+		// Graph had answered: the call may have taken effect.
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",
+			Message: "Microsoft Graph's answer about subscriptions is too long for this proxy to show you your own, so it was withheld; ask for fewer (a filter, or $top).", Err: err}
+	case errors.Is(err, ErrRelayUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.relayUnavailable",
+			Message: "The proxy cannot relay change notifications now; try again later.", RetryAfter: 10, Err: err}
+	case errors.Is(err, ErrNotificationRefused):
+		return &Error{Status: http.StatusForbidden, Code: "graphProxy.notificationRefused",
+			Message: "The notification is not accepted.", Err: err}
+	case errors.Is(err, ErrNotificationMethod):
+		return &Error{Status: http.StatusMethodNotAllowed, Code: "graphProxy.methodNotAllowed",
+			Message: "Change notifications are delivered with POST.", Err: err}
+	case errors.Is(err, ErrNotificationMediaType):
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "graphProxy.unsupportedMediaType",
+			Message: "Change notifications are delivered as application/json.", Err: err}
+	case errors.Is(err, ErrReceiverUnreachable):
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.receiverUnreachable",
+			Message: "The notification's receiver could not be reached.", Err: err}
+	case errors.Is(err, errRedirectRefused):
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.redirectRefused",
+			Message: "Microsoft Graph sent the file to a host this proxy does not reach.", Err: err}
+	case errors.Is(err, errFileTooLarge):
+		return &Error{Status: http.StatusForbidden, Code: "graphProxy.policyDenied",
+			Message: deniedMessage + " The file is larger than the policy allows.", Err: err}
+	case errors.Is(err, errFilesUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.filesUnavailable",
+			Message: "The proxy cannot serve file links now; try again later.", RetryAfter: 10, Err: err}
+	case errors.Is(err, errFileLink):
+		return &Error{Status: http.StatusForbidden, Code: "graphProxy.fileLinkInvalid",
+			Message: "The file link is not valid for this caller, or has expired.", Err: err}
+	case errors.Is(err, errFileLinkMethod):
+		return &Error{Status: http.StatusMethodNotAllowed, Code: "graphProxy.methodNotAllowed",
+			Message: "The file link does not take this method.", Err: err}
+	case errors.Is(err, errBadRange):
+		return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
+			Message: "An upload range needs Content-Range: bytes FIRST-LAST/TOTAL and a Content-Length of its size.", Err: err}
 	case errors.Is(err, upstream.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.tokenUnavailable",
 			Message: "The proxy cannot obtain its Microsoft Graph token; try again later.", RetryAfter: 10, Err: err}
@@ -176,7 +258,9 @@ func writeError(w http.ResponseWriter, e *Error, requestID, clientRequestID stri
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	if e.Status == http.StatusUnauthorized {
+	if e.Challenge != "" {
+		h.Set("WWW-Authenticate", e.Challenge)
+	} else if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	body, _ := json.Marshal(graphError{Error: graphErrorBody{

@@ -45,6 +45,9 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	if len(body) > 0 {
 		src = bytes.NewReader(body) // sets ContentLength and GetBody
 	}
+	if up := c.streamedBody(); up != nil {
+		src = up // file content, streamed unread (content.go)
+	}
 	var stop context.CancelFunc
 	if h.o.UpstreamIdle > 0 {
 		ctx, stop = context.WithCancel(ctx)
@@ -59,11 +62,18 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 		query = policy.WithSelect("?"+query, c.decision.AddSelect)[1:]
 	}
 	out.URL = &url.URL{Scheme: h.o.Graph.Scheme, Host: h.o.Graph.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: query}
-	out.Header = h.outboundHeader(r, c, len(body) > 0)
+	out.Header = h.outboundHeader(r, c, src != nil)
+	if src != nil && len(body) == 0 {
+		out.ContentLength = r.ContentLength
+	}
+	h.prepareMint(c)
 
 	c.upstreamStart = h.now()
 	resp, err := h.o.Transport.RoundTrip(out)
 	if err != nil {
+		if e := c.uploadErr(); e != nil {
+			return e
+		}
 		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 			return r.Context().Err() // the caller went away
 		}
@@ -71,6 +81,9 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	}
 	if stop != nil {
 		resp.Body = newIdleBody(resp.Body, h.o.UpstreamIdle, stop)
+	}
+	if c.followsRedirect(resp) {
+		return h.followDownload(ctx, w, r, c, resp)
 	}
 	// Closed as it is at the end: answer may replace it with a link
 	// rewriter, whose pooled buffers go back when it is closed.
@@ -178,9 +191,12 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		return h.filteredAnswer(c, resp)
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
+		if h.aboutSubscriptions(c) && resp.Body != http.NoBody && resp.StatusCode < 300 {
+			return nil, false, errUnrestorable
+		}
 		return nil, false, nil
 	}
-	withhold := !c.decision.ExternalLinks
+	withhold := !c.decision.ExternalLinks || c.mint != nil
 	var raw *bytes.Buffer
 	switch {
 	case resp.ContentLength > maxBufferedAnswer:
@@ -206,7 +222,10 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		resp.ContentLength = n
 	}
 	if resp.ContentLength < 0 || resp.ContentLength > maxBufferedAnswer {
-		c.links = h.links.body(resp.Body, withhold)
+		if h.aboutSubscriptions(c) && resp.StatusCode < 300 {
+			return raw, false, errUnrestorable
+		}
+		c.links = h.linksFor(c, resp.Body, withhold)
 		resp.Body = c.links
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
@@ -216,12 +235,13 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	// caller gets a Content-Length and one write.
 	out := raw
 	if h.links.mayRewrite(raw.Bytes(), withhold) {
-		c.links = h.links.body(io.NopCloser(raw), withhold)
+		c.links = h.linksFor(c, io.NopCloser(raw), withhold)
 		out = bytes.NewBuffer(make([]byte, 0, raw.Len()+512))
 		out.ReadFrom(c.links)
 		c.links.Close()
 		h.bufs.putAnswer(raw)
 	}
+	out = h.restore(c, out)
 	resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
 	return out, true, nil
 }
@@ -281,9 +301,14 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, resp *http.Response,
 	p := inPool.Get().(*[]byte)
 	defer inPool.Put(p)
 	buf := *p
+	var rc *http.ResponseController
+	if c.file != nil {
+		rc = http.NewResponseController(w) // file content outlasts the write timeout
+	}
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			extendDeadline(rc, false)
 			if _, err := w.Write(buf[:n]); err != nil {
 				c.rec.Error = errCallerGone(err)
 				return

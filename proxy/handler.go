@@ -55,12 +55,21 @@ type Options struct {
 	}
 	// Tokens supplies the proxy's Graph token.
 	Tokens upstream.TokenSource
+	// Delegated exchanges a signed-in user's token for the user's Graph
+	// token (delegated access, proxy/delegated.go). Nil refuses (403)
+	// every call a caller makes as a signed-in user.
+	Delegated Delegated
 	// PseudonymKey supplies the key of pseudonyms (policy
 	// response.pseudonymise). Nil refuses (503) every call whose answer
 	// would be pseudonymised, before it is forwarded.
 	PseudonymKey PseudonymKey
 	// Audit receives one record per call.
 	Audit AuditLog
+	// Files moves file content for content rules (content.go): the
+	// cloud's file hosts and the key of file links. Nil refuses every
+	// file link (503) and every download redirect (502); simple uploads
+	// still stream.
+	Files *Files
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
 	// MaxHeaderBytes caps the request's header names and values (431
@@ -79,6 +88,12 @@ type Options struct {
 	TraceCallers []string
 	// Ready lists readiness checks for /readyz; nil means always ready.
 	Ready []ReadyCheck
+	// Notifications relays change notifications (policy
+	// callers[].notifications: relay): the subscriptions' URLs going out,
+	// Graph's deliveries at NotificationsPath coming in. Nil refuses
+	// (503) every call the policy marks for relay, and answers 404 at
+	// NotificationsPath.
+	Notifications Notifications
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 }
@@ -141,6 +156,11 @@ type call struct {
 	subsReserved    bool // room is held for the sub-requests' records
 	rec             auditlog.Record
 	upstreamStart   time.Time
+	// file content (content.go): what moved, and how the answer's
+	// pre-authenticated URLs become file links
+	file      *fileCall
+	mint      func(key, raw []byte) ([]byte, bool)
+	fileLinks int
 }
 
 // ambiguousFraming reports a request whose end net/http settled on its own
@@ -169,6 +189,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/readyz":
 		h.readyz(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, NotificationsPath) {
+		// Graph's deliveries of change notifications: their own stages
+		// and records (proxy/notify), never forwarded to Graph.
+		h.notifications(w, r)
 		return
 	}
 
@@ -245,6 +271,10 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 		c.rec.Path = r.URL.EscapedPath()
 		return err
 	}
+	// the proxy's own file links (filelinks.go) are not Graph's paths
+	if isFileLink(r.URL.Path) {
+		return h.serveFileLink(w, r, c)
+	}
 	// canonicalise: a path outside Graph is a 404 for anyone; an ambiguous
 	// one is denied, but only once the caller is known.
 	req, canonErr := policy.ParseRequest(r.Method, r.URL)
@@ -265,6 +295,7 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	h.traceLink(r, caller.Name)
 	// Whatever was established is recorded, even for a refused caller.
 	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
+	c.rec.Actor = auditActor(caller.Actor)
 	if c.rec.Caller.IP == "" {
 		c.rec.Caller.IP = callers.RemoteIP(r)
 	}
@@ -280,8 +311,16 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	// known, a path that is not Graph's, or a request no rule of the
 	// caller's serves cannot make the proxy read or hold up to
 	// maxBodyBytes (nor, with Expect: 100-continue, be asked to send it).
-	routed := h.o.Policy.Route(caller.Name, req)
+	routed := h.o.Policy.RouteAs(caller.Name, policyActor(caller.Actor), req)
 	d, decided := routed.DenyWithoutBody()
+	if !decided && routed.StreamsBody() {
+		// File content under a content rule: decided on the route, then
+		// streamed to Graph unread (content.go).
+		if d, err = h.streamUpload(w, r, c, routed); err != nil {
+			return err
+		}
+		decided = true
+	}
 	var body []byte
 	if !decided {
 		// The caller's calls in flight bound the bodies held for it.
@@ -345,9 +384,15 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 		defer release()
 	}
 
+	// relay: a relayed subscription is created with the proxy's
+	// notification URLs in place of the caller's.
+	if body, err = h.relaySubscription(c, body); err != nil {
+		return err
+	}
+
 	// token, and the pseudonym key when the answer is pseudonymised
 	_, span = h.startSpan(r.Context(), "token")
-	c.token, err = h.o.Tokens.Token(r.Context())
+	c.token, err = h.upstreamToken(r.Context(), caller, c.decision)
 	endSpan(span, err)
 	if err != nil {
 		return err
@@ -395,6 +440,7 @@ func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 		c.rec.Reason = appendReason(c.rec.Reason, fmt.Sprintf("%d link(s) to hosts other than Graph withheld", c.links.withheld))
 	}
 	c.noteResponse(&c.rec)
+	c.noteFile(w)
 	h.append(c, &c.rec)
 	h.observe(ctx, c)
 	// One record per $batch sub-request, linked to the batch's record.
@@ -406,7 +452,7 @@ func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 	for _, sd := range c.decision.Batch {
 		sub := auditlog.Record{
 			Time: c.rec.Time, Replica: c.rec.Replica, RequestID: newID(), ClientRequestID: c.rec.ClientRequestID,
-			Caller: c.rec.Caller, Method: sd.Request.Method, Version: sd.Request.Version, Path: sd.Request.Path,
+			Caller: c.rec.Caller, Actor: c.rec.Actor, Method: sd.Request.Method, Version: sd.Request.Version, Path: sd.Request.Path,
 			Query: sd.Request.Query, Rule: sd.Decision.RuleID, Route: sd.Decision.Route, Permission: sd.Decision.Permission,
 			Decision: sd.Decision.Result.String(), Reason: sd.Decision.Reason, Targets: sd.Decision.Targets,
 			Batch: &auditlog.Batch{RequestID: c.requestID, ID: sd.ID}, Status: c.rec.Status, Error: c.rec.Error,

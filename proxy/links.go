@@ -183,6 +183,10 @@ type jsonLinks struct {
 	withhold  bool // empty external links
 	discard   bool // dropping an overlong external link
 	withheld  int  // external links emptied
+	// mint, when set, replaces an external link by a file link
+	// (content.go); extKey is the key of the value held.
+	mint   func(key, raw []byte) ([]byte, bool)
+	extKey []byte
 }
 
 func (j *jsonLinks) Read(p []byte) (int, error) {
@@ -323,6 +327,7 @@ func (j *jsonLinks) endString() {
 				for _, k := range externalKeys {
 					if bytes.Equal(key, k) {
 						j.linkNext = externalValue
+						j.extKey = k
 					}
 				}
 			}
@@ -343,7 +348,11 @@ func (j *jsonLinks) endString() {
 			j.out = append(j.out, j.l.to...)
 			j.out = append(j.out, raw[split:]...)
 		} else if j.holdKind == externalValue {
-			j.withheld++
+			if link, ok := j.minted(raw); ok {
+				j.out = append(j.out, link...)
+			} else {
+				j.withheld++
+			}
 		} else {
 			j.out = append(j.out, raw...)
 		}

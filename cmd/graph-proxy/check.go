@@ -24,6 +24,12 @@ type checkReport struct {
 	Missing  []string    `json:"missing,omitempty"`
 	Excess   []string    `json:"excess,omitempty"`
 	Warnings []string    `json:"warnings,omitempty"`
+
+	// DelegatedNeeded and DelegatedMissing are the Graph delegated
+	// permissions the policy's rules name, and those of them not
+	// consented for the proxy's app registration (delegated access).
+	DelegatedNeeded  []string `json:"delegatedNeeded,omitempty"`
+	DelegatedMissing []string `json:"delegatedMissing,omitempty"`
 }
 
 type checkStep struct {
@@ -128,6 +134,7 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 
 	if tok.Token != "" && pol != nil {
 		checkMediation(tctx, rep, add, graphURL, client, tok.Token, pol)
+		checkDelegated(tctx, rep, add, graphURL, client, tok.Token, cfg, pol)
 	}
 
 	// The audit checkpoint key: a signature made, as serve makes them.

@@ -46,7 +46,7 @@ func TestCheck(t *testing.T) {
 			t.Fatalf("exit %d:\n%s", code, out.String())
 		}
 		for _, want := range []string{"ok   identity endpoint: Graph token", "ok   Graph read /v1.0/users?$top=1",
-			"WARN over-privileged: the identity holds [GroupMember.Read.All]", "all is well"} {
+			"WARN over-privileged: the identity holds [GroupMember.Read.All Files.ReadWrite.All]", "all is well"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("output lacks %q:\n%s", want, out.String())
 			}
@@ -82,7 +82,7 @@ func TestCheck(t *testing.T) {
 		if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out.String())
 		}
-		if rep.OK || strings.Join(rep.Missing, ",") != "Presence.Read.All" || strings.Join(rep.Excess, ",") != "GroupMember.Read.All" {
+		if rep.OK || strings.Join(rep.Missing, ",") != "Presence.Read.All" || strings.Join(rep.Excess, ",") != "GroupMember.Read.All,Files.ReadWrite.All" {
 			t.Errorf("report %+v", rep)
 		}
 		if strings.Contains(out.String(), "eyJ") {

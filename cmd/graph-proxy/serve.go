@@ -104,6 +104,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return &exitError{code: exitUsage, err: err}
 	}
 	tokens := upstream.NewCache(cred, resource+"/.default")
+	delegated, err := newDelegated(cfg, uo, resource)
+	if err != nil {
+		return err
+	}
 	tokens.OnError = func(err error) {
 		log.Error("Graph token acquisition failed; calls get 503 once the current token expires", "error", err, "fix", upstream.Fix(err, uo))
 	}
@@ -139,6 +143,14 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return &exitError{code: exitUsage, err: err}
 	}
 	keyVault, err := newPseudonymKey(cfg, loginURL, outbound, log)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	notifyKey, err := newNotificationKey(cfg, loginURL, outbound, log)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	fileKey, err := newFileLinkKey(cfg, loginURL, outbound, log)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
@@ -225,6 +237,19 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	defer closeAuth()
 
 	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout, Compression: cfg.Graph.Compression})
+	// Change notifications relayed (callers[].notifications: relay).
+	relay, relayTasks, closeRelay, err := startNotifications(ctx, relayDeps{cfg: cfg, key: notifyKey, store: store,
+		publicBase: publicBase, loginURL: loginURL, client: outbound, tokens: tokens, audit: audit, replica: replica, log: log,
+		members: &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members, Audit: audit}})
+	if err != nil {
+		return err
+	}
+	defer closeRelay()
+	// File content (rules[].content).
+	files, fileTasks, err := startFiles(ctx, cfg, fileKey, log)
+	if err != nil {
+		return err
+	}
 	h, err := proxy.New(proxy.Options{
 		Graph:          graphURL,
 		PublicBase:     publicBase,
@@ -238,7 +263,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		Telemetry:      tel,
 		TraceCallers:   cfg.Telemetry.TraceCallers,
 		Tokens:         tokens,
+		Delegated:      delegated,
 		PseudonymKey:   pseudonyms,
+		Notifications:  relay,
+		Files:          files,
 		Audit:          audit,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
@@ -335,7 +363,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		}
 		servers = append(servers, &served{srv: adminServer(tel, status, cfg.Admin.Pprof, log), ln: aln})
 	}
-	background := append([]func(context.Context){tokens.Run}, keyTasks...)
+	background := append(append(append([]func(context.Context){tokens.Run}, keyTasks...), relayTasks...), fileTasks...)
 	background = append(background, limits.background...)
 	if mw != nil {
 		background = append(background, mw.Run)
@@ -599,7 +627,9 @@ func newAuthenticator(ctx context.Context, cfg config.Config, loginURL *url.URL,
 			audiences = append(audiences, e.ClientID)
 		}
 		entra, err := callers.NewEntra(ctx, callers.EntraOptions{
-			Tenants:        e.Tenants,
+			Tenants:        inboundTenants(cfg),
+			UserTenants:    userTenants(cfg),
+			UserScope:      e.UserScope,
 			Audiences:      audiences,
 			LoginURL:       loginURL.String(),
 			STSURL:         config.Clouds[cfg.Graph.Cloud].STSURL,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,6 +47,10 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s.Vault.SetSecret("graph-proxy-credential", s.Entra.App(graphsim.CustomerTenant, graphsim.ProxyAppID).Secret, "")
 	// The audit checkpoint key, as the templates create it.
 	s.Vault.CreateKey(checkpointKey)
+	// The key of relayed notifications' URLs, generated for this run.
+	s.Vault.SetSecret(notificationKeySecret, rand.Text()+rand.Text(), "")
+	// And of file links.
+	s.Vault.SetSecret(fileLinkKeySecret, rand.Text()+rand.Text(), "")
 
 	if *stateDir != "" {
 		if err := os.MkdirAll(*stateDir, 0o700); err != nil {
@@ -62,7 +67,13 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		env := append(s.Env(ca),
 			"GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID="+s.Vault.URL+"/keys/"+checkpointKey,
-			"GRAPH_PROXY_AUDIT_CHECKPOINT_DISABLECHALLENGERESOURCEVERIFICATION=true")
+			"GRAPH_PROXY_AUDIT_CHECKPOINT_DISABLECHALLENGERESOURCEVERIFICATION=true",
+			"GRAPH_PROXY_NOTIFICATIONS_SECRETURI="+s.Vault.URL+"/secrets/"+notificationKeySecret,
+			"GRAPH_PROXY_NOTIFICATIONS_DISABLECHALLENGERESOURCEVERIFICATION=true",
+			"GRAPH_PROXY_FILES_SECRETURI="+s.Vault.URL+"/secrets/"+fileLinkKeySecret,
+			"GRAPH_PROXY_FILES_DISABLECHALLENGERESOURCEVERIFICATION=true",
+			// The simulated SharePoint: the file host of this run.
+			"GRAPH_PROXY_FILES_EXTRAHOSTS="+hostOf(s.SharePoint.URL))
 		// Written last and renamed into place: its presence means ready.
 		tmp := filepath.Join(*stateDir, "sim.env.tmp")
 		if err := os.WriteFile(tmp, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
@@ -139,4 +150,21 @@ func simToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintln(stdout, out.AccessToken)
 	return nil
+}
+
+// notificationKeySecret is the simulated vault's secret that seals the
+// relay's notification URLs.
+const notificationKeySecret = "graph-proxy-notification-key"
+
+// fileLinkKeySecret is the simulated vault's secret that seals the file
+// links of make run.
+const fileLinkKeySecret = "graph-proxy-file-link-key"
+
+// hostOf is rawURL's host[:port].
+func hostOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }

@@ -160,6 +160,11 @@ param egressSubnetPrefix string = '10.90.0.0/27'
 @description('Instead of staticEgress: a subnet of your own (delegated to Microsoft.App/environments, /27 or larger) for the environment, whose egress you control (your NAT gateway or firewall). Choose at installation.')
 param infrastructureSubnetId string = ''
 
+@description('Key Vault secrets, in the deployment\'s vault, holding keys the proxy follows (docs/installation.md, "Keys in Key Vault"): the pseudonym key (a rule\'s response.pseudonymise), the secret that seals relayed notification URLs (callers[].notifications: relay) and the one that seals file links (a rule\'s content). Each is a name; empty configures none. Create each secret first (az keyvault secret set --value "$(openssl rand -base64 48)"): a named secret the proxy cannot read stops its start.')
+param pseudonymKeySecretName string = ''
+param notificationKeySecretName string = ''
+param fileLinkKeySecretName string = ''
+
 @description('Tags for every resource.')
 param tags object = {}
 
@@ -304,6 +309,24 @@ var vaultEnv = usesVault ? [
   }
 ] : []
 
+// The keys the proxy follows in Key Vault, each when named.
+var keyEnv = concat(empty(pseudonymKeySecretName) ? [] : [
+  {
+    name: 'GRAPH_PROXY_PSEUDONYMKEY_SECRETURI'
+    value: '${vault.outputs.uri}secrets/${pseudonymKeySecretName}'
+  }
+], empty(notificationKeySecretName) ? [] : [
+  {
+    name: 'GRAPH_PROXY_NOTIFICATIONS_SECRETURI'
+    value: '${vault.outputs.uri}secrets/${notificationKeySecretName}'
+  }
+], empty(fileLinkKeySecretName) ? [] : [
+  {
+    name: 'GRAPH_PROXY_FILES_SECRETURI'
+    value: '${vault.outputs.uri}secrets/${fileLinkKeySecretName}'
+  }
+])
+
 var mtlsEnv = clientCertificateMode != 'ignore' ? [
   {
     name: 'GRAPH_PROXY_INBOUND_MTLS_CLIENTCERTHEADER'
@@ -426,7 +449,7 @@ module app 'modules/containerapp.bicep' = {
         name: 'GRAPH_PROXY_AUDIT_CHECKPOINT_KEYID'
         value: vault.outputs.auditCheckpointKeyUri
       }
-    ], policyEnv, vaultEnv, mtlsEnv, redisEnv)
+    ], policyEnv, vaultEnv, keyEnv, mtlsEnv, redisEnv)
   }
 }
 

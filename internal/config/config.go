@@ -30,6 +30,11 @@ type Config struct {
 	// PseudonymKey is the key answers are pseudonymised with (policy
 	// response.pseudonymise).
 	PseudonymKey PseudonymKey `mapstructure:"pseudonymKey"`
+	// Notifications relays change notifications (policy
+	// callers[].notifications: relay).
+	Notifications Notifications `mapstructure:"notifications"`
+	// Files moves file content for content rules (policy rules[].content).
+	Files Files `mapstructure:"files"`
 
 	Mediation Mediation `mapstructure:"mediation"`
 	Telemetry Telemetry `mapstructure:"telemetry"`
@@ -183,9 +188,15 @@ type Entra struct {
 	// ClientID is the proxy app registration's client id (the aud of v2
 	// tokens); optional.
 	ClientID string `mapstructure:"clientID"`
-	// AllowDelegated accepts tokens issued to a signed-in user. Default false:
-	// only app-only tokens are accepted.
+	// AllowDelegated accepts tokens issued to a signed-in user of the
+	// customer's tenant (upstream.tenantID) for the proxy's API, and
+	// exchanges them on behalf of the user for the user's Graph token
+	// (delegated access; it needs an upstream.mode with the app
+	// registration). Default false: only app-only tokens are accepted.
 	AllowDelegated bool `mapstructure:"allowDelegated"`
+	// UserScope is the delegated scope the proxy's app registration
+	// exposes, which a user's token must carry. Default access_as_user.
+	UserScope string `mapstructure:"userScope"`
 }
 
 // MTLS configures client-certificate authentication.
@@ -247,52 +258,16 @@ type Policy struct {
 // PolicyKeyVault reads the policy from a Key Vault secret with the managed
 // identity (upstream.managedIdentityClientID), which needs the Key Vault
 // Secrets User role on the secret or its vault. Unlike a Container Apps
-// secret, a new secret version reaches running replicas.
-type PolicyKeyVault struct {
-	// SecretURI is the secret without a version, e.g.
-	// https://contoso-gp.vault.azure.net/secrets/graph-proxy-policy: the
-	// proxy follows its newest version. Empty reads the policy from
-	// Policy.File.
-	SecretURI string `mapstructure:"secretURI"`
-	// PollInterval is how often the secret is read for a new version,
-	// between 1s and 1h. Default 30s.
-	PollInterval time.Duration `mapstructure:"pollInterval"`
-	// DisableChallengeResourceVerification accepts a vault outside the
-	// cloud's vault domain (the simulator). Default false.
-	DisableChallengeResourceVerification bool `mapstructure:"disableChallengeResourceVerification"`
-}
-
-// Secret returns the vault URL and the secret name of SecretURI. Call it
-// only on a validated configuration.
-func (k PolicyKeyVault) Secret() (vaultURL, name string) {
-	vaultURL, name, _ = splitSecretURI(k.SecretURI)
-	return vaultURL, name
-}
+// secret, a new secret version reaches running replicas. Its poll
+// interval defaults to 30s.
+type PolicyKeyVault = KeyVaultSecret
 
 // PseudonymKey reads the key of pseudonyms (policy
 // response.pseudonymise, docs/policy.md) from a Key Vault secret with the
 // managed identity (upstream.managedIdentityClientID), which needs the Key
 // Vault Secrets User role on the secret or its vault. Without it, calls
 // whose answers a rule pseudonymises are refused (503).
-type PseudonymKey struct {
-	// SecretURI is the secret without a version, e.g.
-	// https://contoso-gp.vault.azure.net/secrets/graph-proxy-pseudonym-key:
-	// the proxy follows its newest version. Empty configures no key.
-	SecretURI string `mapstructure:"secretURI"`
-	// PollInterval is how often the secret is read for a new version
-	// (a rotation), between 1s and 1h. Default 5m.
-	PollInterval time.Duration `mapstructure:"pollInterval"`
-	// DisableChallengeResourceVerification accepts a vault outside the
-	// cloud's vault domain (the simulator). Default false.
-	DisableChallengeResourceVerification bool `mapstructure:"disableChallengeResourceVerification"`
-}
-
-// Secret returns the vault URL and the secret name of SecretURI. Call it
-// only on a validated configuration.
-func (k PseudonymKey) Secret() (vaultURL, name string) {
-	vaultURL, name, _ = splitSecretURI(k.SecretURI)
-	return vaultURL, name
-}
+type PseudonymKey = KeyVaultSecret
 
 // Audit configures where audit records go.
 type Audit struct {
@@ -377,12 +352,15 @@ func Default() Config {
 		Limits: Limits{MaxBodyBytes: 4 << 20, MaxHeaderBytes: 64 << 10, ReadHeaderTimeout: 10 * time.Second, Store: StoreLocal,
 			Redis: Redis{Auth: RedisAuthEntra, TLS: true, Timeout: 5 * time.Millisecond, LeaseTTL: 30 * time.Second,
 				AssumedReplicas: 1, KeyPrefix: "graph-proxy"}},
-		Graph:        Graph{Cloud: "global", Timeout: 100 * time.Second},
-		Upstream:     Upstream{Mode: ModeManagedIdentity},
-		Policy:       Policy{Reload: true, KeyVault: PolicyKeyVault{PollInterval: 30 * time.Second}},
-		PseudonymKey: PseudonymKey{PollInterval: 5 * time.Minute},
-		Admin:        Admin{Listen: ":9090"},
-		Mediation:    Mediation{Interval: 6 * time.Hour},
+		Graph:         Graph{Cloud: "global", Timeout: 100 * time.Second},
+		Inbound:       Inbound{Entra: Entra{UserScope: "access_as_user"}},
+		Upstream:      Upstream{Mode: ModeManagedIdentity},
+		Policy:        Policy{Reload: true, KeyVault: PolicyKeyVault{PollInterval: 30 * time.Second}},
+		PseudonymKey:  PseudonymKey{PollInterval: 5 * time.Minute},
+		Notifications: Notifications{KeyVaultSecret: KeyVaultSecret{PollInterval: 5 * time.Minute}},
+		Files:         Files{KeyVaultSecret: KeyVaultSecret{PollInterval: 5 * time.Minute}},
+		Admin:         Admin{Listen: ":9090"},
+		Mediation:     Mediation{Interval: 6 * time.Hour},
 		Audit: Audit{
 			Sinks:        []string{"stdout"},
 			RetryBudget:  30 * time.Second,

@@ -299,11 +299,15 @@ func leafKeys() []leaf {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name := f.Tag.Get("mapstructure")
+			idx := append(append([]int(nil), index...), i)
+			if name == ",squash" {
+				walk(f.Type, prefix, idx) // its keys are the section's own
+				continue
+			}
 			path := name
 			if prefix != "" {
 				path = prefix + "." + name
 			}
-			idx := append(append([]int(nil), index...), i)
 			if f.Type.Kind() == reflect.Struct {
 				walk(f.Type, path, idx)
 				continue

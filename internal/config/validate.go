@@ -78,6 +78,7 @@ func (c Config) validate() []Problem {
 		ps.add("inbound.entra.audience", "required when inbound.entra.tenants is set: the application id URI of graph-proxy's app registration")
 	}
 	ps.checkGUID("inbound.entra.clientID", c.Inbound.Entra.ClientID)
+	ps.checkDelegated(c)
 	ps.checkPEM("inbound.mtls.trustedCAs", c.Inbound.MTLS.TrustedCAs)
 	if c.Inbound.MTLS.ClientCertHeader != "" && c.Inbound.MTLS.TrustedCAs == "" {
 		ps.add("inbound.mtls.clientCertHeader", "needs inbound.mtls.trustedCAs: a forwarded certificate is verified against them")
@@ -100,14 +101,9 @@ func (c Config) validate() []Problem {
 	ps.checkLimitsStore(c.Limits)
 	ps.checkUpstream(c.Upstream)
 	ps.checkPolicy(c.Policy)
-	if k := c.PseudonymKey; k.SecretURI != "" {
-		if _, _, err := splitSecretURI(k.SecretURI); err != nil {
-			ps.add("pseudonymKey.secretURI", "%q %v", k.SecretURI, err)
-		}
-	}
-	if k := c.PseudonymKey.PollInterval; k < time.Second || k > time.Hour {
-		ps.add("pseudonymKey.pollInterval", "%v is not between 1s and 1h", k)
-	}
+	ps.checkKeyVaultSecret("pseudonymKey", c.PseudonymKey)
+	ps.checkNotifications(c.Notifications)
+	ps.checkFiles(c.Files)
 	ps.checkAudit(c.Audit)
 	if i := c.Mediation.Interval; i != 0 && (i < time.Minute || i > 168*time.Hour) {
 		ps.add("mediation.interval", "%s is not 0s (never) nor between 1m and 168h", i)

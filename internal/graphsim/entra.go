@@ -62,6 +62,7 @@ type Entra struct {
 	down          bool
 	tokenRequests int
 	jwksFetches   int
+	del           entraDelegated // delegated.go
 }
 
 type signingKey struct {
@@ -91,8 +92,10 @@ func newEntra(url string, lifetime time.Duration, key *rsa.PrivateKey) (*Entra, 
 }
 
 // graphRoles are the Graph application permissions the proxy's identities
-// hold by default: what the example policy needs.
-var graphRoles = []string{"User.ReadBasic.All", "Calendars.ReadBasic", "Calendars.ReadWrite", "OnlineMeetings.ReadWrite.All", "GroupMember.Read.All"}
+// hold by default: what the example policy needs, and Files.ReadWrite.All
+// for file content (MSAL caches managed-identity tokens process-wide, so a
+// role a test would add later would not reach a token already cached).
+var graphRoles = []string{"User.ReadBasic.All", "Calendars.ReadBasic", "Calendars.ReadWrite", "OnlineMeetings.ReadWrite.All", "GroupMember.Read.All", "Files.ReadWrite.All"}
 
 func defaultApps() []*App {
 	return []*App{
@@ -412,6 +415,9 @@ func (e *Entra) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := r.PathValue("tenant")
+	if e.delegatedGrant(w, r, tenant) {
+		return
+	}
 	if r.PostForm.Get("grant_type") != "client_credentials" {
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The simulator supports the client_credentials grant only.")
 		return

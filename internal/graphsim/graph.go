@@ -24,10 +24,13 @@ import (
 // @odata.nextLink URLs, answers $batch and delta, records every request it
 // receives and can be told to throttle or fail.
 type Graph struct {
-	URL      string
-	entra    *Entra
-	pageSize int
-	mux      *http.ServeMux
+	URL string
+	// Subscriptions are the change-notification subscriptions, and what
+	// tests tell them to send (subscriptions.go).
+	Subscriptions *Subscriptions
+	entra         *Entra
+	pageSize      int
+	mux           *http.ServeMux
 
 	mu          sync.Mutex
 	users       []*user
@@ -43,6 +46,9 @@ type Graph struct {
 	cancelled   chan string
 	dir         directory // service principals, role assignments, grants
 	flights     inFlight  // requests being answered, per mailbox
+	files       *fileStore
+	// del is the delegated state (delegated.go).
+	del graphDelegated
 }
 
 // GraphAppID is Graph's own application id, an accepted token audience.
@@ -122,7 +128,9 @@ func newGraph(url string, e *Entra, n, pageSize int) *Graph {
 		groups:      map[string]map[string]bool{SchedulingGroup: {}},
 		cancelled:   make(chan string, 64),
 		dir:         newDirectory(),
+		files:       newFileStore(),
 	}
+	g.Subscriptions = newSubscriptions(e)
 	g.seed(n)
 	g.routes()
 	return g
@@ -243,9 +251,10 @@ type claimsKey struct{}
 
 func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.flights.track(r)()
-	// The body is kept for the tests, which check what reached Graph.
+	// The body is kept for the tests, which check what reached Graph;
+	// not file content, which may be far larger.
 	var body []byte
-	if r.Body != nil {
+	if r.Body != nil && !strings.HasSuffix(r.URL.Path, "/content") {
 		body, _ = io.ReadAll(io.LimitReader(r.Body, 4<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
@@ -545,6 +554,8 @@ func (g *Graph) routes() {
 	m.HandleFunc("POST /{version}/$batch", g.batch)
 	g.mailRoutes(m)
 	g.directoryRoutes(m)
+	g.delegatedRoutes(m)
+	g.fileRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+lastSegment(r.URL.Path)+"'.")
 	})

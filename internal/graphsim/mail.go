@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
-	"time"
 )
 
 // The mail and subscription endpoints: enough of Graph's sendMail,
@@ -27,7 +26,7 @@ func (g *Graph) mailRoutes(m *http.ServeMux) {
 		m.HandleFunc("POST /{version}/users/{user}/messages/{id}/"+action, g.acceptMail(sendMail, http.StatusAccepted))
 	}
 	m.HandleFunc("POST /{version}/users/{user}/messages/{id}/send", g.acceptMail(sendMail, http.StatusAccepted))
-	m.HandleFunc("POST /{version}/subscriptions", g.createSubscription)
+	g.Subscriptions.routes(m)
 }
 
 // acceptMail answers a mail call as Graph does once its body reads: a
@@ -66,19 +65,4 @@ func (g *Graph) acceptMail(perms []string, status int) http.HandlerFunc {
 		}
 		writeOData(w, status, map[string]any{"id": "AAMk" + strings.ReplaceAll(newID(), "-", ""), "isDraft": true})
 	}
-}
-
-func (g *Graph) createSubscription(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readCalendar...) {
-		return
-	}
-	var body map[string]any
-	if !readBody(w, r, &body) {
-		return
-	}
-	out := map[string]any{"id": newID(), "expirationDateTime": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
-	for _, k := range []string{"changeType", "notificationUrl", "resource"} {
-		out[k] = body[k]
-	}
-	writeOData(w, http.StatusCreated, out)
 }

@@ -82,6 +82,9 @@ type Sim struct {
 	Graph    *Graph
 	// Monitor is a Logs Ingestion data collection endpoint.
 	Monitor *Monitor
+	// SharePoint serves the download and upload URLs of file content,
+	// under a host name of its own (files.go).
+	SharePoint *SharePoint
 
 	caPEM   []byte
 	pool    *x509.CertPool
@@ -160,6 +163,10 @@ func Start(o Options) (*Sim, error) {
 				o.Logger.Error("graphsim server stopped", "error", err)
 			}
 		}()
+	}
+	if err := s.startSharePoint(o, tlsConf); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }

@@ -37,11 +37,11 @@ func NewIdentity(t testing.TB, sim *graphsim.Sim, resource string) (azcore.Token
 	return cred, oid
 }
 
-// StartSim starts a simulator of its own for the test, closed when the
-// test ends.
+// StartSim starts a simulator of its own for the test, as New does,
+// closed when the test ends.
 func StartSim(t testing.TB) *graphsim.Sim {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{})
+	sim, err := graphsim.Start(graphsim.Options{SigningKey: signingKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

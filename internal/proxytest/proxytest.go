@@ -28,11 +28,13 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/seal"
 	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
+	"github.com/graph-proxy/graph-proxy/proxy/filelink"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
 
@@ -54,11 +56,16 @@ type Env struct {
 	// PolicyFile and Store are set with Options.Reloadable.
 	PolicyFile string
 	Store      *policy.Store
+	// OBO is the on-behalf-of exchange, with Options.Delegated.
+	OBO *upstream.OnBehalfOf
 }
 
 type Options struct {
 	// MaxBodyBytes caps request bodies; default 4 MiB.
 	MaxBodyBytes int64
+	// ServerTimeout, when set, is the proxy server's read and write
+	// timeout (serve's are a minute and Graph's timeout plus a minute).
+	ServerTimeout time.Duration
 	// GraphTimeout bounds the wait for Graph's headers; default 30s.
 	GraphTimeout time.Duration
 	// GraphURL overrides where the proxy forwards (an unreachable port).
@@ -98,6 +105,25 @@ type Options struct {
 	// from there with the managed identity, as serve reads
 	// pseudonymKey.secretURI: the key of pseudonyms.
 	PseudonymKey string
+	// Delegated accepts signed-in users' tokens of the customer's tenant
+	// for the proxy's API (scope graphsim.ProxyScope) and exchanges them
+	// on behalf of the user, with the proxy's app registration and the
+	// managed identity as its federated credential.
+	Delegated bool
+	// DelegatedOptions adjusts the exchange (its cache bound).
+	DelegatedOptions func(*upstream.OnBehalfOfOptions)
+	// Sim, when set, is the simulator the proxy stands in front of,
+	// another Env's (a second replica); it is not closed with this Env.
+	Sim *graphsim.Sim
+	// NotificationKey, when set, relays change notifications (policy
+	// callers[].notifications: relay) with tokens sealed by this key,
+	// rich notifications' validation tokens verified with the
+	// simulator's Entra ID keys; the simulator's Graph then delivers to
+	// this proxy (notify.go).
+	NotificationKey string
+	// NotificationClient carries relayed notifications to the callers'
+	// endpoints (one that trusts their certificates).
+	NotificationClient *http.Client
 }
 
 // DefaultPolicy allows the caller "engage" (the simulator's vendor app)
@@ -134,11 +160,13 @@ var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 // parallel.
 func New(t *testing.T, o Options) *Env {
 	t.Helper()
-	sim, err := graphsim.Start(graphsim.Options{SigningKey: signingKey(), TokenLifetime: o.TokenLifetime})
-	if err != nil {
-		t.Fatalf("graphsim: %v", err)
+	sim, err := o.Sim, error(nil)
+	if sim == nil {
+		if sim, err = graphsim.Start(graphsim.Options{SigningKey: signingKey(), TokenLifetime: o.TokenLifetime}); err != nil {
+			t.Fatalf("graphsim: %v", err)
+		}
+		t.Cleanup(func() { sim.Close() })
 	}
-	t.Cleanup(func() { sim.Close() })
 	// The managed-identity credential finds the Container Apps endpoint
 	// through these, as it does in Azure.
 	t.Setenv("IDENTITY_ENDPOINT", sim.Identity.Endpoint())
@@ -219,6 +247,12 @@ func New(t *testing.T, o Options) *Env {
 		STSURL:     "https://sts.windows.net",
 		HTTPClient: sim.Client(),
 	}
+	var obo *upstream.OnBehalfOf
+	if o.Delegated {
+		eo.Tenants = append(eo.Tenants, graphsim.CustomerTenant)
+		eo.AllowDelegated, eo.UserTenants, eo.UserScope = true, []string{graphsim.CustomerTenant}, graphsim.ProxyScope
+		obo = delegated(t, sim, login, o.DelegatedOptions)
+	}
 	if o.EntraOptions != nil {
 		o.EntraOptions(&eo)
 	}
@@ -240,6 +274,7 @@ func New(t *testing.T, o Options) *Env {
 		pseudonyms = pseudonymKey(t, sim, login, o.PseudonymKey)
 	}
 	h, err := proxy.New(proxy.Options{
+		Files:        files(t, sim),
 		PseudonymKey: pseudonyms,
 		Graph:        gu,
 		PublicBase:   public,
@@ -251,7 +286,14 @@ func New(t *testing.T, o Options) *Env {
 		Limits:       decider,
 		Telemetry:    o.Telemetry,
 		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000, Audit: auditLog},
+		Notifications: notifications(t, o, sim, public, func() *policy.Policy {
+			if store != nil {
+				return store.Policy()
+			}
+			return pol
+		}, auditLog, &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000, Audit: auditLog}),
 		Tokens:       tokens,
+		Delegated:    delegatedSource(obo),
 		Audit:        auditLog,
 		MaxBodyBytes: o.MaxBodyBytes,
 		Replica:      "test-replica",
@@ -264,13 +306,19 @@ func New(t *testing.T, o Options) *Env {
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.EnableHTTP2 = true
+	if o.ServerTimeout > 0 {
+		srv.Config.ReadTimeout, srv.Config.WriteTimeout = o.ServerTimeout, o.ServerTimeout
+	}
 	if o.ClientCAs != nil {
 		srv.TLS = &tls.Config{ClientCAs: o.ClientCAs, ClientAuth: tls.VerifyClientCertIfGiven}
 	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
+	if o.NotificationKey != "" {
+		sim.Graph.Subscriptions.SetClient(srv.Client())
+	}
 
-	e := &Env{t: t, Sim: sim, Server: srv, Audit: audit, Tokens: tokens, AuditLog: auditLog, PolicyFile: policyFile, Store: store}
+	e := &Env{t: t, Sim: sim, Server: srv, Audit: audit, Tokens: tokens, AuditLog: auditLog, PolicyFile: policyFile, Store: store, OBO: obo}
 	if !o.NoTokenYet {
 		if _, err := tokens.Token(t.Context()); err != nil {
 			t.Fatalf("first Graph token: %v", err)
@@ -483,4 +531,23 @@ func pseudonymKey(t *testing.T, sim *graphsim.Sim, login *url.URL, key string) *
 		t.Fatalf("pseudonym key: %v", err)
 	}
 	return v
+}
+
+// files is what the proxy needs to move file content in front of the
+// simulator: the global cloud's file hosts plus the simulated SharePoint
+// host (added here only: nothing adds a host by default), and a key of
+// file links fresh for the test.
+func files(t *testing.T, sim *graphsim.Sim) *proxy.Files {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	sealer, err := filelink.NewSealer(seal.Static{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := url.Parse(sim.SharePoint.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &proxy.Files{Hosts: filelink.CloudHosts("global").With(sp.Host), Links: sealer}
 }

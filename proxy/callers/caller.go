@@ -20,6 +20,9 @@ type Caller struct {
 	Auth string
 	// IP is the caller's address.
 	IP string
+	// Actor is the signed-in user of a delegated call (a user's token);
+	// nil for an app-only caller.
+	Actor *Actor
 }
 
 // Authenticator establishes who sent a request.

@@ -46,6 +46,13 @@ type EntraOptions struct {
 	// AllowDelegated accepts tokens issued to a signed-in user; by
 	// default only app-only tokens are accepted.
 	AllowDelegated bool
+	// UserTenants, when set, are the only tenants whose user tokens are
+	// accepted (the customer's: the tenant the on-behalf-of exchange runs
+	// in). Each must also be one of Tenants.
+	UserTenants []string
+	// UserScope, when set, is the delegated scope the proxy's API exposes
+	// (e.g. access_as_user): a user token must carry it in scp.
+	UserScope string
 	// HTTPClient fetches discovery documents and keys.
 	HTTPClient *http.Client
 	// KeyRefresh is how often keys are fetched again in the background.
@@ -96,6 +103,9 @@ type tenantKeys struct {
 type tokenInfo struct {
 	tenantID, appID string
 	roles           []string
+	// actor is the signed-in user of a delegated token, without the
+	// token; nil for an app-only token.
+	actor *Actor
 	// until is when the token stops being accepted: its exp plus
 	// ClockSkew, as verification decides, so that the cache and a fresh
 	// verification never disagree about a token.
@@ -252,6 +262,9 @@ type entraClaims struct {
 	OID       string           `json:"oid"`
 	Scope     string           `json:"scp"`
 	Roles     []string         `json:"roles"`
+	UPN       string           `json:"upn"`
+	// PreferredUsername names the user of a v2 token without upn.
+	PreferredUsername string `json:"preferred_username"`
 
 	// keysOf is the tenant whose keys verified the signature (keyFor).
 	keysOf string
@@ -322,6 +335,12 @@ func (e *Entra) validate(raw string) (tokenInfo, error) {
 func (e *Entra) verify(raw string) (tokenInfo, error) {
 	var c entraClaims
 	tok, err := e.parser.ParseWithClaims(raw, &c, e.keyFor)
+	if forGraph(c.Audience) {
+		// Whether it verified or not (Graph's tokens are not meant to be
+		// verified by anyone else): the caller is told to ask for a token
+		// for the proxy instead.
+		return tokenInfo{}, reject(ErrGraphToken, "audience %v is Microsoft Graph", c.Audience)
+	}
 	if err != nil || !tok.Valid {
 		return tokenInfo{}, reject(ErrUnauthenticated, "invalid token: %v", err)
 	}
@@ -343,10 +362,13 @@ func (e *Entra) verify(raw string) (tokenInfo, error) {
 		return tokenInfo{}, reject(ErrUnauthenticated, "token names no application (azp or appid)")
 	}
 	appOnly := c.IDType == "app" || (c.Scope == "" && c.OID != "" && c.OID == c.Subject)
-	if !appOnly && !e.o.AllowDelegated {
-		return tokenInfo{}, reject(ErrUnauthenticated, "delegated (user) token; only app-only tokens are accepted")
+	var actor *Actor
+	if !appOnly {
+		if actor, err = e.userInfo(&c, tenant); err != nil {
+			return tokenInfo{}, err
+		}
 	}
-	return tokenInfo{tenantID: tenant, appID: strings.ToLower(app), roles: c.Roles, until: c.ExpiresAt.Add(ClockSkew)}, nil
+	return tokenInfo{tenantID: tenant, appID: strings.ToLower(app), roles: c.Roles, actor: actor, until: c.ExpiresAt.Add(ClockSkew)}, nil
 }
 
 // keyFor is the jwt.Keyfunc: the keys of the one tenant the token claims
@@ -399,7 +421,15 @@ func (e *Entra) Authenticate(r *http.Request) (Caller, error) {
 		return Caller{}, err
 	}
 	c := Caller{TenantID: info.tenantID, AppID: info.appID, Roles: info.roles, Auth: "entra-jwt"}
-	name, ok := e.dir.CallerForApp(info.tenantID, info.appID)
+	var name string
+	if info.actor != nil {
+		a := *info.actor
+		a.assertion = raw
+		c.Actor = &a
+		name, ok = e.nameDelegated(info)
+	} else {
+		name, ok = e.dir.CallerForApp(info.tenantID, info.appID)
+	}
 	if !ok {
 		return c, reject(ErrUnknownCaller, "application %s of tenant %s is not a caller in the policy", info.appID, info.tenantID)
 	}

@@ -208,17 +208,19 @@ func (c *Cache) startLocked() *flight {
 			c.lastErr = err
 		}
 		f.tok, f.err = c.tok, err
-		if err != nil && c.OnError != nil {
-			defer c.OnError(err)
-		}
-		if c.OnAcquired != nil {
-			defer c.OnAcquired(err)
-		}
 		if err == nil && !c.valid(c.now()) {
 			f.err = errors.New("acquired token is already expired")
 		}
 		c.inflight = nil
 		c.mu.Unlock()
+		// Told before the waiters wake (not under the lock), so that what
+		// a waiter does next — a readiness check, a log line — comes after.
+		if err != nil && c.OnError != nil {
+			c.OnError(err)
+		}
+		if c.OnAcquired != nil {
+			c.OnAcquired(err)
+		}
 		close(f.done)
 	}()
 	return f

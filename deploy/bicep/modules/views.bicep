@@ -147,6 +147,29 @@ resource callsPerUserQuery 'Microsoft.OperationalInsights/queryPacks/queries@202
   }
 }
 
+resource fileContentQuery 'Microsoft.OperationalInsights/queryPacks/queries@2026-03-01' = {
+  parent: pack
+  name: guid(pack.id, 'file-content')
+  properties: {
+    displayName: 'graph-proxy: file content read and written'
+    description: 'Files each caller read or wrote through the proxy in the last 7 days, with the bytes each way.'
+    body: loadTextContent('../../kql/file-content.kql')
+    related: {
+      categories: [
+        'audit'
+      ]
+      resourceTypes: [
+        'microsoft.operationalinsights/workspaces'
+      ]
+    }
+    tags: {
+      labels: [
+        'graph-proxy'
+      ]
+    }
+  }
+}
+
 resource graphJoinQuery 'Microsoft.OperationalInsights/queryPacks/queries@2026-03-01' = {
   parent: pack
   name: guid(pack.id, 'graph-join')
@@ -200,6 +223,29 @@ resource graphActivityExportQuery 'Microsoft.OperationalInsights/queryPacks/quer
     displayName: 'graph-proxy: Graph activity for reconcile'
     description: 'Microsoft Graph activity logged for the proxy\'s app and the vendors\' own apps over a window (set windowStart, windowEnd, proxyApp): export it with the audit export over the same window for graph-proxy audit reconcile.'
     body: loadTextContent('../../kql/graph-activity-export.kql')
+    related: {
+      categories: [
+        'audit'
+      ]
+      resourceTypes: [
+        'microsoft.operationalinsights/workspaces'
+      ]
+    }
+    tags: {
+      labels: [
+        'graph-proxy'
+      ]
+    }
+  }
+}
+
+resource signedInUserQuery 'Microsoft.OperationalInsights/queryPacks/queries@2026-03-01' = {
+  parent: pack
+  name: guid(pack.id, 'calls-per-signed-in-user')
+  properties: {
+    displayName: 'graph-proxy: what the vendor did as whom'
+    description: 'Delegated calls (on behalf of a signed-in user) over the last 7 days, per user and caller: how many, how many refused, and on which routes.'
+    body: loadTextContent('../../kql/calls-per-signed-in-user.kql')
     related: {
       categories: [
         'audit'

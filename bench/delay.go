@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Graph answers in 100–500 ms, not in the backend's microseconds: with
+// -upstream-delay the backend holds every call that long in extra phases,
+// and what a call in flight costs each proxy is measured there.
+
+// level is one delayed phase: n connections, each with one call in flight
+// at a time (a closed loop: the next call leaves when the answer is in),
+// the backend answering after delay.
+type level struct {
+	n     int
+	delay time.Duration
+}
+
+// parseLevels reads -in-flight: "300,2000", an entry "N:DELAY" with a
+// delay of its own (e.g. "2000:2s": 2,000 in flight at 1,000 calls a
+// second).
+func parseLevels(spec string, delay time.Duration) ([]level, error) {
+	var out []level
+	for _, f := range strings.Split(spec, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		l := level{delay: delay}
+		n, d, hasDelay := strings.Cut(f, ":")
+		var err error
+		if l.n, err = strconv.Atoi(n); err != nil || l.n <= 0 {
+			return nil, fmt.Errorf("-in-flight %q: %q is not a number of calls", spec, n)
+		}
+		if hasDelay {
+			if l.delay, err = time.ParseDuration(d); err != nil || l.delay <= 0 {
+				return nil, fmt.Errorf("-in-flight %q: %q is not a delay", spec, d)
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// delayed is one configuration's figures in one delayed phase.
+type delayed struct {
+	Target  int     `json:"inFlightTarget"`
+	DelayMs float64 `json:"upstreamDelayMs"`
+	// InFlight is the median of the calls the backend held, sampled every
+	// 250 ms over the steady part of the phase (delayedPhases): Target
+	// unless the configuration queues calls before forwarding them.
+	InFlight  float64 `json:"inFlight"`
+	Requests  int64   `json:"requests"`
+	Rate      float64 `json:"perSecond"`
+	CPUPerReq float64 `json:"cpuMicrosPerRequest"`
+	// CoreBusy is the share of one core the configuration used: near 1,
+	// it was saturated and calls queued inside it.
+	CoreBusy float64 `json:"coreBusy"`
+	// XFast is CPUPerReq ÷ the same configuration's at the fast paced
+	// phase of the same round.
+	XFast float64 `json:"xFast"`
+	P50   float64 `json:"p50Micros"`
+	P99   float64 `json:"p99Micros"`
+	// IdleRSSKB is the configuration's RSS at rest after start; PeakRSSKB
+	// its peak in this phase (VmHWM, reset before it).
+	IdleRSSKB int64   `json:"idleRSSKB"`
+	PeakRSSKB int64   `json:"peakRSSKB"`
+	KBPerCall float64 `json:"kbPerCallInFlight"`
+	// Goroutines were counted once, two thirds through; -1 where the
+	// configuration has none to count (nginx) or no way to ask.
+	Goroutines        int     `json:"goroutines"`
+	IdleGoroutines    int     `json:"idleGoroutines"`
+	GoroutinesPerCall float64 `json:"goroutinesPerCallInFlight"`
+}
+
+// idleState is a configuration at rest after start.
+type idleState struct {
+	rssKB      int64
+	goroutines int
+}
+
+// recordIdle notes each configuration's RSS and goroutines at rest.
+func (h *harness) recordIdle() {
+	for _, name := range h.o.configs {
+		var rss int64
+		for _, pid := range h.pids(name) {
+			rss += procStatus(pid, "VmRSS")
+		}
+		h.idle[name] = idleState{rssKB: rss, goroutines: h.goroutines(name)}
+	}
+}
+
+// delayedPhases runs the -in-flight levels against configuration name.
+// CPU per call and the rate are read over the steady part of each phase:
+// from when the backend first holds nine tenths of the calls wanted (the
+// connections' TLS handshakes done; thousands take seconds here) to the
+// end, from the backend's count of answers.
+func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
+	defer h.setDelay(0)
+	var out []delayed
+	for _, l := range h.o.levels {
+		if err := h.setDelay(l.delay); err != nil {
+			return out, err
+		}
+		pids := h.pids(name)
+		resetPeak(pids)
+		sampled := make(chan []probe, 1)
+		goroutines := make(chan int, 1)
+		stop := make(chan struct{})
+		go func() { sampled <- h.probe(pids, stop) }()
+		go func() {
+			select {
+			case <-time.After(h.o.delayDuration * 2 / 3):
+				goroutines <- h.goroutines(name)
+			case <-stop:
+				goroutines <- -1
+			}
+		}()
+		res, err := h.wrk("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
+		close(stop)
+		probes, g := <-sampled, <-goroutines
+		if err != nil {
+			return out, fmt.Errorf("%d in flight: %w", l.n, err)
+		}
+		d := delayed{Target: l.n, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
+			IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g, IdleGoroutines: h.idle[name].goroutines}
+		// Without nine tenths at the backend (a saturated proxy queues
+		// calls before they reach it), the second half of the phase.
+		steady := probes[len(probes)/2:]
+		for i, p := range probes {
+			if p.inFlight >= 0.9*float64(l.n) {
+				steady = probes[i:]
+				break
+			}
+		}
+		var inFlight []float64
+		for _, p := range steady {
+			inFlight = append(inFlight, p.inFlight)
+		}
+		d.InFlight = summarize(inFlight).Median
+		if n := len(steady); n >= 2 {
+			first, last := steady[0], steady[n-1]
+			calls, secs := float64(last.answered-first.answered), last.at.Sub(first.at).Seconds()
+			if calls > 0 && secs > 0 {
+				d.Rate = calls / secs
+				if len(pids) > 0 {
+					d.CPUPerReq = float64(last.ticks-first.ticks) * 1e6 / clockTicks / calls
+					d.CoreBusy = float64(last.ticks-first.ticks) / clockTicks / secs
+				}
+			}
+		}
+		if fast.CPUPerReq > 0 && d.CPUPerReq > 0 {
+			d.XFast = d.CPUPerReq / fast.CPUPerReq
+		}
+		// Per call the closed loop keeps outstanding: in the proxy, whether
+		// forwarded yet or queued before it.
+		d.KBPerCall = float64(d.PeakRSSKB-d.IdleRSSKB) / float64(l.n)
+		if g >= 0 && d.IdleGoroutines >= 0 {
+			d.GoroutinesPerCall = float64(g-d.IdleGoroutines) / float64(l.n)
+		}
+		out = append(out, d)
+		fmt.Fprintf(os.Stderr, "          %-12s %5.0f in flight (%v): %7.1f µs/req (×%.2f fast)  %6.0f req/s  %5.1f KB/call  %5.2f goroutines/call\n",
+			name, d.InFlight, l.delay, d.CPUPerReq, d.XFast, d.Rate, d.KBPerCall, d.GoroutinesPerCall)
+	}
+	return out, nil
+}
+
+// setDelay sets the backend's answer delay.
+func (h *harness) setDelay(d time.Duration) error {
+	resp, err := h.client.Post("https://"+h.addrs["direct"]+"/_bench/delay?d="+d.String(), "text/plain", nil)
+	if err != nil {
+		return fmt.Errorf("backend delay: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("backend delay: %s", resp.Status)
+	}
+	return nil
+}
+
+// probe is one look at a delayed phase: the calls the backend holds and
+// has answered, and the configuration's CPU ticks.
+type probe struct {
+	at              time.Time
+	inFlight        float64
+	answered, ticks int64
+}
+
+// probe looks every 250 ms until stop.
+func (h *harness) probe(pids []int, stop <-chan struct{}) []probe {
+	var out []probe
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return out
+		case <-tick.C:
+		}
+		resp, err := h.client.Get("https://" + h.addrs["direct"] + "/_bench/inflight")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		p := probe{at: time.Now(), ticks: cpuTicks(pids)}
+		if _, err := fmt.Sscanf(string(b), "%f %d", &p.inFlight, &p.answered); err == nil {
+			out = append(out, p)
+		}
+	}
+}
+
+// goroutines counts a Go configuration's goroutines through its
+// net/http/pprof listener (graph-proxy's admin listener with
+// admin.pprof): the first line of the goroutine profile. -1 when there is
+// none: nginx, the backend, or a failure. Counting stops the world once,
+// briefly.
+func (h *harness) goroutines(name string) int {
+	addr := h.debug[name]
+	if addr == "" {
+		return -1
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "goroutine profile: total ")))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// resetPeak resets the processes' VmHWM to their RSS now (Linux's
+// clear_refs "5"), so that the next VmHWM is this phase's peak.
+func resetPeak(pids []int) {
+	for _, pid := range pids {
+		os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+	}
+}
+
+// raiseFileLimit lets wrk and the proxies hold thousands of connections:
+// the soft limit on open files raised to the hard one (children inherit it
+// once set explicitly).
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+}
+
+// delaySection is the results of the delayed phases: per configuration
+// and level, median (min–max) over rounds.
+func delaySection(o options, results []sample) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "## At Graph's latency\n\nRun of %s on %s. %d rounds; per configuration, round and level: %v with the backend answering "+
+		"after the delay, each of N connections keeping one call in flight (a closed loop). Figures: median (min–max) over rounds.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), o.rounds, o.delayDuration)
+	sb.WriteString("| configuration | calls in flight (at the backend) | delay ms | req/s | CPU µs/req | ×fast | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | goroutines | per call in flight |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, name := range o.configs {
+		for i, l := range o.levels {
+			var rows []delayed
+			for _, s := range results {
+				if s.Config == name && i < len(s.Delayed) {
+					rows = append(rows, s.Delayed[i])
+				}
+			}
+			if len(rows) == 0 {
+				continue
+			}
+			col := func(f func(d delayed) float64) stats {
+				var v []float64
+				for _, d := range rows {
+					v = append(v, f(d))
+				}
+				return summarize(v)
+			}
+			g, gpc := "—", "—"
+			if rows[0].Goroutines >= 0 {
+				g = col(func(d delayed) float64 { return float64(d.Goroutines) }).whole()
+				gpc = col(func(d delayed) float64 { return d.GoroutinesPerCall }).String()
+			}
+			cpu, xfast := "—", "—"
+			if name != "direct" {
+				cpu, xfast = col(func(d delayed) float64 { return d.CPUPerReq }).String(), ratioCell(col(func(d delayed) float64 { return d.XFast }))
+			}
+			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %.0f | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s |\n", name,
+				l.n, col(func(d delayed) float64 { return d.InFlight }).Median, float64(l.delay.Microseconds())/1000,
+				col(func(d delayed) float64 { return d.Rate }).whole(), cpu, xfast,
+				col(func(d delayed) float64 { return d.CoreBusy }).Median,
+				msCell(col(func(d delayed) float64 { return d.P99 })),
+				col(func(d delayed) float64 { return float64(d.IdleRSSKB) / 1024 }).Median,
+				col(func(d delayed) float64 { return float64(d.PeakRSSKB) / 1024 }).Max,
+				col(func(d delayed) float64 { return d.KBPerCall }).String(), g, gpc)
+		}
+	}
+	sb.WriteString("\nCalls in flight: the connections, each keeping one call outstanding; in brackets those the backend held (sampled every 250 ms), " +
+		"fewer when a saturated proxy queues calls before forwarding them. KB per call in flight is (peak RSS in the phase − RSS at rest after start) ÷ " +
+		"calls in flight. CPU per call and req/s are over the steady part of the phase, from the backend's count of answers: from when it holds nine " +
+		"tenths of the calls (thousands of TLS handshakes take seconds), else the second half. Goroutines are counted once, two thirds through, through each Go proxy's pprof listener (graph-proxy's admin " +
+		"listener with admin.pprof); per call in flight less those at rest. ×fast is CPU per call ÷ the same build's at the fast paced " +
+		"phase of the same round. Core busy near 1.00: the configuration's core was saturated and calls queued inside it. " +
+		"The direct row is the backend's.\n")
+	return sb.String()
+}
+
+func (s stats) whole() string {
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", s.Median, s.Min, s.Max)
+}
+
+// withPprof gives one of this program's servers a pprof listener when a
+// profile (-profile) or goroutine counts (-upstream-delay) are wanted.
+func (h *harness) withPprof(name string, args []string) ([]string, error) {
+	if h.o.profile == "" && h.o.upstreamDelay == 0 {
+		return args, nil
+	}
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if h.o.profile != "" {
+		h.pprof[name] = addr
+	}
+	if h.o.upstreamDelay > 0 {
+		h.debug[name] = addr
+	}
+	return append(args, "-pprof", addr), nil
+}

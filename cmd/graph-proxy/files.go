@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/graph-proxy/graph-proxy/internal/config"
+	"github.com/graph-proxy/graph-proxy/internal/secretkey"
+	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/filelink"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
+)
+
+// newFileLinkKey reads the secret that seals the proxy's file links
+// (files.secretURI) as the other keys are read: a Key Vault secret,
+// followed to its newest version, the versions before it still opening
+// links made under them. Nil when none is configured.
+func newFileLinkKey(cfg config.Config, loginURL *url.URL, client *http.Client, log *slog.Logger) (*secretkey.Vault, error) {
+	f := cfg.Files
+	if f.SecretURI == "" {
+		return nil, nil
+	}
+	mi, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
+		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
+	if err != nil {
+		return nil, fmt.Errorf("files: %w", err)
+	}
+	vaultURL, name := f.Secret()
+	v, err := secretkey.New(secretkey.Options{
+		VaultURL: vaultURL, Name: name, Credential: mi, HTTPClient: client, PollInterval: f.PollInterval, Keep: keyVersionsKept,
+		DisableChallengeResourceVerification: f.DisableChallengeResourceVerification,
+		OnRead: func(version string, err error) {
+			if err != nil {
+				log.Error("file link key unreadable; the key in force stays", "secret", f.SecretURI, "version", version, "error", err)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("files.secretURI: %w", err)
+	}
+	return v, nil
+}
+
+// startFiles is what the proxy moves file content with: the cloud's file
+// hosts (and files.extraHosts), and, with files.secretURI, the sealer of
+// its file links. A key configured and unreadable stops the start;
+// without one, downloads and simple uploads work and no link is handed
+// out.
+func startFiles(ctx context.Context, cfg config.Config, key *secretkey.Vault, log *slog.Logger) (*proxy.Files, []func(context.Context), error) {
+	files := &proxy.Files{Hosts: filelink.CloudHosts(cfg.Graph.Cloud).With(cfg.Files.ExtraHosts...)}
+	if len(cfg.Files.ExtraHosts) > 0 {
+		log.Warn("file content may go to hosts beyond the cloud's own (files.extraHosts)", "hosts", cfg.Files.ExtraHosts)
+	}
+	if key == nil {
+		return files, nil, nil
+	}
+	if err := key.Load(ctx); err != nil {
+		return nil, nil, &exitError{code: exitFailure, err: fmt.Errorf("%w\nfix: store a key of at least %d bytes in %s (az keyvault secret set --value \"$(openssl rand -base64 48)\") and give the managed identity Key Vault Secrets User on it",
+			err, filelink.MinKeyBytes, key)}
+	}
+	sealer, err := filelink.NewSealer(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	files.Links = sealer
+	return files, []func(context.Context){key.Run}, nil
+}

@@ -1,0 +1,238 @@
+package policy
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const delegatedPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [User.ReadBasic.All]
+    delegated: { scopes: [User.Read, Mail.Send, Calendars.ReadWrite] }
+    users: { group: "90000000-0000-4000-8000-000000000001" }
+  - name: app-only
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e2" }
+    permissions: [User.ReadBasic.All]
+mail:
+  recipientDomains: [contoso.example]
+rules:
+  - { id: users-get, method: GET, path: "/users/{user}", permission: User.ReadBasic.All }
+  - { id: me, method: GET, path: "/me", delegatedScope: User.Read }
+  - { id: me-send, method: POST, path: "/me/sendMail", delegatedScope: Mail.Send }
+  - { id: shared-events, method: GET, path: "/users/{user}/events", delegatedScope: Calendars.ReadWrite, otherUsers: true }
+  - { id: own-calendar, method: GET, path: "/users/{user}/calendar", delegatedScope: Calendars.ReadWrite }
+  - { id: both, method: GET, path: "/users/{user}/mailboxSettings", permission: User.ReadBasic.All, delegatedScope: User.Read }
+`
+
+func TestDelegatedDecisions(t *testing.T) {
+	p, err := Parse("delegated.yaml", []byte(delegatedPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adele := &Actor{ObjectID: "10000000-0000-4000-8000-000000000000", UPN: "Adele@Contoso.example"}
+	tests := []struct {
+		name        string
+		caller      string
+		actor       *Actor
+		method      string
+		path        string
+		body        string
+		want        Result
+		wantRule    string
+		wantTargets string
+		wantScopes  string
+		wantReason  string
+	}{
+		{name: "/me is the signed-in user", caller: "engage", actor: adele, method: "GET", path: "/v1.0/me",
+			want: Allow, wantRule: "me", wantTargets: "adele@contoso.example", wantScopes: "User.Read"},
+		{name: "sendMail as the user", caller: "engage", actor: adele, method: "POST", path: "/v1.0/me/sendMail",
+			body: `{"message":{"toRecipients":[{"emailAddress":{"address":"grady@contoso.example"}}]}}`,
+			want: Allow, wantRule: "me-send", wantTargets: "adele@contoso.example,grady@contoso.example", wantScopes: "Mail.Send"},
+		{name: "the user by UPN is the user", caller: "engage", actor: adele, method: "GET", path: "/v1.0/users/adele@contoso.example/calendar",
+			want: Allow, wantRule: "own-calendar", wantTargets: "adele@contoso.example,adele@contoso.example", wantScopes: "Calendars.ReadWrite"},
+		{name: "the user by object id is the user", caller: "engage", actor: adele, method: "GET", path: "/v1.0/users/10000000-0000-4000-8000-000000000000/calendar",
+			want: Allow, wantRule: "own-calendar", wantTargets: "adele@contoso.example,10000000-0000-4000-8000-000000000000", wantScopes: "Calendars.ReadWrite"},
+		{name: "another user without otherUsers", caller: "engage", actor: adele, method: "GET", path: "/v1.0/users/grady@contoso.example/calendar",
+			want: Deny, wantRule: "own-calendar", wantReason: `rule "own-calendar" serves the signed-in user only, and /users/grady@contoso.example/calendar names another user; a rule with otherUsers: true allows it`},
+		{name: "another user with otherUsers", caller: "engage", actor: adele, method: "GET", path: "/v1.0/users/grady@contoso.example/events",
+			want: Allow, wantRule: "shared-events", wantTargets: "adele@contoso.example,grady@contoso.example", wantScopes: "Calendars.ReadWrite"},
+		{name: "a rule of both kinds, delegated", caller: "engage", actor: adele, method: "GET", path: "/v1.0/users/adele@contoso.example/mailboxSettings",
+			want: Allow, wantRule: "both", wantTargets: "adele@contoso.example,adele@contoso.example", wantScopes: "User.Read"},
+		{name: "a rule of both kinds, app-only", caller: "engage", method: "GET", path: "/v1.0/users/adele@contoso.example/mailboxSettings",
+			want: Allow, wantRule: "both", wantTargets: "adele@contoso.example"},
+		{name: "an app-only rule for a user", caller: "engage", actor: adele, method: "GET", path: "/v1.0/users/adele@contoso.example",
+			want: Deny, wantReason: `rule "users-get" serves app-only calls only (no delegatedScope), and this call is a signed-in user's`},
+		{name: "/me app-only", caller: "engage", method: "GET", path: "/v1.0/me",
+			want: Deny, wantReason: `rule "me" serves signed-in users' calls only (delegatedScope), and this call is app-only`},
+		{name: "a caller without delegated access", caller: "app-only", actor: adele, method: "GET", path: "/v1.0/me",
+			want: Deny, wantReason: `caller "app-only" acts as signed-in user adele@contoso.example but does not declare delegated access (callers[].delegated)`},
+		{name: "a batch of the user's calls", caller: "engage", actor: adele, method: "POST", path: "/v1.0/$batch",
+			body: `{"requests":[{"id":"1","method":"GET","url":"/me"},{"id":"2","method":"GET","url":"/users/grady@contoso.example/events"}]}`,
+			want: Allow, wantTargets: "adele@contoso.example,grady@contoso.example", wantScopes: "User.Read,Calendars.ReadWrite"},
+		{name: "a batch with another user's calendar", caller: "engage", actor: adele, method: "POST", path: "/v1.0/$batch",
+			body: `{"requests":[{"id":"1","method":"GET","url":"/me"},{"id":"2","method":"GET","url":"/users/grady@contoso.example/calendar"}]}`,
+			want: Deny, wantReason: "batch requests refused: 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, query, _ := strings.Cut(tt.path, "?")
+			req, err := Canonicalize(tt.method, path, query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			d := p.RouteAs(tt.caller, tt.actor, req).Decide("application/json", body)
+			if d.Result != tt.want || d.RuleID != tt.wantRule && tt.wantRule != "" || d.Reason != tt.wantReason {
+				t.Errorf("got %s rule %q reason %q; want %s rule %q reason %q", d.Result, d.RuleID, d.Reason, tt.want, tt.wantRule, tt.wantReason)
+			}
+			if tt.want != Allow {
+				return
+			}
+			if got := strings.Join(d.Targets, ","); got != tt.wantTargets {
+				t.Errorf("got targets %s; want %s", got, tt.wantTargets)
+			}
+			if got := strings.Join(d.Scopes, ","); got != tt.wantScopes {
+				t.Errorf("got scopes %s; want %s", got, tt.wantScopes)
+			}
+			if d.Group != "90000000-0000-4000-8000-000000000001" {
+				t.Errorf("group %q: the group scope applies to delegated calls too", d.Group)
+			}
+		})
+	}
+	if name, ok := p.CallerForDelegatedApp("E0000000-0000-4000-8000-0000000000E1"); !ok || name != "engage" {
+		t.Errorf("CallerForDelegatedApp: %q %v", name, ok)
+	}
+	if _, ok := p.CallerForDelegatedApp("e0000000-0000-4000-8000-0000000000e2"); ok {
+		t.Error("a caller without delegated access named for a user's token")
+	}
+	if got := strings.Join(p.DelegatedScopesNeeded(), ","); got != "Calendars.ReadWrite,Mail.Send,User.Read" {
+		t.Errorf("DelegatedScopesNeeded %s", got)
+	}
+	if got := strings.Join(p.Permissions(), ","); got != "GroupMember.Read.All,User.ReadBasic.All" {
+		t.Errorf("Permissions %s: delegated rules need no application permission", got)
+	}
+}
+
+func TestDelegatedLoadProblems(t *testing.T) {
+	const head = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+`
+	tests := []struct {
+		name string
+		text string
+		want string
+	}{
+		{name: "unknown delegated scope", text: head + `    delegated: { scopes: [Mail.Sendd] }
+rules:
+  - { id: me, method: GET, path: "/me", delegatedScope: Mail.Send }
+`, want: `caller "engage": unknown delegated scope "Mail.Sendd" (did you mean "Mail.Send"?)`},
+		{name: "delegated without scopes", text: head + `    delegated: {}
+rules:
+  - { id: me, method: GET, path: "/me", delegatedScope: User.Read }
+`, want: `delegated.scopes are required`},
+		{name: "/me without delegatedScope", text: head + `    permissions: [User.ReadBasic.All]
+rules:
+  - { id: me, method: GET, path: "/me", permission: User.ReadBasic.All }
+`, want: `rule "me": /me is the signed-in user: the rule needs delegatedScope`},
+		{name: "/me with a permission", text: head + `    delegated: { scopes: [User.Read] }
+    permissions: [User.ReadBasic.All]
+rules:
+  - { id: me, method: GET, path: "/me", permission: User.ReadBasic.All, delegatedScope: User.Read }
+`, want: `rule "me": /me has no meaning for an app-only call`},
+		{name: "scope no caller may use", text: head + `    delegated: { scopes: [User.Read] }
+rules:
+  - { id: me, method: GET, path: "/me", delegatedScope: Calendars.Read }
+`, want: `no caller's delegated.scopes holds Calendars.Read`},
+		{name: "otherUsers without delegatedScope", text: head + `    permissions: [User.ReadBasic.All]
+rules:
+  - { id: u, method: GET, path: "/users/{user}", permission: User.ReadBasic.All, otherUsers: true }
+`, want: `otherUsers applies to delegated calls`},
+		{name: "neither permission nor scope", text: head + `    delegated: { scopes: [User.Read] }
+rules:
+  - { id: u, method: GET, path: "/users/{user}" }
+`, want: `permission is required`},
+		{name: "delegated by certificate", text: `version: 1
+callers:
+  - name: engage
+    match: { certThumbprint: "0123456789abcdef0123456789abcdef01234567" }
+    delegated: { scopes: [User.Read] }
+rules:
+  - { id: me, method: GET, path: "/me", delegatedScope: User.Read }
+`, want: `delegated access needs match.appID`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tt.text))
+			var le *LoadError
+			if !errors.As(err, &le) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v; want a problem containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzDelegated: whatever path and body a signed-in user's call carries,
+// and whoever the user is, a call the policy forwards names the delegated
+// scope its Graph token needs, counts the user among its targets (so the
+// group scope applies), and names no user other than the signed-in one
+// under a rule that serves the user alone.
+func FuzzDelegated(f *testing.F) {
+	for _, s := range [][3]string{
+		{"GET", "/v1.0/me", ""},
+		{"POST", "/v1.0/me/sendMail", `{"message":{"toRecipients":[{"emailAddress":{"address":"grady@contoso.example"}}]}}`},
+		{"GET", "/v1.0/users/adele@contoso.example/calendar", ""},
+		{"GET", "/v1.0/users('Adele@Contoso.example')/calendar", ""},
+		{"GET", "/v1.0/users/grady@contoso.example/events", ""},
+		{"GET", "/v1.0/users/10000000-0000-4000-8000-000000000000/calendar", ""},
+		{"POST", "/v1.0/$batch", `{"requests":[{"id":"1","method":"GET","url":"/me"},{"id":"2","method":"GET","url":"/users/grady@contoso.example/calendar"}]}`},
+		{"POST", "/v1.0/$batch", `{"requests":[{"id":"1","method":"GET","url":"/users/adele@contoso.example/calendar"}]}`},
+		{"GET", "/v1.0/ME", ""}, {"GET", "/v1.0/me/../users/x@contoso.example", ""},
+	} {
+		f.Add(s[0], s[1], s[2], "Adele@Contoso.example", "10000000-0000-4000-8000-000000000000")
+	}
+	p, err := Parse("delegated.yaml", []byte(delegatedPolicy))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, method, rawPath, body, upn, oid string) {
+		path, query, _ := strings.Cut(rawPath, "?")
+		req, err := Canonicalize(method, path, query)
+		if err != nil {
+			return
+		}
+		a := &Actor{ObjectID: oid, UPN: upn}
+		d := p.RouteAs("engage", a, req).Decide("application/json", []byte(body))
+		if !d.Forwarded() {
+			return
+		}
+		if len(d.Scopes) == 0 {
+			t.Fatalf("%s %s forwarded without a delegated scope", method, rawPath)
+		}
+		if !slices.Contains(d.Targets, a.name()) {
+			t.Fatalf("%s %s: targets %v lack the signed-in user %s", method, rawPath, d.Targets, a.name())
+		}
+		subs := d.Batch
+		if len(subs) == 0 {
+			subs = []SubDecision{{Request: req, Decision: d}}
+		}
+		for _, sd := range subs {
+			if sd.Decision.RuleID != "own-calendar" {
+				continue
+			}
+			for _, tg := range sd.Decision.Targets {
+				if !strings.EqualFold(tg, a.name()) && !a.is(tg) {
+					t.Fatalf("%s: rule own-calendar forwarded naming %s, not the signed-in user", sd.Request.Path, tg)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The relay of change notifications (policy callers[].notifications:
+// relay), on the proxy's side: the relay stage rewrites a subscription's
+// creation, the respond stage restores the caller's own URLs in the
+// answer, and Graph's deliveries at NotificationsPath go to the
+// Notifications handler. proxy/notify implements Notifications.
+
+// NotificationsPath is where Graph delivers the notifications of relayed
+// subscriptions: NotificationsPath + a sealed token.
+const NotificationsPath = "/notifications/"
+
+// Notifications relays change notifications through the proxy.
+type Notifications interface {
+	// Subscribe returns the body of a subscription's creation, decided
+	// and allowed, with the proxy's notification URLs (and clientState)
+	// in place of the caller's. An error wraps ErrRelayUnavailable, or
+	// says why the body cannot be rewritten: the call is then refused.
+	Subscribe(caller string, body []byte) ([]byte, error)
+	// Restore returns an answer about subscriptions with the caller's own
+	// notification URLs and clientState in place of the proxy's: those of
+	// subscriptions the caller made; another caller's relayed
+	// subscriptions keep the proxy's URL and lose the clientState that
+	// proves deliveries. The answer is unchanged when it names none, or
+	// is not JSON.
+	Restore(caller string, answer []byte) []byte
+	// ServeHTTP answers Graph's deliveries at NotificationsPath: each is
+	// checked, recorded and passed on, or refused.
+	http.Handler
+}
+
+// WriteError answers err in Graph's shape, with the status classify
+// chooses for it: the notification endpoint's errors are the proxy's.
+func WriteError(w http.ResponseWriter, err error, requestID string, now time.Time) {
+	writeError(w, classify(err), requestID, "", now)
+}
+
+// notifications answers at NotificationsPath.
+func (h *Handler) notifications(w http.ResponseWriter, r *http.Request) {
+	if h.o.Notifications == nil {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: "graphProxy.notFound",
+			Message: "Only /v1.0/ and /beta/ Microsoft Graph paths are served by this proxy."}, newID(), "", h.now())
+		return
+	}
+	h.o.Notifications.ServeHTTP(w, r)
+}
+
+// relaySubscription is the relay stage: a subscription the policy marks for relay is
+// created with the proxy's URLs, or not at all.
+func (h *Handler) relaySubscription(c *call, body []byte) ([]byte, error) {
+	if !c.decision.Relay {
+		return body, nil
+	}
+	if h.o.Notifications == nil {
+		return nil, fmt.Errorf("%w: the policy relays caller %q's notifications, and no relay is configured", ErrRelayUnavailable, c.rec.Caller.Name)
+	}
+	if c.req.Method != http.MethodPost || len(c.req.Segments) != 1 {
+		return body, nil // renewals, reads and deletions pass as they are
+	}
+	out, err := h.o.Notifications.Subscribe(c.rec.Caller.Name, body)
+	switch {
+	case errors.Is(err, ErrRelayUnavailable):
+		return nil, err
+	case err != nil:
+		// A body the policy read but the relay cannot rewrite (report-only
+		// mode forwards what it would refuse): never forwarded as it is.
+		return nil, fmt.Errorf("%w: %w", errBadBody, err)
+	}
+	c.rec.Reason = appendReason(c.rec.Reason, "notifications relayed through the proxy")
+	return out, nil
+}
+
+// errUnrestorable is an answer about subscriptions the relay cannot show
+// the caller as its own: streamed (longer than the proxy reads whole) or
+// encoded. It would carry the other callers' relayed subscriptions as
+// Graph holds them — their notification URLs and the clientState that
+// proves Graph's deliveries — so it is withheld.
+var errUnrestorable = errors.New("answer about subscriptions withheld: too long or encoded to restore")
+
+// aboutSubscriptions reports a call whose answer the relay restores.
+func (h *Handler) aboutSubscriptions(c *call) bool {
+	return h.o.Notifications != nil && len(c.req.Segments) > 0 && strings.EqualFold(c.req.Segments[0], "subscriptions")
+}
+
+// restore shows the caller its own notification URLs in an answer about
+// subscriptions, and withholds the clientState Graph holds for other
+// callers' relayed subscriptions: every caller's, since Graph lists the
+// subscriptions of the proxy's application, whoever made them.
+func (h *Handler) restore(c *call, answer *bytes.Buffer) *bytes.Buffer {
+	if answer == nil || !h.aboutSubscriptions(c) {
+		return answer
+	}
+	out := h.o.Notifications.Restore(c.rec.Caller.Name, answer.Bytes())
+	if bytes.Equal(out, answer.Bytes()) {
+		return answer
+	}
+	h.bufs.putAnswer(answer)
+	return bytes.NewBuffer(out)
+}

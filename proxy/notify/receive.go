@@ -1,0 +1,385 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
+)
+
+// The inbound half: Graph's POSTs to the proxy's notification URLs.
+
+// scopeTimeout bounds the membership checks of one delivery, within the
+// 3 seconds Graph gives it; an answer not known by then answers 503, and
+// Graph delivers again later.
+const scopeTimeout = 1500 * time.Millisecond
+
+// maxValidationToken bounds the validationToken Graph sends.
+const maxValidationToken = 4096
+
+// inbound is one request at the notification endpoint as it is served.
+type inbound struct {
+	start  time.Time
+	id     string
+	rec    auditlog.Record // what every record of the request shares
+	ticket *auditlog.Ticket
+}
+
+// ServeHTTP answers one request at the notification endpoint: a
+// validation request, relayed to the caller's endpoint and its echo
+// checked; or a delivery, checked, scoped, recorded notification by
+// notification, and passed on to the caller's endpoint, whose status
+// Graph is answered with.
+func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	in := &inbound{start: rl.now(), id: uuid.NewString()}
+	sw := &statusWriter{ResponseWriter: w}
+	w = sw
+	w.Header().Set(proxy.RequestIDHeader, in.id)
+	ticket, err := rl.o.Audit.Reserve(1)
+	if err != nil {
+		// No record could be written: nothing is relayed. Graph retries.
+		proxy.WriteError(w, fmt.Errorf("%w: audit log unavailable: %w", proxy.ErrRelayUnavailable, err), in.id, rl.now())
+		return
+	}
+	defer ticket.Release()
+	in.ticket = ticket
+	in.rec = auditlog.Record{
+		Replica: rl.o.Replica, RequestID: in.id, ClientRequestID: in.id, Direction: "inbound",
+		Method: r.Method, Path: strings.TrimSuffix(proxy.NotificationsPath, "/"), Route: proxy.NotificationsPath + "{token}",
+		Caller: auditlog.Caller{Auth: "notification", IP: callers.RemoteIP(r)},
+	}
+	_, recs, err := rl.serve(w, r, in)
+	if err != nil {
+		proxy.WriteError(w, err, in.id, rl.now())
+		if sw.status == 0 {
+			sw.status = proxy.StatusClientClosedRequest // nothing written: Graph went away
+		}
+		if len(recs) == 0 {
+			recs = []auditlog.Record{in.rec}
+		}
+		for i := range recs {
+			if recs[i].Decision == "" || recs[i].Decision == policy.Allow.String() {
+				recs[i].Decision = policy.Deny.String()
+			}
+			if recs[i].Error == "" {
+				recs[i].Error = err.Error()
+			}
+			if recs[i].Reason == "" {
+				recs[i].Reason = "refused: " + err.Error()
+			}
+		}
+	}
+	if len(recs) == 1 {
+		recs[0].BytesOut = sw.bytes // a delivery's records share no answer
+	}
+	rl.record(in, sw.status, recs)
+}
+
+// statusWriter keeps the status answered, for the records.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// serve runs the checks in order and returns the status answered and the
+// records to append; an error is answered by ServeHTTP, each record
+// then a refusal.
+func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int, []auditlog.Record, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return 0, nil, proxy.ErrNotificationMethod
+	}
+	if !rl.limiter.Allow() {
+		return 0, nil, &proxy.LimitedError{Limit: "notification endpoint rate", RetryAfter: time.Second}
+	}
+	rt, err := rl.seal.open(strings.TrimPrefix(r.URL.Path, proxy.NotificationsPath))
+	switch {
+	case errors.Is(err, errNoKey):
+		return 0, nil, fmt.Errorf("%w: %w", proxy.ErrRelayUnavailable, err)
+	case err != nil:
+		return 0, nil, fmt.Errorf("%w: %w", proxy.ErrNotificationRefused, err)
+	}
+	in.rec.Caller.Name = rt.Caller
+	pol := rl.o.Policy()
+	sub, known := pol.Subscriber(rt.Caller)
+	switch {
+	case !known || !sub.Relay:
+		return 0, nil, fmt.Errorf("%w: the policy no longer relays caller %q's notifications", proxy.ErrNotificationRefused, rt.Caller)
+	case !pol.NotificationURLAllowed(rt.URL):
+		return 0, nil, fmt.Errorf("%w: the caller's URL is no longer in subscriptions.notificationUrls", proxy.ErrNotificationRefused)
+	}
+	if q := r.URL.Query(); q.Has("validationToken") {
+		return rl.validate(w, r, in, rt, q.Get("validationToken"))
+	}
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" ||
+		len(params) > 1 || (len(params) == 1 && !strings.EqualFold(params["charset"], "utf-8")) {
+		return 0, nil, proxy.ErrNotificationMediaType
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rl.o.MaxBodyBytes))
+	in.rec.BytesIn = int64(len(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := parseDelivery(body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: delivery: %w", proxy.ErrNotificationRefused, err)
+	}
+	if err := in.ticket.Grow(len(d.notes) - 1); err != nil {
+		return 0, nil, fmt.Errorf("%w: audit log unavailable: %w", proxy.ErrRelayUnavailable, err)
+	}
+	recs := make([]auditlog.Record, len(d.notes))
+	for i, n := range d.notes {
+		recs[i] = in.rec
+		recs[i].BytesIn = int64(n.size)
+		recs[i].Path = in.rec.Path
+		recs[i].Notification = &auditlog.Notification{SubscriptionID: n.subscriptionID, ChangeType: n.changeType,
+			LifecycleEvent: n.lifecycleEvent, Resource: n.resource, TenantID: n.tenantID, ResourceData: n.resourceData}
+		if i > 0 {
+			recs[i].RequestID = uuid.NewString()
+		}
+	}
+	// A delivery is Graph's whole or not at all: one notification that is
+	// not refuses them all.
+	if err := rl.authentic(d, rt); err != nil {
+		return 0, recs, fmt.Errorf("%w: %w", proxy.ErrNotificationRefused, err)
+	}
+	kept, err := rl.scope(r.Context(), d, sub, recs)
+	if err != nil {
+		return 0, recs, err
+	}
+	if len(kept) == 0 {
+		// Nothing is the caller's to hear: Graph need not deliver again.
+		w.WriteHeader(http.StatusAccepted)
+		return http.StatusAccepted, recs, nil
+	}
+	status, vendorMs, err := rl.deliver(r.Context(), rt, d, kept)
+	for _, i := range kept {
+		recs[i].UpstreamStatus, recs[i].UpstreamMs = status, vendorMs
+		recs[i].Decision = policy.Allow.String()
+	}
+	if err != nil {
+		return 0, recs, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, err)
+	}
+	// The caller's status is Graph's: a caller that is down gets Graph's
+	// retries, as it would without the proxy.
+	if status < 200 || (status >= 300 && status < 400) {
+		status = http.StatusBadGateway
+	}
+	w.WriteHeader(status)
+	return status, recs, nil
+}
+
+// authentic checks that every notification is Graph's, for this
+// subscription: the clientState the proxy gave Graph, the proxy's tenant,
+// and for rich notifications validation tokens from Microsoft.
+func (rl *Relay) authentic(d *delivery, rt route) error {
+	rich := len(d.validationTokens) > 0
+	for i, n := range d.notes {
+		if subtle.ConstantTimeCompare([]byte(n.clientState), []byte(rt.Proxy)) != 1 {
+			return fmt.Errorf("notification %d: clientState is not the subscription's", i)
+		}
+		if !strings.EqualFold(n.tenantID, rl.o.TenantID) {
+			return fmt.Errorf("notification %d: tenant %q is not the proxy's", i, n.tenantID)
+		}
+		rich = rich || n.resourceData
+	}
+	if !rich {
+		return nil
+	}
+	if len(d.validationTokens) == 0 {
+		return errors.New("resource data without validationTokens")
+	}
+	if rl.o.Tokens == nil {
+		return errors.New("validation tokens cannot be verified: no verifier configured")
+	}
+	for i, raw := range d.validationTokens {
+		tok, err := rl.o.Tokens.Verify(raw)
+		if err != nil {
+			// Not wrapped: a token refused here is a delivery refused
+			// (403), not a caller unauthenticated.
+			return fmt.Errorf("validationTokens[%d]: %v", i, err)
+		}
+		if tok.AppID != ChangeTrackingAppID {
+			return fmt.Errorf("validationTokens[%d]: issued to application %s, not Microsoft Graph change notifications", i, tok.AppID)
+		}
+	}
+	return nil
+}
+
+// scope drops the notifications about a user outside the caller's group,
+// recording why, and returns the indexes of those kept. A membership not
+// known refuses the delivery (503): Graph delivers again later.
+func (rl *Relay) scope(ctx context.Context, d *delivery, sub policy.Subscriber, recs []auditlog.Record) ([]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, scopeTimeout)
+	defer cancel()
+	var kept []int
+	for i, n := range d.notes {
+		user := resourceUser(n.resource)
+		recs[i].Target = user
+		if user != "" {
+			recs[i].Targets = []string{user}
+		}
+		switch {
+		case n.lifecycleEvent != "" || sub.Group == "":
+			// Lifecycle notifications carry no one's data.
+		case user == "":
+			recs[i].Decision, recs[i].Reason = policy.Deny.String(), "dropped: the resource names no user the users.group scope can check"
+			continue
+		case rl.o.Members == nil:
+			return nil, fmt.Errorf("%w: no membership checker configured for users.group", proxy.ErrRelayUnavailable)
+		default:
+			member, err := rl.o.Members.IsMember(ctx, sub.Group, user)
+			if err != nil {
+				return nil, fmt.Errorf("%w: membership of %s unknown: %w", proxy.ErrRelayUnavailable, user, err)
+			}
+			if !member {
+				recs[i].Decision, recs[i].Reason = policy.Deny.String(), "dropped: "+user+" is not a member of group "+sub.Group
+				continue
+			}
+		}
+		kept = append(kept, i)
+	}
+	return kept, nil
+}
+
+// resourceUser is the user a notification's resource belongs to
+// (Users/{id}/..., users('{id}')/...), or "".
+func resourceUser(resource string) string {
+	if resource == "" {
+		return ""
+	}
+	path, _, _ := strings.Cut(resource, "?")
+	req, err := policy.Canonicalize("GET", "/v1.0/"+strings.TrimPrefix(path, "/"), "")
+	if err != nil || len(req.Segments) < 2 || !strings.EqualFold(req.Segments[0], "users") {
+		return ""
+	}
+	return req.Segments[1]
+}
+
+// deliver posts the notifications kept to the caller's URL, each with
+// the caller's own clientState, and returns the caller's status.
+func (rl *Relay) deliver(ctx context.Context, rt route, d *delivery, kept []int) (int, float64, error) {
+	out := struct {
+		Value []json.RawMessage `json:"value"`
+	}{}
+	for _, i := range kept {
+		out.Value = append(out.Value, d.notes[i].forCaller(rt.State))
+	}
+	// The validation tokens are not passed on: their audience is the
+	// proxy, which has checked them; the caller could not.
+	body, err := json.Marshal(out)
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, rl.o.ReceiverTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rt.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	start := rl.now()
+	resp, err := rl.o.Client.Do(req)
+	ms := float64(rl.now().Sub(start).Microseconds()) / 1000
+	if err != nil {
+		return 0, ms, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode, ms, nil
+}
+
+// validate relays Graph's validation request to the caller's URL, with
+// the same validationToken, and answers Graph the token in plain text
+// only when the caller's endpoint echoed it: a subscription is created
+// only for an endpoint that really answers.
+func (rl *Relay) validate(w http.ResponseWriter, r *http.Request, in *inbound, rt route, token string) (int, []auditlog.Record, error) {
+	rec := in.rec
+	rec.Reason = "validation request"
+	if token == "" || len(token) > maxValidationToken || strings.IndexFunc(token, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0 {
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: not a validation token", proxy.ErrNotificationRefused)
+	}
+	io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+	ctx, cancel := context.WithTimeout(r.Context(), rl.o.ValidationTimeout)
+	defer cancel()
+	u, err := url.Parse(rt.URL)
+	if err != nil {
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, err)
+	}
+	q := u.Query()
+	q.Set("validationToken", token)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), http.NoBody)
+	if err != nil {
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	start := rl.now()
+	resp, err := rl.o.Client.Do(req)
+	rec.UpstreamMs = float64(rl.now().Sub(start).Microseconds()) / 1000
+	if err != nil {
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, err)
+	}
+	echo, _ := io.ReadAll(io.LimitReader(resp.Body, maxValidationToken+1))
+	resp.Body.Close()
+	rec.UpstreamStatus = resp.StatusCode
+	if resp.StatusCode != http.StatusOK || string(echo) != token {
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: the endpoint answered %d without echoing the validation token", proxy.ErrReceiverUnreachable, resp.StatusCode)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, token)
+	rec.Decision = policy.Allow.String()
+	return http.StatusOK, []auditlog.Record{rec}, nil
+}
+
+// record appends the request's records, completed.
+func (rl *Relay) record(in *inbound, status int, recs []auditlog.Record) {
+	end := rl.now()
+	for i := range recs {
+		rec := &recs[i]
+		rec.Time = in.start.UTC()
+		rec.Status = status
+		rec.DurationMs = float64(end.Sub(in.start).Microseconds()) / 1000
+		if rec.Decision == "" {
+			rec.Decision = policy.Deny.String()
+		}
+		if err := in.ticket.Append(rec); err != nil {
+			rl.log.Error("audit record lost", "request_id", rec.RequestID, "error", err)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package notify
+
+import (
+	"encoding/json"
+	"io"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/seal"
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+func testRelay(t *testing.T, k seal.Keys) *Relay {
+	t.Helper()
+	audit, err := auditlog.New(auditlog.Options{Replica: "test", Sinks: []auditlog.Sink{&auditlog.WriterSink{SinkName: "test", W: io.Discard}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, _ := url.Parse("https://proxy.example")
+	rl, err := New(Options{PublicBase: public, Key: k, Policy: func() *policy.Policy { return nil }, TenantID: "t", Audit: audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rl
+}
+
+func TestSubscribe(t *testing.T) {
+	rl := testRelay(t, key1)
+	tests := []struct {
+		name, body      string
+		wantErr         string
+		wantURL         string // the member that holds the proxy's URL
+		wantLifecycle   string
+		wantState       string // the caller's clientState sealed
+		wantStateMember string
+	}{
+		{name: "both URLs", body: `{"notificationUrl":"https://v.example/n","lifecycleNotificationUrl":"https://v.example/l","clientState":"s","resource":"r","expirationDateTime":"2030-01-01T00:00:00Z"}`,
+			wantURL: "notificationUrl", wantLifecycle: "lifecycleNotificationUrl", wantState: "s", wantStateMember: "clientState"},
+		{name: "no clientState", body: `{"notificationUrl":"https://v.example/n","resource":"r"}`, wantURL: "notificationUrl", wantStateMember: "clientState"},
+		{name: "null clientState", body: `{"notificationUrl":"https://v.example/n","clientState":null}`, wantURL: "notificationUrl", wantStateMember: "clientState"},
+		{name: "members in another case", body: `{"NotificationUrl":"https://v.example/n","ClientState":"s"}`, wantURL: "NotificationUrl", wantState: "s", wantStateMember: "clientState"},
+		{name: "member twice", body: `{"notificationUrl":"https://v.example/n","notificationurl":"https://evil.example/n"}`, wantErr: `subscription body: member "notificationurl" appears twice`},
+		{name: "clientState not a string", body: `{"notificationUrl":"https://v.example/n","clientState":5}`, wantErr: "subscription body: clientState must be a string"},
+		{name: "URL not a string", body: `{"notificationUrl":5}`, wantErr: "subscription body: notificationUrl must be a URL"},
+		{name: "not an object", body: `[1]`, wantErr: "subscription body: not a JSON object"},
+		{name: "trailing data", body: `{"notificationUrl":"https://v.example/n"} {}`, wantErr: "subscription body: trailing data after the JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := rl.Subscribe("engage", []byte(tt.body))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got %v; want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatal(err)
+			}
+			var in map[string]any
+			json.Unmarshal([]byte(tt.body), &in)
+			for _, m := range []string{tt.wantURL, tt.wantLifecycle} {
+				if m == "" {
+					continue
+				}
+				tok, ok := tokenOf(rl.base, got[m].(string))
+				if !ok {
+					t.Fatalf("%s = %v; want the proxy's URL", m, got[m])
+				}
+				rt, err := rl.seal.open(tok)
+				if err != nil || rt.Caller != "engage" || rt.URL != in[m] || rt.State != tt.wantState || rt.Proxy != got[tt.wantStateMember] ||
+					rt.Lifecycle != (m == tt.wantLifecycle) {
+					t.Errorf("%s seals %+v, %v", m, rt, err)
+				}
+			}
+			if len(got) != len(in)+btoi(in["clientState"] == nil && in["ClientState"] == nil && !strings.Contains(tt.body, "clientState")) {
+				t.Errorf("members %v; want those of %v and clientState", got, in)
+			}
+			// What the caller is shown of it is what it sent.
+			var shown map[string]any
+			json.Unmarshal(rl.Restore("engage", out), &shown)
+			for k, v := range in {
+				if strings.EqualFold(k, "clientState") {
+					k = "clientState"
+				}
+				if shown[k] != v {
+					t.Errorf("shown %s = %v; want %v", k, shown[k], v)
+				}
+			}
+			// Another caller sees the proxy's URLs, and no clientState.
+			var other map[string]any
+			json.Unmarshal(rl.Restore("other", out), &other)
+			if other[tt.wantURL] != got[tt.wantURL] || other["clientState"] != nil {
+				t.Errorf("another caller is shown %v", other)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestRestore(t *testing.T) {
+	rl := testRelay(t, key1)
+	sent, err := rl.Subscribe("engage", []byte(`{"notificationUrl":"https://v.example/n","clientState":"s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub map[string]any
+	json.Unmarshal(sent, &sub)
+	list, _ := json.Marshal(map[string]any{"value": []any{sub, map[string]any{"notificationUrl": "https://proxy.example/notifications/forged", "clientState": "x"}}})
+	for _, tt := range []struct {
+		name, answer, want string
+	}{
+		{name: "not JSON", answer: "<html>/notifications/</html>", want: "<html>/notifications/</html>"},
+		{name: "no URL of the proxy's", answer: `{"notificationUrl":"https://v.example/n"}`, want: `{"notificationUrl":"https://v.example/n"}`},
+		{name: "a list", answer: string(list), want: `{"value":[{"clientState":"s","notificationUrl":"https://v.example/n"},{"clientState":"x","notificationUrl":"https://proxy.example/notifications/forged"}]}`},
+		{name: "numbers kept", answer: strings.Replace(string(sent), "{", `{"n":12345678901234567890,`, 1), want: `{"clientState":"s","n":12345678901234567890,"notificationUrl":"https://v.example/n"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(rl.Restore("engage", []byte(tt.answer))); got != tt.want {
+				t.Errorf("got %s; want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSubscribeWithoutKey(t *testing.T) {
+	rl := testRelay(t, testKey(nil))
+	_, err := rl.Subscribe("engage", []byte(`{"notificationUrl":"https://v.example/n"}`))
+	if err == nil || !strings.Contains(err.Error(), "change notifications cannot be relayed") {
+		t.Errorf("got %v; want the relay unavailable", err)
+	}
+}

@@ -1,0 +1,106 @@
+package notify
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/graph-proxy/graph-proxy/internal/seal"
+)
+
+// MinKeyBytes is the shortest secret taken.
+const MinKeyBytes = seal.MinSecretBytes
+
+// route is what a token carries: where one of a subscription's
+// notification URLs leads. It is sealed (AES-256-GCM), so that nobody
+// without the key can read it, forge one, or change where one leads.
+type route struct {
+	// Caller is the policy's name of the caller that made the
+	// subscription.
+	Caller string `json:"c"`
+	// URL is the caller's own notification URL this one stands for.
+	URL string `json:"u"`
+	// Lifecycle: the token stands for the lifecycleNotificationUrl.
+	Lifecycle bool `json:"l,omitempty"`
+	// State is the caller's clientState; empty when it set none.
+	State string `json:"s,omitempty"`
+	// Proxy is the clientState Graph was given instead: random, per
+	// subscription, so that every delivery proves it is Graph's.
+	Proxy string `json:"p"`
+}
+
+// maxTokenChars bounds a token read from a path, before anything is
+// decoded: a caller's URL and clientState fit well within it.
+const maxTokenChars = 2048
+
+var (
+	errNoKey    = seal.ErrNoKey
+	errBadToken = seal.ErrInvalid
+)
+
+// purpose separates the tokens' key from any other use of the secret: a
+// token of another feature does not open as a notification token.
+const purpose = "graph-proxy/notifications"
+
+// sealer seals routes into tokens (internal/seal): under the newest
+// version of the secret, opened under any version the keys still give,
+// so that rotating the secret leaves the relayed subscriptions' URLs
+// working until the old version is disabled.
+type sealer struct{ box *seal.Box }
+
+func newSealer(keys seal.Keys) sealer {
+	if keys == nil {
+		return sealer{}
+	}
+	return sealer{box: seal.New(keys, purpose, maxTokenChars)}
+}
+
+// seal returns rt as a token.
+func (s sealer) seal(rt route) (string, error) {
+	if s.box == nil {
+		return "", errNoKey
+	}
+	plain, err := json.Marshal(rt)
+	if err != nil {
+		return "", err
+	}
+	return s.box.Seal(plain)
+}
+
+// open reads a token: any change to it, a token of another key or
+// purpose, or one not from seal, is errBadToken.
+func (s sealer) open(token string) (route, error) {
+	if s.box == nil {
+		return route{}, errNoKey
+	}
+	plain, err := s.box.Open(token)
+	if err != nil {
+		return route{}, err
+	}
+	var rt route
+	if err := json.Unmarshal(plain, &rt); err != nil || rt.Caller == "" || rt.URL == "" || rt.Proxy == "" || !utf8.Valid(plain) {
+		// Sealed by this proxy, so never expected; refused all the same.
+		return route{}, errBadToken
+	}
+	return rt, nil
+}
+
+// tokenOf returns the token of a URL under the proxy's notification
+// path, and whether it is one.
+func tokenOf(base, u string) (string, bool) {
+	tok, ok := strings.CutPrefix(u, base)
+	if !ok || tok == "" || strings.ContainsAny(tok, "/?#") {
+		return "", false
+	}
+	return tok, true
+}
+
+// newState returns a fresh random clientState for Graph: 32 bytes,
+// base64url (43 characters; Graph takes up to 128).
+func newState() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
