@@ -11,37 +11,13 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/filelink"
-	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
 
 // newFileLinkKey reads the secret that seals the proxy's file links
-// (files.secretURI) as the other keys are read: a Key Vault secret,
-// followed to its newest version, the versions before it still opening
-// links made under them. Nil when none is configured.
+// (files.secretURI), its earlier versions still opening links made under
+// them.
 func newFileLinkKey(cfg config.Config, loginURL *url.URL, client *http.Client, log *slog.Logger) (*secretkey.Vault, error) {
-	f := cfg.Files
-	if f.SecretURI == "" {
-		return nil, nil
-	}
-	mi, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
-		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
-	if err != nil {
-		return nil, fmt.Errorf("files: %w", err)
-	}
-	vaultURL, name := f.Secret()
-	v, err := secretkey.New(secretkey.Options{
-		VaultURL: vaultURL, Name: name, Credential: mi, HTTPClient: client, PollInterval: f.PollInterval, Keep: keyVersionsKept,
-		DisableChallengeResourceVerification: f.DisableChallengeResourceVerification,
-		OnRead: func(version string, err error) {
-			if err != nil {
-				log.Error("file link key unreadable; the key in force stays", "secret", f.SecretURI, "version", version, "error", err)
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("files.secretURI: %w", err)
-	}
-	return v, nil
+	return newSecretKey(cfg, "files", "file link key", cfg.Files.KeyVaultSecret, keyVersionsKept, loginURL, client, log)
 }
 
 // startFiles is what the proxy moves file content with: the cloud's file

@@ -23,32 +23,10 @@ import (
 )
 
 // newNotificationKey reads the key of the relay's tokens
-// (notifications.secretURI) as the pseudonym key is read: a Key Vault
-// secret, followed to its newest version. Nil when none is configured.
+// (notifications.secretURI), its earlier versions still opening the URLs
+// of subscriptions made under them.
 func newNotificationKey(cfg config.Config, loginURL *url.URL, client *http.Client, log *slog.Logger) (*secretkey.Vault, error) {
-	n := cfg.Notifications
-	if n.SecretURI == "" {
-		return nil, nil
-	}
-	mi, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
-		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
-	if err != nil {
-		return nil, fmt.Errorf("notifications: %w", err)
-	}
-	vaultURL, name := n.Secret()
-	v, err := secretkey.New(secretkey.Options{
-		VaultURL: vaultURL, Name: name, Credential: mi, HTTPClient: client, PollInterval: n.PollInterval, Keep: keyVersionsKept,
-		DisableChallengeResourceVerification: n.DisableChallengeResourceVerification,
-		OnRead: func(version string, err error) {
-			if err != nil {
-				log.Error("notification key unreadable; the key in force stays", "secret", n.SecretURI, "version", version, "error", err)
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("notifications.secretURI: %w", err)
-	}
-	return v, nil
+	return newSecretKey(cfg, "notifications", "notification key", cfg.Notifications.KeyVaultSecret, keyVersionsKept, loginURL, client, log)
 }
 
 // relayDeps are what the relay is built from in serve.
@@ -159,9 +137,3 @@ func tokenClaims(ctx context.Context, tokens upstream.TokenSource) (app, tenant 
 	}
 	return "", tenant
 }
-
-// keyVersionsKept is how many versions of a sealing secret still open
-// what they sealed (internal/seal): the newest and two before it, so that
-// a rotation leaves the relayed subscriptions (which live up to days) and
-// file links working until the old version is disabled.
-const keyVersionsKept = 3

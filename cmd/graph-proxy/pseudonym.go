@@ -11,44 +11,12 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
-	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
 
-// newPseudonymKey is the key of pseudonyms (pseudonymKey.secretURI), read
-// with the managed identity like the policy's secret; nil when none is
-// configured. Built before the identity endpoint's secret leaves the
-// environment, read later (startPseudonymKey).
+// newPseudonymKey is the key of pseudonyms (pseudonymKey.secretURI): its
+// newest version alone (a rotation changes every pseudonym).
 func newPseudonymKey(cfg config.Config, loginURL *url.URL, client *http.Client, log *slog.Logger) (*secretkey.Vault, error) {
-	k := cfg.PseudonymKey
-	if k.SecretURI == "" {
-		return nil, nil
-	}
-	mi, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
-		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
-	if err != nil {
-		return nil, fmt.Errorf("pseudonymKey: %w", err)
-	}
-	vaultURL, name := k.Secret()
-	last := ""
-	v, err := secretkey.New(secretkey.Options{
-		VaultURL: vaultURL, Name: name, Credential: mi, HTTPClient: client, PollInterval: k.PollInterval,
-		DisableChallengeResourceVerification: k.DisableChallengeResourceVerification,
-		// Reads are serialised (Load at start, then Run's ticks), so last
-		// needs no lock.
-		OnRead: func(version string, err error) {
-			switch {
-			case err != nil:
-				log.Error("pseudonym key unreadable; the key in force stays", "secret", k.SecretURI, "version", version, "error", err)
-			case version != last:
-				log.Info("pseudonym key in force", "secret", k.SecretURI, "version", version)
-				last = version
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pseudonymKey.secretURI: %w", err)
-	}
-	return v, nil
+	return newSecretKey(cfg, "pseudonymKey", "pseudonym key", cfg.PseudonymKey, 1, loginURL, client, log)
 }
 
 // startPseudonymKey reads the key once (a configured key that cannot be
