@@ -191,7 +191,8 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		return h.filteredAnswer(c, resp)
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
-		if h.aboutSubscriptions(c) && resp.Body != http.NoBody && resp.StatusCode < 300 {
+		if h.aboutSubscriptions(c) && resp.Body != http.NoBody && resp.ContentLength != 0 &&
+			resp.StatusCode < 300 && resp.StatusCode != http.StatusNoContent {
 			return nil, false, errUnrestorable
 		}
 		return nil, false, nil
