@@ -192,6 +192,7 @@ func FuzzLinkRewriter(f *testing.F) {
 		`{"uploadUrl":"https://contoso.sharepoint.com/upload?tempauth=x","mail":"a@b.example"}`,
 		`{"value":[{"@microsoft.graph.downloadUrl":"https://contoso.sharepoint.com/d"}],"@@odata.nextLink":"x"}`,
 		`@{"@content.downloadUrl":"https://x.example/"}`,
+		`{"subject":"a \"quoted\" word \\","@odata.nextLink":"https://graph.microsoft.com/v1.0/x"}`,
 	} {
 		f.Add(s, uint8(3))
 	}
@@ -200,6 +201,14 @@ func FuzzLinkRewriter(f *testing.F) {
 		split := rewriteAll(t, in, int(size%64)+1)
 		if whole != split {
 			t.Fatalf("result depends on read size:\n%q\n%q", whole, split)
+		}
+		// The scanner copying plain string values in runs writes what
+		// it writes one byte at a time.
+		plainRuns = false
+		bytewise := rewriteAll(t, in, int(size%64)+1)
+		plainRuns = true
+		if bytewise != whole {
+			t.Fatalf("copying runs changed the result:\n%q\n%q", bytewise, whole)
 		}
 		if !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), false) && whole != in {
 			t.Fatalf("mayRewrite said no, yet the body changed:\n%q\n%q", in, whole)
