@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/policy"
@@ -102,4 +104,36 @@ func delegatedError(err error) *Error {
 		}
 	}
 	return nil
+}
+
+// claimsChallenge reads Graph's continuous access evaluation challenge,
+// Bearer ... error="insufficient_claims", claims="<base64 JSON>", and
+// returns the claims; ok is false for any other challenge, or claims that
+// are not base64 of a JSON object.
+func claimsChallenge(values []string) (claims string, ok bool) {
+	for _, v := range values {
+		if !strings.Contains(v, `error="insufficient_claims"`) {
+			continue
+		}
+		_, rest, found := strings.Cut(v, `claims="`)
+		if !found {
+			continue
+		}
+		enc, _, closed := strings.Cut(rest, `"`)
+		if !closed {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			if raw, err = base64.RawURLEncoding.DecodeString(enc); err != nil {
+				continue
+			}
+		}
+		var obj map[string]any
+		if json.Unmarshal(raw, &obj) != nil {
+			continue
+		}
+		return string(raw), true
+	}
+	return "", false
 }

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,4 +63,51 @@ func TestDelegatedErrors(t *testing.T) {
 
 func policyDecisionWithScope() policy.Decision {
 	return policy.Decision{Result: policy.Allow, Scopes: []string{"User.Read"}}
+}
+
+func TestClaimsChallenge(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString
+	const claims = `{"access_token":{"nbf":{"essential":true,"value":"1"}}}`
+	tests := []struct {
+		name   string
+		values []string
+		want   string
+		ok     bool
+	}{
+		{name: "Graph's", values: []string{`Bearer realm="", error="insufficient_claims", claims="` + b64([]byte(claims)) + `"`}, want: claims, ok: true},
+		{name: "among others", values: []string{`Bearer realm=""`, `Bearer error="insufficient_claims", claims="` + b64([]byte(claims)) + `"`}, want: claims, ok: true},
+		{name: "another error", values: []string{`Bearer error="invalid_token", claims="` + b64([]byte(claims)) + `"`}},
+		{name: "no claims", values: []string{`Bearer error="insufficient_claims"`}},
+		{name: "not base64", values: []string{`Bearer error="insufficient_claims", claims="{not}"`}},
+		{name: "not a JSON object", values: []string{`Bearer error="insufficient_claims", claims="` + b64([]byte(`"x"`)) + `"`}},
+		{name: "unterminated", values: []string{`Bearer error="insufficient_claims", claims="` + b64([]byte(claims))}},
+		{name: "none", values: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := claimsChallenge(tt.values)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("claimsChallenge = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzClaimsChallenge: whatever Graph sends as WWW-Authenticate, a
+// challenge read from it is an insufficient_claims one whose claims are a
+// JSON object; nothing panics.
+func FuzzClaimsChallenge(f *testing.F) {
+	f.Add(`Bearer realm="", error="insufficient_claims", claims="eyJhIjoxfQ=="`)
+	f.Add(`Bearer error="insufficient_claims", claims="`)
+	f.Add(`Bearer error="invalid_token"`)
+	f.Fuzz(func(t *testing.T, v string) {
+		claims, ok := claimsChallenge([]string{v})
+		if !ok {
+			return
+		}
+		var obj map[string]any
+		if !strings.Contains(v, `error="insufficient_claims"`) || json.Unmarshal([]byte(claims), &obj) != nil {
+			t.Fatalf("%q read as a challenge with claims %q", v, claims)
+		}
+	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
+	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
 
 // forward sends the decided call to Graph with the proxy's own token and
@@ -172,9 +173,20 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		c.rec.RetryAfter, _ = strconv.ParseFloat(ra, 64)
 	}
-	// Graph's challenges concern the proxy's own token (continuous access
-	// evaluation); relayed, they would make SDKs retry with claims they
-	// cannot satisfy.
+	if c.rec.Actor != nil && resp.StatusCode == http.StatusUnauthorized {
+		if claims, ok := claimsChallenge(resp.Header.Values("WWW-Authenticate")); ok {
+			// Continuous access evaluation of a signed-in user's token
+			// (a session revoked, a location Conditional Access refuses):
+			// only the user can satisfy it, by signing in again through
+			// the caller's app. The challenge goes to the caller as the
+			// proxy's own (Microsoft's guidance for a middle tier); the
+			// new user token the caller then brings is exchanged afresh.
+			return nil, false, &upstream.ClaimsChallenge{Claims: claims, Code: "Graph: insufficient_claims"}
+		}
+	}
+	// Graph's challenges of an app-only token concern the proxy's own
+	// token; relayed, they would make SDKs retry with claims they cannot
+	// satisfy.
 	resp.Header.Del("WWW-Authenticate")
 	resp.Header.Del("Set-Cookie")
 	if loc := resp.Header.Get("Location"); loc != "" {

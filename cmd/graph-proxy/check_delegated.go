@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,6 +28,7 @@ func checkDelegated(ctx context.Context, rep *checkReport, add func(string, time
 		return
 	}
 	rep.DelegatedNeeded = pol.DelegatedScopesNeeded()
+	checkExposedScope(ctx, rep, add, graphURL, client, token, cfg)
 	start := time.Now()
 	app := cfg.Upstream.ClientID
 	c := &mediation.Checker{Graph: graphURL, Client: client, Tokens: fixedToken(token)}
@@ -62,4 +65,62 @@ func checkDelegated(ctx context.Context, rep *checkReport, add func(string, time
 		return
 	}
 	add(fmt.Sprintf("%s: %v", name, rep.DelegatedNeeded), time.Since(start), nil, "")
+}
+
+// checkExposedScope checks that the proxy's app registration exposes the
+// delegated scope vendors' apps ask users' tokens for
+// (inbound.entra.userScope), enabled: without it no user token for the
+// proxy can be issued.
+func checkExposedScope(ctx context.Context, rep *checkReport, add func(string, time.Duration, error, string), graphURL *url.URL,
+	client *http.Client, token string, cfg config.Config) {
+	start := time.Now()
+	app, scope := cfg.Upstream.ClientID, cfg.Inbound.Entra.UserScope
+	name := fmt.Sprintf("delegated: the app registration exposes the scope %s", scope)
+	u := graphURL.String() + "/v1.0/applications?$filter=" + url.QueryEscape("appId eq '"+app+"'") + "&$select=appId,api"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		add(name, time.Since(start), err, "")
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		add(name, time.Since(start), err, "")
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusForbidden {
+		rep.Warnings = append(rep.Warnings, "the exposed scope not checked: the proxy's identity cannot read app registrations (Application.Read.All or Directory.Read.All)")
+		return
+	}
+	var out struct {
+		Value []struct {
+			API struct {
+				Scopes []struct {
+					Value     string `json:"value"`
+					IsEnabled bool   `json:"isEnabled"`
+				} `json:"oauth2PermissionScopes"`
+			} `json:"api"`
+		} `json:"value"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		add(name, time.Since(start), fmt.Errorf("Graph answered %d reading app registration %s", resp.StatusCode, app), "")
+		return
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		add(name, time.Since(start), fmt.Errorf("reading app registration %s: %w", app, err), "")
+		return
+	}
+	fix := fmt.Sprintf("expose the delegated scope %s on app registration %s (Expose an API; docs/installation.md, \"Delegated access\")", scope, app)
+	if len(out.Value) == 0 {
+		add(name, time.Since(start), fmt.Errorf("no app registration %s in the tenant", app), fix)
+		return
+	}
+	for _, s := range out.Value[0].API.Scopes {
+		if s.Value == scope && s.IsEnabled {
+			add(name, time.Since(start), nil, "")
+			return
+		}
+	}
+	add(name, time.Since(start), fmt.Errorf("app registration %s does not expose %s, enabled", app, scope), fix)
 }

@@ -26,7 +26,8 @@ rules:
 func TestCheckDelegated(t *testing.T) {
 	tests := []struct {
 		name        string
-		consent     string // the app registration's consented scopes; "" none, and no service principal
+		consent     string   // the app registration's consented scopes; "" none, and no service principal
+		expose      []string // the scopes it exposes, when not the default access_as_user
 		wantCode    int
 		wantMissing string
 		wantOut     string
@@ -35,6 +36,8 @@ func TestCheckDelegated(t *testing.T) {
 			wantOut: "ok   delegated: the app registration's consented Graph delegated permissions: [Mail.Send User.Read]"},
 		{name: "one missing", consent: "User.Read", wantCode: 1, wantMissing: "Mail.Send", wantOut: "admin-consent"},
 		{name: "not in the tenant", wantCode: 1, wantOut: "has no service principal in the tenant"},
+		{name: "the user scope not exposed", consent: "User.Read Mail.Send openid", expose: []string{"user_impersonation"}, wantCode: 1,
+			wantOut: "does not expose access_as_user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,6 +48,9 @@ func TestCheckDelegated(t *testing.T) {
 			sim.Entra.SetRoles(graphsim.CustomerTenant, graphsim.ProxyAppID, graphsim.GraphResource, []string{"Directory.Read.All", "Application.Read.All"})
 			if tt.consent != "" {
 				sim.Graph.ConsentDelegated(graphsim.ProxyAppID, "graph-proxy", tt.consent)
+			}
+			if tt.expose != nil {
+				sim.Graph.ExposeScopes(graphsim.ProxyAppID, tt.expose...)
 			}
 			env = append(env, "GRAPH_PROXY_UPSTREAM_MODE=federated", "GRAPH_PROXY_UPSTREAM_TENANTID="+graphsim.CustomerTenant,
 				"GRAPH_PROXY_UPSTREAM_CLIENTID="+graphsim.ProxyAppID, "GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID="+id,

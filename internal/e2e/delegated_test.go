@@ -518,3 +518,46 @@ func TestDelegatedClaimsChallenge(t *testing.T) {
 		t.Errorf("the app was challenged %d times; want once (the SDK retries once)", len(got))
 	}
 }
+
+// TestDelegatedGraphChallenge: Graph's own continuous access evaluation
+// challenge for a signed-in user's token (a session revoked) reaches the
+// caller as the proxy's claims challenge, in the shape clients read; the
+// SDK signs the user in again with the claims and the call goes through
+// with a token exchanged afresh. An app-only call's challenge, the
+// proxy's own business, never reaches its caller.
+func TestDelegatedGraphChallenge(t *testing.T) {
+	e := newDelegatedEnv(t)
+	cred := member(e, 10)
+	const claims = `{"access_token":{"nbf":{"essential":true,"value":"1764800000"}}}`
+	challenge := `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="` +
+		base64.StdEncoding.EncodeToString([]byte(claims)) + `"`
+	e.Sim.Graph.Inject(&graphsim.Fault{Method: "GET", PathPrefix: "/me", Times: 1, Status: 401, Challenge: challenge})
+
+	resp := e.Do("GET", "/v1.0/me", nil, "Authorization", "Bearer "+e.UserToken(graphsim.UserTokenSpec{ObjectID: cred.oid, UPN: cred.upn}))
+	www := resp.Header.Get("WWW-Authenticate")
+	ge := proxytest.DecodeError(t, resp)
+	m := challengeRe.FindStringSubmatch(www)
+	if resp.StatusCode != 401 || ge.Error.Code != "graphProxy.claimsChallenge" || m == nil {
+		t.Fatalf("got %d %s, WWW-Authenticate %q; want 401 with Graph's claims challenge", resp.StatusCode, ge.Error.Code, www)
+	}
+	if got, err := base64.StdEncoding.DecodeString(m[1]); err != nil || string(got) != claims {
+		t.Errorf("challenge claims %q (%v); want Graph's %s", got, err, claims)
+	}
+	if rec := e.Record(resp); rec.UpstreamStatus != 401 || rec.Actor == nil {
+		t.Errorf("record upstream %d actor %+v; want Graph's 401 for the user", rec.UpstreamStatus, rec.Actor)
+	}
+
+	// The SDK meets it: challenged once more by Graph, then through.
+	e.Sim.Graph.Inject(&graphsim.Fault{Method: "GET", PathPrefix: "/me", Times: 1, Status: 401, Challenge: challenge})
+	client, _ := userClient(e, cred)
+	me, err := client.Me().Get(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("GET /me after Graph's challenge: %v", err)
+	}
+	if *me.GetId() != cred.oid {
+		t.Errorf("/me is %s", *me.GetId())
+	}
+	if got := cred.challenges(); len(got) != 1 || got[0] != claims {
+		t.Errorf("the app was asked for claims %q; want Graph's", got)
+	}
+}

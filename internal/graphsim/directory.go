@@ -15,6 +15,7 @@ import (
 // to Graph in the customer's tenant.
 //
 //   - GET /servicePrincipals?$filter=appId eq '{appId}'
+//   - GET /applications?$filter=appId eq '{appId}' (its exposed scopes)
 //   - GET /servicePrincipals/{id}/appRoleAssignments
 //   - GET /oauth2PermissionGrants?$filter=clientId eq '{id}'
 //
@@ -35,10 +36,15 @@ type directory struct {
 	sps         map[string]servicePrincipal // by appId
 	assignments map[string][]appRoleAssignment
 	grants      []permissionGrant
+	// exposed are the delegated scopes an app registration of the tenant
+	// exposes (its api.oauth2PermissionScopes), by appId: the proxy's
+	// access_as_user unless a test changes it.
+	exposed map[string][]string
 }
 
 func newDirectory() directory {
-	d := directory{sps: map[string]servicePrincipal{}, assignments: map[string][]appRoleAssignment{}}
+	d := directory{sps: map[string]servicePrincipal{}, assignments: map[string][]appRoleAssignment{},
+		exposed: map[string][]string{strings.ToLower(ProxyAppID): {"access_as_user"}}}
 	d.sps[GraphAppID] = servicePrincipal{ID: GraphSPID, AppID: GraphAppID, DisplayName: "Microsoft Graph"}
 	d.sps[VendorAppID] = servicePrincipal{ID: stableID("sp", VendorAppID), AppID: VendorAppID, DisplayName: "Engage (vendor)"}
 	return d
@@ -97,6 +103,39 @@ func (g *Graph) directoryRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /{version}/servicePrincipals", g.listServicePrincipals)
 	m.HandleFunc("GET /{version}/servicePrincipals/{id}/appRoleAssignments", g.listAppRoleAssignments)
 	m.HandleFunc("GET /{version}/oauth2PermissionGrants", g.listGrants)
+	m.HandleFunc("GET /{version}/applications", g.listApplications)
+}
+
+// ExposeScopes sets the delegated scopes the app registration appID
+// exposes (none: the registration exposes no API).
+func (g *Graph) ExposeScopes(appID string, scopes ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.dir.exposed[strings.ToLower(appID)] = scopes
+}
+
+// listApplications answers GET /applications?$filter=appId eq '…' with
+// the registration's exposed API: its delegated scopes, enabled.
+func (g *Graph) listApplications(w http.ResponseWriter, r *http.Request) {
+	if !need(w, r, readApps...) {
+		return
+	}
+	appID, ok := filter(w, r, "appId")
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	scopes, found := g.dir.exposed[appID]
+	g.mu.Unlock()
+	value := []map[string]any{}
+	if found {
+		list := []map[string]any{}
+		for _, s := range scopes {
+			list = append(list, map[string]any{"id": stableID("scope", appID, s), "value": s, "type": "User", "isEnabled": true})
+		}
+		value = append(value, map[string]any{"id": stableID("app", appID), "appId": appID, "api": map[string]any{"oauth2PermissionScopes": list}})
+	}
+	writeOData(w, http.StatusOK, map[string]any{"@odata.context": g.URL + "/v1.0/$metadata#applications", "value": value})
 }
 
 // filter reads the one $filter the directory answers, or answers 400.

@@ -93,6 +93,9 @@ type Fault struct {
 	Status int
 	// RetryAfter is sent with Status when not empty.
 	RetryAfter string
+	// Challenge is sent with Status as WWW-Authenticate when not empty
+	// (a continuous access evaluation challenge with 401).
+	Challenge string
 	// Hang waits until the sender gives up, and records it as cancelled.
 	Hang bool
 	// ResetMidBody sends headers and part of a body, then resets the
@@ -441,7 +444,10 @@ func (g *Graph) applyFault(w http.ResponseWriter, r *http.Request, idx int) bool
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
-		code := map[int]string{429: "TooManyRequests", 503: "ServiceNotAvailable", 500: "InternalServerError", 504: "UnknownError"}[f.Status]
+		if f.Challenge != "" {
+			w.Header().Set("WWW-Authenticate", f.Challenge)
+		}
+		code := map[int]string{401: "InvalidAuthenticationToken", 429: "TooManyRequests", 503: "ServiceNotAvailable", 500: "InternalServerError", 504: "UnknownError"}[f.Status]
 		if code == "" {
 			code = "UnknownError"
 		}
