@@ -221,7 +221,9 @@ func newContentBed(b *testing.B, size int64) *contentBed {
 	}
 	h := benchHandlerWith(b, contentPolicy(size), func(o *proxy.Options) {
 		o.Graph, o.Transport, o.UpstreamIdle = graphURL, outbound(), 30*time.Second
-		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer}
+		// The file hosts' transport as serve builds it (FileReceiveWindow).
+		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer,
+			Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 30 * time.Second, ReceiveWindow: proxy.FileReceiveWindow})}
 	})
 	bed.gp = startTLS(b, h)
 

@@ -17,6 +17,10 @@ type TransportOptions struct {
 	// Compression asks Graph for gzip answers, which the transport then
 	// decompresses (the proxy reads every answer to check its links).
 	Compression bool
+	// ReceiveWindow, when set, bounds what an HTTP/2 answer may have in
+	// flight to the proxy per stream (Go's default is 4 MiB): the bytes a
+	// stalled caller holds in the proxy's memory.
+	ReceiveWindow int
 }
 
 // NewTransport returns the transport for calls to Graph: a clone of
@@ -38,5 +42,8 @@ func NewTransport(o TransportOptions) *http.Transport {
 	t.MaxIdleConnsPerHost = 256
 	t.Proxy = http.ProxyFromEnvironment
 	t.DisableCompression = !o.Compression
+	if o.ReceiveWindow > 0 {
+		t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: o.ReceiveWindow}
+	}
 	return t
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,8 +26,9 @@ func newFileLinkKey(cfg config.Config, loginURL *url.URL, client *http.Client, l
 // its file links. A key configured and unreadable stops the start;
 // without one, downloads and simple uploads work and no link is handed
 // out.
-func startFiles(ctx context.Context, cfg config.Config, key *secretkey.Vault, log *slog.Logger) (*proxy.Files, []func(context.Context), error) {
-	files := &proxy.Files{Hosts: filelink.CloudHosts(cfg.Graph.Cloud).With(cfg.Files.ExtraHosts...)}
+func startFiles(ctx context.Context, cfg config.Config, roots *x509.CertPool, key *secretkey.Vault, log *slog.Logger) (*proxy.Files, []func(context.Context), error) {
+	files := &proxy.Files{Hosts: filelink.CloudHosts(cfg.Graph.Cloud).With(cfg.Files.ExtraHosts...),
+		Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout, ReceiveWindow: proxy.FileReceiveWindow})}
 	if len(cfg.Files.ExtraHosts) > 0 {
 		log.Warn("file content may go to hosts beyond the cloud's own (files.extraHosts)", "hosts", cfg.Files.ExtraHosts)
 	}

@@ -246,7 +246,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	}
 	defer closeRelay()
 	// File content (rules[].content).
-	files, fileTasks, err := startFiles(ctx, cfg, fileKey, log)
+	files, fileTasks, err := startFiles(ctx, cfg, roots, fileKey, log)
 	if err != nil {
 		return err
 	}
