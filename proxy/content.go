@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
@@ -92,22 +94,38 @@ func extendDeadline(rc *http.ResponseController, read bool) {
 
 // fileBody is a streamed body: bounded, counted, and keeping the error
 // that ended it (the transport reports its own). With rc, each read first
-// moves the caller connection's read deadline on (fileIdle).
+// moves the caller connection's read deadline on (fileIdle). The
+// transport reads it on a goroutine of its own, which may still be
+// reading when Graph has answered (a range refused early): the count and
+// the error are read through n and failure.
 type fileBody struct {
-	r   io.Reader
-	rc  *http.ResponseController
-	n   int64
-	err error
+	r     io.Reader
+	rc    *http.ResponseController
+	count atomic.Int64
+	mu    sync.Mutex
+	err   error
 }
 
 func (b *fileBody) Read(p []byte) (int, error) {
 	extendDeadline(b.rc, true)
 	n, err := b.r.Read(p)
-	b.n += int64(n)
+	b.count.Add(int64(n))
 	if err != nil && err != io.EOF {
+		b.mu.Lock()
 		b.err = err
+		b.mu.Unlock()
 	}
 	return n, err
+}
+
+// n is the bytes read so far.
+func (b *fileBody) n() int64 { return b.count.Load() }
+
+// failure is the error that ended the body, if one did.
+func (b *fileBody) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // fileOf names the drive and item of a Graph path: …/drives/{d}/items/{i}…,
@@ -198,14 +216,18 @@ func (c *call) streamedBody() io.Reader {
 // uploadErr is why a streamed upload stopped: over its bound, or the
 // caller gone; nil otherwise.
 func (c *call) uploadErr() error {
-	if c.file == nil || c.file.upload == nil || c.file.upload.err == nil {
+	if c.file == nil || c.file.upload == nil {
+		return nil
+	}
+	err := c.file.upload.failure()
+	if err == nil {
 		return nil
 	}
 	var mbe *http.MaxBytesError
-	if errors.As(c.file.upload.err, &mbe) {
-		return c.file.upload.err
+	if errors.As(err, &mbe) {
+		return err
 	}
-	return fmt.Errorf("%w: reading the file content: %w", context.Canceled, c.file.upload.err)
+	return fmt.Errorf("%w: reading the file content: %w", context.Canceled, err)
 }
 
 // followsRedirect reports whether Graph's answer is the redirect of a
@@ -430,8 +452,8 @@ func (c *call) noteFile(w *responseWriter) {
 	}
 	f := c.file.rec
 	if c.file.upload != nil {
-		f.BytesUp = c.file.upload.n
-		c.rec.BytesIn = c.file.upload.n
+		f.BytesUp = c.file.upload.n()
+		c.rec.BytesIn = f.BytesUp
 	}
 	if f.Op == "download" {
 		f.BytesDown = w.bytes
