@@ -249,7 +249,7 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	out := raw
 	if h.links.mayRewrite(raw.Bytes(), withhold) {
 		c.links = h.linksFor(c, io.NopCloser(raw), withhold)
-		out = bytes.NewBuffer(make([]byte, 0, raw.Len()+512))
+		out = h.bufs.getAnswer(int64(raw.Len()) + 512) // back to the pool after relay, as raw would have gone
 		out.ReadFrom(c.links)
 		c.links.Close()
 		h.bufs.putAnswer(raw)
