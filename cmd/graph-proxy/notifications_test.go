@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 	"github.com/graph-proxy/graph-proxy/internal/proxytest"
@@ -62,20 +60,8 @@ rules:
 		"GRAPH_PROXY_NOTIFICATIONS_SECRETURI="+sim.Vault.URL+"/secrets/graph-proxy-notification-key",
 		"GRAPH_PROXY_NOTIFICATIONS_DISABLECHALLENGERESOURCEVERIFICATION=true",
 	)
-	ctx, stop := context.WithCancel(t.Context())
-	defer stop()
-	var stdout, stderr proxytest.SyncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &stdout, &stderr) }()
-	base := "http://" + addr
-	proxytest.WaitWithin(t, "the proxy ready", 15*time.Second, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	srv := startServe(t, env, addr)
+	base := srv.base
 	tok, _, err := sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.VendorTenant, AppID: graphsim.VendorAppID, Audience: graphsim.ProxyAudience})
 	if err != nil {
 		t.Fatal(err)
@@ -108,14 +94,11 @@ rules:
 	if forged.StatusCode != http.StatusForbidden {
 		t.Errorf("forged delivery answered %d; want 403", forged.StatusCode)
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
+	srv.shutdown(t)
+	if !strings.Contains(srv.stdout.String(), `"direction":"inbound","notification":{"subscriptionId":"`+held.ID+`"`) {
+		t.Errorf("no inbound record of the forged delivery:\n%s", srv.stdout.String())
 	}
-	if !strings.Contains(stdout.String(), `"direction":"inbound","notification":{"subscriptionId":"`+held.ID+`"`) {
-		t.Errorf("no inbound record of the forged delivery:\n%s", stdout.String())
-	}
-	if strings.Contains(stderr.String()+stdout.String(), key) || strings.Contains(stdout.String(), strings.TrimPrefix(held.NotificationURL, base)) {
+	if strings.Contains(srv.stderr.String()+srv.stdout.String(), key) || strings.Contains(srv.stdout.String(), strings.TrimPrefix(held.NotificationURL, base)) {
 		t.Error("the key or a notification token reached the logs or the audit records")
 	}
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 	"github.com/graph-proxy/graph-proxy/internal/proxytest"
@@ -67,20 +65,8 @@ func TestServePseudonymKey(t *testing.T) {
 	key := "serve-test-key-" + strings.Repeat("0123456789", 4)
 	sim.Vault.SetSecret("graph-proxy-pseudonym-key", key, "")
 	t.Setenv("IDENTITY_HEADER", sim.Identity.Header) // the first start scrubbed it
-	ctx, stop := context.WithCancel(t.Context())
-	defer stop()
-	var stdout, stderr proxytest.SyncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &stdout, &stderr) }()
-	base := "http://" + addr
-	proxytest.WaitWithin(t, "the proxy ready", 15*time.Second, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	srv := startServe(t, env, addr)
+	base := srv.base
 	tok, _, err := sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.VendorTenant, AppID: graphsim.VendorAppID, Audience: graphsim.ProxyAudience})
 	if err != nil {
 		t.Fatal(err)
@@ -100,17 +86,14 @@ func TestServePseudonymKey(t *testing.T) {
 	if len(page.Value) != 2 || page.Value[0]["mail"] != response.Pseudonym([]byte(key), upns[0]) {
 		t.Errorf("got %d %v; want mail pseudonymised under the vault's key", resp.StatusCode, page.Value)
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
+	srv.shutdown(t)
+	if !strings.Contains(srv.stderr.String(), `"msg":"pseudonym key in force"`) {
+		t.Errorf("the key's version is not logged:\n%s", srv.stderr.String())
 	}
-	if !strings.Contains(stderr.String(), `"msg":"pseudonym key in force"`) {
-		t.Errorf("the key's version is not logged:\n%s", stderr.String())
+	if !strings.Contains(srv.stdout.String(), `"response":{"rule":"users-list","removed":12,"pseudonymised":2}`) {
+		t.Errorf("no record of what the section did:\n%s", srv.stdout.String())
 	}
-	if !strings.Contains(stdout.String(), `"response":{"rule":"users-list","removed":12,"pseudonymised":2}`) {
-		t.Errorf("no record of what the section did:\n%s", stdout.String())
-	}
-	if strings.Contains(stderr.String()+stdout.String(), key) {
+	if strings.Contains(srv.stderr.String()+srv.stdout.String(), key) {
 		t.Error("the pseudonym key reached the logs or the audit records")
 	}
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 	"github.com/graph-proxy/graph-proxy/internal/proxytest"
@@ -39,20 +37,8 @@ func TestServeDelegated(t *testing.T) {
 		"GRAPH_PROXY_UPSTREAM_MODE=federated", "GRAPH_PROXY_UPSTREAM_TENANTID="+graphsim.CustomerTenant,
 		"GRAPH_PROXY_UPSTREAM_CLIENTID="+graphsim.ProxyAppID, "GRAPH_PROXY_UPSTREAM_MANAGEDIDENTITYCLIENTID="+id,
 		"GRAPH_PROXY_INBOUND_ENTRA_ALLOWDELEGATED=true", "GRAPH_PROXY_MEDIATION_INTERVAL=0s")
-	ctx, stop := context.WithCancel(t.Context())
-	defer stop()
-	var stdout, stderr proxytest.SyncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &stdout, &stderr) }()
-	base := "http://" + addr
-	proxytest.WaitWithin(t, "the proxy ready", 15*time.Second, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	srv := startServe(t, env, addr)
+	base := srv.base
 
 	ids, upns := sim.Graph.Users()
 	tok, _, err := sim.Entra.MintUser(graphsim.UserTokenSpec{ObjectID: ids[0], UPN: upns[0]})
@@ -69,17 +55,14 @@ func TestServeDelegated(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&me)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || me.ID != ids[0] {
-		t.Fatalf("GET /me: %d %q; want 200 and the user %s\n%s", resp.StatusCode, me.ID, ids[0], stderr.String())
+		t.Fatalf("GET /me: %d %q; want 200 and the user %s\n%s", resp.StatusCode, me.ID, ids[0], srv.stderr.String())
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
-	}
-	if want := `"actor":{"oid":"` + ids[0] + `","upn":"` + upns[0] + `"`; !strings.Contains(stdout.String(), want) {
-		t.Errorf("no record names the user (%s):\n%s", want, stdout.String())
+	srv.shutdown(t)
+	if want := `"actor":{"oid":"` + ids[0] + `","upn":"` + upns[0] + `"`; !strings.Contains(srv.stdout.String(), want) {
+		t.Errorf("no record names the user (%s):\n%s", want, srv.stdout.String())
 	}
 	for _, secret := range []string{tok, tok[strings.LastIndexByte(tok, '.')+1:]} {
-		if strings.Contains(stderr.String(), secret) || strings.Contains(stdout.String(), secret) {
+		if strings.Contains(srv.stderr.String(), secret) || strings.Contains(srv.stdout.String(), secret) {
 			t.Error("the user's token reached the logs")
 		}
 	}
