@@ -150,9 +150,13 @@ func (g *Graph) fileRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /{version}/users/{user}/messages/{id}/attachments/createUploadSession", g.createAttachmentUploadSession)
 }
 
-// item resolves the path's drive (or user's drive) and item, answering
-// 404 itself when there is none.
-func (g *Graph) item(w http.ResponseWriter, r *http.Request) *driveItem {
+// itemFor checks the caller holds one of perms and resolves the path's
+// drive (or user's drive) and item, answering 403 or 404 itself when it
+// cannot.
+func (g *Graph) itemFor(w http.ResponseWriter, r *http.Request, perms []string) *driveItem {
+	if !need(w, r, perms...) {
+		return nil
+	}
 	drive := r.PathValue("drive")
 	if r.PathValue("user") != "" {
 		u := g.lookup(w, r)
@@ -206,10 +210,7 @@ func (f *fileStore) downloadURL(it *driveItem) string {
 }
 
 func (g *Graph) getDriveItem(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readFiles...) {
-		return
-	}
-	it := g.item(w, r)
+	it := g.itemFor(w, r, readFiles)
 	if it == nil {
 		return
 	}
@@ -223,10 +224,7 @@ func (g *Graph) getDriveItem(w http.ResponseWriter, r *http.Request) {
 
 // getContent answers as Graph does: 302 to the download URL, no body.
 func (g *Graph) getContent(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readFiles...) {
-		return
-	}
-	it := g.item(w, r)
+	it := g.itemFor(w, r, readFiles)
 	if it == nil {
 		return
 	}
@@ -243,10 +241,7 @@ func (g *Graph) getContent(w http.ResponseWriter, r *http.Request) {
 // putContent replaces an item's content (Graph's simple upload, up to
 // 250 MB), answering the driveItem.
 func (g *Graph) putContent(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, writeFiles...) {
-		return
-	}
-	it := g.item(w, r)
+	it := g.itemFor(w, r, writeFiles)
 	if it == nil {
 		return
 	}
@@ -263,10 +258,7 @@ func (g *Graph) putContent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Graph) createDriveUploadSession(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, writeFiles...) {
-		return
-	}
-	it := g.item(w, r)
+	it := g.itemFor(w, r, writeFiles)
 	if it == nil {
 		return
 	}
