@@ -234,19 +234,8 @@ func TestDelegatedSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := msgraphcore.NewBatchRequest(adapter)
-	meStep, err := batch.AddBatchRequestStep(*getMe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventStep, err := batch.AddBatchRequestStep(*create)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := batch.Send(ctx, adapter)
-	if err != nil {
-		t.Fatalf("$batch: %v", err)
-	}
+	resp, steps := sendBatch(t, adapter, getMe, create)
+	meStep, eventStep := steps[0], steps[1]
 	bme, err := msgraphcore.GetBatchResponseById[models.Userable](resp, *meStep.GetId(), models.CreateUserFromDiscriminatorValue)
 	if err != nil || *bme.GetId() != cred.oid {
 		t.Fatalf("batch /me: %v %v", bme, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
 	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
@@ -269,32 +270,32 @@ func sendUserAndEventBatch(t *testing.T, client *msgraphsdk.GraphServiceClient, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject, utc, s, en := "Batched", "UTC", "2030-03-05T10:00:00", "2030-03-05T10:30:00"
-	ev := models.NewEvent()
-	ev.SetSubject(&subject)
-	st, et := models.NewDateTimeTimeZone(), models.NewDateTimeTimeZone()
-	st.SetDateTime(&s)
-	st.SetTimeZone(&utc)
-	et.SetDateTime(&en)
-	et.SetTimeZone(&utc)
-	ev.SetStart(st)
-	ev.SetEnd(et)
-	createEvent, err := client.Users().ByUserId(upns[1]).Events().ToPostRequestInformation(ctx, ev, nil)
+	const subject = "Batched"
+	createEvent, err := client.Users().ByUserId(upns[1]).Events().ToPostRequestInformation(ctx,
+		newEvent(subject, time.Date(2030, 3, 5, 10, 0, 0, 0, time.UTC)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	resp, steps := sendBatch(t, adapter, getUser, createEvent)
+	return resp, steps[0], steps[1], subject
+}
+
+// sendBatch sends the requests as one $batch with the Go SDK's batch
+// builder, and returns the answer and the steps, in the requests' order.
+func sendBatch(t *testing.T, adapter *msgraphsdk.GraphRequestAdapter, reqs ...*abstractions.RequestInformation) (msgraphcore.BatchResponse, []msgraphcore.BatchItem) {
+	t.Helper()
 	batch := msgraphcore.NewBatchRequest(adapter)
-	userStep, err := batch.AddBatchRequestStep(*getUser)
-	if err != nil {
-		t.Fatal(err)
+	var steps []msgraphcore.BatchItem
+	for _, r := range reqs {
+		step, err := batch.AddBatchRequestStep(*r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, step)
 	}
-	eventStep, err := batch.AddBatchRequestStep(*createEvent)
+	resp, err := batch.Send(t.Context(), adapter)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("$batch: %v", err)
 	}
-	resp, err := batch.Send(ctx, adapter)
-	if err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	return resp, userStep, eventStep, subject
+	return resp, steps
 }
