@@ -66,22 +66,8 @@ func sdkClient(e *proxytest.Env, version string) (*msgraphsdk.GraphServiceClient
 func TestSDKListsUsersAcrossPages(t *testing.T) {
 	e := proxytest.New(t, proxytest.Options{})
 	client, adapter := sdkClient(e, "v1.0")
-	ctx := t.Context()
-	first, err := client.Users().Get(ctx, nil)
-	if err != nil {
-		t.Fatalf("list users: %v", err)
-	}
-	it, err := msgraphcore.NewPageIterator[models.Userable](first, adapter, models.CreateUserCollectionResponseFromDiscriminatorValue)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var upns []string
-	if err := it.Iterate(ctx, func(u models.Userable) bool {
-		upns = append(upns, *u.GetUserPrincipalName())
-		return true
-	}); err != nil {
-		t.Fatalf("iterate: %v", err)
-	}
+	eachUser(t, client, adapter, func(u models.Userable) { upns = append(upns, *u.GetUserPrincipalName()) })
 	_, want := e.Sim.Graph.Users()
 	if strings.Join(upns, ",") != strings.Join(want, ",") {
 		t.Errorf("got %d users; want all %d in order", len(upns), len(want))
@@ -298,4 +284,24 @@ func sendBatch(t *testing.T, adapter *msgraphsdk.GraphRequestAdapter, reqs ...*a
 		t.Fatalf("$batch: %v", err)
 	}
 	return resp, steps
+}
+
+// eachUser lists the users with the SDK, following every page with its
+// page iterator, and hands each to visit.
+func eachUser(t *testing.T, client *msgraphsdk.GraphServiceClient, adapter *msgraphsdk.GraphRequestAdapter, visit func(models.Userable)) {
+	t.Helper()
+	first, err := client.Users().Get(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("list users: %v", err)
+	}
+	it, err := msgraphcore.NewPageIterator[models.Userable](first, adapter, models.CreateUserCollectionResponseFromDiscriminatorValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := it.Iterate(t.Context(), func(u models.Userable) bool {
+		visit(u)
+		return true
+	}); err != nil {
+		t.Fatalf("iterate: %v", err)
+	}
 }
