@@ -237,10 +237,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	defer closeAuth()
 
 	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout, Compression: cfg.Graph.Compression})
+	// One membership cache for the calls and the notifications they scope.
+	members := &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members, Audit: audit}
 	// Change notifications relayed (callers[].notifications: relay).
 	relay, relayTasks, closeRelay, err := startNotifications(ctx, relayDeps{cfg: cfg, key: notifyKey, store: store,
 		publicBase: publicBase, loginURL: loginURL, client: outbound, tokens: tokens, audit: audit, replica: replica, log: log,
-		members: &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members, Audit: audit}})
+		members: members})
 	if err != nil {
 		return err
 	}
@@ -257,7 +259,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		UpstreamIdle:   cfg.Graph.Timeout,
 		Callers:        auth,
 		Policy:         store,
-		Members:        &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members, Audit: audit},
+		Members:        members,
 		Limiter:        limits.limiter,
 		Limits:         store,
 		Telemetry:      tel,

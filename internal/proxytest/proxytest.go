@@ -273,6 +273,8 @@ func New(t *testing.T, o Options) *Env {
 	if o.PseudonymKey != "" {
 		pseudonyms = pseudonymKey(t, sim, login, o.PseudonymKey)
 	}
+	// One membership cache for the calls and the notifications, as serve has.
+	members := &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000, Audit: auditLog}
 	h, err := proxy.New(proxy.Options{
 		Files:        files(t, sim),
 		PseudonymKey: pseudonyms,
@@ -285,13 +287,13 @@ func New(t *testing.T, o Options) *Env {
 		Limiter:      proxy.NewLimiter(nil),
 		Limits:       decider,
 		Telemetry:    o.Telemetry,
-		Members:      &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000, Audit: auditLog},
+		Members:      members,
 		Notifications: notifications(t, o, sim, public, func() *policy.Policy {
 			if store != nil {
 				return store.Policy()
 			}
 			return pol
-		}, auditLog, &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000, Audit: auditLog}),
+		}, auditLog, members),
 		Tokens:       tokens,
 		Delegated:    delegatedSource(obo),
 		Audit:        auditLog,
