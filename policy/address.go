@@ -161,6 +161,15 @@ func (e addressError) Error() string { return "policy: mail address: " + string(
 // The structural characters come first so that the reason names what a
 // smuggling attempt used (a list, a comment) rather than what it lacked.
 func badAddressRune(r rune) string {
+	if ' ' < r && r < 0x7f {
+		// Printable ASCII: only the punctuation below is refused (the
+		// whitespace, control and format checks are for the rest).
+		switch r {
+		case ',', ';', '(', ')', '<', '>', '"', '\\', '[', ']', ':':
+		default:
+			return ""
+		}
+	}
 	switch r {
 	case ',', ';':
 		return "list separator ',' or ';'"

@@ -240,12 +240,35 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 			return nil, err
 		}
 		if keep {
-			obj[string(key)] = v
+			obj[keyString(key)] = v
 		}
 		if done, err := p.separator('}', "after object key:value pair"); done || err != nil {
 			return nilUnless(build, obj), err
 		}
 	}
+}
+
+// commonKeys are keys Graph's bodies carry often (events, messages,
+// schedules, recipients): a built object takes these strings rather than
+// a copy of the key per object.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range strings.Fields(`subject body contentType content start end dateTime timeZone location
+		displayName locationType attendees emailAddress address name type status response time organizer
+		isOnlineMeeting onlineMeetingProvider transactionId isAllDay showAs importance sensitivity reminderMinutesBeforeStart
+		isReminderOn categories recurrence schedules startTime endTime availabilityViewInterval message
+		toRecipients ccRecipients bccRecipients replyTo from sender saveToSentItems id @odata.type`) {
+		m[k] = k
+	}
+	return m
+}()
+
+// keyString is string(key), without a copy when the key is a common one.
+func keyString(key []byte) string {
+	if s, ok := commonKeys[string(key)]; ok {
+		return s
+	}
+	return string(key)
 }
 
 // member reports whether a top-level key is one of members.

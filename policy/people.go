@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"slices"
@@ -105,38 +106,107 @@ func (c *bodyCheck) addUser(where, s string, bodyNamed bool) {
 	c.people = append(c.people, p)
 }
 
-// lists of people and single people, by key (lower case).
-var (
-	peopleLists = map[string]bool{"attendees": true, "torecipients": true, "ccrecipients": true, "bccrecipients": true, "replyto": true}
-	onePerson   = map[string]bool{"from": true, "sender": true, "organizer": true}
-	objectsOnly = map[string]bool{"participants": true, "message": true}
+// memberKind is how a member is read, by its key (compared in lower case).
+type memberKind uint8
+
+const (
+	otherMember memberKind = iota // walked into, for people below it
+	bindMember                    // NAME@odata.bind: references
+	emailAddressMember
+	emailAddressesMember
+	addressStringMember // locationEmailAddress, upn, userPrincipalName
+	userMember
+	sourceURLMember
+	headersMember
+	peopleListMember // attendees, toRecipients, ccRecipients, bccRecipients, replyTo
+	onePersonMember  // from, sender, organizer
+	objectMember     // participants, message: objects only
 )
 
-// walk finds the people in v, a JSON value under path.
+var memberKinds = map[string]memberKind{
+	"emailaddress": emailAddressMember, "emailaddresses": emailAddressesMember,
+	"locationemailaddress": addressStringMember, "upn": addressStringMember, "userprincipalname": addressStringMember,
+	"user": userMember, "sourceurl": sourceURLMember, "internetmessageheaders": headersMember,
+	"attendees": peopleListMember, "torecipients": peopleListMember, "ccrecipients": peopleListMember,
+	"bccrecipients": peopleListMember, "replyto": peopleListMember,
+	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
+	"participants": objectMember, "message": objectMember,
+}
+
+// kindOf is memberKinds[strings.ToLower(key)], with the bind suffix first.
+// Every call that names people has its body walked key by key, so an
+// ASCII key is lowered in a buffer on the stack rather than allocated.
+func kindOf(key string) memberKind {
+	var buf [64]byte
+	if len(key) > len(buf) || !allASCII(key) {
+		lk := strings.ToLower(key)
+		if strings.HasSuffix(lk, bindSuffix) {
+			return bindMember
+		}
+		return memberKinds[lk]
+	}
+	lk := buf[:len(key)]
+	for i := 0; i < len(key); i++ {
+		b := key[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		lk[i] = b
+	}
+	if bytes.HasSuffix(lk, bindSuffixBytes) {
+		return bindMember
+	}
+	return memberKinds[string(lk)]
+}
+
+// walk finds the people in v, a JSON value under path. Members are read
+// in key order, so that the first problem reported, and the order people
+// are recorded in, do not depend on the map's.
 func (c *bodyCheck) walk(v any, path string) {
 	switch x := v.(type) {
 	case []any:
 		for _, e := range x {
-			c.walk(e, path+"[]")
+			if isContainer(e) {
+				c.walk(e, path+"[]")
+			}
 		}
 	case map[string]any:
-		for _, k := range sortedKeys(x) {
+		var buf [16]string
+		keys := buf[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
 			c.member(path, k, x[k])
 		}
 	}
 }
 
+// isContainer reports whether v is an object or a list: a scalar names
+// no one unless its key says so.
+func isContainer(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
+}
+
 // member reads one member of an object.
 func (c *bodyCheck) member(path, key string, v any) {
+	kind := kindOf(key)
+	if kind == otherMember && !isContainer(v) {
+		return
+	}
 	where := key
 	if path != "" {
 		where = path + "." + key
 	}
-	lk := strings.ToLower(key)
-	switch {
-	case strings.HasSuffix(lk, bindSuffix):
+	switch kind {
+	case bindMember:
 		c.refs(where, v)
-	case lk == "emailaddress":
+	case emailAddressMember:
 		switch e := v.(type) {
 		case string:
 			c.addAddress(where, e)
@@ -150,7 +220,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 		default:
 			c.fail(RefusalMalformed, "%s must be an object with an address", where)
 		}
-	case lk == "emailaddresses":
+	case emailAddressesMember:
 		list, ok := v.([]any)
 		if !ok {
 			c.fail(RefusalMalformed, "%s must be a list", where)
@@ -171,7 +241,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 				c.fail(RefusalMalformed, "%s[] must be an object with an address", where)
 			}
 		}
-	case lk == "locationemailaddress" || lk == "upn" || lk == "userprincipalname":
+	case addressStringMember:
 		switch s := v.(type) {
 		case nil:
 		case string:
@@ -181,7 +251,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 		default:
 			c.fail(RefusalMalformed, "%s must be a string", where)
 		}
-	case lk == "user":
+	case userMember:
 		switch u := v.(type) {
 		case nil:
 		case map[string]any:
@@ -195,13 +265,13 @@ func (c *bodyCheck) member(path, key string, v any) {
 		default:
 			c.fail(RefusalMalformed, "%s must be an object", where)
 		}
-	case lk == "sourceurl":
+	case sourceURLMember:
 		// A reference attachment: Graph sends a link to a file outside
 		// the message, which no rule on people sees.
 		if v != nil && !c.p.externalLinks {
 			c.fail(RefusalPolicy, "%s: a reference attachment links to a file elsewhere; set externalLinks: true to allow it", where)
 		}
-	case lk == "internetmessageheaders":
+	case headersMember:
 		list, ok := v.([]any)
 		if !ok && v != nil {
 			c.fail(RefusalMalformed, "%s must be a list", where)
@@ -218,7 +288,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 				return
 			}
 		}
-	case peopleLists[lk]:
+	case peopleListMember:
 		list, ok := v.([]any)
 		if !ok {
 			c.fail(RefusalMalformed, "%s must be a list of people", where)
@@ -229,11 +299,11 @@ func (c *bodyCheck) member(path, key string, v any) {
 				c.fail(RefusalMalformed, "every element of %s must name someone by emailAddress.address", where)
 			}
 		}
-	case onePerson[lk]:
+	case onePersonMember:
 		if c.named(where, v) != 1 {
 			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
 		}
-	case objectsOnly[lk]:
+	case objectMember:
 		if _, ok := v.(map[string]any); !ok {
 			c.fail(RefusalMalformed, "%s must be an object", where)
 			return

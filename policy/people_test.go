@@ -329,3 +329,56 @@ func TestExamplePolicyAsCommented(t *testing.T) {
 		t.Errorf("a user lookup without $select gets the rule's fields: %v %q", d.Result, d.AddSelect)
 	}
 }
+
+// kindOfReference is kindOf as it was written first: the key lowered
+// whole, allocated.
+func kindOfReference(key string) memberKind {
+	lk := strings.ToLower(key)
+	if strings.HasSuffix(lk, bindSuffix) {
+		return bindMember
+	}
+	return memberKinds[lk]
+}
+
+func TestKindOf(t *testing.T) {
+	tests := []struct {
+		key  string
+		want memberKind
+	}{
+		{"attendees", peopleListMember},
+		{"ATTENDEES", peopleListMember},
+		{"toRecipients", peopleListMember},
+		{"emailAddress", emailAddressMember},
+		{"EmailAddresses", emailAddressesMember},
+		{"userPrincipalName", addressStringMember},
+		{"members@odata.bind", bindMember},
+		{"Members@OData.Bind", bindMember},
+		{"attendees@odata.bind", bindMember},
+		{strings.Repeat("x", 80) + "@odata.bind", bindMember},
+		{strings.Repeat("x", 80), otherMember},
+		{"subject", otherMember},
+		{"attendeeſ", otherMember},                     // ſ lowers to itself, not to s
+		{"\u0130nternetMessageHeaders", headersMember}, // İ lowers to i, as strings.ToLower has it
+		{"\u212Aey", otherMember},
+		{"", otherMember},
+	}
+	for _, tt := range tests {
+		if got := kindOf(tt.key); got != tt.want {
+			t.Errorf("kindOf(%q) = %d; want %d", tt.key, got, tt.want)
+		}
+		if ref := kindOfReference(tt.key); ref != tt.want {
+			t.Errorf("reference kindOf(%q) = %d; want %d", tt.key, ref, tt.want)
+		}
+	}
+}
+
+func FuzzKindOf(f *testing.F) {
+	for _, k := range []string{"attendees", "ATTENDEES", "x@ODATA.BIND", "emailAddress", "attendeeſ", "\u0130nternetMessageHeaders", strings.Repeat("A", 70)} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		if got, want := kindOf(key), kindOfReference(key); got != want {
+			t.Errorf("kindOf(%q) = %d; the reference says %d", key, got, want)
+		}
+	})
+}

@@ -62,7 +62,7 @@ func benchHandler(b *testing.B, policyText string) *proxy.Handler {
 }
 
 // benchHandlerWith is benchHandler with its options adjusted.
-func benchHandlerWith(b *testing.B, policyText string, adjust func(*proxy.Options)) *proxy.Handler {
+func benchHandlerWith(b testing.TB, policyText string, adjust func(*proxy.Options)) *proxy.Handler {
 	b.Helper()
 	p, err := policy.Parse("bench.yaml", []byte(policyText))
 	if err != nil {

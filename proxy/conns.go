@@ -279,6 +279,11 @@ func answerStatus(b []byte) int {
 }
 
 func isTimeout(err error) bool {
+	// The server ends its background read of every request by a deadline
+	// in the past: the plain error, asked without errors.As, is the usual.
+	if ne, ok := err.(net.Error); ok {
+		return ne.Timeout()
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }

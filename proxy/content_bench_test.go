@@ -1,9 +1,11 @@
 package proxy_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,115 +14,76 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
-	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/internal/gcpace"
 	"github.com/graph-proxy/graph-proxy/internal/seal"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/filelink"
 )
 
-// BenchmarkFileContent moves one large file each way through the proxy
-// under a content rule (content.go) and reports what it costs: a download
-// by Graph's 302 to a file host, and a simple upload (PUT …/content)
-// streamed to Graph. The body is generated as it is sent (a repeating
-// 64 KiB pattern), never held whole in memory or written to disk; its size
-// is -content-bytes (default 1 GiB):
+// BenchmarkFileContent moves one large file each way through a proxy
+// under a content rule (content.go) and reports what it costs the proxy:
+// a download by Graph's 302 to a file host, and a simple upload
+// (PUT …/content) streamed to Graph. The body is generated as it is sent
+// (a repeating 64 KiB pattern), never held whole in memory or written to
+// disk; its size is -content-bytes (default 1 GiB):
 //
 //	go test -run '^$' -bench FileContent -benchtime 1x ./proxy
 //	go test -run '^$' -bench FileContent -benchtime 1x ./proxy -content-bytes 67108864
 //
-// Every hop is loopback TLS with HTTP/2, as in production: the client, the
-// proxy under test (an httptest server), Graph (a small handler that
-// answers the download with a 302 and takes the upload) and the file host
-// (which streams the bytes) are servers and clients in this process. Each
-// direction runs three configurations in turn over the same client
-// transport, the same upstream servers and the same outbound transport
-// (proxy.NewTransport):
+// Every hop is loopback TLS with HTTP/2, as in production. The client,
+// Graph (a small handler that answers the download with a 302 and takes
+// the upload) and the file host (which streams the bytes) run in the
+// benchmark's process; the proxy under test runs in a process of its own
+// — this test binary again, as TestContentProxyProcess — so that its
+// memory and CPU are its own:
 //
-//   - direct: the client to the file host (download) or Graph (upload),
-//     no proxy: what the client and the upstream cost;
-//   - bare: an httputil.ReverseProxy relaying the same bytes;
-//   - graph-proxy: the Handler, with a content rule.
+//   - bare: an httputil.ReverseProxy relaying the same bytes, at Go's
+//     default GC target, as a Go proxy runs unless tuned;
+//   - graph-proxy: the Handler with a content rule, its file hosts'
+//     transport as serve builds it, and the GC paced as serve paces it
+//     (internal/gcpace) unless GOGC is set.
 //
-// Metrics, per operation (one file moved), and gogc, the GC target:
+// Metrics, per operation (one file moved), all of the proxy's process:
 //
 //   - MB/s: throughput (MB = 10^6 bytes, as Go's own);
-//   - cpu-ns/MB: the process's CPU time (user and system) per MB — the
-//     client's, the upstream servers' and the proxy's together;
-//   - peak-rss-MB: how far the resident set rose above where it was
-//     idle (after a GC that returned free memory to the system), at its
-//     peak during the transfer: VmHWM, reset beforehand by writing 5 to
-//     /proc/self/clear_refs. Linux only: elsewhere the benchmark is
-//     skipped;
-//   - heap-inuse-MB and peak-heap-MB: the Go heap's in-use spans when
-//     the transfer ended, and at their peak (sampled every few ms),
-//     above where they were before it;
+//   - cpu-ns/MB: the proxy's CPU time (user and system) per MB;
+//   - idle-rss-MB: its resident set at the idle mark (after a small
+//     file has passed, a GC and free memory handed back);
+//   - peak-rss-MB: how far the resident set rose above the idle mark at
+//     its peak during the transfer (VmHWM, reset at the mark by writing 5
+//     to /proc/self/clear_refs: Linux only, elsewhere it is skipped);
 //   - x-bare-cpu (graph-proxy only): its cpu-ns/MB over the bare proxy's
-//     in the same run; x-bare-own-cpu: the same ratio with direct's
-//     cpu-ns/MB taken from both, i.e. the two proxies' own work (the
-//     inverse of their streaming throughput per core).
-//
-// The three share one process, so every figure is the client's, the
-// upstreams' and the proxy's together; direct's is what the first two
-// take. The GC target is graph-proxy's own (400) unless GOGC is set.
-// -content-heap-profile PREFIX writes, for each configuration, the heap
-// live halfway through its transfer: where the memory held is.
+//     in the same run, the inverse of their streaming throughput per core.
 //
 // It is a benchmark, never a timed test: nothing here fails on a figure.
-// Each configuration first moves a small file, outside the measurement,
-// so that connections and their buffers exist before the idle mark.
 func BenchmarkFileContent(b *testing.B) {
 	if runtime.GOOS != "linux" {
-		b.Skip("peak RSS is read from /proc/self (Linux only)")
+		b.Skip("peak RSS is read from /proc (Linux only)")
 	}
 	size := *contentBytes
 	if size <= 0 || size > 250<<30 {
 		b.Fatalf("-content-bytes %d: want 1 to 250 GiB", size)
 	}
-	// graph-proxy's GC target (cmd/graph-proxy/gc.go): 400 unless GOGC is
-	// set. It sets how much garbage the heap holds between collections,
-	// and so most of the peak RSS; with GOGC=100 (the test's default)
-	// the figures are lower.
-	gogc := 400
-	if os.Getenv("GOGC") != "" {
-		gogc = debug.SetGCPercent(-1) // read it back; -1 is off
-		debug.SetGCPercent(gogc)
-	} else {
-		old := debug.SetGCPercent(gogc)
-		b.Cleanup(func() { debug.SetGCPercent(old) })
-	}
 	bed := newContentBed(b, size)
-	bed.gogc = gogc
 	for _, dir := range []string{"download", "upload"} {
 		b.Run(dir, func(b *testing.B) {
-			// The configurations run in order, each to the end: the last
-			// run of direct and bare (the one reported) is the baseline of
-			// graph-proxy's ratios.
-			var direct, bare float64
-			for _, cfg := range []string{"direct", "bare", "graph-proxy"} {
+			var bare float64
+			for _, cfg := range []string{"bare", "graph-proxy"} {
 				b.Run(cfg, func(b *testing.B) {
 					cpu := bed.measure(b, dir, cfg)
-					switch cfg {
-					case "direct":
-						direct = cpu
-					case "bare":
+					if cfg == "bare" {
 						bare = cpu
-					default:
-						if bare > 0 {
-							b.ReportMetric(cpu/bare, "x-bare-cpu")
-						}
-						if direct > 0 && bare > direct && cpu > direct {
-							b.ReportMetric((cpu-direct)/(bare-direct), "x-bare-own-cpu")
-						}
+					} else if bare > 0 {
+						b.ReportMetric(cpu/bare, "x-bare-cpu")
 					}
 				})
 			}
@@ -128,24 +91,20 @@ func BenchmarkFileContent(b *testing.B) {
 	}
 }
 
-var (
-	contentBytes       = flag.Int64("content-bytes", 1<<30, "bytes BenchmarkFileContent moves each way (generated as sent, never held)")
-	contentHeapProfile = flag.String("content-heap-profile", "", "BenchmarkFileContent writes `PREFIX`-DIR-CONFIG.pprof, the heap live halfway through each measured transfer (after a GC)")
-)
+var contentBytes = flag.Int64("content-bytes", 1<<30, "bytes BenchmarkFileContent moves each way (generated as sent, never held)")
 
 // contentWarmBytes is the small file each configuration moves before it
 // is measured (smaller if -content-bytes is: the rule allows no more).
 const contentWarmBytes = 1 << 20
 
-// contentBed is the benchmark's servers and client.
+// contentBed is the benchmark's servers, client and proxy processes.
 type contentBed struct {
-	size   int64
-	gogc   int              // the GC target, reported with each result
-	graph  *httptest.Server // 302s downloads, takes uploads
-	host   *httptest.Server // the file host: streams files
-	bare   *httptest.Server // httputil.ReverseProxy
-	gp     *httptest.Server // graph-proxy's Handler
-	client *http.Client
+	size    int64
+	graph   *httptest.Server // 302s downloads, takes uploads
+	host    *httptest.Server // the file host: streams files
+	pool    *x509.CertPool
+	proxies map[string]*proxyProcess
+	client  *http.Client
 }
 
 // contentPolicy lets the bench caller download and upload one file of at
@@ -164,7 +123,7 @@ rules:
 
 func newContentBed(b *testing.B, size int64) *contentBed {
 	b.Helper()
-	bed := &contentBed{size: size}
+	bed := &contentBed{size: size, proxies: map[string]*proxyProcess{}}
 	// The item's id is the file's length: one Graph, one file host, any
 	// size (the warm-up's and the measured one).
 	graph := http.NewServeMux()
@@ -201,92 +160,42 @@ func newContentBed(b *testing.B, size int64) *contentBed {
 	})
 	bed.graph = startTLS(b, graph)
 	bed.host = startTLS(b, host)
-
-	// One pool trusts every server (httptest gives them all the same
-	// certificate, but that is its business).
-	pool := x509.NewCertPool()
-	pool.AddCert(bed.graph.Certificate())
-	pool.AddCert(bed.host.Certificate())
-	outbound := func() http.RoundTripper {
-		return proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 30 * time.Second})
+	bed.pool = x509.NewCertPool()
+	bed.pool.AddCert(bed.graph.Certificate())
+	bed.pool.AddCert(bed.host.Certificate())
+	for _, cfg := range []string{"bare", "graph-proxy"} {
+		bed.proxies[cfg] = startProxyProcess(b, contentSpec{Config: cfg, Graph: bed.graph.URL, Host: bed.host.URL,
+			CA: bed.graph.Certificate().Raw, Size: size})
+		bed.pool.AddCert(bed.proxies[cfg].cert)
 	}
-	graphURL, _ := url.Parse(bed.graph.URL)
-	hostURL, _ := url.Parse(bed.host.URL)
-
-	key := make([]byte, 32)
-	rand.Read(key)
-	sealer, err := filelink.NewSealer(seal.Static{key})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := benchHandlerWith(b, contentPolicy(size), func(o *proxy.Options) {
-		o.Graph, o.Transport, o.UpstreamIdle = graphURL, outbound(), 30*time.Second
-		// The file hosts' transport as serve builds it (FileReceiveWindow).
-		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer,
-			Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 30 * time.Second, ReceiveWindow: proxy.FileReceiveWindow})}
-	})
-	bed.gp = startTLS(b, h)
-
-	// The bare proxy relays to whichever upstream the path is for: the
-	// file host's downloads, Graph's uploads.
-	bare := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			if strings.HasPrefix(pr.In.URL.Path, "/download/") {
-				pr.SetURL(hostURL)
-			} else {
-				pr.SetURL(graphURL)
-			}
-		},
-		Transport: outbound(),
-	}
-	bed.bare = startTLS(b, bare)
-	pool.AddCert(bed.gp.Certificate())
-	pool.AddCert(bed.bare.Certificate())
-	bed.client = &http.Client{Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 30 * time.Second})}
+	bed.client = &http.Client{Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: bed.pool, ResponseHeaderTimeout: 30 * time.Second})}
 	b.Cleanup(bed.client.CloseIdleConnections)
 	return bed
 }
 
-// startTLS serves h over TLS with HTTP/2 on loopback until the benchmark
-// ends.
-func startTLS(b *testing.B, h http.Handler) *httptest.Server {
-	b.Helper()
+// startTLS serves h over TLS with HTTP/2 on loopback until the test or
+// benchmark ends.
+func startTLS(tb testing.TB, h http.Handler) *httptest.Server {
+	tb.Helper()
 	s := httptest.NewUnstartedServer(h)
 	s.EnableHTTP2 = true
 	s.StartTLS()
-	b.Cleanup(s.Close)
+	tb.Cleanup(s.Close)
 	return s
 }
 
-// transfer moves one file of n bytes in dir through cfg; halfway, if not
-// nil, is called once half of it has passed the client.
-func (bed *contentBed) transfer(ctx context.Context, dir, cfg string, n int64, halfway func()) error {
-	item := "/v1.0/drives/b!bench/items/" + strconv.FormatInt(n, 10) + "/content"
-	var base, path string
-	switch cfg {
-	case "direct":
-		base = bed.graph.URL
-		if dir == "download" {
-			base = bed.host.URL
-		}
-	case "bare":
-		base = bed.bare.URL
-	default:
-		base = bed.gp.URL
-	}
-	path = item
-	if dir == "download" && cfg != "graph-proxy" {
+// transfer moves one file of n bytes in dir through cfg.
+func (bed *contentBed) transfer(ctx context.Context, dir, cfg string, n int64) error {
+	path := "/v1.0/drives/b!bench/items/" + strconv.FormatInt(n, 10) + "/content"
+	if dir == "download" && cfg == "bare" {
 		path = "/download/" + strconv.FormatInt(n, 10) + "?tempauth=bench"
 	}
 	method, want := http.MethodGet, http.StatusOK
 	var body io.Reader
 	if dir == "upload" {
 		method, want, body = http.MethodPut, http.StatusCreated, &generated{left: n}
-		if halfway != nil {
-			body = &atHalf{Reader: body, half: n / 2, f: halfway}
-		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, bed.proxies[cfg].url+path, body)
 	if err != nil {
 		return err
 	}
@@ -300,11 +209,7 @@ func (bed *contentBed) transfer(ctx context.Context, dir, cfg string, n int64, h
 		return err
 	}
 	defer resp.Body.Close()
-	var src io.Reader = resp.Body
-	if dir == "download" && halfway != nil {
-		src = &atHalf{Reader: src, half: n / 2, f: halfway}
-	}
-	got, err := io.Copy(io.Discard, src)
+	got, err := io.Copy(io.Discard, resp.Body)
 	switch {
 	case resp.StatusCode != want:
 		return fmt.Errorf("%s %s through %s: status %d; want %d", method, path, cfg, resp.StatusCode, want)
@@ -317,148 +222,221 @@ func (bed *contentBed) transfer(ctx context.Context, dir, cfg string, n int64, h
 }
 
 // measure moves b.N files of bed.size bytes in dir through cfg, reports
-// the metrics, and returns the CPU time per MB.
+// the metrics, and returns the proxy's CPU time per MB.
 func (bed *contentBed) measure(b *testing.B, dir, cfg string) float64 {
 	ctx := b.Context()
-	if err := bed.transfer(ctx, dir, cfg, min(contentWarmBytes, bed.size), nil); err != nil {
+	if err := bed.transfer(ctx, dir, cfg, min(contentWarmBytes, bed.size)); err != nil {
 		b.Fatalf("warm-up: %v", err)
 	}
+	p := bed.proxies[cfg]
+	idle := p.ask(b, "mark")
 	b.SetBytes(bed.size)
-	b.ReportAllocs()
-	var halfway func()
-	if *contentHeapProfile != "" {
-		halfway = func() { writeHeapProfile(b, *contentHeapProfile+"-"+dir+"-"+cfg+".pprof") }
-	}
-	m := startMeter(b)
 	b.ResetTimer()
 	for range b.N {
-		if err := bed.transfer(ctx, dir, cfg, bed.size, halfway); err != nil {
+		if err := bed.transfer(ctx, dir, cfg, bed.size); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(bed.gogc), "gogc")
-	return m.stop(b, float64(bed.size)*float64(b.N)/1e6)
-}
-
-// atHalf calls f once, when half has been read.
-type atHalf struct {
-	io.Reader
-	read, half int64
-	f          func()
-}
-
-func (a *atHalf) Read(p []byte) (int, error) {
-	n, err := a.Reader.Read(p)
-	before := a.read
-	a.read += int64(n)
-	if before < a.half && a.read >= a.half {
-		a.f()
-	}
-	return n, err
-}
-
-// writeHeapProfile writes what the heap holds live now: after a GC, so
-// that in-use is what the transfer keeps, not its garbage.
-func writeHeapProfile(b *testing.B, name string) {
-	runtime.GC()
-	f, err := os.Create(name)
-	if err != nil {
-		b.Error(err)
-		return
-	}
-	defer f.Close()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		b.Error(err)
-	}
-}
-
-// meter measures one benchmark's transfers: CPU time, the resident set's
-// peak and the heap's.
-type meter struct {
-	cpu      int64
-	rssKB    int64  // the resident set at the idle mark
-	heap     uint64 // heap spans in use at the idle mark
-	peakHeap uint64
-	done     chan struct{}
-	wg       sync.WaitGroup
-}
-
-func startMeter(b *testing.B) *meter {
-	b.Helper()
-	// The idle mark: garbage collected and free memory handed back, so
-	// what the transfer takes shows as growth.
-	runtime.GC()
-	debug.FreeOSMemory()
-	m := &meter{heap: heapInUse(), done: make(chan struct{})}
-	m.peakHeap = m.heap
-	// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux
-	// 4.0 and later; proc(5)).
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Skipf("cannot reset the peak RSS: %v", err)
-	}
-	m.rssKB = procStatusKB(b, "VmHWM")
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.done:
-				return
-			case <-t.C:
-				m.peakHeap = max(m.peakHeap, heapInUse())
-			}
-		}
-	}()
-	m.cpu = cpuNanos()
-	return m
-}
-
-// stop ends the measurement of mb MB moved and reports it; it returns the
-// CPU time per MB.
-func (m *meter) stop(b *testing.B, mb float64) float64 {
-	b.Helper()
-	cpu := cpuNanos() - m.cpu
-	heap := heapInUse()
-	hwm := procStatusKB(b, "VmHWM")
-	close(m.done)
-	m.wg.Wait() // peakHeap is the sampler's until it has returned
-	peak := max(m.peakHeap, heap)
-	perMB := float64(cpu) / mb
+	end := p.ask(b, "read")
+	mb := float64(bed.size) * float64(b.N) / 1e6
+	perMB := float64(end.CPUNanos-idle.CPUNanos) / mb
 	b.ReportMetric(perMB, "cpu-ns/MB")
-	b.ReportMetric(float64(hwm-m.rssKB)*1024/1e6, "peak-rss-MB")
-	b.ReportMetric((float64(heap)-float64(m.heap))/1e6, "heap-inuse-MB")
-	b.ReportMetric(float64(peak-m.heap)/1e6, "peak-heap-MB")
+	b.ReportMetric(float64(idle.PeakKB)*1024/1e6, "idle-rss-MB")
+	b.ReportMetric(float64(end.PeakKB-idle.PeakKB)*1024/1e6, "peak-rss-MB")
 	return perMB
 }
 
-// heapInUse is the Go heap's spans in use (MemStats.HeapInuse), read
-// without stopping the world.
-func heapInUse() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64() + s[1].Value.Uint64()
+// contentSpec is what a proxy process serves (TestContentProxyProcess).
+type contentSpec struct {
+	Config      string // bare or graph-proxy
+	Graph, Host string // base URLs
+	CA          []byte // DER of the certificate both present (httptest's)
+	Size        int64  // the rule's content limit
+}
+
+// contentProcessEnv carries a contentSpec, as JSON, to the test binary
+// run as a proxy process.
+const contentProcessEnv = "GRAPH_PROXY_CONTENT_PROXY"
+
+// A proxyProcess is a proxy under test in a process of its own. It reads
+// commands on its standard input, one a line, and answers each with a
+// line of JSON (a proxyReading); the first line it writes is its address
+// and certificate.
+type proxyProcess struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+	url  string
+	cert *x509.Certificate
+}
+
+// proxyReading is the proxy process's CPU time so far and its peak
+// resident set since the last mark.
+type proxyReading struct {
+	CPUNanos int64
+	PeakKB   int64
+}
+
+func startProxyProcess(b *testing.B, spec contentSpec) *proxyProcess {
+	b.Helper()
+	js, _ := json.Marshal(spec)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestContentProxyProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), contentProcessEnv+"="+string(js))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := &proxyProcess{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	b.Cleanup(func() {
+		in.Close() // the process ends at the end of its input
+		cmd.Wait()
+	})
+	var hello struct {
+		URL  string
+		Cert []byte
+	}
+	p.next(b, &hello)
+	if p.cert, err = x509.ParseCertificate(hello.Cert); err != nil {
+		b.Fatal(err)
+	}
+	p.url = hello.URL
+	return p
+}
+
+// next reads the process's next line of JSON into v; the test framework's
+// own lines ("PASS", "=== RUN") are passed over.
+func (p *proxyProcess) next(b *testing.B, v any) {
+	b.Helper()
+	for p.out.Scan() {
+		line, ok := strings.CutPrefix(p.out.Text(), "PROXY ")
+		if ok {
+			if err := json.Unmarshal([]byte(line), v); err != nil {
+				b.Fatalf("proxy process: %q: %v", line, err)
+			}
+			return
+		}
+	}
+	b.Fatalf("proxy process (%s) ended: %v", p.cmd.Path, p.out.Err())
+}
+
+func (p *proxyProcess) ask(b *testing.B, command string) proxyReading {
+	b.Helper()
+	if _, err := io.WriteString(p.in, command+"\n"); err != nil {
+		b.Fatal(err)
+	}
+	var r proxyReading
+	p.next(b, &r)
+	return r
+}
+
+// TestContentProxyProcess is the proxy of BenchmarkFileContent, in the
+// process the benchmark starts; run otherwise, it is skipped. Commands:
+// "mark" collects the garbage, hands free memory back and resets the
+// peak resident set; "read" reads; both answer with a proxyReading.
+func TestContentProxyProcess(t *testing.T) {
+	js := os.Getenv(contentProcessEnv)
+	if js == "" {
+		t.Skip("the proxy process of BenchmarkFileContent")
+	}
+	var spec contentSpec
+	if err := json.Unmarshal([]byte(js), &spec); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(spec.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	graphURL, _ := url.Parse(spec.Graph)
+	hostURL, _ := url.Parse(spec.Host)
+	outbound := proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 30 * time.Second})
+	var h http.Handler
+	switch spec.Config {
+	case "bare":
+		// The bare proxy relays to whichever upstream the path is for:
+		// the file host's downloads, Graph's uploads.
+		h = &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				if strings.HasPrefix(pr.In.URL.Path, "/download/") {
+					pr.SetURL(hostURL)
+				} else {
+					pr.SetURL(graphURL)
+				}
+			},
+			Transport: outbound,
+		}
+	default:
+		if os.Getenv("GOGC") == "" {
+			defer gcpace.Start(gcpace.Config{}).Stop() // serve's bounds are the defaults
+		}
+		key := make([]byte, 32)
+		rand.Read(key)
+		sealer, err := filelink.NewSealer(seal.Static{key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h = benchHandlerWith(t, contentPolicy(spec.Size), func(o *proxy.Options) {
+			o.Graph, o.Transport, o.UpstreamIdle = graphURL, outbound, 30*time.Second
+			// The file hosts' transport as serve builds it (FileReceiveWindow).
+			o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer,
+				Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 30 * time.Second, ReceiveWindow: proxy.FileReceiveWindow})}
+		})
+	}
+	srv := startTLS(t, h)
+	say := func(v any) {
+		js, _ := json.Marshal(v)
+		fmt.Printf("PROXY %s\n", js)
+	}
+	say(struct {
+		URL  string
+		Cert []byte
+	}{srv.URL, srv.Certificate().Raw})
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "mark":
+			runtime.GC()
+			debug.FreeOSMemory()
+			// Writing 5 resets VmHWM to the current RSS (Linux 4.0 and
+			// later; proc(5)).
+			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+				t.Fatalf("cannot reset the peak RSS: %v", err)
+			}
+		case "read":
+		default:
+			t.Fatalf("unknown command %q", in.Text())
+		}
+		say(proxyReading{CPUNanos: cpuNanos(), PeakKB: procStatusKB(t, "VmHWM")})
+	}
 }
 
 // procStatusKB is a "kB" field of /proc/self/status.
-func procStatusKB(b *testing.B, field string) int64 {
-	b.Helper()
+func procStatusKB(tb testing.TB, field string) int64 {
+	tb.Helper()
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	for line := range strings.Lines(string(data)) {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
-				b.Fatalf("%s: %q: %v", field, v, err)
+				tb.Fatalf("%s: %q: %v", field, v, err)
 			}
 			return n
 		}
 	}
-	b.Fatalf("no %s in /proc/self/status", field)
+	tb.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
 
