@@ -266,7 +266,7 @@ func delaySection(o options, results []sample) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "## At Graph's latency\n\nRun of %s on %s. %d rounds; per configuration, round and level: %v with the backend answering "+
 		"after the delay, each of N connections keeping one call in flight (a closed loop). Figures: median (min–max) over rounds.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), o.rounds, o.delayDuration)
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), min(o.rounds, o.delayRounds), o.delayDuration)
 	sb.WriteString("| configuration | calls in flight (at the backend) | delay ms | req/s | CPU µs/req | ×fast | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | goroutines | per call in flight |\n" +
 		"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, name := range o.configs {

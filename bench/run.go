@@ -52,6 +52,9 @@ type options struct {
 	upstreamDelay time.Duration
 	levels        []level
 	delayDuration time.Duration
+	// delayRounds is how many of the rounds, the first ones, also run the
+	// delayed phases.
+	delayRounds int
 }
 
 func run(args []string) error {
@@ -73,8 +76,9 @@ func run(args []string) error {
 	configs := fs.String("configs", "direct,bare,nginx,opa,graph-proxy", "configurations")
 	only := fs.String("only", "", "run only these configurations, and direct (added latency is measured against it); overrides -configs")
 	fs.DurationVar(&o.upstreamDelay, "upstream-delay", 0, "also run phases with the backend answering after this delay, as Graph does in 100–500 ms (e.g. 300ms)")
-	inFlight := fs.String("in-flight", "300,2000", "calls in flight of the delayed phases: N connections each keeping one call in flight; N:DELAY gives a level its own delay")
+	inFlight := fs.String("in-flight", "300,2000:2s", "calls in flight of the delayed phases: N connections each keeping one call in flight; N:DELAY gives a level its own delay")
 	fs.DurationVar(&o.delayDuration, "delay-duration", 0, "each delayed phase (default: -duration)")
+	fs.IntVar(&o.delayRounds, "delay-rounds", 3, "how many rounds, the first, also run the delayed phases")
 	fs.BoolVar(&o.keepTmpDir, "keep", false, "keep the working directory")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of graph-proxy's first paced phase here (and the bare proxy's to FILE.bare)")
 	fs.Parse(args)
@@ -519,7 +523,7 @@ func (h *harness) measure(name string, round int) (sample, error) {
 		s.Saturated = float64(sat.requests) / sat.duration.Seconds()
 	}
 	s.PeakRSSKB = peakRSS(h.pids(name))
-	if h.o.upstreamDelay > 0 {
+	if h.o.upstreamDelay > 0 && round < h.o.delayRounds {
 		if s.Delayed, err = h.delayedPhases(name, s); err != nil {
 			return s, err
 		}

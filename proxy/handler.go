@@ -226,8 +226,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Caller:          auditlog.Caller{IP: callers.RemoteIP(r)},
 	}
 	rw := &responseWriter{ResponseWriter: w}
-	rw.Header().Set("client-request-id", c.clientRequestID)
-	rw.Header().Set(RequestIDHeader, c.requestID)
+	// Keys in canonical form, set directly: Set would canonicalise (and
+	// allocate) both on every call.
+	rw.Header()[clientRequestIDKey] = []string{c.clientRequestID}
+	rw.Header()[requestIDKey] = []string{c.requestID}
 
 	defer func() {
 		p := recover()
@@ -262,6 +264,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // RequestIDHeader carries the proxy's own request id on every answer.
 // Graph's request-id header, when Graph answered, passes through as is.
 const RequestIDHeader = "x-graph-proxy-request-id"
+
+var (
+	requestIDKey       = http.CanonicalHeaderKey(RequestIDHeader)
+	clientRequestIDKey = http.CanonicalHeaderKey("client-request-id")
+)
 
 // serve runs the stages. It returns the error of the first stage that
 // refuses the call; forwarding has happened only if it returns nil.
