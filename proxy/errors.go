@@ -171,6 +171,10 @@ func classify(err error) *Error {
 		// Graph had answered: the call may have taken effect.
 		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",
 			Message: "Microsoft Graph's answer is not one this proxy's policy can filter, so it was withheld; the request may have taken effect.", Err: err}
+	case errors.Is(err, errAnswerUncheckable):
+		// Graph had answered: the call may have taken effect.
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",
+			Message: "Microsoft Graph's answer could not be checked for links to other hosts (nested too deep, or not well-formed JSON), so it was withheld; the request may have taken effect.", Err: err}
 	case errors.Is(err, errUnrestorable):
 		// Graph had answered: the call may have taken effect.
 		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",

@@ -189,16 +189,10 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	// satisfy.
 	resp.Header.Del("WWW-Authenticate")
 	resp.Header.Del("Set-Cookie")
-	if loc := resp.Header.Get("Location"); loc != "" {
-		if s, ok := h.links.URL(loc); ok {
-			resp.Header.Set("Location", s)
-		} else if !c.decision.ExternalLinks && isAbsolute(loc) {
-			// A Location elsewhere (SharePoint, a download) would carry the
-			// caller outside the audited path.
-			resp.Header.Del("Location")
-			c.rec.Reason = appendReason(c.rec.Reason, "Location to a host other than Graph withheld")
-		}
-	}
+	// A Location elsewhere (SharePoint, a download) would carry the
+	// caller outside the audited path; so would any header naming another
+	// host (headerlinks.go).
+	h.headerLinks(c, resp.Header)
 	if c.filtered() {
 		return h.filteredAnswer(c, resp)
 	}
@@ -250,9 +244,12 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	if h.links.mayRewrite(raw.Bytes(), withhold) {
 		c.links = h.linksFor(c, io.NopCloser(raw), withhold)
 		out = h.bufs.getAnswer(int64(raw.Len()) + 512) // back to the pool after relay, as raw would have gone
-		out.ReadFrom(c.links)
+		_, err := out.ReadFrom(c.links)
 		c.links.Close()
 		h.bufs.putAnswer(raw)
+		if err != nil {
+			return out, false, err // errAnswerUncheckable: nothing written yet
+		}
 	}
 	out = h.restore(c, out)
 	resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
@@ -343,6 +340,9 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, resp *http.Response,
 				// Found past the answer's first bytes: cut, so that the
 				// caller cannot take what it has for the whole.
 				c.rec.Error = fmt.Sprintf("%v, mid-answer: %v", errAnswerWithheld, rerr)
+			}
+			if errors.Is(rerr, errAnswerUncheckable) {
+				c.rec.Error = fmt.Sprintf("%v, mid-answer", rerr)
 			}
 			panic(http.ErrAbortHandler)
 		}

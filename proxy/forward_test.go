@@ -179,10 +179,24 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 }
 
 func TestProxyErrors(t *testing.T) {
-	// A port with nothing listening: connection refused.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	// A dead Graph: a port that stays the test's own (a port closed and
+	// left free may be taken by a concurrent test's server), every
+	// connection to it closed at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
 	dead := "https://" + ln.Addr().String()
-	ln.Close()
 
 	tests := []struct {
 		name       string

@@ -57,15 +57,22 @@ const (
 	plainValue valueKind = iota
 	linkValue
 	externalValue
+	// headerValue is a string in a $batch sub-response's headers
+	// (headerlinks.go).
+	headerValue
 )
 
 const (
-	// maxLinkBytes bounds the bytes held while a link value is examined;
-	// longer values pass through unchanged. Graph's skip tokens are well
-	// under it.
+	// maxLinkBytes bounds the bytes held while a link value is examined.
+	// A longer paging link passes through unchanged (harmless: Graph's
+	// skip tokens are well under it); a longer external link is withheld
+	// however long it is, and a longer header value is withheld when its
+	// first maxLinkBytes+1 bytes do not show it relative.
 	maxLinkBytes = 16 << 10
-	// maxDepth bounds the nesting tracked; deeper documents pass through
-	// unchanged below it.
+	// maxDepth bounds the nesting tracked. Below it, keys cannot be told
+	// from values: a deeper answer is refused (errAnswerTooDeep) when
+	// external links are withheld, and otherwise passes through unchanged
+	// below it (only paging links would go unrewritten).
 	maxDepth = 256
 	chunk    = 32 << 10
 )
@@ -94,6 +101,9 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	}
 	if linkKeySet.hasPlain(body) || withhold && externalKeySet.hasPlain(body) {
 		return true
+	}
+	if hasKeyFold(body, headersKey) {
+		return true // a $batch answer's sub-response headers
 	}
 	for i := 0; ; {
 		j := bytes.IndexByte(body[i:], '@')
@@ -167,6 +177,8 @@ type jsonLinks struct {
 	err  error
 
 	stack     [maxDepth]bool // true: object
+	roles     [maxDepth]batchRole
+	batchKey  batchRole // the role the value after the last key takes
 	depth     int
 	overflow  int  // nesting beyond maxDepth
 	expectKey bool // in an object, before a key
@@ -187,6 +199,93 @@ type jsonLinks struct {
 	// (content.go); extKey is the key of the value held.
 	mint   func(key, raw []byte) ([]byte, bool)
 	extKey []byte
+	bad    error // why the answer cannot be relayed (errAnswerUncheckable)
+	// at is where the scanner stands in JSON's grammar, and inLit whether
+	// it is inside a literal (number, true, false, null): while links are
+	// withheld a byte that cannot stand where it is refuses the answer.
+	at    jsonPos
+	inLit bool
+}
+
+// jsonPos is a place in JSON's grammar, between tokens.
+type jsonPos uint8
+
+const (
+	posStart jsonPos = iota // before the answer's value
+	posValue                // where a value may start: after ':', '[' or an array's ','
+	posKey                  // where a key may start: after '{' or an object's ','
+	posColon                // after a key
+	posAfter                // after a value inside a container
+	posEnd                  // after the answer's value
+)
+
+// step moves the grammar past c, a byte outside strings, and reports
+// whether c may stand there. It checks only what tells keys from values
+// and containers apart; a literal's spelling ("tru") is the caller's
+// parser's to refuse, and cannot hide a string.
+func (j *jsonLinks) step(c byte) bool {
+	lit := false
+	switch c {
+	case ' ', '\t', '\r', '\n':
+	case '"':
+		switch j.at {
+		case posKey:
+			j.at = posColon
+		case posValue, posStart:
+			j.at = j.afterValue()
+		default:
+			return false
+		}
+	case ':':
+		if j.at != posColon {
+			return false
+		}
+		j.at = posValue
+	case ',':
+		if j.at != posAfter {
+			return false
+		}
+		j.at = posValue
+		if j.inObject() {
+			j.at = posKey
+		}
+	case '{', '[':
+		if j.at != posValue && j.at != posStart {
+			return false
+		}
+		j.at = posValue
+		if c == '{' {
+			j.at = posKey
+		}
+	case '}', ']':
+		if j.depth == 0 || j.inObject() != (c == '}') {
+			return false
+		}
+		if c == '}' && j.at != posKey && j.at != posAfter || c == ']' && j.at != posValue && j.at != posAfter {
+			return false
+		}
+		j.at = posAfter
+		if j.depth == 1 {
+			j.at = posEnd
+		}
+	default:
+		switch {
+		case j.at == posValue || j.at == posStart:
+			j.at = j.afterValue()
+		case !j.inLit:
+			return false
+		}
+		lit = true
+	}
+	j.inLit = lit
+	return true
+}
+
+func (j *jsonLinks) afterValue() jsonPos {
+	if j.depth == 0 {
+		return posEnd
+	}
+	return posAfter
 }
 
 func (j *jsonLinks) Read(p []byte) (int, error) {
@@ -197,12 +296,20 @@ func (j *jsonLinks) Read(p []byte) (int, error) {
 		j.out, j.pos = j.out[:0], 0
 		n, err := j.src.Read(*j.in)
 		j.scan((*j.in)[:n])
+		if j.bad != nil {
+			// What was scanned before the fault goes out; nothing after
+			// it was examined.
+			j.err = j.bad
+			continue
+		}
 		if err != nil {
-			if j.hold { // truncated inside a link: emit what was held
+			// Truncated inside a link: a paging link is emitted as held;
+			// a value that may lead elsewhere is not.
+			if j.hold && (j.holdKind == linkValue || j.holdKind == headerValue && !j.withhold) {
 				j.out = append(j.out, '"')
 				j.out = append(j.out, j.val...)
-				j.hold = false
 			}
+			j.hold = false
 			j.err = err
 		}
 	}
@@ -261,7 +368,7 @@ func (j *jsonLinks) scan(b []byte) {
 			}
 			if j.hold && len(j.val) > maxLinkBytes {
 				j.hold = false
-				if j.holdKind == externalValue {
+				if j.holdKind == externalValue || j.holdKind == headerValue && j.withhold && rawElsewhere(j.val, false) {
 					j.discard = true // withheld however long it is
 				} else {
 					j.out = append(j.out, '"')
@@ -270,6 +377,10 @@ func (j *jsonLinks) scan(b []byte) {
 			}
 			continue
 		}
+		if j.withhold && !j.step(c) {
+			j.bad = errAnswerMalformed
+			return // refused: nothing from this byte on goes out
+		}
 		j.out = append(j.out, c)
 		switch c {
 		case '"':
@@ -277,30 +388,32 @@ func (j *jsonLinks) scan(b []byte) {
 			j.isKey = j.inObject() && j.expectKey
 			if j.isKey {
 				j.keyBuf, j.keyOK, j.keyEsc = j.keyBuf[:0], true, false
-			} else if j.linkNext != plainValue {
+			} else if kind := j.valueKind(); kind != plainValue {
 				// Hold the value back: drop the quote just written.
 				j.out = j.out[:len(j.out)-1]
 				j.hold = true
-				j.holdKind = j.linkNext
+				j.holdKind = kind
 				j.val = j.val[:0]
 			}
-			j.linkNext = plainValue
+			j.linkNext, j.batchKey = plainValue, roleNone
 		case ':':
 			j.expectKey = false
 		case ',':
 			j.expectKey = j.inObject()
-			j.linkNext = plainValue
+			j.linkNext, j.batchKey = plainValue, roleNone
 		case '{', '[':
-			j.push(c == '{')
+			if !j.push(c == '{') {
+				return // refused: nothing after this byte is examined
+			}
 			j.expectKey = c == '{'
-			j.linkNext = plainValue
+			j.linkNext, j.batchKey = plainValue, roleNone
 		case '}', ']':
 			j.pop()
 			j.expectKey = false
-			j.linkNext = plainValue
+			j.linkNext, j.batchKey = plainValue, roleNone
 		case ' ', '\t', '\r', '\n':
 		default:
-			j.linkNext = plainValue
+			j.linkNext, j.batchKey = plainValue, roleNone
 		}
 	}
 }
@@ -350,6 +463,7 @@ func (j *jsonLinks) endString() {
 					j.linkNext = linkValue
 				}
 			}
+			j.batchKey = batchKeyRole(key)
 			if j.withhold {
 				for _, k := range externalKeys {
 					if bytes.Equal(key, k) {
@@ -380,6 +494,8 @@ func (j *jsonLinks) endString() {
 			} else {
 				j.withheld++
 			}
+		} else if j.holdKind == headerValue && j.withhold && rawElsewhere(raw, true) {
+			j.withheld++
 		} else {
 			j.out = append(j.out, raw...)
 		}
@@ -440,8 +556,18 @@ func decodeJSONChar(b []byte) (r rune, n int) {
 			v = v<<4 | rune(d)
 		}
 		return v, 6
+	case 'b':
+		return '\b', 2
+	case 'f':
+		return '\f', 2
+	case 'n':
+		return '\n', 2
+	case 'r':
+		return '\r', 2
+	case 't':
+		return '\t', 2
 	default:
-		return utf8.RuneError, 2 // \b \f \n \r \t: never part of an origin
+		return 0, 0
 	}
 }
 
@@ -468,13 +594,21 @@ func (j *jsonLinks) inObject() bool {
 	return j.overflow == 0 && j.depth > 0 && j.stack[j.depth-1]
 }
 
-func (j *jsonLinks) push(obj bool) {
+// push opens a container, and reports false when the answer is refused
+// for it: nested deeper than maxDepth while external links are withheld.
+func (j *jsonLinks) push(obj bool) bool {
 	if j.depth == maxDepth {
+		if j.withhold {
+			j.bad = errAnswerTooDeep
+			return false
+		}
 		j.overflow++
-		return
+		return true
 	}
+	j.roles[j.depth] = j.childRole(obj)
 	j.stack[j.depth] = obj
 	j.depth++
+	return true
 }
 
 func (j *jsonLinks) pop() {

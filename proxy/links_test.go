@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -179,7 +180,12 @@ func TestLinkRewriterURL(t *testing.T) {
 // FuzzLinkRewriter checks that rewriting changes nothing but link origins:
 // the result does not depend on how the body is split into reads; a body
 // without the Graph origin comes out byte for byte; valid JSON stays valid;
-// and no link to Graph's origin survives in a link property of valid JSON.
+// and no link to Graph's origin survives in a link property or a $batch
+// sub-response header of valid JSON. Withholding, it checks that no
+// external link and no header value naming another host survives, the
+// answer read whole agrees with it streamed, and the only refusals are an
+// answer nested too deep and one that is not JSON (never valid JSON,
+// as encoding/json has it).
 func FuzzLinkRewriter(f *testing.F) {
 	for _, s := range []string{
 		`{"@odata.nextLink":"https://graph.microsoft.com/v1.0/users?$skiptoken=a%3D"}`,
@@ -193,6 +199,17 @@ func FuzzLinkRewriter(f *testing.F) {
 		`{"value":[{"@microsoft.graph.downloadUrl":"https://contoso.sharepoint.com/d"}],"@@odata.nextLink":"x"}`,
 		`@{"@content.downloadUrl":"https://x.example/"}`,
 		`{"subject":"a \"quoted\" word \\","@odata.nextLink":"https://graph.microsoft.com/v1.0/x"}`,
+		`{"responses":[{"id":"1","status":302,"headers":{"Location":"https://contoso.sharepoint.com/d?tempauth=x","Content-Type":"text/plain"}}]}`,
+		`{"responses":[{"id":"2","status":201,"headers":{"location":"https://graph.microsoft.com/v1.0/users('a')","LOCATION":"/rel","X":["//e.example/"],"Y":{"Z":"\\e.example"}}}]}`,
+		`{"Responses":[{"H\u0065aders":{"L\u006fcation":"https:\/\/e.example\/x","d":"Thu, 04 Dec 2026 00:00:00 GMT"}}]}`,
+		`{"responses":[{"headers":{"a":" https://e.example","b":"\nhttps://e.example","c":"ht\ttps://e.example","d":"javascript:x"}}]}`,
+		`{"value":[{"location":{"displayName":"https://e.example/","locationUri":"https://e.example/"}}],"headers":{"Location":"https://e.example/"}}`,
+		`{"uploadUrl" "https://e.example/x"}`,
+		`{"a":"x" "uploadUrl":"https://e.example/x"}`,
+		`{"a":1 2,"uploadUrl":"https://e.example/x"}`,
+		`[{"uploadUrl":"https://e.example/x"}}`,
+		`{"a":[1,2],"b":{"c":null,"d":[true,false,-1.5e3,""]}} `,
+		`{"a":` + strings.Repeat("[", maxDepth) + `{"uploadUrl":"https://e.example/"}` + strings.Repeat("]", maxDepth) + `}`,
 	} {
 		f.Add(s, uint8(3))
 	}
@@ -213,7 +230,20 @@ func FuzzLinkRewriter(f *testing.F) {
 		if !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), false) && whole != in {
 			t.Fatalf("mayRewrite said no, yet the body changed:\n%q\n%q", in, whole)
 		}
-		if w := rewrite(t, in, 0, true); !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), true) && w != in {
+		w, _, werr := rewritten(in, 0, true)
+		switch {
+		case werr == nil, errors.Is(werr, errAnswerTooDeep):
+		case errors.Is(werr, errAnswerMalformed):
+			if json.Valid([]byte(in)) {
+				t.Fatalf("withholding: valid JSON refused as malformed: %q", in)
+			}
+		default:
+			t.Fatalf("withholding: error %v", werr)
+		}
+		if ws, _, err := rewritten(in, int(size%64)+1, true); ws != w || !errors.Is(err, werr) {
+			t.Fatalf("withholding: result depends on read size:\n%q %v\n%q %v", w, werr, ws, err)
+		}
+		if werr == nil && !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), true) && w != in {
 			t.Fatalf("mayRewrite (withholding) said no, yet the body changed:\n%q\n%q", in, w)
 		}
 		if !strings.Contains(strings.ToLower(in), "graph.microsoft.com") && whole != in {
@@ -226,8 +256,87 @@ func FuzzLinkRewriter(f *testing.F) {
 			var v any
 			json.Unmarshal([]byte(whole), &v)
 			checkNoGraphLinks(t, v)
+			checkBatchHeaders(t, v, func(s string) {
+				if _, graph := NewLinkRewriter(testGraph, testPublic).URL(s); graph && len(s) <= maxLinkBytes/6 {
+					t.Fatalf("header value %q still points at Graph", s)
+				}
+			})
+			if werr == nil {
+				if !json.Valid([]byte(w)) {
+					t.Fatalf("valid JSON became invalid, withholding:\n%q\n%q", in, w)
+				}
+				json.Unmarshal([]byte(w), &v)
+				checkNoExternalLinks(t, v)
+				checkBatchHeaders(t, v, func(s string) {
+					if absoluteURL(s) && !strings.HasPrefix(s, testPublic) {
+						t.Fatalf("header value %q to another host survived", s)
+					}
+				})
+			}
 		}
 	})
+}
+
+// checkNoExternalLinks fails on an external key holding anything but
+// nothing or a link moved to the proxy.
+func checkNoExternalLinks(t *testing.T, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			for _, ek := range externalKeys {
+				if s, ok := e.(string); ok && k == string(ek) && s != "" && !strings.HasPrefix(s, testPublic) {
+					t.Fatalf("external link %s: %q survived", k, s)
+				}
+			}
+			checkNoExternalLinks(t, e)
+		}
+	case []any:
+		for _, e := range x {
+			checkNoExternalLinks(t, e)
+		}
+	}
+}
+
+// checkBatchHeaders calls check with every string in a $batch answer's
+// sub-response headers object or list (members named in any case), down
+// to the depth the rewriter tracks.
+func checkBatchHeaders(t *testing.T, v any, check func(string)) {
+	root, _ := v.(map[string]any)
+	for k, list := range root {
+		subs, _ := list.([]any)
+		if !strings.EqualFold(k, "responses") {
+			continue
+		}
+		for _, s := range subs {
+			sub, _ := s.(map[string]any)
+			for hk, h := range sub {
+				if _, str := h.(string); !str && strings.EqualFold(hk, "headers") {
+					eachString(h, 4, check)
+				}
+			}
+		}
+	}
+}
+
+// eachString calls f with every string in v, a value inside a container
+// at depth; containers below maxDepth are not looked in.
+func eachString(v any, depth int, f func(string)) {
+	switch x := v.(type) {
+	case string:
+		f(x)
+	case map[string]any:
+		for _, e := range x {
+			if depth < maxDepth {
+				eachString(e, depth+1, f)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if depth < maxDepth {
+				eachString(e, depth+1, f)
+			}
+		}
+	}
 }
 
 func checkNoGraphLinks(t *testing.T, v any) {
@@ -281,5 +390,41 @@ func BenchmarkMayRewrite(b *testing.B) {
 		if l.mayRewrite(body, true) {
 			b.Fatal("no links here")
 		}
+	}
+}
+
+// TestLinkRewriterMalformed: while external links are withheld, an answer
+// that breaks JSON's grammar where keys and values are told apart is
+// refused at that byte, and nothing after it goes out; valid JSON of
+// every shape passes.
+func TestLinkRewriterMalformed(t *testing.T) {
+	tests := []struct {
+		name, in string
+		refused  bool
+	}{
+		{name: "key without its colon", in: `{"uploadUrl" "https://e.example/x"}`, refused: true},
+		{name: "value where a comma belongs", in: `{"a":"x" "uploadUrl":"https://e.example/x"}`, refused: true},
+		{name: "two literals", in: `{"a":1 2,"uploadUrl":"https://e.example/x"}`, refused: true},
+		{name: "colon in an array", in: `["uploadUrl":"https://e.example/x"]`, refused: true},
+		{name: "object closed as an array", in: `{"a":1]`, refused: true},
+		{name: "key where a value belongs", in: `{"a":{"b"},"uploadUrl":"https://e.example/x"}`, refused: true},
+		{name: "second value after the answer", in: `{} {"uploadUrl":"https://e.example/x"}`, refused: true},
+		{name: "nested containers and literals", in: `{"a":[1,-2.5e3,true,false,null,"s",{},[]],"b":{"c":{"d":[]}}}`},
+		{name: "top-level array", in: `[{"uploadUrl":"https://e.example/x"},"y"]`},
+		{name: "top-level string", in: `"https://e.example/x"`},
+		{name: "whitespace everywhere", in: " {\n\t\"a\" :\r [ 1 , 2 ] } "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, size := range []int{0, 1, 3} {
+				out, _, err := rewritten(tt.in, size, true)
+				if tt.refused != errors.Is(err, errAnswerMalformed) {
+					t.Fatalf("read size %d: error %v; want refused %v", size, err, tt.refused)
+				}
+				if tt.refused && strings.Contains(out, "e.example") {
+					t.Errorf("read size %d: %q went out", size, out)
+				}
+			}
+		})
 	}
 }

@@ -15,6 +15,11 @@
 // well-formed. A caller can therefore never read a complete document the
 // filter did not vouch for.
 //
+// Links are rewritten as the proxy's link rewriter does (Links): paging
+// links moved to the proxy, external links withheld, and every string in
+// a $batch sub-response's headers read as a header value (HeaderLink), so
+// that a Location there is treated as the answer's own Location would be.
+//
 // What is kept is copied byte for byte (strings with their escapes,
 // numbers as written) without the white space between tokens; removed
 // members and the list elements a section excludes are counted (Counts),

@@ -37,6 +37,11 @@ const (
 	// or download URL): rewritten when it points at Graph, withheld
 	// (emptied) otherwise.
 	ExternalLink
+	// HeaderLink is a string in a $batch sub-response's headers, whatever
+	// its name and however deep in them: rewritten when it points at
+	// Graph, withheld (emptied) when Links.Elsewhere says so, kept
+	// otherwise. The filter gives it, never Links.Kind.
+	HeaderLink
 )
 
 // Links rewrites the answer's links as the filter passes them: the same
@@ -48,6 +53,12 @@ type Links interface {
 	// moved to the proxy's public base, and reports whether raw pointed
 	// at Graph.
 	Rewrite(dst, raw []byte) ([]byte, bool)
+	// Elsewhere reports whether a header value's contents raw, which do
+	// not point at Graph, are withheld: a URL of another host while such
+	// links are withheld. complete is false when raw is only the first
+	// maxLinkBytes+1 bytes of a longer value; a verdict they leave open
+	// must be yes (fail closed).
+	Elsewhere(raw []byte, complete bool) bool
 }
 
 // Options say how to filter one answer.

@@ -164,8 +164,8 @@ func TestFilterGraphShapes(t *testing.T) {
 
 // TestFilterBatch: each sub-response is filtered by its own sub-request's
 // section: a user read reduced, an error reduced to Graph's error shape,
-// a throttled request's headers kept, a request without a section
-// untouched, a 204 without a body.
+// a throttled request's headers kept, a created event's Location moved to
+// the proxy, a request without a section untouched, a 204 without a body.
 func TestFilterBatch(t *testing.T) {
 	users := section(t, []string{"id", "displayName"}, nil, nil, []string{"mail"})
 	events := section(t, []string{"id", "start", "end"}, nil, nil, nil)
@@ -180,7 +180,7 @@ func TestFilterBatch(t *testing.T) {
 		`{"id":"1","status":200,"headers":{"Content-Type":"application/json;odata.metadata=minimal"},"body":{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users/$entity","id":"87d3","displayName":"Adele Vance"}},` +
 		`{"id":"2","status":404,"headers":{"Content-Type":"application/json"},"body":{"error":{"code":"ErrorItemNotFound","message":"The specified object was not found in the store.","innerError":{"date":"2030-03-04T10:00:00","request-id":"r2","client-request-id":"c2"}}}},` +
 		`{"id":"3","status":429,"headers":{"Retry-After":"10","Content-Type":"application/json"},"body":{"error":{"code":"TooManyRequests","message":"Too many requests."}}},` +
-		`{"id":"4","status":201,"headers":{"Location":"https://graph.microsoft.com/v1.0/users('87d3')/events('AAMk')"},"body":{"id":"AAMk","start":{"dateTime":"2030-03-05T10:00:00","timeZone":"UTC"}}},` +
+		`{"id":"4","status":201,"headers":{"Location":"https://gp.contoso.example/v1.0/users('87d3')/events('AAMk')"},"body":{"id":"AAMk","start":{"dateTime":"2030-03-05T10:00:00","timeZone":"UTC"}}},` +
 		`{"id":"5","status":204},` +
 		`{"id":"6","status":200,"body":{"id":"x","subject":"kept: no section"}}]}`
 	o := response.Options{Batch: map[string]*policy.Response{"1": users, "2": events, "3": events, "4": events, "5": events, "6": nil}, Status: 200, Key: key, Links: links}

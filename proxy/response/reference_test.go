@@ -228,6 +228,7 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 					status, statusOK = atoi(m.val.raw), true
 				}
 			case "headers":
+				childRole = roleHeaders
 			case "body":
 				body = true
 			default:
@@ -287,6 +288,14 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 		if r.o.Links != nil && m.val.kind == jString && !childNode.Pseudonymised() {
 			link = r.o.Links.Kind(name)
 		}
+		if ro == roleHeaders {
+			// Within a sub-response's headers every container is headers
+			// and every string a header value.
+			childRole = roleHeaders
+			if r.o.Links != nil && m.val.kind == jString {
+				link = HeaderLink
+			}
+		}
 		r.value(m.val, childRole, childNode, link)
 		if body {
 			r.cur = nil
@@ -311,7 +320,13 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind)
 		r.out.WriteByte('[')
 		first := true
 		for _, e := range v.elems {
-			er, en := roleEntity, node
+			er, en, el := roleEntity, node, NotLink
+			if ro == roleHeaders {
+				er = roleHeaders
+				if r.o.Links != nil && e.kind == jString {
+					el = HeaderLink
+				}
+			}
 			if ro == roleBatchList {
 				if e.kind != jObject {
 					r.err = errRef
@@ -326,7 +341,7 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind)
 				r.out.WriteByte(',')
 			}
 			first = false
-			r.value(e, er, en, NotLink)
+			r.value(e, er, en, el)
 			if r.err != nil {
 				return
 			}
@@ -365,7 +380,15 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind)
 				return
 			}
 		}
-		if link == ExternalLink {
+		elsewhere := false
+		if link == HeaderLink {
+			if len(contents) <= maxLinkBytes {
+				elsewhere = r.o.Links.Elsewhere(contents, true)
+			} else {
+				elsewhere = r.o.Links.Elsewhere(contents[:maxLinkBytes+1], false)
+			}
+		}
+		if link == ExternalLink || elsewhere {
 			r.out.WriteString(`""`)
 			r.count(func(c *Counts) { c.Withheld++ })
 			return

@@ -40,6 +40,7 @@ const (
 	roleBatch                 // a $batch answer's object
 	roleBatchList             // its responses list
 	roleSub                   // one sub-response
+	roleHeaders               // a sub-response's headers, and all within them
 )
 
 type frame struct {
@@ -77,8 +78,10 @@ const (
 )
 
 // maxLinkBytes bounds a link value held for rewriting; longer values pass
-// through unchanged (or, external, are withheld). Graph's skip tokens are
-// well under it. It is the link rewriter's bound.
+// through unchanged, but for an external link, always withheld, and a
+// header value, withheld unless its first maxLinkBytes+1 bytes show it
+// relative. Graph's skip tokens are well under it. It is the link
+// rewriter's bound.
 const maxLinkBytes = 16 << 10
 
 // maxCapture bounds a sub-response's id or status held.
@@ -431,7 +434,20 @@ func (f *Filter) elementTarget(parent *frame, c byte) target {
 		f.sub.idSeen, f.sub.idOK, f.sub.statusSeen, f.sub.statusOK = false, false, false, false
 		return target{fr: frame{role: roleSub, node: wholeRoot}}
 	}
-	return f.nodeTarget(parent.node, c)
+	return f.headerTarget(parent, f.nodeTarget(parent.node, c), c)
+}
+
+// headerTarget makes t, a value inside a sub-response's headers, a
+// header: containers keep the role, strings are header links.
+func (f *Filter) headerTarget(parent *frame, t target, c byte) target {
+	if parent.role != roleHeaders || t.drop || t.hash {
+		return t
+	}
+	t.fr.role = roleHeaders
+	if c == '"' && f.o.Links != nil {
+		t.link = HeaderLink
+	}
+	return t
 }
 
 // wholeRoot passes everything: the node of what no section filters.
@@ -509,7 +525,7 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 	if !t.drop && !t.hash && f.o.Links != nil && c == '"' {
 		t.link = f.o.Links.Kind(name)
 	}
-	return t
+	return f.headerTarget(parent, t, c)
 }
 
 // subMember decides a member of a $batch sub-response: its id and status
@@ -531,7 +547,7 @@ func (f *Filter) subMember(name []byte, c byte) target {
 		}
 		return target{fr: frame{role: roleEntity, node: wholeRoot}}
 	case "headers":
-		return target{fr: frame{role: roleEntity, node: wholeRoot}}
+		return target{fr: frame{role: roleHeaders, node: wholeRoot}}
 	case "body":
 	default:
 		return target{drop: true, count: true}

@@ -23,8 +23,9 @@ func (f *Filter) strBytes(b []byte) {
 		f.val = append(f.val, b...)
 		if len(f.val) > maxLinkBytes {
 			// Too long to be a link the rewriter knows: a paging link
-			// passes as it is; an external one is withheld however long.
-			if f.linkK == ExternalLink {
+			// passes as it is; an external one is withheld however long,
+			// a header value unless its start shows it relative.
+			if f.linkK == ExternalLink || f.linkK == HeaderLink && f.o.Links.Elsewhere(f.val[:maxLinkBytes+1], false) {
 				f.sink = sinkDiscard
 			} else {
 				f.out = append(f.out, '"')
@@ -62,7 +63,7 @@ func (f *Filter) endString() {
 		f.out = append(f.out, '"')
 		if out, ok := f.o.Links.Rewrite(f.out, f.val); ok {
 			f.out = out
-		} else if f.linkK == ExternalLink {
+		} else if f.linkK == ExternalLink || f.linkK == HeaderLink && f.o.Links.Elsewhere(f.val, true) {
 			f.withheld()
 		} else {
 			f.out = append(f.out, f.val...)
