@@ -20,11 +20,12 @@ FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000
 	./policy:FuzzCanonicalize:100000 ./policy:FuzzParseBatch:200000 \
 	./policy:FuzzParseJSON:200000 ./policy:FuzzParseBody:200000 ./policy:FuzzSameKey:200000 \
 	./policy:FuzzParseAddress:100000 ./policy:FuzzMIMERecipients:30000 ./auditlog:FuzzVerify:50000 \
-	./policy:FuzzWhoACallTouches:150000 ./policy:FuzzDecideMediaType:150000 ./auditlog:FuzzReadExport:30000 \
+	./policy:FuzzWhoACallTouches:150000 ./policy:FuzzKindOf:100000 ./policy:FuzzDecideMediaType:150000 ./auditlog:FuzzReadExport:30000 \
 	./policy:FuzzDelegated:60000 ./proxy/upstream:FuzzExchangeError:20000 \
 	./internal/vaultkey:FuzzParsePublicKeys:30000 ./auditlog/reconcile:FuzzReadActivity:20000 ./internal/seal:FuzzOpen:30000 \
 	./proxy/notify:FuzzOpen:80000 ./proxy/notify:FuzzParseDelivery:60000 \
-	./proxy/filelink:FuzzOpen:250000 ./proxy/filelink:FuzzParseContentRange:400000 ./proxy:FuzzClaimsChallenge:30000
+	./proxy/filelink:FuzzOpen:250000 ./proxy/filelink:FuzzParseContentRange:400000 ./proxy:FuzzClaimsChallenge:30000 \
+	./proxy:FuzzFileHostJSON:40000
 
 .PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench soak clean
 
@@ -85,9 +86,11 @@ soak:
 # graph-proxy, a bare Go reverse proxy, nginx and an OPA peer (the bare
 # proxy deciding the same policy in Rego) under wrk, pinned to separate
 # cores, written to bench/RESULTS.md. wrk and nginx come from Debian.
-# BENCH_FLAGS passes flags to the run (e.g. -soak 10m, -rounds 5,
-# -only opa,graph-proxy, -upstream-delay 300ms for memory at Graph's latency).
-BENCH_FLAGS ?=
+# By default 10 interleaved rounds, the first 3 also at Graph's latency
+# (300 ms: 300 calls in flight, and 2,000 held 2 s each), about 25 minutes
+# on 2 cores. BENCH_FLAGS replaces these (e.g. -soak 10m, -rounds 3,
+# -only opa,graph-proxy; `.bench/bench run -h` lists them).
+BENCH_FLAGS ?= -rounds 10 -upstream-delay 300ms -delay-duration 15s
 bench: build
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q --no-install-recommends wrk nginx-light; }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -302,7 +303,9 @@ func (h *Handler) download(ctx context.Context, w *responseWriter, r *http.Reque
 		c.file.rec.Name = params["filename"]
 	}
 	c.file.rec.Range = resp.Header.Get("Content-Range")
-	h.relayFileAnswer(w, r, c, resp, []string{"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified", "Content-Disposition"})
+	if err := h.relayFileAnswer(w, r, c, resp, []string{"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified", "Content-Disposition"}); err != nil {
+		return err
+	}
 	if resp.ContentLength < 0 {
 		resp.Body = struct {
 			io.Reader
@@ -337,10 +340,23 @@ func (c *capped) Read(p []byte) (int, error) {
 }
 
 // relayFileAnswer writes a file host's status and the headers named in
-// keep. A JSON answer (a session's status, the driveItem at its end, an
-// error) goes through the link rewriter, every link outside Graph
-// withheld.
-func (h *Handler) relayFileAnswer(w *responseWriter, r *http.Request, c *call, resp *http.Response, keep []string) {
+// keep. A downloaded file's bytes (a 2xx answer to a download) pass
+// unchanged, whatever their type. Any other JSON answer (a session's
+// status, the driveItem at its end, an error) is read whole, its
+// @odata.context withheld unless it points at Graph (fileanswer.go), and
+// goes through the link rewriter, every link outside Graph withheld; one
+// that cannot be read so is an error, and nothing is written.
+func (h *Handler) relayFileAnswer(w *responseWriter, r *http.Request, c *call, resp *http.Response, keep []string) error {
+	fileBytes := c.file != nil && c.file.rec.Op == "download" && resp.StatusCode < 300
+	rewrite := !fileBytes && isJSON(resp.Header.Get("Content-Type")) && resp.Body != http.NoBody
+	if rewrite {
+		b, err := h.fileHostJSON(resp.Body)
+		if err != nil {
+			return err
+		}
+		// The original body is closed by the caller's deferred Close.
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	dst := w.Header()
 	for _, k := range keep {
 		if v, ok := resp.Header[http.CanonicalHeaderKey(k)]; ok {
@@ -350,7 +366,7 @@ func (h *Handler) relayFileAnswer(w *responseWriter, r *http.Request, c *call, r
 	if v := resp.Header.Get("Retry-After"); v != "" {
 		dst.Set("Retry-After", v)
 	}
-	if isJSON(resp.Header.Get("Content-Type")) && resp.Body != http.NoBody {
+	if rewrite {
 		dst.Set("Content-Type", resp.Header.Get("Content-Type"))
 		c.links = h.links.body(resp.Body, true)
 		resp.Body = c.links
@@ -361,6 +377,7 @@ func (h *Handler) relayFileAnswer(w *responseWriter, r *http.Request, c *call, r
 		c.rec.Reason = appendReason(c.rec.Reason, "Location to a host other than Graph withheld")
 	}
 	w.WriteHeader(resp.StatusCode)
+	return nil
 }
 
 // linksFor is the rewriter of a JSON answer: links to Graph moved to the

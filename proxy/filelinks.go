@@ -178,7 +178,9 @@ func (h *Handler) uploadSession(ctx context.Context, w *responseWriter, r *http.
 	default:
 		c.file.rec.Outcome = "open"
 	}
-	h.relayFileAnswer(w, r, c, resp, []string{"Content-Type", "Content-Length"})
+	if err := h.relayFileAnswer(w, r, c, resp, []string{"Content-Type", "Content-Length"}); err != nil {
+		return err
+	}
 	h.relay(w, r, resp, c)
 	return nil
 }

@@ -72,8 +72,8 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"GRAPH_PROXY_NOTIFICATIONS_DISABLECHALLENGERESOURCEVERIFICATION=true",
 			"GRAPH_PROXY_FILES_SECRETURI="+s.Vault.URL+"/secrets/"+fileLinkKeySecret,
 			"GRAPH_PROXY_FILES_DISABLECHALLENGERESOURCEVERIFICATION=true",
-			// The simulated SharePoint: the file host of this run.
-			"GRAPH_PROXY_FILES_EXTRAHOSTS="+hostOf(s.SharePoint.URL))
+			// The simulated SharePoint and Outlook: the file hosts of this run.
+			"GRAPH_PROXY_FILES_EXTRAHOSTS="+hostOf(s.SharePoint.URL)+","+hostOf(s.Outlook.URL))
 		// Written last and renamed into place: its presence means ready.
 		tmp := filepath.Join(*stateDir, "sim.env.tmp")
 		if err := os.WriteFile(tmp, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {

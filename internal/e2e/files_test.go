@@ -65,14 +65,63 @@ func fileRecords(e *proxytest.Env, n int) []auditlog.Record {
 	return out
 }
 
-// noFileHost fails when what the caller saw names the simulated file
-// host (its URL's host, with or without the port).
+// noFileHost fails when what the caller saw names a simulated file host,
+// SharePoint's or Outlook's (its URL's host and port), or carries their
+// URLs' credentials.
 func noFileHost(t *testing.T, e *proxytest.Env, what string, b []byte) {
 	t.Helper()
-	sp, _ := url.Parse(e.Sim.SharePoint.URL)
-	if bytes.Contains(b, []byte(sp.Host)) || bytes.Contains(b, []byte("tempauth")) {
-		t.Errorf("%s shows the file host's URL: %.300s", what, b)
+	for _, host := range []string{e.Sim.SharePoint.URL, e.Sim.Outlook.URL} {
+		u, _ := url.Parse(host)
+		if bytes.Contains(b, []byte(u.Host)) {
+			t.Errorf("%s shows the file host's URL: %.300s", what, b)
+		}
 	}
+	if bytes.Contains(b, []byte("tempauth")) || bytes.Contains(b, []byte("authtoken")) {
+		t.Errorf("%s shows a file host's credential: %.300s", what, b)
+	}
+}
+
+// uploadFile is content in a file, which an upload task reads.
+func uploadFile(t *testing.T, content []byte) *os.File {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "upload.bin")
+	if err := os.WriteFile(f, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	return fh
+}
+
+// sessionTrail checks that the records are of one upload session, each
+// naming the createUploadSession call at path, its rule, the drive (""
+// for a message) and the item (or message), and returns their op:outcome
+// in order and the bytes they moved up.
+func sessionTrail(t *testing.T, recs []auditlog.Record, path, rule, drive, item string) (string, int64) {
+	t.Helper()
+	var outcomes []string
+	var up int64
+	session := ""
+	for _, r := range recs {
+		outcomes = append(outcomes, r.File.Op+":"+r.File.Outcome)
+		if session == "" {
+			session = r.File.Session
+		}
+		if r.File.Session != session || r.File.Item != item || r.File.Drive != drive {
+			t.Errorf("record %+v; want session %s of item %s", *r.File, session, item)
+		}
+		up += r.File.BytesUp
+		if r.Path != path || r.Rule != rule {
+			t.Errorf("record path %s rule %s; want the createUploadSession call %s and its rule %s", r.Path, r.Rule, path, rule)
+		}
+	}
+	if session == "" {
+		t.Error("the records name no session")
+	}
+	return strings.Join(outcomes, " "), up
 }
 
 func TestFilesDownload(t *testing.T) {
@@ -173,6 +222,22 @@ func TestFilesDownload(t *testing.T) {
 	}
 }
 
+// TestFilesDownloadJSONUnchanged: a file's bytes are the file's, whatever
+// its type: a JSON file is not read for links.
+func TestFilesDownloadJSONUnchanged(t *testing.T) {
+	e := filesEnv(t)
+	_, upns := e.Sim.Graph.Users()
+	content := []byte(`{"uploadUrl":"https://contoso.sharepoint.com/up?tempauth=x","@odata.nextLink":"` + e.Sim.Graph.URL +
+		`/v1.0/users?$skiptoken=1","@odata.context":"https://outlook.office.com/api/v2.0/$metadata"}`)
+	drive, item := e.Sim.Graph.AddFile(upns[0], "data.json", content)
+	resp := e.Do("GET", "/v1.0/drives/"+drive+"/items/"+item+"/content", nil)
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, content) || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("got %d %s %s; want 200 and the file as stored", resp.StatusCode, resp.Header.Get("Content-Type"), got)
+	}
+}
+
 func TestFilesRedirectElsewhereRefused(t *testing.T) {
 	e := filesEnv(t)
 	client, _ := sdkClient(e, "v1.0")
@@ -249,16 +314,7 @@ func uploadTask(t *testing.T, e *proxytest.Env, drive, item string, content []by
 	if u := session.GetUploadUrl(); u == nil || !strings.HasPrefix(*u, e.Server.URL+proxy.FileLinkPrefix) {
 		t.Fatalf("uploadUrl %v; want a file link of the proxy", u)
 	}
-	f := filepath.Join(t.TempDir(), "upload.bin")
-	if err := os.WriteFile(f, content, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fh, err := os.Open(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fh.Close() })
-	return fileuploader.NewLargeFileUploadTask[models.DriveItemable](adapter, session, fh, 320<<10,
+	return fileuploader.NewLargeFileUploadTask[models.DriveItemable](adapter, session, uploadFile(t, content), 320<<10,
 		models.CreateDriveItemFromDiscriminatorValue, abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
 }
 
@@ -282,29 +338,13 @@ func TestFilesUploadSession(t *testing.T) {
 		}
 	}
 
-	recs := fileRecords(e, 6)
-	var outcomes []string
-	var up int64
-	session := ""
-	for _, r := range recs {
-		outcomes = append(outcomes, r.File.Op+":"+r.File.Outcome)
-		if session == "" {
-			session = r.File.Session
-		}
-		if r.File.Session != session || r.File.Item != item || r.File.Drive != drive {
-			t.Errorf("record %+v; want session %s of item %s", *r.File, session, item)
-		}
-		up += r.File.BytesUp
-		if r.Path != "/drives/"+drive+"/items/"+item+"/createUploadSession" || r.Rule != "session" {
-			t.Errorf("record path %s rule %s; want the createUploadSession call and its rule", r.Path, r.Rule)
-		}
-	}
+	outcomes, up := sessionTrail(t, fileRecords(e, 6), "/drives/"+drive+"/items/"+item+"/createUploadSession", "session", drive, item)
 	want := "uploadSession:created uploadRange:accepted uploadRange:accepted uploadRange:accepted uploadRange:accepted uploadRange:completed"
-	if strings.Join(outcomes, " ") != want {
-		t.Errorf("records %s; want %s", strings.Join(outcomes, " "), want)
+	if outcomes != want {
+		t.Errorf("records %s; want %s", outcomes, want)
 	}
-	if up != int64(len(content)) || session == "" {
-		t.Errorf("%d bytes up in session %q; want %d", up, session, len(content))
+	if up != int64(len(content)) {
+		t.Errorf("%d bytes up in the session; want %d", up, len(content))
 	}
 }
 

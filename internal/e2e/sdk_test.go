@@ -30,6 +30,13 @@ import (
 // certificate only, so a call that went to the simulator directly would
 // fail.
 func sdkClient(e *proxytest.Env, version string) (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter) {
+	e.T().Helper()
+	return sdkClientOver(e, version, e.Server.Client().Transport)
+}
+
+// sdkClientOver is sdkClient whose requests go over transport (which
+// reaches the proxy), for tests that look at what the SDK receives.
+func sdkClientOver(e *proxytest.Env, version string, transport http.RoundTripper) (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter) {
 	t := e.T()
 	t.Helper()
 	vendor := e.Sim.Entra.App(graphsim.VendorTenant, graphsim.VendorAppID)
@@ -52,7 +59,7 @@ func sdkClient(e *proxytest.Env, version string) (*msgraphsdk.GraphServiceClient
 	}
 	opts := msgraphcore.GraphClientOptions{GraphServiceVersion: version}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(e.Server.Client().Transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...),
+		Transport: khttp.NewCustomTransportWithParentTransport(transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...),
 		Timeout:   30 * time.Second,
 	}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)

@@ -81,8 +81,10 @@ type uploadSession struct {
 	total         int64 // -1 until the first range
 	expires       time.Time
 	// attachment: an Outlook attachment session (200 per range, 201 and
-	// a Location at the end, no driveItem).
+	// a Location at the end, no driveItem), served on the Outlook host
+	// (attachments.go); mail is where its bytes go.
 	attachment bool
+	mail       *attachmentTarget
 }
 
 func newFileStore() *fileStore {
@@ -264,7 +266,7 @@ func (g *Graph) createDriveUploadSession(w http.ResponseWriter, r *http.Request)
 	}
 	io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20)) // the item's conflict behaviour: replace
 	sp := g.files.sp
-	s := sp.newSession(it.drive+"/"+it.id, false)
+	s := sp.newSession(it.drive+"/"+it.id, nil)
 	writeOData(w, http.StatusOK, map[string]any{
 		"@odata.context":     g.URL + "/v1.0/$metadata#microsoft.graph.uploadSession",
 		"uploadUrl":          sp.URL + "/_api/v2.0/drives/" + it.drive + "/items/" + it.id + "/uploadSession?guid='" + s.id + "'&tempauth=" + s.auth,
@@ -273,39 +275,11 @@ func (g *Graph) createDriveUploadSession(w http.ResponseWriter, r *http.Request)
 	})
 }
 
-// createAttachmentUploadSession: a mail attachment's upload session, on
-// the same host (Outlook's, in Graph).
-func (g *Graph) createAttachmentUploadSession(w http.ResponseWriter, r *http.Request) {
-	u := g.authorize(w, r, writeMail...)
-	if u == nil {
-		return
-	}
-	var body struct {
-		AttachmentItem struct {
-			Name string `json:"name"`
-			Size int64  `json:"size"`
-		} `json:"AttachmentItem"`
-	}
-	if !readBody(w, r, &body) {
-		return
-	}
-	if body.AttachmentItem.Name == "" || body.AttachmentItem.Size <= 0 {
-		graphError(w, r, http.StatusBadRequest, "ErrorInvalidRequest", "AttachmentItem needs a name and a size.")
-		return
-	}
-	sp := g.files.sp
-	s := sp.newSession("attachment/"+u.ID+"/"+r.PathValue("id")+"/"+body.AttachmentItem.Name, true)
-	writeOData(w, http.StatusCreated, map[string]any{
-		"@odata.context":     g.URL + "/v1.0/$metadata#microsoft.graph.uploadSession",
-		"uploadUrl":          sp.URL + "/api/v2.0/Users('" + u.ID + "')/Messages('" + r.PathValue("id") + "')/AttachmentSessions('" + s.id + "')?authtoken=" + s.auth,
-		"expirationDateTime": s.expires.Format(time.RFC3339),
-		"nextExpectedRanges": []string{"0-"},
-	})
-}
-
-func (sp *SharePoint) newSession(key string, attachment bool) uploadSession {
+// newSession opens an upload session: a drive item's, or with mail an
+// attachment's.
+func (sp *SharePoint) newSession(key string, mail *attachmentTarget) uploadSession {
 	s := &uploadSession{id: randomHex(16), key: key, auth: randomHex(24), total: -1,
-		expires: time.Now().Add(time.Hour).UTC().Truncate(time.Second), attachment: attachment}
+		expires: time.Now().Add(time.Hour).UTC().Truncate(time.Second), attachment: mail != nil, mail: mail}
 	sp.mu.Lock()
 	sp.sessions[s.id] = s
 	c := *s
@@ -315,24 +289,34 @@ func (sp *SharePoint) newSession(key string, attachment bool) uploadSession {
 
 // startSharePoint starts the SharePoint host next to the other services.
 func (s *Sim) startSharePoint(o Options, tlsConf *tls.Config) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
+	sp := &SharePoint{links: map[string]downloadLink{}, sessions: map[string]*uploadSession{}, files: s.Graph.files}
+	u, err := s.serveHost(o, tlsConf, sp)
 	if err != nil {
-		return fmt.Errorf("graphsim: %w", err)
+		return err
 	}
-	name := o.Host
-	if ip := net.ParseIP(o.Host); ip != nil && ip.IsLoopback() || o.Host == "localhost" {
-		// A name of its own: Graph is reached by address.
-		name = "localhost"
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	sp := &SharePoint{URL: "https://" + net.JoinHostPort(name, port), links: map[string]downloadLink{},
-		sessions: map[string]*uploadSession{}, files: s.Graph.files}
+	sp.URL = u
 	s.Graph.files.mu.Lock()
 	s.Graph.files.sp = sp
 	s.Graph.files.mu.Unlock()
 	s.SharePoint = sp
+	return nil
+}
+
+// serveHost serves h on a listener of its own and returns its URL: by the
+// name localhost on a loopback simulator, where Graph is reached by
+// address, so that each such host has a name and port of its own.
+func (s *Sim) serveHost(o Options, tlsConf *tls.Config, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("graphsim: %w", err)
+	}
+	name := o.Host
+	if ip := net.ParseIP(o.Host); ip != nil && ip.IsLoopback() || o.Host == "localhost" {
+		name = "localhost"
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	srv := &http.Server{
-		Handler:           logRequests(o.Logger, sp),
+		Handler:           logRequests(o.Logger, h),
 		TLSConfig:         tlsConf.Clone(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -346,7 +330,7 @@ func (s *Sim) startSharePoint(o Options, tlsConf *tls.Config) error {
 			o.Logger.Error("graphsim server stopped", "error", err)
 		}
 	}()
-	return nil
+	return "https://" + net.JoinHostPort(name, port), nil
 }
 
 // Requests returns the requests the host received, without bodies.
@@ -364,7 +348,9 @@ func (sp *SharePoint) FailRanges(n int) {
 	sp.fail = n
 }
 
-var sessionPath = regexp.MustCompile(`^/(?:_api/v2\.0/drives/[^/]+/items/[^/]+/uploadSession|api/v2\.0/Users\('[^']+'\)/Messages\('[^']+'\)/AttachmentSessions\('([0-9a-f]+)'\))$`)
+// sessionPath is a drive item's upload session on SharePoint; attachment
+// sessions are the Outlook host's (attachmentSessionPath).
+var sessionPath = regexp.MustCompile(`^/_api/v2\.0/drives/[^/]+/items/[^/]+/uploadSession$`)
 
 func (sp *SharePoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sp.mu.Lock()
@@ -419,23 +405,26 @@ func (sp *SharePoint) session(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	id := strings.Trim(q.Get("guid"), "'")
 	auth := q.Get("tempauth")
-	if m := sessionPath.FindStringSubmatch(r.URL.Path); m[1] != "" {
+	m := attachmentSessionPath.FindStringSubmatch(r.URL.Path)
+	if m != nil {
 		id, auth = m[1], q.Get("authtoken")
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	s := sp.sessions[id]
-	if s == nil || s.auth != auth || time.Now().After(s.expires) {
+	if s == nil || s.auth != auth || time.Now().After(s.expires) || s.attachment != (m != nil) {
 		spError(w, http.StatusNotFound, "itemNotFound", "The upload session was not found.")
 		return
 	}
-	switch r.Method {
-	case http.MethodGet:
+	switch {
+	case r.Method == http.MethodGet && s.mail != nil:
+		writeOData(w, http.StatusOK, s.outlookStatus())
+	case r.Method == http.MethodGet:
 		writeOData(w, http.StatusOK, s.status())
-	case http.MethodDelete:
+	case r.Method == http.MethodDelete:
 		delete(sp.sessions, id)
 		w.WriteHeader(http.StatusNoContent)
-	case http.MethodPut:
+	case r.Method == http.MethodPut:
 		sp.putRange(w, r, id, s)
 	default:
 		spError(w, http.StatusMethodNotAllowed, "invalidRequest", "Method not allowed.")
@@ -472,18 +461,28 @@ func (sp *SharePoint) putRange(w http.ResponseWriter, r *http.Request, id string
 	}
 	s.total = total
 	s.received = append(s.received, b...)
-	s.expires = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if s.mail == nil {
+		// SharePoint's sessions live on while ranges come; Outlook's
+		// expire when createUploadSession said.
+		s.expires = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	}
 	if int64(len(s.received)) < total {
-		status := http.StatusAccepted
-		if s.attachment {
-			status = http.StatusOK
+		if s.mail != nil {
+			writeOData(w, http.StatusOK, s.outlookStatus())
+			return
 		}
-		writeOData(w, status, s.status())
+		writeOData(w, http.StatusAccepted, s.status())
 		return
 	}
 	delete(sp.sessions, id)
-	if s.attachment {
-		w.Header().Set("Location", sp.URL+"/api/v2.0/attachments/"+randomHex(8))
+	if s.mail != nil {
+		loc := s.mail.attach(s.received)
+		if loc == "" {
+			spError(w, http.StatusNotFound, "ErrorItemNotFound", "The message was removed during the upload.")
+			return
+		}
+		w.Header().Set("Location", loc)
+		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusCreated)
 		return
 	}

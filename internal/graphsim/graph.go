@@ -47,6 +47,9 @@ type Graph struct {
 	dir         directory // service principals, role assignments, grants
 	flights     inFlight  // requests being answered, per mailbox
 	files       *fileStore
+	// drafts are the messages created and their attachments
+	// (attachments.go).
+	drafts drafts
 	// del is the delegated state (delegated.go).
 	del graphDelegated
 }

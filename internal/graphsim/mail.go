@@ -33,7 +33,8 @@ func (g *Graph) mailRoutes(m *http.ServeMux) {
 // JSON object, or (Content-Type text/plain) a base64 MIME message.
 func (g *Graph) acceptMail(perms []string, status int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if g.authorize(w, r, perms...) == nil {
+		u := g.authorize(w, r, perms...)
+		if u == nil {
 			return
 		}
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -63,6 +64,10 @@ func (g *Graph) acceptMail(perms []string, status int) http.HandlerFunc {
 			w.WriteHeader(status)
 			return
 		}
-		writeOData(w, status, map[string]any{"id": "AAMk" + strings.ReplaceAll(newID(), "-", ""), "isDraft": true})
+		id := "AAMk" + strings.ReplaceAll(newID(), "-", "")
+		if r.Method == http.MethodPost {
+			g.drafts.add(u.ID, id) // a draft: attachments may be put on it
+		}
+		writeOData(w, status, map[string]any{"id": id, "isDraft": true})
 	}
 }

@@ -85,6 +85,9 @@ type Sim struct {
 	// SharePoint serves the download and upload URLs of file content,
 	// under a host name of its own (files.go).
 	SharePoint *SharePoint
+	// Outlook serves the upload URLs of mail attachment upload sessions,
+	// under a host name of its own (attachments.go).
+	Outlook *Outlook
 
 	caPEM   []byte
 	pool    *x509.CertPool
@@ -165,6 +168,10 @@ func Start(o Options) (*Sim, error) {
 		}()
 	}
 	if err := s.startSharePoint(o, tlsConf); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startOutlook(o, tlsConf); err != nil {
 		s.Close()
 		return nil, err
 	}

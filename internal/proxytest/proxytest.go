@@ -77,6 +77,9 @@ type Options struct {
 	// FreshIdentity uses a user-assigned identity new to this process, so
 	// that MSAL's process-wide token cache has nothing for it.
 	FreshIdentity bool
+	// IdentityRoles are the Graph application permissions of the
+	// FreshIdentity; default User.ReadBasic.All.
+	IdentityRoles []string
 	// Policy is the policy file's text; default DefaultPolicy.
 	Policy string
 	// ClientCAs, when set, makes the proxy ask for client certificates
@@ -182,8 +185,12 @@ func New(t *testing.T, o Options) *Env {
 	uo := upstream.Options{Mode: "managedIdentity", LoginURL: login, HTTPClient: sim.Client()}
 	if o.FreshIdentity {
 		uo.ManagedIdentityClientID = uuid.NewString()
+		roles := o.IdentityRoles
+		if roles == nil {
+			roles = []string{"User.ReadBasic.All"}
+		}
 		sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: uo.ManagedIdentityClientID,
-			ObjectID: uuid.NewString(), Roles: map[string][]string{graphsim.GraphResource: {"User.ReadBasic.All"}}})
+			ObjectID: uuid.NewString(), Roles: map[string][]string{graphsim.GraphResource: roles}})
 	}
 	cred, err := upstream.NewCredential(uo)
 	if err != nil {
@@ -537,8 +544,8 @@ func pseudonymKey(t *testing.T, sim *graphsim.Sim, login *url.URL, key string) *
 
 // files is what the proxy needs to move file content in front of the
 // simulator: the global cloud's file hosts plus the simulated SharePoint
-// host (added here only: nothing adds a host by default), and a key of
-// file links fresh for the test.
+// and Outlook hosts (added here only: nothing adds a host by default),
+// and a key of file links fresh for the test.
 func files(t *testing.T, sim *graphsim.Sim) *proxy.Files {
 	t.Helper()
 	key := make([]byte, 32)
@@ -551,5 +558,9 @@ func files(t *testing.T, sim *graphsim.Sim) *proxy.Files {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &proxy.Files{Hosts: filelink.CloudHosts("global").With(sp.Host), Links: sealer}
+	outlook, err := url.Parse(sim.Outlook.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &proxy.Files{Hosts: filelink.CloudHosts("global").With(sp.Host, outlook.Host), Links: sealer}
 }
