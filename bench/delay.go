@@ -22,11 +22,14 @@ import (
 type level struct {
 	n     int
 	delay time.Duration
+	// h2: the calls are HTTP/2 streams, at most h2Streams a connection
+	// (h2load.go), as the Graph SDKs make them, not a connection each.
+	h2 bool
 }
 
 // parseLevels reads -in-flight: "300,2000", an entry "N:DELAY" with a
 // delay of its own (e.g. "2000:2s": 2,000 in flight at 1,000 calls a
-// second).
+// second), an entry "h2/…" with its calls as HTTP/2 streams.
 func parseLevels(spec string, delay time.Duration) ([]level, error) {
 	var out []level
 	for _, f := range strings.Split(spec, ",") {
@@ -35,6 +38,7 @@ func parseLevels(spec string, delay time.Duration) ([]level, error) {
 			continue
 		}
 		l := level{delay: delay}
+		f, l.h2 = strings.CutPrefix(f, "h2/")
 		n, d, hasDelay := strings.Cut(f, ":")
 		var err error
 		if l.n, err = strconv.Atoi(n); err != nil || l.n <= 0 {
@@ -53,6 +57,7 @@ func parseLevels(spec string, delay time.Duration) ([]level, error) {
 // delayed is one configuration's figures in one delayed phase.
 type delayed struct {
 	Target  int     `json:"inFlightTarget"`
+	H2      bool    `json:"http2,omitempty"`
 	DelayMs float64 `json:"upstreamDelayMs"`
 	// InFlight is the median of the calls the backend held, sampled every
 	// 250 ms over the steady part of the phase (delayedPhases): Target
@@ -124,13 +129,17 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 				goroutines <- -1
 			}
 		}()
-		res, err := h.wrk("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
+		load := h.wrk
+		if l.h2 {
+			load = func(target string, n int, d time.Duration, _ int) (wrkResult, error) { return h.h2Load(target, n, d) }
+		}
+		res, err := load("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
 		close(stop)
 		probes, g := <-sampled, <-goroutines
 		if err != nil {
 			return out, fmt.Errorf("%d in flight: %w", l.n, err)
 		}
-		d := delayed{Target: l.n, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
+		d := delayed{Target: l.n, H2: l.h2, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
 			IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g, IdleGoroutines: h.idle[name].goroutines}
 		// Without nine tenths at the backend (a saturated proxy queues
 		// calls before they reach it), the second half of the phase.
@@ -267,8 +276,8 @@ func delaySection(o options, results []sample) string {
 	fmt.Fprintf(&sb, "## At Graph's latency\n\nRun of %s on %s. %d rounds; per configuration, round and level: %v with the backend answering "+
 		"after the delay, each of N connections keeping one call in flight (a closed loop). Figures: median (min–max) over rounds.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), min(o.rounds, o.delayRounds), o.delayDuration)
-	sb.WriteString("| configuration | calls in flight (at the backend) | delay ms | req/s | CPU µs/req | ×fast | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | goroutines | per call in flight |\n" +
-		"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| configuration | calls in flight (at the backend) | calls as | delay ms | req/s | CPU µs/req | ×fast | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | goroutines | per call in flight |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, name := range o.configs {
 		for i, l := range o.levels {
 			var rows []delayed
@@ -296,8 +305,12 @@ func delaySection(o options, results []sample) string {
 			if name != "direct" {
 				cpu, xfast = col(func(d delayed) float64 { return d.CPUPerReq }).String(), ratioCell(col(func(d delayed) float64 { return d.XFast }))
 			}
-			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %.0f | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s |\n", name,
-				l.n, col(func(d delayed) float64 { return d.InFlight }).Median, float64(l.delay.Microseconds())/1000,
+			shape := "HTTP/1.1, a connection each"
+			if l.h2 {
+				shape = fmt.Sprintf("HTTP/2, %d streams a connection", h2Streams)
+			}
+			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s |\n", name,
+				l.n, col(func(d delayed) float64 { return d.InFlight }).Median, shape, float64(l.delay.Microseconds())/1000,
 				col(func(d delayed) float64 { return d.Rate }).whole(), cpu, xfast,
 				col(func(d delayed) float64 { return d.CoreBusy }).Median,
 				msCell(col(func(d delayed) float64 { return d.P99 })),
@@ -306,7 +319,8 @@ func delaySection(o options, results []sample) string {
 				col(func(d delayed) float64 { return d.KBPerCall }).String(), g, gpc)
 		}
 	}
-	sb.WriteString("\nCalls in flight: the connections, each keeping one call outstanding; in brackets those the backend held (sampled every 250 ms), " +
+	sb.WriteString("\nCalls in flight: the calls the load keeps outstanding, each on a connection of its own (wrk, HTTP/1.1) or as HTTP/2 streams " +
+		"(bench h2load, as the Graph SDKs send them; nginx relays to the backend over HTTP/1.1 in every phase); in brackets those the backend held (sampled every 250 ms), " +
 		"fewer when a saturated proxy queues calls before forwarding them. KB per call in flight is (peak RSS in the phase − RSS at rest after start) ÷ " +
 		"calls in flight. CPU per call and req/s are over the steady part of the phase, from the backend's count of answers: from when it holds nine " +
 		"tenths of the calls (thousands of TLS handshakes take seconds), else the second half. Goroutines are counted once, two thirds through, through each Go proxy's pprof listener (graph-proxy's admin " +

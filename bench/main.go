@@ -18,7 +18,8 @@
 //	bench run [-rounds 3] [-duration 10s] [-rate 1000] [-soak 10m]
 //	          [-only opa,graph-proxy] [-upstream-delay 300ms [-in-flight 300,2000]]
 //
-// The subcommands backend, bare and opa are the harness's own servers.
+// The subcommands backend, bare and opa are the harness's own servers;
+// h2load is its HTTP/2 load (h2load.go).
 package main
 
 import (
@@ -28,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench run|backend|bare|opa [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench run|backend|bare|opa|h2load [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -41,6 +42,8 @@ func main() {
 		err = bare(os.Args[2:])
 	case "opa":
 		err = opaPeer(os.Args[2:])
+	case "h2load":
+		err = h2LoadMain(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

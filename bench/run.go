@@ -300,7 +300,7 @@ http {
   scgi_temp_path %[1]s/scgi;
   upstream graph { server %[2]s; keepalive 4096; }
   server {
-    listen %[3]s ssl;
+    listen %[3]s ssl http2;
     ssl_certificate %[4]s;
     ssl_certificate_key %[5]s;
     keepalive_requests 1000000;

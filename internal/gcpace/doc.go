@@ -14,6 +14,9 @@
 // A Pacer sets the target after every collection from the heap then live:
 // the headroom is Max times the live heap, but at most Cap bytes, and
 // never less than Min times the live heap (Go's default, 100, being the
-// floor below which the collector's CPU grows fast). Idle, the proxy runs
-// at Max; under load its headroom stays near Cap, then falls to Min.
+// floor below which the collector's CPU grows fast). The proxy's garbage
+// per call is small (a few kilobytes), so a cap of a few megabytes costs
+// it about one collection a second at a thousand calls a second: within
+// the noise of its CPU per call (bench/RESULTS.md), while each call in
+// flight no longer brings four times its live memory in garbage.
 package gcpace

@@ -15,7 +15,7 @@ type Config struct {
 	// Max is the highest target, in percent. Default 400.
 	Max int
 	// Cap is the most headroom, in bytes, that a target above Min may
-	// give. Default 32 MiB.
+	// give. Default 8 MiB.
 	Cap uint64
 }
 
@@ -27,7 +27,7 @@ func (c Config) withDefaults() Config {
 		c.Max = max(400, c.Min)
 	}
 	if c.Cap == 0 {
-		c.Cap = 32 << 20
+		c.Cap = 8 << 20
 	}
 	return c
 }

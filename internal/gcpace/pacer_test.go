@@ -16,12 +16,13 @@ func TestPercent(t *testing.T) {
 		want int
 	}{
 		{name: "nothing live yet", live: 0, want: 400},
-		{name: "idle: 4 MiB live, 16 MiB of headroom is under the cap", live: 4 * mib, want: 400},
-		{name: "8 MiB live: 400% is exactly the cap", live: 8 * mib, want: 400},
-		{name: "16 MiB live: the cap is 200%", live: 16 * mib, want: 200},
-		{name: "24 MiB live: the cap is 133%", live: 24 * mib, want: 133},
-		{name: "32 MiB live: the cap is 100%, the floor", live: 32 * mib, want: 100},
+		{name: "1 MiB live: 4 MiB of headroom is under the cap", live: 1 * mib, want: 400},
+		{name: "2 MiB live: 400% is exactly the cap", live: 2 * mib, want: 400},
+		{name: "4 MiB live: the cap is 200%", live: 4 * mib, want: 200},
+		{name: "6 MiB live: the cap is 133%", live: 6 * mib, want: 133},
+		{name: "8 MiB live: the cap is 100%, the floor", live: 8 * mib, want: 100},
 		{name: "200 MiB live: never under the floor", live: 200 * mib, want: 100},
+		{name: "a larger cap", cfg: Config{Cap: 32 * mib}, live: 16 * mib, want: 200},
 		{name: "own bounds", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, live: 4 * mib, want: 200},
 		{name: "own bounds, floor", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, live: 64 * mib, want: 50},
 		{name: "own bounds, ceiling", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, live: 512 << 10, want: 800},

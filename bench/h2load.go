@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The Graph SDKs speak HTTP/2: a vendor's calls in flight are streams on
+// a few connections, not a connection each as wrk makes them. h2load is
+// the delayed phases' load in that shape (levels "h2/N"): N streams, at
+// most h2Streams on each connection, each keeping one call outstanding
+// (a closed loop), the same calls as wrk's script. It prints the line the
+// script prints, so that parseWrk reads both.
+
+// h2Streams is the most streams h2load opens on one connection: under
+// the servers' limits (Go's 250; nginx's 128).
+const h2Streams = 100
+
+// h2Load runs h2load pinned to the load core.
+func (h *harness) h2Load(target string, streams int, d time.Duration) (wrkResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "taskset", "-c", h.o.loadCPU, h.self, "h2load", "-target", target, "-ca", h.ca,
+		"-streams", strconv.Itoa(streams), "-duration", d.String())
+	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("h2load: %w: %s", err, out)
+	}
+	return parseWrk(string(out))
+}
+
+// h2LoadMain is the h2load subcommand.
+func h2LoadMain(args []string) error {
+	fs := flag.NewFlagSet("h2load", flag.ExitOnError)
+	target := fs.String("target", "", "base URL")
+	caFile := fs.String("ca", "", "CA certificate (PEM)")
+	streams := fs.Int("streams", 300, "calls in flight")
+	d := fs.Duration("duration", 10*time.Second, "how long")
+	fs.Parse(args)
+	pem, err := os.ReadFile(*caFile)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	token := os.Getenv("BENCH_TOKEN")
+	// At least five mailboxes per call in flight, as wrk's script has.
+	mailboxes := max(1000, 5**streams)
+
+	var (
+		next               atomic.Int64
+		bad, sockErr, done atomic.Int64
+		mu                 sync.Mutex
+		latencies          []float64
+		wg                 sync.WaitGroup
+	)
+	deadline := time.Now().Add(*d)
+	start := time.Now()
+	for c := 0; c*h2Streams < *streams; c++ {
+		// A transport per connection: its streams stay on it.
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: h2Streams}}
+		for s := 0; s < h2Streams && c*h2Streams+s < *streams; s++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []float64
+				for time.Now().Before(deadline) {
+					i := next.Add(1)
+					req := loadRequest(*target, token, i, mailboxes)
+					t0 := time.Now()
+					resp, err := client.Do(req)
+					if err != nil {
+						sockErr.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					mine = append(mine, float64(time.Since(t0).Microseconds()))
+					if resp.StatusCode >= 300 {
+						bad.Add(1)
+					}
+					done.Add(1)
+				}
+				mu.Lock()
+				latencies = append(latencies, mine...)
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(latencies)
+	p := func(q float64) float64 {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(q*float64(len(latencies))))]
+	}
+	fmt.Printf("BENCHWRK %d %d %d %d %.1f %.1f\n", done.Load(), elapsed.Microseconds(), bad.Load(), sockErr.Load(), p(0.50), p(0.99))
+	return nil
+}
+
+// loadRequest is the i-th call of the load, as wrk's script makes it:
+// getSchedule and event creation in turn, over the mailboxes.
+func loadRequest(target, token string, i int64, mailboxes int) *http.Request {
+	user := "user" + strconv.FormatInt(i%int64(mailboxes), 10) + "@contoso.example"
+	var path, body string
+	if i%2 == 0 {
+		path, body = "/v1.0/users/"+user+"/calendar/getSchedule", strings.ReplaceAll(scheduleBody, "{user}", user)
+	} else {
+		client := "client" + strconv.FormatInt(i%int64(mailboxes), 10) + "@fabrikam.example"
+		path, body = "/v1.0/users/"+user+"/events", strings.ReplaceAll(eventBody, "client@fabrikam.example", client)
+	}
+	req, _ := http.NewRequest(http.MethodPost, target+path, bytes.NewReader([]byte(body)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
