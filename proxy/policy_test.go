@@ -313,9 +313,12 @@ func TestRateLimitedCall(t *testing.T) {
 // and one more call is refused at once rather than another body taken in.
 func TestConcurrencyCoversBodies(t *testing.T) {
 	pol := strings.Replace(proxytest.DefaultPolicy, "    permissions: [User.ReadBasic.All,",
-		"    rateLimit: { concurrent: 1 }\n    permissions: [User.ReadBasic.All,", 1)
+		"    rateLimit: { concurrent: 1, rps: 10000, burst: 10000 }\n    permissions: [User.ReadBasic.All,", 1)
 	e := proxytest.New(t, proxytest.Options{Policy: pol})
 	_, upns := e.Sim.Graph.Users()
+	// The probes below are admitted until the slow call has entered (on a
+	// busy machine, many): the rate is set far above them, so that only
+	// the concurrency can refuse one.
 	body, send := io.Pipe()
 	done := make(chan *http.Response, 1)
 	go func() {
