@@ -95,12 +95,16 @@ type idleState struct {
 // recordIdle notes each configuration's RSS and goroutines at rest.
 func (h *harness) recordIdle() {
 	for _, name := range h.o.configs {
-		var rss int64
-		for _, pid := range h.pids(name) {
-			rss += procStatus(pid, "VmRSS")
-		}
-		h.idle[name] = idleState{rssKB: rss, goroutines: h.goroutines(name)}
+		h.recordIdleOf(name)
 	}
+}
+
+func (h *harness) recordIdleOf(name string) {
+	var rss int64
+	for _, pid := range h.pids(name) {
+		rss += procStatus(pid, "VmRSS")
+	}
+	h.idle[name] = idleState{rssKB: rss, goroutines: h.goroutines(name)}
 }
 
 // delayedPhases runs the -in-flight levels against configuration name.
@@ -112,6 +116,9 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 	defer h.setDelay(0)
 	var out []delayed
 	for _, l := range h.o.levels {
+		if err := h.restart(name); err != nil {
+			return out, err
+		}
 		if err := h.setDelay(l.delay); err != nil {
 			return out, err
 		}

@@ -131,6 +131,24 @@ func run(args []string) error {
 				r+1, name, s.CPUPerReq, s.P50, s.P99, s.PacedRate, s.Saturated)
 		}
 	}
+	// The delayed phases come after every fast round, each level in a
+	// process started afresh: the thousands of connections and the memory
+	// of a delayed phase would otherwise weigh on the fast rounds after
+	// it, and one level's memory on the next's peak.
+	for r := 0; o.upstreamDelay > 0 && r < min(o.rounds, o.delayRounds); r++ {
+		order := append([]string(nil), o.configs...)
+		for i := 0; i < r%len(order); i++ {
+			order = append(order[1:], order[0])
+		}
+		for _, name := range order {
+			i := slices.IndexFunc(results, func(s sample) bool { return s.Config == name && s.Round == r+1 })
+			d, err := h.delayedPhases(name, results[i])
+			if err != nil {
+				return fmt.Errorf("round %d, %s at Graph's latency: %w", r+1, name, err)
+			}
+			results[i].Delayed = d
+		}
+	}
 	var soak *soakResult
 	if o.soak > 0 {
 		if soak, err = h.soakRun(o.soak); err != nil {
@@ -156,6 +174,9 @@ type harness struct {
 	sim     *exec.Cmd
 	backend *exec.Cmd
 	client  *http.Client
+	// what restarting a configuration needs
+	simEnv    []byte
+	cert, key string
 }
 
 func start(o options) (*harness, error) {
@@ -204,38 +225,73 @@ func start(o options) (*harness, error) {
 	if h.backend, h.addrs["direct"], err = h.startServer(o.loadCPU, "backend", backendArgs...); err != nil {
 		return h, err
 	}
-	upstream := "https://" + h.addrs["direct"]
+	h.simEnv, h.cert, h.key = simEnv, cert, key
 	for _, name := range o.configs {
-		switch name {
-		case "direct":
-		case "bare":
-			args := []string{"-cert", cert, "-key", key, "-upstream", upstream, "-ca", h.ca}
-			if args, err = h.withPprof(name, args); err != nil {
-				return h, err
-			}
-			h.procs[name], h.addrs[name], err = h.startServer(o.proxyCPU, "bare", args...)
-		case "opa":
-			err = h.startOPA(name, simEnv, cert, key, upstream)
-		case "nginx":
-			err = h.startNginx(cert, key)
-		case "graph-proxy":
-			err = h.startGraphProxy(name, o.proxyBin, simEnv, cert, key, upstream)
-		case "baseline":
-			if o.baselineBin == "" {
-				err = errors.New("needs -baseline")
-				break
-			}
-			err = h.startGraphProxy(name, o.baselineBin, simEnv, cert, key, upstream)
-		default:
-			err = fmt.Errorf("unknown configuration %q", name)
-		}
-		if err != nil {
+		if err := h.startConfig(name); err != nil {
 			return h, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	defer h.recordIdle()
-	// Every configuration answers the load's requests with success.
 	for _, name := range o.configs {
+		if err := h.check(name); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// startConfig starts configuration name's process (direct's is the
+// backend, started first).
+func (h *harness) startConfig(name string) error {
+	upstream := "https://" + h.addrs["direct"]
+	switch name {
+	case "direct":
+		return nil
+	case "bare":
+		args := []string{"-cert", h.cert, "-key", h.key, "-upstream", upstream, "-ca", h.ca}
+		args, err := h.withPprof(name, args)
+		if err != nil {
+			return err
+		}
+		h.procs[name], h.addrs[name], err = h.startServer(h.o.proxyCPU, "bare", args...)
+		return err
+	case "opa":
+		return h.startOPA(name, h.simEnv, h.cert, h.key, upstream)
+	case "nginx":
+		return h.startNginx(h.cert, h.key)
+	case "graph-proxy":
+		return h.startGraphProxy(name, h.o.proxyBin, h.simEnv, h.cert, h.key, upstream)
+	case "baseline":
+		if h.o.baselineBin == "" {
+			return errors.New("needs -baseline")
+		}
+		return h.startGraphProxy(name, h.o.baselineBin, h.simEnv, h.cert, h.key, upstream)
+	}
+	return fmt.Errorf("unknown configuration %q", name)
+}
+
+// restart starts configuration name afresh (not direct: the backend
+// serves every configuration): a delayed phase measures what its calls in
+// flight take from a process at rest, not what earlier phases left.
+func (h *harness) restart(name string) error {
+	if name == "direct" {
+		return nil
+	}
+	stopProcess(h.procs[name])
+	if err := h.startConfig(name); err != nil {
+		return fmt.Errorf("restarting %s: %w", name, err)
+	}
+	if err := h.check(name); err != nil {
+		return err
+	}
+	h.recordIdleOf(name)
+	return nil
+}
+
+// check has configuration name answer the load's two calls, each with
+// success.
+func (h *harness) check(name string) error {
+	{
 		for _, path := range []string{"/v1.0/users/user1@contoso.example/calendar/getSchedule", "/v1.0/users/user1@contoso.example/events"} {
 			body := strings.ReplaceAll(scheduleBody, "{user}", "user1@contoso.example")
 			if strings.HasSuffix(path, "/events") {
@@ -246,16 +302,16 @@ func start(o options) (*harness, error) {
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := h.client.Do(req)
 			if err != nil {
-				return h, fmt.Errorf("%s: %w", name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode >= 300 {
-				return h, fmt.Errorf("%s answered %s with %d: %s", name, path, resp.StatusCode, b)
+				return fmt.Errorf("%s answered %s with %d: %s", name, path, resp.StatusCode, b)
 			}
 		}
 	}
-	return h, nil
+	return nil
 }
 
 // startServer starts one of this program's servers pinned to cpu and reads
@@ -474,11 +530,6 @@ func (h *harness) measure(name string, round int) (sample, error) {
 	s := sample{Config: name, Round: round + 1}
 	target := "https://" + h.addrs[name]
 	pids := h.pids(name)
-	if h.o.upstreamDelay > 0 {
-		// The delayed phases reset the peak; this round's fast phases
-		// have theirs.
-		resetPeak(pids)
-	}
 	before := cpuTicks(pids)
 	profiled := make(chan error, 1)
 	if addr := h.pprof[name]; addr != "" && round == 0 {
@@ -519,11 +570,6 @@ func (h *harness) measure(name string, round int) (sample, error) {
 		s.Saturated = float64(sat.requests) / sat.duration.Seconds()
 	}
 	s.PeakRSSKB = peakRSS(h.pids(name))
-	if h.o.upstreamDelay > 0 && round < h.o.delayRounds {
-		if s.Delayed, err = h.delayedPhases(name, s); err != nil {
-			return s, err
-		}
-	}
 	return s, nil
 }
 
