@@ -23,18 +23,11 @@ func rewriteAll(t testing.TB, in string, readSize int) string {
 // rewrite is rewriteAll that also withholds external links when asked.
 func rewrite(t testing.TB, in string, readSize int, withhold bool) string {
 	t.Helper()
-	l := NewLinkRewriter(testGraph, testPublic)
-	var src io.Reader = strings.NewReader(in)
-	if readSize > 0 {
-		src = &chunkReader{r: src, n: readSize}
-	}
-	body := l.body(io.NopCloser(src), withhold)
-	defer body.Close()
-	out, err := io.ReadAll(body)
+	out, _, err := rewritten(in, readSize, withhold)
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	return string(out)
+	return out
 }
 
 // chunkReader returns at most n bytes a read, to split tokens across reads.
