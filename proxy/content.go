@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,7 +346,8 @@ func (c *capped) Read(p []byte) (int, error) {
 // status, the driveItem at its end, an error) is read whole, its
 // @odata.context withheld unless it points at Graph (fileanswer.go), and
 // goes through the link rewriter, every link outside Graph withheld; one
-// that cannot be read so is an error, and nothing is written.
+// that cannot be read so is an error, and nothing is written. Any other
+// body is withheld, its status relayed.
 func (h *Handler) relayFileAnswer(w *responseWriter, r *http.Request, c *call, resp *http.Response, keep []string) error {
 	fileBytes := c.file != nil && c.file.rec.Op == "download" && resp.StatusCode < 300
 	rewrite := !fileBytes && isJSON(resp.Header.Get("Content-Type")) && resp.Body != http.NoBody
@@ -366,12 +368,22 @@ func (h *Handler) relayFileAnswer(w *responseWriter, r *http.Request, c *call, r
 	if v := resp.Header.Get("Retry-After"); v != "" {
 		dst.Set("Retry-After", v)
 	}
-	if rewrite {
+	switch {
+	case rewrite:
 		dst.Set("Content-Type", resp.Header.Get("Content-Type"))
 		c.links = h.links.body(resp.Body, true)
 		resp.Body = c.links
 		resp.ContentLength = -1
 		dst.Del("Content-Length")
+	case !fileBytes && resp.Body != http.NoBody && resp.ContentLength != 0:
+		// Not a file's bytes and not JSON (an HTML or XML error page, a
+		// type not given): nothing the proxy can check for the host's own
+		// URLs. The status goes to the caller; the body is withheld.
+		dst.Del("Content-Type")
+		dst.Del("Content-Length")
+		resp.Body = http.NoBody
+		resp.ContentLength = 0
+		c.rec.Reason = appendReason(c.rec.Reason, "the file host's answer of type "+strconv.Quote(resp.Header.Get("Content-Type"))+" withheld")
 	}
 	if resp.Header.Get("Location") != "" {
 		c.rec.Reason = appendReason(c.rec.Reason, "Location to a host other than Graph withheld")

@@ -1,0 +1,72 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/seal"
+	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/filelink"
+)
+
+// TestFileHostAnswerNotJSONWithheld: a file host's answer that is neither
+// a file's bytes nor JSON (here an HTML error page naming the host's own
+// pre-authenticated URL) cannot be checked for links: its status reaches
+// the caller, its body does not, and the record says so.
+func TestFileHostAnswerNotJSONWithheld(t *testing.T) {
+	const page = `<html><a href="https://contoso.sharepoint.com/_layouts/15/download.aspx?tempauth=secret">retry</a></html>`
+	var host *httptest.Server
+	graph := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", host.URL+"/download/1?tempauth=bench")
+		w.WriteHeader(http.StatusFound)
+	}))
+	host = startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, page)
+	}))
+	pool := x509.NewCertPool()
+	pool.AddCert(graph.Certificate())
+	graphURL, _ := url.Parse(graph.URL)
+	hostURL, _ := url.Parse(host.URL)
+	key := make([]byte, 32)
+	rand.Read(key)
+	sealer, err := filelink.NewSealer(seal.Static{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records bytes.Buffer
+	audit, err := auditlog.New(auditlog.Options{Replica: "test", Sinks: []auditlog.Sink{&auditlog.WriterSink{SinkName: "buf", W: &records}}, Linger: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := benchHandlerWith(t, contentPolicy(1<<20), func(o *proxy.Options) {
+		transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})
+		o.Graph, o.Transport, o.Audit = graphURL, transport, audit
+		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer, Transport: transport}
+	})
+
+	req := httptest.NewRequest("GET", "https://gp.contoso.example/v1.0/drives/b!x/items/1/content", nil)
+	req.Header.Set("Authorization", "Bearer vendor-token")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusNotFound || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
+		t.Errorf("got %d %q %q; want 404 without the host's page", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+	if err := audit.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := records.String(); !strings.Contains(got, `the file host's answer of type \"text/html\" withheld`) || strings.Contains(got, "secret") {
+		t.Errorf("records %s; want the withheld answer noted, and not its URL", got)
+	}
+}
