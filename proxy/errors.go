@@ -174,7 +174,7 @@ func classify(err error) *Error {
 	case errors.Is(err, errAnswerUncheckable):
 		// Graph had answered: the call may have taken effect.
 		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",
-			Message: "Microsoft Graph's answer could not be checked for links to other hosts (nested too deep, or not well-formed JSON), so it was withheld; the request may have taken effect.", Err: err}
+			Message: "Microsoft Graph's answer could not be checked for links to other hosts (encoded, nested too deep, or not well-formed JSON), so it was withheld; the request may have taken effect.", Err: err}
 	case errors.Is(err, errUnrestorable):
 		// Graph had answered: the call may have taken effect.
 		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.answerWithheld",

@@ -196,6 +196,12 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	if c.filtered() {
 		return h.filteredAnswer(c, resp)
 	}
+	withhold := !c.decision.ExternalLinks || c.mint != nil
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" && withhold && isJSON(resp.Header.Get("Content-Type")) && resp.Body != http.NoBody {
+		// Encoded in a way the transport did not undo (it undoes only
+		// what it asked for, graph.compression): its links cannot be read.
+		return nil, false, fmt.Errorf("%w: Content-Encoding %q", errAnswerEncoded, enc)
+	}
 	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
 		if h.aboutSubscriptions(c) && resp.Body != http.NoBody && resp.ContentLength != 0 &&
 			resp.StatusCode < 300 && resp.StatusCode != http.StatusNoContent {
@@ -203,7 +209,6 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		}
 		return nil, false, nil
 	}
-	withhold := !c.decision.ExternalLinks || c.mint != nil
 	var raw *bytes.Buffer
 	switch {
 	case resp.ContentLength > maxBufferedAnswer:

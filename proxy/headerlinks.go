@@ -34,8 +34,14 @@ var errAnswerTooDeep = fmt.Errorf("%w: nested too deep for its links to be check
 // past that point.
 var errAnswerMalformed = fmt.Errorf("%w: not well-formed JSON, so its links cannot be checked", errAnswerUncheckable)
 
+// errAnswerEncoded: a JSON answer under a Content-Encoding the transport
+// did not undo, while external links are withheld: its bytes are not the
+// JSON the rewriter reads.
+var errAnswerEncoded = fmt.Errorf("%w: encoded, so its links cannot be checked", errAnswerUncheckable)
+
 // errAnswerUncheckable: an answer whose links the rewriter cannot check
-// (errAnswerTooDeep, errAnswerMalformed); withheld (502), or cut.
+// (errAnswerTooDeep, errAnswerMalformed, errAnswerEncoded); withheld
+// (502), or cut.
 var errAnswerUncheckable = errors.New("answer withheld")
 
 // batchRole is what a container of a JSON answer is to a $batch answer.
