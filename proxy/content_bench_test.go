@@ -57,7 +57,8 @@ import (
 //   - MB/s: throughput (MB = 10^6 bytes, as Go's own);
 //   - cpu-ns/MB: the proxy's CPU time (user and system) per MB;
 //   - idle-rss-MB: its resident set at the idle mark (after a small
-//     file has passed, a GC and free memory handed back);
+//     file has passed, a GC, a second at rest and free memory handed
+//     back);
 //   - peak-rss-MB: how far the resident set rose above the idle mark at
 //     its peak during the transfer (VmHWM, reset at the mark by writing 5
 //     to /proc/self/clear_refs: Linux only, elsewhere it is skipped);
@@ -405,7 +406,10 @@ func TestContentProxyProcess(t *testing.T) {
 	for in.Scan() {
 		switch in.Text() {
 		case "mark":
+			// At rest, as a proxy between calls is: a second without
+			// any, long enough for the GC pacer to see the calls gone.
 			runtime.GC()
+			time.Sleep(time.Second)
 			debug.FreeOSMemory()
 			// Writing 5 resets VmHWM to the current RSS (Linux 4.0 and
 			// later; proc(5)).

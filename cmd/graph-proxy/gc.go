@@ -8,6 +8,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/gcpace"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // gcBounds are the proxy's GC targets unless GOGC is set. Its live heap is
@@ -15,11 +16,14 @@ import (
 // per-call, so a target of 400 costs little memory then; but the live heap
 // grows with the calls in flight — at Graph's latency, hundreds — and at
 // 400 each of their megabytes would bring four of garbage. The headroom is
-// therefore capped at 8 MiB, down to Go's default target (gcpace; the cap
-// measured at about 1% of CPU per call against 32 MiB, and 45% less memory
-// per call in flight, bench/RESULTS.md). The memory limit below keeps it
-// from growing past the container.
-var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 8 << 20}
+// therefore capped at 8 MiB, and at half a second of allocation (a file
+// streaming makes little garbage), but never under the collection's scan
+// work: bodies held for their checks are never scanned and earn no
+// proportional headroom (gcpace; the cap measured at about 1% of CPU per
+// call against 32 MiB, and 45% less memory per call in flight,
+// bench/RESULTS.md). The memory limit below keeps it from growing past the
+// container.
+var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 8 << 20, Period: 500 * time.Millisecond}
 
 // tuneGC paces the GC within gcBounds unless GOGC is set, and, unless
 // GOMEMLIMIT is set, sets a soft memory limit of 80% of the cgroup's

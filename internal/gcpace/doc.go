@@ -11,12 +11,26 @@
 // megabyte of them brings four of garbage: at Graph's latency, with
 // hundreds of calls held, most of the proxy's memory would be headroom.
 //
-// A Pacer sets the target after every collection from the heap then live:
-// the headroom is Max times the live heap, but at most Cap bytes, and
-// never less than Min times the live heap (Go's default, 100, being the
-// floor below which the collector's CPU grows fast). The proxy's garbage
-// per call is small (a few kilobytes), so a cap of a few megabytes costs
-// it about one collection a second at a thousand calls a second: within
-// the noise of its CPU per call (bench/RESULTS.md), while each call in
-// flight no longer brings four times its live memory in garbage.
+// A Pacer sets the target after every collection from what the heap then
+// holds and how fast it has been allocating:
+//
+//   - the headroom is Max times the live heap, but at most Cap bytes, and
+//     at most what Period of allocation at the recent rate fills: beyond
+//     that, garbage is memory held for nothing, since the collections it
+//     would save are already at most one per Period. While a file streams
+//     through the proxy (a few tens of kilobytes of garbage per megabyte)
+//     this keeps the resident set within a few megabytes of idle;
+//   - it is never less than Min times the scan work, the scannable part of
+//     the live heap with the stacks and globals (Go's default, 100, being
+//     the floor below which the collector's CPU grows fast). A
+//     collection's cost is its scan work: a large request body held for
+//     its checks is a []byte, marked but never scanned, so a hundred bodies
+//     in flight do not earn a hundred bodies' worth of garbage as Go's
+//     proportional target would give them.
+//
+// The proxy's garbage per call is small (a few kilobytes), so a cap of a
+// few megabytes costs it about one collection a second at a thousand calls
+// a second: within the noise of its CPU per call (bench/RESULTS.md), while
+// each call in flight no longer brings four times its live memory in
+// garbage.
 package gcpace

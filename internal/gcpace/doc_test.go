@@ -6,15 +6,28 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/gcpace"
 )
 
-// The defaults, the proxy's bounds: 400% while under 2 MiB is live, then
-// at most 8 MiB of headroom, down to Go's default target.
-func ExampleConfig_Percent() {
+// The defaults, the proxy's bounds: 400% while the heap is small, then
+// at most 8 MiB of headroom, and at most half a second of allocation; but
+// never less than the scan work.
+func ExampleConfig_Headroom() {
 	var cfg gcpace.Config
-	for _, live := range []uint64{1 << 20, 4 << 20, 64 << 20} {
-		fmt.Printf("%d MiB live: GOGC %d\n", live>>20, cfg.Percent(live))
+	const mib = 1 << 20
+	for _, h := range []struct {
+		what string
+		heap gcpace.Heap
+	}{
+		{"1 MiB live, calls at 30 MB/s", gcpace.Heap{Live: 1 * mib, Scan: 1 * mib, Rate: 30e6}},
+		{"6 MiB live, calls at 30 MB/s", gcpace.Heap{Live: 6 * mib, Scan: 5 * mib, Rate: 30e6}},
+		{"6 MiB live, a file streaming", gcpace.Heap{Live: 6 * mib, Scan: 3 * mib, Rate: 4e6}},
+		{"400 MiB of bodies held, 12 MiB to scan", gcpace.Heap{Live: 400 * mib, Scan: 12 * mib, Rate: 1e9}},
+		{"64 MiB of small objects live", gcpace.Heap{Live: 64 * mib, Scan: 64 * mib, Rate: 30e6}},
+	} {
+		fmt.Printf("%s: %.1f MiB of headroom\n", h.what, float64(cfg.Headroom(h.heap))/mib)
 	}
 	// Output:
-	// 1 MiB live: GOGC 400
-	// 4 MiB live: GOGC 200
-	// 64 MiB live: GOGC 100
+	// 1 MiB live, calls at 30 MB/s: 4.0 MiB of headroom
+	// 6 MiB live, calls at 30 MB/s: 8.0 MiB of headroom
+	// 6 MiB live, a file streaming: 3.0 MiB of headroom
+	// 400 MiB of bodies held, 12 MiB to scan: 12.0 MiB of headroom
+	// 64 MiB of small objects live: 64.0 MiB of headroom
 }

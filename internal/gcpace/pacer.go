@@ -6,17 +6,23 @@ import (
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// Config bounds the headroom. Percentages are of the live heap, as GOGC's.
+// Config bounds the headroom. Percentages are of the heap as GOGC's are.
 type Config struct {
-	// Min is the lowest target, in percent. Default 100.
+	// Min is the lowest target, in percent of the scannable heap (see
+	// Heap.Scan). Default 100.
 	Min int
-	// Max is the highest target, in percent. Default 400.
+	// Max is the highest target, in percent of the live heap. Default 400.
 	Max int
 	// Cap is the most headroom, in bytes, that a target above Min may
 	// give. Default 8 MiB.
 	Cap uint64
+	// Period is the allocation the headroom need hold: at most what the
+	// heap allocated in this long, at the rate since the last collection.
+	// Default 500 ms.
+	Period time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -29,24 +35,49 @@ func (c Config) withDefaults() Config {
 	if c.Cap == 0 {
 		c.Cap = 8 << 20
 	}
+	if c.Period <= 0 {
+		c.Period = 500 * time.Millisecond
+	}
 	return c
 }
 
-// Percent is the target for a live heap of live bytes: the headroom
-// Max% of live, capped at Cap bytes, but never under Min% of live.
-func (c Config) Percent(live uint64) int {
+// Heap is what the pacer knows of the heap after a collection.
+type Heap struct {
+	// Live is the heap live after the collection.
+	Live uint64
+	// Scan is the work a collection does: the live heap's scannable part
+	// (a large []byte is marked, never scanned), stacks and globals.
+	Scan uint64
+	// Roots are the stacks and globals scanned, which Go's target counts
+	// with the live heap.
+	Roots uint64
+	// Rate is the allocation in bytes a second over the last Period at
+	// least (Pacer.rate); zero when not known.
+	Rate float64
+}
+
+// Headroom is the garbage the heap may gain before the next collection:
+// Max% of the live heap, at most Cap bytes, at most what Period of
+// allocation at Rate fills; but never less than Min% of the scan work.
+func (c Config) Headroom(h Heap) uint64 {
 	c = c.withDefaults()
-	if live == 0 {
+	room := min(h.Live*uint64(c.Max)/100, c.Cap)
+	if h.Rate > 0 {
+		room = min(room, uint64(h.Rate*c.Period.Seconds()))
+	}
+	return max(room, h.Scan*uint64(c.Min)/100)
+}
+
+// Percent is the GC target that gives Headroom(h): Go's target is the
+// live heap plus GOGC% of the live heap and the roots.
+func (c Config) Percent(h Heap) int {
+	c = c.withDefaults()
+	base := h.Live + h.Roots
+	if base == 0 {
 		return c.Max
 	}
-	p := c.Cap * 100 / live
-	switch {
-	case p >= uint64(c.Max):
-		return c.Max
-	case p <= uint64(c.Min):
-		return c.Min
-	}
-	return int(p)
+	p := (c.Headroom(h)*100 + base - 1) / base
+	return int(min(max(p, 1), uint64(c.Max)))
 }
 
 // A Pacer adjusts the GC target after each collection. The zero value is
@@ -54,23 +85,90 @@ func (c Config) Percent(live uint64) int {
 type Pacer struct {
 	cfg     Config
 	stopped atomic.Bool
+	stop    chan struct{}
 	mu      sync.Mutex
 	percent int
 	sample  []metrics.Sample
+	// the heap's allocation at recent adjustments, oldest first
+	past []allocated
 }
+
+// allocated is the heap's cumulative allocation at a moment.
+type allocated struct {
+	at     time.Time
+	allocs uint64
+}
+
+// maxPast bounds the adjustments remembered: the rate is read over a
+// Period or more, unless collections come faster than maxPast a Period.
+const maxPast = 16
+
+// rate is the allocation rate since the latest adjustment at least a
+// Period ago, else the oldest remembered, and remembers this one. A rate
+// read only since the last collection would see a burst (the connections
+// a transfer opens) as the rate to come, and give the next cycle a
+// headroom the burst does not last to fill.
+func (p *Pacer) rate(now time.Time, allocs uint64) float64 {
+	var r float64
+	if len(p.past) > 0 {
+		from := p.past[0]
+		for _, a := range p.past {
+			if now.Sub(a.at) < p.cfg.Period {
+				break
+			}
+			from = a
+		}
+		if secs := now.Sub(from.at).Seconds(); secs > 0 && allocs >= from.allocs {
+			r = float64(allocs-from.allocs) / secs
+		}
+	}
+	if len(p.past) == maxPast {
+		p.past = append(p.past[:0], p.past[1:]...)
+	}
+	p.past = append(p.past, allocated{now, allocs})
+	return r
+}
+
+// metricNames are the samples adjust reads, in Pacer.sample's order.
+var metricNames = []string{"/gc/heap/live:bytes", "/gc/scan/heap:bytes", "/gc/scan/stack:bytes", "/gc/scan/globals:bytes", "/gc/heap/allocs:bytes"}
 
 // Start applies cfg's target for the heap live now and keeps it current
 // until Stop. It takes over the GC target: GOGC, if the operator set it,
 // is for the caller to honour by not starting a Pacer.
 func Start(cfg Config) *Pacer {
-	p := &Pacer{cfg: cfg.withDefaults(), sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	p := &Pacer{cfg: cfg.withDefaults(), sample: make([]metrics.Sample, len(metricNames)), stop: make(chan struct{}), past: make([]allocated, 0, maxPast)}
+	for i, name := range metricNames {
+		p.sample[i].Name = name
+	}
 	p.adjust()
 	p.arm()
+	go p.tick()
 	return p
 }
 
 // Stop stops adjusting; the target last set stays.
-func (p *Pacer) Stop() { p.stopped.Store(true) }
+func (p *Pacer) Stop() {
+	if p.stopped.CompareAndSwap(false, true) {
+		close(p.stop)
+	}
+}
+
+// tick adjusts every Period between collections as well: without it, the
+// target set in a burst would hold until the next collection, however long
+// the heap then stays quiet, and the first cycle after a quiet spell (a
+// file transfer starting) would have the burst's headroom to fill.
+func (p *Pacer) tick() {
+	t := time.NewTicker(p.cfg.Period)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.adjust()
+		case <-p.stop:
+			return
+		}
+	}
+}
 
 // Percent is the target last set.
 func (p *Pacer) Percent() int {
@@ -95,19 +193,22 @@ func (p *Pacer) arm() {
 	}, p)
 }
 
-// adjust sets the target for the heap live after the last collection.
-// Small moves are left alone: each change makes the runtime recompute its
+// adjust sets the target for the heap after the last collection. Small
+// moves are left alone: each change makes the runtime recompute its
 // pacing.
 func (p *Pacer) adjust() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	metrics.Read(p.sample)
-	var live uint64
-	if p.sample[0].Value.Kind() == metrics.KindUint64 {
-		live = p.sample[0].Value.Uint64()
+	v := func(i int) uint64 {
+		if p.sample[i].Value.Kind() == metrics.KindUint64 {
+			return p.sample[i].Value.Uint64()
+		}
+		return 0
 	}
-	want := p.cfg.Percent(live)
-	if p.percent != 0 && abs(want-p.percent)*10 < p.percent && want != p.cfg.Min && want != p.cfg.Max {
+	h := Heap{Live: v(0), Scan: v(1), Roots: v(2) + v(3), Rate: p.rate(time.Now(), v(4))}
+	want := p.cfg.Percent(h)
+	if p.percent != 0 && abs(want-p.percent)*10 < p.percent && want != p.cfg.Max {
 		return
 	}
 	if want != p.percent {

@@ -7,31 +7,39 @@ import (
 	"time"
 )
 
-func TestPercent(t *testing.T) {
+func TestHeadroom(t *testing.T) {
 	const mib = 1 << 20
 	tests := []struct {
-		name string
-		cfg  Config
-		live uint64
-		want int
+		name    string
+		cfg     Config
+		heap    Heap
+		room    uint64
+		percent int
 	}{
-		{name: "nothing live yet", live: 0, want: 400},
-		{name: "1 MiB live: 4 MiB of headroom is under the cap", live: 1 * mib, want: 400},
-		{name: "2 MiB live: 400% is exactly the cap", live: 2 * mib, want: 400},
-		{name: "4 MiB live: the cap is 200%", live: 4 * mib, want: 200},
-		{name: "6 MiB live: the cap is 133%", live: 6 * mib, want: 133},
-		{name: "8 MiB live: the cap is 100%, the floor", live: 8 * mib, want: 100},
-		{name: "200 MiB live: never under the floor", live: 200 * mib, want: 100},
-		{name: "a larger cap", cfg: Config{Cap: 32 * mib}, live: 16 * mib, want: 200},
-		{name: "own bounds", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, live: 4 * mib, want: 200},
-		{name: "own bounds, floor", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, live: 64 * mib, want: 50},
-		{name: "own bounds, ceiling", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, live: 512 << 10, want: 800},
-		{name: "a Max under Min is taken as the default", cfg: Config{Min: 200, Max: 150}, live: mib, want: 400},
+		{name: "nothing live yet", heap: Heap{}, room: 0, percent: 400},
+		{name: "1 MiB live: 400% is under the cap", heap: Heap{Live: 1 * mib, Scan: 1 * mib}, room: 4 * mib, percent: 400},
+		{name: "4 MiB live: the cap", heap: Heap{Live: 4 * mib, Scan: 2 * mib}, room: 8 * mib, percent: 200},
+		{name: "roots count with the live heap", heap: Heap{Live: 3 * mib, Scan: 2 * mib, Roots: 1 * mib}, room: 8 * mib, percent: 200},
+		{name: "6 MiB live: the cap is 134%", heap: Heap{Live: 6 * mib, Scan: 4 * mib}, room: 8 * mib, percent: 134},
+		{name: "a slow allocation rate: half a second of it", heap: Heap{Live: 6 * mib, Scan: 1 * mib, Rate: 4 * mib}, room: 2 * mib, percent: 34},
+		{name: "a fast rate: the cap", heap: Heap{Live: 6 * mib, Scan: 1 * mib, Rate: 100 * mib}, room: 8 * mib, percent: 134},
+		{name: "idle: the scan work", heap: Heap{Live: 6 * mib, Scan: 3 * mib, Rate: 1}, room: 3 * mib, percent: 50},
+		{name: "64 MiB of pointers live: never under the scan work", heap: Heap{Live: 64 * mib, Scan: 64 * mib, Rate: 100 * mib}, room: 64 * mib, percent: 100},
+		{name: "400 MiB of bodies: headroom by the cap, not the live heap", heap: Heap{Live: 400 * mib, Scan: 4 * mib, Rate: 1000 * mib}, room: 8 * mib, percent: 2},
+		{name: "the target is at least 1%", heap: Heap{Live: 4096 * mib, Scan: 1 * mib, Rate: 1}, room: 1 * mib, percent: 1},
+		{name: "a larger cap", cfg: Config{Cap: 32 * mib}, heap: Heap{Live: 16 * mib, Scan: 8 * mib}, room: 32 * mib, percent: 200},
+		{name: "own bounds, floor", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, heap: Heap{Live: 64 * mib, Scan: 64 * mib}, room: 32 * mib, percent: 50},
+		{name: "own bounds, ceiling", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, heap: Heap{Live: 512 << 10, Scan: 512 << 10}, room: 4 * mib, percent: 800},
+		{name: "own period", cfg: Config{Period: 2 * time.Second}, heap: Heap{Live: 6 * mib, Scan: 1 * mib, Rate: 1 * mib}, room: 2 * mib, percent: 34},
+		{name: "a Max under Min is taken as the default", cfg: Config{Min: 200, Max: 150}, heap: Heap{Live: mib, Scan: mib}, room: 4 * mib, percent: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.cfg.Percent(tt.live); got != tt.want {
-				t.Errorf("Percent(%d) = %d; want %d", tt.live, got, tt.want)
+			if got := tt.cfg.Headroom(tt.heap); got != tt.room {
+				t.Errorf("Headroom(%+v) = %d; want %d", tt.heap, got, tt.room)
+			}
+			if got := tt.cfg.Percent(tt.heap); got != tt.percent {
+				t.Errorf("Percent(%+v) = %d; want %d", tt.heap, got, tt.percent)
 			}
 		})
 	}
@@ -40,9 +48,10 @@ func TestPercent(t *testing.T) {
 // keep holds what the test makes live.
 var keep [][]byte
 
-// TestPacerFollowsTheLiveHeap: a heap that grows live past the cap brings
-// the target down after the next collections, and back up once it is
-// garbage again.
+// TestPacerFollowsTheLiveHeap: a live heap of large byte buffers (bodies
+// held for their checks) brings a target far under Go's default, since
+// they are never scanned; one of pointers brings Go's default, the scan
+// work's floor. The target rises again once the bytes are garbage.
 func TestPacerFollowsTheLiveHeap(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(old)
@@ -60,7 +69,6 @@ func TestPacerFollowsTheLiveHeap(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	waitFor("small heap", func(pc int) bool { return pc == 400 })
 	for range 64 {
 		b := make([]byte, 1<<20)
 		for i := range b {
@@ -68,10 +76,52 @@ func TestPacerFollowsTheLiveHeap(t *testing.T) {
 		}
 		keep = append(keep, b)
 	}
-	waitFor("64 MiB live", func(pc int) bool { return pc == 100 })
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("runtime's target %d; want the pacer's 100", got)
+	waitFor("64 MiB of bytes live", func(pc int) bool { return pc <= 25 })
+	if got := debug.SetGCPercent(p.Percent()); got != p.Percent() {
+		t.Errorf("runtime's target %d; want the pacer's %d", got, p.Percent())
 	}
 	keep = nil
-	waitFor("garbage again", func(pc int) bool { return pc == 400 })
+	waitFor("garbage again", func(pc int) bool { return pc > 25 })
+	pointers = make([]*int, 8<<20) // 64 MiB, all of it scanned
+	waitFor("64 MiB of pointers live", func(pc int) bool { return pc >= 90 })
+	pointers = nil
+}
+
+// pointers holds what the test makes live and scannable.
+var pointers []*int
+
+// TestRateOverAPeriod: the rate is read over a Period at least, so that a
+// burst since the last collection is not taken for the rate to come.
+func TestRateOverAPeriod(t *testing.T) {
+	const mb = 1 << 20
+	t0 := time.Unix(0, 0)
+	steps := []struct {
+		after  time.Duration // since t0
+		allocs uint64
+		want   float64 // bytes a second
+	}{
+		{0, 0, 0}, // nothing remembered yet
+		{time.Second, 1 * mb, 1 * mb},
+		{2 * time.Second, 2 * mb, 1 * mb},
+		// a burst of 4 MB in 100 ms: read over the 1.1 s since the
+		// adjustment a Period before, not as 40 MB/s
+		{2100 * time.Millisecond, 6 * mb, 5 * mb / 1.1},
+		// quiet: over the 550 ms since the adjustment at 2 s
+		{2550 * time.Millisecond, 6 * mb, 4 * mb / 0.55},
+		// then since the burst's, a Period ago: nothing
+		{3100 * time.Millisecond, 6 * mb, 0},
+	}
+	p := &Pacer{cfg: Config{Period: 500 * time.Millisecond}.withDefaults()}
+	for _, s := range steps {
+		got := p.rate(t0.Add(s.after), s.allocs)
+		if diff := got - s.want; diff > 1 || diff < -1 {
+			t.Errorf("at %v, %d allocated: rate %.0f; want %.0f", s.after, s.allocs, got, s.want)
+		}
+	}
+	for range 2 * maxPast {
+		p.rate(t0, 0)
+	}
+	if len(p.past) != maxPast {
+		t.Errorf("%d adjustments remembered; want at most %d", len(p.past), maxPast)
+	}
 }
