@@ -201,7 +201,7 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 		}
 		d.ContentType = ct
 		switch {
-		case media == mediaContent && !isMIME && ct != "application/json":
+		case media == mediaContent && !isMIME && !isJSON(ct):
 			// File content: bytes for a file, not read.
 			return "", RefusalPolicy
 		case isMIME:

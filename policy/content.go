@@ -92,7 +92,7 @@ func (rt Routed) DecideStream(contentType string) Decision {
 	if !d.Forwarded() {
 		return d
 	}
-	ct, _, reason := decideMediaType(contentType, mediaContent)
+	ct, _, reason := decideMediaType(contentType, mediaStream)
 	if reason != "" {
 		if d.Result == Allow {
 			d.Refuse(reason)

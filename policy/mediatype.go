@@ -20,8 +20,11 @@ const (
 	mediaJSONOrMIME
 	// mediaContent: file content, passed on unread under any one
 	// well-formed media type (a file's bytes name no one the policy
-	// reads).
+	// reads) but JSON's, which is read as JSON.
 	mediaContent
+	// mediaStream: a file's bytes under a content rule (content.go),
+	// streamed to a file: any one well-formed media type, JSON's too.
+	mediaStream
 )
 
 // decideMediaType checks a body's Content-Type for a route and returns
@@ -38,7 +41,7 @@ func decideMediaType(ct string, media bodyMedia) (out string, isMIME bool, reaso
 		return "", false, fmt.Sprintf("Content-Type %q cannot be parsed: %v", ct, err)
 	}
 	switch {
-	case media == mediaContent:
+	case media == mediaStream, media == mediaContent && !jsonFamily(mt):
 		out = mime.FormatMediaType(mt, params)
 		if out == "" {
 			return "", false, fmt.Sprintf("Content-Type %q cannot be written out again", ct)
@@ -49,7 +52,7 @@ func decideMediaType(ct string, media bodyMedia) (out string, isMIME bool, reaso
 			return "", false, reason
 		}
 		if len(params) > 0 {
-			return "application/json; charset=utf-8", false, ""
+			return jsonUTF8, false, ""
 		}
 		return "application/json", false, ""
 	case mt == "text/plain" && media == mediaJSONOrMIME:
@@ -61,6 +64,21 @@ func decideMediaType(ct string, media bodyMedia) (out string, isMIME bool, reaso
 		return "", false, fmt.Sprintf("Content-Type %q is not application/json or text/plain (a base64 MIME message)", ct)
 	}
 	return "", false, fmt.Sprintf("Content-Type %q is not application/json", ct)
+}
+
+// jsonUTF8 is application/json with its one parameter accepted.
+const jsonUTF8 = "application/json; charset=utf-8"
+
+// isJSON reports whether out, a Content-Type decideMediaType wrote, is
+// JSON's: the body is then read as JSON whatever the route.
+func isJSON(out string) bool { return out == "application/json" || out == jsonUTF8 }
+
+// jsonFamily reports a media type Graph may read as JSON: on a file
+// content route it is JSON's rules that apply (application/json, read,
+// with no parameter but charset=utf-8), never a file's bytes passed
+// unread.
+func jsonFamily(mt string) bool {
+	return mt == "application/json" || mt == "text/json" || mt == "application/x-json" || strings.HasSuffix(mt, "+json")
 }
 
 // onlyUTF8 allows no parameter but charset=utf-8.

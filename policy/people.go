@@ -18,8 +18,9 @@ import (
 //   - emailAddresses: [{address}] or [string] (contacts);
 //   - locationEmailAddress (rooms), upn and userPrincipalName (strings);
 //   - user: {id} (identity sets: meeting participants, chat mentions);
-//   - NAME@odata.bind: a reference to a user, or to something of one
-//     (a calendar); anything else it cannot resolve refuses the call.
+//   - NAME@odata.bind and @odata.id (a /$ref call's entity): a reference
+//     to a user, or to something of one (a calendar); anything else it
+//     cannot resolve refuses the call.
 //
 // The containers of people must have their shape: attendees, toRecipients,
 // ccRecipients, bccRecipients and replyTo are lists whose every element
@@ -32,12 +33,16 @@ import (
 var personKeys = []string{
 	"emailaddress", "emailaddresses", "locationemailaddress", "upn", "userprincipalname", "user",
 	"attendees", "torecipients", "ccrecipients", "bccrecipients", "replyto", "from", "sender", "organizer",
-	"participants", "mentions", "message", "sourceurl", "internetmessageheaders",
+	"participants", "mentions", "message", "sourceurl", "internetmessageheaders", refKey,
 }
 
 // bindSuffix ends the key of a reference: Graph binds the property to
 // the entity at the URL it holds.
 const bindSuffix = "@odata.bind"
+
+// refKey is the key of the entity a /$ref call adds or sets (a group's
+// member, a user's manager): a reference as NAME@odata.bind's are.
+const refKey = "@odata.id"
 
 // A person is someone a call names.
 type person struct {
@@ -111,7 +116,7 @@ type memberKind uint8
 
 const (
 	otherMember memberKind = iota // walked into, for people below it
-	bindMember                    // NAME@odata.bind: references
+	bindMember                    // NAME@odata.bind, @odata.id: references
 	emailAddressMember
 	emailAddressesMember
 	addressStringMember // locationEmailAddress, upn, userPrincipalName
@@ -131,6 +136,7 @@ var memberKinds = map[string]memberKind{
 	"bccrecipients": peopleListMember, "replyto": peopleListMember,
 	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
 	"participants": objectMember, "message": objectMember,
+	refKey: bindMember,
 }
 
 // kindOf is memberKinds[strings.ToLower(key)], with the bind suffix first.
@@ -326,7 +332,7 @@ func (c *bodyCheck) named(where string, v any) int {
 	return len(c.people) - before
 }
 
-// refs resolves the references of NAME@odata.bind: each must be a user or
+// refs resolves the references of NAME@odata.bind and @odata.id: each must be a user or
 // something of a user's (users/{user}/...), relative or an absolute Graph
 // URL; the user is then a target like the path's.
 func (c *bodyCheck) refs(where string, v any) {

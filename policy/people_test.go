@@ -83,6 +83,14 @@ func TestFailClosed(t *testing.T) {
 		{name: "subscription as text", method: "POST", url: "/v1.0/subscriptions", ct: "text/plain", body: `{"notificationUrl":"https://evil.example/x","resource":"users/` + alice + `/events"}`, want: "415"},
 		{name: "file content", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/octet-stream", body: "\x00\x01bytes", want: "allow", wantCT: "application/octet-stream"},
 		{name: "file content json", method: "PUT", url: u + "/drive/items/01AB/content", ct: ctJSON, body: `{"@microsoft.graph.sourceUrl":"https://evil.example"}`, want: "403"},
+		// JSON on a file content route is read as JSON, whatever its
+		// parameters, and under JSON's rules
+		{name: "file content json, charset", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/json; charset=utf-8", body: `not json`, want: "400"},
+		{name: "file content json, charset, sourceUrl", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/json;charset=UTF-8", body: `{"@microsoft.graph.sourceUrl":"https://evil.example"}`, want: "403"},
+		{name: "file content json, other parameter", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/json;odata=verbose", body: `{"@microsoft.graph.sourceUrl":"https://evil.example"}`, want: "415"},
+		{name: "file content text/json", method: "PUT", url: u + "/drive/items/01AB/content", ct: "text/json", body: `{}`, want: "415"},
+		{name: "file content +json", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/merge-patch+json", body: `{}`, want: "415"},
+		{name: "file content, qualified name: not file content", method: "PUT", url: u + "/drive/items/01AB/microsoft.graph.content", ct: "application/octet-stream", body: "\x00\x01bytes", want: "403"},
 		{name: "body on GET", method: "GET", url: u + "/events", ct: ctJSON, body: `{}`, want: "400"},
 
 		{name: "schedules a string", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`"` + evil + `"`), want: "400"},
@@ -251,7 +259,23 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "draft update", method: "PATCH", url: u + "/messages/AAMk", body: `{` + rcpt("bccRecipients", evil) + `}`, want: "403"},
 		{name: "forward", method: "POST", url: u + "/messages/AAMk/forward", body: `{"comment":"fyi",` + rcpt("toRecipients", evil) + `}`, want: "403"},
 		{name: "reply", method: "POST", url: u + "/messages/AAMk/reply", body: `{"message":{` + rcpt("ccRecipients", evil) + `}}`, want: "403"},
-		{name: "replyAll inside", method: "POST", url: u + "/messages/AAMk/replyAll", body: `{"comment":"ok"}`, want: "allow", targets: alice},
+		{name: "replyAll: its recipients are not in the call", method: "POST", url: u + "/messages/AAMk/replyAll", body: `{"comment":"ok"}`, want: "403"},
+		{name: "reply, qualified name", method: "POST", url: u + "/messages/AAMk/microsoft.graph.reply", body: `{"comment":"ok"}`, want: "403"},
+		{name: "draft send, qualified name", method: "POST", url: u + "/messages/AAMk/microsoft.graph.send", want: "403"},
+		{name: "draft send, alias and parameters", method: "POST", url: u + "/messages/AAMk/GRAPH.send()", want: "403"},
+		{name: "forward, qualified name: its recipients checked", method: "POST", url: u + "/messages/AAMk/microsoft.graph.forward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
+		{name: "event cancel", method: "POST", url: u + "/events/AAMk/cancel", body: `{"comment":"x"}`, want: "403"},
+		{name: "event instance cancel", method: "POST", url: u + "/events/AAMk/instances/AAMl/cancel", body: `{"comment":"x"}`, want: "403"},
+		{name: "event decline, response sent", method: "POST", url: u + "/events/AAMk/decline", body: `{"comment":"x","sendResponse":true}`, want: "403"},
+		{name: "event accept, response by default", method: "POST", url: u + "/events/AAMk/accept", body: `{"comment":"x"}`, want: "403"},
+		{name: "event tentativelyAccept, no body", method: "POST", url: u + "/events/AAMk/microsoft.graph.tentativelyAccept", want: "403"},
+		{name: "event accept, sendResponse a string", method: "POST", url: u + "/events/AAMk/accept", body: `{"sendResponse":"false"}`, want: "403"},
+		{name: "event decline, no response sent", method: "POST", url: u + "/events/AAMk/decline", body: `{"comment":"x","sendResponse":false}`, want: "allow", targets: alice},
+		{name: "manager $ref: the user referenced is a target", method: "PUT", url: u + "/manager/$ref", body: `{"@odata.id":"https://graph.microsoft.com/v1.0/users/` + bob + `"}`, want: "allow", targets: alice + "," + bob},
+		{name: "manager $ref, relative, key in parentheses", method: "PUT", url: u + "/manager/$ref", body: `{"@odata.id":"users('` + bob + `')"}`, want: "allow", targets: alice + "," + bob},
+		{name: "manager $ref on another host", method: "PUT", url: u + "/manager/$ref", body: `{"@odata.id":"https://evil.example/v1.0/users/` + bob + `"}`, want: "403"},
+		{name: "manager $ref, reference not a string", method: "PUT", url: u + "/manager/$ref", body: `{"@odata.id":{"x":1}}`, want: "400"},
+		{name: "$ref to something not a user", method: "POST", url: u + "/manager/$ref", body: `{"@odata.id":"https://graph.microsoft.com/v1.0/groups/x"}`, want: "403"},
 		{name: "createForward", method: "POST", url: u + "/messages/AAMk/createForward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
 		{name: "draft send", method: "POST", url: u + "/messages/AAMk/send", want: "403"},
 		{name: "reference attachment", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"attachments":[{"@odata.type":"#microsoft.graph.referenceAttachment","name":"f","sourceUrl":"https://evil.example/f"}]`), want: "403"},
@@ -294,6 +318,10 @@ func TestWhoACallTouches(t *testing.T) {
 			d := decideWith(t, p, caller, tt.method, tt.url, ct, tt.body)
 			if got := refusal(d); got != tt.want {
 				t.Fatalf("got %s (%q); want %s", got, d.Reason, tt.want)
+			}
+			if d.RuleID == "" {
+				// Refused for want of a rule, the case would test nothing.
+				t.Fatalf("no rule: %q", d.Reason)
 			}
 			if d.Result != Allow {
 				return

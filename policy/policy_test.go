@@ -120,7 +120,7 @@ func TestLoadFixtures(t *testing.T) {
 			`testdata/people-rules.yaml:8: caller "engage": "not a domain" is not a domain name`,
 			`testdata/people-rules.yaml:8: caller "engage": "a@b.example;c@d.example" is not one email address: policy: mail address: list separator ',' or ';'`,
 			`testdata/people-rules.yaml:14: rule "both-names": attendeeDomains is the old name of peopleDomains; give one of them`,
-			`testdata/people-rules.yaml:10: rule "forward": its calls can write or send mail (message reply or forward), so the policy needs mail.recipientDomains: the domains mail may go to`,
+			`testdata/people-rules.yaml:10: rule "forward": its calls can write or send mail (message forward), so the policy needs mail.recipientDomains: the domains mail may go to`,
 			`testdata/people-rules.yaml:11: rule "generic": its calls can write or send mail (sendMail), so the policy needs mail.recipientDomains: the domains mail may go to`,
 			`testdata/people-rules.yaml:12: rule "read-only": peopleDomains would check nothing: GET /users/{user}/events names no people the proxy reads (see docs/policy.md, "Who a call touches")`,
 			`testdata/people-rules.yaml:13: rule "no-people": peopleDomains would check nothing: POST /users/{user}/todo/lists names no people the proxy reads (see docs/policy.md, "Who a call touches")`,

@@ -26,6 +26,11 @@ type route struct {
 	tail []string
 	// whole: the path is the tail and nothing before it.
 	whole bool
+	// exact: the tail's names match only as spelled, never as an
+	// operation's qualified name (operationName). A route that relaxes
+	// what is read (file content, passed unread) must not be reached by
+	// a spelling Graph would not read as it.
+	exact bool
 	media bodyMedia
 	// mail: the call writes or sends mail; mail.recipientDomains applies
 	// to every person it names.
@@ -61,6 +66,7 @@ const (
 	needsSchedules
 	needsMessage
 	needsRecipients
+	needsNoResponse
 	subscriptionChecks
 )
 
@@ -73,6 +79,8 @@ func (c *bodyCheck) required(req requirement) (string, Refusal) {
 		return requireMessage(c)
 	case needsRecipients:
 		return requireRecipients(c)
+	case needsNoResponse:
+		return requireNoResponse(c)
 	case subscriptionChecks:
 		return checkSubscription(c)
 	}
@@ -91,12 +99,14 @@ var routes = []route{
 		people: "schedules[] (mailbox addresses)", check: needsSchedules},
 	{name: "sendMail", methods: post, tail: []string{"sendmail"}, media: mediaJSONOrMIME, mail: true, sends: true,
 		people: "message: toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions; MIME: To, Cc, Bcc, From, Sender, Reply-To, Resent-*", check: needsMessage},
-	{name: "message reply or forward", methods: post, tail: []string{"messages", "*", "reply|replyall|forward"}, media: mediaJSONOrMIME, mail: true, sends: true,
+	{name: "message reply", methods: post, tail: []string{"messages", "*", "reply|replyall"},
+		refuse: "a reply goes to the message's sender (replyAll also to its recipients), who are not in this call, so the policy cannot check them; write to them with sendMail or forward, naming every recipient"},
+	{name: "message forward", methods: post, tail: []string{"messages", "*", "forward"}, media: mediaJSONOrMIME, mail: true, sends: true,
 		people: "toRecipients and message's recipients, from, sender; MIME headers"},
 	{name: "draft reply or forward", methods: post, tail: []string{"messages", "*", "createreply|createreplyall|createforward"}, media: mediaJSONOrMIME, mail: true,
 		people: "toRecipients and message's recipients, from, sender; MIME headers"},
 	{name: "draft send", methods: post, tail: []string{"messages", "*", "send"},
-		refuse: "sending a draft: its recipients are not in this call, so the policy cannot check them; send with sendMail, reply or forward instead"},
+		refuse: "sending a draft: its recipients are not in this call, so the policy cannot check them; send with sendMail or forward instead"},
 	// Teams messages are not mail: matched before the mailbox's messages.
 	{name: "chat message", methods: write, tail: []string{"chats|channels", "*", "messages"}, people: "mentions[].mentioned.user.id"},
 	{name: "chat message update", methods: write, tail: []string{"chats|channels", "*", "messages", "*"}, people: "mentions[].mentioned.user.id"},
@@ -107,6 +117,10 @@ var routes = []route{
 		people: "toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions"},
 	{name: "event forward", methods: post, tail: []string{"events", "*", "forward"}, mail: true, sends: true,
 		people: "toRecipients", check: needsRecipients},
+	{name: "event cancel", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "cancel"},
+		refuse: "cancelling an event sends the cancellation to its attendees, who are not in this call, so the policy cannot check them; update the event's attendees, or delete it, instead"},
+	{name: "event response", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "accept|decline|tentativelyaccept"},
+		people: "the organizer, unless sendResponse is false", check: needsNoResponse},
 	{name: "event", methods: post, tail: []string{"events"},
 		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress, calendar@odata.bind"},
 	{name: "event update", methods: patch, tail: []string{"events", "*"},
@@ -125,7 +139,7 @@ var routes = []route{
 		people: "resource (the users it reads)", check: subscriptionChecks},
 	{name: "subscription update", methods: patch, tail: []string{"subscriptions", "*"}, whole: true,
 		people: "resource (the users it reads)", check: subscriptionChecks},
-	{name: "file content", methods: write, tail: []string{"content|$value"}, media: mediaContent},
+	{name: "file content", methods: write, tail: []string{"content|$value"}, exact: true, media: mediaContent},
 }
 
 // routeOf returns the route a request is, or nil for a call the model
@@ -134,14 +148,17 @@ var routes = []route{
 func routeOf(req Request) *route {
 	for i := range routes {
 		rt := &routes[i]
-		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.alts, req.Segments, rt.whole) {
+		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.alts, req.Segments, rt.whole, rt.exact) {
 			return rt
 		}
 	}
 	return nil
 }
 
-func tailMatches(tail [][]string, segs []string, whole bool) bool {
+// tailMatches reports whether segs end in tail. Unless exact, a segment
+// matches a name also as an operation's other spellings Graph binds to it
+// (operationName): "microsoft.graph.send" and "send()" are "send".
+func tailMatches(tail [][]string, segs []string, whole, exact bool) bool {
 	if len(segs) < len(tail) || whole && len(segs) != len(tail) {
 		return false
 	}
@@ -150,11 +167,32 @@ func tailMatches(tail [][]string, segs []string, whole bool) bool {
 		if alts[0] == "*" {
 			continue
 		}
-		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, segs[i]) }) {
+		seg := segs[i]
+		if !exact {
+			seg = operationName(seg)
+		}
+		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, seg) }) {
 			return false
 		}
 	}
 	return true
+}
+
+// operationName is the name of the action or function a segment calls,
+// as OData lets it be spelled: qualified by Graph's namespace or its alias
+// (microsoft.graph.send, graph.send) and with an empty or filled parameter
+// list (send(), delta(token='…')). A rule with a variable there matches
+// every spelling; the route model must see each as the call it is.
+func operationName(seg string) string {
+	if i := strings.IndexByte(seg, '('); i > 0 && strings.HasSuffix(seg, ")") {
+		seg = seg[:i]
+	}
+	for _, ns := range []string{"microsoft.graph.", "graph."} {
+		if len(seg) > len(ns) && strings.EqualFold(seg[:len(ns)], ns) {
+			return seg[len(ns):]
+		}
+	}
+	return seg
 }
 
 // routesOfRule lists the routes a rule's path and methods can reach: a
@@ -177,7 +215,11 @@ func routesOfRule(r *rule) []*route {
 			if alts[0] == "*" || parts[j].kind != literal {
 				continue
 			}
-			if !slices.Contains(alts, parts[j].lit) {
+			lit := parts[j].lit
+			if !rt.exact {
+				lit = strings.ToLower(operationName(lit))
+			}
+			if !slices.Contains(alts, lit) {
 				ok = false
 				break
 			}
@@ -227,6 +269,19 @@ func requireMessage(c *bodyCheck) (string, Refusal) {
 func requireRecipients(c *bodyCheck) (string, Refusal) {
 	if v, _ := c.body.get("toRecipients"); !isNonEmptyList(v) {
 		return "forward needs toRecipients, a non-empty list", RefusalMalformed
+	}
+	return "", RefusalPolicy
+}
+
+// requireNoResponse: accepting, declining or tentatively accepting an
+// event sends the response to its organizer, who is not in the call,
+// unless sendResponse is false.
+func requireNoResponse(c *bodyCheck) (string, Refusal) {
+	if c.body.obj == nil {
+		return "responding to an event sends the response to its organizer, who is not in this call; send sendResponse: false", RefusalPolicy
+	}
+	if v, ok := fieldValue(c.body.obj, "sendResponse").(bool); !ok || v {
+		return "responding to an event sends the response to its organizer, who is not in this call, so the policy cannot check them; send sendResponse: false", RefusalPolicy
 	}
 	return "", RefusalPolicy
 }
