@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +181,42 @@ func TestRatioLine(t *testing.T) {
 	}
 	if ratioLine("x", nil) != "" {
 		t.Error("a line for no rounds")
+	}
+}
+
+func TestParseLevels(t *testing.T) {
+	for _, tt := range []struct {
+		spec string
+		want []level
+		bad  bool
+	}{
+		{spec: "300,2000:2s", want: []level{{n: 300, delay: time.Second}, {n: 2000, delay: 2 * time.Second}}},
+		{spec: "h2/300", want: []level{{n: 300, delay: time.Second, h2: true}}},
+		{spec: "h2/100:2s+4MB", want: []level{{n: 100, delay: 2 * time.Second, h2: true, bodyBytes: 4_000_000}}},
+		{spec: "h2/10+1MiB", want: []level{{n: 10, delay: time.Second, h2: true, bodyBytes: 1 << 20}}},
+		{spec: "100+4MB", bad: true}, // bodies are h2 only
+		{spec: "h2/100+lots", bad: true},
+		{spec: "h2/100+0MB", bad: true},
+		{spec: "x", bad: true},
+	} {
+		got, err := parseLevels(tt.spec, time.Second)
+		if tt.bad {
+			if err == nil {
+				t.Errorf("%q: no error", tt.spec)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%q: %+v, %v; want %+v", tt.spec, got, err, tt.want)
+		}
+	}
+}
+
+// largeRequest's body is JSON of the size asked for.
+func TestLargeRequest(t *testing.T) {
+	req := largeRequest("https://proxy.example", "t", 7, 1000, 4_000_000)
+	body, _ := io.ReadAll(req.Body)
+	if len(body) != 4_000_000 || !json.Valid(body) {
+		t.Errorf("%d bytes, valid JSON %v", len(body), json.Valid(body))
 	}
 }

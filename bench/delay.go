@@ -25,11 +25,15 @@ type level struct {
 	// h2: the calls are HTTP/2 streams, at most h2Streams a connection
 	// (h2load.go), as the Graph SDKs make them, not a connection each.
 	h2 bool
+	// bodyBytes, when set, makes every call an event creation whose body
+	// is this large (h2 only): what a body held for its checks costs.
+	bodyBytes int
 }
 
 // parseLevels reads -in-flight: "300,2000", an entry "N:DELAY" with a
 // delay of its own (e.g. "2000:2s": 2,000 in flight at 1,000 calls a
-// second), an entry "h2/…" with its calls as HTTP/2 streams.
+// second), an entry "h2/…" with its calls as HTTP/2 streams, and an h2
+// entry "…+SIZE" with bodies of SIZE ("4MB", 10^6 bytes, or "4MiB").
 func parseLevels(spec string, delay time.Duration) ([]level, error) {
 	var out []level
 	for _, f := range strings.Split(spec, ",") {
@@ -39,6 +43,13 @@ func parseLevels(spec string, delay time.Duration) ([]level, error) {
 		}
 		l := level{delay: delay}
 		f, l.h2 = strings.CutPrefix(f, "h2/")
+		if f0, size, ok := strings.Cut(f, "+"); ok {
+			n, err := parseSize(size)
+			if err != nil || !l.h2 {
+				return nil, fmt.Errorf("-in-flight %q: %q is not a body size of an h2/ level (e.g. h2/100:2s+4MB)", spec, size)
+			}
+			f, l.bodyBytes = f0, n
+		}
 		n, d, hasDelay := strings.Cut(f, ":")
 		var err error
 		if l.n, err = strconv.Atoi(n); err != nil || l.n <= 0 {
@@ -54,10 +65,33 @@ func parseLevels(spec string, delay time.Duration) ([]level, error) {
 	return out, nil
 }
 
+// parseSize reads "4MB" (10^6 bytes), "4MiB" (2^20) or a number of bytes.
+func parseSize(s string) (int, error) {
+	unit := 1
+	switch {
+	case strings.HasSuffix(s, "MiB"):
+		s, unit = strings.TrimSuffix(s, "MiB"), 1<<20
+	case strings.HasSuffix(s, "MB"):
+		s, unit = strings.TrimSuffix(s, "MB"), 1_000_000
+	case strings.HasSuffix(s, "KB"):
+		s, unit = strings.TrimSuffix(s, "KB"), 1000
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 || n*float64(unit) > 1<<30 {
+		return 0, fmt.Errorf("size %q", s)
+	}
+	return int(n * float64(unit)), nil
+}
+
 // delayed is one configuration's figures in one delayed phase.
 type delayed struct {
-	Target  int     `json:"inFlightTarget"`
-	H2      bool    `json:"http2,omitempty"`
+	Target int  `json:"inFlightTarget"`
+	H2     bool `json:"http2,omitempty"`
+	// BodyBytes is each call's body size when the level sets one.
+	BodyBytes int `json:"bodyBytes,omitempty"`
+	// XBody is KBPerCall over the body size: what holding a body costs
+	// per byte of it.
+	XBody   float64 `json:"xBody,omitempty"`
 	DelayMs float64 `json:"upstreamDelayMs"`
 	// InFlight is the median of the calls the backend held, sampled every
 	// 250 ms over the steady part of the phase (delayedPhases): Target
@@ -138,7 +172,9 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 		}()
 		load := h.wrk
 		if l.h2 {
-			load = func(target string, n int, d time.Duration, _ int) (wrkResult, error) { return h.h2Load(target, n, d) }
+			load = func(target string, n int, d time.Duration, _ int) (wrkResult, error) {
+				return h.h2Load(target, n, d, l.bodyBytes)
+			}
 		}
 		res, err := load("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
 		close(stop)
@@ -146,7 +182,7 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 		if err != nil {
 			return out, fmt.Errorf("%d in flight: %w", l.n, err)
 		}
-		d := delayed{Target: l.n, H2: l.h2, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
+		d := delayed{Target: l.n, H2: l.h2, BodyBytes: l.bodyBytes, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
 			IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g, IdleGoroutines: h.idle[name].goroutines}
 		// Without nine tenths at the backend (a saturated proxy queues
 		// calls before they reach it), the second half of the phase.
@@ -179,6 +215,9 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 		// Per call the closed loop keeps outstanding: in the proxy, whether
 		// forwarded yet or queued before it.
 		d.KBPerCall = float64(d.PeakRSSKB-d.IdleRSSKB) / float64(l.n)
+		if l.bodyBytes > 0 {
+			d.XBody = d.KBPerCall * 1024 / float64(l.bodyBytes)
+		}
 		if g >= 0 && d.IdleGoroutines >= 0 {
 			d.GoroutinesPerCall = float64(g-d.IdleGoroutines) / float64(l.n)
 		}
@@ -316,6 +355,11 @@ func delaySection(o options, results []sample) string {
 			if l.h2 {
 				shape = fmt.Sprintf("HTTP/2, %d streams a connection", h2Streams)
 			}
+			kb := col(func(d delayed) float64 { return d.KBPerCall }).String()
+			if l.bodyBytes > 0 {
+				shape += fmt.Sprintf(", %.1f MB bodies", float64(l.bodyBytes)/1e6)
+				kb += " = ×" + col(func(d delayed) float64 { return d.XBody }).String() + " the body"
+			}
 			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s |\n", name,
 				l.n, col(func(d delayed) float64 { return d.InFlight }).Median, shape, float64(l.delay.Microseconds())/1000,
 				col(func(d delayed) float64 { return d.Rate }).whole(), cpu, xfast,
@@ -323,7 +367,7 @@ func delaySection(o options, results []sample) string {
 				msCell(col(func(d delayed) float64 { return d.P99 })),
 				col(func(d delayed) float64 { return float64(d.IdleRSSKB) / 1024 }).Median,
 				col(func(d delayed) float64 { return float64(d.PeakRSSKB) / 1024 }).Max,
-				col(func(d delayed) float64 { return d.KBPerCall }).String(), g, gpc)
+				kb, g, gpc)
 		}
 	}
 	sb.WriteString("\nCalls in flight: the calls the load keeps outstanding, each on a connection of its own (wrk, HTTP/1.1) or as HTTP/2 streams " +
@@ -333,7 +377,9 @@ func delaySection(o options, results []sample) string {
 		"tenths of the calls (thousands of TLS handshakes take seconds), else the second half. Goroutines are counted once, two thirds through, through each Go proxy's pprof listener (graph-proxy's admin " +
 		"listener with admin.pprof); per call in flight less those at rest. ×fast is CPU per call ÷ the same build's at the fast paced " +
 		"phase of the same round. Core busy near 1.00: the configuration's core was saturated and calls queued inside it. " +
-		"The direct row is the backend's.\n")
+		"The direct row is the backend's. With bodies (\"MB bodies\"), every call creates an event whose body is that large, " +
+		"which graph-proxy and the OPA peer hold for their checks and the bare proxy streams; the backend answers such a call " +
+		"with the event's id only, so that the phase measures the bodies going out; ×body is KB per call in flight over the body's size.\n")
 	return sb.String()
 }
 

@@ -31,11 +31,11 @@ import (
 const h2Streams = 100
 
 // h2Load runs h2load pinned to the load core.
-func (h *harness) h2Load(target string, streams int, d time.Duration) (wrkResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+func (h *harness) h2Load(target string, streams int, d time.Duration, bodyBytes int) (wrkResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d+90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "taskset", "-c", h.o.loadCPU, h.self, "h2load", "-target", target, "-ca", h.ca,
-		"-streams", strconv.Itoa(streams), "-duration", d.String())
+		"-streams", strconv.Itoa(streams), "-duration", d.String(), "-body-bytes", strconv.Itoa(bodyBytes))
 	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -51,6 +51,7 @@ func h2LoadMain(args []string) error {
 	caFile := fs.String("ca", "", "CA certificate (PEM)")
 	streams := fs.Int("streams", 300, "calls in flight")
 	d := fs.Duration("duration", 10*time.Second, "how long")
+	bodyBytes := fs.Int("body-bytes", 0, "every call an event creation with a body this large (0: the load's calls)")
 	fs.Parse(args)
 	pem, err := os.ReadFile(*caFile)
 	if err != nil {
@@ -71,9 +72,14 @@ func h2LoadMain(args []string) error {
 	)
 	deadline := time.Now().Add(*d)
 	start := time.Now()
+	// Large bodies share a connection's bandwidth: each may take seconds.
+	timeout := 10 * time.Second
+	if *bodyBytes > 0 {
+		timeout = time.Minute
+	}
 	for c := 0; c*h2Streams < *streams; c++ {
 		// A transport per connection: its streams stay on it.
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		client := &http.Client{Timeout: timeout, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: h2Streams}}
 		for s := 0; s < h2Streams && c*h2Streams+s < *streams; s++ {
 			wg.Add(1)
@@ -83,17 +89,22 @@ func h2LoadMain(args []string) error {
 				for time.Now().Before(deadline) {
 					i := next.Add(1)
 					req := loadRequest(*target, token, i, mailboxes)
+					if *bodyBytes > 0 {
+						req = largeRequest(*target, token, i, mailboxes, *bodyBytes)
+					}
 					t0 := time.Now()
 					resp, err := client.Do(req)
 					if err != nil {
 						sockErr.Add(1)
 						continue
 					}
+					answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 					mine = append(mine, float64(time.Since(t0).Microseconds()))
-					if resp.StatusCode >= 300 {
-						bad.Add(1)
+					if resp.StatusCode >= 300 && bad.Add(1) == 1 {
+						// The first tells why; wrk's script says nothing more.
+						fmt.Fprintf(os.Stderr, "h2load: %s: %s\n", resp.Status, answer)
 					}
 					done.Add(1)
 				}
@@ -128,6 +139,26 @@ func loadRequest(target, token string, i int64, mailboxes int) *http.Request {
 		path, body = "/v1.0/users/"+user+"/events", strings.ReplaceAll(eventBody, "client@fabrikam.example", client)
 	}
 	req, _ := http.NewRequest(http.MethodPost, target+path, bytes.NewReader([]byte(body)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// largeRequest is an event creation whose body is size bytes: the load's
+// event with its HTML body grown, as a large invitation or a message with
+// an attachment arrives.
+func largeRequest(target, token string, i int64, mailboxes, size int) *http.Request {
+	user := "user" + strconv.FormatInt(i%int64(mailboxes), 10) + "@contoso.example"
+	client := "client" + strconv.FormatInt(i%int64(mailboxes), 10) + "@fabrikam.example"
+	event := strings.ReplaceAll(eventBody, "client@fabrikam.example", client)
+	const marker = `"content":"`
+	at := strings.Index(event, marker) + len(marker)
+	pad := max(0, size-len(event))
+	body := make([]byte, 0, len(event)+pad)
+	body = append(body, event[:at]...)
+	body = append(body, bytes.Repeat([]byte("x"), pad)...)
+	body = append(body, event[at:]...)
+	req, _ := http.NewRequest(http.MethodPost, target+"/v1.0/users/"+user+"/events", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	return req

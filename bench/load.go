@@ -62,7 +62,13 @@ func parseWrk(out string) (wrkResult, error) {
 		}
 		r.duration = time.Duration(durUS) * time.Microsecond
 		if bad > 0 || sockErr > 0 || r.requests == 0 {
-			return r, fmt.Errorf("%d non-2xx answers and %d socket errors in %d requests", bad, sockErr, r.requests)
+			err := fmt.Errorf("%d non-2xx answers and %d socket errors in %d requests", bad, sockErr, r.requests)
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "h2load: ") {
+					err = fmt.Errorf("%w (the first: %s)", err, strings.TrimPrefix(l, "h2load: "))
+				}
+			}
+			return r, err
 		}
 		return r, nil
 	}

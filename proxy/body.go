@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -151,16 +152,33 @@ func guardHeaders(r *http.Request, max int) error {
 	return nil
 }
 
-// readAll reads src to its end, into one allocation when size, the length
-// the caller announced, is right and small (io.ReadAll grows its buffer
-// step by step, and bytes.Buffer.ReadFrom wants bytes.MinRead spare before
-// each read). Beyond maxPrealloc the buffer grows with what actually
-// arrives: a caller announcing a large body and sending it slowly must not
-// make the proxy hold the whole size per connection up front.
+// readAll reads src to its end, into one buffer of the announced size when
+// the caller sends it: a body held for its checks costs its size, not the
+// 2× of a buffer doubled to fit (and the garbage of every smaller one).
+// Only maxPrealloc is allocated on the caller's word: a caller announcing a
+// large body and sending it slowly must not make the proxy hold the whole
+// size per connection up front. Once that much has arrived, the buffer
+// grows at once to the announced size. Past it (a gzip body expands), it
+// doubles.
 func readAll(src io.Reader, size int64) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(size, 0), maxPrealloc)+bytes.MinRead))
-	_, err := buf.ReadFrom(src)
-	return buf.Bytes(), err
+	buf := make([]byte, 0, min(max(size, 0), maxPrealloc)+bytes.MinRead)
+	for {
+		if len(buf) == cap(buf) {
+			grown := 2 * cap(buf)
+			if rest := size + bytes.MinRead; int64(len(buf)) < size && rest <= math.MaxInt {
+				grown = int(rest) // the spare bytes see the end without a growth
+			}
+			buf = append(make([]byte, 0, grown), buf...)
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // maxPrealloc bounds what readAll allocates on the caller's word.
