@@ -203,6 +203,29 @@ func TestHeaderLinks(t *testing.T) {
 			withheld: 2,
 			gone:     []string{"e.example"},
 		},
+		{
+			name:     "a thumbnail's url on the file host withheld",
+			in:       `{"value":[{"id":"0","small":{"height":96,"url":"` + spURL + `","width":96},"large":{"url":"https:\/\/contoso-my.sharepoint.com\/t?tempauth=2"}}]}`,
+			notBatch: true,
+			want:     `{"value":[{"id":"0","small":{"height":96,"url":"","width":96},"large":{"url":""}}]}`,
+			withheld: 2,
+			gone:     []string{"sharepoint", "tempauth"},
+		},
+		{
+			name:     "a url at Graph moved to the proxy, a relative one kept",
+			in:       `{"a":{"url":"https://graph.microsoft.com/v1.0/x"},"b":{"url":"/drives/x"},"c":{"url":5},"d":{"URL":"https://e.example/"}}`,
+			notBatch: true,
+			want:     `{"a":{"url":"https://gp.contoso.example/v1.0/x"},"b":{"url":"/drives/x"},"c":{"url":5},"d":{"URL":"https://e.example/"}}`,
+			kept:     []string{`"url":"/drives/x"`},
+		},
+		{
+			name:     "a thumbnail's url with external links allowed",
+			in:       `{"value":[{"small":{"url":"` + spURL + `"}}]}`,
+			external: true,
+			notBatch: true,
+			want:     `{"value":[{"small":{"url":"` + spURL + `"}}]}`,
+			kept:     []string{"tempauth"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,6 +51,14 @@ var linkKeys = [][]byte{[]byte("@odata.nextLink"), []byte("@odata.deltaLink")}
 // policy allows external links, their values are withheld (emptied).
 var externalKeys = [][]byte{[]byte("uploadUrl"), []byte("@microsoft.graph.downloadUrl"), []byte("@content.downloadUrl")}
 
+// elsewhereKeys hold URLs that are pre-authenticated when they are on
+// another host: a driveItem's thumbnails ({small,medium,large}.url) are
+// fetched without Authorization from the file host. Unless the policy
+// allows external links, such a value is withheld when it is an absolute
+// URL of another host, as a header's is (headerValue); a Graph URL is
+// moved to the proxy, and a relative one kept.
+var elsewhereKeys = [][]byte{[]byte("url")}
+
 type valueKind uint8
 
 const (
@@ -58,7 +66,8 @@ const (
 	linkValue
 	externalValue
 	// headerValue is a string in a $batch sub-response's headers
-	// (headerlinks.go).
+	// (headerlinks.go), or under one of elsewhereKeys: withheld when an
+	// absolute URL of another host.
 	headerValue
 )
 
@@ -99,7 +108,7 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true // a key may be spelled with escapes
 	}
-	if linkKeySet.hasPlain(body) || withhold && externalKeySet.hasPlain(body) {
+	if linkKeySet.hasPlain(body) || withhold && (externalKeySet.hasPlain(body) || elsewhereKeySet.hasPlain(body)) {
 		return true
 	}
 	if hasKeyFold(body, headersKey) {
@@ -122,7 +131,7 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 // start with '@'.
 type keySet struct{ atKeys, plainKeys [][]byte }
 
-var linkKeySet, externalKeySet = newKeySet(linkKeys), newKeySet(externalKeys)
+var linkKeySet, externalKeySet, elsewhereKeySet = newKeySet(linkKeys), newKeySet(externalKeys), newKeySet(elsewhereKeys)
 
 func newKeySet(keys [][]byte) keySet {
 	var s keySet
@@ -469,6 +478,11 @@ func (j *jsonLinks) endString() {
 					if bytes.Equal(key, k) {
 						j.linkNext = externalValue
 						j.extKey = k
+					}
+				}
+				for _, k := range elsewhereKeys {
+					if bytes.Equal(key, k) {
+						j.linkNext = headerValue
 					}
 				}
 			}

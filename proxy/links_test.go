@@ -189,6 +189,7 @@ func FuzzLinkRewriter(f *testing.F) {
 		`not json {"@odata.nextLink":"`,
 		`{"@odata.next\u004cink":"https://graph.microsoft.com/v1.0/users"}`,
 		`{"uploadUrl":"https://contoso.sharepoint.com/upload?tempauth=x","mail":"a@b.example"}`,
+		`{"value":[{"small":{"url":"https://contoso.sharepoint.com/t?tempauth=x"},"medium":{"url":"/rel"}}]}`,
 		`{"value":[{"@microsoft.graph.downloadUrl":"https://contoso.sharepoint.com/d"}],"@@odata.nextLink":"x"}`,
 		`@{"@content.downloadUrl":"https://x.example/"}`,
 		`{"subject":"a \"quoted\" word \\","@odata.nextLink":"https://graph.microsoft.com/v1.0/x"}`,

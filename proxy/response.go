@@ -187,6 +187,11 @@ func (fl filterLinks) Kind(key []byte) response.LinkKind {
 				return response.ExternalLink
 			}
 		}
+		for _, k := range elsewhereKeys {
+			if bytes.Equal(key, k) {
+				return response.HeaderLink // withheld when elsewhere
+			}
+		}
 	}
 	return response.NotLink
 }
