@@ -419,6 +419,14 @@ func (rt Routed) decide(a Args) Decision {
 		d.Reason, d.Refusal = reason, refusal
 		return d
 	}
+	if c.group != "" && len(d.Targets) == 0 && !(len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")) {
+		// A call that names no user (a group's, a site's or a drive's by
+		// its own id, a chat's): the scope has no one to check it
+		// against, so it would reach data of anyone's. Subscriptions are
+		// checked by the users their resource reads, when created.
+		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no user the scope can check", c.name, req.Path)
+		return d
+	}
 	d.Result = Allow
 	return d
 }

@@ -303,6 +303,8 @@ func TestWhoACallTouches(t *testing.T) {
 		// a scoped caller: people in bodies need the group, or withoutGroup
 		{name: "scoped: guest domain", caller: "scoped", method: "POST", url: u + "/events", body: event(bob, vendor, room), want: "allow", targets: alice + "," + bob + "," + vendor + "," + room, unscoped: vendor + "," + room},
 		{name: "scoped: users collection", caller: "scoped", method: "GET", url: "/v1.0/users", want: "403"},
+		{name: "a group's members: no user named", method: "GET", url: "/v1.0/groups/" + guid + "/members", want: "allow"},
+		{name: "scoped: a group's members name no user the scope can check", caller: "scoped", method: "GET", url: "/v1.0/groups/" + guid + "/members", want: "403"},
 		{name: "scoped: subscription to a collection", caller: "scoped", method: "POST", url: "/v1.0/subscriptions", body: sub("users"), want: "403"},
 	}
 	for _, tt := range tests {
