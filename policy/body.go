@@ -50,6 +50,7 @@ const sourceURLKey = "@microsoft.graph.sourceUrl"
 var bodyMembers = []string{
 	"schedules", "message", "toRecipients",
 	"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions", "includeResourceData", "resource",
+	"automaticRepliesSetting",
 }
 
 var sourceURLBytes = []byte(sourceURLKey)
@@ -194,6 +195,11 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 		media := mediaJSON
 		if rt != nil {
 			media = rt.media
+		}
+		if media == mediaContent && !endsInLiteral(r) {
+			// File content is relaxed for a rule that names it; a variable
+			// ({action}) matching …/$value is no such rule: JSON's rules.
+			media = mediaJSON
 		}
 		ct, isMIME, reason := decideMediaType(a.ContentType, media)
 		if reason != "" {
@@ -467,4 +473,10 @@ func appendUnique(l []string, s string) []string {
 		}
 	}
 	return append(l, s)
+}
+
+// endsInLiteral reports whether r's path ends in a literal segment.
+func endsInLiteral(r *rule) bool {
+	parts := r.tmpl.parts
+	return len(parts) > 0 && parts[len(parts)-1].kind == literal
 }

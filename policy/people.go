@@ -34,6 +34,8 @@ var personKeys = []string{
 	"emailaddress", "emailaddresses", "locationemailaddress", "upn", "userprincipalname", "user",
 	"attendees", "torecipients", "ccrecipients", "bccrecipients", "replyto", "from", "sender", "organizer",
 	"participants", "mentions", "message", "sourceurl", "internetmessageheaders", refKey,
+	"forwardto", "forwardasattachmentto", "redirectto",
+	"singlevalueextendedproperties", "multivalueextendedproperties",
 }
 
 // bindSuffix ends the key of a reference: Graph binds the property to
@@ -126,6 +128,7 @@ const (
 	peopleListMember // attendees, toRecipients, ccRecipients, bccRecipients, replyTo
 	onePersonMember  // from, sender, organizer
 	objectMember     // participants, message: objects only
+	extendedMember   // single/multiValueExtendedProperties: MAPI properties
 )
 
 var memberKinds = map[string]memberKind{
@@ -134,6 +137,8 @@ var memberKinds = map[string]memberKind{
 	"user": userMember, "sourceurl": sourceURLMember, "internetmessageheaders": headersMember,
 	"attendees": peopleListMember, "torecipients": peopleListMember, "ccrecipients": peopleListMember,
 	"bccrecipients": peopleListMember, "replyto": peopleListMember,
+	"forwardto": peopleListMember, "forwardasattachmentto": peopleListMember, "redirectto": peopleListMember,
+	"singlevalueextendedproperties": extendedMember, "multivalueextendedproperties": extendedMember,
 	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
 	"participants": objectMember, "message": objectMember,
 	refKey: bindMember,
@@ -210,6 +215,13 @@ func (c *bodyCheck) member(path, key string, v any) {
 		where = path + "." + key
 	}
 	switch kind {
+	case extendedMember:
+		// A MAPI property can set what the mail's own members say
+		// (PidTagReplyRecipientNames, 0x0050; the display To), where no
+		// rule on people reads it.
+		if rt := routeOf(c.req); rt != nil && rt.mail {
+			c.fail(RefusalPolicy, "%s: extended properties are not accepted on mail: they can address it past the rules on people", where)
+		}
 	case bindMember:
 		c.refs(where, v)
 	case emailAddressMember:
@@ -403,10 +415,39 @@ func refUser(req Request) (string, string) {
 	if len(req.Query) > 0 {
 		return "", "a reference with query options"
 	}
-	if len(req.Segments) >= 2 && strings.EqualFold(req.Segments[0], "users") && isUser(req.Segments[1]) {
+	if len(req.Segments) >= 2 && strings.EqualFold(req.Segments[0], "users") && isUser(req.Segments[1]) && userThing(req.Segments[2:]) {
 		return req.Segments[1], ""
 	}
-	return "", "names no user the policy can resolve (only users/{id or UPN}/... is)"
+	return "", "names no user the policy can resolve (only users/{id or UPN}, or one of a user's calendars or folders, is)"
+}
+
+// userThings are what a reference may name of a user's and still be the
+// user's: a navigation to other people (manager, directReports, memberOf)
+// would bind someone the path does not name.
+var userThings = [][]string{
+	{},
+	{"calendar"},
+	{"calendars", "*"},
+	{"calendargroups", "*"},
+	{"calendargroups", "*", "calendars", "*"},
+	{"mailfolders", "*"},
+	{"contactfolders", "*"},
+}
+
+// userThing reports whether segs, after users/{user}, are one of
+// userThings.
+func userThing(segs []string) bool {
+	return slices.ContainsFunc(userThings, func(t []string) bool {
+		if len(t) != len(segs) {
+			return false
+		}
+		for i, w := range t {
+			if w != "*" && !strings.EqualFold(w, segs[i]) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // pathUser is the user whose data the path reaches: users/{user}/..., by

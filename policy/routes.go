@@ -67,6 +67,7 @@ const (
 	needsMessage
 	needsRecipients
 	needsNoResponse
+	needsNoExternalReplies
 	subscriptionChecks
 )
 
@@ -81,6 +82,8 @@ func (c *bodyCheck) required(req requirement) (string, Refusal) {
 		return requireRecipients(c)
 	case needsNoResponse:
 		return requireNoResponse(c)
+	case needsNoExternalReplies:
+		return requireNoExternalReplies(c)
 	case subscriptionChecks:
 		return checkSubscription(c)
 	}
@@ -115,8 +118,23 @@ var routes = []route{
 		people: "toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions; MIME headers"},
 	{name: "draft update", methods: patch, tail: []string{"messages", "*"}, mail: true,
 		people: "toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions"},
-	{name: "event forward", methods: post, tail: []string{"events", "*", "forward"}, mail: true, sends: true,
+	{name: "event forward", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "forward"}, mail: true, sends: true,
 		people: "toRecipients", check: needsRecipients},
+	{name: "group post forward", methods: post, tail: []string{"posts", "*", "forward"}, mail: true, sends: true,
+		people: "toRecipients", check: needsRecipients},
+	{name: "group conversation", methods: post, tail: []string{"conversations|threads|posts", "*", "reply"},
+		refuse: "a reply in a group's conversation goes to the group's members, who are not in this call, so the policy cannot check them"},
+	{name: "group conversation start", methods: post, tail: []string{"conversations|threads"},
+		refuse: "a post in a group's conversation goes to the group's members, who are not in this call, so the policy cannot check them"},
+	{name: "message unsubscribe", methods: post, tail: []string{"messages", "*", "unsubscribe"},
+		refuse: "unsubscribing sends mail to the address the message's List-Unsubscribe header names, which is not in this call, so the policy cannot check it"},
+	{name: "inbox rule", methods: post, tail: []string{"mailfolders", "*", "messagerules"}, mail: true, sends: true,
+		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
+	{name: "inbox rule update", methods: patch, tail: []string{"mailfolders", "*", "messagerules", "*"}, mail: true, sends: true,
+		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
+	// No people: its body is read whole (parseBody), externalAudience
+	// with it.
+	{name: "mailbox settings", methods: patch, tail: []string{"mailboxsettings"}, check: needsNoExternalReplies},
 	{name: "event cancel", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "cancel"},
 		refuse: "cancelling an event sends the cancellation to its attendees, who are not in this call, so the policy cannot check them; update the event's attendees, or delete it, instead"},
 	{name: "event response", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "accept|decline|tentativelyaccept"},
@@ -171,11 +189,23 @@ func tailMatches(tail [][]string, segs []string, whole, exact bool) bool {
 		if !exact {
 			seg = operationName(seg)
 		}
-		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, seg) }) {
+		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, seg) || !exact && spelledAs(seg, w) }) {
 			return false
 		}
 	}
 	return true
+}
+
+// spelledAs reports whether seg is name followed by something that is not
+// part of an identifier ("send;x=1", "send ", "send.x"): a spelling whose
+// meaning to Graph the proxy cannot establish is taken as the call it
+// starts with, so that it meets that call's checks or refusal.
+func spelledAs(seg, name string) bool {
+	if len(seg) <= len(name) || !strings.EqualFold(seg[:len(name)], name) {
+		return false
+	}
+	b := seg[len(name)]
+	return !(b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z')
 }
 
 // operationName is the name of the action or function a segment calls,
@@ -282,6 +312,24 @@ func requireNoResponse(c *bodyCheck) (string, Refusal) {
 	}
 	if v, ok := fieldValue(c.body.obj, "sendResponse").(bool); !ok || v {
 		return "responding to an event sends the response to its organizer, who is not in this call, so the policy cannot check them; send sendResponse: false", RefusalPolicy
+	}
+	return "", RefusalPolicy
+}
+
+// requireNoExternalReplies: automatic replies to outside senders send a
+// text the call sets to whoever writes to the mailbox, people no call
+// names; they are refused unless externalAudience is none.
+func requireNoExternalReplies(c *bodyCheck) (string, Refusal) {
+	auto, ok := fieldValue(c.body.obj, "automaticRepliesSetting").(map[string]any)
+	if !ok {
+		if fieldValue(c.body.obj, "automaticRepliesSetting") != nil {
+			return "automaticRepliesSetting must be an object", RefusalMalformed
+		}
+		return "", RefusalPolicy
+	}
+	aud := fieldValue(auto, "externalAudience")
+	if s, ok := aud.(string); aud != nil && (!ok || !strings.EqualFold(s, "none")) {
+		return "automatic replies to outside senders (externalAudience other than none) go to people no call names, so the policy cannot check them", RefusalPolicy
 	}
 	return "", RefusalPolicy
 }

@@ -219,6 +219,14 @@ func TestHeaderLinks(t *testing.T) {
 			kept:     []string{`"url":"/drives/x"`},
 		},
 		{
+			name:     "an export's downloadUrl in storage withheld",
+			in:       `{"id":"e","downloadUrl":"https://storage.example/export.zip?sig=abc"}`,
+			notBatch: true,
+			want:     `{"id":"e","downloadUrl":""}`,
+			withheld: 1,
+			gone:     []string{"sig=abc"},
+		},
+		{
 			name:     "a thumbnail's url with external links allowed",
 			in:       `{"value":[{"small":{"url":"` + spURL + `"}}]}`,
 			external: true,

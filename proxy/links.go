@@ -53,11 +53,12 @@ var externalKeys = [][]byte{[]byte("uploadUrl"), []byte("@microsoft.graph.downlo
 
 // elsewhereKeys hold URLs that are pre-authenticated when they are on
 // another host: a driveItem's thumbnails ({small,medium,large}.url) are
-// fetched without Authorization from the file host. Unless the policy
+// fetched without Authorization from the file host, as an export's
+// downloadUrl (eDiscovery, reports) is from storage. Unless the policy
 // allows external links, such a value is withheld when it is an absolute
 // URL of another host, as a header's is (headerValue); a Graph URL is
 // moved to the proxy, and a relative one kept.
-var elsewhereKeys = [][]byte{[]byte("url")}
+var elsewhereKeys = [][]byte{[]byte("url"), []byte("downloadUrl")}
 
 type valueKind uint8
 
