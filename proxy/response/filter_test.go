@@ -135,6 +135,13 @@ func TestFilterGraphShapes(t *testing.T) {
 			counts:  response.Counts{Removed: 1, Withheld: 1},
 		},
 		{
+			name:    "annotations of a filtered entity removed: they carry its id past pseudonymisation",
+			section: section(t, nil, nil, nil, []string{"id", "mail"}),
+			in:      `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#directoryObjects/$entity","@odata.type":"#microsoft.graph.user","@odata.id":"https://graph.microsoft.com/v2/t/directoryObjects/87d349ed-44d7-43e1-9a83-5f2406dee5bd/Microsoft.DirectoryServices.User","@odata.editLink":"directoryObjects/87d349ed-44d7-43e1-9a83-5f2406dee5bd","displayName":"Adele Vance"}`,
+			want:    `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#directoryObjects/$entity","@odata.type":"#microsoft.graph.user","displayName":"Adele Vance"}`,
+			counts:  response.Counts{Removed: 2},
+		},
+		{
 			name:    "escaped names are read as any JSON reader reads them",
 			section: section(t, nil, nil, []string{"subject"}, []string{"mail"}),
 			in:      `{"sub\u006aect":"Salary review","m\u0061il":"Adele\u0040contoso.example","SUBJECT":"x","subject@odata.type":"y"}`,

@@ -518,6 +518,13 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 			t = target{fr: frame{role: roleEntity, node: wholeRoot}}
 		case parent.role == roleRoot && string(name) == "value" && c == '[':
 			t = target{fr: frame{role: roleEntity, node: parent.node}} // the collection
+		case len(name) > 0 && name[0] == '@' && parent.node != wholeRoot:
+			// An annotation of the entity a section filters (@odata.id,
+			// @odata.editLink, any Graph asks for with odata.metadata=full
+			// or Prefer): it carries the entity's id or values in forms no
+			// section names, so it would carry what the section removes
+			// or pseudonymises.
+			t = target{drop: true, count: true}
 		default:
 			t = f.nodeTarget(parent.node.Child(property(name)), c)
 		}
