@@ -286,7 +286,13 @@ func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest
 		}
 	}
 	// The body was parsed strictly with the batch: decide on that value.
-	d := p.decide(Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body, Actor: actor}, false)
+	d := p.decide(Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body, Actor: actor, inBatch: true}, false)
+	if d.Result == Allow && d.Lookup != nil {
+		// Never reached (checkBody refuses such a call in a batch), and
+		// never forwarded unread if it were: the proxy reads referenced
+		// items for calls of their own only.
+		return deny("%s: the people it reaches cannot be read inside $batch; send it outside a batch", req.Path)
+	}
 	if d.Result == Allow && d.Content != nil {
 		// File content moves only as a call of its own: inside a batch,
 		// Graph's redirect to the file host (and an upload session's URL)

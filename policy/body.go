@@ -177,10 +177,13 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	if rt != nil && rt.refuse != "" {
 		return rt.refuse, RefusalPolicy
 	}
-	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement) {
+	if seg, ok := rt.oddlySpelled(req.Segments); ok {
+		return fmt.Sprintf("%q is %s spelled with something after its name; how Graph reads it cannot be established", seg, rt.name), RefusalMalformed
+	}
+	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement && rt.resolve == LookupNone) {
 		return "", RefusalPolicy // nothing to read, nothing required
 	}
-	bc := &bodyCheck{p: p, caller: c, req: req, inBatch: a.doc != nil}
+	bc := &bodyCheck{p: p, caller: c, req: req, inBatch: a.doc != nil || a.inBatch}
 	var doc any
 	switch {
 	case (a.doc != nil || len(a.Body) > 0) && (req.Method == "GET" || req.Method == "DELETE"):
@@ -262,7 +265,10 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	for _, t := range bc.targets {
 		d.Targets = appendUnique(d.Targets, t)
 	}
-	return p.checkPeople(c, r, rt, bc.people, d)
+	if reason, refusal := p.checkPeople(c, r, rt, bc.people, d); reason != "" {
+		return reason, refusal
+	}
+	return bc.resolveLater(rt, d), RefusalPolicy
 }
 
 // checkPeople applies the rules on people to everyone a body named, and

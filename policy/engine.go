@@ -103,6 +103,8 @@ type Args struct {
 	// doc is the body already parsed (a $batch sub-request's), which
 	// Body then does not hold.
 	doc any
+	// inBatch: the request is a $batch sub-request, with a body or not.
+	inBatch bool
 }
 
 // Decider decides requests.
@@ -174,6 +176,12 @@ type Decision struct {
 	// Content is the matching rule's content section: the call moves file
 	// content through the proxy (content.go). Nil for any other call.
 	Content *Content
+	// Lookup, when set, is the item whose people the call reaches without
+	// naming them (a reply's message, a cancelled event): the decision is
+	// not final until the proxy has read them from Graph and
+	// Routed.DecideReferenced has checked them. A proxy that cannot read
+	// the item must refuse the call, never forward it.
+	Lookup *Lookup
 	// Response is the matching rule's response section: what of Graph's
 	// answer reaches the caller. Nil passes the answer as Graph sends it
 	// (links aside); a $batch has none of its own, its sub-requests each

@@ -260,15 +260,12 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "draft update", method: "PATCH", url: u + "/messages/AAMk", body: `{` + rcpt("bccRecipients", evil) + `}`, want: "403"},
 		{name: "forward", method: "POST", url: u + "/messages/AAMk/forward", body: `{"comment":"fyi",` + rcpt("toRecipients", evil) + `}`, want: "403"},
 		{name: "reply", method: "POST", url: u + "/messages/AAMk/reply", body: `{"message":{` + rcpt("ccRecipients", evil) + `}}`, want: "403"},
-		{name: "replyAll: its recipients are not in the call", method: "POST", url: u + "/messages/AAMk/replyAll", body: `{"comment":"ok"}`, want: "403"},
-		{name: "reply, qualified name", method: "POST", url: u + "/messages/AAMk/microsoft.graph.reply", body: `{"comment":"ok"}`, want: "403"},
-		{name: "draft send, qualified name", method: "POST", url: u + "/messages/AAMk/microsoft.graph.send", want: "403"},
-		{name: "draft send, alias and parameters", method: "POST", url: u + "/messages/AAMk/GRAPH.send()", want: "403"},
 		{name: "forward, qualified name: its recipients checked", method: "POST", url: u + "/messages/AAMk/microsoft.graph.forward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
 		// mail that leaves by calls the model knows by their spelling
-		{name: "draft send, matrix parameter", method: "POST", url: u + "/messages/AAMk/send;x=1", want: "403"},
-		{name: "draft send, trailing space", method: "POST", url: u + "/messages/AAMk/send%20", want: "403"},
-		{name: "forward with a suffix: its recipients checked", method: "POST", url: u + "/messages/AAMk/forward.x", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
+		{name: "draft send, matrix parameter", method: "POST", url: u + "/messages/AAMk/send;x=1", want: "400"},
+		{name: "draft send, trailing space", method: "POST", url: u + "/messages/AAMk/send%20", want: "400"},
+		{name: "forward with a suffix", method: "POST", url: u + "/messages/AAMk/forward.x", body: `{` + rcpt("toRecipients", bob) + `}`, want: "400"},
+		{name: "unsubscribe with a suffix: refused as unsubscribe", method: "POST", url: u + "/messages/AAMk/unsubscribe;x", want: "403"},
 		{name: "message unsubscribe", method: "POST", url: u + "/messages/AAMk/unsubscribe", want: "403"},
 		{name: "event instance forward outside", method: "POST", url: u + "/events/AAMk/instances/AAMl/forward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
 		{name: "event instance forward inside", method: "POST", url: u + "/events/AAMk/instances/AAMl/forward", body: `{` + rcpt("toRecipients", bob) + `}`, want: "allow", targets: alice + "," + bob},
@@ -284,12 +281,6 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "mailbox time zone", method: "PATCH", url: u + "/mailboxSettings", body: `{"timeZone":"UTC"}`, want: "allow", targets: alice},
 		{name: "sendMail with a MAPI property", method: "POST", url: u + "/sendMail", body: `{"message":{"subject":"x",` + rcpt("toRecipients", bob) + `,"singleValueExtendedProperties":[{"id":"String 0x0050","value":"` + evil + `"}]}}`, want: "403"},
 		{name: "event with an extended property", method: "POST", url: u + "/events", body: `{"subject":"x","singleValueExtendedProperties":[{"id":"String {66f5a359-4659-4830-9070-00047ec6ac6e} Name Color","value":"Green"}]}`, want: "allow", targets: alice},
-		{name: "event cancel", method: "POST", url: u + "/events/AAMk/cancel", body: `{"comment":"x"}`, want: "403"},
-		{name: "event instance cancel", method: "POST", url: u + "/events/AAMk/instances/AAMl/cancel", body: `{"comment":"x"}`, want: "403"},
-		{name: "event decline, response sent", method: "POST", url: u + "/events/AAMk/decline", body: `{"comment":"x","sendResponse":true}`, want: "403"},
-		{name: "event accept, response by default", method: "POST", url: u + "/events/AAMk/accept", body: `{"comment":"x"}`, want: "403"},
-		{name: "event tentativelyAccept, no body", method: "POST", url: u + "/events/AAMk/microsoft.graph.tentativelyAccept", want: "403"},
-		{name: "event accept, sendResponse a string", method: "POST", url: u + "/events/AAMk/accept", body: `{"sendResponse":"false"}`, want: "403"},
 		{name: "event decline, no response sent", method: "POST", url: u + "/events/AAMk/decline", body: `{"comment":"x","sendResponse":false}`, want: "allow", targets: alice},
 		{name: "manager $ref: the user referenced is a target", method: "PUT", url: u + "/manager/$ref", body: `{"@odata.id":"https://graph.microsoft.com/v1.0/users/` + bob + `"}`, want: "allow", targets: alice + "," + bob},
 		{name: "manager $ref, relative, key in parentheses", method: "PUT", url: u + "/manager/$ref", body: `{"@odata.id":"users('` + bob + `')"}`, want: "allow", targets: alice + "," + bob},
@@ -299,7 +290,6 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "manager $ref, reference not a string", method: "PUT", url: u + "/manager/$ref", body: `{"@odata.id":{"x":1}}`, want: "400"},
 		{name: "$ref to something not a user", method: "POST", url: u + "/manager/$ref", body: `{"@odata.id":"https://graph.microsoft.com/v1.0/groups/x"}`, want: "403"},
 		{name: "createForward", method: "POST", url: u + "/messages/AAMk/createForward", body: `{` + rcpt("toRecipients", evil) + `}`, want: "403"},
-		{name: "draft send", method: "POST", url: u + "/messages/AAMk/send", want: "403"},
 		{name: "reference attachment", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"attachments":[{"@odata.type":"#microsoft.graph.referenceAttachment","name":"f","sourceUrl":"https://evil.example/f"}]`), want: "403"},
 		{name: "custom header", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"internetMessageHeaders":[{"name":"x-vendor-id","value":"1"}]`), want: "allow", targets: alice + "," + bob},
 		{name: "routing header", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"internetMessageHeaders":[{"name":"Bcc","value":"x@evil.example"}]`), want: "403"},
@@ -349,6 +339,9 @@ func TestWhoACallTouches(t *testing.T) {
 			}
 			if d.Result != Allow {
 				return
+			}
+			if d.Lookup != nil {
+				t.Errorf("the call reads %s first: TestReferencedPeople holds such calls", d.Lookup.Path)
 			}
 			if got := strings.Join(d.Targets, ","); got != tt.targets {
 				t.Errorf("targets %s; want %s", got, tt.targets)

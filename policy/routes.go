@@ -8,8 +8,10 @@ import (
 
 // The route model: the kinds of Graph call whose body the policy must
 // read a way of their own — where people appear in them, how the body is
-// labelled, which members the call cannot work without, and which calls
-// are refused whatever their body. It is the one place that says so:
+// labelled, which members the call cannot work without, which calls reach
+// people of an item they refer to (read by the proxy, references.go), and
+// which calls are refused whatever their body. It is the one place that
+// says so:
 // checkBody reads it for every call, the policy loader for every rule.
 //
 // People are found in every JSON body by the shapes that name them
@@ -40,6 +42,10 @@ type route struct {
 	sends bool
 	// refuse, when set, refuses the call whatever its body, and says why.
 	refuse string
+	// resolve, when set, says which people of the item the call refers
+	// to it reaches without naming them: the proxy reads them from Graph
+	// before the call is decided (references.go).
+	resolve LookupKind
 	// people says where the call names people, for the docs and lint.
 	people string
 	// check reads the members the call cannot work without.
@@ -66,7 +72,6 @@ const (
 	needsSchedules
 	needsMessage
 	needsRecipients
-	needsNoResponse
 	needsNoExternalReplies
 	subscriptionChecks
 )
@@ -80,8 +85,6 @@ func (c *bodyCheck) required(req requirement) (string, Refusal) {
 		return requireMessage(c)
 	case needsRecipients:
 		return requireRecipients(c)
-	case needsNoResponse:
-		return requireNoResponse(c)
 	case needsNoExternalReplies:
 		return requireNoExternalReplies(c)
 	case subscriptionChecks:
@@ -102,14 +105,16 @@ var routes = []route{
 		people: "schedules[] (mailbox addresses)", check: needsSchedules},
 	{name: "sendMail", methods: post, tail: []string{"sendmail"}, media: mediaJSONOrMIME, mail: true, sends: true,
 		people: "message: toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions; MIME: To, Cc, Bcc, From, Sender, Reply-To, Resent-*", check: needsMessage},
-	{name: "message reply", methods: post, tail: []string{"messages", "*", "reply|replyall"},
-		refuse: "a reply goes to the message's sender (replyAll also to its recipients), who are not in this call, so the policy cannot check them; write to them with sendMail or forward, naming every recipient"},
+	{name: "message reply", methods: post, tail: []string{"messages", "*", "reply"}, mail: true, sends: true, resolve: LookupReply,
+		people: "message's recipients, from, sender, mentions; and the message's replyTo, or from and sender (read from Graph)"},
+	{name: "message replyAll", methods: post, tail: []string{"messages", "*", "replyall"}, mail: true, sends: true, resolve: LookupReplyAll,
+		people: "message's recipients, from, sender, mentions; and the message's replyTo, or from and sender, toRecipients and ccRecipients (read from Graph)"},
 	{name: "message forward", methods: post, tail: []string{"messages", "*", "forward"}, media: mediaJSONOrMIME, mail: true, sends: true,
 		people: "toRecipients and message's recipients, from, sender; MIME headers"},
 	{name: "draft reply or forward", methods: post, tail: []string{"messages", "*", "createreply|createreplyall|createforward"}, media: mediaJSONOrMIME, mail: true,
 		people: "toRecipients and message's recipients, from, sender; MIME headers"},
-	{name: "draft send", methods: post, tail: []string{"messages", "*", "send"},
-		refuse: "sending a draft: its recipients are not in this call, so the policy cannot check them; send with sendMail or forward instead"},
+	{name: "draft send", methods: post, tail: []string{"messages", "*", "send"}, mail: true, sends: true, resolve: LookupDraft,
+		people: "the draft's toRecipients, ccRecipients, bccRecipients (read from Graph)"},
 	// Teams messages are not mail: matched before the mailbox's messages.
 	{name: "chat message", methods: write, tail: []string{"chats|channels", "*", "messages"}, people: "mentions[].mentioned.user.id"},
 	{name: "chat message update", methods: write, tail: []string{"chats|channels", "*", "messages", "*"}, people: "mentions[].mentioned.user.id"},
@@ -135,10 +140,10 @@ var routes = []route{
 	// No people: its body is read whole (parseBody), externalAudience
 	// with it.
 	{name: "mailbox settings", methods: patch, tail: []string{"mailboxsettings"}, check: needsNoExternalReplies},
-	{name: "event cancel", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "cancel"},
-		refuse: "cancelling an event sends the cancellation to its attendees, who are not in this call, so the policy cannot check them; update the event's attendees, or delete it, instead"},
-	{name: "event response", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "accept|decline|tentativelyaccept"},
-		people: "the organizer, unless sendResponse is false", check: needsNoResponse},
+	{name: "event cancel", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "cancel"}, resolve: LookupAttendees,
+		people: "the event's attendees (read from Graph)"},
+	{name: "event response", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "accept|decline|tentativelyaccept"}, resolve: LookupOrganizer,
+		people: "the event's organizer (read from Graph), unless sendResponse is false"},
 	{name: "event", methods: post, tail: []string{"events"},
 		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress, calendar@odata.bind"},
 	{name: "event update", methods: patch, tail: []string{"events", "*"},
@@ -194,6 +199,26 @@ func tailMatches(tail [][]string, segs []string, whole, exact bool) bool {
 		}
 	}
 	return true
+}
+
+// oddlySpelled returns the segment of segs that matched rt only as
+// spelledAs has it ("send;x=1"): the call is taken as rt for its refusal,
+// and refused as malformed when rt would not refuse it.
+func (rt *route) oddlySpelled(segs []string) (string, bool) {
+	if rt == nil || rt.exact || len(segs) < len(rt.alts) {
+		return "", false
+	}
+	segs = segs[len(segs)-len(rt.alts):]
+	for i, alts := range rt.alts {
+		if alts[0] == "*" {
+			continue
+		}
+		seg := operationName(segs[i])
+		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, seg) }) {
+			return segs[i], true
+		}
+	}
+	return "", false
 }
 
 // spelledAs reports whether seg is name followed by something that is not
@@ -299,19 +324,6 @@ func requireMessage(c *bodyCheck) (string, Refusal) {
 func requireRecipients(c *bodyCheck) (string, Refusal) {
 	if v, _ := c.body.get("toRecipients"); !isNonEmptyList(v) {
 		return "forward needs toRecipients, a non-empty list", RefusalMalformed
-	}
-	return "", RefusalPolicy
-}
-
-// requireNoResponse: accepting, declining or tentatively accepting an
-// event sends the response to its organizer, who is not in the call,
-// unless sendResponse is false.
-func requireNoResponse(c *bodyCheck) (string, Refusal) {
-	if c.body.obj == nil {
-		return "responding to an event sends the response to its organizer, who is not in this call; send sendResponse: false", RefusalPolicy
-	}
-	if v, ok := fieldValue(c.body.obj, "sendResponse").(bool); !ok || v {
-		return "responding to an event sends the response to its organizer, who is not in this call, so the policy cannot check them; send sendResponse: false", RefusalPolicy
 	}
 	return "", RefusalPolicy
 }

@@ -212,6 +212,15 @@ func classify(err error) *Error {
 	case errors.Is(err, errBadRange):
 		return &Error{Status: http.StatusBadRequest, Code: "graphProxy.badRequest",
 			Message: "An upload range needs Content-Range: bytes FIRST-LAST/TOTAL and a Content-Length of its size.", Err: err}
+	case errors.Is(err, errReferenceRefused):
+		return &Error{Status: http.StatusForbidden, Code: "graphProxy.referenceUnreadable",
+			Message: "The item this call refers to (the message or event whose people it reaches) could not be read, so the proxy cannot check who the call would reach; nothing was sent.", Err: err}
+	case errors.Is(err, errReferenceUnreadable):
+		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.referenceUnreadable",
+			Message: "Microsoft Graph did not give the item this call refers to (the message or event whose people it reaches) in a form the proxy reads, so it cannot check who the call would reach; nothing was sent.", Err: err}
+	case errors.Is(err, errUnresolved):
+		return &Error{Status: http.StatusForbidden, Code: "graphProxy.policyDenied",
+			Message: deniedMessage, Err: err}
 	case errors.Is(err, upstream.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.tokenUnavailable",
 			Message: "The proxy cannot obtain its Microsoft Graph token; try again later.", RetryAfter: 10, Err: err}

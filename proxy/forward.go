@@ -35,6 +35,10 @@ import (
 // new connection when Graph closes one (HTTP/2 GOAWAY) before the request
 // was processed.
 func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Request, c *call, body []byte) error {
+	if c.decision.Lookup != nil {
+		// Never sent before the people it reaches are checked (resolve).
+		return errUnresolved
+	}
 	// Graph receives what was decided: the canonical method (never the
 	// caller's spelling of it), the $select the policy adds, the body the
 	// policy wrote out again ($batch) and the Content-Type it read the

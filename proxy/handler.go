@@ -404,6 +404,12 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	// resolve: the people a call reaches without naming them (a reply's
+	// sender, a cancelled event's attendees), read from Graph and decided
+	// on before anything is sent (references.go).
+	if err := h.resolve(r.Context(), c, routed); err != nil {
+		return err
+	}
 	if err := h.pseudonymKey(c); err != nil {
 		return err
 	}

@@ -101,8 +101,9 @@ type Result struct {
 	Unrecorded []Activity
 	// Own counts Graph requests made with the proxy's identity that are
 	// the proxy's own, each under a record of its own: its membership
-	// checks (kind membership) and its looks at the tenant (kind
-	// mediation). They are not the vendor's calls.
+	// checks (kind membership), its reads of the items calls refer to
+	// (kind reference) and its looks at the tenant (kind mediation).
+	// They are not the vendor's calls.
 	Own int
 	// Direct are Graph requests by the vendor's own applications: the
 	// vendor going around the proxy.

@@ -212,6 +212,9 @@ func printDecision(w io.Writer, indent string, d policy.Decision, sub bool) {
 			line("unscoped", "%s (users.withoutGroup: no membership check)", strings.Join(d.Unscoped, ", "))
 		}
 	}
+	if l := d.Lookup; l != nil {
+		line("then", "the proxy reads %s?$select=%s and checks the people it names (%s) as if the call named them; anyone not allowed refuses the call", l.Path, l.Select, l.Kind)
+	}
 	// What Graph receives in place of what the caller sent: only for a
 	// call that goes to Graph.
 	if d.AddSelect != "" && d.Forwarded() {

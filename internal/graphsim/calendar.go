@@ -47,11 +47,95 @@ func (g *Graph) addEvent(userID, subject string, start, end time.Time) map[strin
 		"showAs":               "busy",
 		"isOnlineMeeting":      false,
 		"attendees":            []any{},
+		"organizer":            nil,
 		"createdDateTime":      now,
 		"lastModifiedDateTime": now,
 	}
+	if u := g.byKey[strings.ToLower(userID)]; u != nil {
+		// The calendar's owner organizes what is created in it.
+		ev["organizer"] = recipient(u.UPN)
+	}
 	g.events[userID] = append(g.events[userID], ev)
 	return ev
+}
+
+// Event is an event to put in a simulated calendar: its organizer and
+// attendees as addresses (an empty Organizer is the calendar's owner).
+type Event struct {
+	Subject    string
+	Organizer  string
+	Attendees  []string
+	Start, End time.Time
+}
+
+// AddEvent puts an event in the calendar of the user (id or UPN) and
+// returns its id; "" for an unknown user.
+func (g *Graph) AddEvent(userKey string, e Event) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u := g.byKey[strings.ToLower(userKey)]
+	if u == nil {
+		return ""
+	}
+	if e.Start.IsZero() {
+		e.Start = time.Now().UTC().Truncate(time.Hour).Add(48 * time.Hour)
+		e.End = e.Start.Add(time.Hour)
+	}
+	ev := g.addEvent(u.ID, e.Subject, e.Start, e.End)
+	if e.Organizer != "" {
+		ev["organizer"] = recipient(e.Organizer)
+	}
+	attendees := []any{}
+	for _, a := range e.Attendees {
+		at := recipient(a)
+		at["type"] = "required"
+		at["status"] = map[string]any{"response": "none", "time": "0001-01-01T00:00:00Z"}
+		attendees = append(attendees, at)
+	}
+	ev["attendees"] = attendees
+	return ev["id"].(string)
+}
+
+// eventActionRoutes are an event's cancel and responses: Graph answers
+// 202 and sends the mail (the cancellation to the attendees, the response
+// to the organizer) itself.
+func (g *Graph) eventActionRoutes(m *http.ServeMux) {
+	for _, base := range []string{"/{version}/users/{user}/events/{id}/", "/{version}/users/{user}/calendar/events/{id}/"} {
+		for _, action := range []string{"cancel", "accept", "decline", "tentativelyAccept"} {
+			m.HandleFunc("POST "+base+action, g.eventAction(action))
+		}
+	}
+}
+
+func (g *Graph) eventAction(action string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u := g.authorize(w, r, writeCalendar...)
+		if u == nil {
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
+		if err != nil {
+			graphError(w, r, http.StatusBadRequest, "BadRequest", "Invalid request body.")
+			return
+		}
+		if len(body) > 0 {
+			var v map[string]any
+			if !readBodyBytes(w, r, body, &v) {
+				return
+			}
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		i := g.findEvent(w, r, u)
+		if i < 0 {
+			return
+		}
+		if action == "cancel" {
+			// Cancelled: gone from the organizer's calendar.
+			g.events[u.ID] = slices.Delete(g.events[u.ID], i, i+1)
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}
 }
 
 func eventSpan(ev map[string]any) (time.Time, time.Time, bool) {

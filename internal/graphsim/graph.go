@@ -50,6 +50,9 @@ type Graph struct {
 	// drafts are the messages created and their attachments
 	// (attachments.go).
 	drafts drafts
+	// messages are the mailboxes' messages readable by id (mail.go),
+	// by user id + "/" + message id.
+	messages map[string]map[string]any
 	// del is the delegated state (delegated.go).
 	del graphDelegated
 }
@@ -557,6 +560,7 @@ func (g *Graph) routes() {
 		m.HandleFunc("DELETE "+base+"/{id}", g.deleteEvent)
 	}
 	m.HandleFunc("POST /{version}/users/{user}/events/{id}/attachments/createUploadSession", g.createUploadSession)
+	g.eventActionRoutes(m)
 	m.HandleFunc("POST /{version}/users/{user}/onlineMeetings", g.createMeeting)
 	m.HandleFunc("GET /{version}/users/{user}/onlineMeetings/{id}", g.getMeeting)
 	m.HandleFunc("POST /{version}/users/{user}/checkMemberGroups", g.checkMemberGroups)

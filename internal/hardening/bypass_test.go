@@ -53,6 +53,15 @@ func TestAllowListBypasses(t *testing.T) {
 	att := func(a string) string { return `{"emailAddress":{"address":"` + a + `"}}` }
 	batch := func(subs ...string) string { return `{"requests":[` + strings.Join(subs, ",") + `]}` }
 	guest := "guest@vendor.example" // exempt from the group, outside mail.recipientDomains
+	// Items that reach people outside the rules without naming them: the
+	// proxy reads each, and refuses the call.
+	const evil = "eve@evil.example"
+	draftOutside := sim.Graph.AddMessage(member, graphsim.Message{IsDraft: true, To: []string{member2}, Bcc: []string{evil}})
+	fromOutside := sim.Graph.AddMessage(member, graphsim.Message{From: evil, Sender: evil})
+	ccOutside := sim.Graph.AddMessage(member, graphsim.Message{From: member2, Sender: member2, To: []string{member}, Cc: []string{evil}})
+	attendeeOutside := sim.Graph.AddEvent(member, graphsim.Event{Attendees: []string{member2, evil}})
+	organizerOutside := sim.Graph.AddEvent(member, graphsim.Event{Organizer: outsider})
+	fromMember := sim.Graph.AddMessage(member, graphsim.Message{From: member2, Sender: member2})
 	event := `"start":{"dateTime":"2030-01-01T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-01T11:00:00","timeZone":"UTC"}`
 
 	probes := []bypass{
@@ -60,9 +69,9 @@ func TestAllowListBypasses(t *testing.T) {
 		// Route model matched on the bare action name: the namespace-
 		// qualified spelling Graph also binds escapes it.
 		{name: "draft send, namespace-qualified", class: "route-model tail vs OData qualified action",
-			method: "POST", path: u + "/messages/AAMkAD/microsoft.graph.send", refuse: true},
+			method: "POST", path: u + "/messages/" + draftOutside + "/microsoft.graph.send", refuse: true},
 		{name: "draft send, namespace-qualified with ()", class: "route-model tail vs OData qualified action",
-			method: "POST", path: u + "/messages/AAMkAD/microsoft.graph.send()", refuse: true},
+			method: "POST", path: u + "/messages/" + draftOutside + "/microsoft.graph.send()", refuse: true},
 		{name: "forward to a guest outside recipientDomains, namespace-qualified", class: "route-model tail vs OData qualified action",
 			method: "POST", path: u + "/messages/AAMkAD/microsoft.graph.forward", ct: "application/json",
 			body: `{"toRecipients":[` + att(guest) + `]}`, refuse: true},
@@ -73,14 +82,16 @@ func TestAllowListBypasses(t *testing.T) {
 			method: "POST", path: "/v1.0/$batch", ct: "application/json",
 			body: batch(`{"id":"1","method":"POST","url":"users/` + member + `/messages/AAMkAD/microsoft.graph.send"}`), refuse: true},
 		// Mail sent to people the call does not name.
-		{name: "reply without recipients (goes to the original sender)", class: "mail to recipients not in the call",
-			method: "POST", path: u + "/messages/AAMkAD/reply", ct: "application/json", body: `{"comment":"exfiltrated text"}`, refuse: true},
-		{name: "replyAll without recipients", class: "mail to recipients not in the call",
-			method: "POST", path: u + "/messages/AAMkAD/replyAll", ct: "application/json", body: `{"comment":"exfiltrated text"}`, refuse: true},
-		{name: "event cancel with a comment (mail to every attendee)", class: "mail to recipients not in the call",
-			method: "POST", path: u + "/events/AAMkAD/cancel", ct: "application/json", body: `{"comment":"exfiltrated text"}`, refuse: true},
-		{name: "event decline with a comment (mail to the organizer)", class: "mail to recipients not in the call",
-			method: "POST", path: u + "/events/AAMkAD/decline", ct: "application/json", body: `{"comment":"exfiltrated text","sendResponse":true}`, refuse: true},
+		{name: "reply without recipients (goes to the original sender, outside)", class: "mail to recipients not in the call",
+			method: "POST", path: u + "/messages/" + fromOutside + "/reply", ct: "application/json", body: `{"comment":"exfiltrated text"}`, refuse: true},
+		{name: "replyAll without recipients (a cc outside)", class: "mail to recipients not in the call",
+			method: "POST", path: u + "/messages/" + ccOutside + "/replyAll", ct: "application/json", body: `{"comment":"exfiltrated text"}`, refuse: true},
+		{name: "event cancel with a comment (mail to every attendee, one outside)", class: "mail to recipients not in the call",
+			method: "POST", path: u + "/events/" + attendeeOutside + "/cancel", ct: "application/json", body: `{"comment":"exfiltrated text"}`, refuse: true},
+		{name: "event decline with a comment (mail to the organizer, not in the group)", class: "mail to recipients not in the call",
+			method: "POST", path: u + "/events/" + organizerOutside + "/decline", ct: "application/json", body: `{"comment":"exfiltrated text","sendResponse":true}`, refuse: true},
+		{name: "reply to a member of the group (control)", class: "control",
+			method: "POST", path: u + "/messages/" + fromMember + "/reply", ct: "application/json", body: `{"comment":"ok"}`, refuse: false},
 		// A reference the proxy does not resolve.
 		{name: "@odata.id reference to a non-member", class: "unresolved reference (@odata.id)",
 			method: "PUT", path: u + "/manager/$ref", ct: "application/json",

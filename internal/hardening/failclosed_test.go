@@ -73,6 +73,10 @@ func TestFailClosedEndToEnd(t *testing.T) {
 	}
 	batch := func(subs ...string) string { return `{"requests":[` + strings.Join(subs, ",") + `]}` }
 	att := func(a string) string { return `{"emailAddress":{"address":"` + a + `"}}` }
+	// Items whose people are outside: the proxy reads them, and refuses.
+	draftOutside := sim.Graph.AddMessage(member, graphsim.Message{IsDraft: true, To: []string{member2}, Bcc: []string{"x@evil.example"}})
+	fromOutside := sim.Graph.AddMessage(member, graphsim.Message{From: "x@evil.example", Sender: "x@evil.example"})
+	fromNonMember := sim.Graph.AddMessage(member, graphsim.Message{From: member2, ReplyTo: []string{outsider}})
 
 	for _, tt := range []struct {
 		name, method, path, ct, body string
@@ -117,10 +121,13 @@ func TestFailClosedEndToEnd(t *testing.T) {
 		{"sendMail bcc outside", "POST", u + "/sendMail", "application/json", `{"message":{"toRecipients":[` + att(member2) + `],"bccRecipients":[` + att("x@evil.example") + `]}}`, 403},
 		{"sendMail MIME outside", "POST", u + "/sendMail", "text/plain", mimeMail("From: " + member + "\r\nTo: " + member2 + "\r\nBcc: x@evil.example\r\n"), 403},
 		{"draft to outside", "POST", u + "/messages", "application/json", `{"toRecipients":[` + att("x@evil.example") + `]}`, 403},
-		{"draft send", "POST", u + "/messages/AAMkAD/send", "", "", 403},
+		{"draft send, a bcc outside", "POST", u + "/messages/" + draftOutside + "/send", "", "", 403},
+		{"draft send, the draft not found", "POST", u + "/messages/AAMkAD/send", "", "", 403},
 		{"forward outside", "POST", u + "/messages/AAMkAD/forward", "application/json", `{"toRecipients":[` + att("x@evil.example") + `]}`, 403},
 		{"reply with a foreign cc", "POST", u + "/messages/AAMkAD/reply", "application/json", `{"message":{"ccRecipients":[` + att("x@evil.example") + `]}}`, 403},
-		{"reply: its sender is not in the call", "POST", u + "/messages/AAMkAD/reply", "application/json", `{"comment":"ok"}`, 403},
+		{"reply: its sender outside mail.recipientDomains", "POST", u + "/messages/" + fromOutside + "/reply", "application/json", `{"comment":"ok"}`, 403},
+		{"replyAll: its replyTo not in the group", "POST", u + "/messages/" + fromNonMember + "/replyAll", "application/json", `{"comment":"ok"}`, 403},
+		{"reply inside $batch", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"users/` + member + `/messages/` + fromOutside + `/reply","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}`), 403},
 		{"meeting attendee outside", "POST", u + "/onlineMeetings", "application/json", `{"participants":{"attendees":[{"upn":"eve@evil.example"}]}}`, 403},
 		{"meeting organizer not in the group", "POST", u + "/onlineMeetings", "application/json", `{"participants":{"organizer":{"upn":"` + outsider + `"}}}`, 403},
 	} {

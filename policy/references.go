@@ -1,0 +1,307 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Calls that reach people they do not name. A reply goes to the message's
+// sender, a draft sent by id to the draft's recipients, a cancellation to
+// the event's attendees, a response to its organizer: none of them is in
+// the call. The policy cannot read them (it is pure: no network), so it
+// says which item holds them (Decision.Lookup); the proxy reads the item
+// from Graph and hands the people back to Routed.DecideReferenced, which
+// checks them as the body's are checked (checkPeople): peopleDomains,
+// mail.recipientDomains, users.group and users.withoutGroup. Until then
+// the decision is not final, and a proxy that cannot read the item must
+// refuse the call.
+
+// LookupKind says which of a referenced item's people a call reaches.
+type LookupKind uint8
+
+const (
+	// LookupNone: the call refers to no item whose people it reaches.
+	LookupNone LookupKind = iota
+	// LookupReply: a reply goes to the message's replyTo, or, when that
+	// is empty, to its from and sender.
+	LookupReply
+	// LookupReplyAll: replyAll goes where a reply goes, and to the
+	// message's toRecipients and ccRecipients but the mailbox itself.
+	LookupReplyAll
+	// LookupDraft: a draft sent by id goes to its toRecipients,
+	// ccRecipients and bccRecipients.
+	LookupDraft
+	// LookupAttendees: a cancellation goes to the event's attendees.
+	LookupAttendees
+	// LookupOrganizer: a response (sendResponse not false) goes to the
+	// event's organizer.
+	LookupOrganizer
+)
+
+// String names the kind, as the audit record's reason does.
+func (k LookupKind) String() string {
+	switch k {
+	case LookupReply:
+		return "reply"
+	case LookupReplyAll:
+		return "replyAll"
+	case LookupDraft:
+		return "draft"
+	case LookupAttendees:
+		return "attendees"
+	case LookupOrganizer:
+		return "organizer"
+	}
+	return "none"
+}
+
+// lookupFields are the fields each kind reads, in the order $select
+// names them.
+var lookupFields = map[LookupKind][]string{
+	LookupReply:     {"replyTo", "from", "sender"},
+	LookupReplyAll:  {"replyTo", "from", "sender", "toRecipients", "ccRecipients"},
+	LookupDraft:     {"toRecipients", "ccRecipients", "bccRecipients"},
+	LookupAttendees: {"attendees"},
+	LookupOrganizer: {"organizer"},
+}
+
+// Lookup is the read of the item a call refers to: a GET of Path with
+// $select=Select, whose answer Recipients reads.
+type Lookup struct {
+	// Path is the item's canonical path, version first and not escaped:
+	// /v1.0/users/{user}/messages/{id} for a reply to that message.
+	Path string
+	// Select lists the fields read, comma-separated: only those.
+	Select string
+	// Kind says which of the item's people the call reaches.
+	Kind LookupKind
+	// Item names what is read, for the record: "message", "draft" or
+	// "event".
+	Item string
+
+	// mailbox is the path's user, whom replyAll does not write to.
+	mailbox string
+}
+
+// Recipient is a person a referenced item names, as the proxy read it:
+// where (the item's field) and the address. The policy parses the address
+// (ParseAddress); one that is not a single address refuses the call.
+type Recipient struct {
+	Where, Address string
+}
+
+// ErrLookupAnswer reports an answer to a Lookup that is not of the shape
+// Graph gives the item: the call it was read for is refused.
+var ErrLookupAnswer = errors.New("policy: the referenced item's answer is not of the expected shape")
+
+// Recipients reads the people the call reaches from Graph's answer to the
+// lookup (the item's JSON). Every field read must be there with its shape:
+// lists of recipients ({"emailAddress":{"address":…}}) for replyTo,
+// toRecipients, ccRecipients, bccRecipients and attendees, a recipient or
+// null for from, sender and organizer. Anything else is an error wrapping
+// ErrLookupAnswer: fail closed.
+func (l Lookup) Recipients(answer []byte) ([]Recipient, error) {
+	fields, ok := lookupFields[l.Kind]
+	if !ok {
+		return nil, fmt.Errorf("%w: nothing to read", ErrLookupAnswer)
+	}
+	v, err := parseJSON(answer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLookupAnswer, err)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrLookupAnswer)
+	}
+	read := map[string][]Recipient{}
+	for _, f := range fields {
+		v, present := fieldOf(obj, f)
+		if !present {
+			return nil, fmt.Errorf("%w: %s missing", ErrLookupAnswer, f)
+		}
+		var rs []Recipient
+		if f == "from" || f == "sender" || f == "organizer" {
+			rs, err = oneRecipient(f, v)
+		} else {
+			rs, err = recipientList(f, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+		read[f] = rs
+	}
+	var out []Recipient
+	switch l.Kind {
+	case LookupReply, LookupReplyAll:
+		out = read["replyTo"]
+		if len(out) == 0 {
+			out = append(read["from"], read["sender"]...)
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: the message names no one a reply would go to", ErrLookupAnswer)
+		}
+		if l.Kind == LookupReplyAll {
+			for _, r := range append(read["toRecipients"], read["ccRecipients"]...) {
+				if l.mailbox == "" || !strings.EqualFold(r.Address, l.mailbox) {
+					out = append(out, r)
+				}
+			}
+		}
+	default:
+		for _, f := range fields {
+			out = append(out, read[f]...)
+		}
+	}
+	if len(out) > MaxTargets {
+		return nil, fmt.Errorf("%w: %s", ErrLookupAnswer, tooManyTargets)
+	}
+	return out, nil
+}
+
+func fieldOf(obj map[string]any, name string) (any, bool) {
+	for k, v := range obj {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+func recipientList(field string, v any) ([]Recipient, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a list", ErrLookupAnswer, field)
+	}
+	out := make([]Recipient, 0, len(list))
+	for _, e := range list {
+		r, err := recipientOf(field+"[]", e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func oneRecipient(field string, v any) ([]Recipient, error) {
+	if v == nil {
+		return nil, nil
+	}
+	r, err := recipientOf(field, v)
+	if err != nil {
+		return nil, err
+	}
+	return []Recipient{r}, nil
+}
+
+// recipientOf reads {"emailAddress":{"address":"…"}}, the shape of
+// Graph's recipient and attendee.
+func recipientOf(where string, v any) (Recipient, error) {
+	obj, _ := v.(map[string]any)
+	ea, _ := fieldValue(obj, "emailAddress").(map[string]any)
+	addr, _ := fieldValue(ea, "address").(string)
+	if addr == "" {
+		return Recipient{}, fmt.Errorf("%w: %s is not a recipient with emailAddress.address", ErrLookupAnswer, where)
+	}
+	return Recipient{Where: where, Address: addr}, nil
+}
+
+// lookupOf is the read of the item a call of route rt refers to, or why
+// the policy cannot say which item that is.
+func lookupOf(rt *route, req Request) (*Lookup, string) {
+	segs := req.Segments[:len(req.Segments)-1] // the item, without the action
+	item := "message"
+	if rt.resolve == LookupDraft {
+		item = "draft"
+	}
+	if rt.resolve == LookupAttendees || rt.resolve == LookupOrganizer {
+		item = "event"
+		// An occurrence (instances, calendarView, exceptionOccurrences)
+		// is read by its own id among its calendar owner's events, as
+		// Graph serves it: the owner is what comes before the calendar.
+		if coll := segs[len(segs)-2]; !strings.EqualFold(coll, "events") {
+			i := slices.IndexFunc(segs, func(s string) bool {
+				return slices.ContainsFunc([]string{"events", "calendar", "calendars", "calendarview", "calendargroups"}, func(c string) bool { return strings.EqualFold(s, c) })
+			})
+			if i < 1 {
+				return nil, "the event this call refers to is not one the proxy can read"
+			}
+			segs = append(slices.Clip(segs[:i]), "events", segs[len(segs)-1])
+		}
+	}
+	if len(segs) < 2 {
+		return nil, "the item this call refers to is not one the proxy can read"
+	}
+	return &Lookup{
+		Path:    "/" + req.Version + "/" + strings.Join(segs, "/"),
+		Select:  strings.Join(lookupFields[rt.resolve], ","),
+		Kind:    rt.resolve,
+		Item:    item,
+		mailbox: pathUser(req),
+	}, ""
+}
+
+// needsLookup reports whether a call of route rt, whose body bc read,
+// reaches the people of the item it refers to: always, but for an event
+// response sent with sendResponse: false, which goes to no one.
+func needsLookup(rt *route, bc *bodyCheck) bool {
+	if rt.resolve != LookupOrganizer {
+		return true
+	}
+	v, ok := fieldValue(bc.body.obj, "sendResponse").(bool)
+	return !ok || v
+}
+
+// resolveLater sets d.Lookup for a call that reaches the people of the
+// item it refers to, or says why the call is refused instead.
+func (c *bodyCheck) resolveLater(rt *route, d *Decision) string {
+	if rt == nil || rt.resolve == LookupNone || !needsLookup(rt, c) {
+		return ""
+	}
+	if c.inBatch {
+		// The proxy reads the item before it forwards a call; a $batch
+		// goes to Graph whole, so its parts cannot wait for that.
+		return fmt.Sprintf("%s: the people it reaches are read from Graph before the call is sent, which the proxy cannot do inside $batch; send it outside a batch", rt.name)
+	}
+	l, reason := lookupOf(rt, c.req)
+	if reason != "" {
+		return reason
+	}
+	d.Lookup = l
+	return ""
+}
+
+// DecideReferenced finishes a decision that carries a Lookup with the
+// people the proxy read from the item (Lookup.Recipients): each is checked
+// as if the call's body had named them — the rule's peopleDomains, and
+// mail.recipientDomains for a call that sends mail — and made a target,
+// which the proxy's users.group scope then checks (users.withoutGroup
+// applying). The decision returned has no Lookup. A decision without one
+// is returned as it is.
+func (rt Routed) DecideReferenced(d Decision, people []Recipient) Decision {
+	if d.Lookup == nil {
+		return d
+	}
+	route := routeOf(rt.req)
+	d.Lookup = nil
+	if rt.rule == nil || rt.caller == nil || route == nil || route.resolve == LookupNone {
+		d.Reason, d.Result = "a referenced item's people were given for a call that refers to none", Deny
+		return rt.p.finish(d)
+	}
+	found := make([]person, 0, len(people))
+	for _, r := range people {
+		where := "the " + route.name + "'s " + r.Where
+		a, err := ParseAddress(r.Address)
+		if err != nil {
+			d.Refuse(fmt.Sprintf("%s: %q is not one email address: %v", where, r.Address, err))
+			return d
+		}
+		found = append(found, person{name: a.String(), addr: &a, bodyNamed: true, where: where})
+	}
+	if reason, _ := rt.p.checkPeople(rt.caller, rt.rule, route, found, &d); reason != "" {
+		d.Refuse(reason)
+	}
+	return d
+}
