@@ -343,13 +343,20 @@ func TestWhoACallTouches(t *testing.T) {
 			if d.Lookup != nil {
 				t.Errorf("the call reads %s first: TestReferencedPeople holds such calls", d.Lookup.Path)
 			}
-			if got := strings.Join(d.Targets, ","); got != tt.targets {
-				t.Errorf("targets %s; want %s", got, tt.targets)
-			}
-			if got := strings.Join(d.Unscoped, ","); got != tt.unscoped {
-				t.Errorf("unscoped %s; want %s", got, tt.unscoped)
-			}
+			wantTargets(t, d, tt.targets, tt.unscoped)
 		})
+	}
+}
+
+// wantTargets checks an allowed decision's targets and unscoped targets,
+// each a comma-separated list.
+func wantTargets(t *testing.T, d Decision, targets, unscoped string) {
+	t.Helper()
+	if got := strings.Join(d.Targets, ","); got != targets {
+		t.Errorf("targets %s; want %s", got, targets)
+	}
+	if got := strings.Join(d.Unscoped, ","); got != unscoped {
+		t.Errorf("unscoped %s; want %s", got, unscoped)
 	}
 }
 

@@ -126,12 +126,7 @@ func TestReferencedPeople(t *testing.T) {
 			if got.Result != Allow {
 				return
 			}
-			if s := strings.Join(got.Targets, ","); s != tt.targets {
-				t.Errorf("targets %s; want %s", s, tt.targets)
-			}
-			if s := strings.Join(got.Unscoped, ","); s != tt.unscoped {
-				t.Errorf("unscoped %s; want %s", s, tt.unscoped)
-			}
+			wantTargets(t, got, tt.targets, tt.unscoped)
 		})
 	}
 }

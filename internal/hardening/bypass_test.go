@@ -2,7 +2,6 @@ package hardening
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
@@ -38,17 +37,9 @@ type bypass struct {
 // qualified name, mail sent to people the call does not name, a /$ref
 // call's @odata.id, JSON with a parameter on a …/content route.
 func TestAllowListBypasses(t *testing.T) {
-	sim := startSim(t, graphsim.Options{})
-	for _, id := range []string{graphsim.SystemIdentityClientID, graphsim.ManagedIdentityClientID} {
-		roles := sim.Entra.App(graphsim.CustomerTenant, id).Roles[graphsim.GraphResource]
-		sim.Entra.SetRoles(graphsim.CustomerTenant, id, graphsim.GraphResource, append(slices.Clone(roles), "Mail.Send", "Mail.ReadWrite", "User.ReadWrite.All"))
-	}
-	p := startProxy(t, sim, procOptions{Policy: bypassPolicy})
+	sim, p := startScoped(t, bypassPolicy, "Mail.Send", "Mail.ReadWrite", "User.ReadWrite.All")
 	_, upns := sim.Graph.Users()
 	member, member2, outsider := upns[0], upns[1], upns[3]
-	for _, u := range []string{member, member2} {
-		sim.Graph.SetGroupMember(scopedGroup, u, true)
-	}
 	u := "/v1.0/users/" + member
 	att := func(a string) string { return `{"emailAddress":{"address":"` + a + `"}}` }
 	batch := func(subs ...string) string { return `{"requests":[` + strings.Join(subs, ",") + `]}` }

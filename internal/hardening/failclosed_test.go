@@ -47,24 +47,32 @@ rules:
   - { id: meetings, method: POST, path: "/users/{user}/onlineMeetings", permission: OnlineMeetings.ReadWrite.All, peopleDomains: [contoso.example] }
 `
 
+// startScoped starts the simulator and the proxy under policy, the
+// proxy's identity holding roles besides the simulator's defaults, and
+// the simulator's first two users members of scopedGroup.
+func startScoped(t *testing.T, policy string, roles ...string) (*graphsim.Sim, *proc) {
+	t.Helper()
+	sim := startSim(t, graphsim.Options{})
+	for _, id := range []string{graphsim.SystemIdentityClientID, graphsim.ManagedIdentityClientID} {
+		have := sim.Entra.App(graphsim.CustomerTenant, id).Roles[graphsim.GraphResource]
+		sim.Entra.SetRoles(graphsim.CustomerTenant, id, graphsim.GraphResource, append(slices.Clone(have), roles...))
+	}
+	p := startProxy(t, sim, procOptions{Policy: policy})
+	_, upns := sim.Graph.Users()
+	for _, u := range upns[:2] {
+		sim.Graph.SetGroupMember(scopedGroup, u, true)
+	}
+	return sim, p
+}
+
 // TestFailClosedEndToEnd: through the real binary, every class of request
 // whose meaning the proxy cannot fully establish is refused with the
 // status it names, audited, and never reaches Graph; and what is
 // forwarded is what was decided.
 func TestFailClosedEndToEnd(t *testing.T) {
-	sim := startSim(t, graphsim.Options{})
-	// The proxy's identity holds what the policy needs: mail besides the
-	// simulator's defaults.
-	for _, id := range []string{graphsim.SystemIdentityClientID, graphsim.ManagedIdentityClientID} {
-		roles := sim.Entra.App(graphsim.CustomerTenant, id).Roles[graphsim.GraphResource]
-		sim.Entra.SetRoles(graphsim.CustomerTenant, id, graphsim.GraphResource, append(slices.Clone(roles), "Mail.Send", "Mail.ReadWrite"))
-	}
-	p := startProxy(t, sim, procOptions{Policy: failClosedPolicy})
+	sim, p := startScoped(t, failClosedPolicy, "Mail.Send", "Mail.ReadWrite")
 	ids, upns := sim.Graph.Users()
 	member, member2, outsider := upns[0], upns[1], upns[3]
-	for _, u := range []string{member, member2} {
-		sim.Graph.SetGroupMember(scopedGroup, u, true)
-	}
 	u := "/v1.0/users/" + member
 	window := `"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T10:00:00","timeZone":"UTC"}`
 	sched := func(v string) string { return `{"schedules":` + v + `,` + window + `}` }
