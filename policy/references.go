@@ -212,6 +212,9 @@ func recipientOf(where string, v any) (Recipient, error) {
 // the policy cannot say which item that is.
 func lookupOf(rt *route, req Request) (*Lookup, string) {
 	segs := req.Segments[:len(req.Segments)-1] // the item, without the action
+	if rt.resolveSelf {
+		segs = req.Segments // the item itself, updated or deleted
+	}
 	item := "message"
 	if rt.resolve == LookupDraft {
 		item = "draft"

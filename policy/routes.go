@@ -46,6 +46,9 @@ type route struct {
 	// to it reaches without naming them: the proxy reads them from Graph
 	// before the call is decided (references.go).
 	resolve LookupKind
+	// resolveSelf: the item read is the path itself, not the path without
+	// its last segment (an action's).
+	resolveSelf bool
 	// people says where the call names people, for the docs and lint.
 	people string
 	// check reads the members the call cannot work without.
@@ -146,8 +149,12 @@ var routes = []route{
 		people: "the event's organizer (read from Graph), unless sendResponse is false"},
 	{name: "event", methods: post, tail: []string{"events"},
 		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress, calendar@odata.bind"},
-	{name: "event update", methods: patch, tail: []string{"events", "*"},
-		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress"},
+	// An organizer's update or deletion of an event sends it to every
+	// attendee, those the call names and those it does not.
+	{name: "event update", methods: patch, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*"}, resolve: LookupAttendees, resolveSelf: true,
+		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress; and the event's attendees (read from Graph)"},
+	{name: "event delete", methods: []string{"DELETE"}, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*"}, resolve: LookupAttendees, resolveSelf: true,
+		people: "the event's attendees (read from Graph)"},
 	{name: "findMeetingTimes", methods: post, tail: []string{"findmeetingtimes"},
 		people: "attendees, locationConstraint.locations[].locationEmailAddress"},
 	{name: "online meeting", methods: write, tail: []string{"onlinemeetings"},
