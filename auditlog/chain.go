@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"io"
 )
 
@@ -22,23 +21,27 @@ type chain struct {
 	replica string
 	seq     uint64
 	prev    string
-	scratch []byte    // the line being hashed, reused
-	sum     hash.Hash // reused
+	// scratch holds prev followed by the line being hashed, reused from
+	// record to record.
+	scratch []byte
 }
 
 // seal completes rec (replica, seq, prev, hash) and returns its line,
-// newline included.
+// newline included. Its allocations are the line and the hash string:
+// prev and the line are encoded into one buffer kept between records, so
+// that one call hashes both, and the digest is hex-encoded on the stack.
 func (c *chain) seal(rec *Record) ([]byte, error) {
 	rec.Replica, rec.Seq, rec.Prev, rec.Hash = c.replica, c.seq, c.prev, ""
-	line, at, err := appendRecord(c.scratch[:0], rec)
+	buf, at, err := appendRecord(append(c.scratch[:0], c.prev...), rec)
 	if err != nil {
 		return nil, err
 	}
-	c.scratch = line
-	if c.sum == nil {
-		c.sum = sha256.New()
-	}
-	h := hashLine(c.sum, c.prev, line)
+	c.scratch = buf
+	sum := sha256.Sum256(buf)
+	var hb [len(HashPrefix) + 2*sha256.Size]byte
+	hex.Encode(hb[copy(hb[:], HashPrefix):], sum[:])
+	h := string(hb[:])
+	line, at := buf[len(c.prev):], at-len(c.prev)
 	out := make([]byte, 0, len(line)+len(h)+1)
 	out = append(out, line[:at]...)
 	out = append(out, h...)
@@ -50,10 +53,11 @@ func (c *chain) seal(rec *Record) ([]byte, error) {
 	return out, nil
 }
 
-func lineHash(prev string, line []byte) string { return hashLine(sha256.New(), prev, line) }
-
-func hashLine(s hash.Hash, prev string, line []byte) string {
-	s.Reset()
+// lineHash is the hash a line carries: that of prev followed by the line
+// with its hash emptied (seal hashes the same bytes, laid out in one
+// buffer).
+func lineHash(prev string, line []byte) string {
+	s := sha256.New()
 	io.WriteString(s, prev)
 	s.Write(line)
 	var sum [sha256.Size]byte

@@ -25,10 +25,13 @@ import (
 // leaving half a line in the stream and the lines before it to be written
 // again by the retry. The Log stops waiting for it instead, counts the sink
 // as failing, and lets the write finish: the batch then reaches the stream
-// once, whole, in order.
+// once, whole, in order. A WriterSink serves one Log: it keeps its batch
+// buffer between writes.
 type WriterSink struct {
 	SinkName string
 	W        io.Writer
+
+	buf []byte // the last batch written, its room kept for the next
 }
 
 // Name implements Sink.
@@ -39,7 +42,21 @@ func (s *WriterSink) Write(ctx context.Context, lines [][]byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := s.W.Write(bytes.Join(lines, nil))
+	if len(lines) == 1 {
+		_, err := s.W.Write(lines[0])
+		return err
+	}
+	// The buffer is the sink's own between writes: the Log never calls
+	// Write again before the previous Write has returned, and an
+	// io.Writer keeps nothing of what it is given.
+	buf := s.buf[:0]
+	for _, l := range lines {
+		buf = append(buf, l...)
+	}
+	if cap(buf) <= maxKeptBuffer {
+		s.buf = buf
+	}
+	_, err := s.W.Write(buf)
 	return err
 }
 

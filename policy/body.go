@@ -51,6 +51,7 @@ var bodyMembers = []string{
 	"schedules", "message", "toRecipients",
 	"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions", "includeResourceData", "resource",
 	"automaticRepliesSetting",
+	"sendResponse",
 }
 
 var sourceURLBytes = []byte(sourceURLKey)
@@ -77,6 +78,8 @@ func parseBody(data []byte) (body, error) {
 
 // parseLean reads a body as strictly as parseJSON, building its whole
 // shape but only the strings and numbers the policy reads (jsonParser.lean).
+// It was how a body naming people was read for walk; FuzzWalkRaw holds
+// walkRaw, which replaced it, to walk on what it builds.
 func parseLean(data []byte) (any, error) {
 	p := jsonParser{b: data, lean: true}
 	return p.parse()
@@ -218,13 +221,6 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 			if reason := bc.mimePeople(a.Body); reason != "" {
 				return reason, RefusalMalformed
 			}
-		case rt != nil && rt.people != "":
-			// A call that names people: read whole at once, to find them
-			// all.
-			var err error
-			if doc, err = parseLean(a.Body); err != nil {
-				return "request body is not acceptable JSON: " + err.Error(), RefusalMalformed
-			}
 		default:
 			b, err := parseBody(a.Body)
 			if err != nil {
@@ -234,10 +230,11 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 			if b.obj == nil {
 				return "a request body must be a JSON object", RefusalMalformed
 			}
-			if b.people {
-				// It names people after all: read it whole, to find them
-				// all.
-				doc, _ = parseLean(a.Body)
+			if b.people || (rt != nil && rt.people != "") {
+				// It names people, or its route has them: walked whole
+				// in its bytes (peoplestream.go), to find them all.
+				bc.body.people = true
+				bc.raw.init(a.Body)
 			}
 		}
 	}
@@ -256,7 +253,10 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 			return reason, refusal
 		}
 	}
-	if bc.body.people {
+	switch {
+	case bc.raw.b != nil:
+		bc.walkRaw(&bc.raw, bc.raw.space(0), "")
+	case bc.body.people:
 		bc.walk(bc.body.obj, "")
 	}
 	if bc.reason != "" {

@@ -71,8 +71,11 @@ type bodyCheck struct {
 	// call reads, not people its body names.
 	targets []string
 	body    body
-	mime    bool
-	people  []person
+	// raw, when its bytes are set, is the body's, walked by walkRaw
+	// instead of body.obj by walk.
+	raw    rawBody
+	mime   bool
+	people []person
 	// reason and refusal are the first problem found.
 	reason  string
 	refusal Refusal
@@ -216,12 +219,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 	}
 	switch kind {
 	case extendedMember:
-		// A MAPI property can set what the mail's own members say
-		// (PidTagReplyRecipientNames, 0x0050; the display To), where no
-		// rule on people reads it.
-		if rt := routeOf(c.req); rt != nil && rt.mail {
-			c.fail(RefusalPolicy, "%s: extended properties are not accepted on mail: they can address it past the rules on people", where)
-		}
+		c.extended(where)
 	case bindMember:
 		c.refs(where, v)
 	case emailAddressMember:
@@ -342,6 +340,15 @@ func (c *bodyCheck) named(where string, v any) int {
 	before := len(c.people)
 	c.walk(v, where)
 	return len(c.people) - before
+}
+
+// extended refuses MAPI properties on mail: one can set what the mail's
+// own members say (PidTagReplyRecipientNames, 0x0050; the display To),
+// where no rule on people reads it.
+func (c *bodyCheck) extended(where string) {
+	if rt := routeOf(c.req); rt != nil && rt.mail {
+		c.fail(RefusalPolicy, "%s: extended properties are not accepted on mail: they can address it past the rules on people", where)
+	}
 }
 
 // refs resolves the references of NAME@odata.bind and @odata.id: each must be a user or

@@ -145,7 +145,7 @@ func (h *Handler) outboundHeader(r *http.Request, c *call, withBody bool) http.H
 	switch {
 	case !withBody:
 	case c.decision.ContentType != "":
-		out["Content-Type"] = []string{c.decision.ContentType}
+		out["Content-Type"] = c.value(c.decision.ContentType)
 	case c.decision.Result == policy.Report:
 		// Report-only forwards what the policy would have refused, as
 		// the caller sent it.
@@ -154,10 +154,10 @@ func (h *Handler) outboundHeader(r *http.Request, c *call, withBody bool) http.H
 		}
 	}
 	if _, ok := out["User-Agent"]; !ok {
-		out["User-Agent"] = []string{""} // not Go's default
+		out["User-Agent"] = c.value("") // not Go's default
 	}
-	out["Authorization"] = []string{c.token.Authorization()}
-	out["Client-Request-Id"] = []string{c.clientRequestID}
+	out["Authorization"] = c.value(c.token.Authorization())
+	out["Client-Request-Id"] = c.value(c.clientRequestID)
 	// Accept-Encoding is the transport's (graph.compression): when it
 	// asks for gzip it also decompresses, so links can be checked.
 	return out

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -161,6 +162,25 @@ type call struct {
 	file      *fileCall
 	mint      func(key, raw []byte) ([]byte, bool)
 	fileLinks int
+	// rw is the call's response writer, allocated with the call.
+	rw responseWriter
+	// values back the one-value headers the call sets (value): its ids
+	// on the answer, and the token, id and type on Graph's request.
+	values  [6]string
+	nValues int
+}
+
+// value is []string{s} for a header the call sets, from the call's own
+// room while it lasts. Each is capped at its one element, so that an
+// append to one header's values never writes into another's.
+func (c *call) value(s string) []string {
+	if c.nValues == len(c.values) {
+		return []string{s}
+	}
+	i := c.nValues
+	c.nValues++
+	c.values[i] = s
+	return c.values[i : i+1 : i+1]
 }
 
 // ambiguousFraming reports a request whose end net/http settled on its own
@@ -225,11 +245,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:          r.Method,
 		Caller:          auditlog.Caller{IP: callers.RemoteIP(r)},
 	}
-	rw := &responseWriter{ResponseWriter: w}
+	c.rw = responseWriter{ResponseWriter: w}
+	rw := &c.rw
 	// Keys in canonical form, set directly: Set would canonicalise (and
 	// allocate) both on every call.
-	rw.Header()[clientRequestIDKey] = []string{c.clientRequestID}
-	rw.Header()[requestIDKey] = []string{c.requestID}
+	rw.Header()[clientRequestIDKey] = c.value(c.clientRequestID)
+	rw.Header()[requestIDKey] = c.value(c.requestID)
 
 	defer func() {
 		p := recover()
@@ -541,7 +562,17 @@ func (w *responseWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func newID() string { return uuid.NewString() }
+// newID is a random (version 4) UUID. uuid.NewString reads its random
+// bytes through an io.Reader, which puts them on the heap; read here into
+// the UUID itself, one allocation (its text) is left per id, and every call
+// takes two.
+func newID() string {
+	var u uuid.UUID
+	rand.Read(u[:])         // crypto/rand.Read never returns an error
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant 10 (RFC 9562)
+	return u.String()
+}
 
 // validClientRequestID accepts what SDKs send (a GUID) and other short
 // printable ids; anything else is replaced, so it cannot inject into logs

@@ -1,0 +1,373 @@
+package policy
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+)
+
+// The people finder without a tree. A body read directly (not a $batch
+// sub-request's, which arrives parsed) is walked in its bytes once the
+// strict parser has accepted it: the same members in the same order (keys
+// sorted, as walk sorts them), the same checks, the same people and the
+// same first problem as walk finds in the parsed document, without
+// building it. FuzzWalkRaw holds the two to each other.
+
+// rawBody is a JSON body the strict parser accepted, with where each of
+// its objects and lists ends.
+type rawBody struct {
+	b []byte
+	// spans are the objects and lists, in the order they open.
+	spans []rawSpan
+}
+
+// rawSpan is one object or list: the offsets of its opening and closing
+// bytes.
+type rawSpan struct{ open, close int }
+
+// newRawBody finds the ends of b's objects and lists in one pass, so that
+// stepping over a value costs a look-up rather than a scan: walking a
+// member's value after its object's members were listed reads each byte of
+// the body a bounded number of times, however deep the nesting. b must be
+// a body the strict parser accepted.
+func newRawBody(b []byte) *rawBody {
+	r := &rawBody{}
+	r.init(b)
+	return r
+}
+
+// init is newRawBody into r.
+func (r *rawBody) init(b []byte) {
+	r.b, r.spans = b, make([]rawSpan, 0, 16)
+	var stack [maxJSONDepth + 1]int
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = r.stringEnd(i) - 1
+		case '{', '[':
+			if depth < len(stack) {
+				stack[depth] = len(r.spans)
+			}
+			depth++
+			r.spans = append(r.spans, rawSpan{open: i})
+		case '}', ']':
+			depth--
+			if depth >= 0 && depth < len(stack) {
+				r.spans[stack[depth]].close = i
+			}
+		}
+	}
+}
+
+// stringEnd is the offset just past the string that opens at i: the
+// first quote after it not escaped, that is preceded by an even number of
+// backslashes.
+func (r *rawBody) stringEnd(i int) int {
+	for i++; i < len(r.b); i++ {
+		q := bytes.IndexByte(r.b[i:], '"')
+		if q < 0 {
+			break
+		}
+		i += q
+		n := 0
+		for n < i && r.b[i-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
+		}
+	}
+	return len(r.b)
+}
+
+// space is the offset of the first byte at or after i that is not white
+// space.
+func (r *rawBody) space(i int) int {
+	for i < len(r.b) {
+		switch r.b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// end is the offset just past the value that starts at i.
+func (r *rawBody) end(i int) int {
+	switch r.b[i] {
+	case '"':
+		return r.stringEnd(i)
+	case '{', '[':
+		k, ok := slices.BinarySearchFunc(r.spans, i, func(s rawSpan, i int) int { return s.open - i })
+		if !ok {
+			return len(r.b)
+		}
+		return r.spans[k].close + 1
+	}
+	for j := i; j < len(r.b); j++ {
+		switch r.b[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j
+		}
+	}
+	return len(r.b)
+}
+
+// str decodes the string that starts at i as the strict parser does.
+func (r *rawBody) str(i int) string {
+	p := jsonParser{b: r.b, i: i}
+	s, _, _ := p.str(true)
+	return string(s)
+}
+
+// rawMember is a member of an object: its key, decoded, and where its
+// value starts.
+type rawMember struct {
+	key   []byte
+	value int
+}
+
+// members lists the members of the object that starts at i onto out.
+func (r *rawBody) members(i int, out []rawMember) []rawMember {
+	i = r.space(i + 1)
+	for i < len(r.b) && r.b[i] == '"' {
+		p := jsonParser{b: r.b, i: i}
+		key, _, _ := p.str(true)
+		v := r.space(r.space(p.i) + 1) // past the colon
+		out = append(out, rawMember{key: key, value: v})
+		i = r.space(r.end(v))
+		if i < len(r.b) && r.b[i] == ',' {
+			i = r.space(i + 1)
+		}
+	}
+	return out
+}
+
+// elements lists where the elements of the list that starts at i start.
+func (r *rawBody) elements(i int, out []int) []int {
+	i = r.space(i + 1)
+	for i < len(r.b) && r.b[i] != ']' {
+		out = append(out, i)
+		i = r.space(r.end(i))
+		if i < len(r.b) && r.b[i] == ',' {
+			i = r.space(i + 1)
+		}
+	}
+	return out
+}
+
+// field is where the value of the object's member named name (without
+// case, as fieldValue reads it) starts, or -1.
+func (r *rawBody) field(obj int, name string) int {
+	if obj < 0 || r.b[obj] != '{' {
+		return -1
+	}
+	var buf [16]rawMember
+	for _, m := range r.members(obj, buf[:0]) {
+		if strings.EqualFold(string(m.key), name) {
+			return m.value
+		}
+	}
+	return -1
+}
+
+// fieldString is fieldValue(obj, name).(string) on a raw object.
+func (r *rawBody) fieldString(obj int, name string) (string, bool) {
+	v := r.field(obj, name)
+	if v < 0 || r.b[v] != '"' {
+		return "", false
+	}
+	return r.str(v), true
+}
+
+// isNull reports whether the value at v is absent (-1) or null, what the
+// tree walk sees as nil.
+func (r *rawBody) isNull(v int) bool { return v < 0 || r.b[v] == 'n' }
+
+// walkRaw is walk on the value that starts at v.
+func (c *bodyCheck) walkRaw(r *rawBody, v int, path string) {
+	switch r.b[v] {
+	case '[':
+		var buf [16]int
+		for _, e := range r.elements(v, buf[:0]) {
+			if r.b[e] == '{' || r.b[e] == '[' {
+				c.walkRaw(r, e, path+"[]")
+			}
+		}
+	case '{':
+		var buf [16]rawMember
+		members := r.members(v, buf[:0])
+		slices.SortFunc(members, func(a, b rawMember) int { return bytes.Compare(a.key, b.key) })
+		for _, m := range members {
+			c.memberRaw(r, path, m.key, m.value)
+		}
+	}
+}
+
+// memberRaw is member on a raw value; its cases and messages are member's,
+// case for case.
+func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
+	kind := kindOf(string(key))
+	first := r.b[v]
+	container := first == '{' || first == '['
+	if kind == otherMember && !container {
+		return
+	}
+	var where string
+	if path == "" {
+		where = keyString(key)
+	} else {
+		where = path + "." + string(key)
+	}
+	switch kind {
+	case extendedMember:
+		c.extended(where)
+	case bindMember:
+		c.refsRaw(r, where, v)
+	case emailAddressMember:
+		switch first {
+		case '"':
+			c.addAddress(where, r.str(v))
+		case '{':
+			a, ok := r.fieldString(v, "address")
+			if !ok || a == "" {
+				c.fail(RefusalMalformed, "%s needs address, a string", where)
+				return
+			}
+			c.addAddress(where+".address", a)
+		default:
+			c.fail(RefusalMalformed, "%s must be an object with an address", where)
+		}
+	case emailAddressesMember:
+		if first != '[' {
+			c.fail(RefusalMalformed, "%s must be a list", where)
+			return
+		}
+		var buf [16]int
+		for _, e := range r.elements(v, buf[:0]) {
+			switch r.b[e] {
+			case '"':
+				c.addAddress(where+"[]", r.str(e))
+			case '{':
+				a, ok := r.fieldString(e, "address")
+				if !ok || a == "" {
+					c.fail(RefusalMalformed, "%s[] needs address, a string", where)
+					return
+				}
+				c.addAddress(where+"[].address", a)
+			default:
+				c.fail(RefusalMalformed, "%s[] must be an object with an address", where)
+			}
+		}
+	case addressStringMember:
+		switch first {
+		case 'n':
+		case '"':
+			if s := r.str(v); s != "" {
+				c.addAddress(where, s)
+			}
+		default:
+			c.fail(RefusalMalformed, "%s must be a string", where)
+		}
+	case userMember:
+		switch first {
+		case 'n':
+		case '{':
+			switch id := r.field(v, "id"); {
+			case r.isNull(id):
+			case r.b[id] == '"':
+				c.addUser(where+".id", r.str(id), true)
+			default:
+				c.fail(RefusalMalformed, "%s.id must be a string", where)
+			}
+		default:
+			c.fail(RefusalMalformed, "%s must be an object", where)
+		}
+	case sourceURLMember:
+		if first != 'n' && !c.p.externalLinks {
+			c.fail(RefusalPolicy, "%s: a reference attachment links to a file elsewhere; set externalLinks: true to allow it", where)
+		}
+	case headersMember:
+		if first != '[' && first != 'n' {
+			c.fail(RefusalMalformed, "%s must be a list", where)
+			return
+		}
+		if first == 'n' {
+			return
+		}
+		var buf [16]int
+		for _, e := range r.elements(v, buf[:0]) {
+			name, _ := r.fieldString(e, "name")
+			value, _ := r.fieldString(e, "value")
+			if len(name) < 3 || !strings.EqualFold(name[:2], "x-") || strings.ContainsAny(name, "\r\n") || strings.ContainsAny(value, "\r\n") {
+				c.fail(RefusalPolicy, "%s: only custom headers (X-…) are allowed, on one line", where)
+				return
+			}
+		}
+	case peopleListMember:
+		if first != '[' {
+			c.fail(RefusalMalformed, "%s must be a list of people", where)
+			return
+		}
+		var buf [16]int
+		for _, e := range r.elements(v, buf[:0]) {
+			if c.namedRaw(r, where+"[]", e) == 0 {
+				c.fail(RefusalMalformed, "every element of %s must name someone by emailAddress.address", where)
+			}
+		}
+	case onePersonMember:
+		if c.namedRaw(r, where, v) != 1 {
+			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
+		}
+	case objectMember:
+		if first != '{' {
+			c.fail(RefusalMalformed, "%s must be an object", where)
+			return
+		}
+		c.walkRaw(r, v, where)
+	default:
+		c.walkRaw(r, v, where)
+	}
+}
+
+// namedRaw is named on a raw value.
+func (c *bodyCheck) namedRaw(r *rawBody, where string, v int) int {
+	if r.b[v] != '{' {
+		c.fail(RefusalMalformed, "%s must be an object naming a person", where)
+		return -1
+	}
+	before := len(c.people)
+	c.walkRaw(r, v, where)
+	return len(c.people) - before
+}
+
+// refsRaw is refs on a raw value.
+func (c *bodyCheck) refsRaw(r *rawBody, where string, v int) {
+	var buf [16]int
+	var list []int
+	switch r.b[v] {
+	case '"':
+		list = append(buf[:0], v)
+	case '[':
+		list = r.elements(v, buf[:0])
+	default:
+		c.fail(RefusalMalformed, "%s must be a URL or a list of URLs", where)
+		return
+	}
+	for _, e := range list {
+		if r.b[e] != '"' {
+			c.fail(RefusalMalformed, "%s must be a URL or a list of URLs", where)
+			return
+		}
+		s := r.str(e)
+		user, err := resolveRef(c.req.Version, s)
+		if err != "" {
+			c.fail(RefusalPolicy, "%s %q: %s", where, s, err)
+			return
+		}
+		c.addUser(where, user, false)
+	}
+}
