@@ -52,6 +52,7 @@ var bodyMembers = []string{
 	"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions", "includeResourceData", "resource",
 	"automaticRepliesSetting",
 	"sendResponse",
+	"scope", "recipients", "parentReference", "destinationId",
 }
 
 var sourceURLBytes = []byte(sourceURLKey)

@@ -76,6 +76,10 @@ const (
 	needsMessage
 	needsRecipients
 	needsNoExternalReplies
+	needsNoAnonymousLink
+	needsInvitees
+	needsOwnDrive
+	needsOwnFolder
 	subscriptionChecks
 )
 
@@ -90,6 +94,14 @@ func (c *bodyCheck) required(req requirement) (string, Refusal) {
 		return requireRecipients(c)
 	case needsNoExternalReplies:
 		return requireNoExternalReplies(c)
+	case needsNoAnonymousLink:
+		return requireNoAnonymousLink(c)
+	case needsInvitees:
+		return requireInvitees(c)
+	case needsOwnDrive:
+		return requireOwnDrive(c)
+	case needsOwnFolder:
+		return requireOwnFolder(c)
 	case subscriptionChecks:
 		return checkSubscription(c)
 	}
@@ -140,6 +152,13 @@ var routes = []route{
 		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
 	{name: "inbox rule update", methods: patch, tail: []string{"mailfolders", "*", "messagerules", "*"}, mail: true, sends: true,
 		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
+	// Files shared, copied and moved: where they go must be the path's.
+	{name: "sharing link", methods: post, tail: []string{"createlink"}, check: needsNoAnonymousLink},
+	{name: "sharing invitation", methods: post, tail: []string{"items|root", "*", "invite"}, people: "recipients[].email", check: needsInvitees},
+	{name: "sharing invitation (root)", methods: post, tail: []string{"root", "invite"}, people: "recipients[].email", check: needsInvitees},
+	{name: "drive item copy", methods: post, tail: []string{"items", "*", "copy"}, check: needsOwnDrive},
+	{name: "drive item move", methods: patch, tail: []string{"items", "*"}, check: needsOwnDrive},
+	{name: "mail item move or copy", methods: post, tail: []string{"messages|mailfolders|childfolders|contactfolders", "*", "move|copy"}, check: needsOwnFolder},
 	// No people: its body is read whole (parseBody), externalAudience
 	// with it.
 	{name: "mailbox settings", methods: patch, tail: []string{"mailboxsettings"}, check: needsNoExternalReplies},
@@ -349,6 +368,86 @@ func requireNoExternalReplies(c *bodyCheck) (string, Refusal) {
 	aud := fieldValue(auto, "externalAudience")
 	if s, ok := aud.(string); aud != nil && (!ok || !strings.EqualFold(s, "none")) {
 		return "automatic replies to outside senders (externalAudience other than none) go to people no call names, so the policy cannot check them", RefusalPolicy
+	}
+	return "", RefusalPolicy
+}
+
+// requireNoAnonymousLink: a sharing link anyone can use reads the item
+// outside the proxy, as a pre-authenticated URL does: refused unless
+// externalLinks (a scope left out is the tenant's default, which may be
+// anonymous).
+func requireNoAnonymousLink(c *bodyCheck) (string, Refusal) {
+	if c.p.externalLinks {
+		return "", RefusalPolicy
+	}
+	v, _ := c.body.get("scope")
+	if s, ok := v.(string); !ok || strings.EqualFold(s, "anonymous") {
+		return "a sharing link whose scope is anonymous (or not given: the tenant's default may be) lets anyone read the item outside this proxy; ask for scope organization or users, or set externalLinks: true", RefusalPolicy
+	}
+	return "", RefusalPolicy
+}
+
+// requireInvitees: a sharing invitation names its recipients by address
+// (recipients[].email), each then a person of the call; one named by
+// alias or object id cannot be read, and refuses.
+func requireInvitees(c *bodyCheck) (string, Refusal) {
+	v, _ := c.body.get("recipients")
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return "an invitation needs recipients, a non-empty list", RefusalMalformed
+	}
+	for _, e := range list {
+		r, _ := e.(map[string]any)
+		email, ok := fieldValue(r, "email").(string)
+		if !ok || len(r) != 1 {
+			return "each recipient of an invitation must be named by email alone (an alias or object id cannot be checked)", RefusalMalformed
+		}
+		c.addAddress("recipients[].email", email)
+	}
+	return "", RefusalPolicy
+}
+
+// requireOwnDrive: a copy or move whose parentReference names a drive or
+// site by id, or a path elsewhere than the path's own drive, would put the
+// item where the policy cannot tell whose it is. A drive named by id is
+// the path's own only on /drives/{id}/….
+func requireOwnDrive(c *bodyCheck) (string, Refusal) {
+	v, _ := c.body.get("parentReference")
+	if v == nil {
+		return "", RefusalPolicy
+	}
+	ref, ok := v.(map[string]any)
+	if !ok {
+		return "parentReference must be an object", RefusalMalformed
+	}
+	const elsewhere = "parentReference names a drive other than the path's (by id, site or path), whose owner the policy cannot tell; copy or move within the path's drive, or address the drive as /drives/{driveId}/…"
+	if fieldValue(ref, "siteId") != nil {
+		return elsewhere, RefusalPolicy
+	}
+	if id := fieldValue(ref, "driveId"); id != nil {
+		s, _ := id.(string)
+		segs := c.req.Segments
+		if !(len(segs) > 1 && strings.EqualFold(segs[0], "drives") && s == segs[1]) {
+			return elsewhere, RefusalPolicy
+		}
+	}
+	if p := fieldValue(ref, "path"); p != nil {
+		s, _ := p.(string)
+		if !strings.HasPrefix(s, "/drive/") && s != "/drive/root:" {
+			return elsewhere, RefusalPolicy
+		}
+	}
+	return "", RefusalPolicy
+}
+
+// requireOwnFolder: a message or folder moved or copied goes to a folder
+// of the path's mailbox, named by id or well-known name; a path would
+// name another mailbox's.
+func requireOwnFolder(c *bodyCheck) (string, Refusal) {
+	v, _ := c.body.get("destinationId")
+	s, ok := v.(string)
+	if !ok || s == "" || strings.ContainsAny(s, "/\\:") {
+		return "destinationId must be the id or well-known name of a folder of the path's mailbox", RefusalMalformed
 	}
 	return "", RefusalPolicy
 }
