@@ -239,6 +239,8 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 			case isControl(name):
 			case ro == roleRoot && string(name) == "value" && m.val.kind == jArray:
 				childNode = node
+			case len(name) > 0 && name[0] == '@' && node != wholeRoot:
+				keep, count = false, true // an annotation of a filtered entity
 			default:
 				childNode = node.Child(property(name))
 				switch {
