@@ -341,6 +341,9 @@ worker_rlimit_nofile 16384;
 events { worker_connections 8192; }
 http {
   access_log off;
+  # graph-proxy's limit (limits.maxBodyBytes, 4 MiB), with room; nginx's
+  # default, 1 MB, would refuse the phases with large bodies.
+  client_max_body_size 8m;
   client_body_temp_path %[1]s/body;
   proxy_temp_path %[1]s/proxy;
   fastcgi_temp_path %[1]s/fastcgi;
