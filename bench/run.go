@@ -342,8 +342,11 @@ events { worker_connections 8192; }
 http {
   access_log off;
   # graph-proxy's limit (limits.maxBodyBytes, 4 MiB), with room; nginx's
-  # default, 1 MB, would refuse the phases with large bodies.
+  # default, 1 MB, would refuse the phases with large bodies. They are
+  # held in memory, as the Go proxies hold them: a temporary file would be
+  # written by a worker that may not own the harness's directory.
   client_max_body_size 8m;
+  client_body_buffer_size 8m;
   client_body_temp_path %[1]s/body;
   proxy_temp_path %[1]s/proxy;
   fastcgi_temp_path %[1]s/fastcgi;
