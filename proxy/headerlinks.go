@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,20 +100,6 @@ func (j *jsonLinks) valueKind() valueKind {
 		return headerValue
 	}
 	return j.linkNext
-}
-
-// hasKeyFold reports whether body holds key in quotes, in any case.
-func hasKeyFold(body []byte, key string) bool {
-	for i := 0; ; {
-		j := bytes.IndexByte(body[i:], '"')
-		if j < 0 {
-			return false
-		}
-		i += j + 1
-		if end := i + len(key); end < len(body) && body[end] == '"' && asciiEqualFold(body[i:end], key) {
-			return true
-		}
-	}
 }
 
 // asciiEqualFold reports whether b equals s, a lower-case ASCII word,

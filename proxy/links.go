@@ -102,69 +102,60 @@ func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser { return l.body(rc, 
 // rewrite or withhold. Keys are matched on their raw bytes, so a body in
 // which none appears in quotes comes out of body() unchanged.
 //
-// Most link keys start with '@', which JSON answers carry rarely (in e-mail
-// addresses): those are looked for at each '@' in one pass, and only the
-// others are searched for whole (each such search stops at every '"').
+// Every small JSON answer is checked, so it is one pass over the body's
+// quotes: after each, the next byte picks the few keys that may follow
+// (quotedKeys). A key spelled with escapes is not matched on its bytes;
+// any escape of the \u form sends the body to the rewriter.
 func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true // a key may be spelled with escapes
 	}
-	if linkKeySet.hasPlain(body) || withhold && (externalKeySet.hasPlain(body) || elsewhereKeySet.hasPlain(body)) {
-		return true
-	}
-	if hasKeyFold(body, headersKey) {
-		return true // a $batch answer's sub-response headers
-	}
 	for i := 0; ; {
-		j := bytes.IndexByte(body[i:], '@')
+		j := bytes.IndexByte(body[i:], '"')
 		if j < 0 {
 			return false
 		}
-		i += j
-		if i > 0 && (linkKeySet.at(body[i-1:]) || withhold && externalKeySet.at(body[i-1:])) {
-			return true
-		}
-		i++
-	}
-}
-
-// keySet holds keys quoted as they appear in JSON, split by whether they
-// start with '@'.
-type keySet struct{ atKeys, plainKeys [][]byte }
-
-var linkKeySet, externalKeySet, elsewhereKeySet = newKeySet(linkKeys), newKeySet(externalKeys), newKeySet(elsewhereKeys)
-
-func newKeySet(keys [][]byte) keySet {
-	var s keySet
-	for _, k := range keys {
-		q := append(append([]byte{'"'}, k...), '"')
-		if k[0] == '@' {
-			s.atKeys = append(s.atKeys, q)
-		} else {
-			s.plainKeys = append(s.plainKeys, q)
-		}
-	}
-	return s
-}
-
-// at reports whether b starts with one of the '@' keys.
-func (s keySet) at(b []byte) bool {
-	for _, k := range s.atKeys {
-		if bytes.HasPrefix(b, k) {
+		i += j + 1
+		if i < len(body) && quotedKeys.at(body[i:], withhold) {
 			return true
 		}
 	}
-	return false
 }
 
-// hasPlain reports whether body contains one of the other keys.
-func (s keySet) hasPlain(body []byte) bool {
-	for _, k := range s.plainKeys {
-		if bytes.Contains(body, k) {
+// keyTable holds the keys mayRewrite looks for, each with its closing
+// quote, by first byte.
+type keyTable [256][]tableKey
+
+type tableKey struct {
+	rest     []byte // the key after its first byte, and '"'
+	withheld bool   // looked for only while external links are withheld
+}
+
+var quotedKeys = newKeyTable()
+
+func newKeyTable() *keyTable {
+	t := new(keyTable)
+	add := func(keys [][]byte, withheld bool) {
+		for _, k := range keys {
+			t[k[0]] = append(t[k[0]], tableKey{rest: append(k[1:len(k):len(k)], '"'), withheld: withheld})
+		}
+	}
+	add(linkKeys, false)
+	add(externalKeys, true)
+	add(elsewhereKeys, true)
+	return t
+}
+
+// at reports whether b, which follows a '"', starts with one of the keys
+// and its closing quote, or with headersKey in any case.
+func (t *keyTable) at(b []byte, withhold bool) bool {
+	for _, k := range t[b[0]] {
+		if (withhold || !k.withheld) && bytes.HasPrefix(b[1:], k.rest) {
 			return true
 		}
 	}
-	return false
+	return lower(b[0]) == headersKey[0] && len(b) > len(headersKey) &&
+		b[len(headersKey)] == '"' && asciiEqualFold(b[:len(headersKey)], headersKey)
 }
 
 // body is Body that also withholds external links when asked.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -221,6 +222,11 @@ func FuzzLinkRewriter(f *testing.F) {
 		if bytewise != whole {
 			t.Fatalf("copying runs changed the result:\n%q\n%q", bytewise, whole)
 		}
+		for _, withhold := range []bool{false, true} {
+			if got, want := NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), withhold), mayRewriteReference([]byte(in), withhold); got != want {
+				t.Fatalf("mayRewrite(withhold %v) = %v, the reference says %v: %q", withhold, got, want, in)
+			}
+		}
 		if !NewLinkRewriter(testGraph, testPublic).mayRewrite([]byte(in), false) && whole != in {
 			t.Fatalf("mayRewrite said no, yet the body changed:\n%q\n%q", in, whole)
 		}
@@ -370,6 +376,30 @@ func BenchmarkLinkRewriter(b *testing.B) {
 		io.Copy(io.Discard, body)
 		body.Close()
 	}
+}
+
+// mayRewriteReference is mayRewrite written plainly, to hold it to: every
+// key searched for in quotes over the whole body, headersKey in any case.
+func mayRewriteReference(body []byte, withhold bool) bool {
+	if bytes.Contains(body, []byte(`\u`)) {
+		return true
+	}
+	keys := linkKeys
+	if withhold {
+		keys = slices.Concat(keys, externalKeys, elsewhereKeys)
+	}
+	for _, k := range keys {
+		if bytes.Contains(body, []byte(`"`+string(k)+`"`)) {
+			return true
+		}
+	}
+	folded := bytes.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, body)
+	return bytes.Contains(folded, []byte(`"`+headersKey+`"`))
 }
 
 // BenchmarkMayRewrite is the check every small JSON answer gets: a
