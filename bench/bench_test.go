@@ -220,3 +220,29 @@ func TestLargeRequest(t *testing.T) {
 		t.Errorf("%d bytes, valid JSON %v", len(body), json.Valid(body))
 	}
 }
+
+// TestRoundOrder: rounds start with different configurations, and the bare
+// proxy and graph-proxy are always measured one after the other, in turns
+// first.
+func TestRoundOrder(t *testing.T) {
+	configs := []string{"direct", "bare", "nginx", "opa", "graph-proxy"}
+	tests := []struct {
+		round int
+		want  []string
+	}{
+		{0, []string{"direct", "bare", "graph-proxy", "nginx", "opa"}},
+		{1, []string{"graph-proxy", "bare", "nginx", "opa", "direct"}},
+		{2, []string{"nginx", "opa", "direct", "bare", "graph-proxy"}},
+		{3, []string{"opa", "direct", "graph-proxy", "bare", "nginx"}},
+		{4, []string{"direct", "bare", "graph-proxy", "nginx", "opa"}},
+		{5, []string{"graph-proxy", "bare", "nginx", "opa", "direct"}},
+	}
+	for _, tt := range tests {
+		if got := roundOrder(configs, tt.round); !slices.Equal(got, tt.want) {
+			t.Errorf("round %d: %v, want %v", tt.round, got, tt.want)
+		}
+	}
+	if got := roundOrder([]string{"direct", "nginx"}, 1); !slices.Equal(got, []string{"nginx", "direct"}) {
+		t.Errorf("without the pair: %v", got)
+	}
+}

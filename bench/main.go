@@ -7,7 +7,8 @@
 // httputil.ReverseProxy with an HTTP/2 transport (the floor of a Go proxy);
 // nginx; and the OPA peer, the bare proxy authorising each call with the
 // same policy in Rego through OPA's Go SDK (opa.go). wrk, pinned to the
-// other core, loads each in turn, rounds interleaved: first paced at a
+// other core, loads each in turn, rounds interleaved (the bare proxy and
+// graph-proxy always side by side, their ratio being the target): first paced at a
 // fixed rate (CPU microseconds per request and latency there are the stable
 // figures on a noisy machine), then saturated, then, with -upstream-delay,
 // with the backend answering as slowly as Graph does at several levels of

@@ -116,12 +116,7 @@ func run(args []string) error {
 	}
 	var results []sample
 	for r := 0; r < o.rounds; r++ {
-		order := append([]string(nil), o.configs...)
-		// Interleave: each round starts with a different configuration.
-		for i := 0; i < r%len(order); i++ {
-			order = append(order[1:], order[0])
-		}
-		for _, name := range order {
+		for _, name := range roundOrder(o.configs, r) {
 			s, err := h.measure(name, r)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, name, err)
@@ -136,11 +131,7 @@ func run(args []string) error {
 	// of a delayed phase would otherwise weigh on the fast rounds after
 	// it, and one level's memory on the next's peak.
 	for r := 0; o.upstreamDelay > 0 && r < min(o.rounds, o.delayRounds); r++ {
-		order := append([]string(nil), o.configs...)
-		for i := 0; i < r%len(order); i++ {
-			order = append(order[1:], order[0])
-		}
-		for _, name := range order {
+		for _, name := range roundOrder(o.configs, r) {
 			i := slices.IndexFunc(results, func(s sample) bool { return s.Config == name && s.Round == r+1 })
 			d, err := h.delayedPhases(name, results[i])
 			if err != nil {
@@ -156,6 +147,32 @@ func run(args []string) error {
 		}
 	}
 	return writeResults(o, h, results, soak)
+}
+
+// roundOrder is the order of round r's configurations. Rounds are
+// interleaved: each starts with a different configuration. The bare proxy
+// and graph-proxy, whose ratio is the target the bench is run for, are
+// measured side by side in every round, in turns first: the machine's slow
+// drift (another tenant, the CPU's clock) then weighs on both alike, where
+// slots further apart would carry it into the ratio.
+func roundOrder(configs []string, r int) []string {
+	var units [][]string
+	pair := slices.Contains(configs, "bare") && slices.Contains(configs, "graph-proxy")
+	for _, c := range configs {
+		switch {
+		case pair && c == "graph-proxy":
+		case pair && c == "bare":
+			if r%2 == 0 {
+				units = append(units, []string{"bare", "graph-proxy"})
+			} else {
+				units = append(units, []string{"graph-proxy", "bare"})
+			}
+		default:
+			units = append(units, []string{c})
+		}
+	}
+	k := r % len(units)
+	return slices.Concat(slices.Concat(units[k:]...), slices.Concat(units[:k]...))
 }
 
 // harness holds the running processes.
