@@ -180,15 +180,25 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII marks the ASCII bytes appendString copies as they are.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := byte(0x20); c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string the way json.Marshal does:
 // HTML-significant characters, U+2028 and U+2029 escaped, invalid UTF-8
 // replaced with U+FFFD.
 func appendString(b []byte, s string) []byte {
+	// Records are mostly plain ASCII: a run of it is copied whole, each
+	// byte tested with one table lookup.
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
