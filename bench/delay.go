@@ -118,12 +118,20 @@ type delayed struct {
 	Goroutines        int     `json:"goroutines"`
 	IdleGoroutines    int     `json:"idleGoroutines"`
 	GoroutinesPerCall float64 `json:"goroutinesPerCallInFlight"`
+	// StackKBPerCall and HeapKBPerCall split a Go configuration's memory
+	// per call in flight, read with the goroutines: its goroutines'
+	// stacks and its heap in use (live and not yet collected), each less
+	// its amount at rest; GoalKB is its GC's heap goal then. Zero where
+	// there is none to read.
+	StackKBPerCall float64 `json:"stackKBPerCallInFlight,omitempty"`
+	HeapKBPerCall  float64 `json:"heapKBPerCallInFlight,omitempty"`
+	GoalKB         int64   `json:"heapGoalKB,omitempty"`
 }
 
 // idleState is a configuration at rest after start.
 type idleState struct {
-	rssKB      int64
-	goroutines int
+	rssKB int64
+	goState
 }
 
 // recordIdle notes each configuration's RSS and goroutines at rest.
@@ -138,7 +146,7 @@ func (h *harness) recordIdleOf(name string) {
 	for _, pid := range h.pids(name) {
 		rss += procStatus(pid, "VmRSS")
 	}
-	h.idle[name] = idleState{rssKB: rss, goroutines: h.goroutines(name)}
+	h.idle[name] = idleState{rssKB: rss, goState: h.goState(name)}
 }
 
 // delayedPhases runs the -in-flight levels against configuration name.
@@ -159,15 +167,15 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 		pids := h.pids(name)
 		resetPeak(pids)
 		sampled := make(chan []probe, 1)
-		goroutines := make(chan int, 1)
+		goroutines := make(chan goState, 1)
 		stop := make(chan struct{})
 		go func() { sampled <- h.probe(pids, stop) }()
 		go func() {
 			select {
 			case <-time.After(h.o.delayDuration * 2 / 3):
-				goroutines <- h.goroutines(name)
+				goroutines <- h.goState(name)
 			case <-stop:
-				goroutines <- -1
+				goroutines <- goState{goroutines: -1}
 			}
 		}()
 		load := h.wrk
@@ -183,7 +191,7 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 			return out, fmt.Errorf("%d in flight: %w", l.n, err)
 		}
 		d := delayed{Target: l.n, H2: l.h2, BodyBytes: l.bodyBytes, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
-			IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g, IdleGoroutines: h.idle[name].goroutines}
+			IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g.goroutines, IdleGoroutines: h.idle[name].goroutines}
 		// Without nine tenths at the backend (a saturated proxy queues
 		// calls before they reach it), the second half of the phase.
 		steady := probes[len(probes)/2:]
@@ -218,8 +226,13 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 		if l.bodyBytes > 0 {
 			d.XBody = d.KBPerCall * 1024 / float64(l.bodyBytes)
 		}
-		if g >= 0 && d.IdleGoroutines >= 0 {
-			d.GoroutinesPerCall = float64(g-d.IdleGoroutines) / float64(l.n)
+		if g.goroutines >= 0 && d.IdleGoroutines >= 0 {
+			d.GoroutinesPerCall = float64(g.goroutines-d.IdleGoroutines) / float64(l.n)
+		}
+		if idle := h.idle[name]; g.memory && idle.memory {
+			d.StackKBPerCall = float64(g.stackKB-idle.stackKB) / float64(l.n)
+			d.HeapKBPerCall = float64(g.heapKB-idle.heapKB) / float64(l.n)
+			d.GoalKB = g.goalKB
 		}
 		out = append(out, d)
 		fmt.Fprintf(os.Stderr, "          %-12s %5.0f in flight (%v): %7.1f µs/req (×%.2f fast)  %6.0f req/s  %5.1f KB/call  %5.2f goroutines/call\n",
@@ -273,6 +286,47 @@ func (h *harness) probe(pids []int, stop <-chan struct{}) []probe {
 	}
 }
 
+// goState is what a Go configuration's pprof listener tells of it.
+type goState struct {
+	goroutines int // -1: not known
+	// From runtime.MemStats, when memory is set: the stacks in use, the
+	// heap in use, the GC's heap goal.
+	memory                  bool
+	stackKB, heapKB, goalKB int64
+}
+
+// goState reads a Go configuration's goroutines and memory through its
+// pprof listener: the heap profile's text form ends with runtime.MemStats.
+func (h *harness) goState(name string) goState {
+	st := goState{goroutines: h.goroutines(name)}
+	addr := h.debug[name]
+	if addr == "" {
+		return st
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return st
+	}
+	defer resp.Body.Close()
+	fields := map[string]*int64{"# Stack = ": &st.stackKB, "# HeapInuse = ": &st.heapKB, "# NextGC = ": &st.goalKB}
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		for prefix, v := range fields {
+			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				n, err := strconv.ParseInt(strings.Fields(rest + " x")[0], 10, 64)
+				if err == nil {
+					*v = n / 1024
+					found++
+				}
+			}
+		}
+	}
+	st.memory = found == len(fields)
+	return st
+}
+
 // goroutines counts a Go configuration's goroutines through its
 // net/http/pprof listener (graph-proxy's admin listener with
 // admin.pprof): the first line of the goroutine profile. -1 when there is
@@ -322,8 +376,8 @@ func delaySection(o options, results []sample) string {
 	fmt.Fprintf(&sb, "## At Graph's latency\n\nRun of %s on %s. %d rounds; per configuration, round and level: %v with the backend answering "+
 		"after the delay, each of N connections keeping one call in flight (a closed loop). Figures: median (min–max) over rounds.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), min(o.rounds, o.delayRounds), o.delayDuration)
-	sb.WriteString("| configuration | calls in flight (at the backend) | calls as | delay ms | req/s | CPU µs/req | ×fast | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | goroutines | per call in flight |\n" +
-		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| configuration | calls in flight (at the backend) | calls as | delay ms | req/s | CPU µs/req | ×fast | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | of which stacks + heap in use | goroutines | per call in flight |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, name := range o.configs {
 		for i, l := range o.levels {
 			var rows []delayed
@@ -342,7 +396,11 @@ func delaySection(o options, results []sample) string {
 				}
 				return summarize(v)
 			}
-			g, gpc := "—", "—"
+			g, gpc, split := "—", "—", "—"
+			if rows[0].StackKBPerCall != 0 || rows[0].HeapKBPerCall != 0 {
+				split = fmt.Sprintf("%.0f + %.0f", col(func(d delayed) float64 { return d.StackKBPerCall }).Median,
+					col(func(d delayed) float64 { return d.HeapKBPerCall }).Median)
+			}
 			if rows[0].Goroutines >= 0 {
 				g = col(func(d delayed) float64 { return float64(d.Goroutines) }).whole()
 				gpc = col(func(d delayed) float64 { return d.GoroutinesPerCall }).String()
@@ -360,14 +418,14 @@ func delaySection(o options, results []sample) string {
 				shape += fmt.Sprintf(", %.1f MB bodies", float64(l.bodyBytes)/1e6)
 				kb += " = ×" + col(func(d delayed) float64 { return d.XBody }).String() + " the body"
 			}
-			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s |\n", name,
+			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s | %s |\n", name,
 				l.n, col(func(d delayed) float64 { return d.InFlight }).Median, shape, float64(l.delay.Microseconds())/1000,
 				col(func(d delayed) float64 { return d.Rate }).whole(), cpu, xfast,
 				col(func(d delayed) float64 { return d.CoreBusy }).Median,
 				msCell(col(func(d delayed) float64 { return d.P99 })),
 				col(func(d delayed) float64 { return float64(d.IdleRSSKB) / 1024 }).Median,
 				col(func(d delayed) float64 { return float64(d.PeakRSSKB) / 1024 }).Max,
-				kb, g, gpc)
+				kb, split, g, gpc)
 		}
 	}
 	sb.WriteString("\nCalls in flight: the calls the load keeps outstanding, each on a connection of its own (wrk, HTTP/1.1) or as HTTP/2 streams " +
@@ -375,7 +433,7 @@ func delaySection(o options, results []sample) string {
 		"fewer when a saturated proxy queues calls before forwarding them. KB per call in flight is (peak RSS in the phase − RSS at rest after start) ÷ " +
 		"calls in flight. CPU per call and req/s are over the steady part of the phase, from the backend's count of answers: from when it holds nine " +
 		"tenths of the calls (thousands of TLS handshakes take seconds), else the second half. Goroutines are counted once, two thirds through, through each Go proxy's pprof listener (graph-proxy's admin " +
-		"listener with admin.pprof); per call in flight less those at rest. ×fast is CPU per call ÷ the same build's at the fast paced " +
+		"listener with admin.pprof); per call in flight less those at rest. Read at the same moment from the Go proxies' runtime.MemStats, in KB per call in flight less the amount at rest (medians): their goroutines' stacks, and their heap in use (live and not yet collected garbage); the rest of KB per call in flight is what the heap reached between that moment and the peak (the GC's headroom), memory freed but not yet returned, and the runtime's own. ×fast is CPU per call ÷ the same build's at the fast paced " +
 		"phase of the same round. Core busy near 1.00: the configuration's core was saturated and calls queued inside it. " +
 		"The direct row is the backend's. With bodies (\"MB bodies\"), every call creates an event whose body is that large, " +
 		"which graph-proxy and the OPA peer hold for their checks and the bare proxy streams; the backend answers such a call " +
