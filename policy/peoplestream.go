@@ -207,6 +207,26 @@ func (c *bodyCheck) walkRaw(r *rawBody, v int, path string) {
 	}
 }
 
+// addressRaw reads one emailAddress at where: an address as a string, or
+// an object whose address member is one. It reports false for an object
+// without one, after which member reads no further (as the tree walk).
+func (c *bodyCheck) addressRaw(r *rawBody, where string, v int) bool {
+	switch r.b[v] {
+	case '"':
+		c.addAddress(where, r.str(v))
+	case '{':
+		a, ok := r.fieldString(v, "address")
+		if !ok || a == "" {
+			c.fail(RefusalMalformed, "%s needs address, a string", where)
+			return false
+		}
+		c.addAddress(where+".address", a)
+	default:
+		c.fail(RefusalMalformed, "%s must be an object with an address", where)
+	}
+	return true
+}
+
 // memberRaw is member on a raw value; its cases and messages are member's,
 // case for case.
 func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
@@ -228,19 +248,7 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	case bindMember:
 		c.refsRaw(r, where, v)
 	case emailAddressMember:
-		switch first {
-		case '"':
-			c.addAddress(where, r.str(v))
-		case '{':
-			a, ok := r.fieldString(v, "address")
-			if !ok || a == "" {
-				c.fail(RefusalMalformed, "%s needs address, a string", where)
-				return
-			}
-			c.addAddress(where+".address", a)
-		default:
-			c.fail(RefusalMalformed, "%s must be an object with an address", where)
-		}
+		c.addressRaw(r, where, v)
 	case emailAddressesMember:
 		if first != '[' {
 			c.fail(RefusalMalformed, "%s must be a list", where)
@@ -248,18 +256,8 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 		}
 		var buf [16]int
 		for _, e := range r.elements(v, buf[:0]) {
-			switch r.b[e] {
-			case '"':
-				c.addAddress(where+"[]", r.str(e))
-			case '{':
-				a, ok := r.fieldString(e, "address")
-				if !ok || a == "" {
-					c.fail(RefusalMalformed, "%s[] needs address, a string", where)
-					return
-				}
-				c.addAddress(where+"[].address", a)
-			default:
-				c.fail(RefusalMalformed, "%s[] must be an object with an address", where)
+			if !c.addressRaw(r, where+"[]", e) {
+				return
 			}
 		}
 	case addressStringMember:

@@ -162,29 +162,7 @@ func TestMoreAllowListBypasses(t *testing.T) {
 			body: `{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/` + member + `/events/microsoft.graph.eventMessage","expirationDateTime":"2030-01-01T00:00:00Z"}`, refuse: true},
 	}
 
-	for _, pr := range probes {
-		sim.Graph.ResetRequests()
-		var hdr []string
-		if pr.ct != "" {
-			hdr = []string{"Content-Type", pr.ct}
-		}
-		r := p.Do(pr.method, pr.path, pr.body, hdr...)
-		if r.Err != nil {
-			t.Logf("%-70s transport error %v", pr.name, r.Err)
-			continue
-		}
-		saw := graphSaw(sim)
-		rec := p.Record(r.RequestID)
-		line := fmt.Sprintf("%-70s status %d code %q graphSaw %d record %s rule %q targets %v reason %q",
-			pr.name, r.Status, r.Code, len(saw), rec.Decision, rec.Rule, rec.Targets, rec.Reason)
-		t.Log(line)
-		for _, s := range saw {
-			t.Logf("    Graph saw %s %s?%s Content-Type %q body %q", s.Method, s.Path, s.RawQuery, s.Header.Get("Content-Type"), truncate(string(s.Body), 200))
-		}
-		if pr.refuse && (len(saw) > 0 || rec.Decision != "deny" || r.Status < 400) {
-			t.Errorf("[%s] not refused: %s", pr.class, line)
-		}
-	}
+	sendProbes(t, p, sim, probes)
 
 	answers(t, p, sim, member, outsiderID)
 	headersSent(t, p, sim, member)

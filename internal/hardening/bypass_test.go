@@ -156,6 +156,14 @@ func TestAllowListBypasses(t *testing.T) {
 		{name: "custom method", class: "method", method: "PROPFIND", path: u + "/events?$top=1", refuse: true},
 	}
 
+	sendProbes(t, p, sim, probes)
+	p.Stop()
+}
+
+// sendProbes sends each probe through the proxy and fails the test for
+// one that should have been refused and was not, or that reached Graph.
+func sendProbes(t *testing.T, p *proc, sim *graphsim.Sim, probes []bypass) {
+	t.Helper()
 	for _, pr := range probes {
 		sim.Graph.ResetRequests()
 		var hdr []string
@@ -179,7 +187,6 @@ func TestAllowListBypasses(t *testing.T) {
 			t.Errorf("[%s] not refused: %s", pr.class, line)
 		}
 	}
-	p.Stop()
 }
 
 func truncate(s string, n int) string {
