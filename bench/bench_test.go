@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -244,5 +246,27 @@ func TestRoundOrder(t *testing.T) {
 	}
 	if got := roundOrder([]string{"direct", "nginx"}, 1); !slices.Equal(got, []string{"nginx", "direct"}) {
 		t.Errorf("without the pair: %v", got)
+	}
+}
+
+// TestSDKHeaders: every call of the load carries a client-request-id of
+// its own, a version 4 GUID, and the SDK's version, as the Graph SDKs send.
+func TestSDKHeaders(t *testing.T) {
+	guid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for i := range int64(100) {
+		for _, req := range []*http.Request{loadRequest("https://proxy.example", "t", i, 1000), largeRequest("https://proxy.example", "t", i, 1000, 10_000)} {
+			id := req.Header.Get("client-request-id")
+			if !guid.MatchString(id) || seen[id] {
+				t.Fatalf("call %d: client-request-id %q (a GUID: %v, seen before: %v)", i, id, guid.MatchString(id), seen[id])
+			}
+			seen[id] = true
+			if req.Header.Get("SdkVersion") != sdkVersion {
+				t.Fatalf("call %d: SdkVersion %q", i, req.Header.Get("SdkVersion"))
+			}
+		}
+	}
+	if !strings.Contains(loadScript, `headers["client-request-id"]`) || !strings.Contains(loadScript, sdkVersion) {
+		t.Error("wrk's script does not send the SDK's headers")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"flag"
@@ -127,6 +128,22 @@ func h2LoadMain(args []string) error {
 	return nil
 }
 
+// sdkVersion is the SdkVersion header of msgraph-sdk-go's calls.
+const sdkVersion = "graph-go/1.80.0, graph-go-core/1.2.1"
+
+// sdkHeaders adds what the Graph SDKs' telemetry handler adds to every
+// call: a client-request-id of its own (a version 4 GUID) and the SDK's
+// version. A proxy forwarding them indexes a new header value per call in
+// HPACK, as it does in front of a real vendor.
+func sdkHeaders(h http.Header) {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h.Set("client-request-id", fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]))
+	h.Set("SdkVersion", sdkVersion)
+}
+
 // loadRequest is the i-th call of the load, as wrk's script makes it:
 // getSchedule and event creation in turn, over the mailboxes.
 func loadRequest(target, token string, i int64, mailboxes int) *http.Request {
@@ -141,6 +158,7 @@ func loadRequest(target, token string, i int64, mailboxes int) *http.Request {
 	req, _ := http.NewRequest(http.MethodPost, target+path, bytes.NewReader([]byte(body)))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
+	sdkHeaders(req.Header)
 	return req
 }
 
@@ -161,5 +179,6 @@ func largeRequest(target, token string, i int64, mailboxes, size int) *http.Requ
 	req, _ := http.NewRequest(http.MethodPost, target+"/v1.0/users/"+user+"/events", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
+	sdkHeaders(req.Header)
 	return req
 }

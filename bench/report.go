@@ -174,7 +174,7 @@ func roundsSection(o options, results []sample) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Run of %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine())
 	fmt.Fprintf(&sb, "%d rounds, interleaved (each starts with another configuration; the bare proxy and graph-proxy side by side, in turns first); per configuration and round: %v paced at %d req/s over %d connections, then %v saturated over %d connections. "+
-		"wrk, the upstream and the simulator on core %s; the proxy under test alone on core %s. Requests alternate getSchedule (1 KB answer) and event creation (2 KB each way) over 1,000 mailboxes; "+
+		"wrk, the upstream and the simulator on core %s; the proxy under test alone on core %s. Requests alternate getSchedule (1 KB answer) and event creation (2 KB each way) over 1,000 mailboxes, each with the headers the Graph SDKs add (a client-request-id of its own, SdkVersion); "+
 		"graph-proxy validates the vendor's JWT, decides against 200 rules, writes the file audit sink and forwards over HTTP/2. Figures: median (min–max).\n\n",
 		o.rounds, o.duration, o.rate, o.paceConns, o.saturate, o.satConns, o.loadCPU, o.proxyCPU)
 	if o.gzip {
