@@ -207,6 +207,26 @@ func isContainer(v any) bool {
 	return false
 }
 
+// address reads one emailAddress at where: an address as a string, or an
+// object whose address member is one. It reports false for an object
+// without one, after which member reads no further.
+func (c *bodyCheck) address(where string, v any) bool {
+	switch e := v.(type) {
+	case string:
+		c.addAddress(where, e)
+	case map[string]any:
+		a, ok := fieldValue(e, "address").(string)
+		if !ok || a == "" {
+			c.fail(RefusalMalformed, "%s needs address, a string", where)
+			return false
+		}
+		c.addAddress(where+".address", a)
+	default:
+		c.fail(RefusalMalformed, "%s must be an object with an address", where)
+	}
+	return true
+}
+
 // member reads one member of an object.
 func (c *bodyCheck) member(path, key string, v any) {
 	kind := kindOf(key)
@@ -223,19 +243,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 	case bindMember:
 		c.refs(where, v)
 	case emailAddressMember:
-		switch e := v.(type) {
-		case string:
-			c.addAddress(where, e)
-		case map[string]any:
-			a, ok := fieldValue(e, "address").(string)
-			if !ok || a == "" {
-				c.fail(RefusalMalformed, "%s needs address, a string", where)
-				return
-			}
-			c.addAddress(where+".address", a)
-		default:
-			c.fail(RefusalMalformed, "%s must be an object with an address", where)
-		}
+		c.address(where, v)
 	case emailAddressesMember:
 		list, ok := v.([]any)
 		if !ok {
@@ -243,18 +251,8 @@ func (c *bodyCheck) member(path, key string, v any) {
 			return
 		}
 		for _, e := range list {
-			switch e := e.(type) {
-			case string:
-				c.addAddress(where+"[]", e)
-			case map[string]any:
-				a, ok := fieldValue(e, "address").(string)
-				if !ok || a == "" {
-					c.fail(RefusalMalformed, "%s[] needs address, a string", where)
-					return
-				}
-				c.addAddress(where+"[].address", a)
-			default:
-				c.fail(RefusalMalformed, "%s[] must be an object with an address", where)
+			if !c.address(where+"[]", e) {
+				return
 			}
 		}
 	case addressStringMember:

@@ -209,7 +209,8 @@ func (c *bodyCheck) walkRaw(r *rawBody, v int, path string) {
 
 // addressRaw reads one emailAddress at where: an address as a string, or
 // an object whose address member is one. It reports false for an object
-// without one, after which member reads no further (as the tree walk).
+// without one, after which memberRaw reads no further; it is address on
+// a raw value.
 func (c *bodyCheck) addressRaw(r *rawBody, where string, v int) bool {
 	switch r.b[v] {
 	case '"':
