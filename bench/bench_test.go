@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"testing"
@@ -268,5 +270,21 @@ func TestSDKHeaders(t *testing.T) {
 	}
 	if !strings.Contains(loadScript, `headers["client-request-id"]`) || !strings.Contains(loadScript, sdkVersion) {
 		t.Error("wrk's script does not send the SDK's headers")
+	}
+}
+
+// TestReadMemStats reads the MemStats lines of this process's own heap
+// profile, in the form net/http/pprof serves it (debug=1).
+func TestReadMemStats(t *testing.T) {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	stack, heap, goal, ok := readMemStats(&buf)
+	if !ok || stack <= 0 || heap <= 0 || goal <= 0 {
+		t.Fatalf("stack %d KB, heap %d KB, goal %d KB, all read: %v", stack, heap, goal, ok)
+	}
+	if _, _, _, ok := readMemStats(strings.NewReader("# Stack = 1 / 2\n# HeapInuse = x\n# NextGC = 3\n")); ok {
+		t.Error("a value that is not a number was taken as read")
 	}
 }

@@ -308,23 +308,30 @@ func (h *harness) goState(name string) goState {
 		return st
 	}
 	defer resp.Body.Close()
-	fields := map[string]*int64{"# Stack = ": &st.stackKB, "# HeapInuse = ": &st.heapKB, "# NextGC = ": &st.goalKB}
+	st.stackKB, st.heapKB, st.goalKB, st.memory = readMemStats(resp.Body)
+	return st
+}
+
+// readMemStats reads the runtime.MemStats lines that end a heap profile's
+// text form: the stacks in use, the heap in use, the GC's heap goal, in
+// KB; ok only when all three were read.
+func readMemStats(r io.Reader) (stackKB, heapKB, goalKB int64, ok bool) {
+	fields := map[string]*int64{"# Stack = ": &stackKB, "# HeapInuse = ": &heapKB, "# NextGC = ": &goalKB}
 	found := 0
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	for sc.Scan() {
 		for prefix, v := range fields {
 			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-				n, err := strconv.ParseInt(strings.Fields(rest + " x")[0], 10, 64)
-				if err == nil {
+				value, _, _ := strings.Cut(rest, " ") // "# Stack = INUSE / SYS"
+				if n, err := strconv.ParseInt(value, 10, 64); err == nil {
 					*v = n / 1024
 					found++
 				}
 			}
 		}
 	}
-	st.memory = found == len(fields)
-	return st
+	return stackKB, heapKB, goalKB, found == len(fields)
 }
 
 // goroutines counts a Go configuration's goroutines through its

@@ -161,6 +161,7 @@ func roundOrder(configs []string, r int) []string {
 	for _, c := range configs {
 		switch {
 		case pair && c == "graph-proxy":
+			// measured in bare's unit
 		case pair && c == "bare":
 			if r%2 == 0 {
 				units = append(units, []string{"bare", "graph-proxy"})
