@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,20 +88,32 @@ func (l *Limiter) Enter(_ context.Context, caller string, lim policy.Limits) (le
 	if cb.inflight >= lim.Concurrent {
 		return nil, &LimitedError{Limit: "caller concurrency", RetryAfter: time.Second}
 	}
+	a := &admission{l: l}
+	a.room[0] = cb
+	a.held = a.room[:1]
 	cb.inflight++
-	return l.once(func() { cb.inflight-- }), nil
+	return a.end, nil
 }
 
-// once returns a func that runs undo the first time it is called, under
-// the limiter's lock.
-func (l *Limiter) once(undo func()) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			undo()
-		})
+// admission is what one admitted call holds of the limiter: the buckets
+// that count it among their calls in flight, given back once, whichever
+// of the call's paths ends it first.
+type admission struct {
+	l     *Limiter
+	held  []*bucket
+	room  [2]*bucket // held's room for the usual call: one caller or one mailbox
+	ended bool       // under l.mu
+}
+
+func (a *admission) end() {
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	if a.ended {
+		return
+	}
+	a.ended = true
+	for _, b := range a.held {
+		b.inflight--
 	}
 }
 
@@ -108,67 +121,63 @@ func (l *Limiter) once(undo func()) func() {
 // calls toward the rates (a $batch counts each sub-request, as Graph does)
 // and touches mailboxes. It either admits the call — the returned release
 // must then be called when it ends — or refuses it with a *LimitedError,
-// admitting nothing.
+// admitting nothing: every bucket is checked before any is taken from,
+// all under the lock, so a refusal has nothing to give back.
 func (l *Limiter) Acquire(_ context.Context, caller string, lim policy.Limits, n int, mailboxes []string) (release func(), err error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
 
-	type held struct {
-		b *bucket
-		r *rate.Reservation
-	}
-	var taken []held
-	undo := func() {
-		for _, h := range taken {
-			h.r.CancelAt(now)
-		}
-	}
-	take := func(b *bucket, what string, concurrent, tokens int) *LimitedError {
-		if b.inflight >= concurrent {
-			return &LimitedError{Limit: what + " concurrency", RetryAfter: time.Second}
-		}
-		r := b.rate.ReserveN(now, tokens)
-		if !r.OK() {
-			return &LimitedError{Limit: what + " burst", RetryAfter: time.Second}
-		}
-		if d := r.DelayFrom(now); d > 0 {
-			r.CancelAt(now)
-			return &LimitedError{Limit: what + " rate", RetryAfter: d}
-		}
-		taken = append(taken, held{b, r})
-		return nil
-	}
-
 	cb := bucketFor(l.callers, caller, rate.Limit(lim.RPS), lim.Burst, now)
-	if e := take(cb, "caller", math.MaxInt, n); e != nil { // its concurrency: Enter's
-		return nil, e
+	if why, retry := shortOf(cb.rate, now, n); why != "" { // its concurrency: Enter's
+		return nil, &LimitedError{Limit: "caller " + why, RetryAfter: retry}
 	}
 	perMailbox := rate.Limit(float64(lim.MailboxPer10Min) / 600)
-	seen := map[string]bool{}
-	var mbs []*bucket
+	a := &admission{l: l}
+	mbs := a.room[:0]
 	for _, m := range mailboxes {
 		m = strings.ToLower(m)
-		if seen[m] {
-			continue
-		}
-		seen[m] = true
 		mb := bucketFor(l.mailboxes, mailboxKey{caller, m}, perMailbox, lim.MailboxPer10Min, now)
-		if e := take(mb, "mailbox "+m, lim.MailboxConcurrent, 1); e != nil {
-			undo()
-			return nil, e
+		if slices.Contains(mbs, mb) {
+			continue // the same mailbox named twice counts once
+		}
+		if mb.inflight >= lim.MailboxConcurrent {
+			return nil, &LimitedError{Limit: "mailbox " + m + " concurrency", RetryAfter: time.Second}
+		}
+		if why, retry := shortOf(mb.rate, now, 1); why != "" {
+			return nil, &LimitedError{Limit: "mailbox " + m + " " + why, RetryAfter: retry}
 		}
 		mbs = append(mbs, mb)
 	}
+	// Every bucket has what the call takes: take it.
+	cb.rate.AllowN(now, n)
 	for _, mb := range mbs {
+		mb.rate.AllowN(now, 1)
 		mb.inflight++
 	}
-	return l.once(func() {
-		for _, mb := range mbs {
-			mb.inflight--
-		}
-	}), nil
+	a.held = mbs
+	return a.end, nil
+}
+
+// shortOf reports what r lacks for tokens at now — "burst" when it can
+// never hold that many, "rate" with the wait until it holds them — or ""
+// when r.AllowN(now, tokens) would take them. It takes nothing: Acquire
+// checks every bucket before it takes from any.
+func shortOf(r *rate.Limiter, now time.Time, tokens int) (why string, retry time.Duration) {
+	limit := r.Limit()
+	switch {
+	case limit == rate.Inf:
+		return "", 0
+	case tokens > r.Burst():
+		return "burst", time.Second
+	case limit == 0: // no refill: the burst is all it has, and holds these
+		return "", 0
+	}
+	if short := float64(tokens) - r.TokensAt(now); short > 0 {
+		return "rate", time.Duration(short / float64(limit) * float64(time.Second))
+	}
+	return "", 0
 }
 
 // bucketFor returns the bucket for key in m, made when missing. When the

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -106,5 +107,27 @@ func TestLimiterReloadKeepsTokens(t *testing.T) {
 	var le *LimitedError
 	if _, err := l.Acquire(context.Background(), "engage", after, 1, nil); !errors.As(err, &le) || le.Limit != "caller rate" || le.RetryAfter != 500*time.Millisecond {
 		t.Fatalf("after the reload: %v; want caller rate, retry after 500ms (the new rate, no new tokens)", err)
+	}
+}
+
+// BenchmarkLimiterCall is the limiter's share of a call: Enter, Acquire
+// for one mailbox, release and leave, over 1,000 mailboxes as the load
+// benchmark's calls spread.
+func BenchmarkLimiterCall(b *testing.B) {
+	l := NewLimiter(nil)
+	lim := policy.Limits{RPS: 1e9, Burst: 1e9, Concurrent: 1e6, MailboxConcurrent: 4, MailboxPer10Min: 1e9}
+	mailboxes := make([][]string, 1000)
+	for i := range mailboxes {
+		mailboxes[i] = []string{"User" + strconv.Itoa(i) + "@Contoso.example"}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		end, err := admit(l, lim, 1, mailboxes[i%len(mailboxes)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		end()
+		i++
 	}
 }
