@@ -275,9 +275,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.serve(rw, r, c); err != nil {
 		h.fail(rw, c, classify(err))
 	}
-	// The answer is complete: it leaves now, not after the bookkeeping
-	// (the audit record, metrics) deferred above. Same writes, earlier.
-	if rw.wroteHeader {
+	// The answer is complete. Over HTTP/1 it leaves now, not after the
+	// bookkeeping deferred above (the audit record, metrics): the same
+	// write, earlier. Over HTTP/2 it leaves when the handler returns, so
+	// that the stream's end travels in the answer's last DATA frame:
+	// flushed now, the end would follow in a frame of its own (another
+	// TLS record, another write on both sides) after the bookkeeping,
+	// and the caller's read of the answer ends only there anyway.
+	if rw.wroteHeader && r.ProtoMajor == 1 {
 		rw.Flush()
 	}
 }
