@@ -176,7 +176,8 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 // (routes.go): its Content-Type, the members the call cannot work without,
 // and every person it names (people.go), to whom the rules on people
 // apply. It returns a denial reason and its kind, or "".
-func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision) (string, Refusal) {
+func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Refusal) {
+	req := a.Request
 	rt := routeOf(req)
 	if rt != nil && rt.refuse != "" {
 		return rt.refuse, RefusalPolicy
@@ -256,7 +257,10 @@ func (p *Policy) checkBody(c *caller, r *rule, req Request, a Args, d *Decision)
 	}
 	switch {
 	case bc.raw.b != nil:
+		members := lend[rawMember](&memberLists)
+		bc.members = *members
 		bc.walkRaw(&bc.raw, bc.raw.space(0), "")
+		giveBack(&memberLists, members, bc.members)
 	case bc.body.people:
 		bc.walk(bc.body.obj, "")
 	}

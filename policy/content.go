@@ -79,7 +79,7 @@ func (l *policyLoader) compileContent(f *fileSchema, p *Policy) {
 // StreamsBody reports whether the routed request's body is file content
 // the proxy streams to Graph unread: a PUT under a content rule. Its
 // decision then needs no body (DecideStream).
-func (rt Routed) StreamsBody() bool {
+func (rt *Routed) StreamsBody() bool {
 	return !rt.denied && rt.rule != nil && rt.rule.content != nil && rt.req.Method == "PUT"
 }
 
@@ -87,7 +87,7 @@ func (rt Routed) StreamsBody() bool {
 // but its body: the rule, the query, the targets, and the Content-Type,
 // which must be one well-formed media type (written out again for Graph,
 // as for any file content). The body is file bytes, never read.
-func (rt Routed) DecideStream(contentType string) Decision {
+func (rt *Routed) DecideStream(contentType string) Decision {
 	d := rt.Decide("", nil)
 	if !d.Forwarded() {
 		return d

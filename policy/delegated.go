@@ -236,7 +236,7 @@ func noDelegatedRule(c *caller, near *rule) Decision {
 // delegate completes a delegated call's decision: the scope it needs, the
 // signed-in user as a target, and another user's mailbox only where the
 // rule allows it. It returns why the call is refused, or "".
-func (rt Routed) delegate(d *Decision) string {
+func (rt *Routed) delegate(d *Decision) string {
 	a, r, req := rt.actor, rt.rule, rt.req
 	d.Permission = r.delegatedScope
 	d.Scopes = []string{r.delegatedScope}

@@ -88,7 +88,8 @@ func TestDelegatedDecisions(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			d := p.RouteAs(tt.caller, tt.actor, req).Decide("application/json", body)
+			routed := p.RouteAs(tt.caller, tt.actor, req)
+			d := routed.Decide("application/json", body)
 			if d.Result != tt.want || d.RuleID != tt.wantRule && tt.wantRule != "" || d.Reason != tt.wantReason {
 				t.Errorf("got %s rule %q reason %q; want %s rule %q reason %q", d.Result, d.RuleID, d.Reason, tt.want, tt.wantRule, tt.wantReason)
 			}
@@ -210,7 +211,8 @@ func FuzzDelegated(f *testing.F) {
 			return
 		}
 		a := &Actor{ObjectID: oid, UPN: upn}
-		d := p.RouteAs("engage", a, req).Decide("application/json", []byte(body))
+		routed := p.RouteAs("engage", a, req)
+		d := routed.Decide("application/json", []byte(body))
 		if !d.Forwarded() {
 			return
 		}

@@ -283,19 +283,19 @@ func (p *Policy) Callers() []string {
 // Targets in Group is left to the caller of Decide.
 func (p *Policy) Decide(a Args) Decision {
 	d := p.decide(a, true)
-	return p.finish(d)
+	p.finish(&d)
+	return d
 }
 
 // finish applies report-only mode.
-func (p *Policy) finish(d Decision) Decision {
+func (p *Policy) finish(d *Decision) {
 	d.ReportOnly = p.reportOnly
 	if d.Result == Deny && p.reportOnly {
 		d.Result = Report
 	}
 	for i := range d.Batch {
-		d.Batch[i].Decision = p.finish(d.Batch[i].Decision)
+		p.finish(&d.Batch[i].Decision)
 	}
-	return d
 }
 
 func deny(format string, args ...any) Decision {
@@ -323,8 +323,8 @@ func (p *Policy) route(name string, req Request, allowBatch bool) Routed {
 	return p.routeAs(name, nil, req, allowBatch)
 }
 
-func (p *Policy) routeAs(name string, actor *Actor, req Request, allowBatch bool) Routed {
-	rt := Routed{p: p, name: name, req: req, caller: p.callers[name], actor: actor}
+func (p *Policy) routeAs(name string, actor *Actor, req Request, allowBatch bool) (rt Routed) {
+	rt = Routed{p: p, name: name, req: req, caller: p.callers[name], actor: actor}
 	c := rt.caller
 	switch {
 	case c == nil:
@@ -355,31 +355,40 @@ func (p *Policy) routeAs(name string, actor *Actor, req Request, allowBatch bool
 // serves with that method and version — so that the body need not be
 // read. ok is false when the body may matter, and always in report-only
 // mode, where a denied call still goes to Graph, body and all.
-func (rt Routed) DenyWithoutBody() (d Decision, ok bool) {
+func (rt *Routed) DenyWithoutBody() (d Decision, ok bool) {
 	if !rt.denied || rt.p.reportOnly {
 		return Decision{}, false
 	}
-	return rt.p.finish(rt.denial), true
+	d = rt.denial
+	rt.p.finish(&d)
+	return d, true
 }
 
 // Decide decides the routed request with its Content-Type and body.
-func (rt Routed) Decide(contentType string, body []byte) Decision {
-	return rt.p.finish(rt.decide(Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body, Actor: rt.actor}))
+//
+// Routed's methods take it by pointer, and Args and decisions move by
+// pointer where they can: the proxy decides on the goroutine that serves
+// the call, whose stack grows, and is copied, past the deepest frame.
+func (rt *Routed) Decide(contentType string, body []byte) (d Decision) {
+	d = rt.decide(&Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body, Actor: rt.actor})
+	rt.p.finish(&d)
+	return d
 }
 
 func (p *Policy) decide(a Args, allowBatch bool) Decision {
-	return p.routeAs(a.Caller, a.Actor, a.Request, allowBatch).decide(a)
+	rt := p.routeAs(a.Caller, a.Actor, a.Request, allowBatch)
+	return rt.decide(&a)
 }
 
-func (rt Routed) decide(a Args) Decision {
-	p, c, r, req := rt.p, rt.caller, rt.rule, rt.req
+func (rt *Routed) decide(a *Args) (d Decision) {
+	p, c, r, req := rt.p, rt.caller, rt.rule, &rt.req
 	switch {
 	case rt.denied:
 		return rt.denial
 	case r == nil:
 		return p.decideBatch(c, rt.actor, req.Version, a.ContentType, a.Body)
 	}
-	d := Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
+	d = Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
 	d.Content = r.content
 	d.Relay = c.relay && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")
 	if rt.actor != nil {
@@ -390,7 +399,7 @@ func (rt Routed) decide(a Args) Decision {
 	if u := r.tmpl.bind(req.Segments); u != "" {
 		d.Targets = append(d.Targets, u)
 	}
-	if u := pathUser(req); u != "" {
+	if u := pathUser(*req); u != "" {
 		d.Targets = appendUnique(d.Targets, u)
 	} else if c.group != "" && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "users") {
 		// A collection of users, or a path whose user is not one the
@@ -423,7 +432,7 @@ func (rt Routed) decide(a Args) Decision {
 			d.AddSelect = strings.Join(r.selectFields, ",")
 		}
 	}
-	if reason, refusal := p.checkBody(c, r, req, a, &d); reason != "" {
+	if reason, refusal := p.checkBody(c, r, a, &d); reason != "" {
 		d.Reason, d.Refusal = reason, refusal
 		return d
 	}

@@ -48,11 +48,23 @@ type jsonParser struct {
 	// the value being read is one to build.
 	lean        bool
 	keepScalars bool
+	// keys are the keys so far of the objects being read, the innermost's
+	// last: each object's own room for them, in a list, rather than in its
+	// frame, since a body is read on the goroutine that serves the call
+	// and every level of it costs that stack its frame.
+	keys [][]byte
 }
+
+// fewKeys is how many keys of an object are compared as they are before
+// they are kept in their folded form.
+const fewKeys = 16
 
 var errJSONEnd = errors.New("unexpected end of the body")
 
 func (p *jsonParser) parse() (any, error) {
+	keys := lend[[]byte](&keyLists)
+	p.keys = *keys
+	defer func() { giveBack(&keyLists, keys, p.keys) }()
 	v, err := p.value(0, true)
 	if err != nil {
 		return nil, err
@@ -157,8 +169,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 	// there are few, then by their folded form, so that an object of many
 	// keys costs linear time, not quadratic. A key without escapes is a
 	// slice of the body, not a copy.
-	var fewArr [16][]byte
-	few := fewArr[:0]
+	start := len(p.keys) // this object's keys follow
 	var folded map[string]struct{}
 	keys := 0
 	p.space()
@@ -166,6 +177,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 		p.i++
 		return nilUnless(build, obj), nil
 	}
+	defer func() { p.keys = p.keys[:start] }()
 	for {
 		p.space()
 		if p.i >= len(p.b) {
@@ -190,7 +202,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 			fk = foldKey(key)
 			_, dup = folded[fk]
 		} else {
-			for _, seen := range few {
+			for _, seen := range p.keys[start:] {
 				if sameKey(seen, key) {
 					dup = true
 					break
@@ -207,11 +219,11 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 		switch {
 		case folded != nil:
 			folded[fk] = struct{}{}
-		case len(few) < cap(fewArr):
-			few = append(few, key)
+		case len(p.keys)-start < fewKeys:
+			p.keys = append(p.keys, key)
 		default:
-			folded = make(map[string]struct{}, 4*len(few))
-			for _, k := range append(few, key) {
+			folded = make(map[string]struct{}, 4*fewKeys)
+			for _, k := range append(p.keys[start:], key) {
 				folded[foldKey(k)] = struct{}{}
 			}
 		}

@@ -73,9 +73,12 @@ type bodyCheck struct {
 	body    body
 	// raw, when its bytes are set, is the body's, walked by walkRaw
 	// instead of body.obj by walk.
-	raw    rawBody
-	mime   bool
-	people []person
+	raw rawBody
+	// members lists the members of the objects walkRaw is in, the
+	// innermost last (walkMembersRaw), lent by memberLists.
+	members []rawMember
+	mime    bool
+	people  []person
 	// reason and refusal are the first problem found.
 	reason  string
 	refusal Refusal

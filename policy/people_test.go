@@ -16,7 +16,8 @@ func decideWith(t *testing.T, p *Policy, caller, method, target, ct, body string
 		b = []byte(body)
 	}
 	d := p.Decide(Args{Caller: caller, Request: req, ContentType: ct, Body: b})
-	if routed := p.Route(caller, req).Decide(ct, b); !reflect.DeepEqual(routed, d) {
+	rt := p.Route(caller, req)
+	if routed := rt.Decide(ct, b); !reflect.DeepEqual(routed, d) {
 		t.Errorf("%s %s: Route then Decide %+v; Decide %+v", method, target, routed, d)
 	}
 	return d

@@ -132,18 +132,25 @@ type rawMember struct {
 
 // members lists the members of the object that starts at i onto out.
 func (r *rawBody) members(i int, out []rawMember) []rawMember {
-	i = r.space(i + 1)
-	for i < len(r.b) && r.b[i] == '"' {
-		p := jsonParser{b: r.b, i: i}
-		key, _, _ := p.str(true)
-		v := r.space(r.space(p.i) + 1) // past the colon
+	for i = r.space(i + 1); i < len(r.b) && r.b[i] == '"'; {
+		key, v, next := r.member(i)
 		out = append(out, rawMember{key: key, value: v})
-		i = r.space(r.end(v))
-		if i < len(r.b) && r.b[i] == ',' {
-			i = r.space(i + 1)
-		}
+		i = next
 	}
 	return out
+}
+
+// member reads the member whose key starts at i: its key, where its value
+// starts, and where the next member's key (or the object's end) is.
+func (r *rawBody) member(i int) (key []byte, v, next int) {
+	p := jsonParser{b: r.b, i: i}
+	key, _, _ = p.str(true)
+	v = r.space(r.space(p.i) + 1) // past the colon
+	next = r.space(r.end(v))
+	if next < len(r.b) && r.b[next] == ',' {
+		next = r.space(next + 1)
+	}
+	return key, v, next
 }
 
 // elements lists where the elements of the list that starts at i start.
@@ -165,11 +172,14 @@ func (r *rawBody) field(obj int, name string) int {
 	if obj < 0 || r.b[obj] != '{' {
 		return -1
 	}
-	var buf [16]rawMember
-	for _, m := range r.members(obj, buf[:0]) {
-		if strings.EqualFold(string(m.key), name) {
-			return m.value
+	// Member by member rather than listed: a person's address is read
+	// at the body's deepest.
+	for i := r.space(obj + 1); i < len(r.b) && r.b[i] == '"'; {
+		key, v, next := r.member(i)
+		if strings.EqualFold(string(key), name) {
+			return v
 		}
+		i = next
 	}
 	return -1
 }
@@ -187,24 +197,41 @@ func (r *rawBody) fieldString(obj int, name string) (string, bool) {
 // tree walk sees as nil.
 func (r *rawBody) isNull(v int) bool { return v < 0 || r.b[v] == 'n' }
 
-// walkRaw is walk on the value that starts at v.
+// walkRaw is walk on the value that starts at v. It recurses once per
+// level of the body, on the goroutine that serves the call, so each
+// level's frame is kept small: an array's elements are listed by a
+// function of its own, an object's members on c.members.
 func (c *bodyCheck) walkRaw(r *rawBody, v int, path string) {
 	switch r.b[v] {
 	case '[':
-		var buf [16]int
-		for _, e := range r.elements(v, buf[:0]) {
-			if r.b[e] == '{' || r.b[e] == '[' {
-				c.walkRaw(r, e, path+"[]")
-			}
-		}
+		c.walkElementsRaw(r, v, path)
 	case '{':
-		var buf [16]rawMember
-		members := r.members(v, buf[:0])
-		slices.SortFunc(members, func(a, b rawMember) int { return bytes.Compare(a.key, b.key) })
-		for _, m := range members {
-			c.memberRaw(r, path, m.key, m.value)
+		c.walkMembersRaw(r, v, path)
+	}
+}
+
+func (c *bodyCheck) walkElementsRaw(r *rawBody, v int, path string) {
+	var buf [16]int
+	for _, e := range r.elements(v, buf[:0]) {
+		if r.b[e] == '{' || r.b[e] == '[' {
+			c.walkRaw(r, e, path+"[]")
 		}
 	}
+}
+
+// walkMembersRaw walks an object's members in key order. They are listed
+// after those of the objects it is in; the objects inside it list theirs
+// after its own, which stay as they are (a list that outgrows its room
+// moves, and the old one still holds these).
+func (c *bodyCheck) walkMembersRaw(r *rawBody, v int, path string) {
+	start := len(c.members)
+	c.members = r.members(v, c.members)
+	members := c.members[start:]
+	slices.SortFunc(members, func(a, b rawMember) int { return bytes.Compare(a.key, b.key) })
+	for _, m := range members {
+		c.memberRaw(r, path, m.key, m.value)
+	}
+	c.members = c.members[:start]
 }
 
 // addressRaw reads one emailAddress at where: an address as a string, or
@@ -229,7 +256,10 @@ func (c *bodyCheck) addressRaw(r *rawBody, where string, v int) bool {
 }
 
 // memberRaw is member on a raw value; its cases and messages are member's,
-// case for case.
+// case for case. The members that recurse (a list of people, a person, an
+// object) are read here, and the emailAddress at the end of most of them;
+// the other leaves by leafRaw, so that a level of the body costs the stack
+// only what a recursion needs.
 func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	kind := kindOf(string(key))
 	first := r.b[v]
@@ -244,18 +274,56 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 		where = path + "." + string(key)
 	}
 	switch kind {
+	case peopleListMember:
+		c.peopleListRaw(r, where, v)
+	case onePersonMember:
+		if c.namedRaw(r, where, v) != 1 {
+			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
+		}
+	case objectMember:
+		if first != '{' {
+			c.fail(RefusalMalformed, "%s must be an object", where)
+			return
+		}
+		c.walkRaw(r, v, where)
+	case emailAddressMember:
+		c.addressRaw(r, where, v)
+	case extendedMember, bindMember, emailAddressesMember, addressStringMember,
+		userMember, sourceURLMember, headersMember:
+		c.leafRaw(kind, r, where, v)
+	default:
+		c.walkRaw(r, v, where)
+	}
+}
+
+// peopleListRaw reads a list of people at where.
+func (c *bodyCheck) peopleListRaw(r *rawBody, where string, v int) {
+	if r.b[v] != '[' {
+		c.fail(RefusalMalformed, "%s must be a list of people", where)
+		return
+	}
+	var buf [16]int
+	for _, e := range r.elements(v, buf[:0]) {
+		if c.namedRaw(r, where+"[]", e) == 0 {
+			c.fail(RefusalMalformed, "every element of %s must name someone by emailAddress.address", where)
+		}
+	}
+}
+
+// leafRaw reads a member of the kinds that do not recurse.
+func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
+	first := r.b[v]
+	var buf [16]int // for the one list a member is
+	switch kind {
 	case extendedMember:
 		c.extended(where)
 	case bindMember:
 		c.refsRaw(r, where, v)
-	case emailAddressMember:
-		c.addressRaw(r, where, v)
 	case emailAddressesMember:
 		if first != '[' {
 			c.fail(RefusalMalformed, "%s must be a list", where)
 			return
 		}
-		var buf [16]int
 		for _, e := range r.elements(v, buf[:0]) {
 			if !c.addressRaw(r, where+"[]", e) {
 				return
@@ -297,7 +365,6 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 		if first == 'n' {
 			return
 		}
-		var buf [16]int
 		for _, e := range r.elements(v, buf[:0]) {
 			name, _ := r.fieldString(e, "name")
 			value, _ := r.fieldString(e, "value")
@@ -306,29 +373,6 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 				return
 			}
 		}
-	case peopleListMember:
-		if first != '[' {
-			c.fail(RefusalMalformed, "%s must be a list of people", where)
-			return
-		}
-		var buf [16]int
-		for _, e := range r.elements(v, buf[:0]) {
-			if c.namedRaw(r, where+"[]", e) == 0 {
-				c.fail(RefusalMalformed, "every element of %s must name someone by emailAddress.address", where)
-			}
-		}
-	case onePersonMember:
-		if c.namedRaw(r, where, v) != 1 {
-			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
-		}
-	case objectMember:
-		if first != '{' {
-			c.fail(RefusalMalformed, "%s must be an object", where)
-			return
-		}
-		c.walkRaw(r, v, where)
-	default:
-		c.walkRaw(r, v, where)
 	}
 }
 

@@ -192,7 +192,8 @@ func decideURL(t *testing.T, p *Policy, caller, method, target, body string) Dec
 // deniedWithoutBody reports whether DenyWithoutBody decides the request.
 func deniedWithoutBody(t *testing.T, p *Policy, caller, method, target string) bool {
 	t.Helper()
-	_, ok := p.Route(caller, canonical(t, method, target)).DenyWithoutBody()
+	rt := p.Route(caller, canonical(t, method, target))
+	_, ok := rt.DenyWithoutBody()
 	return ok
 }
 

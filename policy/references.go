@@ -283,7 +283,7 @@ func (c *bodyCheck) resolveLater(rt *route, d *Decision) string {
 // which the proxy's users.group scope then checks (users.withoutGroup
 // applying). The decision returned has no Lookup. A decision without one
 // is returned as it is.
-func (rt Routed) DecideReferenced(d Decision, people []Recipient) Decision {
+func (rt *Routed) DecideReferenced(d Decision, people []Recipient) Decision {
 	if d.Lookup == nil {
 		return d
 	}
@@ -291,7 +291,8 @@ func (rt Routed) DecideReferenced(d Decision, people []Recipient) Decision {
 	d.Lookup = nil
 	if rt.rule == nil || rt.caller == nil || route == nil || route.resolve == LookupNone {
 		d.Reason, d.Result = "a referenced item's people were given for a call that refers to none", Deny
-		return rt.p.finish(d)
+		rt.p.finish(&d)
+		return d
 	}
 	found := make([]person, 0, len(people))
 	for _, r := range people {

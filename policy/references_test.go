@@ -141,7 +141,8 @@ func TestReferencedNoLookup(t *testing.T) {
 	if d.Result != Allow || d.Lookup != nil {
 		t.Errorf("decline without a response: %v %q lookup %v; want allow, none", d.Result, d.Reason, d.Lookup)
 	}
-	if got := p.Route("engage", canonical(t, "POST", u+"/events/AAMk/decline")).DecideReferenced(d, []Recipient{{Where: "organizer", Address: evil}}); !reflect.DeepEqual(got, d) {
+	rt := p.Route("engage", canonical(t, "POST", u+"/events/AAMk/decline"))
+	if got := rt.DecideReferenced(d, []Recipient{{Where: "organizer", Address: evil}}); !reflect.DeepEqual(got, d) {
 		t.Errorf("DecideReferenced without a lookup changed the decision: %+v", got)
 	}
 	batch := `{"requests":[{"id":"1","method":"POST","url":"/users/` + alice + `/messages/AAMk/reply","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}]}`

@@ -428,7 +428,8 @@ func (h *Handler) prepareMint(c *call) {
 		content.Segments = append(content.Segments[:len(content.Segments):len(content.Segments)], "content")
 		content.Path += "/content"
 		content.Query, content.Select = nil, nil
-		if d := h.o.Policy.Route(caller, content).Decide("", nil); d.Result != policy.Allow || d.Content == nil {
+		routed := h.o.Policy.Route(caller, content)
+		if d := routed.Decide("", nil); d.Result != policy.Allow || d.Content == nil {
 			return
 		}
 		kind, graph, ttl = filelink.Download, graphPath(content), f.DownloadLinkTTL

@@ -57,7 +57,8 @@ func (h *Handler) serveFileLink(w *responseWriter, r *http.Request, c *call) err
 	}
 	c.req = req
 	c.rec.Version, c.rec.Path = req.Version, req.Path
-	d := h.o.Policy.Route(caller.Name, req).Decide("", nil)
+	routed := h.o.Policy.Route(caller.Name, req)
+	d := routed.Decide("", nil)
 	h.scope(r.Context(), &d)
 	if d.Forwarded() && d.Content == nil {
 		d.Refuse("rule " + d.RuleID + " has no content section now: the link is no longer served")
