@@ -180,7 +180,7 @@ func (h *Handler) fileTransport() http.RoundTripper {
 // streamUpload decides a simple upload (PUT …/content under a content
 // rule) without its body, and readies the body to stream to Graph:
 // bounded by the rule's maxBytes, counted, never held.
-func (h *Handler) streamUpload(w http.ResponseWriter, r *http.Request, c *call, routed policy.Routed) (policy.Decision, error) {
+func (h *Handler) streamUpload(w http.ResponseWriter, r *http.Request, c *call, routed *policy.Routed) (policy.Decision, error) {
 	d := routed.DecideStream(r.Header.Get("Content-Type"))
 	drive, item := fileOf(c.req.Segments)
 	c.file = &fileCall{rec: auditlog.File{Op: "upload", Drive: drive, Item: item}}

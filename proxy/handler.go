@@ -147,16 +147,20 @@ type call struct {
 	start           time.Time
 	requestID       string
 	clientRequestID string
+	caller          callers.Caller // who is calling (the authenticate stage)
 	token           upstream.Token
 	req             policy.Request // canonical: what is forwarded
+	routed          policy.Routed  // req routed for the caller
 	decision        policy.Decision
-	links           *jsonLinks       // the answer's link rewriter, when JSON
-	filter          *response.Filter // the answer's response filter, when the rule has a section
-	key             []byte           // the pseudonym key, when the answer is pseudonymised
-	ticket          *auditlog.Ticket
-	subsReserved    bool // room is held for the sub-requests' records
-	rec             auditlog.Record
-	upstreamStart   time.Time
+	// what the call took from the limiter, given back when serve returns
+	leave, release func()
+	links          *jsonLinks       // the answer's link rewriter, when JSON
+	filter         *response.Filter // the answer's response filter, when the rule has a section
+	key            []byte           // the pseudonym key, when the answer is pseudonymised
+	ticket         *auditlog.Ticket
+	subsReserved   bool // room is held for the sub-requests' records
+	rec            auditlog.Record
+	upstreamStart  time.Time
 	// file content (content.go): what moved, and how the answer's
 	// pre-authenticated URLs become file links
 	file      *fileCall
@@ -218,39 +222,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	c := &call{start: h.now(), requestID: newID()}
+	c := h.newCall(w, r)
+	rw := &c.rw
 	if h.tracing {
-		ctx, span := h.tracer.Start(r.Context(), "graph-proxy "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		var span trace.Span
+		r, span = h.callSpan(r, c)
 		defer span.End()
-		r = r.WithContext(ctx)
-		span.SetAttributes(attribute.String("graph_proxy.request_id", c.requestID), attribute.String("http.request.method", r.Method))
 	}
 	ticket, err := h.o.Audit.Reserve(1)
 	if err != nil {
-		// No record can be written, so nothing may be done: fail closed.
-		h.log.Warn("call refused: audit log unavailable", "request_id", c.requestID, "error", err)
-		writeError(w, classify(fmt.Errorf("%w: %w", errAuditUnavailable, err)), c.requestID, r.Header.Get("client-request-id"), h.now())
+		h.refuseUnrecorded(rw, c, err)
 		return
 	}
 	c.ticket = ticket
 	defer ticket.Release()
-	c.clientRequestID = r.Header.Get("client-request-id")
-	if !validClientRequestID(c.clientRequestID) {
-		c.clientRequestID = newID()
-	}
-	c.rec = auditlog.Record{
-		Replica:         h.o.Replica,
-		RequestID:       c.requestID,
-		ClientRequestID: c.clientRequestID,
-		Method:          r.Method,
-		Caller:          auditlog.Caller{IP: callers.RemoteIP(r)},
-	}
-	c.rw = responseWriter{ResponseWriter: w}
-	rw := &c.rw
-	// Keys in canonical form, set directly: Set would canonicalise (and
-	// allocate) both on every call.
-	rw.Header()[clientRequestIDKey] = c.value(c.clientRequestID)
-	rw.Header()[requestIDKey] = c.value(c.requestID)
 
 	defer func() {
 		p := recover()
@@ -296,9 +281,48 @@ var (
 	clientRequestIDKey = http.CanonicalHeaderKey("client-request-id")
 )
 
+// newCall is the state of a call just arrived: its ids, on its answer
+// too, and the start of its record.
+func (h *Handler) newCall(w http.ResponseWriter, r *http.Request) *call {
+	c := &call{start: h.now(), requestID: newID()}
+	c.clientRequestID = r.Header.Get("client-request-id")
+	if !validClientRequestID(c.clientRequestID) {
+		c.clientRequestID = newID()
+	}
+	c.rec.Replica = h.o.Replica
+	c.rec.RequestID = c.requestID
+	c.rec.ClientRequestID = c.clientRequestID
+	c.rec.Method = r.Method
+	c.rec.Caller.IP = callers.RemoteIP(r)
+	c.rw = responseWriter{ResponseWriter: w}
+	// Keys in canonical form, set directly: Set would canonicalise (and
+	// allocate) both on every call.
+	w.Header()[clientRequestIDKey] = c.value(c.clientRequestID)
+	w.Header()[requestIDKey] = c.value(c.requestID)
+	return c
+}
+
+// callSpan starts the call's span, when spans go somewhere.
+func (h *Handler) callSpan(r *http.Request, c *call) (*http.Request, trace.Span) {
+	ctx, span := h.tracer.Start(r.Context(), "graph-proxy "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	span.SetAttributes(attribute.String("graph_proxy.request_id", c.requestID), attribute.String("http.request.method", r.Method))
+	return r.WithContext(ctx), span
+}
+
+// refuseUnrecorded refuses a call for which the audit log has no room: no
+// record can be written, so nothing may be done (fail closed).
+func (h *Handler) refuseUnrecorded(w *responseWriter, c *call, err error) {
+	h.log.Warn("call refused: audit log unavailable", "request_id", c.requestID, "error", err)
+	writeError(w, classify(fmt.Errorf("%w: %w", errAuditUnavailable, err)), c.requestID, c.clientRequestID, h.now())
+}
+
 // serve runs the stages. It returns the error of the first stage that
-// refuses the call; forwarding has happened only if it returns nil.
+// refuses the call; forwarding has happened only if it returns nil. Each
+// stage is a function of its own that leaves what it settles in the call
+// (stages.go), so that serve's frame, which the call's goroutine holds
+// while it waits for Graph, stays small.
 func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
+	defer c.giveBack()
 	// guard
 	if err := guardHeaders(r, h.o.MaxHeaderBytes); err != nil {
 		c.rec.Path = r.URL.EscapedPath()
@@ -308,146 +332,41 @@ func (h *Handler) serve(w *responseWriter, r *http.Request, c *call) error {
 	if isFileLink(r.URL.Path) {
 		return h.serveFileLink(w, r, c)
 	}
-	// canonicalise: a path outside Graph is a 404 for anyone; an ambiguous
-	// one is denied, but only once the caller is known.
-	req, canonErr := policy.ParseRequest(r.Method, r.URL)
-	c.req = req
-	if errors.Is(canonErr, policy.ErrNotGraph) {
-		c.rec.Path = r.URL.EscapedPath()
-		return canonErr
+	// canonicalise, authenticate
+	if err := h.identify(r, c); err != nil {
+		return err
 	}
-	c.rec.Version, c.rec.Path, c.rec.Query = req.Version, req.Path, req.Query
-	if canonErr != nil {
-		c.rec.Version, c.rec.Path = "", r.URL.EscapedPath()
-	}
-
-	// authenticate
-	_, span := h.startSpan(r.Context(), "authenticate")
-	caller, err := h.o.Callers.Authenticate(r)
-	endSpan(span, err)
-	h.traceLink(r, caller.Name)
-	// Whatever was established is recorded, even for a refused caller.
-	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
-	c.rec.Actor = auditActor(caller.Actor)
-	if c.rec.Caller.IP == "" {
-		c.rec.Caller.IP = callers.RemoteIP(r)
-	}
+	// read the body if it can matter, decide, scope the targets to the
+	// caller's group
+	body, err := h.decide(w, r, c)
 	if err != nil {
 		return err
 	}
-	if canonErr != nil {
-		c.rec.Decision, c.rec.Reason = policy.Deny.String(), strings.TrimPrefix(canonErr.Error(), "policy: ")
-		return fmt.Errorf("%w: %w", errDenied, canonErr)
+	// limit
+	if err := h.limit(r.Context(), c); err != nil {
+		return err
 	}
-
-	// read the body, only now, and only if it can matter: a caller not
-	// known, a path that is not Graph's, or a request no rule of the
-	// caller's serves cannot make the proxy read or hold up to
-	// maxBodyBytes (nor, with Expect: 100-continue, be asked to send it).
-	routed := h.o.Policy.RouteAs(caller.Name, policyActor(caller.Actor), req)
-	d, decided := routed.DenyWithoutBody()
-	if !decided && routed.StreamsBody() {
-		// File content under a content rule: decided on the route, then
-		// streamed to Graph unread (content.go).
-		if d, err = h.streamUpload(w, r, c, routed); err != nil {
-			return err
-		}
-		decided = true
-	}
-	var body []byte
-	if !decided {
-		// The caller's calls in flight bound the bodies held for it.
-		if h.o.Limiter != nil {
-			leave, err := h.o.Limiter.Enter(r.Context(), caller.Name, h.o.Limits.Limits(caller.Name))
-			if err != nil {
-				return err
-			}
-			defer leave()
-		}
-		var read int64
-		body, read, err = readBody(w, r, h.o.MaxBodyBytes)
-		c.rec.BytesIn = read
-		if err != nil {
-			return err
-		}
-	}
-
-	// decide, then scope the targets to the caller's group
-	_, span = h.startSpan(r.Context(), "decide")
-	if !decided {
-		d = routed.Decide(r.Header.Get("Content-Type"), body)
-	}
-	h.scope(r.Context(), &d)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("graph_proxy.decision", d.Result.String()), attribute.String("graph_proxy.rule", d.RuleID))
-		for _, sd := range d.Batch {
-			span.AddEvent("batch request", trace.WithAttributes(attribute.String("graph_proxy.batch.id", sd.ID),
-				attribute.String("graph_proxy.decision", sd.Decision.Result.String()), attribute.String("graph_proxy.rule", sd.Decision.RuleID)))
-		}
-	}
-	span.End()
-	c.decision = d
-	c.rec.Decision, c.rec.Rule, c.rec.Route, c.rec.Permission, c.rec.Reason = d.Result.String(), d.RuleID, d.Route, d.Permission, d.Reason
-	c.rec.Targets = d.Targets
-	if len(d.Targets) > 0 {
-		c.rec.Target = d.Targets[0]
-	}
-	if d.AddSelect != "" {
-		c.rec.Query = addedSelect(c.rec.Query)
-		c.rec.Reason = appendReason(c.rec.Reason, "$select="+d.AddSelect+" added: rule "+d.RuleID+" lists the fields a caller may receive")
-	}
-	// Each $batch sub-request gets a record of its own: room for them
-	// too, before anything is forwarded.
-	if len(d.Batch) > 0 {
-		if err := c.ticket.Grow(len(d.Batch)); err != nil {
-			return fmt.Errorf("%w: %w", errAuditUnavailable, err)
-		}
-		c.subsReserved = true
-	}
-	if !d.Result.Forwarded() {
-		return denied(d)
-	}
-
-	// limit: Graph counts each $batch sub-request, and so do the rates.
-	if h.o.Limiter != nil {
-		release, err := h.o.Limiter.Acquire(r.Context(), caller.Name, h.o.Limits.Limits(caller.Name), max(1, len(d.Batch)), d.Targets)
-		if err != nil {
-			return err
-		}
-		defer release()
-	}
-
 	// relay: a relayed subscription is created with the proxy's
 	// notification URLs in place of the caller's.
 	if body, err = h.relaySubscription(c, body); err != nil {
 		return err
 	}
-
-	// token, and the pseudonym key when the answer is pseudonymised
-	_, span = h.startSpan(r.Context(), "token")
-	c.token, err = h.upstreamToken(r.Context(), caller, c.decision)
-	endSpan(span, err)
-	if err != nil {
+	// token
+	if err := h.token(r.Context(), c); err != nil {
 		return err
 	}
 	// resolve: the people a call reaches without naming them (a reply's
 	// sender, a cancelled event's attendees), read from Graph and decided
 	// on before anything is sent (references.go).
-	if err := h.resolve(r.Context(), c, routed); err != nil {
+	if err := h.resolve(r.Context(), c); err != nil {
 		return err
 	}
+	// the pseudonym key, when the answer is pseudonymised
 	if err := h.pseudonymKey(c); err != nil {
 		return err
 	}
-
 	// forward and respond
-	uctx, span := h.startSpan(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient))
-	err = h.forward(uctx, w, r, c, body)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.Int("http.response.status_code", c.rec.UpstreamStatus), attribute.String("graph_proxy.graph_request_id", c.rec.GraphRequestID))
-	}
-	endSpan(span, err)
-	return err
+	return h.forwardTraced(w, r, c, body)
 }
 
 func (h *Handler) fail(w *responseWriter, c *call, e *Error) {
@@ -482,9 +401,13 @@ func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 	c.noteFile(w)
 	h.append(c, &c.rec)
 	h.observe(ctx, c)
-	// One record per $batch sub-request, linked to the batch's record.
-	// Without room for them the batch was refused before anything was
-	// forwarded, and its own record says so.
+	h.finishBatch(c)
+}
+
+// finishBatch appends one record per $batch sub-request, linked to the
+// batch's record. Without room for them the batch was refused before
+// anything was forwarded, and its own record says so.
+func (h *Handler) finishBatch(c *call) {
 	if !c.subsReserved {
 		return
 	}

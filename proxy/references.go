@@ -56,18 +56,18 @@ var (
 // resolve reads the people of the item the call refers to, when its
 // decision says it must, and decides the call with them. It needs c.token
 // (the token stage) and runs before anything is forwarded.
-func (h *Handler) resolve(ctx context.Context, c *call, routed policy.Routed) error {
+func (h *Handler) resolve(ctx context.Context, c *call) error {
 	l := c.decision.Lookup
 	if l == nil {
 		return nil
 	}
 	ctx, span := h.startSpan(ctx, "resolve")
-	err := h.resolveLookup(ctx, c, routed, l)
+	err := h.resolveLookup(ctx, c, l)
 	endSpan(span, err)
 	return err
 }
 
-func (h *Handler) resolveLookup(ctx context.Context, c *call, routed policy.Routed, l *policy.Lookup) error {
+func (h *Handler) resolveLookup(ctx context.Context, c *call, l *policy.Lookup) error {
 	// The read is a request to Graph of its own, so it has a record of
 	// its own: room for it first, like a $batch's sub-requests.
 	if err := c.ticket.Grow(1); err != nil {
@@ -102,7 +102,7 @@ func (h *Handler) resolveLookup(ctx context.Context, c *call, routed policy.Rout
 	}
 
 	before := len(c.decision.Targets)
-	d := routed.DecideReferenced(c.decision, people)
+	d := c.routed.DecideReferenced(c.decision, people)
 	// The people read are targets like the body's: a caller scoped to a
 	// group may reach members only (users.withoutGroup aside). The
 	// targets before them were scoped at the scope stage.
