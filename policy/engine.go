@@ -370,9 +370,15 @@ func (rt *Routed) DenyWithoutBody() (d Decision, ok bool) {
 // pointer where they can: the proxy decides on the goroutine that serves
 // the call, whose stack grows, and is copied, past the deepest frame.
 func (rt *Routed) Decide(contentType string, body []byte) (d Decision) {
-	d = rt.decide(&Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body, Actor: rt.actor})
-	rt.p.finish(&d)
+	rt.DecideInto(&d, contentType, body)
 	return d
+}
+
+// DecideInto is Decide into d, for a caller that keeps the decision
+// where it is not copied again.
+func (rt *Routed) DecideInto(d *Decision, contentType string, body []byte) {
+	*d = rt.decide(&Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body, Actor: rt.actor})
+	rt.p.finish(d)
 }
 
 func (p *Policy) decide(a Args, allowBatch bool) Decision {

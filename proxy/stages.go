@@ -131,7 +131,7 @@ func (h *Handler) decideBody(r *http.Request, c *call, body []byte) {
 	if v := r.Header["Content-Type"]; len(v) > 0 {
 		ct = v[0]
 	}
-	c.decision = c.routed.Decide(ct, body)
+	c.routed.DecideInto(&c.decision, ct, body)
 }
 
 func traceDecision(span trace.Span, d *policy.Decision) {
