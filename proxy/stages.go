@@ -22,7 +22,7 @@ import (
 // the temporaries of the calls that make them) took serve's frame to
 // 3.6 KB and the waiting stack past 8 KB, so that every call's goroutine
 // grew to 16 KB, twice; each stage's frame is now gone before the wait
-// (BenchmarkCallStack).
+// (TestCallStack, proxy/bench_stack_test.go).
 
 // identify canonicalises the request's path and authenticates its
 // caller. A path that is not Graph's is a 404 for anyone; an ambiguous one
