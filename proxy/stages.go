@@ -9,7 +9,6 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/policy"
-	"github.com/graph-proxy/graph-proxy/proxy/callers"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -44,11 +43,14 @@ func (h *Handler) identify(r *http.Request, c *call) error {
 	endSpan(span, err)
 	h.traceLink(r, caller.Name)
 	c.caller = caller
-	// Whatever was established is recorded, even for a refused caller.
+	// Whatever was established is recorded, even for a refused caller;
+	// the connection's address (newCall) unless the authenticator
+	// established another.
+	ip := c.rec.Caller.IP
 	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
 	c.rec.Actor = auditActor(caller.Actor)
 	if c.rec.Caller.IP == "" {
-		c.rec.Caller.IP = callers.RemoteIP(r)
+		c.rec.Caller.IP = ip
 	}
 	if err != nil {
 		return err
@@ -127,11 +129,7 @@ func (h *Handler) readCallBody(w *responseWriter, r *http.Request, c *call) ([]b
 }
 
 func (h *Handler) decideBody(r *http.Request, c *call, body []byte) {
-	var ct string // the guard let one through at most
-	if v := r.Header["Content-Type"]; len(v) > 0 {
-		ct = v[0]
-	}
-	c.routed.DecideInto(&c.decision, ct, body)
+	c.routed.DecideInto(&c.decision, r.Header.Get("Content-Type"), body)
 }
 
 func traceDecision(span trace.Span, d *policy.Decision) {
