@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -276,15 +277,75 @@ func TestSDKHeaders(t *testing.T) {
 // TestReadMemStats reads the MemStats lines of this process's own heap
 // profile, in the form net/http/pprof serves it (debug=1).
 func TestReadMemStats(t *testing.T) {
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
 	var buf bytes.Buffer
 	if err := pprof.Lookup("heap").WriteTo(&buf, 1); err != nil {
 		t.Fatal(err)
 	}
-	stack, heap, goal, ok := readMemStats(&buf)
-	if !ok || stack <= 0 || heap <= 0 || goal <= 0 {
-		t.Fatalf("stack %d KB, heap %d KB, goal %d KB, all read: %v", stack, heap, goal, ok)
+	m, ok := readMemStats(&buf)
+	if !ok || m.stackKB <= 0 || m.heapKB <= 0 || m.goalKB <= 0 || m.allocKB < int64(before.TotalAlloc/1024) || m.numGC < int64(before.NumGC) || m.numGC == 0 {
+		t.Fatalf("read %+v (all: %v); before it, %d KB allocated in %d collections", m, ok, before.TotalAlloc/1024, before.NumGC)
 	}
-	if _, _, _, ok := readMemStats(strings.NewReader("# Stack = 1 / 2\n# HeapInuse = x\n# NextGC = 3\n")); ok {
+	if _, ok := readMemStats(strings.NewReader("# Stack = 1 / 2\n# HeapInuse = x\n# NextGC = 3\n# NumGC = 4\n# TotalAlloc = 5\n# GCCPUFraction = 0.01\n")); ok {
 		t.Error("a value that is not a number was taken as read")
+	}
+}
+
+// TestSteadyCPU reads the rate and CPU per call between the first and the
+// last probe, and nothing from fewer than two or from no calls.
+func TestSteadyCPU(t *testing.T) {
+	at := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	at1 := func(sec float64, answered, ticks int64) probe {
+		return probe{at: at.Add(time.Duration(sec * float64(time.Second))), answered: answered, ticks: ticks}
+	}
+	for _, tc := range []struct {
+		name               string
+		probes             []probe
+		rate, perReq, busy float64
+	}{
+		{"none", nil, 0, 0, 0},
+		{"one", []probe{at1(0, 10, 5)}, 0, 0, 0},
+		{"no calls", []probe{at1(0, 10, 5), at1(1, 10, 50)}, 0, 0, 0},
+		// 2,000 calls in 2 s on a quarter of a core: 250 µs each.
+		{"steady", []probe{at1(0, 1000, 100), at1(1, 2000, 125), at1(2, 3000, 100+clockTicks/2)}, 1000, 250, 0.25},
+	} {
+		rate, perReq, busy := steadyCPU(tc.probes, true)
+		if math.Abs(rate-tc.rate) > 1e-9 || math.Abs(perReq-tc.perReq) > 1e-9 || math.Abs(busy-tc.busy) > 1e-9 {
+			t.Errorf("%s: %v/s, %v µs a call, %v busy; want %v, %v, %v", tc.name, rate, perReq, busy, tc.rate, tc.perReq, tc.busy)
+		}
+	}
+}
+
+// TestGCShare turns two reads of GCCPUFraction into the collector's share
+// of the CPU time between them.
+func TestGCShare(t *testing.T) {
+	read := func(frac, age float64, ticks int64) goState {
+		return goState{memory: true, memStats: memStats{gcFraction: frac}, age: age, ticks: ticks}
+	}
+	for _, tc := range []struct {
+		name        string
+		first, last goState
+		procs       int
+		want        float64
+	}{
+		// 0.1 s of GC by 10 s, 0.3 s by 20 s; 4 s of CPU between: 5 %.
+		{"one core", read(0.01, 10, 100), read(0.015, 20, 500), 1, 0.05},
+		{"two cores", read(0.005, 10, 100), read(0.0075, 20, 500), 2, 0.05},
+		{"no CPU", read(0.01, 10, 100), read(0.015, 20, 100), 1, 0},
+		{"not read", goState{}, read(0.015, 20, 500), 1, 0},
+	} {
+		if got := gcShare(tc.first, tc.last, tc.procs); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCPUCount(t *testing.T) {
+	for list, want := range map[string]int{"1": 1, "0,2": 2, "1-3": 3, "0,2-3": 3, "": 1, "x": 1} {
+		if got := cpuCount(list); got != want {
+			t.Errorf("cpuCount(%q) = %d, want %d", list, got, want)
+		}
 	}
 }

@@ -126,6 +126,26 @@ type delayed struct {
 	StackKBPerCall float64 `json:"stackKBPerCallInFlight,omitempty"`
 	HeapKBPerCall  float64 `json:"heapKBPerCallInFlight,omitempty"`
 	GoalKB         int64   `json:"heapGoalKB,omitempty"`
+	// GCPerKCall and AllocKBPerCall are a Go configuration's collections
+	// per thousand calls and heap allocated per call, between its
+	// runtime.MemStats read a third and two thirds through the phase, at
+	// the steady rate: counts, which the machine's noise does not move as
+	// it moves CPU time, so they show what a change of the GC's pacing or
+	// of the allocations costs.
+	GCPerKCall     float64 `json:"gcPerThousandCalls,omitempty"`
+	AllocKBPerCall float64 `json:"allocKBPerCall,omitempty"`
+	// GCShare is the share of the configuration's CPU time its collector
+	// took over the same span (gcShare).
+	GCShare float64 `json:"gcShare,omitempty"`
+	// CPUTwin is the CPU per call of the level's twin (twinPhase): the
+	// same connections at the same rate against the backend answering at
+	// once; XTwin is CPUPerReq ÷ CPUTwin. Zero without -twin, or for a
+	// level with bodies.
+	CPUTwin float64 `json:"cpuMicrosPerRequestTwin,omitempty"`
+	XTwin   float64 `json:"xTwin,omitempty"`
+	// GCShareTwin is GCShare in the twin, over its second half but the
+	// last tenth.
+	GCShareTwin float64 `json:"gcShareTwin,omitempty"`
 }
 
 // idleState is a configuration at rest after start.
@@ -149,96 +169,187 @@ func (h *harness) recordIdleOf(name string) {
 	h.idle[name] = idleState{rssKB: rss, goState: h.goState(name)}
 }
 
-// delayedPhases runs the -in-flight levels against configuration name.
-// CPU per call and the rate are read over the steady part of each phase:
-// from when the backend first holds nine tenths of the calls wanted (the
-// connections' TLS handshakes done; thousands take seconds here) to the
-// end, from the backend's count of answers.
+// delayedPhases runs the -in-flight levels against configuration name,
+// and with -twin each level's twin (twinPhase).
 func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 	defer h.setDelay(0)
 	var out []delayed
 	for _, l := range h.o.levels {
-		if err := h.restart(name); err != nil {
-			return out, err
-		}
-		if err := h.setDelay(l.delay); err != nil {
-			return out, err
-		}
-		pids := h.pids(name)
-		resetPeak(pids)
-		sampled := make(chan []probe, 1)
-		goroutines := make(chan goState, 1)
-		stop := make(chan struct{})
-		go func() { sampled <- h.probe(pids, stop) }()
-		go func() {
-			select {
-			case <-time.After(h.o.delayDuration * 2 / 3):
-				goroutines <- h.goState(name)
-			case <-stop:
-				goroutines <- goState{goroutines: -1}
-			}
-		}()
-		load := h.wrk
-		if l.h2 {
-			load = func(target string, n int, d time.Duration, _ int) (wrkResult, error) {
-				return h.h2Load(target, n, d, l.bodyBytes)
-			}
-		}
-		res, err := load("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
-		close(stop)
-		probes, g := <-sampled, <-goroutines
+		d, err := h.delayedPhase(name, l, fast)
 		if err != nil {
-			return out, fmt.Errorf("%d in flight: %w", l.n, err)
+			return out, err
 		}
-		d := delayed{Target: l.n, H2: l.h2, BodyBytes: l.bodyBytes, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
-			IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g.goroutines, IdleGoroutines: h.idle[name].goroutines}
-		// Without nine tenths at the backend (a saturated proxy queues
-		// calls before they reach it), the second half of the phase.
-		steady := probes[len(probes)/2:]
-		for i, p := range probes {
-			if p.inFlight >= 0.9*float64(l.n) {
-				steady = probes[i:]
-				break
+		twin := "—"
+		if h.o.twin && l.bodyBytes == 0 && name != "direct" {
+			if d.CPUTwin, d.GCShareTwin, err = h.twinPhase(name, l); err != nil {
+				return out, err
 			}
-		}
-		var inFlight []float64
-		for _, p := range steady {
-			inFlight = append(inFlight, p.inFlight)
-		}
-		d.InFlight = summarize(inFlight).Median
-		if n := len(steady); n >= 2 {
-			first, last := steady[0], steady[n-1]
-			calls, secs := float64(last.answered-first.answered), last.at.Sub(first.at).Seconds()
-			if calls > 0 && secs > 0 {
-				d.Rate = calls / secs
-				if len(pids) > 0 {
-					d.CPUPerReq = float64(last.ticks-first.ticks) * 1e6 / clockTicks / calls
-					d.CoreBusy = float64(last.ticks-first.ticks) / clockTicks / secs
-				}
+			if d.CPUTwin > 0 && d.CPUPerReq > 0 {
+				d.XTwin = d.CPUPerReq / d.CPUTwin
+				twin = fmt.Sprintf("×%.2f", d.XTwin)
 			}
-		}
-		if fast.CPUPerReq > 0 && d.CPUPerReq > 0 {
-			d.XFast = d.CPUPerReq / fast.CPUPerReq
-		}
-		// Per call the closed loop keeps outstanding: in the proxy, whether
-		// forwarded yet or queued before it.
-		d.KBPerCall = float64(d.PeakRSSKB-d.IdleRSSKB) / float64(l.n)
-		if l.bodyBytes > 0 {
-			d.XBody = d.KBPerCall * 1024 / float64(l.bodyBytes)
-		}
-		if g.goroutines >= 0 && d.IdleGoroutines >= 0 {
-			d.GoroutinesPerCall = float64(g.goroutines-d.IdleGoroutines) / float64(l.n)
-		}
-		if idle := h.idle[name]; g.memory && idle.memory {
-			d.StackKBPerCall = float64(g.stackKB-idle.stackKB) / float64(l.n)
-			d.HeapKBPerCall = float64(g.heapKB-idle.heapKB) / float64(l.n)
-			d.GoalKB = g.goalKB
 		}
 		out = append(out, d)
-		fmt.Fprintf(os.Stderr, "          %-12s %5.0f in flight (%v): %7.1f µs/req (×%.2f fast)  %6.0f req/s  %5.1f KB/call  %5.2f goroutines/call\n",
-			name, d.InFlight, l.delay, d.CPUPerReq, d.XFast, d.Rate, d.KBPerCall, d.GoroutinesPerCall)
+		fmt.Fprintf(os.Stderr, "          %-12s %5.0f in flight (%v): %7.1f µs/req (×%.2f fast, %s twin)  %6.0f req/s  %5.1f KB/call  %5.2f goroutines/call\n",
+			name, d.InFlight, l.delay, d.CPUPerReq, d.XFast, twin, d.Rate, d.KBPerCall, d.GoroutinesPerCall)
 	}
 	return out, nil
+}
+
+// delayedPhase runs one level in a process started afresh. CPU per call
+// and the rate are read over the steady part of the phase: from when the
+// backend first holds nine tenths of the calls wanted (the connections'
+// TLS handshakes done; thousands take seconds here) to the end, from the
+// backend's count of answers.
+func (h *harness) delayedPhase(name string, l level, fast sample) (delayed, error) {
+	if err := h.restart(name); err != nil {
+		return delayed{}, err
+	}
+	if err := h.setDelay(l.delay); err != nil {
+		return delayed{}, err
+	}
+	pids := h.pids(name)
+	resetPeak(pids)
+	sampled := make(chan []probe, 1)
+	states := make(chan [2]goState, 1)
+	stop := make(chan struct{})
+	go func() { sampled <- h.probe(pids, stop) }()
+	go func() {
+		var st [2]goState
+		st[0].goroutines, st[1].goroutines = -1, -1
+		select {
+		case <-time.After(h.o.delayDuration / 3):
+			st[0] = h.memState(name)
+		case <-stop:
+		}
+		select {
+		case <-time.After(h.o.delayDuration / 3):
+			st[1] = h.goState(name)
+		case <-stop:
+		}
+		states <- st
+	}()
+	var res wrkResult
+	var err error
+	if l.h2 {
+		res, err = h.h2Load("https://"+h.addrs[name], l.n, h.o.delayDuration, l.bodyBytes, 0)
+	} else {
+		res, err = h.wrk("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
+	}
+	close(stop)
+	probes, st := <-sampled, <-states
+	g := st[1]
+	if err != nil {
+		return delayed{}, fmt.Errorf("%d in flight: %w", l.n, err)
+	}
+	d := delayed{Target: l.n, H2: l.h2, BodyBytes: l.bodyBytes, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
+		IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g.goroutines, IdleGoroutines: h.idle[name].goroutines}
+	// Without nine tenths at the backend (a saturated proxy queues
+	// calls before they reach it), the second half of the phase.
+	steady := probes[len(probes)/2:]
+	for i, p := range probes {
+		if p.inFlight >= 0.9*float64(l.n) {
+			steady = probes[i:]
+			break
+		}
+	}
+	var inFlight []float64
+	for _, p := range steady {
+		inFlight = append(inFlight, p.inFlight)
+	}
+	d.InFlight = summarize(inFlight).Median
+	d.Rate, d.CPUPerReq, d.CoreBusy = steadyCPU(steady, len(pids) > 0)
+	if fast.CPUPerReq > 0 && d.CPUPerReq > 0 {
+		d.XFast = d.CPUPerReq / fast.CPUPerReq
+	}
+	// Per call the closed loop keeps outstanding: in the proxy, whether
+	// forwarded yet or queued before it.
+	d.KBPerCall = float64(d.PeakRSSKB-d.IdleRSSKB) / float64(l.n)
+	if l.bodyBytes > 0 {
+		d.XBody = d.KBPerCall * 1024 / float64(l.bodyBytes)
+	}
+	if g.goroutines >= 0 && d.IdleGoroutines >= 0 {
+		d.GoroutinesPerCall = float64(g.goroutines-d.IdleGoroutines) / float64(l.n)
+	}
+	if idle := h.idle[name]; g.memory && idle.memory {
+		d.StackKBPerCall = float64(g.stackKB-idle.stackKB) / float64(l.n)
+		d.HeapKBPerCall = float64(g.heapKB-idle.heapKB) / float64(l.n)
+		d.GoalKB = g.goalKB
+	}
+	if first := st[0]; g.memory && first.memory && d.Rate > 0 {
+		if secs := g.at.Sub(first.at).Seconds(); secs > 0 {
+			d.GCPerKCall = float64(g.numGC-first.numGC) / secs / d.Rate * 1000
+			d.AllocKBPerCall = float64(g.allocKB-first.allocKB) / secs / d.Rate
+		}
+		d.GCShare = gcShare(first, g, cpuCount(h.o.proxyCPU))
+	}
+	return d, nil
+}
+
+// twinPhase is a level's twin: the same connections (or streams) sending
+// at the same rate, each waiting between its calls what the level's
+// delay made it wait, at random from nothing to twice that so that they
+// do not move in step, against the backend answering at once, in a
+// process started afresh. Its CPU per call, over the second half, is what
+// the level's would be without Graph's latency: the same load on the
+// same connections, only the calls held in flight differ. The fast paced
+// phase differs from a level by more than the latency (20 HTTP/1.1
+// connections against hundreds, or against HTTP/2 streams).
+func (h *harness) twinPhase(name string, l level) (cpu, gc float64, err error) {
+	if err := h.restart(name); err != nil {
+		return 0, 0, err
+	}
+	if err := h.setDelay(0); err != nil {
+		return 0, 0, err
+	}
+	pids := h.pids(name)
+	stop := make(chan struct{})
+	sampled := make(chan []probe, 1)
+	states := make(chan [2]goState, 1)
+	go func() { sampled <- h.probe(pids, stop) }()
+	go func() {
+		var st [2]goState
+		for i, at := range []time.Duration{h.o.delayDuration / 2, h.o.delayDuration * 2 / 5} {
+			select {
+			case <-time.After(at):
+				st[i] = h.memState(name)
+			case <-stop:
+			}
+		}
+		states <- st
+	}()
+	if l.h2 {
+		_, err = h.h2Load("https://"+h.addrs[name], l.n, h.o.delayDuration, 0, l.delay)
+	} else {
+		_, err = h.wrkJittered("https://"+h.addrs[name], l.n, h.o.delayDuration, l.delay)
+	}
+	close(stop)
+	probes, st := <-sampled, <-states
+	if err != nil {
+		return 0, 0, fmt.Errorf("%d in flight's twin: %w", l.n, err)
+	}
+	_, cpu, _ = steadyCPU(probes[len(probes)/2:], len(pids) > 0)
+	return cpu, gcShare(st[0], st[1], cpuCount(h.o.proxyCPU)), nil
+}
+
+// steadyCPU is the rate, the CPU per call and the share of a core used
+// between the first and the last of probes.
+func steadyCPU(probes []probe, cpu bool) (rate, perReq, busy float64) {
+	n := len(probes)
+	if n < 2 {
+		return 0, 0, 0
+	}
+	first, last := probes[0], probes[n-1]
+	calls, secs := float64(last.answered-first.answered), last.at.Sub(first.at).Seconds()
+	if calls <= 0 || secs <= 0 {
+		return 0, 0, 0
+	}
+	rate = calls / secs
+	if cpu {
+		perReq = float64(last.ticks-first.ticks) * 1e6 / clockTicks / calls
+		busy = float64(last.ticks-first.ticks) / clockTicks / secs
+	}
+	return rate, perReq, busy
 }
 
 // setDelay sets the backend's answer delay.
@@ -291,14 +402,27 @@ type goState struct {
 	goroutines int // -1: not known
 	// From runtime.MemStats, when memory is set: the stacks in use, the
 	// heap in use, the GC's heap goal.
-	memory                  bool
-	stackKB, heapKB, goalKB int64
+	memory bool
+	memStats
+	at time.Time // when memStats were read
+	// the process's age in seconds and its CPU time in clock ticks then
+	age   float64
+	ticks int64
 }
 
 // goState reads a Go configuration's goroutines and memory through its
 // pprof listener: the heap profile's text form ends with runtime.MemStats.
 func (h *harness) goState(name string) goState {
-	st := goState{goroutines: h.goroutines(name)}
+	g := h.goroutines(name)
+	st := h.memState(name)
+	st.goroutines = g
+	return st
+}
+
+// memState is goState without the goroutines (counting them stops the
+// world).
+func (h *harness) memState(name string) goState {
+	st := goState{goroutines: -1}
 	addr := h.debug[name]
 	if addr == "" {
 		return st
@@ -308,30 +432,66 @@ func (h *harness) goState(name string) goState {
 		return st
 	}
 	defer resp.Body.Close()
-	st.stackKB, st.heapKB, st.goalKB, st.memory = readMemStats(resp.Body)
+	st.at = time.Now()
+	if pids := h.pids(name); len(pids) > 0 {
+		st.age, st.ticks = procAge(pids[0]), cpuTicks(pids[:1])
+	}
+	st.memStats, st.memory = readMemStats(resp.Body)
 	return st
 }
 
+// gcShare is the share of a Go process's CPU time its collector took
+// between two reads of its runtime.MemStats, with procs its GOMAXPROCS:
+// GCCPUFraction is the collector's CPU time over GOMAXPROCS times the
+// process's age. Zero when it cannot be told.
+func gcShare(first, last goState, procs int) float64 {
+	cpu := float64(last.ticks-first.ticks) / clockTicks
+	if !first.memory || !last.memory || first.age <= 0 || cpu <= 0 {
+		return 0
+	}
+	gc := (last.gcFraction*last.age - first.gcFraction*first.age) * float64(procs)
+	return max(gc, 0) / cpu
+}
+
+// memStats are the runtime.MemStats figures goState reads: the stacks in
+// use, the heap in use, the GC's heap goal, the heap allocated so far, in
+// KB, and the collections so far.
+type memStats struct {
+	stackKB, heapKB, goalKB, allocKB int64
+	numGC                            int64
+	// gcFraction is the share of the CPU time available to the process
+	// since it started (GOMAXPROCS cores) that its collector used.
+	gcFraction float64
+}
+
 // readMemStats reads the runtime.MemStats lines that end a heap profile's
-// text form: the stacks in use, the heap in use, the GC's heap goal, in
-// KB; ok only when all three were read.
-func readMemStats(r io.Reader) (stackKB, heapKB, goalKB int64, ok bool) {
-	fields := map[string]*int64{"# Stack = ": &stackKB, "# HeapInuse = ": &heapKB, "# NextGC = ": &goalKB}
+// text form; ok only when all were read.
+func readMemStats(r io.Reader) (m memStats, ok bool) {
+	fields := map[string]*int64{"# Stack = ": &m.stackKB, "# HeapInuse = ": &m.heapKB, "# NextGC = ": &m.goalKB, "# NumGC = ": &m.numGC, "# TotalAlloc = ": &m.allocKB}
 	found := 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "# GCCPUFraction = "); ok {
+			if f, err := strconv.ParseFloat(rest, 64); err == nil {
+				m.gcFraction = f
+				found++
+			}
+		}
 		for prefix, v := range fields {
 			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 				value, _, _ := strings.Cut(rest, " ") // "# Stack = INUSE / SYS"
 				if n, err := strconv.ParseInt(value, 10, 64); err == nil {
-					*v = n / 1024
+					if v != &m.numGC {
+						n /= 1024
+					}
+					*v = n
 					found++
 				}
 			}
 		}
 	}
-	return stackKB, heapKB, goalKB, found == len(fields)
+	return m, found == len(fields)+1
 }
 
 // goroutines counts a Go configuration's goroutines through its
@@ -383,8 +543,8 @@ func delaySection(o options, results []sample) string {
 	fmt.Fprintf(&sb, "## At Graph's latency\n\nRun of %s on %s. %d rounds; per configuration, round and level: %v with the backend answering "+
 		"after the delay, each of N connections keeping one call in flight (a closed loop). Figures: median (min–max) over rounds.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), min(o.rounds, o.delayRounds), o.delayDuration)
-	sb.WriteString("| configuration | calls in flight (at the backend) | calls as | delay ms | req/s | CPU µs/req | ×fast | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | of which stacks + heap in use | goroutines | per call in flight |\n" +
-		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| configuration | calls in flight (at the backend) | calls as | delay ms | req/s | CPU µs/req | ×fast | ×twin | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | of which stacks + heap in use | GCs per 1,000 calls | the GC's share of CPU | KB allocated per call | goroutines | per call in flight |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, name := range o.configs {
 		for i, l := range o.levels {
 			var rows []delayed
@@ -403,18 +563,31 @@ func delaySection(o options, results []sample) string {
 				}
 				return summarize(v)
 			}
-			g, gpc, split := "—", "—", "—"
+			g, gpc, split, gcs, gcShare, allocs := "—", "—", "—", "—", "—", "—"
 			if rows[0].StackKBPerCall != 0 || rows[0].HeapKBPerCall != 0 {
 				split = fmt.Sprintf("%.0f + %.0f", col(func(d delayed) float64 { return d.StackKBPerCall }).Median,
 					col(func(d delayed) float64 { return d.HeapKBPerCall }).Median)
+			}
+			if rows[0].AllocKBPerCall != 0 {
+				gcs = col(func(d delayed) float64 { return d.GCPerKCall }).String()
+				allocs = col(func(d delayed) float64 { return d.AllocKBPerCall }).String()
+				share := col(func(d delayed) float64 { return 100 * d.GCShare })
+				gcShare = fmt.Sprintf("%.1f %% (%.1f–%.1f)", share.Median, share.Min, share.Max)
+				if rows[0].GCShareTwin > 0 {
+					twin := col(func(d delayed) float64 { return 100 * d.GCShareTwin })
+					gcShare += fmt.Sprintf("; twin %.1f %% (%.1f–%.1f)", twin.Median, twin.Min, twin.Max)
+				}
 			}
 			if rows[0].Goroutines >= 0 {
 				g = col(func(d delayed) float64 { return float64(d.Goroutines) }).whole()
 				gpc = col(func(d delayed) float64 { return d.GoroutinesPerCall }).String()
 			}
-			cpu, xfast := "—", "—"
+			cpu, xfast, xtwin := "—", "—", "—"
 			if name != "direct" {
 				cpu, xfast = col(func(d delayed) float64 { return d.CPUPerReq }).String(), ratioCell(col(func(d delayed) float64 { return d.XFast }))
+			}
+			if name != "direct" && rows[0].XTwin > 0 {
+				xtwin = ratioCell(col(func(d delayed) float64 { return d.XTwin }))
 			}
 			shape := "HTTP/1.1, a connection each"
 			if l.h2 {
@@ -425,14 +598,14 @@ func delaySection(o options, results []sample) string {
 				shape += fmt.Sprintf(", %.1f MB bodies", float64(l.bodyBytes)/1e6)
 				kb += " = ×" + col(func(d delayed) float64 { return d.XBody }).String() + " the body"
 			}
-			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s | %s |\n", name,
+			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", name,
 				l.n, col(func(d delayed) float64 { return d.InFlight }).Median, shape, float64(l.delay.Microseconds())/1000,
-				col(func(d delayed) float64 { return d.Rate }).whole(), cpu, xfast,
+				col(func(d delayed) float64 { return d.Rate }).whole(), cpu, xfast, xtwin,
 				col(func(d delayed) float64 { return d.CoreBusy }).Median,
 				msCell(col(func(d delayed) float64 { return d.P99 })),
 				col(func(d delayed) float64 { return float64(d.IdleRSSKB) / 1024 }).Median,
 				col(func(d delayed) float64 { return float64(d.PeakRSSKB) / 1024 }).Max,
-				kb, split, g, gpc)
+				kb, split, gcs, gcShare, allocs, g, gpc)
 		}
 	}
 	sb.WriteString("\nCalls in flight: the calls the load keeps outstanding, each on a connection of its own (wrk, HTTP/1.1) or as HTTP/2 streams " +
@@ -440,8 +613,8 @@ func delaySection(o options, results []sample) string {
 		"fewer when a saturated proxy queues calls before forwarding them. KB per call in flight is (peak RSS in the phase − RSS at rest after start) ÷ " +
 		"calls in flight. CPU per call and req/s are over the steady part of the phase, from the backend's count of answers: from when it holds nine " +
 		"tenths of the calls (thousands of TLS handshakes take seconds), else the second half. Goroutines are counted once, two thirds through, through each Go proxy's pprof listener (graph-proxy's admin " +
-		"listener with admin.pprof); per call in flight less those at rest. Read at the same moment from the Go proxies' runtime.MemStats, in KB per call in flight less the amount at rest (medians): their goroutines' stacks, and their heap in use (live and not yet collected garbage); the rest of KB per call in flight is what the heap reached between that moment and the peak (the GC's headroom), memory freed but not yet returned, and the runtime's own. ×fast is CPU per call ÷ the same build's at the fast paced " +
-		"phase of the same round. Core busy near 1.00: the configuration's core was saturated and calls queued inside it. " +
+		"listener with admin.pprof); per call in flight less those at rest. Read at the same moment from the Go proxies' runtime.MemStats, in KB per call in flight less the amount at rest (medians): their goroutines' stacks, and their heap in use (live and not yet collected garbage); the rest of KB per call in flight is what the heap reached between that moment and the peak (the GC's headroom), memory freed but not yet returned, and the runtime's own. GCs per 1,000 calls and KB allocated per call are from the same runtime.MemStats read a third and two thirds through the phase, at the steady rate: counts, which this machine's noise does not move, so that a change of the GC's pacing or of the allocations shows in them when CPU time cannot tell it. The GC's share of CPU is over the same span: the collector's CPU time by the runtime's own account (GCCPUFraction) over the process's CPU time, a ratio of two times the machine's noise moves together; \"twin\" is the same in the level's twin (below), over its second half but the last tenth. ×fast is CPU per call ÷ the same build's at the fast paced " +
+		"phase of the same round. ×twin is CPU per call ÷ the same build's in the level's twin, run after it in a process started afresh: the same connections or streams sending at the same rate, each waiting between its calls the level's delay on average (at random from nothing to twice it, so that they do not move in step), against the backend answering at once; CPU per call over its second half. It measures what the latency alone costs, where ×fast also counts the difference between 20 HTTP/1.1 connections and the level's own. Core busy near 1.00: the configuration's core was saturated and calls queued inside it. " +
 		"The direct row is the backend's. With bodies (\"MB bodies\"), every call creates an event whose body is that large, " +
 		"which graph-proxy and the OPA peer hold for their checks and the bare proxy streams; the backend answers such a call " +
 		"with the event's id only, so that the phase measures the bodies going out; ×body is KB per call in flight over the body's size.\n")

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,11 +33,13 @@ import (
 const h2Streams = 100
 
 // h2Load runs h2load pinned to the load core.
-func (h *harness) h2Load(target string, streams int, d time.Duration, bodyBytes int) (wrkResult, error) {
+// With think, each stream waits before each call a time drawn at random
+// from nothing to twice think (twinPhase).
+func (h *harness) h2Load(target string, streams int, d time.Duration, bodyBytes int, think time.Duration) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d+90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "taskset", "-c", h.o.loadCPU, h.self, "h2load", "-target", target, "-ca", h.ca,
-		"-streams", strconv.Itoa(streams), "-duration", d.String(), "-body-bytes", strconv.Itoa(bodyBytes))
+		"-streams", strconv.Itoa(streams), "-duration", d.String(), "-body-bytes", strconv.Itoa(bodyBytes), "-think", think.String())
 	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -53,6 +56,7 @@ func h2LoadMain(args []string) error {
 	streams := fs.Int("streams", 300, "calls in flight")
 	d := fs.Duration("duration", 10*time.Second, "how long")
 	bodyBytes := fs.Int("body-bytes", 0, "every call an event creation with a body this large (0: the load's calls)")
+	think := fs.Duration("think", 0, "each stream waits before each call a time drawn at random from nothing to twice this (0: none, a closed loop)")
 	fs.Parse(args)
 	pem, err := os.ReadFile(*caFile)
 	if err != nil {
@@ -88,6 +92,12 @@ func h2LoadMain(args []string) error {
 				defer wg.Done()
 				var mine []float64
 				for time.Now().Before(deadline) {
+					if *think > 0 {
+						time.Sleep(mathrand.N(2 * *think))
+						if !time.Now().Before(deadline) {
+							break
+						}
+					}
 					i := next.Add(1)
 					req := loadRequest(*target, token, i, mailboxes)
 					if *bodyBytes > 0 {

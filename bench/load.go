@@ -24,19 +24,30 @@ type wrkResult struct {
 // connection waits between requests so that together they send about rate
 // requests per second.
 func (h *harness) wrk(target string, conns int, d time.Duration, rate int) (wrkResult, error) {
-	script := filepath.Join(h.dir, "load.lua")
-	if err := os.WriteFile(script, []byte(loadScript), 0o644); err != nil {
-		return wrkResult{}, err
-	}
 	delay := 0
 	if rate > 0 {
 		delay = conns * 1000 / rate
+	}
+	return h.runWrk(target, conns, d, delay, false)
+}
+
+// wrkJittered runs wrk with each connection waiting, before each request,
+// a time drawn at random from nothing to twice think: on average think,
+// and the connections do not move in step.
+func (h *harness) wrkJittered(target string, conns int, d, think time.Duration) (wrkResult, error) {
+	return h.runWrk(target, conns, d, int(think.Milliseconds()), true)
+}
+
+func (h *harness) runWrk(target string, conns int, d time.Duration, delay int, jitter bool) (wrkResult, error) {
+	script := filepath.Join(h.dir, "load.lua")
+	if err := os.WriteFile(script, []byte(loadScript), 0o644); err != nil {
+		return wrkResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "taskset", "-c", h.o.loadCPU, "wrk", "-t1", "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "-s", script, target)
-	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token, "BENCH_DELAY_MS="+strconv.Itoa(delay),
+	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token, "BENCH_DELAY_MS="+strconv.Itoa(delay), "BENCH_JITTER="+strconv.FormatBool(jitter),
 		"BENCH_SCHEDULE="+scheduleBody, "BENCH_EVENT="+eventBody,
 		// At least five mailboxes per connection: Graph, and graph-proxy
 		// after it, allow an app four calls at a time to one mailbox.
@@ -105,7 +116,9 @@ request = function()
   local client = "client" .. (i % mailboxes) .. "@fabrikam.example"
   return wrk.format("POST", "/v1.0/users/" .. user .. "/events", headers, (event:gsub("client@fabrikam%.example", client)))
 end
-if delayMs > 0 then
+if delayMs > 0 and os.getenv("BENCH_JITTER") == "true" then
+  delay = function() return math.random(0, 2 * delayMs) end
+elseif delayMs > 0 then
   delay = function() return delayMs end
 end
 done = function(summary, latency, requests)

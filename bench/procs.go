@@ -74,6 +74,44 @@ func cpuTicks(pids []int) int64 {
 	return total
 }
 
+// procAge is how long process pid has run, in seconds: the system's
+// uptime less the process's start time since boot; zero when unknown.
+func procAge(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	up, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	start, err1 := strconv.ParseInt(f[19], 10, 64)
+	uptime, err2 := strconv.ParseFloat(strings.Fields(string(up))[0], 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return max(uptime-float64(start)/clockTicks, 0)
+}
+
+// cpuCount is the number of cores in a taskset list ("1", "0,2", "1-3"):
+// the GOMAXPROCS a Go process pinned to them runs with.
+func cpuCount(list string) int {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.Atoi(strings.TrimSpace(hi))
+		}
+		if err1 == nil && err2 == nil && b >= a {
+			n += b - a + 1
+		}
+	}
+	return max(n, 1)
+}
+
 func procStatus(pid int, field string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -51,6 +51,9 @@ type options struct {
 	// delayRounds is how many of the rounds, the first ones, also run the
 	// delayed phases.
 	delayRounds int
+	// twin: each delayed level without bodies is also run against the
+	// fast backend (twinPhase).
+	twin bool
 }
 
 func run(args []string) error {
@@ -75,6 +78,7 @@ func run(args []string) error {
 	inFlight := fs.String("in-flight", "300,2000:2s", "calls in flight of the delayed phases: N connections each keeping one call in flight; N:DELAY gives a level its own delay")
 	fs.DurationVar(&o.delayDuration, "delay-duration", 0, "each delayed phase (default: -duration)")
 	fs.IntVar(&o.delayRounds, "delay-rounds", 3, "how many rounds, the first, also run the delayed phases")
+	fs.BoolVar(&o.twin, "twin", true, "also run each delayed level without bodies against the backend answering at once, the same connections at the same rate (its twin), for CPU per call without the latency")
 	fs.BoolVar(&o.keepTmpDir, "keep", false, "keep the working directory")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of graph-proxy's first paced phase here (and the bare proxy's to FILE.bare)")
 	fs.Parse(args)
