@@ -16,14 +16,17 @@ import (
 // per-call, so a target of 400 costs little memory then; but the live heap
 // grows with the calls in flight — at Graph's latency, hundreds — and at
 // 400 each of their megabytes would bring four of garbage. The headroom is
-// therefore capped at 8 MiB, and at half a second of allocation (a file
+// therefore capped at 5 MiB, and at half a second of allocation (a file
 // streaming makes little garbage), but never under the collection's scan
 // work: bodies held for their checks are never scanned and earn no
-// proportional headroom (gcpace; the cap measured at about 1% of CPU per
-// call against 32 MiB, and 45% less memory per call in flight,
-// bench/RESULTS.md). The memory limit below keeps it from growing past the
-// container.
-var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 8 << 20, Period: 500 * time.Millisecond}
+// proportional headroom (gcpace). The cap is a fixed cost shared by the
+// calls in flight: at 300 of them, 8 MiB was 27 KB a call, most of what
+// kept HTTP/2 above 64 KB a call; 5 MiB takes 11 KB a call off there (7
+// over HTTP/1.1) for a collection every 200 calls instead of every 350,
+// which raised the collector's share of the proxy's CPU from about 6% to
+// 8% (bench/RESULTS.md, "The collector's headroom"). The memory limit
+// below keeps it from growing past the container.
+var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 5 << 20, Period: 500 * time.Millisecond}
 
 // tuneGC paces the GC within gcBounds unless GOGC is set, and, unless
 // GOMEMLIMIT is set, sets a soft memory limit of 80% of the cgroup's
