@@ -113,6 +113,11 @@ type delayed struct {
 	IdleRSSKB int64   `json:"idleRSSKB"`
 	PeakRSSKB int64   `json:"peakRSSKB"`
 	KBPerCall float64 `json:"kbPerCallInFlight"`
+	// SteadyPeakRSSKB is the peak from a third of the phase on, after
+	// the ramp (the closed loop sends all its calls at once when the
+	// phase starts); KBPerCallSteady is KBPerCall with it.
+	SteadyPeakRSSKB int64   `json:"steadyPeakRSSKB,omitempty"`
+	KBPerCallSteady float64 `json:"kbPerCallInFlightSteady,omitempty"`
 	// Goroutines were counted once, two thirds through; -1 where the
 	// configuration has none to count (nginx) or no way to ask.
 	Goroutines        int     `json:"goroutines"`
@@ -212,6 +217,7 @@ func (h *harness) delayedPhase(name string, l level, fast sample) (delayed, erro
 	resetPeak(pids)
 	sampled := make(chan []probe, 1)
 	states := make(chan [2]goState, 1)
+	rampPeak := make(chan int64, 1)
 	stop := make(chan struct{})
 	go func() { sampled <- h.probe(pids, stop) }()
 	go func() {
@@ -219,8 +225,13 @@ func (h *harness) delayedPhase(name string, l level, fast sample) (delayed, erro
 		st[0].goroutines, st[1].goroutines = -1, -1
 		select {
 		case <-time.After(h.o.delayDuration / 3):
+			// The peak so far is the ramp's: every call of the closed
+			// loop sent at once. The steady peak is read from here on.
+			rampPeak <- peakRSS(pids)
+			resetPeak(pids)
 			st[0] = h.memState(name)
 		case <-stop:
+			rampPeak <- 0
 		}
 		select {
 		case <-time.After(h.o.delayDuration / 3):
@@ -237,13 +248,18 @@ func (h *harness) delayedPhase(name string, l level, fast sample) (delayed, erro
 		res, err = h.wrk("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
 	}
 	close(stop)
-	probes, st := <-sampled, <-states
+	probes, st, ramp := <-sampled, <-states, <-rampPeak
 	g := st[1]
 	if err != nil {
 		return delayed{}, fmt.Errorf("%d in flight: %w", l.n, err)
 	}
+	steadyPeak := peakRSS(pids)
 	d := delayed{Target: l.n, H2: l.h2, BodyBytes: l.bodyBytes, DelayMs: float64(l.delay.Microseconds()) / 1000, Requests: res.requests, P50: res.p50, P99: res.p99,
-		IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: peakRSS(pids), Goroutines: g.goroutines, IdleGoroutines: h.idle[name].goroutines}
+		IdleRSSKB: h.idle[name].rssKB, PeakRSSKB: max(ramp, steadyPeak), Goroutines: g.goroutines, IdleGoroutines: h.idle[name].goroutines}
+	if ramp > 0 {
+		d.SteadyPeakRSSKB = steadyPeak
+		d.KBPerCallSteady = float64(steadyPeak-d.IdleRSSKB) / float64(l.n)
+	}
 	// Without nine tenths at the backend (a saturated proxy queues
 	// calls before they reach it), the second half of the phase.
 	steady := probes[len(probes)/2:]
@@ -543,8 +559,8 @@ func delaySection(o options, results []sample) string {
 	fmt.Fprintf(&sb, "## At Graph's latency\n\nRun of %s on %s. %d rounds; per configuration, round and level: %v with the backend answering "+
 		"after the delay, each of N connections keeping one call in flight (a closed loop). Figures: median (min–max) over rounds.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine(), min(o.rounds, o.delayRounds), o.delayDuration)
-	sb.WriteString("| configuration | calls in flight (at the backend) | calls as | delay ms | req/s | CPU µs/req | ×fast | ×twin | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | of which stacks + heap in use | GCs per 1,000 calls | the GC's share of CPU | KB allocated per call | goroutines | per call in flight |\n" +
-		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| configuration | calls in flight (at the backend) | calls as | delay ms | req/s | CPU µs/req | ×fast | ×twin | core busy | p99 ms | idle RSS MB | peak RSS MB | KB per call in flight | after the ramp | of which stacks + heap in use | GCs per 1,000 calls | the GC's share of CPU | KB allocated per call | goroutines | per call in flight |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, name := range o.configs {
 		for i, l := range o.levels {
 			var rows []delayed
@@ -594,24 +610,28 @@ func delaySection(o options, results []sample) string {
 				shape = fmt.Sprintf("HTTP/2, %d streams a connection", h2Streams)
 			}
 			kb := col(func(d delayed) float64 { return d.KBPerCall }).String()
+			steady := "—"
+			if rows[0].KBPerCallSteady != 0 {
+				steady = col(func(d delayed) float64 { return d.KBPerCallSteady }).String()
+			}
 			if l.bodyBytes > 0 {
 				shape += fmt.Sprintf(", %.1f MB bodies", float64(l.bodyBytes)/1e6)
 				kb += " = ×" + col(func(d delayed) float64 { return d.XBody }).String() + " the body"
 			}
-			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", name,
+			fmt.Fprintf(&sb, "| %s | %d (%.0f) | %s | %.0f | %s | %s | %s | %s | %.2f | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", name,
 				l.n, col(func(d delayed) float64 { return d.InFlight }).Median, shape, float64(l.delay.Microseconds())/1000,
 				col(func(d delayed) float64 { return d.Rate }).whole(), cpu, xfast, xtwin,
 				col(func(d delayed) float64 { return d.CoreBusy }).Median,
 				msCell(col(func(d delayed) float64 { return d.P99 })),
 				col(func(d delayed) float64 { return float64(d.IdleRSSKB) / 1024 }).Median,
 				col(func(d delayed) float64 { return float64(d.PeakRSSKB) / 1024 }).Max,
-				kb, split, gcs, gcShare, allocs, g, gpc)
+				kb, steady, split, gcs, gcShare, allocs, g, gpc)
 		}
 	}
 	sb.WriteString("\nCalls in flight: the calls the load keeps outstanding, each on a connection of its own (wrk, HTTP/1.1) or as HTTP/2 streams " +
 		"(bench h2load, as the Graph SDKs send them; nginx relays to the backend over HTTP/1.1 in every phase); in brackets those the backend held (sampled every 250 ms), " +
 		"fewer when a saturated proxy queues calls before forwarding them. KB per call in flight is (peak RSS in the phase − RSS at rest after start) ÷ " +
-		"calls in flight. CPU per call and req/s are over the steady part of the phase, from the backend's count of answers: from when it holds nine " +
+		"calls in flight; after the ramp, the same with the peak from a third of the phase on: the closed loop sends all its calls at once when a phase starts, and the proxy holds them all in the middle of their checks at once, a burst the calls in flight then never repeat. CPU per call and req/s are over the steady part of the phase, from the backend's count of answers: from when it holds nine " +
 		"tenths of the calls (thousands of TLS handshakes take seconds), else the second half. Goroutines are counted once, two thirds through, through each Go proxy's pprof listener (graph-proxy's admin " +
 		"listener with admin.pprof); per call in flight less those at rest. Read at the same moment from the Go proxies' runtime.MemStats, in KB per call in flight less the amount at rest (medians): their goroutines' stacks, and their heap in use (live and not yet collected garbage); the rest of KB per call in flight is what the heap reached between that moment and the peak (the GC's headroom), memory freed but not yet returned, and the runtime's own. GCs per 1,000 calls and KB allocated per call are from the same runtime.MemStats read a third and two thirds through the phase, at the steady rate: counts, which this machine's noise does not move, so that a change of the GC's pacing or of the allocations shows in them when CPU time cannot tell it. The GC's share of CPU is over the same span: the collector's CPU time by the runtime's own account (GCCPUFraction) over the process's CPU time, a ratio of two times the machine's noise moves together; \"twin\" is the same in the level's twin (below), over its second half but the last tenth. ×fast is CPU per call ÷ the same build's at the fast paced " +
 		"phase of the same round. ×twin is CPU per call ÷ the same build's in the level's twin, run after it in a process started afresh: the same connections or streams sending at the same rate, each waiting between its calls the level's delay on average (at random from nothing to twice it, so that they do not move in step), against the backend answering at once; CPU per call over its second half. It measures what the latency alone costs, where ×fast also counts the difference between 20 HTTP/1.1 connections and the level's own. Core busy near 1.00: the configuration's core was saturated and calls queued inside it. " +
