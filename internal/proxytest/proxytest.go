@@ -31,6 +31,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/seal"
 	"github.com/graph-proxy/graph-proxy/internal/secretkey"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
+	"github.com/graph-proxy/graph-proxy/internal/testaddr"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
@@ -493,6 +494,13 @@ func WaitFor(t *testing.T, what string, cond func() bool) {
 	WaitWithin(t, what, 10*time.Second, cond)
 }
 
+// FreeAddr is a loopback address for a process the test starts to listen
+// on (testaddr.Free).
+func FreeAddr(t *testing.T) string {
+	t.Helper()
+	return testaddr.Free(t)
+}
+
 // WaitWithin polls cond for at most limit.
 func WaitWithin(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
@@ -503,17 +511,6 @@ func WaitWithin(t *testing.T, what string, limit time.Duration, cond func() bool
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// FreeAddr is a loopback address with a port free a moment ago.
-func FreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // T is the test the Env belongs to.

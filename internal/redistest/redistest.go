@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graph-proxy/graph-proxy/internal/testaddr"
 )
 
 // Options are how a Server is started.
@@ -69,12 +71,7 @@ func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin := Binary(t)
 	s := &Server{t: t, dir: t.TempDir()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Addr = ln.Addr().String()
-	ln.Close()
+	s.Addr = testaddr.Free(t)
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.args = []string{"--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--appendonly", "no",
 		"--protected-mode", "no", "--loglevel", "warning", "--logfile", filepath.Join(s.dir, "redis.log")}

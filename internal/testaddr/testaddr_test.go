@@ -1,0 +1,54 @@
+package testaddr
+
+import (
+	"net"
+	"testing"
+)
+
+// TestPortOutside draws every port portOutside can give, for ranges
+// inside, across and outside the ports it draws from, and checks each is
+// in [minPort, maxPort] and outside the range.
+func TestPortOutside(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lo, hi int
+		count  int // ports it can give
+	}{
+		{"Linux's default", 32768, 60999, (32768 - minPort) + (maxPort - 60999)},
+		{"up to the top", 32768, 65535, 32768 - minPort},
+		{"from below the bottom", 1024, 40000, maxPort - 40000},
+		{"below the ports drawn", 1024, 5000, maxPort - minPort + 1},
+	} {
+		seen := map[int]bool{}
+		for n := 0; n < tc.count; n++ {
+			p := portOutside(tc.lo, tc.hi, func(k int) int {
+				if k != tc.count {
+					t.Fatalf("%s: drawn from %d ports, want %d", tc.name, k, tc.count)
+				}
+				return n
+			})
+			if p < minPort || p > maxPort || (p >= tc.lo && p <= tc.hi) || seen[p] {
+				t.Fatalf("%s: draw %d gave port %d (in the range, out of bounds, or twice)", tc.name, n, p)
+			}
+			seen[p] = true
+		}
+	}
+}
+
+// TestFree gives a port outside the ephemeral range that can be
+// listened on.
+func TestFree(t *testing.T) {
+	lo, hi := ephemeralRange()
+	for range 20 {
+		addr := Free(t)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if port >= lo && port <= hi {
+			t.Errorf("%s is in the ephemeral range %d-%d", addr, lo, hi)
+		}
+	}
+}
