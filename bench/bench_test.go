@@ -288,7 +288,7 @@ func TestReadMemStats(t *testing.T) {
 	if !ok || m.stackKB <= 0 || m.heapKB <= 0 || m.goalKB <= 0 || m.allocKB < int64(before.TotalAlloc/1024) || m.numGC < int64(before.NumGC) || m.numGC == 0 {
 		t.Fatalf("read %+v (all: %v); before it, %d KB allocated in %d collections", m, ok, before.TotalAlloc/1024, before.NumGC)
 	}
-	if _, ok := readMemStats(strings.NewReader("# Stack = 1 / 2\n# HeapInuse = x\n# NextGC = 3\n# NumGC = 4\n# TotalAlloc = 5\n# GCCPUFraction = 0.01\n")); ok {
+	if _, ok := readMemStats(strings.NewReader("# Stack = 1 / 2\n# HeapInuse = x\n# NextGC = 3\n# NumGC = 4\n# TotalAlloc = 5\n# LastGC = 6\n# GCCPUFraction = 0.01\n")); ok {
 		t.Error("a value that is not a number was taken as read")
 	}
 }
@@ -318,11 +318,16 @@ func TestSteadyCPU(t *testing.T) {
 	}
 }
 
-// TestGCShare turns two reads of GCCPUFraction into the collector's share
-// of the CPU time between them.
+// TestGCShare turns two reads of GCCPUFraction, each as of the last
+// collection, into the collector's share of the CPU time between them.
 func TestGCShare(t *testing.T) {
-	read := func(frac, age float64, ticks int64) goState {
-		return goState{memory: true, memStats: memStats{gcFraction: frac}, age: age, ticks: ticks}
+	start := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	// read at the process's age (s), its last collection lastGC seconds
+	// before, GCCPUFraction then, and its CPU ticks.
+	read := func(age, sinceGC, frac float64, ticks int64) goState {
+		at := start.Add(time.Duration(age * float64(time.Second)))
+		last := at.Add(-time.Duration(sinceGC * float64(time.Second))).UnixNano()
+		return goState{memory: true, memStats: memStats{gcFraction: frac, lastGC: last}, at: at, age: age, ticks: ticks}
 	}
 	for _, tc := range []struct {
 		name        string
@@ -330,11 +335,16 @@ func TestGCShare(t *testing.T) {
 		procs       int
 		want        float64
 	}{
-		// 0.1 s of GC by 10 s, 0.3 s by 20 s; 4 s of CPU between: 5 %.
-		{"one core", read(0.01, 10, 100), read(0.015, 20, 500), 1, 0.05},
-		{"two cores", read(0.005, 10, 100), read(0.0075, 20, 500), 2, 0.05},
-		{"no CPU", read(0.01, 10, 100), read(0.015, 20, 100), 1, 0},
-		{"not read", goState{}, read(0.015, 20, 500), 1, 0},
+		// By its collections at 10 s and 20 s, 0.1 s and 0.3 s of GC:
+		// 0.02 s a second; 4 s of CPU in 10 s, 0.4 s a second: 5 %.
+		{"one core", read(10, 0, 0.01, 100), read(20, 0, 0.015, 500), 1, 0.05},
+		{"two cores", read(10, 0, 0.005, 100), read(20, 0, 0.0075, 500), 2, 0.05},
+		// The same collections, read a second after each.
+		{"read after", read(11, 1, 0.01, 100), read(21, 1, 0.015, 500), 1, 0.05},
+		{"no collection between", read(10, 0, 0.01, 100), read(20, 10, 0.01, 500), 1, 0},
+		{"none yet", goState{memory: true, age: 10, at: start.Add(10 * time.Second), ticks: 100}, read(20, 0, 0.015, 500), 1, 0.015 * 20 / 20 / 0.4},
+		{"no CPU", read(10, 0, 0.01, 100), read(20, 0, 0.015, 100), 1, 0},
+		{"not read", goState{}, read(20, 0, 0.015, 500), 1, 0},
 	} {
 		if got := gcShare(tc.first, tc.last, tc.procs); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

@@ -56,16 +56,33 @@ func (h *harness) memState(name string) goState {
 }
 
 // gcShare is the share of a Go process's CPU time its collector took
-// between two reads of its runtime.MemStats, with procs its GOMAXPROCS:
-// GCCPUFraction is the collector's CPU time over GOMAXPROCS times the
-// process's age. Zero when it cannot be told.
+// between two reads of its runtime.MemStats, with procs its GOMAXPROCS.
+// GCCPUFraction is the collector's CPU time (idle-time marking left out)
+// over GOMAXPROCS times the process's age, both as of the last
+// collection's end (LastGC): the collector's rate over the span between
+// the two reads' last collections, over the process's CPU rate between
+// the reads. Zero when it cannot be told, or no collection ran between.
 func gcShare(first, last goState, procs int) float64 {
 	cpu := float64(last.ticks-first.ticks) / clockTicks
-	if !first.memory || !last.memory || first.age <= 0 || cpu <= 0 {
+	secs := last.at.Sub(first.at).Seconds()
+	if !first.memory || !last.memory || first.age <= 0 || cpu <= 0 || secs <= 0 {
 		return 0
 	}
-	gc := (last.gcFraction*last.age - first.gcFraction*first.age) * float64(procs)
-	return max(gc, 0) / cpu
+	// The process's age at its last collection, and the collector's
+	// CPU time by then.
+	atGC := func(s goState) (age, gc float64) {
+		if s.lastGC == 0 {
+			return 0, 0
+		}
+		age = s.age - s.at.Sub(time.Unix(0, s.lastGC)).Seconds()
+		return age, s.gcFraction * age * float64(procs)
+	}
+	a1, gc1 := atGC(first)
+	a2, gc2 := atGC(last)
+	if a2 <= a1 || a1 < 0 {
+		return 0
+	}
+	return max(gc2-gc1, 0) / (a2 - a1) / (cpu / secs)
 }
 
 // memStats are the runtime.MemStats figures goState reads: the stacks in
@@ -74,6 +91,9 @@ func gcShare(first, last goState, procs int) float64 {
 type memStats struct {
 	stackKB, heapKB, goalKB, allocKB int64
 	numGC                            int64
+	// lastGC is when the last collection ended, in nanoseconds since
+	// 1970; zero before the first.
+	lastGC int64
 	// gcFraction is the share of the CPU time available to the process
 	// since it started (GOMAXPROCS cores) that its collector used.
 	gcFraction float64
@@ -82,7 +102,7 @@ type memStats struct {
 // readMemStats reads the runtime.MemStats lines that end a heap profile's
 // text form; ok only when all were read.
 func readMemStats(r io.Reader) (m memStats, ok bool) {
-	fields := map[string]*int64{"# Stack = ": &m.stackKB, "# HeapInuse = ": &m.heapKB, "# NextGC = ": &m.goalKB, "# NumGC = ": &m.numGC, "# TotalAlloc = ": &m.allocKB}
+	fields := map[string]*int64{"# Stack = ": &m.stackKB, "# HeapInuse = ": &m.heapKB, "# NextGC = ": &m.goalKB, "# NumGC = ": &m.numGC, "# TotalAlloc = ": &m.allocKB, "# LastGC = ": &m.lastGC}
 	found := 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
@@ -97,7 +117,7 @@ func readMemStats(r io.Reader) (m memStats, ok bool) {
 			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 				value, _, _ := strings.Cut(rest, " ") // "# Stack = INUSE / SYS"
 				if n, err := strconv.ParseInt(value, 10, 64); err == nil {
-					if v != &m.numGC {
+					if v != &m.numGC && v != &m.lastGC {
 						n /= 1024
 					}
 					*v = n
