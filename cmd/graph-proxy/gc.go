@@ -21,11 +21,12 @@ import (
 // work: bodies held for their checks are never scanned and earn no
 // proportional headroom (gcpace). The cap is a fixed cost shared by the
 // calls in flight: at 300 of them, 8 MiB was 27 KB a call, most of what
-// kept HTTP/2 above 64 KB a call; 5 MiB takes 11 KB a call off there (7
-// over HTTP/1.1) for a collection every 200 calls instead of every 350,
-// which raised the collector's share of the proxy's CPU from about 6% to
-// 8% (bench/RESULTS.md, "The collector's headroom"). The memory limit
-// below keeps it from growing past the container.
+// kept HTTP/2 above 64 KB a call; 5 MiB takes 6–11 KB a call off there
+// (6–7 over HTTP/1.1) for a collection every 200 calls instead of every
+// 350, which raised the collector's share of the proxy's CPU at 300 in
+// flight from about 6% to 8–11%, and with a fast upstream by half a point
+// (bench/RESULTS.md, "The collector's headroom"). The memory limit below
+// keeps it from growing past the container.
 var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 5 << 20, Period: 500 * time.Millisecond}
 
 // tuneGC paces the GC within gcBounds unless GOGC is set, and, unless
