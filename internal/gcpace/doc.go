@@ -28,9 +28,10 @@
 //     in flight do not earn a hundred bodies' worth of garbage as Go's
 //     proportional target would give them.
 //
-// The proxy's garbage per call is small (a few kilobytes), so a cap of a
-// few megabytes costs it about one collection a second at a thousand calls
-// a second: within the noise of its CPU per call (bench/RESULTS.md), while
-// each call in flight no longer brings four times its live memory in
-// garbage.
+// The proxy's garbage per call is small (17–19 KB with net/http's), so a
+// cap of a few megabytes costs it a few collections a second at a thousand
+// calls a second (about four at 5 MiB): with hundreds of calls in flight
+// a few points of its CPU, with few of them half a point (the collector's
+// share, bench/RESULTS.md), while each call in flight no longer brings
+// four times its live memory in garbage.
 package gcpace

@@ -6,9 +6,10 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/gcpace"
 )
 
-// The defaults, the proxy's bounds: 400% while the heap is small, then
-// at most 8 MiB of headroom, and at most half a second of allocation; but
-// never less than the scan work.
+// The package's defaults: 400% while the heap is small, then at most 8
+// MiB of headroom, and at most half a second of allocation; but never
+// less than the scan work. (The proxy caps the headroom at 5 MiB:
+// cmd/graph-proxy/gc.go.)
 func ExampleConfig_Headroom() {
 	var cfg gcpace.Config
 	const mib = 1 << 20
