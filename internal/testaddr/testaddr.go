@@ -25,7 +25,11 @@ func Free(t testing.TB) string {
 	t.Helper()
 	lo, hi := ephemeralRange()
 	for range 100 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", portOutside(lo, hi, rand.IntN)))
+		port, ok := portOutside(lo, hi, rand.IntN)
+		if !ok {
+			break // the ephemeral range covers every port drawn from
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // taken
 		}
@@ -46,19 +50,22 @@ func Free(t testing.TB) string {
 const minPort, maxPort = 10000, 65535
 
 // portOutside draws a port in [minPort, maxPort] outside [lo, hi], with
-// intn(n) drawing from [0, n).
-func portOutside(lo, hi int, intn func(int) int) int {
+// intn(n) drawing from [0, n); ok is false when [lo, hi] covers them all.
+func portOutside(lo, hi int, intn func(int) int) (port int, ok bool) {
 	lo, hi = max(lo, minPort), min(hi, maxPort)
 	below := max(lo-minPort, 0)
 	above := max(maxPort-hi, 0)
 	if lo > hi { // no range to avoid within [minPort, maxPort]
 		below, above = maxPort-minPort+1, 0
 	}
+	if below+above == 0 {
+		return 0, false
+	}
 	n := intn(below + above)
 	if n < below {
-		return minPort + n
+		return minPort + n, true
 	}
-	return hi + 1 + n - below
+	return hi + 1 + n - below, true
 }
 
 // ephemeralRange is the kernel's range for outgoing connections' ports

@@ -18,19 +18,25 @@ func TestPortOutside(t *testing.T) {
 		{"up to the top", 32768, 65535, 32768 - minPort},
 		{"from below the bottom", 1024, 40000, maxPort - 40000},
 		{"below the ports drawn", 1024, 5000, maxPort - minPort + 1},
+		{"every port drawn from", 1024, 65535, 0},
 	} {
 		seen := map[int]bool{}
 		for n := 0; n < tc.count; n++ {
-			p := portOutside(tc.lo, tc.hi, func(k int) int {
+			p, ok := portOutside(tc.lo, tc.hi, func(k int) int {
 				if k != tc.count {
 					t.Fatalf("%s: drawn from %d ports, want %d", tc.name, k, tc.count)
 				}
 				return n
 			})
-			if p < minPort || p > maxPort || (p >= tc.lo && p <= tc.hi) || seen[p] {
+			if !ok || p < minPort || p > maxPort || (p >= tc.lo && p <= tc.hi) || seen[p] {
 				t.Fatalf("%s: draw %d gave port %d (in the range, out of bounds, or twice)", tc.name, n, p)
 			}
 			seen[p] = true
+		}
+		if tc.count == 0 {
+			if p, ok := portOutside(tc.lo, tc.hi, func(int) int { t.Fatalf("%s: drew from no ports", tc.name); return 0 }); ok {
+				t.Errorf("%s: gave port %d, want none", tc.name, p)
+			}
 		}
 	}
 }
