@@ -359,3 +359,17 @@ func TestCPUCount(t *testing.T) {
 		}
 	}
 }
+
+// TestProcStat reads this process's CPU time and age from /proc, and
+// nothing for a process that does not exist.
+func TestProcStat(t *testing.T) {
+	if f := statFields(os.Getpid()); f == nil || (f[0] != "R" && f[0] != "S" && f[0] != "D") {
+		t.Fatalf("fields of this process's stat: %q", f)
+	}
+	if age := procAge(os.Getpid()); age <= 0 {
+		t.Errorf("this process's age: %v", age)
+	}
+	if f, age, ticks := statFields(-1), procAge(-1), cpuTicks([]int{-1}); f != nil || age != 0 || ticks != 0 {
+		t.Errorf("no process: fields %q, age %v, ticks %d", f, age, ticks)
+	}
+}

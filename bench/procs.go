@@ -57,16 +57,34 @@ func (h *harness) pids(name string) []int {
 // every Linux architecture Go supports.
 const clockTicks = 100
 
+// statFields are the fields of /proc/<pid>/stat after the command name
+// (which is in parentheses and may hold spaces): field 3 of proc(5),
+// the state, is the first. Nil when the file cannot be read or is shorter
+// than its fields up to starttime (22).
+func statFields(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 || i+2 > len(data) {
+		return nil
+	}
+	f := strings.Fields(string(data[i+2:]))
+	if len(f) < 20 {
+		return nil
+	}
+	return f
+}
+
 // cpuTicks sums user and system time of the processes (all threads).
 func cpuTicks(pids []int) int64 {
 	var total int64
 	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
+		f := statFields(pid)
+		if f == nil {
 			continue
 		}
-		// Fields after the command name, which is in parentheses.
-		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
 		utime, _ := strconv.ParseInt(f[11], 10, 64)
 		stime, _ := strconv.ParseInt(f[12], 10, 64)
 		total += utime + stime
@@ -77,17 +95,14 @@ func cpuTicks(pids []int) int64 {
 // procAge is how long process pid has run, in seconds: the system's
 // uptime less the process's start time since boot; zero when unknown.
 func procAge(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f := statFields(pid)
+	data, err := os.ReadFile("/proc/uptime")
+	up := strings.Fields(string(data))
+	if f == nil || err != nil || len(up) == 0 {
 		return 0
 	}
-	up, err := os.ReadFile("/proc/uptime")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
 	start, err1 := strconv.ParseInt(f[19], 10, 64)
-	uptime, err2 := strconv.ParseFloat(strings.Fields(string(up))[0], 64)
+	uptime, err2 := strconv.ParseFloat(up[0], 64)
 	if err1 != nil || err2 != nil {
 		return 0
 	}
