@@ -206,13 +206,10 @@ func (h *harness) delayedPhases(name string, fast sample) ([]delayed, error) {
 // TLS handshakes done; thousands take seconds here) to the end, from the
 // backend's count of answers.
 func (h *harness) delayedPhase(name string, l level, fast sample) (delayed, error) {
-	if err := h.restart(name); err != nil {
+	pids, err := h.startLevel(name, l.delay)
+	if err != nil {
 		return delayed{}, err
 	}
-	if err := h.setDelay(l.delay); err != nil {
-		return delayed{}, err
-	}
-	pids := h.pids(name)
 	resetPeak(pids)
 	sampled := make(chan []probe, 1)
 	states := make(chan [2]goState, 1)
@@ -239,13 +236,7 @@ func (h *harness) delayedPhase(name string, l level, fast sample) (delayed, erro
 		}
 		states <- st
 	}()
-	var res wrkResult
-	var err error
-	if l.h2 {
-		res, err = h.h2Load("https://"+h.addrs[name], l.n, h.o.delayDuration, l.bodyBytes, 0)
-	} else {
-		res, err = h.wrk("https://"+h.addrs[name], l.n, h.o.delayDuration, 0)
-	}
+	res, err := h.levelLoad(name, l, 0)
 	close(stop)
 	probes, st, ramp := <-sampled, <-states, <-rampPeak
 	g := st[1]
@@ -311,13 +302,10 @@ func (h *harness) delayedPhase(name string, l level, fast sample) (delayed, erro
 // phase differs from a level by more than the latency (20 HTTP/1.1
 // connections against hundreds, or against HTTP/2 streams).
 func (h *harness) twinPhase(name string, l level) (cpu, gc float64, err error) {
-	if err := h.restart(name); err != nil {
+	pids, err := h.startLevel(name, 0)
+	if err != nil {
 		return 0, 0, err
 	}
-	if err := h.setDelay(0); err != nil {
-		return 0, 0, err
-	}
-	pids := h.pids(name)
 	stop := make(chan struct{})
 	sampled := make(chan []probe, 1)
 	states := make(chan [2]goState, 1)
@@ -333,11 +321,7 @@ func (h *harness) twinPhase(name string, l level) (cpu, gc float64, err error) {
 		}
 		states <- st
 	}()
-	if l.h2 {
-		_, err = h.h2Load("https://"+h.addrs[name], l.n, h.o.delayDuration, 0, l.delay)
-	} else {
-		_, err = h.wrkJittered("https://"+h.addrs[name], l.n, h.o.delayDuration, l.delay)
-	}
+	_, err = h.levelLoad(name, l, l.delay)
 	close(stop)
 	probes, st := <-sampled, <-states
 	if err != nil {
@@ -345,6 +329,33 @@ func (h *harness) twinPhase(name string, l level) (cpu, gc float64, err error) {
 	}
 	_, cpu, _ = steadyCPU(probes[len(probes)/2:], len(pids) > 0)
 	return cpu, gcShare(st[0], st[1], cpuCount(h.o.proxyCPU)), nil
+}
+
+// startLevel starts configuration name afresh for a phase, the backend
+// answering after delay, and returns its processes.
+func (h *harness) startLevel(name string, delay time.Duration) ([]int, error) {
+	if err := h.restart(name); err != nil {
+		return nil, err
+	}
+	if err := h.setDelay(delay); err != nil {
+		return nil, err
+	}
+	return h.pids(name), nil
+}
+
+// levelLoad runs level l's load against configuration name for a phase:
+// its calls as HTTP/2 streams or on a connection each, in a closed loop,
+// or with think, each stream or connection waiting that long on average
+// before each call (twinPhase).
+func (h *harness) levelLoad(name string, l level, think time.Duration) (wrkResult, error) {
+	target := "https://" + h.addrs[name]
+	switch {
+	case l.h2:
+		return h.h2Load(target, l.n, h.o.delayDuration, l.bodyBytes, think)
+	case think > 0:
+		return h.wrkJittered(target, l.n, h.o.delayDuration, think)
+	}
+	return h.wrk(target, l.n, h.o.delayDuration, 0)
 }
 
 // steadyCPU is the rate, the CPU per call and the share of a core used
