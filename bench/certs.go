@@ -60,5 +60,3 @@ func writeCerts(dir string) ([]byte, error) {
 	}
 	return caPEM, nil
 }
-
-func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

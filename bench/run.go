@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/graph-proxy/graph-proxy/internal/testaddr"
 )
 
 type options struct {
@@ -636,14 +638,10 @@ func ownTimes(path string, offset int64) (p50, p99 float64) {
 	return own[len(own)/2], own[len(own)*99/100]
 }
 
-func freePort() (string, error) {
-	ln, err := netListen()
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// freePort is a loopback address for a process the bench starts, its
+// port outside the range the load's own connections draw from
+// (testaddr).
+func freePort() (string, error) { return testaddr.Addr() }
 
 func waitFile(name string, d time.Duration) ([]byte, error) {
 	deadline := time.Now().Add(d)

@@ -1,5 +1,6 @@
-// Package testaddr gives the tests loopback addresses for the processes
-// they start (graph-proxy, redis-server) to listen on.
+// Package testaddr gives the tests and the bench loopback addresses for
+// the processes they start (graph-proxy, redis-server, the bench's
+// proxies and backend) to listen on.
 package testaddr
 
 import (
@@ -23,6 +24,15 @@ import (
 // Free can, and it draws from some 27,000 ports.
 func Free(t testing.TB) string {
 	t.Helper()
+	addr, err := Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// Addr is Free for a program that is not a test (the bench).
+func Addr() (string, error) {
 	lo, hi := ephemeralRange()
 	for range 100 {
 		port, ok := portOutside(lo, hi, rand.IntN)
@@ -35,14 +45,14 @@ func Free(t testing.TB) string {
 		}
 		addr := ln.Addr().String()
 		ln.Close()
-		return addr
+		return addr, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer ln.Close()
-	return ln.Addr().String()
+	return ln.Addr().String(), nil
 }
 
 // The ports Free draws from: above the well-known and the common
