@@ -129,6 +129,8 @@ func (h *Handler) readCallBody(w *responseWriter, r *http.Request, c *call) ([]b
 }
 
 func (h *Handler) decideBody(r *http.Request, c *call, body []byte) {
+	// One Content-Type at most: guardHeaders refused a request with two,
+	// which the proxy and Graph could each read differently.
 	c.routed.DecideInto(&c.decision, r.Header.Get("Content-Type"), body)
 }
 
