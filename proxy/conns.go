@@ -136,7 +136,7 @@ func (a *ConnAudit) ConnContext(ctx context.Context, c net.Conn) context.Context
 	_, t.tls = c.(*tls.Conn)
 	t.raw, _ = netConn(c).(*trackedConn)
 	if t.raw != nil {
-		t.raw.track = t
+		t.raw.track.Store(t)
 	}
 	a.conns.Store(c, t)
 	return context.WithValue(ctx, connKey{}, t)
@@ -196,11 +196,16 @@ func handled(r *http.Request) {
 	}
 }
 
+// netConn is the connection under c's wrappers (TLS, the handshake
+// listener's): the one the tracked listener accepted.
 func netConn(c net.Conn) net.Conn {
-	if tc, ok := c.(*tls.Conn); ok {
-		return tc.NetConn()
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return c
+		}
+		c = w.NetConn()
 	}
-	return c
 }
 
 func hostOnly(a net.Addr) string {
@@ -227,19 +232,22 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 // requests, and the writes that moved bytes while no handler had it.
 type trackedConn struct {
 	net.Conn
-	track *connTrack
+	// track is set by ConnContext, which the server calls once it has
+	// accepted the connection, while the TLS handshake (its own
+	// goroutine's: internal/handshake) may already be reading.
+	track atomic.Pointer[connTrack]
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if t := c.track; t != nil {
+	if t := c.track.Load(); t != nil {
 		t.timedOut.Store(err != nil && isTimeout(err))
 	}
 	return n, err
 }
 
 func (c *trackedConn) SetReadDeadline(d time.Time) error {
-	if t := c.track; t != nil && t.idle.Load() {
+	if t := c.track.Load(); t != nil && t.idle.Load() {
 		t.idleDeadlines.Add(1)
 	}
 	return c.Conn.SetReadDeadline(d)
@@ -247,7 +255,7 @@ func (c *trackedConn) SetReadDeadline(d time.Time) error {
 
 func (c *trackedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if t := c.track; t != nil && n > 0 && t.outside() {
+	if t := c.track.Load(); t != nil && n > 0 && t.outside() {
 		t.writes.Add(1)
 		// The server writes its answer in one call. Under TLS this is
 		// ciphertext, which never starts like a status line, except

@@ -32,6 +32,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/config"
+	"github.com/graph-proxy/graph-proxy/internal/handshake"
 	"github.com/graph-proxy/graph-proxy/internal/policysource"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/internal/vaultkey"
@@ -331,6 +332,13 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("listen: %w", err)
 	}
 	ln = conns.Listener(ln)
+	if srv.TLSConfig != nil {
+		// What ServeTLS would offer, set here because the server is
+		// given a listener that is TLS already (Serve, not ServeTLS):
+		// the handshake runs apart from the connection's goroutine.
+		srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		ln = handshake.Listener(ln, srv.TLSConfig)
+	}
 	if err := auditMetrics(tel, audit); err != nil {
 		return err
 	}
@@ -518,12 +526,7 @@ func runServers(ctx context.Context, servers []*served, grace time.Duration, log
 	for _, s := range servers {
 		g.Go(func() error {
 			log.Info("serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil)
-			var err error
-			if s.srv.TLSConfig != nil {
-				err = s.srv.ServeTLS(s.ln, "", "")
-			} else {
-				err = s.srv.Serve(s.ln)
-			}
+			err := s.srv.Serve(s.ln) // a TLS server's listener is TLS already
 			if errors.Is(err, http.ErrServerClosed) {
 				return nil
 			}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -243,5 +244,67 @@ func TestSlowClientNotAnswered(t *testing.T) {
 	p.Stop()
 	if n := connectionRecords(p); n != len(tests) {
 		t.Errorf("%d connection records in all; want %d", n, len(tests))
+	}
+}
+
+// TestHandshakeNeverCompleted: a client that opens a connection to the TLS
+// port and never completes its handshake — silent, stopped mid-hello, or
+// speaking plain HTTP — leaves a connection record, though it never sent
+// a request the server could read. The handshake runs on a goroutine of
+// its own (internal/handshake); the server still waits for it under its
+// own deadline (limits.readHeaderTimeout, 1 s here), and the connection
+// audit still sees what it did.
+func TestHandshakeNeverCompleted(t *testing.T) {
+	sim := startSim(t, graphsim.Options{})
+	p := startProxy(t, sim, procOptions{})
+	tests := []struct {
+		name       string
+		raw        string
+		wire       string // what the client is sent, from its start
+		status     int
+		reason     string
+		wantErr    string
+		timeoutCut bool
+	}{
+		{name: "silent", timeoutCut: true,
+			reason: "no complete request within the read timeout", wantErr: "connection closed without an answer"},
+		{name: "half a ClientHello", raw: "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", timeoutCut: true,
+			reason: "no complete request within the read timeout", wantErr: "connection closed without an answer"},
+		{name: "plain HTTP", raw: "GET /v1.0/users HTTP/1.1\r\nHost: " + p.Addr + "\r\n\r\n", wire: "HTTP/1.0 400 Bad Request", status: 400,
+			reason: "request refused by the HTTP server: malformed, oversized or incomplete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := connectionRecords(p)
+			c, err := net.Dial("tcp", p.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			start := time.Now()
+			if _, err := io.WriteString(c, tt.raw); err != nil {
+				t.Fatal(err)
+			}
+			out, err := io.ReadAll(c) // until the server closes
+			took := time.Since(start)
+			if err != nil {
+				t.Fatalf("after %q: %v", out, err)
+			}
+			if !strings.HasPrefix(string(out), tt.wire) || tt.wire == "" && len(out) > 0 {
+				t.Errorf("the wire: %q; want %q", out, tt.wire)
+			}
+			if tt.timeoutCut && (took < 900*time.Millisecond || took > 5*time.Second) {
+				t.Errorf("closed after %v; want about limits.readHeaderTimeout (1 s)", took)
+			}
+			recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
+			r := recs[len(recs)-1]
+			if r.Status != tt.status || r.Reason != tt.reason || r.Error != tt.wantErr || r.Decision != "deny" || r.Caller.IP != "127.0.0.1" {
+				t.Errorf("record %+v; want status %d, reason %q, error %q", r, tt.status, tt.reason, tt.wantErr)
+			}
+			if n := connectionRecords(p); n != before+1 {
+				t.Errorf("%d connection records; want %d", n, before+1)
+			}
+		})
 	}
 }
