@@ -112,12 +112,30 @@ func (g *Graph) getMessage(w http.ResponseWriter, r *http.Request) {
 	writeOData(w, http.StatusOK, out)
 }
 
+// holdsMessage reports whether u's mailbox holds the message id: one put
+// there (AddMessage) or created through Graph, from JSON or MIME.
+func (g *Graph) holdsMessage(u *user, id string) bool {
+	g.mu.Lock()
+	_, ok := g.messages[u.ID+"/"+id]
+	g.mu.Unlock()
+	if !ok {
+		_, ok = g.drafts.exists(u.ID, id)
+	}
+	return ok
+}
+
 // acceptMail answers a mail call as Graph does once its body reads: a
 // JSON object, or (Content-Type text/plain) a base64 MIME message.
 func (g *Graph) acceptMail(perms []string, status int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		u := g.authorize(w, r, perms...)
 		if u == nil {
+			return
+		}
+		if id := r.PathValue("id"); id != "" && !g.holdsMessage(u, id) {
+			// Graph acts on a message it holds: a reply to, a send of or
+			// an update of any other is 404, whatever the body.
+			graphError(w, r, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 			return
 		}
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

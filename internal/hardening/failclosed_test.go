@@ -239,7 +239,7 @@ func TestFailClosedEndToEnd(t *testing.T) {
 			{"sendMail", "POST", u + "/sendMail", "application/json", `{"message":{"subject":"s","toRecipients":[` + att(member2) + `]}}`, 202, []string{member, member2}},
 			{"sendMail MIME", "POST", u + "/sendMail", "text/plain", mimeMail("From: " + member + "\r\nTo: " + member2 + "\r\n"), 202, []string{member, member2}},
 			{"draft", "POST", u + "/messages", "application/json", `{"subject":"s","toRecipients":[` + att(member2) + `]}`, 201, []string{member, member2}},
-			{"forward", "POST", u + "/messages/AAMkAD/forward", "application/json", `{"toRecipients":[` + att(member2) + `]}`, 202, []string{member, member2}},
+			{"forward", "POST", u + "/messages/" + fromNonMember + "/forward", "application/json", `{"toRecipients":[` + att(member2) + `]}`, 202, []string{member, member2}},
 			{"meeting", "POST", u + "/onlineMeetings", "application/json", `{"subject":"s","participants":{"attendees":[{"upn":"` + member2 + `"}]}}`, 201, []string{member, member2}},
 		} {
 			_, id := forwarded(t, tt.name, tt.method, tt.path, tt.ct, tt.body, tt.status)
