@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,14 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"net/netip"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -28,12 +23,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/config"
 	"github.com/graph-proxy/graph-proxy/internal/handshake"
-	"github.com/graph-proxy/graph-proxy/internal/policysource"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/internal/vaultkey"
 	"github.com/graph-proxy/graph-proxy/policy"
@@ -386,216 +379,6 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		})
 	}
 	return runServers(ctx, servers, cfg.ShutdownTimeout, log, background...)
-}
-
-// policySourced is where the policy comes from, with what serve says
-// about it.
-type policySourced struct {
-	policy.Source
-	name   string // the file, or the secret's URI without a version
-	polled bool   // a Key Vault secret, read every poll interval
-	fix    func(error) string
-}
-
-// policySource is the policy's source: the file, or the Key Vault secret
-// read with the managed identity (the same identity, and client, as the
-// proxy's other Azure calls).
-func policySource(cfg config.Config, loginURL *url.URL, client *http.Client) (policySourced, error) {
-	kv := cfg.Policy.KeyVault
-	if kv.SecretURI == "" {
-		return policySourced{Source: policy.FileSource{Path: cfg.Policy.File}, name: cfg.Policy.File,
-			fix: func(error) string { return "make policy.file readable by the proxy" }}, nil
-	}
-	mi, err := upstream.NewCredential(upstream.Options{Mode: config.ModeManagedIdentity,
-		ManagedIdentityClientID: cfg.Upstream.ManagedIdentityClientID, LoginURL: loginURL, HTTPClient: client})
-	if err != nil {
-		return policySourced{}, fmt.Errorf("policy.keyVault: %w", err)
-	}
-	vaultURL, name := kv.Secret()
-	secret, err := policysource.NewSecret(policysource.SecretOptions{
-		VaultURL:                             vaultURL,
-		Name:                                 name,
-		Credential:                           mi,
-		HTTPClient:                           client,
-		PollInterval:                         kv.PollInterval,
-		DisableChallengeResourceVerification: kv.DisableChallengeResourceVerification,
-	})
-	if err != nil {
-		return policySourced{}, fmt.Errorf("policy.keyVault.secretURI: %w", err)
-	}
-	return policySourced{Source: secret, name: secret.String(), polled: true, fix: secret.Fix}, nil
-}
-
-// policyStatus is what /status says of the policy's source: when the policy
-// in force was loaded, when the source was last read, and since when reads
-// fail.
-type policyStatus struct {
-	mu           sync.Mutex
-	loadedAt     time.Time
-	lastRead     time.Time // last successful read
-	failingSince time.Time // first failed read since then; zero when reads succeed
-	lastError    string
-}
-
-// read records a successful read (that loaded a version, if loaded) and
-// returns since when reads had failed, zero if they had not.
-func (s *policyStatus) read(now time.Time, loaded bool) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	since := s.failingSince
-	s.lastRead, s.failingSince, s.lastError = now, time.Time{}, ""
-	if loaded {
-		s.loadedAt = now
-	}
-	return since
-}
-
-// failed records a failed read and returns since when reads fail.
-func (s *policyStatus) failed(now time.Time, err error) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failingSince.IsZero() {
-		s.failingSince = now
-	}
-	s.lastError = err.Error()
-	return s.failingSince
-}
-
-// age is the whole seconds since the last successful read.
-func (s *policyStatus) age() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int64(time.Since(s.lastRead) / time.Second)
-}
-
-func (s *policyStatus) status(p *policy.Policy, rev policy.Revision) map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	source := map[string]any{"name": rev.Name, "version": rev.Version, "lastRead": s.lastRead, "ok": s.failingSince.IsZero()}
-	if !s.failingSince.IsZero() {
-		source["failingSince"], source["error"] = s.failingSince, s.lastError
-	}
-	return map[string]any{"digest": p.Digest, "loadedAt": s.loadedAt, "mode": modeName(p), "source": source}
-}
-
-// hangups delivers SIGHUP until ctx ends.
-func hangups(ctx context.Context) <-chan struct{} {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP)
-	out := make(chan struct{})
-	go func() {
-		defer signal.Stop(sig)
-		for {
-			select {
-			case <-sig:
-				select {
-				case out <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
-}
-
-func modeName(p *policy.Policy) string {
-	if p.ReportOnly() {
-		return "report-only"
-	}
-	return "enforce"
-}
-
-// served is a server and its listener.
-type served struct {
-	srv *http.Server
-	ln  net.Listener
-}
-
-// runServers serves until ctx ends, then drains in-flight requests for at
-// most grace. background tasks run alongside and stop with them.
-func runServers(ctx context.Context, servers []*served, grace time.Duration, log *slog.Logger, background ...func(context.Context)) error {
-	g, gctx := errgroup.WithContext(ctx)
-	bgCtx, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-	for _, task := range background {
-		go task(bgCtx)
-	}
-	for _, s := range servers {
-		g.Go(func() error {
-			log.Info("serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil)
-			err := s.srv.Serve(s.ln) // a TLS server's listener is TLS already
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
-			return err
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), grace)
-			defer cancel()
-			if err := s.srv.Shutdown(sctx); err != nil {
-				// Past the grace period: cut what is left.
-				s.srv.Close()
-				return fmt.Errorf("shutdown: %w", err)
-			}
-			return nil
-		})
-	}
-	<-gctx.Done()
-	log.Info("shutting down", "grace", grace.String())
-	return g.Wait()
-}
-
-// adminServer serves /metrics, /status and, when enabled, /debug/pprof.
-func adminServer(tel *telemetry.Telemetry, status func() any, withPprof bool, log *slog.Logger) *http.Server {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", tel.MetricsHandler())
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(status())
-	})
-	if withPprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-}
-
-// auditMetrics exposes the audit pipeline's queue and failures.
-func auditMetrics(tel *telemetry.Telemetry, audit *auditlog.Log) error {
-	failed := func() int64 {
-		var n uint64
-		for _, s := range audit.Stats().Sinks {
-			n += s.Failed
-		}
-		return int64(n)
-	}
-	return errors.Join(
-		tel.Gauge("graph_proxy.audit.queue", "Audit records accepted and not yet written.", func() int64 { return int64(audit.Stats().Queued) }),
-		tel.Counter("graph_proxy.audit.rejected", "Calls refused because the audit log could not take their records.", func() int64 { return int64(audit.Stats().Rejected) }),
-		tel.Counter("graph_proxy.audit.sink_failures", "Records a sink gave up on while another sink took them.", failed),
-		tel.Counter("graph_proxy.audit.checkpoints_signed", "Chain heads signed by the checkpoint key.", func() int64 {
-			if cp := audit.Stats().Checkpoints; cp != nil {
-				return int64(cp.Signed)
-			}
-			return 0
-		}),
-		tel.Counter("graph_proxy.audit.checkpoint_failures", "Chain heads the checkpoint key could not sign (Key Vault unreachable, a role missing).", func() int64 {
-			if cp := audit.Stats().Checkpoints; cp != nil {
-				return int64(cp.Failed)
-			}
-			return 0
-		}),
-	)
 }
 
 // upstreamOptions are the token settings of the configuration.
