@@ -2,7 +2,6 @@ package graphsim
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -311,87 +310,6 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
 }
 
-// Compress returns a writer that gzips the answer to r when r accepts
-// gzip, as Graph does, and the function that completes it; otherwise w as
-// it is. The load harness's upstream uses it too.
-func Compress(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
-	if !acceptsGzip(r) {
-		return w, func() {}
-	}
-	g := &gzipWriter{ResponseWriter: w}
-	return g, g.close
-}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, v := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		if enc, _, _ := strings.Cut(strings.TrimSpace(v), ";"); strings.EqualFold(enc, "gzip") {
-			return true
-		}
-	}
-	return false
-}
-
-// gzipWriter compresses an answer that may have a body.
-type gzipWriter struct {
-	http.ResponseWriter
-	zw          *gzip.Writer
-	encoding    bool
-	wroteHeader bool
-}
-
-func (g *gzipWriter) WriteHeader(code int) {
-	if g.wroteHeader {
-		return
-	}
-	g.wroteHeader = true
-	if code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified {
-		g.encoding = true
-		g.Header().Set("Content-Encoding", "gzip")
-		g.Header().Del("Content-Length")
-		g.Header().Add("Vary", "Accept-Encoding")
-	}
-	g.ResponseWriter.WriteHeader(code)
-}
-
-func (g *gzipWriter) Write(b []byte) (int, error) {
-	if !g.wroteHeader {
-		g.WriteHeader(http.StatusOK)
-	}
-	if !g.encoding {
-		return g.ResponseWriter.Write(b)
-	}
-	if g.zw == nil {
-		g.zw = newGzip(g.ResponseWriter)
-	}
-	return g.zw.Write(b)
-}
-
-func (g *gzipWriter) Flush() {
-	if g.zw != nil {
-		g.zw.Flush()
-	}
-	http.NewResponseController(g.ResponseWriter).Flush()
-}
-
-func (g *gzipWriter) close() {
-	if g.encoding && g.zw == nil {
-		g.zw = newGzip(g.ResponseWriter) // an empty body, still gzip
-	}
-	if g.zw != nil {
-		g.zw.Close()
-		gzipWriters.Put(g.zw)
-	}
-}
-
-// gzipWriters are reused: a gzip.Writer's state is some hundreds of KB.
-var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-
-func newGzip(w io.Writer) *gzip.Writer {
-	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(w)
-	return zw
-}
-
 func (g *Graph) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 	// Graph's challenge; the proxy must not relay it to callers.
 	w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="`+g.entra.URL+`/common/oauth2/authorize", client_id="`+GraphAppID+`"`)
@@ -673,88 +591,4 @@ func (g *Graph) page(w http.ResponseWriter, r *http.Request, context string, ite
 		out["@odata.nextLink"] = g.URL + r.URL.EscapedPath() + "?" + raw + "$skiptoken=" + url.QueryEscape(tok)
 	}
 	return out, true
-}
-
-func (g *Graph) listUsers(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readUsers...) {
-		return
-	}
-	g.mu.Lock()
-	items := make([]map[string]any, 0, len(g.users))
-	for _, u := range g.users {
-		items = append(items, selectFields(r, u.json()))
-	}
-	g.mu.Unlock()
-	if out, ok := g.page(w, r, "users", items); ok {
-		writeOData(w, http.StatusOK, out)
-	}
-}
-
-func (g *Graph) getUser(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readUsers...) {
-		return
-	}
-	if u := g.lookup(w, r); u != nil {
-		out := selectFields(r, u.json())
-		out["@odata.context"] = g.URL + "/" + r.PathValue("version") + "/$metadata#users/$entity"
-		writeOData(w, http.StatusOK, out)
-	}
-}
-
-// usersDelta pages through all users, then hands out a deltaLink; following
-// it returns the users changed since.
-func (g *Graph) usersDelta(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, readUsers...) {
-		return
-	}
-	since := -1
-	if t := r.URL.Query().Get("$deltatoken"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid delta token.")
-			return
-		}
-		since = n
-	}
-	g.mu.Lock()
-	var items []map[string]any
-	for _, u := range g.users {
-		if since < 0 || u.modified > since {
-			items = append(items, selectFields(r, u.json()))
-		}
-	}
-	items = append(items, g.removedSince(since)...)
-	changes := g.changes
-	g.mu.Unlock()
-	out, ok := g.page(w, r, "users", items)
-	if !ok {
-		return
-	}
-	if _, more := out["@odata.nextLink"]; !more {
-		out["@odata.deltaLink"] = g.URL + r.URL.EscapedPath() + "?$deltatoken=" + strconv.Itoa(changes)
-	}
-	writeOData(w, http.StatusOK, out)
-}
-
-func (g *Graph) checkMemberGroups(w http.ResponseWriter, r *http.Request) {
-	u := g.authorize(w, r, readMembers...)
-	if u == nil {
-		return
-	}
-	var body struct {
-		GroupIDs []string `json:"groupIds"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil || len(body.GroupIDs) == 0 || len(body.GroupIDs) > 20 {
-		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "groupIds must list 1 to 20 group ids.")
-		return
-	}
-	g.mu.Lock()
-	member := []string{}
-	for _, id := range body.GroupIDs {
-		if g.groups[id][u.ID] {
-			member = append(member, id)
-		}
-	}
-	g.mu.Unlock()
-	writeOData(w, http.StatusOK, map[string]any{"@odata.context": g.URL + "/v1.0/$metadata#Collection(Edm.String)", "value": member})
 }
