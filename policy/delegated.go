@@ -187,12 +187,20 @@ func (p *Policy) CallerForDelegatedApp(appID string) (string, bool) {
 
 // DelegatedScopesNeeded returns the Graph delegated permissions the
 // proxy's app registration needs consented for this policy: every rule's
-// delegatedScope. Sorted.
+// delegatedScope, and the scopes with which the proxy reads the items its
+// calls refer to where the rule's own does not allow it (ReferenceReads).
+// Sorted.
 func (p *Policy) DelegatedScopesNeeded() []string {
 	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
 	for _, r := range p.rules {
-		if r.delegatedScope != "" && !slices.Contains(out, r.delegatedScope) {
-			out = append(out, r.delegatedScope)
+		add(r.delegatedScope)
+		for _, read := range ReferenceReads {
+			add(r.delegatedReads[read.Item])
 		}
 	}
 	slices.Sort(out)

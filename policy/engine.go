@@ -84,6 +84,10 @@ type rule struct {
 	// than the signed-in one.
 	delegatedScope string
 	otherUsers     bool
+	// delegatedReads are the delegated scopes the proxy's reads of the
+	// items this rule's calls refer to need beyond delegatedScope, by
+	// ReferenceRead.Item (readpermissions.go).
+	delegatedReads map[string]string
 }
 
 // Args are what a Decider decides on. A struct keeps the Decider interface
@@ -217,15 +221,20 @@ func (d *Decision) Refuse(reason string) {
 func (p *Policy) ReportOnly() bool { return p.reportOnly }
 
 // Permissions returns the Graph application permissions the proxy's own
-// identity needs for this policy: every rule's permission, and
-// GroupMember.Read.All when a caller is scoped to a group (the proxy
-// checks membership through Graph). Sorted.
+// identity needs for this policy: every rule's permission; the one that
+// lets the proxy read the items calls refer to (a reply's message, a
+// cancelled event: ReferenceReads) when no permission of the policy
+// already allows it; and GroupMember.Read.All when a caller is scoped to a
+// group (the proxy checks membership through Graph). Sorted.
 func (p *Policy) Permissions() []string {
 	set := map[string]bool{}
 	for _, r := range p.rules {
 		if r.permission != "" {
 			set[r.permission] = true
 		}
+	}
+	for _, read := range appReadPermissions(p.rules, set) {
+		set[read] = true
 	}
 	for _, c := range p.callerOrder {
 		if c.group != "" {
@@ -441,6 +450,13 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 	if reason, refusal := p.checkBody(c, r, a, &d); reason != "" {
 		d.Reason, d.Refusal = reason, refusal
 		return d
+	}
+	if d.Lookup != nil && rt.actor != nil {
+		// The proxy reads the item with the user's token: it must carry
+		// the scope of that read too.
+		if s := r.readScope(d.Lookup); s != "" {
+			d.Scopes = append(d.Scopes, s)
+		}
 	}
 	if c.group != "" && len(d.Targets) == 0 && !(len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")) {
 		// A call that names no user (a group's, a site's or a drive's by

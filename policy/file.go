@@ -356,6 +356,7 @@ func (l *policyLoader) compile(f *fileSchema) *Policy {
 			l.add(l.lineOf("rules", i, "permission"), name, "no caller holds %s, so no caller can use this rule; add it to a caller's permissions or remove the rule", r.permission)
 		}
 		l.checkDelegatedHeld(i, r, p)
+		r.delegatedReads = delegatedReadScopes(r)
 		for _, m := range r.methods {
 			for _, v := range r.versions {
 				k := key{m, strings.ToLower(normalizeTemplate(r.tmpl)), v}
