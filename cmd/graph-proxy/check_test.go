@@ -89,4 +89,24 @@ func TestCheck(t *testing.T) {
 			t.Error("a token was printed")
 		}
 	})
+	t.Run("missing the permission of a reference read", func(t *testing.T) {
+		// A reply's message is read by the proxy before the reply is
+		// decided: without Mail.ReadBasic.All every reply is refused.
+		pol := strings.Replace(proxytest.DefaultPolicy, "OnlineMeetings.ReadWrite.All]", "OnlineMeetings.ReadWrite.All, Mail.Send]", 1) +
+			`  - { id: reply, method: POST, path: "/users/{user}/messages/{id}/reply", permission: Mail.Send }` + "\n" +
+			"mail:\n  recipientDomains: [contoso.example]\n"
+		env := checkEnv(t, pol)
+		var out strings.Builder
+		err := run(t.Context(), []string{"check", "--json"}, env, &out, &out)
+		if code := exitCode(err, &out); code != 1 {
+			t.Fatalf("exit %d; want 1:\n%s", code, out.String())
+		}
+		var rep checkReport
+		if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out.String())
+		}
+		if rep.OK || strings.Join(rep.Missing, ",") != "Mail.ReadBasic.All,Mail.Send" {
+			t.Errorf("report %+v", rep)
+		}
+	})
 }

@@ -242,8 +242,10 @@ func printDecision(w io.Writer, indent string, d policy.Decision, sub bool) {
 }
 
 // policyPermissions lists the Graph application permissions the proxy's
-// identity needs for a policy: what scripts/Grant-GraphPermissions.ps1
-// grants.
+// identity needs for a policy (policy.Policy.Permissions: the rules', and
+// those of the proxy's own reads of the items replies and event changes
+// refer to): what scripts/Grant-GraphPermissions.ps1 grants and
+// graph-proxy check expects the token to hold.
 func policyPermissions(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("policy permissions", stderr)
 	if err := fs.Parse(args); err != nil {

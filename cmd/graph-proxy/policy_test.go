@@ -36,7 +36,27 @@ func TestPolicyPermissions(t *testing.T) {
 	if code != 0 || out != "Calendars.ReadBasic\nCalendars.ReadWrite\nGroupMember.Read.All\nOnlineMeetings.ReadWrite.All\nUser.ReadBasic.All\n" {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
+	// A reply is decided on the message's sender, which the proxy reads
+	// from Graph: the permission of that read is listed with the rule's.
+	file := filepath.Join(t.TempDir(), "reply.yaml")
+	os.WriteFile(file, []byte(replyPolicy), 0o600)
+	out, code = runCmd(t, "policy", "permissions", file)
+	if code != 0 || out != "Mail.ReadBasic.All\nMail.Send\n" {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
 }
+
+// replyPolicy allows replies, with the permission that sends them only.
+const replyPolicy = `version: 1
+callers:
+  - name: vendor
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [Mail.Send]
+mail:
+  recipientDomains: [contoso.example]
+rules:
+  - { id: reply, method: POST, path: "/users/{user}/messages/{id}/reply", permission: Mail.Send }
+`
 
 // runCmdEnv is runCmd with an environment.
 func runCmdEnv(t *testing.T, env []string, args ...string) (string, int) {
