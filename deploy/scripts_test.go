@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -46,6 +47,7 @@ var cmdlets = map[string]cmdDoc{
 	"Get-Command":      {source: learnPSCore + "get-command", params: []string{"Name"}},
 	"Get-Content":      {source: learnPSMgmt + "get-content", params: []string{"LiteralPath", "Raw"}},
 	"Get-Date":         {source: learnPSUtility + "get-date"},
+	"ForEach-Object":   {source: learnPSCore + "foreach-object"},
 	"Get-Module":       {source: learnPSCore + "get-module", params: []string{"ListAvailable", "Name"}},
 	"Import-Module":    {source: learnPSCore + "import-module", params: []string{"Name"}},
 	"Install-Module":   {source: "https://learn.microsoft.com/powershell/module/powershellget/install-module", params: []string{"Scope"}},
@@ -507,17 +509,43 @@ func TestScriptPolicyParser(t *testing.T) {
 	if c, g := scriptPattern(t, teams, "policyComment"), scriptPattern(t, teams, "policyGroup"); c.String() != comment.String() || g.String() != group.String() {
 		t.Errorf("Add-Teams-Access-Policy.ps1 reads users.group unlike Grant-GraphPermissions.ps1:\n%s %s\n%s %s", c, g, comment, group)
 	}
-	// Get-PolicyPermission, line by line as the script does it.
-	scriptRead := func(yaml string) (perms, groups []string) {
+	reads := scriptReferenceReads(t, grant)
+	// Get-PolicyPermission, as the script does it; refused is set where
+	// the script refuses to read the policy without graph-proxy.
+	scriptRead := func(yaml string) (perms, groups []string, refused bool) {
 		set := map[string]bool{}
+		var code, paths []string
 		for _, line := range regexp.MustCompile(`\r?\n`).Split(yaml, -1) {
-			code := comment.ReplaceAllString(line, "")
-			for _, m := range perm.FindAllStringSubmatch(code, -1) {
+			code = append(code, comment.ReplaceAllString(line, ""))
+		}
+		for _, line := range code {
+			for _, m := range perm.FindAllStringSubmatch(line, -1) {
 				set[m[1]] = true
 			}
-			for _, m := range group.FindAllStringSubmatch(code, -1) {
+			for _, m := range group.FindAllStringSubmatch(line, -1) {
 				groups = append(groups, m[1])
 			}
+			for _, m := range reads.path.FindAllStringSubmatch(line, -1) {
+				paths = append(paths, m[1]+m[2]+m[3])
+			}
+		}
+		rules := reads.rules(code)
+		if n := len(slices.Concat(slices.Collect(func(yield func([]string) bool) {
+			for _, r := range rules {
+				if !yield(r.paths) {
+					return
+				}
+			}
+		})...)); n != len(paths) {
+			rules = []scriptRule{{paths: paths}}
+		}
+		for _, item := range []struct {
+			name     string
+			covering []string
+		}{{"message", reads.messageCovering}, {"event", reads.eventCovering}} {
+			needed := slices.ContainsFunc(rules, func(r scriptRule) bool { return reads.reads(r, item.name) })
+			covered := slices.ContainsFunc(item.covering, func(n string) bool { return set[n] })
+			refused = refused || needed && !covered
 		}
 		if len(groups) > 0 {
 			set["GroupMember.Read.All"] = true
@@ -526,7 +554,7 @@ func TestScriptPolicyParser(t *testing.T) {
 			perms = append(perms, p)
 		}
 		sort.Strings(perms)
-		return perms, groups
+		return perms, groups, refused
 	}
 
 	policies := map[string]string{"proxytest.DefaultPolicy": proxytest.DefaultPolicy}
@@ -544,31 +572,224 @@ func TestScriptPolicyParser(t *testing.T) {
 	policies["quoted"] = strings.Replace(engage, "permission: User.ReadBasic.All", `permission: "User.ReadBasic.All"`, 1)
 	policies["unscoped"] = strings.Replace(strings.Replace(engage, `      group: "90000000-0000-4000-8000-000000000001"`, `      # group: "90000000-0000-4000-8000-000000000001"`, 1),
 		"      withoutGroup:\n        domains: [vendor.example]\n        addresses: [room-1@contoso.example]\n", "", 1)
-	loaded := 0
+	// Policies whose replies or event changes need a read permission the
+	// rules do not name (refused by the script), and one whose rules name
+	// it.
+	const mail = "mail:\n  recipientDomains: [contoso.example]\n"
+	policies["reply"] = engage + `  - { id: reply, method: POST, path: "/users/{user}/messages/{id}/reply", permission: Calendars.ReadWrite }` + "\n" + mail
+	policies["reply covered"] = strings.Replace(engage, "      - User.ReadBasic.All\n", "      - User.ReadBasic.All\n      - Mail.ReadBasic.All\n", 1) + "  - { id: reply, method: POST, path: \"/users/{user}/messages/{id}/reply\", permission: Calendars.ReadWrite }\n" +
+		"  - { id: read, method: GET, path: '/users/{user}/messages', permission: Mail.ReadBasic.All }\n" + mail
+	policies["event deleted"] = `version: 1
+callers:
+  - name: vendor
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [OnlineMeetings.ReadWrite.All]
+rules:
+  - id: meeting-events
+    method:
+      - GET
+      - DELETE
+    path: /users/{user}/events/{id}
+    permission: OnlineMeetings.ReadWrite.All
+`
+	loaded := map[string]bool{}
 	for name, text := range policies {
 		p, err := policy.Parse(name, []byte(text))
 		if err != nil {
 			continue // the script reads what loads; lint says why the rest does not
 		}
-		loaded++
-		got, groups := scriptRead(text)
-		if want := p.Permissions(); !slices.Equal(got, want) {
+		loaded[name] = true
+		got, groups, refused := scriptRead(text)
+		want := p.Permissions()
+		switch {
+		case refused && (name == "proxytest.DefaultPolicy" || strings.HasPrefix(name, "../examples/")):
+			t.Errorf("%s: the script refuses to read the example policy without graph-proxy (graph-proxy policy permissions says %v)", name, want)
+		case !refused && !slices.Equal(got, want):
 			t.Errorf("%s: the scripts read permissions %v; graph-proxy policy permissions says %v", name, got, want)
 		}
 		if name == "unscoped" && len(groups) != 0 {
 			t.Errorf("%s: a commented-out group was read: %v", name, groups)
 		}
+		if wantRefused := name == "reply" || name == "event deleted"; refused != wantRefused || wantRefused && len(want) == len(got) {
+			t.Errorf("%s: the script refuses %v; want %v (graph-proxy policy permissions says %v)", name, refused, wantRefused, want)
+		}
 	}
-	if loaded < 6 {
-		t.Errorf("only %d policies loaded: the comparison proves little", loaded)
+	if len(loaded) < 9 || !loaded["reply"] || !loaded["reply covered"] || !loaded["event deleted"] {
+		t.Errorf("only %v loaded: the comparison proves little", slices.Sorted(maps.Keys(loaded)))
+	}
+	if len(policy.ReferenceRoutes()) < 5 {
+		t.Errorf("policy.ReferenceRoutes lists %d routes: the route model resolves more", len(policy.ReferenceRoutes()))
 	}
 	// Every permission name the policy package knows is one the script's
 	// pattern can read.
 	for _, name := range policy.Permissions {
-		if got, _ := scriptRead("    permission: " + name); !slices.Contains(got, name) {
+		if got, _, _ := scriptRead("    permission: " + name); !slices.Contains(got, name) {
 			t.Errorf("permission %s does not match $policyPermission", name)
 		}
 	}
+	// Every call the proxy reads an item for, as the route model has it,
+	// is one the script takes as such, however the rule spells it: so the
+	// script refuses what it cannot count rather than grant too little.
+	for _, rt := range policy.ReferenceRoutes() {
+		for _, method := range rt.Methods {
+			for _, path := range referenceRoutePaths(rt.Tail) {
+				text := fmt.Sprintf(`version: 1
+callers:
+  - name: vendor
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [Mail.Send]
+mail:
+  recipientDomains: [contoso.example]
+rules:
+  - id: call
+    method: %s
+    path: %s
+    permission: Mail.Send
+`, method, path)
+				p, err := policy.Parse(rt.Name, []byte(text))
+				if err != nil {
+					t.Errorf("%s %s: %v", method, path, err)
+					continue
+				}
+				if perms := p.Permissions(); len(perms) != 2 {
+					t.Errorf("%s %s: graph-proxy policy permissions says %v: no read of the %s", method, path, perms, rt.Item)
+				}
+				if _, _, refused := scriptRead(text); !refused {
+					t.Errorf("%s %s (%s): the script does not take it for a call that reads the %s", method, path, rt.Name, rt.Item)
+				}
+			}
+		}
+	}
+}
+
+// referenceRoutePaths spells a route's tail as rules may: each
+// alternative, "*" as a variable, the last segment also by Graph's
+// qualified name and as a variable.
+func referenceRoutePaths(tail []string) []string {
+	paths := []string{"/users/{user}"}
+	for i, seg := range tail {
+		alts := strings.Split(seg, "|")
+		if seg == "*" {
+			alts = []string{"{id}"}
+		} else if i == len(tail)-1 {
+			for _, a := range slices.Clone(alts) {
+				alts = append(alts, "microsoft.graph."+a, strings.ToUpper(a[:1])+a[1:])
+			}
+			alts = append(alts, "{action}")
+		}
+		var next []string
+		for _, p := range paths {
+			for _, a := range alts {
+				next = append(next, p+"/"+a)
+			}
+		}
+		paths = next
+	}
+	return paths
+}
+
+// scriptReads are Grant-GraphPermissions.ps1's patterns for the rules whose
+// calls the proxy reads an item for, and the permissions it takes as
+// allowing each read.
+type scriptReads struct {
+	rulesKey, item, path, method, message, event, changesEvent *regexp.Regexp
+	messageCovering, eventCovering                             []string
+}
+
+// scriptRule is a rule as the script reads it: its paths and methods.
+type scriptRule struct{ paths, methods []string }
+
+// rules is Get-PolicyRuleText and the reading of each item's paths and
+// methods.
+func (r scriptReads) rules(code []string) []scriptRule {
+	var items []string
+	inRules, indent, item, open := false, -1, "", false
+	for _, line := range code {
+		if r.rulesKey.MatchString(line) {
+			inRules = true
+			continue
+		}
+		if inRules && regexp.MustCompile(`^[^\s-]`).MatchString(line) {
+			inRules = false
+		}
+		if !inRules {
+			continue
+		}
+		if m := r.item.FindStringSubmatch(line); m != nil && (indent < 0 || len(m[1]) == indent) {
+			indent = len(m[1])
+			if open {
+				items = append(items, item)
+			}
+			item, open = "", true
+		}
+		if open {
+			item += line + "\n"
+		}
+	}
+	if open {
+		items = append(items, item)
+	}
+	var out []scriptRule
+	for _, text := range items {
+		var rule scriptRule
+		for _, m := range r.path.FindAllStringSubmatch(text, -1) {
+			rule.paths = append(rule.paths, m[1]+m[2]+m[3])
+		}
+		for _, m := range r.method.FindAllStringSubmatch(text, -1) {
+			rule.methods = append(rule.methods, strings.ToUpper(m[1]))
+		}
+		out = append(out, rule)
+	}
+	return out
+}
+
+// reads is Test-PolicyRead.
+func (r scriptReads) reads(rule scriptRule, item string) bool {
+	methods := rule.methods
+	if len(methods) == 0 {
+		methods = []string{"POST", "PATCH", "DELETE"}
+	}
+	post := slices.Contains(methods, "POST")
+	change := slices.Contains(methods, "PATCH") || slices.Contains(methods, "DELETE")
+	for _, p := range rule.paths {
+		if item == "message" && post && r.message.MatchString(p) {
+			return true
+		}
+		if item == "event" && (post && r.event.MatchString(p) || change && r.changesEvent.MatchString(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// scriptReferenceReads reads them from the script, and checks the
+// permissions against policy.ReferenceReads.
+func scriptReferenceReads(t *testing.T, src string) scriptReads {
+	t.Helper()
+	list := func(name string) []string {
+		m := regexp.MustCompile(`(?m)^\$` + name + ` = '([^']*)'$`).FindStringSubmatch(src)
+		if m == nil {
+			t.Fatalf("no $%s = '...'", name)
+		}
+		return strings.Fields(m[1])
+	}
+	r := scriptReads{
+		rulesKey: scriptPattern(t, src, "policyRulesKey"), item: scriptPattern(t, src, "policyItem"),
+		path: scriptPattern(t, src, "policyPath"), method: scriptPattern(t, src, "policyMethod"),
+		message: scriptPattern(t, src, "policyReadsMessage"), event: scriptPattern(t, src, "policyReadsEvent"),
+		changesEvent:    scriptPattern(t, src, "policyChangesEvent"),
+		messageCovering: list("messageReadCovering"), eventCovering: list("eventReadCovering"),
+	}
+	for _, read := range policy.ReferenceReads {
+		got := map[string][]string{"message": r.messageCovering, "event": r.eventCovering}[read.Item]
+		if !slices.Equal(got, read.Covering) {
+			t.Errorf("the script takes %v as allowing the read of a %s; policy.ReferenceReads says %v", got, read.Item, read.Covering)
+		}
+	}
+	if len(policy.ReferenceReads) != 2 {
+		t.Errorf("policy.ReferenceReads has %d kinds of item; the script knows message and event", len(policy.ReferenceReads))
+	}
+	return r
 }
 
 // The Move script's order: nothing is destroyed before its replacement

@@ -148,3 +148,27 @@ func (r *rule) readScope(l *Lookup) string {
 	}
 	return ""
 }
+
+// ReferenceRoute is a kind of call the proxy decides by first reading the
+// item it refers to: its methods, the last segments of its path (lower
+// case; "a|b" lists alternatives, "*" stands for any one segment), and
+// the ReferenceRead.Item it reads.
+type ReferenceRoute struct {
+	Name    string
+	Methods []string
+	Tail    []string
+	Item    string
+}
+
+// ReferenceRoutes lists the calls the proxy resolves, from the route
+// model: for the tools that read a policy without this package
+// (scripts/Grant-GraphPermissions.ps1), whose tests hold them to it.
+func ReferenceRoutes() []ReferenceRoute {
+	var out []ReferenceRoute
+	for _, rt := range routes {
+		if read := referenceRead(rt.resolve); read != nil {
+			out = append(out, ReferenceRoute{Name: rt.name, Methods: slices.Clone(rt.methods), Tail: slices.Clone(rt.tail), Item: read.Item})
+		}
+	}
+	return out
+}

@@ -17,15 +17,23 @@ What it grants, and to whom:
   the managed identity (output identityPrincipalId) in managedIdentity mode,
   the app registration's service principal (parameter appClientId) in the
   other modes;
-- the permissions: -Permissions, or else those the policy names: every
-  rule's permission, and GroupMember.Read.All when a caller is scoped to a
-  group (users.group), as `graph-proxy policy permissions` and
-  `graph-proxy check` count them. The policy is -PolicyFile, or else the one
-  in force: the newest version of the deployment's Key Vault secret
-  (outputs keyVaultName and policySecretUri), which the proxy follows;
-  and Directory.Read.All, with which the proxy looks for ways around it
-  (Graph access the vendor's apps hold of their own; mediation.interval),
-  unless -SkipMediationCheck.
+- the permissions: -Permissions, or else those the policy needs, as
+  `graph-proxy policy permissions` and `graph-proxy check` count them: every
+  rule's permission; the one with which the proxy reads the item a reply,
+  a draft sent by id or an event change refers to (Mail.ReadBasic.All,
+  Calendars.ReadBasic.All), unless a permission the policy names allows
+  that read; and GroupMember.Read.All when a caller is scoped to a group
+  (users.group). The policy is -PolicyFile, or else the one in force: the
+  newest version of the deployment's Key Vault secret (outputs
+  keyVaultName and policySecretUri), which the proxy follows; and
+  Directory.Read.All, with which the proxy looks for ways around it (Graph
+  access the vendor's apps hold of their own; mediation.interval), unless
+  -SkipMediationCheck.
+
+Without -GraphProxy the policy is read without graph-proxy's route model:
+a policy that may have rules whose calls the proxy reads an item for, and
+names no permission that allows the read, is refused, and the script asks
+for -GraphProxy (with -PolicyFile) or -Permissions instead of guessing.
 
 It grants the permissions the principal lacks and reports — or with
 -RemoveExcess removes — those it holds but the policy never uses. Running it
@@ -112,16 +120,115 @@ $policyComment = '(^|\s)#.*$'
 $policyPermission = '(?:^|[\s{,])permission:\s*["'']?([A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+)["'']?\s*(?:[,}]|$)'
 $policyGroup = '(?:^|[\s{,])group:\s*["'']?([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\b'
 
+# Calls the proxy decides by first reading the item they refer to, with
+# its own token (graph-proxy's route model, policy/routes.go: a reply's or
+# a sent draft's message, POST; a cancelled or answered event's people,
+# POST, an updated or deleted event's, PATCH or DELETE). Without the route
+# model a rule is taken as such a call's whenever it could be one: a
+# variable stands for any segment, a rule whose methods cannot be told
+# (flow-style rules:, no method found) for every method, and a method's
+# name anywhere in the rule (an id such as delete-event) as its method. A
+# false alarm only refuses the fallback.
+$policyRulesKey = '^rules:'
+$policyItem = '^(\s*)-(\s|$)'
+$policyPath = '(?:^|[\s{,])path:\s*(?:"([^"]*)"|''([^'']*)''|([^\s,]+))'
+$policyMethod = '(?i)\b(GET|POST|PUT|PATCH|DELETE)\b'
+$policyReadsMessage = '(?i)/(?:messages|\{[^/]*\})/[^/]+/(?:(?:microsoft\.)?graph\.)?(?:reply|replyall|send|\{[^/]*\})[^/]*$'
+$policyReadsEvent = '(?i)/(?:events|instances|calendarview|exceptionoccurrences|\{[^/]*\})/[^/]+/(?:(?:microsoft\.)?graph\.)?(?:cancel|accept|decline|tentativelyaccept|\{[^/]*\})[^/]*$'
+$policyChangesEvent = '(?i)/(?:events|instances|calendarview|exceptionoccurrences|\{[^/]*\})/[^/]+$'
+# The permissions that let the proxy read each kind of item
+# (policy.ReferenceReads' Covering): with one of them in the policy, the
+# read needs nothing more.
+$messageReadCovering = 'Mail.ReadBasic.All Mail.ReadBasic Mail.Read Mail.ReadWrite Mail.Read.Shared Mail.ReadWrite.Shared'
+$eventReadCovering = 'Calendars.ReadBasic.All Calendars.ReadBasic Calendars.Read Calendars.ReadWrite Calendars.Read.Shared Calendars.ReadWrite.Shared'
+
+# The text of each item of the policy's rules: (block or flow style, one
+# item a line or several); comments are gone.
+function Get-PolicyRuleText([string[]] $Code) {
+    $items = [System.Collections.Generic.List[string]]::new()
+    $inRules = $false
+    $indent = -1
+    $item = $null
+    foreach ($line in $Code) {
+        if ($line -match $policyRulesKey) {
+            $inRules = $true
+            continue
+        }
+        if ($inRules -and $line -match '^[^\s-]') {
+            $inRules = $false
+        }
+        if (-not $inRules) {
+            continue
+        }
+        if ($line -match $policyItem -and ($indent -lt 0 -or $Matches[1].Length -eq $indent)) {
+            $indent = $Matches[1].Length
+            if ($null -ne $item) {
+                $items.Add($item)
+            }
+            $item = ''
+        }
+        if ($null -ne $item) {
+            $item += $line + "`n"
+        }
+    }
+    if ($null -ne $item) {
+        $items.Add($item)
+    }
+    return $items
+}
+
+# Whether a rule (its paths and methods) may be a call the proxy reads a
+# message or an event for.
+function Test-PolicyRead([string[]] $Paths, [string[]] $Methods, [string] $Item) {
+    if ($Methods.Count -eq 0) {
+        $Methods = @('POST', 'PATCH', 'DELETE')
+    }
+    foreach ($path in $Paths) {
+        $post = $Methods -contains 'POST'
+        $change = ($Methods -contains 'PATCH') -or ($Methods -contains 'DELETE')
+        if ($Item -eq 'message' -and $post -and $path -match $policyReadsMessage) {
+            return $true
+        }
+        if ($Item -eq 'event' -and (($post -and $path -match $policyReadsEvent) -or ($change -and $path -match $policyChangesEvent))) {
+            return $true
+        }
+    }
+    return $false
+}
+
 function Get-PolicyPermission([string] $Yaml) {
     $found = [System.Collections.Generic.SortedSet[string]]::new([System.StringComparer]::Ordinal)
     $scoped = $false
-    foreach ($line in $Yaml -split '\r?\n') {
-        $code = $line -replace $policyComment, ''
-        foreach ($m in [regex]::Matches($code, $policyPermission)) {
+    $code = @($Yaml -split '\r?\n' | ForEach-Object { $_ -replace $policyComment, '' })
+    $allPaths = [System.Collections.Generic.List[string]]::new()
+    foreach ($line in $code) {
+        foreach ($m in [regex]::Matches($line, $policyPermission)) {
             [void] $found.Add($m.Groups[1].Value)
         }
-        if ($code -match $policyGroup) {
+        if ($line -match $policyGroup) {
             $scoped = $true
+        }
+        foreach ($m in [regex]::Matches($line, $policyPath)) {
+            $allPaths.Add($m.Groups[1].Value + $m.Groups[2].Value + $m.Groups[3].Value)
+        }
+    }
+    # Each rule's paths with its methods; paths outside the items found
+    # count with every method.
+    $rules = @(foreach ($text in Get-PolicyRuleText $code) {
+            , @(
+                @([regex]::Matches($text, $policyPath) | ForEach-Object { $_.Groups[1].Value + $_.Groups[2].Value + $_.Groups[3].Value }),
+                @([regex]::Matches($text, $policyMethod) | ForEach-Object { $_.Groups[1].Value.ToUpperInvariant() })
+            )
+        })
+    $itemPaths = @($rules | ForEach-Object { $_[0] }).Count
+    if ($itemPaths -ne $allPaths.Count) {
+        $rules = @(, @(@($allPaths), @()))
+    }
+    foreach ($read in @(@('message', $messageReadCovering), @('event', $eventReadCovering))) {
+        $needed = @($rules | Where-Object { Test-PolicyRead $_[0] $_[1] $read[0] }).Count -gt 0
+        $covered = @($found | Where-Object { ($read[1] -split ' ') -contains $_ }).Count -gt 0
+        if ($needed -and -not $covered) {
+            throw "The policy may have rules whose calls the proxy decides by reading the $($read[0]) they refer to (a reply's message, an event's attendees or organizer), and names no permission that allows that read; which permission it then needs takes graph-proxy's route model. Pass -GraphProxy with the path of the graph-proxy binary and -PolicyFile, or -Permissions with what graph-proxy policy permissions FILE prints (for the policy in force, save it first: az keyvault secret show --vault-name <vault> --name <secret> --query value --output tsv)."
         }
     }
     if ($scoped) {
