@@ -99,7 +99,7 @@ BENCH_FLAGS ?= -rounds 10 -upstream-delay 300ms -in-flight 300,h2/300,h2/2000:2s
 bench: build
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q --no-install-recommends wrk nginx-light; }
-	$(GO) test -run='^$$' -bench=. -benchmem ./policy ./proxy/... ./auditlog
+	$(GO) test -run='^$$' -bench=. -benchmem ./policy ./proxy/... ./auditlog ./internal/handshake
 	$(GO) build -o .bench/bench ./bench
 	.bench/bench run -proxy $(BIN) $(BENCH_FLAGS)
 

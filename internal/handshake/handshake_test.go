@@ -274,7 +274,7 @@ func TestSilentClientHoldsNoOneUp(t *testing.T) {
 	resp.Body.Close()
 }
 
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -300,4 +300,90 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// BenchmarkHeldConnection: the server's stack memory per HTTP/1.1
+// connection whose request waits in the handler, as a call waits on
+// Graph, with the handshake on the serving goroutine (ServeTLS) and apart
+// (the listener). The handler waits about 4 KB deep, as the proxy's does
+// (its stages, then the HTTP/2 client's round trip): deep enough that the
+// collector never halves a 16 KB stack (it does below a quarter used).
+// The client writes its requests on the connections themselves, with no
+// goroutine of its own, so that the stacks counted are the server's: the
+// serving goroutine and net/http's background read.
+func BenchmarkHeldConnection(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		apart bool
+	}{{"ServeTLS", false}, {"apart", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			release := make(chan struct{})
+			var waiting sync.WaitGroup
+			s := startHeld(b, bc.apart, func() { waitDeep(7, func() { waiting.Done(); <-release }) })
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			var conns []*tls.Conn
+			defer func() {
+				close(release)
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for b.Loop() {
+				c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.pool, NextProtos: []string{"http/1.1"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns = append(conns, c)
+				waiting.Add(1)
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+					b.Fatal(err)
+				}
+				if len(conns) > 2000 {
+					b.Fatal("more connections than the benchmark means to hold: run it with -benchtime=Nx")
+				}
+			}
+			waiting.Wait()
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.StackInuse-before.StackInuse)/float64(len(conns)), "stack-B/conn")
+		})
+	}
+}
+
+// startHeld serves a handler that calls wait, for BenchmarkHeldConnection.
+func startHeld(b *testing.B, apart bool, wait func()) *server {
+	cert, pool := selfSigned(b)
+	s := &server{pool: pool}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { wait() }), TLSConfig: cfg,
+		ErrorLog: log.New(io.Discard, "", 0)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	go func() {
+		if apart {
+			srv.Serve(handshake.Listener(ln, cfg))
+		} else {
+			srv.ServeTLS(ln, "", "")
+		}
+	}()
+	b.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// waitDeep calls wait about 512 bytes of stack deeper for each depth.
+//
+//go:noinline
+func waitDeep(depth int, wait func()) byte {
+	var frame [480]byte
+	if depth == 0 {
+		wait()
+		return frame[0]
+	}
+	frame[depth] = byte(depth)
+	return waitDeep(depth-1, wait) + frame[depth]
 }
