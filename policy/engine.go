@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -21,7 +22,8 @@ type Policy struct {
 	includeResourceData bool
 	recipientDomains    []string
 	externalLinks       bool
-	warnings            []Problem // response paths that can never match
+	warnings            []Problem // response paths that can never match, permissions named by an alias
+	aliased             map[string]string
 }
 
 type caller struct {
@@ -248,6 +250,13 @@ func (p *Policy) Permissions() []string {
 	slices.Sort(out)
 	return out
 }
+
+// AliasedPermissions maps each permission name the policy gives by an
+// alias (ApplicationAliases: a delegated-only name where an application
+// permission belongs), as written, to the application permission it was
+// read as and Permissions lists; nil when there is none. check tells the
+// operator to write the application permission's name.
+func (p *Policy) AliasedPermissions() map[string]string { return maps.Clone(p.aliased) }
 
 // Limits returns a caller's limits; DefaultLimits for an unknown caller.
 func (p *Policy) Limits(caller string) Limits {

@@ -195,6 +195,11 @@ type policyLoader struct {
 	file     string
 	root     *yaml.Node
 	problems []Problem
+	// warnings are what lint says of a policy that loads, besides its
+	// responses' (permission names read by their alias); aliased maps
+	// each such name, as written, to the permission it was read as.
+	warnings []Problem
+	aliased  map[string]string
 }
 
 func (l *policyLoader) add(line int, rule, format string, args ...any) {
@@ -389,7 +394,9 @@ func (l *policyLoader) compile(f *fileSchema) *Policy {
 	}
 	l.checkPeopleRules(f, p)
 	l.compileContent(f, p)
-	p.warnings = l.compileResponses(f, p)
+	p.warnings = append(l.warnings, l.compileResponses(f, p)...)
+	slices.SortStableFunc(p.warnings, func(a, b Problem) int { return a.Line - b.Line })
+	p.aliased = l.aliased
 	return p
 }
 
@@ -445,7 +452,7 @@ func (l *policyLoader) compileCaller(i int, yc yamlCaller) *caller {
 		l.add(line(), name, "permissions are required: the Graph permissions this caller may exercise")
 	}
 	for j, perm := range yc.Permissions {
-		canon, ok := knownPermission[lowerASCII(perm)]
+		canon, ok := l.applicationPermission(line("permissions", j), name, perm)
 		if !ok {
 			l.add(line("permissions", j), name, "%s", unknownPermission(perm))
 			continue
@@ -506,12 +513,42 @@ func (l *policyLoader) compileCaller(i int, yc yamlCaller) *caller {
 	return c
 }
 
+// applicationPermission reads a permission name of the policy (at line,
+// in rule) as the application permission it stands for, noting a warning
+// when the name is an alias (ApplicationAliases).
+func (l *policyLoader) applicationPermission(line int, rule, name string) (string, bool) {
+	canon, aliased, ok := applicationPermission(name)
+	if aliased {
+		l.warnings = append(l.warnings, Problem{File: l.file, Line: line, Rule: rule, Reason: aliasReason(name, canon)})
+		if l.aliased == nil {
+			l.aliased = map[string]string{}
+		}
+		l.aliased[name] = canon
+	}
+	return canon, ok
+}
+
 func unknownPermission(perm string) string {
 	reason := fmt.Sprintf("unknown permission %q", perm)
-	if s := nearest(perm, Permissions); s != "" {
+	if s := nearestPermission(perm); s != "" {
 		reason += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return reason
+}
+
+// nearestPermission suggests the application permission closest to a
+// misspelt name, counting aliases: a typo of Calendars.ReadBasic is
+// answered with Calendars.ReadBasic.All.
+func nearestPermission(perm string) string {
+	candidates := slices.Clone(Permissions)
+	for alias := range ApplicationAliases {
+		candidates = append(candidates, alias)
+	}
+	s := nearest(perm, candidates)
+	if canon, ok := ApplicationAliases[s]; ok {
+		return canon
+	}
+	return s
 }
 
 func (l *policyLoader) compileRule(i int, yr yamlRule) *rule {
@@ -581,7 +618,7 @@ func (l *policyLoader) compileRule(i int, yr yamlRule) *rule {
 			l.add(line(), name, "permission is required: the least Graph permission this call needs")
 			ok = false
 		}
-	} else if canon, known := knownPermission[lowerASCII(yr.Permission)]; !known {
+	} else if canon, known := l.applicationPermission(line("permission"), name, yr.Permission); !known {
 		l.add(line("permission"), name, "%s", unknownPermission(yr.Permission))
 		ok = false
 	} else {

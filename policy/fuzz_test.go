@@ -205,10 +205,10 @@ func benchPolicy(b *testing.B, n int) *Policy {
 callers:
   - name: engage
     match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
-    permissions: [Calendars.ReadBasic, Calendars.ReadWrite, User.ReadBasic.All]
+    permissions: [Calendars.ReadBasic.All, Calendars.ReadWrite, User.ReadBasic.All]
 rules:
-  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
-  - { id: events, method: GET, path: "/users/{user}/calendar/events", query: [$select, $top], permission: Calendars.ReadBasic }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic.All }
+  - { id: events, method: GET, path: "/users/{user}/calendar/events", query: [$select, $top], permission: Calendars.ReadBasic.All }
 `)
 	for i := 2; i < n; i++ {
 		fmt.Fprintf(&sb, "  - { id: r%d, method: GET, path: \"/users/{user}/extension%d/items/{id}\", query: [$top], permission: User.ReadBasic.All }\n", i, i)

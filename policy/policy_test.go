@@ -239,7 +239,7 @@ func TestDecide(t *testing.T) {
 		{name: "unknown path", caller: "engage", method: "GET", url: "/v1.0/users/" + alice + "/messages", want: Deny, wantReason: "no rule matches GET v1.0 /users/alice@contoso.example/messages"},
 		{name: "wrong method", caller: "engage", method: "DELETE", url: "/v1.0/users/" + alice, want: Deny, wantReason: `rule "user-get" matches the path but not method DELETE`},
 		{name: "wrong version", caller: "engage", method: "GET", url: "/beta/users/" + alice, want: Deny, wantReason: `rule "user-get" matches the path but not version beta`},
-		{name: "permission not held", caller: "reader", method: "POST", url: "/v1.0/users/" + alice + "/calendar/getSchedule", body: sched, want: Deny, wantReason: `caller "reader" does not hold Calendars.ReadBasic, which rule "free-busy" needs`},
+		{name: "permission not held", caller: "reader", method: "POST", url: "/v1.0/users/" + alice + "/calendar/getSchedule", body: sched, want: Deny, wantReason: `caller "reader" does not hold Calendars.ReadBasic.All, which rule "free-busy" needs`},
 		{name: "unknown caller", caller: "stranger", method: "GET", url: "/v1.0/users/" + alice, want: Deny, wantReason: `caller "stranger" is not in the policy`},
 		{name: "getSchedule targets", caller: "engage", method: "POST", url: "/beta/users/" + alice + "/calendar/getSchedule", body: sched, want: Allow, wantRule: "free-busy", wantTargets: alice + "," + bob},
 		{name: "getSchedule as many schedules as allowed", caller: "engage", method: "POST", url: "/v1.0/users/" + alice + "/calendar/getSchedule",

@@ -20,7 +20,8 @@ import "slices"
 //     Mail.Read and Mail.ReadWrite read them too.
 //   - an event: application Calendars.ReadBasic.All (the app role's value,
 //     which the API reference writes Calendars.ReadBasic under
-//     Application), delegated Calendars.ReadBasic; both read every
+//     Application; a policy's Calendars.ReadBasic is read as it, see
+//     ApplicationAliases), delegated Calendars.ReadBasic; both read every
 //     property but body, attachments and extensions, which covers
 //     attendees and organizer. Calendars.Read and Calendars.ReadWrite read
 //     them too.

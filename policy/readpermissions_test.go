@@ -11,7 +11,7 @@ func readPolicy(rules string) string {
 callers:
   - name: vendor
     match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
-    permissions: [Mail.Send, Mail.ReadWrite, Mail.Read, Mail.ReadBasic.All, Calendars.ReadWrite, Calendars.Read, Calendars.ReadBasic, User.ReadBasic.All]
+    permissions: [Mail.Send, Mail.ReadWrite, Mail.Read, Mail.ReadBasic.All, Calendars.ReadWrite, Calendars.Read, Calendars.ReadBasic.All, User.ReadBasic.All]
     delegated: { scopes: [Mail.Send, Mail.Send.Shared, Mail.ReadWrite, Mail.ReadWrite.Shared, Calendars.ReadWrite, Calendars.ReadWrite.Shared, Calendars.Read, User.Read] }
 mail:
   recipientDomains: [contoso.example]
@@ -72,12 +72,16 @@ func TestPermissionsOfReferenceReads(t *testing.T) {
 			`  - { id: delete, method: DELETE, path: "/users/{user}/events/{id}", permission: Mail.Send }`,
 			"Calendars.ReadBasic.All,Mail.Send"},
 		{"an event read is not deleted",
-			`  - { id: get, method: GET, path: "/users/{user}/events/{id}", permission: Calendars.ReadBasic }`,
-			"Calendars.ReadBasic"},
-		{"Calendars.ReadBasic reads the event",
+			`  - { id: get, method: GET, path: "/users/{user}/events/{id}", permission: Calendars.ReadBasic.All }`,
+			"Calendars.ReadBasic.All"},
+		{"Calendars.ReadBasic.All reads the event",
+			"  - { id: decline, method: POST, path: \"/users/{user}/events/{id}/decline\", permission: Mail.Send }\n" +
+				`  - { id: read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }`,
+			"Calendars.ReadBasic.All,Mail.Send"},
+		{"Calendars.ReadBasic, read as Calendars.ReadBasic.All, reads the event",
 			"  - { id: decline, method: POST, path: \"/users/{user}/events/{id}/decline\", permission: Mail.Send }\n" +
 				`  - { id: read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic }`,
-			"Calendars.ReadBasic,Mail.Send"},
+			"Calendars.ReadBasic.All,Mail.Send"},
 		{"a rule reaching messages and events needs both reads",
 			`  - { id: any, method: POST, path: "/users/{user}/{collection}/{id}/{action}", permission: Mail.Send }`,
 			"Calendars.ReadBasic.All,Mail.ReadBasic.All,Mail.Send"},

@@ -355,9 +355,11 @@ func (l *policyLoader) compileResponses(f *fileSchema, p *Policy) (warnings []Pr
 	return warnings
 }
 
-// Warnings are what policy lint says about a policy that loads: response
-// paths that can never match (a property the route's answers do not have,
-// one outside the rule's select or fields, one removed already).
+// Warnings are what policy lint says about a policy that loads, in line
+// order: response paths that can never match (a property the route's
+// answers do not have, one outside the rule's select or fields, one
+// removed already), and permission names read by their alias
+// (ApplicationAliases).
 func (p *Policy) Warnings() []Problem { return p.warnings }
 
 // Pseudonymises reports whether some rule pseudonymises answers: the proxy

@@ -72,12 +72,12 @@ const baseResponsePolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
-    permissions: [Calendars.ReadBasic, User.ReadBasic.All]
+    permissions: [Calendars.ReadBasic.All, User.ReadBasic.All]
 rules:
   - id: events
     method: GET
     path: "/users/{user}/events"
-    permission: Calendars.ReadBasic
+    permission: Calendars.ReadBasic.All
     response:
       fields: [id, start, attendees]
       redact: [attendees.emailAddress.name]

@@ -31,9 +31,30 @@ func TestPolicyLint(t *testing.T) {
 	}
 }
 
+// A policy naming Calendars.ReadBasic where an application permission
+// belongs, as the examples did before, is valid: lint warns where, and
+// policy permissions lists the app role it is read as.
+func TestPolicyLintAlias(t *testing.T) {
+	data, err := os.ReadFile("../../examples/policy-engage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "old.yaml")
+	os.WriteFile(file, bytes.ReplaceAll(data, []byte("Calendars.ReadBasic.All"), []byte("Calendars.ReadBasic")), 0o600)
+	out, code := runCmd(t, "policy", "lint", file)
+	const warning = `warning: Calendars.ReadBasic is a delegated permission only: Microsoft Graph has no application permission of that name; read as Calendars.ReadBasic.All, its application counterpart, which the proxy's identity needs (write Calendars.ReadBasic.All)`
+	if code != 0 || !strings.Contains(out, "old.yaml: ok") || strings.Count(out, warning) != 4 || !strings.Contains(out, `old.yaml:21: caller "engage": `+warning) {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	out, code = runCmd(t, "policy", "permissions", file)
+	if code != 0 || out != "Calendars.ReadBasic.All\nCalendars.ReadWrite\nGroupMember.Read.All\nOnlineMeetings.ReadWrite.All\nUser.ReadBasic.All\n" {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
 func TestPolicyPermissions(t *testing.T) {
 	out, code := runCmd(t, "policy", "permissions", "../../examples/policy-engage.yaml")
-	if code != 0 || out != "Calendars.ReadBasic\nCalendars.ReadWrite\nGroupMember.Read.All\nOnlineMeetings.ReadWrite.All\nUser.ReadBasic.All\n" {
+	if code != 0 || out != "Calendars.ReadBasic.All\nCalendars.ReadWrite\nGroupMember.Read.All\nOnlineMeetings.ReadWrite.All\nUser.ReadBasic.All\n" {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 	// A reply is decided on the message's sender, which the proxy reads
