@@ -108,13 +108,13 @@ const benchPolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
-    permissions: [Calendars.ReadBasic]
+    permissions: [Calendars.ReadBasic.All]
 rules:
   - id: events-read
     method: GET
     path: "/users/{user}/events"
     query: [$top]
-    permission: Calendars.ReadBasic
+    permission: Calendars.ReadBasic.All
 `
 
 func benchCalls(b *testing.B, h *proxy.Handler) {

@@ -80,9 +80,9 @@ const delegatedBenchPolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
-    permissions: [Calendars.ReadBasic]
+    permissions: [Calendars.ReadBasic.All]
     delegated: { scopes: [Calendars.Read] }
 rules:
-  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic }
+  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic.All }
   - { id: my-events, method: GET, path: "/me/events", query: [$top], delegatedScope: Calendars.Read }
 `

@@ -301,8 +301,8 @@ const stackBenchPolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [Calendars.ReadBasic, Calendars.ReadWrite]
+    permissions: [Calendars.ReadBasic.All, Calendars.ReadWrite]
 rules:
-  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic }
+  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic.All }
   - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite }
 `

@@ -103,11 +103,11 @@ const groupPolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [Calendars.ReadBasic, Calendars.ReadWrite]
+    permissions: [Calendars.ReadBasic.All, Calendars.ReadWrite]
     users: { group: "` + graphsim.SchedulingGroup + `" }
 rules:
-  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
-  - { id: events-list, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic.All }
+  - { id: events-list, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
   - { id: upload, method: POST, path: "/users/{user}/events/{id}/attachments/createUploadSession", permission: Calendars.ReadWrite }
 `
 

@@ -59,10 +59,10 @@ const listingPolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [Calendars.ReadBasic]
+    permissions: [Calendars.ReadBasic.All]
     notifications: relay
 subscriptions:
   notificationUrls: ["https://hooks.vendor.example/graph/*"]
 rules:
-  - { id: subscriptions, method: GET, path: "/subscriptions", permission: Calendars.ReadBasic }
+  - { id: subscriptions, method: GET, path: "/subscriptions", permission: Calendars.ReadBasic.All }
 `

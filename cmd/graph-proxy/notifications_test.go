@@ -43,13 +43,13 @@ func TestServeNotifications(t *testing.T) {
 callers:
   - name: engage
     match: { tenantID: "`+graphsim.VendorTenant+`", appID: "`+graphsim.VendorAppID+`" }
-    permissions: [Calendars.ReadBasic]
+    permissions: [Calendars.ReadBasic.All]
     notifications: relay
 subscriptions:
   notificationUrls: ["`+vendor.URL+`/graph/*"]
 rules:
-  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic }
-  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic }
+  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
 `,
 		"GRAPH_PROXY_LISTEN="+addr,
 		"GRAPH_PROXY_PUBLICBASEURL=http://"+addr,

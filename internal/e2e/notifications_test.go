@@ -79,16 +79,16 @@ func relayPolicy(vendorURL string) string {
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [Calendars.ReadBasic]
+    permissions: [Calendars.ReadBasic.All]
     users: { group: "` + graphsim.SchedulingGroup + `" }
     notifications: relay
 subscriptions:
   notificationUrls: ["` + vendorURL + `/graph/*"]
   includeResourceData: true
 rules:
-  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic }
-  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic }
-  - { id: subscription, method: [GET, PATCH, DELETE], path: "/subscriptions/{id}", permission: Calendars.ReadBasic }
+  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+  - { id: subscription, method: [GET, PATCH, DELETE], path: "/subscriptions/{id}", permission: Calendars.ReadBasic.All }
 `
 }
 

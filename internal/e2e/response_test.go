@@ -24,7 +24,7 @@ mode: enforce
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [User.ReadBasic.All, Calendars.ReadBasic, Calendars.ReadWrite]
+    permissions: [User.ReadBasic.All, Calendars.ReadBasic.All, Calendars.ReadWrite]
 rules:
   - id: users-list
     method: GET
@@ -49,7 +49,7 @@ rules:
   - id: free-busy
     method: POST
     path: "/users/{user}/calendar/getSchedule"
-    permission: Calendars.ReadBasic
+    permission: Calendars.ReadBasic.All
     response:
       fields: [scheduleId, availabilityView, scheduleItems.status, scheduleItems.start, scheduleItems.end]
   - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite }

@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -276,13 +277,21 @@ func (g *Graph) SentMail(userKey string) []map[string]any {
 
 var readUser = []string{"User.Read", "User.ReadBasic.All", "User.Read.All"}
 
+// readCalendarScopes are the delegated permissions that read the
+// signed-in user's calendar.
+var readCalendarScopes = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"}
+
+// appRoleOfScope names the app role a delegated scope stands for where
+// Graph names the two differently, for the handlers that check app roles.
+var appRoleOfScope = map[string]string{"Calendars.ReadBasic": "Calendars.ReadBasic.All"}
+
 func (g *Graph) delegatedRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /{version}/me", g.me(readUser, g.getMe))
 	m.HandleFunc("POST /{version}/me/sendMail", g.me(sendMail, g.sendMyMail))
 	for _, base := range []string{"/{version}/me/events", "/{version}/me/calendar/events"} {
-		m.HandleFunc("GET "+base, g.me(readCalendar, g.listEvents))
+		m.HandleFunc("GET "+base, g.me(readCalendarScopes, g.listEvents))
 		m.HandleFunc("POST "+base, g.me(writeCalendar, g.createEvent))
-		m.HandleFunc("GET "+base+"/{id}", g.me(readCalendar, g.getEvent))
+		m.HandleFunc("GET "+base+"/{id}", g.me(readCalendarScopes, g.getEvent))
 	}
 }
 
@@ -317,7 +326,7 @@ func (g *Graph) me(scopes []string, serve http.HandlerFunc) http.HandlerFunc {
 		}
 		roles := make([]any, len(granted))
 		for i, s := range granted {
-			roles[i] = s
+			roles[i] = cmp.Or(appRoleOfScope[s], s)
 		}
 		as["roles"] = roles
 		r = r.WithContext(context.WithValue(r.Context(), claimsKey{}, as))

@@ -230,6 +230,6 @@ func GraphAppRoles() map[string]string {
 
 // knownRoles are the application permissions the simulator's Graph knows
 // by name.
-var knownRoles = []string{"User.ReadBasic.All", "User.Read.All", "Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite",
+var knownRoles = []string{"User.ReadBasic.All", "User.Read.All", "Calendars.ReadBasic.All", "Calendars.Read", "Calendars.ReadWrite",
 	"Mail.Read", "Mail.Send", "Mail.ReadWrite", "OnlineMeetings.ReadWrite.All", "GroupMember.Read.All", "Group.Read.All",
 	"Directory.Read.All", "Application.Read.All", "Files.Read.All", "Files.ReadWrite.All", "Presence.Read.All"}

@@ -95,7 +95,7 @@ func newEntra(url string, lifetime time.Duration, key *rsa.PrivateKey) (*Entra, 
 // hold by default: what the example policy needs, and Files.ReadWrite.All
 // for file content (MSAL caches managed-identity tokens process-wide, so a
 // role a test would add later would not reach a token already cached).
-var graphRoles = []string{"User.ReadBasic.All", "Calendars.ReadBasic", "Calendars.ReadWrite", "OnlineMeetings.ReadWrite.All", "GroupMember.Read.All", "Files.ReadWrite.All"}
+var graphRoles = []string{"User.ReadBasic.All", "Calendars.ReadBasic.All", "Calendars.ReadWrite", "OnlineMeetings.ReadWrite.All", "GroupMember.Read.All", "Files.ReadWrite.All"}
 
 func defaultApps() []*App {
 	return []*App{

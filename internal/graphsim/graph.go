@@ -454,9 +454,13 @@ func need(w http.ResponseWriter, r *http.Request, perms ...string) bool {
 	return false
 }
 
+// The app roles (application permissions) that allow each kind of call,
+// by the names Graph's service principal gives them: an app-only token
+// carries those in roles. Graph has Calendars.ReadBasic as a delegated
+// permission only; the app role is Calendars.ReadBasic.All.
 var (
 	readUsers     = []string{"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
-	readCalendar  = []string{"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"}
+	readCalendar  = []string{"Calendars.ReadBasic.All", "Calendars.Read", "Calendars.ReadWrite"}
 	writeCalendar = []string{"Calendars.ReadWrite"}
 	readMembers   = []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "User.Read.All"}
 )

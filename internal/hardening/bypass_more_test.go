@@ -42,7 +42,7 @@ var morePolicy = strings.Replace(strings.Replace(bypassPolicy,
   - id: calendar-fields
     method: GET
     path: "/users/{user}/calendar"
-    permission: Calendars.ReadBasic
+    permission: Calendars.ReadBasic.All
     response: { fields: [name, color] }
 `, 1)
 

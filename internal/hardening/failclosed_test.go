@@ -27,7 +27,7 @@ var failClosedPolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [User.ReadBasic.All, Calendars.ReadBasic, Calendars.ReadWrite, OnlineMeetings.ReadWrite.All, Mail.Send, Mail.ReadWrite]
+    permissions: [User.ReadBasic.All, Calendars.ReadBasic.All, Calendars.ReadWrite, OnlineMeetings.ReadWrite.All, Mail.Send, Mail.ReadWrite]
     users:
       group: "` + scopedGroup + `"
       withoutGroup: { domains: [vendor.example], addresses: [room-1@contoso.example] }
@@ -37,10 +37,10 @@ mail:
   recipientDomains: [contoso.example]
 rules:
   - { id: user-get, method: GET, path: "/users/{user}", query: [$select], select: [id, displayname], permission: User.ReadBasic.All }
-  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
-  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic.All }
+  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic.All }
   - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite, peopleDomains: [contoso.example, vendor.example] }
-  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
   - { id: send-mail, method: POST, path: "/users/{user}/sendMail", permission: Mail.Send }
   - { id: drafts, method: POST, path: "/users/{user}/messages", permission: Mail.ReadWrite }
   - { id: message-actions, method: POST, path: "/users/{user}/messages/{id}/{action}", permission: Mail.Send }

@@ -157,7 +157,7 @@ func TestIdentityEndpointFaults(t *testing.T) {
 func freshIdentity(sim *graphsim.Sim) string {
 	id := "00000000-0000-4000-8000-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: id, ObjectID: id,
-		Roles: map[string][]string{graphsim.GraphResource: {"User.ReadBasic.All", "Calendars.ReadBasic"}}})
+		Roles: map[string][]string{graphsim.GraphResource: {"User.ReadBasic.All", "Calendars.ReadBasic.All"}}})
 	return id
 }
 

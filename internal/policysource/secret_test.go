@@ -42,12 +42,12 @@ const basePolicy = `version: 1
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [User.ReadBasic.All, Calendars.ReadBasic]
+    permissions: [User.ReadBasic.All, Calendars.ReadBasic.All]
 rules:
   - { id: users-list, method: GET, path: "/users", query: [$select, $top], permission: User.ReadBasic.All }
 `
 
-const wider = basePolicy + `  - { id: events-list, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic }
+const wider = basePolicy + `  - { id: events-list, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadBasic.All }
 `
 
 // waitWithin polls cond until it holds, failing the test after limit.

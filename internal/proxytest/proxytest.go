@@ -137,13 +137,13 @@ mode: enforce
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [User.ReadBasic.All, Calendars.ReadBasic, Calendars.ReadWrite, OnlineMeetings.ReadWrite.All]
+    permissions: [User.ReadBasic.All, Calendars.ReadBasic.All, Calendars.ReadWrite, OnlineMeetings.ReadWrite.All]
 rules:
   - { id: users-list, method: GET, path: "/users", query: [$select, $top, $filter, $count], permission: User.ReadBasic.All }
   - { id: users-get, method: GET, path: "/users/{user}", query: [$select], permission: User.ReadBasic.All }
   - { id: users-delta, method: GET, path: "/users/delta", query: [$select, $top], permission: User.ReadBasic.All }
-  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic }
-  - { id: events-list, method: GET, path: "/users/{user}/events", query: [$select, $top, $filter, $orderby], permission: Calendars.ReadBasic }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic.All }
+  - { id: events-list, method: GET, path: "/users/{user}/events", query: [$select, $top, $filter, $orderby], permission: Calendars.ReadBasic.All }
   - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite }
   - { id: events-item, method: [GET, PATCH, DELETE], path: "/users/{user}/events/{id}", permission: Calendars.ReadWrite }
   - { id: meetings-create, method: POST, path: "/users/{user}/onlineMeetings", permission: OnlineMeetings.ReadWrite.All }

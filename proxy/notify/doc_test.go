@@ -16,12 +16,12 @@ func Example() {
 callers:
   - name: engage
     match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
-    permissions: [Calendars.ReadBasic]
+    permissions: [Calendars.ReadBasic.All]
     notifications: relay
 subscriptions:
   notificationUrls: ["https://hooks.vendor.example/graph/*"]
 rules:
-  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
 `))
 	if err != nil {
 		panic(err)
