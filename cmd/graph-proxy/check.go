@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -101,6 +102,7 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		}
 		if pol != nil {
 			rep.Needed = pol.Permissions()
+			rep.Warnings = append(rep.Warnings, aliasWarnings(pol)...)
 			for _, p := range rep.Needed {
 				if !slices.Contains(rep.Roles, p) {
 					rep.Missing = append(rep.Missing, p)
@@ -161,6 +163,19 @@ func check(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return &exitError{code: exitFailure, err: fmt.Errorf("check failed")}
 	}
 	return nil
+}
+
+// aliasWarnings say, for each permission the policy names by an alias,
+// that the identity needs the application permission it was read as: the
+// name the policy writes is not the one the token carries.
+func aliasWarnings(pol *policy.Policy) []string {
+	aliased := pol.AliasedPermissions()
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(aliased)) {
+		canon := aliased[name]
+		out = append(out, fmt.Sprintf("the policy names %s, which Microsoft Graph has as a delegated permission only; it is read as the application permission %s, which the identity needs: write %s in the policy (graph-proxy policy lint FILE shows where)", name, canon, canon))
+	}
+	return out
 }
 
 func printCheck(w io.Writer, rep *checkReport) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,6 +88,25 @@ func TestCheck(t *testing.T) {
 		}
 		if strings.Contains(out.String(), "eyJ") {
 			t.Error("a token was printed")
+		}
+	})
+	t.Run("a policy naming Calendars.ReadBasic, from before", func(t *testing.T) {
+		// Graph has Calendars.ReadBasic as a delegated permission only:
+		// the policy's name is read as the app role the identity holds,
+		// Calendars.ReadBasic.All, and check says so.
+		env := checkEnv(t, strings.ReplaceAll(proxytest.DefaultPolicy, "Calendars.ReadBasic.All", "Calendars.ReadBasic"))
+		var out strings.Builder
+		err := run(t.Context(), []string{"check", "--json"}, env, &out, &out)
+		if code := exitCode(err, &out); code != 0 {
+			t.Fatalf("exit %d; want 0:\n%s", code, out.String())
+		}
+		var rep checkReport
+		if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out.String())
+		}
+		want := "the policy names Calendars.ReadBasic, which Microsoft Graph has as a delegated permission only; it is read as the application permission Calendars.ReadBasic.All, which the identity needs: write Calendars.ReadBasic.All in the policy (graph-proxy policy lint FILE shows where)"
+		if !rep.OK || len(rep.Missing) != 0 || !slices.Contains(rep.Needed, "Calendars.ReadBasic.All") || !slices.Contains(rep.Warnings, want) {
+			t.Errorf("report %+v", rep)
 		}
 	})
 	t.Run("missing the permission of a reference read", func(t *testing.T) {
