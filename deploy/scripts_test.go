@@ -510,6 +510,7 @@ func TestScriptPolicyParser(t *testing.T) {
 		t.Errorf("Add-Teams-Access-Policy.ps1 reads users.group unlike Grant-GraphPermissions.ps1:\n%s %s\n%s %s", c, g, comment, group)
 	}
 	reads := scriptReferenceReads(t, grant)
+	appRole := scriptAppRoleName(t, grant)
 	// Get-PolicyPermission, as the script does it; refused is set where
 	// the script refuses to read the policy without graph-proxy.
 	scriptRead := func(yaml string) (perms, groups []string, refused bool) {
@@ -520,7 +521,7 @@ func TestScriptPolicyParser(t *testing.T) {
 		}
 		for _, line := range code {
 			for _, m := range perm.FindAllStringSubmatch(line, -1) {
-				set[m[1]] = true
+				set[appRole(m[1])] = true
 			}
 			for _, m := range group.FindAllStringSubmatch(line, -1) {
 				groups = append(groups, m[1])
@@ -567,9 +568,13 @@ func TestScriptPolicyParser(t *testing.T) {
 	engage := policies["../examples/policy-engage.yaml"]
 	// Shapes a policy may take that the examples do not: comments naming
 	// permissions, quoted values, flow mappings, a commented-out group.
-	policies["commented"] = strings.Replace(engage, "    permission: Calendars.ReadBasic\n",
-		"    permission: Calendars.ReadBasic   # not Calendars.Read\n# permission: Mail.Send\n", 1)
+	policies["commented"] = strings.Replace(engage, "    permission: Calendars.ReadBasic.All\n",
+		"    permission: Calendars.ReadBasic.All   # not Calendars.Read\n# permission: Mail.Send\n", 1)
 	policies["quoted"] = strings.Replace(engage, "permission: User.ReadBasic.All", `permission: "User.ReadBasic.All"`, 1)
+	// The policies shipped before wrote Calendars.ReadBasic, which Graph
+	// has as a delegated permission only: both read it as the app role.
+	policies["delegated-only name"] = strings.ReplaceAll(engage, "Calendars.ReadBasic.All", "Calendars.ReadBasic")
+	policies["delegated-only name, quoted"] = strings.ReplaceAll(engage, "permission: Calendars.ReadBasic.All", `permission: 'Calendars.ReadBasic'`)
 	policies["unscoped"] = strings.Replace(strings.Replace(engage, `      group: "90000000-0000-4000-8000-000000000001"`, `      # group: "90000000-0000-4000-8000-000000000001"`, 1),
 		"      withoutGroup:\n        domains: [vendor.example]\n        addresses: [room-1@contoso.example]\n", "", 1)
 	// Policies whose replies or event changes need a read permission the
@@ -614,17 +619,25 @@ rules:
 			t.Errorf("%s: the script refuses %v; want %v (graph-proxy policy permissions says %v)", name, refused, wantRefused, want)
 		}
 	}
-	if len(loaded) < 9 || !loaded["reply"] || !loaded["reply covered"] || !loaded["event deleted"] {
+	if len(loaded) < 11 || !loaded["reply"] || !loaded["reply covered"] || !loaded["event deleted"] || !loaded["delegated-only name"] || !loaded["delegated-only name, quoted"] {
 		t.Errorf("only %v loaded: the comparison proves little", slices.Sorted(maps.Keys(loaded)))
 	}
 	if len(policy.ReferenceRoutes()) < 5 {
 		t.Errorf("policy.ReferenceRoutes lists %d routes: the route model resolves more", len(policy.ReferenceRoutes()))
 	}
 	// Every permission name the policy package knows is one the script's
-	// pattern can read.
+	// pattern can read, and reads as the package does: an alias as its
+	// app role, in any case.
 	for _, name := range policy.Permissions {
 		if got, _, _ := scriptRead("    permission: " + name); !slices.Contains(got, name) {
 			t.Errorf("permission %s does not match $policyPermission", name)
+		}
+	}
+	for alias, canon := range policy.ApplicationAliases {
+		for _, name := range []string{alias, strings.ToLower(alias)} {
+			if got, _, _ := scriptRead("    permission: " + name); !slices.Equal(got, []string{canon}) {
+				t.Errorf("permission %s: the script reads %v; graph-proxy reads %s", name, got, canon)
+			}
 		}
 	}
 	// Every call the proxy reads an item for, as the route model has it,
@@ -790,6 +803,48 @@ func scriptReferenceReads(t *testing.T, src string) scriptReads {
 		t.Errorf("policy.ReferenceReads has %d kinds of item; the script knows message and event", len(policy.ReferenceReads))
 	}
 	return r
+}
+
+// scriptAppRoleName is Get-AppRoleName, with the aliases the script's
+// $permissionAliases holds (a hashtable literal, one 'name' = 'app role'
+// a line), which must be policy.ApplicationAliases. PowerShell's
+// hashtables compare keys without case, as graph-proxy reads names.
+func scriptAppRoleName(t *testing.T, src string) func(string) string {
+	t.Helper()
+	block := regexp.MustCompile(`(?ms)^\$permissionAliases = @\{\n(.*?)^\}$`).FindStringSubmatch(src)
+	if block == nil {
+		t.Fatal("no $permissionAliases = @{ ... }")
+	}
+	entry := regexp.MustCompile(`^ +'([^']+)' = '([^']+)'$`)
+	aliases := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(block[1], "\n"), "\n") {
+		m := entry.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("$permissionAliases: %q is not 'name' = 'app role'", line)
+		}
+		aliases[m[1]] = m[2]
+	}
+	if !maps.Equal(aliases, policy.ApplicationAliases) {
+		t.Errorf("the script's $permissionAliases are %v; policy.ApplicationAliases %v", aliases, policy.ApplicationAliases)
+	}
+	// Every name the script reads goes through Get-AppRoleName: each
+	// rule's permission, and -Permissions.
+	for _, use := range []string{
+		"[void] $found.Add((Get-AppRoleName $m.Groups[1].Value))",
+		"$needed = @($Permissions | ForEach-Object { Get-AppRoleName $_ } | Sort-Object -Unique)",
+	} {
+		if !strings.Contains(src, use) {
+			t.Errorf("the script lacks %s: a name it reads is not read as its app role", use)
+		}
+	}
+	return func(name string) string {
+		for alias, canon := range aliases {
+			if strings.EqualFold(name, alias) {
+				return canon
+			}
+		}
+		return name
+	}
 }
 
 // The Move script's order: nothing is destroyed before its replacement

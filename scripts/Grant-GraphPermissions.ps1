@@ -23,8 +23,10 @@ What it grants, and to whom:
   a draft sent by id or an event change refers to (Mail.ReadBasic.All,
   Calendars.ReadBasic.All), unless a permission the policy names allows
   that read; and GroupMember.Read.All when a caller is scoped to a group
-  (users.group). The policy is -PolicyFile, or else the one in force: the
-  newest version of the deployment's Key Vault secret (outputs
+  (users.group); Calendars.ReadBasic, which Graph has as a delegated
+  permission only, counts as the app role Calendars.ReadBasic.All, as
+  graph-proxy reads it. The policy is -PolicyFile, or else the one in
+  force: the newest version of the deployment's Key Vault secret (outputs
   keyVaultName and policySecretUri), which the proxy follows; and
   Directory.Read.All, with which the proxy looks for ways around it (Graph
   access the vendor's apps hold of their own; mediation.interval), unless
@@ -59,7 +61,8 @@ A policy file; default: the policy in force, read from the deployment's Key
 Vault secret.
 
 .PARAMETER Permissions
-The Graph application permissions to hold, instead of reading a policy.
+The Graph application permissions to hold, instead of reading a policy
+(Calendars.ReadBasic counts as Calendars.ReadBasic.All).
 
 .PARAMETER GraphProxy
 Path of a graph-proxy binary: optional; with it and -PolicyFile, the
@@ -119,6 +122,14 @@ $graphAppId = '00000003-0000-0000-c000-000000000000'
 $policyComment = '(^|\s)#.*$'
 $policyPermission = '(?:^|[\s{,])permission:\s*["'']?([A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+)["'']?\s*(?:[,}]|$)'
 $policyGroup = '(?:^|[\s{,])group:\s*["'']?([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\b'
+# Names Microsoft Graph has as delegated permissions only, which a policy
+# may give as an application permission (policies written before
+# graph-proxy read them so), and the app role each stands for
+# (policy.ApplicationAliases; deploy/scripts_test.go holds the two equal).
+# A hashtable's keys compare without case, as graph-proxy reads names.
+$permissionAliases = @{
+    'Calendars.ReadBasic' = 'Calendars.ReadBasic.All'
+}
 
 # Calls the proxy decides by first reading the item they refer to, with
 # its own token (graph-proxy's route model, policy/routes.go: a reply's or
@@ -196,6 +207,14 @@ function Test-PolicyRead([string[]] $Paths, [string[]] $Methods, [string] $Item)
     return $false
 }
 
+# The app role a permission name stands for: its alias's, else itself.
+function Get-AppRoleName([string] $Name) {
+    if ($permissionAliases.ContainsKey($Name)) {
+        return $permissionAliases[$Name]
+    }
+    return $Name
+}
+
 function Get-PolicyPermission([string] $Yaml) {
     $found = [System.Collections.Generic.SortedSet[string]]::new([System.StringComparer]::Ordinal)
     $scoped = $false
@@ -203,7 +222,7 @@ function Get-PolicyPermission([string] $Yaml) {
     $allPaths = [System.Collections.Generic.List[string]]::new()
     foreach ($line in $code) {
         foreach ($m in [regex]::Matches($line, $policyPermission)) {
-            [void] $found.Add($m.Groups[1].Value)
+            [void] $found.Add((Get-AppRoleName $m.Groups[1].Value))
         }
         if ($line -match $policyGroup) {
             $scoped = $true
@@ -317,7 +336,7 @@ if ($GraphProxy -and -not $PolicyFile) {
 }
 $source = ''
 if ($Permissions.Count -gt 0) {
-    $needed = @($Permissions | Sort-Object -Unique)
+    $needed = @($Permissions | ForEach-Object { Get-AppRoleName $_ } | Sort-Object -Unique)
     $source = '-Permissions'
 }
 elseif ($PolicyFile -and $GraphProxy) {
