@@ -379,3 +379,25 @@ func TestGroupScopingBounded(t *testing.T) {
 		t.Errorf("%d requests reached Graph, the first %s; want none", len(reqs), reqs[0].Path)
 	}
 }
+
+// A policy from before, naming Calendars.ReadBasic (a delegated-only
+// permission in Graph) for app-only rules, keeps working against a Graph
+// that knows only the app role Calendars.ReadBasic.All: the proxy's
+// identity holds that role, and the audit names it.
+func TestDelegatedOnlyPermissionName(t *testing.T) {
+	old := strings.ReplaceAll(proxytest.DefaultPolicy, "Calendars.ReadBasic.All", "Calendars.ReadBasic")
+	e := proxytest.New(t, proxytest.Options{Policy: old})
+	_, upns := e.Sim.Graph.Users()
+	schedule := `{"schedules":["` + upns[0] + `"],"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T09:00:00","timeZone":"UTC"}}`
+	for _, call := range []struct{ method, path, body string }{
+		{"GET", "/v1.0/users/" + upns[0] + "/events", ""},
+		{"POST", "/v1.0/users/" + upns[0] + "/calendar/getSchedule", schedule},
+	} {
+		resp := e.Do(call.method, call.path, strings.NewReader(call.body), "Content-Type", "application/json")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if rec := e.Record(resp); resp.StatusCode != 200 || rec.Permission != "Calendars.ReadBasic.All" {
+			t.Errorf("%s %s: %d, audited permission %q; want 200 with Calendars.ReadBasic.All", call.method, call.path, resp.StatusCode, rec.Permission)
+		}
+	}
+}
