@@ -146,10 +146,10 @@ mode: enforce
 callers:
   - name: engage
     match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
-    permissions: [Calendars.ReadBasic, Calendars.ReadWrite, User.ReadBasic.All]
+    permissions: [Calendars.ReadBasic.All, Calendars.ReadWrite, User.ReadBasic.All]
     rateLimit: { rps: 100000, burst: 100000, concurrent: 10000 }
 rules:
-  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic, peopleDomains: [contoso.example] }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic.All, peopleDomains: [contoso.example] }
   - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite }
 `)
 	for i := 2; i < n; i++ {
