@@ -79,17 +79,7 @@ func TestDelegatedDecisions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path, query, _ := strings.Cut(tt.path, "?")
-			req, err := Canonicalize(tt.method, path, query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var body []byte
-			if tt.body != "" {
-				body = []byte(tt.body)
-			}
-			routed := p.RouteAs(tt.caller, tt.actor, req)
-			d := routed.Decide("application/json", body)
+			d := decideAs(t, p, tt.caller, tt.actor, tt.method, tt.path, tt.body)
 			if d.Result != tt.want || d.RuleID != tt.wantRule && tt.wantRule != "" || d.Reason != tt.wantReason {
 				t.Errorf("got %s rule %q reason %q; want %s rule %q reason %q", d.Result, d.RuleID, d.Reason, tt.want, tt.wantRule, tt.wantReason)
 			}
@@ -237,4 +227,21 @@ func FuzzDelegated(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decideAs decides a call of caller, on behalf of actor (nil: app-only),
+// with a JSON body ("": none).
+func decideAs(t *testing.T, p *Policy, caller string, actor *Actor, method, target, body string) Decision {
+	t.Helper()
+	path, query, _ := strings.Cut(target, "?")
+	req, err := Canonicalize(method, path, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	if body != "" {
+		b = []byte(body)
+	}
+	routed := p.RouteAs(caller, actor, req)
+	return routed.Decide("application/json", b)
 }

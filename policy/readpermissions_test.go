@@ -157,17 +157,7 @@ func TestDelegatedScopesOfReferenceReads(t *testing.T) {
 			if got := strings.Join(p.DelegatedScopesNeeded(), ","); got != tt.wantNeeded {
 				t.Errorf("DelegatedScopesNeeded %s; want %s", got, tt.wantNeeded)
 			}
-			path, query, _ := strings.Cut(tt.path, "?")
-			req, err := Canonicalize(tt.method, path, query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var body []byte
-			if tt.body != "" {
-				body = []byte(tt.body)
-			}
-			routed := p.RouteAs("vendor", adele, req)
-			d := routed.Decide("application/json", body)
+			d := decideAs(t, p, "vendor", adele, tt.method, tt.path, tt.body)
 			if d.Result != Allow {
 				t.Fatalf("%s: %s", d.Result, d.Reason)
 			}

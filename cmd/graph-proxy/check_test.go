@@ -74,19 +74,11 @@ func TestCheck(t *testing.T) {
 		pol := strings.Replace(proxytest.DefaultPolicy, "OnlineMeetings.ReadWrite.All]", "OnlineMeetings.ReadWrite.All, Presence.Read.All]", 1) +
 			`  - { id: presence, method: GET, path: "/users/{user}/presence", permission: Presence.Read.All }` + "\n"
 		env := checkEnv(t, pol)
-		var out strings.Builder
-		err := run(t.Context(), []string{"check", "--json"}, env, &out, &out)
-		if code := exitCode(err, &out); code != 1 {
-			t.Fatalf("exit %d; want 1:\n%s", code, out.String())
-		}
-		var rep checkReport
-		if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
-			t.Fatalf("not JSON: %v\n%s", err, out.String())
-		}
+		rep, out := checkJSON(t, env, 1)
 		if rep.OK || strings.Join(rep.Missing, ",") != "Presence.Read.All" || strings.Join(rep.Excess, ",") != "GroupMember.Read.All,Files.ReadWrite.All" {
 			t.Errorf("report %+v", rep)
 		}
-		if strings.Contains(out.String(), "eyJ") {
+		if strings.Contains(out, "eyJ") {
 			t.Error("a token was printed")
 		}
 	})
@@ -95,15 +87,7 @@ func TestCheck(t *testing.T) {
 		// the policy's name is read as the app role the identity holds,
 		// Calendars.ReadBasic.All, and check says so.
 		env := checkEnv(t, strings.ReplaceAll(proxytest.DefaultPolicy, "Calendars.ReadBasic.All", "Calendars.ReadBasic"))
-		var out strings.Builder
-		err := run(t.Context(), []string{"check", "--json"}, env, &out, &out)
-		if code := exitCode(err, &out); code != 0 {
-			t.Fatalf("exit %d; want 0:\n%s", code, out.String())
-		}
-		var rep checkReport
-		if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
-			t.Fatalf("not JSON: %v\n%s", err, out.String())
-		}
+		rep, _ := checkJSON(t, env, 0)
 		want := "the policy names Calendars.ReadBasic, which Microsoft Graph has as a delegated permission only; it is read as the application permission Calendars.ReadBasic.All, which the identity needs: write Calendars.ReadBasic.All in the policy (graph-proxy policy lint FILE shows where)"
 		if !rep.OK || len(rep.Missing) != 0 || !slices.Contains(rep.Needed, "Calendars.ReadBasic.All") || !slices.Contains(rep.Warnings, want) {
 			t.Errorf("report %+v", rep)
@@ -116,17 +100,25 @@ func TestCheck(t *testing.T) {
 			`  - { id: reply, method: POST, path: "/users/{user}/messages/{id}/reply", permission: Mail.Send }` + "\n" +
 			"mail:\n  recipientDomains: [contoso.example]\n"
 		env := checkEnv(t, pol)
-		var out strings.Builder
-		err := run(t.Context(), []string{"check", "--json"}, env, &out, &out)
-		if code := exitCode(err, &out); code != 1 {
-			t.Fatalf("exit %d; want 1:\n%s", code, out.String())
-		}
-		var rep checkReport
-		if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
-			t.Fatalf("not JSON: %v\n%s", err, out.String())
-		}
+		rep, _ := checkJSON(t, env, 1)
 		if rep.OK || strings.Join(rep.Missing, ",") != "Mail.ReadBasic.All,Mail.Send" {
 			t.Errorf("report %+v", rep)
 		}
 	})
+}
+
+// checkJSON runs check --json with env, wants it to exit with code, and
+// returns its report and all it wrote.
+func checkJSON(t *testing.T, env []string, code int) (checkReport, string) {
+	t.Helper()
+	var out strings.Builder
+	err := run(t.Context(), []string{"check", "--json"}, env, &out, &out)
+	if got := exitCode(err, &out); got != code {
+		t.Fatalf("exit %d; want %d:\n%s", got, code, out.String())
+	}
+	var rep checkReport
+	if err := json.Unmarshal([]byte(out.String()[:strings.LastIndex(out.String(), "}")+1]), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	return rep, out.String()
 }

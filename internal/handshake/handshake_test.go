@@ -4,17 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -61,7 +57,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func start(t *testing.T, apart bool, readHeaderTimeout time.Duration) *server {
 	t.Helper()
-	cert, pool := selfSigned(t)
+	cert, pool := serverCert(t)
 	s := &server{pool: pool}
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -274,32 +270,15 @@ func TestSilentClientHoldsNoOneUp(t *testing.T) {
 	resp.Body.Close()
 }
 
-func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+func serverCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// httptest's own certificate, for 127.0.0.1, and a pool that trusts it.
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	defer ts.Close()
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+	pool.AddCert(ts.Certificate())
+	return ts.TLS.Certificates[0], pool
 }
 
 // BenchmarkHeldConnection: the server's stack memory per HTTP/1.1
@@ -354,7 +333,7 @@ func BenchmarkHeldConnection(b *testing.B) {
 
 // startHeld serves a handler that calls wait, for BenchmarkHeldConnection.
 func startHeld(b *testing.B, apart bool, wait func()) *server {
-	cert, pool := selfSigned(b)
+	cert, pool := serverCert(b)
 	s := &server{pool: pool}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { wait() }), TLSConfig: cfg,

@@ -228,17 +228,10 @@ func TestSlowClientNotAnswered(t *testing.T) {
 			if got := statuses(string(out)); !slices.Equal(got, tt.wire) {
 				t.Errorf("the wire: %v (%q); want %v", got, out, tt.wire)
 			}
-			if tt.timeoutCut && (took < 900*time.Millisecond || took > 5*time.Second) {
-				t.Errorf("closed after %v; want about limits.readHeaderTimeout (1 s)", took)
+			if tt.timeoutCut {
+				wantHeaderTimeout(t, took)
 			}
-			recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
-			r := recs[len(recs)-1]
-			if r.Status != tt.status || r.Reason != tt.reason || r.Error != tt.wantErr || r.Decision != "deny" || r.Caller.IP != "127.0.0.1" {
-				t.Errorf("record %+v; want status %d, reason %q, error %q", r, tt.status, tt.reason, tt.wantErr)
-			}
-			if n := connectionRecords(p); n != before+1 {
-				t.Errorf("%d connection records; want %d", n, before+1)
-			}
+			wantConnectionRecord(t, p, before, tt.status, tt.reason, tt.wantErr)
 		})
 	}
 	p.Stop()
@@ -294,17 +287,33 @@ func TestHandshakeNeverCompleted(t *testing.T) {
 			if !strings.HasPrefix(string(out), tt.wire) || tt.wire == "" && len(out) > 0 {
 				t.Errorf("the wire: %q; want %q", out, tt.wire)
 			}
-			if tt.timeoutCut && (took < 900*time.Millisecond || took > 5*time.Second) {
-				t.Errorf("closed after %v; want about limits.readHeaderTimeout (1 s)", took)
+			if tt.timeoutCut {
+				wantHeaderTimeout(t, took)
 			}
-			recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
-			r := recs[len(recs)-1]
-			if r.Status != tt.status || r.Reason != tt.reason || r.Error != tt.wantErr || r.Decision != "deny" || r.Caller.IP != "127.0.0.1" {
-				t.Errorf("record %+v; want status %d, reason %q, error %q", r, tt.status, tt.reason, tt.wantErr)
-			}
-			if n := connectionRecords(p); n != before+1 {
-				t.Errorf("%d connection records; want %d", n, before+1)
-			}
+			wantConnectionRecord(t, p, before, tt.status, tt.reason, tt.wantErr)
 		})
+	}
+}
+
+// wantConnectionRecord checks that a connection left one connection
+// record since the first before, and what it says.
+func wantConnectionRecord(t *testing.T, p *proc, before, status int, reason, wantErr string) {
+	t.Helper()
+	recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
+	r := recs[len(recs)-1]
+	if r.Status != status || r.Reason != reason || r.Error != wantErr || r.Decision != "deny" || r.Caller.IP != "127.0.0.1" {
+		t.Errorf("record %+v; want status %d, reason %q, error %q", r, status, reason, wantErr)
+	}
+	if n := connectionRecords(p); n != before+1 {
+		t.Errorf("%d connection records; want %d", n, before+1)
+	}
+}
+
+// wantHeaderTimeout checks that the server closed a connection after
+// about limits.readHeaderTimeout (1 s here).
+func wantHeaderTimeout(t *testing.T, took time.Duration) {
+	t.Helper()
+	if took < 900*time.Millisecond || took > 5*time.Second {
+		t.Errorf("closed after %v; want about limits.readHeaderTimeout (1 s)", took)
 	}
 }
