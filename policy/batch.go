@@ -211,7 +211,7 @@ func (p *Policy) decideBatch(c *caller, actor *Actor, version, contentType strin
 		case err != nil:
 			sd.Decision = deny("%s", strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "))
 		default:
-			sd.Decision = p.decideSub(c, actor, sd.Request, br)
+			sd.Decision, sd.routed = p.decideSub(c, actor, sd.Request, br)
 		}
 		if sd.Decision.Result != Allow {
 			refused = append(refused, br.ID)
@@ -255,16 +255,18 @@ func malformed(format string, args ...any) Decision {
 	return d
 }
 
-func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest) Decision {
+// decideSub decides one sub-request, and returns it as routed when it was
+// (for the people of the item it refers to, read later: DecideReferenced).
+func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest) (Decision, *Routed) {
 	ct := ""
 	seen := map[string]bool{}
 	for _, k := range sortedKeys(br.Headers) {
 		name := http.CanonicalHeaderKey(k)
 		if !forwardedHeader[name] {
-			return deny("header %q is not allowed in a batch request", k)
+			return deny("header %q is not allowed in a batch request", k), nil
 		}
 		if seen[name] {
-			return malformed("Invalid batch payload format: header %q is given twice", name)
+			return malformed("Invalid batch payload format: header %q is given twice", name), nil
 		}
 		seen[name] = true
 		if name == "Content-Type" {
@@ -277,30 +279,25 @@ func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest
 			// policy cannot read.
 			d := deny("batch request bodies must be JSON")
 			d.Refusal = RefusalMediaType
-			return d
+			return d, nil
 		}
 		if _, _, reason := decideMediaType(ct, mediaJSON); reason != "" {
 			d := deny("%s", reason)
 			d.Refusal = RefusalMediaType
-			return d
+			return d, nil
 		}
 	}
 	// The body was parsed strictly with the batch: decide on that value.
-	d := p.decide(Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body, Actor: actor, inBatch: true}, false)
-	if d.Result == Allow && d.Lookup != nil {
-		// Never reached (checkBody refuses such a call in a batch), and
-		// never forwarded unread if it were: the proxy reads referenced
-		// items for calls of their own only.
-		return deny("%s: the people it reaches cannot be read inside $batch; send it outside a batch", req.Path)
-	}
+	rt := p.routeAs(c.name, actor, req, false)
+	d := rt.decide(&Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body, Actor: actor, inBatch: true})
 	if d.Result == Allow && d.Content != nil {
 		// File content moves only as a call of its own: inside a batch,
 		// Graph's redirect to the file host (and an upload session's URL)
 		// would sit in the batch's answer, beyond the stage that follows
 		// or seals it.
-		return deny("file content (rule %q) cannot be moved inside $batch: send the call on its own", d.RuleID)
+		return deny("file content (rule %q) cannot be moved inside $batch: send the call on its own", d.RuleID), nil
 	}
-	return d
+	return d, &rt
 }
 
 // outRequest is a sub-request as Graph receives it.

@@ -201,6 +201,24 @@ type SubDecision struct {
 	ID       string
 	Request  Request
 	Decision Decision
+	// routed is the sub-request as routed, for DecideReferenced; nil for
+	// one refused before it was routed.
+	routed *Routed
+}
+
+// Unresolved reports whether d, or a sub-request of its $batch, still
+// waits for the people of the item it refers to (Lookup): a call that must
+// not be forwarded as it is.
+func (d *Decision) Unresolved() bool {
+	if d.Lookup != nil {
+		return true
+	}
+	for i := range d.Batch {
+		if d.Batch[i].Decision.Lookup != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Forwarded reports whether the call goes to Graph.

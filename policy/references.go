@@ -263,17 +263,48 @@ func (c *bodyCheck) resolveLater(rt *route, d *Decision) string {
 	if rt == nil || rt.resolve == LookupNone || !needsLookup(rt, c) {
 		return ""
 	}
-	if c.inBatch {
-		// The proxy reads the item before it forwards a call; a $batch
-		// goes to Graph whole, so its parts cannot wait for that.
-		return fmt.Sprintf("%s: the people it reaches are read from Graph before the call is sent, which the proxy cannot do inside $batch; send it outside a batch", rt.name)
-	}
 	l, reason := lookupOf(rt, c.req)
 	if reason != "" {
 		return reason
 	}
 	d.Lookup = l
 	return ""
+}
+
+// DecideReferenced finishes sub-request sd of a $batch with the people
+// the proxy read from the item it refers to, as Routed.DecideReferenced
+// finishes a call of its own. The batch goes to Graph whole once each of
+// its sub-requests that refers to an item is finished so; Decision.Settle
+// then folds the sub-request's decision into the batch's.
+func (sd *SubDecision) DecideReferenced(people []Recipient) {
+	if sd.routed == nil {
+		// Never reached: a sub-request refused before it was routed
+		// carries no Lookup. Refused all the same if it did.
+		sd.Decision.Lookup = nil
+		sd.Decision.Refuse("a referenced item's people were given for a call that was not routed")
+		return
+	}
+	sd.Decision = sd.routed.DecideReferenced(sd.Decision, people)
+}
+
+// Settle folds sub-request i of batch decision d, finished by
+// SubDecision.DecideReferenced and the proxy's group scope, into d: its
+// targets become the batch's, and its refusal refuses the batch, as when
+// the batch was decided (decideBatch).
+func (d *Decision) Settle(i int) {
+	sd := &d.Batch[i].Decision
+	for _, t := range sd.Targets {
+		d.Targets = appendUnique(d.Targets, t)
+	}
+	for _, t := range sd.Unscoped {
+		d.Unscoped = appendUnique(d.Unscoped, t)
+	}
+	switch {
+	case sd.Result != Allow:
+		d.Refuse("batch requests refused: " + d.Batch[i].ID)
+	case len(d.Targets) > MaxTargets:
+		d.Refuse(tooManyTargets + ", counting its requests together")
+	}
 }
 
 // DecideReferenced finishes a decision that carries a Lookup with the

@@ -132,8 +132,7 @@ func TestReferencedPeople(t *testing.T) {
 }
 
 // TestReferencedNoLookup: calls that reach no one beyond what they name
-// carry no lookup, and a call that would need one inside $batch is
-// refused there, saying to send it alone.
+// carry no lookup.
 func TestReferencedNoLookup(t *testing.T) {
 	p := mustLoad(t, "testdata/people.yaml")
 	u := "/v1.0/users/" + alice
@@ -145,23 +144,68 @@ func TestReferencedNoLookup(t *testing.T) {
 	if got := rt.DecideReferenced(d, []Recipient{{Where: "organizer", Address: evil}}); !reflect.DeepEqual(got, d) {
 		t.Errorf("DecideReferenced without a lookup changed the decision: %+v", got)
 	}
-	batch := `{"requests":[{"id":"1","method":"POST","url":"/users/` + alice + `/messages/AAMk/reply","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}]}`
-	d = decideWith(t, p, "engage", "POST", "/v1.0/$batch", ctJSON, batch)
-	if d.Result != Deny || len(d.Batch) != 1 || !strings.Contains(d.Batch[0].Decision.Reason, "send it outside a batch") {
-		t.Errorf("reply in $batch: %v %+v; want refused, saying to send it outside a batch", d.Result, d.Batch)
+}
+
+// TestReferencedInBatch: inside $batch each sub-request that reaches the
+// people of an item carries its own Lookup, and the batch is unresolved
+// until every one is finished; each is finished as a call of its own
+// would be, and folded into the batch: its people become the batch's
+// targets, its refusal refuses the batch.
+func TestReferencedInBatch(t *testing.T) {
+	p := mustLoad(t, "testdata/people.yaml")
+	reply := `{"id":"1","method":"POST","url":"/users/` + alice + `/messages/AAMk/reply","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}`
+	send := `{"id":"2","method":"POST","url":"users/` + alice + `/messages/AAMl/microsoft.graph.send"}`
+	accept := `{"id":"3","method":"POST","url":"users/` + alice + `/events/AAMk/accept"}`
+	read := `{"id":"4","method":"GET","url":"/users/` + alice + `/events"}`
+	tests := []struct {
+		name    string
+		subs    []string
+		people  map[string][]Recipient // by sub-request id
+		lookups string                 // the sub-requests that carry one
+		want    Result
+		targets string
+		reason  string
+	}{
+		{name: "a reply", subs: []string{reply}, lookups: "1",
+			people: map[string][]Recipient{"1": {{Where: "from", Address: bob}}}, want: Allow, targets: alice + "," + bob},
+		{name: "a reply to someone outside", subs: []string{reply, read}, lookups: "1",
+			people: map[string][]Recipient{"1": {{Where: "from", Address: evil}}}, want: Deny, targets: alice, reason: "batch requests refused: 1"},
+		{name: "a draft sent and an accept, one organizer outside", subs: []string{send, accept}, lookups: "2,3",
+			people: map[string][]Recipient{"2": {{Where: "toRecipients[]", Address: bob}}, "3": {{Where: "organizer", Address: evil}}},
+			want:   Deny, reason: "batch requests refused: 3"},
+		{name: "a draft sent and an accept, all inside", subs: []string{send, accept, read}, lookups: "2,3",
+			people: map[string][]Recipient{"2": {{Where: "toRecipients[]", Address: bob}}, "3": {{Where: "organizer", Address: vendor}}},
+			want:   Allow, targets: alice + "," + bob + "," + vendor},
 	}
-	if d.Batch[0].Decision.RuleID == "" {
-		t.Error("the sub-request was refused for want of a rule")
-	}
-	// Without a body, too: a draft sent by id, an accept.
-	for _, sub := range []string{
-		`{"id":"1","method":"POST","url":"users/` + alice + `/messages/AAMk/microsoft.graph.send"}`,
-		`{"id":"1","method":"POST","url":"users/` + alice + `/events/AAMk/accept"}`,
-	} {
-		d = decideWith(t, p, "engage", "POST", "/v1.0/$batch", ctJSON, `{"requests":[`+sub+`]}`)
-		if d.Result != Deny || len(d.Batch) != 1 || d.Batch[0].Decision.Lookup != nil || !strings.Contains(d.Batch[0].Decision.Reason, "outside a batch") {
-			t.Errorf("%s in $batch: %v %+v; want refused, saying to send it outside a batch", sub, d.Result, d.Batch)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decideWith(t, p, "engage", "POST", "/v1.0/$batch", ctJSON, `{"requests":[`+strings.Join(tt.subs, ",")+`]}`)
+			if d.Result != Allow || d.Lookup != nil || !d.Unresolved() {
+				t.Fatalf("decided %v %q, lookup %v, unresolved %v; want allowed, unresolved by its parts", d.Result, d.Reason, d.Lookup, d.Unresolved())
+			}
+			var lookups []string
+			for i := range d.Batch {
+				sd := &d.Batch[i]
+				if sd.Decision.Lookup == nil {
+					continue
+				}
+				lookups = append(lookups, sd.ID)
+				sd.DecideReferenced(tt.people[sd.ID])
+				d.Settle(i)
+			}
+			if got := strings.Join(lookups, ","); got != tt.lookups {
+				t.Errorf("lookups in %s; want %s", got, tt.lookups)
+			}
+			if d.Unresolved() {
+				t.Error("still unresolved once every part was finished")
+			}
+			if d.Result != tt.want || !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("got %v %q; want %v %q", d.Result, d.Reason, tt.want, tt.reason)
+			}
+			if tt.want == Allow {
+				wantTargets(t, d, tt.targets, "")
+			}
+		})
 	}
 }
 

@@ -35,8 +35,9 @@ import (
 // new connection when Graph closes one (HTTP/2 GOAWAY) before the request
 // was processed.
 func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Request, c *call, body []byte) error {
-	if c.decision.Lookup != nil {
-		// Never sent before the people it reaches are checked (resolve).
+	if c.decision.Unresolved() {
+		// Never sent before the people it reaches are checked (resolve),
+		// nor a $batch before those of each of its parts.
 		return errUnresolved
 	}
 	// Graph receives what was decided: the canonical method (never the

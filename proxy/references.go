@@ -54,30 +54,89 @@ var (
 )
 
 // resolve reads the people of the item the call refers to, when its
-// decision says it must, and decides the call with them. It needs c.token
-// (the token stage) and runs before anything is forwarded.
+// decision says it must, and decides the call with them; for a $batch,
+// those of every sub-request that refers to one, before the batch goes to
+// Graph whole. It needs c.token (the token stage) and runs before
+// anything is forwarded.
 func (h *Handler) resolve(ctx context.Context, c *call) error {
-	l := c.decision.Lookup
-	if l == nil {
+	if !c.decision.Unresolved() {
 		return nil
 	}
 	ctx, span := h.startSpan(ctx, "resolve")
-	err := h.resolveLookup(ctx, c, l)
+	var err error
+	if len(c.decision.Batch) > 0 {
+		err = h.resolveBatch(ctx, c)
+	} else {
+		err = h.resolveCall(ctx, c)
+	}
 	endSpan(span, err)
 	return err
 }
 
-func (h *Handler) resolveLookup(ctx context.Context, c *call, l *policy.Lookup) error {
-	// The read is a request to Graph of its own, so it has a record of
-	// its own: room for it first, like a $batch's sub-requests.
+// resolveCall finishes a call of its own with the people of its item.
+func (h *Handler) resolveCall(ctx context.Context, c *call) error {
+	l := c.decision.Lookup
+	people, err := h.readPeople(ctx, c, l, "")
+	if err != nil {
+		return err
+	}
+	before := len(c.decision.Targets)
+	d := c.routed.DecideReferenced(c.decision, people)
+	h.scopeAdded(ctx, &d, before)
+	c.decision = d
+	return h.settled(c, "recipients read from the "+l.Item)
+}
+
+// resolveBatch finishes each sub-request of a $batch that refers to an
+// item with that item's people, one after another within one deadline
+// (scopeTimeout, as the group scope's checks); a sub-request refused so
+// refuses the batch, as any other refusal of its parts does.
+func (h *Handler) resolveBatch(ctx context.Context, c *call) error {
+	ctx, cancel := context.WithTimeout(ctx, scopeTimeout)
+	defer cancel()
+	d := &c.decision
+	var items []string
+	for i := range d.Batch {
+		sd := &d.Batch[i]
+		l := sd.Decision.Lookup
+		if l == nil {
+			continue
+		}
+		people, err := h.readPeople(ctx, c, l, sd.ID)
+		if err != nil {
+			return err
+		}
+		before := len(sd.Decision.Targets)
+		sd.DecideReferenced(people)
+		h.scopeAdded(ctx, &sd.Decision, before)
+		sd.Decision.Reason = appendReason(sd.Decision.Reason, "recipients read from the "+l.Item) // its own record's
+		d.Settle(i)
+		items = append(items, l.Item+" of request "+sd.ID)
+		if !d.Forwarded() {
+			break // refused: the other items need not be read
+		}
+	}
+	return h.settled(c, "recipients read from the "+strings.Join(items, ", the "))
+}
+
+// readPeople reads the people of item l for call c (for its $batch
+// sub-request sub, when not ""), under an audit record of its own: the
+// read is a request to Graph. An item that cannot be read refuses the
+// call whatever the mode, since who it would reach is unknown.
+func (h *Handler) readPeople(ctx context.Context, c *call, l *policy.Lookup, sub string) ([]policy.Recipient, error) {
+	// Room for the read's record first, like a $batch's sub-requests.
 	if err := c.ticket.Grow(1); err != nil {
-		return fmt.Errorf("%w: %w", errAuditUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", errAuditUnavailable, err)
+	}
+	of := "request " + c.requestID
+	if sub != "" {
+		of += " ($batch request " + sub + ")"
 	}
 	rec := &auditlog.Record{
 		Kind: KindReference, Replica: c.rec.Replica, RequestID: newID(), ClientRequestID: newID(),
 		Caller: c.rec.Caller, Actor: c.rec.Actor, Method: http.MethodGet, Version: c.req.Version,
 		Path: strings.TrimPrefix(l.Path, "/"+c.req.Version), Query: []string{"$select"},
-		Reason: l.Kind.String() + " recipients of request " + c.requestID + " read from the " + l.Item,
+		Reason: l.Kind.String() + " recipients of " + of + " read from the " + l.Item,
 	}
 	start := h.now()
 	people, err := h.readReference(ctx, c, l, rec)
@@ -95,31 +154,38 @@ func (h *Handler) resolveLookup(ctx context.Context, c *call, l *policy.Lookup) 
 	}
 	h.append(c, rec)
 	if err != nil {
-		// Refused whatever the mode: who the call would reach is unknown.
 		c.rec.Decision = policy.Deny.String()
 		c.rec.Reason = appendReason(c.rec.Reason, "recipients could not be read from the "+l.Item)
-		return err
+		return nil, err
 	}
+	return people, nil
+}
 
-	before := len(c.decision.Targets)
-	d := c.routed.DecideReferenced(c.decision, people)
-	// The people read are targets like the body's: a caller scoped to a
-	// group may reach members only (users.withoutGroup aside). The
-	// targets before them were scoped at the scope stage.
-	if d.Group != "" && d.Forwarded() && len(d.Targets) > before {
-		added := policy.Decision{Result: policy.Allow, Group: d.Group, ReportOnly: d.ReportOnly,
-			Targets: d.Targets[before:], Unscoped: d.Unscoped}
-		h.scope(ctx, &added)
-		if added.Result != policy.Allow {
-			d.Refuse(added.Reason)
-		}
+// scopeAdded checks the targets d gained from the item's people, those
+// from before on: a caller scoped to a group may reach members only
+// (users.withoutGroup aside). The targets before them were scoped at the
+// scope stage.
+func (h *Handler) scopeAdded(ctx context.Context, d *policy.Decision, before int) {
+	if d.Group == "" || !d.Forwarded() || len(d.Targets) <= before {
+		return
 	}
-	c.decision = d
+	added := policy.Decision{Result: policy.Allow, Group: d.Group, ReportOnly: d.ReportOnly,
+		Targets: d.Targets[before:], Unscoped: d.Unscoped}
+	h.scope(ctx, &added)
+	if added.Result != policy.Allow {
+		d.Refuse(added.Reason)
+	}
+}
+
+// settled records the call's decision as the people read left it, and
+// refuses a call it no longer forwards.
+func (h *Handler) settled(c *call, read string) error {
+	d := c.decision
 	c.rec.Decision, c.rec.Targets = d.Result.String(), d.Targets
 	if len(d.Targets) > 0 {
 		c.rec.Target = d.Targets[0]
 	}
-	c.rec.Reason = appendReason(d.Reason, "recipients read from the "+l.Item)
+	c.rec.Reason = appendReason(d.Reason, read)
 	if !d.Forwarded() {
 		return denied(d)
 	}

@@ -19,11 +19,12 @@ mode: ` + mode + `
 callers:
   - name: engage
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
-    permissions: [Mail.Send]
+    permissions: [Mail.Send, User.ReadBasic.All]
 mail:
   recipientDomains: [` + graphsim.Domain + `]
 rules:
   - { id: mail-actions, method: POST, path: "/users/{user}/messages/{id}/{action}", permission: Mail.Send }
+  - { id: user-read, method: GET, path: "/users/{user}", permission: User.ReadBasic.All }
 `
 }
 
@@ -51,22 +52,43 @@ func TestReferencedItemUnreadable(t *testing.T) {
 		{name: "report-only, Graph fails", mode: "report-only", fault: &graphsim.Fault{Status: 500}, wantStatus: 502},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := proxytest.New(t, proxytest.Options{Policy: referencesPolicy(tt.mode), FreshIdentity: true,
+		for _, inBatch := range []bool{false, true} {
+			name := tt.name
+			if inBatch {
+				name += ", inside $batch"
+			}
+			t.Run(name, func(t *testing.T) { referenceUnreadable(t, tt.mode, tt.fault, tt.noMessage, inBatch, tt.wantStatus) })
+		}
+	}
+}
+
+// referenceUnreadable is a case of TestReferencedItemUnreadable: a reply,
+// alone or as a $batch's second request (beside a read it allows), to a
+// message the proxy cannot read.
+func referenceUnreadable(t *testing.T, mode string, fault *graphsim.Fault, noMessage, inBatch bool, wantStatus int) {
+	{
+		{
+			e := proxytest.New(t, proxytest.Options{Policy: referencesPolicy(mode), FreshIdentity: true,
 				IdentityRoles: []string{"User.ReadBasic.All", "Mail.Send", "Mail.ReadBasic.All"}})
 			_, upns := e.Sim.Graph.Users()
 			id := "AAMkmissing"
-			if !tt.noMessage {
+			if !noMessage {
 				id = e.Sim.Graph.AddMessage(upns[0], graphsim.Message{From: upns[1], Sender: upns[1]})
 			}
-			if tt.fault != nil {
-				tt.fault.Method, tt.fault.PathPrefix = "GET", "/users/"+upns[0]+"/messages/"
-				e.Sim.Graph.Inject(tt.fault)
+			if fault != nil {
+				f := *fault
+				f.Method, f.PathPrefix = "GET", "/users/"+upns[0]+"/messages/"
+				e.Sim.Graph.Inject(&f)
 			}
-			resp := e.Do("POST", "/v1.0/users/"+upns[0]+"/messages/"+id+"/reply", strings.NewReader(`{"comment":"ok"}`), "Content-Type", "application/json")
+			path, body := "/v1.0/users/"+upns[0]+"/messages/"+id+"/reply", `{"comment":"ok"}`
+			if inBatch {
+				path, body = "/v1.0/$batch", `{"requests":[{"id":"1","method":"GET","url":"/users/`+upns[0]+`"},`+
+					`{"id":"2","method":"POST","url":"/users/`+upns[0]+`/messages/`+id+`/reply","headers":{"Content-Type":"application/json"},"body":`+body+`}]}`
+			}
+			resp := e.Do("POST", path, strings.NewReader(body), "Content-Type", "application/json")
 			ge := proxytest.DecodeError(t, resp)
-			if resp.StatusCode != tt.wantStatus || ge.Error.Code != "graphProxy.referenceUnreadable" {
-				t.Fatalf("got %d %s; want %d graphProxy.referenceUnreadable", resp.StatusCode, ge.Error.Code, tt.wantStatus)
+			if resp.StatusCode != wantStatus || ge.Error.Code != "graphProxy.referenceUnreadable" {
+				t.Fatalf("got %d %s; want %d graphProxy.referenceUnreadable", resp.StatusCode, ge.Error.Code, wantStatus)
 			}
 			for _, r := range e.Sim.Graph.Requests() {
 				if r.Method == "POST" {
@@ -74,14 +96,15 @@ func TestReferencedItemUnreadable(t *testing.T) {
 				}
 			}
 			rec := e.Record(resp)
-			if rec.Decision != "deny" || rec.Status != tt.wantStatus || !strings.Contains(rec.Reason, "recipients could not be read from the message") {
+			if rec.Decision != "deny" || rec.Status != wantStatus || !strings.Contains(rec.Reason, "recipients could not be read from the message") {
 				t.Errorf("call record %s %d %q", rec.Decision, rec.Status, rec.Reason)
 			}
 			ref := referenceRecord(t, e, rec.RequestID)
-			if ref.Decision != "unreadable" || ref.Error == "" || ref.Path != "/users/"+upns[0]+"/messages/"+id {
+			if ref.Decision != "unreadable" || ref.Error == "" || ref.Path != "/users/"+upns[0]+"/messages/"+id ||
+				inBatch != strings.Contains(ref.Reason, "($batch request 2)") {
 				t.Errorf("reference record %+v", ref)
 			}
-		})
+		}
 	}
 }
 

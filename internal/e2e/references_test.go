@@ -1,10 +1,13 @@
 package e2e_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
@@ -191,3 +194,81 @@ func TestSDKReferencedPeople(t *testing.T) {
 }
 
 func r2q(raw string) string { return strings.ReplaceAll(raw, "%24", "$") }
+
+// TestSDKReferencedPeopleInBatch: the Go SDK's batch builder with a reply
+// and an event's decline in one $batch. The proxy reads the message and
+// the event before it sends the batch, and Graph receives it once both
+// are checked; with one of them reaching someone outside, the whole batch
+// is refused and Graph never receives it.
+func TestSDKReferencedPeopleInBatch(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{Policy: referencesPolicy, FreshIdentity: true,
+		IdentityRoles: []string{"User.ReadBasic.All", "Mail.Send", "Mail.ReadBasic.All", "Calendars.ReadWrite", "GroupMember.Read.All"}})
+	client, adapter := sdkClient(e, "v1.0")
+	g := e.Sim.Graph
+	_, upns := g.Users()
+	mailbox, member := upns[0], upns[1]
+	ctx := t.Context()
+	comment := "Thanks, noted."
+	steps := func(messageID, eventID string) []*abstractions.RequestInformation {
+		reply := users.NewItemMessagesItemReplyPostRequestBody()
+		reply.SetComment(&comment)
+		r, err := client.Users().ByUserId(mailbox).Messages().ByMessageId(messageID).Reply().ToPostRequestInformation(ctx, reply, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decline := users.NewItemEventsItemDeclinePostRequestBody()
+		yes := true
+		decline.SetSendResponse(&yes)
+		d, err := client.Users().ByUserId(mailbox).Events().ByEventId(eventID).Decline().ToPostRequestInformation(ctx, decline, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []*abstractions.RequestInformation{r, d}
+	}
+	sawBatch := func() (reads int, batch bool) {
+		for _, r := range g.Requests() {
+			switch {
+			case r.Method == "GET" && strings.HasPrefix(r2q(r.RawQuery), "$select="):
+				reads++
+			case r.Method == "POST" && strings.HasSuffix(r.Path, "/$batch"):
+				batch = true
+			}
+		}
+		return reads, batch
+	}
+
+	t.Run("everyone inside", func(t *testing.T) {
+		msg := g.AddMessage(mailbox, graphsim.Message{From: member, Sender: member})
+		ev := g.AddEvent(mailbox, graphsim.Event{Organizer: member})
+		g.ResetRequests()
+		resp, items := sendBatch(t, adapter, steps(msg, ev)...)
+		for _, it := range items {
+			if got := resp.GetResponseById(*it.GetId()); got == nil || got.GetStatus() == nil || *got.GetStatus() != 202 {
+				t.Errorf("%s %s: %+v; want 202", *it.GetMethod(), *it.GetUrl(), got)
+			}
+		}
+		if reads, batch := sawBatch(); reads != 2 || !batch {
+			t.Errorf("Graph saw %d reads and the batch %v; want 2 and the batch", reads, batch)
+		}
+	})
+	t.Run("an organizer outside", func(t *testing.T) {
+		msg := g.AddMessage(mailbox, graphsim.Message{From: member, Sender: member})
+		ev := g.AddEvent(mailbox, graphsim.Event{Organizer: "eve@evil.example"})
+		g.ResetRequests()
+		batch := msgraphcore.NewBatchRequest(adapter)
+		for _, r := range steps(msg, ev) {
+			if _, err := batch.AddBatchRequestStep(*r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := batch.Send(ctx, adapter)
+		// The SDK's batch maps no error shape: its error has the status.
+		var ae *abstractions.ApiError
+		if !errors.As(err, &ae) || ae.ResponseStatusCode != 403 {
+			t.Fatalf("got %T %v; want a 403", err, err)
+		}
+		if _, sent := sawBatch(); sent {
+			t.Error("Graph received the batch")
+		}
+	})
+}

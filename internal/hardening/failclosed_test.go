@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
 )
 
@@ -135,6 +136,8 @@ func TestFailClosedEndToEnd(t *testing.T) {
 		{"reply with a foreign cc", "POST", u + "/messages/AAMkAD/reply", "application/json", `{"message":{"ccRecipients":[` + att("x@evil.example") + `]}}`, 403},
 		{"reply: its sender outside mail.recipientDomains", "POST", u + "/messages/" + fromOutside + "/reply", "application/json", `{"comment":"ok"}`, 403},
 		{"replyAll: its replyTo not in the group", "POST", u + "/messages/" + fromNonMember + "/replyAll", "application/json", `{"comment":"ok"}`, 403},
+		{"replyAll inside $batch: its replyTo not in the group", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"users/` + member + `/messages/` + fromNonMember + `/replyAll","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}`), 403},
+		{"a draft sent inside $batch, a bcc outside", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"users/` + member + `/messages/` + draftOutside + `/send"}`), 403},
 		{"reply inside $batch", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"users/` + member + `/messages/` + fromOutside + `/reply","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}`), 403},
 		{"meeting attendee outside", "POST", u + "/onlineMeetings", "application/json", `{"participants":{"attendees":[{"upn":"eve@evil.example"}]}}`, 403},
 		{"meeting organizer not in the group", "POST", u + "/onlineMeetings", "application/json", `{"participants":{"organizer":{"upn":"` + outsider + `"}}}`, 403},
@@ -188,6 +191,42 @@ func TestFailClosedEndToEnd(t *testing.T) {
 		}
 		return saw[0], r.RequestID
 	}
+	t.Run("reply inside $batch", func(t *testing.T) {
+		// The proxy reads the message of the reply before the batch goes
+		// to Graph, and the sender is among the batch's targets and its
+		// sub-request's.
+		fromMember := sim.Graph.AddMessage(member, graphsim.Message{From: member2, Sender: member2})
+		body := batch(`{"id":"1","method":"POST","url":"users/` + member + `/messages/` + fromMember + `/reply","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}`)
+		saw, id := forwarded(t, "reply in a batch", "POST", "/v1.0/$batch", "application/json", body, 200)
+		if !strings.HasSuffix(saw.Path, "/$batch") {
+			t.Errorf("Graph saw %s %s first", saw.Method, saw.Path)
+		}
+		var read bool
+		for _, r := range sim.Graph.Requests() {
+			read = read || r.Method == "GET" && strings.HasSuffix(r.Path, "/messages/"+fromMember) && referenceRead(r)
+		}
+		if !read {
+			t.Error("the proxy did not read the replied-to message")
+		}
+		if rec := p.Record(id); !slices.Contains(rec.Targets, member2) || rec.Decision != "allow" {
+			t.Errorf("batch record %+v; want the sender among its targets", rec)
+		}
+		sub := p.RecordsWhere(1, func(r auditlog.Record) bool { return r.Batch != nil && r.Batch.RequestID == id })
+		if s := sub[len(sub)-1]; !slices.Contains(s.Targets, member2) || !strings.Contains(s.Reason, "recipients read from the message") {
+			t.Errorf("sub-request record %+v", s)
+		}
+	})
+	t.Run("replyAll inside $batch, scoped", func(t *testing.T) {
+		// The people read for a sub-request are scoped as a call's own:
+		// its record says who is not a member.
+		sim.Graph.ResetRequests()
+		r := p.Do("POST", "/v1.0/$batch", batch(`{"id":"1","method":"POST","url":"users/`+member+`/messages/`+fromNonMember+`/replyAll","headers":{"Content-Type":"application/json"},"body":{"comment":"ok"}}`), "Content-Type", "application/json")
+		refusedAndAudited(t, p, "replyAll inside $batch", r)
+		sub := p.RecordsWhere(1, func(rec auditlog.Record) bool { return rec.Batch != nil && rec.Batch.RequestID == r.RequestID })
+		if s := sub[len(sub)-1]; s.Decision != "deny" || !strings.Contains(s.Reason, outsider+" is not a member of group") {
+			t.Errorf("sub-request record %+v", s)
+		}
+	})
 	t.Run("select added", func(t *testing.T) {
 		saw, id := forwarded(t, "no $select", "GET", u, "", "", 200)
 		if saw.RawQuery != "$select=id,displayname" {
