@@ -19,8 +19,11 @@ import (
 // Content-Length and Transfer-Encoding, a bad request line), headers beyond
 // the server's hard limit, an Expect the server does not support, a
 // request cut off by its client, or a request not complete within the read
-// timeout (slowloris). None of them reached Graph, but the security team
-// sees that they were tried.
+// timeout (slowloris); and, under TLS, a connection whose handshake failed
+// after its client sent something (not TLS, nothing the server accepts, a
+// client certificate no trusted CA issued: status 0, the handshake's error).
+// None of them reached Graph, but the security team sees that they were
+// tried.
 //
 // The record says what the caller was sent. The server refuses most of
 // these with a status of its own (400, 417, 431, 501, 505); on a
@@ -70,8 +73,14 @@ const (
 	reasonRefused  = "request refused by the HTTP server: malformed, oversized or incomplete"
 	reasonTimedOut = "no complete request within the read timeout"
 	reasonCut      = "connection closed before the request was complete"
+	reasonTLS      = "TLS handshake failed"
 	errNoAnswer    = "connection closed without an answer"
 )
+
+// maxHandshakeError bounds the handshake's error in a record: crypto/tls
+// names what failed (a version, a certificate's verification), and a
+// record has no use for more.
+const maxHandshakeError = 256
 
 type connTrack struct {
 	tls     bool        // the server sees a *tls.Conn: its writes are ciphertext
@@ -124,6 +133,29 @@ func (t *connTrack) refusal() (status int, reason string, ok bool) {
 	return 0, "", false
 }
 
+// handshakeFailure tells a TLS connection whose client sent something and
+// whose handshake failed: a client that is not TLS, offers nothing the
+// server accepts, or (mTLS) presents a certificate no trusted CA issued.
+// A slow one is a slow client (refusal), and one that sends nothing at all
+// (a TCP probe: connect, close) has tried nothing and is not recorded.
+func handshakeFailure(c net.Conn, t *connTrack) (reason, errText string, ok bool) {
+	tc, isTLS := c.(*tls.Conn)
+	if !isTLS || t.raw == nil || !t.raw.sent.Load() || tc.ConnectionState().HandshakeComplete {
+		return "", "", false
+	}
+	// The error the handshake ended with, which the connection keeps: the
+	// server has run the handshake (HandshakeContext) before it closes.
+	err := tc.Handshake()
+	if err == nil {
+		return "", "", false
+	}
+	errText = err.Error()
+	if len(errText) > maxHandshakeError {
+		errText = errText[:maxHandshakeError]
+	}
+	return reasonTLS, errText, true
+}
+
 type connKey struct{}
 
 // Listener wraps ln so that read timeouts on its connections are seen.
@@ -171,6 +203,10 @@ func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 			return
 		}
 		status, reason, refused := t.refusal()
+		errText := errNoAnswer
+		if !refused {
+			reason, errText, refused = handshakeFailure(c, t)
+		}
 		if !refused {
 			return
 		}
@@ -180,7 +216,7 @@ func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 			Decision: "deny", Status: status, Reason: reason,
 		}
 		if status == 0 {
-			rec.Error = errNoAnswer
+			rec.Error = errText
 		}
 		if err := a.Audit.Record(rec); err != nil {
 			a.Log.Error("audit record lost", "request_id", rec.RequestID, "error", err)
@@ -236,10 +272,16 @@ type trackedConn struct {
 	// accepted the connection, while the TLS handshake (its own
 	// goroutine's: internal/handshake) may already be reading.
 	track atomic.Pointer[connTrack]
+	// sent is set once the client has sent a byte; on the connection,
+	// not its tracker, since the handshake's first read may come first.
+	sent atomic.Bool
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 && !c.sent.Load() {
+		c.sent.Store(true)
+	}
 	if t := c.track.Load(); t != nil {
 		t.timedOut.Store(err != nil && isTimeout(err))
 	}

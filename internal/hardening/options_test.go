@@ -2,10 +2,13 @@ package hardening
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -315,5 +318,88 @@ func wantHeaderTimeout(t *testing.T, took time.Duration) {
 	t.Helper()
 	if took < 900*time.Millisecond || took > 5*time.Second {
 		t.Errorf("closed after %v; want about limits.readHeaderTimeout (1 s)", took)
+	}
+}
+
+// TestHandshakeFailedRecorded: under TLS, a client that sent something and
+// failed its handshake leaves a connection record with the handshake's
+// error: one that does not speak TLS, one that offers only versions the
+// proxy refuses, one cut off mid-hello, and (mTLS) one presenting a client
+// certificate no trusted CA issued. A client that connects and closes
+// without sending a byte (a TCP probe) leaves none.
+func TestHandshakeFailedRecorded(t *testing.T) {
+	sim := startSim(t, graphsim.Options{})
+	dir := t.TempDir()
+	cas := filepath.Join(dir, "vendor-cas.pem")
+	write(t, cas, string(sim.CAPEM())) // trusted for client certificates
+	p := startProxy(t, sim, procOptions{Env: []string{"GRAPH_PROXY_INBOUND_MTLS_TRUSTEDCAS=" + cas}})
+	dial := func(t *testing.T) net.Conn {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	// Not a vendor's: httptest's own certificate, issued by no trusted CA.
+	untrusted := httptest.NewUnstartedServer(nil)
+	untrusted.StartTLS()
+	untrusted.Close()
+	handshake := func(cfg *tls.Config) func(t *testing.T, c net.Conn) {
+		return func(t *testing.T, c net.Conn) {
+			cfg.RootCAs, cfg.ServerName = p.Roots, "127.0.0.1"
+			tc := tls.Client(c, cfg)
+			defer tc.Close()
+			if err := tc.Handshake(); err == nil {
+				// TLS 1.3 sends the client's certificate after the
+				// server's Finished: the server's refusal arrives at
+				// the first read.
+				_, err = tc.Read(make([]byte, 1))
+				if err == nil {
+					t.Fatal("the handshake succeeded")
+				}
+			}
+		}
+	}
+	before := connectionRecords(p)
+	dial(t).Close() // a probe: nothing sent, nothing recorded
+
+	for _, tt := range []struct {
+		name    string
+		client  func(t *testing.T, c net.Conn)
+		wantErr string // part of the record's error
+	}{
+		{name: "not TLS", client: func(t *testing.T, c net.Conn) {
+			io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n")
+			io.ReadAll(c)
+		}, wantErr: "does not look like a TLS handshake"},
+		{name: "TLS 1.1 only", client: handshake(&tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}), wantErr: "unsupported versions"},
+		{name: "cut off mid-hello", client: func(t *testing.T, c net.Conn) {
+			io.WriteString(c, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+			c.(*net.TCPConn).CloseWrite()
+			io.ReadAll(c)
+		}, wantErr: "EOF"},
+		{name: "an untrusted client certificate", client: handshake(&tls.Config{
+			// Sent whatever CAs the proxy names (Go's client would
+			// otherwise send none, and the call go on without one).
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return &untrusted.TLS.Certificates[0], nil
+			},
+		}),
+			wantErr: "failed to verify certificate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.client(t, dial(t))
+			recs := p.RecordsWhere(before+1, func(r auditlog.Record) bool { return r.Kind == "connection" })
+			r := recs[len(recs)-1]
+			if r.Reason != "TLS handshake failed" || r.Status != 0 || r.Decision != "deny" || !strings.Contains(r.Error, tt.wantErr) || r.Caller.IP != "127.0.0.1" {
+				t.Errorf("record %+v; want the handshake's failure, %q in its error", r, tt.wantErr)
+			}
+			if n := connectionRecords(p); n != before+1 {
+				t.Errorf("%d connection records; want %d (the probe's none)", n, before+1)
+			}
+			before++
+		})
 	}
 }
