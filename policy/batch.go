@@ -219,18 +219,7 @@ func (p *Policy) decideBatch(c *caller, actor *Actor, version, contentType strin
 				d.Refusal = RefusalMalformed
 			}
 		}
-		for _, t := range sd.Decision.Targets {
-			if len(d.Targets) > MaxTargets {
-				break
-			}
-			d.Targets = appendUnique(d.Targets, t)
-		}
-		for _, t := range sd.Decision.Unscoped {
-			d.Unscoped = appendUnique(d.Unscoped, t)
-		}
-		for _, s := range sd.Decision.Scopes {
-			d.Scopes = appendUnique(d.Scopes, s)
-		}
+		d.gather(&sd.Decision)
 		d.Batch = append(d.Batch, sd)
 	}
 	switch {
@@ -247,6 +236,25 @@ func (p *Policy) decideBatch(c *caller, actor *Actor, version, contentType strin
 		return deny("the batch cannot be written out again: %v", err)
 	}
 	return d
+}
+
+// gather adds a sub-request's targets (up to one past MaxTargets, which
+// refuses the batch), unscoped people and scopes to the batch's decision
+// d: when the batch is decided, and again when a sub-request's referenced
+// people are read (Settle).
+func (d *Decision) gather(sub *Decision) {
+	for _, t := range sub.Targets {
+		if len(d.Targets) > MaxTargets {
+			break
+		}
+		d.Targets = appendUnique(d.Targets, t)
+	}
+	for _, t := range sub.Unscoped {
+		d.Unscoped = appendUnique(d.Unscoped, t)
+	}
+	for _, s := range sub.Scopes {
+		d.Scopes = appendUnique(d.Scopes, s)
+	}
 }
 
 func malformed(format string, args ...any) Decision {

@@ -199,8 +199,8 @@ func (p *Policy) DelegatedScopesNeeded() []string {
 	}
 	for _, r := range p.rules {
 		add(r.delegatedScope)
-		for _, read := range ReferenceReads {
-			add(r.delegatedReads[read.Item])
+		for _, scope := range r.delegatedReads {
+			add(scope)
 		}
 	}
 	slices.Sort(out)

@@ -293,12 +293,7 @@ func (sd *SubDecision) DecideReferenced(people []Recipient) {
 // the batch was decided (decideBatch).
 func (d *Decision) Settle(i int) {
 	sd := &d.Batch[i].Decision
-	for _, t := range sd.Targets {
-		d.Targets = appendUnique(d.Targets, t)
-	}
-	for _, t := range sd.Unscoped {
-		d.Unscoped = appendUnique(d.Unscoped, t)
-	}
+	d.gather(sd)
 	switch {
 	case sd.Result != Allow:
 		d.Refuse("batch requests refused: " + d.Batch[i].ID)

@@ -133,14 +133,14 @@ func (t *connTrack) refusal() (status int, reason string, ok bool) {
 	return 0, "", false
 }
 
-// handshakeFailure tells a TLS connection whose client sent something and
-// whose handshake failed: a client that is not TLS, offers nothing the
-// server accepts, or (mTLS) presents a certificate no trusted CA issued.
-// A slow one is a slow client (refusal), and one that sends nothing at all
-// (a TCP probe: connect, close) has tried nothing and is not recorded.
-func handshakeFailure(c net.Conn, t *connTrack) (reason, errText string, ok bool) {
-	tc, isTLS := c.(*tls.Conn)
-	if !isTLS || t.raw == nil || !t.raw.sent.Load() || tc.ConnectionState().HandshakeComplete {
+// handshakeFailure tells a TLS connection whose handshake did not complete
+// and whose client sent something: a client that is not TLS, offers
+// nothing the server accepts, or (mTLS) presents a certificate no trusted
+// CA issued. A slow one is a slow client (refusal), and one that sends
+// nothing at all (a TCP probe: connect, close) has tried nothing and is
+// not recorded.
+func handshakeFailure(tc *tls.Conn, t *connTrack) (reason, errText string, ok bool) {
+	if t.raw == nil || !t.raw.sent.Load() {
 		return "", "", false
 	}
 	// The error the handshake ended with, which the connection keeps: the
@@ -199,13 +199,17 @@ func (a *ConnAudit) ConnState(c net.Conn, s http.ConnState) {
 		// Forgotten once its record, if any, is queued: a connection no
 		// longer tracked has nothing more to tell (which tests wait for).
 		defer a.conns.Delete(c)
-		if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
-			return
+		tc, _ := c.(*tls.Conn)
+		var state tls.ConnectionState
+		if tc != nil {
+			if state = tc.ConnectionState(); state.NegotiatedProtocol == "h2" {
+				return
+			}
 		}
 		status, reason, refused := t.refusal()
 		errText := errNoAnswer
-		if !refused {
-			reason, errText, refused = handshakeFailure(c, t)
+		if !refused && tc != nil && !state.HandshakeComplete {
+			reason, errText, refused = handshakeFailure(tc, t)
 		}
 		if !refused {
 			return
