@@ -89,13 +89,17 @@ soak:
 # graph-proxy, a bare Go reverse proxy, nginx and an OPA peer (the bare
 # proxy deciding the same policy in Rego) under wrk, pinned to separate
 # cores, written to bench/RESULTS.md. wrk and nginx come from Debian.
-# By default 10 interleaved rounds, the first 3 also at Graph's latency
+# By default 30 interleaved rounds of 4 s (short rounds keep the bare
+# proxy and graph-proxy close in time, so the machine's drift weighs on
+# both alike; 30 of them narrow the interval for the median of their
+# ratio: bench/RESULTS.md, "Shorter rounds, more of them"), the first 3
+# also at Graph's latency
 # (300 ms: 300 calls in flight, each on a connection of its own and as
 # HTTP/2 streams; 2,000 streams held 2 s each; and 100 streams each
-# creating an event with a 4 MB body, held 2 s), about 35 minutes on
+# creating an event with a 4 MB body, held 2 s), about 50 minutes on
 # 2 cores. BENCH_FLAGS replaces these (e.g. -soak 10m, -rounds 3,
 # -only opa,graph-proxy; `.bench/bench run -h` lists them).
-BENCH_FLAGS ?= -rounds 10 -upstream-delay 300ms -in-flight 300,h2/300,h2/2000:2s,h2/100:2s+4MB -delay-duration 15s
+BENCH_FLAGS ?= -rounds 30 -duration 4s -upstream-delay 300ms -in-flight 300,h2/300,h2/2000:2s,h2/100:2s+4MB -delay-duration 15s
 bench: build
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q --no-install-recommends wrk nginx-light; }
