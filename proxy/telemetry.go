@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 )
 
 func endSpan(s trace.Span, err error) {
@@ -73,9 +75,9 @@ func (h *Handler) observe(ctx context.Context, c *call) {
 	if t == nil {
 		return
 	}
-	t.Requests.Add(ctx, 1, h.metricAttrs.get(metricKey{rec.Caller.Name, rec.Rule, rec.Decision, rec.Status}))
+	h.metricAttrs.count(t.Requests, metricKey{rec.Caller.Name, rec.Rule, rec.Decision, rec.Status}).Add(1)
 	if rec.UpstreamStatus > 0 {
-		t.UpstreamLatency.Record(ctx, rec.UpstreamMs, h.metricAttrs.get(metricKey{rule: rec.Rule, status: ruleOnly}))
+		t.UpstreamLatency.Record(ctx, rec.UpstreamMs, h.metricAttrs.latency(rec.Rule))
 	}
 	if rec.UpstreamStatus == http.StatusTooManyRequests {
 		attrs := metric.WithAttributes(attribute.String("caller", rec.Caller.Name))
@@ -94,31 +96,41 @@ type metricKey struct {
 
 const ruleOnly = -1
 
-// metricSets builds each combination's attribute set once: building one
-// sorts and allocates, and the combinations are few (callers and rules
-// come from the policy). Past maxMetricSets, sets are built per call.
+// metricSets builds each combination's attribute set once, and finds its
+// count: building a set sorts and allocates, and the combinations are few
+// (callers and rules come from the policy). Past maxMetricSets, sets are
+// built per call.
 type metricSets struct {
-	m sync.Map // metricKey → metric.MeasurementOption
+	m sync.Map // metricKey → *telemetry.Count, or the latency's metric.MeasurementOption
 	n atomic.Int64
 }
 
 const maxMetricSets = 4096
 
-func (s *metricSets) get(k metricKey) metric.MeasurementOption {
-	if v, ok := s.m.Load(k); ok {
-		return v.(metric.MeasurementOption)
-	}
-	var o metric.MeasurementOption
-	if k.status == ruleOnly {
-		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("rule", k.rule)))
-	} else {
-		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("caller", k.caller), attribute.String("rule", k.rule),
+// count is k's count of calls in counts.
+func (s *metricSets) count(counts *telemetry.Counts, k metricKey) *telemetry.Count {
+	return s.cached(k, func() any {
+		return counts.For(attribute.NewSet(attribute.String("caller", k.caller), attribute.String("rule", k.rule),
 			attribute.String("decision", k.decision), attribute.Int("status", k.status)))
+	}).(*telemetry.Count)
+}
+
+// latency is the upstream latency's attribute set for rule.
+func (s *metricSets) latency(rule string) metric.MeasurementOption {
+	return s.cached(metricKey{rule: rule, status: ruleOnly}, func() any {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String("rule", rule)))
+	}).(metric.MeasurementOption)
+}
+
+func (s *metricSets) cached(k metricKey, build func() any) any {
+	if v, ok := s.m.Load(k); ok {
+		return v
 	}
+	v := build()
 	if s.n.Load() < maxMetricSets {
-		if _, loaded := s.m.LoadOrStore(k, o); !loaded {
+		if _, loaded := s.m.LoadOrStore(k, v); !loaded {
 			s.n.Add(1)
 		}
 	}
-	return o
+	return v
 }

@@ -54,8 +54,9 @@ type Telemetry struct {
 	Tracing bool
 	Meter   metric.Meter
 
-	// Requests counts calls by caller, rule, decision and status.
-	Requests metric.Int64Counter
+	// Requests counts calls by caller, rule, decision and status: an
+	// observable counter, added to through each set's own Count (Counts).
+	Requests *Counts
 	// UpstreamLatency is the time to Graph's response headers, in ms.
 	UpstreamLatency metric.Float64Histogram
 	// Throttled counts Graph's 429s; RetryAfter sums their Retry-After.
@@ -160,7 +161,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 	var e error
-	t.Requests, e = t.Meter.Int64Counter("graph_proxy.requests", metric.WithDescription("Calls answered, by caller, rule, decision and status."))
+	t.Requests, e = t.newCounts("graph_proxy.requests", "Calls answered, by caller, rule, decision and status.")
 	add(e)
 	t.UpstreamLatency, e = t.Meter.Float64Histogram("graph_proxy.upstream.duration", metric.WithUnit("ms"),
 		metric.WithDescription("Time to Microsoft Graph's response headers."),
