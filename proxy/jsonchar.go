@@ -1,5 +1,7 @@
 package proxy
 
+import "github.com/graph-proxy/graph-proxy/proxy/response"
+
 // decodeJSONChar decodes one character of JSON string contents: a plain
 // byte, or an escape (\/, \uXXXX, ...). n is 0 on a malformed escape.
 func decodeJSONChar(b []byte) (r rune, n int) {
@@ -18,7 +20,7 @@ func decodeJSONChar(b []byte) (r rune, n int) {
 		}
 		var v rune
 		for _, h := range b[2:6] {
-			d := unhex(h)
+			d := response.HexValue(h)
 			if d < 0 {
 				return 0, 0
 			}
@@ -38,18 +40,6 @@ func decodeJSONChar(b []byte) (r rune, n int) {
 	default:
 		return 0, 0
 	}
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }
 
 func lower(c byte) byte {

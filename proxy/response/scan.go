@@ -171,7 +171,7 @@ func (f *Filter) scan() {
 			}
 			f.strBytes(b[i : i+1])
 		case stHex:
-			if unhex(c) < 0 {
+			if HexValue(c) < 0 {
 				f.unfilterable("invalid \\u escape in a string")
 				break
 			}

@@ -54,7 +54,7 @@ func (u *unquoter) write(b []byte) {
 			u.flushSurrogate()
 			u.emit(simpleEscapes[c : int(c)+1])
 		case u.esc >= 2:
-			u.hex = u.hex<<4 | rune(unhex(c))
+			u.hex = u.hex<<4 | rune(HexValue(c))
 			if u.esc++; u.esc == 6 {
 				u.esc = 0
 				u.escaped(u.hex)

@@ -243,7 +243,10 @@ func (f *Filter) decodeKey() []byte {
 	return f.keyDec
 }
 
-func unhex(c byte) int {
+// HexValue is the value of the hexadecimal digit c, or -1 when c is not
+// one: the digits of a JSON \uXXXX escape, here and in the proxy's link
+// rewriter.
+func HexValue(c byte) int {
 	switch {
 	case '0' <= c && c <= '9':
 		return int(c - '0')
