@@ -40,6 +40,18 @@ func requests(t *testing.T, r sdkmetric.Reader) map[string]int64 {
 	return got
 }
 
+// withReader is telemetry whose metrics the test collects through reader.
+func withReader(t testing.TB) (*Telemetry, sdkmetric.Reader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	tel, err := New(context.Background(), Options{MetricReader: reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	return tel, reader
+}
+
 func TestCounts(t *testing.T) {
 	set := func(rule string) attribute.Set {
 		return attribute.NewSet(attribute.String("rule", rule), attribute.Int("status", 200))
@@ -51,8 +63,9 @@ func TestCounts(t *testing.T) {
 	overflow := overflowSet.Encoded(attribute.DefaultEncoder())
 	for _, tt := range []struct {
 		name string
-		// adds are the calls counted, by rule, in two rounds: collected
-		// after each, the counts must be the running totals.
+		// first and second are the calls counted, by rule, in two
+		// rounds: collected after each, the counts must be the running
+		// totals.
 		first, second []string
 		want1, want2  map[string]int64
 	}{
@@ -71,12 +84,7 @@ func TestCounts(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			reader := sdkmetric.NewManualReader()
-			tel, err := New(context.Background(), Options{MetricReader: reader})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tel.Shutdown(context.Background())
+			tel, reader := withReader(t)
 			for _, r := range tt.first {
 				tel.Requests.For(set(r)).Add(1)
 			}
@@ -93,12 +101,7 @@ func TestCounts(t *testing.T) {
 	}
 
 	t.Run("past maxCounts sets, counted as overflow", func(t *testing.T) {
-		reader := sdkmetric.NewManualReader()
-		tel, err := New(context.Background(), Options{MetricReader: reader})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tel.Shutdown(context.Background())
+		tel, reader := withReader(t)
 		for i := range maxCounts + 3 {
 			tel.Requests.For(set(fmt.Sprint(i))).Add(1)
 		}
@@ -115,11 +118,7 @@ func TestCounts(t *testing.T) {
 // atomic add, where a synchronous counter's Add finds the set in the SDK's
 // maps (BenchmarkSyncCounterAdd).
 func BenchmarkCountAdd(b *testing.B) {
-	tel, err := New(context.Background(), Options{MetricReader: sdkmetric.NewManualReader()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	tel, _ := withReader(b)
 	n := tel.Requests.For(attribute.NewSet(attribute.String("caller", "engage"), attribute.String("rule", "events-create"),
 		attribute.String("decision", "allow"), attribute.Int("status", 201)))
 	for b.Loop() {
@@ -129,24 +128,18 @@ func BenchmarkCountAdd(b *testing.B) {
 
 // BenchmarkSyncCounterAdd is what graph_proxy.requests cost before Counts.
 func BenchmarkSyncCounterAdd(b *testing.B) {
-	tel, err := New(context.Background(), Options{MetricReader: sdkmetric.NewManualReader()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	tel, _ := withReader(b)
 	c, err := tel.Meter.Int64Counter("graph_proxy.requests.sync")
 	if err != nil {
 		b.Fatal(err)
 	}
-	opt := metricWithSet(attribute.NewSet(attribute.String("caller", "engage"), attribute.String("rule", "events-create"),
+	opt := metric.WithAttributeSet(attribute.NewSet(attribute.String("caller", "engage"), attribute.String("rule", "events-create"),
 		attribute.String("decision", "allow"), attribute.Int("status", 201)))
 	ctx := context.Background()
 	for b.Loop() {
 		c.Add(ctx, 1, opt)
 	}
 }
-
-func metricWithSet(s attribute.Set) metric.AddOption { return metric.WithAttributeSet(s) }
 
 // TestCountsOnMetrics: the admin listener's /metrics shows the counts as
 // the synchronous counter showed them, a Prometheus counter.
