@@ -89,6 +89,7 @@ func benchHandlerWith(b testing.TB, policyText string, adjust func(*proxy.Option
 	token := upstream.Token{Value: strings.Repeat("t", 1500), ExpiresOn: time.Now().Add(time.Hour)}
 	o := proxy.Options{
 		Graph: graph, PublicBase: public, Transport: transport, Policy: p, Limits: p, Audit: audit, MaxBodyBytes: 4 << 20,
+		UpstreamIdle: 100 * time.Second, // graph.timeout's default
 		Callers: authFunc(func(*http.Request) (callers.Caller, error) {
 			return callers.Caller{Name: "engage", TenantID: "d2b6628f-0000-4000-8000-000000000002", AppID: "e0000000-0000-4000-8000-0000000000e1", Auth: "entra-jwt", IP: "10.0.0.1"}, nil
 		}),

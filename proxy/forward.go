@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
@@ -54,11 +52,6 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	if up := c.streamedBody(); up != nil {
 		src = up // file content, streamed unread (content.go)
 	}
-	var stop context.CancelFunc
-	if h.o.UpstreamIdle > 0 {
-		ctx, stop = context.WithCancel(ctx)
-		defer stop()
-	}
 	out, err := http.NewRequestWithContext(ctx, c.req.Method, "", src)
 	if err != nil {
 		return err
@@ -85,8 +78,8 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 		}
 		return err
 	}
-	if stop != nil {
-		resp.Body = newIdleBody(resp.Body, h.o.UpstreamIdle, stop)
+	if h.o.UpstreamIdle > 0 {
+		resp.Body = newIdleBody(resp.Body, h.o.UpstreamIdle)
 	}
 	if c.followsRedirect(resp) {
 		return h.followDownload(ctx, w, r, c, resp)
@@ -264,42 +257,6 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	out = h.restore(c, out)
 	resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
 	return out, true, nil
-}
-
-// idleBody bounds each Read of Graph's answer body: when one waits longer
-// than idle, the request's context is cancelled, which ends the read (and
-// the stream), and the read reports the stall. Only the time inside Read
-// counts: a caller slow to take the answer does not make Graph stalled.
-type idleBody struct {
-	io.ReadCloser
-	idle    time.Duration
-	timer   *time.Timer
-	stalled atomic.Bool
-}
-
-func newIdleBody(body io.ReadCloser, idle time.Duration, cancel context.CancelFunc) *idleBody {
-	b := &idleBody{ReadCloser: body, idle: idle}
-	b.timer = time.AfterFunc(time.Hour, func() {
-		b.stalled.Store(true)
-		cancel()
-	})
-	b.timer.Stop()
-	return b
-}
-
-func (b *idleBody) Read(p []byte) (int, error) {
-	b.timer.Reset(b.idle)
-	n, err := b.ReadCloser.Read(p)
-	b.timer.Stop()
-	if err != nil && err != io.EOF && b.stalled.Load() {
-		err = fmt.Errorf("Graph's answer stalled: nothing for %s (graph.timeout)", b.idle)
-	}
-	return n, err
-}
-
-func (b *idleBody) Close() error {
-	b.timer.Stop()
-	return b.ReadCloser.Close()
 }
 
 // prefixedBody is an answer's body with its first bytes, already read,
