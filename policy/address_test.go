@@ -261,3 +261,41 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDomainToASCII holds domainToASCII, which returns a domain already in
+// lower-case A-label form as it is, to the IDNA profile's path for every
+// domain: the same form back, or the same refusal.
+func FuzzDomainToASCII(f *testing.F) {
+	for _, s := range []string{
+		"contoso.example", "a.b", "a.b.", ".a.b", "a..b", "a", "xn--bcher-kva.example", "xn--zz.example",
+		"ab--c.example", "a-b.example", "-ab.example", "ab-.example", "CONTOSO.example", "contoso.123",
+		"contoso.example1", "1.2.3.4", "Contoso.Example", "CONTOSO.EXAMPLE", "XN--bcher-kva.example", "a.B", "A.1", "a_b.example", "bücher.example", "straße.example", "contoso\u3002example",
+		longDomain(253), longDomain(254), strings.Repeat("a", 63) + ".example", strings.Repeat("a", 64) + ".example",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, d string) {
+		got, err := domainToASCII(d)
+		want, werr := domainToASCIIByProfile(d)
+		if got != want || (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("domainToASCII(%q) = %q, %v; the profile gives %q, %v", d, got, err, want, werr)
+		}
+		if p := plainDomain(d); p != notPlain && (werr != nil || want != strings.ToLower(d) || (p == plainLower) != (want == d)) {
+			t.Fatalf("%q taken as plain (%d); the profile gives %q, %v", d, p, want, werr)
+		}
+	})
+}
+
+// BenchmarkParseAddress reads an address in the form calls name them, and
+// one whose domain needs the IDNA profile.
+func BenchmarkParseAddress(b *testing.B) {
+	for _, s := range []string{"client@fabrikam.example", "Client@Fabrikam.Example", "Client@Bücher.Example"} {
+		b.Run(s, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ParseAddress(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
