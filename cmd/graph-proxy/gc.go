@@ -25,15 +25,9 @@ import (
 // (6–7 over HTTP/1.1) for a collection every 200 calls instead of every
 // 350, which raised the collector's share of the proxy's CPU at 300 in
 // flight from about 6% to 8–11%, and with a fast upstream by half a point
-// (bench/RESULTS.md, "The collector's headroom"). While few calls are in
-// flight the live heap is about 3 MB and the cap alone would collect it
-// three times a second at a thousand calls a second, a few microseconds of
-// each call's CPU; so the headroom may also fill the heap up to 11 MiB
-// (Total), which gives those few calls about 8 MB (half a second of their
-// allocation) and leaves the cap in force once the calls in flight hold
-// 6 MiB or more. The memory limit below keeps it from growing past the
-// container.
-var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 5 << 20, Total: 11 << 20, Period: 500 * time.Millisecond}
+// (bench/RESULTS.md, "The collector's headroom"). The memory limit below
+// keeps it from growing past the container.
+var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 5 << 20, Period: 500 * time.Millisecond}
 
 // tuneGC paces the GC within gcBounds unless GOGC is set, and, unless
 // GOMEMLIMIT is set, sets a soft memory limit of 80% of the cgroup's

@@ -8,8 +8,8 @@ import (
 
 // The package's defaults: 400% while the heap is small, then at most 8
 // MiB of headroom, and at most half a second of allocation; but never
-// less than the scan work. (The proxy caps the headroom at 5 MiB, or what
-// the live heap leaves of 11 MiB if more: cmd/graph-proxy/gc.go.)
+// less than the scan work. (The proxy caps the headroom at 5 MiB:
+// cmd/graph-proxy/gc.go.)
 func ExampleConfig_Headroom() {
 	var cfg gcpace.Config
 	const mib = 1 << 20

@@ -19,13 +19,6 @@ type Config struct {
 	// Cap is the most headroom, in bytes, that a target above Min may
 	// give. Default 8 MiB.
 	Cap uint64
-	// Total, when above Cap, lets the headroom fill the heap up to Total
-	// bytes while the live heap is small: the headroom is at most the
-	// larger of Cap and Total less the live heap. The heap's peak is then
-	// no higher than with Cap alone once the live heap is Total − Cap or
-	// more (many calls in flight), while with few calls in flight the
-	// collections are fewer. Zero: Cap alone.
-	Total uint64
 	// Period is the allocation the headroom need hold: at most what the
 	// heap allocated in this long, at the rate since the last collection.
 	// Default 500 ms.
@@ -64,16 +57,11 @@ type Heap struct {
 }
 
 // Headroom is the garbage the heap may gain before the next collection:
-// Max% of the live heap, at most Cap bytes (or what is left of Total, if
-// more), at most what Period of allocation at Rate fills; but never less
-// than Min% of the scan work.
+// Max% of the live heap, at most Cap bytes, at most what Period of
+// allocation at Rate fills; but never less than Min% of the scan work.
 func (c Config) Headroom(h Heap) uint64 {
 	c = c.withDefaults()
-	most := c.Cap
-	if c.Total > h.Live {
-		most = max(most, c.Total-h.Live)
-	}
-	room := min(h.Live*uint64(c.Max)/100, most)
+	room := min(h.Live*uint64(c.Max)/100, c.Cap)
 	if h.Rate > 0 {
 		room = min(room, uint64(h.Rate*c.Period.Seconds()))
 	}

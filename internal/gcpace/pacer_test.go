@@ -31,11 +31,6 @@ func TestHeadroom(t *testing.T) {
 		{name: "own bounds, floor", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, heap: Heap{Live: 64 * mib, Scan: 64 * mib}, room: 32 * mib, percent: 50},
 		{name: "own bounds, ceiling", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, heap: Heap{Live: 512 << 10, Scan: 512 << 10}, room: 4 * mib, percent: 800},
 		{name: "own period", cfg: Config{Period: 2 * time.Second}, heap: Heap{Live: 6 * mib, Scan: 1 * mib, Rate: 1 * mib}, room: 2 * mib, percent: 34},
-		{name: "a total: what the live heap leaves of it", cfg: Config{Cap: 5 * mib, Total: 14 * mib, Period: time.Second}, heap: Heap{Live: 3 * mib, Scan: 3 * mib, Rate: 16 * mib}, room: 11 * mib, percent: 367},
-		{name: "a total: 400% of a small live heap", cfg: Config{Cap: 5 * mib, Total: 14 * mib, Period: time.Second}, heap: Heap{Live: 2 * mib, Scan: 2 * mib, Rate: 16 * mib}, room: 8 * mib, percent: 400},
-		{name: "a total: the cap once the live heap has taken the rest", cfg: Config{Cap: 5 * mib, Total: 14 * mib, Period: time.Second}, heap: Heap{Live: 12 * mib, Scan: 4 * mib, Rate: 100 * mib}, room: 5 * mib, percent: 42},
-		{name: "a total under the live heap: the cap", cfg: Config{Cap: 5 * mib, Total: 14 * mib, Period: time.Second}, heap: Heap{Live: 400 * mib, Scan: 4 * mib, Rate: 1000 * mib}, room: 5 * mib, percent: 2},
-		{name: "a total: still half a period of a slow rate", cfg: Config{Cap: 5 * mib, Total: 14 * mib}, heap: Heap{Live: 3 * mib, Scan: 1 * mib, Rate: 4 * mib}, room: 2 * mib, percent: 67},
 		{name: "a Max under Min is taken as the default", cfg: Config{Min: 200, Max: 150}, heap: Heap{Live: mib, Scan: mib}, room: 4 * mib, percent: 400},
 	}
 	for _, tt := range tests {
