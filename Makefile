@@ -19,7 +19,7 @@ FUZZTIME  ?=
 FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000 ./proxy/response:FuzzFilter:80000 \
 	./policy:FuzzCanonicalize:100000 ./policy:FuzzParseBatch:200000 \
 	./policy:FuzzParseJSON:200000 ./policy:FuzzParseBody:200000 ./policy:FuzzSameKey:200000 \
-	./policy:FuzzParseAddress:100000 ./policy:FuzzMIMERecipients:30000 ./auditlog:FuzzVerify:50000 \
+	./policy:FuzzParseAddress:100000 ./policy:FuzzDomainToASCII:100000 ./policy:FuzzMIMERecipients:30000 ./auditlog:FuzzVerify:50000 \
 	./policy:FuzzWhoACallTouches:150000 ./policy:FuzzKindOf:100000 ./policy:FuzzDecideMediaType:150000 ./auditlog:FuzzReadExport:30000 \
 	./policy:FuzzDelegated:60000 ./proxy/upstream:FuzzExchangeError:20000 \
 	./internal/vaultkey:FuzzParsePublicKeys:30000 ./auditlog/reconcile:FuzzReadActivity:20000 ./internal/seal:FuzzOpen:30000 \
