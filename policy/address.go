@@ -303,13 +303,13 @@ func plainDomain(domain string) plainness {
 			continue
 		}
 		l := domain[start:i]
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || len(l) >= 4 && l[2] == '-' && l[3] == '-' {
+		if !labelShaped(l) || len(l) >= 4 && l[2] == '-' && l[3] == '-' {
 			return notPlain
 		}
 		start = i + 1
 	}
 	dot := strings.LastIndexByte(domain, '.')
-	if dot < 0 || strings.Trim(domain[dot+1:], "0123456789") == "" {
+	if dot < 0 || allDigits(domain[dot+1:]) {
 		return notPlain // one label, or an all-numeric top-level one
 	}
 	if upper {
@@ -369,7 +369,7 @@ func domainToASCIIByProfile(domain string) (string, error) {
 			return "", addressError("domain is not a valid host name")
 		}
 	}
-	if strings.Trim(out[len(out)-1], "0123456789") == "" {
+	if allDigits(out[len(out)-1]) {
 		return "", addressError("all-numeric top-level domain")
 	}
 	if len(ascii) > maxDomain {
@@ -381,7 +381,7 @@ func domainToASCIIByProfile(domain string) (string, error) {
 // ldhLabel reports whether l is a lower-case letter-digit-hyphen label of
 // 1 to 63 octets that neither starts nor ends with a hyphen.
 func ldhLabel(l string) bool {
-	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+	if !labelShaped(l) {
 		return false
 	}
 	for i := 0; i < len(l); i++ {
@@ -391,6 +391,19 @@ func ldhLabel(l string) bool {
 		}
 	}
 	return true
+}
+
+// labelShaped reports whether l has a DNS label's length, 1 to 63 octets,
+// and neither starts nor ends with a hyphen: what ldhLabel and plainDomain
+// both ask of a label, whatever its letters.
+func labelShaped(l string) bool {
+	return l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-'
+}
+
+// allDigits reports whether a top-level label is all digits, which no
+// domain's may be (it would read as an IPv4 address).
+func allDigits(l string) bool {
+	return strings.Trim(l, "0123456789") == ""
 }
 
 func allASCII(s string) bool {
