@@ -2,13 +2,14 @@ package main
 
 import (
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
-
-	"github.com/graph-proxy/graph-proxy/internal/gcpace"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/graph-proxy/graph-proxy/internal/gcpace"
 )
 
 // gcBounds are the proxy's GC targets unless GOGC is set. Its live heap is
@@ -27,15 +28,44 @@ import (
 // flight from about 6% to 8–11%, and with a fast upstream by half a point
 // (bench/RESULTS.md, "The collector's headroom"). The memory limit below
 // keeps it from growing past the container.
-var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 5 << 20, Period: 500 * time.Millisecond}
+//
+// While at most 32 calls are in flight the cap is 16 MiB instead: the
+// calls then hold a megabyte or two, so the heap stays under 20 MB
+// whatever the headroom, and at a thousand calls a second with Graph
+// answering fast the collector runs about half as often (the headroom is
+// then bounded by half a second of allocation, not the cap). The 33rd
+// call brings the 5 MiB cap back at once, before the calls that follow
+// it have grown into the quiet headroom (gcpace.Pacer.Begin).
+var gcBounds = gcpace.Config{Min: 100, Max: 400, Cap: 5 << 20, Period: 500 * time.Millisecond,
+	QuietCap: 16 << 20, QuietCalls: 32}
 
 // tuneGC paces the GC within gcBounds unless GOGC is set, and, unless
 // GOMEMLIMIT is set, sets a soft memory limit of 80% of the cgroup's
-// memory.max (Container Apps sets it from the container's memory).
-func tuneGC(log *slog.Logger) {
+// memory.max (Container Apps sets it from the container's memory). The
+// pacer it returns (nil under GOGC) counts the calls in flight through
+// countCalls.
+func tuneGC(log *slog.Logger) *gcpace.Pacer {
+	var pacer *gcpace.Pacer
 	if os.Getenv("GOGC") == "" {
-		gcpace.Start(gcBounds)
+		pacer = gcpace.Start(gcBounds)
 	}
+	setMemoryLimit(log)
+	return pacer
+}
+
+// countCalls has pacer count h's calls in flight.
+func countCalls(pacer *gcpace.Pacer, h http.Handler) http.Handler {
+	if pacer == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pacer.Begin()
+		defer pacer.End()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func setMemoryLimit(log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}

@@ -73,7 +73,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	tuneGC(log)
+	pacer := tuneGC(log)
+	defer pacer.Stop()
 
 	roots, err := rootCAs(cfg.Graph.CAFile)
 	if err != nil {
@@ -280,7 +281,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	conns := &proxy.ConnAudit{Audit: audit, Replica: replica, Log: log}
 	srv := &http.Server{
 		Addr:              cfg.Listen,
-		Handler:           h,
+		Handler:           countCalls(pacer, h),
 		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
 		// Bodies are at most limits.maxBodyBytes; a minute is generous.
 		ReadTimeout: time.Minute,

@@ -34,4 +34,10 @@
 // a few points of its CPU, with few of them half a point (the collector's
 // share, bench/RESULTS.md), while each call in flight no longer brings
 // four times its live memory in garbage.
+//
+// That cap is for many calls in flight. With few of them (Config.QuietCalls,
+// counted by Pacer.Begin and End) the heap is small whatever its headroom,
+// and a larger cap (Config.QuietCap) makes fewer collections; the call that
+// passes QuietCalls has the pacer lower the target at once, so that a ramp
+// of calls meets the busy cap, not the quiet one.
 package gcpace

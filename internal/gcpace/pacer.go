@@ -23,6 +23,14 @@ type Config struct {
 	// heap allocated in this long, at the rate since the last collection.
 	// Default 500 ms.
 	Period time.Duration
+	// QuietCap, when above Cap, takes Cap's place while no more than
+	// QuietCalls calls are in flight (Pacer.Begin). Few calls hold little
+	// memory, so the heap stays small whatever its headroom, and a larger
+	// headroom is fewer collections; the moment the calls pass QuietCalls,
+	// the target comes down to Cap's, before what they hold has grown into
+	// the quiet headroom.
+	QuietCap   uint64
+	QuietCalls int64
 }
 
 func (c Config) withDefaults() Config {
@@ -54,14 +62,26 @@ type Heap struct {
 	// Rate is the allocation in bytes a second over the last Period at
 	// least (Pacer.rate); zero when not known.
 	Rate float64
+	// Calls are the calls in flight (Pacer.Begin).
+	Calls int64
+}
+
+// quiet tells whether h's headroom may reach QuietCap.
+func (c Config) quiet(h Heap) bool {
+	return c.QuietCap > c.Cap && h.Calls <= c.QuietCalls
 }
 
 // Headroom is the garbage the heap may gain before the next collection:
-// Max% of the live heap, at most Cap bytes, at most what Period of
-// allocation at Rate fills; but never less than Min% of the scan work.
+// Max% of the live heap, at most Cap bytes (QuietCap while the calls are
+// few), at most what Period of allocation at Rate fills; but never less
+// than Min% of the scan work.
 func (c Config) Headroom(h Heap) uint64 {
 	c = c.withDefaults()
-	room := min(h.Live*uint64(c.Max)/100, c.Cap)
+	limit := c.Cap
+	if c.quiet(h) {
+		limit = c.QuietCap
+	}
+	room := min(h.Live*uint64(c.Max)/100, limit)
 	if h.Rate > 0 {
 		room = min(room, uint64(h.Rate*c.Period.Seconds()))
 	}
@@ -91,6 +111,11 @@ type Pacer struct {
 	sample  []metrics.Sample
 	// the heap's allocation at recent adjustments, oldest first
 	past []allocated
+	// calls are the calls in flight; quiet, whether the target last set
+	// allows QuietCap; wake asks tick to adjust now.
+	calls atomic.Int64
+	quiet atomic.Bool
+	wake  chan struct{}
 }
 
 // allocated is the heap's cumulative allocation at a moment.
@@ -136,7 +161,8 @@ var metricNames = []string{"/gc/heap/live:bytes", "/gc/scan/heap:bytes", "/gc/sc
 // until Stop. It takes over the GC target: GOGC, if the operator set it,
 // is for the caller to honour by not starting a Pacer.
 func Start(cfg Config) *Pacer {
-	p := &Pacer{cfg: cfg.withDefaults(), sample: make([]metrics.Sample, len(metricNames)), stop: make(chan struct{}), past: make([]allocated, 0, maxPast)}
+	p := &Pacer{cfg: cfg.withDefaults(), sample: make([]metrics.Sample, len(metricNames)), stop: make(chan struct{}), past: make([]allocated, 0, maxPast),
+		wake: make(chan struct{}, 1)}
 	for i, name := range metricNames {
 		p.sample[i].Name = name
 	}
@@ -146,8 +172,51 @@ func Start(cfg Config) *Pacer {
 	return p
 }
 
-// Stop stops adjusting; the target last set stays.
+// Begin counts a call in flight until End. The call that takes the count
+// past QuietCalls while the target allows QuietCap has tick lower it at
+// once: a ramp of calls (hundreds arriving at Graph's latency) would
+// otherwise grow into the quiet headroom before the next collection.
+// Both do nothing on a nil Pacer.
+func (p *Pacer) Begin() {
+	if p == nil {
+		return
+	}
+	if p.calls.Add(1) > p.cfg.QuietCalls && p.quiet.Load() {
+		p.wakeTick()
+	}
+}
+
+// Calls are the calls in flight Begin counts.
+func (p *Pacer) Calls() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.calls.Load()
+}
+
+// wakeTick has tick adjust now.
+func (p *Pacer) wakeTick() {
+	select {
+	case p.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// End ends a call Begin counted. The target rises back to QuietCap only at
+// the next adjustment (a collection, or Period), so that calls going and
+// coming around QuietCalls do not move it each time.
+func (p *Pacer) End() {
+	if p != nil {
+		p.calls.Add(-1)
+	}
+}
+
+// Stop stops adjusting; the target last set stays. Stop on a nil Pacer
+// does nothing.
 func (p *Pacer) Stop() {
+	if p == nil {
+		return
+	}
 	if p.stopped.CompareAndSwap(false, true) {
 		close(p.stop)
 	}
@@ -163,6 +232,8 @@ func (p *Pacer) tick() {
 	for {
 		select {
 		case <-t.C:
+			p.adjust()
+		case <-p.wake:
 			p.adjust()
 		case <-p.stop:
 			return
@@ -206,7 +277,13 @@ func (p *Pacer) adjust() {
 		}
 		return 0
 	}
-	h := Heap{Live: v(0), Scan: v(1), Roots: v(2) + v(3), Rate: p.rate(time.Now(), v(4))}
+	h := Heap{Live: v(0), Scan: v(1), Roots: v(2) + v(3), Rate: p.rate(time.Now(), v(4)), Calls: p.calls.Load()}
+	p.quiet.Store(p.cfg.quiet(h))
+	if p.quiet.Load() && p.calls.Load() > p.cfg.QuietCalls {
+		// A call passed QuietCalls between the count read and the store,
+		// and found quiet not yet set.
+		p.wakeTick()
+	}
 	want := p.cfg.Percent(h)
 	if p.percent != 0 && abs(want-p.percent)*10 < p.percent && want != p.cfg.Max {
 		return

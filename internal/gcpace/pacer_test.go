@@ -31,6 +31,12 @@ func TestHeadroom(t *testing.T) {
 		{name: "own bounds, floor", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, heap: Heap{Live: 64 * mib, Scan: 64 * mib}, room: 32 * mib, percent: 50},
 		{name: "own bounds, ceiling", cfg: Config{Min: 50, Max: 800, Cap: 8 * mib}, heap: Heap{Live: 512 << 10, Scan: 512 << 10}, room: 4 * mib, percent: 800},
 		{name: "own period", cfg: Config{Period: 2 * time.Second}, heap: Heap{Live: 6 * mib, Scan: 1 * mib, Rate: 1 * mib}, room: 2 * mib, percent: 34},
+		{name: "few calls: the quiet cap", cfg: quietBounds, heap: Heap{Live: 6 * mib, Scan: 2 * mib, Calls: 1}, room: 16 * mib, percent: 267},
+		{name: "as many calls as QuietCalls: still quiet", cfg: quietBounds, heap: Heap{Live: 6 * mib, Scan: 2 * mib, Calls: 32}, room: 16 * mib, percent: 267},
+		{name: "one call more: the cap", cfg: quietBounds, heap: Heap{Live: 6 * mib, Scan: 2 * mib, Calls: 33}, room: 5 * mib, percent: 84},
+		{name: "quiet, at a thousand calls a second: half a second of them", cfg: quietBounds, heap: Heap{Live: 3 * mib, Scan: 2 * mib, Rate: 17 * mib, Calls: 1}, room: 17 * mib / 2, percent: 284},
+		{name: "quiet, 400% of a small heap", cfg: quietBounds, heap: Heap{Live: 2 * mib, Scan: 1 * mib, Calls: 1}, room: 8 * mib, percent: 400},
+		{name: "a quiet cap under the cap is not used", cfg: Config{Cap: 8 * mib, QuietCap: 4 * mib, QuietCalls: 32}, heap: Heap{Live: 6 * mib, Scan: 2 * mib}, room: 8 * mib, percent: 134},
 		{name: "a Max under Min is taken as the default", cfg: Config{Min: 200, Max: 150}, heap: Heap{Live: mib, Scan: mib}, room: 4 * mib, percent: 400},
 	}
 	for _, tt := range tests {
@@ -44,6 +50,9 @@ func TestHeadroom(t *testing.T) {
 		})
 	}
 }
+
+// quietBounds are the proxy's bounds (cmd/graph-proxy/gc.go).
+var quietBounds = Config{Min: 100, Max: 400, Cap: 5 << 20, Period: 500 * time.Millisecond, QuietCap: 16 << 20, QuietCalls: 32}
 
 // keep holds what the test makes live.
 var keep [][]byte
@@ -124,4 +133,62 @@ func TestRateOverAPeriod(t *testing.T) {
 	if len(p.past) != maxPast {
 		t.Errorf("%d adjustments remembered; want at most %d", len(p.past), maxPast)
 	}
+}
+
+// TestCallsPassingQuietLowerTheTargetAtOnce: the call that takes the count
+// past QuietCalls brings the target down to Cap's without waiting for a
+// collection or a Period (an hour here), and the target rises again only
+// at an adjustment after the calls have gone.
+func TestCallsPassingQuietLowerTheTargetAtOnce(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	for range 16 {
+		keep = append(keep, make([]byte, 1<<20))
+	}
+	defer func() { keep = nil }()
+	runtime.GC()
+	// 16 MiB live: quiet, 400% of it (under the 64 MiB quiet cap); busy,
+	// the 1 MiB cap, a target of a few percent.
+	p := Start(Config{Min: 1, Max: 400, Cap: 1 << 20, Period: time.Hour, QuietCap: 64 << 20, QuietCalls: 2})
+	defer p.Stop()
+	waitFor := func(what string, ok func(int) bool, collect bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(p.Percent()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: target %d", what, p.Percent())
+			}
+			if collect {
+				runtime.GC()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// (Go's target counts the stacks and globals with the live heap, so
+	// 400% of the live heap is a little under 400.)
+	quiet := func(pc int) bool { return pc > 300 }
+	waitFor("quiet", quiet, true)
+	before := p.Percent()
+	p.Begin()
+	p.Begin()
+	time.Sleep(50 * time.Millisecond)
+	if got := p.Percent(); got != before {
+		t.Fatalf("two calls, as many as QuietCalls: target %d; want %d", got, before)
+	}
+	p.Begin()
+	waitFor("the third call", func(pc int) bool { return pc < 10 }, false)
+	if got := debug.SetGCPercent(p.Percent()); got != p.Percent() {
+		t.Errorf("runtime's target %d; want the pacer's %d", got, p.Percent())
+	}
+	for range 3 {
+		p.End()
+	}
+	waitFor("the calls gone, after a collection", quiet, true)
+}
+
+func TestNilPacer(t *testing.T) {
+	var p *Pacer
+	p.Begin()
+	p.End()
+	p.Stop()
 }
