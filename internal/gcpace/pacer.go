@@ -186,6 +186,15 @@ func (p *Pacer) Begin() {
 	}
 }
 
+// End ends a call Begin counted. The target rises back to QuietCap only at
+// the next adjustment (a collection, or Period), so that calls going and
+// coming around QuietCalls do not move it each time.
+func (p *Pacer) End() {
+	if p != nil {
+		p.calls.Add(-1)
+	}
+}
+
 // Calls are the calls in flight Begin counts.
 func (p *Pacer) Calls() int64 {
 	if p == nil {
@@ -199,15 +208,6 @@ func (p *Pacer) wakeTick() {
 	select {
 	case p.wake <- struct{}{}:
 	default: // a wake-up is already pending
-	}
-}
-
-// End ends a call Begin counted. The target rises back to QuietCap only at
-// the next adjustment (a collection, or Period), so that calls going and
-// coming around QuietCalls do not move it each time.
-func (p *Pacer) End() {
-	if p != nil {
-		p.calls.Add(-1)
 	}
 }
 
