@@ -35,9 +35,10 @@
 // share, bench/RESULTS.md), while each call in flight no longer brings
 // four times its live memory in garbage.
 //
-// That cap is for many calls in flight. With few of them (Config.QuietCalls,
-// counted by Pacer.Begin and End) the heap is small whatever its headroom,
-// and a larger cap (Config.QuietCap) makes fewer collections; the call that
-// passes QuietCalls has the pacer lower the target at once, so that a ramp
-// of calls meets the busy cap, not the quiet one.
+// Those bounds are for many calls in flight. With few of them
+// (Config.QuietCalls, counted by Pacer.Begin and End) the heap is small
+// whatever its headroom, and a fixed, larger one (Config.QuietCap) makes
+// fewer collections; the call that passes QuietCalls has the pacer lower
+// the target at once, so that a ramp of calls meets the busy cap, not the
+// quiet headroom.
 package gcpace

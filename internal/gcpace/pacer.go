@@ -23,12 +23,14 @@ type Config struct {
 	// heap allocated in this long, at the rate since the last collection.
 	// Default 500 ms.
 	Period time.Duration
-	// QuietCap, when above Cap, takes Cap's place while no more than
-	// QuietCalls calls are in flight (Pacer.Begin). Few calls hold little
-	// memory, so the heap stays small whatever its headroom, and a larger
-	// headroom is fewer collections; the moment the calls pass QuietCalls,
-	// the target comes down to Cap's, before what they hold has grown into
-	// the quiet headroom.
+	// QuietCap, when above Cap, is the headroom while no more than
+	// QuietCalls calls are in flight (Pacer.Begin), whatever the live heap
+	// and the allocation rate (Max and Period do not bound it), but never
+	// under Min% of the scan work. Few calls hold little memory, so the
+	// heap stays within QuietCap of its live size, and a larger headroom
+	// is fewer collections; the moment the calls pass QuietCalls, the
+	// target comes down to Cap's, before what they hold has grown into the
+	// quiet headroom.
 	QuietCap   uint64
 	QuietCalls int64
 }
@@ -66,30 +68,31 @@ type Heap struct {
 	Calls int64
 }
 
-// quiet tells whether h's headroom may reach QuietCap.
+// quiet tells whether h's headroom is QuietCap.
 func (c Config) quiet(h Heap) bool {
 	return c.QuietCap > c.Cap && h.Calls <= c.QuietCalls
 }
 
 // Headroom is the garbage the heap may gain before the next collection:
-// Max% of the live heap, at most Cap bytes (QuietCap while the calls are
-// few), at most what Period of allocation at Rate fills; but never less
-// than Min% of the scan work.
+// Max% of the live heap, at most Cap bytes, at most what Period of
+// allocation at Rate fills, or QuietCap while the calls are few; but never
+// less than Min% of the scan work.
 func (c Config) Headroom(h Heap) uint64 {
 	c = c.withDefaults()
-	limit := c.Cap
-	if c.quiet(h) {
-		limit = c.QuietCap
-	}
-	room := min(h.Live*uint64(c.Max)/100, limit)
+	room := min(h.Live*uint64(c.Max)/100, c.Cap)
 	if h.Rate > 0 {
 		room = min(room, uint64(h.Rate*c.Period.Seconds()))
+	}
+	if c.quiet(h) {
+		room = c.QuietCap
 	}
 	return max(room, h.Scan*uint64(c.Min)/100)
 }
 
 // Percent is the GC target that gives Headroom(h): Go's target is the
-// live heap plus GOGC% of the live heap and the roots.
+// live heap plus GOGC% of the live heap and the roots. It is at most Max;
+// for QuietCap, at most the target whose minimum heap goal is the quiet
+// goal, the live heap and QuietCap.
 func (c Config) Percent(h Heap) int {
 	c = c.withDefaults()
 	base := h.Live + h.Roots
@@ -97,8 +100,21 @@ func (c Config) Percent(h Heap) int {
 		return c.Max
 	}
 	p := (c.Headroom(h)*100 + base - 1) / base
-	return int(min(max(p, 1), uint64(c.Max)))
+	if c.quiet(h) {
+		p = min(p, (h.Live+c.QuietCap)*100/goMinimumHeap)
+	} else {
+		p = min(p, uint64(c.Max))
+	}
+	return int(max(p, 1))
 }
+
+// goMinimumHeap is Go's smallest heap goal at a target of 100, which
+// scales with the target (runtime/mgcpacer.go, defaultHeapMinimum): the
+// target that would give a live heap of 2 MB 16 MiB of headroom, 700,
+// would also make no goal less than 28 MB. A busy target's minimum goal
+// is at most 16 MB (at Max, 400), and with many calls in flight under
+// the goal its headroom gives.
+const goMinimumHeap = 4 << 20
 
 // A Pacer adjusts the GC target after each collection. The zero value is
 // not usable; call Start.
