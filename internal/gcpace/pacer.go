@@ -91,17 +91,18 @@ func (c Config) Headroom(h Heap) uint64 {
 
 // Percent is the GC target that gives Headroom(h): Go's target is the
 // live heap plus GOGC% of the live heap and the roots. It is at most Max;
-// for QuietCap, at most the target whose minimum heap goal is the quiet
-// goal, the live heap and QuietCap.
+// while quiet, at most the target whose minimum heap goal is the quiet
+// goal, the live heap and its headroom.
 func (c Config) Percent(h Heap) int {
 	c = c.withDefaults()
 	base := h.Live + h.Roots
 	if base == 0 {
 		return c.Max
 	}
-	p := (c.Headroom(h)*100 + base - 1) / base
+	room := c.Headroom(h)
+	p := (room*100 + base - 1) / base
 	if c.quiet(h) {
-		p = min(p, (h.Live+c.QuietCap)*100/goMinimumHeap)
+		p = min(p, (h.Live+room)*100/goMinimumHeap)
 	} else {
 		p = min(p, uint64(c.Max))
 	}
@@ -294,8 +295,9 @@ func (p *Pacer) adjust() {
 		return 0
 	}
 	h := Heap{Live: v(0), Scan: v(1), Roots: v(2) + v(3), Rate: p.rate(time.Now(), v(4)), Calls: p.calls.Load()}
-	p.quiet.Store(p.cfg.quiet(h))
-	if p.quiet.Load() && p.calls.Load() > p.cfg.QuietCalls {
+	quiet := p.cfg.quiet(h)
+	p.quiet.Store(quiet)
+	if quiet && p.calls.Load() > p.cfg.QuietCalls {
 		// A call passed QuietCalls between the count read and the store,
 		// and found quiet not yet set.
 		p.wakeTick()
