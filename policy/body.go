@@ -37,6 +37,8 @@ type body struct {
 	// people: some object in the body has one of personKeys, or a
 	// reference (people.go); the body is then read whole.
 	people bool
+	// spans are its objects and lists, for rawBody (jsonParser.spans).
+	spans []rawSpan
 }
 
 // sourceURLKey is the annotation with which a body asks Graph to fetch a
@@ -68,13 +70,14 @@ var bodyMemberKeys = func() [][]byte {
 // parseBody reads a request body as strictly as parseJSON, building only
 // bodyMembers: the rest of the body is checked without being built.
 func parseBody(data []byte) (body, error) {
-	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes, people: true}
+	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes, people: true,
+		record: true, spans: make([]rawSpan, 0, 16)}
 	v, err := p.parse()
 	if err != nil {
 		return body{}, err
 	}
 	obj, _ := v.(map[string]any)
-	return body{obj: obj, sourceURL: p.watched, people: p.peopleSeen}, nil
+	return body{obj: obj, sourceURL: p.watched, people: p.peopleSeen, spans: p.spans}, nil
 }
 
 // parseLean reads a body as strictly as parseJSON, building its whole
@@ -236,7 +239,7 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 				// It names people, or its route has them: walked whole
 				// in its bytes (peoplestream.go), to find them all.
 				bc.body.people = true
-				bc.raw.init(a.Body)
+				bc.raw = rawBody{b: a.Body, spans: b.spans}
 			}
 		}
 	}

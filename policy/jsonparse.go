@@ -46,6 +46,12 @@ type jsonParser struct {
 	// the value being read is one to build.
 	lean        bool
 	keepScalars bool
+	// spans, when record is set, are the body's objects and lists in the
+	// order they open, with where each closes: what rawBody.init finds in
+	// a pass of its own, found on the way (the body walked for its people
+	// is one this parser accepted).
+	record bool
+	spans  []rawSpan
 	// keys are the keys so far of the objects being read, the innermost's
 	// last: each object's own room for them, in a list, rather than in its
 	// frame, since a body is read on the goroutine that serves the call
@@ -158,6 +164,7 @@ func (p *jsonParser) literal(lit string) error {
 }
 
 func (p *jsonParser) object(depth int, build bool) (any, error) {
+	span := p.open()
 	p.i++ // {
 	var obj map[string]any
 	if build {
@@ -173,6 +180,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
+		p.close(span)
 		return nilUnless(build, obj), nil
 	}
 	defer func() { p.keys = p.keys[:start] }()
@@ -253,6 +261,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 			obj[keyString(key)] = v
 		}
 		if done, err := p.separator('}', "after object key:value pair"); done || err != nil {
+			p.close(span)
 			return nilUnless(build, obj), err
 		}
 	}
@@ -269,6 +278,7 @@ func (p *jsonParser) member(key []byte) bool {
 }
 
 func (p *jsonParser) array(depth int, build bool) (any, error) {
+	span := p.open()
 	p.i++ // [
 	var arr []any
 	if build {
@@ -277,6 +287,7 @@ func (p *jsonParser) array(depth int, build bool) (any, error) {
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
+		p.close(span)
 		return nilUnless(build, arr), nil
 	}
 	for {
@@ -288,8 +299,27 @@ func (p *jsonParser) array(depth int, build bool) (any, error) {
 			arr = append(arr, v)
 		}
 		if done, err := p.separator(']', "after array element"); done || err != nil {
+			p.close(span)
 			return nilUnless(build, arr), err
 		}
+	}
+}
+
+// open records the object or list that opens at p.i, when spans are
+// recorded, and returns its index for close.
+func (p *jsonParser) open() int {
+	if !p.record {
+		return -1
+	}
+	p.spans = append(p.spans, rawSpan{open: p.i})
+	return len(p.spans) - 1
+}
+
+// close records where span ends: the byte before p.i, its closing one.
+// On an error the spans are not read.
+func (p *jsonParser) close(span int) {
+	if span >= 0 {
+		p.spans[span].close = p.i - 1
 	}
 }
 

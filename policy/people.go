@@ -152,7 +152,9 @@ var memberKinds = map[string]memberKind{
 
 // kindOf is memberKinds[strings.ToLower(key)], with the bind suffix first.
 // Every call that names people has its body walked key by key, so an
-// ASCII key is lowered in a buffer on the stack rather than allocated.
+// ASCII key is lowered in a buffer on the stack rather than allocated, and
+// compared with the few keys of its length (kindsByLength) rather than
+// hashed.
 func kindOf(key string) memberKind {
 	var buf [64]byte
 	if len(key) > len(buf) || !allASCII(key) {
@@ -173,7 +175,30 @@ func kindOf(key string) memberKind {
 	if bytes.HasSuffix(lk, bindSuffixBytes) {
 		return bindMember
 	}
-	return memberKinds[string(lk)]
+	if len(lk) < len(kindsByLength) {
+		for _, e := range kindsByLength[len(lk)] {
+			if string(lk) == e.key {
+				return e.kind
+			}
+		}
+	}
+	return otherMember
+}
+
+// kindsByLength is memberKinds by the length of their keys.
+var kindsByLength = func() (t [32][]kindEntry) {
+	for k, kind := range memberKinds {
+		if len(k) >= len(t) {
+			panic("policy: member key " + k + " is longer than kindsByLength holds")
+		}
+		t[len(k)] = append(t[len(k)], kindEntry{k, kind})
+	}
+	return t
+}()
+
+type kindEntry struct {
+	key  string
+	kind memberKind
 }
 
 // walk finds the people in v, a JSON value under path. Members are read

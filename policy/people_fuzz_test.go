@@ -179,3 +179,16 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+// TestPlainJSONAsParsed holds decideMediaType's shortcut for the
+// Content-Type the Graph SDKs send to what parsing it gives, on every
+// media a route may have.
+func TestPlainJSONAsParsed(t *testing.T) {
+	for _, media := range []bodyMedia{mediaJSON, mediaJSONOrMIME, mediaContent, mediaStream} {
+		out, isMIME, reason := decideMediaType("application/json", media)
+		wout, wMIME, wreason := parseMediaType("application/json", media)
+		if out != wout || isMIME != wMIME || reason != wreason {
+			t.Errorf("media %d: %q, %v, %q; parsed: %q, %v, %q", media, out, isMIME, reason, wout, wMIME, wreason)
+		}
+	}
+}

@@ -17,48 +17,18 @@ import (
 // its objects and lists ends.
 type rawBody struct {
 	b []byte
-	// spans are the objects and lists, in the order they open.
+	// spans are the objects and lists, in the order they open, as the
+	// parser recorded them while it read the body (jsonParser.spans):
+	// stepping over a value costs a look-up rather than a scan, so walking
+	// a member's value after its object's members were listed reads each
+	// byte of the body a bounded number of times, however deep the
+	// nesting.
 	spans []rawSpan
 }
 
 // rawSpan is one object or list: the offsets of its opening and closing
 // bytes.
 type rawSpan struct{ open, close int }
-
-// newRawBody finds the ends of b's objects and lists in one pass, so that
-// stepping over a value costs a look-up rather than a scan: walking a
-// member's value after its object's members were listed reads each byte of
-// the body a bounded number of times, however deep the nesting. b must be
-// a body the strict parser accepted.
-func newRawBody(b []byte) *rawBody {
-	r := &rawBody{}
-	r.init(b)
-	return r
-}
-
-// init is newRawBody into r.
-func (r *rawBody) init(b []byte) {
-	r.b, r.spans = b, make([]rawSpan, 0, 16)
-	var stack [maxJSONDepth + 1]int
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			i = r.stringEnd(i) - 1
-		case '{', '[':
-			if depth < len(stack) {
-				stack[depth] = len(r.spans)
-			}
-			depth++
-			r.spans = append(r.spans, rawSpan{open: i})
-		case '}', ']':
-			depth--
-			if depth >= 0 && depth < len(stack) {
-				r.spans[stack[depth]].close = i
-			}
-		}
-	}
-}
 
 // stringEnd is the offset just past the string that opens at i: the
 // first quote after it not escaped, that is preceded by an even number of

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,9 @@ func FuzzWalkRaw(f *testing.F) {
 		tree := &bodyCheck{p: p, req: req}
 		tree.walk(obj, "")
 		r := newRawBody(data)
+		if !slices.Equal(b.spans, r.spans) {
+			t.Fatalf("%q: the parser's spans %v; rawBody's %v", data, b.spans, r.spans)
+		}
 		raw := &bodyCheck{p: p, req: req}
 		raw.walkRaw(r, r.space(0), "")
 		if raw.reason != tree.reason || raw.refusal != tree.refusal {

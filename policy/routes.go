@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // The route model: the kinds of Graph call whose body the policy must
@@ -55,12 +56,27 @@ type route struct {
 	check requirement
 	// alts is tail with each entry's alternatives split (init).
 	alts [][]string
+	// lastFirst holds the first bytes, lower case, of the alternatives
+	// of the tail's last entry, or is "" when that entry is "*" (init):
+	// the request's last segment, when it starts with an ASCII byte, can
+	// match only if it starts with one of them.
+	lastFirst string
 }
 
 func init() {
 	for i := range routes {
 		for _, t := range routes[i].tail {
 			routes[i].alts = append(routes[i].alts, strings.Split(t, "|"))
+		}
+		if len(routes[i].alts) > maxTail {
+			panic("policy: route " + routes[i].name + " has a tail longer than maxTail")
+		}
+		if last := routes[i].alts[len(routes[i].alts)-1]; last[0] != "*" {
+			for _, w := range last {
+				if c := lower(w[0]); strings.IndexByte(routes[i].lastFirst, c) < 0 {
+					routes[i].lastFirst += string(c)
+				}
+			}
 		}
 	}
 }
@@ -193,34 +209,61 @@ var routes = []route{
 
 // routeOf returns the route a request is, or nil for a call the model
 // has nothing particular to say about (its body is still read as JSON,
-// people and all).
+// people and all). The request's last segments are read as operation
+// names once, not once for every route.
 func routeOf(req Request) *route {
+	segs := req.Segments
+	var buf [maxTail]string
+	names := buf[:min(len(segs), maxTail)]
+	for i, seg := range segs[len(segs)-len(names):] {
+		names[i] = operationName(seg)
+	}
 	for i := range routes {
 		rt := &routes[i]
-		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.alts, req.Segments, rt.whole, rt.exact) {
+		if slices.Contains(rt.methods, req.Method) && rt.matches(segs, names) {
 			return rt
 		}
 	}
 	return nil
 }
 
-// tailMatches reports whether segs end in tail. Unless exact, a segment
-// matches a name also as an operation's other spellings Graph binds to it
-// (operationName): "microsoft.graph.send" and "send()" are "send".
-func tailMatches(tail [][]string, segs []string, whole, exact bool) bool {
-	if len(segs) < len(tail) || whole && len(segs) != len(tail) {
+// maxTail bounds a route's tail (init checks it).
+const maxTail = 4
+
+// matches reports whether segs end in rt's tail; names are the last of
+// segs as operationName reads them. Unless rt is exact, a segment matches
+// a name also as an operation's other spellings Graph binds to it:
+// "microsoft.graph.send", "send()" and "send;x=1" are "send" (spelledAs).
+// FuzzRouteOf holds it to tailMatches, which reads every name afresh.
+func (rt *route) matches(segs, names []string) bool {
+	k := len(rt.alts)
+	if len(segs) < k || rt.whole && len(segs) != k {
 		return false
 	}
-	segs = segs[len(segs)-len(tail):]
-	for i, alts := range tail {
+	if last := names[len(names)-1]; rt.lastFirst != "" && !rt.exact && last != "" && last[0] < utf8.RuneSelf &&
+		strings.IndexByte(rt.lastFirst, lower(last[0])) < 0 {
+		// Neither equal without case (an ASCII letter is equal only to
+		// itself in either case) nor spelled as one of them (which starts
+		// with it).
+		return false
+	}
+	segs, names = segs[len(segs)-k:], names[len(names)-k:]
+	for i, alts := range rt.alts {
 		if alts[0] == "*" {
 			continue
 		}
-		seg := segs[i]
-		if !exact {
-			seg = operationName(seg)
+		seg := names[i]
+		if rt.exact {
+			seg = segs[i]
 		}
-		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, seg) || !exact && spelledAs(seg, w) }) {
+		found := false
+		for _, w := range alts {
+			if strings.EqualFold(w, seg) || !rt.exact && spelledAs(seg, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
 			return false
 		}
 	}
@@ -498,4 +541,12 @@ func ruleByID(rules []*rule, id string) *rule {
 		}
 	}
 	return nil
+}
+
+// lower is an ASCII byte in lower case.
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
