@@ -373,3 +373,44 @@ func TestProcStat(t *testing.T) {
 		t.Errorf("no process: fields %q, age %v, ticks %d", f, age, ticks)
 	}
 }
+
+func TestMiddleSpread(t *testing.T) {
+	tests := []struct {
+		vals []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{1, 2, 3}, 0},
+		{[]float64{100, 100, 100, 100}, 1},
+		// The middle half of 20: the 6th and the 16th smallest. The
+		// slowest rounds do not move it.
+		{[]float64{90, 95, 98, 99, 100, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 200, 250, 300, 400}, 1.1},
+		{[]float64{0, 0, 0, 0}, 0},
+	}
+	for _, tt := range tests {
+		if got := middleSpread(tt.vals); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("middleSpread(%v) = %v, want %v", tt.vals, got, tt.want)
+		}
+	}
+}
+
+func TestNoiseLine(t *testing.T) {
+	rounds := func(name string, cpu ...float64) []sample {
+		var out []sample
+		for i, c := range cpu {
+			out = append(out, sample{Config: name, Round: i + 1, CPUPerReq: c})
+		}
+		return out
+	}
+	quiet := map[string][]sample{"direct": rounds("direct", 50, 52, 54, 56, 58, 90), "bare": rounds("bare", 140, 145, 150, 152, 155, 240)}
+	if got := noiseLine(quiet); !strings.Contains(got, "a quiet run") || strings.Contains(got, "noisy") {
+		t.Errorf("quiet rounds: %q", got)
+	}
+	noisy := map[string][]sample{"direct": rounds("direct", 50, 52, 54, 56, 58, 90), "bare": rounds("bare", 140, 150, 170, 190, 200, 240)}
+	if got := noiseLine(noisy); !strings.Contains(got, "**a noisy run**") {
+		t.Errorf("noisy rounds: %q", got)
+	}
+	if got := noiseLine(map[string][]sample{"bare": rounds("bare", 1, 2, 3, 4)}); got != "" {
+		t.Errorf("without direct: %q", got)
+	}
+}

@@ -79,6 +79,50 @@ func ratioLine(what string, ratios []float64) string {
 		what, summarize(ratios).Median, math.Floor(cov*1000)/10, lo, hi, len(ratios), above, len(ratios))
 }
 
+// noisyMiddle is the spread of the bare proxy's middle half of rounds
+// (middleSpread) above which a run is called noisy. Runs in quiet hours
+// here had 1.11–1.13; runs in noisy ones, whose medians of one build moved
+// by 0.09, had 1.30–1.32.
+const noisyMiddle = 1.2
+
+// middleSpread is the third quartile of vals over the first: how far
+// apart the middle half of the rounds lie, which the round or two that a
+// neighbour slows does not move. 0 with fewer than four values.
+func middleSpread(vals []float64) float64 {
+	s := append([]float64(nil), vals...)
+	sort.Float64s(s)
+	n := len(s)
+	if n < 4 || s[n/4] <= 0 {
+		return 0
+	}
+	return s[3*n/4] / s[n/4]
+}
+
+// noiseLine says how noisy the machine was over the run's rounds. The
+// backend alone (direct) does the same work in every round, and so does
+// the bare proxy: how much their CPU per call moves from round to round
+// is the machine's, and a ratio between configurations carries it.
+func noiseLine(by map[string][]sample) string {
+	cpu := func(name string) []float64 {
+		var v []float64
+		for _, s := range by[name] {
+			v = append(v, s.CPUPerReq)
+		}
+		return v
+	}
+	direct, bare := cpu("direct"), cpu("bare")
+	if middleSpread(direct) == 0 || middleSpread(bare) == 0 {
+		return ""
+	}
+	verdict := fmt.Sprintf("at most ×%.1f: a quiet run", noisyMiddle)
+	if middleSpread(bare) > noisyMiddle {
+		verdict = fmt.Sprintf("more than ×%.1f: **a noisy run**, whose ratios move between runs of one build by more than the quiet runs' ±0.03", noisyMiddle)
+	}
+	return fmt.Sprintf("\nThe machine's noise over the rounds: the backend alone (direct), the same work in every round, took %s µs a call, "+
+		"its middle half of rounds within ×%.2f of each other; the bare proxy's middle half within ×%.2f (%s).\n",
+		summarize(direct), middleSpread(direct), middleSpread(bare), verdict)
+}
+
 func (s stats) String() string {
 	return fmt.Sprintf("%.1f (%.1f–%.1f)", s.Median, s.Min, s.Max)
 }
@@ -201,6 +245,7 @@ func roundsSection(o options, results []sample) string {
 	}
 	sb.WriteString("\nThe direct row's RSS is the upstream's. Latency is wrk's, measured from the request's first byte (the pacing delay excluded); " +
 		"added latency is a configuration's percentile less direct's in the same round, two different windows, so it carries the upstream's own variation.\n")
+	sb.WriteString(noiseLine(by))
 	if r := ratios("graph-proxy", "bare", cpu); len(r) > 0 {
 		sb.WriteString("\n" + ratioLine("graph-proxy's CPU per request ÷ the bare proxy's, round by round", r))
 	}
