@@ -68,13 +68,15 @@ var bodyMemberKeys = func() [][]byte {
 }()
 
 // parseBody reads a request body as strictly as parseJSON, building only
-// bodyMembers: the rest of the body is checked without being built.
-func parseBody(data []byte) (body, error) {
-	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes, people: true,
-		record: true, spans: make([]rawSpan, 0, 16)}
+// bodyMembers: the rest of the body is checked without being built. Its
+// objects and lists are recorded after spans' length (jsonParser.spans);
+// the body returned holds what spans grew to, a refused body's too, so
+// that a lent list goes back whole.
+func parseBody(data []byte, spans []rawSpan) (body, error) {
+	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes, people: true, record: true, spans: spans}
 	v, err := p.parse()
 	if err != nil {
-		return body{}, err
+		return body{spans: p.spans}, err
 	}
 	obj, _ := v.(map[string]any)
 	return body{obj: obj, sourceURL: p.watched, people: p.peopleSeen, spans: p.spans}, nil
@@ -227,7 +229,10 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 				return reason, RefusalMalformed
 			}
 		default:
-			b, err := parseBody(a.Body)
+			spans := lend[rawSpan](&spanLists)
+			b, err := parseBody(a.Body, *spans)
+			// Back once the walk below is done with them.
+			defer func() { giveBack(&spanLists, spans, b.spans) }()
 			if err != nil {
 				return "request body is not acceptable JSON: " + err.Error(), RefusalMalformed
 			}

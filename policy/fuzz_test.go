@@ -325,7 +325,7 @@ func FuzzParseBody(f *testing.F) {
 	}
 	f.Add([]byte(manyKeys(20, `"Attendees":[],"KEY3":1`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := parseBody(data)
+		got, err := parseBody(data, nil)
 		whole, werr := parseJSON(data)
 		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
 			t.Fatalf("%q: parseBody: %v; parseJSON: %v", data, err, werr)
@@ -422,7 +422,7 @@ func BenchmarkParseJSON(b *testing.B) {
 		parse func([]byte) (any, error)
 	}{
 		{"one-pass", parseJSON},
-		{"members", func(b []byte) (any, error) { v, err := parseBody(b); return v.obj, err }},
+		{"members", func(b []byte) (any, error) { v, err := parseBody(b, nil); return v.obj, err }},
 		{"tokens", parseJSONTokens},
 	} {
 		b.Run(p.name, func(b *testing.B) {

@@ -40,7 +40,7 @@ func FuzzWalkRaw(f *testing.F) {
 	req := Request{Method: "POST", Version: "v1.0"}
 	f.Fuzz(func(t *testing.T, data []byte, links bool) {
 		doc, lerr := parseLean(data)
-		b, berr := parseBody(data)
+		b, berr := parseBody(data, nil)
 		if (lerr == nil) != (berr == nil) || lerr != nil && lerr.Error() != berr.Error() {
 			t.Fatalf("%q: parseBody: %v; parseLean: %v", data, berr, lerr)
 		}
