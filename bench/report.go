@@ -110,17 +110,18 @@ func noiseLine(by map[string][]sample) string {
 		}
 		return v
 	}
-	direct, bare := cpu("direct"), cpu("bare")
-	if middleSpread(direct) == 0 || middleSpread(bare) == 0 {
+	direct := cpu("direct")
+	directSpread, bareSpread := middleSpread(direct), middleSpread(cpu("bare"))
+	if directSpread == 0 || bareSpread == 0 {
 		return ""
 	}
 	verdict := fmt.Sprintf("at most ×%.1f: a quiet run", noisyMiddle)
-	if middleSpread(bare) > noisyMiddle {
+	if bareSpread > noisyMiddle {
 		verdict = fmt.Sprintf("more than ×%.1f: **a noisy run**, whose ratios move between runs of one build by more than the quiet runs' ±0.03", noisyMiddle)
 	}
 	return fmt.Sprintf("\nThe machine's noise over the rounds: the backend alone (direct), the same work in every round, took %s µs a call, "+
 		"its middle half of rounds within ×%.2f of each other; the bare proxy's middle half within ×%.2f (%s).\n",
-		summarize(direct), middleSpread(direct), middleSpread(bare), verdict)
+		summarize(direct), directSpread, bareSpread, verdict)
 }
 
 func (s stats) String() string {

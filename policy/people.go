@@ -166,11 +166,7 @@ func kindOf(key string) memberKind {
 	}
 	lk := buf[:len(key)]
 	for i := 0; i < len(key); i++ {
-		b := key[i]
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		lk[i] = b
+		lk[i] = lower(key[i])
 	}
 	if bytes.HasSuffix(lk, bindSuffixBytes) {
 		return bindMember

@@ -120,9 +120,7 @@ func aliasReason(name, canon string) string {
 func lowerASCII(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
+		b[i] = lower(c)
 	}
 	return string(b)
 }

@@ -57,9 +57,10 @@ type route struct {
 	// alts is tail with each entry's alternatives split (init).
 	alts [][]string
 	// lastFirst holds the first bytes, lower case, of the alternatives
-	// of the tail's last entry, or is "" when that entry is "*" (init):
-	// the request's last segment, when it starts with an ASCII byte, can
-	// match only if it starts with one of them.
+	// of the tail's last entry, or is "" when that entry is "*" or the
+	// route is exact (init): the request's last segment, read as an
+	// operation name, can match only if it starts with one of them when
+	// it starts with an ASCII byte.
 	lastFirst string
 }
 
@@ -71,7 +72,7 @@ func init() {
 		if len(routes[i].alts) > maxTail {
 			panic("policy: route " + routes[i].name + " has a tail longer than maxTail")
 		}
-		if last := routes[i].alts[len(routes[i].alts)-1]; last[0] != "*" {
+		if last := routes[i].alts[len(routes[i].alts)-1]; last[0] != "*" && !routes[i].exact {
 			for _, w := range last {
 				if c := lower(w[0]); strings.IndexByte(routes[i].lastFirst, c) < 0 {
 					routes[i].lastFirst += string(c)
@@ -240,7 +241,7 @@ func (rt *route) matches(segs, names []string) bool {
 	if len(segs) < k || rt.whole && len(segs) != k {
 		return false
 	}
-	if last := names[len(names)-1]; rt.lastFirst != "" && !rt.exact && last != "" && last[0] < utf8.RuneSelf &&
+	if last := names[len(names)-1]; rt.lastFirst != "" && last != "" && last[0] < utf8.RuneSelf &&
 		strings.IndexByte(rt.lastFirst, lower(last[0])) < 0 {
 		// Neither equal without case (an ASCII letter is equal only to
 		// itself in either case) nor spelled as one of them (which starts
@@ -541,12 +542,4 @@ func ruleByID(rules []*rule, id string) *rule {
 		}
 	}
 	return nil
-}
-
-// lower is an ASCII byte in lower case.
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

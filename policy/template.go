@@ -178,13 +178,17 @@ func (n *node) lookup(seg string) *node {
 	var buf [64]byte
 	b := buf[:len(seg)]
 	for i := 0; i < len(seg); i++ {
-		c := seg[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b[i] = c
+		b[i] = lower(seg[i])
 	}
 	return n.lits[string(b)]
+}
+
+// lower is an ASCII byte in lower case, any other byte as it is.
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // asciiLower lower-cases s without allocating when it is lower case
