@@ -29,8 +29,10 @@ type idleBody struct {
 	// since, plus one; 0 between Reads.
 	reading atomic.Int64
 	stalled atomic.Bool
-	closed  atomic.Bool
-	timer   *time.Timer
+	// over: the body is closed, or a Read ended it (its end or a
+	// failure), and no Read is to come for the timer to watch.
+	over  atomic.Bool
+	timer *time.Timer
 }
 
 func newIdleBody(body io.ReadCloser, idle time.Duration) *idleBody {
@@ -43,8 +45,13 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	b.reading.Store(int64(time.Since(b.since)) + 1)
 	n, err := b.ReadCloser.Read(p)
 	b.reading.Store(0)
-	if err != nil && err != io.EOF && b.stalled.Load() {
-		err = fmt.Errorf("Graph's answer stalled: nothing for %s (graph.timeout)", b.idle)
+	if err != nil {
+		// The timer would otherwise be set again every idle until the
+		// body is closed, for Reads that cannot come.
+		b.stop()
+		if err != io.EOF && b.stalled.Load() {
+			err = fmt.Errorf("Graph's answer stalled: nothing for %s (graph.timeout)", b.idle)
+		}
 	}
 	return n, err
 }
@@ -53,7 +60,7 @@ func (b *idleBody) Read(p []byte) (int, error) {
 // closing the body; otherwise the timer is set again for when the Read
 // under way, or the next, would have waited idle.
 func (b *idleBody) check() {
-	if b.closed.Load() {
+	if b.over.Load() {
 		return
 	}
 	wait := b.idle
@@ -69,10 +76,15 @@ func (b *idleBody) check() {
 	b.timer.Reset(wait)
 }
 
-// Close stops the timer; a check that runs after it finds the body
-// closed and sets no timer again.
+// Close stops the timer.
 func (b *idleBody) Close() error {
-	b.closed.Store(true)
-	b.timer.Stop()
+	b.stop()
 	return b.ReadCloser.Close()
+}
+
+// stop ends the watch; a check already running finds the body over and
+// sets no timer again.
+func (b *idleBody) stop() {
+	b.over.Store(true)
+	b.timer.Stop()
 }

@@ -52,7 +52,8 @@ func (p *pipeBody) closed() int {
 // TestIdleBody: a Read that waits longer than idle is ended and reports
 // the stall; time between Reads (a slow caller) and Reads that each come
 // within idle are not a stall, however long the body lasts; a closed body
-// is not closed again by its timer.
+// is not closed again by its timer; and a body read to its end no longer
+// has a timer set, even before it is closed.
 func TestIdleBody(t *testing.T) {
 	const idle = 150 * time.Millisecond
 	t.Run("stalled read", func(t *testing.T) {
@@ -112,6 +113,20 @@ func TestIdleBody(t *testing.T) {
 		}
 		if b.stalled.Load() {
 			t.Error("a body read within idle each time was called stalled")
+		}
+	})
+	t.Run("read to its end, not yet closed", func(t *testing.T) {
+		b := newIdleBody(io.NopCloser(strings.NewReader("whole")), idle)
+		defer b.Close()
+		if got, err := io.ReadAll(b); err != nil || string(got) != "whole" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if b.timer.Stop() {
+			t.Error("the timer was still set after the body's end")
+		}
+		b.check() // a check that was already running when the end came
+		if b.timer.Stop() {
+			t.Error("a check after the body's end set the timer again")
 		}
 	})
 }
