@@ -463,11 +463,7 @@ func delaySection(o options, results []sample) string {
 				continue
 			}
 			col := func(f func(d delayed) float64) stats {
-				var v []float64
-				for _, d := range rows {
-					v = append(v, f(d))
-				}
-				return summarize(v)
+				return summarize(column(rows, f))
 			}
 			g, gpc, split, gcs, gcShare, allocs := "—", "—", "—", "—", "—", "—"
 			if rows[0].StackKBPerCall != 0 || rows[0].HeapKBPerCall != 0 {

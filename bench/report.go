@@ -14,6 +14,18 @@ import (
 // stats is the median and range of one figure over rounds.
 type stats struct{ Median, Min, Max float64 }
 
+// column is one figure, f, of each of rows, in their order.
+func column[T any](rows []T, f func(T) float64) []float64 {
+	v := make([]float64, 0, len(rows))
+	for _, r := range rows {
+		v = append(v, f(r))
+	}
+	return v
+}
+
+// cpuPerReq is a sample's CPU per request.
+func cpuPerReq(s sample) float64 { return s.CPUPerReq }
+
 func summarize(vals []float64) stats {
 	s := append([]float64(nil), vals...)
 	sort.Float64s(s)
@@ -103,15 +115,8 @@ func middleSpread(vals []float64) float64 {
 // the bare proxy: how much their CPU per call moves from round to round
 // is the machine's, and a ratio between configurations carries it.
 func noiseLine(by map[string][]sample) string {
-	cpu := func(name string) []float64 {
-		var v []float64
-		for _, s := range by[name] {
-			v = append(v, s.CPUPerReq)
-		}
-		return v
-	}
-	direct := cpu("direct")
-	directSpread, bareSpread := middleSpread(direct), middleSpread(cpu("bare"))
+	direct := column(by["direct"], cpuPerReq)
+	directSpread, bareSpread := middleSpread(direct), middleSpread(column(by["bare"], cpuPerReq))
 	if directSpread == 0 || bareSpread == 0 {
 		return ""
 	}
@@ -181,11 +186,7 @@ func roundsSection(o options, results []sample) string {
 	}
 	// Per-round ratios and added latency, then summarised.
 	col := func(name string, f func(s sample) float64) stats {
-		var v []float64
-		for _, s := range by[name] {
-			v = append(v, f(s))
-		}
-		return summarize(v)
+		return summarize(column(by[name], f))
 	}
 	inRound := func(cfg string, round int) (sample, bool) {
 		for _, s := range by[cfg] {
@@ -226,7 +227,6 @@ func roundsSection(o options, results []sample) string {
 		sb.WriteString("The upstream compresses its answers when asked, as Graph does (-gzip): the Go proxies' transport asks and decompresses; nginx and wrk do not ask.\n\n")
 	}
 	sb.WriteString("| configuration | CPU µs/req at the paced rate | ×bare Go | ×nginx | ×OPA peer | p50 added ms | p99 added ms | saturated req/s | ×direct | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	cpu := func(s sample) float64 { return s.CPUPerReq }
 	for _, name := range o.configs {
 		if len(by[name]) == 0 {
 			continue
@@ -235,7 +235,7 @@ func roundsSection(o options, results []sample) string {
 		if name == "direct" {
 			row = append(row, "—", "—", "—", "—", "0", "0")
 		} else {
-			row = append(row, col(name, cpu).String(), ratioCell(ratio(name, "bare", cpu)), ratioCell(ratio(name, "nginx", cpu)), ratioCell(ratio(name, "opa", cpu)),
+			row = append(row, col(name, cpuPerReq).String(), ratioCell(ratio(name, "bare", cpuPerReq)), ratioCell(ratio(name, "nginx", cpuPerReq)), ratioCell(ratio(name, "opa", cpuPerReq)),
 				msCell(added(name, func(s sample) float64 { return s.P50 })), msCell(added(name, func(s sample) float64 { return s.P99 })))
 		}
 		row = append(row, fmt.Sprintf("%.0f (%.0f–%.0f)", col(name, func(s sample) float64 { return s.Saturated }).Median,
@@ -247,10 +247,10 @@ func roundsSection(o options, results []sample) string {
 	sb.WriteString("\nThe direct row's RSS is the upstream's. Latency is wrk's, measured from the request's first byte (the pacing delay excluded); " +
 		"added latency is a configuration's percentile less direct's in the same round, two different windows, so it carries the upstream's own variation.\n")
 	sb.WriteString(noiseLine(by))
-	if r := ratios("graph-proxy", "bare", cpu); len(r) > 0 {
+	if r := ratios("graph-proxy", "bare", cpuPerReq); len(r) > 0 {
 		sb.WriteString("\n" + ratioLine("graph-proxy's CPU per request ÷ the bare proxy's, round by round", r))
 	}
-	if r := ratios("graph-proxy", "opa", cpu); len(r) > 0 {
+	if r := ratios("graph-proxy", "opa", cpuPerReq); len(r) > 0 {
 		sb.WriteString("\n" + ratioLine("graph-proxy's CPU per request ÷ the OPA peer's, round by round", r))
 	}
 	// p99 added latency, round by round, where both configurations added
@@ -273,8 +273,8 @@ func roundsSection(o options, results []sample) string {
 	}
 	if len(by["baseline"]) > 0 {
 		fmt.Fprintf(&sb, "\ngraph-proxy against the baseline build (-baseline), same rounds: CPU per request ×%s, saturated req/s ×%s.\n",
-			ratioCell(ratio("graph-proxy", "baseline", cpu)), ratioCell(ratio("graph-proxy", "baseline", func(s sample) float64 { return s.Saturated })))
-		sb.WriteString(ratioLine("CPU per request, graph-proxy ÷ baseline", ratios("graph-proxy", "baseline", cpu)))
+			ratioCell(ratio("graph-proxy", "baseline", cpuPerReq)), ratioCell(ratio("graph-proxy", "baseline", func(s sample) float64 { return s.Saturated })))
+		sb.WriteString(ratioLine("CPU per request, graph-proxy ÷ baseline", ratios("graph-proxy", "baseline", cpuPerReq)))
 	}
 	var own50, own99 []float64
 	for _, s := range by["graph-proxy"] {

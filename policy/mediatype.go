@@ -35,7 +35,7 @@ const (
 func decideMediaType(ct string, media bodyMedia) (out string, isMIME bool, reason string) {
 	if ct == "application/json" {
 		// What the Graph SDKs send, and what every media of a body
-		// writes it out as (TestPlainJSONAsParsed): not parsed again
+		// writes it out as (FuzzDecideMediaType): not parsed again
 		// for every call.
 		return ct, false, ""
 	}

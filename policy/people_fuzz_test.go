@@ -11,7 +11,8 @@ import (
 // FuzzDecideMediaType: a Content-Type the policy accepts is one the route
 // reads, and what Graph receives parses back to the same type (and, for a
 // file's bytes, the same parameters), on every media of a body; and the
-// shortcut for the SDKs' plain application/json gives what the parse does.
+// shortcut for the SDKs' plain application/json gives what the parse does
+// (its seeds hold it so on all four media in every go test).
 func FuzzDecideMediaType(f *testing.F) {
 	for _, s := range []string{"application/json", "application/json; charset=utf-8", `application/json; charset="UTF-8"`,
 		"text/plain", "text/json", "application/json, text/plain", `application/json; charset="utf-8`, "application/json;charset=utf-8;charset=utf-8",
@@ -189,17 +190,4 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-// TestPlainJSONAsParsed holds decideMediaType's shortcut for the
-// Content-Type the Graph SDKs send to what parsing it gives, on every
-// media a route may have.
-func TestPlainJSONAsParsed(t *testing.T) {
-	for _, media := range []bodyMedia{mediaJSON, mediaJSONOrMIME, mediaContent, mediaStream} {
-		out, isMIME, reason := decideMediaType("application/json", media)
-		wout, wMIME, wreason := parseMediaType("application/json", media)
-		if out != wout || isMIME != wMIME || reason != wreason {
-			t.Errorf("media %d: %q, %v, %q; parsed: %q, %v, %q", media, out, isMIME, reason, wout, wMIME, wreason)
-		}
-	}
 }
