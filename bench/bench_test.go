@@ -258,7 +258,8 @@ func TestSDKHeaders(t *testing.T) {
 	guid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	seen := map[string]bool{}
 	for i := range int64(100) {
-		for _, req := range []*http.Request{loadRequest("https://proxy.example", "t", i, 1000), largeRequest("https://proxy.example", "t", i, 1000, 10_000)} {
+		for _, req := range []*http.Request{loadRequest("https://proxy.example", "t", i, 1000, false), loadRequest("https://proxy.example", "t", i, 1000, true),
+			largeRequest("https://proxy.example", "t", i, 1000, 10_000)} {
 			id := req.Header.Get("client-request-id")
 			if !guid.MatchString(id) || seen[id] {
 				t.Fatalf("call %d: client-request-id %q (a GUID: %v, seen before: %v)", i, id, guid.MatchString(id), seen[id])
@@ -269,7 +270,8 @@ func TestSDKHeaders(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(loadScript, `headers["client-request-id"]`) || !strings.Contains(loadScript, sdkVersion) {
+	if !strings.Contains(loadScript, `headers["client-request-id"]`) || !strings.Contains(loadScript, `readHeaders["client-request-id"] = headers["client-request-id"]`) ||
+		!strings.Contains(loadScript, sdkVersion) {
 		t.Error("wrk's script does not send the SDK's headers")
 	}
 }

@@ -39,7 +39,8 @@ func (h *harness) h2Load(target string, streams int, d time.Duration, bodyBytes 
 	ctx, cancel := context.WithTimeout(context.Background(), d+90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "taskset", "-c", h.o.loadCPU, h.self, "h2load", "-target", target, "-ca", h.ca,
-		"-streams", strconv.Itoa(streams), "-duration", d.String(), "-body-bytes", strconv.Itoa(bodyBytes), "-think", think.String())
+		"-streams", strconv.Itoa(streams), "-duration", d.String(), "-body-bytes", strconv.Itoa(bodyBytes), "-think", think.String(),
+		"-reads="+strconv.FormatBool(h.o.reads))
 	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -56,6 +57,7 @@ func h2LoadMain(args []string) error {
 	streams := fs.Int("streams", 300, "calls in flight")
 	d := fs.Duration("duration", 10*time.Second, "how long")
 	bodyBytes := fs.Int("body-bytes", 0, "every call an event creation with a body this large (0: the load's calls)")
+	reads := fs.Bool("reads", false, "every call a read (readPath)")
 	think := fs.Duration("think", 0, "each stream waits before each call a time drawn at random from nothing to twice this (0: none, a closed loop)")
 	fs.Parse(args)
 	pem, err := os.ReadFile(*caFile)
@@ -99,7 +101,7 @@ func h2LoadMain(args []string) error {
 						}
 					}
 					i := next.Add(1)
-					req := loadRequest(*target, token, i, mailboxes)
+					req := loadRequest(*target, token, i, mailboxes, *reads)
 					if *bodyBytes > 0 {
 						req = largeRequest(*target, token, i, mailboxes, *bodyBytes)
 					}
@@ -155,9 +157,16 @@ func sdkHeaders(h http.Header) {
 }
 
 // loadRequest is the i-th call of the load, as wrk's script makes it:
-// getSchedule and event creation in turn, over the mailboxes.
-func loadRequest(target, token string, i int64, mailboxes int) *http.Request {
+// getSchedule and event creation in turn, over the mailboxes; with reads,
+// a listing of the mailbox's events.
+func loadRequest(target, token string, i int64, mailboxes int, reads bool) *http.Request {
 	user := "user" + strconv.FormatInt(i%int64(mailboxes), 10) + "@contoso.example"
+	if reads {
+		req, _ := http.NewRequest(http.MethodGet, target+"/v1.0/users/"+user+readQuery, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		sdkHeaders(req.Header)
+		return req
+	}
 	var path, body string
 	if i%2 == 0 {
 		path, body = "/v1.0/users/"+user+"/calendar/getSchedule", strings.ReplaceAll(scheduleBody, "{user}", user)

@@ -48,7 +48,7 @@ func (h *harness) runWrk(target string, conns int, d time.Duration, delay int, j
 	cmd := exec.CommandContext(ctx, "taskset", "-c", h.o.loadCPU, "wrk", "-t1", "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "-s", script, target)
 	cmd.Env = append(os.Environ(), "BENCH_TOKEN="+h.token, "BENCH_DELAY_MS="+strconv.Itoa(delay), "BENCH_JITTER="+strconv.FormatBool(jitter),
-		"BENCH_SCHEDULE="+scheduleBody, "BENCH_EVENT="+eventBody,
+		"BENCH_SCHEDULE="+scheduleBody, "BENCH_EVENT="+eventBody, "BENCH_READS="+strconv.FormatBool(h.o.reads),
 		// At least five mailboxes per connection: Graph, and graph-proxy
 		// after it, allow an app four calls at a time to one mailbox.
 		"BENCH_MAILBOXES="+strconv.Itoa(max(1000, 5*conns)))
@@ -88,15 +88,18 @@ func parseWrk(out string) (wrkResult, error) {
 
 // loadScript alternates getSchedule (about 1 KB back) and event creation
 // (2 KB each way) over 1,000 mailboxes (more with thousands of connections),
-// as the vendor's platform does, each call with the headers the Graph SDKs'
-// telemetry handler adds (sdkHeaders), and prints an exact summary.
+// as the vendor's platform does, or with -reads lists their events
+// (readPath), each call with the headers the Graph SDKs' telemetry handler
+// adds (sdkHeaders), and prints an exact summary.
 const loadScript = `
 local token = os.getenv("BENCH_TOKEN")
 local delayMs = tonumber(os.getenv("BENCH_DELAY_MS"))
 local schedule = os.getenv("BENCH_SCHEDULE")
 local event = os.getenv("BENCH_EVENT")
 local mailboxes = tonumber(os.getenv("BENCH_MAILBOXES"))
+local reads = os.getenv("BENCH_READS") == "true"
 local headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json", ["SdkVersion"] = "` + sdkVersion + `" }
+local readHeaders = { ["Authorization"] = "Bearer " .. token, ["SdkVersion"] = "` + sdkVersion + `" }
 -- Each of wrk's threads runs the script in a state of its own: seeded
 -- apart, by the time and the address of a table of its own.
 math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 1000003)
@@ -108,6 +111,10 @@ request = function()
   headers["client-request-id"] = hex(65535, 4) .. hex(65535, 4) .. "-" .. hex(65535, 4) .. "-4" .. hex(4095, 3) ..
     "-" .. string.format("%04x", 32768 + math.random(0, 16383)) .. "-" .. hex(65535, 4) .. hex(65535, 4) .. hex(65535, 4)
   local user = "user" .. (i % mailboxes) .. "@contoso.example"
+  if reads then
+    readHeaders["client-request-id"] = headers["client-request-id"]
+    return wrk.format("GET", "/v1.0/users/" .. user .. "` + readQuery + `", readHeaders)
+  end
   if i % 2 == 0 then
     return wrk.format("POST", "/v1.0/users/" .. user .. "/calendar/getSchedule", headers, (schedule:gsub("{user}", user)))
   end
@@ -131,11 +138,15 @@ end
 // scheduleBody asks for the free/busy of the path's mailbox ({user}).
 const scheduleBody = `{"schedules":["{user}"],"startTime":{"dateTime":"2026-12-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2026-12-01T17:00:00","timeZone":"UTC"},"availabilityViewInterval":30}`
 
+// readQuery is what a read of the load (-reads) asks of a mailbox: its
+// next events, as a vendor's sync lists them.
+const readQuery = "/events?$top=5"
+
 // eventBody is an appointment of about 2 KB.
 var eventBody = `{"subject":"Onboarding consultation","body":{"contentType":"HTML","content":"` + strings.Repeat("Agenda: introductions, goals, next steps. ", 38) +
 	`"},"start":{"dateTime":"2026-12-01T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T10:30:00","timeZone":"UTC"},"location":{"displayName":"Online"},"attendees":[{"emailAddress":{"address":"client@fabrikam.example","name":"Client"},"type":"required"}],"isOnlineMeeting":false,"transactionId":"7E163156-7762-4BEB-A1C6-729EA81755A7"}`
 
-// benchPolicy allows the load's two calls among n rules over distinct
+// benchPolicy allows the load's three calls among n rules over distinct
 // paths, for a caller with limits far above the load. getSchedule may name
 // only the tenant's own mailboxes (peopleDomains), a check on the body that
 // both graph-proxy and the OPA peer make.
@@ -151,8 +162,9 @@ callers:
 rules:
   - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic.All, peopleDomains: [contoso.example] }
   - { id: events-create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite }
+  - { id: events-read, method: GET, path: "/users/{user}/events", query: [$top], permission: Calendars.ReadWrite }
 `)
-	for i := 2; i < n; i++ {
+	for i := 3; i < n; i++ {
 		fmt.Fprintf(&sb, "  - { id: r%d, method: GET, path: \"/users/{user}/extension%d/items/{id}\", query: [$top], permission: User.ReadBasic.All }\n", i, i)
 	}
 	return sb.String()

@@ -64,7 +64,7 @@ func TestOPAPeerAgrees(t *testing.T) {
 	_, upns := env.Sim.Graph.Users()
 	user := upns[0]
 	mailbox := "/v1.0/users/" + user
-	for _, tt := range []struct {
+	tests := []struct {
 		name, method, path, body, token string
 		// want is the status of a refusal; 0: the call is let through.
 		want int
@@ -77,11 +77,14 @@ func TestOPAPeerAgrees(t *testing.T) {
 		{name: "getSchedule naming no one", method: "POST", path: mailbox + "/calendar/getSchedule",
 			body: schedule(""), token: token, want: 400},
 		{name: "a route no rule serves", method: "GET", path: mailbox + "/messages", token: token, want: 403},
-		{name: "a method the rule does not serve", method: "GET", path: mailbox + "/events", token: token, want: 403},
+		{name: "a listing of events (-reads)", method: "GET", path: mailbox + readQuery, token: token},
+		{name: "a method no rule serves", method: "PUT", path: mailbox + "/events", body: eventBody, token: token, want: 403},
+		{name: "a read with a query option its rule does not list", method: "GET", path: mailbox + "/events?$filter=isCancelled", token: token, want: 403},
 		{name: "a query option the rule does not list", method: "POST", path: mailbox + "/events?$top=5", body: eventBody, token: token, want: 403},
 		{name: "a forged signature", method: "POST", path: mailbox + "/events", body: eventBody, token: forged, want: 401},
 		{name: "no token", method: "POST", path: mailbox + "/events", body: eventBody, want: 401},
-	} {
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			gp := call(t, env.Server.Client(), env.Server.URL, tt.method, tt.path, tt.body, tt.token)
 			opa := call(t, peerSrv.Client(), peerSrv.URL, tt.method, tt.path, tt.body, tt.token)
@@ -111,8 +114,8 @@ func TestOPAPeerAgrees(t *testing.T) {
 		}
 		lines++
 	}
-	if lines != 9 {
-		t.Errorf("%d access log lines; want 9", lines)
+	if lines != len(tests) {
+		t.Errorf("%d access log lines; want %d", lines, len(tests))
 	}
 	if strings.Contains(accessLog.String(), token[:20]) {
 		t.Error("the access log holds the token")

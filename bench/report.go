@@ -223,6 +223,9 @@ func roundsSection(o options, results []sample) string {
 		"wrk, the upstream and the simulator on core %s; the proxy under test alone on core %s. Requests alternate getSchedule (1 KB answer) and event creation (2 KB each way) over 1,000 mailboxes, each with the headers the Graph SDKs add (a client-request-id of its own, SdkVersion); "+
 		"graph-proxy validates the vendor's JWT, decides against 200 rules, writes the file audit sink and forwards over HTTP/2. Figures: median (min–max).\n\n",
 		o.rounds, o.duration, o.rate, o.paceConns, o.saturate, o.satConns, o.loadCPU, o.proxyCPU)
+	if o.reads {
+		sb.WriteString("With -reads: every request instead lists a mailbox's events (GET " + readQuery + ", a 2 KB answer; no body to check), as a vendor's sync reads.\n\n")
+	}
 	if o.gzip {
 		sb.WriteString("The upstream compresses its answers when asked, as Graph does (-gzip): the Go proxies' transport asks and decompresses; nginx and wrk do not ask.\n\n")
 	}

@@ -29,7 +29,10 @@ type options struct {
 	baselineBin string
 	// gzip makes the upstream compress its answers when asked, as Graph
 	// does.
-	gzip       bool
+	gzip bool
+	// reads makes every call of the load a read (readPath) instead of
+	// getSchedule and event creation in turn.
+	reads      bool
 	rounds     int
 	duration   time.Duration
 	saturate   time.Duration
@@ -62,6 +65,7 @@ func run(args []string) error {
 	o := options{}
 	fs.StringVar(&o.proxyBin, "proxy", "bin/graph-proxy", "the graph-proxy binary")
 	fs.BoolVar(&o.gzip, "gzip", false, "the upstream compresses answers when asked, as Graph does (Go's transport asks; nginx and wrk do not)")
+	fs.BoolVar(&o.reads, "reads", false, "every call of the load lists a mailbox's events (a GET, about 2 KB back), as a vendor's sync reads, instead of getSchedule and event creation in turn")
 	fs.StringVar(&o.baselineBin, "baseline", "", "another graph-proxy binary (e.g. the previous commit's) measured side by side as configuration \"baseline\"")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (0: soak only)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "paced phase per configuration and round")
@@ -311,11 +315,11 @@ func (h *harness) restart(name string) error {
 	return nil
 }
 
-// check has configuration name answer the load's two calls, each with
-// success.
+// check has configuration name answer the load's two calls (two reads
+// with -reads), each with success.
 func (h *harness) check(name string) error {
 	for i := range int64(2) {
-		req := loadRequest("https://"+h.addrs[name], h.token, i, 1000)
+		req := loadRequest("https://"+h.addrs[name], h.token, i, 1000, h.o.reads)
 		resp, err := h.client.Do(req)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)

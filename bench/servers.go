@@ -27,8 +27,13 @@ import (
 // for a single mailbox and a working day at 30-minute intervals.
 var scheduleJSON = []byte(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)","value":[{"scheduleId":"adelev@contoso.example","availabilityView":"000220000000000000000000","scheduleItems":[{"isPrivate":false,"status":"busy","subject":"Quarterly planning","location":"Conference room 4","start":{"dateTime":"2026-12-01T09:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"}},{"isPrivate":true,"status":"tentative","start":{"dateTime":"2026-12-01T13:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-12-01T13:30:00.0000000","timeZone":"UTC"}}],"workingHours":{"daysOfWeek":["monday","tuesday","wednesday","thursday","friday"],"startTime":"08:00:00.0000000","endTime":"17:00:00.0000000","timeZone":{"name":"Pacific Standard Time"}}}]}`)
 
-// backend is the fast upstream standing in for Graph: getSchedule answers
-// from memory, event creation echoes the body (201), anything else 404.
+// eventsJSON is the answer to a listing of a mailbox's events (-reads):
+// one event of about 2 KB, the one the load creates.
+var eventsJSON = []byte(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('user0%40contoso.example')/events","value":[` + eventBody + `]}`)
+
+// backend is the fast upstream standing in for Graph: getSchedule and a
+// listing of events answer from memory, event creation echoes the body
+// (201), anything else 404.
 // With -delay (or a POST to /_bench/delay?d=300ms while it runs) it answers
 // after that delay, as Graph does in 100–500 ms; GET /_bench/inflight says
 // how many calls it holds at that moment and how many it has answered.
@@ -108,6 +113,8 @@ func (u *fakeGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/calendar/getSchedule"):
 		w.Write(scheduleJSON)
+	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/events"):
+		w.Write(eventsJSON)
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/events") && len(body) > maxEchoed:
 		// A large body's answer is the event's id: the phases with large
 		// bodies measure them going out.
