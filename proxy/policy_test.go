@@ -318,24 +318,46 @@ func TestConcurrencyCoversBodies(t *testing.T) {
 	_, upns := e.Sim.Graph.Users()
 	// The probes below are admitted until the slow call has entered (on a
 	// busy machine, many): the rate is set far above them, so that only
-	// the concurrency can refuse one.
-	body, send := io.Pipe()
-	done := make(chan *http.Response, 1)
-	go func() {
-		done <- e.Do("POST", "/v1.0/users/"+upns[0]+"/events", body, "Content-Type", "application/json")
-	}()
-	io.WriteString(send, `{"subject":`)
-
-	var refused *http.Response
-	proxytest.WaitFor(t, "a second call refused while the first body is arriving", func() bool {
-		resp := e.Do("GET", "/v1.0/users/"+upns[0], nil)
-		if resp.StatusCode == http.StatusTooManyRequests {
-			refused = resp
-			return true
+	// the concurrency can refuse one. A probe still in flight when the
+	// slow call arrives holds the one place, and the slow call is the one
+	// refused (its headers and the probe's reach the handler at once, on
+	// goroutines of their own); then it starts again.
+	var (
+		send    *io.PipeWriter
+		done    chan *http.Response
+		refused *http.Response
+	)
+	for attempt := 1; refused == nil; attempt++ {
+		if attempt > 5 {
+			t.Fatal("the slow call was refused itself five times: a probe always held the place when it arrived")
 		}
-		resp.Body.Close()
-		return false
-	})
+		var body *io.PipeReader
+		body, send = io.Pipe()
+		done = make(chan *http.Response, 1)
+		go func() {
+			done <- e.Do("POST", "/v1.0/users/"+upns[0]+"/events", body, "Content-Type", "application/json")
+		}()
+		io.WriteString(send, `{"subject":`)
+		proxytest.WaitFor(t, "a second call refused while the first body is arriving", func() bool {
+			select {
+			case first := <-done:
+				if first.StatusCode != http.StatusTooManyRequests {
+					t.Fatalf("the slow call answered %d before its body arrived; want it held, or 429", first.StatusCode)
+				}
+				first.Body.Close()
+				send.Close()
+				return true
+			default:
+			}
+			resp := e.Do("GET", "/v1.0/users/"+upns[0], nil)
+			if resp.StatusCode == http.StatusTooManyRequests {
+				refused = resp
+				return true
+			}
+			resp.Body.Close()
+			return false
+		})
+	}
 	ge := proxytest.DecodeError(t, refused)
 	if r := e.Record(refused); ge.Error.Code != "graphProxy.rateLimited" || !strings.Contains(r.Error, "caller concurrency") {
 		t.Errorf("refused with %q, recorded %q; want graphProxy.rateLimited for caller concurrency", ge.Error.Code, r.Error)
