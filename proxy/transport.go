@@ -42,6 +42,12 @@ func NewTransport(o TransportOptions) *http.Transport {
 	t.MaxIdleConnsPerHost = 256
 	t.Proxy = http.ProxyFromEnvironment
 	t.DisableCompression = !o.Compression
+	// HPACK's dynamic table stays at Go's default, so the token crosses
+	// once per connection and then as an index. Without the table a read
+	// would spare the transport's goroutine a stack growth (5 KB less a
+	// call in flight), but its request would be ten times the bytes on the
+	// customer's egress (bench/RESULTS.md, "Request headers without
+	// HPACK's table").
 	if o.ReceiveWindow > 0 {
 		t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: o.ReceiveWindow}
 	}
