@@ -97,7 +97,7 @@ soak:
 # (300 ms: 300 calls in flight, each on a connection of its own and as
 # HTTP/2 streams; 2,000 streams held 2 s each; and 100 streams each
 # creating an event with a 4 MB body, held 2 s), about 50 minutes on
-# 2 cores. BENCH_FLAGS replaces these (e.g. -soak 10m, -rounds 3,
+# 2 cores. BENCH_FLAGS replaces these (e.g. -soak 10m, -rounds 3, -reads,
 # -only opa,graph-proxy; `.bench/bench run -h` lists them).
 BENCH_FLAGS ?= -rounds 30 -duration 4s -upstream-delay 300ms -in-flight 300,h2/300,h2/2000:2s,h2/100:2s+4MB -delay-duration 15s
 bench: build
