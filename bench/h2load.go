@@ -57,7 +57,7 @@ func h2LoadMain(args []string) error {
 	streams := fs.Int("streams", 300, "calls in flight")
 	d := fs.Duration("duration", 10*time.Second, "how long")
 	bodyBytes := fs.Int("body-bytes", 0, "every call an event creation with a body this large (0: the load's calls)")
-	reads := fs.Bool("reads", false, "every call a read (readPath)")
+	reads := fs.Bool("reads", false, "every call a read (readQuery)")
 	think := fs.Duration("think", 0, "each stream waits before each call a time drawn at random from nothing to twice this (0: none, a closed loop)")
 	fs.Parse(args)
 	pem, err := os.ReadFile(*caFile)

@@ -89,7 +89,7 @@ func parseWrk(out string) (wrkResult, error) {
 // loadScript alternates getSchedule (about 1 KB back) and event creation
 // (2 KB each way) over 1,000 mailboxes (more with thousands of connections),
 // as the vendor's platform does, or with -reads lists their events
-// (readPath), each call with the headers the Graph SDKs' telemetry handler
+// (readQuery), each call with the headers the Graph SDKs' telemetry handler
 // adds (sdkHeaders), and prints an exact summary.
 const loadScript = `
 local token = os.getenv("BENCH_TOKEN")

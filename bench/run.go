@@ -30,7 +30,7 @@ type options struct {
 	// gzip makes the upstream compress its answers when asked, as Graph
 	// does.
 	gzip bool
-	// reads makes every call of the load a read (readPath) instead of
+	// reads makes every call of the load a read (readQuery) instead of
 	// getSchedule and event creation in turn.
 	reads      bool
 	rounds     int
