@@ -306,10 +306,14 @@ func TestFixes(t *testing.T) {
 				sim.Entra.SetSecret(graphsim.CustomerTenant, graphsim.ProxyAppID, "sim~revoked")
 			}, wantFix: "the client secret is wrong or expired"},
 		{name: "untrusted identity", change: func(o *upstream.Options) {
-			o.Mode, o.ManagedIdentityClientID = upstream.ModeFederated, graphsim.SystemIdentityClientID
-			app := sim.Entra.App(graphsim.CustomerTenant, graphsim.ProxyAppID)
-			app.Federated = nil
-			sim.Entra.Register(app)
+			// An identity of its own, as setup's: MSAL caches managed
+			// identity tokens once per process, so a fixed one (the
+			// system identity) would be handed a token an earlier test's
+			// simulator signed.
+			id := uuid.NewString()
+			sim.Entra.Register(&graphsim.App{Tenant: graphsim.CustomerTenant, ClientID: id, ObjectID: uuid.NewString(),
+				Roles: map[string][]string{graphsim.TokenExchangeAudience: nil}})
+			o.Mode, o.ManagedIdentityClientID = upstream.ModeFederated, id
 		}, wantFix: "no federated identity credential"},
 	}
 	for _, tt := range tests {
