@@ -161,22 +161,25 @@ func sdkHeaders(h http.Header) {
 // a listing of the mailbox's events.
 func loadRequest(target, token string, i int64, mailboxes int, reads bool) *http.Request {
 	user := "user" + strconv.FormatInt(i%int64(mailboxes), 10) + "@contoso.example"
-	if reads {
-		req, _ := http.NewRequest(http.MethodGet, target+"/v1.0/users/"+user+readQuery, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		sdkHeaders(req.Header)
-		return req
-	}
-	var path, body string
-	if i%2 == 0 {
+	method, path, body := http.MethodPost, "", ""
+	switch {
+	case reads:
+		method, path = http.MethodGet, "/v1.0/users/"+user+readQuery
+	case i%2 == 0:
 		path, body = "/v1.0/users/"+user+"/calendar/getSchedule", strings.ReplaceAll(scheduleBody, "{user}", user)
-	} else {
+	default:
 		client := "client" + strconv.FormatInt(i%int64(mailboxes), 10) + "@fabrikam.example"
 		path, body = "/v1.0/users/"+user+"/events", strings.ReplaceAll(eventBody, "client@fabrikam.example", client)
 	}
-	req, _ := http.NewRequest(http.MethodPost, target+path, bytes.NewReader([]byte(body)))
+	var content io.Reader
+	if body != "" {
+		content = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, target+path, content)
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	sdkHeaders(req.Header)
 	return req
 }
