@@ -270,7 +270,7 @@ func TestSDKHeaders(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(loadScript, `headers["client-request-id"]`) || !strings.Contains(loadScript, `readHeaders["client-request-id"] = headers["client-request-id"]`) ||
+	if !strings.Contains(loadScript, `headers["client-request-id"]`) || !strings.Contains(loadScript, readQuery+`", headers)`) ||
 		!strings.Contains(loadScript, sdkVersion) {
 		t.Error("wrk's script does not send the SDK's headers")
 	}
