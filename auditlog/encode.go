@@ -106,6 +106,9 @@ func appendRecord(b []byte, r *Record) (_ []byte, hashAt int, err error) {
 	}
 	b = strconv.AppendInt(append(b, `,"status":`...), int64(r.Status), 10)
 	b = strconv.AppendInt(append(b, `,"upstreamStatus":`...), int64(r.UpstreamStatus), 10)
+	if r.Attempts != 0 {
+		b = strconv.AppendInt(append(b, `,"attempts":`...), int64(r.Attempts), 10)
+	}
 	if b, err = appendFloat(append(b, `,"retryAfter":`...), r.RetryAfter); err != nil {
 		return nil, 0, err
 	}

@@ -48,7 +48,7 @@ var exportColumns = map[string]string{
 	"caller": "dynamic", "actor": "dynamic", "method": "string", "version": "string", "path": "string", "route": "string",
 	"target": "string", "targets": "dynamic", "query": "dynamic",
 	"rule": "string", "permission": "string", "decision": "string", "reason": "string", "batch": "dynamic", "checkpoint": "dynamic",
-	"response": "dynamic", "file": "dynamic", "status": "int", "upstreamStatus": "int", "retryAfter": "real", "bytesIn": "long", "bytesOut": "long",
+	"response": "dynamic", "file": "dynamic", "status": "int", "upstreamStatus": "int", "attempts": "int", "retryAfter": "real", "bytesIn": "long", "bytesOut": "long",
 	"durationMs": "real", "upstreamMs": "real", "error": "string",
 	"direction": "string", "notification": "dynamic",
 }
@@ -58,7 +58,8 @@ var exportColumns = map[string]string{
 // sections; actor: before delegated access): rows rebuilt without one are records without that field (a
 // record that has it then fails its hash, as a field the columns lack).
 var optionalColumns = map[string]bool{"checkpoint": true, "response": true, "actor": true, "file": true,
-	"direction": true, "notification": true} // direction, notification: before relayed change notifications
+	"direction": true, "notification": true, // direction, notification: before relayed change notifications
+	"attempts": true} // before attempts were counted
 
 // exportColumnNames are exportColumns' names, sorted, so that problems are
 // found in the same order every time.
@@ -192,6 +193,11 @@ func rebuildLine(cols map[string]cell) ([]byte, error) {
 			return nil, bad(f.name, "an integer")
 		}
 	}
+	if v := text("attempts"); !nullish(v) {
+		if r.Attempts, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+			return nil, bad("attempts", "an integer")
+		}
+	}
 	for _, f := range []struct {
 		name string
 		p    *int64
@@ -305,7 +311,7 @@ func sameValue(typ, text string, f json.RawMessage, present, csvExport bool) boo
 		return text == want
 	case "int", "long":
 		if !present {
-			return text == ""
+			return nullish(text) // an optional number (attempts) absent: the CLI's None
 		}
 		return sameInt(text, string(f))
 	case "real":

@@ -87,6 +87,7 @@ type Log struct {
 	mu       sync.Mutex
 	chain    chain
 	reserved int
+	closing  bool // Close has begun: no new room, the room reserved is awaited
 	closed   bool
 	down     bool // every sink failing
 	rejected uint64
@@ -240,7 +241,7 @@ func (l *Log) Reserve(n int) (*Ticket, error) {
 
 func (l *Log) reserveLocked(n int) error {
 	switch {
-	case l.closed:
+	case l.closed || l.closing:
 		l.rejected++
 		return ErrClosed
 	case l.down:
@@ -346,8 +347,12 @@ func (l *Log) Stats() Stats {
 
 // Close stops taking records, appends a closing record — with checkpoints
 // on, one that signs the last record before it — writes everything queued,
-// and closes the sinks; ctx bounds the wait.
+// and closes the sinks; ctx bounds the wait. It first waits, at most
+// maxCloseWait, for the records that room is reserved for: a handler the
+// server stopped waiting for at shutdown may still be writing the record
+// of a call it forwarded.
 func (l *Log) Close(ctx context.Context, final *Record) error {
+	l.awaitReserved(ctx)
 	if l.cpStop != nil {
 		l.cpStopOnce.Do(func() { close(l.cpStop) })
 		select {
@@ -406,4 +411,34 @@ func (l *Log) Close(ctx context.Context, final *Record) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxCloseWait bounds Close's wait for the records room is reserved for.
+const maxCloseWait = 5 * time.Second
+
+// awaitReserved refuses new room and waits until the room reserved is
+// used or released, for at most maxCloseWait or ctx.
+func (l *Log) awaitReserved(ctx context.Context) {
+	l.mu.Lock()
+	l.closing = true
+	l.mu.Unlock()
+	deadline := time.NewTimer(maxCloseWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		l.mu.Lock()
+		left := l.reserved
+		l.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -71,14 +71,22 @@ type Record struct {
 	// data, only what it is about. Nil on every other record.
 	Notification *Notification `json:"notification,omitempty"`
 
-	Status         int     `json:"status"`
-	UpstreamStatus int     `json:"upstreamStatus"`
-	RetryAfter     float64 `json:"retryAfter"`
-	BytesIn        int64   `json:"bytesIn"`
-	BytesOut       int64   `json:"bytesOut"`
-	DurationMs     float64 `json:"durationMs"`
-	UpstreamMs     float64 `json:"upstreamMs"`
-	Error          string  `json:"error"`
+	Status         int `json:"status"`
+	UpstreamStatus int `json:"upstreamStatus"`
+	// Attempts counts the times the request went on the wire to Graph
+	// (its headers written): 1 for a call sent once, more when a
+	// transport sent it again, 0 (and then absent) for a call never
+	// sent. A call sent and never answered (Graph too slow, the caller
+	// gone, the proxy shut down) has Attempts and no UpstreamStatus.
+	// Records written before the field existed have none; there an
+	// UpstreamStatus says the call was sent once.
+	Attempts   int     `json:"attempts,omitempty"`
+	RetryAfter float64 `json:"retryAfter"`
+	BytesIn    int64   `json:"bytesIn"`
+	BytesOut   int64   `json:"bytesOut"`
+	DurationMs float64 `json:"durationMs"`
+	UpstreamMs float64 `json:"upstreamMs"`
+	Error      string  `json:"error"`
 }
 
 // Caller identifies who made the call, as far as it was established.
@@ -169,4 +177,17 @@ type File struct {
 	// Outcome is what became of a session or a range: created, accepted,
 	// completed, cancelled, or refused.
 	Outcome string `json:"outcome"`
+}
+
+// Sent is how many requests to Graph the record accounts for: its
+// Attempts, or, on a record written before they were counted, one if
+// Graph answered.
+func (r *Record) Sent() int {
+	switch {
+	case r.Attempts > 0:
+		return r.Attempts
+	case r.UpstreamStatus != 0:
+		return 1
+	}
+	return 0
 }

@@ -6,20 +6,27 @@
 // recorded — any other means its credential or token is used elsewhere —
 // and the vendor's own applications must make none at all.
 //
-// Requests are matched by client-request-id, which the proxy sends on
-// every call it forwards and records (clientRequestId), and, failing
-// that, by Graph's request-id (graphRequestId).
+// Requests are matched one to one: a Graph request to a record with the
+// same client-request-id (which the proxy sends on every call it forwards
+// and records, clientRequestId) or, failing that, Graph's request-id
+// (graphRequestId), the same method and the same path, and each record to
+// at most as many Graph requests as it says were sent (attempts). A
+// client-request-id is the caller's choice and proves nothing by itself:
+// the same id on more requests than the proxy sent, or on another method
+// or path, is a request the proxy never recorded.
 package reconcile
 
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/policy"
 )
 
 // Activity is one row of Graph's activity log.
@@ -116,6 +123,54 @@ type Result struct {
 	Missing []auditlog.Record
 	// Apps are the vendor applications looked for.
 	Apps []string
+	// SharedIDs are client-request-ids more than one call's record
+	// carries: an SDK's retries keep theirs, so this is no fault by
+	// itself; each of those records still matched at most the requests it
+	// says it sent.
+	SharedIDs []string
+}
+
+// kindMediation is the kind of the records of the proxy's looks at the
+// tenant (internal/mediation), each over several GETs.
+const kindMediation = "mediation"
+
+// sameRequest reports whether Graph's request a is the one record r
+// describes: the same method, and the same path once both are in the
+// proxy's canonical form. A row without a method or URI (an export
+// without those columns) is held to the ids alone.
+func sameRequest(r *auditlog.Record, a Activity) bool {
+	if a.Method == "" && a.URI == "" {
+		return true
+	}
+	method := r.Method
+	if r.Kind == kindMediation && method == "" {
+		method = "GET"
+	}
+	if !strings.EqualFold(method, a.Method) {
+		return false
+	}
+	if r.Kind == kindMediation {
+		return true // its reads' paths are not recorded
+	}
+	return samePath(r.Version, r.Path, a.URI)
+}
+
+// samePath compares a record's version and path with the path of Graph's
+// RequestUri, both canonicalised as the proxy canonicalises a call's
+// path (the record's path is already; the URI is what the proxy sent,
+// which is the caller's spelling).
+func samePath(version, path, uri string) bool {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return false
+	}
+	got, gerr := policy.Canonicalize("GET", u.EscapedPath(), "")
+	want, werr := policy.Canonicalize("GET", "/"+version+path, "")
+	if gerr != nil || werr != nil {
+		// Not a path the proxy canonicalises: compare it as written.
+		return strings.EqualFold(strings.TrimSuffix(u.EscapedPath(), "/"), strings.TrimSuffix("/"+version+path, "/"))
+	}
+	return strings.EqualFold(got.Version, want.Version) && strings.EqualFold(got.Path, want.Path) // Graph's paths are case-insensitive
 }
 
 // OK reports that no request went around the proxy.
@@ -152,45 +207,80 @@ func Reconcile(records []auditlog.Record, activity []Activity, o Options) Result
 	}
 	proxy := lower(o.ProxyApps)
 	vendor := lower(o.VendorApps)
-	byClient := map[string]int{}
-	byGraph := map[string]int{}
-	for i, r := range records {
+	// The records each Graph request may match, by client-request-id and
+	// by Graph's request-id, and how many Graph requests each may still
+	// take.
+	byClient := map[string][]int{}
+	byGraph := map[string][]int{}
+	left := make([]int, len(records))
+	index := func(i int, r *auditlog.Record) {
+		if r.ClientRequestID != "" {
+			id := strings.ToLower(r.ClientRequestID)
+			byClient[id] = append(byClient[id], i)
+		}
+		if r.GraphRequestID != "" {
+			id := strings.ToLower(r.GraphRequestID)
+			byGraph[id] = append(byGraph[id], i)
+		}
+	}
+	for i := range records {
+		r := &records[i]
 		if r.Kind != "" {
-			// The proxy's own requests (kinds membership and mediation)
-			// carry the record's client-request-id.
-			if r.ClientRequestID != "" {
-				byClient[strings.ToLower(r.ClientRequestID)] = i
+			// The proxy's own requests (kinds membership, reference and
+			// mediation) carry the record's client-request-id. A
+			// mediation check reads the tenant in pages under one
+			// record: any number of GETs.
+			left[i] = max(r.Sent(), 1) // an older record may lack both
+			if r.Kind == kindMediation {
+				left[i] = -1
 			}
-			if r.GraphRequestID != "" {
-				byGraph[strings.ToLower(r.GraphRequestID)] = i
-			}
+			index(i, r)
 			continue
 		}
 		if id := strings.ToLower(r.Caller.AppID); id != "" && !slices.Contains(vendor, id) {
 			vendor = append(vendor, id)
 		}
-		if r.UpstreamStatus == 0 || r.Batch != nil {
+		if r.Sent() == 0 || r.Batch != nil {
 			continue
 		}
-		if r.ClientRequestID != "" {
-			byClient[strings.ToLower(r.ClientRequestID)] = i
+		left[i] = r.Sent()
+		index(i, r)
+	}
+	for id, is := range byClient {
+		calls := 0
+		for _, i := range is {
+			if records[i].Kind == "" {
+				calls++
+			}
 		}
-		if r.GraphRequestID != "" {
-			byGraph[strings.ToLower(r.GraphRequestID)] = i
+		if calls > 1 {
+			res.SharedIDs = append(res.SharedIDs, id)
 		}
 	}
+	slices.Sort(res.SharedIDs)
 	slices.Sort(vendor)
 	res.Apps = vendor
 	seen := map[int]bool{}
+	take := func(a Activity, candidates []int) (int, bool) {
+		for _, i := range candidates {
+			if left[i] != 0 && sameRequest(&records[i], a) {
+				if left[i] > 0 {
+					left[i]--
+				}
+				return i, true
+			}
+		}
+		return 0, false
+	}
 	for _, a := range activity {
 		if a.Time.Before(res.From) || a.Time.After(res.To) {
 			continue
 		}
 		switch {
 		case slices.Contains(proxy, a.AppID):
-			i, ok := byClient[strings.ToLower(a.ClientRequestID)]
-			if !ok {
-				i, ok = byGraph[strings.ToLower(a.RequestID)]
+			i, ok := take(a, byClient[strings.ToLower(a.ClientRequestID)])
+			if !ok && a.RequestID != "" {
+				i, ok = take(a, byGraph[strings.ToLower(a.RequestID)])
 			}
 			switch {
 			case ok && records[i].Kind != "":
@@ -210,7 +300,7 @@ func Reconcile(records []auditlog.Record, activity []Activity, o Options) Result
 			continue
 		}
 		switch {
-		case r.UpstreamStatus == 0:
+		case r.Sent() == 0:
 			res.Refused++
 		case !seen[i] && r.Time.Before(res.To.Add(-o.Settle)):
 			res.Missing = append(res.Missing, r)

@@ -17,9 +17,16 @@ const (
 
 var t0 = time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)
 
+// call is a call's record, a GET of /users unless changed.
 func call(min int, clientID, graphID string, upstream int) auditlog.Record {
 	return auditlog.Record{Time: t0.Add(time.Duration(min) * time.Minute), ClientRequestID: clientID, GraphRequestID: graphID,
-		UpstreamStatus: upstream, Caller: auditlog.Caller{Name: "engage", AppID: vendorApp}, Decision: "allow"}
+		UpstreamStatus: upstream, Caller: auditlog.Caller{Name: "engage", AppID: vendorApp}, Decision: "allow",
+		Method: "GET", Version: "v1.0", Path: "/users"}
+}
+
+func at(r auditlog.Record, method, path string) auditlog.Record {
+	r.Method, r.Path = method, path
+	return r
 }
 
 func act(min int, app, clientID, requestID, method, uri string) reconcile.Activity {
@@ -30,14 +37,14 @@ func act(min int, app, clientID, requestID, method, uri string) reconcile.Activi
 func TestReconcile(t *testing.T) {
 	records := []auditlog.Record{
 		{Time: t0, Kind: "genesis"},
-		{Time: t0, Kind: "mediation", ClientRequestID: "m-1"},                         // the proxy's own reads of the tenant
-		{Time: t0, Kind: "membership", ClientRequestID: "k-1", GraphRequestID: "g-k"}, // a membership check
+		{Time: t0, Kind: "mediation", ClientRequestID: "m-1"}, // the proxy's own reads of the tenant
+		{Time: t0, Kind: "membership", ClientRequestID: "k-1", GraphRequestID: "g-k", Method: "POST", Version: "v1.0", Path: "/users/x/checkMemberGroups"}, // a membership check
 		call(1, "c-1", "g-1", 200),
-		call(2, "c-2", "g-2", 200),
-		call(3, "", "g-3", 200),      // matched by Graph's request id
-		call(4, "c-4", "", 0),        // refused: never sent
-		call(5, "c-5", "g-5", 200),   // Graph's log lacks it
-		call(119, "c-9", "g-9", 200), // within the settle time of the window's end
+		at(call(2, "c-2", "g-2", 200), "POST", "/$batch"),
+		at(call(3, "", "g-3", 200), "GET", "/users/x"), // matched by Graph's request id
+		call(4, "c-4", "", 0),                          // refused: never sent
+		call(5, "c-5", "g-5", 200),                     // Graph's log lacks it
+		call(119, "c-9", "g-9", 200),                   // within the settle time of the window's end
 	}
 	sub := call(2, "c-2s", "g-2s", 200)
 	sub.Batch = &auditlog.Batch{RequestID: "r-2", ID: "1"}
@@ -125,4 +132,53 @@ func FuzzReadActivity(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReconcileOneToOne: a client-request-id is the caller's choice. A
+// record matches at most as many of Graph's requests as it says were sent
+// (attempts; one for an older record Graph answered), and only those of
+// its method and path: anything else made with the proxy's identity and
+// the same id is reported as unrecorded.
+func TestReconcileOneToOne(t *testing.T) {
+	sent := func(r auditlog.Record, attempts, upstream int) auditlog.Record {
+		r.Attempts, r.UpstreamStatus = attempts, upstream
+		return r
+	}
+	users := "https://graph.microsoft.com/v1.0/users"
+	tests := []struct {
+		name       string
+		records    []auditlog.Record
+		activity   []reconcile.Activity
+		unrecorded int
+		shared     int
+	}{
+		{"the id reused around the proxy, same path", []auditlog.Record{call(1, "x", "", 200)},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", users), act(2, proxyApp, "x", "g2", "GET", users+"?$top=999")}, 1, 0},
+		{"the id reused around the proxy, another path", []auditlog.Record{call(1, "x", "", 200)},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", users), act(2, proxyApp, "x", "g2", "GET", users+"/ceo@contoso.example/messages")}, 1, 0},
+		{"the id on another method", []auditlog.Record{call(1, "x", "", 200)},
+			[]reconcile.Activity{act(2, proxyApp, "x", "g2", "DELETE", users)}, 1, 0},
+		{"Graph's request id on another path", []auditlog.Record{call(1, "", "g1", 200)},
+			[]reconcile.Activity{act(2, proxyApp, "", "g1", "GET", users+"/y/messages")}, 1, 0},
+		{"sent twice by the transport, recorded so", []auditlog.Record{sent(call(1, "x", "", 0), 2, 201)},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", users), act(1, proxyApp, "x", "g2", "GET", users)}, 0, 0},
+		{"sent twice, a third with the id", []auditlog.Record{sent(call(1, "x", "", 0), 2, 201)},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", users), act(1, proxyApp, "x", "g2", "GET", users), act(1, proxyApp, "x", "g3", "GET", users)}, 1, 0},
+		{"sent, never answered (504, 499, shutdown)", []auditlog.Record{sent(call(1, "x", "", 0), 1, 0)},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", users)}, 0, 0},
+		{"never sent: nothing to match", []auditlog.Record{call(1, "x", "", 0)},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", users)}, 1, 0},
+		{"an SDK's retry keeps its id: two records, two requests", []auditlog.Record{call(1, "x", "", 429), call(2, "x", "", 200)},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", users), act(2, proxyApp, "x", "g2", "GET", users)}, 0, 1},
+		{"the caller's spelling of the path", []auditlog.Record{at(call(1, "x", "", 200), "GET", "/users/adele@contoso.example/events")},
+			[]reconcile.Activity{act(1, proxyApp, "x", "g1", "GET", "https://graph.microsoft.com/v1.0/Users/adele@contoso.example/Events?$top=5")}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := reconcile.Reconcile(tt.records, tt.activity, reconcile.Options{ProxyApps: []string{proxyApp}})
+			if len(res.Unrecorded) != tt.unrecorded || len(res.SharedIDs) != tt.shared {
+				t.Errorf("unrecorded %v, shared ids %v; want %d unrecorded, %d shared", res.Unrecorded, res.SharedIDs, tt.unrecorded, tt.shared)
+			}
+		})
+	}
 }

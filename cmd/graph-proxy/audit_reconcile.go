@@ -132,6 +132,12 @@ func writeReconcile(w io.Writer, res reconcile.Result, settle time.Duration) {
 	list(activityLines(res.Direct))
 	fmt.Fprintf(w, "     %d Graph request(s) made with the proxy's identity matched to its records; %d its own (membership checks, looks at the tenant)\n", res.Matched, res.Own)
 	fmt.Fprintf(w, "     %d call(s) the proxy refused or never sent (no Graph activity expected)\n", res.Refused)
+	if n := len(res.SharedIDs); n > 0 {
+		// An SDK's retries keep their client-request-id; each record
+		// matched no more requests than it says it sent.
+		fmt.Fprintf(w, "     %d client-request-id(s) on more than one call's record (each matched one to one):\n", n)
+		list(res.SharedIDs)
+	}
 	if n := len(res.Missing); n > 0 {
 		fmt.Fprintf(w, "warn %d call(s) the proxy recorded as answered by Graph that Graph's log does not show (outside the export, or lost by Graph's log):\n", n)
 		var items []string
