@@ -79,6 +79,11 @@ func denied(d policy.Decision) error {
 // the answer; nothing is sent.
 const StatusClientClosedRequest = 499
 
+// ErrShutdown is the cause the server's contexts are cancelled with when
+// the proxy shuts down past its grace period: a call cut then is recorded
+// as cut by the shutdown (503 graphProxy.shutDown), not as a caller gone.
+var ErrShutdown = errors.New("the proxy shut down with the call in flight")
+
 var (
 	errDenied            = errors.New("denied by policy")
 	errAuditUnavailable  = errors.New("audit log unavailable")
@@ -228,6 +233,9 @@ func classify(err error) *Error {
 		// Graph had answered: the call may have taken effect.
 		return &Error{Status: http.StatusBadGateway, Code: "graphProxy.upstreamAborted",
 			Message: "Microsoft Graph's answer was cut off before it was complete; the request may have taken effect.", Err: err}
+	case errors.Is(err, ErrShutdown):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "graphProxy.shutDown",
+			Message: "The proxy shut down before Microsoft Graph answered; the request may have taken effect.", Err: err}
 	case errors.Is(err, context.Canceled):
 		return &Error{Status: StatusClientClosedRequest, Code: "graphProxy.clientClosedRequest",
 			Message: "The client closed the request.", Err: err}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
@@ -29,9 +30,10 @@ import (
 // headers rather than cloned from the caller's and pruned, the answer's
 // headers are moved rather than copied, a small answer read whole goes out
 // in one write, and there are no per-call trace hooks, closures or context
-// values. The request carries GetBody, so the transport can resend it on a
-// new connection when Graph closes one (HTTP/2 GOAWAY) before the request
-// was processed.
+// values. Every time the request goes on the wire is counted (the record's
+// attempts), and a write is never sent again unless Graph certainly did
+// not process it (outbound.Send): a transport's resend is one more request
+// made with the proxy's token, which the record must account for.
 func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Request, c *call, body []byte) error {
 	if c.decision.Unresolved() {
 		// Never sent before the people it reaches are checked (resolve),
@@ -68,15 +70,16 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	h.prepareMint(c)
 
 	c.upstreamStart = h.now()
-	resp, err := h.o.Transport.RoundTrip(out)
+	resp, err := outbound.Send(h.o.Transport, c.attempts.Trace(out))
 	if err != nil {
 		if e := c.uploadErr(); e != nil {
 			return e
 		}
 		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-			return r.Context().Err() // the caller went away
+			// The caller went away, or the proxy shut down (ErrShutdown).
+			return context.Cause(r.Context())
 		}
-		return err
+		return outbound.Error(err)
 	}
 	if h.o.UpstreamIdle > 0 {
 		resp.Body = newIdleBody(resp.Body, h.o.UpstreamIdle)

@@ -536,8 +536,9 @@ func TestGoAwayRetried(t *testing.T) {
 	if got := e.Sim.Graph.Requests(); len(got) != 1 || got[0].Method != "POST" {
 		t.Errorf("Graph processed %+v; want the one POST", got)
 	}
-	if rec := e.Record(resp); rec.Status != http.StatusCreated {
-		t.Errorf("audit record %+v", rec)
+	// Both requests went on the wire; the record accounts for both.
+	if rec := e.Record(resp); rec.Status != http.StatusCreated || rec.Attempts != 2 {
+		t.Errorf("audit record %+v; want 201 and 2 attempts", rec)
 	}
 }
 

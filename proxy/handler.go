@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
@@ -161,6 +162,8 @@ type call struct {
 	subsReserved   bool // room is held for the sub-requests' records
 	rec            auditlog.Record
 	upstreamStart  time.Time
+	// attempts counts the times the request to Graph went on the wire
+	attempts outbound.Attempts
 	// file content (content.go): what moved, and how the answer's
 	// pre-authenticated URLs become file links
 	file      *fileCall
@@ -258,6 +261,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if err := h.serve(rw, r, c); err != nil {
+		if errors.Is(err, context.Canceled) && errors.Is(context.Cause(r.Context()), ErrShutdown) {
+			err = fmt.Errorf("%w: %w", ErrShutdown, err) // not the caller's doing
+		}
 		h.fail(rw, c, classify(err))
 	}
 	// The answer is complete. Over HTTP/1 it leaves now, not after the
@@ -391,6 +397,7 @@ func (h *Handler) finish(ctx context.Context, w *responseWriter, c *call) {
 	}
 	c.rec.BytesOut = w.bytes
 	c.rec.DurationMs = ms(end.Sub(c.start))
+	c.rec.Attempts = c.attempts.Count()
 	if !c.upstreamStart.IsZero() && c.rec.UpstreamMs == 0 {
 		c.rec.UpstreamMs = ms(end.Sub(c.upstreamStart))
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
@@ -273,9 +274,13 @@ func (m *GraphMembership) ask(ctx context.Context, group, user string, rec *audi
 	if rec != nil {
 		req.Header.Set("client-request-id", rec.ClientRequestID)
 	}
-	resp, err := m.Transport.RoundTrip(req)
+	var attempts outbound.Attempts
+	resp, err := outbound.Send(m.Transport, attempts.Trace(req))
+	if rec != nil {
+		rec.Attempts = attempts.Count()
+	}
 	if err != nil {
-		return false, fmt.Errorf("checkMemberGroups: %w", err)
+		return false, fmt.Errorf("checkMemberGroups: %w", outbound.Error(err))
 	}
 	defer resp.Body.Close()
 	if rec != nil {

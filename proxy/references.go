@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 )
 
@@ -208,12 +209,14 @@ func (h *Handler) readReference(ctx context.Context, c *call, l *policy.Lookup, 
 		"Accept":            {"application/json"},
 		"User-Agent":        {""},
 	}
-	resp, err := h.o.Transport.RoundTrip(req)
+	var attempts outbound.Attempts
+	resp, err := outbound.Send(h.o.Transport, attempts.Trace(req))
+	rec.Attempts = attempts.Count()
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err() // the caller went away
+			return nil, context.Cause(ctx) // the caller went away, or the proxy shut down
 		}
-		return nil, fmt.Errorf("%w: %w", errReferenceUnreadable, err)
+		return nil, fmt.Errorf("%w: %w", errReferenceUnreadable, outbound.Error(err))
 	}
 	defer resp.Body.Close()
 	rec.UpstreamStatus, rec.GraphRequestID = resp.StatusCode, resp.Header.Get("request-id")

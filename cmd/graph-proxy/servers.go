@@ -15,6 +15,7 @@ import (
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
+	"github.com/graph-proxy/graph-proxy/proxy"
 )
 
 // served is a server and its listener.
@@ -32,7 +33,13 @@ func runServers(ctx context.Context, servers []*served, grace time.Duration, log
 	for _, task := range background {
 		go task(bgCtx)
 	}
+	// The requests' contexts derive from base: past the grace period they
+	// are cancelled with proxy.ErrShutdown as the cause, so that a call cut
+	// then is recorded as the shutdown's doing, not as its caller gone.
+	base, cut := context.WithCancelCause(context.Background())
+	defer cut(nil)
 	for _, s := range servers {
+		s.srv.BaseContext = func(net.Listener) context.Context { return base }
 		g.Go(func() error {
 			log.Info("serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil)
 			err := s.srv.Serve(s.ln) // a TLS server's listener is TLS already
@@ -46,7 +53,10 @@ func runServers(ctx context.Context, servers []*served, grace time.Duration, log
 			sctx, cancel := context.WithTimeout(context.Background(), grace)
 			defer cancel()
 			if err := s.srv.Shutdown(sctx); err != nil {
-				// Past the grace period: cut what is left.
+				// Past the grace period: cut what is left. Close does not
+				// wait for the handlers; the audit log's Close waits,
+				// bounded, for the records they have room reserved for.
+				cut(proxy.ErrShutdown)
 				s.srv.Close()
 				return fmt.Errorf("shutdown: %w", err)
 			}
