@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/filelink"
 )
@@ -287,7 +288,7 @@ func (h *Handler) download(ctx context.Context, w *responseWriter, r *http.Reque
 		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 			return r.Context().Err()
 		}
-		return fmt.Errorf("the file host: %w", err)
+		return fmt.Errorf("the file host: %w", outbound.Error(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified {

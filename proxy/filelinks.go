@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
 	"github.com/graph-proxy/graph-proxy/proxy/filelink"
@@ -161,7 +162,7 @@ func (h *Handler) uploadSession(ctx context.Context, w *responseWriter, r *http.
 		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 			return r.Context().Err()
 		}
-		return fmt.Errorf("the upload host: %w", err)
+		return fmt.Errorf("the upload host: %w", outbound.Error(err))
 	}
 	defer resp.Body.Close()
 	c.rec.UpstreamStatus = resp.StatusCode

@@ -26,6 +26,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/upstream"
 )
@@ -260,7 +261,7 @@ func (r reader) getURL(ctx context.Context, rawURL string, out any) error {
 	req.Header.Set("User-Agent", "graph-proxy mediation check")
 	resp, err := r.c.Client.Do(req)
 	if err != nil {
-		return err
+		return outbound.Error(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
@@ -73,14 +74,22 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(recs) == 0 {
 			recs = []auditlog.Record{in.rec}
 		}
+		undeliverable := errors.Is(err, proxy.ErrReceiverUnreachable)
 		for i := range recs {
-			if recs[i].Decision == "" || recs[i].Decision == policy.Allow.String() {
+			// A notification the policy allowed and the receiver did not
+			// take stays allowed: the record's error says what failed.
+			allowed := undeliverable && recs[i].Decision == policy.Allow.String()
+			if !allowed && (recs[i].Decision == "" || recs[i].Decision == policy.Allow.String()) {
 				recs[i].Decision = policy.Deny.String()
 			}
 			if recs[i].Error == "" {
 				recs[i].Error = err.Error()
 			}
-			if recs[i].Reason == "" {
+			switch {
+			case recs[i].Reason != "":
+			case allowed:
+				recs[i].Reason = "not delivered: " + err.Error()
+			default:
 				recs[i].Reason = "refused: " + err.Error()
 			}
 		}
@@ -315,7 +324,7 @@ func (rl *Relay) deliver(ctx context.Context, rt route, d *delivery, kept []int)
 	resp, err := rl.o.Client.Do(req)
 	ms := float64(rl.now().Sub(start).Microseconds()) / 1000
 	if err != nil {
-		return 0, ms, err
+		return 0, ms, outbound.Error(err) // the URL's query may be the receiver's key
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -337,21 +346,23 @@ func (rl *Relay) validate(w http.ResponseWriter, r *http.Request, in *inbound, r
 	defer cancel()
 	u, err := url.Parse(rt.URL)
 	if err != nil {
-		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, err)
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: the receiver's URL does not parse", proxy.ErrReceiverUnreachable)
 	}
 	q := u.Query()
 	q.Set("validationToken", token)
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), http.NoBody)
 	if err != nil {
-		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, err)
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, outbound.Error(err))
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	start := rl.now()
 	resp, err := rl.o.Client.Do(req)
 	rec.UpstreamMs = float64(rl.now().Sub(start).Microseconds()) / 1000
 	if err != nil {
-		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, err)
+		// Neither the receiver's key nor the validation token in the
+		// URL's query goes into the record.
+		return 0, []auditlog.Record{rec}, fmt.Errorf("%w: %w", proxy.ErrReceiverUnreachable, outbound.Error(err))
 	}
 	echo, _ := io.ReadAll(io.LimitReader(resp.Body, maxValidationToken+1))
 	resp.Body.Close()
