@@ -225,7 +225,7 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 			return "", RefusalPolicy
 		case isMIME:
 			bc.mime = true
-			if reason := bc.mimePeople(a.Body); reason != "" {
+			if reason := bc.mimePeople(a.Body, rt != nil && rt.sends); reason != "" {
 				return reason, RefusalMalformed
 			}
 		default:
@@ -321,11 +321,17 @@ func (p *Policy) checkPeople(c *caller, r *rule, rt *route, people []person, d *
 	return "", RefusalPolicy
 }
 
-// mimePeople reads the people of a base64 MIME message's headers.
-func (c *bodyCheck) mimePeople(data []byte) string {
+// mimePeople reads the people of a base64 MIME message's headers. A
+// message a call sends now must name a recipient in To, Cc or Bcc: one
+// whose recipients the proxy did not find is one it may have read
+// otherwise than Graph.
+func (c *bodyCheck) mimePeople(data []byte, sends bool) string {
 	headers, err := MIMERecipients(data)
 	if err != nil {
 		return "MIME message: " + err.Error()
+	}
+	if sends && len(headers["To"])+len(headers["Cc"])+len(headers["Bcc"]) == 0 {
+		return "MIME message: a message sent now must name its recipients in To, Cc or Bcc"
 	}
 	for _, name := range sortedKeys(headers) {
 		for _, a := range headers[name] {

@@ -37,6 +37,10 @@ const maxMIMEHeader = 64 << 10
 //
 //   - base64 that StdEncoding does not decode (line breaks, CRLF or LF,
 //     are ignored; other whitespace and missing padding are errors);
+//   - a header block that is empty (the message starts with an empty
+//     line); one whose lines end in CRLF and bare LF both, or in bare LF
+//     with a CR later in the message (a reader that breaks lines only at
+//     CRLF would end the header block elsewhere);
 //   - a header block of more than 64 KiB; a control character
 //     in it other than tab and line breaks; a CR not followed by LF; a line
 //     that is neither a continuation nor "name: value"; a field name that is
@@ -83,12 +87,22 @@ func MIMERecipients(body []byte) (map[string][]Address, error) {
 	}
 	// The rest is read only to find base64 errors in it: Graph would refuse
 	// such a body anyway, but a body we could not read whole is one whose
-	// headers we cannot be sure we read as Graph does.
-	if _, err := io.Copy(io.Discard, dec); err != nil {
+	// headers we cannot be sure we read as Graph does. It is searched for
+	// a CR too: see lineBreaks.
+	rest := crFinder{found: bytes.IndexByte(buf[end:], '\r') >= 0}
+	if _, err := io.Copy(&rest, dec); err != nil {
 		return nil, mimeError("body is not base64")
 	}
 	block := buf[:end]
+	if end == 0 || block[0] == '\n' || block[0] == '\r' {
+		// An empty line first: net/mail reads no header at all, while a
+		// reader that skips leading blank lines reads the headers after it.
+		return nil, mimeError("header block is empty (the message starts with an empty line)")
+	}
 	if err := checkHeaderBlock(block); err != nil {
+		return nil, err
+	}
+	if err := lineBreaks(block, rest.found); err != nil {
 		return nil, err
 	}
 	msg, err := mail.ReadMessage(bytes.NewReader(block))
@@ -133,6 +147,34 @@ func (e *headerError) Error() string {
 }
 
 func (e *headerError) Unwrap() error { return e.err }
+
+// crFinder is an io.Writer that notes whether a CR went through it.
+type crFinder struct{ found bool }
+
+func (w *crFinder) Write(b []byte) (int, error) {
+	w.found = w.found || bytes.IndexByte(b, '\r') >= 0
+	return len(b), nil
+}
+
+// lineBreaks refuses a header block whose end a reader that breaks lines
+// only at CRLF (as RFC 5322 writes them) would find elsewhere than one
+// that also breaks them at a bare LF (as net/textproto does): line breaks
+// of both kinds in the block, or a block of bare LFs followed by a
+// message with a CR in it, where a CRLF reader could find an empty line
+// and read the lines before it, which the proxy took for the message's
+// body, as headers.
+func lineBreaks(block []byte, crAfter bool) error {
+	bare := bytes.Count(block, []byte("\n")) - bytes.Count(block, []byte("\r\n"))
+	switch {
+	case bare == 0:
+		return nil
+	case bare != bytes.Count(block, []byte("\n")):
+		return mimeError("header block mixes CRLF and bare LF line breaks")
+	case crAfter:
+		return mimeError("header block ends lines with bare LF and the message has a CR after it")
+	}
+	return nil
+}
 
 // headerEnd returns the length of the header block at the start of msg,
 // its closing empty line included, or -1 if msg holds no empty line. An
