@@ -171,10 +171,17 @@ func CanonicalizeBatchURL(method, version, raw string) (Request, error) {
 			return Request{}, batchFormat("version-prefixed URL in a batch request (Graph reads sub-request URLs relative to the batch's version)")
 		}
 	}
-	path, query, _ := strings.Cut(rel, "?")
-	if strings.Contains(path, "#") {
+	if strings.Contains(rel, "#") {
+		// In the query too: Graph would drop what follows, which the
+		// policy decided on.
 		return Request{}, batchFormat("fragment in a batch request URL")
 	}
+	if strings.ContainsFunc(rel, func(r rune) bool { return r <= ' ' || isControl(r) }) {
+		// A URL is written without them; Graph may trim or mend one that
+		// has them, and read another path than the policy's.
+		return Request{}, batchFormat("white space or a control character in a batch request URL")
+	}
+	path, query, _ := strings.Cut(rel, "?")
 	req, err := Canonicalize(method, "/"+version+"/"+path, query)
 	if err == nil && len(req.Segments) > 0 && req.Segments[0] == "$batch" {
 		return Request{}, ambiguous("nested $batch")

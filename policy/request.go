@@ -194,12 +194,16 @@ func splitKey(seg string, open int) (name, key string, err error) {
 	return name, key, nil
 }
 
+// isControl reports a C0 or C1 control character or DEL: decoded in a
+// query (%00, %0A), one a server may end or split a value at.
+func isControl(r rune) bool { return r < 0x20 || 0x7f <= r && r < 0xa0 }
+
 // checkOptionValue refuses values a server might read differently from the
 // policy: a non-number for $top and $skip, a non-boolean $count, and any
 // value that, decoded, carries another query option ("1&$expand=...").
 func checkOptionValue(name, raw string) error {
 	v, err := url.QueryUnescape(raw)
-	if err != nil || !utf8.ValidString(v) {
+	if err != nil || !utf8.ValidString(v) || strings.ContainsFunc(v, isControl) {
 		return ambiguous("malformed value of %s", name)
 	}
 	switch name {
@@ -222,10 +226,34 @@ func checkOptionValue(name, raw string) error {
 	return nil
 }
 
+// queryByte reports why a byte of a raw query could be read otherwise by
+// a server than by queryOptions, or "": '#' ends the query for a reader
+// that takes it for a fragment (what follows never reaches Graph, though
+// the policy decided on it); ';' separates options for some servers; white
+// space, control characters and bytes past ASCII are not in a URI at all,
+// and each front end mends them its own way. Clients escape every one of
+// them in a value (%23, %3B, %20).
+func queryByte(c byte) string {
+	switch {
+	case c == '#':
+		return "a '#' in the query (a fragment to some readers)"
+	case c == ';':
+		return "a ';' in the query (an option separator to some readers)"
+	case c <= ' ' || c >= 0x7f:
+		return "a space, control character or non-ASCII byte in the query, unescaped"
+	}
+	return ""
+}
+
 // queryOptions returns the option names and the $select fields.
 func queryOptions(raw string) (names, sel []string, err error) {
 	if raw == "" {
 		return nil, nil, nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if why := queryByte(raw[i]); why != "" {
+			return nil, nil, ambiguous("%s", why)
+		}
 	}
 	for part := range strings.SplitSeq(raw, "&") {
 		if part == "" {
@@ -233,7 +261,7 @@ func queryOptions(raw string) (names, sel []string, err error) {
 		}
 		rawName, rawValue, _ := strings.Cut(part, "=")
 		name, err := url.QueryUnescape(rawName)
-		if err != nil || name == "" || !utf8.ValidString(name) {
+		if err != nil || name == "" || !utf8.ValidString(name) || strings.ContainsFunc(name, isControl) {
 			return nil, nil, ambiguous("malformed query option name")
 		}
 		name = strings.ToLower(name)
