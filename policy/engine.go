@@ -451,8 +451,8 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 	}
 	for _, q := range req.Query {
 		// Graph's own paging and delta links carry these; a rule that
-		// pages must accept them.
-		if !slices.Contains(r.query, q) && !(req.Method == "GET" && (q == "$skiptoken" || q == "$deltatoken")) {
+		// pages must accept them (paging.go).
+		if !slices.Contains(r.query, q) && !impliedPaging(r, req, q) {
 			d.Reason = fmt.Sprintf("query option %s is not allowed by rule %q", q, r.id)
 			return d
 		}

@@ -111,9 +111,10 @@ func splitPath(p string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		n--
 		// OData key syntax: users('x') ≡ users/x, and delta() ≡ delta.
 		if i := strings.IndexByte(seg, '('); i >= 0 {
-			name, key, err := splitKey(seg, i)
+			name, key, err := splitKey(seg, i, n == 0)
 			if err != nil {
 				return nil, err
 			}
@@ -165,15 +166,23 @@ func decodeSegment(raw string) (string, error) {
 	return seg, nil
 }
 
-// splitKey reads name('key'), name(key) and name(); anything else with
-// parentheses (named keys, function parameters) is refused.
-func splitKey(seg string, open int) (name, key string, err error) {
+// splitKey reads name('key'), name(guid) and, on the path's last segment,
+// name(); anything else with parentheses (named keys, function
+// parameters) is refused. OData writes a call of a function without
+// parameters as name(), which can only end a path here (Graph's
+// composable functions take parameters, refused anyway); on an entity set
+// or a navigation (users()/x, calendar()/events, $batch()) the policy
+// would decide on a path Graph reads otherwise, or not at all. A string
+// key is quoted in OData: unquoted, only a GUID is a key.
+func splitKey(seg string, open int, last bool) (name, key string, err error) {
 	name, inner := seg[:open], seg[open+1:]
 	inner, ok := strings.CutSuffix(inner, ")")
 	if !ok || name == "" || strings.ContainsAny(name, "()'") {
 		return "", "", ambiguous("malformed key syntax in %q", seg)
 	}
 	switch {
+	case inner == "" && (!last || strings.HasPrefix(name, "$")):
+		return "", "", ambiguous("empty parentheses in %q, which is no function call ending the path", seg)
 	case inner == "":
 		return name, "", nil
 	case len(inner) >= 2 && inner[0] == '\'' && inner[len(inner)-1] == '\'':
@@ -183,8 +192,10 @@ func splitKey(seg string, open int) (name, key string, err error) {
 			return "", "", ambiguous("unbalanced quote in key %q", seg)
 		}
 		key = strings.ReplaceAll(key, "''", "'")
-	case !strings.ContainsAny(inner, "'=(),"):
+	case isGUID(inner):
 		key = inner
+	case !strings.ContainsAny(inner, "'=(),"):
+		return "", "", ambiguous("unquoted key %q is no GUID: OData quotes a string key ('…')", seg)
 	default:
 		return "", "", ambiguous("key or function parameters %q are not supported", seg)
 	}
