@@ -52,7 +52,7 @@ const sourceURLKey = "@microsoft.graph.sourceUrl"
 var bodyMembers = []string{
 	"schedules", "message", "toRecipients",
 	"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions", "includeResourceData", "resource",
-	"automaticRepliesSetting",
+	"status", "externalAudience",
 	"sendResponse",
 	"scope", "recipients", "parentReference", "destinationId",
 }

@@ -36,6 +36,7 @@ var personKeys = []string{
 	"participants", "mentions", "message", "sourceurl", "internetmessageheaders", refKey,
 	"forwardto", "forwardasattachmentto", "redirectto",
 	"singlevalueextendedproperties", "multivalueextendedproperties",
+	autoRepliesKey,
 }
 
 // bindSuffix ends the key of a reference: Graph binds the property to
@@ -135,6 +136,7 @@ const (
 	onePersonMember  // from, sender, organizer
 	objectMember     // participants, message: objects only
 	extendedMember   // single/multiValueExtendedProperties: MAPI properties
+	autoRepliesMember
 )
 
 var memberKinds = map[string]memberKind{
@@ -147,7 +149,7 @@ var memberKinds = map[string]memberKind{
 	"singlevalueextendedproperties": extendedMember, "multivalueextendedproperties": extendedMember,
 	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
 	"participants": objectMember, "message": objectMember,
-	refKey: bindMember,
+	refKey: bindMember, autoRepliesKey: autoRepliesMember,
 }
 
 // kindOf is memberKinds[strings.ToLower(key)], with the bind suffix first.
@@ -262,6 +264,8 @@ func (c *bodyCheck) member(path, key string, v any) {
 		where = path + "." + key
 	}
 	switch kind {
+	case autoRepliesMember:
+		c.autoReplies(where, v)
 	case extendedMember:
 		c.extended(where)
 	case bindMember:

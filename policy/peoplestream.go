@@ -258,6 +258,8 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 		c.walkRaw(r, v, where)
 	case emailAddressMember:
 		c.addressRaw(r, where, v)
+	case autoRepliesMember:
+		c.autoRepliesRaw(r, where, v)
 	case extendedMember, bindMember, emailAddressesMember, addressStringMember,
 		userMember, sourceURLMember, headersMember:
 		c.leafRaw(kind, r, where, v)

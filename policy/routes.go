@@ -176,9 +176,12 @@ var routes = []route{
 	{name: "drive item copy", methods: post, tail: []string{"items", "*", "copy"}, check: needsOwnDrive},
 	{name: "drive item move", methods: patch, tail: []string{"items", "*"}, check: needsOwnDrive},
 	{name: "mail item move or copy", methods: post, tail: []string{"messages|mailfolders|childfolders|contactfolders", "*", "move|copy"}, check: needsOwnFolder},
-	// No people: its body is read whole (parseBody), externalAudience
-	// with it.
-	{name: "mailbox settings", methods: patch, tail: []string{"mailboxsettings"}, check: needsNoExternalReplies},
+	// Automatic replies are read wherever automaticRepliesSetting stands
+	// in a body (autoreplies.go); written at its own path, the body is
+	// the setting, and a member of it alone is refused.
+	{name: "automatic replies", methods: write, tail: []string{"automaticrepliessetting"}, check: needsNoExternalReplies},
+	{name: "automatic replies member", methods: write, tail: []string{"automaticrepliessetting", "*"},
+		refuse: "automaticRepliesSetting is written whole (status and externalAudience together, as …/mailboxSettings takes it), so that the policy can tell whom automatic replies go to"},
 	{name: "event cancel", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "cancel"}, resolve: LookupAttendees,
 		people: "the event's attendees (read from Graph)"},
 	{name: "event response", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "accept|decline|tentativelyaccept"}, resolve: LookupOrganizer,
@@ -398,22 +401,12 @@ func requireRecipients(c *bodyCheck) (string, Refusal) {
 	return "", RefusalPolicy
 }
 
-// requireNoExternalReplies: automatic replies to outside senders send a
-// text the call sets to whoever writes to the mailbox, people no call
-// names; they are refused unless externalAudience is none.
+// requireNoExternalReplies: a body written to …/automaticRepliesSetting
+// is the setting itself (autoreplies.go).
 func requireNoExternalReplies(c *bodyCheck) (string, Refusal) {
-	auto, ok := fieldValue(c.body.obj, "automaticRepliesSetting").(map[string]any)
-	if !ok {
-		if fieldValue(c.body.obj, "automaticRepliesSetting") != nil {
-			return "automaticRepliesSetting must be an object", RefusalMalformed
-		}
-		return "", RefusalPolicy
-	}
-	aud := fieldValue(auto, "externalAudience")
-	if s, ok := aud.(string); aud != nil && (!ok || !strings.EqualFold(s, "none")) {
-		return "automatic replies to outside senders (externalAudience other than none) go to people no call names, so the policy cannot check them", RefusalPolicy
-	}
-	return "", RefusalPolicy
+	status, hasStatus := c.body.get("status")
+	audience, _ := c.body.get("externalAudience")
+	return externalReplies("automaticRepliesSetting", status, hasStatus, audience)
 }
 
 // requireNoAnonymousLink: a sharing link anyone can use reads the item
