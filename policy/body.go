@@ -187,6 +187,9 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 	if rt != nil && rt.refuse != "" {
 		return rt.refuse, RefusalPolicy
 	}
+	if reason := unmodelledAction(req, rt); reason != "" {
+		return reason, RefusalPolicy
+	}
 	if seg, ok := rt.oddlySpelled(req.Segments); ok {
 		return fmt.Sprintf("%q is %s spelled with something after its name; how Graph reads it cannot be established", seg, rt.name), RefusalMalformed
 	}

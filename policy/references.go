@@ -224,7 +224,8 @@ func lookupOf(rt *route, req Request) (*Lookup, string) {
 		// An occurrence (instances, calendarView, exceptionOccurrences)
 		// is read by its own id among its calendar owner's events, as
 		// Graph serves it: the owner is what comes before the calendar.
-		if coll := segs[len(segs)-2]; !strings.EqualFold(coll, "events") {
+		// A meeting message's event is read at its own path.
+		if coll := segs[len(segs)-2]; !strings.EqualFold(coll, "events") && !strings.EqualFold(segs[len(segs)-1], "event") {
 			i := slices.IndexFunc(segs, func(s string) bool {
 				return slices.ContainsFunc([]string{"events", "calendar", "calendars", "calendarview", "calendargroups"}, func(c string) bool { return strings.EqualFold(s, c) })
 			})

@@ -54,6 +54,13 @@ type route struct {
 	people string
 	// check reads the members the call cannot work without.
 	check requirement
+	// action: the tail's last entry names an action that reaches people
+	// (a mail sent, an invitation, a meeting's cancellation or answer).
+	// Graph binds an action by its name to whatever item the path before
+	// it addresses; the model reads whom it reaches only on the items its
+	// tails name, so a POST ending in one of these names that no action
+	// route matches is refused (unmodelledAction).
+	action bool
 	// alts is tail with each entry's alternatives split (init).
 	alts [][]string
 	// lastFirst holds the first bytes, lower case, of the alternatives
@@ -137,15 +144,15 @@ var routes = []route{
 		people: "schedules[] (mailbox addresses)", check: needsSchedules},
 	{name: "sendMail", methods: post, tail: []string{"sendmail"}, media: mediaJSONOrMIME, mail: true, sends: true,
 		people: "message: toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions; MIME: To, Cc, Bcc, From, Sender, Reply-To, Resent-*", check: needsMessage},
-	{name: "message reply", methods: post, tail: []string{"messages", "*", "reply"}, mail: true, sends: true, resolve: LookupReply,
+	{name: "message reply", methods: post, action: true, tail: []string{"messages", "*", "reply"}, mail: true, sends: true, resolve: LookupReply,
 		people: "message's recipients, from, sender, mentions; and the message's replyTo, or from and sender (read from Graph)"},
-	{name: "message replyAll", methods: post, tail: []string{"messages", "*", "replyall"}, mail: true, sends: true, resolve: LookupReplyAll,
+	{name: "message replyAll", methods: post, action: true, tail: []string{"messages", "*", "replyall"}, mail: true, sends: true, resolve: LookupReplyAll,
 		people: "message's recipients, from, sender, mentions; and the message's replyTo, or from and sender, toRecipients and ccRecipients (read from Graph)"},
-	{name: "message forward", methods: post, tail: []string{"messages", "*", "forward"}, media: mediaJSONOrMIME, mail: true, sends: true,
+	{name: "message forward", methods: post, action: true, tail: []string{"messages", "*", "forward"}, media: mediaJSONOrMIME, mail: true, sends: true,
 		people: "toRecipients and message's recipients, from, sender; MIME headers"},
-	{name: "draft reply or forward", methods: post, tail: []string{"messages", "*", "createreply|createreplyall|createforward"}, media: mediaJSONOrMIME, mail: true,
+	{name: "draft reply or forward", methods: post, action: true, tail: []string{"messages", "*", "createreply|createreplyall|createforward"}, media: mediaJSONOrMIME, mail: true,
 		people: "toRecipients and message's recipients, from, sender; MIME headers"},
-	{name: "draft send", methods: post, tail: []string{"messages", "*", "send"}, mail: true, sends: true, resolve: LookupDraft,
+	{name: "draft send", methods: post, action: true, tail: []string{"messages", "*", "send"}, mail: true, sends: true, resolve: LookupDraft,
 		people: "the draft's toRecipients, ccRecipients, bccRecipients (read from Graph)"},
 	// Teams messages are not mail: matched before the mailbox's messages.
 	{name: "chat message", methods: write, tail: []string{"chats|channels", "*", "messages"}, people: "mentions[].mentioned.user.id"},
@@ -155,15 +162,15 @@ var routes = []route{
 		people: "toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions; MIME headers"},
 	{name: "draft update", methods: patch, tail: []string{"messages", "*"}, mail: true,
 		people: "toRecipients, ccRecipients, bccRecipients, replyTo, from, sender, mentions"},
-	{name: "event forward", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "forward"}, mail: true, sends: true,
+	{name: "event forward", methods: post, action: true, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "forward"}, mail: true, sends: true,
 		people: "toRecipients", check: needsRecipients},
-	{name: "group post forward", methods: post, tail: []string{"posts", "*", "forward"}, mail: true, sends: true,
+	{name: "group post forward", methods: post, action: true, tail: []string{"posts", "*", "forward"}, mail: true, sends: true,
 		people: "toRecipients", check: needsRecipients},
-	{name: "group conversation", methods: post, tail: []string{"conversations|threads|posts", "*", "reply"},
+	{name: "group conversation", methods: post, action: true, tail: []string{"conversations|threads|posts", "*", "reply"},
 		refuse: "a reply in a group's conversation goes to the group's members, who are not in this call, so the policy cannot check them"},
 	{name: "group conversation start", methods: post, tail: []string{"conversations|threads"},
 		refuse: "a post in a group's conversation goes to the group's members, who are not in this call, so the policy cannot check them"},
-	{name: "message unsubscribe", methods: post, tail: []string{"messages", "*", "unsubscribe"},
+	{name: "message unsubscribe", methods: post, action: true, tail: []string{"messages", "*", "unsubscribe"},
 		refuse: "unsubscribing sends mail to the address the message's List-Unsubscribe header names, which is not in this call, so the policy cannot check it"},
 	{name: "inbox rule", methods: post, tail: []string{"mailfolders", "*", "messagerules"}, mail: true, sends: true,
 		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
@@ -171,21 +178,42 @@ var routes = []route{
 		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
 	// Files shared, copied and moved: where they go must be the path's.
 	{name: "sharing link", methods: post, tail: []string{"createlink"}, check: needsNoAnonymousLink},
-	{name: "sharing invitation", methods: post, tail: []string{"items|root", "*", "invite"}, people: "recipients[].email", check: needsInvitees},
-	{name: "sharing invitation (root)", methods: post, tail: []string{"root", "invite"}, people: "recipients[].email", check: needsInvitees},
-	{name: "drive item copy", methods: post, tail: []string{"items", "*", "copy"}, check: needsOwnDrive},
-	{name: "drive item move", methods: patch, tail: []string{"items", "*"}, check: needsOwnDrive},
+	// An invitation reads only its body: it is one however the item is
+	// addressed (items/{id}, root, root:/path:, special/{name}, a list
+	// item's driveItem, shares/{id}/driveItem, bundles/{id}).
+	{name: "sharing invitation", methods: post, action: true, tail: []string{"invite"}, people: "recipients[].email", check: needsInvitees},
 	{name: "mail item move or copy", methods: post, tail: []string{"messages|mailfolders|childfolders|contactfolders", "*", "move|copy"}, check: needsOwnFolder},
+	// Any other copy is a drive item's, however addressed.
+	{name: "drive item copy", methods: post, tail: []string{"copy"}, check: needsOwnDrive},
+	{name: "drive item move", methods: patch, tail: []string{"items", "*"}, check: needsOwnDrive},
 	// Automatic replies are read wherever automaticRepliesSetting stands
 	// in a body (autoreplies.go); written at its own path, the body is
 	// the setting, and a member of it alone is refused.
 	{name: "automatic replies", methods: write, tail: []string{"automaticrepliessetting"}, check: needsNoExternalReplies},
 	{name: "automatic replies member", methods: write, tail: []string{"automaticrepliessetting", "*"},
 		refuse: "automaticRepliesSetting is written whole (status and externalAudience together, as …/mailboxSettings takes it), so that the policy can tell whom automatic replies go to"},
-	{name: "event cancel", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "cancel"}, resolve: LookupAttendees,
+	{name: "event cancel", methods: post, action: true, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "cancel"}, resolve: LookupAttendees,
 		people: "the event's attendees (read from Graph)"},
-	{name: "event response", methods: post, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "accept|decline|tentativelyaccept"}, resolve: LookupOrganizer,
+	{name: "event response", methods: post, action: true, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "accept|decline|tentativelyaccept"}, resolve: LookupOrganizer,
 		people: "the event's organizer (read from Graph), unless sendResponse is false"},
+	// Graph does not say whether permanentDelete of a meeting its
+	// organizer holds cancels it with its attendees, as DELETE does: it
+	// is taken to.
+	{name: "event permanent delete", methods: post, action: true, tail: []string{"events|instances|calendarview|exceptionoccurrences", "*", "permanentdelete"}, resolve: LookupAttendees,
+		people: "the event's attendees (read from Graph)"},
+	{name: "mail item permanent delete", methods: post, action: true, tail: []string{"messages|mailfolders|childfolders|contacts|contactfolders", "*", "permanentdelete"}},
+	// A meeting message's event (messages/{id}/event) is the event, read
+	// at that path.
+	{name: "event cancel (a message's)", methods: post, action: true, tail: []string{"messages", "*", "event", "cancel|permanentdelete"}, resolve: LookupAttendees,
+		people: "the event's attendees (read from Graph)"},
+	{name: "event response (a message's)", methods: post, action: true, tail: []string{"messages", "*", "event", "accept|decline|tentativelyaccept"}, resolve: LookupOrganizer,
+		people: "the event's organizer (read from Graph), unless sendResponse is false"},
+	{name: "event forward (a message's)", methods: post, action: true, tail: []string{"messages", "*", "event", "forward"}, mail: true, sends: true,
+		people: "toRecipients", check: needsRecipients},
+	{name: "event update (a message's)", methods: patch, tail: []string{"messages", "*", "event"}, resolve: LookupAttendees, resolveSelf: true,
+		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress; and the event's attendees (read from Graph)"},
+	{name: "event delete (a message's)", methods: []string{"DELETE"}, tail: []string{"messages", "*", "event"}, resolve: LookupAttendees, resolveSelf: true,
+		people: "the event's attendees (read from Graph)"},
 	{name: "event", methods: post, tail: []string{"events"},
 		people: "attendees, organizer, exceptionOccurrences[].attendees, location(s).locationEmailAddress, calendar@odata.bind"},
 	// An organizer's update or deletion of an event sends it to every
@@ -209,6 +237,51 @@ var routes = []route{
 	{name: "subscription update", methods: patch, tail: []string{"subscriptions", "*"}, whole: true,
 		people: "resource (the users it reads)", check: subscriptionChecks},
 	{name: "file content", methods: write, tail: []string{"content|$value"}, exact: true, media: mediaContent},
+}
+
+// actionNames are the names of the actions routes mark as reaching
+// people, lower case (init).
+var actionNames []string
+
+func init() {
+	for _, rt := range routes {
+		if rt.action {
+			for _, w := range rt.alts[len(rt.alts)-1] {
+				if !slices.Contains(actionNames, w) {
+					actionNames = append(actionNames, w)
+				}
+			}
+		}
+	}
+}
+
+// unmodelledAction says why a call of an action that reaches people, on
+// an item addressed otherwise than the route model reads it, is refused,
+// or "". rt is routeOf(req). Graph binds the action to whatever the path
+// before it names (a drive's special folder, an item by its path, a
+// meeting message's event, a type cast); the people it reaches are then
+// not read, so the call is refused. A PATCH or DELETE of an event under
+// such a path (…/microsoft.graph.eventMessage/event) is refused alike: an
+// organizer's sends the change to its attendees.
+func unmodelledAction(req Request, rt *route) string {
+	if len(req.Segments) == 0 || rt != nil && (rt.action || rt.resolve != LookupNone) {
+		return ""
+	}
+	name := operationName(req.Segments[len(req.Segments)-1])
+	is := func(w string) bool { return strings.EqualFold(name, w) || spelledAs(name, w) }
+	switch req.Method {
+	case "POST":
+		for _, w := range actionNames {
+			if is(w) {
+				return "the action " + w + " reaches people, and the policy reads whom only on the item paths the route model knows (docs/policy.md, \"Who a call touches\"); address the item by one of them"
+			}
+		}
+	case "PATCH", "DELETE":
+		if is("event") {
+			return "an event's update or deletion reaches its attendees, and the policy reads them only on the event paths the route model knows (docs/policy.md, \"Who a call touches\"); address the event by one of them"
+		}
+	}
+	return ""
 }
 
 // routeOf returns the route a request is, or nil for a call the model
@@ -340,6 +413,11 @@ func routesOfRule(r *rule) []*route {
 		parts = parts[len(parts)-len(rt.tail):]
 		ok := true
 		for j, alts := range rt.alts {
+			if alts[0] != "*" && parts[j].kind == userVar {
+				// {user} binds a GUID or a UPN, never a route's name.
+				ok = false
+				break
+			}
 			if alts[0] == "*" || parts[j].kind != literal {
 				continue
 			}
