@@ -65,7 +65,7 @@ func ParseBatch(body []byte) ([]BatchRequest, error) {
 	}
 	for k := range top {
 		if k != "requests" {
-			return nil, fmt.Errorf("batch body has unknown property %q", k)
+			return nil, fmt.Errorf("batch body has unknown property %s", shownName(k))
 		}
 	}
 	list, ok := top["requests"].([]any)
@@ -95,7 +95,7 @@ func ParseBatch(body []byte) ([]BatchRequest, error) {
 			case "dependsOn":
 				br.DependsOn, ok = stringList(v)
 			default:
-				return nil, fmt.Errorf("batch request %d has unknown property %q", i, k)
+				return nil, fmt.Errorf("batch request %d has unknown property %s", i, shownName(k))
 			}
 			if !ok {
 				return nil, fmt.Errorf("batch request %d: %s has the wrong type", i, k)
@@ -105,11 +105,11 @@ func ParseBatch(body []byte) ([]BatchRequest, error) {
 			return nil, fmt.Errorf("batch request %d needs id, method and url", i)
 		}
 		if ids[br.ID] {
-			return nil, fmt.Errorf("batch request id %q is used twice", br.ID)
+			return nil, fmt.Errorf("batch request id %s is used twice", shownName(br.ID))
 		}
 		for _, dep := range br.DependsOn {
 			if !ids[dep] {
-				return nil, fmt.Errorf("batch request %q depends on %q, which does not come before it", br.ID, dep)
+				return nil, fmt.Errorf("batch request %s depends on %s, which does not come before it", shownName(br.ID), shownName(dep))
 			}
 		}
 		ids[br.ID] = true
@@ -221,7 +221,7 @@ func (p *Policy) decideBatch(c *caller, actor *Actor, version, contentType strin
 			sd.Decision, sd.routed = p.decideSub(c, actor, sd.Request, br)
 		}
 		if sd.Decision.Result != Allow {
-			refused = append(refused, br.ID)
+			refused = append(refused, bareName(br.ID))
 			if sd.Decision.Refusal != RefusalPolicy {
 				d.Refusal = RefusalMalformed
 			}
@@ -278,10 +278,10 @@ func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest
 	for _, k := range sortedKeys(br.Headers) {
 		name := http.CanonicalHeaderKey(k)
 		if !forwardedHeader[name] {
-			return deny("header %q is not allowed in a batch request", k), nil
+			return deny("header %s is not allowed in a batch request", shownName(k)), nil
 		}
 		if seen[name] {
-			return malformed("Invalid batch payload format: header %q is given twice", name), nil
+			return malformed("Invalid batch payload format: header %s is given twice", shownName(name)), nil
 		}
 		seen[name] = true
 		if name == "Content-Type" {

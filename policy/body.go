@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -149,11 +148,11 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 			}
 			k := kt.(string)
 			if foldsToASCII([]byte(k)) {
-				return nil, fmt.Errorf("key %q has a character whose case is ASCII", k)
+				return nil, fmt.Errorf("key %s has a character whose case is ASCII", shownName(k))
 			}
 			lk := strings.ToLower(k)
 			if seen[lk] {
-				return nil, fmt.Errorf("key %q appears twice in one object", k)
+				return nil, fmt.Errorf("key %s appears twice in one object", shownName(k))
 			}
 			seen[lk] = true
 			if obj[k], err = readValue(dec, depth+1); err != nil {
@@ -372,7 +371,7 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 			}
 		}
 		if !slices.ContainsFunc(p.notificationURLs, func(allowed string) bool { return notificationURLMatches(allowed, s) }) {
-			return fmt.Sprintf("%s %q is not in subscriptions.notificationUrls", k, s), RefusalPolicy
+			return fmt.Sprintf("%s %s is not in subscriptions.notificationUrls", k, shownURL(s)), RefusalPolicy
 		}
 	}
 	if v, present := b.get("includeResourceData"); present {
@@ -398,14 +397,18 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 	path, query, _ := strings.Cut(s, "?")
 	inner, err := Canonicalize("GET", "/"+req.Version+"/"+strings.TrimPrefix(path, "/"), query)
 	if err != nil {
-		return "subscription resource: " + strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "), RefusalPolicy
+		return "subscription resource is not a Graph path the policy can read", RefusalPolicy
 	}
 	sub := p.decide(Args{Caller: bc.caller.name, Request: inner}, false)
+	// The resource is the body's: a reason names what failed, not it.
+	if sub.Result != Allow && sub.RuleID != "" {
+		return fmt.Sprintf("subscription resource is not readable under this policy (rule %q refuses its GET)", sub.RuleID), RefusalPolicy
+	}
 	if sub.Result != Allow {
-		return "subscription resource " + inner.Path + " is not readable under this policy: " + sub.Reason, RefusalPolicy
+		return "subscription resource is not readable under this policy (no rule allows its GET)", RefusalPolicy
 	}
 	if len(sub.Targets) == 0 && bc.caller.group != "" {
-		return "subscription resource " + inner.Path + " names no user the users.group scope can check", RefusalPolicy
+		return "subscription resource names no user the users.group scope can check", RefusalPolicy
 	}
 	bc.targets = sub.Targets
 	return "", RefusalPolicy
@@ -422,7 +425,7 @@ func relayRefusal(member, url string, creating, inBatch bool) string {
 	lower := strings.ToLower(url)
 	switch {
 	case strings.HasPrefix(lower, "eventgrid:") || strings.HasPrefix(lower, "eventhub:"):
-		return member + " " + strconv.Quote(url) + " cannot be relayed (callers[].notifications: relay): Event Hubs and Event Grid deliver around the proxy"
+		return member + " " + shownURL(url) + " cannot be relayed (callers[].notifications: relay): Event Hubs and Event Grid deliver around the proxy"
 	case !creating:
 		return "the notification URLs of a relayed subscription (callers[].notifications: relay) are set when it is created; create a new subscription instead"
 	case inBatch:

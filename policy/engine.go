@@ -464,7 +464,7 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 	if len(r.selectFields) > 0 {
 		for _, f := range req.Select {
 			if !slices.Contains(r.selectFields, f) {
-				d.Reason = fmt.Sprintf("$select field %q is not allowed by rule %q", f, r.id)
+				d.Reason = fmt.Sprintf("$select field %s is not allowed by rule %q", shownName(f), r.id)
 				return d
 			}
 		}

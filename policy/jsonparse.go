@@ -200,7 +200,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 			return nil, errors.New("a key is not valid UTF-8")
 		}
 		if foldsToASCII(key) {
-			return nil, fmt.Errorf("key %q has a character whose case is ASCII", key)
+			return nil, fmt.Errorf("key %s has a character whose case is ASCII", shownName(string(key)))
 		}
 		dup := false
 		var fk string // key's folded form, once keys are kept that way
@@ -216,7 +216,7 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 			}
 		}
 		if dup {
-			return nil, fmt.Errorf("key %q appears twice in one object", key)
+			return nil, fmt.Errorf("key %s appears twice in one object", shownName(string(key)))
 		}
 		if keys >= maxKeysPerObject {
 			return nil, fmt.Errorf("more than %d keys in one object", maxKeysPerObject)

@@ -30,7 +30,7 @@ func TestRelayDecisions(t *testing.T) {
 			wantReason: `notificationUrl "https://evil.example/n" is not in subscriptions.notificationUrls`},
 		{name: "relayed Event Grid", caller: "engage", method: "POST", url: "/v1.0/subscriptions",
 			body: `{"notificationUrl":"` + eventGrid + `","resource":"users/` + member + `/events"}`, want: Deny, wantRelay: true,
-			wantReason: `notificationUrl "` + eventGrid + `" cannot be relayed (callers[].notifications: relay): Event Hubs and Event Grid deliver around the proxy`},
+			wantReason: `notificationUrl eventgrid:(not shown) cannot be relayed (callers[].notifications: relay): Event Hubs and Event Grid deliver around the proxy`},
 		{name: "direct Event Grid", caller: "direct", method: "POST", url: "/v1.0/subscriptions",
 			body: `{"notificationUrl":"` + eventGrid + `","resource":"users/` + member + `/events"}`, want: Allow},
 		{name: "relayed URL changed", caller: "engage", method: "PATCH", url: "/v1.0/subscriptions/0a1b",

@@ -95,7 +95,7 @@ func (c *bodyCheck) fail(refusal Refusal, format string, args ...any) {
 func (c *bodyCheck) addAddress(where, s string) {
 	a, err := ParseAddress(s)
 	if err != nil {
-		c.fail(RefusalMalformed, "%s: %q is not one email address: %v", where, s, err)
+		c.fail(RefusalMalformed, "%s is not one email address: %v", where, err)
 		return
 	}
 	c.people = append(c.people, person{name: a.String(), addr: &a, bodyNamed: true, where: where})
@@ -105,14 +105,14 @@ func (c *bodyCheck) addAddress(where, s string) {
 // reference).
 func (c *bodyCheck) addUser(where, s string, bodyNamed bool) {
 	if !isUser(s) {
-		c.fail(RefusalMalformed, "%s: %q is not a user's object id or user principal name", where, s)
+		c.fail(RefusalMalformed, "%s is not a user's object id or user principal name", where)
 		return
 	}
 	p := person{name: s, bodyNamed: bodyNamed, where: where}
 	if !isGUID(s) {
 		a, err := ParseAddress(s)
 		if err != nil {
-			c.fail(RefusalMalformed, "%s: %q is not one user principal name: %v", where, s, err)
+			c.fail(RefusalMalformed, "%s is not one user principal name: %v", where, err)
 			return
 		}
 		p.name, p.addr = a.String(), &a
@@ -259,9 +259,9 @@ func (c *bodyCheck) member(path, key string, v any) {
 	if kind == otherMember && !isContainer(v) {
 		return
 	}
-	where := key
+	where := whereKey(key)
 	if path != "" {
-		where = path + "." + key
+		where = path + "." + where
 	}
 	switch kind {
 	case autoRepliesMember:
@@ -399,7 +399,7 @@ func (c *bodyCheck) refs(where string, v any) {
 		}
 		user, err := resolveRef(c.req.Version, s)
 		if err != "" {
-			c.fail(RefusalPolicy, "%s %q: %s", where, s, err)
+			c.fail(RefusalPolicy, "%s: the reference %s", where, err)
 			return
 		}
 		c.addUser(where, user, false)
@@ -420,11 +420,11 @@ func resolveRef(version, ref string) (user, reason string) {
 			!slices.Contains(graphHosts, strings.ToLower(u.Hostname())) {
 			// A reference elsewhere would be read by Graph however Graph
 			// reads it: the proxy does not guess.
-			return "", "not a Graph URL (https on a Graph host, or a relative path)"
+			return "", "is not a Graph URL (https on a Graph host, or a relative path)"
 		}
 		req, err := Canonicalize("GET", u.EscapedPath(), u.RawQuery)
 		if err != nil {
-			return "", "not a Graph URL the proxy can read: " + strings.TrimPrefix(err.Error(), "policy: ")
+			return "", "is not a Graph URL the proxy can read"
 		}
 		return refUser(req)
 	}
@@ -439,14 +439,14 @@ func resolveRef(version, ref string) (user, reason string) {
 	}
 	req, err := Canonicalize("GET", "/"+version+"/"+path, query)
 	if err != nil {
-		return "", "cannot be read: " + strings.TrimPrefix(err.Error(), "policy: ")
+		return "", "is not a Graph path the proxy can read"
 	}
 	return refUser(req)
 }
 
 func refUser(req Request) (string, string) {
 	if len(req.Query) > 0 {
-		return "", "a reference with query options"
+		return "", "has query options"
 	}
 	if len(req.Segments) >= 2 && strings.EqualFold(req.Segments[0], "users") && isUser(req.Segments[1]) && userThing(req.Segments[2:]) {
 		return req.Segments[1], ""

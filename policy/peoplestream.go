@@ -239,9 +239,9 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	}
 	var where string
 	if path == "" {
-		where = keyString(key)
+		where = whereKey(keyString(key))
 	} else {
-		where = path + "." + string(key)
+		where = path + "." + whereKey(string(key))
 	}
 	switch kind {
 	case peopleListMember:
@@ -380,7 +380,7 @@ func (c *bodyCheck) refsRaw(r *rawBody, where string, v int) {
 		s := r.str(e)
 		user, err := resolveRef(c.req.Version, s)
 		if err != "" {
-			c.fail(RefusalPolicy, "%s %q: %s", where, s, err)
+			c.fail(RefusalPolicy, "%s: the reference %s", where, err)
 			return
 		}
 		c.addUser(where, user, false)

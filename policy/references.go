@@ -297,7 +297,7 @@ func (d *Decision) Settle(i int) {
 	d.gather(sd)
 	switch {
 	case sd.Result != Allow:
-		d.Refuse("batch requests refused: " + d.Batch[i].ID)
+		d.Refuse("batch requests refused: " + bareName(d.Batch[i].ID))
 	case len(d.Targets) > MaxTargets:
 		d.Refuse(tooManyTargets + ", counting its requests together")
 	}
@@ -326,7 +326,7 @@ func (rt *Routed) DecideReferenced(d Decision, people []Recipient) Decision {
 		where := "the " + route.name + "'s " + r.Where
 		a, err := ParseAddress(r.Address)
 		if err != nil {
-			d.Refuse(fmt.Sprintf("%s: %q is not one email address: %v", where, r.Address, err))
+			d.Refuse(fmt.Sprintf("%s is not one email address: %v", where, err))
 			return d
 		}
 		found = append(found, person{name: a.String(), addr: &a, bodyNamed: true, where: where})

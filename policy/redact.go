@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// A refusal's reason goes to the caller and into the audit record, which
+// never holds a request's body or a secret (docs/audit.md). A reason names
+// the member and the rule that failed; it shows a value of the request
+// only through these helpers: an address or user principal name only
+// once it parsed as one (the record holds it anyway, as a target), a URL
+// as scheme://host/path at most, and a name (a key, a $batch request's id
+// or header name) only when it is spelled as Graph spells names.
+
+// notShown stands in a reason for a value it may not show.
+const notShown = "(not shown)"
+
+// shownURL is what a reason may show of a URL: its scheme, host and
+// path, never its user information, query or fragment; an opaque one
+// (EventGrid:?…) by its scheme alone.
+func shownURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Scheme == "":
+		return notShown
+	case u.Opaque != "" || u.Host == "":
+		return u.Scheme + ":" + notShown
+	}
+	return strconv.Quote(u.Scheme + "://" + u.Host + u.EscapedPath())
+}
+
+// maxShownName bounds a name a reason shows.
+const maxShownName = 64
+
+// shownName quotes a name from a request — a JSON key, a $batch request's
+// id or header, a $select field — when it is spelled as Graph spells
+// names (ASCII letters, digits and _ . @ $ # -, at most 64), or says it
+// is not shown: a name is the body's as much as a value is.
+func shownName(s string) string {
+	if s == "" || len(s) > maxShownName || strings.ContainsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("_.@$#-", r))
+	}) {
+		return notShown
+	}
+	return strconv.Quote(s)
+}
+
+// bareName is shownName unquoted, for a list of names (a $batch's
+// request ids).
+func bareName(s string) string {
+	if shownName(s) == notShown {
+		return notShown
+	}
+	return s
+}
+
+// whereKey is a key as a member's path (where) in a reason names it: as
+// it is when it is spelled as a name, else not shown.
+func whereKey(key string) string { return bareName(key) }
