@@ -317,9 +317,9 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, resp *http.Response,
 			panic(http.ErrAbortHandler)
 		}
 	}
-	for k, vv := range resp.Trailer {
-		w.Header()[http.TrailerPrefix+k] = vv
-	}
+	// Graph's trailers, if it ever sends any, stay behind: nothing
+	// checks their links as the headers' are (headerlinks.go), and Graph
+	// documents none a caller needs.
 }
 
 func errCallerGone(err error) string {
