@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"io"
 	"net/http"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/auditlog"
+	"github.com/graph-proxy/graph-proxy/internal/seal"
 	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/filelink"
 )
 
 // Answers that carry what the caller must not get past the places the
@@ -146,6 +149,61 @@ func TestUpstreamTrailersDropped(t *testing.T) {
 			}
 			if len(resp.Trailer) != 0 {
 				t.Errorf("trailers relayed: %v", resp.Trailer)
+			}
+		})
+	}
+}
+
+// TestFileLinksOnlyForTheRequestedItem: a driveItem's answer under a
+// content rule gets a file link for its own download URL only; the URLs
+// of the items it nests ($expand=children, versions) name other items,
+// and are withheld rather than bound to the requested item's content.
+func TestFileLinksOnlyForTheRequestedItem(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: item, method: GET, path: "/drives/{drive}/items/{item}", query: [$expand, $select], permission: Files.ReadWrite.All }
+  - { id: file-read, method: GET, path: "/drives/{drive}/items/{item}/content", permission: Files.ReadWrite.All, content: { maxBytes: 1048576 } }
+`
+	host := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "bytes of "+r.URL.Path)
+	}))
+	hostURL, _ := url.Parse(host.URL)
+	pool := x509.NewCertPool()
+	pool.AddCert(host.Certificate())
+	key := make([]byte, 32)
+	rand.Read(key)
+	sealer, err := filelink.NewSealer(seal.Static{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := map[string]string{
+		"children": `{"id":"PARENT","@microsoft.graph.downloadUrl":"` + host.URL + `/PARENT?tempauth=1",` +
+			`"children":[{"id":"CHILD","@microsoft.graph.downloadUrl":"` + host.URL + `/CHILD?tempauth=2"}]}`,
+		"versions": `{"id":"PARENT","@microsoft.graph.downloadUrl":"` + host.URL + `/PARENT?tempauth=1",` +
+			`"versions":[{"id":"1.0","@microsoft.graph.downloadUrl":"` + host.URL + `/CHILD?tempauth=2"}],` +
+			`"x":{"@content.downloadUrl":"` + host.URL + `/CHILD?tempauth=3"}}`,
+	}
+	h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer {
+		return fakeAnswer{body: answers[r.URL.Query().Get("$expand")]}
+	}, func(o *proxy.Options) {
+		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer,
+			Transport: proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})}
+	})
+	for expand := range answers {
+		t.Run(expand, func(t *testing.T) {
+			w := leakDo(h, "GET", "/v1.0/drives/b!d/items/PARENT?$expand="+expand, "")
+			body := w.Body.String()
+			if w.Code != 200 || strings.Contains(body, "CHILD?") || strings.Contains(body, "tempauth") {
+				t.Fatalf("%d %s", w.Code, body)
+			}
+			if n := strings.Count(body, proxy.FileLinkPrefix); n != 1 {
+				t.Fatalf("%d file links, want the requested item's only: %s", n, body)
+			}
+			i := strings.Index(body, "https://gp.contoso.example"+proxy.FileLinkPrefix)
+			link, _ := url.Parse(body[i : i+strings.IndexByte(body[i:], '"')])
+			w = leakDo(h, "GET", link.Path, "")
+			if w.Code != 200 || w.Body.String() != "bytes of /PARENT" {
+				t.Errorf("the requested item's link: %d %q", w.Code, w.Body)
 			}
 		})
 	}

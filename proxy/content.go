@@ -465,9 +465,13 @@ func (h *Handler) prepareMint(c *call) {
 }
 
 // minted returns the file link that replaces an external link's raw
-// value, if the call hands one out.
+// value, if the call hands one out: only for a member of the answer's own
+// object, the item or session asked for. A URL nested deeper (an
+// expanded child's, a version's) is another item's: its link would be
+// decided and recorded as the requested item's content while it fetches
+// the other's bytes, so it is withheld.
 func (j *jsonLinks) minted(raw []byte) ([]byte, bool) {
-	if j.mint == nil {
+	if j.mint == nil || j.depth != 1 || j.overflow != 0 {
 		return nil, false
 	}
 	return j.mint(j.extKey, raw)
