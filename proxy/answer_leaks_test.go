@@ -208,3 +208,35 @@ func TestFileLinksOnlyForTheRequestedItem(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderValuesHoldingURLs: a header value holding another host's URL
+// anywhere in it, not only at its start, is withheld — on Graph's answer
+// and in a $batch sub-response's headers.
+func TestHeaderValuesHoldingURLs(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: item, method: GET, path: "/drives/{drive}/items/{item}", permission: Files.ReadWrite.All }
+`
+	h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer {
+		if r.URL.Path == "/v1.0/$batch" {
+			return fakeAnswer{body: `{"responses":[{"id":"1","status":302,"headers":{"Link":"<https://contoso.sharepoint.com/dl?tempauth=SECRET1>; rel=\"alternate\"",` +
+				`"Refresh":"0;url=https://contoso.sharepoint.com/dl?tempauth=SECRET2","Location":"https://contoso.sharepoint.com/dl?tempauth=SECRET3"}}]}`}
+		}
+		return fakeAnswer{header: http.Header{"Content-Type": {"application/json"},
+			"Link":             {`<https://contoso.sharepoint.com/dl?tempauth=SECRET4>; rel="alternate"`},
+			"Refresh":          {`0;url=https://contoso.sharepoint.com/dl?tempauth=SECRET5`},
+			"Content-Location": {`https://contoso.sharepoint.com/dl?tempauth=SECRET6`},
+			"X-Url":            {` https://contoso.sharepoint.com/dl?tempauth=SECRET7`},
+			"Etag":             {`"{1},2"`},
+		}, body: `{"id":"01B"}`}
+	}, nil)
+	w := leakDo(h, "GET", "/v1.0/drives/b!d/items/01B", "")
+	if w.Code != 200 || w.Header().Get("Etag") != `"{1},2"` {
+		t.Errorf("%d %v", w.Code, w.Header())
+	}
+	noSecret(t, w)
+	w = leakDo(h, "POST", "/v1.0/$batch", `{"requests":[{"id":"1","method":"GET","url":"/drives/b!d/items/01B"}]}`)
+	if w.Code != 200 {
+		t.Errorf("$batch: %d %s", w.Code, w.Body)
+	}
+	noSecret(t, w)
+}

@@ -161,26 +161,93 @@ func (u *urlStart) step(r rune) (done, abs bool) {
 	}
 }
 
-// absoluteURL reports whether the header value s names a host of its own
-// (urlStart).
-func absoluteURL(s string) bool {
-	var u urlStart
-	for i := 0; i < len(s); i++ {
-		if done, abs := u.step(rune(s[i])); done {
-			return abs
-		}
-	}
-	return false
+// decoder decodes one character of a header value as it is written: a
+// JSON string's contents (decodeJSONChar), or a header's bytes as they
+// are (plainChar). n is 0 on a malformed escape.
+type decoder func(b []byte) (r rune, n int)
+
+func plainChar(b []byte) (rune, int) { return rune(b[0]), 1 }
+
+// isSchemeChar reports whether r may stand in a URL's scheme.
+func isSchemeChar(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '-' || r == '.'
 }
 
-// rawElsewhere reports whether raw, a JSON string's contents (escapes and
-// all) that do not point at Graph, name a host of their own (urlStart).
-// complete is false when raw is the first bytes of a value too long to
-// hold: a verdict they leave open is yes. A malformed escape is yes.
-func rawElsewhere(raw []byte, complete bool) bool {
+// valueURLs is what a header value holds.
+type valueURLs struct {
+	// elsewhere: a URL of another host (urlStart), or a value the
+	// verdict cannot be had for (malformed, or only its start seen).
+	elsewhere bool
+	// graph: a URL at Graph, moved to the proxy.
+	graph bool
+	// path: the value starts with a slash, as a relative URL does.
+	path bool
+}
+
+// url reports whether the value is, or holds, a URL of any host.
+func (u valueURLs) url() bool { return u.elsewhere || u.graph || u.path }
+
+// headerURLs reads raw, a header value decoded by dec (or, complete
+// false, the first bytes of one too long to hold), for URLs: not only at
+// its start but wherever one may begin (Link: <https://…>, Refresh:
+// 0;url=https://…, a list of values): at every character that does not
+// continue a word or a path, one that follows neither a character of a
+// scheme nor a slash. So "root:/a.docx:" or W/"x" inside a value are not
+// read as URLs, while anything a delimiter sets apart (space, quote,
+// bracket, '=', ';', ',', ':', '@', a backslash) is. There urlStart
+// reads it as a browser would; a URL at Graph's origin is moved to the
+// proxy's public base. It appends the value, so rewritten, to dst.
+//
+// Tabs and line breaks are skipped as urlStart skips them, and do not
+// start a URL of their own: each character is then read by one urlStart
+// at most, and a value costs its length.
+func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) ([]byte, valueURLs) {
+	var u valueURLs
+	copied := 0     // raw before this is in dst
+	inWord := false // the last character read continues a word or path
+	first := true
+	for i := 0; i < len(raw); {
+		r, n := dec(raw[i:])
+		if n == 0 {
+			u.elsewhere = true
+			break
+		}
+		if r == '\t' || r == '\n' || r == '\r' {
+			i += n
+			continue
+		}
+		if first && r > ' ' {
+			first = false
+			u.path = r == '/' || r == '\\'
+		}
+		if r > ' ' && !inWord {
+			if split, ok := l.prefix(raw[i:], dec); ok {
+				u.graph = true
+				dst = append(append(dst, raw[copied:i]...), l.to...)
+				i += split
+				copied = i
+				inWord = true // the origin ends a word
+				continue
+			}
+			if absoluteAt(raw[i:], dec) {
+				u.elsewhere = true
+			}
+		}
+		inWord = isSchemeChar(r) || r == '/'
+		i += n
+	}
+	if !complete {
+		u.elsewhere = true // the rest is unseen
+	}
+	return append(dst, raw[copied:]...), u
+}
+
+// absoluteAt reports whether the URL reference starting at raw names a
+// host of its own (urlStart).
+func absoluteAt(raw []byte, dec decoder) bool {
 	var u urlStart
 	for i := 0; i < len(raw); {
-		r, n := decodeJSONChar(raw[i:])
+		r, n := dec(raw[i:])
 		if n == 0 {
 			return true
 		}
@@ -189,7 +256,7 @@ func rawElsewhere(raw []byte, complete bool) bool {
 			return abs
 		}
 	}
-	return !complete
+	return false
 }
 
 // headerLinks applies the rule to the headers of Graph's answer: values
@@ -198,13 +265,14 @@ func rawElsewhere(raw []byte, complete bool) bool {
 // allows external links. A Location Go cannot parse counts as another
 // host's: nobody can tell where it leads.
 func (h *Handler) headerLinks(c *call, hdr http.Header) {
+	var buf [256]byte
 	for k, vv := range hdr {
 		for i, v := range vv {
-			if s, ok := h.links.URL(v); ok {
-				vv[i] = s
-				continue
+			out, u := h.links.headerURLs(buf[:0], []byte(v), plainChar, true)
+			if u.graph {
+				vv[i] = string(out)
 			}
-			if c.decision.ExternalLinks || !absoluteURL(v) && !(k == "Location" && isAbsolute(v)) {
+			if c.decision.ExternalLinks || !u.elsewhere && !(k == "Location" && !u.graph && isAbsolute(v)) {
 				continue
 			}
 			delete(hdr, k)
@@ -215,10 +283,14 @@ func (h *Handler) headerLinks(c *call, hdr http.Header) {
 	}
 }
 
-// Elsewhere reports whether raw, a header value's contents that do not
-// point at Graph (or, complete false, the first bytes of one too long to
-// hold), is to be withheld: it names another host, and links to other
-// hosts are withheld.
-func (fl filterLinks) Elsewhere(raw []byte, complete bool) bool {
-	return fl.withhold && rawElsewhere(raw, complete)
+// Header appends raw, a header value's contents, with its URLs at Graph
+// moved to the proxy, and reports whether it is withheld instead: it
+// holds a URL of another host (or, complete false, only its first bytes
+// were seen) while such links are withheld.
+func (fl filterLinks) Header(dst, raw []byte, complete bool) ([]byte, bool) {
+	out, u := fl.l.headerURLs(dst, raw, decodeJSONChar, complete)
+	if fl.withhold && u.elsewhere {
+		return dst, true
+	}
+	return out, false
 }

@@ -168,12 +168,23 @@ func TestHeaderLinks(t *testing.T) {
 			kept:     []string{`"a":"/v1.0/users/x"`},
 		},
 		{
-			name:     "long values: elsewhere or at Graph withheld, relative kept",
-			in:       sub("302", `{"Location":"https://e.example/`+long+`","G":"https://graph.microsoft.com/v1.0/`+long+`","R":"/v1.0/`+long+`"}`),
-			want:     sub("302", `{"Location":"","G":"","R":"/v1.0/`+long+`"}`),
-			withheld: 2,
-			gone:     []string{"e.example", "graph.microsoft.com"},
-			kept:     []string{`"R":"/v1.0/xxx`},
+			// The rest of a value too long to hold may hold a URL.
+			name:     "long values withheld, relative ones too",
+			in:       sub("302", `{"Location":"https://e.example/`+long+`","G":"https://graph.microsoft.com/v1.0/`+long+`","R":"/v1.0/`+long+`","S":"short"}`),
+			want:     sub("302", `{"Location":"","G":"","R":"","S":"short"}`),
+			withheld: 3,
+			gone:     []string{"e.example", "graph.microsoft.com", "xxx"},
+			kept:     []string{`"S":"short"`},
+		},
+		{
+			name: "URLs inside values: elsewhere withheld, at Graph moved",
+			in: sub("200", `{"Link":"<`+spURL+`>; rel=\"alternate\"","Refresh":"0;url=`+spURL+`","X":" , \\\\e.example\\x",`+
+				`"Next":"<https://graph.microsoft.com/v1.0/x?$skiptoken=X1>; rel=\"next\"","Kept":"</v1.0/drive/root:/a.docx:>; rel=\"self\""}`),
+			want: sub("200", `{"Link":"","Refresh":"","X":"",`+
+				`"Next":"<https://gp.contoso.example/v1.0/x?$skiptoken=X1>; rel=\"next\"","Kept":"</v1.0/drive/root:/a.docx:>; rel=\"self\""}`),
+			withheld: 3,
+			gone:     []string{"tempauth", "e.example", "graph.microsoft.com"},
+			kept:     []string{`root:/a.docx:`},
 		},
 		{
 			name:     "an event's location objects are the event's",
@@ -330,66 +341,103 @@ func TestTooDeepWithheld(t *testing.T) {
 	}
 }
 
-func TestAbsoluteURL(t *testing.T) {
+// TestHeaderURLs: a header value is withheld when it holds a URL of
+// another host anywhere a URL may begin, however spelled, and its URLs at
+// Graph are moved to the proxy; a value that only looks like one in a
+// word (a date, a media type, an entity tag, base64) is kept.
+func TestHeaderURLs(t *testing.T) {
 	tests := []struct {
-		in   string
-		want bool
+		in         string
+		json       bool // a JSON string's contents, escapes and all
+		incomplete bool
+		elsewhere  bool
+		out        string // rewritten; "" when the same as in
 	}{
-		{"https://contoso.sharepoint.com/x", true},
-		{"HTTP://x", true},
-		{"//x.example/", true},
-		{`\\x.example\`, true},
-		{`/\x.example`, true},
-		{" \x01https://x", true},
-		{"ht\ttps://x", true},
-		{"h\nt\rtps://x", true},
-		{"mailto:a@b.example", true},
-		{"c:\\x", true},
-		{"", false},
-		{"   ", false},
-		{"/v1.0/users", false},
-		{"users('a')", false},
-		{"./x:y", false},
-		{"Thu, 04 Dec 2026 00:00:00 GMT", false},
-		{"application/json;odata.metadata=minimal", false},
-		{`W/"etag"`, false},
-		{"10", false},
-		{"1x:y", false},
-		{`{"ServerInfo":{"a":"b"}}`, false},
-		{"odata.maxpagesize=10", false},
+		// at the start
+		{in: "https://contoso.sharepoint.com/x", elsewhere: true},
+		{in: "HTTP://x", elsewhere: true},
+		{in: "//x.example/", elsewhere: true},
+		{in: "\\\\x.example\\", elsewhere: true},
+		{in: "/\\x.example", elsewhere: true},
+		{in: " \x01https://x", elsewhere: true},
+		{in: "ht\ttps://x", elsewhere: true},
+		{in: "h\nt\rtps://x", elsewhere: true},
+		{in: "mailto:a@b.example", elsewhere: true},
+		{in: "c:\\x", elsewhere: true},
+		{in: "https://graph.microsoft.com.evil.example/", elsewhere: true},
+		{in: "https://graph.microsoft.com@evil.example/", elsewhere: true},
+		// inside
+		{in: `<https://contoso.sharepoint.com/dl?tempauth=X>; rel="alternate"`, elsewhere: true},
+		{in: "0;url=https://contoso.sharepoint.com/dl", elsewhere: true},
+		{in: "0; url=//evil.example/", elsewhere: true},
+		{in: "</v1.0/x>; rel=next, <https://e.example/>; rel=alt", elsewhere: true},
+		{in: "see\thttps://e.example", elsewhere: true},
+		{in: "a:https://e.example", elsewhere: true},
+		{in: "a@https://e.example", elsewhere: true},
+		{in: "0;url='https://e.example'", elsewhere: true},
+		{in: "x=javascript:alert(1)", elsewhere: true},
+		{in: "</a>,<\\\\e.example>", elsewhere: true},
+		{in: "<https://graph.microsoft.com/v1.0/x>; rel=next, <https://e.example/>", elsewhere: true,
+			out: "<https://gp.contoso.example/v1.0/x>; rel=next, <https://e.example/>"},
+		{in: "https://graph.microsoft.com/v1.0/x?u=https://e.example/", elsewhere: true,
+			out: "https://gp.contoso.example/v1.0/x?u=https://e.example/"},
+		// Graph's, moved
+		{in: "https://graph.microsoft.com/v1.0/x", out: "https://gp.contoso.example/v1.0/x"},
+		{in: `<https://graph.microsoft.com/v1.0/a>; rel="next", <HTTPS://Graph.Microsoft.com?b>`,
+			out: `<https://gp.contoso.example/v1.0/a>; rel="next", <https://gp.contoso.example?b>`},
+		// kept
+		{in: ""},
+		{in: "   "},
+		{in: "/v1.0/users"},
+		{in: "users('a')"},
+		{in: "./x:y"},
+		{in: "/v1.0/drives/b!x/root:/Documents/a.docx:/content"},
+		{in: "https://graph.microsoft.com/v1.0/sites/contoso.sharepoint.com:/sites/hr:", out: "https://gp.contoso.example/v1.0/sites/contoso.sharepoint.com:/sites/hr:"},
+		{in: "https://graph.microsoft.com/v1.0/teams('1')/channels('19:a@thread.tacv2')", out: "https://gp.contoso.example/v1.0/teams('1')/channels('19:a@thread.tacv2')"},
+		{in: "AAMk+a///b=="},
+		{in: "1x:y"},
+		{in: "Thu, 04 Dec 2026 00:00:00 GMT"},
+		{in: "2026-12-04T08:12:31Z"},
+		{in: "application/json;odata.metadata=minimal"},
+		{in: `W/"CQAAABYAAAD+ab//cd/ef"`},
+		{in: "10"},
+		{in: `{"ServerInfo":{"DataCenter":"West Europe","Slice":"E"}}`},
+		{in: "odata.maxpagesize=10"},
+		{in: "bytes 0-99/1000"},
+		// JSON escapes
+		{json: true, in: `https:\/\/x`, elsewhere: true},
+		{json: true, in: `\u0068ttps://x`, elsewhere: true},
+		{json: true, in: `\nhttps://x`, elsewhere: true},
+		{json: true, in: `\thttps://x`, elsewhere: true},
+		{json: true, in: `\u0020//x`, elsewhere: true},
+		{json: true, in: `\\\\x`, elsewhere: true},
+		{json: true, in: `/\\x`, elsewhere: true},
+		{json: true, in: `<\u0068ttps://x>`, elsewhere: true},
+		{json: true, in: `0;url\u003dhttps://x`, elsewhere: true},
+		{json: true, in: `\u00e9https://x`, elsewhere: true},
+		{json: true, in: `\u00`, elsewhere: true}, // malformed
+		{json: true, in: `\x`, elsewhere: true},
+		{json: true, in: `/v1.0/x`},
+		{json: true, in: `W\/\"abc\"`},
+		{json: true, in: `<https:\/\/graph.microsoft.com\/v1.0\/x>`, out: `<https://gp.contoso.example\/v1.0\/x>`},
+		// only the start seen: the rest may hold one
+		{json: true, in: `abc`, incomplete: true, elsewhere: true},
+		{json: true, in: `/v1`, incomplete: true, elsewhere: true},
 	}
+	l := NewLinkRewriter(testGraph, testPublic)
 	for _, tt := range tests {
-		if got := absoluteURL(tt.in); got != tt.want {
-			t.Errorf("absoluteURL(%q) = %v; want %v", tt.in, got, tt.want)
+		in := tt.in
+		dec := decoder(decodeJSONChar)
+		if !tt.json {
+			dec = plainChar
 		}
-	}
-}
-
-func TestRawElsewhere(t *testing.T) {
-	tests := []struct {
-		raw      string
-		complete bool
-		want     bool
-	}{
-		{`https:\/\/x`, true, true},
-		{`\u0068ttps://x`, true, true},
-		{`\nhttps://x`, true, true},
-		{`\thttps://x`, true, true},
-		{`\u0020//x`, true, true},
-		{`\\\\x`, true, true},
-		{`/\\x`, true, true},
-		{`/v1.0/x`, true, false},
-		{`abc`, true, false},
-		{`abc`, false, true},  // a prefix that leaves it open
-		{`   `, false, true},  // likewise
-		{`/v1`, false, false}, // decided by its start
-		{`\u00`, true, true},  // a malformed escape
-		{`\x`, true, true},
-		{`\u00e9https://x`, true, false},
-	}
-	for _, tt := range tests {
-		if got := rawElsewhere([]byte(tt.raw), tt.complete); got != tt.want {
-			t.Errorf("rawElsewhere(%q, %v) = %v; want %v", tt.raw, tt.complete, got, tt.want)
+		want := tt.out
+		if want == "" {
+			want = in
+		}
+		out, u := l.headerURLs([]byte("<"), []byte(in), dec, !tt.incomplete)
+		if u.elsewhere != tt.elsewhere || string(out) != "<"+want {
+			t.Errorf("headerURLs(%q, json %v) = %q, elsewhere %v; want %q, %v", in, tt.json, out[1:], u.elsewhere, want, tt.elsewhere)
 		}
 	}
 }
@@ -426,6 +474,19 @@ func TestHeaderLinksTopLevel(t *testing.T) {
 			header:     http.Header{"Content-Location": {"//e.example/x"}, "Date": {"Thu, 04 Dec 2026 00:00:00 GMT"}, "X-Ms-Ags-Diagnostic": {`{"ServerInfo":{"DataCenter":"West Europe"}}`}},
 			want:       http.Header{"Date": {"Thu, 04 Dec 2026 00:00:00 GMT"}, "X-Ms-Ags-Diagnostic": {`{"ServerInfo":{"DataCenter":"West Europe"}}`}},
 			wantReason: "Content-Location to a host other than Graph withheld",
+		},
+		{
+			name: "a URL inside a value withheld, one at Graph moved",
+			header: http.Header{"Link": {`<` + spURL + `>; rel="alternate"`},
+				"X-Next": {`<https://graph.microsoft.com/v1.0/x>; rel="next"`}, "Etag": {`W/"CQAAABYAAAD+ab//cd"`}},
+			want:       http.Header{"X-Next": {`<https://gp.contoso.example/v1.0/x>; rel="next"`}, "Etag": {`W/"CQAAABYAAAD+ab//cd"`}},
+			wantReason: "Link to a host other than Graph withheld",
+		},
+		{
+			name:       "a URL after url= withheld",
+			header:     http.Header{"Refresh": {"0;url=" + spURL}, "Date": {"Thu, 04 Dec 2026 00:00:00 GMT"}},
+			want:       http.Header{"Date": {"Thu, 04 Dec 2026 00:00:00 GMT"}},
+			wantReason: "Refresh to a host other than Graph withheld",
 		},
 		{
 			name:   "a relative Location kept",

@@ -369,7 +369,7 @@ func (j *jsonLinks) scan(b []byte) {
 			}
 			if j.hold && len(j.val) > maxLinkBytes {
 				j.hold = false
-				if j.holdKind == externalValue || j.holdKind == headerValue && j.withhold && rawElsewhere(j.val, false) {
+				if j.holdKind == externalValue || j.holdKind == headerValue && j.withhold {
 					j.discard = true // withheld however long it is
 				} else {
 					j.out = append(j.out, '"')
@@ -491,7 +491,15 @@ func (j *jsonLinks) endString() {
 		j.hold = false
 		raw := j.val[:len(j.val)-1] // without the closing quote
 		j.out = append(j.out, '"')
-		if split, ok := j.l.rawPrefix(raw); ok {
+		if j.holdKind == headerValue {
+			mark := len(j.out)
+			out, u := j.l.headerURLs(j.out, raw, decodeJSONChar, true)
+			if j.withhold && u.elsewhere {
+				out = out[:mark]
+				j.withheld++
+			}
+			j.out = out
+		} else if split, ok := j.l.rawPrefix(raw); ok {
 			j.out = append(j.out, j.l.to...)
 			j.out = append(j.out, raw[split:]...)
 		} else if j.holdKind == externalValue {
@@ -500,8 +508,6 @@ func (j *jsonLinks) endString() {
 			} else {
 				j.withheld++
 			}
-		} else if j.holdKind == headerValue && j.withhold && rawElsewhere(raw, true) {
-			j.withheld++
 		} else {
 			j.out = append(j.out, raw...)
 		}
@@ -514,13 +520,18 @@ func (j *jsonLinks) endString() {
 // returns the raw offset just past the origin. Escapes are decoded for the
 // comparison only; the bytes after the origin are kept as they are.
 func (l *LinkRewriter) rawPrefix(raw []byte) (int, bool) {
+	return l.prefix(raw, decodeJSONChar)
+}
+
+// prefix is rawPrefix for contents decoded by dec.
+func (l *LinkRewriter) prefix(raw []byte, dec decoder) (int, bool) {
 	want := string(l.from)
 	i, matched := 0, 0
 	for matched < len(want) {
 		if i >= len(raw) {
 			return 0, false
 		}
-		r, n := decodeJSONChar(raw[i:])
+		r, n := dec(raw[i:])
 		if n == 0 || r >= utf8.RuneSelf || lower(byte(r)) != want[matched] {
 			return 0, false
 		}
@@ -530,7 +541,7 @@ func (l *LinkRewriter) rawPrefix(raw []byte) (int, bool) {
 	if i == len(raw) {
 		return i, true
 	}
-	r, n := decodeJSONChar(raw[i:])
+	r, n := dec(raw[i:])
 	if n == 0 || (r != '/' && r != '?' && r != '#') {
 		return 0, false
 	}

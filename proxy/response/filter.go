@@ -38,9 +38,8 @@ const (
 	// (emptied) otherwise.
 	ExternalLink
 	// HeaderLink is a string in a $batch sub-response's headers, whatever
-	// its name and however deep in them: rewritten when it points at
-	// Graph, withheld (emptied) when Links.Elsewhere says so, kept
-	// otherwise. The filter gives it, never Links.Kind.
+	// its name and however deep in them, or one Links.Kind names so: as
+	// Links.Header relays it. The filter gives it to headers.
 	HeaderLink
 )
 
@@ -53,12 +52,13 @@ type Links interface {
 	// moved to the proxy's public base, and reports whether raw pointed
 	// at Graph.
 	Rewrite(dst, raw []byte) ([]byte, bool)
-	// Elsewhere reports whether a header value's contents raw, which do
-	// not point at Graph, are withheld: a URL of another host while such
-	// links are withheld. complete is false when raw is only the first
-	// maxLinkBytes+1 bytes of a longer value; a verdict they leave open
-	// must be yes (fail closed).
-	Elsewhere(raw []byte, complete bool) bool
+	// Header appends a header value's contents raw as they are relayed
+	// (URLs at Graph in it moved to the proxy's public base), and reports
+	// whether the value is withheld instead: it holds a URL of another
+	// host while such links are withheld. complete is false when raw is
+	// only the first maxLinkBytes+1 bytes of a longer value; a verdict
+	// they leave open must be withheld (fail closed).
+	Header(dst, raw []byte, complete bool) ([]byte, bool)
 }
 
 // Options say how to filter one answer.

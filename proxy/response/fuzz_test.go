@@ -33,10 +33,20 @@ func (testLinks) Rewrite(dst, raw []byte) ([]byte, bool) {
 	return append(append(dst, "https://gp.example"...), raw[len(graph):]...), true
 }
 
-// Elsewhere withholds any value with "://" (decoded), and any value too
-// long to hold: a rule simpler than the proxy's, with the same interface.
-func (testLinks) Elsewhere(raw []byte, complete bool) bool {
-	return !complete || bytes.Contains(unquote(nil, raw), []byte("://"))
+// Header rewrites a value starting at Graph, and withholds any other
+// value with "://" (decoded), and any value too long to hold: a rule
+// simpler than the proxy's, with the same interface.
+func (l testLinks) Header(dst, raw []byte, complete bool) ([]byte, bool) {
+	if !complete {
+		return dst, true
+	}
+	if out, ok := l.Rewrite(dst, raw); ok {
+		return out, false
+	}
+	if bytes.Contains(unquote(nil, raw), []byte("://")) {
+		return dst, true
+	}
+	return append(dst, raw...), false
 }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")

@@ -376,18 +376,21 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind)
 			return
 		}
 		contents := v.raw[1 : len(v.raw)-1]
-		if len(contents) <= maxLinkBytes {
-			if out, ok := r.o.Links.Rewrite(nil, contents); ok {
+		elsewhere := false
+		switch {
+		case link == HeaderLink && len(contents) <= maxLinkBytes:
+			out, withheld := r.o.Links.Header(nil, contents, true)
+			if !withheld {
 				r.out.WriteString(`"` + string(out) + `"`)
 				return
 			}
-		}
-		elsewhere := false
-		if link == HeaderLink {
-			if len(contents) <= maxLinkBytes {
-				elsewhere = r.o.Links.Elsewhere(contents, true)
-			} else {
-				elsewhere = r.o.Links.Elsewhere(contents[:maxLinkBytes+1], false)
+			elsewhere = true
+		case link == HeaderLink:
+			_, elsewhere = r.o.Links.Header(nil, contents[:maxLinkBytes+1], false)
+		case len(contents) <= maxLinkBytes:
+			if out, ok := r.o.Links.Rewrite(nil, contents); ok {
+				r.out.WriteString(`"` + string(out) + `"`)
+				return
 			}
 		}
 		if link == ExternalLink || elsewhere {

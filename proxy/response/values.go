@@ -25,7 +25,7 @@ func (f *Filter) strBytes(b []byte) {
 			// Too long to be a link the rewriter knows: a paging link
 			// passes as it is; an external one is withheld however long,
 			// a header value unless its start shows it relative.
-			if f.linkK == ExternalLink || f.linkK == HeaderLink && f.o.Links.Elsewhere(f.val[:maxLinkBytes+1], false) {
+			if f.linkK == ExternalLink || f.linkK == HeaderLink && f.headerWithheld(f.val[:maxLinkBytes+1], false) {
 				f.sink = sinkDiscard
 			} else {
 				f.out = append(f.out, '"')
@@ -39,6 +39,13 @@ func (f *Filter) strBytes(b []byte) {
 		f.out = append(f.out, b...)
 		f.capture = appendBounded(f.capture, b)
 	}
+}
+
+// headerWithheld reports whether a header value's contents raw are
+// withheld (Links.Header).
+func (f *Filter) headerWithheld(raw []byte, complete bool) bool {
+	_, withheld := f.o.Links.Header(nil, raw, complete)
+	return withheld
 }
 
 // appendBounded appends b to dst as far as maxCapture and one byte more,
@@ -61,9 +68,15 @@ func (f *Filter) endString() {
 		f.out = append(f.out, '"')
 	case sinkHold:
 		f.out = append(f.out, '"')
-		if out, ok := f.o.Links.Rewrite(f.out, f.val); ok {
+		if f.linkK == HeaderLink {
+			out, withheld := f.o.Links.Header(f.out, f.val, true)
 			f.out = out
-		} else if f.linkK == ExternalLink || f.linkK == HeaderLink && f.o.Links.Elsewhere(f.val, true) {
+			if withheld {
+				f.withheld()
+			}
+		} else if out, ok := f.o.Links.Rewrite(f.out, f.val); ok {
+			f.out = out
+		} else if f.linkK == ExternalLink {
 			f.withheld()
 		} else {
 			f.out = append(f.out, f.val...)
