@@ -240,3 +240,52 @@ func TestHeaderValuesHoldingURLs(t *testing.T) {
 	}
 	noSecret(t, w)
 }
+
+type fixedKey struct{}
+
+func (fixedKey) Key() ([]byte, error) { return []byte(strings.Repeat("k", 32)), nil }
+
+// TestSectionedAnswerHeaders: the headers of an answer a response section
+// filters that are or hold URLs (Location, Content-Location,
+// OData-EntityId, any URL-valued one, Graph's included) are withheld: they
+// name the id the section pseudonymises. The same in a $batch
+// sub-response's headers. Other headers pass.
+func TestSectionedAnswerHeaders(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: create, method: POST, path: "/users/{user}/events", permission: Calendars.ReadWrite, response: { fields: [id, subject], pseudonymise: [id] } }
+  - { id: plain, method: POST, path: "/users/{user}/calendars", permission: Calendars.ReadWrite }
+`
+	const entity = "https://graph.microsoft.com/v1.0/users/alice@contoso.com/events/AAMkREALID="
+	h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer {
+		if r.URL.Path == "/v1.0/$batch" {
+			return fakeAnswer{body: `{"responses":[{"id":"1","status":201,"headers":{"Location":"` + entity + `","ETag":"W/\"x\""},"body":{"id":"AAMkREALID=","subject":"s"}},` +
+				`{"id":"2","status":201,"headers":{"Location":"https://graph.microsoft.com/v1.0/users/a/calendars/CAL"},"body":{"id":"CAL"}}]}`}
+		}
+		return fakeAnswer{status: 201, header: http.Header{"Content-Type": {"application/json"},
+			"Location": {entity}, "Content-Location": {entity}, "Odata-Entityid": {entity},
+			"X-Link": {"<" + entity + ">"}, "Etag": {`W/"x"`}},
+			body: `{"id":"AAMkREALID=","subject":"s"}`}
+	}, func(o *proxy.Options) { o.PseudonymKey = fixedKey{} })
+
+	w := leakDo(h, "POST", "/v1.0/users/alice@contoso.com/events", `{"subject":"s"}`)
+	if w.Code != 201 || strings.Contains(w.Body.String(), "REALID") || w.Header().Get("Etag") != `W/"x"` {
+		t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+	}
+	for k, vv := range w.Header() {
+		if strings.Contains(strings.Join(vv, ","), "REALID") {
+			t.Errorf("header %s names the pseudonymised id: %v", k, vv)
+		}
+	}
+	w = leakDo(h, "POST", "/v1.0/users/alice@contoso.com/calendars", `{"name":"n"}`)
+	if w.Header().Get("Location") != "https://gp.contoso.example/v1.0/users/alice@contoso.com/events/AAMkREALID=" {
+		t.Errorf("without a section, Location moved to the proxy: %v", w.Header())
+	}
+
+	w = leakDo(h, "POST", "/v1.0/$batch", `{"requests":[{"id":"1","method":"POST","url":"/users/alice@contoso.com/events","headers":{"Content-Type":"application/json"},"body":{"subject":"s"}},`+
+		`{"id":"2","method":"POST","url":"/users/alice@contoso.com/calendars","headers":{"Content-Type":"application/json"},"body":{"name":"n"}}]}`)
+	body := w.Body.String()
+	if w.Code != 200 || strings.Contains(body, "REALID") || !strings.Contains(body, `"ETag":"W/\"x\""`) ||
+		!strings.Contains(body, `"Location":"https://gp.contoso.example/v1.0/users/a/calendars/CAL"`) {
+		t.Errorf("$batch: %d %s", w.Code, body)
+	}
+}

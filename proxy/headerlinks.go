@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
 // Headers carry URLs too: Graph's own (Location, Content-Location), and
@@ -264,11 +266,28 @@ func absoluteAt(raw []byte, dec decoder) bool {
 // another host is dropped, and the record says so, unless the policy
 // allows external links. A Location Go cannot parse counts as another
 // host's: nobody can tell where it leads.
+//
+// In an answer a response section filters, a header that is or holds a
+// URL (Location, Content-Location, OData-EntityId, any value with a URL
+// of any host, Graph's and relative ones included) is dropped whatever
+// the policy says of links: it may name what the section removes or
+// pseudonymises (a created event's id).
 func (h *Handler) headerLinks(c *call, hdr http.Header) {
 	var buf [256]byte
+	sectioned := c.decision.Response != nil
 	for k, vv := range hdr {
+		if sectioned && response.URLHeader(k) {
+			delete(hdr, k)
+			c.rec.Reason = appendReason(c.rec.Reason, k+" withheld: the response section filters what it names")
+			continue
+		}
 		for i, v := range vv {
 			out, u := h.links.headerURLs(buf[:0], []byte(v), plainChar, true)
+			if sectioned && u.url() {
+				delete(hdr, k)
+				c.rec.Reason = appendReason(c.rec.Reason, k+" withheld: the response section filters what it names")
+				break
+			}
 			if u.graph {
 				vv[i] = string(out)
 			}
@@ -286,10 +305,11 @@ func (h *Handler) headerLinks(c *call, hdr http.Header) {
 // Header appends raw, a header value's contents, with its URLs at Graph
 // moved to the proxy, and reports whether it is withheld instead: it
 // holds a URL of another host (or, complete false, only its first bytes
-// were seen) while such links are withheld.
-func (fl filterLinks) Header(dst, raw []byte, complete bool) ([]byte, bool) {
+// were seen) while such links are withheld, or, strict, it is or holds a
+// URL of any host.
+func (fl filterLinks) Header(dst, raw []byte, complete, strict bool) ([]byte, bool) {
 	out, u := fl.l.headerURLs(dst, raw, decodeJSONChar, complete)
-	if fl.withhold && u.elsewhere {
+	if fl.withhold && u.elsewhere || strict && u.url() {
 		return dst, true
 	}
 	return out, false

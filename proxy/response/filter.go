@@ -41,6 +41,10 @@ const (
 	// its name and however deep in them, or one Links.Kind names so: as
 	// Links.Header relays it. The filter gives it to headers.
 	HeaderLink
+	// SectionHeaderLink is a HeaderLink in the headers of a sub-response
+	// whose body a section filters: Links.Header strict. The filter
+	// gives it, never Links.Kind.
+	SectionHeaderLink
 )
 
 // Links rewrites the answer's links as the filter passes them: the same
@@ -57,8 +61,10 @@ type Links interface {
 	// whether the value is withheld instead: it holds a URL of another
 	// host while such links are withheld. complete is false when raw is
 	// only the first maxLinkBytes+1 bytes of a longer value; a verdict
-	// they leave open must be withheld (fail closed).
-	Header(dst, raw []byte, complete bool) ([]byte, bool)
+	// they leave open must be withheld (fail closed). strict withholds
+	// every value that is or holds a URL, Graph's and relative ones
+	// included, whatever the links to other hosts.
+	Header(dst, raw []byte, complete, strict bool) ([]byte, bool)
 }
 
 // Options say how to filter one answer.

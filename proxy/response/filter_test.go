@@ -171,8 +171,10 @@ func TestFilterGraphShapes(t *testing.T) {
 
 // TestFilterBatch: each sub-response is filtered by its own sub-request's
 // section: a user read reduced, an error reduced to Graph's error shape,
-// a throttled request's headers kept, a created event's Location moved to
-// the proxy, a request without a section untouched, a 204 without a body.
+// a throttled request's headers kept, a created event's headers that are
+// or hold URLs withheld (they name the id the section may remove or
+// pseudonymise), a request without a section untouched (its Location
+// moved to the proxy), a 204 without a body.
 func TestFilterBatch(t *testing.T) {
 	users := section(t, []string{"id", "displayName"}, nil, nil, []string{"mail"})
 	events := section(t, []string{"id", "start", "end"}, nil, nil, nil)
@@ -180,16 +182,17 @@ func TestFilterBatch(t *testing.T) {
 		`{"id":"1","status":200,"headers":{"Content-Type":"application/json;odata.metadata=minimal"},"body":{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users/$entity","id":"87d3","displayName":"Adele Vance","mail":"AdeleV@contoso.example","jobTitle":"Retail Manager"}},` +
 		`{"id":"2","status":404,"headers":{"Content-Type":"application/json"},"body":{"error":{"code":"ErrorItemNotFound","message":"The specified object was not found in the store.","innerError":{"date":"2030-03-04T10:00:00","request-id":"r2","client-request-id":"c2","subject":"echo"}}}},` +
 		`{"id":"3","status":429,"headers":{"Retry-After":"10","Content-Type":"application/json"},"body":{"error":{"code":"TooManyRequests","message":"Too many requests."}}},` +
-		`{"id":"4","status":201,"headers":{"Location":"https://graph.microsoft.com/v1.0/users('87d3')/events('AAMk')"},"body":{"id":"AAMk","subject":"Intro call","start":{"dateTime":"2030-03-05T10:00:00","timeZone":"UTC"}}},` +
+		`{"id":"4","status":201,"headers":{"Location":"https://graph.microsoft.com/v1.0/users('87d3')/events('AAMk')","content-location":"/v1.0/events/AAMk","OData-EntityId":"events('AAMk')",` +
+		`"X-Link":"<https://graph.microsoft.com/v1.0/events/AAMk>","X-Rel":"/v1.0/events/AAMk","ETag":"W/\"1\""},"body":{"id":"AAMk","subject":"Intro call","start":{"dateTime":"2030-03-05T10:00:00","timeZone":"UTC"}}},` +
 		`{"id":"5","status":204},` +
-		`{"id":"6","status":200,"body":{"id":"x","subject":"kept: no section"}}]}`
+		`{"id":"6","status":200,"headers":{"Location":"https://graph.microsoft.com/v1.0/x"},"body":{"id":"x","subject":"kept: no section"}}]}`
 	want := `{"responses":[` +
 		`{"id":"1","status":200,"headers":{"Content-Type":"application/json;odata.metadata=minimal"},"body":{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users/$entity","id":"87d3","displayName":"Adele Vance"}},` +
 		`{"id":"2","status":404,"headers":{"Content-Type":"application/json"},"body":{"error":{"code":"ErrorItemNotFound","message":"The specified object was not found in the store.","innerError":{"date":"2030-03-04T10:00:00","request-id":"r2","client-request-id":"c2"}}}},` +
 		`{"id":"3","status":429,"headers":{"Retry-After":"10","Content-Type":"application/json"},"body":{"error":{"code":"TooManyRequests","message":"Too many requests."}}},` +
-		`{"id":"4","status":201,"headers":{"Location":"https://gp.contoso.example/v1.0/users('87d3')/events('AAMk')"},"body":{"id":"AAMk","start":{"dateTime":"2030-03-05T10:00:00","timeZone":"UTC"}}},` +
+		`{"id":"4","status":201,"headers":{"X-Link":"","X-Rel":"","ETag":"W/\"1\""},"body":{"id":"AAMk","start":{"dateTime":"2030-03-05T10:00:00","timeZone":"UTC"}}},` +
 		`{"id":"5","status":204},` +
-		`{"id":"6","status":200,"body":{"id":"x","subject":"kept: no section"}}]}`
+		`{"id":"6","status":200,"headers":{"Location":"https://gp.contoso.example/v1.0/x"},"body":{"id":"x","subject":"kept: no section"}}]}`
 	o := response.Options{Batch: map[string]*policy.Response{"1": users, "2": events, "3": events, "4": events, "5": events, "6": nil}, Status: 200, Key: key, Links: links}
 	f := response.New(io.NopCloser(strings.NewReader(in)), o)
 	got, err := io.ReadAll(f)
@@ -198,6 +201,9 @@ func TestFilterBatch(t *testing.T) {
 	}
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if c := f.Counts(); c.Withheld != 2 {
+		t.Errorf("%d withheld; want 2", c.Withheld)
 	}
 	// users pseudonymises mail, but fields removes it first.
 	for id, c := range map[string]response.Counts{"1": {Removed: 2}, "2": {Removed: 1}, "3": {}, "4": {Removed: 1}, "5": {}, "6": {}} {
@@ -291,5 +297,19 @@ func TestPseudonymStable(t *testing.T) {
 	}
 	if !bytes.Equal([]byte(ps("x")), []byte(ps("x"))) || len(ps("x")) != 43 {
 		t.Errorf("pseudonym %q", ps("x"))
+	}
+}
+
+// TestFilterBatchHeadersBeforeID: a sub-response's headers read before
+// its id could belong to one whose body a section filters: their URLs
+// are withheld.
+func TestFilterBatchHeadersBeforeID(t *testing.T) {
+	events := section(t, []string{"id"}, nil, nil, nil)
+	o := response.Options{Batch: map[string]*policy.Response{"1": events, "2": nil}, Status: 200, Links: links}
+	in := `{"responses":[{"headers":{"LOCATION":"https://graph.microsoft.com/v1.0/events/AAMk","X":"<https://graph.microsoft.com/v1.0/events/AAMk>"},"id":"2","status":200}]}`
+	want := `{"responses":[{"headers":{"X":""},"id":"2","status":200}]}`
+	got, err := io.ReadAll(response.New(io.NopCloser(strings.NewReader(in)), o))
+	if err != nil || string(got) != want {
+		t.Errorf("%v\ngot  %s\nwant %s", err, got, want)
 	}
 }

@@ -229,11 +229,19 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 				}
 			case "headers":
 				childRole = roleHeaders
+				if r.anySpec {
+					spec, known := r.subs[id]
+					if !idOK || !known || spec != nil {
+						childRole = roleSectionHeaders
+					}
+				}
 			case "body":
 				body = true
 			default:
 				keep, count = false, true
 			}
+		case ro == roleSectionHeaders && URLHeader(name):
+			keep, count = false, true
 		default:
 			switch {
 			case isControl(name):
@@ -290,12 +298,12 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 		if r.o.Links != nil && m.val.kind == jString && !childNode.Pseudonymised() {
 			link = r.o.Links.Kind(name)
 		}
-		if ro == roleHeaders {
+		if isHeaders(ro) {
 			// Within a sub-response's headers every container is headers
 			// and every string a header value.
-			childRole = roleHeaders
+			childRole = ro
 			if r.o.Links != nil && m.val.kind == jString {
-				link = HeaderLink
+				link = headerLink(ro)
 			}
 		}
 		r.value(m.val, childRole, childNode, link)
@@ -307,6 +315,13 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 		}
 	}
 	r.out.WriteByte('}')
+}
+
+func headerLink(ro role) LinkKind {
+	if ro == roleSectionHeaders {
+		return SectionHeaderLink
+	}
+	return HeaderLink
 }
 
 func atoi(b []byte) int {
@@ -323,10 +338,10 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind)
 		first := true
 		for _, e := range v.elems {
 			er, en, el := roleEntity, node, NotLink
-			if ro == roleHeaders {
-				er = roleHeaders
+			if isHeaders(ro) {
+				er = ro
 				if r.o.Links != nil && e.kind == jString {
-					el = HeaderLink
+					el = headerLink(ro)
 				}
 			}
 			if ro == roleBatchList {
@@ -378,15 +393,15 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind)
 		contents := v.raw[1 : len(v.raw)-1]
 		elsewhere := false
 		switch {
-		case link == HeaderLink && len(contents) <= maxLinkBytes:
-			out, withheld := r.o.Links.Header(nil, contents, true)
+		case link >= HeaderLink && len(contents) <= maxLinkBytes:
+			out, withheld := r.o.Links.Header(nil, contents, true, link == SectionHeaderLink)
 			if !withheld {
 				r.out.WriteString(`"` + string(out) + `"`)
 				return
 			}
 			elsewhere = true
-		case link == HeaderLink:
-			_, elsewhere = r.o.Links.Header(nil, contents[:maxLinkBytes+1], false)
+		case link >= HeaderLink:
+			_, elsewhere = r.o.Links.Header(nil, contents[:maxLinkBytes+1], false, link == SectionHeaderLink)
 		case len(contents) <= maxLinkBytes:
 			if out, ok := r.o.Links.Rewrite(nil, contents); ok {
 				r.out.WriteString(`"` + string(out) + `"`)

@@ -41,7 +41,48 @@ const (
 	roleBatchList             // its responses list
 	roleSub                   // one sub-response
 	roleHeaders               // a sub-response's headers, and all within them
+	// roleSectionHeaders are roleHeaders of a sub-response whose body a
+	// section filters (or may: its id not yet read or not a request's).
+	// What the section removes or pseudonymises there, its headers could
+	// name (Location: …/events/{id}): every value that is or holds a URL
+	// is withheld, and the members urlHeader names are removed.
+	roleSectionHeaders
 )
+
+func isHeaders(r role) bool { return r == roleHeaders || r == roleSectionHeaders }
+
+// urlHeaders are the headers whose values are URLs, even relative ones.
+var urlHeaders = []string{"location", "content-location", "odata-entityid"}
+
+// URLHeader reports whether name, ASCII case aside, is a header whose
+// value is a URL, even a relative one: Location, Content-Location,
+// OData-EntityId.
+func URLHeader[T ~string | ~[]byte](name T) bool {
+	for _, h := range urlHeaders {
+		if asciiEqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiEqualFold reports whether b equals s, a lower-case ASCII word,
+// ASCII case aside (never Unicode's: 'ſ' is not 's').
+func asciiEqualFold[T ~string | ~[]byte](b T, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
 
 type frame struct {
 	obj     bool
@@ -440,12 +481,15 @@ func (f *Filter) elementTarget(parent *frame, c byte) target {
 // headerTarget makes t, a value inside a sub-response's headers, a
 // header: containers keep the role, strings are header links.
 func (f *Filter) headerTarget(parent *frame, t target, c byte) target {
-	if parent.role != roleHeaders || t.drop || t.hash {
+	if !isHeaders(parent.role) || t.drop || t.hash {
 		return t
 	}
-	t.fr.role = roleHeaders
+	t.fr.role = parent.role
 	if c == '"' && f.o.Links != nil {
 		t.link = HeaderLink
+		if parent.role == roleSectionHeaders {
+			t.link = SectionHeaderLink
+		}
 	}
 	return t
 }
@@ -499,6 +543,9 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 		return target{drop: true}
 	}
 	name := f.name
+	if parent.role == roleSectionHeaders && URLHeader(name) {
+		return target{drop: true, count: true}
+	}
 	t := target{}
 	switch parent.role {
 	case roleBatch:
@@ -535,6 +582,20 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 	return f.headerTarget(parent, t, c)
 }
 
+// sectionedSub reports whether the sub-response being read has its body
+// filtered by a section, or may have: its id not read yet, or no
+// request's.
+func (f *Filter) sectionedSub() bool {
+	if !f.anySpec {
+		return false
+	}
+	if !f.sub.idOK {
+		return true
+	}
+	spec, known := f.subs[f.sub.id]
+	return !known || spec != nil
+}
+
 // subMember decides a member of a $batch sub-response: its id and status
 // are read (a body is filtered by them), its headers kept, its body
 // filtered by its sub-request's section, anything else removed.
@@ -554,6 +615,9 @@ func (f *Filter) subMember(name []byte, c byte) target {
 		}
 		return target{fr: frame{role: roleEntity, node: wholeRoot}}
 	case "headers":
+		if f.sectionedSub() {
+			return target{fr: frame{role: roleSectionHeaders, node: wholeRoot}}
+		}
 		return target{fr: frame{role: roleHeaders, node: wholeRoot}}
 	case "body":
 	default:

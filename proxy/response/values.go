@@ -25,7 +25,7 @@ func (f *Filter) strBytes(b []byte) {
 			// Too long to be a link the rewriter knows: a paging link
 			// passes as it is; an external one is withheld however long,
 			// a header value unless its start shows it relative.
-			if f.linkK == ExternalLink || f.linkK == HeaderLink && f.headerWithheld(f.val[:maxLinkBytes+1], false) {
+			if f.linkK == ExternalLink || f.linkK >= HeaderLink && f.headerWithheld(f.val[:maxLinkBytes+1], false) {
 				f.sink = sinkDiscard
 			} else {
 				f.out = append(f.out, '"')
@@ -44,7 +44,7 @@ func (f *Filter) strBytes(b []byte) {
 // headerWithheld reports whether a header value's contents raw are
 // withheld (Links.Header).
 func (f *Filter) headerWithheld(raw []byte, complete bool) bool {
-	_, withheld := f.o.Links.Header(nil, raw, complete)
+	_, withheld := f.o.Links.Header(nil, raw, complete, f.linkK == SectionHeaderLink)
 	return withheld
 }
 
@@ -68,8 +68,8 @@ func (f *Filter) endString() {
 		f.out = append(f.out, '"')
 	case sinkHold:
 		f.out = append(f.out, '"')
-		if f.linkK == HeaderLink {
-			out, withheld := f.o.Links.Header(f.out, f.val, true)
+		if f.linkK >= HeaderLink {
+			out, withheld := f.o.Links.Header(f.out, f.val, true, f.linkK == SectionHeaderLink)
 			f.out = out
 			if withheld {
 				f.withheld()
