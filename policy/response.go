@@ -91,15 +91,46 @@ func init() {
 }
 
 // Child returns the node of the member named name (a property name,
-// without any @annotation suffix), compared without case, or nil when the
-// member is removed.
+// without any @annotation suffix), compared without ASCII case, or nil
+// when the member is removed. A name that only Unicode folding joins to a
+// path ("ſtatus", with U+017F, for status) is removed: a reader that
+// folds so would take it for the path, one that does not for another
+// member, and Graph's own names are ASCII. So it neither passes fields
+// as the path nor escapes redact or pseudonymise as another member.
 func (n *ResponseNode) Child(name []byte) *ResponseNode {
+	folded := false
 	for i := range n.edges {
-		if bytes.EqualFold(n.edges[i].name, name) {
-			return n.edges[i].node
+		if e := n.edges[i].name; bytes.EqualFold(e, name) {
+			if asciiEqualFold(e, name) {
+				return n.edges[i].node
+			}
+			folded = true
 		}
 	}
+	if folded {
+		return nil
+	}
 	return n.rest
+}
+
+// asciiEqualFold reports whether a and b are equal but for ASCII case.
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 // Whole reports whether nothing below n is removed or pseudonymised.

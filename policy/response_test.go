@@ -120,7 +120,12 @@ func TestResponseNode(t *testing.T) {
 		{"attendees.emailAddress.name", want{removed: true}},
 		{"attendees.emailAddress.address", want{pseudo: true}},
 		{"attendees.emailAddress.address.deeper", want{pseudo: true}},
-		{"ſtart.dateTime", want{whole: true}}, // a key any JSON reader folds to start
+		// Joined to start by Unicode folding only: removed, whether the
+		// vendor's reader takes it for start or for another member.
+		{"ſtart.dateTime", want{removed: true}},
+		{"ſtart", want{removed: true}},
+		{"attendees.emailAddress.addreſs", want{pseudo: true}}, // below a pseudonymised path
+		{"START.DATETIME", want{whole: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

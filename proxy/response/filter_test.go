@@ -313,3 +313,15 @@ func TestFilterBatchHeadersBeforeID(t *testing.T) {
 		t.Errorf("%v\ngot  %s\nwant %s", err, got, want)
 	}
 }
+
+// TestFilterUnicodeFoldedNames: a member whose name matches a path only
+// under Unicode folding (ſ for s), spelled or escaped, is removed.
+func TestFilterUnicodeFoldedNames(t *testing.T) {
+	sec := section(t, []string{"id", "status"}, nil, nil, nil)
+	in := `{"id":"1","ſtatus":"a","\u017ftatus":"b","STATUS":"c","secret":"d"}`
+	want := `{"id":"1","STATUS":"c"}`
+	got, err := io.ReadAll(response.New(io.NopCloser(strings.NewReader(in)), response.Options{Response: sec, Status: 200}))
+	if err != nil || string(got) != want {
+		t.Errorf("%v\ngot  %s\nwant %s", err, got, want)
+	}
+}
