@@ -287,11 +287,28 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 }
 
 // checkPeople applies the rules on people to everyone a body named, and
-// makes each a target.
+// makes each a target. users.withoutGroup exempts a target by where it
+// came from, not by its name: only a person named in the body, and only
+// when no other source of the call — the path's user, the users of a
+// subscription's resource, a reference — names the same one, since those
+// are mailboxes the call acts on. A name both ways is checked.
 func (p *Policy) checkPeople(c *caller, r *rule, rt *route, people []person, d *Decision) (string, Refusal) {
 	mail := rt != nil && rt.mail
 	if len(people) > MaxTargets {
 		return tooManyTargets, RefusalPolicy
+	}
+	// The targets so far that no exemption let through (the path's user,
+	// a subscription's resource's), and the references named now.
+	var actedOn []string
+	for _, t := range d.Targets {
+		if !containsFold(d.Unscoped, t) {
+			actedOn = append(actedOn, t)
+		}
+	}
+	for _, who := range people {
+		if !who.bodyNamed {
+			actedOn = append(actedOn, who.name)
+		}
 	}
 	for _, who := range people {
 		if who.bodyNamed && len(r.peopleDomains) > 0 {
@@ -313,10 +330,13 @@ func (p *Policy) checkPeople(c *caller, r *rule, rt *route, people []person, d *
 			}
 		}
 		d.Targets = appendUnique(d.Targets, who.name)
-		if c.group != "" && c.unscoped(who) {
+		if c.group != "" && c.unscoped(who) && !containsFold(actedOn, who.name) {
 			d.Unscoped = appendUnique(d.Unscoped, who.name)
 		}
 	}
+	// An exemption from before (a body's person, when the people of a
+	// referenced item are added) never covers a mailbox acted on.
+	d.Unscoped = slices.DeleteFunc(d.Unscoped, func(t string) bool { return containsFold(actedOn, t) })
 	if len(d.Targets) > MaxTargets {
 		return tooManyTargets, RefusalPolicy
 	}
@@ -496,6 +516,11 @@ func fieldValue(obj map[string]any, name string) any {
 const MaxTargets = 500
 
 var tooManyTargets = fmt.Sprintf("the call names more than %d users", MaxTargets)
+
+// containsFold reports whether l holds s, compared without case.
+func containsFold(l []string, s string) bool {
+	return slices.ContainsFunc(l, func(e string) bool { return strings.EqualFold(e, s) })
+}
 
 func appendUnique(l []string, s string) []string {
 	for _, e := range l {
