@@ -33,6 +33,9 @@ func parseJSON(data []byte) (any, error) {
 type body struct {
 	obj       map[string]any // nil unless the body is an object
 	sourceURL bool
+	// annotation is the first custom annotation in the body
+	// (customAnnotation), or "".
+	annotation string
 	// people: some object in the body has one of personKeys, or a
 	// reference (people.go); the body is then read whole.
 	people bool
@@ -72,13 +75,13 @@ var bodyMemberKeys = func() [][]byte {
 // the body returned holds what spans grew to, a refused body's too, so
 // that a lent list goes back whole.
 func parseBody(data []byte, spans []rawSpan) (body, error) {
-	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes, people: true, record: true, spans: spans}
+	p := jsonParser{b: data, members: bodyMemberKeys, watch: sourceURLBytes, people: true, annotations: true, record: true, spans: spans}
 	v, err := p.parse()
 	if err != nil {
 		return body{spans: p.spans}, err
 	}
 	obj, _ := v.(map[string]any)
-	return body{obj: obj, sourceURL: p.watched, people: p.peopleSeen, spans: p.spans}, nil
+	return body{obj: obj, sourceURL: p.watched, annotation: p.annotation, people: p.peopleSeen, spans: p.spans}, nil
 }
 
 // parseLean reads a body as strictly as parseJSON, building its whole
@@ -255,7 +258,10 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 		if !ok {
 			return "a request body must be a JSON object", RefusalMalformed
 		}
-		bc.body = body{obj: obj, sourceURL: bc.body.sourceURL || hasKey(doc, sourceURLKey), people: true}
+		bc.body = body{obj: obj, sourceURL: bc.body.sourceURL || hasKey(doc, sourceURLKey), annotation: customAnnotationIn(doc), people: true}
+	}
+	if bc.body.annotation != "" {
+		return fmt.Sprintf("the body carries the annotation %q, whose meaning the proxy cannot establish (only @odata.… and @microsoft.graph.… annotations are accepted)", bc.body.annotation), RefusalPolicy
 	}
 	if !p.externalLinks && bc.body.sourceURL {
 		return "the body asks Graph to fetch a URL (" + sourceURLKey + "); set externalLinks: true to allow it", RefusalPolicy

@@ -449,6 +449,9 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no one user the scope can check", c.name, req.Path)
 		return d
 	}
+	// The users the path names (and a signed-in user's): the object the
+	// call acts on, which a scoped caller's must be.
+	actsOnUsers := len(d.Targets) > 0
 	for _, q := range req.Query {
 		// Graph's own paging and delta links carry these; a rule that
 		// pages must accept them (paging.go).
@@ -485,16 +488,30 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 			d.Scopes = append(d.Scopes, s)
 		}
 	}
-	if c.group != "" && len(d.Targets) == 0 && !(len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")) {
-		// A call that names no user (a group's, a site's or a drive's by
-		// its own id, a chat's): the scope has no one to check it
-		// against, so it would reach data of anyone's. Subscriptions are
-		// checked by the users their resource reads, when created.
+	if c.group != "" && !actsOnUsers && !subscriptionOfUsers(*req, &d) {
+		// A call on something that is no user (a group, a site or a
+		// drive by its own id, a chat): the scope has no one to check
+		// the object against, so it would reach anyone's — whoever the
+		// body names, who are not what the call acts on.
 		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no user the scope can check", c.name, req.Path)
 		return d
 	}
 	d.Result = Allow
 	return d
+}
+
+// subscriptionOfUsers reports whether a call on subscriptions, which
+// names no user in its path, is tied to the users its subscription's
+// resource reads: a creation, whose resource checkSubscription decided
+// as the read it stands for (a scoped caller's must name users); or a
+// call on one subscription by id. A listing of them all is tied to no
+// one.
+func subscriptionOfUsers(req Request, d *Decision) bool {
+	if len(req.Segments) == 0 || !strings.EqualFold(req.Segments[0], "subscriptions") {
+		return false
+	}
+	creates := len(req.Segments) == 1 && req.Method == "POST"
+	return creates || len(req.Segments) == 2
 }
 
 // noRule explains a denial when no rule applied, naming a near miss.

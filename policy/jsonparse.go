@@ -38,6 +38,10 @@ type jsonParser struct {
 	// references; peopleSeen reports whether some object had one.
 	people     bool
 	peopleSeen bool
+	// annotations, when set, looks in every object for an annotation the
+	// proxy does not know (customAnnotation); annotation is the first.
+	annotations bool
+	annotation  string
 	// lean builds the whole document's shape but, of its strings and
 	// numbers, only those the policy reads: under the top-level members
 	// (bodyMembers) and the keys that name people (leanKeep). The others
@@ -238,6 +242,9 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 		}
 		if p.people && !p.peopleSeen && isPersonKey(key) {
 			p.peopleSeen = true
+		}
+		if p.annotations && p.annotation == "" && customAnnotation(key) {
+			p.annotation = string(key)
 		}
 		p.space()
 		if p.i >= len(p.b) {

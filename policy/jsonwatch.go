@@ -86,3 +86,52 @@ func (p *jsonParser) keepUnder(key []byte, depth int) bool {
 	}
 	return false
 }
+
+// knownAnnotations are the namespaces of the annotations a body may carry
+// (lower case, with the dot that ends them): OData's own (@odata.type,
+// NAME@odata.bind, @odata.id) and Graph's (@microsoft.graph.sourceUrl,
+// @microsoft.graph.conflictBehavior), which the policy reads or Graph
+// defines.
+var knownAnnotations = [][]byte{[]byte("odata."), []byte("microsoft.graph.")}
+
+// customAnnotation reports whether key is an annotation (@term or
+// NAME@term) in a namespace other than knownAnnotations: a vendor's own
+// (@vendor.note). What it holds is not what Graph acts on, so the people
+// in it are not people the call reaches, and what Graph or another
+// reader makes of it cannot be established: a body with one is refused.
+func customAnnotation(key []byte) bool {
+	at := bytes.IndexByte(key, '@')
+	if at < 0 {
+		return false
+	}
+	term := key[at+1:]
+	for _, ns := range knownAnnotations {
+		if len(term) > len(ns) && bytes.EqualFold(term[:len(ns)], ns) {
+			return false
+		}
+	}
+	return true
+}
+
+// customAnnotationIn returns the first custom annotation (customAnnotation)
+// among the keys of v's objects, or "".
+func customAnnotationIn(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			if customAnnotation([]byte(k)) {
+				return k
+			}
+			if a := customAnnotationIn(x[k]); a != "" {
+				return a
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if a := customAnnotationIn(e); a != "" {
+				return a
+			}
+		}
+	}
+	return ""
+}

@@ -29,6 +29,7 @@ rules:
   - { id: group-member-ref, method: POST, path: "/groups/{group}/members/$ref", permission: Group.ReadWrite.All }
   - { id: group-update, method: PATCH, path: "/groups/{group}", permission: Group.ReadWrite.All }
   - { id: chat-messages, method: POST, path: "/chats/{chat}/messages", permission: Chat.ReadWrite.All }
+  - { id: subscriptions, method: GET, path: "/subscriptions", permission: Calendars.ReadBasic.All }
 `
 
 // TestWithoutGroupBySource: users.withoutGroup exempts a person by where
@@ -56,7 +57,35 @@ func TestWithoutGroupBySource(t *testing.T) {
 	})
 }
 
-// scopeCase is a call of TestWithoutGroupBySource's table.
+// TestScopedCallActsOnAUser: a scoped caller's call must act on a user its
+// path names: whatever a body names, a call on a group, drive or chat by
+// its own id is refused. A listing of every subscription is tied to no
+// user either.
+func TestScopedCallActsOnAUser(t *testing.T) {
+	const group = "60000000-0000-4000-8000-00000000ad00"
+	runScopeCases(t, []scopeCase{
+		{name: "any drive by id, shared with a guest", method: "POST", url: "/v1.0/drives/b!d1/items/I1/invite",
+			body: `{"recipients":[{"email":"` + vendor + `"}],"roles":["write"]}`, want: "403"},
+		{name: "any group, a member added by $ref", method: "POST", url: "/v1.0/groups/" + group + "/members/$ref",
+			body: `{"@odata.id":"https://graph.microsoft.com/v1.0/users/` + alice + `"}`, want: "403"},
+		{name: "any group, members@odata.bind", method: "PATCH", url: "/v1.0/groups/" + group,
+			body: `{"members@odata.bind":["https://graph.microsoft.com/v1.0/users/` + alice + `"]}`, want: "403"},
+		{name: "any chat, a member mentioned", method: "POST", url: "/v1.0/chats/19:x@thread.v2/messages",
+			body: `{"body":{"content":"hi"},"mentions":[{"id":0,"mentioned":{"user":{"id":"` + guid0 + `"}}}]}`, want: "403"},
+		{name: "a user's own drive, shared with a guest", method: "POST", url: "/v1.0/users/" + alice + "/drive/items/I1/invite",
+			body: `{"recipients":[{"email":"` + vendor + `"}],"roles":["write"]}`, want: "allow", targets: alice + "," + vendor, unscoped: vendor},
+		{name: "any group renamed, a member in a custom annotation", method: "PATCH", url: "/v1.0/groups/" + group,
+			body: `{"displayName":"x","@vendor.note":{"emailAddress":"` + alice + `"}}`, want: "403"},
+		{name: "any chat, a member in a custom annotation", method: "POST", url: "/v1.0/chats/19:x@thread.v2/messages",
+			body: `{"body":{"content":"hi"},"@vendor.note":{"emailAddress":"` + alice + `"}}`, want: "403"},
+		{name: "all subscriptions listed", method: "GET", url: "/v1.0/subscriptions", want: "403"},
+		{name: "unscoped caller: a drive by id", caller: "open", method: "POST", url: "/v1.0/drives/b!d1/items/I1/invite",
+			body: `{"recipients":[{"email":"` + vendor + `"}],"roles":["write"]}`, want: "allow", targets: vendor},
+	})
+}
+
+// scopeCase is a call of TestWithoutGroupBySource's and
+// TestScopedCallActsOnAUser's tables.
 type scopeCase struct {
 	name, caller, method, url, body string
 	want                            string // allow or 403
@@ -86,3 +115,31 @@ func runScopeCases(t *testing.T, tests []scopeCase) {
 }
 
 const guid0 = "10000000-0000-4000-8000-0000000000c0"
+
+// TestCustomAnnotationsRefused: an annotation outside OData's and Graph's
+// namespaces (@vendor.note, NAME@vendor.x) is no property Graph acts on,
+// and what it carries cannot be established: refused, in a $batch
+// sub-request too. @odata.… and @microsoft.graph.… pass.
+func TestCustomAnnotationsRefused(t *testing.T) {
+	p := mustLoad(t, "testdata/people.yaml")
+	u := "/v1.0/users/" + alice
+	tests := []struct{ name, method, url, body, want string }{
+		{name: "instance annotation", method: "PATCH", url: u + "/mailboxSettings", body: `{"timeZone":"UTC","@vendor.note":"x"}`, want: "403"},
+		{name: "instance annotation naming a person", method: "POST", url: u + "/events", body: `{"subject":"x","@vendor.note":{"emailAddress":"` + bob + `"}}`, want: "403"},
+		{name: "property annotation", method: "POST", url: u + "/events", body: `{"subject":"x","subject@vendor.note":"y"}`, want: "403"},
+		{name: "nested", method: "POST", url: u + "/events", body: `{"subject":"x","body":{"content":"y","@Vendor.Note":1}}`, want: "403"},
+		{name: "bare @", method: "POST", url: u + "/events", body: `{"subject":"x","@":1}`, want: "403"},
+		{name: "namespace alone", method: "POST", url: u + "/events", body: `{"subject":"x","@odata.":1}`, want: "403"},
+		{name: "in a $batch", method: "POST", url: "/v1.0/$batch", body: `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/events","headers":{"Content-Type":"application/json"},"body":{"subject":"x","@vendor.note":"y"}}]}`, want: "403"},
+		{name: "odata type", method: "POST", url: u + "/events", body: `{"@odata.type":"#microsoft.graph.event","subject":"x","attendees@odata.type":"#Collection(microsoft.graph.attendee)","attendees":[` + attendee(bob) + `]}`, want: "allow"},
+		{name: "graph annotation", method: "PATCH", url: u + "/drive/items/I1", body: `{"name":"y.docx","@microsoft.graph.conflictBehavior":"rename"}`, want: "allow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decideWith(t, p, "engage", tt.method, tt.url, ctJSON, tt.body)
+			if got := refusal(d); got != tt.want {
+				t.Fatalf("got %s (%q); want %s", got, d.Reason, tt.want)
+			}
+		})
+	}
+}

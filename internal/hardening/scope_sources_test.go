@@ -1,0 +1,93 @@
+package hardening
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+)
+
+// scopeSourcesPolicy: a caller scoped to the group, a room (ROOM, not a
+// member) and a guest domain exempt, with rules on users' calendars and
+// drives and on objects that are no user (drives, groups, chats by id).
+var scopeSourcesPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
+    permissions: [Calendars.ReadBasic.All, Calendars.ReadWrite, Files.ReadWrite.All, Group.ReadWrite.All, Chat.ReadWrite.All]
+    users:
+      group: "` + scopedGroup + `"
+      withoutGroup: { domains: [vendor.example], addresses: [ROOM] }
+subscriptions:
+  notificationUrls: ["https://hooks.vendor.example/graph/*"]
+mail:
+  recipientDomains: [contoso.example]
+rules:
+  - { id: events-create, method: POST, path: "/users/{user}/calendar/events", permission: Calendars.ReadWrite }
+  - { id: free-busy, method: POST, path: "/users/{user}/calendar/getSchedule", permission: Calendars.ReadBasic.All }
+  - { id: drive-actions, method: POST, path: "/users/{user}/drive/items/{id}/{action}", permission: Files.ReadWrite.All }
+  - { id: drives-actions, method: POST, path: "/drives/{drive}/items/{id}/{action}", permission: Files.ReadWrite.All }
+  - { id: group-member-ref, method: POST, path: "/groups/{group}/members/$ref", permission: Group.ReadWrite.All }
+  - { id: group-update, method: PATCH, path: "/groups/{group}", permission: Group.ReadWrite.All }
+  - { id: chat-messages, method: POST, path: "/chats/{chat}/messages", permission: Chat.ReadWrite.All }
+  - { id: subscriptions, method: GET, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+`
+
+// TestScopeBySourceEndToEnd: through the real binary, a scoped caller
+// reaches only users in scope by where the call names them. The path's
+// user is checked even when the body names the same mailbox, which
+// users.withoutGroup exempts only as a person named (A); a call on an
+// object that is no user is refused whatever the body names, and custom
+// annotations are refused (B).
+func TestScopeBySourceEndToEnd(t *testing.T) {
+	sim := startSim(t, graphsim.Options{})
+	_, upns := sim.Graph.Users()
+	member, room := upns[0], upns[2] // upns[2]: a room, not a member
+	for _, id := range []string{graphsim.SystemIdentityClientID, graphsim.ManagedIdentityClientID} {
+		have := sim.Entra.App(graphsim.CustomerTenant, id).Roles[graphsim.GraphResource]
+		sim.Entra.SetRoles(graphsim.CustomerTenant, id, graphsim.GraphResource, append(have[:len(have):len(have)], "Files.ReadWrite.All", "Group.ReadWrite.All", "Chat.ReadWrite.All"))
+	}
+	p := startProxy(t, sim, procOptions{Policy: strings.Replace(scopeSourcesPolicy, "ROOM", room, 1)})
+	for _, u := range upns[:2] {
+		sim.Graph.SetGroupMember(scopedGroup, u, true)
+	}
+	const guest = "guest@vendor.example"
+	const anyGroup = "60000000-0000-4000-8000-00000000ad00"
+	ev := `"subject":"x","start":{"dateTime":"2030-01-01T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2030-01-01T11:00:00","timeZone":"UTC"}`
+	roomAttends := `{` + ev + `,"attendees":[{"emailAddress":{"address":"` + room + `"}}]}`
+	batch := func(sub string) string { return `{"requests":[` + sub + `]}` }
+	const ct = "application/json"
+	probes := []bypass{
+		{name: "control: a room's calendar", class: "control", method: "POST", path: "/v1.0/users/" + room + "/calendar/events", ct: ct, body: `{` + ev + `}`, refuse: true},
+		{name: "a room's calendar, the room an attendee", class: "withoutGroup exempts the path's user", method: "POST",
+			path: "/v1.0/users/" + room + "/calendar/events", ct: ct, body: roomAttends, refuse: true},
+		{name: "free/busy as the room, the room in schedules", class: "withoutGroup exempts the path's user", method: "POST",
+			path: "/v1.0/users/" + room + "/calendar/getSchedule", ct: ct,
+			body: `{"schedules":["` + room + `"],"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T10:00:00","timeZone":"UTC"}}`, refuse: true},
+		{name: "$batch: a room's calendar, the room an attendee", class: "withoutGroup exempts the path's user", method: "POST", path: "/v1.0/$batch", ct: ct,
+			body: batch(`{"id":"1","method":"POST","url":"users/` + room + `/calendar/events","headers":{"Content-Type":"application/json"},"body":` + roomAttends + `}`), refuse: true},
+		{name: "any drive by id, shared with a guest", class: "scoped call on no user", method: "POST",
+			path: "/v1.0/drives/b!CEOdrive/items/I1/invite", ct: ct, body: `{"recipients":[{"email":"` + guest + `"}],"sendInvitation":true,"roles":["write"]}`, refuse: true},
+		{name: "any group, a member added by $ref", class: "scoped call on no user", method: "POST",
+			path: "/v1.0/groups/" + anyGroup + "/members/$ref", ct: ct, body: `{"@odata.id":"https://graph.microsoft.com/v1.0/users/` + member + `"}`, refuse: true},
+		{name: "any group, members@odata.bind", class: "scoped call on no user", method: "PATCH",
+			path: "/v1.0/groups/" + anyGroup, ct: ct, body: `{"members@odata.bind":["https://graph.microsoft.com/v1.0/users/` + member + `"]}`, refuse: true},
+		{name: "any group renamed, a member in a custom annotation", class: "scoped call on no user", method: "PATCH",
+			path: "/v1.0/groups/" + anyGroup, ct: ct, body: `{"displayName":"x","@vendor.note":{"emailAddress":"` + member + `"}}`, refuse: true},
+		{name: "any chat, a member in a custom annotation", class: "scoped call on no user", method: "POST",
+			path: "/v1.0/chats/19:ceo-board@thread.v2/messages", ct: ct, body: `{"body":{"content":"hello"},"@vendor.note":{"emailAddress":"` + member + `"}}`, refuse: true},
+		{name: "a member's event with a custom annotation", class: "custom annotation", method: "POST",
+			path: "/v1.0/users/" + member + "/calendar/events", ct: ct, body: `{` + ev + `,"@vendor.note":"x"}`, refuse: true},
+		{name: "every subscription listed", class: "scoped call on no user", method: "GET", path: "/v1.0/subscriptions", refuse: true},
+	}
+	sendProbes(t, p, sim, probes)
+
+	// Still allowed: a member's calendar with the room as an attendee,
+	// the room exempt as a person named.
+	sim.Graph.ResetRequests()
+	r := p.Do("POST", "/v1.0/users/"+member+"/calendar/events", roomAttends, "Content-Type", ct)
+	if r.Status != 201 || len(graphSaw(sim)) != 1 {
+		t.Errorf("a member's event with the room as an attendee: status %d, Graph saw %d", r.Status, len(graphSaw(sim)))
+	}
+	p.Stop()
+}
