@@ -198,7 +198,7 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement && rt.resolve == LookupNone) {
 		return "", RefusalPolicy // nothing to read, nothing required
 	}
-	bc := &bodyCheck{p: p, caller: c, req: req, inBatch: a.doc != nil || a.inBatch}
+	bc := &bodyCheck{p: p, caller: c, req: req, inBatch: a.doc != nil || a.inBatch, data: a.Body, doc: a.doc}
 	var doc any
 	switch {
 	case (a.doc != nil || len(a.Body) > 0) && (req.Method == "GET" || req.Method == "DELETE"):
@@ -372,10 +372,17 @@ func (c *bodyCheck) mimePeople(data []byte, sends bool) string {
 // checkSubscription vets a change-notification subscription: where
 // notifications go, whether they carry data, and that the watched resource
 // is one the caller could read — decided as that read, whose users are
-// the subscription's targets.
+// the subscription's targets. An update (PATCH of one by id) may carry
+// only what Graph lets one change, checked as at creation; what it does
+// not change is read from Graph (LookupSubscription).
 func checkSubscription(bc *bodyCheck) (string, Refusal) {
 	p, b, req := bc.p, bc.body, bc.req
 	creating := req.Method == "POST"
+	if !creating && len(req.Segments) == 2 {
+		if reason := updatableOnly(bc); reason != "" {
+			return reason, RefusalPolicy
+		}
+	}
 	for _, k := range []string{"notificationUrl", "lifecycleNotificationUrl", "notificationQueryOptions"} {
 		v, present := b.get(k)
 		if !present {
@@ -396,8 +403,8 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 				return reason, RefusalPolicy
 			}
 		}
-		if !slices.ContainsFunc(p.notificationURLs, func(allowed string) bool { return notificationURLMatches(allowed, s) }) {
-			return fmt.Sprintf("%s %s is not in subscriptions.notificationUrls", k, shownURL(s)), RefusalPolicy
+		if reason := p.notificationURLRefusal(k, s); reason != "" {
+			return reason, RefusalPolicy
 		}
 	}
 	if v, present := b.get("includeResourceData"); present {
@@ -420,24 +427,110 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 	if !ok || s == "" {
 		return "resource must be a Graph path", RefusalMalformed
 	}
-	path, query, _ := strings.Cut(s, "?")
-	inner, err := Canonicalize("GET", "/"+req.Version+"/"+strings.TrimPrefix(path, "/"), query)
-	if err != nil {
-		return "subscription resource is not a Graph path the policy can read", RefusalPolicy
+	targets, reason := p.subscriptionResource(bc.caller, req.Version, s)
+	if reason != "" {
+		return reason, RefusalPolicy
 	}
-	sub := p.decide(Args{Caller: bc.caller.name, Request: inner}, false)
-	// The resource is the body's: a reason names what failed, not it.
+	bc.targets = targets
+	return "", RefusalPolicy
+}
+
+// subscriptionUpdatable are the members of a subscription Graph lets an
+// update change.
+var subscriptionUpdatable = []string{"expirationDateTime", "notificationUrl", "lifecycleNotificationUrl"}
+
+// updatableOnly refuses an update of a subscription whose body carries a
+// member Graph does not let one change (resource, changeType, …): read
+// as the update it is not, it would be decided on what the subscription
+// is not.
+func updatableOnly(bc *bodyCheck) string {
+	var obj map[string]any
+	switch {
+	case bc.doc != nil:
+		obj, _ = bc.doc.(map[string]any)
+	case len(bc.data) > 0:
+		v, err := parseJSON(bc.data)
+		if err != nil {
+			return "request body is not acceptable JSON: " + err.Error()
+		}
+		obj, _ = v.(map[string]any)
+	}
+	for _, k := range sortedKeys(obj) {
+		if !slices.ContainsFunc(subscriptionUpdatable, func(m string) bool { return strings.EqualFold(m, k) }) {
+			return fmt.Sprintf("an update of a subscription may change only %s, not %s", strings.Join(subscriptionUpdatable, ", "), k)
+		}
+	}
+	return ""
+}
+
+// notificationURLRefusal says why member k's notification URL u is not
+// one a subscription may name (subscriptions.notificationUrls), or "".
+func (p *Policy) notificationURLRefusal(k, u string) string {
+	if !slices.ContainsFunc(p.notificationURLs, func(allowed string) bool { return notificationURLMatches(allowed, u) }) {
+		return fmt.Sprintf("%s %s is not in subscriptions.notificationUrls", k, shownURL(u))
+	}
+	return ""
+}
+
+// subscriptionResource decides a subscription's resource as the read it
+// stands for, by caller c: its users, or why it is refused.
+func (p *Policy) subscriptionResource(c *caller, version, resource string) ([]string, string) {
+	path, query, _ := strings.Cut(resource, "?")
+	inner, err := Canonicalize("GET", "/"+version+"/"+strings.TrimPrefix(path, "/"), query)
+	if err != nil {
+		return nil, "subscription resource is not a Graph path the policy can read"
+	}
+	sub := p.decide(Args{Caller: c.name, Request: inner}, false)
+	// The resource is the body's (or Graph's answer's): a reason names
+	// what failed, not it.
 	if sub.Result != Allow && sub.RuleID != "" {
-		return fmt.Sprintf("subscription resource is not readable under this policy (rule %q refuses its GET)", sub.RuleID), RefusalPolicy
+		return nil, fmt.Sprintf("subscription resource is not readable under this policy (rule %q refuses its GET)", sub.RuleID)
 	}
 	if sub.Result != Allow {
-		return "subscription resource is not readable under this policy (no rule allows its GET)", RefusalPolicy
+		return nil, "subscription resource is not readable under this policy (no rule allows its GET)"
 	}
-	if len(sub.Targets) == 0 && bc.caller.group != "" {
-		return "subscription resource names no user the users.group scope can check", RefusalPolicy
+	if len(sub.Targets) == 0 && c.group != "" {
+		return nil, "subscription resource names no user the users.group scope can check"
 	}
-	bc.targets = sub.Targets
-	return "", RefusalPolicy
+	return sub.Targets, ""
+}
+
+// checkSubscriptionRead decides a call on a subscription by id with what
+// the proxy read of it (LookupSubscription): as its creation by this
+// caller would have been decided — its resource a read the caller may
+// make, whose users become targets (and, for a scoped caller, must be in
+// scope), and its notification URLs ones the caller may name — so that a
+// caller reads, renews or deletes only a subscription it could have made.
+// A relaying caller's URLs come back as its own only from a subscription
+// the relay made for it; the proxy refuses any other before this.
+func (p *Policy) checkSubscriptionRead(c *caller, req Request, read []Recipient, d *Decision) string {
+	resource := ""
+	for _, f := range read {
+		switch f.Where {
+		case "resource":
+			resource = f.Address
+		case "notificationUrl", "lifecycleNotificationUrl":
+			if reason := p.notificationURLRefusal("the subscription's "+f.Where, f.Address); reason != "" {
+				return reason
+			}
+		default:
+			return "the subscription read has a field " + f.Where + " the policy does not read"
+		}
+	}
+	if resource == "" {
+		return "the subscription read names no resource"
+	}
+	targets, reason := p.subscriptionResource(c, req.Version, resource)
+	if reason != "" {
+		return "the subscription read from Graph: " + reason
+	}
+	for _, t := range targets {
+		d.Targets = appendUnique(d.Targets, t)
+	}
+	if len(d.Targets) > MaxTargets {
+		return tooManyTargets
+	}
+	return ""
 }
 
 // relayRefusal says why a subscription's notification URL cannot be

@@ -504,14 +504,15 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 // names no user in its path, is tied to the users its subscription's
 // resource reads: a creation, whose resource checkSubscription decided
 // as the read it stands for (a scoped caller's must name users); or a
-// call on one subscription by id. A listing of them all is tied to no
-// one.
+// call on one subscription by id, which the proxy reads first and decides
+// as its creation (LookupSubscription). A listing of them all is tied to
+// no one.
 func subscriptionOfUsers(req Request, d *Decision) bool {
 	if len(req.Segments) == 0 || !strings.EqualFold(req.Segments[0], "subscriptions") {
 		return false
 	}
 	creates := len(req.Segments) == 1 && req.Method == "POST"
-	return creates || len(req.Segments) == 2
+	return creates || d.Lookup != nil && d.Lookup.Kind == LookupSubscription
 }
 
 // noRule explains a denial when no rule applied, naming a near miss.

@@ -68,6 +68,11 @@ type bodyCheck struct {
 	req    Request
 	// inBatch: the body is a $batch sub-request's.
 	inBatch bool
+	// data is the body's bytes, or doc a $batch sub-request's body as
+	// parsed with its batch: for a check that reads what body does not
+	// build (updatableOnly).
+	data []byte
+	doc  any
 	// targets are the users of a subscription's resource: mailboxes the
 	// call reads, not people its body names.
 	targets []string

@@ -68,7 +68,10 @@ var ReferenceReads = []ReferenceRead{
 	},
 }
 
-// referenceRead is the read a lookup of kind k makes; nil for LookupNone.
+// referenceRead is the read a lookup of kind k makes; nil for LookupNone,
+// and for LookupSubscription: Graph lets an application read the
+// subscriptions it made with the permission their resource needed, which
+// the policy already holds.
 func referenceRead(k LookupKind) *ReferenceRead {
 	switch k {
 	case LookupReply, LookupReplyAll, LookupDraft:

@@ -172,6 +172,9 @@ func TestDelegatedScopesOfReferenceReads(t *testing.T) {
 // least permissions are permissions the policy knows and allow the read.
 func TestReferenceReadsComplete(t *testing.T) {
 	for k := range lookupFields {
+		if k == LookupSubscription {
+			continue // read with the permission that made it: none more
+		}
 		if referenceRead(k) == nil {
 			t.Errorf("lookup %s has no ReferenceRead", k)
 		}

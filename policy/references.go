@@ -38,6 +38,13 @@ const (
 	// LookupOrganizer: a response (sendResponse not false) goes to the
 	// event's organizer.
 	LookupOrganizer
+	// LookupSubscription: a call on a subscription by id (a read, a
+	// renewal, a deletion) acts on what the subscription watches and
+	// where it delivers, which the call does not say. Every caller shares
+	// the proxy's application, so Graph lets any of them manage any
+	// subscription: the proxy reads it first and decides it as its
+	// creation (checkSubscriptionRead).
+	LookupSubscription
 )
 
 // String names the kind, as the audit record's reason does.
@@ -53,6 +60,8 @@ func (k LookupKind) String() string {
 		return "attendees"
 	case LookupOrganizer:
 		return "organizer"
+	case LookupSubscription:
+		return "subscription"
 	}
 	return "none"
 }
@@ -65,20 +74,24 @@ var lookupFields = map[LookupKind][]string{
 	LookupDraft:     {"toRecipients", "ccRecipients", "bccRecipients"},
 	LookupAttendees: {"attendees"},
 	LookupOrganizer: {"organizer"},
+	// Read whole: Graph's "Get subscription" takes no query options.
+	LookupSubscription: {"resource", "notificationUrl", "lifecycleNotificationUrl"},
 }
 
 // Lookup is the read of the item a call refers to: a GET of Path with
-// $select=Select, whose answer Recipients reads.
+// $select=Select (without, when Select is empty), whose answer Recipients
+// reads.
 type Lookup struct {
 	// Path is the item's canonical path, version first and not escaped:
 	// /v1.0/users/{user}/messages/{id} for a reply to that message.
 	Path string
-	// Select lists the fields read, comma-separated: only those.
+	// Select lists the fields read, comma-separated: only those. Empty
+	// for an item read whole (a subscription).
 	Select string
 	// Kind says which of the item's people the call reaches.
 	Kind LookupKind
-	// Item names what is read, for the record: "message", "draft" or
-	// "event".
+	// Item names what is read, for the record: "message", "draft",
+	// "event" or "subscription".
 	Item string
 
 	// mailbox is the path's user, whom replyAll does not write to.
@@ -87,7 +100,12 @@ type Lookup struct {
 
 // Recipient is a person a referenced item names, as the proxy read it:
 // where (the item's field) and the address. The policy parses the address
-// (ParseAddress); one that is not a single address refuses the call.
+// (ParseAddress); one that is not a single address refuses the call. Of a
+// subscription (LookupSubscription) it is a field that says whom the
+// subscription reaches: Where is resource, notificationUrl or
+// lifecycleNotificationUrl, and Address its value, which the proxy gives
+// back with the caller's own URL in place of the relay's
+// (callers[].notifications: relay).
 type Recipient struct {
 	Where, Address string
 }
@@ -114,6 +132,9 @@ func (l Lookup) Recipients(answer []byte) ([]Recipient, error) {
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrLookupAnswer)
+	}
+	if l.Kind == LookupSubscription {
+		return subscriptionFields(obj)
 	}
 	read := map[string][]Recipient{}
 	for _, f := range fields {
@@ -156,6 +177,27 @@ func (l Lookup) Recipients(answer []byte) ([]Recipient, error) {
 	}
 	if len(out) > MaxTargets {
 		return nil, fmt.Errorf("%w: %s", ErrLookupAnswer, tooManyTargets)
+	}
+	return out, nil
+}
+
+// subscriptionFields reads a subscription's resource and notification
+// URLs: resource and notificationUrl strings, lifecycleNotificationUrl a
+// string, null or absent (Graph leaves it out when none was given).
+func subscriptionFields(obj map[string]any) ([]Recipient, error) {
+	var out []Recipient
+	for _, f := range lookupFields[LookupSubscription] {
+		v, present := fieldOf(obj, f)
+		s, ok := v.(string)
+		switch {
+		case f == "lifecycleNotificationUrl" && v == nil:
+			continue
+		case !present:
+			return nil, fmt.Errorf("%w: %s missing", ErrLookupAnswer, f)
+		case !ok || s == "":
+			return nil, fmt.Errorf("%w: %s is not a string", ErrLookupAnswer, f)
+		}
+		out = append(out, Recipient{Where: f, Address: s})
 	}
 	return out, nil
 }
@@ -216,8 +258,11 @@ func lookupOf(rt *route, req Request) (*Lookup, string) {
 		segs = req.Segments // the item itself, updated or deleted
 	}
 	item := "message"
-	if rt.resolve == LookupDraft {
+	switch rt.resolve {
+	case LookupDraft:
 		item = "draft"
+	case LookupSubscription:
+		item = "subscription"
 	}
 	if rt.resolve == LookupAttendees || rt.resolve == LookupOrganizer {
 		item = "event"
@@ -238,9 +283,13 @@ func lookupOf(rt *route, req Request) (*Lookup, string) {
 	if len(segs) < 2 {
 		return nil, "the item this call refers to is not one the proxy can read"
 	}
+	sel := strings.Join(lookupFields[rt.resolve], ",")
+	if rt.resolve == LookupSubscription {
+		sel = "" // Graph's "Get subscription" takes no query options
+	}
 	return &Lookup{
 		Path:    "/" + req.Version + "/" + strings.Join(segs, "/"),
-		Select:  strings.Join(lookupFields[rt.resolve], ","),
+		Select:  sel,
 		Kind:    rt.resolve,
 		Item:    item,
 		mailbox: pathUser(req),
@@ -319,6 +368,12 @@ func (rt *Routed) DecideReferenced(d Decision, people []Recipient) Decision {
 	if rt.rule == nil || rt.caller == nil || route == nil || route.resolve == LookupNone {
 		d.Reason, d.Result = "a referenced item's people were given for a call that refers to none", Deny
 		rt.p.finish(&d)
+		return d
+	}
+	if route.resolve == LookupSubscription {
+		if reason := rt.p.checkSubscriptionRead(rt.caller, rt.req, people, &d); reason != "" {
+			d.Refuse(reason)
+		}
 		return d
 	}
 	found := make([]person, 0, len(people))

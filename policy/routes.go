@@ -235,7 +235,9 @@ var routes = []route{
 	{name: "subscription", methods: write, tail: []string{"subscriptions"}, whole: true,
 		people: "resource (the users it reads)", check: subscriptionChecks},
 	{name: "subscription update", methods: patch, tail: []string{"subscriptions", "*"}, whole: true,
-		people: "resource (the users it reads)", check: subscriptionChecks},
+		people: "resource (the users it reads, read from Graph)", check: subscriptionChecks, resolve: LookupSubscription, resolveSelf: true},
+	{name: "subscription by id", methods: []string{"GET", "DELETE"}, tail: []string{"subscriptions", "*"}, whole: true,
+		people: "resource (the users it reads, read from Graph)", resolve: LookupSubscription, resolveSelf: true},
 	{name: "file content", methods: write, tail: []string{"content|$value"}, exact: true, media: mediaContent},
 }
 

@@ -30,6 +30,9 @@ rules:
   - { id: group-update, method: PATCH, path: "/groups/{group}", permission: Group.ReadWrite.All }
   - { id: chat-messages, method: POST, path: "/chats/{chat}/messages", permission: Chat.ReadWrite.All }
   - { id: subscriptions, method: GET, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+  - { id: subscription, method: [GET, PATCH, DELETE], path: "/subscriptions/{id}", permission: Calendars.ReadBasic.All }
 `
 
 // TestWithoutGroupBySource: users.withoutGroup exempts a person by where

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/graph-proxy/graph-proxy/policy"
 )
 
 // The relay of change notifications (policy callers[].notifications:
@@ -33,6 +35,11 @@ type Notifications interface {
 	// proves deliveries. The answer is unchanged when it names none, or
 	// is not JSON.
 	Restore(caller string, answer []byte) []byte
+	// Owner reads a notification URL Graph holds for a subscription:
+	// relayed reports whether it is one of the proxy's, and then caller
+	// and url are the caller it was sealed for and that caller's own
+	// URL, or empty when its token does not open.
+	Owner(notificationURL string) (caller, url string, relayed bool)
 	// ServeHTTP answers Graph's deliveries at NotificationsPath: each is
 	// checked, recorded and passed on, or refused.
 	http.Handler
@@ -105,4 +112,35 @@ func (h *Handler) restore(c *call, answer *bytes.Buffer) *bytes.Buffer {
 	}
 	h.bufs.putAnswer(answer)
 	return bytes.NewBuffer(out)
+}
+
+// anotherCallersURL stands, for the policy, in place of a notification URL
+// the relay holds for another caller (or whose token does not open): no
+// subscriptions.notificationUrls entry matches it, and the record does
+// not carry the relay's token.
+const anotherCallersURL = "(a notification URL the relay holds for another caller)"
+
+// callerURLs puts a relayed subscription's notification URLs, as the
+// proxy read them from Graph (policy.LookupSubscription), back as its
+// caller gave them, so that the policy checks them as at creation: the
+// caller's own, when the relay made the subscription for this caller;
+// anotherCallersURL otherwise. A URL that is not the relay's stays as
+// it is.
+func (h *Handler) callerURLs(caller string, l *policy.Lookup, read []policy.Recipient) {
+	if l.Kind != policy.LookupSubscription || h.o.Notifications == nil {
+		return
+	}
+	for i := range read {
+		if read[i].Where == "resource" {
+			continue
+		}
+		owner, url, relayed := h.o.Notifications.Owner(read[i].Address)
+		switch {
+		case !relayed:
+		case owner != "" && owner == caller:
+			read[i].Address = url
+		default:
+			read[i].Address = anotherCallersURL
+		}
+	}
 }

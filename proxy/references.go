@@ -81,11 +81,12 @@ func (h *Handler) resolveCall(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
+	h.callerURLs(c.rec.Caller.Name, l, people)
 	before := len(c.decision.Targets)
 	d := c.routed.DecideReferenced(c.decision, people)
 	h.scopeAdded(ctx, &d, before)
 	c.decision = d
-	return h.settled(c, "recipients read from the "+l.Item)
+	return h.settled(c, readOf(l)+" read from the "+l.Item)
 }
 
 // resolveBatch finishes each sub-request of a $batch that refers to an
@@ -107,10 +108,11 @@ func (h *Handler) resolveBatch(ctx context.Context, c *call) error {
 		if err != nil {
 			return err
 		}
+		h.callerURLs(c.rec.Caller.Name, l, people)
 		before := len(sd.Decision.Targets)
 		sd.DecideReferenced(people)
 		h.scopeAdded(ctx, &sd.Decision, before)
-		sd.Decision.Reason = appendReason(sd.Decision.Reason, "recipients read from the "+l.Item) // its own record's
+		sd.Decision.Reason = appendReason(sd.Decision.Reason, readOf(l)+" read from the "+l.Item) // its own record's
 		d.Settle(i)
 		items = append(items, l.Item+" of request "+sd.ID)
 		if !d.Forwarded() {
@@ -136,8 +138,11 @@ func (h *Handler) readPeople(ctx context.Context, c *call, l *policy.Lookup, sub
 	rec := &auditlog.Record{
 		Kind: KindReference, Replica: c.rec.Replica, RequestID: newID(), ClientRequestID: newID(),
 		Caller: c.rec.Caller, Actor: c.rec.Actor, Method: http.MethodGet, Version: c.req.Version,
-		Path: strings.TrimPrefix(l.Path, "/"+c.req.Version), Query: []string{"$select"},
-		Reason: l.Kind.String() + " recipients of " + of + " read from the " + l.Item,
+		Path:   strings.TrimPrefix(l.Path, "/"+c.req.Version),
+		Reason: l.Kind.String() + " " + readOf(l) + " of " + of + " read from the " + l.Item,
+	}
+	if l.Select != "" {
+		rec.Query = []string{"$select"}
 	}
 	start := h.now()
 	people, err := h.readReference(ctx, c, l, rec)
@@ -147,7 +152,9 @@ func (h *Handler) readPeople(ctx context.Context, c *call, l *policy.Lookup, sub
 	} else {
 		rec.Decision = "read"
 		for _, p := range people {
-			rec.Targets = append(rec.Targets, p.Address)
+			if l.Kind != policy.LookupSubscription {
+				rec.Targets = append(rec.Targets, p.Address)
+			}
 		}
 		if len(rec.Targets) > 0 {
 			rec.Target = rec.Targets[0]
@@ -156,7 +163,7 @@ func (h *Handler) readPeople(ctx context.Context, c *call, l *policy.Lookup, sub
 	h.append(c, rec)
 	if err != nil {
 		c.rec.Decision = policy.Deny.String()
-		c.rec.Reason = appendReason(c.rec.Reason, "recipients could not be read from the "+l.Item)
+		c.rec.Reason = appendReason(c.rec.Reason, readOf(l)+" could not be read from the "+l.Item)
 		return nil, err
 	}
 	return people, nil
@@ -198,7 +205,10 @@ func (h *Handler) settled(c *call, read string) error {
 func (h *Handler) readReference(ctx context.Context, c *call, l *policy.Lookup, rec *auditlog.Record) ([]policy.Recipient, error) {
 	rctx, cancel := context.WithTimeout(ctx, referenceTimeout)
 	defer cancel()
-	u := &url.URL{Scheme: h.o.Graph.Scheme, Host: h.o.Graph.Host, Path: l.Path, RawQuery: "$select=" + l.Select}
+	u := &url.URL{Scheme: h.o.Graph.Scheme, Host: h.o.Graph.Host, Path: l.Path}
+	if l.Select != "" {
+		u.RawQuery = "$select=" + l.Select
+	}
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errReferenceUnreadable, err)
@@ -241,4 +251,12 @@ func (h *Handler) readReference(ctx context.Context, c *call, l *policy.Lookup, 
 		return nil, fmt.Errorf("%w: %w", errReferenceUnreadable, err)
 	}
 	return people, nil
+}
+
+// readOf says what the read of l takes from the item, for the records.
+func readOf(l *policy.Lookup) string {
+	if l.Kind == policy.LookupSubscription {
+		return "resource and notification URLs"
+	}
+	return "recipients"
 }

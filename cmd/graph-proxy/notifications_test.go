@@ -50,6 +50,7 @@ subscriptions:
 rules:
   - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
   - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+  - { id: subscription, method: [GET, PATCH, DELETE], path: "/subscriptions/{id}", permission: Calendars.ReadBasic.All }
 `,
 		"GRAPH_PROXY_LISTEN="+addr,
 		"GRAPH_PROXY_PUBLICBASEURL=http://"+addr,
@@ -93,6 +94,31 @@ rules:
 	forged.Body.Close()
 	if forged.StatusCode != http.StatusForbidden {
 		t.Errorf("forged delivery answered %d; want 403", forged.StatusCode)
+	}
+	// A call on the subscription by id is decided on what the proxy reads
+	// of it: the relay's URLs, sealed for this caller, stand for its own.
+	for _, call := range []struct {
+		method, body string
+		want         int
+	}{
+		{"GET", "", 200},
+		{"PATCH", `{"expirationDateTime":"2030-01-02T00:00:00Z"}`, 200},
+		{"DELETE", "", 204},
+	} {
+		req, _ := http.NewRequest(call.method, base+"/v1.0/subscriptions/"+held.ID, strings.NewReader(call.body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if call.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != call.want {
+			t.Errorf("%s of its own relayed subscription answered %d %s; want %d", call.method, resp.StatusCode, answer, call.want)
+		}
 	}
 	srv.shutdown(t)
 	if !strings.Contains(srv.stdout.String(), `"direction":"inbound","notification":{"subscriptionId":"`+held.ID+`"`) {

@@ -1,6 +1,7 @@
 package hardening
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -88,6 +89,111 @@ func TestScopeBySourceEndToEnd(t *testing.T) {
 	r := p.Do("POST", "/v1.0/users/"+member+"/calendar/events", roomAttends, "Content-Type", ct)
 	if r.Status != 201 || len(graphSaw(sim)) != 1 {
 		t.Errorf("a member's event with the room as an attendee: status %d, Graph saw %d", r.Status, len(graphSaw(sim)))
+	}
+	p.Stop()
+}
+
+// subscriptionsPolicy: a scoped caller and another vendor, unscoped, each
+// with its own hooks, and the docs' rules on subscriptions.
+var subscriptionsPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
+    permissions: [Calendars.ReadBasic.All]
+    users: { group: "` + scopedGroup + `" }
+  - name: other
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + otherVendorApp + `" }
+    permissions: [Calendars.ReadBasic.All]
+subscriptions:
+  notificationUrls: ["https://hooks.vendor.example/graph/*", "https://hooks.other.example/*"]
+rules:
+  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+  - { id: subscription, method: [GET, PATCH, DELETE], path: "/subscriptions/{id}", permission: Calendars.ReadBasic.All }
+`
+
+const otherVendorApp = "e0000000-0000-4000-8000-0000000000e7"
+
+// TestSubscriptionsOfOthersEndToEnd: through the real binary, a call on a
+// subscription by id is decided on the subscription the proxy reads from
+// Graph first (recorded, as other reference reads are): a scoped caller
+// cannot read, redirect or delete another vendor's subscription to a user
+// outside its scope, while it manages its own.
+func TestSubscriptionsOfOthersEndToEnd(t *testing.T) {
+	sim := startSim(t, graphsim.Options{})
+	_, upns := sim.Graph.Users()
+	member, outsider := upns[0], upns[3]
+	p := startProxy(t, sim, procOptions{Policy: subscriptionsPolicy})
+	for _, u := range upns[:2] {
+		sim.Graph.SetGroupMember(scopedGroup, u, true)
+	}
+	otherTok, _, err := sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.VendorTenant, AppID: otherVendorApp,
+		Audience: graphsim.ProxyAudience, Roles: []string{"Graph.Proxy"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe := func(tok, user, hook string) string {
+		t.Helper()
+		r := p.DoToken(tok, "POST", "/v1.0/subscriptions", `{"changeType":"created","notificationUrl":"`+hook+`","resource":"users/`+user+`/events","expirationDateTime":"2030-01-01T00:00:00Z","clientState":"secret-state"}`, "Content-Type", "application/json")
+		var sub struct{ ID string }
+		if r.Status != 201 || json.Unmarshal(r.Body, &sub) != nil || sub.ID == "" {
+			t.Fatalf("subscription to %s's events: %d %s", user, r.Status, r.Body)
+		}
+		return sub.ID
+	}
+	theirs := subscribe(otherTok, outsider, "https://hooks.other.example/n")
+	ours := subscribe(p.Token(), member, "https://hooks.vendor.example/graph/n")
+
+	// calls are what Graph saw of the caller's calls: not the proxy's
+	// reads of the subscription, which carry their records' ids.
+	calls := func() []graphsim.Recorded {
+		reads := map[string]bool{}
+		for _, rec := range p.Records() {
+			if rec.Kind == "reference" {
+				reads[rec.ClientRequestID] = true
+			}
+		}
+		var out []graphsim.Recorded
+		for _, r := range graphSaw(sim) {
+			if !reads[r.Header.Get("Client-Request-Id")] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name, method, id, body string
+		want                   int
+	}{
+		{name: "read another vendor's subscription", method: "GET", id: theirs, want: 403},
+		{name: "redirect it to the caller's hook", method: "PATCH", id: theirs, body: `{"notificationUrl":"https://hooks.vendor.example/graph/stolen"}`, want: 403},
+		{name: "renew it", method: "PATCH", id: theirs, body: `{"expirationDateTime":"2030-01-02T00:00:00Z"}`, want: 403},
+		{name: "delete it", method: "DELETE", id: theirs, want: 403},
+		{name: "a subscription that does not exist", method: "DELETE", id: "00000000-0000-4000-8000-000000000000", want: 403},
+		{name: "change what its own watches", method: "PATCH", id: ours, body: `{"resource":"users/` + outsider + `/events"}`, want: 403},
+		{name: "read its own", method: "GET", id: ours, want: 200},
+		{name: "renew its own", method: "PATCH", id: ours, body: `{"expirationDateTime":"2030-01-02T00:00:00Z"}`, want: 200},
+		{name: "delete its own", method: "DELETE", id: ours, want: 204},
+	}
+	for _, tt := range tests {
+		sim.Graph.ResetRequests()
+		var hdr []string
+		if tt.body != "" {
+			hdr = []string{"Content-Type", "application/json"}
+		}
+		r := p.Do(tt.method, "/v1.0/subscriptions/"+tt.id, tt.body, hdr...)
+		rec := p.Record(r.RequestID) // after the read's own record
+		saw := calls()
+		if r.Status != tt.want {
+			t.Errorf("%s: status %d, want %d (%s %q)", tt.name, r.Status, tt.want, rec.Decision, rec.Reason)
+		}
+		if tt.want >= 400 && (len(saw) > 0 || rec.Decision == "allow") {
+			t.Errorf("%s: reached Graph (%d) or allowed: %s %q", tt.name, len(saw), rec.Decision, rec.Reason)
+		}
+		if tt.want >= 400 && strings.Contains(string(r.Body), "secret-state") {
+			t.Errorf("%s: the answer carries the subscription's clientState", tt.name)
+		}
+		t.Logf("%-40s %d %s targets %v reason %q", tt.name, r.Status, rec.Decision, rec.Targets, rec.Reason)
 	}
 	p.Stop()
 }

@@ -85,6 +85,21 @@ func (rl *Relay) Restore(caller string, answer []byte) []byte {
 	return out
 }
 
+// Owner implements proxy.Notifications.
+func (rl *Relay) Owner(notificationURL string) (caller, url string, relayed bool) {
+	tok, ok := tokenOf(rl.base, notificationURL)
+	if !ok {
+		// Under the relay's base all the same (a token with a '/'): one
+		// of the proxy's, whose owner cannot be told.
+		return "", "", strings.HasPrefix(notificationURL, rl.base)
+	}
+	rt, err := rl.seal.open(tok)
+	if err != nil {
+		return "", "", true
+	}
+	return rt.Caller, rt.URL, true
+}
+
 // restore walks v, restoring subscriptions in place; it reports whether
 // it changed any.
 func (rl *Relay) restore(caller string, v any, depth int) bool {

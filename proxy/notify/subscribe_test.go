@@ -142,3 +142,37 @@ func TestSubscribeWithoutKey(t *testing.T) {
 		t.Errorf("got %v; want the relay unavailable", err)
 	}
 }
+
+// TestOwner: a subscription's notification URL, as Graph holds it, is
+// the proxy's for the caller the relay sealed it for, whose own URL it
+// gives back; a forged or foreign one of the proxy's has no owner; any
+// other URL is not the relay's.
+func TestOwner(t *testing.T) {
+	rl := testRelay(t, key1)
+	sent, err := rl.Subscribe("engage", []byte(`{"notificationUrl":"https://v.example/n","lifecycleNotificationUrl":"https://v.example/l"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub struct{ NotificationURL, LifecycleNotificationURL string }
+	if err := json.Unmarshal(sent, &sub); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, url, caller, own string
+		relayed                bool
+	}{
+		{name: "notificationUrl", url: sub.NotificationURL, caller: "engage", own: "https://v.example/n", relayed: true},
+		{name: "lifecycleNotificationUrl", url: sub.LifecycleNotificationURL, caller: "engage", own: "https://v.example/l", relayed: true},
+		{name: "forged", url: "https://proxy.example/notifications/forged", relayed: true},
+		{name: "with a path after the token", url: sub.NotificationURL + "/x", relayed: true},
+		{name: "another key's", url: "https://proxy.example/notifications/" + strings.Repeat("A", 80), relayed: true},
+		{name: "a caller's own", url: "https://v.example/n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			caller, own, relayed := rl.Owner(tt.url)
+			if caller != tt.caller || own != tt.own || relayed != tt.relayed {
+				t.Errorf("got %q %q %v; want %q %q %v", caller, own, relayed, tt.caller, tt.own, tt.relayed)
+			}
+		})
+	}
+}
