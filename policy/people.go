@@ -35,7 +35,7 @@ var personKeys = []string{
 	"attendees", "torecipients", "ccrecipients", "bccrecipients", "replyto", "from", "sender", "organizer",
 	"participants", "mentions", "message", "sourceurl", "internetmessageheaders", refKey,
 	"forwardto", "forwardasattachmentto", "redirectto",
-	"singlevalueextendedproperties", "multivalueextendedproperties",
+	"singlevalueextendedproperties", "multivalueextendedproperties", "recipients",
 	autoRepliesKey,
 }
 
@@ -137,10 +137,11 @@ const (
 	userMember
 	sourceURLMember
 	headersMember
-	peopleListMember // attendees, toRecipients, ccRecipients, bccRecipients, replyTo
-	onePersonMember  // from, sender, organizer
-	objectMember     // participants, message: objects only
-	extendedMember   // single/multiValueExtendedProperties: MAPI properties
+	peopleListMember      // attendees, toRecipients, ccRecipients, bccRecipients, replyTo
+	onePersonMember       // from, sender, organizer
+	objectMember          // participants, message: objects only
+	extendedMember        // single/multiValueExtendedProperties: MAPI properties
+	driveRecipientsMember // recipients: driveRecipient[] (invite, createLink)
 	autoRepliesMember
 )
 
@@ -154,7 +155,8 @@ var memberKinds = map[string]memberKind{
 	"singlevalueextendedproperties": extendedMember, "multivalueextendedproperties": extendedMember,
 	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
 	"participants": objectMember, "message": objectMember,
-	refKey: bindMember, autoRepliesKey: autoRepliesMember,
+	"recipients": driveRecipientsMember,
+	refKey:       bindMember, autoRepliesKey: autoRepliesMember,
 }
 
 // kindOf is memberKinds[strings.ToLower(key)], with the bind suffix first.
@@ -273,6 +275,17 @@ func (c *bodyCheck) member(path, key string, v any) {
 		c.autoReplies(where, v)
 	case extendedMember:
 		c.extended(where)
+	case driveRecipientsMember:
+		list, ok := v.([]any)
+		if !ok && v != nil {
+			c.fail(RefusalMalformed, "%s must be a list", where)
+			return
+		}
+		for _, e := range list {
+			r, _ := e.(map[string]any)
+			email, _ := fieldValue(r, "email").(string)
+			c.driveRecipient(where, r != nil, email, fieldValue(r, "alias") != nil || fieldValue(r, "objectId") != nil)
+		}
 	case bindMember:
 		c.refs(where, v)
 	case emailAddressMember:
@@ -358,6 +371,18 @@ func (c *bodyCheck) member(path, key string, v any) {
 		c.walk(v, where)
 	default:
 		c.walk(v, where)
+	}
+}
+
+// driveRecipient adds a recipient of a sharing invitation or link
+// (driveRecipient, in recipients[]): by email, the address Graph shares
+// with; one named by alias or objectId cannot be checked, and refuses.
+func (c *bodyCheck) driveRecipient(where string, isObject bool, email string, other bool) {
+	switch {
+	case !isObject || other || email == "":
+		c.fail(RefusalMalformed, "each element of %s must name a recipient by email alone (an alias or object id cannot be checked)", where)
+	default:
+		c.addAddress(where+"[].email", email)
 	}
 }
 

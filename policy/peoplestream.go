@@ -261,7 +261,7 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	case autoRepliesMember:
 		c.autoRepliesRaw(r, where, v)
 	case extendedMember, bindMember, emailAddressesMember, addressStringMember,
-		userMember, sourceURLMember, headersMember:
+		userMember, sourceURLMember, headersMember, driveRecipientsMember:
 		c.leafRaw(kind, r, where, v)
 	default:
 		c.walkRaw(r, v, where)
@@ -289,6 +289,18 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 	switch kind {
 	case extendedMember:
 		c.extended(where)
+	case driveRecipientsMember:
+		if first != '[' && first != 'n' {
+			c.fail(RefusalMalformed, "%s must be a list", where)
+			return
+		}
+		if first == 'n' {
+			return
+		}
+		for _, e := range r.elements(v, buf[:0]) {
+			email, _ := r.fieldString(e, "email")
+			c.driveRecipient(where, r.b[e] == '{', email, !r.isNull(r.field(e, "alias")) || !r.isNull(r.field(e, "objectId")))
+		}
 	case bindMember:
 		c.refsRaw(r, where, v)
 	case emailAddressesMember:

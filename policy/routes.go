@@ -177,7 +177,7 @@ var routes = []route{
 	{name: "inbox rule update", methods: patch, tail: []string{"mailfolders", "*", "messagerules", "*"}, mail: true, sends: true,
 		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
 	// Files shared, copied and moved: where they go must be the path's.
-	{name: "sharing link", methods: post, tail: []string{"createlink"}, check: needsNoAnonymousLink},
+	{name: "sharing link", methods: post, tail: []string{"createlink"}, check: needsNoAnonymousLink, people: "recipients[].email"},
 	// An invitation reads only its body: it is one however the item is
 	// addressed (items/{id}, root, root:/path:, special/{name}, a list
 	// item's driveItem, shares/{id}/driveItem, bundles/{id}).
@@ -504,22 +504,14 @@ func requireNoAnonymousLink(c *bodyCheck) (string, Refusal) {
 	return "", RefusalPolicy
 }
 
-// requireInvitees: a sharing invitation names its recipients by address
-// (recipients[].email), each then a person of the call; one named by
-// alias or object id cannot be read, and refuses.
+// requireInvitees: a sharing invitation names its recipients, a
+// non-empty list; each is read as a person wherever recipients stands
+// (driveRecipient: by email alone, people.go).
 func requireInvitees(c *bodyCheck) (string, Refusal) {
 	v, _ := c.body.get("recipients")
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
 		return "an invitation needs recipients, a non-empty list", RefusalMalformed
-	}
-	for _, e := range list {
-		r, _ := e.(map[string]any)
-		email, ok := fieldValue(r, "email").(string)
-		if !ok || len(r) != 1 {
-			return "each recipient of an invitation must be named by email alone (an alias or object id cannot be checked)", RefusalMalformed
-		}
-		c.addAddress("recipients[].email", email)
 	}
 	return "", RefusalPolicy
 }

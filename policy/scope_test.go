@@ -91,7 +91,7 @@ func TestScopedCallActsOnAUser(t *testing.T) {
 // TestScopedCallActsOnAUser's tables.
 type scopeCase struct {
 	name, caller, method, url, body string
-	want                            string // allow or 403
+	want                            string // allow, 403 or 400
 	targets, unscoped               string
 }
 
@@ -145,4 +145,25 @@ func TestCustomAnnotationsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDriveRecipientsRead: recipients[] (driveRecipient) names the people
+// a sharing link or invitation is granted to, on every call and in a
+// $batch alike: each by email a person of the call, the group scope and
+// users.withoutGroup applying.
+func TestDriveRecipientsRead(t *testing.T) {
+	link := func(who string) string {
+		return `{"type":"edit","scope":"users","recipients":[{"email":"` + who + `"}],"sendNotification":true}`
+	}
+	item := "/v1.0/users/" + alice + "/drive/items/I1/createLink"
+	runScopeCases(t, []scopeCase{
+		{name: "a link granted to a colleague", method: "POST", url: item, body: link(bob), want: "allow", targets: alice + "," + bob},
+		{name: "a link granted to a guest", method: "POST", url: item, body: link(vendor), want: "allow", targets: alice + "," + vendor, unscoped: vendor},
+		{name: "in a $batch", method: "POST", url: "/v1.0/$batch",
+			body: `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/drive/items/I1/createLink","headers":{"Content-Type":"application/json"},"body":` + link(bob) + `}]}`,
+			want: "allow", targets: alice + "," + bob},
+		{name: "in a $batch, by object id", method: "POST", url: "/v1.0/$batch",
+			body: `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/drive/items/I1/createLink","headers":{"Content-Type":"application/json"},"body":{"type":"edit","scope":"users","recipients":[{"objectId":"` + guid0 + `"}]}}]}`,
+			want: "400"},
+	})
 }

@@ -37,9 +37,10 @@ rules:
 // TestScopeBySourceEndToEnd: through the real binary, a scoped caller
 // reaches only users in scope by where the call names them. The path's
 // user is checked even when the body names the same mailbox, which
-// users.withoutGroup exempts only as a person named (A); a call on an
-// object that is no user is refused whatever the body names, and custom
-// annotations are refused (B).
+// users.withoutGroup exempts only as a person named; a call on an object
+// that is no user is refused whatever the body names, and custom
+// annotations are refused; the people a sharing link is granted to
+// (recipients[]) are read as an invitation's are.
 func TestScopeBySourceEndToEnd(t *testing.T) {
 	sim := startSim(t, graphsim.Options{})
 	_, upns := sim.Graph.Users()
@@ -80,6 +81,12 @@ func TestScopeBySourceEndToEnd(t *testing.T) {
 		{name: "a member's event with a custom annotation", class: "custom annotation", method: "POST",
 			path: "/v1.0/users/" + member + "/calendar/events", ct: ct, body: `{` + ev + `,"@vendor.note":"x"}`, refuse: true},
 		{name: "every subscription listed", class: "scoped call on no user", method: "GET", path: "/v1.0/subscriptions", refuse: true},
+		{name: "a sharing link granted to an outsider", class: "createLink recipients not read", method: "POST",
+			path: "/v1.0/users/" + member + "/drive/items/I1/createLink", ct: ct, body: `{"type":"edit","scope":"users","recipients":[{"email":"eve@evil.example"}],"sendNotification":true}`, refuse: true},
+		{name: "a sharing link granted to a non-member", class: "createLink recipients not read", method: "POST",
+			path: "/v1.0/users/" + member + "/drive/items/I1/createLink", ct: ct, body: `{"type":"edit","scope":"users","recipients":[{"email":"` + upns[3] + `"}]}`, refuse: true},
+		{name: "a sharing link granted by object id", class: "createLink recipients not read", method: "POST",
+			path: "/v1.0/users/" + member + "/drive/items/I1/createLink", ct: ct, body: `{"type":"edit","scope":"users","recipients":[{"objectId":"10000000-0000-4000-8000-0000000000c0"}]}`, refuse: true},
 	}
 	sendProbes(t, p, sim, probes)
 
