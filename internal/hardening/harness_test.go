@@ -105,6 +105,8 @@ func startProxy(t *testing.T, sim *graphsim.Sim, o procOptions) *proc {
 	t.Helper()
 	dir, auditDir := t.TempDir(), t.TempDir()
 	p := &proc{t: t, sim: sim, Audit: filepath.Join(auditDir, "audit.jsonl"), Policy: filepath.Join(dir, "policy.yaml"), exited: make(chan error, 1)}
+	procsOf.add(sim, p)
+	t.Cleanup(func() { procsOf.remove(sim, p) })
 	if o.Policy == "" {
 		o.Policy = proxytest.DefaultPolicy
 	}
@@ -339,11 +341,67 @@ func (p *proc) Stderr() string { return p.stderr.String() }
 func graphSaw(sim *graphsim.Sim) []graphsim.Recorded {
 	var out []graphsim.Recorded
 	for _, r := range sim.Graph.Requests() {
-		if !strings.HasSuffix(r.Path, "/checkMemberGroups") && !referenceRead(r) {
+		if !strings.HasSuffix(r.Path, "/checkMemberGroups") && !referenceRead(r) && !subscriptionRead(sim, r) {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// procsOf are the proxies started on each simulator, whose records
+// subscriptionRead reads.
+var procsOf = procRegistry{m: map[*graphsim.Sim][]*proc{}}
+
+type procRegistry struct {
+	mu sync.Mutex
+	m  map[*graphsim.Sim][]*proc
+}
+
+func (r *procRegistry) add(sim *graphsim.Sim, p *proc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[sim] = append(r.m[sim], p)
+}
+
+func (r *procRegistry) remove(sim *graphsim.Sim, p *proc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[sim] = slices.DeleteFunc(r.m[sim], func(q *proc) bool { return q == p })
+}
+
+func (r *procRegistry) of(sim *graphsim.Sim) []*proc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.m[sim])
+}
+
+// subscriptionRead reports whether r is the proxy's read of a subscription
+// a call refers to by id (proxy/references.go): a GET whose request line is
+// a caller's read of it too, told apart by its client-request-id, which the
+// proxy's reference record carries. It waits for the records that say.
+func subscriptionRead(sim *graphsim.Sim, r graphsim.Recorded) bool {
+	segs := strings.Split(strings.Trim(r.Path, "/"), "/")
+	if r.Method != "GET" || r.RawQuery != "" || len(segs) != 3 || segs[1] != "subscriptions" {
+		return false
+	}
+	id := r.Header.Get("Client-Request-Id")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, p := range procsOf.of(sim) {
+			data, _ := os.ReadFile(p.Audit)
+			for _, line := range strings.Split(string(data), "\n") {
+				var rec auditlog.Record
+				if !strings.Contains(line, id) || json.Unmarshal([]byte(line), &rec) != nil || rec.ClientRequestID != id {
+					continue
+				}
+				return rec.Kind == "reference"
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // referenceReads are the $select of the proxy's own reads of the item a
