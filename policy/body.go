@@ -261,7 +261,7 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 		bc.body = body{obj: obj, sourceURL: bc.body.sourceURL || hasKey(doc, sourceURLKey), annotation: customAnnotationIn(doc), people: true}
 	}
 	if bc.body.annotation != "" {
-		return fmt.Sprintf("the body carries the annotation %q, whose meaning the proxy cannot establish (only @odata.… and @microsoft.graph.… annotations are accepted)", bc.body.annotation), RefusalPolicy
+		return fmt.Sprintf("the body carries the annotation %s, whose meaning the proxy cannot establish (only @odata.… and @microsoft.graph.… annotations are accepted)", shownName(bc.body.annotation)), RefusalPolicy
 	}
 	if !p.externalLinks && bc.body.sourceURL {
 		return "the body asks Graph to fetch a URL (" + sourceURLKey + "); set externalLinks: true to allow it", RefusalPolicy
