@@ -615,7 +615,7 @@ rules:
 		if name == "unscoped" && len(groups) != 0 {
 			t.Errorf("%s: a commented-out group was read: %v", name, groups)
 		}
-		if wantRefused := name == "reply" || name == "event deleted"; refused != wantRefused || wantRefused && len(want) == len(got) {
+		if wantRefused := name == "reply" || name == "event deleted" || name == "../policy/testdata/reach.yaml"; refused != wantRefused || wantRefused && len(want) == len(got) {
 			t.Errorf("%s: the script refuses %v; want %v (graph-proxy policy permissions says %v)", name, refused, wantRefused, want)
 		}
 	}
@@ -664,7 +664,11 @@ rules:
 					t.Errorf("%s %s: %v", method, path, err)
 					continue
 				}
-				if perms := p.Permissions(); len(perms) != 2 {
+				// Mail.Send and the read; a rule whose variables also
+				// spell another item's action (messages/{id}/event/{action}
+				// is a reply's path too, {id} standing for "messages")
+				// needs that item's read as well.
+				if perms := p.Permissions(); len(perms) < 2 {
 					t.Errorf("%s %s: graph-proxy policy permissions says %v: no read of the %s", method, path, perms, rt.Item)
 				}
 				if _, _, refused := scriptRead(text); !refused {

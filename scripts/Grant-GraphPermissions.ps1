@@ -133,7 +133,7 @@ $permissionAliases = @{
 
 # Calls the proxy decides by first reading the item they refer to, with
 # its own token (graph-proxy's route model, policy/routes.go: a reply's or
-# a sent draft's message, POST; a cancelled or answered event's people,
+# a sent draft's message, POST; a cancelled, permanently deleted or answered event's people,
 # POST, an updated or deleted event's, PATCH or DELETE). Without the route
 # model a rule is taken as such a call's whenever it could be one: a
 # variable stands for any segment, a rule whose methods cannot be told
@@ -145,7 +145,7 @@ $policyItem = '^(\s*)-(\s|$)'
 $policyPath = '(?:^|[\s{,])path:\s*(?:"([^"]*)"|''([^'']*)''|([^\s,]+))'
 $policyMethod = '(?i)\b(GET|POST|PUT|PATCH|DELETE)\b'
 $policyReadsMessage = '(?i)/(?:messages|\{[^/]*\})/[^/]+/(?:(?:microsoft\.)?graph\.)?(?:reply|replyall|send|\{[^/]*\})[^/]*$'
-$policyReadsEvent = '(?i)/(?:events|instances|calendarview|exceptionoccurrences|\{[^/]*\})/[^/]+/(?:(?:microsoft\.)?graph\.)?(?:cancel|accept|decline|tentativelyaccept|\{[^/]*\})[^/]*$'
+$policyReadsEvent = '(?i)/(?:events|instances|calendarview|exceptionoccurrences|\{[^/]*\})/[^/]+/(?:(?:microsoft\.)?graph\.)?(?:cancel|permanentdelete|accept|decline|tentativelyaccept|\{[^/]*\})[^/]*$'
 $policyChangesEvent = '(?i)/(?:events|instances|calendarview|exceptionoccurrences|\{[^/]*\})/[^/]+$'
 # The permissions that let the proxy read each kind of item
 # (policy.ReferenceReads' Covering): with one of them in the policy, the
