@@ -441,8 +441,8 @@ func (h *Handler) prepareMint(c *call) {
 		return
 	}
 	base := strings.TrimSuffix(h.o.PublicBase.String(), "/") + FileLinkPrefix
-	c.mint = func(key, raw []byte) ([]byte, bool) {
-		if (kind == filelink.Upload) != (string(key) == "uploadUrl") {
+	c.mint = func(key string, raw []byte) ([]byte, bool) {
+		if (kind == filelink.Upload) != (key == "uploadUrl") {
 			return nil, false
 		}
 		var s string

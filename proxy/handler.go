@@ -167,7 +167,7 @@ type call struct {
 	// file content (content.go): what moved, and how the answer's
 	// pre-authenticated URLs become file links
 	file      *fileCall
-	mint      func(key, raw []byte) ([]byte, bool)
+	mint      func(key string, raw []byte) ([]byte, bool)
 	fileLinks int
 	// rw is the call's response writer, allocated with the call.
 	rw responseWriter

@@ -54,6 +54,7 @@ const (
 	roleBatchList           // its "responses" list
 	roleSub                 // one sub-response
 	roleHeaders             // a sub-response's "headers", and all within it
+	roleBody                // a sub-response's "body" object: an answer's own
 )
 
 // headersKey is the sub-response member whose strings are header values.
@@ -69,6 +70,8 @@ func batchKeyRole(key []byte) batchRole {
 		return roleBatchList
 	case asciiEqualFold(key, headersKey):
 		return roleHeaders
+	case asciiEqualFold(key, "body"):
+		return roleBody
 	}
 	return roleNone
 }
@@ -90,8 +93,17 @@ func (j *jsonLinks) childRole(obj bool) batchRole {
 		return roleSub
 	case parent == roleSub && j.batchKey == roleHeaders:
 		return roleHeaders
+	case parent == roleSub && obj && j.batchKey == roleBody:
+		return roleBody
 	}
 	return roleNone
+}
+
+// topObject reports whether the object the scanner is in is an answer's
+// own: the answer's, or a $batch sub-response's body.
+func (j *jsonLinks) topObject() bool {
+	r := j.roles[j.depth-1]
+	return r == roleRoot || r == roleBody
 }
 
 // valueKind is what the string value starting now is: a header value

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
 // origin is "scheme://host[:port]", lower case.
@@ -42,24 +44,6 @@ func (l *LinkRewriter) URL(s string) (string, bool) {
 	return l.to + s[n:], true
 }
 
-// linkKeys are the JSON properties whose string values are rewritten,
-// wherever they appear (including inside $batch responses).
-var linkKeys = [][]byte{[]byte("@odata.nextLink"), []byte("@odata.deltaLink")}
-
-// externalKeys hold pre-authenticated URLs on hosts other than Graph: a
-// caller holding one reaches data outside the audited path. Unless the
-// policy allows external links, their values are withheld (emptied).
-var externalKeys = [][]byte{[]byte("uploadUrl"), []byte("@microsoft.graph.downloadUrl"), []byte("@content.downloadUrl")}
-
-// elsewhereKeys hold URLs that are pre-authenticated when they are on
-// another host: a driveItem's thumbnails ({small,medium,large}.url) are
-// fetched without Authorization from the file host, as an export's
-// downloadUrl (eDiscovery, reports) is from storage. Unless the policy
-// allows external links, such a value is withheld when it is an absolute
-// URL of another host, as a header's is (headerValue); a Graph URL is
-// moved to the proxy, and a relative one kept.
-var elsewhereKeys = [][]byte{[]byte("url"), []byte("downloadUrl")}
-
 type valueKind uint8
 
 const (
@@ -67,12 +51,17 @@ const (
 	linkValue
 	externalValue
 	// headerValue is a string in a $batch sub-response's headers
-	// (headerlinks.go), or under one of elsewhereKeys: withheld when an
-	// absolute URL of another host.
+	// (headerlinks.go), or under a name read as a URL (linknames.go):
+	// withheld when it is or holds an absolute URL of another host.
 	headerValue
 )
 
 const (
+	// maxKeyBytes bounds the member name held, as written: Graph's are
+	// far shorter.
+	maxKeyBytes = 256
+	// keyTail is the end of a longer name kept: enough for its ending.
+	keyTail = 8
 	// maxLinkBytes bounds the bytes held while a link value is examined.
 	// A longer paging link passes through unchanged (harmless: Graph's
 	// skip tokens are well under it); a longer external link is withheld
@@ -98,14 +87,16 @@ var (
 // streams. Memory is bounded by one read chunk plus maxLinkBytes.
 func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser { return l.body(rc, false) }
 
-// mayRewrite reports whether body has a key whose value body() would
-// rewrite or withhold. Keys are matched on their raw bytes, so a body in
-// which none appears in quotes comes out of body() unchanged.
+// mayRewrite reports whether body has a member body() would rewrite or
+// withhold. Names are matched on their raw bytes, so a body in which no
+// string ends as such a name comes out of body() unchanged.
 //
 // Every small JSON answer is checked, so it is one pass over the body's
-// quotes: after each, the next byte picks the few keys that may follow
-// (quotedKeys). A key spelled with escapes is not matched on its bytes;
-// any escape of the \u form sends the body to the rewriter.
+// quotes: at each, the bytes before it are looked at for the endings of
+// the names that matter (quotedName). A name spelled with escapes is not
+// matched on its bytes; any escape of the \u form sends the body to the
+// rewriter. No other escape stands for a letter, so a name's last
+// letters are the same raw and decoded.
 func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true // a key may be spelled with escapes
@@ -115,47 +106,39 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 		if j < 0 {
 			return false
 		}
+		if quotedName(body[:i+j], body[i+j+1:], withhold) {
+			return true
+		}
 		i += j + 1
-		if i < len(body) && quotedKeys.at(body[i:], withhold) {
-			return true
-		}
 	}
 }
 
-// keyTable holds the keys mayRewrite looks for, each with its closing
-// quote, by first byte.
-type keyTable [256][]tableKey
-
-type tableKey struct {
-	rest     []byte // the key after its first byte, and '"'
-	withheld bool   // looked for only while external links are withheld
-}
-
-var quotedKeys = newKeyTable()
-
-func newKeyTable() *keyTable {
-	t := new(keyTable)
-	add := func(keys [][]byte, withheld bool) {
-		for _, k := range keys {
-			t[k[0]] = append(t[k[0]], tableKey{rest: append(k[1:len(k):len(k)], '"'), withheld: withheld})
-		}
+// quotedName reports whether before, the bytes before a quote, end in a
+// name whose value body() may change: Graph's paging links and a $batch
+// answer's headers; while links are withheld, any name memberKind reads
+// as a link or a credential, and value followed by a string. after is
+// what follows the quote. Names are matched without ASCII case, on their
+// endings: every name that matters ends in one.
+func quotedName(before, after []byte, withhold bool) bool {
+	if asciiHasSuffixFold(before, "link") || asciiHasSuffixFold(before, headersKey) {
+		return true
 	}
-	add(linkKeys, false)
-	add(externalKeys, true)
-	add(elsewhereKeys, true)
-	return t
-}
-
-// at reports whether b, which follows a '"', starts with one of the keys
-// and its closing quote, or with headersKey in any case.
-func (t *keyTable) at(b []byte, withhold bool) bool {
-	for _, k := range t[b[0]] {
-		if (withhold || !k.withheld) && bytes.HasPrefix(b[1:], k.rest) {
-			return true
-		}
+	if !withhold {
+		return false
 	}
-	return lower(b[0]) == headersKey[0] && len(b) > len(headersKey) &&
-		b[len(headersKey)] == '"' && asciiEqualFold(b[:len(headersKey)], headersKey)
+	switch {
+	case asciiHasSuffixFold(before, "url"), asciiHasSuffixFold(before, "uri"),
+		asciiHasSuffixFold(before, "postparameters"), asciiHasSuffixFold(before, "webhtml"):
+		return true
+	case asciiHasSuffixFold(before, "value"):
+		after = bytes.TrimLeft(after, " \t\r\n")
+		if len(after) == 0 || after[0] != ':' {
+			return false
+		}
+		after = bytes.TrimLeft(after[1:], " \t\r\n")
+		return len(after) > 0 && after[0] == '"'
+	}
+	return false
 }
 
 // body is Body that also withholds external links when asked.
@@ -180,6 +163,8 @@ type jsonLinks struct {
 	stack     [maxDepth]bool // true: object
 	roles     [maxDepth]batchRole
 	batchKey  batchRole // the role the value after the last key takes
+	scopes    [maxDepth]response.LinkScope
+	keyScope  response.LinkScope // the scope a container after the last key takes
 	depth     int
 	overflow  int  // nesting beyond maxDepth
 	expectKey bool // in an object, before a key
@@ -187,9 +172,10 @@ type jsonLinks struct {
 	escape    bool
 	isKey     bool      // the current string is a key
 	hold      bool      // the current string is a link value, held in val
-	keyBuf    []byte    // the current key, while it is short enough to be a link key
-	keyOK     bool      // keyBuf still tracks the key
+	keyBuf    []byte    // the current key, or the end of one longer than maxKeyBytes
+	keyOK     bool      // keyBuf holds the whole key
 	keyEsc    bool      // the key has escapes (decoded before comparing)
+	keyU      bool      // the key has an escape of the \u form
 	linkNext  valueKind // what the value after the last key is
 	holdKind  valueKind // what the held value is
 	val       []byte
@@ -198,8 +184,8 @@ type jsonLinks struct {
 	withheld  int  // external links emptied
 	// mint, when set, replaces an external link by a file link
 	// (content.go); extKey is the key of the value held.
-	mint   func(key, raw []byte) ([]byte, bool)
-	extKey []byte
+	mint   func(key string, raw []byte) ([]byte, bool)
+	extKey string
 	bad    error // why the answer cannot be relayed (errAnswerUncheckable)
 	// at is where the scanner stands in JSON's grammar, and inLit whether
 	// it is inside a literal (number, true, false, null): while links are
@@ -357,6 +343,7 @@ func (j *jsonLinks) scan(b []byte) {
 			switch {
 			case j.escape:
 				j.escape = false
+				j.keyU = j.keyU || c == 'u'
 				j.keyByte(c)
 			case c == '\\':
 				j.escape = true
@@ -388,7 +375,7 @@ func (j *jsonLinks) scan(b []byte) {
 			j.inString = true
 			j.isKey = j.inObject() && j.expectKey
 			if j.isKey {
-				j.keyBuf, j.keyOK, j.keyEsc = j.keyBuf[:0], true, false
+				j.keyBuf, j.keyOK, j.keyEsc, j.keyU = j.keyBuf[:0], true, false, false
 			} else if kind := j.valueKind(); kind != plainValue {
 				// Hold the value back: drop the quote just written.
 				j.out = j.out[:len(j.out)-1]
@@ -396,25 +383,25 @@ func (j *jsonLinks) scan(b []byte) {
 				j.holdKind = kind
 				j.val = j.val[:0]
 			}
-			j.linkNext, j.batchKey = plainValue, roleNone
+			j.linkNext, j.batchKey, j.keyScope = plainValue, roleNone, scopePlain
 		case ':':
 			j.expectKey = false
 		case ',':
 			j.expectKey = j.inObject()
-			j.linkNext, j.batchKey = plainValue, roleNone
+			j.linkNext, j.batchKey, j.keyScope = plainValue, roleNone, scopePlain
 		case '{', '[':
 			if !j.push(c == '{') {
 				return // refused: nothing after this byte is examined
 			}
 			j.expectKey = c == '{'
-			j.linkNext, j.batchKey = plainValue, roleNone
+			j.linkNext, j.batchKey, j.keyScope = plainValue, roleNone, scopePlain
 		case '}', ']':
 			j.pop()
 			j.expectKey = false
-			j.linkNext, j.batchKey = plainValue, roleNone
+			j.linkNext, j.batchKey, j.keyScope = plainValue, roleNone, scopePlain
 		case ' ', '\t', '\r', '\n':
 		default:
-			j.linkNext, j.batchKey = plainValue, roleNone
+			j.linkNext, j.batchKey, j.keyScope = plainValue, roleNone, scopePlain
 		}
 	}
 }
@@ -432,15 +419,16 @@ func plainRun(b []byte) int {
 	return n
 }
 
-// keyByte adds c to the key being tracked; keys longer than any link key
-// (even spelled with escapes) stop being tracked.
+// keyByte adds c to the key being tracked. Of a key longer than
+// maxKeyBytes only the last bytes are kept: no name the rules spell is
+// that long, but one may end in Url.
 func (j *jsonLinks) keyByte(c byte) {
-	if !j.isKey || !j.keyOK {
+	if !j.isKey {
 		return
 	}
-	if len(j.keyBuf) >= 6*40 {
+	if len(j.keyBuf) >= maxKeyBytes {
 		j.keyOK = false
-		return
+		j.keyBuf = append(j.keyBuf[:0], j.keyBuf[len(j.keyBuf)-keyTail:]...)
 	}
 	j.keyBuf = append(j.keyBuf, c)
 }
@@ -459,25 +447,17 @@ func (j *jsonLinks) endString() {
 					key = []byte(k)
 				}
 			}
-			for _, k := range linkKeys {
-				if bytes.Equal(key, k) {
-					j.linkNext = linkValue
-				}
-			}
 			j.batchKey = batchKeyRole(key)
-			if j.withhold {
-				for _, k := range externalKeys {
-					if bytes.Equal(key, k) {
-						j.linkNext = externalValue
-						j.extKey = k
-					}
-				}
-				for _, k := range elsewhereKeys {
-					if bytes.Equal(key, k) {
-						j.linkNext = headerValue
-					}
-				}
+			j.keyScope = scopeOf(key)
+			j.linkNext = memberKind(key, j.scopes[j.depth-1], j.topObject(), j.withhold)
+			if j.linkNext == externalValue {
+				j.extKey = externalKey(key)
 			}
+		} else if j.withhold && (j.keyU || linkName(j.keyBuf)) {
+			// A name too long to be Graph's, read by its raw end: no
+			// escape but \u stands for a letter, so without one it ends
+			// as it would decoded; with one, it may end in anything.
+			j.linkNext = headerValue
 		}
 		return
 	}
@@ -564,6 +544,10 @@ func (j *jsonLinks) push(obj bool) bool {
 		return true
 	}
 	j.roles[j.depth] = j.childRole(obj)
+	j.scopes[j.depth] = j.keyScope
+	if j.depth > 0 && !j.stack[j.depth-1] {
+		j.scopes[j.depth] = j.scopes[j.depth-1] // a list's element
+	}
 	j.stack[j.depth] = obj
 	j.depth++
 	return true

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"slices"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
 const (
@@ -206,6 +208,14 @@ func FuzzLinkRewriter(f *testing.F) {
 		`{"a":1 2,"uploadUrl":"https://e.example/x"}`,
 		`[{"uploadUrl":"https://e.example/x"}}`,
 		`{"a":[1,2],"b":{"c":null,"d":[true,false,-1.5e3,""]}} `,
+		`{"getUrl":"https://e.example/?access_token=x","postUrl":"https://e.example/","postParameters":"access_token=y","GETURL":"/rel"}`,
+		`{"value":[{"link":{"webUrl":"https://1drv.ms/x","webHtml":"<iframe src=\"https://e.example/?authkey=x\">"},"webUrl":"https://contoso.sharepoint.com/a"}]}`,
+		`{"Link":[{"WEBURL":"/r"}],"sharingLink":{"webUrl":"https://graph.microsoft.com/v1.0/x"}}`,
+		`{"value" : "https://e.example/?sig=x"}`,
+		`{"responses":[{"id":"1","body":{"value":"https://e.example/?sig=x","a":{"value":"https://e.example/"}}}]}`,
+		`{"@odata.mediaReadLink":"https://e.example/d","downloadUri":"https://e.example/","azureStorageUri":"//e.example/","webLink":"https://outlook.office.com/x","joinWebUrl":"https://teams.microsoft.com/l/x"}`,
+		`{"` + strings.Repeat("k", maxKeyBytes+3) + `Url":"https://e.example/","` + strings.Repeat("k", maxKeyBytes+3) + `\u0055rl":"https://e.example/"}`,
+		`{"@ODATA.NEXTLINK":"https://graph.microsoft.com/v1.0/x","HEADERS":{"value":"x"}}`,
 		`{"a":` + strings.Repeat("[", maxDepth) + `{"uploadUrl":"https://e.example/"}` + strings.Repeat("]", maxDepth) + `}`,
 	} {
 		f.Add(s, uint8(3))
@@ -280,24 +290,51 @@ func FuzzLinkRewriter(f *testing.F) {
 	})
 }
 
-// checkNoExternalLinks fails on an external key holding anything but
-// nothing or a link moved to the proxy.
+// checkNoExternalLinks fails on a member memberKind names external
+// holding anything but nothing or a link moved to the proxy, and on one it
+// reads as a URL holding another host's. A $batch answer's headers are
+// checkBatchHeaders'.
 func checkNoExternalLinks(t *testing.T, v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			for _, ek := range externalKeys {
-				if s, ok := e.(string); ok && k == string(ek) && s != "" && !strings.HasPrefix(s, testPublic) {
-					t.Fatalf("external link %s: %q survived", k, s)
+	var walk func(v any, scope response.LinkScope, top bool, role batchRole)
+	walk = func(v any, scope response.LinkScope, top bool, role batchRole) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if s, ok := e.(string); ok {
+					switch memberKind([]byte(k), scope, top, true) {
+					case externalValue:
+						if s != "" && !strings.HasPrefix(s, testPublic) {
+							t.Fatalf("external link %s: %q survived", k, s)
+						}
+					case headerValue:
+						// Read as if the proxy were Graph: no other host's URL.
+						if _, u := NewLinkRewriter(testPublic, testPublic).headerURLs(nil, []byte(s), plainChar, true); u.elsewhere {
+							t.Fatalf("link %s: %q to another host survived", k, s)
+						}
+					}
 				}
+				child, childTop := roleNone, false
+				switch {
+				case role == roleRoot && strings.EqualFold(k, "responses"):
+					child = roleBatchList
+				case role == roleSub && strings.EqualFold(k, "headers"):
+					continue
+				case role == roleSub && strings.EqualFold(k, "body"):
+					childTop = true
+				}
+				walk(e, scopeOf([]byte(k)), childTop, child)
 			}
-			checkNoExternalLinks(t, e)
-		}
-	case []any:
-		for _, e := range x {
-			checkNoExternalLinks(t, e)
+		case []any:
+			for _, e := range x {
+				child := roleNone
+				if role == roleBatchList {
+					child = roleSub
+				}
+				walk(e, scope, false, child)
+			}
 		}
 	}
+	walk(v, scopePlain, true, roleRoot)
 }
 
 // checkBatchHeaders calls check with every string in a $batch answer's
@@ -381,20 +418,11 @@ func BenchmarkLinkRewriter(b *testing.B) {
 	}
 }
 
-// mayRewriteReference is mayRewrite written plainly, to hold it to: every
-// key searched for in quotes over the whole body, headersKey in any case.
+// mayRewriteReference is mayRewrite written plainly, to hold it to: the
+// body folded to lower case, searched for each name ending before a quote.
 func mayRewriteReference(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true
-	}
-	keys := linkKeys
-	if withhold {
-		keys = slices.Concat(keys, externalKeys, elsewhereKeys)
-	}
-	for _, k := range keys {
-		if bytes.Contains(body, []byte(`"`+string(k)+`"`)) {
-			return true
-		}
 	}
 	folded := bytes.Map(func(r rune) rune {
 		if 'A' <= r && r <= 'Z' {
@@ -402,8 +430,19 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 		}
 		return r
 	}, body)
-	return bytes.Contains(folded, []byte(`"`+headersKey+`"`))
+	ends := []string{"link", headersKey}
+	if withhold {
+		ends = append(ends, "url", "uri", "postparameters", "webhtml")
+	}
+	for _, e := range ends {
+		if bytes.Contains(folded, []byte(e+`"`)) {
+			return true
+		}
+	}
+	return withhold && valueString.Match(folded)
 }
+
+var valueString = regexp.MustCompile(`value"[ \t\r\n]*:[ \t\r\n]*"`)
 
 // BenchmarkMayRewrite is the check every small JSON answer gets: a
 // getSchedule answer without links, mailbox addresses and all.

@@ -165,7 +165,7 @@ func (c *call) noteSubResponse(id string, s *policy.Response, rec *auditlog.Reco
 
 // FilterLinks is the rewriter as response.Filter uses it: paging and delta
 // links moved to the public base, and, when withhold is set, links to
-// other hosts in uploadUrl and download URLs emptied.
+// other hosts withheld as memberKind says.
 func (l *LinkRewriter) FilterLinks(withhold bool) response.Links {
 	return filterLinks{l: l, withhold: withhold}
 }
@@ -175,23 +175,19 @@ type filterLinks struct {
 	withhold bool
 }
 
-func (fl filterLinks) Kind(key []byte) response.LinkKind {
-	for _, k := range linkKeys {
-		if bytes.Equal(key, k) {
-			return response.GraphLink
-		}
-	}
-	if fl.withhold {
-		for _, k := range externalKeys {
-			if bytes.Equal(key, k) {
-				return response.ExternalLink
-			}
-		}
-		for _, k := range elsewhereKeys {
-			if bytes.Equal(key, k) {
-				return response.HeaderLink // withheld when elsewhere
-			}
-		}
+// Scope is scopeOf: a sharing link's object is known by its member.
+func (fl filterLinks) Scope(key []byte) response.LinkScope { return scopeOf(key) }
+
+// Kind is memberKind, as the filter names kinds: the same names hold
+// links with or without a response section.
+func (fl filterLinks) Kind(key []byte, scope response.LinkScope, top bool) response.LinkKind {
+	switch memberKind(key, scope, top, fl.withhold) {
+	case linkValue:
+		return response.GraphLink
+	case externalValue:
+		return response.ExternalLink
+	case headerValue:
+		return response.HeaderLink // withheld when elsewhere
 	}
 	return response.NotLink
 }

@@ -47,11 +47,22 @@ const (
 	SectionHeaderLink
 )
 
+// LinkScope is what an object is to Links.Kind, as Links.Scope said of
+// the member holding it: the same name may hold a link in one object
+// and not in another (a sharing link's webUrl).
+type LinkScope uint8
+
 // Links rewrites the answer's links as the filter passes them: the same
 // rewriting the proxy applies to answers without a response section.
 type Links interface {
-	// Kind says whether the member named key (decoded) holds a link.
-	Kind(key []byte) LinkKind
+	// Scope says what a container held by the member named key
+	// (decoded) is to Kind; a list's elements take the list's scope, the
+	// answer's object and a $batch sub-response's body scope 0.
+	Scope(key []byte) LinkScope
+	// Kind says whether the member named key (decoded) holds a link, in
+	// an object of scope; top says the object is the answer's own or a
+	// $batch sub-response's body.
+	Kind(key []byte, scope LinkScope, top bool) LinkKind
 	// Rewrite appends raw (a JSON string's contents, escapes and all)
 	// moved to the proxy's public base, and reports whether raw pointed
 	// at Graph.

@@ -325,3 +325,74 @@ func TestFilterUnicodeFoldedNames(t *testing.T) {
 		t.Errorf("%v\ngot  %s\nwant %s", err, got, want)
 	}
 }
+
+// TestFilterPreauthenticatedLinks: in an answer a section filters, the
+// members that pass are checked for links as without one: pre-authenticated
+// URLs under any name ending in Url, Uri or Link (any case), a sharing
+// link's webUrl and webHtml, a preview's postParameters and an action's
+// primitive value are withheld; the sign-in links vendors hand their users
+// pass.
+func TestFilterPreauthenticatedLinks(t *testing.T) {
+	tests := []struct {
+		name    string
+		section *policy.Response
+		batch   bool // the answer is a $batch answer, the section sub-request 1's
+		in      string
+		want    string
+		counts  response.Counts
+	}{
+		{
+			name:    "a driveItem preview",
+			section: section(t, []string{"getUrl", "postUrl", "postParameters"}, nil, nil, nil),
+			in:      `{"getUrl":"https://contoso.sharepoint.com/embed.aspx?access_token=SECRET","postUrl":"https://contoso.sharepoint.com/WopiFrame.aspx","postParameters":"access_token=SECRET"}`,
+			want:    `{"getUrl":"","postUrl":"","postParameters":""}`,
+			counts:  response.Counts{Withheld: 3},
+		},
+		{
+			name:    "an item's permissions: a sharing link",
+			section: section(t, []string{"id", "roles", "link"}, nil, nil, nil),
+			in:      `{"value":[{"id":"1","roles":["read"],"link":{"scope":"anonymous","webUrl":"https://1drv.ms/b/s!SECRET","webHtml":"<iframe src=\"https://onedrive.live.com/embed?authkey=!SECRET\"></iframe>"}}]}`,
+			want:    `{"value":[{"id":"1","roles":["read"],"link":{"scope":"anonymous","webUrl":"","webHtml":""}}]}`,
+			counts:  response.Counts{Withheld: 2},
+		},
+		{
+			name:    "an action's primitive answer, in a $batch",
+			section: section(t, []string{"value"}, nil, nil, nil),
+			batch:   true,
+			in:      `{"responses":[{"id":"1","status":200,"body":{"value":"https://acct.blob.core.windows.net/x?sig=SECRET"}}]}`,
+			want:    `{"responses":[{"id":"1","status":200,"body":{"value":""}}]}`,
+			counts:  response.Counts{Withheld: 1},
+		},
+		{
+			name:    "names in any case, media links, storage URIs",
+			section: section(t, []string{"id", "UploadURL", "downloadUri", "azureStorageUri", "content"}, nil, nil, nil),
+			in:      `{"id":"1","UPLOADURL":"https://contoso.sharepoint.com/up?tempauth=SECRET","downloadUri":"https://acct.blob.core.windows.net/r?sig=SECRET","azureStorageUri":"/relative","content@odata.mediaReadLink":"https://contoso.sharepoint.com/d?tempauth=SECRET"}`,
+			want:    `{"id":"1","UPLOADURL":"","downloadUri":"","azureStorageUri":"/relative","content@odata.mediaReadLink":""}`,
+			counts:  response.Counts{Withheld: 3},
+		},
+		{
+			name:    "the vendor's sign-in links pass",
+			section: section(t, []string{"webUrl", "webLink", "onlineMeeting", "joinWebUrl"}, nil, nil, nil),
+			in:      `{"webUrl":"https://contoso.sharepoint.com/sites/x/a.docx","webLink":"https://outlook.office365.com/owa/?ItemID=x","onlineMeeting":{"joinUrl":"https://teams.microsoft.com/l/meetup-join/x"},"joinWebUrl":"https://teams.microsoft.com/l/meetup-join/y"}`,
+			want:    `{"webUrl":"https://contoso.sharepoint.com/sites/x/a.docx","webLink":"https://outlook.office365.com/owa/?ItemID=x","onlineMeeting":{"joinUrl":"https://teams.microsoft.com/l/meetup-join/x"},"joinWebUrl":"https://teams.microsoft.com/l/meetup-join/y"}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := response.Options{Response: tt.section, Status: 200, Key: key, Links: links}
+			if tt.batch {
+				o.Response, o.Batch = nil, map[string]*policy.Response{"1": tt.section}
+			}
+			got, counts, err := filter(t, tt.in, o)
+			if err != nil {
+				t.Fatalf("error %v", err)
+			}
+			if got != tt.want || strings.Contains(got, "SECRET") {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+			if counts != tt.counts {
+				t.Errorf("counts %+v; want %+v", counts, tt.counts)
+			}
+		})
+	}
+}

@@ -15,12 +15,35 @@ import (
 // does, with its keys.
 type testLinks struct{}
 
-func (testLinks) Kind(k []byte) LinkKind {
+// Scope marks an object under "link" (a sharing link's, to the proxy).
+func (testLinks) Scope(k []byte) LinkScope {
+	if string(k) == "link" {
+		return 1
+	}
+	return 0
+}
+
+// Kind names links as the proxy does, more simply: a sharing link's
+// webUrl is external, names ending in Url and a top-level value are
+// read as headers.
+func (testLinks) Kind(k []byte, scope LinkScope, top bool) LinkKind {
 	switch string(k) {
 	case "@odata.nextLink", "@odata.deltaLink":
 		return GraphLink
-	case "uploadUrl", "@microsoft.graph.downloadUrl":
+	case "uploadUrl", "@microsoft.graph.downloadUrl", "postParameters":
 		return ExternalLink
+	case "webUrl":
+		if scope == 1 {
+			return ExternalLink
+		}
+		return NotLink
+	case "value":
+		if top {
+			return HeaderLink
+		}
+	}
+	if bytes.HasSuffix(k, []byte("Url")) {
+		return HeaderLink
 	}
 	return NotLink
 }
@@ -198,6 +221,8 @@ func headerStrings(v any, f func(string)) {
 }
 
 var filterSeeds = []string{
+	`{"getUrl":"https://e.example/?access_token=x","postParameters":"access_token=y","value":"https://e.example/?sig=z","link":{"webUrl":"https://1drv.ms/x"},"webUrl":"https://contoso.sharepoint.com/a"}`,
+	`{"value":[{"link":[{"webUrl":"/r","value":"https://e.example/"}]}],"responses":[{"id":"1","status":200,"body":{"value":"https://e.example/","link":{"webUrl":"https://e.example/"}}}]}`,
 	`{"responses":[{"headers":{"Location":"https://graph.microsoft.com/v1.0/e/1","x":["/a","b"]},"id":"1","status":201,"body":{"id":"1"}},{"id":"2","status":201,"headers":{"content-location":"/x","OData-EntityId":"y","Link":"<https://graph.microsoft.com/z>"}}]}`,
 	``, ` `, `{}`, `[]`, `"x"`, `{"a":1}x`, `{"a":1`, `{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`, `{"a":tru}`,
 	`{"id":"1","subject":"Quarterly","start":{"dateTime":"2030-01-01T09:00:00.0000000","timeZone":"UTC"},"attendees":[{"type":"required","emailAddress":{"name":"Adele","address":"adele@contoso.example"}},"x",null]}`,

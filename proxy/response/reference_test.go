@@ -169,11 +169,11 @@ func refFilter(in []byte, o Options) (out []byte, total Counts, per map[string]*
 	}
 	switch {
 	case o.Status >= 400:
-		r.object(doc, roleEntity, policy.ErrorAnswer.Root())
+		r.object(doc, roleEntity, policy.ErrorAnswer.Root(), 0, true)
 	case o.Batch != nil:
-		r.object(doc, roleBatch, nil)
+		r.object(doc, roleBatch, nil, 0, true)
 	default:
-		r.object(doc, roleRoot, o.Response.Root())
+		r.object(doc, roleRoot, o.Response.Root(), 0, true)
 	}
 	if r.err != nil {
 		return nil, Counts{}, nil, r.err
@@ -188,7 +188,9 @@ func (r *ref) count(f func(*Counts)) {
 	}
 }
 
-func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
+// object writes n; scope is what Links.Scope said of its member, top
+// whether it is the answer's object or a sub-response's body.
+func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkScope, top bool) {
 	r.out.WriteByte('{')
 	first := true
 	var idSeen, statusSeen, idOK, statusOK bool
@@ -296,7 +298,7 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 		first = false
 		r.out.WriteString(`"` + string(m.key) + `":`)
 		if r.o.Links != nil && m.val.kind == jString && !childNode.Pseudonymised() {
-			link = r.o.Links.Kind(name)
+			link = r.o.Links.Kind(name, scope, top)
 		}
 		if isHeaders(ro) {
 			// Within a sub-response's headers every container is headers
@@ -306,7 +308,11 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode) {
 				link = headerLink(ro)
 			}
 		}
-		r.value(m.val, childRole, childNode, link)
+		var childScope LinkScope
+		if r.o.Links != nil {
+			childScope = r.o.Links.Scope(name)
+		}
+		r.value(m.val, childRole, childNode, link, childScope, body)
 		if body {
 			r.cur = nil
 		}
@@ -329,10 +335,10 @@ func atoi(b []byte) int {
 	return n
 }
 
-func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind) {
+func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind, scope LinkScope, top bool) {
 	switch v.kind {
 	case jObject:
-		r.object(v, ro, node)
+		r.object(v, ro, node, scope, top)
 	case jArray:
 		r.out.WriteByte('[')
 		first := true
@@ -358,7 +364,7 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind)
 				r.out.WriteByte(',')
 			}
 			first = false
-			r.value(e, er, en, el)
+			r.value(e, er, en, el, scope, false)
 			if r.err != nil {
 				return
 			}

@@ -91,6 +91,8 @@ type frame struct {
 	node    *policy.ResponseNode
 	wrote   bool // a member or element was written: a comma precedes the next
 	subBody bool // a sub-response's body: its counts end with it
+	top     bool // the answer's object or a sub-response's body (Links.Kind)
+	scope   LinkScope
 }
 
 // sink is where a string's, number's or literal's bytes go.
@@ -266,7 +268,7 @@ func (f *Filter) structural(c byte) {
 			f.unfilterable("the answer is not a JSON object")
 			return
 		}
-		fr := frame{obj: true, role: roleRoot, node: f.o.Response.Root()}
+		fr := frame{obj: true, role: roleRoot, node: f.o.Response.Root(), top: true}
 		switch {
 		case f.o.Status >= 400:
 			fr.role, fr.node = roleEntity, policy.ErrorAnswer.Root()
@@ -398,6 +400,13 @@ func (f *Filter) value(c byte) {
 	switch c {
 	case '{', '[':
 		t.fr.obj, t.fr.drop = c == '{', t.drop
+		switch {
+		case f.o.Links == nil || t.drop:
+		case parent.obj:
+			t.fr.scope = f.o.Links.Scope(f.name)
+		default:
+			t.fr.scope = parent.scope
+		}
 		if !t.drop {
 			f.out = append(f.out, c)
 		}
@@ -577,7 +586,7 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 		}
 	}
 	if !t.drop && !t.hash && f.o.Links != nil && c == '"' {
-		t.link = f.o.Links.Kind(name)
+		t.link = f.o.Links.Kind(name, parent.scope, parent.top)
 	}
 	return f.headerTarget(parent, t, c)
 }
@@ -641,7 +650,7 @@ func (f *Filter) subMember(name []byte, c byte) target {
 		}
 	}
 	if spec == nil {
-		return target{fr: frame{role: roleEntity, node: wholeRoot}}
+		return target{fr: frame{role: roleEntity, node: wholeRoot, top: c == '{'}}
 	}
 	switch {
 	case !f.sub.statusOK:
@@ -654,7 +663,7 @@ func (f *Filter) subMember(name []byte, c byte) target {
 	// Counted for the sub-request until the body's object closes.
 	f.cur = f.perSub[f.sub.id]
 	if f.sub.status >= 400 {
-		return target{fr: frame{role: roleEntity, node: policy.ErrorAnswer.Root(), subBody: true}}
+		return target{fr: frame{role: roleEntity, node: policy.ErrorAnswer.Root(), subBody: true, top: true}}
 	}
-	return target{fr: frame{role: roleRoot, node: spec.Root(), subBody: true}}
+	return target{fr: frame{role: roleRoot, node: spec.Root(), subBody: true, top: true}}
 }

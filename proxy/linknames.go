@@ -1,0 +1,155 @@
+package proxy
+
+import "github.com/graph-proxy/graph-proxy/proxy/response"
+
+// Which members of a JSON answer hold links, by their names. One rule
+// serves the link rewriter (links.go) and the response filter
+// (response.go), so that an answer is read the same with or without a
+// response section. Names are compared without ASCII case (never
+// Unicode's): some JSON readers match members so, and a reader that does
+// not merely makes the check stricter than needed.
+//
+// Graph hands out pre-authenticated URLs — whoever holds one reaches data
+// outside the audited path — under many names: uploadUrl, the download
+// URLs, a preview's getUrl and postUrl, @odata.mediaReadLink, an action's
+// bare {"value": "<SAS URL>"}, downloadUri, azureStorageUri, and more as
+// Graph grows. A list of names would always trail Graph, so the rule
+// goes by the class: every member whose name ends in Url, Uri or Link is
+// read as a URL and withheld (unless the policy allows external links)
+// when it is or holds an absolute URL of another host, as a header is
+// (headerURLs); a Graph URL in it is moved to the proxy, a relative one
+// kept. A few names are exceptions, each for a reason:
+//
+//   - pagingKeys: Graph's paging links, rewritten to the proxy.
+//   - externalKeys: always pre-authenticated, withheld whatever their
+//     host (or replaced by a file link, content.go).
+//   - credentialKeys: not URLs, yet carry a credential: a preview's
+//     postParameters ("access_token=…"), a sharing link's webHtml (an
+//     iframe with the link's authkey).
+//   - signInKeys: links into Microsoft 365's own web apps that open only
+//     after the user signs in, which vendors legitimately hand to their
+//     users: they pass.
+//   - webUrl inside a sharing link (an object under link or sharingLink:
+//     a permission's, createLink's answer) is the sharing link itself,
+//     usable by anyone when its scope is anonymous: always withheld.
+//   - value, a string member of the answer's own object (or of a $batch
+//     sub-response's body): an action's primitive answer
+//     (createDownloadUrl, getDownloadUrl and the like), read as a URL.
+
+// pagingKeys are Graph's paging and delta links: moved to the proxy when
+// they point at Graph, passed otherwise, whatever the policy says of
+// external links (the SDKs follow them).
+var pagingKeys = []string{"@odata.nextlink", "@odata.deltalink"}
+
+// externalKeys hold pre-authenticated URLs on hosts other than Graph:
+// withheld (emptied) unless the policy allows external links. The
+// spelling is the one the file links of content.go are minted for.
+var externalKeys = []string{"uploadUrl", "@microsoft.graph.downloadUrl", "@content.downloadUrl"}
+
+// credentialKeys carry a credential though they are not URLs: withheld
+// as externalKeys are.
+var credentialKeys = []string{"postparameters", "webhtml"}
+
+// signInKeys are the links a vendor legitimately hands its users, each
+// usable only after the user's own sign-in to Microsoft 365 (Microsoft
+// Graph's resource documentation):
+//
+//   - webUrl: a driveItem, site, list, listItem, drive, group, team,
+//     channel or chat opened in SharePoint, OneDrive or Teams (not
+//     inside a sharing link: see scopeSharingLink);
+//   - webLink: a message or event opened in Outlook on the web;
+//   - joinUrl (an event's onlineMeeting, onlineMeetingInfo), joinWebUrl
+//     (onlineMeeting, teamworkOnlineMeetingInfo) and onlineMeetingUrl
+//     (event): joining a Teams meeting.
+var signInKeys = []string{"weburl", "weblink", "joinurl", "joinweburl", "onlinemeetingurl"}
+
+// sharingParents are the members whose object is a sharingLink.
+var sharingParents = []string{"link", "sharinglink"}
+
+// linkSuffixes end the names of members read as URLs.
+var linkSuffixes = []string{"url", "uri", "link"}
+
+const (
+	scopePlain       response.LinkScope = iota
+	scopeSharingLink                    // a sharingLink: its webUrl is the link itself
+)
+
+// scopeOf is the scope of a container opened under the member named key
+// (decoded); a list's elements take the list's.
+func scopeOf(key []byte) response.LinkScope {
+	for _, p := range sharingParents {
+		if asciiEqualFold(key, p) {
+			return scopeSharingLink
+		}
+	}
+	return scopePlain
+}
+
+// memberKind is what the string value of the member named key (decoded)
+// is, in an object of scope; top says the object is the answer's own or a
+// $batch sub-response's body; withhold, that links to other hosts are
+// withheld.
+func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueKind {
+	if anyFold(key, pagingKeys) {
+		return linkValue
+	}
+	if !withhold {
+		return plainValue
+	}
+	switch {
+	case externalKey(key) != "", anyFold(key, credentialKeys):
+		return externalValue
+	case scope == scopeSharingLink && asciiEqualFold(key, "weburl"):
+		return externalValue
+	case anyFold(key, signInKeys):
+		return plainValue
+	case top && asciiEqualFold(key, "value"), linkName(key):
+		return headerValue
+	}
+	return plainValue
+}
+
+// externalKey is the one of externalKeys key spells, or "".
+func externalKey(key []byte) string {
+	for _, k := range externalKeys {
+		if len(key) == len(k) && asciiHasSuffixFold(key, k) {
+			return k
+		}
+	}
+	return ""
+}
+
+// linkName reports whether a member named key is read as a URL: its name
+// ends in Url, Uri or Link.
+func linkName(key []byte) bool {
+	for _, s := range linkSuffixes {
+		if asciiHasSuffixFold(key, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyFold(key []byte, words []string) bool {
+	for _, w := range words {
+		if asciiEqualFold(key, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiHasSuffixFold reports whether b ends in s, ASCII case aside on
+// both sides.
+func asciiHasSuffixFold(b []byte, s string) bool {
+	if len(b) < len(s) {
+		return false
+	}
+	b = b[len(b)-len(s):]
+	for i := range len(s) {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestLinkNames holds the three ways an answer's links are checked —
+// streamed, read whole, filtered — to the rule of linknames.go, on an
+// answer of its own and as a $batch sub-response's body: a member whose
+// name ends in Url, Uri or Link (any case) is withheld when it holds a
+// URL of another host, a pre-authenticated one under any name Graph
+// uses; a sharing link's webUrl and the credentials that are not URLs
+// always; the sign-in links a vendor hands its users pass.
+func TestLinkNames(t *testing.T) {
+	long := strings.Repeat("x", maxKeyBytes+5)
+	tests := []struct {
+		name     string
+		in       string
+		want     string // links to other hosts withheld
+		withheld int
+		// wantExternal is the output under externalLinks: true; the
+		// input when empty.
+		wantExternal string
+	}{
+		{
+			name:     "a driveItem preview's getUrl, postUrl and postParameters",
+			in:       `{"getUrl":"https://contoso.sharepoint.com/_layouts/15/embed.aspx?UniqueId=x&access_token=SECRET1","postUrl":"https://contoso.sharepoint.com/_layouts/15/WopiFrame.aspx","postParameters":"access_token=SECRET2&access_token_ttl=1"}`,
+			want:     `{"getUrl":"","postUrl":"","postParameters":""}`,
+			withheld: 3,
+		},
+		{
+			name:     "an anonymous sharing link's webUrl and webHtml in a permission",
+			in:       `{"value":[{"id":"1","roles":["read"],"link":{"scope":"anonymous","type":"view","webUrl":"https://1drv.ms/b/s!SECRET3","webHtml":"<iframe src=\"https://onedrive.live.com/embed?resid=x&authkey=!SECRET4\"></iframe>"}}]}`,
+			want:     `{"value":[{"id":"1","roles":["read"],"link":{"scope":"anonymous","type":"view","webUrl":"","webHtml":""}}]}`,
+			withheld: 2,
+		},
+		{
+			name:     "createLink's answer, the sharing link whatever its host",
+			in:       `{"id":"123","roles":["write"],"Link":{"type":"edit","scope":"organization","WebUrl":"https://contoso.sharepoint.com/:w:/g/personal/SECRET5","webURL":"/relative"}}`,
+			want:     `{"id":"123","roles":["write"],"Link":{"type":"edit","scope":"organization","WebUrl":"","webURL":""}}`,
+			withheld: 2,
+		},
+		{
+			name:     "a sharing link in a list under sharingLink",
+			in:       `{"sharingLink":[{"webUrl":"https://1drv.ms/SECRET6"}]}`,
+			want:     `{"sharingLink":[{"webUrl":""}]}`,
+			withheld: 1,
+		},
+		{
+			name:     "media read links on a SharePoint host",
+			in:       `{"id":"01B","content@odata.mediaReadLink":"https://contoso.sharepoint.com/dl2?tempauth=SECRET7","@odata.mediaReadLink":"https://contoso.sharepoint.com/dl3?tempauth=SECRET8","@odata.mediaEditLink":"/drives/d/items/01B/content"}`,
+			want:     `{"id":"01B","content@odata.mediaReadLink":"","@odata.mediaReadLink":"","@odata.mediaEditLink":"/drives/d/items/01B/content"}`,
+			withheld: 2,
+		},
+		{
+			name:     "an action's primitive answer",
+			in:       `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Edm.String","value":"https://acct.blob.core.windows.net/c/x.zip?sv=1&sig=SECRET9"}`,
+			want:     `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Edm.String","value":""}`,
+			withheld: 1,
+		},
+		{
+			name:     "downloadUri and azureStorageUri",
+			in:       `{"id":"h","downloadUri":"https://acct.blob.core.windows.net/r.csv?sig=SECRET10","azureStorageUri":"https://acct2.blob.core.windows.net/?sig=SECRET11"}`,
+			want:     `{"id":"h","downloadUri":"","azureStorageUri":""}`,
+			withheld: 2,
+		},
+		{
+			name:     "known names in any case",
+			in:       `{"UPLOADURL":"https://contoso.sharepoint.com/up?tempauth=SECRET12","@Microsoft.Graph.DownloadUrl":"/rel?tempauth=SECRET13","POSTPARAMETERS":"access_token=SECRET14"}`,
+			want:     `{"UPLOADURL":"","@Microsoft.Graph.DownloadUrl":"","POSTPARAMETERS":""}`,
+			withheld: 3,
+		},
+		{
+			name:     "names spelled with escapes",
+			in:       `{"get\u0055rl":"https://contoso.sharepoint.com/?access_token=SECRET15","web\u0048tml":"x"}`,
+			want:     `{"get\u0055rl":"","web\u0048tml":""}`,
+			withheld: 2,
+		},
+		{
+			name:     "a name longer than the rewriter reads, by its end",
+			in:       `{"` + long + `Url":"https://e.example/?sig=SECRET16","` + long + `":"https://e.example/kept","` + long + `\u0055rl":"https://e.example/?sig=SECRET17"}`,
+			want:     `{"` + long + `Url":"","` + long + `":"https://e.example/kept","` + long + `\u0055rl":""}`,
+			withheld: 2,
+		},
+		{
+			name: "Graph and relative URLs under such names moved or kept",
+			in:   `{"contentUrl":"https://graph.microsoft.com/v1.0/chats/x/messages/y/hostedContents/z/$value","@odata.editLink":"https://graph.microsoft.com/v1.0/users/a","thumbnailUrl":"/rel"}`,
+			want: `{"contentUrl":"https://gp.contoso.example/v1.0/chats/x/messages/y/hostedContents/z/$value","@odata.editLink":"https://gp.contoso.example/v1.0/users/a","thumbnailUrl":"/rel"}`,
+		},
+		{
+			name:         "the vendor's sign-in links pass",
+			in:           `{"id":"1","webUrl":"https://contoso.sharepoint.com/sites/x/doc.docx","WebLink":"https://outlook.office365.com/owa/?ItemID=x","onlineMeeting":{"joinUrl":"https://teams.microsoft.com/l/meetup-join/x"},"joinWebUrl":"https://teams.microsoft.com/l/meetup-join/y","onlineMeetingUrl":"https://teams.microsoft.com/l/z","@odata.context":"https://graph.microsoft.com/v1.0/$metadata#x","@odata.id":"https://graph.microsoft.com/v1.0/z","@odata.nextLink":"https://graph.microsoft.com/v1.0/x?$skiptoken=1"}`,
+			want:         `{"id":"1","webUrl":"https://contoso.sharepoint.com/sites/x/doc.docx","WebLink":"https://outlook.office365.com/owa/?ItemID=x","onlineMeeting":{"joinUrl":"https://teams.microsoft.com/l/meetup-join/x"},"joinWebUrl":"https://teams.microsoft.com/l/meetup-join/y","onlineMeetingUrl":"https://teams.microsoft.com/l/z","@odata.context":"https://graph.microsoft.com/v1.0/$metadata#x","@odata.id":"https://graph.microsoft.com/v1.0/z","@odata.nextLink":"https://gp.contoso.example/v1.0/x?$skiptoken=1"}`,
+			wantExternal: `{"id":"1","webUrl":"https://contoso.sharepoint.com/sites/x/doc.docx","WebLink":"https://outlook.office365.com/owa/?ItemID=x","onlineMeeting":{"joinUrl":"https://teams.microsoft.com/l/meetup-join/x"},"joinWebUrl":"https://teams.microsoft.com/l/meetup-join/y","onlineMeetingUrl":"https://teams.microsoft.com/l/z","@odata.context":"https://graph.microsoft.com/v1.0/$metadata#x","@odata.id":"https://graph.microsoft.com/v1.0/z","@odata.nextLink":"https://gp.contoso.example/v1.0/x?$skiptoken=1"}`,
+		},
+		{
+			name: "a value below the answer's own object is data",
+			in:   `{"value":[{"name":"List-Unsubscribe","value":"<https://e.example/u>"}],"id":{"value":"https://e.example/"}}`,
+			want: `{"value":[{"name":"List-Unsubscribe","value":"<https://e.example/u>"}],"id":{"value":"https://e.example/"}}`,
+		},
+		{
+			name:     "paging links in any case",
+			in:       `{"@ODATA.NEXTLINK":"https://graph.microsoft.com/v1.0/x?$skiptoken=1"}`,
+			want:     `{"@ODATA.NEXTLINK":"https://gp.contoso.example/v1.0/x?$skiptoken=1"}`,
+			withheld: 0, wantExternal: `{"@ODATA.NEXTLINK":"https://gp.contoso.example/v1.0/x?$skiptoken=1"}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantExternal := tt.wantExternal
+			if wantExternal == "" {
+				wantExternal = tt.in
+			}
+			for _, batch := range []bool{false, true} {
+				in, want, wantExt := tt.in, tt.want, wantExternal
+				if batch {
+					in, want, wantExt = batchBody(in), batchBody(want), batchBody(wantExt)
+				}
+				for _, withhold := range []bool{true, false} {
+					w, n := want, tt.withheld
+					if !withhold {
+						w, n = wantExt, 0
+					}
+					for _, size := range []int{0, 1, 7} {
+						out, got, err := rewritten(in, size, withhold)
+						if err != nil || out != w || got != n {
+							t.Errorf("batch %v, withhold %v, streamed, read size %d: %v, %d withheld\ngot  %.400s\nwant %.400s; %d withheld", batch, withhold, size, err, got, out, w, n)
+						}
+					}
+					if out, got, err := wholeAnswer(in, withhold); err != nil || out != w || got != n {
+						t.Errorf("batch %v, withhold %v, read whole: %v, %d withheld\ngot  %.400s\nwant %.400s; %d withheld", batch, withhold, err, got, out, w, n)
+					}
+					out, counts, err := filtered(in, batch, withhold)
+					if err != nil || out != w || counts.Withheld != n {
+						t.Errorf("batch %v, withhold %v, filtered: %v, %d withheld\ngot  %.400s\nwant %.400s; %d withheld", batch, withhold, err, counts.Withheld, out, w, n)
+					}
+				}
+			}
+		})
+	}
+}
+
+// batchBody is body as a $batch answer's sub-response's.
+func batchBody(body string) string {
+	return `{"responses":[{"id":"1","status":200,"body":` + body + `}]}`
+}
