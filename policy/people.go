@@ -364,6 +364,9 @@ func (c *bodyCheck) member(path, key string, v any) {
 			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
 		}
 	case objectMember:
+		if _, ok := v.(string); ok && c.sharingText(path, key) {
+			return
+		}
 		if _, ok := v.(map[string]any); !ok {
 			c.fail(RefusalMalformed, "%s must be an object", where)
 			return
@@ -372,6 +375,15 @@ func (c *bodyCheck) member(path, key string, v any) {
 	default:
 		c.walk(v, where)
 	}
+}
+
+// sharingText reports whether member key at path is a sharing call's
+// message: the text of the invitation mail Graph sends (invite,
+// createLink), a string naming no one, where on other calls a message is
+// a mail message to read for people.
+func (c *bodyCheck) sharingText(path, key string) bool {
+	rt := routeOf(c.req)
+	return path == "" && rt != nil && rt.sharingText && strings.EqualFold(key, "message")
 }
 
 // driveRecipient adds a recipient of a sharing invitation or link

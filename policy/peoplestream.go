@@ -251,6 +251,9 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
 		}
 	case objectMember:
+		if first == '"' && c.sharingText(path, string(key)) {
+			return
+		}
 		if first != '{' {
 			c.fail(RefusalMalformed, "%s must be an object", where)
 			return

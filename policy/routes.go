@@ -61,6 +61,9 @@ type route struct {
 	// tails name, so a POST ending in one of these names that no action
 	// route matches is refused (unmodelledAction).
 	action bool
+	// sharingText: the body's top-level message is the text of the
+	// sharing mail Graph sends (a string), not a mail message.
+	sharingText bool
 	// alts is tail with each entry's alternatives split (init).
 	alts [][]string
 	// lastFirst holds the first bytes, lower case, of the alternatives
@@ -177,11 +180,11 @@ var routes = []route{
 	{name: "inbox rule update", methods: patch, tail: []string{"mailfolders", "*", "messagerules", "*"}, mail: true, sends: true,
 		people: "actions.forwardTo, forwardAsAttachmentTo, redirectTo"},
 	// Files shared, copied and moved: where they go must be the path's.
-	{name: "sharing link", methods: post, tail: []string{"createlink"}, check: needsNoAnonymousLink, people: "recipients[].email"},
+	{name: "sharing link", methods: post, tail: []string{"createlink"}, check: needsNoAnonymousLink, people: "recipients[].email", sharingText: true},
 	// An invitation reads only its body: it is one however the item is
 	// addressed (items/{id}, root, root:/path:, special/{name}, a list
 	// item's driveItem, shares/{id}/driveItem, bundles/{id}).
-	{name: "sharing invitation", methods: post, action: true, tail: []string{"invite"}, people: "recipients[].email", check: needsInvitees},
+	{name: "sharing invitation", methods: post, action: true, tail: []string{"invite"}, people: "recipients[].email", check: needsInvitees, sharingText: true},
 	{name: "mail item move or copy", methods: post, tail: []string{"messages|mailfolders|childfolders|contactfolders", "*", "move|copy"}, check: needsOwnFolder},
 	// Any other copy is a drive item's, however addressed.
 	{name: "drive item copy", methods: post, tail: []string{"copy"}, check: needsOwnDrive},
