@@ -29,6 +29,9 @@ import "github.com/graph-proxy/graph-proxy/proxy/response"
 //   - signInKeys: links into Microsoft 365's own web apps that open only
 //     after the user signs in, which vendors legitimately hand to their
 //     users: they pass.
+//   - callerKeys: a subscription's notification URLs, the caller's own
+//     endpoints, checked against subscriptions.notificationUrls when it
+//     was made (the relay restores its own to the caller's): they pass.
 //   - webUrl inside a sharing link (an object under link or sharingLink:
 //     a permission's, createLink's answer) is the sharing link itself,
 //     usable by anyone when its scope is anonymous: always withheld.
@@ -62,6 +65,12 @@ var credentialKeys = []string{"postparameters", "webhtml"}
 //     (onlineMeeting, teamworkOnlineMeetingInfo) and onlineMeetingUrl
 //     (event): joining a Teams meeting.
 var signInKeys = []string{"weburl", "weblink", "joinurl", "joinweburl", "onlinemeetingurl"}
+
+// callerKeys are URLs the caller gave Graph itself, each checked by the
+// policy when it did: a subscription's notification URLs, where Graph
+// delivers to the caller's endpoint (relayed subscriptions' are the
+// proxy's, which the relay restores to the caller's own, notify.Relay).
+var callerKeys = []string{"notificationurl", "lifecyclenotificationurl"}
 
 // sharingParents are the members whose object is a sharingLink.
 var sharingParents = []string{"link", "sharinglink"}
@@ -101,7 +110,7 @@ func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueK
 		return externalValue
 	case scope == scopeSharingLink && asciiEqualFold(key, "weburl"):
 		return externalValue
-	case anyFold(key, signInKeys):
+	case anyFold(key, signInKeys), anyFold(key, callerKeys):
 		return plainValue
 	case top && asciiEqualFold(key, "value"), linkName(key):
 		return headerValue

@@ -54,6 +54,11 @@ func TestLinkNames(t *testing.T) {
 			withheld: 2,
 		},
 		{
+			name: "a subscription's notification URLs, the caller's own endpoints",
+			in:   `{"id":"s1","resource":"users/u/events","notificationUrl":"https://hooks.vendor.example/graph/n?code=k","LifecycleNotificationUrl":"https://hooks.vendor.example/graph/l"}`,
+			want: `{"id":"s1","resource":"users/u/events","notificationUrl":"https://hooks.vendor.example/graph/n?code=k","LifecycleNotificationUrl":"https://hooks.vendor.example/graph/l"}`,
+		},
+		{
 			name:     "an action's primitive answer",
 			in:       `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Edm.String","value":"https://acct.blob.core.windows.net/c/x.zip?sv=1&sig=SECRET9"}`,
 			want:     `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Edm.String","value":""}`,
