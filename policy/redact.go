@@ -39,21 +39,35 @@ const maxShownName = 64
 // names (ASCII letters, digits and _ . @ $ # -, at most 64), or says it
 // is not shown: a name is the body's as much as a value is.
 func shownName(s string) string {
-	if s == "" || len(s) > maxShownName || strings.ContainsFunc(s, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("_.@$#-", r))
-	}) {
+	if !nameShaped(s) {
 		return notShown
 	}
 	return strconv.Quote(s)
 }
 
 // bareName is shownName unquoted, for a list of names (a $batch's
-// request ids).
+// request ids). It allocates nothing: every member a body check walks
+// has its path (where) built with it, refused or not.
 func bareName(s string) string {
-	if shownName(s) == notShown {
+	if !nameShaped(s) {
 		return notShown
 	}
 	return s
+}
+
+// nameShaped reports whether s is spelled as a name may be shown: ASCII
+// letters, digits and _.@$#-, at most maxShownName bytes.
+func nameShaped(s string) bool {
+	if s == "" || len(s) > maxShownName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_.@$#-", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // whereKey is a key as a member's path (where) in a reason names it: as

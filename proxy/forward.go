@@ -29,9 +29,8 @@ import (
 // upstream the proxy has: the request is built from the allow-listed
 // headers rather than cloned from the caller's and pruned, the answer's
 // headers are moved rather than copied, a small answer read whole goes out
-// in one write, and there are no per-call trace hooks, closures or context
-// values. Every time the request goes on the wire is counted (the record's
-// attempts), and a write is never sent again unless Graph certainly did
+// in one write, and the one trace hook is the count of attempts: every
+// time the request goes on the wire is counted (the record's attempts), and a write is never sent again unless Graph certainly did
 // not process it (outbound.Send): a transport's resend is one more request
 // made with the proxy's token, which the record must account for.
 func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Request, c *call, body []byte) error {
@@ -54,7 +53,7 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	if up := c.streamedBody(); up != nil {
 		src = up // file content, streamed unread (content.go)
 	}
-	out, err := http.NewRequestWithContext(ctx, c.req.Method, "", src)
+	out, err := http.NewRequestWithContext(c.attempts.Context(ctx), c.req.Method, "", src)
 	if err != nil {
 		return err
 	}
@@ -70,7 +69,7 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	h.prepareMint(c)
 
 	c.upstreamStart = h.now()
-	resp, err := outbound.Send(h.o.Transport, c.attempts.Trace(out))
+	resp, err := outbound.Send(h.o.Transport, out)
 	if err != nil {
 		if e := c.uploadErr(); e != nil {
 			return e

@@ -175,12 +175,25 @@ func (u *urlStart) step(r rune) (done, abs bool) {
 	}
 }
 
-// decoder decodes one character of a header value as it is written: a
-// JSON string's contents (decodeJSONChar), or a header's bytes as they
-// are (plainChar). n is 0 on a malformed escape.
-type decoder func(b []byte) (r rune, n int)
+// decoder says how a header value is written: a header's bytes as they
+// are (plainChars), or a JSON string's contents (jsonChars). A value
+// rather than a func, so that the bytes read do not escape to the heap
+// through an unknown call: every header of every answer is read.
+type decoder uint8
 
-func plainChar(b []byte) (rune, int) { return rune(b[0]), 1 }
+const (
+	plainChars decoder = iota
+	jsonChars
+)
+
+// next decodes the character at the start of b; n is 0 on a malformed
+// escape.
+func (d decoder) next(b []byte) (r rune, n int) {
+	if d == jsonChars {
+		return decodeJSONChar(b)
+	}
+	return rune(b[0]), 1
+}
 
 // isSchemeChar reports whether r may stand in a URL's scheme.
 func isSchemeChar(r rune) bool {
@@ -221,7 +234,7 @@ func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) (
 	inWord := false // the last character read continues a word or path
 	first := true
 	for i := 0; i < len(raw); {
-		r, n := dec(raw[i:])
+		r, n := dec.next(raw[i:])
 		if n == 0 {
 			u.elsewhere = true
 			break
@@ -261,7 +274,7 @@ func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) (
 func absoluteAt(raw []byte, dec decoder) bool {
 	var u urlStart
 	for i := 0; i < len(raw); {
-		r, n := dec(raw[i:])
+		r, n := dec.next(raw[i:])
 		if n == 0 {
 			return true
 		}
@@ -285,7 +298,9 @@ func absoluteAt(raw []byte, dec decoder) bool {
 // the policy says of links: it may name what the section removes or
 // pseudonymises (a created event's id).
 func (h *Handler) headerLinks(c *call, hdr http.Header) {
-	var buf [256]byte
+	// The value is read from a copy on the stack, and written to another:
+	// headers are few and short, and an answer's every header is read.
+	var buf, in [256]byte
 	sectioned := c.decision.Response != nil
 	for k, vv := range hdr {
 		if sectioned && response.URLHeader(k) {
@@ -294,7 +309,7 @@ func (h *Handler) headerLinks(c *call, hdr http.Header) {
 			continue
 		}
 		for i, v := range vv {
-			out, u := h.links.headerURLs(buf[:0], []byte(v), plainChar, true)
+			out, u := h.links.headerURLs(buf[:0], append(in[:0], v...), plainChars, true)
 			if sectioned && u.url() {
 				delete(hdr, k)
 				c.rec.Reason = appendReason(c.rec.Reason, k+" withheld: the response section filters what it names")
@@ -320,7 +335,7 @@ func (h *Handler) headerLinks(c *call, hdr http.Header) {
 // were seen) while such links are withheld, or, strict, it is or holds a
 // URL of any host.
 func (fl filterLinks) Header(dst, raw []byte, complete, strict bool) ([]byte, bool) {
-	out, u := fl.l.headerURLs(dst, raw, decodeJSONChar, complete)
+	out, u := fl.l.headerURLs(dst, raw, jsonChars, complete)
 	if fl.withhold && u.elsewhere || strict && u.url() {
 		return dst, true
 	}

@@ -428,9 +428,9 @@ func TestHeaderURLs(t *testing.T) {
 	l := NewLinkRewriter(testGraph, testPublic)
 	for _, tt := range tests {
 		in := tt.in
-		dec := decoder(decodeJSONChar)
+		dec := jsonChars
 		if !tt.json {
-			dec = plainChar
+			dec = plainChars
 		}
 		want := tt.out
 		if want == "" {

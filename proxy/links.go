@@ -473,7 +473,7 @@ func (j *jsonLinks) endString() {
 		j.out = append(j.out, '"')
 		if j.holdKind == headerValue {
 			mark := len(j.out)
-			out, u := j.l.headerURLs(j.out, raw, decodeJSONChar, true)
+			out, u := j.l.headerURLs(j.out, raw, jsonChars, true)
 			if j.withhold && u.elsewhere {
 				out = out[:mark]
 				j.withheld++
@@ -500,7 +500,7 @@ func (j *jsonLinks) endString() {
 // returns the raw offset just past the origin. Escapes are decoded for the
 // comparison only; the bytes after the origin are kept as they are.
 func (l *LinkRewriter) rawPrefix(raw []byte) (int, bool) {
-	return l.prefix(raw, decodeJSONChar)
+	return l.prefix(raw, jsonChars)
 }
 
 // prefix is rawPrefix for contents decoded by dec.
@@ -511,7 +511,7 @@ func (l *LinkRewriter) prefix(raw []byte, dec decoder) (int, bool) {
 		if i >= len(raw) {
 			return 0, false
 		}
-		r, n := dec(raw[i:])
+		r, n := dec.next(raw[i:])
 		if n == 0 || r >= utf8.RuneSelf || lower(byte(r)) != want[matched] {
 			return 0, false
 		}
@@ -521,7 +521,7 @@ func (l *LinkRewriter) prefix(raw []byte, dec decoder) (int, bool) {
 	if i == len(raw) {
 		return i, true
 	}
-	r, n := dec(raw[i:])
+	r, n := dec.next(raw[i:])
 	if n == 0 || (r != '/' && r != '?' && r != '#') {
 		return 0, false
 	}

@@ -281,7 +281,7 @@ func FuzzLinkRewriter(f *testing.F) {
 				checkNoExternalLinks(t, v)
 				checkBatchHeaders(t, v, func(s string) {
 					// Read as if the proxy were Graph: no other host's URL.
-					if _, u := NewLinkRewriter(testPublic, testPublic).headerURLs(nil, []byte(s), plainChar, true); u.elsewhere {
+					if _, u := NewLinkRewriter(testPublic, testPublic).headerURLs(nil, []byte(s), plainChars, true); u.elsewhere {
 						t.Fatalf("header value %q to another host survived", s)
 					}
 				})
@@ -308,7 +308,7 @@ func checkNoExternalLinks(t *testing.T, v any) {
 						}
 					case headerValue:
 						// Read as if the proxy were Graph: no other host's URL.
-						if _, u := NewLinkRewriter(testPublic, testPublic).headerURLs(nil, []byte(s), plainChar, true); u.elsewhere {
+						if _, u := NewLinkRewriter(testPublic, testPublic).headerURLs(nil, []byte(s), plainChars, true); u.elsewhere {
 							t.Fatalf("link %s: %q to another host survived", k, s)
 						}
 					}

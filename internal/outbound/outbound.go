@@ -17,6 +17,7 @@
 package outbound
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptrace"
@@ -27,7 +28,10 @@ import (
 
 // Attempts counts the times a request's headers were written: each one a
 // request the server received, or may have.
-type Attempts struct{ n atomic.Int32 }
+type Attempts struct {
+	n     atomic.Int32
+	trace httptrace.ClientTrace // Context's, held with the count it keeps
+}
 
 // Count is the number of attempts so far.
 func (a *Attempts) Count() int { return int(a.n.Load()) }
@@ -35,9 +39,20 @@ func (a *Attempts) Count() int { return int(a.n.Load()) }
 // Trace returns req counting its attempts in a: the transport reports
 // each write of the headers, its own resends included.
 func (a *Attempts) Trace(req *http.Request) *http.Request {
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { a.n.Add(1) }}
-	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return req.WithContext(a.Context(req.Context()))
 }
+
+// Context returns ctx with a trace that counts in a the attempts of the
+// requests made with it: for a request built with it, what Trace does
+// without a copy of the request.
+// An Attempts is for one request (and its resends): Context is called
+// once.
+func (a *Attempts) Context(ctx context.Context) context.Context {
+	a.trace.WroteHeaders = a.wrote
+	return httptrace.WithClientTrace(ctx, &a.trace)
+}
+
+func (a *Attempts) wrote() { a.n.Add(1) }
 
 // Replayable reports a method without side effects, which a transport
 // may send again whatever became of the first attempt.
