@@ -119,18 +119,27 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 // as a link or a credential, and value followed by a string. after is
 // what follows the quote. Names are matched without ASCII case, on their
 // endings: every name that matters ends in one.
+//
+// It runs at every quote of every small answer, so the name's last letter
+// picks the one or two endings to compare: most quotes end a name or a
+// value that ends in none of these letters.
 func quotedName(before, after []byte, withhold bool) bool {
-	if asciiHasSuffixFold(before, "link") || asciiHasSuffixFold(before, headersKey) {
-		return true
-	}
-	if !withhold {
+	if len(before) == 0 {
 		return false
 	}
-	switch {
-	case asciiHasSuffixFold(before, "url"), asciiHasSuffixFold(before, "uri"),
-		asciiHasSuffixFold(before, "postparameters"), asciiHasSuffixFold(before, "webhtml"):
-		return true
-	case asciiHasSuffixFold(before, "value"):
+	switch lower(before[len(before)-1]) {
+	case 'k':
+		return asciiHasSuffixFold(before, "link")
+	case 's':
+		return asciiHasSuffixFold(before, headersKey) || withhold && asciiHasSuffixFold(before, "postparameters")
+	case 'l':
+		return withhold && (asciiHasSuffixFold(before, "url") || asciiHasSuffixFold(before, "webhtml"))
+	case 'i':
+		return withhold && asciiHasSuffixFold(before, "uri")
+	case 'e':
+		if !withhold || !asciiHasSuffixFold(before, "value") {
+			return false
+		}
 		after = bytes.TrimLeft(after, " \t\r\n")
 		if len(after) == 0 || after[0] != ':' {
 			return false
