@@ -20,7 +20,8 @@ func TestThreatModelNamesRealTests(t *testing.T) {
 		"auditlog": "../../auditlog", "cmd/graph-proxy": "../../cmd/graph-proxy", "deploy": "../../deploy",
 		"config": "../../internal/config", "marketplace": "../../marketplace", "upstream": "../../proxy/upstream",
 		"vaultkey": "../../internal/vaultkey", "shared": "../../proxy/shared", "response": "../../proxy/response",
-		"handshake": "../../internal/handshake",
+		"handshake": "../../internal/handshake", "outbound": "../../internal/outbound",
+		"reconcile": "../../auditlog/reconcile",
 	}
 	refs := regexp.MustCompile("`([a-z/-]+)\\.((?:Test|Fuzz)[A-Za-z0-9_]+)").FindAllStringSubmatch(string(doc), -1)
 	if len(refs) < 30 {
