@@ -148,3 +148,30 @@ func TestOneRecordPerCall(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchRefusedSubRecords: a batch refused for one sub-request sends
+// nothing, so no sub-request's record says allow: the others say deny,
+// not sent, after their own reason.
+func TestBatchRefusedSubRecords(t *testing.T) {
+	e := proxytest.New(t, proxytest.Options{})
+	_, upns := e.Sim.Graph.Users()
+	batch := `{"requests":[{"id":"1","method":"GET","url":"/users/` + upns[0] + `?$select=mail"},{"id":"2","method":"GET","url":"/users/` + upns[0] + `/messages?$search=x"}]}`
+	resp := e.Do("POST", "/v1.0/$batch", strings.NewReader(batch), "Authorization", "Bearer "+e.VendorToken(), "Content-Type", "application/json")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("batch: %d; want 403", resp.StatusCode)
+	}
+	proxytest.WaitFor(t, "three records", func() bool { return len(e.Audit.Records(t)) >= 3 })
+	for _, r := range e.Audit.Records(t) {
+		if r.Batch == nil {
+			continue
+		}
+		if r.Decision != "deny" || r.Attempts != 0 {
+			t.Errorf("sub-request %s: decision %s, attempts %d; want deny, never sent", r.Batch.ID, r.Decision, r.Attempts)
+		}
+		if r.Batch.ID == "1" && !strings.Contains(r.Reason, "not sent: the $batch it is part of was refused") {
+			t.Errorf("sub-request 1's reason %q does not say it was not sent", r.Reason)
+		}
+	}
+}

@@ -433,6 +433,13 @@ func (h *Handler) finishBatch(c *call) {
 		if len(sd.Decision.Targets) > 0 {
 			sub.Target = sd.Decision.Targets[0]
 		}
+		if c.decision.Result == policy.Deny && sd.Decision.Result != policy.Deny {
+			// Allowed alone, yet never sent: a batch goes to Graph whole
+			// or not at all. "allow" here would count, in a query on
+			// decisions, a request Graph never saw.
+			sub.Decision = policy.Deny.String()
+			sub.Reason = appendReason(sub.Reason, "not sent: the $batch it is part of was refused")
+		}
 		c.noteSubResponse(sd.ID, sd.Decision.Response, &sub)
 		h.append(c, &sub)
 	}
