@@ -1,9 +1,10 @@
 package policy
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/graph-proxy/graph-proxy/internal/outbound"
 )
 
 // A refusal's reason goes to the caller and into the audit record, which
@@ -15,20 +16,16 @@ import (
 // or header name) only when it is spelled as Graph spells names.
 
 // notShown stands in a reason for a value it may not show.
-const notShown = "(not shown)"
+const notShown = outbound.NotShown
 
-// shownURL is what a reason may show of a URL: its scheme, host and
-// path, never its user information, query or fragment; an opaque one
-// (EventGrid:?…) by its scheme alone.
+// shownURL is what a reason may show of a URL (outbound.Short), quoted
+// when it is the URL's scheme, host and path.
 func shownURL(s string) string {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || u.Scheme == "":
-		return notShown
-	case u.Opaque != "" || u.Host == "":
-		return u.Scheme + ":" + notShown
+	shown, whole := outbound.Short(s)
+	if whole {
+		return strconv.Quote(shown)
 	}
-	return strconv.Quote(u.Scheme + "://" + u.Host + u.EscapedPath())
+	return shown
 }
 
 // maxShownName bounds a name a reason shows.

@@ -139,7 +139,7 @@ func (e *redacted) Timeout() bool {
 // redact replaces raw (a URL) in msg with its scheme, host and path, and
 // removes its query wherever else it appears.
 func redact(msg, raw string) string {
-	short := Short(raw)
+	short, _ := Short(raw)
 	msg = strings.ReplaceAll(msg, raw, short)
 	if u, err := url.Parse(raw); err == nil {
 		for _, part := range []string{u.RawQuery, u.Query().Encode(), u.Fragment, u.User.String()} {
@@ -151,15 +151,22 @@ func redact(msg, raw string) string {
 	return msg
 }
 
-// Short is a URL's scheme, host and path: what a log or record may say of
-// an outbound URL.
-func Short(raw string) string {
+// NotShown stands for what a record, log or reason may not show.
+const NotShown = "(not shown)"
+
+// Short is what a record, a log or a refusal's reason may show of a URL:
+// its scheme, host and path, never its user information, query or
+// fragment (whole true); an opaque one (EventGrid:?…) by its scheme alone,
+// and one that does not parse, or has no scheme, not at all (whole
+// false). One rule for every URL the proxy writes down: an outbound
+// request's, or one a request carried.
+func Short(raw string) (shown string, whole bool) {
 	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.IndexAny(raw, "?#"); i >= 0 {
-			return raw[:i]
-		}
-		return raw
+	switch {
+	case err != nil || u.Scheme == "":
+		return NotShown, false
+	case u.Opaque != "" || u.Host == "":
+		return u.Scheme + ":" + NotShown, false
 	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(), true
 }
