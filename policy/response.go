@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
 )
 
 // Response minimisation (issue 21): a rule's response section says which
@@ -101,7 +103,7 @@ func (n *ResponseNode) Child(name []byte) *ResponseNode {
 	folded := false
 	for i := range n.edges {
 		if e := n.edges[i].name; bytes.EqualFold(e, name) {
-			if asciiEqualFold(e, name) {
+			if ascii.EqualFold(e, name) {
 				return n.edges[i].node
 			}
 			folded = true
@@ -111,26 +113,6 @@ func (n *ResponseNode) Child(name []byte) *ResponseNode {
 		return nil
 	}
 	return n.rest
-}
-
-// asciiEqualFold reports whether a and b are equal but for ASCII case.
-func asciiEqualFold(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		ca, cb := a[i], b[i]
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }
 
 // Whole reports whether nothing below n is removed or pseudonymised.

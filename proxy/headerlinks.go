@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
@@ -66,11 +67,11 @@ const headersKey = "headers"
 // makes the check stricter than needed.
 func batchKeyRole(key []byte) batchRole {
 	switch {
-	case asciiEqualFold(key, "responses"):
+	case ascii.EqualFold(key, "responses"):
 		return roleBatchList
-	case asciiEqualFold(key, headersKey):
+	case ascii.EqualFold(key, headersKey):
 		return roleHeaders
-	case asciiEqualFold(key, "body"):
+	case ascii.EqualFold(key, "body"):
 		return roleBody
 	}
 	return roleNone
@@ -114,20 +115,6 @@ func (j *jsonLinks) valueKind() valueKind {
 		return headerValue
 	}
 	return j.linkNext
-}
-
-// asciiEqualFold reports whether b equals s, a lower-case ASCII word,
-// without regard to case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if lower(b[i]) != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // urlStart reads the start of a value, a character at a time, as

@@ -1,6 +1,9 @@
 package proxy
 
-import "github.com/graph-proxy/graph-proxy/proxy/response"
+import (
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
+	"github.com/graph-proxy/graph-proxy/proxy/response"
+)
 
 // Which members of a JSON answer hold links, by their names. One rule
 // serves the link rewriter (links.go) and the response filter
@@ -87,7 +90,7 @@ const (
 // (decoded); a list's elements take the list's.
 func scopeOf(key []byte) response.LinkScope {
 	for _, p := range sharingParents {
-		if asciiEqualFold(key, p) {
+		if ascii.EqualFold(key, p) {
 			return scopeSharingLink
 		}
 	}
@@ -108,11 +111,11 @@ func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueK
 	switch {
 	case externalKey(key) != "", anyFold(key, credentialKeys):
 		return externalValue
-	case scope == scopeSharingLink && asciiEqualFold(key, "weburl"):
+	case scope == scopeSharingLink && ascii.EqualFold(key, "weburl"):
 		return externalValue
 	case anyFold(key, signInKeys), anyFold(key, callerKeys):
 		return plainValue
-	case top && asciiEqualFold(key, "value"), linkName(key):
+	case top && ascii.EqualFold(key, "value"), linkName(key):
 		return headerValue
 	}
 	return plainValue
@@ -121,7 +124,7 @@ func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueK
 // externalKey is the one of externalKeys key spells, or "".
 func externalKey(key []byte) string {
 	for _, k := range externalKeys {
-		if len(key) == len(k) && asciiHasSuffixFold(key, k) {
+		if len(key) == len(k) && ascii.HasSuffixFold(key, k) {
 			return k
 		}
 	}
@@ -132,7 +135,7 @@ func externalKey(key []byte) string {
 // ends in Url, Uri or Link.
 func linkName(key []byte) bool {
 	for _, s := range linkSuffixes {
-		if asciiHasSuffixFold(key, s) {
+		if ascii.HasSuffixFold(key, s) {
 			return true
 		}
 	}
@@ -141,24 +144,9 @@ func linkName(key []byte) bool {
 
 func anyFold(key []byte, words []string) bool {
 	for _, w := range words {
-		if asciiEqualFold(key, w) {
+		if ascii.EqualFold(key, w) {
 			return true
 		}
 	}
 	return false
-}
-
-// asciiHasSuffixFold reports whether b ends in s, ASCII case aside on
-// both sides.
-func asciiHasSuffixFold(b []byte, s string) bool {
-	if len(b) < len(s) {
-		return false
-	}
-	b = b[len(b)-len(s):]
-	for i := range len(s) {
-		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
 }

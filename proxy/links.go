@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
@@ -129,15 +130,15 @@ func quotedName(before, after []byte, withhold bool) bool {
 	}
 	switch lower(before[len(before)-1]) {
 	case 'k':
-		return asciiHasSuffixFold(before, "link")
+		return ascii.HasSuffixFold(before, "link")
 	case 's':
-		return asciiHasSuffixFold(before, headersKey) || withhold && asciiHasSuffixFold(before, "postparameters")
+		return ascii.HasSuffixFold(before, headersKey) || withhold && ascii.HasSuffixFold(before, "postparameters")
 	case 'l':
-		return withhold && (asciiHasSuffixFold(before, "url") || asciiHasSuffixFold(before, "webhtml"))
+		return withhold && (ascii.HasSuffixFold(before, "url") || ascii.HasSuffixFold(before, "webhtml"))
 	case 'i':
-		return withhold && asciiHasSuffixFold(before, "uri")
+		return withhold && ascii.HasSuffixFold(before, "uri")
 	case 'e':
-		if !withhold || !asciiHasSuffixFold(before, "value") {
+		if !withhold || !ascii.HasSuffixFold(before, "value") {
 			return false
 		}
 		after = bytes.TrimLeft(after, " \t\r\n")

@@ -3,6 +3,7 @@ package response
 import (
 	"bytes"
 
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/policy"
 )
 
@@ -59,29 +60,11 @@ var urlHeaders = []string{"location", "content-location", "odata-entityid"}
 // OData-EntityId.
 func URLHeader[T ~string | ~[]byte](name T) bool {
 	for _, h := range urlHeaders {
-		if asciiEqualFold(name, h) {
+		if ascii.EqualFold(name, h) {
 			return true
 		}
 	}
 	return false
-}
-
-// asciiEqualFold reports whether b equals s, a lower-case ASCII word,
-// ASCII case aside (never Unicode's: 'ſ' is not 's').
-func asciiEqualFold[T ~string | ~[]byte](b T, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type frame struct {
