@@ -293,14 +293,7 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 	case extendedMember:
 		c.extended(where)
 	case driveRecipientsMember:
-		if first != '[' && first != 'n' {
-			c.fail(RefusalMalformed, "%s must be a list", where)
-			return
-		}
-		if first == 'n' {
-			return
-		}
-		for _, e := range r.elements(v, buf[:0]) {
+		for _, e := range c.listOrNullRaw(r, where, v, buf[:0]) {
 			email, _ := r.fieldString(e, "email")
 			c.driveRecipient(where, r.b[e] == '{', email, !r.isNull(r.field(e, "alias")) || !r.isNull(r.field(e, "objectId")))
 		}
@@ -345,14 +338,7 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 			c.fail(RefusalPolicy, "%s: a reference attachment links to a file elsewhere; set externalLinks: true to allow it", where)
 		}
 	case headersMember:
-		if first != '[' && first != 'n' {
-			c.fail(RefusalMalformed, "%s must be a list", where)
-			return
-		}
-		if first == 'n' {
-			return
-		}
-		for _, e := range r.elements(v, buf[:0]) {
+		for _, e := range c.listOrNullRaw(r, where, v, buf[:0]) {
 			name, _ := r.fieldString(e, "name")
 			value, _ := r.fieldString(e, "value")
 			if len(name) < 3 || !strings.EqualFold(name[:2], "x-") || strings.ContainsAny(name, "\r\n") || strings.ContainsAny(value, "\r\n") {
@@ -361,6 +347,19 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 			}
 		}
 	}
+}
+
+// listOrNullRaw is the elements of a member that must be a list or null
+// (none); anything else refuses the call, and has none.
+func (c *bodyCheck) listOrNullRaw(r *rawBody, where string, v int, buf []int) []int {
+	switch r.b[v] {
+	case 'n':
+		return nil
+	case '[':
+		return r.elements(v, buf)
+	}
+	c.fail(RefusalMalformed, "%s must be a list", where)
+	return nil
 }
 
 // namedRaw is named on a raw value.
