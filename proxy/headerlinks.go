@@ -151,7 +151,7 @@ func (u *urlStart) step(r rune) (done, abs bool) {
 		return true, false
 	case urlScheme:
 		switch {
-		case 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '-' || r == '.':
+		case isSchemeChar(r):
 			return false, false
 		case r == ':':
 			return true, true
