@@ -305,40 +305,13 @@ func TestGroupCommitClosedByLateRecord(t *testing.T) {
 }
 
 func TestFailClosed(t *testing.T) {
-	t.Run("queue full while the sink is stalled", func(t *testing.T) {
-		g := &gateSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
-		l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, QueueSize: 4, BatchSize: 1})
-		tk, _ := l.Reserve(1)
-		tk.Append(record(0))
-		<-g.entered // the writer holds the first record at the stalled sink
-		var err error
-		n := 1
-		for ; n < 10; n++ {
-			var tk *auditlog.Ticket
-			if tk, err = l.Reserve(1); err != nil {
-				break
-			}
-			tk.Append(record(n))
-		}
-		// One record is with the stalled sink; the queue holds four more.
-		if !errors.Is(err, auditlog.ErrUnavailable) || n != 5 {
-			t.Fatalf("after %d records: %v; want ErrUnavailable after 5", n, err)
-		}
-		if l.Ready() == nil || l.Stats().Rejected != 1 {
-			t.Errorf("Ready %v, stats %+v", l.Ready(), l.Stats())
-		}
-		g.mu.Lock()
-		close(g.block)
-		g.block = nil
-		g.mu.Unlock()
-		waitUntil(t, func() bool { return l.Ready() == nil })
-		if err := l.Close(context.Background(), nil); err != nil {
-			t.Fatal(err)
-		}
-		if g.lines != 5 {
-			t.Errorf("sink got %d records; want all 5 accepted", g.lines)
-		}
-	})
+	// QueueSize bounds every record accepted and not written, whether
+	// queued or in the batch the writer holds at a stalled sink: a batch
+	// of one record, or one left open for more (Linger) that takes in
+	// what arrives.
+	for _, batch := range []int{1, 256} {
+		t.Run(fmt.Sprintf("queue full while the sink is stalled, batches of %d", batch), func(t *testing.T) { queueFull(t, batch) })
+	}
 	t.Run("every sink failing, then recovering", func(t *testing.T) {
 		g := &gateSink{fail: true}
 		l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, RetryBudget: 50 * time.Millisecond})
@@ -375,6 +348,44 @@ func TestFailClosed(t *testing.T) {
 			t.Errorf("good %d, stats %+v", good.lines, st)
 		}
 	})
+}
+
+func queueFull(t *testing.T, batchSize int) {
+	g := &gateSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	l, _ := auditlog.New(auditlog.Options{Replica: "r", Sinks: []auditlog.Sink{g}, QueueSize: 4, BatchSize: batchSize})
+	tk, _ := l.Reserve(1)
+	tk.Append(record(0))
+	if batchSize == 1 {
+		<-g.entered // the writer holds the first record at the stalled sink
+	}
+	var err error
+	n := 1
+	for ; n < 10; n++ {
+		var tk *auditlog.Ticket
+		if tk, err = l.Reserve(1); err != nil {
+			break
+		}
+		tk.Append(record(n))
+	}
+	// Four records are accepted, with the stalled sink, in the batch
+	// or queued; the fifth is refused.
+	if !errors.Is(err, auditlog.ErrUnavailable) || n != 4 {
+		t.Fatalf("after %d records: %v; want ErrUnavailable after 4", n, err)
+	}
+	if l.Ready() == nil || l.Stats().Rejected != 1 {
+		t.Errorf("Ready %v, stats %+v", l.Ready(), l.Stats())
+	}
+	g.mu.Lock()
+	close(g.block)
+	g.block = nil
+	g.mu.Unlock()
+	waitUntil(t, func() bool { return l.Ready() == nil })
+	if err := l.Close(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if g.lines != 4 {
+		t.Errorf("sink got %d records; want all 4 accepted", g.lines)
+	}
 }
 
 func waitUntil(t *testing.T, cond func() bool) {

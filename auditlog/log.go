@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,8 +39,9 @@ type Options struct {
 	Replica string
 	// Sinks receive every record; at least one.
 	Sinks []Sink
-	// QueueSize bounds the records accepted but not yet written. Default
-	// 4096.
+	// QueueSize bounds the records accepted but not yet written: those
+	// queued, those reserved for calls under way, and those in the batch
+	// the writer holds until a sink takes it. Default 4096.
 	QueueSize int
 	// BatchSize bounds the records written in one sink call (group
 	// commit). Default 256.
@@ -83,6 +85,10 @@ type Log struct {
 	log   *slog.Logger
 	queue chan []byte
 	done  chan struct{}
+	// writing counts the records the writer has taken off the queue and
+	// no sink has taken yet (its open batch): they are accepted and not
+	// written, as the queued ones are, and count against QueueSize.
+	writing atomic.Int64
 
 	mu       sync.Mutex
 	chain    chain
@@ -158,6 +164,8 @@ type SinkStats struct {
 
 // Stats describe the pipeline.
 type Stats struct {
+	// Queued counts the records accepted and not yet taken by a sink:
+	// queued, or in the batch being written.
 	Queued   int `json:"queued"`
 	Reserved int `json:"reserved"`
 	// Rejected counts reservations refused (calls answered 503).
@@ -247,7 +255,7 @@ func (l *Log) reserveLocked(n int) error {
 	case l.down:
 		l.rejected++
 		return fmt.Errorf("%w: every sink is failing", ErrUnavailable)
-	case len(l.queue)+l.reserved+n > cap(l.queue):
+	case l.unwrittenLocked()+n > cap(l.queue):
 		l.rejected++
 		return fmt.Errorf("%w: queue full", ErrUnavailable)
 	}
@@ -324,17 +332,25 @@ func (l *Log) Ready() error {
 		return ErrClosed
 	case l.down:
 		return fmt.Errorf("%w: every sink is failing", ErrUnavailable)
-	case len(l.queue)+l.reserved >= cap(l.queue):
+	case l.unwrittenLocked() >= cap(l.queue):
 		return fmt.Errorf("%w: queue full", ErrUnavailable)
 	}
 	return nil
+}
+
+// unwrittenLocked counts the records accepted and not yet written: queued,
+// reserved, and in the writer's batch. The one record the writer may be
+// between the queue and its count is the queue's to spare: Append's send
+// never blocks, since the queue alone holds no more than was reserved.
+func (l *Log) unwrittenLocked() int {
+	return len(l.queue) + l.reserved + int(l.writing.Load())
 }
 
 // Stats returns the pipeline's counters.
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Stats{Queued: len(l.queue), Reserved: l.reserved, Rejected: l.rejected, Down: l.down}
+	s := Stats{Queued: len(l.queue) + int(l.writing.Load()), Reserved: l.reserved, Rejected: l.rejected, Down: l.down}
 	for _, st := range l.sinks {
 		s.Sinks = append(s.Sinks, SinkStats{Name: st.sink.Name(), Failing: st.failing, Written: st.written, Failed: st.failed, Pending: len(st.backlog)})
 	}

@@ -31,18 +31,20 @@ func (l *Log) run() {
 		linger.Stop()
 	}
 	for line := range l.queue {
+		l.writing.Add(1)
 		start := time.Now()
 		lines := append(buf[:0], line)
 		open := l.drain(&lines)
 		if open && linger != nil && len(lines) < l.o.BatchSize {
 			linger.Reset(2 * l.o.Linger)
 		wait:
-			for len(lines) < l.o.BatchSize {
+			for len(lines) < l.o.BatchSize && !l.pressed() {
 				select {
 				case more, ok := <-l.queue:
 					if !ok {
 						break wait
 					}
+					l.writing.Add(1)
 					lines = append(lines, more)
 					if time.Since(start) >= l.o.Linger {
 						break wait
@@ -54,7 +56,9 @@ func (l *Log) run() {
 			linger.Stop()
 		}
 		id++
-		if l.write(&batch{id: id, lines: lines, opened: start}) {
+		held := l.write(&batch{id: id, lines: lines, opened: start})
+		l.writing.Add(-int64(len(lines)))
+		if held {
 			// A failing sink is still writing this batch: the lines are
 			// its until it returns.
 			buf = make([][]byte, 0, l.o.BatchSize)
@@ -73,12 +77,22 @@ func (l *Log) drain(lines *[][]byte) bool {
 			if !ok {
 				return false
 			}
+			l.writing.Add(1)
 			*lines = append(*lines, more)
 		default:
 			return true
 		}
 	}
 	return true
+}
+
+// pressed tells whether the records accepted and not written fill the
+// queue: a batch held open for more would then only refuse calls until it
+// closes, so it is written at once.
+func (l *Log) pressed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unwrittenLocked() >= cap(l.queue)
 }
 
 // write gives a batch to every sink and returns once one has taken it.
