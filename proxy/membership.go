@@ -112,6 +112,11 @@ type GraphMembership struct {
 	// Graph's activity log shows which (audit reconcile). No room for the
 	// record, no check: the call that needed it is refused.
 	Audit AuditLog
+	// Background bounds the refreshes made in the background: they stop
+	// when it ends (the proxy's shutdown begins), and the record of one cut
+	// then is written while the audit log still takes it, not left to
+	// outlast the log's bounded wait at Close. Nil: context.Background.
+	Background context.Context
 
 	mu      sync.Mutex
 	entries map[memberKey]*memberEntry
@@ -160,7 +165,11 @@ func (m *GraphMembership) IsMember(ctx context.Context, group, user string) (boo
 }
 
 func (m *GraphMembership) refresh(k memberKey) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	base := m.Background
+	if base == nil {
+		base = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(base, scopeTimeout)
 	defer cancel()
 	var held time.Time
 	m.mu.Lock()

@@ -129,3 +129,89 @@ func TestMembershipNotRecordedNotAsked(t *testing.T) {
 		t.Errorf("Graph asked %d times without a record", n)
 	}
 }
+
+// TestMembershipRefreshStopsWithBackground: a refresh made in the
+// background against a Graph that does not answer ends when Background
+// does (the proxy's shutdown begins), and its record is written then,
+// while the audit log still takes it.
+func TestMembershipRefreshStopsWithBackground(t *testing.T) {
+	var asked atomic.Int32
+	hang := make(chan struct{})
+	graph := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) > 1 {
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		json.NewEncoder(w).Encode(map[string][]string{"value": {"g"}})
+	}))
+	defer graph.Close()
+	defer close(hang)
+	u, _ := url.Parse(graph.URL)
+	var lines lineSink
+	audit, err := auditlog.New(auditlog.Options{Replica: "test", Sinks: []auditlog.Sink{&lines}, Linger: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	background, stop := context.WithCancel(context.Background())
+	const ttl = 200 * time.Millisecond
+	m := &proxy.GraphMembership{Graph: u, Transport: graph.Client().Transport, Tokens: staticTokens{}, TTL: ttl, MaxEntries: 10, Audit: audit, Background: background}
+	if member, err := m.IsMember(context.Background(), "g", "u@contoso.example"); err != nil || !member {
+		t.Fatalf("first check: %v, %v", member, err)
+	}
+	time.Sleep(ttl * 3 / 4)
+	if member, err := m.IsMember(context.Background(), "g", "u@contoso.example"); err != nil || !member {
+		t.Fatalf("cached check: %v, %v", member, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for asked.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if asked.Load() < 2 {
+		t.Fatal("no refresh was sent")
+	}
+	stop()
+	for audit.Stats().Reserved > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := audit.Stats().Reserved; r != 0 {
+		t.Fatalf("the refresh still holds room for its record after Background ended (%d)", r)
+	}
+	if err := audit.Close(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines.count(`"kind":"membership"`); got != 2 {
+		t.Errorf("%d membership records; want 2, the refresh's among them", got)
+	}
+}
+
+// lineSink keeps the lines written to it.
+type lineSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *lineSink) Name() string { return "lines" }
+func (s *lineSink) Write(_ context.Context, lines [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range lines {
+		s.lines = append(s.lines, string(l))
+	}
+	return nil
+}
+func (s *lineSink) Close() error { return nil }
+
+func (s *lineSink) count(sub string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.lines {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}

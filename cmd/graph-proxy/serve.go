@@ -233,7 +233,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 
 	graphTransport := proxy.NewTransport(proxy.TransportOptions{RootCAs: roots, ResponseHeaderTimeout: cfg.Graph.Timeout, Compression: cfg.Graph.Compression})
 	// One membership cache for the calls and the notifications they scope.
-	members := &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members, Audit: audit}
+	members := &proxy.GraphMembership{Graph: graphURL, Transport: graphTransport, Tokens: tokens, TTL: memberTTL, MaxEntries: 50000, Shared: limits.members, Audit: audit,
+		Background: ctx}
 	// Change notifications relayed (callers[].notifications: relay).
 	relay, relayTasks, closeRelay, err := startNotifications(ctx, relayDeps{cfg: cfg, key: notifyKey, store: store,
 		publicBase: publicBase, loginURL: loginURL, client: outbound, tokens: tokens, audit: audit, replica: replica, log: log,
