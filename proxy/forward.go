@@ -94,6 +94,7 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
+	h.noteSubscription(ctx, c, resp.StatusCode, answer, whole)
 
 	dst := w.Header()
 	removeHopByHop(resp.Header)

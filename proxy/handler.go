@@ -96,6 +96,10 @@ type Options struct {
 	// (503) every call the policy marks for relay, and answers 404 at
 	// NotificationsPath.
 	Notifications Notifications
+	// SubscriptionOwners remembers which caller made each subscription
+	// created through the proxy, so that a call on another caller's is
+	// refused without reading it from Graph; nil reads every one.
+	SubscriptionOwners *SubscriptionOwners
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 }

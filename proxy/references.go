@@ -77,6 +77,9 @@ func (h *Handler) resolve(ctx context.Context, c *call) error {
 // resolveCall finishes a call of its own with the people of its item.
 func (h *Handler) resolveCall(ctx context.Context, c *call) error {
 	l := c.decision.Lookup
+	if h.madeElsewhere(ctx, c, l, &c.decision) {
+		return h.settled(c, notRead)
+	}
 	people, err := h.readPeople(ctx, c, l, "")
 	if err != nil {
 		return err
@@ -103,6 +106,12 @@ func (h *Handler) resolveBatch(ctx context.Context, c *call) error {
 		l := sd.Decision.Lookup
 		if l == nil {
 			continue
+		}
+		if h.madeElsewhere(ctx, c, l, &sd.Decision) {
+			sd.Decision.Reason = appendReason(sd.Decision.Reason, notRead)
+			d.Settle(i)
+			items = append(items, l.Item+" of request "+sd.ID+" ("+notRead+")")
+			break
 		}
 		people, err := h.readPeople(ctx, c, l, sd.ID)
 		if err != nil {

@@ -26,8 +26,9 @@ import (
 // group membership answers too.
 type limiting struct {
 	limiter proxy.CallLimiter
-	// members is nil unless the answers are shared.
+	// members and owners are nil unless the answers are shared.
 	members proxy.MemberCache
+	owners  proxy.OwnerStore
 	// store is nil with limits.store: local.
 	store      *shared.Store
 	background []func(context.Context)
@@ -132,6 +133,7 @@ func newLimiting(ctx context.Context, cfg config.Config, roots *x509.CertPool, l
 	return &limiting{
 		limiter:    shared.NewLimiter(store),
 		members:    &shared.Members{Store: store, TTL: memberTTL},
+		owners:     &shared.Owners{Store: store},
 		store:      store,
 		background: append(background, run),
 		close: func() {

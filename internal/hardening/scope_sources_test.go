@@ -180,10 +180,28 @@ func TestSubscriptionsOfOthersEndToEnd(t *testing.T) {
 		if tt.want >= 400 && (len(saw) > 0 || rec.Decision == "allow") {
 			t.Errorf("%s: reached Graph (%d) or allowed: %s %q", tt.name, len(saw), rec.Decision, rec.Reason)
 		}
+		if tt.id == theirs {
+			// Made through the proxy by another caller: refused without
+			// the proxy's read of it either.
+			for _, g := range sim.Graph.Requests() {
+				if strings.Contains(g.Path, tt.id) {
+					t.Errorf("%s: Graph saw %s %s", tt.name, g.Method, g.Path)
+				}
+			}
+		}
 		if tt.want >= 400 && strings.Contains(string(r.Body), "secret-state") {
 			t.Errorf("%s: the answer carries the subscription's clientState", tt.name)
 		}
 		t.Logf("%-40s %d %s targets %v reason %q", tt.name, r.Status, rec.Decision, rec.Targets, rec.Reason)
+	}
+	// The same through $batch.
+	sim.Graph.ResetRequests()
+	r := p.Do("POST", "/v1.0/$batch", `{"requests":[{"id":"1","method":"GET","url":"/subscriptions/`+theirs+`"}]}`, "Content-Type", "application/json")
+	if r.Status != 403 {
+		t.Errorf("$batch reading another vendor's subscription: %d %s", r.Status, r.Body)
+	}
+	for _, g := range sim.Graph.Requests() {
+		t.Errorf("$batch reading another vendor's subscription: Graph saw %s %s", g.Method, g.Path)
 	}
 	p.Stop()
 }

@@ -284,18 +284,19 @@ func New(t *testing.T, o Options) *Env {
 	// One membership cache for the calls and the notifications, as serve has.
 	members := &proxy.GraphMembership{Graph: gu, Transport: transport, Tokens: tokens, TTL: time.Minute, MaxEntries: 1000, Audit: auditLog}
 	h, err := proxy.New(proxy.Options{
-		Files:        files(t, sim),
-		PseudonymKey: pseudonyms,
-		Graph:        gu,
-		PublicBase:   public,
-		Transport:    transport,
-		UpstreamIdle: o.GraphTimeout,
-		Callers:      auth,
-		Policy:       decider,
-		Limiter:      proxy.NewLimiter(nil),
-		Limits:       decider,
-		Telemetry:    o.Telemetry,
-		Members:      members,
+		Files:              files(t, sim),
+		PseudonymKey:       pseudonyms,
+		Graph:              gu,
+		PublicBase:         public,
+		Transport:          transport,
+		UpstreamIdle:       o.GraphTimeout,
+		Callers:            auth,
+		Policy:             decider,
+		Limiter:            proxy.NewLimiter(nil),
+		Limits:             decider,
+		Telemetry:          o.Telemetry,
+		Members:            members,
+		SubscriptionOwners: &proxy.SubscriptionOwners{},
 		Notifications: notifications(t, o, sim, public, func() *policy.Policy {
 			if store != nil {
 				return store.Policy()

@@ -1,0 +1,185 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/graph-proxy/graph-proxy/policy"
+)
+
+// Who made each subscription. Graph lets the proxy's application — every
+// caller of the proxy — read, renew, redirect and delete every
+// subscription the application holds, so a call on /subscriptions/{id}
+// is decided on the subscription itself, read from Graph first
+// (policy.LookupSubscription). That read is a request to Graph on the
+// subscription's path even when the call is then refused: the proxy acts
+// on another caller's subscription on an attacker's behalf, if only to
+// read it. The proxy therefore remembers which caller made each
+// subscription it created, and refuses a call on one another caller made
+// before anything of it is sent to Graph. A subscription it does not know
+// (made before the proxy started, through a $batch, or elsewhere while
+// the shared store failed) is read as before; one the caller made is read
+// too, since the policy may have changed since.
+
+// SubscriptionOwners remembers the caller that made each subscription
+// created through the proxy, until the subscription expires. The zero
+// value keeps this replica's own; Shared makes every replica's known to
+// all.
+type SubscriptionOwners struct {
+	// Shared, when set, holds what every replica made (shared.Owners,
+	// limits.store: redis). A store that fails is a miss: the
+	// subscription is then read from Graph.
+	Shared OwnerStore
+	// MaxEntries bounds the subscriptions remembered here; 0 means
+	// maxOwners.
+	MaxEntries int
+
+	mu sync.Mutex
+	m  map[string]owned
+}
+
+// OwnerStore is where several replicas share who made a subscription.
+// Get reports a miss (ok false) for anything it cannot answer, its own
+// failures included; Put and Delete are best effort.
+type OwnerStore interface {
+	GetOwner(ctx context.Context, id string) (caller string, ok bool)
+	PutOwner(ctx context.Context, id, caller string, until time.Time)
+	DeleteOwner(ctx context.Context, id string)
+}
+
+type owned struct {
+	caller string
+	until  time.Time
+}
+
+// maxOwners bounds the subscriptions one replica remembers: Graph holds
+// at most a few thousand per application and resource kind.
+const maxOwners = 100000
+
+// ownerLinger keeps a subscription's maker past its expiry: Graph may
+// still hold it for a while, and a renewal elsewhere may not be known.
+const ownerLinger = time.Hour
+
+// Owner returns the caller that made subscription id, when known.
+func (o *SubscriptionOwners) Owner(ctx context.Context, id string) (string, bool) {
+	id = strings.ToLower(id)
+	o.mu.Lock()
+	e, ok := o.m[id]
+	o.mu.Unlock()
+	if ok && time.Now().Before(e.until) {
+		return e.caller, true
+	}
+	if o.Shared != nil {
+		return o.Shared.GetOwner(ctx, id)
+	}
+	return "", false
+}
+
+// Made records that caller made or renewed subscription id, which expires
+// at expires.
+func (o *SubscriptionOwners) Made(ctx context.Context, id, caller string, expires time.Time) {
+	id, until := strings.ToLower(id), expires.Add(ownerLinger)
+	if !time.Now().Before(until) {
+		return
+	}
+	o.mu.Lock()
+	if o.m == nil {
+		o.m = map[string]owned{}
+	}
+	if _, ok := o.m[id]; !ok && len(o.m) >= o.max() {
+		o.evictLocked()
+	}
+	o.m[id] = owned{caller, until}
+	o.mu.Unlock()
+	if o.Shared != nil {
+		o.Shared.PutOwner(ctx, id, caller, until)
+	}
+}
+
+// Gone forgets subscription id, deleted.
+func (o *SubscriptionOwners) Gone(ctx context.Context, id string) {
+	id = strings.ToLower(id)
+	o.mu.Lock()
+	delete(o.m, id)
+	o.mu.Unlock()
+	if o.Shared != nil {
+		o.Shared.DeleteOwner(ctx, id)
+	}
+}
+
+func (o *SubscriptionOwners) max() int {
+	if o.MaxEntries > 0 {
+		return o.MaxEntries
+	}
+	return maxOwners
+}
+
+// evictLocked makes room: the expired entries go, and when none has, an
+// arbitrary one (map order is random) — forgetting a maker costs a read
+// from Graph, never a wrong answer.
+func (o *SubscriptionOwners) evictLocked() {
+	now := time.Now()
+	for id, e := range o.m {
+		if !now.Before(e.until) {
+			delete(o.m, id)
+		}
+	}
+	if len(o.m) < o.max() {
+		return
+	}
+	for id := range o.m {
+		delete(o.m, id)
+		return
+	}
+}
+
+// subscriptionID is the id of the subscription a LookupSubscription
+// reads: its path's last segment.
+func subscriptionID(l *policy.Lookup) string {
+	return l.Path[strings.LastIndexByte(l.Path, '/')+1:]
+}
+
+// madeElsewhere refuses, without reading it, a call on a subscription
+// another caller made through the proxy. It leaves report-only calls to
+// the read, which forwards what the policy would refuse.
+func (h *Handler) madeElsewhere(ctx context.Context, c *call, l *policy.Lookup, d *policy.Decision) bool {
+	if h.o.SubscriptionOwners == nil || l.Kind != policy.LookupSubscription || d.ReportOnly {
+		return false
+	}
+	owner, known := h.o.SubscriptionOwners.Owner(ctx, subscriptionID(l))
+	if !known || owner == c.rec.Caller.Name {
+		return false
+	}
+	d.Refuse("the subscription was made by another caller")
+	return true
+}
+
+// notRead is what a refusal by madeElsewhere adds to the record's reason.
+const notRead = "not read from Graph: the proxy knows who made it"
+
+// noteSubscription remembers who made a subscription the call created or
+// renewed, from Graph's answer (whole, when it was read whole), and
+// forgets one it deleted.
+func (h *Handler) noteSubscription(ctx context.Context, c *call, status int, answer *bytes.Buffer, whole bool) {
+	if h.o.SubscriptionOwners == nil || len(c.req.Segments) == 0 || !strings.EqualFold(c.req.Segments[0], "subscriptions") {
+		return
+	}
+	switch {
+	case c.req.Method == http.MethodDelete && len(c.req.Segments) == 2 && status == http.StatusNoContent:
+		h.o.SubscriptionOwners.Gone(ctx, c.req.Segments[1])
+	case whole && (c.req.Method == http.MethodPost && len(c.req.Segments) == 1 && status == http.StatusCreated ||
+		c.req.Method == http.MethodPatch && len(c.req.Segments) == 2 && status == http.StatusOK):
+		var sub struct {
+			ID         string    `json:"id"`
+			Expiration time.Time `json:"expirationDateTime"`
+		}
+		if json.Unmarshal(answer.Bytes(), &sub) == nil && sub.ID != "" {
+			h.o.SubscriptionOwners.Made(ctx, sub.ID, c.rec.Caller.Name, sub.Expiration)
+		}
+	}
+}
