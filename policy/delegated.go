@@ -252,8 +252,26 @@ func (rt *Routed) delegate(d *Decision) string {
 	if len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "me") {
 		return ""
 	}
-	if u := r.tmpl.bind(req.Segments); u != "" && !a.is(u) && !r.otherUsers {
+	if u := r.tmpl.userOf(req.Segments); u != "" && !a.is(u) && !r.otherUsers {
 		return fmt.Sprintf("rule %q serves the signed-in user only, and %s names another user; a rule with otherUsers: true allows it", r.id, req.Path)
 	}
 	return ""
+}
+
+// userOf returns the user a call on segs under t acts on: the {user} it
+// binds, else the segment after users whatever takes it — {id}, any
+// variable, a user written out — for Graph reads it as a user's id or
+// UPN all the same. A literal that names no user (users/delta) is the
+// collection's, no one's.
+func (t template) userOf(segs []string) string {
+	if u := t.bind(segs); u != "" {
+		return u
+	}
+	if len(segs) < 2 || len(t.parts) < 2 || !strings.EqualFold(segs[0], "users") {
+		return ""
+	}
+	if t.parts[1].kind == literal && !isUser(segs[1]) {
+		return ""
+	}
+	return segs[1]
 }

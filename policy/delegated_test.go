@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -244,4 +245,59 @@ func decideAs(t *testing.T, p *Policy, caller string, actor *Actor, method, targ
 	}
 	routed := p.RouteAs(caller, actor, req)
 	return routed.Decide("application/json", b)
+}
+
+// actsOnPolicy has delegated rules that take a user in the path other than
+// by {user}, beside app-only rules for the same paths.
+const actsOnPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    delegated: { scopes: [Mail.Read, Calendars.Read, User.ReadBasic.All] }
+rules:
+  - { id: mail-by-id, method: GET, path: "/users/{id}/messages", delegatedScope: Mail.Read }
+  - { id: shared-mail, method: GET, path: "/users/{id}/mailFolders", delegatedScope: Mail.Read, otherUsers: true }
+  - { id: support-calendar, method: GET, path: "/users/support@contoso.example/calendar", delegatedScope: Calendars.Read }
+  - { id: users-delta, method: GET, path: "/users/delta", delegatedScope: User.ReadBasic.All }
+`
+
+// TestDelegatedActsOn: whatever takes the user in a rule's path ({user},
+// {id}, the user written out), a signed-in user's call on another user
+// needs otherUsers.
+func TestDelegatedActsOn(t *testing.T) {
+	p, err := Parse("actson.yaml", []byte(actsOnPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adele := &Actor{ObjectID: "10000000-0000-4000-8000-000000000000", UPN: "Adele@Contoso.example"}
+	const another = `rule %q serves the signed-in user only, and %s names another user; a rule with otherUsers: true allows it`
+	tests := []struct {
+		name, method, path, body string
+		want                     Result
+		wantReason               string
+	}{
+		{name: "the user by {id}", method: "GET", path: "/v1.0/users/adele@contoso.example/messages", want: Allow},
+		{name: "the user's object id by {id}", method: "GET", path: "/v1.0/users/10000000-0000-4000-8000-000000000000/messages", want: Allow},
+		{name: "another user by {id}", method: "GET", path: "/v1.0/users/grady@contoso.example/messages",
+			want: Deny, wantReason: fmt.Sprintf(another, "mail-by-id", "/users/grady@contoso.example/messages")},
+		{name: "another user's object id by {id}", method: "GET", path: "/v1.0/users/20000000-0000-4000-8000-000000000000/messages",
+			want: Deny, wantReason: fmt.Sprintf(another, "mail-by-id", "/users/20000000-0000-4000-8000-000000000000/messages")},
+		{name: "a segment that is no UPN by {id}", method: "GET", path: "/v1.0/users/grady/messages",
+			want: Deny, wantReason: fmt.Sprintf(another, "mail-by-id", "/users/grady/messages")},
+		{name: "another user by {id} in a batch", method: "POST", path: "/v1.0/$batch",
+			body: `{"requests":[{"id":"1","method":"GET","url":"/users/grady@contoso.example/messages"}]}`,
+			want: Deny, wantReason: "batch requests refused: 1"},
+		{name: "another user with otherUsers", method: "GET", path: "/v1.0/users/grady@contoso.example/mailFolders", want: Allow},
+		{name: "a user written out in the rule", method: "GET", path: "/v1.0/users/support@contoso.example/calendar",
+			want: Deny, wantReason: fmt.Sprintf(another, "support-calendar", "/users/support@contoso.example/calendar")},
+		{name: "a function of the collection", method: "GET", path: "/v1.0/users/delta", want: Allow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decideAs(t, p, "engage", adele, tt.method, tt.path, tt.body)
+			if d.Result != tt.want || d.Reason != tt.wantReason {
+				t.Errorf("got %s %q; want %s %q", d.Result, d.Reason, tt.want, tt.wantReason)
+			}
+		})
+	}
 }
