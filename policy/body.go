@@ -198,7 +198,7 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement && rt.resolve == LookupNone) {
 		return "", RefusalPolicy // nothing to read, nothing required
 	}
-	bc := &bodyCheck{p: p, caller: c, req: req, inBatch: a.doc != nil || a.inBatch, data: a.Body, doc: a.doc}
+	bc := &bodyCheck{p: p, caller: c, actor: a.Actor, req: req, inBatch: a.doc != nil || a.inBatch, data: a.Body, doc: a.doc}
 	var doc any
 	switch {
 	case (a.doc != nil || len(a.Body) > 0) && (req.Method == "GET" || req.Method == "DELETE"):
@@ -427,7 +427,7 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 	if !ok || s == "" {
 		return "resource must be a Graph path", RefusalMalformed
 	}
-	targets, reason := p.subscriptionResource(bc.caller, req.Version, s)
+	targets, reason := p.subscriptionResource(bc.caller, bc.actor, req.Version, s)
 	if reason != "" {
 		return reason, RefusalPolicy
 	}
@@ -473,14 +473,18 @@ func (p *Policy) notificationURLRefusal(k, u string) string {
 }
 
 // subscriptionResource decides a subscription's resource as the read it
-// stands for, by caller c: its users, or why it is refused.
-func (p *Policy) subscriptionResource(c *caller, version, resource string) ([]string, string) {
+// stands for, by caller c acting as actor (nil: app-only), as the call
+// that makes or reads the subscription is: its users, or why it is
+// refused. A signed-in user's subscription is Graph's with the user's
+// token, its resource read as the user would read it (/me, another user
+// only under otherUsers), never by an app-only rule.
+func (p *Policy) subscriptionResource(c *caller, actor *Actor, version, resource string) ([]string, string) {
 	path, query, _ := strings.Cut(resource, "?")
 	inner, err := Canonicalize("GET", "/"+version+"/"+strings.TrimPrefix(path, "/"), query)
 	if err != nil {
 		return nil, "subscription resource is not a Graph path the policy can read"
 	}
-	sub := p.decide(Args{Caller: c.name, Request: inner}, false)
+	sub := p.decide(Args{Caller: c.name, Request: inner, Actor: actor}, false)
 	// The resource is the body's (or Graph's answer's): a reason names
 	// what failed, not it.
 	if sub.Result != Allow && sub.RuleID != "" {
@@ -503,7 +507,7 @@ func (p *Policy) subscriptionResource(c *caller, version, resource string) ([]st
 // caller reads, renews or deletes only a subscription it could have made.
 // A relaying caller's URLs come back as its own only from a subscription
 // the relay made for it; the proxy refuses any other before this.
-func (p *Policy) checkSubscriptionRead(c *caller, req Request, read []Recipient, d *Decision) string {
+func (p *Policy) checkSubscriptionRead(c *caller, actor *Actor, req Request, read []Recipient, d *Decision) string {
 	resource := ""
 	for _, f := range read {
 		switch f.Where {
@@ -520,7 +524,7 @@ func (p *Policy) checkSubscriptionRead(c *caller, req Request, read []Recipient,
 	if resource == "" {
 		return "the subscription read names no resource"
 	}
-	targets, reason := p.subscriptionResource(c, req.Version, resource)
+	targets, reason := p.subscriptionResource(c, actor, req.Version, resource)
 	if reason != "" {
 		return "the subscription read from Graph: " + reason
 	}

@@ -301,3 +301,91 @@ func TestDelegatedActsOn(t *testing.T) {
 		})
 	}
 }
+
+// subscribePolicy: a caller that subscribes both app-only (any member's
+// mail) and as a signed-in user (the user's own mail).
+const subscribePolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [Mail.ReadBasic.All]
+    delegated: { scopes: [Mail.Read] }
+subscriptions:
+  notificationUrls: ["https://hooks.vendor.example/*"]
+rules:
+  - { id: app-mail, method: GET, path: "/users/{user}/messages", permission: Mail.ReadBasic.All }
+  - { id: my-mail, method: GET, path: "/me/messages", delegatedScope: Mail.Read }
+  - { id: own-mail, method: GET, path: "/users/{user}/mailFolders/inbox/messages", delegatedScope: Mail.Read }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Mail.ReadBasic.All, delegatedScope: Mail.Read }
+  - { id: subscription, method: [GET, DELETE], path: "/subscriptions/{id}", permission: Mail.ReadBasic.All, delegatedScope: Mail.Read }
+`
+
+// TestDelegatedSubscriptionResource: a signed-in user's subscription, made
+// or read by id, has its resource decided as the user's read of it (/me,
+// another user only under otherUsers), never by the caller's app-only
+// rules: Graph watches it with the user's token.
+func TestDelegatedSubscriptionResource(t *testing.T) {
+	p, err := Parse("subscribe.yaml", []byte(subscribePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adele := &Actor{ObjectID: "10000000-0000-4000-8000-000000000000", UPN: "Adele@Contoso.example"}
+	create := func(resource string) string {
+		return `{"changeType":"created","notificationUrl":"https://hooks.vendor.example/n","resource":"` + resource +
+			`","expirationDateTime":"2030-01-01T00:00:00Z","clientState":"s"}`
+	}
+	const sub = "/v1.0/subscriptions/7f105c7d-2dc5-4530-97cd-4e7ae6534c07"
+	tests := []struct {
+		name        string
+		actor       *Actor
+		method      string
+		path        string
+		resource    string
+		want        Result
+		wantTargets string
+		wantReason  string
+	}{
+		{name: "the user's own mail", actor: adele, method: "POST", path: "/v1.0/subscriptions", resource: "me/messages",
+			want: Allow, wantTargets: "adele@contoso.example"},
+		{name: "the user's own mail by UPN", actor: adele, method: "POST", path: "/v1.0/subscriptions", resource: "users/adele@contoso.example/mailFolders/inbox/messages",
+			want: Allow, wantTargets: "adele@contoso.example"},
+		{name: "another user's mail, an app-only rule's", actor: adele, method: "POST", path: "/v1.0/subscriptions", resource: "users/grady@contoso.example/messages",
+			want: Deny, wantReason: "subscription resource is not readable under this policy (no rule allows its GET)"},
+		{name: "another user's inbox, a rule for the user alone", actor: adele, method: "POST", path: "/v1.0/subscriptions", resource: "users/grady@contoso.example/mailFolders/inbox/messages",
+			want: Deny, wantReason: `subscription resource is not readable under this policy (rule "own-mail" refuses its GET)`},
+		{name: "app-only, any member's mail", method: "POST", path: "/v1.0/subscriptions", resource: "users/grady@contoso.example/messages",
+			want: Allow, wantTargets: "grady@contoso.example"},
+		{name: "app-only, /me", method: "POST", path: "/v1.0/subscriptions", resource: "me/messages",
+			want: Deny, wantReason: `subscription resource is not readable under this policy (no rule allows its GET)`},
+		{name: "by id, the user's own", actor: adele, method: "GET", path: sub, resource: "me/messages",
+			want: Allow, wantTargets: "adele@contoso.example"},
+		{name: "by id, another user's mail", actor: adele, method: "DELETE", path: sub, resource: "users/grady@contoso.example/messages",
+			want: Deny, wantReason: "the subscription read from Graph: subscription resource is not readable under this policy (no rule allows its GET)"},
+		{name: "by id, app-only, another user's mail", method: "DELETE", path: sub, resource: "users/grady@contoso.example/messages",
+			want: Allow, wantTargets: "grady@contoso.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := ""
+			if tt.method == "POST" {
+				body = create(tt.resource)
+			}
+			d := decideAs(t, p, "engage", tt.actor, tt.method, tt.path, body)
+			if d.Lookup != nil {
+				req, err := Canonicalize(tt.method, tt.path, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				routed := p.RouteAs("engage", tt.actor, req)
+				d = routed.DecideReferenced(d, []Recipient{{Where: "resource", Address: tt.resource},
+					{Where: "notificationUrl", Address: "https://hooks.vendor.example/n"}})
+			}
+			if d.Result != tt.want || d.Reason != tt.wantReason {
+				t.Fatalf("got %s %q; want %s %q", d.Result, d.Reason, tt.want, tt.wantReason)
+			}
+			if got := strings.Join(d.Targets, ","); tt.want == Allow && got != tt.wantTargets {
+				t.Errorf("targets %s; want %s", got, tt.wantTargets)
+			}
+		})
+	}
+}

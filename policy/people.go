@@ -65,7 +65,10 @@ type person struct {
 type bodyCheck struct {
 	p      *Policy
 	caller *caller
-	req    Request
+	// actor is the signed-in user the call acts as; nil for an app-only
+	// call. What the body refers to is decided as the call itself is.
+	actor *Actor
+	req   Request
 	// inBatch: the body is a $batch sub-request's.
 	inBatch bool
 	// data is the body's bytes, or doc a $batch sub-request's body as

@@ -371,7 +371,7 @@ func (rt *Routed) DecideReferenced(d Decision, people []Recipient) Decision {
 		return d
 	}
 	if route.resolve == LookupSubscription {
-		if reason := rt.p.checkSubscriptionRead(rt.caller, rt.req, people, &d); reason != "" {
+		if reason := rt.p.checkSubscriptionRead(rt.caller, rt.actor, rt.req, people, &d); reason != "" {
 			d.Refuse(reason)
 		}
 		return d
