@@ -389,3 +389,57 @@ func TestDelegatedSubscriptionResource(t *testing.T) {
 		})
 	}
 }
+
+// scopedObjectsPolicy: a caller scoped to a group, acting for signed-in
+// users on things that are no user.
+const scopedObjectsPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    delegated: { scopes: [Files.Read.All, Chat.Read, Mail.Read] }
+    users: { group: "90000000-0000-4000-8000-000000000001" }
+rules:
+  - { id: drive-children, method: GET, path: "/drives/{id}/root/children", delegatedScope: Files.Read.All }
+  - { id: my-drive-children, method: GET, path: "/me/drive/root/children", delegatedScope: Files.Read.All }
+  - { id: user-drive-children, method: GET, path: "/users/{user}/drive/root/children", delegatedScope: Files.Read.All }
+  - { id: chat-messages, method: GET, path: "/chats/{id}/messages", delegatedScope: Chat.Read }
+  - { id: my-chat-messages, method: GET, path: "/me/chats/{id}/messages", delegatedScope: Chat.Read }
+  - { id: subscriptions, method: GET, path: "/subscriptions", delegatedScope: Mail.Read }
+`
+
+// TestDelegatedScopedObjects: a caller scoped to users.group acting for a
+// signed-in user acts on users its path names (/me, the user by UPN or
+// object id), as an app-only call of it must: a drive, a chat or the list
+// of subscriptions by its own path reaches whatever the user may reach,
+// anyone's, and is refused though the user is in scope.
+func TestDelegatedScopedObjects(t *testing.T) {
+	p, err := Parse("scoped-objects.yaml", []byte(scopedObjectsPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adele := &Actor{ObjectID: "10000000-0000-4000-8000-000000000000", UPN: "Adele@Contoso.example"}
+	const noUser = `caller "engage" is scoped to users.group, and %s names no user the scope can check`
+	tests := []struct {
+		name, path string
+		want       Result
+		wantReason string
+	}{
+		{name: "the user's drive", path: "/v1.0/me/drive/root/children", want: Allow},
+		{name: "the user's drive by UPN", path: "/v1.0/users/adele@contoso.example/drive/root/children", want: Allow},
+		{name: "the user's chat", path: "/v1.0/me/chats/19:abc@thread.v2/messages", want: Allow},
+		{name: "a drive by its own id", path: "/v1.0/drives/b!abc/root/children",
+			want: Deny, wantReason: fmt.Sprintf(noUser, "/drives/b!abc/root/children")},
+		{name: "a chat by its own id", path: "/v1.0/chats/19:abc@thread.v2/messages",
+			want: Deny, wantReason: fmt.Sprintf(noUser, "/chats/19:abc@thread.v2/messages")},
+		{name: "the list of subscriptions", path: "/v1.0/subscriptions",
+			want: Deny, wantReason: fmt.Sprintf(noUser, "/subscriptions")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decideAs(t, p, "engage", adele, "GET", tt.path, "")
+			if d.Result != tt.want || d.Reason != tt.wantReason {
+				t.Errorf("got %s %q; want %s %q", d.Result, d.Reason, tt.want, tt.wantReason)
+			}
+		})
+	}
+}

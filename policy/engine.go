@@ -433,25 +433,31 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 	d = Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
 	d.Content = r.content
 	d.Relay = c.relay && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")
+	// The users the path names, /me among them, are the object the call
+	// acts on, which a scoped caller's must be. The signed-in user is a
+	// target of every call of the user's, but not what a call on a
+	// drive, a group or a chat by its own id acts on: such a call reaches
+	// whatever the user may reach, anyone's.
+	actsOnUsers := false
 	if rt.actor != nil {
 		if d.Reason = rt.delegate(&d); d.Reason != "" {
 			return d
 		}
+		actsOnUsers = len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "me")
 	}
 	if u := r.tmpl.bind(req.Segments); u != "" {
 		d.Targets = append(d.Targets, u)
+		actsOnUsers = true
 	}
 	if u := pathUser(*req); u != "" {
 		d.Targets = appendUnique(d.Targets, u)
+		actsOnUsers = true
 	} else if c.group != "" && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "users") {
 		// A collection of users, or a path whose user is not one the
 		// proxy can name: the group scope cannot be applied to it.
 		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no one user the scope can check", c.name, req.Path)
 		return d
 	}
-	// The users the path names (and a signed-in user's): the object the
-	// call acts on, which a scoped caller's must be.
-	actsOnUsers := len(d.Targets) > 0
 	for _, q := range req.Query {
 		// Graph's own paging and delta links carry these; a rule that
 		// pages must accept them (paging.go).
