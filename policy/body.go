@@ -283,6 +283,9 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 	if bc.reason != "" {
 		return bc.reason, bc.refusal
 	}
+	if reason := bc.sendsAsAnother(r); reason != "" {
+		return reason, RefusalPolicy
+	}
 	for _, t := range bc.targets {
 		d.Targets = appendUnique(d.Targets, t)
 	}
@@ -363,7 +366,8 @@ func (c *bodyCheck) mimePeople(data []byte, sends bool) string {
 	}
 	for _, name := range sortedKeys(headers) {
 		for _, a := range headers[name] {
-			c.people = append(c.people, person{name: a.String(), addr: &a, bodyNamed: true, where: "MIME " + name})
+			c.people = append(c.people, person{name: a.String(), addr: &a, bodyNamed: true, where: "MIME " + name,
+				sender: name == "From" || name == "Sender"})
 		}
 	}
 	return ""

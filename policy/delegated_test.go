@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -437,6 +438,83 @@ func TestDelegatedScopedObjects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decideAs(t, p, "engage", adele, "GET", tt.path, "")
+			if d.Result != tt.want || d.Reason != tt.wantReason {
+				t.Errorf("got %s %q; want %s %q", d.Result, d.Reason, tt.want, tt.wantReason)
+			}
+		})
+	}
+}
+
+// sendAsPolicy: a signed-in user's mail, under rules for the user alone
+// and one for shared mailboxes.
+const sendAsPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    delegated: { scopes: [Mail.Send, Mail.ReadWrite, Mail.Send.Shared] }
+mail:
+  recipientDomains: [contoso.example]
+rules:
+  - { id: me-send, method: POST, path: "/me/sendMail", delegatedScope: Mail.Send }
+  - { id: me-draft, method: POST, path: "/me/messages", delegatedScope: Mail.ReadWrite }
+  - { id: me-reply, method: POST, path: "/me/messages/{id}/reply", delegatedScope: Mail.Send }
+  - { id: shared-send, method: POST, path: "/users/{user}/sendMail", delegatedScope: Mail.Send.Shared, otherUsers: true }
+`
+
+// TestDelegatedSendAs: a signed-in user's mail under a rule for the user
+// alone is sent as the user: a body naming another mailbox as who it is
+// from (from, sender, a MIME From or Sender), which Graph honours for a
+// user with the right to send as it, acts on that mailbox as a path
+// naming it would, and needs otherUsers.
+func TestDelegatedSendAs(t *testing.T) {
+	p, err := Parse("sendas.yaml", []byte(sendAsPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adele := &Actor{ObjectID: "10000000-0000-4000-8000-000000000000", UPN: "Adele@Contoso.example"}
+	mail := func(member, address string) string {
+		return `{"message":{"` + member + `":{"emailAddress":{"address":"` + address + `"}},"toRecipients":[{"emailAddress":{"address":"grady@contoso.example"}}]}}`
+	}
+	mime := func(from string) string {
+		return base64.StdEncoding.EncodeToString([]byte("From: " + from + "\r\nTo: grady@contoso.example\r\nSubject: x\r\n\r\nhi\r\n"))
+	}
+	const as = `%s names support@contoso.example, whom the mail would be sent as: rule %q serves the signed-in user only; a rule with otherUsers: true allows another mailbox`
+	tests := []struct {
+		name, path, contentType, body string
+		want                          Result
+		wantReason                    string
+	}{
+		{name: "from the user", path: "/v1.0/me/sendMail", body: mail("from", "adele@contoso.example"), want: Allow},
+		{name: "from the user, another case", path: "/v1.0/me/sendMail", body: mail("from", "ADELE@contoso.example"), want: Allow},
+		{name: "from a shared mailbox", path: "/v1.0/me/sendMail", body: mail("from", "support@contoso.example"),
+			want: Deny, wantReason: fmt.Sprintf(as, "message.from.emailAddress.address", "me-send")},
+		{name: "sender a shared mailbox", path: "/v1.0/me/sendMail", body: mail("sender", "support@contoso.example"),
+			want: Deny, wantReason: fmt.Sprintf(as, "message.sender.emailAddress.address", "me-send")},
+		{name: "a draft from a shared mailbox", path: "/v1.0/me/messages",
+			body: `{"from":{"emailAddress":{"address":"support@contoso.example"}},"toRecipients":[{"emailAddress":{"address":"grady@contoso.example"}}]}`,
+			want: Deny, wantReason: fmt.Sprintf(as, "from.emailAddress.address", "me-draft")},
+		{name: "a reply from a shared mailbox", path: "/v1.0/me/messages/AAMk=/reply", body: mail("from", "support@contoso.example"),
+			want: Deny, wantReason: fmt.Sprintf(as, "message.from.emailAddress.address", "me-reply")},
+		{name: "MIME from a shared mailbox", path: "/v1.0/me/sendMail", contentType: "text/plain", body: mime("support@contoso.example"),
+			want: Deny, wantReason: fmt.Sprintf(as, "MIME From", "me-send")},
+		{name: "MIME from the user", path: "/v1.0/me/sendMail", contentType: "text/plain", body: mime("adele@contoso.example"), want: Allow},
+		{name: "from a shared mailbox in a batch", path: "/v1.0/$batch",
+			body: `{"requests":[{"id":"1","method":"POST","url":"/me/sendMail","headers":{"Content-Type":"application/json"},"body":` + mail("from", "support@contoso.example") + `}]}`,
+			want: Deny, wantReason: "batch requests refused: 1"},
+		{name: "a shared mailbox under otherUsers", path: "/v1.0/users/support@contoso.example/sendMail", body: mail("from", "support@contoso.example"), want: Allow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := Canonicalize("POST", tt.path, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct := tt.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			routed := p.RouteAs("engage", adele, req)
+			d := routed.Decide(ct, []byte(tt.body))
 			if d.Result != tt.want || d.Reason != tt.wantReason {
 				t.Errorf("got %s %q; want %s %q", d.Result, d.Reason, tt.want, tt.wantReason)
 			}

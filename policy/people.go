@@ -57,7 +57,10 @@ type person struct {
 	// bodyNamed: named in the body (an attendee, a recipient), not the
 	// mailbox or resource the call acts on; users.withoutGroup applies.
 	bodyNamed bool
-	where     string
+	// sender: named as who the mail is from (from, sender, a MIME From
+	// or Sender), the mailbox a call sends as.
+	sender bool
+	where  string
 }
 
 // bodyCheck is one body being read: what the route model and the shapes
@@ -363,9 +366,11 @@ func (c *bodyCheck) member(path, key string, v any) {
 			}
 		}
 	case onePersonMember:
+		before := len(c.people)
 		if c.named(where, v) != 1 {
 			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
 		}
+		c.sentAs(key, before)
 	case objectMember:
 		if _, ok := v.(string); ok && c.sharingText(path, key) {
 			return
@@ -411,6 +416,34 @@ func (c *bodyCheck) named(where string, v any) int {
 	before := len(c.people)
 	c.walk(v, where)
 	return len(c.people) - before
+}
+
+// sentAs marks the people named from index i on as who the mail is sent
+// as, when key is from or sender.
+func (c *bodyCheck) sentAs(key string, i int) {
+	if !strings.EqualFold(key, "from") && !strings.EqualFold(key, "sender") {
+		return
+	}
+	for ; i < len(c.people); i++ {
+		c.people[i].sender = true
+	}
+}
+
+// sendsAsAnother says why a signed-in user's call under rule r may not
+// send as the mailbox its body names (from, sender), or "": a rule that
+// serves the user alone sends as the user, and sending as another
+// mailbox (a shared one, a delegator's, which Graph allows a user with
+// the right to) is another user's, as a path naming it is.
+func (c *bodyCheck) sendsAsAnother(r *rule) string {
+	if c.actor == nil || r.otherUsers {
+		return ""
+	}
+	for _, who := range c.people {
+		if who.sender && !c.actor.is(who.name) {
+			return fmt.Sprintf("%s names %s, whom the mail would be sent as: rule %q serves the signed-in user only; a rule with otherUsers: true allows another mailbox", who.where, who.name, r.id)
+		}
+	}
+	return ""
 }
 
 // extended refuses MAPI properties on mail: one can set what the mail's

@@ -247,9 +247,11 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	case peopleListMember:
 		c.peopleListRaw(r, where, v)
 	case onePersonMember:
+		before := len(c.people)
 		if c.namedRaw(r, where, v) != 1 {
 			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
 		}
+		c.sentAs(string(key), before)
 	case objectMember:
 		if first == '"' && c.sharingText(path, string(key)) {
 			return

@@ -16,12 +16,15 @@ callers:
   - name: vendor
     match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
     permissions: [Calendars.ReadBasic.All]
-    delegated: { scopes: [User.Read, Mail.Read, Files.Read.All, Chat.Read] }
+    delegated: { scopes: [User.Read, Mail.Read, Mail.Send, Files.Read.All, Chat.Read] }
     users: { group: "` + graphsim.SchedulingGroup + `" }
+mail:
+  recipientDomains: [contoso.example]
 subscriptions:
   notificationUrls: ["https://hooks.vendor.example/*"]
 rules:
   - { id: me, method: GET, path: "/me", delegatedScope: User.Read }
+  - { id: me-send, method: POST, path: "/me/sendMail", delegatedScope: Mail.Send }
   - { id: mail-by-id, method: GET, path: "/users/{id}/messages", delegatedScope: Mail.Read }
   - { id: app-events, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
   - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All, delegatedScope: Mail.Read }
@@ -74,6 +77,9 @@ func TestDelegatedAttacks(t *testing.T) {
 		{name: "another user's object id by {id}", token: adele, method: "GET", path: "/v1.0/users/" + ids[other] + "/messages", status: 403, actor: ids[self]},
 		{name: "another user by {id} in a batch", token: adele, method: "POST", path: "/v1.0/$batch",
 			body: `{"requests":[{"id":"1","method":"GET","url":"/users/` + upns[other] + `/messages"}]}`, status: 403, actor: ids[self]},
+		{name: "mail sent as another user", token: adele, method: "POST", path: "/v1.0/me/sendMail",
+			body: `{"message":{"from":{"emailAddress":{"address":"` + upns[other] + `"}},"toRecipients":[{"emailAddress":{"address":"` + upns[self] + `"}}]}}`,
+			status: 403, actor: ids[self]},
 		{name: "a drive by its own id", token: adele, method: "GET", path: "/v1.0/drives/b!x/root/children", status: 403, actor: ids[self]},
 		{name: "a chat by its own id", token: adele, method: "GET", path: "/v1.0/chats/19:x@thread.v2/messages", status: 403, actor: ids[self]},
 		{name: "a subscription through an app-only rule", token: adele, method: "POST", path: "/v1.0/subscriptions",
