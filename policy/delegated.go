@@ -172,6 +172,22 @@ func (l *policyLoader) checkDelegatedHeld(i int, r *rule, p *Policy) {
 		"no caller's delegated.scopes holds %s, so no delegated call can use this rule; add it to a caller's delegated.scopes or remove it", r.delegatedScope)
 }
 
+// delegatedTwice names a caller before c that declares delegated access
+// for c's application as c does, or "": CallerForDelegatedApp would name
+// it for every user's token of the application, and c's users.group, rules
+// and limits would never apply to them.
+func delegatedTwice(before []*caller, c *caller) string {
+	if c.delegated == nil || c.appID == "" {
+		return ""
+	}
+	for _, o := range before {
+		if o.delegated != nil && o.appID == c.appID {
+			return o.name
+		}
+	}
+	return ""
+}
+
 // CallerForDelegatedApp names the caller that declares delegated access
 // for an Entra ID application: a user's token is issued by the user's
 // tenant, so the application alone names the caller.

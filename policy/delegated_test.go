@@ -153,6 +153,14 @@ rules:
 rules:
   - { id: u, method: GET, path: "/users/{user}" }
 `, want: `permission is required`},
+		{name: "one application's delegated access for two callers", text: head + `    delegated: { scopes: [User.Read] }
+    users: { group: "90000000-0000-4000-8000-000000000001" }
+  - name: engage-wide
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000009", appID: "E0000000-0000-4000-8000-0000000000E1" }
+    delegated: { scopes: [User.Read] }
+rules:
+  - { id: me, method: GET, path: "/me", delegatedScope: User.Read }
+`, want: `caller "engage-wide": caller "engage" declares delegated access for application e0000000-0000-4000-8000-0000000000e1 too`},
 		{name: "delegated by certificate", text: `version: 1
 callers:
   - name: engage

@@ -245,6 +245,10 @@ func (l *policyLoader) compile(f *fileSchema) *Policy {
 			l.add(l.lineOf("callers", i, "name"), fmt.Sprintf("caller %q", c.name), "the name is used by another caller")
 			continue
 		}
+		if other := delegatedTwice(p.callerOrder, c); other != "" {
+			l.add(l.lineOf("callers", i, "delegated"), fmt.Sprintf("caller %q", c.name),
+				"caller %q declares delegated access for application %s too: a user's token names the application alone, so its users would be %q's; give the application's delegated access to one caller", other, c.appID, other)
+		}
 		p.callers[c.name] = c
 		p.callerOrder = append(p.callerOrder, c)
 		for perm := range c.permissions {
