@@ -476,6 +476,14 @@ func (p *Policy) notificationURLRefusal(k, u string) string {
 	return ""
 }
 
+// watchesMe reports whether a subscription's resource is under /me: the
+// signed-in user of whoever made the subscription.
+func watchesMe(version, resource string) bool {
+	path, query, _ := strings.Cut(resource, "?")
+	inner, err := Canonicalize("GET", "/"+version+"/"+strings.TrimPrefix(path, "/"), query)
+	return err == nil && len(inner.Segments) > 0 && strings.EqualFold(inner.Segments[0], "me")
+}
+
 // subscriptionResource decides a subscription's resource as the read it
 // stands for, by caller c acting as actor (nil: app-only), as the call
 // that makes or reads the subscription is: its users, or why it is
@@ -512,11 +520,13 @@ func (p *Policy) subscriptionResource(c *caller, actor *Actor, version, resource
 // A relaying caller's URLs come back as its own only from a subscription
 // the relay made for it; the proxy refuses any other before this.
 func (p *Policy) checkSubscriptionRead(c *caller, actor *Actor, req Request, read []Recipient, d *Decision) string {
-	resource := ""
+	resource, creator := "", ""
 	for _, f := range read {
 		switch f.Where {
 		case "resource":
 			resource = f.Address
+		case "creatorId":
+			creator = f.Address
 		case "notificationUrl", "lifecycleNotificationUrl":
 			if reason := p.notificationURLRefusal("the subscription's "+f.Where, f.Address); reason != "" {
 				return reason
@@ -527,6 +537,12 @@ func (p *Policy) checkSubscriptionRead(c *caller, actor *Actor, req Request, rea
 	}
 	if resource == "" {
 		return "the subscription read names no resource"
+	}
+	if watchesMe(req.Version, resource) && (actor == nil || creator == "" || !strings.EqualFold(creator, actor.ObjectID)) {
+		// me is its creator's signed-in user, whom Graph may let another
+		// user (an administrator) or the application reach: decided as
+		// this call's /me, it would be decided for the wrong user.
+		return "the subscription read from Graph watches /me of a user who is not this call's signed-in user"
 	}
 	targets, reason := p.subscriptionResource(c, actor, req.Version, resource)
 	if reason != "" {

@@ -332,7 +332,9 @@ rules:
 // TestDelegatedSubscriptionResource: a signed-in user's subscription, made
 // or read by id, has its resource decided as the user's read of it (/me,
 // another user only under otherUsers), never by the caller's app-only
-// rules: Graph watches it with the user's token.
+// rules: Graph watches it with the user's token. A subscription read by id
+// whose resource is under /me is its creator's: only that user's call
+// may act on it.
 func TestDelegatedSubscriptionResource(t *testing.T) {
 	p, err := Parse("subscribe.yaml", []byte(subscribePolicy))
 	if err != nil {
@@ -350,6 +352,7 @@ func TestDelegatedSubscriptionResource(t *testing.T) {
 		method      string
 		path        string
 		resource    string
+		creator     string // the creatorId read of a subscription by id
 		want        Result
 		wantTargets string
 		wantReason  string
@@ -366,8 +369,14 @@ func TestDelegatedSubscriptionResource(t *testing.T) {
 			want: Allow, wantTargets: "grady@contoso.example"},
 		{name: "app-only, /me", method: "POST", path: "/v1.0/subscriptions", resource: "me/messages",
 			want: Deny, wantReason: `subscription resource is not readable under this policy (no rule allows its GET)`},
-		{name: "by id, the user's own", actor: adele, method: "GET", path: sub, resource: "me/messages",
+		{name: "by id, the user's own", actor: adele, method: "GET", path: sub, resource: "me/messages", creator: adele.ObjectID,
 			want: Allow, wantTargets: "adele@contoso.example"},
+		{name: "by id, another user's /me", actor: adele, method: "DELETE", path: sub, resource: "me/messages", creator: "20000000-0000-4000-8000-000000000000",
+			want: Deny, wantReason: "the subscription read from Graph watches /me of a user who is not this call's signed-in user"},
+		{name: "by id, /me of no one read", actor: adele, method: "DELETE", path: sub, resource: "/ME/messages",
+			want: Deny, wantReason: "the subscription read from Graph watches /me of a user who is not this call's signed-in user"},
+		{name: "by id, app-only, a user's /me", method: "DELETE", path: sub, resource: "me/messages", creator: adele.ObjectID,
+			want: Deny, wantReason: "the subscription read from Graph watches /me of a user who is not this call's signed-in user"},
 		{name: "by id, another user's mail", actor: adele, method: "DELETE", path: sub, resource: "users/grady@contoso.example/messages",
 			want: Deny, wantReason: "the subscription read from Graph: subscription resource is not readable under this policy (no rule allows its GET)"},
 		{name: "by id, app-only, another user's mail", method: "DELETE", path: sub, resource: "users/grady@contoso.example/messages",
@@ -386,8 +395,11 @@ func TestDelegatedSubscriptionResource(t *testing.T) {
 					t.Fatal(err)
 				}
 				routed := p.RouteAs("engage", tt.actor, req)
-				d = routed.DecideReferenced(d, []Recipient{{Where: "resource", Address: tt.resource},
-					{Where: "notificationUrl", Address: "https://hooks.vendor.example/n"}})
+				read := []Recipient{{Where: "resource", Address: tt.resource}, {Where: "notificationUrl", Address: "https://hooks.vendor.example/n"}}
+				if tt.creator != "" {
+					read = append(read, Recipient{Where: "creatorId", Address: tt.creator})
+				}
+				d = routed.DecideReferenced(d, read)
 			}
 			if d.Result != tt.want || d.Reason != tt.wantReason {
 				t.Fatalf("got %s %q; want %s %q", d.Result, d.Reason, tt.want, tt.wantReason)

@@ -183,7 +183,9 @@ func (l Lookup) Recipients(answer []byte) ([]Recipient, error) {
 
 // subscriptionFields reads a subscription's resource and notification
 // URLs: resource and notificationUrl strings, lifecycleNotificationUrl a
-// string, null or absent (Graph leaves it out when none was given).
+// string, null or absent (Graph leaves it out when none was given); and
+// its creatorId when Graph gives it, the user (or application) whose /me
+// a resource under me is.
 func subscriptionFields(obj map[string]any) ([]Recipient, error) {
 	var out []Recipient
 	for _, f := range lookupFields[LookupSubscription] {
@@ -198,6 +200,13 @@ func subscriptionFields(obj map[string]any) ([]Recipient, error) {
 			return nil, fmt.Errorf("%w: %s is not a string", ErrLookupAnswer, f)
 		}
 		out = append(out, Recipient{Where: f, Address: s})
+	}
+	if v, _ := fieldOf(obj, "creatorId"); v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: creatorId is not a string", ErrLookupAnswer)
+		}
+		out = append(out, Recipient{Where: "creatorId", Address: s})
 	}
 	return out, nil
 }

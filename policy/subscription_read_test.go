@@ -99,7 +99,12 @@ func TestSubscriptionFields(t *testing.T) {
 	if err != nil || len(got) != 3 || got[2] != (Recipient{"lifecycleNotificationUrl", "l"}) {
 		t.Errorf("with a lifecycle URL: %v, %v", got, err)
 	}
-	for _, bad := range []string{`{"notificationUrl":"n"}`, `{"resource":"r"}`, `{"resource":1,"notificationUrl":"n"}`, `{"resource":"r","notificationUrl":"n","lifecycleNotificationUrl":2}`, `[]`} {
+	got, err = l.Recipients([]byte(`{"resource":"me/events","notificationUrl":"n","creatorId":"10000000-0000-4000-8000-000000000000"}`))
+	if err != nil || len(got) != 3 || got[2] != (Recipient{"creatorId", "10000000-0000-4000-8000-000000000000"}) {
+		t.Errorf("with its creator: %v, %v", got, err)
+	}
+	for _, bad := range []string{`{"notificationUrl":"n"}`, `{"resource":"r"}`, `{"resource":1,"notificationUrl":"n"}`, `{"resource":"r","notificationUrl":"n","lifecycleNotificationUrl":2}`, `[]`,
+		`{"resource":"r","notificationUrl":"n","creatorId":7}`} {
 		if _, err := l.Recipients([]byte(bad)); !errors.Is(err, ErrLookupAnswer) {
 			t.Errorf("%s: %v", bad, err)
 		}

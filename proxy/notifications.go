@@ -131,7 +131,7 @@ func (h *Handler) callerURLs(caller string, l *policy.Lookup, read []policy.Reci
 		return
 	}
 	for i := range read {
-		if read[i].Where == "resource" {
+		if read[i].Where == "resource" || read[i].Where == "creatorId" {
 			continue
 		}
 		owner, url, relayed := h.o.Notifications.Owner(read[i].Address)
