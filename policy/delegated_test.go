@@ -185,7 +185,8 @@ rules:
 // and whoever the user is, a call the policy forwards names the delegated
 // scope its Graph token needs, counts the user among its targets (so the
 // group scope applies), and names no user other than the signed-in one
-// under a rule that serves the user alone.
+// under a rule that serves the user alone — in its path, whatever takes
+// the user there, nor as who its mail is from.
 func FuzzDelegated(f *testing.F) {
 	for _, s := range [][3]string{
 		{"GET", "/v1.0/me", ""},
@@ -227,6 +228,13 @@ func FuzzDelegated(f *testing.F) {
 			subs = []SubDecision{{Request: req, Decision: d}}
 		}
 		for _, sd := range subs {
+			r := ruleByID(p.rules, sd.Decision.RuleID)
+			if r == nil || r.otherUsers {
+				continue
+			}
+			if u := r.tmpl.userOf(sd.Request.Segments); u != "" && !a.is(u) {
+				t.Fatalf("%s: rule %s serves the signed-in user alone, and forwarded a call on %s", sd.Request.Path, r.id, u)
+			}
 			if sd.Decision.RuleID != "own-calendar" {
 				continue
 			}
