@@ -40,6 +40,10 @@ func event(addrs ...string) string {
 	return `{"subject":"x","attendees":[` + strings.Join(l, ",") + `]}`
 }
 
+// onenoteCommands update a OneNote page with HTML naming an image Graph
+// would fetch.
+const onenoteCommands = `[{"target":"body","action":"append","content":"<img src=\"https://evil.example/x.png\"/>"}]`
+
 // refusal names a verdict for the table: "allow", "403", "400", "415".
 func refusal(d Decision) string {
 	if d.Result == Allow {
@@ -94,6 +98,14 @@ func TestFailClosed(t *testing.T) {
 		{name: "file content, qualified name: not file content", method: "PUT", url: u + "/drive/items/01AB/microsoft.graph.content", ct: "application/octet-stream", body: "\x00\x01bytes", want: "403"},
 		{name: "…/$value under a variable ({action}) is not file content", method: "POST", url: u + "/messages/AAMk/$value", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "415"},
 		{name: "body on GET", method: "GET", url: u + "/events", ct: ctJSON, body: `{}`, want: "400"},
+		// A OneNote page's content is commands (JSON, or multipart with
+		// HTML parts) whose HTML Graph fetches images and objects for, not
+		// a file's bytes: never passed unread, whatever its Content-Type.
+		{name: "OneNote page content as text", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: "text/plain", body: onenoteCommands, want: "403", wantReason: "OneNote"},
+		{name: "OneNote page content as HTML", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: "text/html", body: onenoteCommands, want: "403", wantReason: "OneNote"},
+		{name: "OneNote page content as bytes", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: "application/octet-stream", body: onenoteCommands, want: "403", wantReason: "OneNote"},
+		{name: "OneNote page content, multipart", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: "multipart/form-data; boundary=x", body: "--x\r\n\r\n" + onenoteCommands + "\r\n--x--", want: "403", wantReason: "OneNote"},
+		{name: "OneNote page content as JSON", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: ctJSON, body: onenoteCommands, want: "403", wantReason: "OneNote"},
 
 		{name: "schedules a string", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`"` + evil + `"`), want: "400"},
 		{name: "schedules an object", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`{"0":"` + evil + `"}`), want: "400"},

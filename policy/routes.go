@@ -241,6 +241,11 @@ var routes = []route{
 		people: "resource (the users it reads, read from Graph)", check: subscriptionChecks, resolve: LookupSubscription, resolveSelf: true},
 	{name: "subscription by id", methods: []string{"GET", "DELETE"}, tail: []string{"subscriptions", "*"}, whole: true,
 		people: "resource (the users it reads, read from Graph)", resolve: LookupSubscription, resolveSelf: true},
+	// A OneNote page's content is not a file's bytes but commands: JSON,
+	// or multipart with HTML parts, whose images and objects Graph fetches
+	// from the URLs they name. Neither is read by the proxy.
+	{name: "OneNote page content", methods: write, tail: []string{"pages", "*", "content"},
+		refuse: "a OneNote page's content is HTML, whose images and objects Graph fetches from the URLs it names, in commands the proxy does not read"},
 	{name: "file content", methods: write, tail: []string{"content|$value"}, exact: true, media: mediaContent},
 }
 

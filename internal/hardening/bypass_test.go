@@ -22,6 +22,9 @@ var bypassPolicy = strings.Replace(strings.Replace(failClosedPolicy,
   - { id: page-content, method: PATCH, path: "/users/{user}/onenote/pages/{id}/content", permission: Files.ReadWrite.All }
 `, 1)
 
+// onenoteFetch updates a OneNote page with an image Graph would fetch.
+const onenoteFetch = `[{"target":"body","action":"append","content":"<img src=\"https://evil.example/x.png\"/>"}]`
+
 // bypass is one hostile request and what the policy should do with it.
 type bypass struct {
 	name, class      string
@@ -97,6 +100,16 @@ func TestAllowListBypasses(t *testing.T) {
 		{name: "content route, JSON with an odata parameter", class: "media type: JSON with parameters on content routes",
 			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "application/json;odata=verbose",
 			body: `{"@microsoft.graph.sourceUrl":"https://evil.example/x"}`, refuse: true},
+		// A OneNote page's content is commands whose HTML Graph fetches
+		// images for, passed unread as a file's bytes under any type
+		// but JSON's.
+		{name: "content route, OneNote commands as text/html", class: "content route whose body is not file bytes",
+			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "text/html", body: onenoteFetch, refuse: true},
+		{name: "content route, OneNote commands as bytes", class: "content route whose body is not file bytes",
+			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "application/octet-stream", body: onenoteFetch, refuse: true},
+		{name: "content route, OneNote commands as multipart", class: "content route whose body is not file bytes",
+			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "multipart/form-data; boundary=x",
+			body: "--x\r\nContent-Disposition: form-data; name=\"commands\"\r\nContent-Type: application/json\r\n\r\n" + onenoteFetch + "\r\n--x--\r\n", refuse: true},
 		{name: "content route, plain JSON, not JSON (control)", class: "control",
 			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "application/json", body: `not json`, refuse: true},
 
