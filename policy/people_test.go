@@ -197,6 +197,14 @@ func TestBatchWrittenAgain(t *testing.T) {
 		{"sub body as text", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/calendar/getSchedule","headers":{"Content-Type":"text/plain"},"body":{"schedules":["` + evil + `"]}}]}`, "400"},
 		{"sub shape", `{"requests":[{"id":"1","method":"POST","url":"users/` + alice + `/calendar/getSchedule","headers":{"Content-Type":"application/json"},"body":{"schedules":"` + evil + `"}}]}`, "400"},
 		{"GET with a body", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `/events","headers":{"Content-Type":"application/json"},"body":{"attendees":[]}}]}`, "400"},
+		// A header value no request could carry on the wire: a line
+		// break (a header written after it, by whatever writes the
+		// sub-request out), NUL, another control character.
+		{"header value with CRLF", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `/events","headers":{"Prefer":"outlook.timezone=\"UTC\"\r\nX-HTTP-Method-Override: DELETE"}}]}`, "400"},
+		{"header value with LF", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `/events","headers":{"Accept":"application/json\nX-HTTP-Method: DELETE"}}]}`, "400"},
+		{"header value with NUL", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `/events","headers":{"If-Match":"a\u0000b"}}]}`, "400"},
+		{"header value with DEL", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `/events","headers":{"ConsistencyLevel":"eventual\u007f"}}]}`, "400"},
+		{"header value with a tab (control)", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `/events","headers":{"Prefer":"a;\tb"}}]}`, "allow"},
 		{"sub empty $select", `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `?$select="}]}`, "403"},
 		{"sub subscription", `{"requests":[{"id":"1","method":"POST","url":"subscriptions","headers":{"Content-Type":"application/json"},"body":{"notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/` + evil + `/events"}}]}`, "allow"},
 	} {

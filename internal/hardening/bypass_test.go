@@ -149,6 +149,8 @@ func TestAllowListBypasses(t *testing.T) {
 			body: mimeMail("From: " + member + "\r\nTo: " + member2 + ",\r\n x@evil.example\r\n"), refuse: true},
 		{name: "batch: sub-request header case twins", class: "batch", method: "POST", path: "/v1.0/$batch", ct: "application/json",
 			body: batch(`{"id":"1","method":"POST","url":"users/` + member + `/events","headers":{"content-type":"application/json","Content-Type":"text/plain"},"body":{"subject":"x"}}`), refuse: true},
+		{name: "batch: a line break in a header value", class: "batch", method: "POST", path: "/v1.0/$batch", ct: "application/json",
+			body: batch(`{"id":"1","method":"GET","url":"users/` + member + `/events?$top=1","headers":{"Prefer":"outlook.timezone=\"UTC\"\r\nX-HTTP-Method-Override: DELETE"}}`), refuse: true},
 		{name: "batch: $BATCH nested", class: "batch", method: "POST", path: "/v1.0/$batch", ct: "application/json",
 			body: batch(`{"id":"1","method":"POST","url":"$BATCH","headers":{"Content-Type":"application/json"},"body":{"requests":[]}}`), refuse: true},
 		{name: "batch: encoded version prefix", class: "batch", method: "POST", path: "/v1.0/$batch", ct: "application/json",
