@@ -96,7 +96,8 @@ func TestFailClosed(t *testing.T) {
 		{name: "file content text/json", method: "PUT", url: u + "/drive/items/01AB/content", ct: "text/json", body: `{}`, want: "415"},
 		{name: "file content +json", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/merge-patch+json", body: `{}`, want: "415"},
 		{name: "file content, qualified name: not file content", method: "PUT", url: u + "/drive/items/01AB/microsoft.graph.content", ct: "application/octet-stream", body: "\x00\x01bytes", want: "403"},
-		{name: "…/$value under a variable ({action}) is not file content", method: "POST", url: u + "/messages/AAMk/$value", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "415"},
+		{name: "…/$value under a variable ({action}) is not file content", method: "POST", url: u + "/drive/items/01AB/$value", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "415"},
+		{name: "a message's $value under a variable ({action})", method: "POST", url: u + "/messages/AAMk/$value", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "403", wantReason: "MIME"},
 		{name: "body on GET", method: "GET", url: u + "/events", ct: ctJSON, body: `{}`, want: "400"},
 		// A OneNote page's content is commands (JSON, or multipart with
 		// HTML parts) whose HTML Graph fetches images and objects for, not
@@ -105,6 +106,11 @@ func TestFailClosed(t *testing.T) {
 		{name: "OneNote page content as HTML", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: "text/html", body: onenoteCommands, want: "403", wantReason: "OneNote"},
 		{name: "OneNote page content as bytes", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: "application/octet-stream", body: onenoteCommands, want: "403", wantReason: "OneNote"},
 		{name: "OneNote page content, multipart", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: "multipart/form-data; boundary=x", body: "--x\r\n\r\n" + onenoteCommands + "\r\n--x--", want: "403", wantReason: "OneNote"},
+		// A message's $value is its MIME, whose headers name whom it goes
+		// to: written only as Graph's MIME form of a draft or a mail
+		// sent (text/plain, base64), where it is read.
+		{name: "message MIME as file content", method: "PUT", url: u + "/messages/AAMk/$value", ct: "message/rfc822", body: "To: " + evil + "\r\n\r\nhi", want: "403", wantReason: "MIME"},
+		{name: "message MIME as text", method: "PUT", url: u + "/messages/AAMk/$value", ct: "text/plain", body: "VG86IGV2ZUBldmlsLmV4YW1wbGUNCg0KaGk=", want: "403", wantReason: "MIME"},
 		{name: "OneNote page content as JSON", method: "PATCH", url: u + "/onenote/pages/p1/content", ct: ctJSON, body: onenoteCommands, want: "403", wantReason: "OneNote"},
 
 		{name: "schedules a string", method: "POST", url: u + "/calendar/getSchedule", ct: ctJSON, body: sched(`"` + evil + `"`), want: "400"},

@@ -246,6 +246,11 @@ var routes = []route{
 	// from the URLs they name. Neither is read by the proxy.
 	{name: "OneNote page content", methods: write, tail: []string{"pages", "*", "content"},
 		refuse: "a OneNote page's content is HTML, whose images and objects Graph fetches from the URLs it names, in commands the proxy does not read"},
+	// A message's $value is its MIME, whose headers say whom it goes to:
+	// Graph's MIME form of mail is a draft or a mail sent (text/plain,
+	// base64), where the model reads it, never a file's bytes.
+	{name: "message MIME", methods: write, tail: []string{"messages", "*", "$value"},
+		refuse: "a message's MIME ($value) names whom the message goes to, which the proxy reads only in Graph's MIME form of a draft or a mail sent (POST …/messages, sendMail)"},
 	{name: "file content", methods: write, tail: []string{"content|$value"}, exact: true, media: mediaContent},
 }
 

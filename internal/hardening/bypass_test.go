@@ -11,8 +11,9 @@ import (
 // bypassPolicy is failClosedPolicy (scoped to a group, guests of
 // vendor.example and one room exempt, mail only to contoso.example) with
 // a few more rules a scheduling or mail vendor plausibly holds: cancelling
-// and declining events, setting a manager, and a OneNote page update (a
-// "…/content" route that is JSON, not file bytes).
+// and declining events, setting a manager, a OneNote page update (a
+// "…/content" route that is JSON, not file bytes) and a message's MIME
+// (a "…/$value" route that is mail).
 var bypassPolicy = strings.Replace(strings.Replace(failClosedPolicy,
 	"Mail.Send, Mail.ReadWrite]", "Mail.Send, Mail.ReadWrite, User.ReadWrite.All, Files.ReadWrite.All]", 1),
 	"rules:\n", `rules:
@@ -20,6 +21,7 @@ var bypassPolicy = strings.Replace(strings.Replace(failClosedPolicy,
   - { id: event-decline, method: POST, path: "/users/{user}/events/{id}/decline", permission: Calendars.ReadWrite }
   - { id: set-manager, method: PUT, path: "/users/{user}/manager/$ref", permission: User.ReadWrite.All }
   - { id: page-content, method: PATCH, path: "/users/{user}/onenote/pages/{id}/content", permission: Files.ReadWrite.All }
+  - { id: message-mime, method: PUT, path: "/users/{user}/messages/{id}/$value", permission: Mail.ReadWrite }
 `, 1)
 
 // onenoteFetch updates a OneNote page with an image Graph would fetch.
@@ -110,6 +112,9 @@ func TestAllowListBypasses(t *testing.T) {
 		{name: "content route, OneNote commands as multipart", class: "content route whose body is not file bytes",
 			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "multipart/form-data; boundary=x",
 			body: "--x\r\nContent-Disposition: form-data; name=\"commands\"\r\nContent-Type: application/json\r\n\r\n" + onenoteFetch + "\r\n--x--\r\n", refuse: true},
+		{name: "content route, a message's MIME as file bytes", class: "content route whose body is not file bytes",
+			method: "PUT", path: u + "/messages/" + fromMember + "/$value", ct: "message/rfc822",
+			body: "From: " + member + "\r\nTo: " + evil + "\r\nSubject: x\r\n\r\nhi\r\n", refuse: true},
 		{name: "content route, plain JSON, not JSON (control)", class: "control",
 			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "application/json", body: `not json`, refuse: true},
 
