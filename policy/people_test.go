@@ -96,7 +96,10 @@ func TestFailClosed(t *testing.T) {
 		{name: "file content text/json", method: "PUT", url: u + "/drive/items/01AB/content", ct: "text/json", body: `{}`, want: "415"},
 		{name: "file content +json", method: "PUT", url: u + "/drive/items/01AB/content", ct: "application/merge-patch+json", body: `{}`, want: "415"},
 		{name: "file content, qualified name: not file content", method: "PUT", url: u + "/drive/items/01AB/microsoft.graph.content", ct: "application/octet-stream", body: "\x00\x01bytes", want: "403"},
-		{name: "…/$value under a variable ({action}) is not file content", method: "POST", url: u + "/drive/items/01AB/$value", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "415"},
+		{name: "…/content under a variable ({action}) is not file content", method: "POST", url: u + "/drive/items/01AB/content", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "415"},
+		// A drive item's content is …/content: its $value is nothing Graph
+		// documents, so not a file's bytes to the proxy either.
+		{name: "a drive item's $value is not file content", method: "POST", url: u + "/drive/items/01AB/$value", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "403", wantReason: "pass unread only as a file's bytes"},
 		{name: "a message's $value under a variable ({action})", method: "POST", url: u + "/messages/AAMk/$value", ct: "text/plain", body: "VG86IHhAZXZpbC5leGFtcGxl", want: "403", wantReason: "MIME"},
 		{name: "body on GET", method: "GET", url: u + "/events", ct: ctJSON, body: `{}`, want: "400"},
 		// A OneNote page's content is commands (JSON, or multipart with

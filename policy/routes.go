@@ -64,6 +64,9 @@ type route struct {
 	// sharingText: the body's top-level message is the text of the
 	// sharing mail Graph sends (a string), not a mail message.
 	sharingText bool
+	// paths, when set, must also hold of the whole path: the items the
+	// route is, where its tail alone would take in others.
+	paths func(segs []string) bool
 	// alts is tail with each entry's alternatives split (init).
 	alts [][]string
 	// lastFirst holds the first bytes, lower case, of the alternatives
@@ -251,7 +254,11 @@ var routes = []route{
 	// base64), where the model reads it, never a file's bytes.
 	{name: "message MIME", methods: write, tail: []string{"messages", "*", "$value"},
 		refuse: "a message's MIME ($value) names whom the message goes to, which the proxy reads only in Graph's MIME form of a draft or a mail sent (POST …/messages, sendMail)"},
-	{name: "file content", methods: write, tail: []string{"content|$value"}, exact: true, media: mediaContent},
+	// File content passes unread only where it is a file's bytes (a drive
+	// item's, a profile photo's: contentpaths.go); under any other item
+	// Graph may read it as more, which the proxy does not: refused.
+	{name: "file content", methods: write, tail: []string{"content|$value"}, exact: true, paths: fileContentPath, media: mediaContent},
+	{name: "content of another item", methods: write, tail: []string{"content|$value"}, exact: true, refuse: otherContent},
 }
 
 // actionNames are the names of the actions routes mark as reaching
@@ -326,6 +333,7 @@ const maxTail = 4
 // segs as operationName reads them. Unless rt is exact, a segment matches
 // a name also as an operation's other spellings Graph binds to it:
 // "microsoft.graph.send", "send()" and "send;x=1" are "send" (spelledAs).
+// The whole path must then be one of rt.paths, when set.
 // FuzzRouteOf holds it to tailMatches, which reads every name afresh.
 func (rt *route) matches(segs, names []string) bool {
 	k := len(rt.alts)
@@ -339,6 +347,7 @@ func (rt *route) matches(segs, names []string) bool {
 		// with it).
 		return false
 	}
+	whole := segs
 	segs, names = segs[len(segs)-k:], names[len(names)-k:]
 	for i, alts := range rt.alts {
 		if alts[0] == "*" {
@@ -359,7 +368,7 @@ func (rt *route) matches(segs, names []string) bool {
 			return false
 		}
 	}
-	return true
+	return rt.paths == nil || rt.paths(whole)
 }
 
 // oddlySpelled returns the segment of segs that matched rt only as

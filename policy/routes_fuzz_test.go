@@ -32,7 +32,8 @@ func tailMatches(tail [][]string, segs []string, whole, exact bool) bool {
 func routeOfReference(req Request) *route {
 	for i := range routes {
 		rt := &routes[i]
-		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.alts, req.Segments, rt.whole, rt.exact) {
+		if slices.Contains(rt.methods, req.Method) && tailMatches(rt.alts, req.Segments, rt.whole, rt.exact) &&
+			(rt.paths == nil || rt.paths(req.Segments)) {
 			return rt
 		}
 	}

@@ -12,8 +12,10 @@ import (
 // vendor.example and one room exempt, mail only to contoso.example) with
 // a few more rules a scheduling or mail vendor plausibly holds: cancelling
 // and declining events, setting a manager, a OneNote page update (a
-// "…/content" route that is JSON, not file bytes) and a message's MIME
-// (a "…/$value" route that is mail).
+// "…/content" route that is JSON, not file bytes), a message's MIME (a
+// "…/$value" route that is mail), and writes to the content of items
+// whose content is no file's bytes (a OneNote resource, an attachment, a
+// contact), beside a drive item's, which is.
 var bypassPolicy = strings.Replace(strings.Replace(failClosedPolicy,
 	"Mail.Send, Mail.ReadWrite]", "Mail.Send, Mail.ReadWrite, User.ReadWrite.All, Files.ReadWrite.All]", 1),
 	"rules:\n", `rules:
@@ -22,6 +24,10 @@ var bypassPolicy = strings.Replace(strings.Replace(failClosedPolicy,
   - { id: set-manager, method: PUT, path: "/users/{user}/manager/$ref", permission: User.ReadWrite.All }
   - { id: page-content, method: PATCH, path: "/users/{user}/onenote/pages/{id}/content", permission: Files.ReadWrite.All }
   - { id: message-mime, method: PUT, path: "/users/{user}/messages/{id}/$value", permission: Mail.ReadWrite }
+  - { id: resource-content, method: PUT, path: "/users/{user}/onenote/resources/{id}/content", permission: Files.ReadWrite.All }
+  - { id: attachment-value, method: PUT, path: "/users/{user}/events/{id}/attachments/{a}/$value", permission: Calendars.ReadWrite }
+  - { id: contact-value, method: PUT, path: "/users/{user}/contacts/{id}/$value", permission: Mail.ReadWrite }
+  - { id: file-upload, method: PUT, path: "/users/{user}/drive/items/{id}/content", permission: Files.ReadWrite.All }
 `, 1)
 
 // onenoteFetch updates a OneNote page with an image Graph would fetch.
@@ -115,6 +121,21 @@ func TestAllowListBypasses(t *testing.T) {
 		{name: "content route, a message's MIME as file bytes", class: "content route whose body is not file bytes",
 			method: "PUT", path: u + "/messages/" + fromMember + "/$value", ct: "message/rfc822",
 			body: "From: " + member + "\r\nTo: " + evil + "\r\nSubject: x\r\n\r\nhi\r\n", refuse: true},
+		// Any other item's content passed unread as a file's bytes: the
+		// route knew two items whose content is not (a page's, a
+		// message's), and took every other for a file.
+		{name: "content route, a OneNote resource's content", class: "content route whose body is not file bytes",
+			method: "PUT", path: u + "/onenote/resources/r1/content", ct: "text/html", body: `<img src="https://evil.example/x.png"/>`, refuse: true},
+		{name: "content route, an event attachment's $value", class: "content route whose body is not file bytes",
+			method: "PUT", path: u + "/events/" + attendeeOutside + "/attachments/a1/$value", ct: "message/rfc822",
+			body: "To: " + evil + "\r\nSubject: x\r\n\r\nhi\r\n", refuse: true},
+		{name: "content route, a contact's $value", class: "content route whose body is not file bytes",
+			method: "PUT", path: u + "/contacts/c1/$value", ct: "text/vcard", body: "BEGIN:VCARD\r\nEMAIL:" + evil + "\r\nEND:VCARD\r\n", refuse: true},
+		{name: "content route, a OneNote resource's content as JSON, in $batch", class: "content route whose body is not file bytes",
+			method: "POST", path: "/v1.0/$batch", ct: "application/json",
+			body: batch(`{"id":"1","method":"PUT","url":"users/` + member + `/onenote/resources/r1/content","headers":{"Content-Type":"application/json"},"body":{"@odata.type":"x"}}`), refuse: true},
+		{name: "content route, a drive item's bytes (control)", class: "control",
+			method: "PUT", path: u + "/drive/items/01AB/content", ct: "application/octet-stream", body: "\x00\x01bytes", refuse: false},
 		{name: "content route, plain JSON, not JSON (control)", class: "control",
 			method: "PATCH", path: u + "/onenote/pages/p1/content", ct: "application/json", body: `not json`, refuse: true},
 
