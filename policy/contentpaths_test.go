@@ -218,3 +218,41 @@ func TestContentWritesDecided(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamedContentOnlyFiles: under a content rule a PUT streams to
+// Graph unread; its decision, taken before the body is read, refuses it
+// on an item whose content is no file's bytes, as a body read whole is.
+func TestStreamedContentOnlyFiles(t *testing.T) {
+	p, err := Parse("p.yaml", []byte(`version: 1
+callers:
+  - name: engage
+    match: { tenantID: "11111111-1111-4111-8111-111111111111", appID: "22222222-2222-4222-8222-222222222222" }
+    permissions: [Files.ReadWrite.All]
+rules:
+  - { id: file, method: PUT, path: "/drives/{d}/items/{i}/content", permission: Files.ReadWrite.All, content: { maxBytes: 1024 } }
+  - { id: resource, method: PUT, path: "/users/{user}/onenote/resources/{id}/content", permission: Files.ReadWrite.All, content: { maxBytes: 1024 } }
+  - { id: hosted, method: PUT, path: "/users/{user}/chats/{c}/messages/{m}/hostedContents/{h}/$value", permission: Files.ReadWrite.All, content: { maxBytes: 1024 } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		url  string
+		file bool
+	}{
+		{url: "/v1.0/drives/b!x/items/01AB/content", file: true},
+		{url: "/v1.0/users/alice@contoso.example/onenote/resources/r1/content"},
+		{url: "/v1.0/users/alice@contoso.example/chats/c1/messages/m1/hostedContents/h1/$value"},
+	}
+	for _, tt := range tests {
+		rt := p.Route("engage", canonical(t, "PUT", tt.url))
+		if !rt.StreamsBody() {
+			t.Errorf("%s: a PUT under a content rule does not stream", tt.url)
+			continue
+		}
+		d := rt.DecideStream("text/html")
+		if (d.Result == Allow) != tt.file || !tt.file && !strings.Contains(d.Reason, "pass unread only as a file's bytes") {
+			t.Errorf("%s: %v (%s); want allowed %v", tt.url, d.Result, d.Reason, tt.file)
+		}
+	}
+}
