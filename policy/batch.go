@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // MaxBatch is the most sub-requests Graph takes in one JSON batch.
@@ -284,7 +286,7 @@ func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest
 			return malformed("Invalid batch payload format: header %s is given twice", shownName(name)), nil
 		}
 		seen[name] = true
-		if !validFieldValue(br.Headers[k]) {
+		if !httpguts.ValidHeaderFieldValue(br.Headers[k]) {
 			// The wire refuses it before the proxy sees it; inside a batch
 			// it would reach Graph, and a line break would let whatever
 			// writes the sub-request out read a header after it.
@@ -319,17 +321,6 @@ func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest
 		return deny("file content (rule %q) cannot be moved inside $batch: send the call on its own", d.RuleID), nil
 	}
 	return d, &rt
-}
-
-// validFieldValue reports whether v may be an HTTP field's value (RFC 9110
-// §5.5): no control character but a tab, no DEL.
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // outRequest is a sub-request as Graph receives it.
