@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"mime"
+	"strconv"
 	"strings"
 )
 
@@ -49,17 +50,17 @@ func parseMediaType(ct string, media bodyMedia) (out string, isMIME bool, reason
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return "", false, fmt.Sprintf("Content-Type %q cannot be parsed: %v", ct, err)
+		return "", false, fmt.Sprintf("Content-Type %s cannot be parsed: %v", notShown, err)
 	}
 	switch {
 	case media == mediaStream, media == mediaContent && !jsonFamily(mt):
 		out = mime.FormatMediaType(mt, params)
 		if out == "" {
-			return "", false, fmt.Sprintf("Content-Type %q cannot be written out again", ct)
+			return "", false, fmt.Sprintf("Content-Type %s cannot be written out again", shownMediaType(mt))
 		}
 		return out, false, ""
 	case mt == "application/json":
-		if reason := onlyUTF8(ct, params); reason != "" {
+		if reason := onlyUTF8(mt, params); reason != "" {
 			return "", false, reason
 		}
 		if len(params) > 0 {
@@ -67,14 +68,14 @@ func parseMediaType(ct string, media bodyMedia) (out string, isMIME bool, reason
 		}
 		return "application/json", false, ""
 	case mt == "text/plain" && media == mediaJSONOrMIME:
-		if reason := onlyUTF8(ct, params); reason != "" {
+		if reason := onlyUTF8(mt, params); reason != "" {
 			return "", false, reason
 		}
 		return "text/plain", true, ""
 	case media == mediaJSONOrMIME:
-		return "", false, fmt.Sprintf("Content-Type %q is not application/json or text/plain (a base64 MIME message)", ct)
+		return "", false, fmt.Sprintf("Content-Type %s is not application/json or text/plain (a base64 MIME message)", shownMediaType(mt))
 	}
-	return "", false, fmt.Sprintf("Content-Type %q is not application/json", ct)
+	return "", false, fmt.Sprintf("Content-Type %s is not application/json", shownMediaType(mt))
 }
 
 // jsonUTF8 is application/json with its one parameter accepted.
@@ -93,11 +94,23 @@ func jsonFamily(mt string) bool {
 }
 
 // onlyUTF8 allows no parameter but charset=utf-8.
-func onlyUTF8(ct string, params map[string]string) string {
+func onlyUTF8(mt string, params map[string]string) string {
 	for k, v := range params {
 		if k != "charset" || !strings.EqualFold(v, "utf-8") {
-			return fmt.Sprintf("Content-Type %q: only the parameter charset=utf-8 is accepted", ct)
+			return fmt.Sprintf("Content-Type %s: only the parameter charset=utf-8 is accepted", shownMediaType(mt))
 		}
 	}
 	return ""
+}
+
+// shownMediaType is what a reason shows of a Content-Type: its media type
+// as parsed (lower-cased, without parameters), when shaped as a name; a
+// header's value is the caller's to fill as a body's is.
+func shownMediaType(mt string) string {
+	if len(mt) > maxShownName || strings.ContainsFunc(mt, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("/.+-_", r))
+	}) {
+		return notShown
+	}
+	return strconv.Quote(mt)
 }

@@ -53,6 +53,10 @@ func TestReasonsShowNoBodyValue(t *testing.T) {
 		{"batch id twice", "POST", "/v1.0/$batch", ctJSON, `{"requests":[{"id":"` + secret + `","method":"GET","url":"users/` + alice + `"},{"id":"` + secret + `","method":"GET","url":"users/` + alice + `"}]}`},
 		{"batch unknown property", "POST", "/v1.0/$batch", ctJSON, `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `","` + secret + `":1}]}`},
 		{"batch header", "POST", "/v1.0/$batch", ctJSON, `{"requests":[{"id":"1","method":"GET","url":"users/` + alice + `","headers":{"` + secret + `":"x"}}]}`},
+		{"Content-Type parameter", "POST", u + "/events", "application/json; token=" + token, `{}`},
+		{"Content-Type unparseable", "POST", u + "/events", "application/json; " + secret, `{}`},
+		{"Content-Type not JSON", "POST", u + "/events", "text/" + secret, `{}`},
+		{"Content-Type on MIME mail", "POST", u + "/sendMail", "text/plain; x=" + token, b64("To: a@contoso.example\r\n\r\nx")},
 		{"batch refused id", "POST", "/v1.0/$batch", ctJSON, `{"requests":[{"id":"` + secret + `","method":"POST","url":"users/` + alice + `/events","headers":{"Content-Type":"application/json"},"body":{"attendees":[{"emailAddress":{"address":"` + secret + `"}}]}}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
