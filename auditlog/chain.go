@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+
+	"github.com/graph-proxy/graph-proxy/internal/tokenshape"
 )
 
 // HashPrefix starts every hash in a chain.
@@ -32,6 +34,13 @@ type chain struct {
 // that one call hashes both, and the digest is hex-encoded on the stack.
 func (c *chain) seal(rec *Record) ([]byte, error) {
 	rec.Replica, rec.Seq, rec.Prev, rec.Hash = c.replica, c.seq, c.prev, ""
+	// An error's text is other code's (a library quoting an answer it
+	// could not read): whatever in it is shaped as a token is withheld
+	// before it is written anywhere.
+	rec.Error = tokenshape.Withhold(rec.Error)
+	if rec.Checkpoint != nil {
+		rec.Checkpoint.Error = tokenshape.Withhold(rec.Checkpoint.Error)
+	}
 	buf, at, err := appendRecord(append(c.scratch[:0], c.prev...), rec)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/internal/config"
 	"github.com/graph-proxy/graph-proxy/internal/handshake"
 	"github.com/graph-proxy/graph-proxy/internal/telemetry"
+	"github.com/graph-proxy/graph-proxy/internal/tokenshape"
 	"github.com/graph-proxy/graph-proxy/internal/vaultkey"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
@@ -72,7 +73,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: tokenshape.ReplaceAttr}))
 	pacer := tuneGC(log)
 	defer pacer.Stop()
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/tokenshape"
 )
 
 // sim runs the local simulator of Entra ID, the managed-identity endpoint,
@@ -33,7 +34,7 @@ func sim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o := graphsim.Options{Host: *host, Users: *users,
-		Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: tokenshape.ReplaceAttr}))}
 	if *basePort > 0 {
 		o.EntraPort, o.GraphPort, o.VaultPort, o.IdentityPort = *basePort, *basePort+1, *basePort+2, *basePort+3
 	}
