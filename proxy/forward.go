@@ -194,6 +194,9 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 	// caller outside the audited path; so would any header naming another
 	// host (headerlinks.go).
 	h.headerLinks(c, resp.Header)
+	if err := h.restoreAnswer(c, resp); err != nil {
+		return nil, false, err
+	}
 	if c.filtered() {
 		return h.filteredAnswer(c, resp)
 	}
@@ -204,10 +207,6 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		return nil, false, fmt.Errorf("%w: Content-Encoding %q", errAnswerEncoded, enc)
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
-		if h.aboutSubscriptions(c) && resp.Body != http.NoBody && resp.ContentLength != 0 &&
-			resp.StatusCode < 300 && resp.StatusCode != http.StatusNoContent {
-			return nil, false, errUnrestorable
-		}
 		return nil, false, nil
 	}
 	var raw *bytes.Buffer
@@ -235,9 +234,6 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		resp.ContentLength = n
 	}
 	if resp.ContentLength < 0 || resp.ContentLength > maxBufferedAnswer {
-		if h.aboutSubscriptions(c) && resp.StatusCode < 300 {
-			return raw, false, errUnrestorable
-		}
 		c.links = h.linksFor(c, resp.Body, withhold)
 		resp.Body = c.links
 		resp.Header.Del("Content-Length")
@@ -257,7 +253,6 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 			return out, false, err // errAnswerUncheckable: nothing written yet
 		}
 	}
-	out = h.restore(c, out)
 	resp.Header.Set("Content-Length", strconv.Itoa(out.Len()))
 	return out, true, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,9 +34,10 @@ type Notifications interface {
 	// notification URLs and clientState in place of the proxy's: those of
 	// subscriptions the caller made; another caller's relayed
 	// subscriptions keep the proxy's URL and lose the clientState that
-	// proves deliveries. The answer is unchanged when it names none, or
-	// is not JSON.
-	Restore(caller string, answer []byte) []byte
+	// proves deliveries. The answer is unchanged when it names none; an
+	// answer that names the relay's path and cannot be read as one JSON
+	// value is an error, and is then withheld.
+	Restore(caller string, answer []byte) ([]byte, error)
 	// Owner reads a notification URL Graph holds for a subscription:
 	// relayed reports whether it is one of the proxy's, and then caller
 	// and url are the caller it was sealed for and that caller's own
@@ -87,31 +90,69 @@ func (h *Handler) relaySubscription(c *call, body []byte) ([]byte, error) {
 }
 
 // errUnrestorable is an answer about subscriptions the relay cannot show
-// the caller as its own: streamed (longer than the proxy reads whole) or
-// encoded. It would carry the other callers' relayed subscriptions as
-// Graph holds them — their notification URLs and the clientState that
-// proves Graph's deliveries — so it is withheld.
-var errUnrestorable = errors.New("answer about subscriptions withheld: too long or encoded to restore")
+// the caller as its own: longer than the proxy reads whole, encoded, not
+// JSON, or JSON the relay cannot read. It would carry the other callers'
+// relayed subscriptions as Graph holds them — their notification URLs and
+// the clientState that proves Graph's deliveries — so it is withheld.
+var errUnrestorable = errors.New("answer about subscriptions withheld: too long, encoded or unreadable to restore")
 
-// aboutSubscriptions reports a call whose answer the relay restores.
+// aboutSubscriptions reports a call whose answer the relay restores: a
+// call on /subscriptions, or a $batch with one among its sub-requests,
+// whose sub-response carries Graph's answer as it is.
 func (h *Handler) aboutSubscriptions(c *call) bool {
-	return h.o.Notifications != nil && len(c.req.Segments) > 0 && strings.EqualFold(c.req.Segments[0], "subscriptions")
+	if h.o.Notifications == nil {
+		return false
+	}
+	if onSubscriptions(c.req) {
+		return true
+	}
+	for i := range c.decision.Batch {
+		if onSubscriptions(c.decision.Batch[i].Request) {
+			return true
+		}
+	}
+	return false
 }
 
-// restore shows the caller its own notification URLs in an answer about
-// subscriptions, and withholds the clientState Graph holds for other
+func onSubscriptions(req policy.Request) bool {
+	return len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")
+}
+
+// restoreAnswer shows the caller its own notification URLs in an answer
+// about subscriptions, and withholds the clientState Graph holds for other
 // callers' relayed subscriptions: every caller's, since Graph lists the
-// subscriptions of the proxy's application, whoever made them.
-func (h *Handler) restore(c *call, answer *bytes.Buffer) *bytes.Buffer {
-	if answer == nil || !h.aboutSubscriptions(c) {
-		return answer
+// subscriptions of the proxy's application, whoever made them. It reads
+// the answer whole, as Graph sent it, before anything else does: a
+// response section could drop the notificationUrl that tells whose a
+// clientState is, and a streamed answer would be relayed unread. A
+// successful answer that cannot be read so is errUnrestorable.
+func (h *Handler) restoreAnswer(c *call, resp *http.Response) error {
+	if resp.Body == http.NoBody || resp.ContentLength == 0 || !h.aboutSubscriptions(c) {
+		return nil
 	}
-	out := h.o.Notifications.Restore(c.rec.Caller.Name, answer.Bytes())
-	if bytes.Equal(out, answer.Bytes()) {
-		return answer
+	failed := resp.StatusCode >= 300 || resp.StatusCode == http.StatusNoContent
+	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.ContentLength > maxBufferedAnswer {
+		if failed {
+			return nil // an error's answer names no subscription
+		}
+		return errUnrestorable
 	}
-	h.bufs.putAnswer(answer)
-	return bytes.NewBuffer(out)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBufferedAnswer+1))
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
+	}
+	if len(b) > maxBufferedAnswer {
+		return errUnrestorable
+	}
+	out, err := h.o.Notifications.Restore(c.rec.Caller.Name, b)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUnrestorable, err)
+	}
+	// The original body is still the one closed once the answer is relayed.
+	resp.Body = prefixedBody{bytes.NewReader(out), resp.Body}
+	resp.ContentLength = int64(len(out))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	return nil
 }
 
 // anotherCallersURL stands, for the policy, in place of a notification URL

@@ -44,7 +44,7 @@ rules:
 	// What Graph receives in place of the caller's subscription...
 	sent, _ := relay.Subscribe("engage", []byte(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/adele@contoso.example/events","clientState":"mine"}`))
 	// ...and what the caller is shown of Graph's answer.
-	shown := relay.Restore("engage", sent)
+	shown, _ := relay.Restore("engage", sent)
 	fmt.Println(string(shown))
 	// Output:
 	// {"changeType":"created","clientState":"mine","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/adele@contoso.example/events"}

@@ -61,29 +61,37 @@ func (rl *Relay) Subscribe(caller string, body []byte) ([]byte, error) {
 // Restore puts the caller's own notification URLs and clientState back
 // into an answer about subscriptions, wherever an object in it has a
 // notificationUrl of the proxy's whose token opens and was sealed for
-// this caller. Another caller's tokens stay as they are, opaque, and its
-// subscription's clientState, the proxy's proof of Graph's deliveries,
-// is withheld (null): Graph lists every subscription of the proxy's
-// application to whoever asks.
-func (rl *Relay) Restore(caller string, answer []byte) []byte {
-	if !bytes.Contains(answer, []byte(proxy.NotificationsPath)) {
-		return answer
+// this caller. Another caller's tokens stay as they are, opaque, and the
+// clientState of every other subscription whose URL is the relay's, the
+// proxy's proof of Graph's deliveries, is withheld (null): Graph lists
+// every subscription of the proxy's application to whoever asks. An
+// answer that names the relay's path but cannot be read whole (not one
+// JSON value, nested deeper than maxRestoreDepth) is an error: as it is,
+// it would carry those clientStates.
+func (rl *Relay) Restore(caller string, answer []byte) ([]byte, error) {
+	if !bytes.Contains(answer, []byte(relayPathWord)) {
+		return answer, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(answer))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil || dec.More() {
-		return answer
+		return nil, errors.New("an answer naming the relay's URLs is not one JSON value")
 	}
-	if !rl.restore(caller, v, 0) {
-		return answer
+	changed, err := rl.restore(caller, v, 0)
+	if err != nil || !changed {
+		return answer, err
 	}
-	out, err := json.Marshal(v)
-	if err != nil {
-		return answer
-	}
-	return out
+	return json.Marshal(v)
 }
+
+// relayPathWord is the part of the relay's path any spelling of its URLs
+// in JSON holds, '/' escaped or not.
+const relayPathWord = "notifications"
+
+// maxRestoreDepth bounds the nesting Restore walks: a $batch's
+// sub-response holding a listing is six deep.
+const maxRestoreDepth = 32
 
 // Owner implements proxy.Notifications.
 func (rl *Relay) Owner(notificationURL string) (caller, url string, relayed bool) {
@@ -102,50 +110,63 @@ func (rl *Relay) Owner(notificationURL string) (caller, url string, relayed bool
 
 // restore walks v, restoring subscriptions in place; it reports whether
 // it changed any.
-func (rl *Relay) restore(caller string, v any, depth int) bool {
-	if depth > 16 {
-		return false
+func (rl *Relay) restore(caller string, v any, depth int) (bool, error) {
+	if depth > maxRestoreDepth {
+		return false, errors.New("an answer naming the relay's URLs is nested too deep to restore")
 	}
 	changed := false
 	switch x := v.(type) {
 	case []any:
 		for _, e := range x {
-			changed = rl.restore(caller, e, depth+1) || changed
+			c, err := rl.restore(caller, e, depth+1)
+			if err != nil {
+				return false, err
+			}
+			changed = changed || c
 		}
 	case map[string]any:
-		var state *route
+		// relayed: a URL of the relay's; mine: the caller's route, when
+		// the relay sealed it for this caller.
+		var relayed bool
+		var mine *route
 		for _, name := range []string{"notificationUrl", "lifecycleNotificationUrl"} {
 			k, ok := memberAny(x, name)
 			if !ok {
 				continue
 			}
 			s, _ := x[k].(string)
+			if !strings.HasPrefix(s, rl.base) {
+				continue
+			}
+			relayed = true
 			tok, ok := tokenOf(rl.base, s)
 			if !ok {
 				continue
 			}
-			rt, err := rl.seal.open(tok)
-			if err != nil {
-				continue
+			if rt, err := rl.seal.open(tok); err == nil && rt.Caller == caller {
+				x[k], mine = rt.URL, &rt
 			}
-			if rt.Caller == caller {
-				x[k] = rt.URL
-			}
-			changed, state = true, &rt
 		}
-		if state != nil {
-			if k, ok := memberAny(x, "clientState"); ok && x[k] == state.Proxy {
+		if relayed {
+			changed = true
+			if k, ok := memberAny(x, "clientState"); ok {
+				// Graph holds the proxy's clientState for every relayed
+				// subscription: the caller sees its own, or none.
 				x[k] = nil
-				if state.State != "" && state.Caller == caller {
-					x[k] = state.State
+				if mine != nil && mine.State != "" {
+					x[k] = mine.State
 				}
 			}
 		}
 		for _, e := range x {
-			changed = rl.restore(caller, e, depth+1) || changed
+			c, err := rl.restore(caller, e, depth+1)
+			if err != nil {
+				return false, err
+			}
+			changed = changed || c
 		}
 	}
-	return changed
+	return changed, nil
 }
 
 // parseObject reads a JSON object whose members are kept as they are

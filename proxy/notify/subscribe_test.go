@@ -84,7 +84,11 @@ func TestSubscribe(t *testing.T) {
 			}
 			// What the caller is shown of it is what it sent.
 			var shown map[string]any
-			json.Unmarshal(rl.Restore("engage", out), &shown)
+			restored, err := rl.Restore("engage", out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.Unmarshal(restored, &shown)
 			for k, v := range in {
 				if strings.EqualFold(k, "clientState") {
 					k = "clientState"
@@ -95,7 +99,11 @@ func TestSubscribe(t *testing.T) {
 			}
 			// Another caller sees the proxy's URLs, and no clientState.
 			var other map[string]any
-			json.Unmarshal(rl.Restore("other", out), &other)
+			restored, err = rl.Restore("other", out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.Unmarshal(restored, &other)
 			if other[tt.wantURL] != got[tt.wantURL] || other["clientState"] != nil {
 				t.Errorf("another caller is shown %v", other)
 			}
@@ -118,21 +126,45 @@ func TestRestore(t *testing.T) {
 	}
 	var sub map[string]any
 	json.Unmarshal(sent, &sub)
+	theirs, _ := rl.Subscribe("other", []byte(`{"notificationUrl":"https://v.example/o","clientState":"t"}`))
+	var their map[string]any
+	json.Unmarshal(theirs, &their)
 	list, _ := json.Marshal(map[string]any{"value": []any{sub, map[string]any{"notificationUrl": "https://proxy.example/notifications/forged", "clientState": "x"}}})
+	batch, _ := json.Marshal(map[string]any{"responses": []any{map[string]any{"id": "1", "status": 200, "body": map[string]any{"value": []any{their}}}}})
+	deep := strings.Repeat(`{"a":`, 40) + string(sent) + strings.Repeat(`}`, 40)
 	for _, tt := range []struct {
 		name, answer, want string
+		err                bool
 	}{
-		{name: "not JSON", answer: "<html>/notifications/</html>", want: "<html>/notifications/</html>"},
+		{name: "not JSON", answer: "<html>/notifications/</html>", err: true},
+		{name: "two values", answer: string(sent) + string(sent), err: true},
+		{name: "nested too deep", answer: deep, err: true},
 		{name: "no URL of the proxy's", answer: `{"notificationUrl":"https://v.example/n"}`, want: `{"notificationUrl":"https://v.example/n"}`},
-		{name: "a list", answer: string(list), want: `{"value":[{"clientState":"s","notificationUrl":"https://v.example/n"},{"clientState":"x","notificationUrl":"https://proxy.example/notifications/forged"}]}`},
+		// The relay's URL whose token does not open is no caller's: its
+		// clientState is withheld all the same.
+		{name: "a list", answer: string(list), want: `{"value":[{"clientState":"s","notificationUrl":"https://v.example/n"},{"clientState":null,"notificationUrl":"https://proxy.example/notifications/forged"}]}`},
+		{name: "another caller's, in a $batch", answer: string(batch),
+			want: `{"responses":[{"body":{"value":[{"clientState":null,"notificationUrl":` + strconvQuote(their["notificationUrl"].(string)) + `}]},"id":"1","status":200}]}`},
 		{name: "numbers kept", answer: strings.Replace(string(sent), "{", `{"n":12345678901234567890,`, 1), want: `{"clientState":"s","n":12345678901234567890,"notificationUrl":"https://v.example/n"}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := string(rl.Restore("engage", []byte(tt.answer))); got != tt.want {
-				t.Errorf("got %s; want %s", got, tt.want)
+			got, err := rl.Restore("engage", []byte(tt.answer))
+			if tt.err {
+				if err == nil {
+					t.Errorf("got %s; want an error", got)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("got %s, %v; want %s", got, err, tt.want)
 			}
 		})
 	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 func TestSubscribeWithoutKey(t *testing.T) {
