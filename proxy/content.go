@@ -297,9 +297,12 @@ func (h *Handler) download(ctx context.Context, w *responseWriter, r *http.Reque
 		return fmt.Errorf("%w: the file host answered %d", errRedirectRefused, resp.StatusCode)
 	}
 	max := c.decision.Content.MaxBytes
-	if resp.ContentLength > max && resp.StatusCode < 300 {
+	if size, known := fileSize(resp); resp.StatusCode < 300 && (!known || size > max) {
 		c.file.rec.Outcome = "refused"
-		return fmt.Errorf("%w: the file has %d bytes, more than the rule's content.maxBytes %d", errFileTooLarge, resp.ContentLength, max)
+		if !known {
+			return fmt.Errorf("%w: a partial answer whose file's size is not one Content-Range's", errFileTooLarge)
+		}
+		return fmt.Errorf("%w: the file has %d bytes, more than the rule's content.maxBytes %d", errFileTooLarge, size, max)
 	}
 	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
 		c.file.rec.Name = params["filename"]
@@ -316,6 +319,29 @@ func (h *Handler) download(ctx context.Context, w *responseWriter, r *http.Reque
 	}
 	h.relay(w, r, resp, c)
 	return nil
+}
+
+// fileSize is the size of the file a file host's answer carries, and
+// whether it is known: for a partial answer (206) the total of its one
+// Content-Range, since content.maxBytes bounds the file, not the part of
+// it asked for (a file larger than the rule allows would otherwise pass
+// in ranges each within it); one without a single well-formed
+// Content-Range (several ranges, multipart/byteranges) is not known. For
+// any other answer, its length (-1 when not said: the body is then
+// capped).
+func fileSize(resp *http.Response) (int64, bool) {
+	if resp.StatusCode != http.StatusPartialContent {
+		return resp.ContentLength, true
+	}
+	vs := resp.Header.Values("Content-Range")
+	if len(vs) != 1 {
+		return 0, false
+	}
+	rng, ok := filelink.ParseContentRange(vs[0])
+	if !ok {
+		return 0, false
+	}
+	return rng.Total, true
 }
 
 // capped reads at most left bytes, and fails past them: a file of unsaid

@@ -474,3 +474,36 @@ func filesEnv(t *testing.T, opts ...func(*proxytest.Options)) *proxytest.Env {
 	}
 	return proxytest.New(t, o)
 }
+
+// TestFilesDownloadRangesOfALargerFile: content.maxBytes bounds the file,
+// not the part of it asked for: a file larger than the rule allows is not
+// read in ranges each within it — one range, several at once, from the end
+// (bytes=-N), through Graph's path or a file link — and a partial answer
+// whose file's size cannot be read from one Content-Range (several ranges
+// in multipart/byteranges) is refused too. A file within the bound still
+// downloads in ranges.
+func TestFilesDownloadRangesOfALargerFile(t *testing.T) {
+	e := filesEnv(t, func(o *proxytest.Options) {
+		o.Policy = strings.ReplaceAll(filesPolicy, "maxBytes: 8388608", "maxBytes: 4096")
+	})
+	_, upns := e.Sim.Graph.Users()
+	large := randomBytes(t, 64<<10)
+	drive, item := e.Sim.Graph.AddFile(upns[0], "large.bin", large)
+	small := randomBytes(t, 2048)
+	_, smallItem := e.Sim.Graph.AddFile(upns[0], "small.bin", small)
+	content := "/v1.0/drives/" + drive + "/items/" + item + "/content"
+	for _, rng := range []string{"bytes=0-1023", "bytes=8192-9215", "bytes=-1024", "bytes=0-9,100-109", "bytes=0-1023,0-1023"} {
+		resp := e.Do("GET", content, nil, "Range", rng)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || bytes.Contains(body, large[:16]) {
+			t.Errorf("Range %s of a file over maxBytes: %d, %d bytes; want 403 and none of it", rng, resp.StatusCode, len(body))
+		}
+	}
+	resp := e.Do("GET", "/v1.0/drives/"+drive+"/items/"+smallItem+"/content", nil, "Range", "bytes=0-9")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, small[:10]) {
+		t.Errorf("Range of a file within maxBytes: %d, %d bytes; want 206 and its bytes", resp.StatusCode, len(body))
+	}
+}
