@@ -23,6 +23,9 @@ type Subscriber struct {
 	// hear about (users.group): a notification about anyone else is
 	// dropped.
 	Group string
+	// ResourceData is subscriptions.includeResourceData: without it, a
+	// notification carrying resource data is refused.
+	ResourceData bool
 }
 
 // Subscriber returns what the policy says of caller's change
@@ -33,7 +36,21 @@ func (p *Policy) Subscriber(caller string) (s Subscriber, ok bool) {
 	if c == nil {
 		return Subscriber{}, false
 	}
-	return Subscriber{Relay: c.relay, Group: c.group}, true
+	return Subscriber{Relay: c.relay, Group: c.group, ResourceData: p.includeResourceData}, true
+}
+
+// SubscriptionRefusal says why the policy would refuse caller a
+// subscription on resource (of Graph version version) now, decided as
+// the read it stands for, as at its creation; "" when it would not. The
+// relay asks it on every delivery, so that a read the policy withdraws
+// is heard of no more.
+func (p *Policy) SubscriptionRefusal(caller, version, resource string) string {
+	c := p.callers[caller]
+	if c == nil {
+		return "the policy names no such caller"
+	}
+	_, reason := p.subscriptionResource(c, version, resource)
+	return reason
 }
 
 // NotificationURLAllowed reports whether subscriptions.notificationUrls

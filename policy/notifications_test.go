@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -102,5 +103,27 @@ func TestBadNotifications(t *testing.T) {
 	want := `testdata/bad-notifications.yaml:6: caller "engage": notifications "relayed" is not direct or relay`
 	if got := le.Problems[0].String(); got != want {
 		t.Errorf("got %q; want %q", got, want)
+	}
+}
+
+// TestSubscriptionRefusal: a relayed subscription's resource is decided
+// again, as the read it stands for, under the policy in force.
+func TestSubscriptionRefusal(t *testing.T) {
+	p := mustLoad(t, "testdata/relay.yaml")
+	for _, tt := range []struct {
+		caller, resource string
+		refused          bool
+	}{
+		{caller: "engage", resource: "users/adele@contoso.example/events"},
+		{caller: "engage", resource: "/Users/adele@contoso.example/Events"},
+		{caller: "engage", resource: "users/adele@contoso.example/events?$filter=x", refused: true}, // as at creation: the rule takes no $filter
+		{caller: "engage", resource: "users/adele@contoso.example/messages", refused: true},
+		{caller: "engage", resource: "users/../groups/x/events", refused: true},
+		{caller: "engage", resource: "", refused: true},
+		{caller: "stranger", resource: "users/adele@contoso.example/events", refused: true},
+	} {
+		if got := p.SubscriptionRefusal(tt.caller, "v1.0", tt.resource); (got != "") != tt.refused || strings.Contains(got, "adele") {
+			t.Errorf("SubscriptionRefusal(%q, %q) = %q; want refused %v, naming no resource", tt.caller, tt.resource, got, tt.refused)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -447,5 +448,67 @@ func TestNotificationsWithoutRelay(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("notification endpoint answered %d; want 404", resp.StatusCode)
+	}
+}
+
+// TestNotificationsUnderThePolicyInForce: a relayed subscription delivers
+// only what the policy in force lets its caller read. Once a reload
+// withdraws the read its resource stands for, its notifications are
+// refused (Graph's validation of a URL too); once it withdraws
+// subscriptions.includeResourceData, notifications carrying resource data
+// are refused while those without still pass. The vendor hears nothing
+// refused; every refusal is recorded.
+func TestNotificationsUnderThePolicyInForce(t *testing.T) {
+	v := newVendor(t)
+	pol := relayPolicy(v.URL)
+	e := proxytest.New(t, proxytest.Options{Policy: pol, Reloadable: true, NotificationKey: notificationKey, NotificationClient: v.Client()})
+	ids, _ := e.Sim.Graph.Users()
+	member := ids[0]
+	e.Sim.Graph.SetGroupMember(graphsim.SchedulingGroup, member, true)
+	e.Sim.Graph.Subscriptions.SetRetries(0, time.Millisecond)
+	id := *subscribe(t, e, v, member, "s").GetId()
+	reload := func(p string) {
+		t.Helper()
+		if err := os.WriteFile(e.PolicyFile, []byte(p), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Store.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain := graphsim.Change{Resource: "Users/" + member + "/Events/AAMk1"}
+	rich := graphsim.Change{Resource: "Users/" + member + "/Events/AAMk2", Rich: true}
+
+	reload(strings.Replace(pol, "includeResourceData: true", "includeResourceData: false", 1))
+	if status, err := e.Sim.Graph.Subscriptions.Notify(id, rich); err != nil || status != http.StatusForbidden {
+		t.Errorf("resource data no longer allowed: delivery answered %d, %v; want 403", status, err)
+	}
+	if status, err := e.Sim.Graph.Subscriptions.Notify(id, plain); err != nil || status != http.StatusAccepted {
+		t.Errorf("without resource data: delivery answered %d, %v; want 202", status, err)
+	}
+	if got := v.got("/graph/notify"); len(got) != 1 {
+		t.Fatalf("vendor received %d notifications; want the one without resource data", len(got))
+	}
+
+	reload(strings.Replace(pol, `  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }`+"\n", "", 1))
+	for _, c := range []graphsim.Change{plain, rich} {
+		if status, err := e.Sim.Graph.Subscriptions.Notify(id, c); err != nil || status != http.StatusForbidden {
+			t.Errorf("resource no longer readable: delivery of %s answered %d, %v; want 403", c.Resource, status, err)
+		}
+	}
+	if status, err := e.Sim.Graph.Subscriptions.Lifecycle(id, "reauthorizationRequired"); err != nil || status != http.StatusForbidden {
+		t.Errorf("resource no longer readable: lifecycle delivery answered %d, %v; want 403", status, err)
+	}
+	if got := len(v.got("/graph/notify")) + len(v.got("/graph/lifecycle")); got != 1 {
+		t.Errorf("vendor received %d notifications; want still the one", got)
+	}
+	var refused int
+	for _, r := range waitInbound(t, e, 2+5) {
+		if r.Decision == "deny" && r.Status == http.StatusForbidden && r.Caller.Name == "engage" && r.Error != "" {
+			refused++
+		}
+	}
+	if refused != 4 {
+		t.Errorf("%d refusal records; want 4", refused)
 	}
 }

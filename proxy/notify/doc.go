@@ -5,14 +5,16 @@
 // and lifecycleNotificationUrl become the proxy's, each
 // PublicBase/notifications/<token>, the token sealing (AES-256-GCM, a key
 // every replica reads from Key Vault) the caller, the caller's own URL and
-// clientState, and a clientState of the proxy's own that Graph is given
+// clientState, the subscription's version and resource, and a clientState of the proxy's own that Graph is given
 // instead. Restore shows the caller its own URLs and clientState in
 // Graph's answers. Nothing is stored: any replica with the key serves any
 // subscription.
 //
 // Inbound, ServeHTTP answers Graph at /notifications/<token>. It fails
 // closed: a token that does not open, a caller the policy no longer
-// relays, a URL it no longer allows, anything but a POST of
+// relays, a URL it no longer allows, a subscription resource (sealed in
+// the token) it would no longer let the caller read, resource data it no
+// longer allows, anything but a POST of
 // application/json within the size and rate limits, a notification whose
 // clientState or tenant is not the subscription's, or rich notifications
 // whose validation tokens Microsoft's identity platform did not issue to

@@ -149,6 +149,12 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 		return 0, nil, fmt.Errorf("%w: the policy no longer relays caller %q's notifications", proxy.ErrNotificationRefused, rt.Caller)
 	case !pol.NotificationURLAllowed(rt.URL):
 		return 0, nil, fmt.Errorf("%w: the caller's URL is no longer in subscriptions.notificationUrls", proxy.ErrNotificationRefused)
+	case rt.Resource == "":
+		return 0, nil, fmt.Errorf("%w: the notification URL names no subscription resource the policy can decide", proxy.ErrNotificationRefused)
+	}
+	if reason := pol.SubscriptionRefusal(rt.Caller, rt.Version, rt.Resource); reason != "" {
+		// The policy's reason names the rule, never the resource.
+		return 0, nil, fmt.Errorf("%w: under the policy in force: %s", proxy.ErrNotificationRefused, reason)
 	}
 	if q := r.URL.Query(); q.Has("validationToken") {
 		return rl.validate(w, r, in, rt, q.Get("validationToken"))
@@ -182,7 +188,7 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 	}
 	// A delivery is Graph's whole or not at all: one notification that is
 	// not refuses them all.
-	if err := rl.authentic(d, rt); err != nil {
+	if err := rl.authentic(d, rt, sub); err != nil {
 		return 0, recs, fmt.Errorf("%w: %w", proxy.ErrNotificationRefused, err)
 	}
 	kept, err := rl.scope(r.Context(), d, sub, recs)
@@ -213,8 +219,9 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 
 // authentic checks that every notification is Graph's, for this
 // subscription: the clientState the proxy gave Graph, the proxy's tenant,
-// and for rich notifications validation tokens from Microsoft.
-func (rl *Relay) authentic(d *delivery, rt route) error {
+// and for rich notifications, which the policy in force must still
+// allow, validation tokens from Microsoft.
+func (rl *Relay) authentic(d *delivery, rt route, sub policy.Subscriber) error {
 	rich := len(d.validationTokens) > 0
 	for i, n := range d.notes {
 		if subtle.ConstantTimeCompare([]byte(n.clientState), []byte(rt.Proxy)) != 1 {
@@ -227,6 +234,9 @@ func (rl *Relay) authentic(d *delivery, rt route) error {
 	}
 	if !rich {
 		return nil
+	}
+	if !sub.ResourceData {
+		return errors.New("resource data, which subscriptions.includeResourceData no longer allows")
 	}
 	if len(d.validationTokens) == 0 {
 		return errors.New("resource data without validationTokens")

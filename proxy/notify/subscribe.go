@@ -17,16 +17,22 @@ import (
 // Subscribe rewrites the body of a subscription's creation, which the
 // policy has decided and allowed: notificationUrl and
 // lifecycleNotificationUrl become the proxy's, each with a token sealing
-// the caller, the caller's URL and its clientState, and clientState
+// the caller, the caller's URL and its clientState, the version and the
+// resource (decided again on every delivery), and clientState
 // becomes a random one of the proxy's. The body Graph receives is written
 // out again from the parsed JSON. An error wraps proxy.ErrRelayUnavailable
 // when no token can be sealed.
-func (rl *Relay) Subscribe(caller string, body []byte) ([]byte, error) {
+func (rl *Relay) Subscribe(caller, version string, body []byte) ([]byte, error) {
 	obj, err := parseObject(body)
 	if err != nil {
 		return nil, fmt.Errorf("subscription body: %w", err)
 	}
-	rt := route{Caller: caller, Proxy: newState()}
+	rt := route{Caller: caller, Proxy: newState(), Version: version}
+	if k, ok := member(obj, "resource"); ok {
+		if err := json.Unmarshal(obj[k], &rt.Resource); err != nil {
+			return nil, errors.New("subscription body: resource must be a string")
+		}
+	}
 	if k, ok := member(obj, "clientState"); ok {
 		var s *string
 		if err := json.Unmarshal(obj[k], &s); err != nil {

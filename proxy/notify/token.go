@@ -29,6 +29,11 @@ type route struct {
 	// Proxy is the clientState Graph was given instead: random, per
 	// subscription, so that every delivery proves it is Graph's.
 	Proxy string `json:"p"`
+	// Version and Resource are the subscription's Graph version and
+	// resource, as the policy decided them at its creation: every
+	// delivery is decided again as that read, under the policy in force.
+	Version  string `json:"v,omitempty"`
+	Resource string `json:"r,omitempty"`
 }
 
 // maxTokenChars bounds a token read from a path, before anything is
