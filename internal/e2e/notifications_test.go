@@ -284,6 +284,7 @@ func TestNotificationsForged(t *testing.T) {
 	}{
 		{name: "wrong clientState", method: "POST", url: subA.NotificationURL, ctype: "application/json", body: note(subA, "guess"), status: 403},
 		{name: "another subscription's notification", method: "POST", url: subA.NotificationURL, ctype: "application/json", body: note(subB, subB.ClientState), status: 403},
+		{name: "a change at the lifecycle URL", method: "POST", url: subA.LifecycleURL, ctype: "application/json", body: note(subA, subA.ClientState), status: 403},
 		{name: "tampered token", method: "POST", url: string(tampered), ctype: "application/json", body: note(subA, subA.ClientState), status: 403},
 		{name: "no token", method: "POST", url: e.Server.URL + "/notifications/", ctype: "application/json", body: note(subA, subA.ClientState), status: 403},
 		{name: "GET", method: "GET", url: subA.NotificationURL, status: 405},
@@ -316,10 +317,10 @@ func TestNotificationsForged(t *testing.T) {
 			t.Errorf("%s: Graph's delivery answered %d, %v; want 403", tt.name, status, err)
 		}
 	}
-	if got := v.got("/graph/notify"); len(got) != 0 {
-		t.Errorf("vendor received %d forged notifications", len(got))
+	if got := len(v.got("/graph/notify")) + len(v.got("/graph/lifecycle")); got != 0 {
+		t.Errorf("vendor received %d forged notifications", got)
 	}
-	recs := waitInbound(t, e, 4+10) // four validations, ten refusals
+	recs := waitInbound(t, e, 4+11) // four validations, eleven refusals
 	var refused int
 	for _, r := range recs {
 		if r.Reason == "validation request" {
@@ -330,8 +331,8 @@ func TestNotificationsForged(t *testing.T) {
 			t.Errorf("refusal record %+v", r)
 		}
 	}
-	if refused != 10 {
-		t.Errorf("%d refusal records; want 10", refused)
+	if refused != 11 {
+		t.Errorf("%d refusal records; want 11", refused)
 	}
 }
 

@@ -130,6 +130,10 @@ func parseNote(data []byte) (note, error) {
 		return note{}, errors.New("neither changeType nor lifecycleEvent")
 	case n.lifecycleEvent != "" && !isLifecycleEvent(n.lifecycleEvent):
 		return note{}, fmt.Errorf("unknown lifecycleEvent %q", n.lifecycleEvent)
+	case n.lifecycleEvent != "" && (n.changeType != "" || n.resourceData):
+		// A lifecycle notification carries no one's data, and is relayed
+		// unscoped: one that carries a change is not one.
+		return note{}, errors.New("a lifecycle notification with a changeType or resource data")
 	}
 	return n, nil
 }

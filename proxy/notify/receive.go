@@ -230,6 +230,9 @@ func (rl *Relay) authentic(d *delivery, rt route, sub policy.Subscriber) error {
 		if !strings.EqualFold(n.tenantID, rl.o.TenantID) {
 			return fmt.Errorf("notification %d: tenant %q is not the proxy's", i, n.tenantID)
 		}
+		if rt.Lifecycle && n.lifecycleEvent == "" {
+			return fmt.Errorf("notification %d: a change notification at the subscription's lifecycleNotificationUrl", i)
+		}
 		rich = rich || n.resourceData
 	}
 	if !rich {
