@@ -284,6 +284,8 @@ func TestNotificationsForged(t *testing.T) {
 	}{
 		{name: "wrong clientState", method: "POST", url: subA.NotificationURL, ctype: "application/json", body: note(subA, "guess"), status: 403},
 		{name: "another subscription's notification", method: "POST", url: subA.NotificationURL, ctype: "application/json", body: note(subB, subB.ClientState), status: 403},
+		{name: "a validation with a body", method: "POST", url: subA.NotificationURL + "?validationToken=abc", ctype: "application/json", body: note(subA, subA.ClientState), status: 403},
+		{name: "a validation token not of printable ASCII", method: "POST", url: subA.NotificationURL + "?validationToken=%3Cb%3E%C3%A9%E2%80%AE", ctype: "text/plain", status: 403},
 		{name: "a change at the lifecycle URL", method: "POST", url: subA.LifecycleURL, ctype: "application/json", body: note(subA, subA.ClientState), status: 403},
 		{name: "tampered token", method: "POST", url: string(tampered), ctype: "application/json", body: note(subA, subA.ClientState), status: 403},
 		{name: "no token", method: "POST", url: e.Server.URL + "/notifications/", ctype: "application/json", body: note(subA, subA.ClientState), status: 403},
@@ -320,7 +322,7 @@ func TestNotificationsForged(t *testing.T) {
 	if got := len(v.got("/graph/notify")) + len(v.got("/graph/lifecycle")); got != 0 {
 		t.Errorf("vendor received %d forged notifications", got)
 	}
-	recs := waitInbound(t, e, 4+11) // four validations, eleven refusals
+	recs := waitInbound(t, e, 4+13) // four validations, thirteen refusals (two of validations)
 	var refused int
 	for _, r := range recs {
 		if r.Reason == "validation request" {
