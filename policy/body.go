@@ -411,6 +411,7 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 			return reason, RefusalPolicy
 		}
 	}
+	withData := false
 	if v, present := b.get("includeResourceData"); present {
 		on, ok := v.(bool)
 		if !ok {
@@ -419,6 +420,7 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 		if on && !p.includeResourceData {
 			return "includeResourceData is not allowed (subscriptions.includeResourceData)", RefusalPolicy
 		}
+		withData = on
 	}
 	res, present := b.get("resource")
 	if !present {
@@ -431,9 +433,12 @@ func checkSubscription(bc *bodyCheck) (string, Refusal) {
 	if !ok || s == "" {
 		return "resource must be a Graph path", RefusalMalformed
 	}
-	targets, reason := p.subscriptionResource(bc.caller, bc.actor, req.Version, s)
+	targets, filtered, reason := p.subscriptionResource(bc.caller, bc.actor, req.Version, s)
 	if reason != "" {
 		return reason, RefusalPolicy
+	}
+	if withData && filtered {
+		return "includeResourceData on a resource whose read the policy filters (response or select): resource data is encrypted for the caller, and cannot be filtered", RefusalPolicy
 	}
 	bc.targets = targets
 	return "", RefusalPolicy
@@ -486,29 +491,30 @@ func watchesMe(version, resource string) bool {
 
 // subscriptionResource decides a subscription's resource as the read it
 // stands for, by caller c acting as actor (nil: app-only), as the call
-// that makes or reads the subscription is: its users, or why it is
-// refused. A signed-in user's subscription is Graph's with the user's
+// that makes or reads the subscription is: its users and whether the
+// read's answers are filtered (a response section or select), or why it
+// is refused. A signed-in user's subscription is Graph's with the user's
 // token, its resource read as the user would read it (/me, another user
 // only under otherUsers), never by an app-only rule.
-func (p *Policy) subscriptionResource(c *caller, actor *Actor, version, resource string) ([]string, string) {
+func (p *Policy) subscriptionResource(c *caller, actor *Actor, version, resource string) ([]string, bool, string) {
 	path, query, _ := strings.Cut(resource, "?")
 	inner, err := Canonicalize("GET", "/"+version+"/"+strings.TrimPrefix(path, "/"), query)
 	if err != nil {
-		return nil, "subscription resource is not a Graph path the policy can read"
+		return nil, false, "subscription resource is not a Graph path the policy can read"
 	}
 	sub := p.decide(Args{Caller: c.name, Request: inner, Actor: actor}, false)
 	// The resource is the body's (or Graph's answer's): a reason names
 	// what failed, not it.
 	if sub.Result != Allow && sub.RuleID != "" {
-		return nil, fmt.Sprintf("subscription resource is not readable under this policy (rule %q refuses its GET)", sub.RuleID)
+		return nil, false, fmt.Sprintf("subscription resource is not readable under this policy (rule %q refuses its GET)", sub.RuleID)
 	}
 	if sub.Result != Allow {
-		return nil, "subscription resource is not readable under this policy (no rule allows its GET)"
+		return nil, false, "subscription resource is not readable under this policy (no rule allows its GET)"
 	}
 	if len(sub.Targets) == 0 && c.group != "" {
-		return nil, "subscription resource names no user the users.group scope can check"
+		return nil, false, "subscription resource names no user the users.group scope can check"
 	}
-	return sub.Targets, ""
+	return sub.Targets, sub.Response != nil, ""
 }
 
 // checkSubscriptionRead decides a call on a subscription by id with what
@@ -544,7 +550,7 @@ func (p *Policy) checkSubscriptionRead(c *caller, actor *Actor, req Request, rea
 		// this call's /me, it would be decided for the wrong user.
 		return "the subscription read from Graph watches /me of a user who is not this call's signed-in user"
 	}
-	targets, reason := p.subscriptionResource(c, actor, req.Version, resource)
+	targets, _, reason := p.subscriptionResource(c, actor, req.Version, resource)
 	if reason != "" {
 		return "the subscription read from Graph: " + reason
 	}

@@ -549,3 +549,35 @@ func TestDelegatedSendAs(t *testing.T) {
 		})
 	}
 }
+
+// TestDelegatedSubscriptionRelayed: the relay decides each delivery of a
+// signed-in user's subscription again as that user's read, as at its
+// creation: me/… is the user's, and the same resource decided app-only
+// is refused.
+func TestDelegatedSubscriptionRelayed(t *testing.T) {
+	p, err := Parse("subscribe.yaml", []byte(subscribePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adele := &Actor{ObjectID: "10000000-0000-4000-8000-000000000000", UPN: "Adele@Contoso.example"}
+	for _, tt := range []struct {
+		name     string
+		actor    *Actor
+		resource string
+		refused  bool
+	}{
+		{"the user's own mail", adele, "me/messages", false},
+		{"the same, app-only", nil, "me/messages", true},
+		{"another user's inbox, a rule for the user alone", adele, "users/grady@contoso.example/mailFolders/inbox/messages", true},
+		{"any member's mail, app-only", nil, "users/grady@contoso.example/messages", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for caller := range p.callers {
+				reason, _ := p.SubscriptionRefusal(caller, tt.actor, "v1.0", tt.resource)
+				if (reason != "") != tt.refused {
+					t.Errorf("caller %s: %q; want refused %v", caller, reason, tt.refused)
+				}
+			}
+		})
+	}
+}

@@ -23,9 +23,6 @@ type Subscriber struct {
 	// hear about (users.group): a notification about anyone else is
 	// dropped.
 	Group string
-	// ResourceData is subscriptions.includeResourceData: without it, a
-	// notification carrying resource data is refused.
-	ResourceData bool
 }
 
 // Subscriber returns what the policy says of caller's change
@@ -36,21 +33,26 @@ func (p *Policy) Subscriber(caller string) (s Subscriber, ok bool) {
 	if c == nil {
 		return Subscriber{}, false
 	}
-	return Subscriber{Relay: c.relay, Group: c.group, ResourceData: p.includeResourceData}, true
+	return Subscriber{Relay: c.relay, Group: c.group}, true
 }
 
 // SubscriptionRefusal says why the policy would refuse caller a
 // subscription on resource (of Graph version version) now, decided as
-// the read it stands for, as at its creation; "" when it would not. The
-// relay asks it on every delivery, so that a read the policy withdraws
-// is heard of no more.
-func (p *Policy) SubscriptionRefusal(caller, version, resource string) string {
+// the read it stands for, as at its creation; "" when it would not. data
+// reports whether its notifications may carry resource data:
+// subscriptions.includeResourceData allows it and the read's answers are
+// not filtered (a response section or select), which data encrypted for
+// the caller cannot be. The relay asks it on every delivery, so that a
+// read the policy withdraws is heard of no more. actor is the signed-in
+// user a subscription was made as (nil: app-only): its resource is
+// decided again as that user's read, as at its creation.
+func (p *Policy) SubscriptionRefusal(caller string, actor *Actor, version, resource string) (reason string, data bool) {
 	c := p.callers[caller]
 	if c == nil {
-		return "the policy names no such caller"
+		return "the policy names no such caller", false
 	}
-	_, reason := p.subscriptionResource(c, version, resource)
-	return reason
+	_, filtered, reason := p.subscriptionResource(c, actor, version, resource)
+	return reason, reason == "" && p.includeResourceData && !filtered
 }
 
 // NotificationURLAllowed reports whether subscriptions.notificationUrls

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -122,8 +123,67 @@ func TestSubscriptionRefusal(t *testing.T) {
 		{caller: "engage", resource: "", refused: true},
 		{caller: "stranger", resource: "users/adele@contoso.example/events", refused: true},
 	} {
-		if got := p.SubscriptionRefusal(tt.caller, "v1.0", tt.resource); (got != "") != tt.refused || strings.Contains(got, "adele") {
+		if got, _ := p.SubscriptionRefusal(tt.caller, nil, "v1.0", tt.resource); (got != "") != tt.refused || strings.Contains(got, "adele") {
 			t.Errorf("SubscriptionRefusal(%q, %q) = %q; want refused %v, naming no resource", tt.caller, tt.resource, got, tt.refused)
+		}
+	}
+}
+
+// TestResourceDataOfAFilteredRead: a subscription's resource data is the
+// resource as Graph holds it, encrypted for the caller: no response
+// section or select can filter it. A subscription with resource data on a
+// resource whose read the policy filters is refused, direct or relayed,
+// and the relay delivers no resource data for it.
+func TestResourceDataOfAFilteredRead(t *testing.T) {
+	const pol = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [Calendars.ReadBasic.All, Mail.Read]
+    notifications: relay
+  - name: direct
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e2" }
+    permissions: [Calendars.ReadBasic.All, Mail.Read]
+subscriptions:
+  notificationUrls: ["https://hooks.vendor.example/graph/*"]
+  includeResourceData: true
+rules:
+  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All, response: { fields: [id, start, end] } }
+  - { id: messages-read, method: GET, path: "/users/{user}/messages", query: [$select], permission: Mail.Read, select: [id, receivedDateTime] }
+  - { id: contacts-read, method: GET, path: "/users/{user}/contacts", permission: Mail.Read }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+`
+	p, err := Parse("pol.yaml", []byte(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, caller := range []string{"engage", "direct"} {
+		for _, tt := range []struct {
+			resource string
+			data     bool
+			want     Result
+		}{
+			{resource: "users/adele@contoso.example/events", data: true, want: Deny},
+			{resource: "users/adele@contoso.example/messages", data: true, want: Deny},
+			{resource: "users/adele@contoso.example/events", data: false, want: Allow},
+			{resource: "users/adele@contoso.example/contacts", data: true, want: Allow},
+		} {
+			body := fmt.Sprintf(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":%q,"includeResourceData":%v,"expirationDateTime":"2030-01-01T00:00:00Z"}`, tt.resource, tt.data)
+			if d := decideURL(t, p, caller, "POST", "/v1.0/subscriptions", body); d.Result != tt.want {
+				t.Errorf("%s: %s with resource data %v: %v (%s); want %v", caller, tt.resource, tt.data, d.Result, d.Reason, tt.want)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		resource string
+		data     bool
+	}{
+		{resource: "users/adele@contoso.example/events"},
+		{resource: "users/adele@contoso.example/messages"},
+		{resource: "users/adele@contoso.example/contacts", data: true},
+	} {
+		if reason, data := p.SubscriptionRefusal("engage", nil, "v1.0", tt.resource); reason != "" || data != tt.data {
+			t.Errorf("SubscriptionRefusal(%s) = %q, resource data %v; want allowed, resource data %v", tt.resource, reason, data, tt.data)
 		}
 	}
 }

@@ -29,7 +29,7 @@ type Notifications interface {
 	// and allowed, with the proxy's notification URLs (and clientState)
 	// in place of the caller's. An error wraps ErrRelayUnavailable, or
 	// says why the body cannot be rewritten: the call is then refused.
-	Subscribe(caller, version string, body []byte) ([]byte, error)
+	Subscribe(caller string, actor *policy.Actor, version string, body []byte) ([]byte, error)
 	// Restore returns an answer about subscriptions with the caller's own
 	// notification URLs and clientState in place of the proxy's: those of
 	// subscriptions the caller made; another caller's relayed
@@ -76,7 +76,7 @@ func (h *Handler) relaySubscription(c *call, body []byte) ([]byte, error) {
 	if c.req.Method != http.MethodPost || len(c.req.Segments) != 1 {
 		return body, nil // renewals, reads and deletions pass as they are
 	}
-	out, err := h.o.Notifications.Subscribe(c.rec.Caller.Name, c.req.Version, body)
+	out, err := h.o.Notifications.Subscribe(c.rec.Caller.Name, policyActor(c.caller.Actor), c.req.Version, body)
 	switch {
 	case errors.Is(err, ErrRelayUnavailable):
 		return nil, err

@@ -42,7 +42,7 @@ rules:
 		panic(err)
 	}
 	// What Graph receives in place of the caller's subscription...
-	sent, _ := relay.Subscribe("engage", "v1.0", []byte(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/adele@contoso.example/events","clientState":"mine"}`))
+	sent, _ := relay.Subscribe("engage", nil, "v1.0", []byte(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/adele@contoso.example/events","clientState":"mine"}`))
 	// ...and what the caller is shown of Graph's answer.
 	shown, _ := relay.Restore("engage", sent)
 	fmt.Println(string(shown))

@@ -151,7 +151,8 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 	case rt.Resource == "":
 		return 0, nil, fmt.Errorf("%w: the notification URL names no subscription resource the policy can decide", proxy.ErrNotificationRefused)
 	}
-	if reason := pol.SubscriptionRefusal(rt.Caller, rt.Version, rt.Resource); reason != "" {
+	reason, data := pol.SubscriptionRefusal(rt.Caller, rt.actor(), rt.Version, rt.Resource)
+	if reason != "" {
 		// The policy's reason names the rule, never the resource.
 		return 0, nil, fmt.Errorf("%w: under the policy in force: %s", proxy.ErrNotificationRefused, reason)
 	}
@@ -187,7 +188,7 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 	}
 	// A delivery is Graph's whole or not at all: one notification that is
 	// not refuses them all.
-	if err := rl.authentic(d, rt, sub); err != nil {
+	if err := rl.authentic(d, rt, data); err != nil {
 		return 0, recs, fmt.Errorf("%w: %w", proxy.ErrNotificationRefused, err)
 	}
 	kept, err := rl.scope(r.Context(), d, sub, recs)
@@ -219,8 +220,8 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 // authentic checks that every notification is Graph's, for this
 // subscription: the clientState the proxy gave Graph, the proxy's tenant,
 // and for rich notifications, which the policy in force must still
-// allow, validation tokens from Microsoft.
-func (rl *Relay) authentic(d *delivery, rt route, sub policy.Subscriber) error {
+// allow (data), validation tokens from Microsoft.
+func (rl *Relay) authentic(d *delivery, rt route, data bool) error {
 	rich := len(d.validationTokens) > 0
 	for i, n := range d.notes {
 		if subtle.ConstantTimeCompare([]byte(n.clientState), []byte(rt.Proxy)) != 1 {
@@ -237,8 +238,8 @@ func (rl *Relay) authentic(d *delivery, rt route, sub policy.Subscriber) error {
 	if !rich {
 		return nil
 	}
-	if !sub.ResourceData {
-		return errors.New("resource data, which subscriptions.includeResourceData no longer allows")
+	if !data {
+		return errors.New("resource data, which the policy in force does not allow for the subscription's resource (subscriptions.includeResourceData, or a read it filters)")
 	}
 	if len(d.validationTokens) == 0 {
 		return errors.New("resource data without validationTokens")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
 )
 
@@ -22,12 +23,15 @@ import (
 // becomes a random one of the proxy's. The body Graph receives is written
 // out again from the parsed JSON. An error wraps proxy.ErrRelayUnavailable
 // when no token can be sealed.
-func (rl *Relay) Subscribe(caller, version string, body []byte) ([]byte, error) {
+func (rl *Relay) Subscribe(caller string, actor *policy.Actor, version string, body []byte) ([]byte, error) {
 	obj, err := parseObject(body)
 	if err != nil {
 		return nil, fmt.Errorf("subscription body: %w", err)
 	}
 	rt := route{Caller: caller, Proxy: newState(), Version: version}
+	if actor != nil {
+		rt.User, rt.UPN = actor.ObjectID, actor.UPN
+	}
 	if k, ok := member(obj, "resource"); ok {
 		if err := json.Unmarshal(obj[k], &rt.Resource); err != nil {
 			return nil, errors.New("subscription body: resource must be a string")

@@ -49,7 +49,7 @@ func TestSubscribe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := rl.Subscribe("engage", "v1.0", []byte(tt.body))
+			out, err := rl.Subscribe("engage", nil, "v1.0", []byte(tt.body))
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("got %v; want %q", err, tt.wantErr)
@@ -120,13 +120,13 @@ func btoi(b bool) int {
 
 func TestRestore(t *testing.T) {
 	rl := testRelay(t, key1)
-	sent, err := rl.Subscribe("engage", "v1.0", []byte(`{"notificationUrl":"https://v.example/n","clientState":"s"}`))
+	sent, err := rl.Subscribe("engage", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/n","clientState":"s"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sub map[string]any
 	json.Unmarshal(sent, &sub)
-	theirs, _ := rl.Subscribe("other", "v1.0", []byte(`{"notificationUrl":"https://v.example/o","clientState":"t"}`))
+	theirs, _ := rl.Subscribe("other", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/o","clientState":"t"}`))
 	var their map[string]any
 	json.Unmarshal(theirs, &their)
 	list, _ := json.Marshal(map[string]any{"value": []any{sub, map[string]any{"notificationUrl": "https://proxy.example/notifications/forged", "clientState": "x"}}})
@@ -169,7 +169,7 @@ func strconvQuote(s string) string {
 
 func TestSubscribeWithoutKey(t *testing.T) {
 	rl := testRelay(t, testKey(nil))
-	_, err := rl.Subscribe("engage", "v1.0", []byte(`{"notificationUrl":"https://v.example/n"}`))
+	_, err := rl.Subscribe("engage", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/n"}`))
 	if err == nil || !strings.Contains(err.Error(), "change notifications cannot be relayed") {
 		t.Errorf("got %v; want the relay unavailable", err)
 	}
@@ -181,7 +181,7 @@ func TestSubscribeWithoutKey(t *testing.T) {
 // other URL is not the relay's.
 func TestOwner(t *testing.T) {
 	rl := testRelay(t, key1)
-	sent, err := rl.Subscribe("engage", "v1.0", []byte(`{"notificationUrl":"https://v.example/n","lifecycleNotificationUrl":"https://v.example/l"}`))
+	sent, err := rl.Subscribe("engage", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/n","lifecycleNotificationUrl":"https://v.example/l"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

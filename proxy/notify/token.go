@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/graph-proxy/graph-proxy/internal/seal"
+	"github.com/graph-proxy/graph-proxy/policy"
 )
 
 // MinKeyBytes is the shortest secret taken.
@@ -34,6 +35,20 @@ type route struct {
 	// delivery is decided again as that read, under the policy in force.
 	Version  string `json:"v,omitempty"`
 	Resource string `json:"r,omitempty"`
+	// User and UPN are the signed-in user the subscription was made as,
+	// empty for an app-only one: its resource is decided again as that
+	// user's read (me/… is the user's).
+	User string `json:"o,omitempty"`
+	UPN  string `json:"n,omitempty"`
+}
+
+// actor is the signed-in user rt's subscription was made as, nil for an
+// app-only one.
+func (rt route) actor() *policy.Actor {
+	if rt.User == "" {
+		return nil
+	}
+	return &policy.Actor{ObjectID: rt.User, UPN: rt.UPN}
 }
 
 // maxTokenChars bounds a token read from a path, before anything is
