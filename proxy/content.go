@@ -243,18 +243,40 @@ func (c *call) followsRedirect(resp *http.Response) bool {
 	return false
 }
 
+// answersFile reports whether Graph's answer to a download under a
+// content rule is the file's bytes themselves (a message's or an
+// attachment's $value; a file Graph does not redirect): they go to the
+// caller as a file host's would (sendFile), bounded and recorded.
+func (c *call) answersFile(resp *http.Response) bool {
+	return c.decision.Content != nil && c.req.Method == "GET" && resp.StatusCode >= 200 && resp.StatusCode < 300
+}
+
 // followDownload follows Graph's redirect of GET …/content to the file
 // host, if it is one of the cloud's, and streams the file to the caller.
 func (h *Handler) followDownload(ctx context.Context, w *responseWriter, r *http.Request, c *call, resp *http.Response) error {
-	c.rec.UpstreamStatus = resp.StatusCode
-	c.rec.UpstreamMs = ms(h.now().Sub(c.upstreamStart))
-	c.rec.GraphRequestID = resp.Header.Get("request-id")
+	h.graphFileAnswer(c, resp)
 	loc := resp.Header.Get("Location")
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	return h.download(ctx, w, r, c, loc)
+}
+
+// directDownload streams the file Graph answered with itself
+// (answersFile) to the caller, as a file host's answer.
+func (h *Handler) directDownload(w *responseWriter, r *http.Request, c *call, resp *http.Response) error {
+	h.graphFileAnswer(c, resp)
+	defer resp.Body.Close()
+	return h.sendFile(w, r, c, resp)
+}
+
+// graphFileAnswer records Graph's answer to a download and readies the
+// call's file record.
+func (h *Handler) graphFileAnswer(c *call, resp *http.Response) {
+	c.rec.UpstreamStatus = resp.StatusCode
+	c.rec.UpstreamMs = ms(h.now().Sub(c.upstreamStart))
+	c.rec.GraphRequestID = resp.Header.Get("request-id")
 	drive, item := fileOf(c.req.Segments)
 	c.file = &fileCall{rec: auditlog.File{Op: "download", Drive: drive, Item: item}}
-	return h.download(ctx, w, r, c, loc)
 }
 
 // download fetches the file at loc, a file host's URL, and streams it to
@@ -296,6 +318,12 @@ func (h *Handler) download(ctx context.Context, w *responseWriter, r *http.Reque
 		c.rec.Reason = appendReason(c.rec.Reason, "the file host redirected again; not followed")
 		return fmt.Errorf("%w: the file host answered %d", errRedirectRefused, resp.StatusCode)
 	}
+	return h.sendFile(w, r, c, resp)
+}
+
+// sendFile streams a file's answer to the caller with its headers, a file
+// over the rule's maxBytes refused before a byte of it is sent.
+func (h *Handler) sendFile(w *responseWriter, r *http.Request, c *call, resp *http.Response) error {
 	max := c.decision.Content.MaxBytes
 	if size, known := fileSize(resp); resp.StatusCode < 300 && (!known || size > max) {
 		c.file.rec.Outcome = "refused"

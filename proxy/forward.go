@@ -86,6 +86,9 @@ func (h *Handler) forward(ctx context.Context, w *responseWriter, r *http.Reques
 	if c.followsRedirect(resp) {
 		return h.followDownload(ctx, w, r, c, resp)
 	}
+	if c.answersFile(resp) {
+		return h.directDownload(w, r, c, resp)
+	}
 	// Closed as it is at the end: answer may replace it with a link
 	// rewriter, whose pooled buffers go back when it is closed.
 	defer func() { resp.Body.Close() }()

@@ -507,3 +507,47 @@ func TestFilesDownloadRangesOfALargerFile(t *testing.T) {
 		t.Errorf("Range of a file within maxBytes: %d, %d bytes; want 206 and its bytes", resp.StatusCode, len(body))
 	}
 }
+
+// TestFilesDownloadAnsweredByGraph: a download under a content rule that
+// Graph answers with the bytes themselves, not a redirect (a message's or
+// an attachment's $value), is held to the same rule as one fetched from
+// the file host: a file over maxBytes is refused before a byte of it is
+// sent, and every download leaves a file record with the bytes sent.
+func TestFilesDownloadAnsweredByGraph(t *testing.T) {
+	e := filesEnv(t, func(o *proxytest.Options) {
+		o.Policy = strings.ReplaceAll(filesPolicy, "maxBytes: 8388608", "maxBytes: 4096")
+	})
+	_, upns := e.Sim.Graph.Users()
+	drive, item := e.Sim.Graph.AddFile(upns[0], "any.bin", []byte("x"))
+	path := "/drives/" + drive + "/items/" + item + "/content"
+	for _, tt := range []struct {
+		name string
+		size int
+		want int
+	}{
+		{name: "over maxBytes", size: 64 << 10, want: http.StatusForbidden},
+		{name: "over maxBytes, within one write", size: 4097, want: http.StatusForbidden},
+		{name: "within maxBytes", size: 1000, want: http.StatusOK},
+	} {
+		content := randomBytes(t, tt.size)
+		e.Sim.Graph.ClearFaults()
+		e.Sim.Graph.Inject(&graphsim.Fault{Method: "GET", PathPrefix: path, Body: string(content), ContentType: "application/octet-stream"})
+		resp := e.Do("GET", "/v1.0"+path, nil)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case tt.want == http.StatusOK && (resp.StatusCode != 200 || err != nil || !bytes.Equal(body, content)):
+			t.Errorf("%s: %d, %d bytes, %v; want 200 and the file", tt.name, resp.StatusCode, len(body), err)
+		case tt.want != http.StatusOK && resp.StatusCode < 300 && (err == nil || len(body) > 4096):
+			// Of a length not said, the answer is cut where it passes
+			// the bound, never completed.
+			t.Errorf("%s: %d, %d bytes, %v; want it refused or cut at maxBytes", tt.name, resp.StatusCode, len(body), err)
+		case tt.want != http.StatusOK && resp.StatusCode >= 300 && bytes.Contains(body, content[:16]):
+			t.Errorf("%s: refused %d with the file's bytes", tt.name, resp.StatusCode)
+		}
+		rec := e.Record(resp)
+		if rec.File == nil || rec.File.Op != "download" || (tt.want == http.StatusOK && rec.File.BytesDown != int64(tt.size)) {
+			t.Errorf("%s: record's file %+v; want a download with the bytes sent", tt.name, rec.File)
+		}
+	}
+}
