@@ -483,7 +483,7 @@ func (h *Handler) prepareMint(c *call) {
 		content.Segments = append(content.Segments[:len(content.Segments):len(content.Segments)], "content")
 		content.Path += "/content"
 		content.Query, content.Select = nil, nil
-		routed := h.o.Policy.Route(caller, content)
+		routed := h.o.Policy.RouteAs(caller, policyActor(c.caller.Actor), content)
 		if d := routed.Decide("", nil); d.Result != policy.Allow || d.Content == nil {
 			return
 		}
@@ -506,7 +506,7 @@ func (h *Handler) prepareMint(c *call) {
 		if u, err := url.Parse(s); err != nil || !f.Hosts.Allows(u) {
 			return nil, false
 		}
-		tok, err := f.Links.Seal(filelink.Link{Kind: kind, Caller: caller, Graph: graph, URL: s, Expires: h.now().Add(ttl)})
+		tok, err := f.Links.Seal(filelink.Link{Kind: kind, Caller: caller, Actor: actorID(c.caller.Actor), Graph: graph, URL: s, Expires: h.now().Add(ttl)})
 		if err != nil {
 			return nil, false
 		}

@@ -44,6 +44,15 @@ func policyActor(a *callers.Actor) *policy.Actor {
 	return &policy.Actor{ObjectID: a.ObjectID, UPN: a.UPN}
 }
 
+// actorID is the signed-in user's object id, as a file link binds it; ""
+// for an app-only caller.
+func actorID(a *callers.Actor) string {
+	if a == nil {
+		return ""
+	}
+	return a.ObjectID
+}
+
 // auditActor is the signed-in user as the audit record names it.
 func auditActor(a *callers.Actor) *auditlog.Actor {
 	if a == nil {

@@ -21,7 +21,8 @@ func isFileLink(path string) bool { return strings.HasPrefix(path, FileLinkPrefi
 
 // serveFileLink serves a file link (content.go) through the same stages
 // as a Graph call: the caller is authenticated and must be the one the
-// link was made for; the Graph call the link stands for is decided again
+// link was made for, acting as the same signed-in user or app-only as
+// then; the Graph call the link stands for is decided again
 // under the policy in force, scoped and limited; then the file host is
 // reached without Authorization. The record names that Graph call, never
 // the link or the file host's URL.
@@ -31,6 +32,7 @@ func (h *Handler) serveFileLink(w *responseWriter, r *http.Request, c *call) err
 	caller, err := h.o.Callers.Authenticate(r)
 	endSpan(span, err)
 	c.rec.Caller = auditlog.Caller{Name: caller.Name, TenantID: caller.TenantID, AppID: caller.AppID, Auth: caller.Auth, IP: caller.IP}
+	c.rec.Actor = auditActor(caller.Actor)
 	if c.rec.Caller.IP == "" {
 		c.rec.Caller.IP = callers.RemoteIP(r)
 	}
@@ -48,6 +50,9 @@ func (h *Handler) serveFileLink(w *responseWriter, r *http.Request, c *call) err
 	if link.Caller != caller.Name {
 		return fmt.Errorf("%w: made for caller %q", errFileLink, link.Caller)
 	}
+	if link.Actor != actorID(caller.Actor) {
+		return fmt.Errorf("%w: made for another signed-in user, or for an app-only call", errFileLink)
+	}
 	method := http.MethodGet
 	if link.Kind == filelink.Upload {
 		method = http.MethodPost
@@ -58,7 +63,7 @@ func (h *Handler) serveFileLink(w *responseWriter, r *http.Request, c *call) err
 	}
 	c.req = req
 	c.rec.Version, c.rec.Path = req.Version, req.Path
-	routed := h.o.Policy.Route(caller.Name, req)
+	routed := h.o.Policy.RouteAs(caller.Name, policyActor(caller.Actor), req)
 	d := routed.Decide("", nil)
 	h.scope(r.Context(), &d)
 	if d.Forwarded() && d.Content == nil {

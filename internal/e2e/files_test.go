@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -549,5 +550,41 @@ func TestFilesDownloadAnsweredByGraph(t *testing.T) {
 		if rec.File == nil || rec.File.Op != "download" || (tt.want == http.StatusOK && rec.File.BytesDown != int64(tt.size)) {
 			t.Errorf("%s: record's file %+v; want a download with the bytes sent", tt.name, rec.File)
 		}
+	}
+}
+
+// TestFileLinksBoundToTheSignedInUser: a file link is made for the caller
+// and for whoever it acted as: the link of an app-only call is not served
+// to a call made as a signed-in user of the same caller, which the policy
+// decides as that user (and records with the user), nor one user's to
+// another.
+func TestFileLinksBoundToTheSignedInUser(t *testing.T) {
+	pol := strings.Replace(filesPolicy, "    permissions: [Files.ReadWrite.All]\n",
+		"    permissions: [Files.ReadWrite.All]\n    delegated:\n      scopes: [User.Read]\n", 1)
+	e := filesEnv(t, func(o *proxytest.Options) { o.Policy = pol; o.Delegated = true })
+	ids, upns := e.Sim.Graph.Users()
+	content := randomBytes(t, 1000)
+	drive, item := e.Sim.Graph.AddFile(upns[0], "a.bin", content)
+	resp := e.Do("GET", "/v1.0/drives/"+drive+"/items/"+item, nil)
+	var di map[string]any
+	json.NewDecoder(resp.Body).Decode(&di)
+	resp.Body.Close()
+	link, _ := di["@microsoft.graph.downloadUrl"].(string)
+	if !strings.HasPrefix(link, e.Server.URL+proxy.FileLinkPrefix) {
+		t.Fatalf("downloadUrl %q; want a file link", link)
+	}
+	path := strings.TrimPrefix(link, e.Server.URL)
+	user := e.UserToken(graphsim.UserTokenSpec{ObjectID: ids[1], UPN: upns[1]})
+	resp = e.Do("GET", path, nil, "Authorization", "Bearer "+user)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 || bytes.Contains(body, content[:16]) {
+		t.Errorf("an app-only call's link used as a signed-in user: %d, %d bytes; want it refused", resp.StatusCode, len(body))
+	}
+	resp = e.Do("GET", path, nil)
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, content) {
+		t.Errorf("the link used as it was made for: %d; want 200 and the file", resp.StatusCode)
 	}
 }

@@ -26,6 +26,11 @@ type Link struct {
 	// Caller is the caller the link was made for (callers[].name); no
 	// other caller may use it.
 	Caller string `json:"c"`
+	// Actor is the object id of the signed-in user the caller acted as
+	// when the link was made; empty for an app-only call. The link is
+	// served only to a call made as the same (the policy decides it as
+	// that user, or app-only).
+	Actor string `json:"a,omitempty"`
 	// Graph is the Graph call the link stands for, version and canonical
 	// path ("/v1.0/drives/b!x/items/01AB/content", or the
 	// createUploadSession call of an upload): the proxy decides it again
