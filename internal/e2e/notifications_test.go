@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -513,5 +514,32 @@ func TestNotificationsUnderThePolicyInForce(t *testing.T) {
 	}
 	if refused != 4 {
 		t.Errorf("%d refusal records; want 4", refused)
+	}
+}
+
+// TestNotificationsNotStarvedByOutsiders: the notification endpoint's
+// rate is spent on requests whose URL is one the relay made; an outsider
+// posting to URLs of its own invention is refused without spending it,
+// so that it cannot make Graph's deliveries fail (429) for every caller.
+func TestNotificationsNotStarvedByOutsiders(t *testing.T) {
+	v := newVendor(t)
+	e := proxytest.New(t, proxytest.Options{Policy: relayPolicy(v.URL), NotificationKey: notificationKey, NotificationClient: v.Client(),
+		NotificationRate: 0.001, NotificationBurst: 3})
+	ids, _ := e.Sim.Graph.Users()
+	e.Sim.Graph.SetGroupMember(graphsim.SchedulingGroup, ids[0], true)
+	e.Sim.Graph.Subscriptions.SetRetries(0, time.Millisecond)
+	id := *subscribe(t, e, v, ids[0], "s").GetId() // two validations: one request of the three left
+	for i := range 10 {
+		resp, err := e.Server.Client().Post(e.Server.URL+"/notifications/forged"+strconv.Itoa(i), "application/json", strings.NewReader(`{"value":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("an invented URL: %d; want 403", resp.StatusCode)
+		}
+	}
+	if status, err := e.Sim.Graph.Subscriptions.Notify(id, graphsim.Change{Resource: "Users/" + ids[0] + "/Events/AAMk1"}); err != nil || status != http.StatusAccepted {
+		t.Errorf("Graph's delivery after an outsider's flood: %d, %v; want 202", status, err)
 	}
 }

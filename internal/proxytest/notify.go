@@ -49,6 +49,8 @@ func notifications(t *testing.T, o Options, sim *graphsim.Sim, public *url.URL, 
 		Members:    members,
 		Audit:      audit,
 		Client:     o.NotificationClient,
+		Rate:       o.NotificationRate,
+		Burst:      o.NotificationBurst,
 		Replica:    "test-replica",
 	})
 	if err != nil {

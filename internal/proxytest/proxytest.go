@@ -128,6 +128,10 @@ type Options struct {
 	// NotificationClient carries relayed notifications to the callers'
 	// endpoints (one that trusts their certificates).
 	NotificationClient *http.Client
+	// NotificationRate and NotificationBurst bound the notification
+	// endpoint (notify.Options.Rate, Burst); zero keeps the defaults.
+	NotificationRate  float64
+	NotificationBurst int
 }
 
 // DefaultPolicy allows the caller "engage" (the simulator's vendor app)

@@ -130,15 +130,18 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 		w.Header().Set("Allow", http.MethodPost)
 		return 0, nil, proxy.ErrNotificationMethod
 	}
-	if !rl.limiter.Allow() {
-		return 0, nil, &proxy.LimitedError{Limit: "notification endpoint rate", RetryAfter: time.Second}
-	}
 	rt, err := rl.seal.open(strings.TrimPrefix(r.URL.Path, proxy.NotificationsPath))
 	switch {
 	case errors.Is(err, errNoKey):
 		return 0, nil, fmt.Errorf("%w: %w", proxy.ErrRelayUnavailable, err)
 	case err != nil:
 		return 0, nil, fmt.Errorf("%w: %w", proxy.ErrNotificationRefused, err)
+	}
+	// The rate is spent on URLs the relay made, once their token opens
+	// (a bounded, cheap check): an outsider posting to URLs of its own
+	// invention cannot make Graph's deliveries fail for every caller.
+	if !rl.limiter.Allow() {
+		return 0, nil, &proxy.LimitedError{Limit: "notification endpoint rate", RetryAfter: time.Second}
 	}
 	in.rec.Caller.Name = rt.Caller
 	pol := rl.o.Policy()

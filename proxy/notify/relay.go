@@ -68,8 +68,9 @@ type Options struct {
 	// MaxBodyBytes caps a delivery (413 beyond). Default 4 MiB.
 	MaxBodyBytes int64
 	// Rate and Burst bound the requests this replica's notification
-	// endpoint takes, whoever sends them (429 beyond). Default 200 per
-	// second, burst 400.
+	// endpoint takes at URLs the relay made, whoever sends them (429
+	// beyond); one whose token does not open is refused (403) without
+	// spending them. Default 200 per second, burst 400.
 	Rate  float64
 	Burst int
 	// Replica names this replica in audit records.
