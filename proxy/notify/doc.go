@@ -15,10 +15,12 @@
 // relays, a URL it no longer allows, a subscription resource (sealed in
 // the token) it would no longer let the caller read, resource data it no
 // longer allows, anything but a POST of
-// application/json within the size and rate limits, a notification whose
-// clientState or tenant is not the subscription's, or rich notifications
-// whose validation tokens Microsoft's identity platform did not issue to
-// the proxy — each refuses the whole delivery. Notifications about a user
+// application/json within the size and rate limits (the rate spent only
+// at URLs whose token opens), a notification whose clientState or tenant
+// is not the subscription's, a change at a lifecycle URL or a lifecycle
+// notification carrying one, a validation request with a body, or rich
+// notifications whose validation tokens Microsoft's identity platform did
+// not issue to the proxy — each refuses the whole delivery. Notifications about a user
 // outside the caller's users.group are dropped; a membership not known
 // answers 503 so that Graph delivers again. The rest go to the caller's
 // URL at once, and Graph is answered with the caller's status: Graph's
