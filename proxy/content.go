@@ -325,7 +325,7 @@ func (h *Handler) download(ctx context.Context, w *responseWriter, r *http.Reque
 // over the rule's maxBytes refused before a byte of it is sent.
 func (h *Handler) sendFile(w *responseWriter, r *http.Request, c *call, resp *http.Response) error {
 	max := c.decision.Content.MaxBytes
-	if size, known := fileSize(resp); resp.StatusCode < 300 && (!known || size > max) {
+	if size, known := fileSize(resp); resp.StatusCode < 300 && (!known || size > max || resp.ContentLength > max) {
 		c.file.rec.Outcome = "refused"
 		if !known {
 			return fmt.Errorf("%w: a partial answer whose file's size is not one Content-Range's", errFileTooLarge)
