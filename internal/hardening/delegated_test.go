@@ -78,7 +78,7 @@ func TestDelegatedAttacks(t *testing.T) {
 		{name: "another user by {id} in a batch", token: adele, method: "POST", path: "/v1.0/$batch",
 			body: `{"requests":[{"id":"1","method":"GET","url":"/users/` + upns[other] + `/messages"}]}`, status: 403, actor: ids[self]},
 		{name: "mail sent as another user", token: adele, method: "POST", path: "/v1.0/me/sendMail",
-			body: `{"message":{"from":{"emailAddress":{"address":"` + upns[other] + `"}},"toRecipients":[{"emailAddress":{"address":"` + upns[self] + `"}}]}}`,
+			body:   `{"message":{"from":{"emailAddress":{"address":"` + upns[other] + `"}},"toRecipients":[{"emailAddress":{"address":"` + upns[self] + `"}}]}}`,
 			status: 403, actor: ids[self]},
 		{name: "a drive by its own id", token: adele, method: "GET", path: "/v1.0/drives/b!x/root/children", status: 403, actor: ids[self]},
 		{name: "a chat by its own id", token: adele, method: "GET", path: "/v1.0/chats/19:x@thread.v2/messages", status: 403, actor: ids[self]},
