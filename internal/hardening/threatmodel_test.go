@@ -20,7 +20,7 @@ func TestThreatModelNamesRealTests(t *testing.T) {
 		"auditlog": "../../auditlog", "cmd/graph-proxy": "../../cmd/graph-proxy", "deploy": "../../deploy",
 		"config": "../../internal/config", "marketplace": "../../marketplace", "upstream": "../../proxy/upstream",
 		"vaultkey": "../../internal/vaultkey", "shared": "../../proxy/shared", "response": "../../proxy/response",
-		"handshake": "../../internal/handshake", "outbound": "../../internal/outbound", "tokenshape": "../../internal/tokenshape",
+		"handshake": "../../internal/handshake", "outbound": "../../internal/outbound", "tokenshape": "../../internal/tokenshape", "notify": "../../proxy/notify",
 		"reconcile": "../../auditlog/reconcile",
 	}
 	refs := regexp.MustCompile("`([a-z/-]+)\\.((?:Test|Fuzz)[A-Za-z0-9_]+)").FindAllStringSubmatch(string(doc), -1)

@@ -16,6 +16,10 @@ import (
 	"strings"
 )
 
+// minBearer is the shortest credential read after "Bearer ": shorter,
+// it is a word ("no bearer token"), not a credential.
+const minBearer = 16
+
 // Withheld stands in the text for a token taken out.
 const Withheld = "[token withheld]"
 
@@ -77,7 +81,7 @@ func tokenAt(s string, i int) int {
 		for end < len(s) && s[end] > ' ' && s[end] != '"' && s[end] != ',' && s[end] < 0x7f {
 			end++
 		}
-		if end > j {
+		if end-j >= minBearer {
 			return end
 		}
 	}

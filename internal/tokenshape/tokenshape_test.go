@@ -20,9 +20,10 @@ func TestWithhold(t *testing.T) {
 		{"eyJ inside a short word", "keyJar.example and more", "keyJar.example and more"},
 		{"a JWT run into a word", "token=x" + jwt, "token=x" + Withheld},
 		{"short run", "eyJ.x", "eyJ.x"},
-		{"Bearer credential", "Authorization: Bearer abc.def-ghi, more", "Authorization: " + Withheld + ", more"},
-		{"bearer in another case", `"bearer xyz"`, `"` + Withheld + `"`},
-		{"the word bearer alone", "the bearer of this", "the " + Withheld + " this"},
+		{"Bearer credential", "Authorization: Bearer abc.def-ghi.jkl_mno, more", "Authorization: " + Withheld + ", more"},
+		{"bearer in another case", `"bearer xyz0123456789abcdef"`, `"` + Withheld + `"`},
+		{"the word bearer in a sentence", "no bearer token", "no bearer token"},
+		{"the word bearer alone", "the bearer of this", "the bearer of this"},
 		{"bearer at the end", "Bearer", "Bearer"},
 		{"bearerless", "bearerToken", "bearerToken"},
 	} {
