@@ -109,12 +109,34 @@ func (j *jsonLinks) topObject() bool {
 
 // valueKind is what the string value starting now is: a header value
 // inside a sub-response's headers (whatever its name), else what its key
-// made it.
+// or its list made it.
 func (j *jsonLinks) valueKind() valueKind {
-	if j.overflow == 0 && j.depth > 0 && j.roles[j.depth-1] == roleHeaders {
+	switch {
+	case j.overflow > 0:
+		return j.linkNext
+	case j.depth == 0:
+		return j.listKind() // not Graph's shape: read as a list's
+	case j.roles[j.depth-1] == roleHeaders:
 		return headerValue
+	case !j.stack[j.depth-1]:
+		return j.kinds[j.depth-1]
 	}
-	return j.linkNext
+	return stringKind(j.linkNext, false)
+}
+
+// listKind is what the strings of a list opened now are: as its member's
+// name says, or its parent list's; at the answer's top, any string's.
+func (j *jsonLinks) listKind() valueKind {
+	switch {
+	case j.depth == 0:
+		if j.withhold {
+			return credentialValue
+		}
+		return plainValue
+	case !j.stack[j.depth-1]:
+		return j.kinds[j.depth-1]
+	}
+	return stringKind(j.linkNext, true)
 }
 
 // urlStart reads the start of a value, a character at a time, as

@@ -41,6 +41,13 @@ import (
 //   - value, a string member of the answer's own object (or of a $batch
 //     sub-response's body): an action's primitive answer
 //     (createDownloadUrl, getDownloadUrl and the like), read as a URL.
+//
+// A list's strings are read as its member's name says: redirectUris,
+// replyUrls, identifierUris (names ending in Urls, Uris or Links, or in
+// Url, Uri or Link) hold URLs one by one. Any other string, sign-in links
+// among them, is read for a URL that carries its credential in itself
+// (credentialurls.go), whatever its name: no list of names foresees
+// every member Graph puts a pre-authenticated URL in.
 
 // pagingKeys are Graph's paging and delta links: moved to the proxy when
 // they point at Graph, passed otherwise, whatever the policy says of
@@ -79,7 +86,7 @@ var callerKeys = []string{"notificationurl", "lifecyclenotificationurl"}
 var sharingParents = []string{"link", "sharinglink"}
 
 // linkSuffixes end the names of members read as URLs.
-var linkSuffixes = []string{"url", "uri", "link"}
+var linkSuffixes = []string{"url", "uri", "link", "urls", "uris", "links"}
 
 const (
 	scopePlain       response.LinkScope = iota
@@ -113,12 +120,29 @@ func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueK
 		return externalValue
 	case scope == scopeSharingLink && ascii.EqualFold(key, "weburl"):
 		return externalValue
-	case anyFold(key, signInKeys), anyFold(key, callerKeys):
+	case anyFold(key, callerKeys):
 		return plainValue
-	case top && ascii.EqualFold(key, "value"), linkName(key):
+	case anyFold(key, signInKeys):
+		return credentialValue
+	case top && ascii.EqualFold(key, "value"):
+		return topValue
+	case linkName(key):
 		return headerValue
 	}
-	return plainValue
+	return credentialValue
+}
+
+// stringKind is what a string is, held by a member or a list of kind k:
+// an answer's own value is read as a URL when it is a string, and its
+// list's strings (a collection of primitives) as any other name's.
+func stringKind(k valueKind, list bool) valueKind {
+	switch {
+	case k != topValue:
+		return k
+	case list:
+		return credentialValue
+	}
+	return headerValue
 }
 
 // externalKey is the one of externalKeys key spells, or "".
@@ -132,7 +156,7 @@ func externalKey(key []byte) string {
 }
 
 // linkName reports whether a member named key is read as a URL: its name
-// ends in Url, Uri or Link.
+// ends in Url, Uri or Link, or for a list, Urls, Uris or Links.
 func linkName(key []byte) bool {
 	for _, s := range linkSuffixes {
 		if ascii.HasSuffixFold(key, s) {

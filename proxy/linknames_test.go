@@ -105,6 +105,24 @@ func TestLinkNames(t *testing.T) {
 			want: `{"value":[{"name":"List-Unsubscribe","value":"<https://e.example/u>"}],"id":{"value":"https://e.example/"}}`,
 		},
 		{
+			name:         "lists of URLs: plural names, nested, and a link name's list",
+			in:           `{"id":"a","redirectUris":["https://e.example/cb?x=SECRET18","/rel"],"web":{"redirectUris":["https://e.example/SECRET19"],"homePageUrl":"/h"},"replyUrls":["//e.example/SECRET20"],"identifierUris":[["https://e.example/SECRET21"]],"thumbnailUrl":["https://e.example/SECRET22"],"ReplyURLS":["https://graph.microsoft.com/v1.0/x"],"tags":["https://e.example/kept"]}`,
+			want:         `{"id":"a","redirectUris":["","/rel"],"web":{"redirectUris":[""],"homePageUrl":"/h"},"replyUrls":[""],"identifierUris":[[""]],"thumbnailUrl":[""],"ReplyURLS":["https://gp.contoso.example/v1.0/x"],"tags":["https://e.example/kept"]}`,
+			withheld:     5,
+			wantExternal: `{"id":"a","redirectUris":["https://e.example/cb?x=SECRET18","/rel"],"web":{"redirectUris":["https://e.example/SECRET19"],"homePageUrl":"/h"},"replyUrls":["//e.example/SECRET20"],"identifierUris":[["https://e.example/SECRET21"]],"thumbnailUrl":["https://e.example/SECRET22"],"ReplyURLS":["https://graph.microsoft.com/v1.0/x"],"tags":["https://e.example/kept"]}`,
+		},
+		{
+			name:     "URLs carrying a credential under names no rule foresaw",
+			in:       `{"contentLocation":"https://e.example/f?sig=SECRET23","source":" https://contoso.sharepoint.com/d?a=1&TempAuth=SECRET24","target":"//e.example/x?access_token=SECRET25","thumbnail":{"href":"https://e.example/t?X-Amz-Signature=SECRET26"},"resource":["https://e.example/?sv=1&se=2&sp=r&%73ig=SECRET27"],"id":"https:\/\/e.example\/?code=SECRET28","x":"https://e.example/#id_token=SECRET29","y":"HTTPS://e.example/?authkey=SECRET30 and text","webUrl":"https://e.example/?token=SECRET31"}`,
+			want:     `{"contentLocation":"","source":"","target":"","thumbnail":{"href":""},"resource":[""],"id":"","x":"","y":"","webUrl":""}`,
+			withheld: 9,
+		},
+		{
+			name: "what a credential rule leaves: text, plain URLs, Graph's own, the caller's",
+			in:   `{"subject":"Re: see https://e.example/?sig=1","body":{"contentType":"html","content":"<a href=\"https://e.example/?sig=2\">x</a>"},"mySite":"https://contoso-my.sharepoint.com/personal/a","homepage":"https://vendor.example/?ref=1&page=2","@odata.id":"https://graph.microsoft.com/v1.0/x?$skiptoken=3","proxyAddresses":["SMTP:a@contoso.example"],"notificationUrl":"https://hooks.vendor.example/n?code=k","n":"?sig=4","m":"mailto:a@contoso.example"}`,
+			want: `{"subject":"Re: see https://e.example/?sig=1","body":{"contentType":"html","content":"<a href=\"https://e.example/?sig=2\">x</a>"},"mySite":"https://contoso-my.sharepoint.com/personal/a","homepage":"https://vendor.example/?ref=1&page=2","@odata.id":"https://graph.microsoft.com/v1.0/x?$skiptoken=3","proxyAddresses":["SMTP:a@contoso.example"],"notificationUrl":"https://hooks.vendor.example/n?code=k","n":"?sig=4","m":"mailto:a@contoso.example"}`,
+		},
+		{
 			name:     "paging links in any case",
 			in:       `{"@ODATA.NEXTLINK":"https://graph.microsoft.com/v1.0/x?$skiptoken=1"}`,
 			want:     `{"@ODATA.NEXTLINK":"https://gp.contoso.example/v1.0/x?$skiptoken=1"}`,

@@ -55,6 +55,13 @@ const (
 	// (headerlinks.go), or under a name read as a URL (linknames.go):
 	// withheld when it is or holds an absolute URL of another host.
 	headerValue
+	// credentialValue is a string under any other name while links are
+	// withheld: withheld when it starts with a URL of another host that
+	// carries a credential (credentialURL).
+	credentialValue
+	// topValue is the answer's own value member: a string is a
+	// headerValue, a list's strings credentialValues (stringKind).
+	topValue
 )
 
 const (
@@ -102,6 +109,9 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true // a key may be spelled with escapes
 	}
+	if withhold && credentialQuery(body) {
+		return true
+	}
 	for i := 0; ; {
 		j := bytes.IndexByte(body[i:], '"')
 		if j < 0 {
@@ -117,7 +127,8 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 // quotedName reports whether before, the bytes before a quote, end in a
 // name whose value body() may change: Graph's paging links and a $batch
 // answer's headers; while links are withheld, any name memberKind reads
-// as a link or a credential, and value followed by a string. after is
+// as a link or a credential, and value followed by a string. (A URL
+// carrying a credential under any other name is credentialQuery's.) after is
 // what follows the quote. Names are matched without ASCII case, on their
 // endings: every name that matters ends in one.
 //
@@ -132,7 +143,8 @@ func quotedName(before, after []byte, withhold bool) bool {
 	case 'k':
 		return ascii.HasSuffixFold(before, "link")
 	case 's':
-		return ascii.HasSuffixFold(before, headersKey) || withhold && ascii.HasSuffixFold(before, "postparameters")
+		return ascii.HasSuffixFold(before, headersKey) || withhold && (ascii.HasSuffixFold(before, "postparameters") ||
+			ascii.HasSuffixFold(before, "urls") || ascii.HasSuffixFold(before, "uris") || ascii.HasSuffixFold(before, "links"))
 	case 'l':
 		return withhold && (ascii.HasSuffixFold(before, "url") || ascii.HasSuffixFold(before, "webhtml"))
 	case 'i':
@@ -172,7 +184,8 @@ type jsonLinks struct {
 
 	stack     [maxDepth]bool // true: object
 	roles     [maxDepth]batchRole
-	batchKey  batchRole // the role the value after the last key takes
+	kinds     [maxDepth]valueKind // a list's: what its strings are
+	batchKey  batchRole           // the role the value after the last key takes
 	scopes    [maxDepth]response.LinkScope
 	keyScope  response.LinkScope // the scope a container after the last key takes
 	depth     int
@@ -180,14 +193,15 @@ type jsonLinks struct {
 	expectKey bool // in an object, before a key
 	inString  bool
 	escape    bool
-	isKey     bool      // the current string is a key
-	hold      bool      // the current string is a link value, held in val
-	keyBuf    []byte    // the current key, or the end of one longer than maxKeyBytes
-	keyOK     bool      // keyBuf holds the whole key
-	keyEsc    bool      // the key has escapes (decoded before comparing)
-	keyU      bool      // the key has an escape of the \u form
-	linkNext  valueKind // what the value after the last key is
-	holdKind  valueKind // what the held value is
+	isKey     bool          // the current string is a key
+	hold      bool          // the current string is a link value, held in val
+	keyBuf    []byte        // the current key, or the end of one longer than maxKeyBytes
+	keyOK     bool          // keyBuf holds the whole key
+	keyEsc    bool          // the key has escapes (decoded before comparing)
+	keyU      bool          // the key has an escape of the \u form
+	linkNext  valueKind     // what the value after the last key is
+	holdKind  valueKind     // what the held value is
+	lead      response.Lead // a held credentialValue's start, read
 	val       []byte
 	withhold  bool // empty external links
 	discard   bool // dropping an overlong external link
@@ -278,6 +292,13 @@ func (j *jsonLinks) step(c byte) bool {
 	return true
 }
 
+// cut reports whether the answer read so far stops inside its value: in
+// a string or a container, or after a key or a comma. Nothing at all is
+// no answer, and whole.
+func (j *jsonLinks) cut() bool {
+	return j.inString || j.depth > 0 || j.overflow > 0 || j.at != posStart && j.at != posEnd
+}
+
 func (j *jsonLinks) afterValue() jsonPos {
 	if j.depth == 0 {
 		return posEnd
@@ -297,6 +318,13 @@ func (j *jsonLinks) Read(p []byte) (int, error) {
 			// What was scanned before the fault goes out; nothing after
 			// it was examined.
 			j.err = j.bad
+			continue
+		}
+		if err == io.EOF && j.withhold && j.cut() {
+			// The document ends before its value does: nothing tells
+			// what its last string was to be, or that what came is the
+			// whole. Refused, as a malformed one is (fail closed).
+			j.err = errAnswerMalformed
 			continue
 		}
 		if err != nil {
@@ -350,6 +378,14 @@ func (j *jsonLinks) scan(b []byte) {
 			default:
 				j.out = append(j.out, c)
 			}
+			if j.hold && j.holdKind == credentialValue && j.lead.Open() && (c != '"' || j.escape) {
+				if j.lead = j.lead.Step(c); j.lead == response.LeadText {
+					// No URL at its start: the value goes out as it comes.
+					j.hold = false
+					j.out = append(j.out, '"')
+					j.out = append(j.out, j.val...)
+				}
+			}
 			switch {
 			case j.escape:
 				j.escape = false
@@ -366,7 +402,8 @@ func (j *jsonLinks) scan(b []byte) {
 			}
 			if j.hold && len(j.val) > maxLinkBytes {
 				j.hold = false
-				if j.holdKind == externalValue || j.holdKind == headerValue && j.withhold {
+				if j.holdKind == externalValue || j.holdKind == headerValue && j.withhold ||
+					j.holdKind == credentialValue && j.l.credentialURL(j.val, false) {
 					j.discard = true // withheld however long it is
 				} else {
 					j.out = append(j.out, '"')
@@ -392,6 +429,7 @@ func (j *jsonLinks) scan(b []byte) {
 				j.hold = true
 				j.holdKind = kind
 				j.val = j.val[:0]
+				j.lead = response.LeadStart
 			}
 			j.linkNext, j.batchKey, j.keyScope = plainValue, roleNone, scopePlain
 		case ':':
@@ -481,7 +519,13 @@ func (j *jsonLinks) endString() {
 		j.hold = false
 		raw := j.val[:len(j.val)-1] // without the closing quote
 		j.out = append(j.out, '"')
-		if j.holdKind == headerValue {
+		if j.holdKind == credentialValue {
+			if j.l.credentialURL(raw, true) {
+				j.withheld++
+			} else {
+				j.out = append(j.out, raw...)
+			}
+		} else if j.holdKind == headerValue {
 			mark := len(j.out)
 			out, u := j.l.headerURLs(j.out, raw, jsonChars, true)
 			if j.withhold && u.elsewhere {
@@ -554,6 +598,9 @@ func (j *jsonLinks) push(obj bool) bool {
 		return true
 	}
 	j.roles[j.depth] = j.childRole(obj)
+	if !obj {
+		j.kinds[j.depth] = j.listKind()
+	}
 	j.scopes[j.depth] = j.keyScope
 	if j.depth > 0 && !j.stack[j.depth-1] {
 		j.scopes[j.depth] = j.scopes[j.depth-1] // a list's element

@@ -295,23 +295,33 @@ func FuzzLinkRewriter(f *testing.F) {
 // reads as a URL holding another host's. A $batch answer's headers are
 // checkBatchHeaders'.
 func checkNoExternalLinks(t *testing.T, v any) {
-	var walk func(v any, scope response.LinkScope, top bool, role batchRole)
-	walk = func(v any, scope response.LinkScope, top bool, role batchRole) {
+	// Read as if the proxy were Graph: no other host's URL.
+	asGraph := NewLinkRewriter(testPublic, testPublic)
+	check := func(kind valueKind, k, s string) {
+		switch kind {
+		case externalValue:
+			if s != "" && !strings.HasPrefix(s, testPublic) {
+				t.Fatalf("external link %s: %q survived", k, s)
+			}
+		case headerValue:
+			if _, u := asGraph.headerURLs(nil, []byte(s), plainChars, true); u.elsewhere {
+				t.Fatalf("link %s: %q to another host survived", k, s)
+			}
+		case credentialValue:
+			raw, _ := json.Marshal(s)
+			if len(raw) <= maxLinkBytes && asGraph.credentialURL(raw[1:len(raw)-1], true) {
+				t.Fatalf("%s: %q, a URL with a credential, survived", k, s)
+			}
+		}
+	}
+	var walk func(v any, scope response.LinkScope, top bool, role batchRole, list valueKind)
+	walk = func(v any, scope response.LinkScope, top bool, role batchRole, list valueKind) {
 		switch x := v.(type) {
 		case map[string]any:
 			for k, e := range x {
+				kind := memberKind([]byte(k), scope, top, true)
 				if s, ok := e.(string); ok {
-					switch memberKind([]byte(k), scope, top, true) {
-					case externalValue:
-						if s != "" && !strings.HasPrefix(s, testPublic) {
-							t.Fatalf("external link %s: %q survived", k, s)
-						}
-					case headerValue:
-						// Read as if the proxy were Graph: no other host's URL.
-						if _, u := NewLinkRewriter(testPublic, testPublic).headerURLs(nil, []byte(s), plainChars, true); u.elsewhere {
-							t.Fatalf("link %s: %q to another host survived", k, s)
-						}
-					}
+					check(stringKind(kind, false), k, s)
 				}
 				child, childTop := roleNone, false
 				switch {
@@ -322,7 +332,7 @@ func checkNoExternalLinks(t *testing.T, v any) {
 				case role == roleSub && strings.EqualFold(k, "body"):
 					childTop = true
 				}
-				walk(e, scopeOf([]byte(k)), childTop, child)
+				walk(e, scopeOf([]byte(k)), childTop, child, stringKind(kind, true))
 			}
 		case []any:
 			for _, e := range x {
@@ -330,11 +340,14 @@ func checkNoExternalLinks(t *testing.T, v any) {
 				if role == roleBatchList {
 					child = roleSub
 				}
-				walk(e, scope, false, child)
+				if s, ok := e.(string); ok {
+					check(list, "a list's string", s)
+				}
+				walk(e, scope, false, child, list)
 			}
 		}
 	}
-	walk(v, scopePlain, true, roleRoot)
+	walk(v, scopePlain, true, roleRoot, credentialValue)
 }
 
 // checkBatchHeaders calls check with every string in a $batch answer's
@@ -432,17 +445,41 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 	}, body)
 	ends := []string{"link", headersKey}
 	if withhold {
-		ends = append(ends, "url", "uri", "postparameters", "webhtml")
+		ends = append(ends, "url", "uri", "urls", "uris", "links", "postparameters", "webhtml")
 	}
 	for _, e := range ends {
 		if bytes.Contains(folded, []byte(e+`"`)) {
 			return true
 		}
 	}
-	return withhold && valueString.Match(folded)
+	if !withhold {
+		return false
+	}
+	if valueString.Match(folded) || bytes.Contains(body, []byte(`\/`)) || bytes.Contains(body, []byte(`\\`)) ||
+		userinfo.Match(body) {
+		return true
+	}
+	// After every '?' and '#', to the string's end: a parameter named as
+	// a credential, or one with an escape.
+	for _, m := range queryTail.FindAllSubmatch(folded, -1) {
+		if bytes.ContainsRune(m[1], '\\') {
+			return true
+		}
+		for _, p := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return strings.ContainsRune("?#&;", r) }) {
+			name, _, _ := strings.Cut(p, "=")
+			if strings.ContainsAny(name, `\%`) || credentialParam([]byte(name), len(name) > 64) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
-var valueString = regexp.MustCompile(`value"[ \t\r\n]*:[ \t\r\n]*"`)
+var (
+	valueString = regexp.MustCompile(`value"[ \t\r\n]*:[ \t\r\n]*"`)
+	userinfo    = regexp.MustCompile(`[/\\][^" ?#@/\\]*@`)
+	queryTail   = regexp.MustCompile(`[?#]([^"]*)`)
+)
 
 // BenchmarkMayRewrite is the check every small JSON answer gets: a
 // getSchedule answer without links, mailbox addresses and all.
@@ -461,8 +498,9 @@ func BenchmarkMayRewrite(b *testing.B) {
 
 // TestLinkRewriterMalformed: while external links are withheld, an answer
 // that breaks JSON's grammar where keys and values are told apart is
-// refused at that byte, and nothing after it goes out; valid JSON of
-// every shape passes.
+// refused at that byte, and nothing after it goes out; one that ends
+// before its value does is refused at its end (cut, never taken for the
+// whole); valid JSON of every shape passes.
 func TestLinkRewriterMalformed(t *testing.T) {
 	tests := []struct {
 		name, in string
@@ -475,6 +513,11 @@ func TestLinkRewriterMalformed(t *testing.T) {
 		{name: "object closed as an array", in: `{"a":1]`, refused: true},
 		{name: "key where a value belongs", in: `{"a":{"b"},"uploadUrl":"https://e.example/x"}`, refused: true},
 		{name: "second value after the answer", in: `{} {"uploadUrl":"https://e.example/x"}`, refused: true},
+		{name: "cut inside a string", in: `{"id":"1","source":"https://e.example/x?si`, refused: true},
+		{name: "cut inside an object", in: `{"id":"1","thumbnail":{"href":"/x"}`, refused: true},
+		{name: "cut after a key", in: `{"a":"x","b"`, refused: true},
+		{name: "cut inside a top-level string", in: `"https://e.example/x`, refused: true},
+		{name: "nothing at all", in: ` `},
 		{name: "nested containers and literals", in: `{"a":[1,-2.5e3,true,false,null,"s",{},[]],"b":{"c":{"d":[]}}}`},
 		{name: "top-level array", in: `[{"uploadUrl":"https://e.example/x"},"y"]`},
 		{name: "top-level string", in: `"https://e.example/x"`},

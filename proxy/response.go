@@ -180,16 +180,23 @@ func (fl filterLinks) Scope(key []byte) response.LinkScope { return scopeOf(key)
 
 // Kind is memberKind, as the filter names kinds: the same names hold
 // links with or without a response section.
-func (fl filterLinks) Kind(key []byte, scope response.LinkScope, top bool) response.LinkKind {
-	switch memberKind(key, scope, top, fl.withhold) {
+func (fl filterLinks) Kind(key []byte, scope response.LinkScope, top, list bool) response.LinkKind {
+	switch stringKind(memberKind(key, scope, top, fl.withhold), list) {
 	case linkValue:
 		return response.GraphLink
 	case externalValue:
 		return response.ExternalLink
 	case headerValue:
 		return response.HeaderLink // withheld when elsewhere
+	case credentialValue:
+		return response.CredentialLink
 	}
 	return response.NotLink
+}
+
+// Credential is credentialURL.
+func (fl filterLinks) Credential(raw []byte, complete bool) bool {
+	return fl.l.credentialURL(raw, complete)
 }
 
 func (fl filterLinks) Rewrite(dst, raw []byte) ([]byte, bool) {

@@ -37,6 +37,11 @@ const (
 	// or download URL): rewritten when it points at Graph, withheld
 	// (emptied) otherwise.
 	ExternalLink
+	// CredentialLink is a string under any other name while links to
+	// other hosts are withheld: its start is read (Lead), and a value
+	// that may begin with a URL is held whole and withheld when
+	// Links.Credential says so.
+	CredentialLink
 	// HeaderLink is a string in a $batch sub-response's headers, whatever
 	// its name and however deep in them, or one Links.Kind names so: as
 	// Links.Header relays it. The filter gives it to headers.
@@ -61,8 +66,14 @@ type Links interface {
 	Scope(key []byte) LinkScope
 	// Kind says whether the member named key (decoded) holds a link, in
 	// an object of scope; top says the object is the answer's own or a
-	// $batch sub-response's body.
-	Kind(key []byte, scope LinkScope, top bool) LinkKind
+	// $batch sub-response's body; list, that the member is a list, whose
+	// strings (and its lists') the kind is then of.
+	Kind(key []byte, scope LinkScope, top, list bool) LinkKind
+	// Credential reports whether a CredentialLink's contents raw (escapes
+	// and all; complete false, only the first maxLinkBytes+1 bytes of a
+	// longer one) are withheld: a URL of another host that carries a
+	// credential, or a value where that cannot be told.
+	Credential(raw []byte, complete bool) bool
 	// Rewrite appends raw (a JSON string's contents, escapes and all)
 	// moved to the proxy's public base, and reports whether raw pointed
 	// at Graph.

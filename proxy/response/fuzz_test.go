@@ -24,9 +24,10 @@ func (testLinks) Scope(k []byte) LinkScope {
 }
 
 // Kind names links as the proxy does, more simply: a sharing link's
-// webUrl is external, names ending in Url and a top-level value are
-// read as headers.
-func (testLinks) Kind(k []byte, scope LinkScope, top bool) LinkKind {
+// webUrl is external, names ending in Url (or Urls for a list) and a
+// top-level value are read as headers, any other string for a URL with a
+// credential.
+func (testLinks) Kind(k []byte, scope LinkScope, top, list bool) LinkKind {
 	switch string(k) {
 	case "@odata.nextLink", "@odata.deltaLink":
 		return GraphLink
@@ -38,14 +39,25 @@ func (testLinks) Kind(k []byte, scope LinkScope, top bool) LinkKind {
 		}
 		return NotLink
 	case "value":
-		if top {
+		if top && !list {
 			return HeaderLink
 		}
 	}
-	if bytes.HasSuffix(k, []byte("Url")) {
+	if bytes.HasSuffix(k, []byte("Url")) || list && bytes.HasSuffix(k, []byte("Urls")) {
 		return HeaderLink
 	}
-	return NotLink
+	return CredentialLink
+}
+
+// Credential withholds a value starting with "https://" (decoded), not
+// at Graph, with "sig=" in it, and a longer one starting so: a rule
+// simpler than the proxy's, with the same interface.
+func (testLinks) Credential(raw []byte, complete bool) bool {
+	v := unquote(nil, raw)
+	if !bytes.HasPrefix(v, []byte("https://")) || bytes.HasPrefix(v, []byte("https://graph.microsoft.com")) {
+		return false
+	}
+	return !complete || bytes.Contains(v, []byte("sig="))
 }
 
 func (testLinks) Rewrite(dst, raw []byte) ([]byte, bool) {

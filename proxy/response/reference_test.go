@@ -297,8 +297,8 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkSco
 		}
 		first = false
 		r.out.WriteString(`"` + string(m.key) + `":`)
-		if r.o.Links != nil && m.val.kind == jString && !childNode.Pseudonymised() {
-			link = r.o.Links.Kind(name, scope, top)
+		if r.o.Links != nil && (m.val.kind == jString || m.val.kind == jArray) && !childNode.Pseudonymised() {
+			link = r.o.Links.Kind(name, scope, top, m.val.kind == jArray)
 		}
 		if isHeaders(ro) {
 			// Within a sub-response's headers every container is headers
@@ -344,6 +344,9 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind,
 		first := true
 		for _, e := range v.elems {
 			er, en, el := roleEntity, node, NotLink
+			if (e.kind == jString || e.kind == jArray) && !node.Pseudonymised() {
+				el = link // a list's strings are what its name made them
+			}
 			if isHeaders(ro) {
 				er = ro
 				if r.o.Links != nil && e.kind == jString {
@@ -399,6 +402,16 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind,
 		contents := v.raw[1 : len(v.raw)-1]
 		elsewhere := false
 		switch {
+		case link == CredentialLink:
+			if len(contents) <= maxLinkBytes {
+				elsewhere = r.o.Links.Credential(contents, true)
+			} else {
+				elsewhere = r.o.Links.Credential(contents[:maxLinkBytes+1], false)
+			}
+			if !elsewhere {
+				r.out.Write(v.raw)
+				return
+			}
 		case link >= HeaderLink && len(contents) <= maxLinkBytes:
 			out, withheld := r.o.Links.Header(nil, contents, true, link == SectionHeaderLink)
 			if !withheld {

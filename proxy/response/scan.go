@@ -76,6 +76,7 @@ type frame struct {
 	subBody bool // a sub-response's body: its counts end with it
 	top     bool // the answer's object or a sub-response's body (Links.Kind)
 	scope   LinkScope
+	link    LinkKind // a list's: what its strings are
 }
 
 // sink is where a string's, number's or literal's bytes go.
@@ -132,6 +133,7 @@ type scanner struct {
 	keyDec  []byte // decoded, when it has escapes or invalid UTF-8
 	name    []byte // keyDec or key, decoded
 	linkK   LinkKind
+	lead    Lead   // a held CredentialLink's start, read
 	val     []byte // a held link value
 	capture []byte
 	capKind byte // 'i' id, 's' status
@@ -412,7 +414,7 @@ func (f *Filter) value(c byte) {
 			f.sink, f.capture = sinkCapture, f.capture[:0]
 			f.out = append(f.out, '"')
 		case t.link != NotLink:
-			f.sink, f.linkK, f.val = sinkHold, t.link, f.val[:0]
+			f.sink, f.linkK, f.val, f.lead = sinkHold, t.link, f.val[:0], LeadStart
 		default:
 			f.sink = sinkOut
 			f.out = append(f.out, '"')
@@ -467,7 +469,17 @@ func (f *Filter) elementTarget(parent *frame, c byte) target {
 		f.sub.idSeen, f.sub.idOK, f.sub.statusSeen, f.sub.statusOK = false, false, false, false
 		return target{fr: frame{role: roleSub, node: wholeRoot}}
 	}
-	return f.headerTarget(parent, f.nodeTarget(parent.node, c), c)
+	t := f.nodeTarget(parent.node, c)
+	if !t.drop && !t.hash {
+		// A list's strings, and its lists, are what its name made them.
+		switch c {
+		case '"':
+			t.link = parent.link
+		case '[':
+			t.fr.link = parent.link
+		}
+	}
+	return f.headerTarget(parent, t, c)
 }
 
 // headerTarget makes t, a value inside a sub-response's headers, a
@@ -568,8 +580,13 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 			t = f.nodeTarget(parent.node.Child(property(name)), c)
 		}
 	}
-	if !t.drop && !t.hash && f.o.Links != nil && c == '"' {
-		t.link = f.o.Links.Kind(name, parent.scope, parent.top)
+	if !t.drop && !t.hash && f.o.Links != nil {
+		switch c {
+		case '"':
+			t.link = f.o.Links.Kind(name, parent.scope, parent.top, false)
+		case '[':
+			t.fr.link = f.o.Links.Kind(name, parent.scope, parent.top, true)
+		}
 	}
 	return f.headerTarget(parent, t, c)
 }

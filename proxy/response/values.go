@@ -21,11 +21,26 @@ func (f *Filter) strBytes(b []byte) {
 		f.key = append(f.key, b...)
 	case sinkHold:
 		f.val = append(f.val, b...)
+		if f.linkK == CredentialLink && f.lead.Open() {
+			for _, c := range b {
+				if f.lead = f.lead.Step(c); !f.lead.Open() {
+					break
+				}
+			}
+			if f.lead == LeadText {
+				// No URL at its start: the value goes out as it comes.
+				f.out = append(f.out, '"')
+				f.out = append(f.out, f.val...)
+				f.sink = sinkOut
+				return
+			}
+		}
 		if len(f.val) > maxLinkBytes {
 			// Too long to be a link the rewriter knows: a paging link
 			// passes as it is; an external one is withheld however long,
 			// a header value unless its start shows it relative.
-			if f.linkK == ExternalLink || f.linkK >= HeaderLink && f.headerWithheld(f.val[:maxLinkBytes+1], false) {
+			if f.linkK == ExternalLink || f.linkK >= HeaderLink && f.headerWithheld(f.val[:maxLinkBytes+1], false) ||
+				f.linkK == CredentialLink && f.o.Links.Credential(f.val[:maxLinkBytes+1], false) {
 				f.sink = sinkDiscard
 			} else {
 				f.out = append(f.out, '"')
@@ -73,6 +88,12 @@ func (f *Filter) endString() {
 			f.out = out
 			if withheld {
 				f.withheld()
+			}
+		} else if f.linkK == CredentialLink {
+			if f.o.Links.Credential(f.val, true) {
+				f.withheld()
+			} else {
+				f.out = append(f.out, f.val...)
 			}
 		} else if out, ok := f.o.Links.Rewrite(f.out, f.val); ok {
 			f.out = out

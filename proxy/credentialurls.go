@@ -1,0 +1,276 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
+	"github.com/graph-proxy/graph-proxy/proxy/response"
+)
+
+// A pre-authenticated URL carries its credential in itself: a query or
+// fragment parameter (a SAS's sig, SharePoint's tempauth, access_token,
+// an S3 X-Amz-Signature, a function's code) or a userinfo. Names of
+// members trail Graph (linknames.go reads those ending in Url, Uri or
+// Link); such a URL under any other name (contentLocation, source,
+// target, href, resource, in a list or not) is known by its value
+// instead: a string that starts with an absolute URL of another host
+// carrying a credential is withheld, whatever its member's name, while
+// links to other hosts are withheld.
+//
+// Only a value's start is read so. A URL inside text (a message's body,
+// a subject, a description) is the customer's content, which the vendor
+// may read and which Graph relays as written: what Graph mints for the
+// proxy's identity is always a member's whole value. A plain URL of
+// another host under an unknown name (a user's mySite, a contact's home
+// page) is data and passes, as does one at Graph.
+
+// credentialURL reports whether raw, a JSON string's contents (or,
+// complete false, the first bytes of one too long to hold), starts with
+// an absolute URL (urlStart) of another host with a userinfo or a
+// credential-looking parameter (credentialParam) in its query or
+// fragment. A URL that goes on past what was seen counts as one: fail
+// closed. A malformed escape ends the value's reading (the answer is not
+// JSON; a reader that skips it would find what follows in the raw
+// bytes, which mayRewrite reads).
+func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
+	var u urlStart
+	i, start := 0, -1
+	for {
+		if i == len(raw) {
+			// Ended, or cut, before a scheme's colon or a second
+			// slash: no URL, or none seen yet after leading spaces. (No
+			// scheme is as long as a value is cut at.)
+			return !complete && u == urlLeading
+		}
+		r, n := decodeJSONChar(raw[i:])
+		if n == 0 {
+			return false // not JSON from here: read as the value's end
+		}
+		if start < 0 && r > ' ' {
+			start = i
+		}
+		i += n
+		if done, abs := u.step(r); done {
+			if !abs {
+				return false
+			}
+			break
+		}
+	}
+	if _, graph := l.prefix(raw[start:], jsonChars); graph {
+		return false
+	}
+	// After the scheme's colon or the first slash: an authority follows
+	// two slashes (or backslashes, as browsers read them).
+	var name [64]byte
+	nlen, long := 0, false
+	slashes, authority, query, inName := 0, u == urlSlash, false, false
+	if u == urlSlash {
+		slashes = 2 // "//" read: i is past the second
+	}
+	for i < len(raw) {
+		r, n := decodeJSONChar(raw[i:])
+		if n == 0 {
+			// Not JSON from here (or cut inside an escape): the URL
+			// ends, or, cut, goes on unseen.
+			return !complete || inName && credentialParam(name[:nlen], long)
+		}
+		i += n
+		if r == '\t' || r == '\n' || r == '\r' {
+			continue
+		}
+		if r <= ' ' {
+			// The URL ends: what follows is not of it.
+			return inName && credentialParam(name[:nlen], long)
+		}
+		if !query && slashes < 2 && !authority {
+			if r == '/' || r == '\\' {
+				if slashes++; slashes == 2 {
+					authority = true
+				}
+				continue
+			}
+			slashes = 2 // no authority: a path or an opaque part
+		}
+		switch {
+		case authority && r == '@':
+			return true // a userinfo: a user and, often, a password
+		case authority && (r == '/' || r == '\\'):
+			authority = false
+		case r == '?' || r == '#' || query && (r == '&' || r == ';'):
+			if inName && credentialParam(name[:nlen], long) {
+				return true
+			}
+			authority, query, inName, nlen, long = false, true, true, 0, false
+		case inName && r == '=':
+			if credentialParam(name[:nlen], long) {
+				return true
+			}
+			inName = false
+		case inName:
+			if r == '%' {
+				// A name's percent-encoding is the name to the server.
+				if b, m, ok := percentByte(raw[i:]); ok {
+					r, i = rune(b), i+m
+				}
+			}
+			if nlen == len(name) {
+				long = true
+				continue
+			}
+			name[nlen] = lower(byte(r))
+			nlen++
+		}
+	}
+	return !complete || inName && credentialParam(name[:nlen], long)
+}
+
+// percentByte decodes the two hex digits (JSON characters) at the start
+// of raw: the byte and how much of raw they took.
+func percentByte(raw []byte) (byte, int, bool) {
+	var v, i int
+	for k := 0; k < 2; k++ {
+		if i == len(raw) {
+			return 0, 0, false
+		}
+		r, n := decodeJSONChar(raw[i:])
+		if n == 0 || r >= 0x80 {
+			return 0, 0, false
+		}
+		d := response.HexValue(byte(r))
+		if d < 0 {
+			return 0, 0, false
+		}
+		v, i = v<<4|int(d), i+n
+	}
+	return byte(v), i, true
+}
+
+// credentialParams are the parameter names (lower case) that carry a
+// credential in a URL of another host, and credentialEnds the endings
+// that do: a SAS's sig and its user-delegation key's skoid and sktid,
+// SharePoint's tempauth, OAuth's code, access_token, id_token and
+// refresh_token, OneDrive's authkey, S3's and Google's X-Amz-Signature,
+// X-Amz-Credential, X-Amz-Security-Token and X-Goog-Signature, API keys,
+// secrets and passwords. A name longer than any of them is counted as
+// one: nobody can say what it is.
+var (
+	credentialParams = []string{"code", "jwt", "assertion", "credential", "skoid", "sktid"}
+	credentialEnds   = []string{"sig", "token", "signature", "auth", "key", "secret", "password", "passwd"}
+	vendorPrefixes   = []string{"x-amz-", "x-goog-", "x-ms-"}
+)
+
+// credentialParam reports whether a query parameter named name (lower
+// case; long, longer than it holds) carries a credential.
+func credentialParam(name []byte, long bool) bool {
+	if long {
+		return true
+	}
+	for _, p := range vendorPrefixes {
+		if bytes.HasPrefix(name, []byte(p)) {
+			name = name[len(p):]
+			break
+		}
+	}
+	for _, w := range credentialParams {
+		if string(name) == w {
+			return true
+		}
+	}
+	for _, e := range credentialEnds {
+		if ascii.HasSuffixFold(name, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialQuery reports whether body may hold a value credentialURL
+// withholds, as mayRewrite asks it: a parameter named as credentialParam
+// says after a '?' or '#', a userinfo's '@' after a slash, or escapes
+// (\/, \\) that could hide either from a reading of the raw bytes. It
+// runs on every small answer while links are withheld, so it looks only
+// where those characters stand; most answers have few.
+func credentialQuery(body []byte) bool {
+	if bytes.Contains(body, []byte(`\/`)) || bytes.Contains(body, []byte(`\\`)) {
+		return true
+	}
+	for _, sep := range []byte{'?', '#'} {
+		for i := 0; ; {
+			j := bytes.IndexByte(body[i:], sep)
+			if j < 0 {
+				break
+			}
+			i += j + 1
+			if paramsAfter(body[i:]) {
+				return true
+			}
+		}
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(body[i:], '@')
+		if j < 0 {
+			return false
+		}
+		if userinfoBefore(body[:i+j]) {
+			return true
+		}
+		i += j + 1
+	}
+}
+
+// paramsAfter reads raw bytes after a '?' or '#' up to a string's end
+// for a credentialParam name; an escape, or a percent-encoding in a name,
+// counts as one.
+func paramsAfter(b []byte) bool {
+	var name [64]byte
+	nlen, long, inName := 0, false, true
+	for _, c := range b {
+		switch {
+		case c == '"':
+			return inName && credentialParam(name[:nlen], long)
+		case c == '\\':
+			return true // an escape may hide a separator or a name
+		case c == '%':
+			if inName {
+				return true
+			}
+		case c == '?' || c == '#' || c == '&' || c == ';':
+			if inName && credentialParam(name[:nlen], long) {
+				return true
+			}
+			inName, nlen, long = true, 0, false
+		case c == '=':
+			if inName && credentialParam(name[:nlen], long) {
+				return true
+			}
+			inName = false
+		case inName:
+			if nlen == len(name) {
+				long = true
+				continue
+			}
+			name[nlen] = lower(c)
+			nlen++
+		}
+	}
+	return inName && credentialParam(name[:nlen], long)
+}
+
+// userinfoBefore reports whether the bytes before an '@' may be a URL's
+// userinfo: they go back to a slash or backslash without passing a
+// quote, a space or a character that ends an authority.
+func userinfoBefore(b []byte) bool {
+	for k := len(b) - 1; k >= 0; k-- {
+		if len(b)-k > maxLinkBytes {
+			return true // too far back to tell: looked at by the scanner
+		}
+		switch b[k] {
+		case '/', '\\':
+			return true
+		case '"', ' ', '?', '#', '@':
+			return false
+		}
+	}
+	return false
+}
