@@ -23,7 +23,8 @@ import (
 // (headerURLs); a Graph URL in it is moved to the proxy, a relative one
 // kept. A few names are exceptions, each for a reason:
 //
-//   - pagingKeys: Graph's paging links, rewritten to the proxy.
+//   - pagingKeys: Graph's paging links, rewritten to the proxy, and
+//     passed to other hosts only when the policy allows external links.
 //   - externalKeys: always pre-authenticated, withheld whatever their
 //     host (or replaced by a file link, content.go).
 //   - credentialKeys: not URLs, yet carry a credential: a preview's
@@ -50,8 +51,9 @@ import (
 // every member Graph puts a pre-authenticated URL in.
 
 // pagingKeys are Graph's paging and delta links: moved to the proxy when
-// they point at Graph, passed otherwise, whatever the policy says of
-// external links (the SDKs follow them).
+// they point at Graph; while links to other hosts are withheld, read as
+// any link name's (withheld when they point elsewhere), and otherwise
+// passed as they are.
 var pagingKeys = []string{"@odata.nextlink", "@odata.deltalink"}
 
 // externalKeys hold pre-authenticated URLs on hosts other than Graph:
@@ -110,6 +112,13 @@ func scopeOf(key []byte) response.LinkScope {
 // withheld.
 func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueKind {
 	if anyFold(key, pagingKeys) {
+		if withhold {
+			// Moved to the proxy at Graph's origin; withheld when they
+			// lead anywhere else, Graph's host spelled otherwise (a
+			// port, a trailing dot, a userinfo) included: the SDKs
+			// follow them with the caller's token.
+			return headerValue
+		}
 		return linkValue
 	}
 	if !withhold {

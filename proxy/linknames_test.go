@@ -123,6 +123,13 @@ func TestLinkNames(t *testing.T) {
 			want: `{"subject":"Re: see https://e.example/?sig=1","body":{"contentType":"html","content":"<a href=\"https://e.example/?sig=2\">x</a>"},"mySite":"https://contoso-my.sharepoint.com/personal/a","homepage":"https://vendor.example/?ref=1&page=2","@odata.id":"https://graph.microsoft.com/v1.0/x?$skiptoken=3","proxyAddresses":["SMTP:a@contoso.example"],"notificationUrl":"https://hooks.vendor.example/n?code=k","n":"?sig=4","m":"mailto:a@contoso.example"}`,
 		},
 		{
+			name:         "paging links to another host, or to Graph spelled otherwise",
+			in:           `{"value":[],"@odata.nextLink":"https://graph.microsoft.com:443/v1.0/x?$skiptoken=SECRET32","@odata.deltaLink":"https://e.example/d?$deltatoken=SECRET33","m":{"members@odata.nextLink":"https://graph.microsoft.com./v1.0/y"},"@odata.NextLink":"//graph.microsoft.com@e.example/SECRET34","x@odata.nextLink":"/v1.0/users?$skiptoken=2"}`,
+			want:         `{"value":[],"@odata.nextLink":"","@odata.deltaLink":"","m":{"members@odata.nextLink":""},"@odata.NextLink":"","x@odata.nextLink":"/v1.0/users?$skiptoken=2"}`,
+			withheld:     4,
+			wantExternal: `{"value":[],"@odata.nextLink":"https://graph.microsoft.com:443/v1.0/x?$skiptoken=SECRET32","@odata.deltaLink":"https://e.example/d?$deltatoken=SECRET33","m":{"members@odata.nextLink":"https://graph.microsoft.com./v1.0/y"},"@odata.NextLink":"//graph.microsoft.com@e.example/SECRET34","x@odata.nextLink":"/v1.0/users?$skiptoken=2"}`,
+		},
+		{
 			name:     "paging links in any case",
 			in:       `{"@ODATA.NEXTLINK":"https://graph.microsoft.com/v1.0/x?$skiptoken=1"}`,
 			want:     `{"@ODATA.NEXTLINK":"https://gp.contoso.example/v1.0/x?$skiptoken=1"}`,
