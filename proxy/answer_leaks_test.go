@@ -289,3 +289,58 @@ func TestSectionedAnswerHeaders(t *testing.T) {
 		t.Errorf("$batch: %d %s", w.Code, body)
 	}
 }
+
+// TestAnswerMediaTypes: a JSON answer is read for its links however its
+// Content-Type labels JSON (text/json, application/x-json, a +json type,
+// odata parameters); an answer with a body whose Content-Type the proxy
+// cannot read as one media type (none, two, a list, malformed) is
+// withheld (502), since nobody can say how the caller will read it;
+// other media types (a photo, a file) pass as they are.
+func TestAnswerMediaTypes(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: events, method: GET, path: "/users/{user}/events", permission: Calendars.ReadWrite }
+`
+	const leak = `{"value":[{"id":"1","uploadUrl":"https://e.example/up?tempauth=SECRET"}]}`
+	tests := []struct {
+		name   string
+		ct     []string
+		status int
+	}{
+		{"application/json", []string{"application/json; odata.metadata=minimal"}, 200},
+		{"text/json", []string{"text/json"}, 200},
+		{"application/x-json", []string{"application/x-json; charset=utf-8"}, 200},
+		{"+json", []string{"application/vnd.example+JSON"}, 200},
+		{"none", nil, 502},
+		{"two", []string{"text/plain", "application/json"}, 502},
+		{"a list", []string{"text/plain, application/json"}, 502},
+		{"malformed parameters, read as JSON", []string{"application/json;;=x"}, 200},
+		{"no subtype", []string{"json"}, 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer {
+				hdr := http.Header{}
+				if tt.ct != nil {
+					hdr["Content-Type"] = tt.ct
+				}
+				return fakeAnswer{header: hdr, body: leak}
+			}, nil)
+			w := leakDo(h, "GET", "/v1.0/users/a@contoso.com/events", "")
+			noSecret(t, w)
+			if w.Code != tt.status {
+				t.Errorf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+		})
+	}
+	t.Run("a photo passes", func(t *testing.T) {
+		pol := leakCaller + `rules:
+  - { id: photo, method: GET, path: "/users/{user}/photo/$value", permission: User.Read.All }
+`
+		h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer {
+			return fakeAnswer{header: http.Header{"Content-Type": {"image/jpeg"}}, body: "\xff\xd8 https://e.example/?sig=x"}
+		}, nil)
+		if w := leakDo(h, "GET", "/v1.0/users/a@contoso.com/photo/$value", ""); w.Code != 200 || w.Body.Len() == 0 {
+			t.Errorf("%d %q", w.Code, w.Body)
+		}
+	})
+}

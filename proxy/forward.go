@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
@@ -204,6 +205,10 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		return h.filteredAnswer(c, resp)
 	}
 	withhold := !c.decision.ExternalLinks || c.mint != nil
+	if withhold && answerMedia(resp.Header) == mediaUnknown && !emptyBody(resp) {
+		// Nobody can say how the caller reads it: as JSON, perhaps.
+		return nil, false, fmt.Errorf("%w: Content-Type %q", errAnswerUntyped, resp.Header.Values("Content-Type"))
+	}
 	if enc := resp.Header.Get("Content-Encoding"); enc != "" && withhold && isJSON(resp.Header.Get("Content-Type")) && resp.Body != http.NoBody {
 		// Encoded in a way the transport did not undo (it undoes only
 		// what it asked for, graph.compression): its links cannot be read.
@@ -349,8 +354,74 @@ func isAbsolute(u string) bool {
 	return err != nil || p.IsAbs() || strings.HasPrefix(u, "//")
 }
 
+// isJSON reports a Content-Type that labels JSON, in any of the ways a
+// caller's reader takes for JSON: application/json, text/json,
+// application/x-json, a +json type, ASCII case aside.
 func isJSON(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.TrimSpace(strings.ToLower(mt))
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+	mt = strings.TrimSpace(mt)
+	_, sub, _ := strings.Cut(mt, "/")
+	return ascii.EqualFold(mt, "application/json") || ascii.EqualFold(mt, "text/json") ||
+		ascii.EqualFold(mt, "application/x-json") || ascii.HasSuffixFold(sub, "+json")
+}
+
+// What an answer's Content-Type says its body is.
+type answerKind uint8
+
+const (
+	mediaOther   answerKind = iota // one media type, not JSON's
+	mediaJSON                      // JSON (isJSON)
+	mediaUnknown                   // none, two, a list, no type/subtype
+)
+
+// answerMedia reads an answer's Content-Type as a caller would have to:
+// one header, one type/subtype of token characters before any
+// parameter. Anything else (no Content-Type, two, "text/plain,
+// application/json", "json") is no media type the proxy can tell the
+// caller reads one way rather than another.
+func answerMedia(h http.Header) answerKind {
+	vv := h["Content-Type"]
+	if len(vv) != 1 {
+		return mediaUnknown
+	}
+	mt, _, _ := strings.Cut(vv[0], ";")
+	mt = strings.TrimSpace(mt)
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || !isToken(typ) || !isToken(sub) {
+		return mediaUnknown
+	}
+	if isJSON(mt) {
+		return mediaJSON
+	}
+	return mediaOther
+}
+
+// isToken reports an RFC 9110 token: what a media type's type and
+// subtype are spelled with.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// emptyBody reports an answer without a body: none, a length of 0, or
+// one of unknown length that ends at once (its first byte is read to
+// tell: call it only where a body that has one is not relayed).
+func emptyBody(resp *http.Response) bool {
+	if resp.Body == http.NoBody || resp.ContentLength == 0 {
+		return true
+	}
+	if resp.ContentLength > 0 {
+		return false
+	}
+	var one [1]byte
+	n, err := io.ReadFull(resp.Body, one[:])
+	return n == 0 && errors.Is(err, io.EOF)
 }

@@ -41,6 +41,11 @@ var errAnswerMalformed = fmt.Errorf("%w: not well-formed JSON, so its links cann
 // JSON the rewriter reads.
 var errAnswerEncoded = fmt.Errorf("%w: encoded, so its links cannot be checked", errAnswerUncheckable)
 
+// errAnswerUntyped: an answer with a body under no Content-Type the proxy
+// can read as one media type, while external links are withheld: a
+// caller may read it as JSON, whose links were not checked.
+var errAnswerUntyped = fmt.Errorf("%w: no one media type, so its links cannot be checked", errAnswerUncheckable)
+
 // errAnswerUncheckable: an answer whose links the rewriter cannot check
 // (errAnswerTooDeep, errAnswerMalformed, errAnswerEncoded); withheld
 // (502), or cut.

@@ -93,14 +93,11 @@ func (h *Handler) filteredAnswer(c *call, resp *http.Response) (*bytes.Buffer, b
 		return nil, false, nil
 	}
 	ct := resp.Header.Get("Content-Type")
-	if !isJSON(ct) || resp.Header.Get("Content-Encoding") != "" {
-		if resp.ContentLength < 0 {
-			// A body of unknown length may yet be empty (an accepted
-			// action's answer).
-			var one [1]byte
-			if n, err := io.ReadFull(resp.Body, one[:]); n == 0 && errors.Is(err, io.EOF) {
-				return nil, false, nil
-			}
+	if answerMedia(resp.Header) != mediaJSON || resp.Header.Get("Content-Encoding") != "" {
+		// A body of unknown length may yet be empty (an accepted
+		// action's answer).
+		if emptyBody(resp) {
+			return nil, false, nil
 		}
 		return nil, false, fmt.Errorf("%w: Content-Type %q, Content-Encoding %q", errAnswerWithheld, ct, resp.Header.Get("Content-Encoding"))
 	}
