@@ -514,7 +514,16 @@ func (p *Policy) subscriptionResource(c *caller, actor *Actor, version, resource
 	if len(sub.Targets) == 0 && c.group != "" {
 		return nil, false, "subscription resource names no user the users.group scope can check"
 	}
-	return sub.Targets, sub.Response != nil, ""
+	// Notifications reach the caller around the answers' filter: each
+	// names its resource and its id (resource, resourceData), so a
+	// section that withholds or pseudonymises the id refuses the
+	// subscription; with includeResourceData each carries the resource's
+	// data, encrypted for the caller where the proxy cannot read it, so
+	// any filter (a section, select:) refuses that (filtered).
+	if r := sub.Response; r != nil && r.withholdsID() {
+		return nil, false, fmt.Sprintf("subscription resource's answers are filtered (rule %q has a response section that withholds or pseudonymises id), and its notifications, which name it, could not be", sub.RuleID)
+	}
+	return sub.Targets, sub.Response != nil || sub.selects, ""
 }
 
 // checkSubscriptionRead decides a call on a subscription by id with what

@@ -193,6 +193,9 @@ type Decision struct {
 	// (links aside); a $batch has none of its own, its sub-requests each
 	// their own.
 	Response *Response
+	// selects: the matching rule lists the fields a caller may receive
+	// (select:), whether or not the call named them.
+	selects bool
 }
 
 // SubDecision is the decision on one $batch sub-request.
@@ -471,6 +474,7 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 		return d
 	}
 	if len(r.selectFields) > 0 {
+		d.selects = true
 		for _, f := range req.Select {
 			if !slices.Contains(r.selectFields, f) {
 				d.Reason = fmt.Sprintf("$select field %s is not allowed by rule %q", shownName(f), r.id)

@@ -380,3 +380,12 @@ func (p *Policy) Warnings() []Problem { return p.warnings }
 func (p *Policy) Pseudonymises() bool {
 	return slices.ContainsFunc(p.rules, func(r *rule) bool { return r.response.Pseudonymises() })
 }
+
+// withholdsID reports whether the section keeps a resource's id from the
+// caller: not among its fields, redacted, or pseudonymised. A change
+// notification names its resource by that id, around the filter.
+func (r *Response) withholdsID() bool {
+	isID := func(path string) bool { return strings.EqualFold(path, "id") }
+	return len(r.Fields) > 0 && !slices.ContainsFunc(r.Fields, isID) ||
+		slices.ContainsFunc(r.Redact, isID) || slices.ContainsFunc(r.Pseudonymise, isID)
+}
