@@ -178,6 +178,7 @@ type answerProbe struct {
 	prefix           string // the fault's path after the version
 	ct, body, accept string
 	answer           string
+	answerCT         string // the answer's Content-Type; application/json when empty
 	mustNot          string
 }
 
@@ -226,6 +227,18 @@ func answers(t *testing.T, p *proc, sim *graphsim.Sim, member, oid string) {
 		{name: "an action's primitive answer", class: "links: pre-authenticated URL under a key not listed",
 			method: "POST", path: u + "/drive/items/I1/createDownloadUrl", prefix: "/users/" + member + "/drive/items/I1/createDownloadUrl", ct: "application/json", body: `{}`,
 			answer: `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Edm.String","value":"https://contoso.blob.core.windows.net/x?sig=` + preauth + `"}`, mustNot: preauth},
+		{name: "URLs carrying a credential under names no rule reads, in lists", class: "links: pre-authenticated URL under a key not listed",
+			method: "GET", path: u + "/drive/items/I5", prefix: "/users/" + member + "/drive/items/I5",
+			answer: `{"id":"I5","contentLocation":"https://contoso.blob.core.windows.net/x?sv=1&` + preauth + `","source":{"href":"https://contoso-my.sharepoint.com/dl?` + preauth + `"},"alternates":["https://contoso-my.sharepoint.com/a?access_token=1&` + preauth + `"],"redirectUris":["https://e.example/` + preauth + `"]}`, mustNot: preauth},
+		{name: "paging link to Graph's host spelled otherwise", class: "links: paging link elsewhere",
+			method: "GET", path: u + "/drive/items/I1/thumbnails", prefix: "/users/" + member + "/drive/items/I1/thumbnails",
+			answer: `{"value":[],"@odata.nextLink":"https://graph.microsoft.com.:443/v1.0/users/` + member + `/drive/items/I1/thumbnails?$skiptoken=` + preauth + `"}`, mustNot: preauth},
+		{name: "JSON labelled text/json", class: "links: answer read as what it is labelled",
+			method: "GET", path: u + "/drive/items/I6", prefix: "/users/" + member + "/drive/items/I6", answerCT: "text/json",
+			answer: `{"id":"I6","uploadUrl":"https://contoso-my.sharepoint.com/up?` + preauth + `"}`, mustNot: preauth},
+		{name: "JSON under two labels", class: "links: answer read as what it is labelled",
+			method: "GET", path: u + "/drive/items/I7", prefix: "/users/" + member + "/drive/items/I7", answerCT: "text/plain, application/json",
+			answer: `{"id":"I7","uploadUrl":"https://contoso-my.sharepoint.com/up?` + preauth + `"}`, mustNot: preauth},
 		{name: "@microsoft.graph.downloadUrl (control)", class: "control",
 			method: "GET", path: u + "/drive/items/I2", prefix: "/users/" + member + "/drive/items/I2",
 			answer: `{"id":"I2","@microsoft.graph.downloadUrl":"https://contoso-my.sharepoint.com/download.aspx?` + preauth + `"}`, mustNot: preauth},
@@ -233,7 +246,7 @@ func answers(t *testing.T, p *proc, sim *graphsim.Sim, member, oid string) {
 	for _, pr := range probes {
 		sim.Graph.ClearFaults()
 		sim.Graph.ResetRequests()
-		sim.Graph.Inject(&graphsim.Fault{Method: pr.method, PathPrefix: pr.prefix, Body: pr.answer})
+		sim.Graph.Inject(&graphsim.Fault{Method: pr.method, PathPrefix: pr.prefix, Body: pr.answer, ContentType: pr.answerCT})
 		var hdr []string
 		if pr.ct != "" {
 			hdr = append(hdr, "Content-Type", pr.ct)
