@@ -13,22 +13,24 @@ import (
 // members trail Graph (linknames.go reads those ending in Url, Uri or
 // Link); such a URL under any other name (contentLocation, source,
 // target, href, resource, in a list or not) is known by its value
-// instead: a string that starts with an absolute URL of another host
-// carrying a credential is withheld, whatever its member's name, while
-// links to other hosts are withheld.
+// instead: a string that is an absolute URL of another host carrying a
+// credential is withheld, whatever its member's name, while links to
+// other hosts are withheld.
 //
-// Only a value's start is read so. A URL inside text (a message's body,
-// a subject, a description) is the customer's content, which the vendor
-// may read and which Graph relays as written: what Graph mints for the
-// proxy's identity is always a member's whole value. A plain URL of
+// Only a value that is one URL is read so. A URL inside text (a
+// message's body, a subject, a description, a text that begins with
+// one) is the customer's content, which the vendor may read and which
+// Graph relays as written: what Graph mints for the proxy's identity is
+// always a member's whole value. A text that is nothing but such a URL
+// cannot be told from one Graph minted, and is withheld. A plain URL of
 // another host under an unknown name (a user's mySite, a contact's home
 // page) is data and passes, as does one at Graph.
 
 // credentialURL reports whether raw, a JSON string's contents (or,
-// complete false, the first bytes of one too long to hold), starts with
-// an absolute URL (urlStart) of another host with a userinfo or a
-// credential-looking parameter (credentialParam) in its query or
-// fragment. A URL that goes on past what was seen counts as one: fail
+// complete false, the first bytes of one too long to hold), is an
+// absolute URL (urlStart) of another host, with nothing but spaces about
+// it, that has a userinfo or a credential-looking parameter
+// (credentialParam) in its query or fragment. A URL that goes on past what was seen counts as one: fail
 // closed. A malformed escape ends the value's reading (the answer is not
 // JSON; a reader that skips it would find what follows in the raw
 // bytes, which mayRewrite reads).
@@ -63,7 +65,7 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 	// After the scheme's colon or the first slash: an authority follows
 	// two slashes (or backslashes, as browsers read them).
 	var name [64]byte
-	nlen, long := 0, false
+	nlen, long, found := 0, false, false
 	slashes, authority, query, inName := 0, u == urlSlash, false, false
 	if u == urlSlash {
 		slashes = 2 // "//" read: i is past the second
@@ -73,15 +75,17 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 		if n == 0 {
 			// Not JSON from here (or cut inside an escape): the URL
 			// ends, or, cut, goes on unseen.
-			return !complete || inName && credentialParam(name[:nlen], long)
+			return !complete || found || inName && credentialParam(name[:nlen], long)
 		}
 		i += n
 		if r == '\t' || r == '\n' || r == '\r' {
 			continue
 		}
 		if r <= ' ' {
-			// The URL ends: what follows is not of it.
-			return inName && credentialParam(name[:nlen], long)
+			// The URL ends. A value that goes on is text holding a URL
+			// (the customer's, as written), not a URL Graph minted.
+			found = found || inName && credentialParam(name[:nlen], long)
+			return found && onlySpaces(raw[i:])
 		}
 		if !query && slashes < 2 && !authority {
 			if r == '/' || r == '\\' {
@@ -94,18 +98,14 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 		}
 		switch {
 		case authority && r == '@':
-			return true // a userinfo: a user and, often, a password
+			found = true // a userinfo: a user and, often, a password
 		case authority && (r == '/' || r == '\\'):
 			authority = false
 		case r == '?' || r == '#' || query && (r == '&' || r == ';'):
-			if inName && credentialParam(name[:nlen], long) {
-				return true
-			}
+			found = found || inName && credentialParam(name[:nlen], long)
 			authority, query, inName, nlen, long = false, true, true, 0, false
 		case inName && r == '=':
-			if credentialParam(name[:nlen], long) {
-				return true
-			}
+			found = found || credentialParam(name[:nlen], long)
 			inName = false
 		case inName:
 			if r == '%' {
@@ -122,7 +122,23 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 			nlen++
 		}
 	}
-	return !complete || inName && credentialParam(name[:nlen], long)
+	return !complete || found || inName && credentialParam(name[:nlen], long)
+}
+
+// onlySpaces reports whether the JSON string contents raw hold nothing
+// but spaces and control characters (a malformed escape ends them).
+func onlySpaces(raw []byte) bool {
+	for i := 0; i < len(raw); {
+		r, n := decodeJSONChar(raw[i:])
+		if n == 0 {
+			return true
+		}
+		if r > ' ' {
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 // percentByte decodes the two hex digits (JSON characters) at the start
@@ -235,7 +251,7 @@ func paramsAfter(b []byte) bool {
 			if inName {
 				return true
 			}
-		case c == '?' || c == '#' || c == '&' || c == ';':
+		case c == '?' || c == '#' || c == '&' || c == ';' || c <= ' ':
 			if inName && credentialParam(name[:nlen], long) {
 				return true
 			}

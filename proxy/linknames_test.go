@@ -113,14 +113,14 @@ func TestLinkNames(t *testing.T) {
 		},
 		{
 			name:     "URLs carrying a credential under names no rule foresaw",
-			in:       `{"contentLocation":"https://e.example/f?sig=SECRET23","source":" https://contoso.sharepoint.com/d?a=1&TempAuth=SECRET24","target":"//e.example/x?access_token=SECRET25","thumbnail":{"href":"https://e.example/t?X-Amz-Signature=SECRET26"},"resource":["https://e.example/?sv=1&se=2&sp=r&%73ig=SECRET27"],"id":"https:\/\/e.example\/?code=SECRET28","x":"https://e.example/#id_token=SECRET29","y":"HTTPS://e.example/?authkey=SECRET30 and text","webUrl":"https://e.example/?token=SECRET31"}`,
+			in:       `{"contentLocation":"https://e.example/f?sig=SECRET23","source":" https://contoso.sharepoint.com/d?a=1&TempAuth=SECRET24","target":"//e.example/x?access_token=SECRET25","thumbnail":{"href":"https://e.example/t?X-Amz-Signature=SECRET26"},"resource":["https://e.example/?sv=1&se=2&sp=r&%73ig=SECRET27"],"id":"https:\/\/e.example\/?code=SECRET28","x":"https://e.example/#id_token=SECRET29","y":"HTTPS://e.example/?authkey=SECRET30  ","webUrl":"https://e.example/?token=SECRET31"}`,
 			want:     `{"contentLocation":"","source":"","target":"","thumbnail":{"href":""},"resource":[""],"id":"","x":"","y":"","webUrl":""}`,
 			withheld: 9,
 		},
 		{
 			name: "what a credential rule leaves: text, plain URLs, Graph's own, the caller's",
-			in:   `{"subject":"Re: see https://e.example/?sig=1","body":{"contentType":"html","content":"<a href=\"https://e.example/?sig=2\">x</a>"},"mySite":"https://contoso-my.sharepoint.com/personal/a","homepage":"https://vendor.example/?ref=1&page=2","@odata.id":"https://graph.microsoft.com/v1.0/x?$skiptoken=3","proxyAddresses":["SMTP:a@contoso.example"],"notificationUrl":"https://hooks.vendor.example/n?code=k","n":"?sig=4","m":"mailto:a@contoso.example"}`,
-			want: `{"subject":"Re: see https://e.example/?sig=1","body":{"contentType":"html","content":"<a href=\"https://e.example/?sig=2\">x</a>"},"mySite":"https://contoso-my.sharepoint.com/personal/a","homepage":"https://vendor.example/?ref=1&page=2","@odata.id":"https://graph.microsoft.com/v1.0/x?$skiptoken=3","proxyAddresses":["SMTP:a@contoso.example"],"notificationUrl":"https://hooks.vendor.example/n?code=k","n":"?sig=4","m":"mailto:a@contoso.example"}`,
+			in:   `{"subject":"Re: see https://e.example/?sig=1","body":{"contentType":"html","content":"<a href=\"https://e.example/?sig=2\">x</a>"},"mySite":"https://contoso-my.sharepoint.com/personal/a","homepage":"https://vendor.example/?ref=1&page=2","@odata.id":"https://graph.microsoft.com/v1.0/x?$skiptoken=3","proxyAddresses":["SMTP:a@contoso.example"],"notificationUrl":"https://hooks.vendor.example/n?code=k","n":"?sig=4","m":"mailto:a@contoso.example","t":"https://e.example/?sig=5 is the link","u":"https://a:b@e.example/x y"}`,
+			want: `{"subject":"Re: see https://e.example/?sig=1","body":{"contentType":"html","content":"<a href=\"https://e.example/?sig=2\">x</a>"},"mySite":"https://contoso-my.sharepoint.com/personal/a","homepage":"https://vendor.example/?ref=1&page=2","@odata.id":"https://graph.microsoft.com/v1.0/x?$skiptoken=3","proxyAddresses":["SMTP:a@contoso.example"],"notificationUrl":"https://hooks.vendor.example/n?code=k","n":"?sig=4","m":"mailto:a@contoso.example","t":"https://e.example/?sig=5 is the link","u":"https://a:b@e.example/x y"}`,
 		},
 		{
 			name:         "paging links to another host, or to Graph spelled otherwise",

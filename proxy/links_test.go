@@ -308,8 +308,9 @@ func checkNoExternalLinks(t *testing.T, v any) {
 				t.Fatalf("link %s: %q to another host survived", k, s)
 			}
 		case credentialValue:
+			// Graph's own URLs are left as they are under such names.
 			raw, _ := json.Marshal(s)
-			if len(raw) <= maxLinkBytes && asGraph.credentialURL(raw[1:len(raw)-1], true) {
+			if len(raw) <= maxLinkBytes && NewLinkRewriter(testGraph, testPublic).credentialURL(raw[1:len(raw)-1], true) {
 				t.Fatalf("%s: %q, a URL with a credential, survived", k, s)
 			}
 		}
@@ -465,7 +466,7 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 		if bytes.ContainsRune(m[1], '\\') {
 			return true
 		}
-		for _, p := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return strings.ContainsRune("?#&;", r) }) {
+		for _, p := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return r <= ' ' || strings.ContainsRune("?#&;", r) }) {
 			name, _, _ := strings.Cut(p, "=")
 			if strings.ContainsAny(name, `\%`) || credentialParam([]byte(name), len(name) > 64) {
 				return true
