@@ -95,6 +95,20 @@ var (
 // streams. Memory is bounded by one read chunk plus maxLinkBytes.
 func (l *LinkRewriter) Body(rc io.ReadCloser) io.ReadCloser { return l.body(rc, false) }
 
+// Withhold is the link rule applied to a whole JSON document b with links
+// to other hosts withheld, as an answer's are: it returns b so rewritten
+// and how many links it withheld, or an error (errAnswerUncheckable)
+// when b's links cannot be checked.
+func (l *LinkRewriter) Withhold(b []byte) ([]byte, int, error) {
+	if !l.mayRewrite(b, true) {
+		return b, 0, nil
+	}
+	j := l.body(io.NopCloser(bytes.NewReader(b)), true)
+	defer j.Close()
+	out, err := io.ReadAll(j)
+	return out, j.withheld, err
+}
+
 // mayRewrite reports whether body has a member body() would rewrite or
 // withhold. Names are matched on their raw bytes, so a body in which no
 // string ends as such a name comes out of body() unchanged.

@@ -84,8 +84,10 @@ func startNotifications(ctx context.Context, d relayDeps) (proxy.Notifications, 
 		}
 		verifier, closeFn = e, e.Close
 	}
+	graphURL, _, _ := d.cfg.Graph.Endpoints()
 	rl, err := notify.New(notify.Options{
 		PublicBase: d.publicBase,
+		Graph:      graphURL,
 		Key:        d.key,
 		Policy:     d.store.Policy,
 		Tokens:     verifier,

@@ -192,6 +192,11 @@ func TestNotificationsRelayed(t *testing.T) {
 			return e.Sim.Graph.Subscriptions.Notify(id, graphsim.Change{Resource: "Users/" + member + "/Events/AAMk2", Rich: true})
 		}, path: "/graph/notify", rich: true},
 		{name: "lifecycle", send: func() (int, error) { return e.Sim.Graph.Subscriptions.Lifecycle(id, "reauthorizationRequired") }, path: "/graph/lifecycle"},
+		{name: "links in resourceData", send: func() (int, error) {
+			return e.Sim.Graph.Subscriptions.Notify(id, graphsim.Change{Resource: "Users/" + member + "/Events/AAMk3", ResourceData: map[string]any{
+				"contentLocation": "https://contoso.blob.core.windows.net/x?sv=1&sig=NOTIFYSECRET", "downloadUrl": "https://e.example/NOTIFYSECRET",
+				"@odata.id": e.Sim.Graph.URL + "/v1.0/Users/" + member + "/Events/AAMk3"}})
+		}, path: "/graph/notify"},
 	} {
 		before := len(v.got(tt.path))
 		status, err := tt.send()
@@ -206,12 +211,17 @@ func TestNotificationsRelayed(t *testing.T) {
 		if n["clientState"] != "vendor-secret" || n["subscriptionId"] != id {
 			t.Errorf("%s: vendor received clientState %v subscription %v; want its own", tt.name, n["clientState"], n["subscriptionId"])
 		}
+		// A notification carries no more than an answer may: links
+		// to other hosts withheld.
+		if b, _ := json.Marshal(n); strings.Contains(string(b), "NOTIFYSECRET") {
+			t.Errorf("%s: vendor received %s", tt.name, b)
+		}
 		if _, has := n["encryptedContent"]; has != tt.rich {
 			t.Errorf("%s: encryptedContent passed %v; want %v", tt.name, has, tt.rich)
 		}
 	}
 
-	recs := waitInbound(t, e, 5) // two validations, three notifications
+	recs := waitInbound(t, e, 6) // two validations, four notifications
 	var delivered int
 	for _, r := range recs {
 		if r.Notification == nil {
@@ -233,8 +243,8 @@ func TestNotificationsRelayed(t *testing.T) {
 			t.Errorf("record target %q; want %q", r.Target, member)
 		}
 	}
-	if delivered != 3 {
-		t.Errorf("%d delivery records; want 3", delivered)
+	if delivered != 4 {
+		t.Errorf("%d delivery records; want 4", delivered)
 	}
 
 	// Renewal, reading and deletion pass, the SDK still seeing its URLs.

@@ -268,6 +268,9 @@ type Change struct {
 	// Token, when set, is the validation token sent instead of one of
 	// Graph's (a test's forgery).
 	Token string
+	// ResourceData, when set, is added to the notification's
+	// resourceData: members Graph may yet send.
+	ResourceData map[string]any
 }
 
 // Notify sends one change notification to a subscription's
@@ -285,6 +288,9 @@ func (s *Subscriptions) Notify(id string, c Change) (int, error) {
 	n := map[string]any{"subscriptionId": sub.ID, "subscriptionExpirationDateTime": sub.Expiration.Format(time.RFC3339),
 		"changeType": ct, "resource": c.Resource, "clientState": nilIfEmpty(sub.ClientState), "tenantId": CustomerTenant,
 		"resourceData": map[string]any{"@odata.type": "#Microsoft.Graph.Event", "id": lastSegment(c.Resource)}}
+	for k, v := range c.ResourceData {
+		n["resourceData"].(map[string]any)[k] = v
+	}
 	body := map[string]any{"value": []any{n}}
 	if c.Rich {
 		// The data, as Graph encrypts it with the subscriber's

@@ -40,8 +40,10 @@ func notifications(t *testing.T, o Options, sim *graphsim.Sim, public *url.URL, 
 		t.Fatalf("validation tokens: %v", err)
 	}
 	t.Cleanup(verifier.Close)
+	graph, _ := url.Parse(sim.Graph.URL)
 	rl, err := notify.New(notify.Options{
 		PublicBase: public,
+		Graph:      graph,
 		Key:        StaticKey(o.NotificationKey),
 		Policy:     pol,
 		Tokens:     verifier,

@@ -203,7 +203,11 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 		w.WriteHeader(http.StatusAccepted)
 		return http.StatusAccepted, recs, nil
 	}
-	status, vendorMs, err := rl.deliver(r.Context(), rt, d, kept)
+	notes, err := rl.forCaller(rt, d, kept, recs)
+	if err != nil {
+		return 0, recs, fmt.Errorf("%w: %w", proxy.ErrNotificationRefused, err)
+	}
+	status, vendorMs, err := rl.deliver(r.Context(), rt, notes)
 	for _, i := range kept {
 		recs[i].UpstreamStatus, recs[i].UpstreamMs = status, vendorMs
 		recs[i].Decision = policy.Allow.String()
@@ -314,15 +318,33 @@ func resourceUser(resource string) string {
 	return req.Segments[1]
 }
 
-// deliver posts the notifications kept to the caller's URL, each with
-// the caller's own clientState, and returns the caller's status.
-func (rl *Relay) deliver(ctx context.Context, rt route, d *delivery, kept []int) (int, float64, error) {
+// forCaller writes the notifications kept out again for the caller: each
+// with the caller's own clientState, and through the link rule of
+// answers, links to other hosts withheld (a notification carries no more
+// than an answer may: a URL of another host under a link's name, or one
+// that carries its credential, whatever its name), the record saying how
+// many.
+func (rl *Relay) forCaller(rt route, d *delivery, kept []int, recs []auditlog.Record) ([]json.RawMessage, error) {
+	notes := make([]json.RawMessage, 0, len(kept))
+	for _, i := range kept {
+		note, n, err := rl.links.Withhold(d.notes[i].forCaller(rt.State))
+		if err != nil {
+			return nil, fmt.Errorf("notification %d: %w", i, err)
+		}
+		if n > 0 {
+			recs[i].Reason = fmt.Sprintf("%d link(s) to hosts other than Graph withheld", n)
+		}
+		notes = append(notes, note)
+	}
+	return notes, nil
+}
+
+// deliver posts the notifications to the caller's URL and returns the
+// caller's status.
+func (rl *Relay) deliver(ctx context.Context, rt route, notes []json.RawMessage) (int, float64, error) {
 	out := struct {
 		Value []json.RawMessage `json:"value"`
-	}{}
-	for _, i := range kept {
-		out.Value = append(out.Value, d.notes[i].forCaller(rt.State))
-	}
+	}{Value: notes}
 	// The validation tokens are not passed on: their audience is the
 	// proxy, which has checked them; the caller could not.
 	body, err := json.Marshal(out)

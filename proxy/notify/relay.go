@@ -73,6 +73,11 @@ type Options struct {
 	// spending them. Default 200 per second, burst 400.
 	Rate  float64
 	Burst int
+	// Graph is Graph's origin, scheme and host. What is relayed to a
+	// caller goes through the link rule of answers, links to other hosts
+	// withheld: a link at Graph is moved to PublicBase. Nil counts no
+	// host but PublicBase's as Graph's.
+	Graph *url.URL
 	// Replica names this replica in audit records.
 	Replica string
 	// Logger receives operational logs; nil discards them.
@@ -88,6 +93,7 @@ type Options struct {
 type Relay struct {
 	o       Options
 	base    string // PublicBase + NotificationsPath
+	links   *proxy.LinkRewriter
 	seal    sealer
 	limiter *rate.Limiter
 	log     *slog.Logger
@@ -125,7 +131,13 @@ func New(o Options) (*Relay, error) {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	o.Client = &c
 	rl := &Relay{o: o, seal: newSealer(o.Key), limiter: rate.NewLimiter(rate.Limit(o.Rate), o.Burst), log: o.Logger, now: o.Now}
-	rl.base = strings.TrimSuffix(o.PublicBase.Scheme+"://"+o.PublicBase.Host, "/") + proxy.NotificationsPath
+	public := o.PublicBase.Scheme + "://" + o.PublicBase.Host
+	rl.base = strings.TrimSuffix(public, "/") + proxy.NotificationsPath
+	graph := public
+	if o.Graph != nil {
+		graph = o.Graph.Scheme + "://" + o.Graph.Host
+	}
+	rl.links = proxy.NewLinkRewriter(graph, public)
 	if rl.log == nil {
 		rl.log = slog.New(slog.DiscardHandler)
 	}
