@@ -167,6 +167,16 @@ func externalKey(key []byte) string {
 // linkName reports whether a member named key is read as a URL: its name
 // ends in Url, Uri or Link, or for a list, Urls, Uris or Links.
 func linkName(key []byte) bool {
+	if len(key) == 0 {
+		return false
+	}
+	// Every suffix ends in l, i, k or s: most names (every key is asked)
+	// are ruled out by their last letter.
+	switch key[len(key)-1] | 0x20 {
+	case 'l', 'i', 'k', 's':
+	default:
+		return false
+	}
 	for _, s := range linkSuffixes {
 		if ascii.HasSuffixFold(key, s) {
 			return true

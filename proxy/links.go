@@ -437,8 +437,10 @@ func (j *jsonLinks) scan(b []byte) {
 			j.isKey = j.inObject() && j.expectKey
 			if j.isKey {
 				j.keyBuf, j.keyOK, j.keyEsc, j.keyU = j.keyBuf[:0], true, false, false
-			} else if kind := j.valueKind(); kind != plainValue {
-				// Hold the value back: drop the quote just written.
+			} else if kind := j.valueKind(); kind != plainValue && !(kind == credentialValue && response.LeadStart.Text(b[i+1:])) {
+				// Hold the value back: drop the quote just written. (A
+				// credentialValue whose start, read ahead here, is no
+				// URL's streams as a plain one does.)
 				j.out = j.out[:len(j.out)-1]
 				j.hold = true
 				j.holdKind = kind
@@ -534,7 +536,9 @@ func (j *jsonLinks) endString() {
 		raw := j.val[:len(j.val)-1] // without the closing quote
 		j.out = append(j.out, '"')
 		if j.holdKind == credentialValue {
-			if j.l.credentialURL(raw, true) {
+			// Ended before the scheme's colon or the slashes: a word,
+			// no URL, passed without judging.
+			if !j.lead.Open() && j.l.credentialURL(raw, true) {
 				j.withheld++
 			} else {
 				j.out = append(j.out, raw...)

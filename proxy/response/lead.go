@@ -9,15 +9,23 @@ package response
 // step and a value's start is read once, however it arrives.
 type Lead uint8
 
+// maxScheme bounds the scheme a URL may begin with: every scheme a
+// pre-authenticated link comes under (https, and the few others
+// registered) is far shorter, and a run of letters and digits longer
+// than it (an id, a word) is text, not held to its end.
+const maxScheme = 32
+
 const (
 	// LeadStart is before the value's first byte, or its leading spaces.
 	LeadStart Lead = iota
-	leadScheme
 	leadSlash
+	// leadScheme to leadScheme+maxScheme-1: inside a scheme of 1 to
+	// maxScheme bytes.
+	leadScheme
 	// LeadURL: the value may begin with an absolute URL.
-	LeadURL
+	LeadURL Lead = leadScheme + maxScheme
 	// LeadText: it does not.
-	LeadText
+	LeadText Lead = LeadURL + 1
 )
 
 // Step takes the value's next raw byte (never its closing quote).
@@ -25,8 +33,8 @@ func (l Lead) Step(c byte) Lead {
 	if c == '\\' && l < LeadURL {
 		return LeadURL
 	}
-	switch l {
-	case LeadStart:
+	switch {
+	case l == LeadStart:
 		switch {
 		case c == ' ':
 			return LeadStart
@@ -36,16 +44,19 @@ func (l Lead) Step(c byte) Lead {
 			return leadSlash
 		}
 		return LeadText
-	case leadScheme:
-		switch {
-		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.':
-			return leadScheme
-		case c == ':':
+	case l == leadSlash:
+		if c == '/' {
 			return LeadURL
 		}
 		return LeadText
-	case leadSlash:
-		if c == '/' {
+	case l < LeadURL: // in a scheme
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.':
+			if l+1 == LeadURL {
+				return LeadText // longer than any scheme
+			}
+			return l + 1
+		case c == ':':
 			return LeadURL
 		}
 		return LeadText
@@ -55,3 +66,21 @@ func (l Lead) Step(c byte) Lead {
 
 // Open reports whether the verdict is still out.
 func (l Lead) Open() bool { return l < LeadURL }
+
+// Text reports whether a value whose raw bytes after its opening quote
+// begin b is certainly no URL: the verdict is LeadText, or the value's
+// closing quote comes before a verdict. A b that ends before either
+// says nothing (false): the value is read a byte at a time then. No quote
+// is reached with the verdict out unless it closes the value: a
+// backslash gives the verdict first.
+func (l Lead) Text(b []byte) bool {
+	for _, c := range b {
+		if c == '"' {
+			return l.Open()
+		}
+		if l = l.Step(c); !l.Open() {
+			return l == LeadText
+		}
+	}
+	return false
+}

@@ -90,7 +90,8 @@ func (f *Filter) endString() {
 				f.withheld()
 			}
 		} else if f.linkK == CredentialLink {
-			if f.o.Links.Credential(f.val, true) {
+			// Ended before the scheme's colon or the slashes: no URL.
+			if !f.lead.Open() && f.o.Links.Credential(f.val, true) {
 				f.withheld()
 			} else {
 				f.out = append(f.out, f.val...)
