@@ -8,7 +8,6 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
@@ -107,74 +106,6 @@ func (l *LinkRewriter) Withhold(b []byte) ([]byte, int, error) {
 	defer j.Close()
 	out, err := io.ReadAll(j)
 	return out, j.withheld, err
-}
-
-// mayRewrite reports whether body has a member body() would rewrite or
-// withhold. Names are matched on their raw bytes, so a body in which no
-// string ends as such a name comes out of body() unchanged.
-//
-// Every small JSON answer is checked, so it is one pass over the body's
-// quotes: at each, the bytes before it are looked at for the endings of
-// the names that matter (quotedName). A name spelled with escapes is not
-// matched on its bytes; any escape of the \u form sends the body to the
-// rewriter. No other escape stands for a letter, so a name's last
-// letters are the same raw and decoded.
-func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
-	if bytes.Contains(body, []byte(`\u`)) {
-		return true // a key may be spelled with escapes
-	}
-	if withhold && credentialQuery(body) {
-		return true
-	}
-	for i := 0; ; {
-		j := bytes.IndexByte(body[i:], '"')
-		if j < 0 {
-			return false
-		}
-		if quotedName(body[:i+j], body[i+j+1:], withhold) {
-			return true
-		}
-		i += j + 1
-	}
-}
-
-// quotedName reports whether before, the bytes before a quote, end in a
-// name whose value body() may change: Graph's paging links and a $batch
-// answer's headers; while links are withheld, any name memberKind reads
-// as a link or a credential, and value followed by a string. (A URL
-// carrying a credential under any other name is credentialQuery's.) after is
-// what follows the quote. Names are matched without ASCII case, on their
-// endings: every name that matters ends in one.
-//
-// It runs at every quote of every small answer, so the name's last letter
-// picks the one or two endings to compare: most quotes end a name or a
-// value that ends in none of these letters.
-func quotedName(before, after []byte, withhold bool) bool {
-	if len(before) == 0 {
-		return false
-	}
-	switch lower(before[len(before)-1]) {
-	case 'k':
-		return ascii.HasSuffixFold(before, "link")
-	case 's':
-		return ascii.HasSuffixFold(before, headersKey) || withhold && (ascii.HasSuffixFold(before, "postparameters") ||
-			ascii.HasSuffixFold(before, "urls") || ascii.HasSuffixFold(before, "uris") || ascii.HasSuffixFold(before, "links"))
-	case 'l':
-		return withhold && (ascii.HasSuffixFold(before, "url") || ascii.HasSuffixFold(before, "webhtml"))
-	case 'i':
-		return withhold && ascii.HasSuffixFold(before, "uri")
-	case 'e':
-		if !withhold || !ascii.HasSuffixFold(before, "value") {
-			return false
-		}
-		after = bytes.TrimLeft(after, " \t\r\n")
-		if len(after) == 0 || after[0] != ':' {
-			return false
-		}
-		after = bytes.TrimLeft(after[1:], " \t\r\n")
-		return len(after) > 0 && after[0] == '"'
-	}
-	return false
 }
 
 // body is Body that also withholds external links when asked.
