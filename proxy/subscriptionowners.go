@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,9 +22,10 @@ import (
 // on another caller's subscription on an attacker's behalf, if only to
 // read it. The proxy therefore remembers which caller made each
 // subscription it created, and refuses a call on one another caller made
-// before anything of it is sent to Graph. A subscription it does not know
-// (made before the proxy started, through a $batch, or elsewhere while
-// the shared store failed) is read as before; one the caller made is read
+// before anything of it is sent to Graph, alone or in a $batch, whichever
+// way it was made. A subscription it does not know (made before the
+// proxy started, or elsewhere while the shared store failed, or whose
+// answer the proxy did not read whole) is read as before; one the caller made is read
 // too, since the policy may have changed since.
 
 // SubscriptionOwners remembers the caller that made each subscription
@@ -163,23 +165,60 @@ func (h *Handler) madeElsewhere(ctx context.Context, c *call, l *policy.Lookup, 
 const notRead = "not read from Graph: the proxy knows who made it"
 
 // noteSubscription remembers who made a subscription the call created or
-// renewed, from Graph's answer (whole, when it was read whole), and
-// forgets one it deleted.
+// renewed, from Graph's answer (when it was read whole), and forgets one
+// it deleted; in a $batch, for each sub-request on subscriptions, from
+// its sub-response.
 func (h *Handler) noteSubscription(ctx context.Context, c *call, status int, answer *bytes.Buffer, whole bool) {
-	if h.o.SubscriptionOwners == nil || len(c.req.Segments) == 0 || !strings.EqualFold(c.req.Segments[0], "subscriptions") {
+	if h.o.SubscriptionOwners == nil {
+		return
+	}
+	if len(c.decision.Batch) == 0 {
+		var body []byte
+		if whole {
+			body = answer.Bytes()
+		}
+		h.noteOne(ctx, c.rec.Caller.Name, c.req, status, body)
+		return
+	}
+	if !whole || status != http.StatusOK || !slices.ContainsFunc(c.decision.Batch, func(sd policy.SubDecision) bool { return onSubscriptions(sd.Request) }) {
+		return
+	}
+	var batch struct {
+		Responses []struct {
+			ID     string          `json:"id"`
+			Status int             `json:"status"`
+			Body   json.RawMessage `json:"body"`
+		} `json:"responses"`
+	}
+	if json.Unmarshal(answer.Bytes(), &batch) != nil {
+		return // not known: such a subscription is read from Graph
+	}
+	for _, r := range batch.Responses {
+		for i := range c.decision.Batch {
+			if sd := &c.decision.Batch[i]; sd.ID == r.ID && onSubscriptions(sd.Request) {
+				h.noteOne(ctx, c.rec.Caller.Name, sd.Request, r.Status, r.Body)
+			}
+		}
+	}
+}
+
+// noteOne is noteSubscription for one request on subscriptions and its
+// answer's status and body (nil when not read).
+func (h *Handler) noteOne(ctx context.Context, caller string, req policy.Request, status int, body []byte) {
+	if !onSubscriptions(req) {
 		return
 	}
 	switch {
-	case c.req.Method == http.MethodDelete && len(c.req.Segments) == 2 && status == http.StatusNoContent:
-		h.o.SubscriptionOwners.Gone(ctx, c.req.Segments[1])
-	case whole && (c.req.Method == http.MethodPost && len(c.req.Segments) == 1 && status == http.StatusCreated ||
-		c.req.Method == http.MethodPatch && len(c.req.Segments) == 2 && status == http.StatusOK):
+	case req.Method == http.MethodDelete && len(req.Segments) == 2 && status == http.StatusNoContent:
+		h.o.SubscriptionOwners.Gone(ctx, req.Segments[1])
+	case body != nil && (req.Method == http.MethodPost && len(req.Segments) == 1 && status == http.StatusCreated ||
+		req.Method == http.MethodPatch && len(req.Segments) == 2 && status == http.StatusOK):
 		var sub struct {
 			ID         string    `json:"id"`
 			Expiration time.Time `json:"expirationDateTime"`
 		}
-		if json.Unmarshal(answer.Bytes(), &sub) == nil && sub.ID != "" {
-			h.o.SubscriptionOwners.Made(ctx, sub.ID, c.rec.Caller.Name, sub.Expiration)
+		if json.Unmarshal(body, &sub) == nil && sub.ID != "" {
+			h.o.SubscriptionOwners.Made(ctx, sub.ID, caller, sub.Expiration)
 		}
 	}
 }

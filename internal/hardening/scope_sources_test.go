@@ -149,6 +149,18 @@ func TestSubscriptionsOfOthersEndToEnd(t *testing.T) {
 		return sub.ID
 	}
 	theirs := subscribe(otherTok, outsider, "https://hooks.other.example/n")
+	// Another made through $batch: known to the proxy the same way.
+	batched := p.DoToken(otherTok, "POST", "/v1.0/$batch", `{"requests":[{"id":"1","method":"POST","url":"/subscriptions","headers":{"Content-Type":"application/json"},"body":{"changeType":"created","notificationUrl":"https://hooks.other.example/n","resource":"users/`+outsider+`/events","expirationDateTime":"2030-01-01T00:00:00Z"}}]}`, "Content-Type", "application/json")
+	var made struct {
+		Responses []struct {
+			Status int
+			Body   struct{ ID string }
+		}
+	}
+	if batched.Status != 200 || json.Unmarshal(batched.Body, &made) != nil || len(made.Responses) != 1 || made.Responses[0].Status != 201 {
+		t.Fatalf("subscription made in a $batch: %d %s", batched.Status, batched.Body)
+	}
+	theirsBatched := made.Responses[0].Body.ID
 	ours := subscribe(p.Token(), member, "https://hooks.vendor.example/graph/n")
 
 	tests := []struct {
@@ -159,6 +171,7 @@ func TestSubscriptionsOfOthersEndToEnd(t *testing.T) {
 		{name: "redirect it to the caller's hook", method: "PATCH", id: theirs, body: `{"notificationUrl":"https://hooks.vendor.example/graph/stolen"}`, want: 403},
 		{name: "renew it", method: "PATCH", id: theirs, body: `{"expirationDateTime":"2030-01-02T00:00:00Z"}`, want: 403},
 		{name: "delete it", method: "DELETE", id: theirs, want: 403},
+		{name: "read one another vendor made in a $batch", method: "GET", id: theirsBatched, want: 403},
 		{name: "a subscription that does not exist", method: "DELETE", id: "00000000-0000-4000-8000-000000000000", want: 403},
 		{name: "change what its own watches", method: "PATCH", id: ours, body: `{"resource":"users/` + outsider + `/events"}`, want: 403},
 		{name: "read its own", method: "GET", id: ours, want: 200},
@@ -180,7 +193,7 @@ func TestSubscriptionsOfOthersEndToEnd(t *testing.T) {
 		if tt.want >= 400 && (len(saw) > 0 || rec.Decision == "allow") {
 			t.Errorf("%s: reached Graph (%d) or allowed: %s %q", tt.name, len(saw), rec.Decision, rec.Reason)
 		}
-		if tt.id == theirs {
+		if tt.id == theirs || tt.id == theirsBatched {
 			// Made through the proxy by another caller: refused without
 			// the proxy's read of it either.
 			for _, g := range sim.Graph.Requests() {
