@@ -5,6 +5,8 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+
+	"github.com/graph-proxy/graph-proxy/internal/ascii"
 )
 
 // bodyMedia is how a route's request body is read, and so which
@@ -53,7 +55,7 @@ func parseMediaType(ct string, media bodyMedia) (out string, isMIME bool, reason
 		return "", false, fmt.Sprintf("Content-Type %s cannot be parsed: %v", notShown, err)
 	}
 	switch {
-	case media == mediaStream, media == mediaContent && !jsonFamily(mt):
+	case media == mediaStream, media == mediaContent && !JSONFamily(mt):
 		out = mime.FormatMediaType(mt, params)
 		if out == "" {
 			return "", false, fmt.Sprintf("Content-Type %s cannot be written out again", shownMediaType(mt))
@@ -85,12 +87,15 @@ const jsonUTF8 = "application/json; charset=utf-8"
 // JSON's: the body is then read as JSON whatever the route.
 func isJSON(out string) bool { return out == "application/json" || out == jsonUTF8 }
 
-// jsonFamily reports a media type Graph may read as JSON: on a file
-// content route it is JSON's rules that apply (application/json, read,
-// with no parameter but charset=utf-8), never a file's bytes passed
-// unread.
-func jsonFamily(mt string) bool {
-	return mt == "application/json" || mt == "text/json" || mt == "application/x-json" || strings.HasSuffix(mt, "+json")
+// JSONFamily reports a media type (type/subtype, ASCII case aside) that
+// is read as JSON: by Graph, so that on a file content route it is
+// JSON's rules that apply (application/json, read, with no parameter but
+// charset=utf-8), never a file's bytes passed unread; and by a caller,
+// so that the proxy reads an answer so labelled as JSON.
+func JSONFamily(mt string) bool {
+	_, sub, _ := strings.Cut(mt, "/")
+	return ascii.EqualFold(mt, "application/json") || ascii.EqualFold(mt, "text/json") ||
+		ascii.EqualFold(mt, "application/x-json") || ascii.HasSuffixFold(sub, "+json")
 }
 
 // onlyUTF8 allows no parameter but charset=utf-8.

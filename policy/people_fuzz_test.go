@@ -42,7 +42,7 @@ func FuzzDecideMediaType(f *testing.F) {
 			t.Fatalf("%q: Graph would receive %q (%v), another type", ct, out, err)
 		}
 		switch {
-		case media == mediaStream, media == mediaContent && !jsonFamily(inType):
+		case media == mediaStream, media == mediaContent && !JSONFamily(inType):
 			// A file's bytes, passed on under their type written out
 			// again: what Graph reads of it is what the proxy read.
 			if isMIME || !maps.Equal(inParams, outParams) {

@@ -12,7 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/graph-proxy/graph-proxy/internal/ascii"
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/graph-proxy/graph-proxy/internal/outbound"
 	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
@@ -359,10 +360,7 @@ func isAbsolute(u string) bool {
 // application/x-json, a +json type, ASCII case aside.
 func isJSON(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.TrimSpace(mt)
-	_, sub, _ := strings.Cut(mt, "/")
-	return ascii.EqualFold(mt, "application/json") || ascii.EqualFold(mt, "text/json") ||
-		ascii.EqualFold(mt, "application/x-json") || ascii.HasSuffixFold(sub, "+json")
+	return policy.JSONFamily(strings.TrimSpace(mt))
 }
 
 // What an answer's Content-Type says its body is.
@@ -387,28 +385,13 @@ func answerMedia(h http.Header) answerKind {
 	mt, _, _ := strings.Cut(vv[0], ";")
 	mt = strings.TrimSpace(mt)
 	typ, sub, ok := strings.Cut(mt, "/")
-	if !ok || !isToken(typ) || !isToken(sub) {
+	if !ok || !httpguts.ValidHeaderFieldName(typ) || !httpguts.ValidHeaderFieldName(sub) { // RFC 9110 tokens, as a header's name is
 		return mediaUnknown
 	}
 	if isJSON(mt) {
 		return mediaJSON
 	}
 	return mediaOther
-}
-
-// isToken reports an RFC 9110 token: what a media type's type and
-// subtype are spelled with.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // emptyBody reports an answer without a body: none, a length of 0, or
