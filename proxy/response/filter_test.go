@@ -364,11 +364,13 @@ func TestFilterPreauthenticatedLinks(t *testing.T) {
 			counts:  response.Counts{Withheld: 1},
 		},
 		{
+			// A property's media link names its entity (and may carry a
+			// credential): under a section it is removed, not emptied.
 			name:    "names in any case, media links, storage URIs",
 			section: section(t, []string{"id", "UploadURL", "downloadUri", "azureStorageUri", "content"}, nil, nil, nil),
 			in:      `{"id":"1","UPLOADURL":"https://contoso.sharepoint.com/up?tempauth=SECRET","downloadUri":"https://acct.blob.core.windows.net/r?sig=SECRET","azureStorageUri":"/relative","content@odata.mediaReadLink":"https://contoso.sharepoint.com/d?tempauth=SECRET"}`,
-			want:    `{"id":"1","UPLOADURL":"","downloadUri":"","azureStorageUri":"/relative","content@odata.mediaReadLink":""}`,
-			counts:  response.Counts{Withheld: 3},
+			want:    `{"id":"1","UPLOADURL":"","downloadUri":"","azureStorageUri":"/relative"}`,
+			counts:  response.Counts{Removed: 1, Withheld: 2},
 		},
 		{
 			name:    "the vendor's sign-in links pass",

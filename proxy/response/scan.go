@@ -75,6 +75,7 @@ type frame struct {
 	wrote   bool // a member or element was written: a comma precedes the next
 	subBody bool // a sub-response's body: its counts end with it
 	top     bool // the answer's object or a sub-response's body (Links.Kind)
+	sect    bool // within an answer or a sub-response's body a section filters (control.go)
 	scope   LinkScope
 	link    LinkKind // a list's: what its strings are
 }
@@ -90,6 +91,7 @@ const (
 	sinkDiscard             // an external link too long to hold: withheld
 	sinkHash                // pseudonymised
 	sinkCapture             // a sub-response's id or status: copied and held
+	sinkControl             // a control annotation under a section: held, checked
 )
 
 // Number states, as in encoding/json's scanner.
@@ -137,6 +139,8 @@ type scanner struct {
 	val     []byte // a held link value
 	capture []byte
 	capKind byte // 'i' id, 's' status
+	ctl     ctlKind
+	ctlLong bool // the held control annotation outgrew maxLinkBytes
 	unq     unquoter
 	one     [1]byte
 
@@ -253,7 +257,7 @@ func (f *Filter) structural(c byte) {
 			f.unfilterable("the answer is not a JSON object")
 			return
 		}
-		fr := frame{obj: true, role: roleRoot, node: f.o.Response.Root(), top: true}
+		fr := frame{obj: true, role: roleRoot, node: f.o.Response.Root(), top: true, sect: f.o.Response != nil}
 		switch {
 		case f.o.Status >= 400:
 			fr.role, fr.node = roleEntity, policy.ErrorAnswer.Root()
@@ -352,6 +356,7 @@ type target struct {
 	hash  bool
 	count bool // a removal to count
 	link  LinkKind
+	ctl   ctlKind // a string checked as this control annotation
 	fr    frame
 }
 
@@ -385,6 +390,7 @@ func (f *Filter) value(c byte) {
 	switch c {
 	case '{', '[':
 		t.fr.obj, t.fr.drop = c == '{', t.drop
+		t.fr.sect = t.fr.sect || parent.sect
 		switch {
 		case f.o.Links == nil || t.drop:
 		case parent.obj:
@@ -410,6 +416,8 @@ func (f *Filter) value(c byte) {
 		case t.hash:
 			f.sink, f.tag = sinkHash, 's'
 			f.startHash()
+		case t.ctl != ctlNone:
+			f.sink, f.ctl, f.ctlLong, f.linkK, f.val = sinkControl, t.ctl, false, t.link, f.val[:0]
 		case f.capKind != 0:
 			f.sink, f.capture = sinkCapture, f.capture[:0]
 			f.out = append(f.out, '"')
@@ -564,20 +572,26 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 	case roleSub:
 		t = f.subMember(name, c)
 	default:
+		sect := parent.sect && !isHeaders(parent.role)
 		switch {
+		case isControl(name) && sect:
+			t = controlTarget(name, c)
 		case isControl(name):
 			t = target{fr: frame{role: roleEntity, node: wholeRoot}}
 		case parent.role == roleRoot && string(name) == "value" && c == '[':
 			t = target{fr: frame{role: roleEntity, node: parent.node}} // the collection
-		case len(name) > 0 && name[0] == '@' && parent.node != wholeRoot:
-			// An annotation of the entity a section filters (@odata.id,
-			// @odata.editLink, any Graph asks for with odata.metadata=full
-			// or Prefer): it carries the entity's id or values in forms no
-			// section names, so it would carry what the section removes
-			// or pseudonymises.
+		case len(name) > 0 && name[0] == '@' && (parent.node != wholeRoot || sect):
+			// An annotation of an entity a section filters, or of one
+			// within its answer (@odata.id, @odata.editLink, any Graph
+			// asks for with odata.metadata=full or Prefer): it carries an
+			// entity's id or values in forms no section names, so it
+			// would carry what the section removes or pseudonymises.
 			t = target{drop: true, count: true}
 		default:
 			t = f.nodeTarget(parent.node.Child(property(name)), c)
+			if a := annotationOf(name); a != nil && sect {
+				t = propertyAnnotation(a, c, t)
+			}
 		}
 	}
 	if !t.drop && !t.hash && f.o.Links != nil {
@@ -663,7 +677,7 @@ func (f *Filter) subMember(name []byte, c byte) target {
 	// Counted for the sub-request until the body's object closes.
 	f.cur = f.perSub[f.sub.id]
 	if f.sub.status >= 400 {
-		return target{fr: frame{role: roleEntity, node: policy.ErrorAnswer.Root(), subBody: true, top: true}}
+		return target{fr: frame{role: roleEntity, node: policy.ErrorAnswer.Root(), subBody: true, top: true, sect: true}}
 	}
-	return target{fr: frame{role: roleRoot, node: spec.Root(), subBody: true, top: true}}
+	return target{fr: frame{role: roleRoot, node: spec.Root(), subBody: true, top: true, sect: true}}
 }

@@ -53,6 +53,10 @@ func (f *Filter) strBytes(b []byte) {
 	case sinkCapture:
 		f.out = append(f.out, b...)
 		f.capture = appendBounded(f.capture, b)
+	case sinkControl:
+		if f.ctlLong = f.ctlLong || len(f.val)+len(b) > maxLinkBytes; !f.ctlLong {
+			f.val = append(f.val, b...)
+		}
 	}
 }
 
@@ -113,6 +117,8 @@ func (f *Filter) endString() {
 	case sinkCapture:
 		f.out = append(f.out, '"')
 		f.endCapture()
+	case sinkControl:
+		f.endControl()
 	}
 	f.st = stAfter
 }
