@@ -77,8 +77,6 @@ func controlTarget(a []byte, c byte) target {
 		if c == '{' {
 			return target{fr: frame{role: roleEntity, node: removedRoot}}
 		}
-	case "@delta":
-		return target{fr: frame{role: roleEntity, node: wholeRoot}}
 	}
 	return target{drop: true, count: true}
 }
@@ -98,19 +96,16 @@ func annotationOf(name []byte) []byte {
 }
 
 // propertyAnnotation decides an annotation a of a property of an object a
-// section filters, t being its property's target: the annotations
-// controlTarget keeps, and @delta, go with their property (their values
-// checked the same); any other is removed.
+// section filters, t being its property's target: @delta goes with its
+// property, the annotations controlTarget keeps are checked as it
+// checks them (@removed by its own node), any other is removed.
 func propertyAnnotation(a []byte, c byte, t target) target {
-	if t.drop || t.hash {
+	if t.drop || t.hash || string(a) == "@delta" {
 		return t
 	}
 	ct := controlTarget(a, c)
-	if ct.drop || string(a) == "@delta" {
+	if ct.drop || ct.fr.node == removedRoot {
 		return ct
-	}
-	if ct.fr.node != wholeRoot {
-		return ct // @removed's own node
 	}
 	t.ctl = ct.ctl
 	return t

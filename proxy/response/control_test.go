@@ -120,6 +120,13 @@ func TestFilterControlAnnotations(t *testing.T) {
 			counts: response.Counts{Removed: 3},
 		},
 		{
+			name:    "a property's @delta and @removed under the property's section",
+			section: section(t, nil, nil, nil, []string{"members.id"}),
+			in:      `{"members@delta":[{"id":"1","@removed":{"reason":"deleted","id":"2"}}],"members@removed":{"reason":"changed","x":1}}`,
+			want:    `{"members@delta":[{"id":"` + ps("1") + `","@removed":{"reason":"deleted"}}],"members@removed":{"reason":"changed"}}`,
+			counts:  response.Counts{Removed: 2, Pseudonymised: 1},
+		},
+		{
 			name:    "a context too long to hold: null",
 			section: fields,
 			in:      `{"@odata.context":"` + ctxBase + `users(` + strings.Repeat("a", 17<<10) + `)","subject":"s"}`,

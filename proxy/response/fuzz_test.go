@@ -247,6 +247,10 @@ var filterSeeds = []string{
 	`{"a\u0040b":1,"sub\u006aect":"x","m\u0061il":"\ud83d\ude00\ud800x\u00e9","a":{"x":[1,true,false,null,-0.5e+3,"s"],"y":"\u2028"}}`,
 	`{"uploadUrl":"https://contoso.sharepoint.com/x","@microsoft.graph.downloadUrl":"https://graph.microsoft.com/d","@odata.deltaLink":"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=1"}`,
 	"{\"b\":{\"c\":{\"d\":\"\xff\xfe\",\"e\":[{\"d\":12}]}},\"attendees@odata.type\":\"x\",\"value\":\"notalist\"}",
+	// Control annotations under a section: keys in a context, a type or
+	// etag of another shape, a property's annotations, @removed's members.
+	`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('48d3')/events(subject,a(b))/$entity","@odata.type":"#x.y","@odata.etag":"W/\"QQ==\"","a":{"@odata.context":"$metadata#u/1-2","@odata.type":"#a b","@odata.id":"x"},"a@odata.navigationLink":"u('1')","b@delta":[{"c":1}],"b@removed":{"reason":"x","d":1}}`,
+	`{"value":[{"@odata.etag":"\"{A-1},2\"","@odata.count":"x","@removed":{"reason":"deleted","mail":"m"},"@odata.context":{"k":"v"}}],"@odata.count":3,"@odata.context":"https://e.example/?sig=1#x","responses":[{"id":"1","status":200,"body":{"@odata.context":"$metadata#u(''')"}}]}`,
 	// $batch sub-response headers: a Location elsewhere, at Graph, in a
 	// list, nested, under other spellings of the name (long ones are
 	// TestHeaderLinks's: seeds that large stall the fuzzer minimising).

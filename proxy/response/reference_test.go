@@ -139,6 +139,7 @@ type ref struct {
 	per     map[string]*Counts
 	anySpec bool
 	err     error
+	sect    bool // within an answer or a sub-response's body a section filters
 }
 
 // refFilter filters in whole, as Filter should.
@@ -155,7 +156,7 @@ func refFilter(in []byte, o Options) (out []byte, total Counts, per map[string]*
 	if p.err != nil {
 		return nil, Counts{}, nil, p.err
 	}
-	r := &ref{o: o}
+	r := &ref{o: o, sect: o.Response != nil}
 	if o.Batch != nil {
 		r.subs, r.per = map[string]*policy.Response{}, map[string]*Counts{}
 		for id, s := range o.Batch {
@@ -201,7 +202,9 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkSco
 		keep, count := true, false
 		childRole, childNode := roleEntity, wholeRoot
 		link := NotLink
-		body := false
+		body, bodySect := false, false
+		ctl := ctlNone
+		sect := r.sect && !isHeaders(ro)
 		switch {
 		case ro == roleBatch:
 			switch {
@@ -246,11 +249,14 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkSco
 			keep, count = false, true
 		default:
 			switch {
+			case isControl(name) && sect:
+				ct := controlTarget(name, firstByte(m.val))
+				keep, count, ctl, childNode = !ct.drop, ct.drop, ct.ctl, ct.fr.node
 			case isControl(name):
 			case ro == roleRoot && string(name) == "value" && m.val.kind == jArray:
 				childNode = node
-			case len(name) > 0 && name[0] == '@' && node != wholeRoot:
-				keep, count = false, true // an annotation of a filtered entity
+			case len(name) > 0 && name[0] == '@' && (node != wholeRoot || sect):
+				keep, count = false, true // an annotation of a filtered entity, or within its answer
 			default:
 				childNode = node.Child(property(name))
 				switch {
@@ -258,6 +264,13 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkSco
 					keep, count = false, true
 				case m.val.kind != jObject && m.val.kind != jArray && childNode.Restricts():
 					keep, count = false, true
+				}
+				if a := annotationOf(name); keep && sect && a != nil && !childNode.Pseudonymised() && string(a) != "@delta" {
+					ct := controlTarget(a, firstByte(m.val))
+					keep, count, ctl = !ct.drop, ct.drop, ct.ctl
+					if ct.fr.node == removedRoot {
+						childNode = removedRoot
+					}
 				}
 			}
 		}
@@ -276,7 +289,7 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkSco
 					r.err = errRef
 					return
 				}
-				r.cur = r.per[id]
+				r.cur, bodySect = r.per[id], true
 				childRole, childNode = roleRoot, spec.Root()
 				if status >= 400 {
 					childRole, childNode = roleEntity, policy.ErrorAnswer.Root()
@@ -312,7 +325,14 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkSco
 		if r.o.Links != nil {
 			childScope = r.o.Links.Scope(name)
 		}
+		if ctl != ctlNone {
+			r.control(m.val.raw[1:len(m.val.raw)-1], ctl, link)
+			continue
+		}
+		outer := r.sect
+		r.sect = r.sect || bodySect
 		r.value(m.val, childRole, childNode, link, childScope, body)
+		r.sect = outer
 		if body {
 			r.cur = nil
 		}
@@ -433,5 +453,41 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind,
 			return
 		}
 		r.out.Write(v.raw)
+	}
+}
+
+func firstByte(v *jnode) byte {
+	switch v.kind {
+	case jObject:
+		return '{'
+	case jArray:
+		return '['
+	}
+	return v.raw[0]
+}
+
+// control writes a checked control annotation's string: its contents
+// checked by their kind, or null.
+func (r *ref) control(contents []byte, ctl ctlKind, link LinkKind) {
+	v, ok := contents, len(contents) <= maxLinkBytes && (ctl == ctlEtag || !bytes.Contains(contents, []byte{'\\'}))
+	if ok {
+		switch ctl {
+		case ctlContext:
+			v, ok = neutralContext(bytes.Clone(v))
+		case ctlType:
+			ok = typeName(v)
+		case ctlEtag:
+			ok = etagToken(v)
+		}
+	}
+	switch {
+	case !ok:
+		r.out.WriteString("null")
+		r.count(func(c *Counts) { c.Removed++ })
+	case link == CredentialLink && r.o.Links.Credential(v, true):
+		r.out.WriteString(`""`)
+		r.count(func(c *Counts) { c.Withheld++ })
+	default:
+		r.out.WriteString(`"` + string(v) + `"`)
 	}
 }
