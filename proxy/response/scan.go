@@ -574,7 +574,7 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 	default:
 		sect := parent.sect && !isHeaders(parent.role)
 		switch {
-		case isControl(name) && sect:
+		case sect && isControl(name):
 			t = controlTarget(name, c)
 		case isControl(name):
 			t = target{fr: frame{role: roleEntity, node: wholeRoot}}
@@ -589,8 +589,10 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 			t = target{drop: true, count: true}
 		default:
 			t = f.nodeTarget(parent.node.Child(property(name)), c)
-			if a := annotationOf(name); a != nil && sect {
-				t = propertyAnnotation(a, c, t)
+			if sect {
+				if a := annotationOf(name); a != nil {
+					t = propertyAnnotation(a, c, t)
+				}
 			}
 		}
 	}
