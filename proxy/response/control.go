@@ -19,9 +19,11 @@ import (
 //   - @odata.context has the key predicates of its path removed
 //     (users('48d3…')/events becomes users/events): the SDKs do not read
 //     it (kiota keeps it as additional data), and the caller knows the
-//     keys it sent. A path segment that is not a name, a group that is
-//     not a list of names, an escape, or a value too long to hold makes
-//     it null.
+//     keys it sent. A group of names (a select list, Collection's type,
+//     a function's ()) stays; any other group is a key. A path segment
+//     that is not a name (a key written as a segment), an unbalanced
+//     group or quote, an escape, or a value too long to hold makes it
+//     null.
 //   - @odata.type is a type name (#microsoft.graph.user, or
 //     #Collection(…)), the SDKs' discriminator; anything else is null.
 //   - @odata.etag is an opaque token (W/"…" of base64, or a quoted
@@ -31,7 +33,8 @@ import (
 //     of its reason only. A value of another kind is removed.
 //   - An annotation of a property (manager@odata.navigationLink,
 //     photo@odata.mediaReadLink, …) other than these and @delta is
-//     removed: it carries the entity's address.
+//     removed: it carries the entity's address; so is any other
+//     annotation of an object within the answer (@odata.id).
 //
 // A null keeps the member, whose name may already be on its way.
 
