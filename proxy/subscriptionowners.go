@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
 )
 
 // Who made each subscription. Graph lets the proxy's application — every
@@ -27,9 +28,20 @@ import (
 // proxy started, or elsewhere while the shared store failed, or whose
 // answer the proxy did not read whole) is read as before; one the caller made is read
 // too, since the policy may have changed since.
+//
+// A caller is remembered by its identity (callers.Caller.Identity: the
+// credential that made the call), never by its policy name: renaming a
+// caller in the policy must not take its subscriptions from it, and a
+// new caller given an old name must not receive the subscriptions of the
+// caller that bore it. A caller whose credential changes (a rotated
+// certificate, a new application) is another identity, and what the old
+// one made is refused to it as another's until it expires: fail closed —
+// the proxy cannot tell a rotation from a policy that now names someone
+// else. Refusals and records still name the caller by its policy name.
 
-// SubscriptionOwners remembers the caller that made each subscription
-// created through the proxy, until the subscription expires. The zero
+// SubscriptionOwners remembers the caller identity (callers.Caller.
+// Identity) that made each subscription created through the proxy, until
+// the subscription expires. The zero
 // value keeps this replica's own; Shared makes every replica's known to
 // all.
 type SubscriptionOwners struct {
@@ -45,18 +57,19 @@ type SubscriptionOwners struct {
 	m  map[string]owned
 }
 
-// OwnerStore is where several replicas share who made a subscription.
-// Get reports a miss (ok false) for anything it cannot answer, its own
-// failures included; Put and Delete are best effort.
+// OwnerStore is where several replicas share who (a caller identity)
+// made a subscription. Get reports a miss (ok false) for anything it
+// cannot answer, its own failures included, and for anything an earlier
+// version wrote (a policy name); Put and Delete are best effort.
 type OwnerStore interface {
-	GetOwner(ctx context.Context, id string) (caller string, ok bool)
-	PutOwner(ctx context.Context, id, caller string, until time.Time)
+	GetOwner(ctx context.Context, id string) (identity string, ok bool)
+	PutOwner(ctx context.Context, id, identity string, until time.Time)
 	DeleteOwner(ctx context.Context, id string)
 }
 
 type owned struct {
-	caller string
-	until  time.Time
+	identity string
+	until    time.Time
 }
 
 // maxOwners bounds the subscriptions one replica remembers: Graph holds
@@ -67,14 +80,15 @@ const maxOwners = 100000
 // still hold it for a while, and a renewal elsewhere may not be known.
 const ownerLinger = time.Hour
 
-// Owner returns the caller that made subscription id, when known.
+// Owner returns the identity of the caller that made subscription id,
+// when known.
 func (o *SubscriptionOwners) Owner(ctx context.Context, id string) (string, bool) {
 	id = strings.ToLower(id)
 	o.mu.Lock()
 	e, ok := o.m[id]
 	o.mu.Unlock()
 	if ok && time.Now().Before(e.until) {
-		return e.caller, true
+		return e.identity, true
 	}
 	if o.Shared != nil {
 		return o.Shared.GetOwner(ctx, id)
@@ -82,11 +96,13 @@ func (o *SubscriptionOwners) Owner(ctx context.Context, id string) (string, bool
 	return "", false
 }
 
-// Made records that caller made or renewed subscription id, which expires
-// at expires.
-func (o *SubscriptionOwners) Made(ctx context.Context, id, caller string, expires time.Time) {
+// Made records that the caller of identity made or renewed subscription
+// id, which expires at expires. Nothing is recorded for the identity ""
+// (a caller the proxy cannot name by its credential): such a
+// subscription is read from Graph, as any the proxy does not know.
+func (o *SubscriptionOwners) Made(ctx context.Context, id, identity string, expires time.Time) {
 	id, until := strings.ToLower(id), expires.Add(ownerLinger)
-	if !time.Now().Before(until) {
+	if identity == "" || !time.Now().Before(until) {
 		return
 	}
 	o.mu.Lock()
@@ -96,10 +112,10 @@ func (o *SubscriptionOwners) Made(ctx context.Context, id, caller string, expire
 	if _, ok := o.m[id]; !ok && len(o.m) >= o.max() {
 		o.evictLocked()
 	}
-	o.m[id] = owned{caller, until}
+	o.m[id] = owned{identity, until}
 	o.mu.Unlock()
 	if o.Shared != nil {
-		o.Shared.PutOwner(ctx, id, caller, until)
+		o.Shared.PutOwner(ctx, id, identity, until)
 	}
 }
 
@@ -147,14 +163,15 @@ func subscriptionID(l *policy.Lookup) string {
 }
 
 // madeElsewhere refuses, without reading it, a call on a subscription
-// another caller made through the proxy. It leaves report-only calls to
-// the read, which forwards what the policy would refuse.
+// another caller made through the proxy: another identity, whatever the
+// policy names either now. It leaves report-only calls to the read, which
+// forwards what the policy would refuse.
 func (h *Handler) madeElsewhere(ctx context.Context, c *call, l *policy.Lookup, d *policy.Decision) bool {
 	if h.o.SubscriptionOwners == nil || l.Kind != policy.LookupSubscription || d.ReportOnly {
 		return false
 	}
 	owner, known := h.o.SubscriptionOwners.Owner(ctx, subscriptionID(l))
-	if !known || owner == c.rec.Caller.Name {
+	if !known || owner == c.caller.Identity() {
 		return false
 	}
 	d.Refuse("the subscription was made by another caller")
@@ -177,7 +194,7 @@ func (h *Handler) noteSubscription(ctx context.Context, c *call, status int, ans
 		if whole {
 			body = answer.Bytes()
 		}
-		h.noteOne(ctx, c.rec.Caller.Name, c.req, status, body)
+		h.noteOne(ctx, &c.caller, c.req, status, body)
 		return
 	}
 	if !whole || status != http.StatusOK || !slices.ContainsFunc(c.decision.Batch, func(sd policy.SubDecision) bool { return onSubscriptions(sd.Request) }) {
@@ -196,7 +213,7 @@ func (h *Handler) noteSubscription(ctx context.Context, c *call, status int, ans
 	for _, r := range batch.Responses {
 		for i := range c.decision.Batch {
 			if sd := &c.decision.Batch[i]; sd.ID == r.ID && onSubscriptions(sd.Request) {
-				h.noteOne(ctx, c.rec.Caller.Name, sd.Request, r.Status, r.Body)
+				h.noteOne(ctx, &c.caller, sd.Request, r.Status, r.Body)
 			}
 		}
 	}
@@ -204,7 +221,7 @@ func (h *Handler) noteSubscription(ctx context.Context, c *call, status int, ans
 
 // noteOne is noteSubscription for one request on subscriptions and its
 // answer's status and body (nil when not read).
-func (h *Handler) noteOne(ctx context.Context, caller string, req policy.Request, status int, body []byte) {
+func (h *Handler) noteOne(ctx context.Context, caller *callers.Caller, req policy.Request, status int, body []byte) {
 	if !onSubscriptions(req) {
 		return
 	}
@@ -218,7 +235,7 @@ func (h *Handler) noteOne(ctx context.Context, caller string, req policy.Request
 			Expiration time.Time `json:"expirationDateTime"`
 		}
 		if json.Unmarshal(body, &sub) == nil && sub.ID != "" {
-			h.o.SubscriptionOwners.Made(ctx, sub.ID, caller, sub.Expiration)
+			h.o.SubscriptionOwners.Made(ctx, sub.ID, caller.Identity(), sub.Expiration)
 		}
 	}
 }

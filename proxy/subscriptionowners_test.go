@@ -2,10 +2,17 @@ package proxy_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/internal/graphsim"
+	"github.com/graph-proxy/graph-proxy/internal/proxytest"
 	"github.com/graph-proxy/graph-proxy/proxy"
 )
 
@@ -60,4 +67,96 @@ func TestSubscriptionOwners(t *testing.T) {
 			t.Error("the latest made was forgotten")
 		}
 	})
+}
+
+// TestSubscriptionOwnerIsTheCredential: the proxy remembers who made a
+// subscription by the credential that made it, not by the policy's name
+// for it. A caller renamed in the policy keeps its own subscriptions; a
+// new caller given the old name (another application) is refused one the
+// old bearer of the name made, without the proxy reading it from Graph.
+func TestSubscriptionOwnerIsTheCredential(t *testing.T) {
+	const otherApp = "e0000000-0000-4000-8000-0000000000e2"
+	caller := func(name, app string) string {
+		return `
+  - name: ` + name + `
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + app + `" }
+    permissions: [Calendars.ReadBasic.All]`
+	}
+	pol := func(callers ...string) string {
+		return `version: 1
+callers:` + strings.Join(callers, "") + `
+subscriptions:
+  notificationUrls: ["https://hooks.vendor.example/graph/*"]
+rules:
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All }
+  - { id: events-read, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All }
+  - { id: subscription, method: GET, path: "/subscriptions/{id}", permission: Calendars.ReadBasic.All }
+`
+	}
+	e := proxytest.New(t, proxytest.Options{Policy: pol(caller("engage", graphsim.VendorAppID)), Reloadable: true})
+	other, _, err := e.Sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.VendorTenant, AppID: otherApp,
+		Audience: graphsim.ProxyAudience, Roles: []string{"Graph.Proxy"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := e.Sim.Graph.Users()
+	resp := e.Do("POST", "/v1.0/subscriptions", strings.NewReader(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n",`+
+		`"resource":"users/`+ids[0]+`/events","expirationDateTime":"2030-01-01T00:00:00Z"}`), "Content-Type", "application/json")
+	var made struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&made)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || made.ID == "" {
+		t.Fatalf("creation answered %d", resp.StatusCode)
+	}
+	reload := func(p string) {
+		t.Helper()
+		if err := os.WriteFile(e.PolicyFile, []byte(p), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Store.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name     string
+		policy   string
+		token    string // "" is the maker's
+		want     int
+		wantName string // the caller the record names
+	}{
+		{name: "its maker, renamed", policy: pol(caller("engage-v2", graphsim.VendorAppID)), want: http.StatusOK, wantName: "engage-v2"},
+		{name: "another app given the maker's old name", policy: pol(caller("engage-v2", graphsim.VendorAppID), caller("engage", otherApp)),
+			token: other, want: http.StatusForbidden, wantName: "engage"},
+		{name: "its maker still, beside it", token: "", want: http.StatusOK, wantName: "engage-v2"},
+	}
+	for _, s := range steps {
+		if s.policy != "" {
+			reload(s.policy)
+		}
+		e.Sim.Graph.ResetRequests()
+		var hdr []string
+		if s.token != "" {
+			hdr = []string{"Authorization", "Bearer " + s.token}
+		}
+		resp := e.Do("GET", "/v1.0/subscriptions/"+made.ID, nil, hdr...)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		rec := e.Record(resp)
+		if resp.StatusCode != s.want {
+			t.Errorf("%s: status %d (%.200s; %s %q); want %d", s.name, resp.StatusCode, body, rec.Decision, rec.Reason, s.want)
+		}
+		if rec.Caller.Name != s.wantName {
+			t.Errorf("%s: the record names caller %q; want %q", s.name, rec.Caller.Name, s.wantName)
+		}
+		if s.want == http.StatusForbidden {
+			if !strings.Contains(rec.Reason, "made by another caller") {
+				t.Errorf("%s: reason %q; want the subscription refused as another caller's", s.name, rec.Reason)
+			}
+			for _, g := range e.Sim.Graph.Requests() {
+				if strings.Contains(g.Path, made.ID) {
+					t.Errorf("%s: Graph saw %s %s; want it refused without being read", s.name, g.Method, g.Path)
+				}
+			}
+		}
+	}
 }

@@ -18,6 +18,11 @@ type Caller struct {
 	Roles []string
 	// Auth names the mechanism: "entra-jwt" or "mtls".
 	Auth string
+	// CertSHA256 is the SHA-256 thumbprint (lower-case hex) of an mtls
+	// caller's client certificate, the certificate the policy's match:
+	// { thumbprint } named it by (SHA-256 or SHA-1 of the same bytes);
+	// empty for a caller of an Entra ID token.
+	CertSHA256 string
 	// IP is the caller's address.
 	IP string
 	// Actor is the signed-in user of a delegated call (a user's token);

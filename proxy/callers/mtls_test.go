@@ -181,6 +181,11 @@ func TestForwardedCertificateMTLSAlone(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) || c.Name != tt.wantName {
 				t.Errorf("got %q, %v; want %q, %v", c.Name, err, tt.wantName, tt.wantErr)
 			}
+			// The certificate is the caller's identity (what made a
+			// subscription), whatever the policy names it.
+			if want := "mtls:sha256:" + hex.EncodeToString(sum[:]); err == nil && c.Identity() != want {
+				t.Errorf("identity %q; want %q", c.Identity(), want)
+			}
 		})
 	}
 }

@@ -57,3 +57,41 @@ func TestOwners(t *testing.T) {
 		t.Errorf("the replica that saw it made: %q, %v; want its own memory to answer", owner, known)
 	}
 }
+
+// TestOwnersWrittenByEarlierVersions: what an earlier version wrote — the
+// maker's policy name, under the key it used — is unknown to this one
+// (the subscription is then read from Graph), never taken for a maker,
+// even where it holds a string equal to a caller's identity; and this
+// version writes nothing there.
+func TestOwnersWrittenByEarlierVersions(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	r := newReplica(t, srv, shared.Options{Replica: "a", Prefix: "owners", Timeout: time.Second})
+	o := &proxy.SubscriptionOwners{Shared: &shared.Owners{Store: r.store}}
+	ctx := context.Background()
+	const identity = "entra-jwt:app:t1:a1"
+	tests := []struct {
+		name, id, value string
+	}{
+		{name: "a policy name", id: "a1b2c3d4-0000-4000-8000-000000000011", value: "engage"},
+		{name: "an identity's text", id: "a1b2c3d4-0000-4000-8000-000000000012", value: identity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := srv.Do("SET", "owners:subscription:"+tt.id, tt.value, "EX", "3600"); err != nil {
+				t.Fatal(err)
+			}
+			if owner, known := o.Owner(ctx, tt.id); known {
+				t.Errorf("owner %q from an earlier version's key; want unknown", owner)
+			}
+		})
+	}
+	id := "a1b2c3d4-0000-4000-8000-000000000013"
+	o.Made(ctx, id, identity, time.Now().Add(time.Hour))
+	if got, err := srv.Do("EXISTS", "owners:subscription:"+id); err != nil || got != ":0" {
+		t.Errorf("EXISTS under the earlier key: %q, %v; want :0", got, err)
+	}
+	other := &proxy.SubscriptionOwners{Shared: &shared.Owners{Store: r.store}}
+	if owner, known := other.Owner(ctx, id); !known || owner != identity {
+		t.Errorf("owner %q, %v; want %q from the shared store", owner, known, identity)
+	}
+}
