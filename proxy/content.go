@@ -494,6 +494,9 @@ func (h *Handler) prepareMint(c *call) {
 	default:
 		return
 	}
+	// A caller with no identity (none of its credential) gets links that
+	// never open (filelink.Open), rather than the host's URLs.
+	identity := c.caller.Identity()
 	base := strings.TrimSuffix(h.o.PublicBase.String(), "/") + FileLinkPrefix
 	c.mint = func(key string, raw []byte) ([]byte, bool) {
 		if (kind == filelink.Upload) != (key == "uploadUrl") {
@@ -506,7 +509,7 @@ func (h *Handler) prepareMint(c *call) {
 		if u, err := url.Parse(s); err != nil || !f.Hosts.Allows(u) {
 			return nil, false
 		}
-		tok, err := f.Links.Seal(filelink.Link{Kind: kind, Caller: caller, Actor: actorID(c.caller.Actor), Graph: graph, URL: s, Expires: h.now().Add(ttl)})
+		tok, err := f.Links.Seal(filelink.Link{Kind: kind, Caller: caller, Identity: identity, Actor: actorID(c.caller.Actor), Graph: graph, URL: s, Expires: h.now().Add(ttl)})
 		if err != nil {
 			return nil, false
 		}

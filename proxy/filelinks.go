@@ -21,7 +21,8 @@ func isFileLink(path string) bool { return strings.HasPrefix(path, FileLinkPrefi
 
 // serveFileLink serves a file link (content.go) through the same stages
 // as a Graph call: the caller is authenticated and must be the one the
-// link was made for, acting as the same signed-in user or app-only as
+// link was made for (the same credential, callers.Caller.Identity),
+// acting as the same signed-in user or app-only as
 // then; the Graph call the link stands for is decided again
 // under the policy in force, scoped and limited; then the file host is
 // reached without Authorization. The record names that Graph call, never
@@ -47,8 +48,10 @@ func (h *Handler) serveFileLink(w *responseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return fmt.Errorf("%w: %w", errFileLink, err)
 	}
-	if link.Caller != caller.Name {
-		return fmt.Errorf("%w: made for caller %q", errFileLink, link.Caller)
+	if link.Identity != caller.Identity() {
+		// Not its name: the policy may since have renamed the caller the
+		// link was made for, or given its name to another.
+		return fmt.Errorf("%w: made for another caller (%q when it was made)", errFileLink, link.Caller)
 	}
 	if link.Actor != actorID(caller.Actor) {
 		return fmt.Errorf("%w: made for another signed-in user, or for an app-only call", errFileLink)

@@ -588,3 +588,66 @@ func TestFileLinksBoundToTheSignedInUser(t *testing.T) {
 		t.Errorf("the link used as it was made for: %d; want 200 and the file", resp.StatusCode)
 	}
 }
+
+// TestFileLinksBoundToTheCredential: a file link is made for the
+// credential that called, not for the policy's name of its caller: a
+// caller renamed in the policy keeps its links; a new caller given the
+// old name (another application) cannot use them.
+func TestFileLinksBoundToTheCredential(t *testing.T) {
+	const otherApp = "e0000000-0000-4000-8000-0000000000e2"
+	e := filesEnv(t, func(o *proxytest.Options) { o.Reloadable = true })
+	other, _, err := e.Sim.Entra.Mint(graphsim.TokenSpec{Tenant: graphsim.VendorTenant, AppID: otherApp,
+		Audience: graphsim.ProxyAudience, Roles: []string{"Graph.Proxy"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, upns := e.Sim.Graph.Users()
+	content := randomBytes(t, 1000)
+	drive, item := e.Sim.Graph.AddFile(upns[0], "a.bin", content)
+	resp := e.Do("GET", "/v1.0/drives/"+drive+"/items/"+item, nil)
+	var di map[string]any
+	json.NewDecoder(resp.Body).Decode(&di)
+	resp.Body.Close()
+	link, _ := di["@microsoft.graph.downloadUrl"].(string)
+	if !strings.HasPrefix(link, e.Server.URL+proxy.FileLinkPrefix) {
+		t.Fatalf("downloadUrl %q; want a file link", link)
+	}
+	path := strings.TrimPrefix(link, e.Server.URL)
+	renamed := strings.Replace(filesPolicy, "  - name: engage\n", "  - name: engage-v2\n", 1)
+	withNewEngage := strings.Replace(renamed, "rules:\n", `  - name: engage
+    match: { tenantID: "`+graphsim.VendorTenant+`", appID: "`+otherApp+`" }
+    permissions: [Files.ReadWrite.All]
+rules:
+`, 1)
+	steps := []struct {
+		name, policy, token string // token "" is the link's maker's
+		want                int
+	}{
+		{name: "its maker, renamed", policy: renamed, want: http.StatusOK},
+		{name: "another app given the maker's old name", policy: withNewEngage, token: other, want: http.StatusForbidden},
+		{name: "its maker still, beside it", want: http.StatusOK},
+	}
+	for _, s := range steps {
+		if s.policy != "" {
+			if err := os.WriteFile(e.PolicyFile, []byte(s.policy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Store.Reload(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var hdr []string
+		if s.token != "" {
+			hdr = []string{"Authorization", "Bearer " + s.token}
+		}
+		resp := e.Do("GET", path, nil, hdr...)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case s.want == http.StatusOK && (resp.StatusCode != http.StatusOK || !bytes.Equal(body, content)):
+			t.Errorf("%s: %d, %d bytes; want 200 and the file", s.name, resp.StatusCode, len(body))
+		case s.want != http.StatusOK && (resp.StatusCode < 400 || bytes.Contains(body, content[:16])):
+			t.Errorf("%s: %d, %d bytes; want it refused", s.name, resp.StatusCode, len(body))
+		}
+	}
+}

@@ -21,7 +21,7 @@ func TestThreatModelNamesRealTests(t *testing.T) {
 		"config": "../../internal/config", "marketplace": "../../marketplace", "upstream": "../../proxy/upstream",
 		"vaultkey": "../../internal/vaultkey", "shared": "../../proxy/shared", "response": "../../proxy/response",
 		"handshake": "../../internal/handshake", "outbound": "../../internal/outbound", "tokenshape": "../../internal/tokenshape", "notify": "../../proxy/notify",
-		"reconcile": "../../auditlog/reconcile",
+		"reconcile": "../../auditlog/reconcile", "filelink": "../../proxy/filelink",
 	}
 	refs := regexp.MustCompile("`([a-z/-]+)\\.((?:Test|Fuzz)[A-Za-z0-9_]+)").FindAllStringSubmatch(string(doc), -1)
 	if len(refs) < 30 {

@@ -18,7 +18,7 @@ func ExampleSealer() {
 		panic(err)
 	}
 	now := time.Now()
-	tok, err := s.Seal(filelink.Link{Kind: filelink.Download, Caller: "engage",
+	tok, err := s.Seal(filelink.Link{Kind: filelink.Download, Caller: "engage", Identity: "entra-jwt:app:t1:a1",
 		Graph: "/v1.0/drives/b!x/items/01AB/content", URL: "https://contoso.sharepoint.com/_layouts/15/download.aspx?tempauth=x",
 		Expires: now.Add(15 * time.Minute)})
 	if err != nil {

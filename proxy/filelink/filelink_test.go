@@ -13,7 +13,7 @@ import (
 var testKey = seal.Static{[]byte("0123456789abcdef0123456789abcdef")}
 
 func testLink(now time.Time) Link {
-	return Link{Kind: Upload, Caller: "engage", Graph: "/v1.0/drives/b!x/items/01AB/createUploadSession",
+	return Link{Kind: Upload, Caller: "engage", Identity: "entra-jwt:app:t1:a1", Graph: "/v1.0/drives/b!x/items/01AB/createUploadSession",
 		URL: "https://contoso.sharepoint.com/_api/v2.0/drives/b!x/items/01AB/uploadSession?guid='1'&tempauth=secret", Expires: now.Add(time.Hour)}
 }
 
@@ -30,6 +30,12 @@ func TestOpen(t *testing.T) {
 	}
 	if strings.Contains(tok, "tempauth") || strings.Contains(tok, "sharepoint") {
 		t.Fatalf("the token shows the file host's URL: %s", tok)
+	}
+	old := testLink(now)
+	old.Identity = ""
+	earlier, err := s.Seal(old)
+	if err != nil {
+		t.Fatal(err)
 	}
 	flip := []byte(tok)
 	flip[len(flip)/2] ^= 1
@@ -51,6 +57,7 @@ func TestOpen(t *testing.T) {
 		{name: "empty", s: s, tok: "", at: now, want: ErrInvalid},
 		{name: "padded", s: s, tok: tok + "=", at: now, want: ErrInvalid},
 		{name: "too long", s: s, tok: strings.Repeat("A", MaxTokenBytes+1), at: now, want: ErrInvalid},
+		{name: "without its maker's identity (an earlier version's)", s: s, tok: earlier, at: now, want: ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,9 +23,15 @@ const (
 // Link is what a file link holds.
 type Link struct {
 	Kind Kind `json:"k"`
-	// Caller is the caller the link was made for (callers[].name); no
-	// other caller may use it.
+	// Caller is the policy's name of the caller the link was made for
+	// (callers[].name), for the records.
 	Caller string `json:"c"`
+	// Identity is that caller's identity (callers.Caller.Identity): the
+	// credential it called with. The link is served only to a call with
+	// the same, whatever the policy names either since: a caller renamed
+	// keeps its links, and a new caller given its old name gets none of
+	// them. A link without it (sealed by an earlier version) is invalid.
+	Identity string `json:"i"`
 	// Actor is the object id of the signed-in user the caller acted as
 	// when the link was made; empty for an app-only call. The link is
 	// served only to a call made as the same (the policy decides it as
@@ -102,7 +108,7 @@ func (s *Sealer) Open(tok string, now time.Time) (Link, error) {
 	}
 	var l Link
 	if err := json.Unmarshal(plain, &l); err != nil || (l.Kind != Download && l.Kind != Upload) ||
-		l.Caller == "" || l.Graph == "" || l.URL == "" {
+		l.Caller == "" || l.Identity == "" || l.Graph == "" || l.URL == "" {
 		return Link{}, ErrInvalid
 	}
 	if !now.Before(l.Expires) {
