@@ -160,3 +160,76 @@ rules:
 		}
 	}
 }
+
+// TestSubscriptionOwnerDelegated: a subscription a signed-in user's call
+// made is the application's as it acts for users (the delegated
+// identity): another user's call through the same application is not
+// refused for it but read from Graph, where what the user may reach
+// decides (here: not another's mailbox); the same application's app-only
+// calls, which the policy may give another caller, are refused it
+// without the read.
+func TestSubscriptionOwnerDelegated(t *testing.T) {
+	const pol = `version: 1
+callers:
+  - name: vendor
+    match: { tenantID: "` + graphsim.VendorTenant + `", appID: "` + graphsim.VendorAppID + `" }
+    permissions: [Calendars.ReadBasic.All]
+    delegated: { scopes: [Mail.Read] }
+subscriptions:
+  notificationUrls: ["https://hooks.vendor.example/*"]
+rules:
+  - { id: mail, method: GET, path: "/users/{user}/messages", permission: Calendars.ReadBasic.All, delegatedScope: Mail.Read }
+  - { id: subscribe, method: POST, path: "/subscriptions", permission: Calendars.ReadBasic.All, delegatedScope: Mail.Read }
+  - { id: subscription, method: GET, path: "/subscriptions/{id}", permission: Calendars.ReadBasic.All, delegatedScope: Mail.Read }
+`
+	e := proxytest.New(t, proxytest.Options{Policy: pol, Delegated: true})
+	ids, upns := e.Sim.Graph.Users()
+	// The simulator makes subscriptions for app-only tokens only: Graph's
+	// answers for a user's are given as they are.
+	const id = "5d000000-0000-4000-8000-0000000000d1"
+	sub := `{"id":"` + id + `","resource":"users/` + ids[0] + `/messages","changeType":"created","notificationUrl":"https://hooks.vendor.example/n",` +
+		`"expirationDateTime":"2030-01-01T00:00:00Z","creatorId":"` + ids[0] + `"}`
+	e.Sim.Graph.Inject(&graphsim.Fault{Method: "POST", PathPrefix: "/subscriptions", Times: 1, Status: http.StatusCreated, Body: sub})
+	e.Sim.Graph.Inject(&graphsim.Fault{Method: "GET", PathPrefix: "/subscriptions/" + id, Body: sub})
+	user := e.UserToken(graphsim.UserTokenSpec{ObjectID: ids[0], UPN: upns[0]})
+	another := e.UserToken(graphsim.UserTokenSpec{ObjectID: ids[1], UPN: upns[1]})
+	resp := e.Do("POST", "/v1.0/subscriptions", strings.NewReader(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/n",`+
+		`"resource":"users/`+ids[0]+`/messages","expirationDateTime":"2030-01-01T00:00:00Z"}`), "Content-Type", "application/json", "Authorization", "Bearer "+user)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var made struct{ ID string }
+	if json.Unmarshal(body, &made); resp.StatusCode != http.StatusCreated || made.ID == "" {
+		t.Fatalf("creation answered %d: %.300s", resp.StatusCode, body)
+	}
+	tests := []struct {
+		name     string
+		token    string // "" is the application's app-only token
+		want     int
+		wantRead bool // the proxy read it from Graph
+	}{
+		{name: "its maker", token: user, want: http.StatusOK, wantRead: true},
+		{name: "another user of the application", token: another, want: http.StatusForbidden, wantRead: true},
+		{name: "the application app-only", want: http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		e.Sim.Graph.ResetRequests()
+		var hdr []string
+		if tt.token != "" {
+			hdr = []string{"Authorization", "Bearer " + tt.token}
+		}
+		resp := e.Do("GET", "/v1.0/subscriptions/"+made.ID, nil, hdr...)
+		resp.Body.Close()
+		rec := e.Record(resp)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d (%s %q); want %d", tt.name, resp.StatusCode, rec.Decision, rec.Reason, tt.want)
+		}
+		read := false
+		for _, g := range e.Sim.Graph.Requests() {
+			read = read || strings.Contains(g.Path, made.ID)
+		}
+		if read != tt.wantRead {
+			t.Errorf("%s: read from Graph %v (%s %q); want %v", tt.name, read, rec.Decision, rec.Reason, tt.wantRead)
+		}
+		t.Logf("%-40s %d %s %q", tt.name, resp.StatusCode, rec.Decision, rec.Reason)
+	}
+}
