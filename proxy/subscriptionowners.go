@@ -39,8 +39,8 @@ import (
 // the proxy cannot tell a rotation from a policy that now names someone
 // else. Refusals and records still name the caller by its policy name.
 
-// SubscriptionOwners remembers the caller identity (callers.Caller.
-// Identity) that made each subscription created through the proxy, until
+// SubscriptionOwners remembers the identity of the caller that made each
+// subscription created through the proxy (callers.Caller.Identity), until
 // the subscription expires. The zero
 // value keeps this replica's own; Shared makes every replica's known to
 // all.
