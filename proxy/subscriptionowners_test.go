@@ -121,12 +121,14 @@ rules:
 		name     string
 		policy   string
 		token    string // "" is the maker's
+		batch    bool   // the call inside a $batch
 		want     int
 		wantName string // the caller the record names
 	}{
 		{name: "its maker, renamed", policy: pol(caller("engage-v2", graphsim.VendorAppID)), want: http.StatusOK, wantName: "engage-v2"},
 		{name: "another app given the maker's old name", policy: pol(caller("engage-v2", graphsim.VendorAppID), caller("engage", otherApp)),
 			token: other, want: http.StatusForbidden, wantName: "engage"},
+		{name: "the same in a $batch", token: other, batch: true, want: http.StatusForbidden, wantName: "engage"},
 		{name: "its maker still, beside it", token: "", want: http.StatusOK, wantName: "engage-v2"},
 	}
 	for _, s := range steps {
@@ -138,7 +140,13 @@ rules:
 		if s.token != "" {
 			hdr = []string{"Authorization", "Bearer " + s.token}
 		}
-		resp := e.Do("GET", "/v1.0/subscriptions/"+made.ID, nil, hdr...)
+		var resp *http.Response
+		if s.batch {
+			resp = e.Do("POST", "/v1.0/$batch", strings.NewReader(`{"requests":[{"id":"1","method":"GET","url":"/subscriptions/`+made.ID+`"}]}`),
+				append(hdr, "Content-Type", "application/json")...)
+		} else {
+			resp = e.Do("GET", "/v1.0/subscriptions/"+made.ID, nil, hdr...)
+		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		rec := e.Record(resp)
@@ -149,7 +157,7 @@ rules:
 			t.Errorf("%s: the record names caller %q; want %q", s.name, rec.Caller.Name, s.wantName)
 		}
 		if s.want == http.StatusForbidden {
-			if !strings.Contains(rec.Reason, "made by another caller") {
+			if !strings.Contains(rec.Reason, "not read from Graph: the proxy knows who made it") {
 				t.Errorf("%s: reason %q; want the subscription refused as another caller's", s.name, rec.Reason)
 			}
 			for _, g := range e.Sim.Graph.Requests() {
