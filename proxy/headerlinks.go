@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
@@ -168,7 +169,7 @@ func (u *urlStart) step(r rune) (done, abs bool) {
 		switch {
 		case r <= ' ':
 			return false, false
-		case 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z':
+		case isLetter(r):
 			*u = urlScheme
 			return false, false
 		case r == '/' || r == '\\':
@@ -208,6 +209,9 @@ func (d decoder) next(b []byte) (r rune, n int) {
 	}
 	return rune(b[0]), 1
 }
+
+// isLetter reports an ASCII letter, with which a scheme begins.
+func isLetter(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' }
 
 // isSchemeChar reports whether r may stand in a URL's scheme.
 func isSchemeChar(r rune) bool {
@@ -261,18 +265,31 @@ func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) (
 			first = false
 			u.path = r == '/' || r == '\\'
 		}
-		if r > ' ' && !inWord {
-			if split, ok := l.prefix(raw[i:], dec); ok {
-				u.graph = true
-				dst = append(append(dst, raw[copied:i]...), l.to...)
-				i += split
-				copied = i
-				inWord = true // the origin ends a word
-				continue
+		// Only a letter or a slash may begin a URL (urlStart), and only
+		// the origin's first letter Graph's: every other word start (a
+		// digit, a quote, '=') is passed without reading on.
+		if r > ' ' && !inWord && (isLetter(r) || r == '/' || r == '\\') {
+			if len(l.from) == 0 || r < utf8.RuneSelf && lower(byte(r)) == l.from[0] {
+				if split, ok := l.prefix(raw[i:], dec); ok {
+					u.graph = true
+					dst = append(append(dst, raw[copied:i]...), l.to...)
+					i += split
+					copied = i
+					inWord = true // the origin ends a word
+					continue
+				}
 			}
-			if absoluteAt(raw[i:], dec) {
+			abs, verdict := absoluteAt(raw[i:], dec)
+			if abs {
 				u.elsewhere = true
 			}
+			// What urlStart read before its verdict (a scheme's
+			// characters, or one slash) starts no word of its own: the
+			// loop would read it as a word's continuation, except after
+			// a backslash. Reading goes on at the verdict's character.
+			i += max(verdict, n)
+			inWord = r != '\\'
+			continue
 		}
 		inWord = isSchemeChar(r) || r == '/'
 		i += n
@@ -284,20 +301,22 @@ func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) (
 }
 
 // absoluteAt reports whether the URL reference starting at raw names a
-// host of its own (urlStart).
-func absoluteAt(raw []byte, dec decoder) bool {
+// host of its own (urlStart), and where the verdict came: the offset of
+// the character that gave it (or of a malformed escape, which counts as
+// another host), len(raw) when the value ended first.
+func absoluteAt(raw []byte, dec decoder) (abs bool, verdict int) {
 	var u urlStart
 	for i := 0; i < len(raw); {
 		r, n := dec.next(raw[i:])
 		if n == 0 {
-			return true
+			return true, i
+		}
+		if done, abs := u.step(r); done {
+			return abs, i
 		}
 		i += n
-		if done, abs := u.step(r); done {
-			return abs
-		}
 	}
-	return false
+	return false, len(raw)
 }
 
 // headerLinks applies the rule to the headers of Graph's answer: values

@@ -563,3 +563,80 @@ func TestMintBounded(t *testing.T) {
 		})
 	}
 }
+
+// referenceHeaderURLs is headerURLs as first written: every character
+// read, and urlStart asked at every word start. headerURLs now passes
+// over word starts that cannot begin a URL and over what urlStart has
+// already read; FuzzHeaderURLs holds it to this.
+func referenceHeaderURLs(l *LinkRewriter, dst, raw []byte, dec decoder, complete bool) ([]byte, valueURLs) {
+	var u valueURLs
+	copied, inWord, first := 0, false, true
+	for i := 0; i < len(raw); {
+		r, n := dec.next(raw[i:])
+		if n == 0 {
+			u.elsewhere = true
+			break
+		}
+		if r == '\t' || r == '\n' || r == '\r' {
+			i += n
+			continue
+		}
+		if first && r > ' ' {
+			first = false
+			u.path = r == '/' || r == '\\'
+		}
+		if r > ' ' && !inWord {
+			if split, ok := l.prefix(raw[i:], dec); ok {
+				u.graph = true
+				dst = append(append(dst, raw[copied:i]...), l.to...)
+				i += split
+				copied = i
+				inWord = true
+				continue
+			}
+			var s urlStart
+			for j := i; j < len(raw); {
+				r, n := dec.next(raw[j:])
+				if n == 0 {
+					u.elsewhere = true
+					break
+				}
+				j += n
+				if done, abs := s.step(r); done {
+					u.elsewhere = u.elsewhere || abs
+					break
+				}
+			}
+		}
+		inWord = isSchemeChar(r) || r == '/'
+		i += n
+	}
+	if !complete {
+		u.elsewhere = true
+	}
+	return append(dst, raw[copied:]...), u
+}
+
+// FuzzHeaderURLs: headerURLs reads every value, raw or JSON-escaped,
+// complete or cut, as the reference does: the same output and verdicts.
+func FuzzHeaderURLs(f *testing.F) {
+	for _, s := range []string{"https://graph.microsoft.com/v1.0/me", `\https:x`, `\\evil.example/a`, "Sat, 05 Dec 2026 20:25:16 GMT",
+		"</v1.0/users?$skiptoken=x>; rel=\"next\"", "0;url=https://evil.example", `W/"x" root:/a.docx:`, "a\tb:c", `\/\/evil`, `\u0068ttps:x`,
+		"HTTPS://GRAPH.MICROSOFT.COM:443/x", "javascript:alert(1)", "x=/\t/evil", "application/json;odata.metadata=minimal"} {
+		f.Add(s, false, true)
+		f.Add(s, true, true)
+		f.Add(s, false, false)
+	}
+	l := NewLinkRewriter(testGraph, testPublic)
+	f.Fuzz(func(t *testing.T, v string, json, complete bool) {
+		dec := plainChars
+		if json {
+			dec = jsonChars
+		}
+		got, gu := l.headerURLs([]byte("<"), []byte(v), dec, complete)
+		want, wu := referenceHeaderURLs(l, []byte("<"), []byte(v), dec, complete)
+		if string(got) != string(want) || gu != wu {
+			t.Fatalf("%q (json %v, complete %v): got %q %+v, want %q %+v", v, json, complete, got, gu, want, wu)
+		}
+	})
+}

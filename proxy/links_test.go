@@ -538,3 +538,21 @@ func TestLinkRewriterMalformed(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkHeaderURLs is the check every answer's headers get: those a
+// Graph answer carries without a link.
+func BenchmarkHeaderURLs(b *testing.B) {
+	values := [][]byte{[]byte("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
+		[]byte("0c4b1a3e-9d2f-4a8b-b1c5-5e6f7a8b9c0d"), []byte("Sat, 05 Dec 2026 20:25:16 GMT"), []byte("1234"),
+		[]byte(`{"ServerInfo":{"DataCenter":"West Europe","Slice":"E","Ring":"5","ScaleUnit":"002","RoleInstance":"AM2PEPF0001B1C2"}}`),
+		[]byte("max-age=31536000"), []byte("4.0"), []byte("private")}
+	l := NewLinkRewriter(testGraph, testPublic)
+	var buf [256]byte
+	for b.Loop() {
+		for _, v := range values {
+			if _, u := l.headerURLs(buf[:0], v, plainChars, true); u.url() {
+				b.Fatalf("%s: no URL here", v)
+			}
+		}
+	}
+}
