@@ -21,14 +21,14 @@ FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000
 	./policy:FuzzParseJSON:200000 ./policy:FuzzParseBody:200000 ./policy:FuzzSameKey:200000 \
 	./policy:FuzzParseAddress:100000 ./policy:FuzzDomainToASCII:100000 ./policy:FuzzMIMERecipients:30000 ./auditlog:FuzzVerify:50000 \
 	./policy:FuzzWhoACallTouches:150000 ./policy:FuzzKindOf:100000 ./policy:FuzzDecideMediaType:150000 ./auditlog:FuzzReadExport:30000 \
-	./policy:FuzzDelegated:60000 ./proxy/upstream:FuzzExchangeError:20000 \
+	./policy:FuzzDelegated:60000 ./proxy/upstream:FuzzExchangeError:20000 ./proxy:FuzzHeaderURLs:60000 \
 	./internal/vaultkey:FuzzParsePublicKeys:30000 ./auditlog/reconcile:FuzzReadActivity:20000 ./internal/seal:FuzzOpen:30000 \
 	./proxy/notify:FuzzOpen:80000 ./proxy/notify:FuzzParseDelivery:60000 \
 	./proxy/filelink:FuzzOpen:250000 ./proxy/filelink:FuzzParseContentRange:400000 ./proxy:FuzzClaimsChallenge:30000 \
 	./proxy:FuzzFileHostJSON:40000 ./policy:FuzzLookupRecipients:100000 ./policy:FuzzWalkRaw:150000 ./policy:FuzzRouteOf:100000 ./auditlog:FuzzSeal:40000 \
 	./internal/tokenshape:FuzzWithhold:50000
 
-.PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench soak clean
+.PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench bench-instructions soak clean
 
 all: build
 
@@ -107,6 +107,21 @@ bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./policy ./proxy/... ./auditlog ./internal/handshake
 	$(GO) build -o .bench/bench ./bench
 	.bench/bench run -proxy $(BIN) $(BENCH_FLAGS)
+
+# Instructions per call of the Go proxies (bench/instructions.go): each
+# runs under valgrind's callgrind, which counts what a paced phase's calls
+# execute in user space, a figure this machine's noise does not move (CPU
+# time moves by more between rounds than a change of a few percent). For
+# "does this build do more work per call": BENCH_BASELINE=path/to/older
+# adds that build side by side. About 10 minutes; valgrind from Debian.
+BENCH_INSTRUCTIONS_FLAGS ?= -rounds 4 -duration 15s -rate 100 -saturate 0 -delay-rounds 0
+bench-instructions: build
+	@command -v wrk >/dev/null && command -v valgrind >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q --no-install-recommends wrk valgrind; }
+	$(GO) build -o .bench/bench ./bench
+	.bench/bench run -instructions -proxy $(BIN) -only bare,graph-proxy$(if $(BENCH_BASELINE),$(comma)baseline -baseline $(BENCH_BASELINE)) $(BENCH_INSTRUCTIONS_FLAGS)
+
+comma := ,
 
 clean:
 	rm -rf bin .run .bench

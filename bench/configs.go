@@ -18,6 +18,10 @@ import (
 // the address it prints.
 func (h *harness) startServer(cpu, sub string, args ...string) (*exec.Cmd, string, error) {
 	cmd := exec.Command("taskset", append([]string{"-c", cpu, h.self, sub, "-listen", "127.0.0.1:0"}, args...)...)
+	if h.o.instructions && sub != "backend" {
+		cmd = h.valgrindCommand(cpu, sub, h.self, append([]string{sub, "-listen", "127.0.0.1:0"}, args...)...)
+		cmd.Env = append(os.Environ(), valgrindEnv)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, "", err
@@ -139,6 +143,10 @@ func (h *harness) startGraphProxy(name, bin string, simEnv []byte, cert, key, up
 		"GRAPH_PROXY_INBOUND_ENTRA_TENANTS="+envValue(simEnv, "SIM_VENDOR_TENANT"),
 		"GRAPH_PROXY_INBOUND_ENTRA_AUDIENCE="+envValue(simEnv, "SIM_PROXY_AUDIENCE"))
 	cmd := exec.Command("taskset", "-c", h.o.proxyCPU, bin, "serve")
+	if h.o.instructions {
+		cmd = h.valgrindCommand(h.o.proxyCPU, name, bin, "serve")
+		env = append(env, valgrindEnv)
+	}
 	cmd.Env = env
 	logFile, err := os.Create(filepath.Join(h.dir, name, "graph-proxy.log"))
 	if err != nil {
@@ -173,7 +181,11 @@ func envValue(env []byte, key string) string {
 
 // waitHTTP polls url until it answers (with status, when not 0).
 func (h *harness) waitHTTP(url string, status int) error {
-	deadline := time.Now().Add(20 * time.Second)
+	wait := 20 * time.Second
+	if h.o.instructions {
+		wait = 5 * time.Minute // a start under callgrind: tens of seconds
+	}
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		resp, err := h.client.Get(url)
 		if err == nil {

@@ -154,7 +154,11 @@ func writeResults(o options, h *harness, results []sample, soak *soakResult) err
 	if doc == "" {
 		doc = "# graph-proxy load benchmark\n\nWritten by `make bench` (bench/). Ratios are within one run, configurations interleaved.\n\n<!-- rounds -->\n<!-- /rounds -->\n\n<!-- soak -->\n<!-- /soak -->\n"
 	}
-	if len(results) > 0 {
+	switch {
+	case o.instructions:
+		// Its CPU and latency are the slowed proxies': only the count.
+		doc = replaceSection(doc, "instructions", instructionsSection(o, results))
+	case len(results) > 0:
 		doc = replaceSection(doc, "rounds", roundsSection(o, results))
 	}
 	if soak != nil {

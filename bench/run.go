@@ -58,6 +58,9 @@ type options struct {
 	// twin: each delayed level without bodies is also run against the
 	// fast backend (twinPhase).
 	twin bool
+	// instructions runs the Go proxies under callgrind and reports the
+	// instructions each paced phase's calls took (instructions.go).
+	instructions bool
 }
 
 func run(args []string) error {
@@ -85,6 +88,7 @@ func run(args []string) error {
 	fs.IntVar(&o.delayRounds, "delay-rounds", 3, "how many rounds, the first, also run the delayed phases")
 	fs.BoolVar(&o.twin, "twin", true, "also run each delayed level without bodies against the backend answering at once, the same connections at the same rate (its twin), for CPU per call without the latency")
 	fs.BoolVar(&o.keepTmpDir, "keep", false, "keep the working directory")
+	fs.BoolVar(&o.instructions, "instructions", false, "run the Go proxies under valgrind's callgrind and report only the instructions per call of each paced phase (a count the machine's noise does not move; keep -rate under what a proxy serves so slowed, e.g. 100)")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of graph-proxy's first paced phase here (and the bare proxy's to FILE.bare)")
 	fs.Parse(args)
 	o.configs = strings.Split(*configs, ",")
@@ -94,6 +98,14 @@ func run(args []string) error {
 			if c != "direct" {
 				o.configs = append(o.configs, c)
 			}
+		}
+	}
+	if o.instructions {
+		if o.upstreamDelay > 0 || o.soak > 0 || o.profile != "" {
+			return errors.New("-instructions counts paced phases only: not with -upstream-delay, -soak or -profile")
+		}
+		if err := checkValgrind(); err != nil {
+			return err
 		}
 	}
 	if o.upstreamDelay > 0 {
@@ -373,6 +385,9 @@ type sample struct {
 	// phase, from its audit records: durationMs − upstreamMs.
 	OwnP50 float64 `json:"ownP50Micros,omitempty"`
 	OwnP99 float64 `json:"ownP99Micros,omitempty"`
+	// InstrPerReq is the instructions per call of the paced phase, with
+	// -instructions (user space, callgrind).
+	InstrPerReq float64 `json:"instructionsPerRequest,omitempty"`
 	// Delayed are the phases with the upstream's delay (-upstream-delay),
 	// one per level of calls in flight.
 	Delayed []delayed `json:"delayed,omitempty"`
@@ -398,9 +413,22 @@ func (h *harness) measure(name string, round int) (sample, error) {
 	if auditFile != "" {
 		auditFrom = fileSize(auditFile)
 	}
+	counted := h.o.instructions && h.procs[name] != nil && name != "nginx"
+	if counted {
+		if err := h.zeroInstructions(name); err != nil {
+			return s, err
+		}
+	}
 	paced, err := h.wrk(target, h.o.paceConns, h.o.duration, h.o.rate)
 	if err != nil {
 		return s, err
+	}
+	if counted && paced.requests > 0 {
+		n, err := h.instructionsSince(name)
+		if err != nil {
+			return s, err
+		}
+		s.InstrPerReq = float64(n) / float64(paced.requests)
 	}
 	if auditFile != "" {
 		s.OwnP50, s.OwnP99 = ownTimes(auditFile, auditFrom)
