@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
 )
 
 // The relay of change notifications (policy callers[].notifications:
@@ -27,22 +28,26 @@ const NotificationsPath = "/notifications/"
 type Notifications interface {
 	// Subscribe returns the body of a subscription's creation, decided
 	// and allowed, with the proxy's notification URLs (and clientState)
-	// in place of the caller's. An error wraps ErrRelayUnavailable, or
-	// says why the body cannot be rewritten: the call is then refused.
-	Subscribe(caller string, actor *policy.Actor, version string, body []byte) ([]byte, error)
+	// in place of the caller's, bound to the caller's identity
+	// (callers.Caller.Identity), never its policy name: a renamed caller
+	// keeps its subscriptions, and a new caller given an old name gets
+	// none of them. An error wraps ErrRelayUnavailable, or says why the
+	// body cannot be rewritten: the call is then refused.
+	Subscribe(caller *callers.Caller, version string, body []byte) ([]byte, error)
 	// Restore returns an answer about subscriptions with the caller's own
 	// notification URLs and clientState in place of the proxy's: those of
-	// subscriptions the caller made; another caller's relayed
+	// subscriptions the caller's identity made; another caller's relayed
 	// subscriptions keep the proxy's URL and lose the clientState that
 	// proves deliveries. The answer is unchanged when it names none; an
 	// answer that names the relay's path and cannot be read as one JSON
 	// value is an error, and is then withheld.
-	Restore(caller string, answer []byte) ([]byte, error)
+	Restore(identity string, answer []byte) ([]byte, error)
 	// Owner reads a notification URL Graph holds for a subscription:
-	// relayed reports whether it is one of the proxy's, and then caller
-	// and url are the caller it was sealed for and that caller's own
-	// URL, or empty when its token does not open.
-	Owner(notificationURL string) (caller, url string, relayed bool)
+	// relayed reports whether it is one of the proxy's, and then
+	// identity and url are the identity of the caller it was sealed for
+	// and that caller's own URL, or empty when its token does not open
+	// (or, made by an earlier version, carries no identity).
+	Owner(notificationURL string) (identity, url string, relayed bool)
 	// ServeHTTP answers Graph's deliveries at NotificationsPath: each is
 	// checked, recorded and passed on, or refused.
 	http.Handler
@@ -76,7 +81,7 @@ func (h *Handler) relaySubscription(c *call, body []byte) ([]byte, error) {
 	if c.req.Method != http.MethodPost || len(c.req.Segments) != 1 {
 		return body, nil // renewals, reads and deletions pass as they are
 	}
-	out, err := h.o.Notifications.Subscribe(c.rec.Caller.Name, policyActor(c.caller.Actor), c.req.Version, body)
+	out, err := h.o.Notifications.Subscribe(&c.caller, c.req.Version, body)
 	switch {
 	case errors.Is(err, ErrRelayUnavailable):
 		return nil, err
@@ -144,7 +149,7 @@ func (h *Handler) restoreAnswer(c *call, resp *http.Response) error {
 	if len(b) > maxBufferedAnswer {
 		return errUnrestorable
 	}
-	out, err := h.o.Notifications.Restore(c.rec.Caller.Name, b)
+	out, err := h.o.Notifications.Restore(c.caller.Identity(), b)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUnrestorable, err)
 	}
@@ -164,10 +169,11 @@ const anotherCallersURL = "(a notification URL the relay holds for another calle
 // callerURLs puts a relayed subscription's notification URLs, as the
 // proxy read them from Graph (policy.LookupSubscription), back as its
 // caller gave them, so that the policy checks them as at creation: the
-// caller's own, when the relay made the subscription for this caller;
+// caller's own, when the relay made the subscription for this caller's
+// identity (callers.Caller.Identity: whatever the policy names it now);
 // anotherCallersURL otherwise. A URL that is not the relay's stays as
 // it is.
-func (h *Handler) callerURLs(caller string, l *policy.Lookup, read []policy.Recipient) {
+func (h *Handler) callerURLs(identity string, l *policy.Lookup, read []policy.Recipient) {
 	if l.Kind != policy.LookupSubscription || h.o.Notifications == nil {
 		return
 	}
@@ -178,7 +184,7 @@ func (h *Handler) callerURLs(caller string, l *policy.Lookup, read []policy.Reci
 		owner, url, relayed := h.o.Notifications.Owner(read[i].Address)
 		switch {
 		case !relayed:
-		case owner != "" && owner == caller:
+		case owner != "" && owner == identity:
 			read[i].Address = url
 		default:
 			read[i].Address = anotherCallersURL

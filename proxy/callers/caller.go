@@ -23,6 +23,11 @@ type Caller struct {
 	// { thumbprint } named it by (SHA-256 or SHA-1 of the same bytes);
 	// empty for a caller of an Entra ID token.
 	CertSHA256 string
+	// CertSHA1 is the same certificate's SHA-1 thumbprint (lower-case
+	// hex), which the policy may name it by instead: what is remembered
+	// by Identity and must find its caller again in a later policy
+	// (NameOf) keeps it beside; empty for a caller of an Entra ID token.
+	CertSHA1 string
 	// IP is the caller's address.
 	IP string
 	// Actor is the signed-in user of a delegated call (a user's token);

@@ -64,3 +64,51 @@ func identityPart(s string) bool {
 	}
 	return true
 }
+
+// NameOf returns the name the policy in force (dir) gives the credential
+// of identity — what Identity returned for a call — as Authenticate would
+// name a call made with it now: the caller whose match: names that tenant
+// and application; the caller declaring delegated access for that
+// application (a delegated identity); the caller of that certificate,
+// which the policy may name by its SHA-256 or by certSHA1, its SHA-1
+// thumbprint (Caller.CertSHA1; "" for any other identity). It is how what
+// the proxy remembers by identity (a relayed subscription) finds its
+// caller after the policy renamed it, or gave its old name to another.
+// ok is false when no caller of dir has that credential, or identity is
+// not one Identity makes ("" included): that is nobody's.
+func NameOf(dir Directory, identity, certSHA1 string) (name string, ok bool) {
+	parts := strings.Split(identity, ":")
+	for _, p := range parts {
+		if !identityPart(p) {
+			return "", false
+		}
+	}
+	switch {
+	case len(parts) == 4 && parts[0] == "entra-jwt" && parts[1] == "app":
+		return dir.CallerForApp(parts[2], parts[3])
+	case len(parts) == 3 && parts[0] == "entra-jwt" && parts[1] == "delegated":
+		// Authenticate names a user's token by the application's
+		// delegated caller, else by the app-only caller of the user's
+		// tenant, which the policy refuses delegated calls: only the
+		// former ever made what is remembered.
+		if dd, ok := dir.(DelegatedDirectory); ok {
+			return dd.CallerForDelegatedApp(parts[2])
+		}
+	case len(parts) == 3 && parts[0] == "mtls" && parts[1] == "sha256" && isHex(parts[2], 64) && (certSHA1 == "" || isHex(certSHA1, 40)):
+		return dir.CallerForCert(parts[2], certSHA1)
+	}
+	return "", false
+}
+
+// isHex reports whether s is n lower-case hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; (b < '0' || b > '9') && (b < 'a' || b > 'f') {
+			return false
+		}
+	}
+	return true
+}

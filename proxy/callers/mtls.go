@@ -44,7 +44,7 @@ func (m *MTLS) Authenticate(r *http.Request) (Caller, error) {
 	}
 	s256, s1 := sha256.Sum256(cert.Raw), sha1.Sum(cert.Raw)
 	tp256, tp1 := hex.EncodeToString(s256[:]), hex.EncodeToString(s1[:])
-	c := Caller{Auth: "mtls", CertSHA256: tp256}
+	c := Caller{Auth: "mtls", CertSHA256: tp256, CertSHA1: tp1}
 	name, ok := m.Dir.CallerForCert(tp256, tp1)
 	if !ok {
 		return c, reject(ErrUnknownCaller, "client certificate %s (%s) is not a caller in the policy", tp256, cert.Subject)

@@ -8,6 +8,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/seal"
 	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
 	"github.com/graph-proxy/graph-proxy/proxy/notify"
 )
 
@@ -41,10 +42,13 @@ rules:
 	if err != nil {
 		panic(err)
 	}
+	// The caller, as the proxy authenticated it: what the relay binds a
+	// subscription to is its credential (Identity), not its name.
+	caller := &callers.Caller{Name: "engage", Auth: "entra-jwt", TenantID: "d2b6628f-0000-4000-8000-000000000002", AppID: "e0000000-0000-4000-8000-0000000000e1"}
 	// What Graph receives in place of the caller's subscription...
-	sent, _ := relay.Subscribe("engage", nil, "v1.0", []byte(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/adele@contoso.example/events","clientState":"mine"}`))
+	sent, _ := relay.Subscribe(caller, "v1.0", []byte(`{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/adele@contoso.example/events","clientState":"mine"}`))
 	// ...and what the caller is shown of Graph's answer.
-	shown, _ := relay.Restore("engage", sent)
+	shown, _ := relay.Restore(caller.Identity(), sent)
 	fmt.Println(string(shown))
 	// Output:
 	// {"changeType":"created","clientState":"mine","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"users/adele@contoso.example/events"}

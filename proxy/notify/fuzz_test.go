@@ -10,7 +10,7 @@ import (
 // to the same route.
 func FuzzOpen(f *testing.F) {
 	s := newSealer(key1)
-	tok, err := s.seal(route{Caller: "engage", URL: "https://v.example/n", State: "s", Proxy: newState()})
+	tok, err := s.seal(route{Identity: "entra-jwt:app:t1:a1", URL: "https://v.example/n", State: "s", Proxy: newState()})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -135,6 +135,8 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 	case errors.Is(err, errNoKey):
 		return 0, nil, fmt.Errorf("%w: %w", proxy.ErrRelayUnavailable, err)
 	case err != nil:
+		// errNoIdentity among them: an earlier version's token is never
+		// matched by the name it carries instead.
 		return 0, nil, fmt.Errorf("%w: %w", proxy.ErrNotificationRefused, err)
 	}
 	// The rate is spent on URLs the relay made, once their token opens
@@ -143,18 +145,24 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 	if !rl.limiter.Allow() {
 		return 0, nil, &proxy.LimitedError{Limit: "notification endpoint rate", RetryAfter: time.Second}
 	}
-	in.rec.Caller.Name = rt.Caller
+	// The subscription is its maker's credential's: the caller the
+	// policy in force names by it, whatever it named it then, decides.
 	pol := rl.o.Policy()
-	sub, known := pol.Subscriber(rt.Caller)
+	caller, ok := callers.NameOf(pol, rt.Identity, rt.CertSHA1)
+	if !ok {
+		return 0, nil, fmt.Errorf("%w: no caller of the policy in force has the credential that made the subscription", proxy.ErrNotificationRefused)
+	}
+	in.rec.Caller.Name = caller
+	sub, known := pol.Subscriber(caller)
 	switch {
 	case !known || !sub.Relay:
-		return 0, nil, fmt.Errorf("%w: the policy no longer relays caller %q's notifications", proxy.ErrNotificationRefused, rt.Caller)
+		return 0, nil, fmt.Errorf("%w: the policy no longer relays caller %q's notifications", proxy.ErrNotificationRefused, caller)
 	case !pol.NotificationURLAllowed(rt.URL):
 		return 0, nil, fmt.Errorf("%w: the caller's URL is no longer in subscriptions.notificationUrls", proxy.ErrNotificationRefused)
 	case rt.Resource == "":
 		return 0, nil, fmt.Errorf("%w: the notification URL names no subscription resource the policy can decide", proxy.ErrNotificationRefused)
 	}
-	reason, data := pol.SubscriptionRefusal(rt.Caller, rt.actor(), rt.Version, rt.Resource)
+	reason, data := pol.SubscriptionRefusal(caller, rt.actor(), rt.Version, rt.Resource)
 	if reason != "" {
 		// The policy's reason names the rule, never the resource.
 		return 0, nil, fmt.Errorf("%w: under the policy in force: %s", proxy.ErrNotificationRefused, reason)

@@ -8,8 +8,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
 )
 
 // The outbound half: a relayed subscription is created with the proxy's
@@ -18,19 +18,28 @@ import (
 // Subscribe rewrites the body of a subscription's creation, which the
 // policy has decided and allowed: notificationUrl and
 // lifecycleNotificationUrl become the proxy's, each with a token sealing
-// the caller, the caller's URL and its clientState, the version and the
-// resource (decided again on every delivery), and clientState
-// becomes a random one of the proxy's. The body Graph receives is written
-// out again from the parsed JSON. An error wraps proxy.ErrRelayUnavailable
-// when no token can be sealed.
-func (rl *Relay) Subscribe(caller string, actor *policy.Actor, version string, body []byte) ([]byte, error) {
+// the caller's identity (its credential, not its policy name), the
+// caller's URL and its clientState, the version and the resource (decided
+// again on every delivery), and clientState becomes a random one of the
+// proxy's. The body Graph receives is written out again from the parsed
+// JSON. An error wraps proxy.ErrRelayUnavailable when no token can be
+// sealed; a caller without an identity is refused (its deliveries would
+// be nobody's).
+func (rl *Relay) Subscribe(caller *callers.Caller, version string, body []byte) ([]byte, error) {
+	identity := caller.Identity()
+	if identity == "" {
+		return nil, errors.New("the caller's credential cannot be named, so its notifications cannot be relayed")
+	}
 	obj, err := parseObject(body)
 	if err != nil {
 		return nil, fmt.Errorf("subscription body: %w", err)
 	}
-	rt := route{Caller: caller, Proxy: newState(), Version: version}
-	if actor != nil {
-		rt.User, rt.UPN = actor.ObjectID, actor.UPN
+	rt := route{Identity: identity, Proxy: newState(), Version: version}
+	if caller.Auth == "mtls" {
+		rt.CertSHA1 = caller.CertSHA1
+	}
+	if a := caller.Actor; a != nil {
+		rt.User, rt.UPN = a.ObjectID, a.UPN
 	}
 	if k, ok := member(obj, "resource"); ok {
 		if err := json.Unmarshal(obj[k], &rt.Resource); err != nil {
@@ -71,14 +80,17 @@ func (rl *Relay) Subscribe(caller string, actor *policy.Actor, version string, b
 // Restore puts the caller's own notification URLs and clientState back
 // into an answer about subscriptions, wherever an object in it has a
 // notificationUrl of the proxy's whose token opens and was sealed for
-// this caller. Another caller's tokens stay as they are, opaque, and the
+// this caller's identity (callers.Caller.Identity; "" is nobody's): a
+// caller the policy renamed keeps seeing its own, a new caller given an
+// old name never sees them. Another caller's tokens stay as they are,
+// opaque, and the
 // clientState of every other subscription whose URL is the relay's, the
 // proxy's proof of Graph's deliveries, is withheld (null): Graph lists
 // every subscription of the proxy's application to whoever asks. An
 // answer that names the relay's path but cannot be read whole (not one
 // JSON value, nested deeper than maxRestoreDepth) is an error: as it is,
 // it would carry those clientStates.
-func (rl *Relay) Restore(caller string, answer []byte) ([]byte, error) {
+func (rl *Relay) Restore(identity string, answer []byte) ([]byte, error) {
 	if !bytes.Contains(answer, []byte(relayPathWord)) {
 		return answer, nil
 	}
@@ -88,7 +100,7 @@ func (rl *Relay) Restore(caller string, answer []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil || dec.More() {
 		return nil, errors.New("an answer naming the relay's URLs is not one JSON value")
 	}
-	changed, err := rl.restore(caller, v, 0)
+	changed, err := rl.restore(identity, v, 0)
 	if err != nil || !changed {
 		return answer, err
 	}
@@ -103,8 +115,9 @@ const relayPathWord = "notifications"
 // sub-response holding a listing is six deep.
 const maxRestoreDepth = 32
 
-// Owner implements proxy.Notifications.
-func (rl *Relay) Owner(notificationURL string) (caller, url string, relayed bool) {
+// Owner implements proxy.Notifications: the identity the URL's token was
+// sealed for, "" for a token that does not open or carries none.
+func (rl *Relay) Owner(notificationURL string) (identity, url string, relayed bool) {
 	tok, ok := tokenOf(rl.base, notificationURL)
 	if !ok {
 		// Under the relay's base all the same (a token with a '/'): one
@@ -115,12 +128,12 @@ func (rl *Relay) Owner(notificationURL string) (caller, url string, relayed bool
 	if err != nil {
 		return "", "", true
 	}
-	return rt.Caller, rt.URL, true
+	return rt.Identity, rt.URL, true
 }
 
 // restore walks v, restoring subscriptions in place; it reports whether
 // it changed any.
-func (rl *Relay) restore(caller string, v any, depth int) (bool, error) {
+func (rl *Relay) restore(identity string, v any, depth int) (bool, error) {
 	if depth > maxRestoreDepth {
 		return false, errors.New("an answer naming the relay's URLs is nested too deep to restore")
 	}
@@ -128,7 +141,7 @@ func (rl *Relay) restore(caller string, v any, depth int) (bool, error) {
 	switch x := v.(type) {
 	case []any:
 		for _, e := range x {
-			c, err := rl.restore(caller, e, depth+1)
+			c, err := rl.restore(identity, e, depth+1)
 			if err != nil {
 				return false, err
 			}
@@ -136,7 +149,7 @@ func (rl *Relay) restore(caller string, v any, depth int) (bool, error) {
 		}
 	case map[string]any:
 		// relayed: a URL of the relay's; mine: the caller's route, when
-		// the relay sealed it for this caller.
+		// the relay sealed it for this caller's identity.
 		var relayed bool
 		var mine *route
 		for _, name := range []string{"notificationUrl", "lifecycleNotificationUrl"} {
@@ -153,7 +166,7 @@ func (rl *Relay) restore(caller string, v any, depth int) (bool, error) {
 			if !ok {
 				continue
 			}
-			if rt, err := rl.seal.open(tok); err == nil && rt.Caller == caller {
+			if rt, err := rl.seal.open(tok); err == nil && identity != "" && rt.Identity == identity {
 				x[k], mine = rt.URL, &rt
 			}
 		}
@@ -169,7 +182,7 @@ func (rl *Relay) restore(caller string, v any, depth int) (bool, error) {
 			}
 		}
 		for _, e := range x {
-			c, err := rl.restore(caller, e, depth+1)
+			c, err := rl.restore(identity, e, depth+1)
 			if err != nil {
 				return false, err
 			}

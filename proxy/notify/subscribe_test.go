@@ -10,6 +10,7 @@ import (
 	"github.com/graph-proxy/graph-proxy/auditlog"
 	"github.com/graph-proxy/graph-proxy/internal/seal"
 	"github.com/graph-proxy/graph-proxy/policy"
+	"github.com/graph-proxy/graph-proxy/proxy/callers"
 )
 
 func testRelay(t *testing.T, k seal.Keys) *Relay {
@@ -25,6 +26,13 @@ func testRelay(t *testing.T, k seal.Keys) *Relay {
 	}
 	return rl
 }
+
+// engage and other are two callers, by their credentials: what the relay
+// seals and compares is their identity, never their policy names.
+var (
+	engage = &callers.Caller{Name: "engage", Auth: "entra-jwt", TenantID: "t1", AppID: "a1"}
+	other  = &callers.Caller{Name: "other", Auth: "entra-jwt", TenantID: "t1", AppID: "a2"}
+)
 
 func TestSubscribe(t *testing.T) {
 	rl := testRelay(t, key1)
@@ -49,7 +57,7 @@ func TestSubscribe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := rl.Subscribe("engage", nil, "v1.0", []byte(tt.body))
+			out, err := rl.Subscribe(engage, "v1.0", []byte(tt.body))
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("got %v; want %q", err, tt.wantErr)
@@ -74,7 +82,7 @@ func TestSubscribe(t *testing.T) {
 					t.Fatalf("%s = %v; want the proxy's URL", m, got[m])
 				}
 				rt, err := rl.seal.open(tok)
-				if err != nil || rt.Caller != "engage" || rt.URL != in[m] || rt.State != tt.wantState || rt.Proxy != got[tt.wantStateMember] ||
+				if err != nil || rt.Identity != engage.Identity() || rt.CertSHA1 != "" || rt.URL != in[m] || rt.State != tt.wantState || rt.Proxy != got[tt.wantStateMember] ||
 					rt.Lifecycle != (m == tt.wantLifecycle) {
 					t.Errorf("%s seals %+v, %v", m, rt, err)
 				}
@@ -84,7 +92,7 @@ func TestSubscribe(t *testing.T) {
 			}
 			// What the caller is shown of it is what it sent.
 			var shown map[string]any
-			restored, err := rl.Restore("engage", out)
+			restored, err := rl.Restore(engage.Identity(), out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,15 +105,20 @@ func TestSubscribe(t *testing.T) {
 					t.Errorf("shown %s = %v; want %v", k, shown[k], v)
 				}
 			}
-			// Another caller sees the proxy's URLs, and no clientState.
-			var other map[string]any
-			restored, err = rl.Restore("other", out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			json.Unmarshal(restored, &other)
-			if other[tt.wantURL] != got[tt.wantURL] || other["clientState"] != nil {
-				t.Errorf("another caller is shown %v", other)
+			// Another caller sees the proxy's URLs, and no clientState:
+			// another credential, even given the maker's name, and
+			// nobody ("") — the name is no identity.
+			renamed := &callers.Caller{Name: engage.Name, Auth: "mtls", CertSHA256: strings.Repeat("ab", 32)}
+			for _, identity := range []string{other.Identity(), renamed.Identity(), engage.Name, ""} {
+				var theirs map[string]any
+				restored, err = rl.Restore(identity, out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				json.Unmarshal(restored, &theirs)
+				if theirs[tt.wantURL] != got[tt.wantURL] || theirs["clientState"] != nil {
+					t.Errorf("%q is shown %v", identity, theirs)
+				}
 			}
 		})
 	}
@@ -120,13 +133,13 @@ func btoi(b bool) int {
 
 func TestRestore(t *testing.T) {
 	rl := testRelay(t, key1)
-	sent, err := rl.Subscribe("engage", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/n","clientState":"s"}`))
+	sent, err := rl.Subscribe(engage, "v1.0", []byte(`{"notificationUrl":"https://v.example/n","clientState":"s"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sub map[string]any
 	json.Unmarshal(sent, &sub)
-	theirs, _ := rl.Subscribe("other", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/o","clientState":"t"}`))
+	theirs, _ := rl.Subscribe(other, "v1.0", []byte(`{"notificationUrl":"https://v.example/o","clientState":"t"}`))
 	var their map[string]any
 	json.Unmarshal(theirs, &their)
 	list, _ := json.Marshal(map[string]any{"value": []any{sub, map[string]any{"notificationUrl": "https://proxy.example/notifications/forged", "clientState": "x"}}})
@@ -148,7 +161,7 @@ func TestRestore(t *testing.T) {
 		{name: "numbers kept", answer: strings.Replace(string(sent), "{", `{"n":12345678901234567890,`, 1), want: `{"clientState":"s","n":12345678901234567890,"notificationUrl":"https://v.example/n"}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := rl.Restore("engage", []byte(tt.answer))
+			got, err := rl.Restore(engage.Identity(), []byte(tt.answer))
 			if tt.err {
 				if err == nil {
 					t.Errorf("got %s; want an error", got)
@@ -169,7 +182,7 @@ func strconvQuote(s string) string {
 
 func TestSubscribeWithoutKey(t *testing.T) {
 	rl := testRelay(t, testKey(nil))
-	_, err := rl.Subscribe("engage", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/n"}`))
+	_, err := rl.Subscribe(engage, "v1.0", []byte(`{"notificationUrl":"https://v.example/n"}`))
 	if err == nil || !strings.Contains(err.Error(), "change notifications cannot be relayed") {
 		t.Errorf("got %v; want the relay unavailable", err)
 	}
@@ -181,7 +194,7 @@ func TestSubscribeWithoutKey(t *testing.T) {
 // other URL is not the relay's.
 func TestOwner(t *testing.T) {
 	rl := testRelay(t, key1)
-	sent, err := rl.Subscribe("engage", nil, "v1.0", []byte(`{"notificationUrl":"https://v.example/n","lifecycleNotificationUrl":"https://v.example/l"}`))
+	sent, err := rl.Subscribe(engage, "v1.0", []byte(`{"notificationUrl":"https://v.example/n","lifecycleNotificationUrl":"https://v.example/l"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +206,8 @@ func TestOwner(t *testing.T) {
 		name, url, caller, own string
 		relayed                bool
 	}{
-		{name: "notificationUrl", url: sub.NotificationURL, caller: "engage", own: "https://v.example/n", relayed: true},
-		{name: "lifecycleNotificationUrl", url: sub.LifecycleNotificationURL, caller: "engage", own: "https://v.example/l", relayed: true},
+		{name: "notificationUrl", url: sub.NotificationURL, caller: engage.Identity(), own: "https://v.example/n", relayed: true},
+		{name: "lifecycleNotificationUrl", url: sub.LifecycleNotificationURL, caller: engage.Identity(), own: "https://v.example/l", relayed: true},
 		{name: "forged", url: "https://proxy.example/notifications/forged", relayed: true},
 		{name: "with a path after the token", url: sub.NotificationURL + "/x", relayed: true},
 		{name: "another key's", url: "https://proxy.example/notifications/" + strings.Repeat("A", 80), relayed: true},

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -18,9 +19,18 @@ const MinKeyBytes = seal.MinSecretBytes
 // notification URLs leads. It is sealed (AES-256-GCM), so that nobody
 // without the key can read it, forge one, or change where one leads.
 type route struct {
-	// Caller is the policy's name of the caller that made the
-	// subscription.
-	Caller string `json:"c"`
+	// Identity is the credential of the caller that made the
+	// subscription (callers.Caller.Identity), never its policy name: the
+	// policy may rename a caller, or give its old name to another party.
+	// Whose the subscription is (Restore, Owner) compares it; a delivery
+	// goes to the caller the policy in force names it by (callers.NameOf),
+	// decided under that caller's rules. Tokens of earlier versions carry
+	// a name ("c") instead and none of this: they open as errNoIdentity.
+	Identity string `json:"i"`
+	// CertSHA1 is the SHA-1 thumbprint of the certificate of an mtls
+	// identity (callers.Caller.CertSHA1), by which the policy may name it
+	// instead of the SHA-256 the identity holds.
+	CertSHA1 string `json:"t,omitempty"`
 	// URL is the caller's own notification URL this one stands for.
 	URL string `json:"u"`
 	// Lifecycle: the token stands for the lifecycleNotificationUrl.
@@ -58,6 +68,13 @@ const maxTokenChars = 2048
 var (
 	errNoKey    = seal.ErrNoKey
 	errBadToken = seal.ErrInvalid
+	// errNoIdentity is a token this proxy's key sealed without the
+	// identity of the caller it was made for: an earlier version's, which
+	// sealed the caller's policy name. The name is never believed (it
+	// may be another party's now), so the token is nobody's: its
+	// deliveries are refused and its subscription is another caller's to
+	// everyone. Such subscriptions must be made again.
+	errNoIdentity = errors.New("the notification URL was made by an earlier version of the proxy, without the caller's credential: the subscription must be made again")
 )
 
 // purpose separates the tokens' key from any other use of the secret: a
@@ -100,9 +117,12 @@ func (s sealer) open(token string) (route, error) {
 		return route{}, err
 	}
 	var rt route
-	if err := json.Unmarshal(plain, &rt); err != nil || rt.Caller == "" || rt.URL == "" || rt.Proxy == "" || !utf8.Valid(plain) {
+	if err := json.Unmarshal(plain, &rt); err != nil || rt.URL == "" || rt.Proxy == "" || !utf8.Valid(plain) {
 		// Sealed by this proxy, so never expected; refused all the same.
 		return route{}, errBadToken
+	}
+	if rt.Identity == "" {
+		return route{}, errNoIdentity
 	}
 	return rt, nil
 }

@@ -20,7 +20,7 @@ func (k testKey) Keys() ([][]byte, error) {
 var key1 = testKey("0123456789abcdef0123456789abcdef-key-one")
 
 func TestTokens(t *testing.T) {
-	rt := route{Caller: "engage", URL: "https://hooks.vendor.example/graph/n", State: "mine", Proxy: newState()}
+	rt := route{Identity: "entra-jwt:app:t1:a1", URL: "https://hooks.vendor.example/graph/n", State: "mine", Proxy: newState()}
 	tok, err := newSealer(key1).seal(rt)
 	if err != nil {
 		t.Fatal(err)
