@@ -1,9 +1,14 @@
 package callers_test
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/graph-proxy/graph-proxy/policy"
 	"github.com/graph-proxy/graph-proxy/proxy/callers"
 )
 
@@ -74,5 +79,69 @@ func TestIdentityDistinct(t *testing.T) {
 			t.Errorf("caller %d: identity %q, as caller %d's", i, id, j)
 		}
 		seen[id] = i
+	}
+}
+
+// TestNameOf: an identity finds the caller the policy in force names its
+// credential by, as Authenticate would name a call made with it — the
+// policy's name now, whatever it was when the identity was remembered —
+// or none: never by a name, never a caller of another credential.
+func TestNameOf(t *testing.T) {
+	const (
+		tenant = "7a000000-0000-4000-8000-00000000007a"
+		app    = "e0000000-0000-4000-8000-0000000000e1"
+		other  = "e0000000-0000-4000-8000-0000000000e2"
+	)
+	cert := []byte("a client certificate's bytes")
+	s256, s1 := sha256.Sum256(cert), sha1.Sum(cert)
+	tp256, tp1 := hex.EncodeToString(s256[:]), hex.EncodeToString(s1[:])
+	pol, err := policy.Parse("policy.yaml", []byte(`version: 1
+callers:
+  - name: renamed
+    match: { tenantID: "`+strings.ToUpper(tenant)+`", appID: "`+app+`" }
+    permissions: [Calendars.ReadBasic.All]
+  - name: engage
+    match: { tenantID: "`+tenant+`", appID: "`+other+`" }
+    permissions: [Calendars.ReadBasic.All]
+    delegated: { scopes: [Mail.Read] }
+  - name: by-sha1
+    match: { certThumbprint: "`+strings.ToUpper(tp1)+`" }
+    permissions: [Calendars.ReadBasic.All]
+rules:
+  - { id: events, method: GET, path: "/users/{user}/events", permission: Calendars.ReadBasic.All, delegatedScope: Mail.Read }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := callers.NewActor("u1", "", "another-tenant", "token", time.Now().Add(time.Hour))
+	tests := []struct {
+		name     string
+		identity string
+		certSHA1 string
+		want     string
+	}{
+		{name: "app-only token", identity: (&callers.Caller{Auth: "entra-jwt", TenantID: tenant, AppID: app}).Identity(), want: "renamed"},
+		{name: "another application", identity: (&callers.Caller{Auth: "entra-jwt", TenantID: tenant, AppID: other}).Identity(), want: "engage"},
+		{name: "a signed-in user's token", identity: (&callers.Caller{Auth: "entra-jwt", TenantID: "another-tenant", AppID: other, Actor: user}).Identity(), want: "engage"},
+		{name: "a user's token of an application without delegated access", identity: (&callers.Caller{Auth: "entra-jwt", TenantID: tenant, AppID: app, Actor: user}).Identity()},
+		{name: "certificate the policy names by SHA-1", identity: "mtls:sha256:" + tp256, certSHA1: tp1, want: "by-sha1"},
+		{name: "certificate without its SHA-1", identity: "mtls:sha256:" + tp256},
+		{name: "certificate with another's SHA-1", identity: "mtls:sha256:" + tp256, certSHA1: strings.Repeat("0", 40)},
+		{name: "certificate, SHA-1 not hex", identity: "mtls:sha256:" + tp256, certSHA1: strings.ToUpper(tp1)},
+		{name: "a SHA-1 in place of the SHA-256", identity: "mtls:sha256:" + tp1, certSHA1: tp1},
+		{name: "a tenant no caller has", identity: "entra-jwt:app:" + other + ":" + app},
+		{name: "a policy name", identity: "engage"},
+		{name: "nobody", identity: ""},
+		{name: "an empty part", identity: "entra-jwt:app::" + app},
+		{name: "a part too many", identity: "entra-jwt:app:" + tenant + ":" + app + ":x"},
+		{name: "a mechanism it does not know", identity: "basic:" + app},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := callers.NameOf(pol, tt.identity, tt.certSHA1)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("got %q, %v; want %q", got, ok, tt.want)
+			}
+		})
 	}
 }

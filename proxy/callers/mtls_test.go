@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -185,6 +186,10 @@ func TestForwardedCertificateMTLSAlone(t *testing.T) {
 			// subscription), whatever the policy names it.
 			if want := "mtls:sha256:" + hex.EncodeToString(sum[:]); err == nil && c.Identity() != want {
 				t.Errorf("identity %q; want %q", c.Identity(), want)
+			}
+			// Its SHA-1 beside, which a later policy may name it by.
+			if s1 := sha1.Sum(cert.Raw); err == nil && c.CertSHA1 != hex.EncodeToString(s1[:]) {
+				t.Errorf("CertSHA1 %q; want the certificate's SHA-1", c.CertSHA1)
 			}
 		})
 	}

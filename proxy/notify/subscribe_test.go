@@ -221,3 +221,44 @@ func TestOwner(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscribeSealsTheCredential: the token seals the caller's identity,
+// and for a client certificate its SHA-1 thumbprint beside (the policy
+// may name the certificate by it), never the caller's policy name; a
+// caller the proxy cannot name by its credential is refused, never sealed
+// as nobody.
+func TestSubscribeSealsTheCredential(t *testing.T) {
+	rl := testRelay(t, key1)
+	cert := &callers.Caller{Name: "partner", Auth: "mtls", CertSHA256: strings.Repeat("ab", 32), CertSHA1: strings.Repeat("cd", 20)}
+	for _, tt := range []struct {
+		name         string
+		caller       *callers.Caller
+		wantIdentity string
+		wantSHA1     string
+		wantErr      bool
+	}{
+		{name: "Entra ID token", caller: engage, wantIdentity: "entra-jwt:app:t1:a1"},
+		{name: "client certificate", caller: cert, wantIdentity: "mtls:sha256:" + strings.Repeat("ab", 32), wantSHA1: strings.Repeat("cd", 20)},
+		{name: "no credential", caller: &callers.Caller{Name: "engage"}, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := rl.Subscribe(tt.caller, "v1.0", []byte(`{"notificationUrl":"https://v.example/n"}`))
+			if tt.wantErr {
+				if err == nil {
+					t.Errorf("got %s; want the creation refused", out)
+				}
+				return
+			}
+			var sub struct{ NotificationURL string }
+			json.Unmarshal(out, &sub)
+			tok, _ := tokenOf(rl.base, sub.NotificationURL)
+			rt, err := rl.seal.open(tok)
+			if err != nil || rt.Identity != tt.wantIdentity || rt.CertSHA1 != tt.wantSHA1 {
+				t.Errorf("sealed %+v, %v; want identity %q, SHA-1 %q", rt, err, tt.wantIdentity, tt.wantSHA1)
+			}
+			if plain, _ := rl.seal.box.Open(tok); strings.Contains(string(plain), tt.caller.Name) {
+				t.Errorf("the token seals the policy name: %s", plain)
+			}
+		})
+	}
+}

@@ -87,3 +87,22 @@ func TestTokenOf(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenOfAnEarlierVersion: a token this key sealed for an earlier
+// version — a caller's policy name, no identity — opens as nobody's
+// (errNoIdentity), never as the caller of that name, nor as a bad token
+// (its refusal says what to do).
+func TestTokenOfAnEarlierVersion(t *testing.T) {
+	s := newSealer(key1)
+	tok, err := s.box.Seal([]byte(`{"c":"engage","u":"https://v.example/n","s":"mine","p":"` + newState() + `","v":"v1.0","r":"users/u1/events"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt, err := s.open(tok); !errors.Is(err, errNoIdentity) || rt != (route{}) {
+		t.Errorf("got %+v, %v; want %v", rt, err, errNoIdentity)
+	}
+	rl := testRelay(t, key1)
+	if identity, own, relayed := rl.Owner(rl.base + tok); identity != "" || own != "" || !relayed {
+		t.Errorf("Owner: %q %q %v; want the relay's URL of no one", identity, own, relayed)
+	}
+}
