@@ -34,7 +34,7 @@ func (rl *Relay) Subscribe(caller *callers.Caller, version string, body []byte) 
 	if err != nil {
 		return nil, fmt.Errorf("subscription body: %w", err)
 	}
-	rt := route{Identity: identity, Proxy: newState(), Version: version}
+	rt := route{Identity: identity, Name: caller.Name, Proxy: newState(), Version: version}
 	if caller.Auth == "mtls" {
 		rt.CertSHA1 = caller.CertSHA1
 	}

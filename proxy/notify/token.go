@@ -25,12 +25,17 @@ type route struct {
 	// Whose the subscription is (Restore, Owner) compares it; a delivery
 	// goes to the caller the policy in force names it by (callers.NameOf),
 	// decided under that caller's rules. Tokens of earlier versions carry
-	// a name ("c") instead and none of this: they open as errNoIdentity.
+	// a name (Name) and no identity: they open as errNoIdentity.
 	Identity string `json:"i"`
 	// CertSHA1 is the SHA-1 thumbprint of the certificate of an mtls
 	// identity (callers.Caller.CertSHA1), by which the policy may name it
 	// instead of the SHA-256 the identity holds.
 	CertSHA1 string `json:"t,omitempty"`
+	// Name is the caller's policy name when the subscription was made,
+	// sealed for earlier versions alone (they route by it, so that a
+	// rollback keeps the subscriptions made since): this one never reads
+	// it, and never decides anything by it.
+	Name string `json:"c,omitempty"`
 	// URL is the caller's own notification URL this one stands for.
 	URL string `json:"u"`
 	// Lifecycle: the token stands for the lifecycleNotificationUrl.
