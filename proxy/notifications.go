@@ -173,10 +173,11 @@ const anotherCallersURL = "(a notification URL the relay holds for another calle
 // identity (callers.Caller.Identity: whatever the policy names it now);
 // anotherCallersURL otherwise. A URL that is not the relay's stays as
 // it is.
-func (h *Handler) callerURLs(identity string, l *policy.Lookup, read []policy.Recipient) {
+func (h *Handler) callerURLs(caller *callers.Caller, l *policy.Lookup, read []policy.Recipient) {
 	if l.Kind != policy.LookupSubscription || h.o.Notifications == nil {
 		return
 	}
+	identity := caller.Identity()
 	for i := range read {
 		if read[i].Where == "resource" || read[i].Where == "creatorId" {
 			continue

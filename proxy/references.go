@@ -84,7 +84,7 @@ func (h *Handler) resolveCall(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	h.callerURLs(c.caller.Identity(), l, people)
+	h.callerURLs(&c.caller, l, people)
 	before := len(c.decision.Targets)
 	d := c.routed.DecideReferenced(c.decision, people)
 	h.scopeAdded(ctx, &d, before)
@@ -117,7 +117,7 @@ func (h *Handler) resolveBatch(ctx context.Context, c *call) error {
 		if err != nil {
 			return err
 		}
-		h.callerURLs(c.caller.Identity(), l, people)
+		h.callerURLs(&c.caller, l, people)
 		before := len(sd.Decision.Targets)
 		sd.DecideReferenced(people)
 		h.scopeAdded(ctx, &sd.Decision, before)
