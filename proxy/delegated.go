@@ -58,7 +58,7 @@ func auditActor(a *callers.Actor) *auditlog.Actor {
 	if a == nil {
 		return nil
 	}
-	return &auditlog.Actor{ObjectID: a.ObjectID, UPN: a.UPN, TenantID: a.TenantID}
+	return &auditlog.Actor{ObjectID: a.ObjectID, UPN: a.Shown(), TenantID: a.TenantID}
 }
 
 // upstreamToken is the token stage: the proxy's own Graph token for an

@@ -67,16 +67,23 @@ func checkDelegated(ctx context.Context, rep *checkReport, add func(string, time
 	add(fmt.Sprintf("%s: %v", name, rep.DelegatedNeeded), time.Since(start), nil, "")
 }
 
+// optionalClaim is a claim an app registration adds to its tokens.
+type optionalClaim struct {
+	Name string `json:"name"`
+}
+
 // checkExposedScope checks that the proxy's app registration exposes the
 // delegated scope vendors' apps ask users' tokens for
 // (inbound.entra.userScope), enabled: without it no user token for the
-// proxy can be issued.
+// proxy can be issued. It warns when users' tokens would carry no upn
+// claim (v2 tokens carry it only as an optional claim): the proxy then
+// knows the user by object id alone.
 func checkExposedScope(ctx context.Context, rep *checkReport, add func(string, time.Duration, error, string), graphURL *url.URL,
 	client *http.Client, token string, cfg config.Config) {
 	start := time.Now()
 	app, scope := cfg.Upstream.ClientID, cfg.Inbound.Entra.UserScope
 	name := fmt.Sprintf("delegated: the app registration exposes the scope %s", scope)
-	u := graphURL.String() + "/v1.0/applications?$filter=" + url.QueryEscape("appId eq '"+app+"'") + "&$select=appId,api"
+	u := graphURL.String() + "/v1.0/applications?$filter=" + url.QueryEscape("appId eq '"+app+"'") + "&$select=appId,api,optionalClaims"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		add(name, time.Since(start), err, "")
@@ -101,6 +108,9 @@ func checkExposedScope(ctx context.Context, rep *checkReport, add func(string, t
 					IsEnabled bool   `json:"isEnabled"`
 				} `json:"oauth2PermissionScopes"`
 			} `json:"api"`
+			OptionalClaims struct {
+				AccessToken []optionalClaim `json:"accessToken"`
+			} `json:"optionalClaims"`
 		} `json:"value"`
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -115,6 +125,11 @@ func checkExposedScope(ctx context.Context, rep *checkReport, add func(string, t
 	if len(out.Value) == 0 {
 		add(name, time.Since(start), fmt.Errorf("no app registration %s in the tenant", app), fix)
 		return
+	}
+	if !slices.Contains(out.Value[0].OptionalClaims.AccessToken, optionalClaim{Name: "upn"}) {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("users' tokens carry no upn claim: a call naming its own user by UPN (/users/{upn}/...) is decided as another user's "+
+			"(preferred_username is never taken for it); add upn as an optional access-token claim: "+
+			`az ad app update --id %s --optional-claims '{"accessToken":[{"name":"upn"}]}'`, app))
 	}
 	for _, s := range out.Value[0].API.Scopes {
 		if s.Value == scope && s.IsEnabled {

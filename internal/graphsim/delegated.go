@@ -63,6 +63,12 @@ type UserTokenSpec struct {
 	// MFA marks the sign-in as multi-factor (amr), which satisfies
 	// RequireMFA.
 	MFA bool
+	// WithoutUPN leaves a v2 token's upn claim out: v2 tokens carry it
+	// only as an optional claim of the API they are for, which the
+	// proxy's setup adds (docs/operator-guide.md); without it the user
+	// is named by preferred_username alone, as a guest's or an API
+	// without the claim are.
+	WithoutUPN bool
 	// Lifetime defaults to the simulator's; IssuedAt to now.
 	Lifetime time.Duration
 	IssuedAt time.Time
@@ -109,6 +115,9 @@ func (e *Entra) MintUser(s UserTokenSpec) (string, time.Time, error) {
 		claims["appid"], claims["upn"] = s.AppID, s.UPN
 	} else {
 		claims["azp"], claims["preferred_username"] = s.AppID, s.UPN
+		if !s.WithoutUPN {
+			claims["upn"] = s.UPN
+		}
 	}
 	tok, err := e.sign(claims)
 	return tok, exp, err

@@ -133,7 +133,12 @@ func (g *Graph) listApplications(w http.ResponseWriter, r *http.Request) {
 		for _, s := range scopes {
 			list = append(list, map[string]any{"id": stableID("scope", appID, s), "value": s, "type": "User", "isEnabled": true})
 		}
-		value = append(value, map[string]any{"id": stableID("app", appID), "appId": appID, "api": map[string]any{"oauth2PermissionScopes": list}})
+		// The upn claim in its access tokens, as docs/installation.md
+		// has the proxy's API set up (v2 tokens carry it only as an
+		// optional claim).
+		claims := map[string]any{"accessToken": []map[string]any{{"name": "upn", "essential": false, "additionalProperties": []string{}}}, "idToken": []any{}, "saml2Token": []any{}}
+		value = append(value, map[string]any{"id": stableID("app", appID), "appId": appID, "api": map[string]any{"oauth2PermissionScopes": list},
+			"optionalClaims": claims})
 	}
 	writeOData(w, http.StatusOK, map[string]any{"@odata.context": g.URL + "/v1.0/$metadata#applications", "value": value})
 }

@@ -98,6 +98,12 @@ func TestDelegatedAttacks(t *testing.T) {
 		{name: "a user's token expiring within seconds", token: user(graphsim.UserTokenSpec{ObjectID: ids[self], UPN: upns[self], IssuedAt: time.Now().Add(-time.Hour), Lifetime: time.Hour + 3*time.Second}),
 			method: "GET", path: "/v1.0/me", status: 401, actor: ids[self], allowed: true},
 		{name: "an app-only token on /me", token: p.Token(), method: "GET", path: "/v1.0/me", status: 403},
+		// preferred_username is mutable and not for authorization: a
+		// token without upn names its user by object id alone.
+		{name: "its own UPN by preferred_username alone", token: user(graphsim.UserTokenSpec{ObjectID: ids[self], UPN: upns[self], WithoutUPN: true}),
+			method: "GET", path: "/v1.0/users/" + upns[self] + "/messages", status: 403, actor: ids[self]},
+		{name: "another user's UPN as preferred_username", token: user(graphsim.UserTokenSpec{ObjectID: ids[self], UPN: upns[other], WithoutUPN: true}),
+			method: "GET", path: "/v1.0/users/" + upns[other] + "/messages", status: 403, actor: ids[self]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,5 +142,16 @@ func TestDelegatedAttacks(t *testing.T) {
 	saw := graphSaw(sim)
 	if len(saw) != 1 || saw[0].Header.Get("Authorization") == "Bearer "+adele {
 		t.Fatalf("Graph saw %d requests, or the caller's token", len(saw))
+	}
+
+	// Without upn the user's own calls go by object id, and the record
+	// shows preferred_username where the UPN would be.
+	bare := user(graphsim.UserTokenSpec{ObjectID: ids[self], UPN: upns[self], WithoutUPN: true})
+	for _, path := range []string{"/v1.0/me", "/v1.0/users/" + ids[self] + "/messages"} {
+		r := p.DoToken(bare, "GET", path, "")
+		rec := p.Record(r.RequestID)
+		if rec.Decision != "allow" || rec.Actor == nil || rec.Actor.ObjectID != ids[self] || rec.Actor.UPN != upns[self] {
+			t.Errorf("%s without upn: %d %s, record actor %+v, reason %s", path, r.Status, r.Body, rec.Actor, rec.Reason)
+		}
 	}
 }

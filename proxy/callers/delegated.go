@@ -20,8 +20,16 @@ import (
 type Actor struct {
 	// ObjectID is the user's object id (oid) in TenantID.
 	ObjectID string
-	// UPN is the user's upn, or preferred_username; it may be empty.
+	// UPN is the user's upn claim; it may be empty (v2 tokens carry it
+	// only as an optional claim). It names the user where a path may:
+	// a call on /users/{UPN} is the user's own.
 	UPN string
+	// Username is the token's preferred_username, which Microsoft
+	// documents as mutable and not for authorization (a guest's names
+	// the guest's home account; an email claim named a user in the
+	// nOAuth attacks): it is shown in records and logs where UPN is
+	// empty, and never decides which user a call acts on.
+	Username string
 	// TenantID is the tenant that issued the user's token (tid).
 	TenantID string
 	// Scopes are the proxy API's delegated scopes the token carries (scp).
@@ -39,11 +47,20 @@ type Actor struct {
 func (a *Actor) Assertion() string { return a.assertion }
 
 // String names the user without the token.
-func (a *Actor) String() string { return a.ObjectID + " (" + a.UPN + ")" }
+func (a *Actor) String() string { return a.ObjectID + " (" + a.Shown() + ")" }
+
+// Shown is the name records and logs show for the user: the UPN, else
+// preferred_username.
+func (a *Actor) Shown() string {
+	if a.UPN != "" {
+		return a.UPN
+	}
+	return a.Username
+}
 
 // LogValue names the user in structured logs; the token shows as REDACTED.
 func (a *Actor) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("oid", a.ObjectID), slog.String("upn", a.UPN),
+	return slog.GroupValue(slog.String("oid", a.ObjectID), slog.String("upn", a.Shown()),
 		slog.String("tenantId", a.TenantID), slog.String("assertion", "REDACTED"))
 }
 
@@ -96,14 +113,10 @@ func (e *Entra) userInfo(c *entraClaims, tenant string) (*Actor, error) {
 	if e.o.UserScope != "" && !slices.Contains(scopes, e.o.UserScope) {
 		return nil, reject(ErrUnauthenticated, "user token without the scope %s (scp %q)", e.o.UserScope, c.Scope)
 	}
-	upn := c.UPN
-	if upn == "" {
-		upn = c.PreferredUsername
-	}
 	if c.ExpiresAt == nil {
 		return nil, errors.New("user token without exp") // the parser requires exp
 	}
-	return &Actor{ObjectID: strings.ToLower(c.OID), UPN: upn, TenantID: tenant, Scopes: scopes, ExpiresOn: c.ExpiresAt.Time}, nil
+	return &Actor{ObjectID: strings.ToLower(c.OID), UPN: c.UPN, Username: c.PreferredUsername, TenantID: tenant, Scopes: scopes, ExpiresOn: c.ExpiresAt.Time}, nil
 }
 
 // nameDelegated names the caller of a user's token: a caller declaring

@@ -103,3 +103,24 @@ func TestEntraDelegated(t *testing.T) {
 		t.Errorf("app-only: %+v %v", c, err)
 	}
 }
+
+// TestEntraDelegatedWithoutUPN: a v2 token without the optional upn claim
+// names its user by object id alone; preferred_username is shown, never
+// taken for the UPN (Microsoft documents it as mutable and not for
+// authorization).
+func TestEntraDelegatedWithoutUPN(t *testing.T) {
+	sim := startSim(t)
+	e := newDelegatedEntra(t, sim)
+	const oid, name = "10000000-0000-4000-8000-000000000000", "adele.vance0@contoso.example"
+	tok, _, err := sim.Entra.MintUser(graphsim.UserTokenSpec{ObjectID: oid, UPN: name, WithoutUPN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.Authenticate(request(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Actor; a == nil || a.ObjectID != oid || a.UPN != "" || a.Username != name || a.Shown() != name || !strings.Contains(a.String(), name) {
+		t.Fatalf("actor %+v", a)
+	}
+}
