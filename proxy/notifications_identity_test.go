@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -75,12 +74,7 @@ rules:
 		{name: "named by its SHA-256", policy: pol("partner-v3", thumbprint(cert)), want: http.StatusAccepted},
 		{name: "another certificate under its name", policy: pol("partner", thumbprint(another)), want: http.StatusForbidden},
 	} {
-		if err := os.WriteFile(e.PolicyFile, []byte(s.policy), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Store.Reload(); err != nil {
-			t.Fatal(err)
-		}
+		e.SetPolicy(s.policy)
 		before := received.Load()
 		status, err := e.Sim.Graph.Subscriptions.Notify(made.ID, graphsim.Change{Resource: "Users/" + ids[0] + "/Events/AAMk1"})
 		if err != nil || status != s.want {

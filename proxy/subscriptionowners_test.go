@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -108,15 +107,7 @@ rules:
 	if resp.StatusCode != http.StatusCreated || made.ID == "" {
 		t.Fatalf("creation answered %d", resp.StatusCode)
 	}
-	reload := func(p string) {
-		t.Helper()
-		if err := os.WriteFile(e.PolicyFile, []byte(p), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Store.Reload(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reload := e.SetPolicy
 	steps := []struct {
 		name     string
 		policy   string

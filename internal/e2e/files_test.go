@@ -563,19 +563,9 @@ func TestFileLinksBoundToTheSignedInUser(t *testing.T) {
 		"    permissions: [Files.ReadWrite.All]\n    delegated:\n      scopes: [User.Read]\n", 1)
 	e := filesEnv(t, func(o *proxytest.Options) { o.Policy = pol; o.Delegated = true })
 	ids, upns := e.Sim.Graph.Users()
-	content := randomBytes(t, 1000)
-	drive, item := e.Sim.Graph.AddFile(upns[0], "a.bin", content)
-	resp := e.Do("GET", "/v1.0/drives/"+drive+"/items/"+item, nil)
-	var di map[string]any
-	json.NewDecoder(resp.Body).Decode(&di)
-	resp.Body.Close()
-	link, _ := di["@microsoft.graph.downloadUrl"].(string)
-	if !strings.HasPrefix(link, e.Server.URL+proxy.FileLinkPrefix) {
-		t.Fatalf("downloadUrl %q; want a file link", link)
-	}
-	path := strings.TrimPrefix(link, e.Server.URL)
+	content, path := fileLinkOf(t, e, upns[0])
 	user := e.UserToken(graphsim.UserTokenSpec{ObjectID: ids[1], UPN: upns[1]})
-	resp = e.Do("GET", path, nil, "Authorization", "Bearer "+user)
+	resp := e.Do("GET", path, nil, "Authorization", "Bearer "+user)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode < 400 || bytes.Contains(body, content[:16]) {
@@ -587,6 +577,23 @@ func TestFileLinksBoundToTheSignedInUser(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, content) {
 		t.Errorf("the link used as it was made for: %d; want 200 and the file", resp.StatusCode)
 	}
+}
+
+// fileLinkOf puts a 1,000-byte file in user's drive and returns it and
+// the path of the file link the proxy hands out for it.
+func fileLinkOf(t *testing.T, e *proxytest.Env, user string) (content []byte, path string) {
+	t.Helper()
+	content = randomBytes(t, 1000)
+	drive, item := e.Sim.Graph.AddFile(user, "a.bin", content)
+	resp := e.Do("GET", "/v1.0/drives/"+drive+"/items/"+item, nil)
+	var di map[string]any
+	json.NewDecoder(resp.Body).Decode(&di)
+	resp.Body.Close()
+	link, _ := di["@microsoft.graph.downloadUrl"].(string)
+	if !strings.HasPrefix(link, e.Server.URL+proxy.FileLinkPrefix) {
+		t.Fatalf("downloadUrl %q; want a file link", link)
+	}
+	return content, strings.TrimPrefix(link, e.Server.URL)
 }
 
 // TestFileLinksBoundToTheCredential: a file link is made for the
@@ -602,17 +609,7 @@ func TestFileLinksBoundToTheCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, upns := e.Sim.Graph.Users()
-	content := randomBytes(t, 1000)
-	drive, item := e.Sim.Graph.AddFile(upns[0], "a.bin", content)
-	resp := e.Do("GET", "/v1.0/drives/"+drive+"/items/"+item, nil)
-	var di map[string]any
-	json.NewDecoder(resp.Body).Decode(&di)
-	resp.Body.Close()
-	link, _ := di["@microsoft.graph.downloadUrl"].(string)
-	if !strings.HasPrefix(link, e.Server.URL+proxy.FileLinkPrefix) {
-		t.Fatalf("downloadUrl %q; want a file link", link)
-	}
-	path := strings.TrimPrefix(link, e.Server.URL)
+	content, path := fileLinkOf(t, e, upns[0])
 	renamed := strings.Replace(filesPolicy, "  - name: engage\n", "  - name: engage-v2\n", 1)
 	withNewEngage := strings.Replace(renamed, "rules:\n", `  - name: engage
     match: { tenantID: "`+graphsim.VendorTenant+`", appID: "`+otherApp+`" }
@@ -629,12 +626,7 @@ rules:
 	}
 	for _, s := range steps {
 		if s.policy != "" {
-			if err := os.WriteFile(e.PolicyFile, []byte(s.policy), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := e.Store.Reload(); err != nil {
-				t.Fatal(err)
-			}
+			e.SetPolicy(s.policy)
 		}
 		var hdr []string
 		if s.token != "" {

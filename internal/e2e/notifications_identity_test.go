@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -55,15 +54,7 @@ rules:
 	e.Sim.Graph.Subscriptions.SetRetries(0, time.Millisecond)
 	id := *subscribe(t, e, v, member, "vendor-secret").GetId()
 	held, _ := e.Sim.Graph.Subscriptions.Get(id)
-	reload := func(p string) {
-		t.Helper()
-		if err := os.WriteFile(e.PolicyFile, []byte(p), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Store.Reload(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reload := e.SetPolicy
 	delivered := func(user string) int {
 		t.Helper()
 		before := len(v.got("/graph/notify"))

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -481,15 +480,7 @@ func TestNotificationsUnderThePolicyInForce(t *testing.T) {
 	e.Sim.Graph.SetGroupMember(graphsim.SchedulingGroup, member, true)
 	e.Sim.Graph.Subscriptions.SetRetries(0, time.Millisecond)
 	id := *subscribe(t, e, v, member, "s").GetId()
-	reload := func(p string) {
-		t.Helper()
-		if err := os.WriteFile(e.PolicyFile, []byte(p), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Store.Reload(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reload := e.SetPolicy
 	plain := graphsim.Change{Resource: "Users/" + member + "/Events/AAMk1"}
 	rich := graphsim.Change{Resource: "Users/" + member + "/Events/AAMk2", Rich: true}
 

@@ -521,6 +521,19 @@ func WaitWithin(t *testing.T, what string, limit time.Duration, cond func() bool
 // T is the test the Env belongs to.
 func (e *Env) T() *testing.T { return e.t }
 
+// SetPolicy writes text to the policy file and has the proxy load it, as
+// an operator's change is read (Options.Reloadable); a policy that fails
+// to load fails the test.
+func (e *Env) SetPolicy(text string) {
+	e.t.Helper()
+	if err := os.WriteFile(e.PolicyFile, []byte(text), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.Store.Reload(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // PseudonymSecret is the simulator's secret that holds Options.PseudonymKey.
 const PseudonymSecret = "graph-proxy-pseudonym-key"
 
