@@ -74,6 +74,9 @@ rules:
 	inboundRecord := func(n int) (name, decision, reason string) {
 		t.Helper()
 		r := waitInbound(t, e, n)[n-1]
+		if r.Caller.TenantID != graphsim.VendorTenant || r.Caller.AppID != graphsim.VendorAppID {
+			t.Errorf("inbound record %d names tenant %q, application %q; want the maker's credential", n, r.Caller.TenantID, r.Caller.AppID)
+		}
 		return r.Caller.Name, r.Decision, r.Reason
 	}
 
@@ -177,6 +180,17 @@ rules:
 	e.Sim.Graph.ClearFaults()
 	if _, ok := e.Sim.Graph.Subscriptions.Get(id); !ok {
 		t.Error("the subscription was deleted by the new caller under its maker's old name")
+	}
+
+	// The maker removed from the policy: its deliveries are refused, and
+	// the record names the credential (inboundRecord checks it) although
+	// no caller has it.
+	reload(pol(caller("engage", otherApp, "")))
+	if status := delivered(member); status == http.StatusAccepted {
+		t.Error("a delivery for a maker no caller has any more was delivered")
+	}
+	if name, decision, reason := inboundRecord(6); name != "" || decision != "deny" || !strings.Contains(reason, "no caller") {
+		t.Errorf("maker removed: the record names %q, %s, %q; want no caller, deny", name, decision, reason)
 	}
 }
 

@@ -112,3 +112,22 @@ func isHex(s string, n int) bool {
 	}
 	return true
 }
+
+// IdentityParts reads back what an audit record names a caller by from
+// an identity (Identity's form): the mechanism, and for an Entra ID token
+// its tenant (app-only) and application. A record of a call made with a
+// credential no caller of the policy in force has (a relayed
+// notification of a caller since removed) so still says whose it was.
+// Anything else gives empty parts.
+func IdentityParts(id string) (auth, tenant, app string) {
+	parts := strings.Split(id, ":")
+	switch {
+	case len(parts) == 4 && parts[0] == "entra-jwt" && parts[1] == "app":
+		return "entra-jwt", parts[2], parts[3]
+	case len(parts) == 3 && parts[0] == "entra-jwt" && parts[1] == "delegated":
+		return "entra-jwt", "", parts[2]
+	case len(parts) == 3 && parts[0] == "mtls" && parts[1] == "sha256":
+		return "mtls", "", ""
+	}
+	return "", "", ""
+}

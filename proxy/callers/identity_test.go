@@ -145,3 +145,29 @@ rules:
 		})
 	}
 }
+
+// TestIdentityParts: an identity reads back as the mechanism, tenant and
+// application it was made of, and anything else as nothing.
+func TestIdentityParts(t *testing.T) {
+	const tenant, app = "7a000000-0000-4000-8000-00000000007a", "e0000000-0000-4000-8000-0000000000e1"
+	user := callers.NewActor("u1", "", tenant, "token", time.Now().Add(time.Hour))
+	tests := []struct {
+		id                string
+		auth, tenant, app string
+	}{
+		{id: (&callers.Caller{Auth: "entra-jwt", TenantID: tenant, AppID: app}).Identity(), auth: "entra-jwt", tenant: tenant, app: app},
+		{id: (&callers.Caller{Auth: "entra-jwt", TenantID: tenant, AppID: app, Actor: user}).Identity(), auth: "entra-jwt", app: app},
+		{id: (&callers.Caller{Auth: "mtls", CertSHA256: strings.Repeat("ab", 32)}).Identity(), auth: "mtls"},
+		{id: ""},
+		{id: "engage"},
+		{id: "entra-jwt:app:" + tenant},
+		{id: "entra-jwt:app:" + tenant + ":" + app + ":x"},
+		{id: "mtls:sha1:" + strings.Repeat("ab", 20)},
+	}
+	for _, tt := range tests {
+		auth, tenant, app := callers.IdentityParts(tt.id)
+		if auth != tt.auth || tenant != tt.tenant || app != tt.app {
+			t.Errorf("IdentityParts(%q) = %q, %q, %q; want %q, %q, %q", tt.id, auth, tenant, app, tt.auth, tt.tenant, tt.app)
+		}
+	}
+}

@@ -148,6 +148,9 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, in *inbound) (int
 	// The subscription is its maker's credential's: the caller the
 	// policy in force names by it, whatever it named it then, decides.
 	pol := rl.o.Policy()
+	// The record names the credential (an application's tenant and id),
+	// even when no caller has it now.
+	_, in.rec.Caller.TenantID, in.rec.Caller.AppID = callers.IdentityParts(rt.Identity)
 	caller, ok := callers.NameOf(pol, rt.Identity, rt.CertSHA1)
 	if !ok {
 		return 0, nil, fmt.Errorf("%w: no caller of the policy in force has the credential that made the subscription", proxy.ErrNotificationRefused)
