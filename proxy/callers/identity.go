@@ -77,27 +77,48 @@ func identityPart(s string) bool {
 // ok is false when no caller of dir has that credential, or identity is
 // not one Identity makes ("" included): that is nobody's.
 func NameOf(dir Directory, identity, certSHA1 string) (name string, ok bool) {
-	parts := strings.Split(identity, ":")
-	for _, p := range parts {
-		if !identityPart(p) {
-			return "", false
-		}
-	}
+	id, ok := parseIdentity(identity)
 	switch {
-	case len(parts) == 4 && parts[0] == "entra-jwt" && parts[1] == "app":
-		return dir.CallerForApp(parts[2], parts[3])
-	case len(parts) == 3 && parts[0] == "entra-jwt" && parts[1] == "delegated":
+	case !ok:
+	case id.auth == "entra-jwt" && id.tenant != "":
+		return dir.CallerForApp(id.tenant, id.app)
+	case id.auth == "entra-jwt":
 		// Authenticate names a user's token by the application's
 		// delegated caller, else by the app-only caller of the user's
 		// tenant, which the policy refuses delegated calls: only the
 		// former ever made what is remembered.
 		if dd, ok := dir.(DelegatedDirectory); ok {
-			return dd.CallerForDelegatedApp(parts[2])
+			return dd.CallerForDelegatedApp(id.app)
 		}
-	case len(parts) == 3 && parts[0] == "mtls" && parts[1] == "sha256" && isHex(parts[2], 64) && (certSHA1 == "" || isHex(certSHA1, 40)):
-		return dir.CallerForCert(parts[2], certSHA1)
+	case id.auth == "mtls" && (certSHA1 == "" || isHex(certSHA1, 40)):
+		return dir.CallerForCert(id.sha256, certSHA1)
 	}
 	return "", false
+}
+
+// identityForm is an identity read back into its parts: auth
+// "entra-jwt" with its application and, app-only, its tenant; or "mtls"
+// with the certificate's SHA-256.
+type identityForm struct{ auth, tenant, app, sha256 string }
+
+// parseIdentity reads an identity of Identity's form, and reports false
+// for anything else.
+func parseIdentity(identity string) (identityForm, bool) {
+	parts := strings.Split(identity, ":")
+	for _, p := range parts {
+		if !identityPart(p) {
+			return identityForm{}, false
+		}
+	}
+	switch {
+	case len(parts) == 4 && parts[0] == "entra-jwt" && parts[1] == "app":
+		return identityForm{auth: "entra-jwt", tenant: parts[2], app: parts[3]}, true
+	case len(parts) == 3 && parts[0] == "entra-jwt" && parts[1] == "delegated":
+		return identityForm{auth: "entra-jwt", app: parts[2]}, true
+	case len(parts) == 3 && parts[0] == "mtls" && parts[1] == "sha256" && isHex(parts[2], 64):
+		return identityForm{auth: "mtls", sha256: parts[2]}, true
+	}
+	return identityForm{}, false
 }
 
 // isHex reports whether s is n lower-case hex digits.
@@ -119,15 +140,7 @@ func isHex(s string, n int) bool {
 // credential no caller of the policy in force has (a relayed
 // notification of a caller since removed) so still says whose it was.
 // Anything else gives empty parts.
-func IdentityParts(id string) (auth, tenant, app string) {
-	parts := strings.Split(id, ":")
-	switch {
-	case len(parts) == 4 && parts[0] == "entra-jwt" && parts[1] == "app":
-		return "entra-jwt", parts[2], parts[3]
-	case len(parts) == 3 && parts[0] == "entra-jwt" && parts[1] == "delegated":
-		return "entra-jwt", "", parts[2]
-	case len(parts) == 3 && parts[0] == "mtls" && parts[1] == "sha256":
-		return "mtls", "", ""
-	}
-	return "", "", ""
+func IdentityParts(identity string) (auth, tenant, app string) {
+	id, _ := parseIdentity(identity)
+	return id.auth, id.tenant, id.app
 }
