@@ -14,7 +14,7 @@ import (
 // and every person it names (people.go), to whom the rules on people
 // apply. It returns a denial reason and its kind, or "".
 func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Refusal) {
-	req := a.Request
+	req := &a.Request
 	rt := routeOf(req)
 	if rt != nil && rt.refuse != "" {
 		return rt.refuse, RefusalPolicy
@@ -28,7 +28,7 @@ func (p *Policy) checkBody(c *caller, r *rule, a *Args, d *Decision) (string, Re
 	if len(a.Body) == 0 && a.doc == nil && (rt == nil || rt.check == noRequirement && rt.resolve == LookupNone) {
 		return "", RefusalPolicy // nothing to read, nothing required
 	}
-	bc := &bodyCheck{p: p, caller: c, actor: a.Actor, req: req, inBatch: a.doc != nil || a.inBatch, data: a.Body, doc: a.doc}
+	bc := &bodyCheck{p: p, caller: c, actor: a.Actor, req: *req, inBatch: a.doc != nil || a.inBatch, data: a.Body, doc: a.doc}
 	var doc any
 	switch {
 	case (a.doc != nil || len(a.Body) > 0) && (req.Method == "GET" || req.Method == "DELETE"):

@@ -97,7 +97,7 @@ func TestFileContentPaths(t *testing.T) {
 	for _, tt := range tests {
 		for _, m := range write {
 			t.Run(m+" "+tt.path, func(t *testing.T) {
-				rt := routeOf(Request{Method: m, Segments: strings.Split(tt.path, "/")})
+				rt := routeOf(&Request{Method: m, Segments: strings.Split(tt.path, "/")})
 				switch {
 				case rt == nil:
 					t.Fatal("no route; want file content or a refusal")
@@ -110,7 +110,7 @@ func TestFileContentPaths(t *testing.T) {
 		}
 	}
 	// Reads are not the route's: a GET of any of them is what its rule says.
-	if rt := routeOf(Request{Method: "GET", Segments: strings.Split("users/u/onenote/resources/r1/content", "/")}); rt != nil {
+	if rt := routeOf(&Request{Method: "GET", Segments: strings.Split("users/u/onenote/resources/r1/content", "/")}); rt != nil {
 		t.Errorf("GET of a resource's content: route %q; want none", rt.name)
 	}
 }

@@ -229,6 +229,11 @@ func (p *Policy) RouteAs(caller string, actor *Actor, req Request) Routed {
 	return p.routeAs(caller, actor, req, true)
 }
 
+// RouteInto routes req into rt: see Decider.
+func (p *Policy) RouteInto(rt *Routed, caller string, actor *Actor, req *Request) {
+	p.routeInto(rt, caller, actor, req, true)
+}
+
 // usable reports whether caller c may use rule r: by an application
 // permission it holds, or, acting as a signed-in user, by a delegated
 // scope it may use.

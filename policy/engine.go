@@ -123,6 +123,9 @@ type Decider interface {
 	// RouteAs is Route for a caller acting as a signed-in user (a
 	// delegated call); a nil actor is Route.
 	RouteAs(caller string, actor *Actor, req Request) Routed
+	// RouteInto is RouteAs into rt, for a caller that keeps the Routed
+	// where it is not copied again (see Routed.Decide).
+	RouteInto(rt *Routed, caller string, actor *Actor, req *Request)
 }
 
 // Decision is the verdict on one request. The zero value denies.
@@ -363,14 +366,44 @@ func (p *Policy) route(name string, req Request, allowBatch bool) Routed {
 }
 
 func (p *Policy) routeAs(name string, actor *Actor, req Request, allowBatch bool) (rt Routed) {
-	rt = Routed{p: p, name: name, req: req, caller: p.callers[name], actor: actor}
+	p.routeInto(&rt, name, actor, &req, allowBatch)
+	return rt
+}
+
+// routeInto routes req into rt. The rule is found in a frame that holds
+// no Routed or Decision: on the goroutine that serves the call, the
+// routing's tree walk is one of its deepest points (TestCallStack).
+func (p *Policy) routeInto(rt *Routed, name string, actor *Actor, req *Request, allowBatch bool) {
+	*rt = Routed{}
+	rt.p, rt.name, rt.req, rt.caller, rt.actor = p, name, *req, p.callers[name], actor
 	c := rt.caller
+	if c != nil && (actor == nil || c.delegated != nil) && !isBatch(req) {
+		rt.rule = p.root.match(req.Segments, func(r *rule) bool {
+			return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
+		})
+	}
+	if rt.rule == nil {
+		p.denyRoute(rt, allowBatch)
+	}
+}
+
+// isBatch reports whether req is a call on $batch.
+func isBatch(req *Request) bool { return len(req.Segments) == 1 && req.Segments[0] == "$batch" }
+
+// denyRoute sets rt's denial when no rule serves its request: a caller
+// the policy does not name, or not as the signed-in user, a $batch not
+// sent as POST without query options (or inside another), or no rule of
+// the caller's. A $batch that may be sent is left to decideBatch.
+//
+//go:noinline
+func (p *Policy) denyRoute(rt *Routed, allowBatch bool) {
+	c, actor, req := rt.caller, rt.actor, &rt.req
 	switch {
 	case c == nil:
-		rt.denial, rt.denied = deny("caller %q is not in the policy", name), true
+		rt.denial, rt.denied = deny("caller %q is not in the policy", rt.name), true
 	case actor != nil && c.delegated == nil:
 		rt.denial, rt.denied = delegatedDenial(c, actor)
-	case len(req.Segments) == 1 && req.Segments[0] == "$batch":
+	case isBatch(req):
 		switch {
 		case !allowBatch:
 			rt.denial, rt.denied = deny("a $batch inside a $batch is not allowed"), true
@@ -378,14 +411,8 @@ func (p *Policy) routeAs(name string, actor *Actor, req Request, allowBatch bool
 			rt.denial, rt.denied = deny("$batch takes POST without query options"), true
 		}
 	default:
-		rt.rule = p.root.match(req.Segments, func(r *rule) bool {
-			return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
-		})
-		if rt.rule == nil {
-			rt.denial, rt.denied = p.noRule(c, actor, req), true
-		}
+		rt.denial, rt.denied = p.noRule(c, actor, *req), true
 	}
-	return rt
 }
 
 // DenyWithoutBody returns the decision on a request denied whatever its
@@ -416,7 +443,7 @@ func (rt *Routed) Decide(contentType string, body []byte) (d Decision) {
 // DecideInto is Decide into d, for a caller that keeps the decision
 // where it is not copied again.
 func (rt *Routed) DecideInto(d *Decision, contentType string, body []byte) {
-	*d = rt.decide(&Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body, Actor: rt.actor})
+	rt.decideInto(&Args{Caller: rt.name, Request: rt.req, ContentType: contentType, Body: body, Actor: rt.actor}, d)
 	rt.p.finish(d)
 }
 
@@ -425,15 +452,54 @@ func (p *Policy) decide(a Args, allowBatch bool) Decision {
 	return rt.decide(&a)
 }
 
-func (rt *Routed) decide(a *Args) (d Decision) {
-	p, c, r, req := rt.p, rt.caller, rt.rule, &rt.req
+// decide returns the decision decideInto makes.
+func (rt *Routed) decide(a *Args) Decision {
+	var d Decision
+	rt.decideInto(a, &d)
+	return d
+}
+
+// decideInto decides the call into d, in stages each in a frame of its
+// own: the body's check, the deepest a call goes, then runs on what the
+// stages before it leave on the stack rather than under their frames
+// (TestCallStack holds a call to 8 KB of it).
+func (rt *Routed) decideInto(a *Args, d *Decision) {
 	switch {
 	case rt.denied:
-		return rt.denial
-	case r == nil:
-		return p.decideBatch(c, rt.actor, req.Version, a.ContentType, a.Body)
+		*d = rt.denial
+		return
+	case rt.rule == nil:
+		rt.decideBatchInto(a, d)
+		return
 	}
-	d = Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
+	actsOnUsers := rt.decideRequest(d)
+	if d.Reason != "" {
+		return
+	}
+	if reason, refusal := rt.p.checkBody(rt.caller, rt.rule, a, d); reason != "" {
+		d.Reason, d.Refusal = reason, refusal
+		return
+	}
+	if rt.decideObject(d, actsOnUsers) {
+		d.Result = Allow
+	}
+}
+
+// decideBatchInto decides a $batch call into d.
+//
+//go:noinline
+func (rt *Routed) decideBatchInto(a *Args, d *Decision) {
+	*d = rt.p.decideBatch(rt.caller, rt.actor, rt.req.Version, a.ContentType, a.Body)
+}
+
+// decideRequest decides the call's path and query into d, leaving a
+// reason when they are refused, and reports whether the call acts on
+// users its path names.
+//
+//go:noinline
+func (rt *Routed) decideRequest(d *Decision) (actsOnUsers bool) {
+	p, c, r, req := rt.p, rt.caller, rt.rule, &rt.req
+	*d = Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
 	d.Content = r.content
 	d.Relay = c.relay && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "subscriptions")
 	// The users the path names, /me among them, are the object the call
@@ -441,10 +507,9 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 	// target of every call of the user's, but not what a call on a
 	// drive, a group or a chat by its own id acts on: such a call reaches
 	// whatever the user may reach, anyone's.
-	actsOnUsers := false
 	if rt.actor != nil {
-		if d.Reason = rt.delegate(&d); d.Reason != "" {
-			return d
+		if d.Reason = rt.delegate(d); d.Reason != "" {
+			return false
 		}
 		actsOnUsers = len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "me")
 	}
@@ -452,33 +517,33 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 		d.Targets = append(d.Targets, u)
 		actsOnUsers = true
 	}
-	if u := pathUser(*req); u != "" {
+	if u := pathUser(req); u != "" {
 		d.Targets = appendUnique(d.Targets, u)
 		actsOnUsers = true
 	} else if c.group != "" && len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "users") {
 		// A collection of users, or a path whose user is not one the
 		// proxy can name: the group scope cannot be applied to it.
 		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no one user the scope can check", c.name, req.Path)
-		return d
+		return false
 	}
 	for _, q := range req.Query {
 		// Graph's own paging and delta links carry these; a rule that
 		// pages must accept them (paging.go).
 		if !slices.Contains(r.query, q) && !impliedPaging(r, req, q) {
 			d.Reason = fmt.Sprintf("query option %s is not allowed by rule %q", q, r.id)
-			return d
+			return false
 		}
 	}
 	if slices.Contains(req.Query, "$select") && len(req.Select) == 0 {
 		d.Reason = "$select names no field"
-		return d
+		return false
 	}
 	if len(r.selectFields) > 0 {
 		d.selects = true
 		for _, f := range req.Select {
 			if !slices.Contains(r.selectFields, f) {
 				d.Reason = fmt.Sprintf("$select field %s is not allowed by rule %q", shownName(f), r.id)
-				return d
+				return false
 			}
 		}
 		if len(req.Select) == 0 && req.Method == "GET" {
@@ -487,10 +552,15 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 			d.AddSelect = strings.Join(r.selectFields, ",")
 		}
 	}
-	if reason, refusal := p.checkBody(c, r, a, &d); reason != "" {
-		d.Reason, d.Refusal = reason, refusal
-		return d
-	}
+	return actsOnUsers
+}
+
+// decideObject decides, once the body is checked, what the call reaches
+// through it, leaving a reason when it is refused.
+//
+//go:noinline
+func (rt *Routed) decideObject(d *Decision, actsOnUsers bool) bool {
+	c, r, req := rt.caller, rt.rule, &rt.req
 	if d.Lookup != nil && rt.actor != nil {
 		// The proxy reads the item with the user's token: it must carry
 		// the scope of that read too.
@@ -498,16 +568,15 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 			d.Scopes = append(d.Scopes, s)
 		}
 	}
-	if c.group != "" && !actsOnUsers && !subscriptionOfUsers(*req, &d) {
+	if c.group != "" && !actsOnUsers && !subscriptionOfUsers(req, d) {
 		// A call on something that is no user (a group, a site or a
 		// drive by its own id, a chat): the scope has no one to check
 		// the object against, so it would reach anyone's — whoever the
 		// body names, who are not what the call acts on.
 		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no user the scope can check", c.name, req.Path)
-		return d
+		return false
 	}
-	d.Result = Allow
-	return d
+	return true
 }
 
 // subscriptionOfUsers reports whether a call on subscriptions, which
@@ -517,7 +586,7 @@ func (rt *Routed) decide(a *Args) (d Decision) {
 // call on one subscription by id, which the proxy reads first and decides
 // as its creation (LookupSubscription). A listing of them all is tied to
 // no one.
-func subscriptionOfUsers(req Request, d *Decision) bool {
+func subscriptionOfUsers(req *Request, d *Decision) bool {
 	if len(req.Segments) == 0 || !strings.EqualFold(req.Segments[0], "subscriptions") {
 		return false
 	}

@@ -189,71 +189,10 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 	}
 	defer func() { p.keys = p.keys[:start] }()
 	for {
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		if p.b[p.i] != '"' {
-			return nil, p.unexpected("looking for beginning of object key string")
-		}
-		key, valid, err := p.str(true)
+		key, err := p.objectKey(start, &keys, &folded)
 		if err != nil {
 			return nil, err
 		}
-		if !valid {
-			return nil, errors.New("a key is not valid UTF-8")
-		}
-		if foldsToASCII(key) {
-			return nil, fmt.Errorf("key %s has a character whose case is ASCII", shownName(string(key)))
-		}
-		dup := false
-		var fk string // key's folded form, once keys are kept that way
-		if folded != nil {
-			fk = foldKey(key)
-			_, dup = folded[fk]
-		} else {
-			for _, seen := range p.keys[start:] {
-				if sameKey(seen, key) {
-					dup = true
-					break
-				}
-			}
-		}
-		if dup {
-			return nil, fmt.Errorf("key %s appears twice in one object", shownName(string(key)))
-		}
-		if keys >= maxKeysPerObject {
-			return nil, fmt.Errorf("more than %d keys in one object", maxKeysPerObject)
-		}
-		keys++
-		switch {
-		case folded != nil:
-			folded[fk] = struct{}{}
-		case len(p.keys)-start < fewKeys:
-			p.keys = append(p.keys, key)
-		default:
-			folded = make(map[string]struct{}, 4*fewKeys)
-			for _, k := range append(p.keys[start:], key) {
-				folded[foldKey(k)] = struct{}{}
-			}
-		}
-		if p.watch != nil && !p.watched && bytes.EqualFold(key, p.watch) {
-			p.watched = true
-		}
-		if p.people && !p.peopleSeen && isPersonKey(key) {
-			p.peopleSeen = true
-		}
-		if p.annotations && p.annotation == "" && customAnnotation(key) {
-			p.annotation = string(key)
-		}
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		if p.b[p.i] != ':' {
-			return nil, p.unexpected("after object key")
-		}
-		p.i++
 		keep := build && (depth > 0 || p.members == nil || p.member(key))
 		outer := p.keepScalars
 		if p.lean {
@@ -272,6 +211,84 @@ func (p *jsonParser) object(depth int, build bool) (any, error) {
 			return nilUnless(build, obj), err
 		}
 	}
+}
+
+// objectKey reads an object's next key, from its opening quote to the
+// colon after it, and checks it: valid UTF-8, no character whose case is
+// ASCII, no key before it in the object the same (p.keys from start, or
+// folded once there are many of them), no more than maxKeysPerObject;
+// and it notes what the parser watches keys for. Apart from object so
+// that object's frame, one on the stack per level of the body, holds none
+// of it (TestCallStack).
+//
+//go:noinline
+func (p *jsonParser) objectKey(start int, keys *int, folded *map[string]struct{}) ([]byte, error) {
+	p.space()
+	if p.i >= len(p.b) {
+		return nil, errJSONEnd
+	}
+	if p.b[p.i] != '"' {
+		return nil, p.unexpected("looking for beginning of object key string")
+	}
+	key, valid, err := p.str(true)
+	if err != nil {
+		return nil, err
+	}
+	if !valid {
+		return nil, errors.New("a key is not valid UTF-8")
+	}
+	if foldsToASCII(key) {
+		return nil, fmt.Errorf("key %s has a character whose case is ASCII", shownName(string(key)))
+	}
+	dup := false
+	var fk string // key's folded form, once keys are kept that way
+	if *folded != nil {
+		fk = foldKey(key)
+		_, dup = (*folded)[fk]
+	} else {
+		for _, seen := range p.keys[start:] {
+			if sameKey(seen, key) {
+				dup = true
+				break
+			}
+		}
+	}
+	if dup {
+		return nil, fmt.Errorf("key %s appears twice in one object", shownName(string(key)))
+	}
+	if *keys >= maxKeysPerObject {
+		return nil, fmt.Errorf("more than %d keys in one object", maxKeysPerObject)
+	}
+	*keys++
+	switch {
+	case *folded != nil:
+		(*folded)[fk] = struct{}{}
+	case len(p.keys)-start < fewKeys:
+		p.keys = append(p.keys, key)
+	default:
+		*folded = make(map[string]struct{}, 4*fewKeys)
+		for _, k := range append(p.keys[start:], key) {
+			(*folded)[foldKey(k)] = struct{}{}
+		}
+	}
+	if p.watch != nil && !p.watched && bytes.EqualFold(key, p.watch) {
+		p.watched = true
+	}
+	if p.people && !p.peopleSeen && isPersonKey(key) {
+		p.peopleSeen = true
+	}
+	if p.annotations && p.annotation == "" && customAnnotation(key) {
+		p.annotation = string(key)
+	}
+	p.space()
+	if p.i >= len(p.b) {
+		return nil, errJSONEnd
+	}
+	if p.b[p.i] != ':' {
+		return nil, p.unexpected("after object key")
+	}
+	p.i++
+	return key, nil
 }
 
 // member reports whether a top-level key is one of members.

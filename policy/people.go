@@ -390,7 +390,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 // createLink), a string naming no one, where on other calls a message is
 // a mail message to read for people.
 func (c *bodyCheck) sharingText(path, key string) bool {
-	rt := routeOf(c.req)
+	rt := routeOf(&c.req)
 	return path == "" && rt != nil && rt.sharingText && strings.EqualFold(key, "message")
 }
 
@@ -450,7 +450,7 @@ func (c *bodyCheck) sendsAsAnother(r *rule) string {
 // own members say (PidTagReplyRecipientNames, 0x0050; the display To),
 // where no rule on people reads it.
 func (c *bodyCheck) extended(where string) {
-	if rt := routeOf(c.req); rt != nil && rt.mail {
+	if rt := routeOf(&c.req); rt != nil && rt.mail {
 		c.fail(RefusalPolicy, "%s: extended properties are not accepted on mail: they can address it past the rules on people", where)
 	}
 }
@@ -563,7 +563,7 @@ func userThing(segs []string) bool {
 
 // pathUser is the user whose data the path reaches: users/{user}/..., by
 // object id or UPN; "" when the path names none.
-func pathUser(req Request) string {
+func pathUser(req *Request) string {
 	if len(req.Segments) >= 2 && strings.EqualFold(req.Segments[0], "users") && isUser(req.Segments[1]) {
 		return req.Segments[1]
 	}

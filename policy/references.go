@@ -261,7 +261,7 @@ func recipientOf(where string, v any) (Recipient, error) {
 
 // lookupOf is the read of the item a call of route rt refers to, or why
 // the policy cannot say which item that is.
-func lookupOf(rt *route, req Request) (*Lookup, string) {
+func lookupOf(rt *route, req *Request) (*Lookup, string) {
 	segs := req.Segments[:len(req.Segments)-1] // the item, without the action
 	if rt.resolveSelf {
 		segs = req.Segments // the item itself, updated or deleted
@@ -322,7 +322,7 @@ func (c *bodyCheck) resolveLater(rt *route, d *Decision) string {
 	if rt == nil || rt.resolve == LookupNone || !needsLookup(rt, c) {
 		return ""
 	}
-	l, reason := lookupOf(rt, c.req)
+	l, reason := lookupOf(rt, &c.req)
 	if reason != "" {
 		return reason
 	}
@@ -372,7 +372,7 @@ func (rt *Routed) DecideReferenced(d Decision, people []Recipient) Decision {
 	if d.Lookup == nil {
 		return d
 	}
-	route := routeOf(rt.req)
+	route := routeOf(&rt.req)
 	d.Lookup = nil
 	if rt.rule == nil || rt.caller == nil || route == nil || route.resolve == LookupNone {
 		d.Reason, d.Result = "a referenced item's people were given for a call that refers to none", Deny

@@ -121,7 +121,7 @@ func init() {
 // not read, so the call is refused. A PATCH or DELETE of an event under
 // such a path (…/microsoft.graph.eventMessage/event) is refused alike: an
 // organizer's sends the change to its attendees.
-func unmodelledAction(req Request, rt *route) string {
+func unmodelledAction(req *Request, rt *route) string {
 	if len(req.Segments) == 0 || rt != nil && (rt.action || rt.resolve != LookupNone) {
 		return ""
 	}
@@ -146,7 +146,7 @@ func unmodelledAction(req Request, rt *route) string {
 // has nothing particular to say about (its body is still read as JSON,
 // people and all). The request's last segments are read as operation
 // names once, not once for every route.
-func routeOf(req Request) *route {
+func routeOf(req *Request) *route {
 	segs := req.Segments
 	var buf [maxTail]string
 	names := buf[:min(len(segs), maxTail)]

@@ -63,7 +63,7 @@ func FuzzRouteOf(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, method, path string) {
 		req := Request{Method: method, Segments: strings.Split(path, "/")}
-		if got, want := routeOf(req), routeOfReference(req); got != want {
+		if got, want := routeOf(&req), routeOfReference(req); got != want {
 			name := func(rt *route) string {
 				if rt == nil {
 					return "none"

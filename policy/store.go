@@ -124,6 +124,11 @@ func (s *Store) RouteAs(caller string, actor *Actor, req Request) Routed {
 	return s.Policy().RouteAs(caller, actor, req)
 }
 
+// RouteInto routes into rt by the policy in force; see Decider.
+func (s *Store) RouteInto(rt *Routed, caller string, actor *Actor, req *Request) {
+	s.Policy().RouteInto(rt, caller, actor, req)
+}
+
 // CallerForDelegatedApp names a delegated caller by the policy in force.
 func (s *Store) CallerForDelegatedApp(appID string) (string, bool) {
 	return s.Policy().CallerForDelegatedApp(appID)

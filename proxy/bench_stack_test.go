@@ -60,11 +60,14 @@ func BenchmarkCallStack(b *testing.B) {
 }
 
 // TestCallStack holds the figure the proxy's memory per call in flight
-// rests on: a call, from the frames net/http's HTTP/2 server puts above
-// the handler to its deepest (its body's check, the wait for Graph under
-// the transport's frames, its audit record), fits a stack of 8 KB. A
-// stage that keeps a decision or a record in serve's frame, or a check
-// that recurses deeply, doubles it.
+// rests on: a call, from the frames net/http's server puts above the
+// handler to its deepest (its body's check, the wait for Graph under the
+// transport's frames, its audit record), fits a stack of 8 KB, on the
+// goroutine HTTP/2 gives each call and on the one an HTTP/1.1 connection
+// serves its calls on, whose frames above the handler are deeper. A stage
+// that keeps a decision or a record in its frame, a check that recurses
+// deeply, or a result built in a frame on the body's path doubles it, for
+// every call in flight.
 //
 // The call runs on a goroutine whose stack is made 8 KB first; a stack
 // that grows is copied to a new place, so the address of a variable in
@@ -80,27 +83,33 @@ func TestCallStack(t *testing.T) {
 	if !grows(func() { deep10KB(0) }) || grows(func() {}) {
 		t.Fatal("a stack's growth cannot be told here (a goroutine starts with more than 8 KB?)")
 	}
+	servers := []struct {
+		name  string
+		under func(int, func())
+	}{{"http2", underServer}, {"http1.1", underConnection}}
 	for _, c := range stackCases {
-		t.Run(c.name, func(t *testing.T) {
-			s := newStackBench(t, c)
-			s.release = make(chan struct{})
-			close(s.release)
-			s.arrived.Add(1)
-			req := s.request()
-			var code int
-			if grows(func() {
-				underServer(0, func() {
-					w := httptest.NewRecorder()
-					s.h.ServeHTTP(w, req)
-					code = w.Code
-				})
-			}) {
-				t.Errorf("the call's goroutine grew past 8 KB of stack")
-			}
-			if code != c.status {
-				t.Errorf("status %d; want %d", code, c.status)
-			}
-		})
+		for _, srv := range servers {
+			t.Run(c.name+"/"+srv.name, func(t *testing.T) {
+				s := newStackBench(t, c)
+				s.release = make(chan struct{})
+				close(s.release)
+				s.arrived.Add(1)
+				req := s.request()
+				var code int
+				if grows(func() {
+					srv.under(0, func() {
+						w := httptest.NewRecorder()
+						s.h.ServeHTTP(w, req)
+						code = w.Code
+					})
+				}) {
+					t.Errorf("the call's goroutine grew past 8 KB of stack")
+				}
+				if code != c.status {
+					t.Errorf("status %d; want %d", code, c.status)
+				}
+			})
+		}
 	}
 }
 
@@ -264,13 +273,29 @@ func (s *stackBench) measure(t testing.TB) (waiting, served float64) {
 // underServer calls f from under a frame the size of net/http's HTTP/2
 // frames above the handler (http2serverConn.runHandler,
 // initALPNRequest.ServeHTTP, serverHandler.ServeHTTP: about 0.8 KB), on
-// the goroutine of its own each HTTP/2 call has. An HTTP/1.1 connection's
-// goroutine is 0.5 KB deeper, and serves call after call.
+// the goroutine of its own each HTTP/2 call has.
 //
 //go:noinline
 func underServer(i int, f func()) {
 	var frame [800]byte
 	frame[i%len(frame)] = 1 // indexed by an argument: kept on the stack, whole
+	f()
+	if frame[len(frame)-1-i%len(frame)] == 2 {
+		panic("unreachable")
+	}
+}
+
+// underConnection calls f from under a frame the size of net/http's
+// frames above the handler on an HTTP/1.1 connection's goroutine
+// (conn.serve, serverHandler.ServeHTTP, HandlerFunc.ServeHTTP: about 1.2
+// KB) and the serve command's handler that counts calls (0.1 KB), which
+// serves call after call: a stack it grows there stays grown while the
+// connection waits for its next call.
+//
+//go:noinline
+func underConnection(i int, f func()) {
+	var frame [1350]byte
+	frame[i%len(frame)] = 1
 	f()
 	if frame[len(frame)-1-i%len(frame)] == 2 {
 		panic("unreachable")

@@ -96,7 +96,7 @@ func (h *Handler) decide(w *responseWriter, r *http.Request, c *call) ([]byte, e
 // content rule, decided on the route and then streamed to Graph unread
 // (content.go).
 func (h *Handler) route(w *responseWriter, r *http.Request, c *call) (bool, error) {
-	c.routed = h.o.Policy.RouteAs(c.caller.Name, policyActor(c.caller.Actor), c.req)
+	h.o.Policy.RouteInto(&c.routed, c.caller.Name, policyActor(c.caller.Actor), &c.req)
 	if d, ok := c.routed.DenyWithoutBody(); ok {
 		c.decision = d
 		return true, nil
