@@ -145,17 +145,6 @@ func instructionsSection(o options, results []sample) string {
 		}
 	}
 	perCall := func(s sample) float64 { return s.InstrPerReq }
-	ratios := func(name, base string) []float64 {
-		var v []float64
-		for _, s := range by[name] {
-			for _, b := range by[base] {
-				if b.Round == s.Round {
-					v = append(v, s.InstrPerReq/b.InstrPerReq)
-				}
-			}
-		}
-		return v
-	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "## Instructions per call\n\nRun of %s on %s, `-instructions`: %d rounds, each configuration paced at %d calls a second for %v over %d connections, "+
 		"under valgrind's callgrind, counted from the phase's start to its end (user space only: the kernel's part and what an instruction costs are not in it). "+
@@ -169,10 +158,10 @@ func instructionsSection(o options, results []sample) string {
 		st := summarize(column(by[name], perCall))
 		row := []string{name, fmt.Sprintf("%.1f (%.1f–%.1f)", st.Median/1000, st.Min/1000, st.Max/1000), "—", "—"}
 		if name != "bare" && len(by["bare"]) > 0 {
-			row[2] = ratioCell(summarize(ratios(name, "bare")))
+			row[2] = ratioCell(summarize(roundRatios(by, name, "bare", perCall)))
 		}
 		if name == "graph-proxy" && len(by["baseline"]) > 0 {
-			row[3] = ratioCell(summarize(ratios(name, "baseline")))
+			row[3] = ratioCell(summarize(roundRatios(by, name, "baseline", perCall)))
 		}
 		sb.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}

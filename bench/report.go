@@ -183,6 +183,22 @@ func replaceSection(doc, name, body string) string {
 	return doc[:i+len(open)] + body + doc[j:]
 }
 
+// roundRatios is f of each of name's rounds over f of base's in the same
+// round, for the rounds both ran in which base's is above 0: ratios
+// within a round, which the machine's drift between rounds does not move.
+func roundRatios(by map[string][]sample, name, base string, f func(s sample) float64) []float64 {
+	var v []float64
+	for _, s := range by[name] {
+		for _, b := range by[base] {
+			if b.Round == s.Round && f(b) > 0 {
+				v = append(v, f(s)/f(b))
+				break
+			}
+		}
+	}
+	return v
+}
+
 func roundsSection(o options, results []sample) string {
 	by := map[string][]sample{}
 	for _, s := range results {
@@ -201,13 +217,7 @@ func roundsSection(o options, results []sample) string {
 		return sample{}, false
 	}
 	ratios := func(name, base string, f func(s sample) float64) []float64 {
-		var v []float64
-		for _, s := range by[name] {
-			if b, ok := inRound(base, s.Round); ok && f(b) > 0 {
-				v = append(v, f(s)/f(b))
-			}
-		}
-		return v
+		return roundRatios(by, name, base, f)
 	}
 	ratio := func(name, base string, f func(s sample) float64) stats {
 		return summarize(ratios(name, base, f))

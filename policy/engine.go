@@ -485,11 +485,26 @@ func (rt *Routed) decideInto(a *Args, d *Decision) {
 	}
 }
 
-// decideBatchInto decides a $batch call into d.
+// decideBatchInto decides a $batch call into d, on a goroutine of its own.
 //
-//go:noinline
+// A batch goes deeper than any one call: its body is parsed whole (a
+// sub-request's body sits two levels down in it), each sub-request is
+// decided under the batch's frames, and the batch is written out again
+// with encoding/json, whose frames are large. On the goroutine that serves
+// the call a stack grown once stays grown while the call waits for Graph,
+// and over HTTP/1.1 while its connection lives; a goroutine that ends gives
+// its stack back at once (TestCallStack). A panic is carried back to the
+// call's goroutine, where net/http's recovery handles it as any handler's,
+// rather than ending the process.
 func (rt *Routed) decideBatchInto(a *Args, d *Decision) {
-	*d = rt.p.decideBatch(rt.caller, rt.actor, rt.req.Version, a.ContentType, a.Body)
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		rt.p.decideBatch(d, rt.caller, rt.actor, rt.req.Version, a.ContentType, a.Body)
+	}()
+	if p := <-done; p != nil {
+		panic(p)
+	}
 }
 
 // decideRequest decides the call's path and query into d, leaving a

@@ -422,7 +422,8 @@ func (h *Handler) finishBatch(c *call) {
 	if !c.subsReserved {
 		return
 	}
-	for _, sd := range c.decision.Batch {
+	for i := range c.decision.Batch {
+		sd := &c.decision.Batch[i] // not a copy in this frame, under which each record is sealed
 		sub := auditlog.Record{
 			Time: c.rec.Time, Replica: c.rec.Replica, RequestID: newID(), ClientRequestID: c.rec.ClientRequestID,
 			Caller: c.rec.Caller, Actor: c.rec.Actor, Method: sd.Request.Method, Version: sd.Request.Version, Path: sd.Request.Path,
