@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -62,14 +61,6 @@ func ParseBatch(body []byte) ([]BatchRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("batch body: %w", err)
 	}
-	return batchRequests(doc)
-}
-
-// batchRequests reads a $batch's requests from its parsed body, in a frame
-// apart from the parser's recursion.
-//
-//go:noinline
-func batchRequests(doc any) ([]BatchRequest, error) {
 	top, ok := doc.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("batch body must be a JSON object")
@@ -200,64 +191,45 @@ func CanonicalizeBatchURL(method, version, raw string) (Request, error) {
 	return req, err
 }
 
-// decideBatch decides every sub-request into d; any denial denies the
-// batch. A batch Graph would refuse as malformed is refused so (400),
-// naming the sub-requests; one the policy refuses is a denial (403). What
-// is forwarded is the batch written out again from what was decided.
-//
-// The body is read first and its sub-requests decided after, each in a
-// frame of its own: the parser's recursion and a sub-request's check each
-// run on what decideBatch leaves, not under the other's frame
-// (TestCallStack).
-func (p *Policy) decideBatch(d *Decision, c *caller, actor *Actor, version, contentType string, body []byte) {
-	reqs, ct, reason, refusal := readBatch(contentType, body)
-	if reason != "" {
-		*d = Decision{}
-		d.Reason, d.Refusal = reason, refusal
-		return
-	}
-	p.decideBatchRequests(d, c, actor, version, ct, reqs)
-}
-
-// readBatch reads a $batch's Content-Type and body, or returns why they
-// are refused.
-//
-//go:noinline
-func readBatch(contentType string, body []byte) (reqs []BatchRequest, ct, reason string, refusal Refusal) {
+// decideBatch decides every sub-request; any denial denies the batch. A
+// batch Graph would refuse as malformed is refused so (400), naming the
+// sub-requests; one the policy refuses is a denial (403). What is
+// forwarded is the batch written out again from what was decided.
+func (p *Policy) decideBatch(c *caller, actor *Actor, version, contentType string, body []byte) Decision {
 	if len(body) == 0 {
-		return nil, "", "Invalid batch payload format: a $batch needs a body", RefusalMalformed
+		return malformed("Invalid batch payload format: a $batch needs a body")
 	}
-	ct, _, reason = decideMediaType(contentType, mediaJSON)
+	ct, _, reason := decideMediaType(contentType, mediaJSON)
 	if reason != "" {
-		return nil, "", "$batch body: " + reason, RefusalMediaType
+		d := deny("$batch body: %s", reason)
+		d.Refusal = RefusalMediaType
+		return d
 	}
 	reqs, err := ParseBatch(body)
 	if err != nil {
-		return nil, "", fmt.Sprintf("Invalid batch payload format: %v", err), RefusalMalformed
+		return malformed("Invalid batch payload format: %v", err)
 	}
-	return reqs, ct, "", RefusalPolicy
-}
-
-// decideBatchRequests decides a batch's sub-requests into d.
-//
-//go:noinline
-func (p *Policy) decideBatchRequests(d *Decision, c *caller, actor *Actor, version, ct string, reqs []BatchRequest) {
-	*d = Decision{} // field by field: a literal would be built in this frame
-	d.Result, d.Route, d.Group, d.ExternalLinks, d.ContentType = Allow, "/$batch", c.group, p.externalLinks, ct
+	d := Decision{Result: Allow, Route: "/$batch", Group: c.group, ExternalLinks: p.externalLinks, ContentType: ct}
 	var refused []string
-	var err error
-	d.Batch = make([]SubDecision, len(reqs))
-	for i := range reqs {
-		sd := &d.Batch[i]
-		sd.ID = reqs[i].ID
-		p.decideSub(sd, c, actor, version, &reqs[i])
+	for _, br := range reqs {
+		sd := SubDecision{ID: br.ID}
+		sd.Request, err = CanonicalizeBatchURL(br.Method, version, br.URL)
+		switch {
+		case errors.Is(err, errBatchFormat):
+			sd.Decision = malformed("Invalid batch payload format: %s", strings.TrimPrefix(err.Error(), errBatchFormat.Error()+": "+ErrAmbiguous.Error()+": "))
+		case err != nil:
+			sd.Decision = deny("%s", strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "))
+		default:
+			sd.Decision, sd.routed = p.decideSub(c, actor, sd.Request, br)
+		}
 		if sd.Decision.Result != Allow {
-			refused = append(refused, bareName(sd.ID))
+			refused = append(refused, bareName(br.ID))
 			if sd.Decision.Refusal != RefusalPolicy {
 				d.Refusal = RefusalMalformed
 			}
 		}
 		d.gather(&sd.Decision)
+		d.Batch = append(d.Batch, sd)
 	}
 	switch {
 	case len(refused) > 0:
@@ -270,8 +242,9 @@ func (p *Policy) decideBatchRequests(d *Decision, c *caller, actor *Actor, versi
 	if d.Body, err = rebuildBatch(reqs, d.Batch); err != nil {
 		// Every value came from the parser; failing to write one out
 		// again is a bug, and the batch is refused for it.
-		*d = deny("the batch cannot be written out again: %v", err)
+		return deny("the batch cannot be written out again: %v", err)
 	}
+	return d
 }
 
 // gather adds a sub-request's targets (up to one past MaxTargets, which
@@ -293,74 +266,31 @@ func (d *Decision) gather(sub *Decision) {
 	}
 }
 
-// decideSub decides one sub-request into sd, and keeps it as routed when it
-// was (for the people of the item it refers to, read later:
-// DecideReferenced). Its frame holds no Decision or Routed: the
-// sub-request's body is checked under it (TestCallStack).
-//
-//go:noinline
-func (p *Policy) decideSub(sd *SubDecision, c *caller, actor *Actor, version string, br *BatchRequest) {
-	ct, ok := readSub(sd, version, br)
-	if !ok {
-		return
-	}
-	// The body was parsed strictly with the batch: decide on that value.
-	rt := new(Routed)
-	p.routeInto(rt, c.name, actor, &sd.Request, false)
-	rt.decideInto(&Args{Caller: c.name, Request: sd.Request, ContentType: ct, doc: br.Body, Actor: actor, inBatch: true}, &sd.Decision)
-	if sd.Decision.Result == Allow && sd.Decision.Content != nil {
-		// File content moves only as a call of its own: inside a batch,
-		// Graph's redirect to the file host (and an upload session's URL)
-		// would sit in the batch's answer, beyond the stage that follows
-		// or seals it.
-		refuse(&sd.Decision, "file content (rule "+strconv.Quote(sd.Decision.RuleID)+") cannot be moved inside $batch: send the call on its own", RefusalPolicy)
-		return
-	}
-	sd.routed = rt
+func malformed(format string, args ...any) Decision {
+	d := deny(format, args...)
+	d.Refusal = RefusalMalformed
+	return d
 }
 
-// readSub reads a sub-request's URL into sd.Request, and its headers, and
-// returns its Content-Type; or it makes sd's decision the refusal of them.
-//
-//go:noinline
-func readSub(sd *SubDecision, version string, br *BatchRequest) (ct string, ok bool) {
-	var err error
-	if sd.Request, err = CanonicalizeBatchURL(br.Method, version, br.URL); err != nil {
-		if errors.Is(err, errBatchFormat) {
-			refuse(&sd.Decision, "Invalid batch payload format: "+strings.TrimPrefix(err.Error(), errBatchFormat.Error()+": "+ErrAmbiguous.Error()+": "), RefusalMalformed)
-		} else {
-			refuse(&sd.Decision, strings.TrimPrefix(err.Error(), ErrAmbiguous.Error()+": "), RefusalPolicy)
-		}
-		return "", false
-	}
-	ct, reason, refusal := subRequestHeaders(br)
-	if reason != "" {
-		refuse(&sd.Decision, reason, refusal)
-		return "", false
-	}
-	return ct, true
-}
-
-// subRequestHeaders reads a sub-request's headers and the kind of its
-// body: its Content-Type, or why they are refused.
-//
-//go:noinline
-func subRequestHeaders(br *BatchRequest) (ct, reason string, refusal Refusal) {
+// decideSub decides one sub-request, and returns it as routed when it was
+// (for the people of the item it refers to, read later: DecideReferenced).
+func (p *Policy) decideSub(c *caller, actor *Actor, req Request, br BatchRequest) (Decision, *Routed) {
+	ct := ""
 	seen := map[string]bool{}
 	for _, k := range sortedKeys(br.Headers) {
 		name := http.CanonicalHeaderKey(k)
 		if !forwardedHeader[name] {
-			return "", "header " + shownName(k) + " is not allowed in a batch request", RefusalPolicy
+			return deny("header %s is not allowed in a batch request", shownName(k)), nil
 		}
 		if seen[name] {
-			return "", "Invalid batch payload format: header " + shownName(name) + " is given twice", RefusalMalformed
+			return malformed("Invalid batch payload format: header %s is given twice", shownName(name)), nil
 		}
 		seen[name] = true
 		if !httpguts.ValidHeaderFieldValue(br.Headers[k]) {
 			// The wire refuses it before the proxy sees it; inside a batch
 			// it would reach Graph, and a line break would let whatever
 			// writes the sub-request out read a header after it.
-			return "", "Invalid batch payload format: header " + shownName(name) + " has a control character in its value", RefusalMalformed
+			return malformed("Invalid batch payload format: header %s has a control character in its value", shownName(name)), nil
 		}
 		if name == "Content-Type" {
 			ct = br.Headers[k]
@@ -370,20 +300,27 @@ func subRequestHeaders(br *BatchRequest) (ct, reason string, refusal Refusal) {
 		if _, isString := br.Body.(string); isString {
 			// A string body is base64 of a non-JSON payload, which the
 			// policy cannot read.
-			return "", "batch request bodies must be JSON", RefusalMediaType
+			d := deny("batch request bodies must be JSON")
+			d.Refusal = RefusalMediaType
+			return d, nil
 		}
 		if _, _, reason := decideMediaType(ct, mediaJSON); reason != "" {
-			return "", reason, RefusalMediaType
+			d := deny("%s", reason)
+			d.Refusal = RefusalMediaType
+			return d, nil
 		}
 	}
-	return ct, "", RefusalPolicy
-}
-
-// refuse makes d a refusal for reason, of kind refusal.
-//
-//go:noinline
-func refuse(d *Decision, reason string, refusal Refusal) {
-	*d = Decision{Result: Deny, Reason: reason, Refusal: refusal}
+	// The body was parsed strictly with the batch: decide on that value.
+	rt := p.routeAs(c.name, actor, req, false)
+	d := rt.decide(&Args{Caller: c.name, Request: req, ContentType: ct, doc: br.Body, Actor: actor, inBatch: true})
+	if d.Result == Allow && d.Content != nil {
+		// File content moves only as a call of its own: inside a batch,
+		// Graph's redirect to the file host (and an upload session's URL)
+		// would sit in the batch's answer, beyond the stage that follows
+		// or seals it.
+		return deny("file content (rule %q) cannot be moved inside $batch: send the call on its own", d.RuleID), nil
+	}
+	return d, &rt
 }
 
 // outRequest is a sub-request as Graph receives it.

@@ -223,8 +223,8 @@ func (p *Policy) DelegatedScopesNeeded() []string {
 	return out
 }
 
-// RouteAs routes req for caller acting as actor (a signed-in user); nil
-// actor is Route. See Decider.
+// RouteAs is RouteInto returning the Routed, for a caller that holds it
+// by value.
 func (p *Policy) RouteAs(caller string, actor *Actor, req Request) Routed {
 	return p.routeAs(caller, actor, req, true)
 }

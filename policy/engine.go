@@ -120,11 +120,9 @@ type Decider interface {
 	// rule that serves it, or a denial no body can change. The Routed
 	// then decides with the body, by the same policy.
 	Route(caller string, req Request) Routed
-	// RouteAs is Route for a caller acting as a signed-in user (a
-	// delegated call); a nil actor is Route.
-	RouteAs(caller string, actor *Actor, req Request) Routed
-	// RouteInto is RouteAs into rt, for a caller that keeps the Routed
-	// where it is not copied again (see Routed.Decide).
+	// RouteInto is Route into rt, for a caller acting as a signed-in user
+	// (a delegated call) or, with a nil actor, as itself; rt is the
+	// caller's, kept where it is not copied again (see Routed.Decide).
 	RouteInto(rt *Routed, caller string, actor *Actor, req *Request)
 }
 
@@ -472,8 +470,8 @@ func (rt *Routed) decideInto(a *Args, d *Decision) {
 		rt.decideBatchInto(a, d)
 		return
 	}
-	actsOnUsers := rt.decideRequest(d)
-	if d.Reason != "" {
+	actsOnUsers, ok := rt.decideRequest(d)
+	if !ok {
 		return
 	}
 	if reason, refusal := rt.p.checkBody(rt.caller, rt.rule, a, d); reason != "" {
@@ -500,19 +498,19 @@ func (rt *Routed) decideBatchInto(a *Args, d *Decision) {
 	done := make(chan any, 1)
 	go func() {
 		defer func() { done <- recover() }()
-		rt.p.decideBatch(d, rt.caller, rt.actor, rt.req.Version, a.ContentType, a.Body)
+		*d = rt.p.decideBatch(rt.caller, rt.actor, rt.req.Version, a.ContentType, a.Body)
 	}()
 	if p := <-done; p != nil {
 		panic(p)
 	}
 }
 
-// decideRequest decides the call's path and query into d, leaving a
-// reason when they are refused, and reports whether the call acts on
-// users its path names.
+// decideRequest decides the call's path and query into d, and reports
+// whether the call acts on users its path names, and ok false, with d's
+// reason, when they are refused.
 //
 //go:noinline
-func (rt *Routed) decideRequest(d *Decision) (actsOnUsers bool) {
+func (rt *Routed) decideRequest(d *Decision) (actsOnUsers, ok bool) {
 	p, c, r, req := rt.p, rt.caller, rt.rule, &rt.req
 	*d = Decision{RuleID: r.id, Route: r.tmpl.text, Permission: r.permission, Group: c.group, ExternalLinks: p.externalLinks, Response: r.response}
 	d.Content = r.content
@@ -524,7 +522,7 @@ func (rt *Routed) decideRequest(d *Decision) (actsOnUsers bool) {
 	// whatever the user may reach, anyone's.
 	if rt.actor != nil {
 		if d.Reason = rt.delegate(d); d.Reason != "" {
-			return false
+			return false, false
 		}
 		actsOnUsers = len(req.Segments) > 0 && strings.EqualFold(req.Segments[0], "me")
 	}
@@ -539,26 +537,26 @@ func (rt *Routed) decideRequest(d *Decision) (actsOnUsers bool) {
 		// A collection of users, or a path whose user is not one the
 		// proxy can name: the group scope cannot be applied to it.
 		d.Reason = fmt.Sprintf("caller %q is scoped to users.group, and %s names no one user the scope can check", c.name, req.Path)
-		return false
+		return false, false
 	}
 	for _, q := range req.Query {
 		// Graph's own paging and delta links carry these; a rule that
 		// pages must accept them (paging.go).
 		if !slices.Contains(r.query, q) && !impliedPaging(r, req, q) {
 			d.Reason = fmt.Sprintf("query option %s is not allowed by rule %q", q, r.id)
-			return false
+			return false, false
 		}
 	}
 	if slices.Contains(req.Query, "$select") && len(req.Select) == 0 {
 		d.Reason = "$select names no field"
-		return false
+		return false, false
 	}
 	if len(r.selectFields) > 0 {
 		d.selects = true
 		for _, f := range req.Select {
 			if !slices.Contains(r.selectFields, f) {
 				d.Reason = fmt.Sprintf("$select field %s is not allowed by rule %q", shownName(f), r.id)
-				return false
+				return false, false
 			}
 		}
 		if len(req.Select) == 0 && req.Method == "GET" {
@@ -567,7 +565,7 @@ func (rt *Routed) decideRequest(d *Decision) (actsOnUsers bool) {
 			d.AddSelect = strings.Join(r.selectFields, ",")
 		}
 	}
-	return actsOnUsers
+	return actsOnUsers, true
 }
 
 // decideObject decides, once the body is checked, what the call reaches

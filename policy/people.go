@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -225,10 +224,8 @@ func (c *bodyCheck) walk(v any, path string) {
 			}
 		}
 	case map[string]any:
-		// The keys on a list lent from a pool, not in this frame: a body's
-		// every level deepens the stack by it (TestCallStack).
-		l := lend[string](&nameLists)
-		keys := *l
+		var buf [16]string
+		keys := buf[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}
@@ -236,7 +233,6 @@ func (c *bodyCheck) walk(v any, path string) {
 		for _, k := range keys {
 			c.member(path, k, x[k])
 		}
-		giveBack(&nameLists, l, keys)
 	}
 }
 
@@ -280,47 +276,6 @@ func (c *bodyCheck) member(path, key string, v any) {
 	if path != "" {
 		where = path + "." + where
 	}
-	switch kind {
-	case peopleListMember:
-		list, ok := v.([]any)
-		if !ok {
-			c.fail(RefusalMalformed, "%s must be a list of people", where)
-			return
-		}
-		for _, e := range list {
-			if c.named(where+"[]", e) == 0 {
-				c.fail(RefusalMalformed, "every element of %s must name someone by emailAddress.address", where)
-			}
-		}
-	case onePersonMember:
-		before := len(c.people)
-		if c.named(where, v) != 1 {
-			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
-		}
-		c.sentAs(key, before)
-	case objectMember:
-		if _, ok := v.(string); ok && c.sharingText(path, key) {
-			return
-		}
-		if _, ok := v.(map[string]any); !ok {
-			c.fail(RefusalMalformed, "%s must be an object", where)
-			return
-		}
-		c.walk(v, where)
-	case autoRepliesMember, extendedMember, driveRecipientsMember, bindMember, emailAddressMember,
-		emailAddressesMember, addressStringMember, userMember, sourceURLMember, headersMember:
-		c.leaf(kind, where, v)
-	default:
-		c.walk(v, where)
-	}
-}
-
-// leaf reads a member of an object that names people, or refuses, in
-// itself, not in members below it: apart from member, whose frame is on
-// the stack once per level of the body.
-//
-//go:noinline
-func (c *bodyCheck) leaf(kind memberKind, where string, v any) {
 	switch kind {
 	case autoRepliesMember:
 		c.autoReplies(where, v)
@@ -399,10 +354,34 @@ func (c *bodyCheck) leaf(kind memberKind, where string, v any) {
 				return
 			}
 		}
+	case peopleListMember:
+		list, ok := v.([]any)
+		if !ok {
+			c.fail(RefusalMalformed, "%s must be a list of people", where)
+			return
+		}
+		for _, e := range list {
+			if c.named(where+"[]", e) == 0 {
+				c.fail(RefusalMalformed, "every element of %s must name someone by emailAddress.address", where)
+			}
+		}
+	case onePersonMember:
+		before := len(c.people)
+		if c.named(where, v) != 1 {
+			c.fail(RefusalMalformed, "%s must be an object naming exactly one person", where)
+		}
+		c.sentAs(key, before)
+	case objectMember:
+		if _, ok := v.(string); ok && c.sharingText(path, key) {
+			return
+		}
+		if _, ok := v.(map[string]any); !ok {
+			c.fail(RefusalMalformed, "%s must be an object", where)
+			return
+		}
+		c.walk(v, where)
 	default:
-		// member sends only the kinds above here: one added there and
-		// not here would otherwise pass unread.
-		panic("policy: bodyCheck.leaf has no case for member kind " + strconv.Itoa(int(kind)))
+		c.walk(v, where)
 	}
 }
 

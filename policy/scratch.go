@@ -14,8 +14,6 @@ var (
 	keyLists    = sync.Pool{New: func() any { s := make([][]byte, 0, 2*fewKeys); return &s }}
 	memberLists = sync.Pool{New: func() any { s := make([]rawMember, 0, 32); return &s }}
 	spanLists   = sync.Pool{New: func() any { s := make([]rawSpan, 0, 16); return &s }}
-	// nameLists are the keys of an object bodyCheck.walk is in.
-	nameLists = sync.Pool{New: func() any { s := make([]string, 0, 16); return &s }}
 )
 
 // lend hands out a list from pool, empty.

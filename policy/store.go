@@ -119,11 +119,6 @@ func (s *Store) Decide(a Args) Decision { return s.Policy().Decide(a) }
 // Route routes with the policy in force; the Routed decides by it too.
 func (s *Store) Route(caller string, req Request) Routed { return s.Policy().Route(caller, req) }
 
-// RouteAs routes by the policy in force; see Decider.
-func (s *Store) RouteAs(caller string, actor *Actor, req Request) Routed {
-	return s.Policy().RouteAs(caller, actor, req)
-}
-
 // RouteInto routes into rt by the policy in force; see Decider.
 func (s *Store) RouteInto(rt *Routed, caller string, actor *Actor, req *Request) {
 	s.Policy().RouteInto(rt, caller, actor, req)

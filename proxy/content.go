@@ -483,7 +483,8 @@ func (h *Handler) prepareMint(c *call) {
 		content.Segments = append(content.Segments[:len(content.Segments):len(content.Segments)], "content")
 		content.Path += "/content"
 		content.Query, content.Select = nil, nil
-		routed := h.o.Policy.RouteAs(caller, policyActor(c.caller.Actor), content)
+		var routed policy.Routed
+		h.o.Policy.RouteInto(&routed, caller, policyActor(c.caller.Actor), &content)
 		if d := routed.Decide("", nil); d.Result != policy.Allow || d.Content == nil {
 			return
 		}

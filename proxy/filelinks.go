@@ -66,7 +66,8 @@ func (h *Handler) serveFileLink(w *responseWriter, r *http.Request, c *call) err
 	}
 	c.req = req
 	c.rec.Version, c.rec.Path = req.Version, req.Path
-	routed := h.o.Policy.RouteAs(caller.Name, policyActor(caller.Actor), req)
+	var routed policy.Routed
+	h.o.Policy.RouteInto(&routed, caller.Name, policyActor(caller.Actor), &req)
 	d := routed.Decide("", nil)
 	h.scope(r.Context(), &d)
 	if d.Forwarded() && d.Content == nil {
