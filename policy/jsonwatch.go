@@ -22,9 +22,12 @@ var personKeyBytes = func() [][]byte {
 var bindSuffixBytes = []byte(bindSuffix)
 
 // isPersonKey reports whether key is one of personKeys (without case) or
-// ends in @odata.bind.
+// ends in @odata.bind or EmailAddress (kindOf).
 func isPersonKey(key []byte) bool {
 	if n := len(key) - len(bindSuffixBytes); n >= 0 && bytes.EqualFold(key[n:], bindSuffixBytes) {
+		return true
+	}
+	if n := len(key) - len(addressSuffixBytes); n >= 0 && bytes.EqualFold(key[n:], addressSuffixBytes) {
 		return true
 	}
 	for _, k := range personKeyBytes {

@@ -16,6 +16,13 @@ import (
 //   - emailAddress: {address} or a string (recipients, attendees,
 //     organizer, from, sender, replyTo, mentions);
 //   - emailAddresses: [{address}] or [string] (contacts);
+//   - any other member whose name ends in EmailAddress (a classification
+//     override's senderEmailAddress, an invitation's
+//     invitedUserEmailAddress, a booking's customerEmailAddress): an
+//     address as a string, or an emailAddress;
+//   - mentioned: a message's mention names its person by an emailAddress
+//     ({name, address}), a chat message's by an identity set, a chat
+//     mention by an id;
 //   - locationEmailAddress (rooms), upn and userPrincipalName (strings);
 //   - user: {id} (identity sets: meeting participants, chat mentions);
 //   - NAME@odata.bind and @odata.id (a /$ref call's entity): a reference
@@ -33,7 +40,7 @@ import (
 var personKeys = []string{
 	"emailaddress", "emailaddresses", "locationemailaddress", "upn", "userprincipalname", "user",
 	"attendees", "torecipients", "ccrecipients", "bccrecipients", "replyto", "from", "sender", "organizer",
-	"participants", "mentions", "message", "sourceurl", "internetmessageheaders", refKey,
+	"participants", "mentions", "mentioned", "message", "sourceurl", "internetmessageheaders", refKey,
 	"forwardto", "forwardasattachmentto", "redirectto",
 	"singlevalueextendedproperties", "multivalueextendedproperties", "recipients",
 	autoRepliesKey,
@@ -149,7 +156,18 @@ const (
 	extendedMember        // single/multiValueExtendedProperties: MAPI properties
 	driveRecipientsMember // recipients: driveRecipient[] (invite, createLink)
 	autoRepliesMember
+	// anyAddressMember: a member whose name ends in EmailAddress and is
+	// none of the above: Graph's names for an address (senderEmailAddress,
+	// invitedUserEmailAddress), a string or an emailAddress.
+	anyAddressMember
+	mentionedMember // mentioned: an emailAddress, an identity set or an id
 )
+
+// addressSuffix ends the names Graph gives members that hold an address
+// (lower case): a member so named that memberKinds does not list is
+// anyAddressMember, so that an address under a name the finder was not
+// told of is read, not passed over.
+const addressSuffix = "emailaddress"
 
 var memberKinds = map[string]memberKind{
 	"emailaddress": emailAddressMember, "emailaddresses": emailAddressesMember,
@@ -161,8 +179,8 @@ var memberKinds = map[string]memberKind{
 	"singlevalueextendedproperties": extendedMember, "multivalueextendedproperties": extendedMember,
 	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
 	"participants": objectMember, "message": objectMember,
-	"recipients": driveRecipientsMember,
-	refKey:       bindMember, autoRepliesKey: autoRepliesMember,
+	"recipients": driveRecipientsMember, "mentioned": mentionedMember,
+	refKey: bindMember, autoRepliesKey: autoRepliesMember,
 }
 
 // kindOf is memberKinds[strings.ToLower(key)], with the bind suffix first.
@@ -177,7 +195,13 @@ func kindOf(key string) memberKind {
 		if strings.HasSuffix(lk, bindSuffix) {
 			return bindMember
 		}
-		return memberKinds[lk]
+		if kind, ok := memberKinds[lk]; ok {
+			return kind
+		}
+		if strings.HasSuffix(lk, addressSuffix) {
+			return anyAddressMember
+		}
+		return otherMember
 	}
 	lk := buf[:len(key)]
 	for i := 0; i < len(key); i++ {
@@ -193,8 +217,13 @@ func kindOf(key string) memberKind {
 			}
 		}
 	}
+	if bytes.HasSuffix(lk, addressSuffixBytes) {
+		return anyAddressMember
+	}
 	return otherMember
 }
+
+var addressSuffixBytes = []byte(addressSuffix)
 
 // kindsByLength is memberKinds by the length of their keys.
 var kindsByLength = func() (t [32][]kindEntry) {
@@ -234,6 +263,16 @@ func (c *bodyCheck) walk(v any, path string) {
 			c.member(path, k, x[k])
 		}
 	}
+}
+
+// hasField reports whether obj has the member name, without case.
+func hasField(obj map[string]any, name string) bool {
+	for k := range obj {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // isContainer reports whether v is an object or a list: a scalar names
@@ -296,6 +335,30 @@ func (c *bodyCheck) member(path, key string, v any) {
 		c.refs(where, v)
 	case emailAddressMember:
 		c.address(where, v)
+	case anyAddressMember:
+		switch e := v.(type) {
+		case nil:
+		case string:
+			if e != "" {
+				c.addAddress(where, e)
+			}
+		default:
+			c.address(where, v)
+		}
+	case mentionedMember:
+		switch e := v.(type) {
+		case nil:
+		case string:
+			c.addUser(where, e, true)
+		case map[string]any:
+			if hasField(e, "address") || hasField(e, "name") {
+				c.address(where, v) // an emailAddress
+			} else {
+				c.walk(v, where) // an identity set
+			}
+		default:
+			c.fail(RefusalMalformed, "%s must be an emailAddress, an identity set or an id", where)
+		}
 	case emailAddressesMember:
 		list, ok := v.([]any)
 		if !ok {

@@ -234,6 +234,7 @@ func TestBatchWrittenAgain(t *testing.T) {
 func TestWhoACallTouches(t *testing.T) {
 	p := mustLoad(t, "testdata/people.yaml")
 	u := "/v1.0/users/" + alice
+	ub := "/beta/users/" + alice
 	sub := func(res string) string {
 		return `{"changeType":"created","notificationUrl":"https://hooks.vendor.example/graph/n","resource":"` + res + `"}`
 	}
@@ -359,6 +360,23 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "meeting inside", method: "POST", url: u + "/onlineMeetings", body: `{"subject":"s","participants":{"attendees":[{"upn":"` + bob + `","identity":{"user":{"id":"` + guid + `"}}}]}}`, want: "403"},
 		{name: "meeting upn inside", method: "POST", url: u + "/onlineMeetings", body: `{"subject":"s","participants":{"attendees":[{"upn":"` + bob + `"}]}}`, want: "allow", targets: alice + "," + bob},
 		{name: "participants a list", method: "POST", url: u + "/onlineMeetings", body: `{"participants":[]}`, want: "400"},
+		// people under names of their own: a message's mention names its
+		// person by an emailAddress under "mentioned" (beta), a chat's by an
+		// identity set or an id; any other member whose name ends in
+		// EmailAddress holds an address, as a string or as an emailAddress
+		{name: "message mention outside", method: "POST", url: ub + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"mentions":[{"mentioned":{"name":"Eve","address":"` + evil + `"}}]`), want: "403"},
+		{name: "message mention inside", method: "POST", url: ub + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"mentions":[{"mentioned":{"name":"Carol","address":"carol@contoso.example"}}]`), want: "allow", targets: alice + ",carol@contoso.example," + bob},
+		{name: "draft mention outside", method: "POST", url: ub + "/messages", body: `{"subject":"x","mentions":[{"mentioned":{"address":"` + evil + `"}}]}`, want: "403"},
+		{name: "mention created on its own", method: "POST", url: ub + "/messages/AAMk/mentions", body: `{"mentioned":{"name":"Eve","address":"` + evil + `"}}`, want: "allow", targets: alice + "," + evil},
+		{name: "mention by name alone", method: "POST", url: ub + "/messages/AAMk/mentions", body: `{"mentioned":{"name":"Eve Evil"}}`, want: "400"},
+		{name: "mention not an address", method: "POST", url: ub + "/messages/AAMk/mentions", body: `{"mentioned":{"address":"a@b.example;c@d.example"}}`, want: "400"},
+		{name: "mention by id", method: "POST", url: ub + "/messages/AAMk/mentions", body: `{"mentioned":"` + guid + `"}`, want: "allow", targets: alice + "," + guid},
+		{name: "mention a list", method: "POST", url: ub + "/messages/AAMk/mentions", body: `{"mentioned":[]}`, want: "400"},
+		{name: "sender of a classification override", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","senderEmailAddress":{"name":"Eve","address":"` + evil + `"}}`, want: "allow", targets: alice + "," + evil},
+		{name: "an EmailAddress member as a string", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","SENDEREMAILADDRESS":"` + evil + `"}`, want: "allow", targets: alice + "," + evil},
+		{name: "an EmailAddress member not one address", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","senderEmailAddress":{"address":"a@b.example,c@d.example"}}`, want: "400"},
+		{name: "an EmailAddress member null", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","senderEmailAddress":null}`, want: "allow", targets: alice},
+		{name: "an EmailAddress member a number", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","senderEmailAddress":1}`, want: "400"},
 		// contacts and chats
 		{name: "contact", method: "POST", url: u + "/contacts", body: `{"emailAddresses":[{"address":"` + evil + `"}]}`, want: "allow", targets: alice + "," + evil},
 		{name: "contact bad address", method: "POST", url: u + "/contacts", body: `{"emailAddresses":[{"address":"a@b.example;c@d.example"}]}`, want: "400"},

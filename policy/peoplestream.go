@@ -263,10 +263,24 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 		c.walkRaw(r, v, where)
 	case emailAddressMember:
 		c.addressRaw(r, where, v)
+	case mentionedMember:
+		switch first {
+		case 'n':
+		case '"':
+			c.addUser(where, r.str(v), true)
+		case '{':
+			if r.field(v, "address") >= 0 || r.field(v, "name") >= 0 {
+				c.addressRaw(r, where, v) // an emailAddress
+			} else {
+				c.walkRaw(r, v, where) // an identity set
+			}
+		default:
+			c.fail(RefusalMalformed, "%s must be an emailAddress, an identity set or an id", where)
+		}
 	case autoRepliesMember:
 		c.autoRepliesRaw(r, where, v)
 	case extendedMember, bindMember, emailAddressesMember, addressStringMember,
-		userMember, sourceURLMember, headersMember, driveRecipientsMember:
+		userMember, sourceURLMember, headersMember, driveRecipientsMember, anyAddressMember:
 		c.leafRaw(kind, r, where, v)
 	default:
 		c.walkRaw(r, v, where)
@@ -320,6 +334,16 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 			}
 		default:
 			c.fail(RefusalMalformed, "%s must be a string", where)
+		}
+	case anyAddressMember:
+		switch first {
+		case 'n':
+		case '"':
+			if s := r.str(v); s != "" {
+				c.addAddress(where, s)
+			}
+		default:
+			c.addressRaw(r, where, v)
 		}
 	case userMember:
 		switch first {

@@ -27,6 +27,8 @@ func FuzzWalkRaw(f *testing.F) {
 		`{"sender":[],"replyTo":{"x":1},"from":{"emailAddress":{"address":"a@contoso.example"},"sender":{"emailAddress":{"address":"b@contoso.example"}}}}`,
 		` { "emailAddr\u0065ss" : { "addr\u0065ss" : "\u0061@contoso.example" } , "upn" : null , "user" : { "id" : 5 } } `,
 		`{"mentions":[{"mentioned":{"user":{"id":"bob@contoso.example","displayName":"Bob"}}}],"user":null,"userPrincipalName":""}`,
+		`{"mentions":[{"mentioned":{"name":"E","address":"eve@evil.example"}},{"mentioned":"10000000-0000-4000-8000-000000000001"},{"mentioned":{"Name":"x"}},{"mentioned":[1]},{"mentioned":null}]}`,
+		`{"senderEmailAddress":{"address":"a@contoso.example"},"invitedUserEmailAddress":"b@contoso.example","customerEmailAddress":"","xEmailAddress":null,"yEMAILADDRESS":3,"zemailaddress":{"name":"n"}}`,
 		`{"z":{"emailAddress":"z@contoso.example"},"a":{"emailAddress":"a@contoso.example"},"é":{"emailAddress":"e@contoso.example"},"B":[[{"upn":"b@contoso.example"}]]}`,
 		`{"internetMessageHeaders":null,"sourceUrl":"https://x","emailAddress":true}`,
 		`{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":{"upn":"x@contoso.example"}}`,
