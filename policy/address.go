@@ -61,6 +61,9 @@ const (
 //     be percent-decoded by a later reader into another '@';
 //   - "=?" in the local part, which a MIME reader may take for the start of
 //     an RFC 2047 encoded-word and decode;
+//   - a local part that begins "IMCEA" (in any case or width): Exchange
+//     reads it as an IMCEA-encapsulated address (IMCEASMTP-, IMCEAEX-) and
+//     delivers to the address inside (encapsulated);
 //   - a non-ASCII local part (RFC 6532) that is not in NFC, or holds a
 //     character that is not a letter, mark, number, punctuation or symbol,
 //     or one whose compatibility form holds ASCII punctuation (full-width
@@ -236,10 +239,29 @@ func checkLocalPart(local string) error {
 			}
 		}
 	}
+	if encapsulated(local, ascii) {
+		return addressError("IMCEA-encapsulated address (Exchange reads another address in it)")
+	}
 	if !ascii && !norm.NFC.IsNormalString(local) {
 		return addressError("local part not in Unicode NFC")
 	}
 	return nil
+}
+
+// encapsulated reports whether a local part begins as an IMCEA-encapsulated
+// address does: "IMCEA" in any case, then the address type, a '-' and the
+// address (MS-OXCMAIL 2.2.3.1.2). Exchange de-encapsulates such an address
+// at a domain of its own and delivers to the address inside, so that
+// IMCEASMTP-eve+40evil+2Eexample@contoso.example is eve@evil.example to it
+// and IMCEAEX-… any recipient its legacy DN names: relay routing, as '%'
+// is. The prefix alone is refused, compared as a reader that folds case
+// or width might (ı, ｉ); no one's own address begins so.
+func encapsulated(local string, ascii bool) bool {
+	if ascii {
+		return len(local) >= len("imcea") && strings.EqualFold(local[:len("imcea")], "imcea")
+	}
+	folded := norm.NFKC.String(local)
+	return strings.HasPrefix(strings.ToUpper(folded), "IMCEA") || strings.HasPrefix(strings.ToLower(folded), "imcea")
 }
 
 // domainProfile is the IDNA lookup profile (UTS 46 non-transitional

@@ -56,6 +56,13 @@ func TestParseAddress(t *testing.T) {
 		{name: "percent-encoded '@'", in: "bob%40evil.example@contoso.example", wantErr: "'%' or '!' (relay routing) in the local part"},
 		{name: "bang path", in: "evil.example!bob@contoso.example", wantErr: "'%' or '!' (relay routing) in the local part"},
 		{name: "encoded-word local part", in: "=?utf-8?q?bob?=@contoso.example", wantErr: "RFC 2047 encoded-word in the local part"},
+		// Exchange de-encapsulates IMCEA<type>-<address>@<its domain> (MS-OXCMAIL 2.2.3.1.2): the first
+		// is eve@evil.example to it, sent from the customer's own domain
+		{name: "IMCEA-encapsulated SMTP address", in: "IMCEASMTP-eve+40evil+2Eexample@contoso.example", wantErr: "IMCEA-encapsulated address (Exchange reads another address in it)"},
+		{name: "IMCEA-encapsulated legacy DN", in: "IMCEAEX-_O=CONTOSO_OU=EXCHANGE_CN=RECIPIENTS_CN=EVE@contoso.example", wantErr: "IMCEA-encapsulated address (Exchange reads another address in it)"},
+		{name: "IMCEA in lower case", in: "imceasmtp-eve+40evil+2Eexample@contoso.example", wantErr: "IMCEA-encapsulated address (Exchange reads another address in it)"},
+		{name: "IMCEA with a dotless i", in: "ımceasmtp-eve+40evil+2Eexample@contoso.example", wantErr: "IMCEA-encapsulated address (Exchange reads another address in it)"},
+		{name: "IMCEA in full width", in: "ＩＭＣＥＡsmtp-eve+40evil+2Eexample@contoso.example", wantErr: "IMCEA-encapsulated address (Exchange reads another address in it)"},
 		{name: "full-width '@' in the local part", in: "bob＠evil.example@contoso.example", wantErr: "local part character that folds to ASCII punctuation"},
 		{name: "small commercial at", in: "bob\ufe6bevil@contoso.example", wantErr: "local part character that folds to ASCII punctuation"},
 

@@ -283,6 +283,7 @@ func TestWhoACallTouches(t *testing.T) {
 		// mail: every way to write or send it
 		{name: "sendMail inside", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob)), want: "allow", targets: alice + "," + bob},
 		{name: "sendMail bcc outside", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + "," + rcpt("bccRecipients", evil)), want: "403"},
+		{name: "sendMail to an IMCEA-encapsulated address", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", "IMCEASMTP-eve+40evil+2Eexample@contoso.example")), want: "400"},
 		{name: "sendMail replyTo", method: "POST", url: u + "/sendMail", body: msg(rcpt("replyTo", evil)), want: "403"},
 		{name: "sendMail from", method: "POST", url: u + "/sendMail", body: msg(`"from":` + attendee(evil)), want: "403"},
 		{name: "sendMail sender", method: "POST", url: u + "/sendMail", body: msg(`"sender":` + attendee(evil)), want: "403"},
