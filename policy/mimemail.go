@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	"net/textproto"
 	"strings"
 )
 
@@ -56,7 +57,9 @@ const maxMIMEHeader = 64 << 10
 //     addresses returned: in a display name, quoted or encoded, or in a
 //     comment, it is how a reader that parses differently is shown an
 //     address the policy never saw;
-//   - an address that ParseAddress refuses.
+//   - an address that ParseAddress refuses;
+//   - a TNEF part anywhere in the message (findTNEF), or a structure of
+//     parts that cannot be read to find one.
 //
 // Display names are otherwise allowed: they are part of MIME headers, and
 // only the addr-spec is checked. The body after the header block is only
@@ -85,15 +88,24 @@ func MIMERecipients(body []byte) (map[string][]Address, error) {
 		}
 		end = n // headers only, no body
 	}
-	// The rest is read only to find base64 errors in it: Graph would refuse
+	// The rest is read to find base64 errors in it: Graph would refuse
 	// such a body anyway, but a body we could not read whole is one whose
 	// headers we cannot be sure we read as Graph does. It is searched for
-	// a CR too: see lineBreaks.
+	// a CR too (see lineBreaks), and its parts for TNEF (findTNEF), as it
+	// goes by: it is never kept.
+	block := buf[:end]
 	rest := crFinder{found: bytes.IndexByte(buf[end:], '\r') >= 0}
-	if _, err := io.Copy(&rest, dec); err != nil {
+	tail := io.MultiReader(bytes.NewReader(buf[end:]), io.TeeReader(dec, &rest))
+	msg, msgErr := mail.ReadMessage(bytes.NewReader(block))
+	var parts error
+	if msgErr == nil {
+		parts = findTNEF(textproto.MIMEHeader(msg.Header), tail, 0)
+	}
+	// The decoder's error, once met, is met again: a part cut short by it
+	// is reported here as base64, not as its structure.
+	if _, err := io.Copy(io.Discard, tail); err != nil {
 		return nil, mimeError("body is not base64")
 	}
-	block := buf[:end]
 	if end == 0 || block[0] == '\n' || block[0] == '\r' {
 		// An empty line first: net/mail reads no header at all, while a
 		// reader that skips leading blank lines reads the headers after it.
@@ -105,9 +117,14 @@ func MIMERecipients(body []byte) (map[string][]Address, error) {
 	if err := lineBreaks(block, rest.found); err != nil {
 		return nil, err
 	}
-	msg, err := mail.ReadMessage(bytes.NewReader(block))
-	if err != nil {
+	if msgErr != nil {
 		return nil, mimeError("header block does not parse")
+	}
+	switch {
+	case errors.Is(parts, errTNEF):
+		return nil, mimeError(errTNEF.Error())
+	case parts != nil:
+		return nil, mimeError("MIME structure: " + parts.Error())
 	}
 	out := make(map[string][]Address)
 	for _, name := range mimeAddressHeaders {

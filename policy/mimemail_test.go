@@ -127,6 +127,45 @@ func TestMIMERecipients(t *testing.T) {
 		{name: "domain literal", body: mimeBody(withHeader(toLine, "To: mallory@[192.0.2.1]\r\n")), wantErr: "policy: MIME message: To header: address refused: domain literal or bracket"},
 		{name: "deviation character", body: mimeBody(withHeader("", "Bcc: x@straße.example\r\n")), wantErr: "policy: MIME message: Bcc header: address refused: IDNA deviation character (ß, ς, ẞ) in the domain"},
 	}
+	// A multipart message around parts, the first part its text.
+	ctLine := "Content-Type: text/plain; charset=utf-8\r\n"
+	mixed := func(parts ...string) []byte {
+		msg := withHeader(ctLine, "Content-Type: multipart/mixed; boundary=\"b1\"\r\n")
+		msg = msg[:strings.Index(msg, "\r\n\r\n")+4] + "preamble\r\n"
+		for _, p := range append([]string{"Content-Type: text/plain\r\n\r\nhello\r\n"}, parts...) {
+			msg += "--b1\r\n" + p
+		}
+		return mimeBody(msg + "--b1--\r\n")
+	}
+	const tnefData = "Content-Transfer-Encoding: base64\r\n\r\neJ8+IgAAAQaQCAAEAAAAAAABAAEAAQeQBgAIAAAA5AQAAAAAAADoAAEIgAcAGAAAAElQTS5NaWNyb3NvZnQgTWFpbC5Ob3RlADEIAQ2ABAACAAAAAgACAAEEkAYA\r\n"
+	tnefErr := "policy: MIME message: a TNEF part (winmail.dat, application/ms-tnef) carries MAPI properties the proxy does not read"
+	tnefTests := []struct {
+		name    string
+		body    []byte
+		wantErr string
+	}{
+		{name: "multipart with an attachment", body: mixed("Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\n" + tnefData)},
+		{name: "a TNEF part", body: mixed("Content-Type: application/ms-tnef; name=\"winmail.dat\"\r\n" + tnefData), wantErr: tnefErr},
+		{name: "a TNEF part, vnd. and case", body: mixed("content-type: Application/VND.MS-TNEF\r\n" + tnefData), wantErr: tnefErr},
+		{name: "winmail.dat as octet-stream", body: mixed("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"WINMAIL.DAT\"\r\n" + tnefData), wantErr: tnefErr},
+		{name: "winmail.dat named in RFC 2231", body: mixed("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''winmail%2Edat\r\n" + tnefData), wantErr: tnefErr},
+		{name: "winmail.dat named in an encoded-word", body: mixed("Content-Type: application/octet-stream; name=\"=?utf-8?q?winmail=2Edat?=\"\r\n" + tnefData), wantErr: tnefErr},
+		{name: "a TNEF part nested in an alternative", body: mixed("Content-Type: multipart/alternative; boundary=b2\r\n\r\n--b2\r\nContent-Type: text/plain\r\n\r\nx\r\n--b2\r\nContent-Type: application/ms-tnef\r\n" + tnefData + "--b2--\r\n"), wantErr: tnefErr},
+		{name: "the message itself TNEF", body: mimeBody(withHeader(ctLine, "Content-Type: application/ms-tnef\r\n")), wantErr: tnefErr},
+		{name: "a TNEF part of an attached message: the attachment's", body: mixed("Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: application/ms-tnef\r\n\r\nx\r\n")},
+		{name: "multipart without a boundary", body: mimeBody(withHeader(ctLine, "Content-Type: multipart/mixed\r\n")), wantErr: "policy: MIME message: MIME structure: a multipart without a boundary"},
+		{name: "multipart cut short", body: mimeBody(withHeader(ctLine, "Content-Type: multipart/mixed; boundary=b1\r\n") + "--b1\r\nContent-Type: application/ms-tnef\r\n"), wantErr: "policy: MIME message: MIME structure: a multipart does not parse"},
+		{name: "Content-Type that does not parse", body: mimeBody(withHeader(ctLine, "Content-Type: multipart/mixed; boundary\r\n")), wantErr: "policy: MIME message: MIME structure: a Content-Type does not parse"},
+		{name: "bad base64 inside a part", body: append(mixed("Content-Type: application/pdf\r\n" + tnefData)[:200], "!!!!"...), wantErr: "policy: MIME message: body is not base64"},
+	}
+	for _, tt := range tnefTests {
+		tests = append(tests, struct {
+			name    string
+			body    []byte
+			want    map[string][]Address
+			wantErr string
+		}{name: tt.name, body: tt.body, wantErr: tt.wantErr})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := MIMERecipients(tt.body)
@@ -171,6 +210,8 @@ func FuzzMIMERecipients(f *testing.F) {
 		"To: =?utf-8?b?w6k=?= <a@b.example>\r\nCc: =?iso-8859-1?q?=E9?= <c@d.example>\r\n\r\n",
 		"Subject: x\rBcc: a@b.example\r\n\r\n", "Bcc :a@b.example\r\n\r\n", "To: a@ＢＣ.example,\r\n d@e.example\r\n",
 		"To: \"a\\\"b\" <a@b.example>, (c\\) d) e@f.example\r\n\r\n",
+		"To: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: application/ms-tnef\r\n\r\ny\r\n--b--\r\n",
+		"To: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c--\r\n--b--",
 	} {
 		f.Add([]byte(msg), false)
 	}

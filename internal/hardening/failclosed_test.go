@@ -133,6 +133,7 @@ func TestFailClosedEndToEnd(t *testing.T) {
 		{"draft mentioning someone outside", "POST", u + "/messages", "application/json", `{"toRecipients":[` + att(member2) + `],"mentions":[{"mentioned":{"name":"X","address":"x@evil.example"}}]}`, 403},
 		{"draft mentioning someone outside, in $batch", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"users/` + member + `/messages","headers":{"Content-Type":"application/json"},"body":{"mentions":[{"mentioned":{"address":"x@evil.example"}}]}}`), 403},
 		{"sendMail to an IMCEA-encapsulated address", "POST", u + "/sendMail", "application/json", `{"message":{"toRecipients":[` + att("IMCEASMTP-x+40evil+2Eexample@contoso.example") + `]}}`, 400},
+		{"sendMail MIME carrying a TNEF part", "POST", u + "/sendMail", "text/plain", base64.StdEncoding.EncodeToString([]byte("From: " + member + "\r\nTo: " + member2 + "\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHello.\r\n--b\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+IgAAAQaQCAAEAAAAAAABAAEAAQeQBgAIAAAA\r\n--b--\r\n")), 400},
 		{"sendMail MIME to an IMCEA-encapsulated address", "POST", u + "/sendMail", "text/plain", mimeMail("From: " + member + "\r\nTo: IMCEASMTP-x+40evil+2Eexample@contoso.example\r\n"), 400},
 		{"draft send, a bcc outside", "POST", u + "/messages/" + draftOutside + "/send", "", "", 403},
 		{"draft send, the draft not found", "POST", u + "/messages/AAMkAD/send", "", "", 403},
