@@ -14,7 +14,7 @@ import (
 // found by the shapes Graph names people with, wherever they stand:
 //
 //   - emailAddress: {address} or a string (recipients, attendees,
-//     organizer, from, sender, replyTo, mentions);
+//     organizer, from, sender, replyTo);
 //   - emailAddresses: [{address}] or [string] (contacts);
 //   - any other member whose name ends in EmailAddress (a classification
 //     override's senderEmailAddress, an invitation's
