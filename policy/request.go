@@ -230,11 +230,25 @@ func checkOptionValue(name, raw string) error {
 	for _, part := range strings.Split(v, "&")[1:] {
 		inner, _, ok := strings.Cut(part, "=")
 		inner = strings.ToLower(strings.TrimSpace(inner))
-		if ok && (systemOptions[inner] || systemOptions["$"+inner]) {
+		if ok && isSystemOption(inner) {
 			return ambiguous("the value of %s carries the query option %s", name, inner)
 		}
 	}
 	return nil
+}
+
+// otherSystemOptions are OData's system query options a rule cannot
+// allow ($apply, $compute, …): Graph reads them all the same, with or
+// without "$".
+var otherSystemOptions = map[string]bool{
+	"$apply": true, "$compute": true, "$levels": true, "$index": true, "$schemaversion": true, "$id": true,
+}
+
+// isSystemOption reports whether a lower-case option name is one OData
+// reads as a system query option: any name with a "$" (OData reserves
+// them all), or a known one without it.
+func isSystemOption(name string) bool {
+	return strings.HasPrefix(name, "$") || systemOptions["$"+name] || otherSystemOptions["$"+name]
 }
 
 // queryByte reports why a byte of a raw query could be read otherwise by
