@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -232,11 +233,50 @@ func (rt *route) oddlySpelled(segs []string) (string, bool) {
 // meaning to Graph the proxy cannot establish is taken as the call it
 // starts with, so that it meets that call's checks or refusal.
 func spelledAs(seg, name string) bool {
-	if len(seg) <= len(name) || !strings.EqualFold(seg[:len(name)], name) {
+	rest, ok := cutPrefixFold(seg, name)
+	if !ok || rest == "" {
 		return false
 	}
-	b := seg[len(name)]
+	b := rest[0]
 	return !(b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z')
+}
+
+// cutPrefixFold returns s without prefix when s starts with it, letters
+// compared as strings.EqualFold compares them, which is how the route
+// model matches a name: "ſend " (U+017F, a long s) starts with "send" and
+// "microſoft.graph.send" with Graph's namespace, to a reader that folds
+// 'ſ' to 's' as it does 'S'. A byte-wise prefix would leave both for no
+// route, and the action unchecked. prefix is ASCII (a name of Graph's),
+// so s is at least as long when it starts with it.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) {
+		return "", false
+	}
+	for _, p := range prefix {
+		r, n := utf8.DecodeRuneInString(s)
+		if n == 0 || !equalFoldRune(r, p) {
+			return "", false
+		}
+		s = s[n:]
+	}
+	return s, true
+}
+
+// equalFoldRune reports whether a and b are equal under Unicode simple
+// case folding, as strings.EqualFold has it.
+func equalFoldRune(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	if a < utf8.RuneSelf && b < utf8.RuneSelf {
+		return 'A' <= a && a <= 'Z' && a+'a'-'A' == b || 'A' <= b && b <= 'Z' && b+'a'-'A' == a
+	}
+	for f := unicode.SimpleFold(a); f != a; f = unicode.SimpleFold(f) {
+		if f == b {
+			return true
+		}
+	}
+	return false
 }
 
 // operationName is the name of the action or function a segment calls,
@@ -249,8 +289,8 @@ func operationName(seg string) string {
 		seg = seg[:i]
 	}
 	for _, ns := range []string{"microsoft.graph.", "graph."} {
-		if len(seg) > len(ns) && strings.EqualFold(seg[:len(ns)], ns) {
-			return seg[len(ns):]
+		if rest, ok := cutPrefixFold(seg, ns); ok && rest != "" {
+			return rest
 		}
 	}
 	return seg

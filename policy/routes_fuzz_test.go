@@ -57,7 +57,7 @@ func FuzzRouteOf(f *testing.F) {
 			f.Add(m, "me/"+strings.ReplaceAll(path, "/", "/microsoft.graph.")+";x=1")
 		}
 	}
-	for _, s := range []string{"users/a/events/ſend", "me/messages/1/graph.SEND()", "me/drive/items/1/$value", "me/drive/items/1/content(x)",
+	for _, s := range []string{"users/a/events/ſend", "users/a/messages/1/microſoft.graph.send", "me/messages/1/ſend ", "me/messages/1/unſubscribe;x=1", "me/messages/1/graph.SEND()", "me/drive/items/1/$value", "me/drive/items/1/content(x)",
 		"me/messages/1/send ", "me/messages/1/sendx", "", "/", "getschedule", "users/a/calendar/getSchedule"} {
 		f.Add("POST", s)
 	}
