@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -55,4 +56,56 @@ func routeName(rt *route) string {
 		return "none"
 	}
 	return rt.name
+}
+
+// foldedPolicy has a literal rule whose answers are limited beside a
+// {name} rule that limits nothing: a literal beats {name}, so the
+// mailbox's settings are read only as the literal's rule allows.
+const foldedPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [MailboxSettings.Read, User.Read.All]
+rules:
+  - { id: settings, method: GET, path: "/users/{user}/mailboxSettings", query: [$select], select: [timezone], permission: MailboxSettings.Read }
+  - { id: user-any, method: GET, path: "/users/{user}/{name}", permission: User.Read.All }
+`
+
+// TestSegmentSpelledWithFoldedLetters: the rules' literals are matched
+// in ASCII case, and a reader that folds case beyond it takes
+// "mailboxſettings" (U+017F) for mailboxSettings. Such a segment must
+// never be decided under the {name} rule beside the literal's: a path
+// segment with İ, ı, ſ or the Kelvin sign is refused, as a JSON key is.
+func TestSegmentSpelledWithFoldedLetters(t *testing.T) {
+	p, err := Parse("folded.yaml", []byte(foldedPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "/v1.0/users/" + alice
+	for _, target := range []string{
+		u + "/mailbox%C5%BFettings",
+		u + "/mailbox\u017fettings",
+		u + "/MAILBOX%C5%BFETTINGS",
+		"/v1.0/u%C5%BFers/" + alice + "/mailboxSettings",
+		u + "/mailboxSett%C4%B1ngs",
+		u + "/mailboxSett%C4%B0ngs",
+		"/v1.0/users('" + alice + "')/mailbox%C5%BFettings",
+		"/v1.0/users/%E2%84%AAim@contoso.example/mailboxSettings",
+	} {
+		path, query, _ := strings.Cut(target, "?")
+		req, err := Canonicalize("GET", path, query)
+		if err == nil {
+			d := p.Decide(Args{Caller: "engage", Request: req})
+			t.Errorf("%s: canonical %s, decided %s under rule %q; want it refused as ambiguous", target, req.Path, d.Result, d.RuleID)
+		} else if !errors.Is(err, ErrAmbiguous) {
+			t.Errorf("%s: %v; want ErrAmbiguous", target, err)
+		}
+	}
+	// The literal, spelled in ASCII in any case, is the literal's rule.
+	for _, target := range []string{u + "/mailboxSettings", u + "/MAILBOXSETTINGS"} {
+		d := p.Decide(Args{Caller: "engage", Request: canonical(t, "GET", target)})
+		if d.RuleID != "settings" {
+			t.Errorf("%s: rule %q; want settings", target, d.RuleID)
+		}
+	}
 }

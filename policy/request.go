@@ -158,6 +158,13 @@ func decodeSegment(raw string) (string, error) {
 	if !utf8.ValidString(seg) {
 		return "", ambiguous("invalid UTF-8 in the path")
 	}
+	if foldsToASCII(seg) {
+		// The rules' literals are matched in ASCII case; a reader that
+		// folds "mailboxſettings" to mailboxSettings would take the call
+		// for the literal's, which the policy decided under a looser
+		// {name} beside it.
+		return "", ambiguous("a character whose case is ASCII (İ, ı, ſ, the Kelvin sign) in a path segment")
+	}
 	for i := 0; i < len(seg); i++ {
 		if c := seg[i]; c < 0x20 || c == 0x7f || c == '?' {
 			return "", ambiguous("control character or '?' in a path segment")
