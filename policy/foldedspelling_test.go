@@ -109,3 +109,44 @@ func TestSegmentSpelledWithFoldedLetters(t *testing.T) {
 		}
 	}
 }
+
+// qualifiedPolicy has a literal rule for an operation, limited by its
+// people's domains and its answer's fields, beside a {name} rule that
+// limits neither.
+const qualifiedPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [Calendars.ReadBasic.All, Calendars.ReadWrite]
+mail:
+  recipientDomains: [contoso.example]
+rules:
+  - id: free-busy
+    method: POST
+    path: "/users/{user}/calendar/getSchedule"
+    permission: Calendars.ReadBasic.All
+    peopleDomains: [contoso.example]
+    response: { fields: [scheduleId, availabilityView] }
+  - { id: calendar-any, method: POST, path: "/users/{user}/calendar/{name}", permission: Calendars.ReadWrite }
+`
+
+// TestOperationQualifiedIsItsLiteral: Graph binds an operation by its
+// qualified name (microsoft.graph.getSchedule, graph.getSchedule) as by
+// its name, so a rule naming the operation as a literal is the rule of
+// every spelling: a qualified one must not fall to a {name} rule beside
+// it, without the literal's peopleDomains and response section. It is
+// refused.
+func TestOperationQualifiedIsItsLiteral(t *testing.T) {
+	p, err := Parse("qualified.yaml", []byte(qualifiedPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "/v1.0/users/" + alice + "/calendar/"
+	body := `{"schedules":["` + evil + `"],"startTime":{"dateTime":"2030-01-01T08:00:00","timeZone":"UTC"},"endTime":{"dateTime":"2030-01-01T10:00:00","timeZone":"UTC"}}`
+	for _, op := range []string{"getSchedule", "GETSCHEDULE", "microsoft.graph.getSchedule", "Microsoft.Graph.GetSchedule", "graph.getSchedule", "microsoft.graph.getSchedule()"} {
+		d := decideWith(t, p, "engage", "POST", u+op, ctJSON, body)
+		if d.Result == Allow || d.RuleID == "calendar-any" {
+			t.Errorf("%s: %s under rule %q (%s); want refused, never under calendar-any", op, d.Result, d.RuleID, d.Reason)
+		}
+	}
+}
