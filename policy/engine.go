@@ -388,6 +388,19 @@ func (p *Policy) routeInto(rt *Routed, name string, actor *Actor, req *Request, 
 	}
 }
 
+// namesAsLiteral reports whether rule r names, as a literal, one of the
+// operations segs name by their qualified names (named holds the names):
+// that rule governs them. A rule that takes the name in a variable
+// ({id} matching "group" of graph.group, a cast the SDKs write) does not.
+func namesAsLiteral(r *rule, segs, named []string) bool {
+	for i, s := range segs {
+		if i < len(r.tmpl.parts) && len(named[i]) != len(s) && r.tmpl.parts[i].kind == literal && strings.EqualFold(r.tmpl.parts[i].lit, named[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // qualified reports whether a segment names an operation or a type by
 // its qualified name (microsoft.graph.getSchedule, graph.user).
 func qualified(segs []string) bool {
@@ -416,7 +429,7 @@ func (p *Policy) decidedAsNamed(rt *Routed) {
 	r := p.root.match(named, func(r *rule) bool {
 		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
 	})
-	if r != nil && r != rt.rule {
+	if r != nil && r != rt.rule && namesAsLiteral(r, req.Segments, named) {
 		rt.denial, rt.denied = deny("%s names an operation or type by its qualified name, which Graph reads as its name: rule %q serves the name, and rule %q would serve this spelling; send it as named", req.Path, r.id, rt.rule.id), true
 		rt.rule = nil
 	}

@@ -128,6 +128,8 @@ rules:
     peopleDomains: [contoso.example]
     response: { fields: [scheduleId, availabilityView] }
   - { id: calendar-any, method: POST, path: "/users/{user}/calendar/{name}", permission: Calendars.ReadWrite }
+  - { id: group-memberships, method: GET, path: "/users/{user}/memberOf/graph.group", permission: Calendars.ReadBasic.All }
+  - { id: membership, method: GET, path: "/users/{user}/memberOf/{id}", permission: Calendars.ReadBasic.All }
 `
 
 // TestOperationQualifiedIsItsLiteral: Graph binds an operation by its
@@ -148,5 +150,11 @@ func TestOperationQualifiedIsItsLiteral(t *testing.T) {
 		if d.Result == Allow || d.RuleID == "calendar-any" {
 			t.Errorf("%s: %s under rule %q (%s); want refused, never under calendar-any", op, d.Result, d.RuleID, d.Reason)
 		}
+	}
+	// A cast the SDKs write, served by the rule that names it, is not an
+	// operation some other rule names: decided as its rule says.
+	d := decideWith(t, p, "engage", "GET", "/v1.0/users/"+alice+"/memberOf/graph.group", "", "")
+	if d.Result != Allow || d.RuleID != "group-memberships" {
+		t.Errorf("memberOf/graph.group: %s under rule %q (%s); want allowed under group-memberships", d.Result, d.RuleID, d.Reason)
 	}
 }
