@@ -26,6 +26,10 @@ type Request struct {
 	Query []string
 	// Select lists the $select fields, lower case, when $select is given.
 	Select []string
+	// Filter and OrderBy are the values of $filter and $orderby, decoded,
+	// when given: the only values kept, for the properties they name
+	// (filterpaths.go). Never recorded.
+	Filter, OrderBy string
 }
 
 // ErrNotGraph reports a path outside /v1.0 and /beta.
@@ -86,7 +90,7 @@ func Canonicalize(method, escapedPath, rawQuery string) (Request, error) {
 	}
 	r.Segments = segs
 	r.Path = "/" + strings.Join(segs, "/")
-	r.Query, r.Select, err = queryOptions(rawQuery)
+	err = queryOptions(rawQuery, &r)
 	return r, err
 }
 
@@ -277,14 +281,16 @@ func queryByte(c byte) string {
 	return ""
 }
 
-// queryOptions returns the option names and the $select fields.
-func queryOptions(raw string) (names, sel []string, err error) {
+// queryOptions sets r's option names, its $select fields, and the
+// values of $filter and $orderby.
+func queryOptions(raw string, r *Request) error {
 	if raw == "" {
-		return nil, nil, nil
+		return nil
 	}
+	var names, sel []string
 	for i := 0; i < len(raw); i++ {
 		if why := queryByte(raw[i]); why != "" {
-			return nil, nil, ambiguous("%s", why)
+			return ambiguous("%s", why)
 		}
 	}
 	for part := range strings.SplitSeq(raw, "&") {
@@ -294,7 +300,7 @@ func queryOptions(raw string) (names, sel []string, err error) {
 		rawName, rawValue, _ := strings.Cut(part, "=")
 		name, err := url.QueryUnescape(rawName)
 		if err != nil || name == "" || !utf8.ValidString(name) || strings.ContainsFunc(name, isControl) {
-			return nil, nil, ambiguous("malformed query option name")
+			return ambiguous("malformed query option name")
 		}
 		name = strings.ToLower(name)
 		if !strings.HasPrefix(name, "$") && systemOptions["$"+name] {
@@ -302,22 +308,28 @@ func queryOptions(raw string) (names, sel []string, err error) {
 		}
 		for _, n := range names {
 			if n == name {
-				return nil, nil, ambiguous("query option %s given twice", name)
+				return ambiguous("query option %s given twice", name)
 			}
 		}
 		if len(names) == maxQueryOptions {
 			// Graph's calls take a handful; many more only make the
 			// duplicate check above costly.
-			return nil, nil, ambiguous("more than %d query options", maxQueryOptions)
+			return ambiguous("more than %d query options", maxQueryOptions)
 		}
 		names = append(names, name)
 		if err := checkOptionValue(name, rawValue); err != nil {
-			return nil, nil, err
+			return err
+		}
+		switch name {
+		case "$filter":
+			r.Filter, _ = url.QueryUnescape(rawValue) // checked just above
+		case "$orderby":
+			r.OrderBy, _ = url.QueryUnescape(rawValue)
 		}
 		if name == "$select" {
 			v, err := url.QueryUnescape(rawValue)
 			if err != nil {
-				return nil, nil, ambiguous("malformed $select")
+				return ambiguous("malformed $select")
 			}
 			for f := range strings.SplitSeq(v, ",") {
 				if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
@@ -327,5 +339,6 @@ func queryOptions(raw string) (names, sel []string, err error) {
 		}
 	}
 	sort.Strings(names)
-	return names, sel, nil
+	r.Query, r.Select = names, sel
+	return nil
 }

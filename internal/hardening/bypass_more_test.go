@@ -44,6 +44,12 @@ var morePolicy = strings.Replace(strings.Replace(bypassPolicy,
     path: "/users/{user}/calendar"
     permission: Calendars.ReadBasic.All
     response: { fields: [name, color] }
+  - id: calendar-events-when
+    method: GET
+    path: "/users/{user}/calendar/events"
+    query: [$filter, $orderby, $search]
+    permission: Calendars.ReadBasic.All
+    response: { fields: [id, start, end, showAs] }
 `, 1)
 
 const morePseudonymKey = "redteam2-pseudonym-key-0123456789-abcdefghijkl"
@@ -153,6 +159,14 @@ func TestMoreAllowListBypasses(t *testing.T) {
 		{name: "message move to another mailbox's folder", class: "reference not read (destinationId)",
 			method: "POST", path: u + "/messages/AAMkAD/move", ct: "application/json",
 			body: `{"destinationId":"/users/` + outsider + `/mailFolders/inbox"}`, refuse: true},
+
+		// --- Queries reading what the answers withhold ---------------------
+		{name: "$filter on a withheld subject", class: "query reads withheld", method: "GET", path: u + "/calendar/events?$filter=startswith(subject,%27Merger%27)", refuse: true},
+		{name: "$orderby on a withheld subject", class: "query reads withheld", method: "GET", path: u + "/calendar/events?$orderby=subject", refuse: true},
+		{name: "$filter through a lambda on attendees", class: "query reads withheld", method: "GET", path: u + "/calendar/events?$filter=attendees/any(a:a/emailAddress/address%20eq%20%27ceo@contoso.example%27)", refuse: true},
+		{name: "$search under a response section", class: "query reads withheld", method: "GET", path: u + "/calendar/events?$search=%22merger%22", refuse: true},
+		{name: "$filter on a withheld subject, in $batch", class: "query reads withheld", method: "POST", path: "/v1.0/$batch", ct: "application/json",
+			body: batch(`{"id":"1","method":"GET","url":"users/` + member + `/calendar/events?$filter=contains(subject,'x')"}`), refuse: true},
 
 		// --- Subscriptions -------------------------------------------------
 		{name: "subscription: resource with $filter", class: "subscription", method: "POST", path: "/v1.0/subscriptions", ct: "application/json",
