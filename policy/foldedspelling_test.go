@@ -75,7 +75,7 @@ rules:
 // in ASCII case, and a reader that folds case beyond it takes
 // "mailboxſettings" (U+017F) for mailboxSettings. Such a segment must
 // never be decided under the {name} rule beside the literal's: a path
-// segment with İ, ı, ſ or the Kelvin sign is refused, as a JSON key is.
+// segment with ſ or the Kelvin sign is refused, as a JSON key is.
 func TestSegmentSpelledWithFoldedLetters(t *testing.T) {
 	p, err := Parse("folded.yaml", []byte(foldedPolicy))
 	if err != nil {
@@ -87,8 +87,6 @@ func TestSegmentSpelledWithFoldedLetters(t *testing.T) {
 		u + "/mailbox\u017fettings",
 		u + "/MAILBOX%C5%BFETTINGS",
 		"/v1.0/u%C5%BFers/" + alice + "/mailboxSettings",
-		u + "/mailboxSett%C4%B1ngs",
-		u + "/mailboxSett%C4%B0ngs",
 		"/v1.0/users('" + alice + "')/mailbox%C5%BFettings",
 		"/v1.0/users/%E2%84%AAim@contoso.example/mailboxSettings",
 	} {
@@ -99,6 +97,13 @@ func TestSegmentSpelledWithFoldedLetters(t *testing.T) {
 			t.Errorf("%s: canonical %s, decided %s under rule %q; want it refused as ambiguous", target, req.Path, d.Result, d.RuleID)
 		} else if !errors.Is(err, ErrAmbiguous) {
 			t.Errorf("%s: %v; want ErrAmbiguous", target, err)
+		}
+	}
+	// İ and ı are letters of Turkish names, not of Graph's: a file's path
+	// may hold them, and they are no literal's.
+	for _, target := range []string{u + "/mailboxSett%C4%B1ngs", "/v1.0/users/" + alice + "/K%C4%B1rm%C4%B1z%C4%B1%C4%B0"} {
+		if _, err := Canonicalize("GET", target, ""); err != nil {
+			t.Errorf("%s: %v; want it canonical", target, err)
 		}
 	}
 	// The literal, spelled in ASCII in any case, is the literal's rule.

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // What the JSON parser watches for besides the grammar: the keys that
@@ -37,30 +38,21 @@ func isPersonKey(key []byte) bool {
 	return false
 }
 
-// foldsToASCII reports whether s, valid UTF-8, holds a character that is
-// not ASCII but whose upper or lower case is: İ, ı, ſ and the Kelvin sign.
-// A binder that ignores case could read "attendeeſ" as "attendees", a
-// router "mailboxſettings" as "mailboxSettings"; Graph's properties and
-// names are ASCII, so such a key or path segment is refused rather than
-// guessed at. It looks for their encodings (C4 B0, C4 B1, C5 BF, E2 84
-// AA), whose lead bytes start a character wherever they stand in valid
-// UTF-8.
-func foldsToASCII[S ~string | ~[]byte](s S) bool {
-	for i := 0; i+1 < len(s); i++ {
-		switch s[i] {
-		case 0xc4:
-			if s[i+1] == 0xb0 || s[i+1] == 0xb1 {
-				return true
-			}
-		case 0xc5:
-			if s[i+1] == 0xbf {
-				return true
-			}
-		case 0xe2:
-			if i+2 < len(s) && s[i+1] == 0x84 && s[i+2] == 0xaa {
-				return true
-			}
+// foldsToASCII reports whether s holds a character that is not ASCII but
+// whose upper or lower case is: İ, ı, ſ and the Kelvin sign. A binder that
+// ignores case could read "attendeeſ" as "attendees"; Graph's properties
+// are ASCII, so such a key is refused rather than guessed at.
+func foldsToASCII(s []byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < utf8.RuneSelf {
+			continue
 		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch r {
+		case '\u0130', '\u0131', '\u017f', '\u212a':
+			return true
+		}
+		i += size - 1
 	}
 	return false
 }

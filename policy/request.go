@@ -162,12 +162,14 @@ func decodeSegment(raw string) (string, error) {
 	if !utf8.ValidString(seg) {
 		return "", ambiguous("invalid UTF-8 in the path")
 	}
-	if foldsToASCII(seg) {
+	if strings.Contains(seg, "\u017f") || strings.Contains(seg, "\u212a") {
 		// The rules' literals are matched in ASCII case; a reader that
 		// folds "mailboxſettings" to mailboxSettings would take the call
 		// for the literal's, which the policy decided under a looser
-		// {name} beside it.
-		return "", ambiguous("a character whose case is ASCII (İ, ı, ſ, the Kelvin sign) in a path segment")
+		// {name} beside it. İ and ı, everyday letters of Turkish names
+		// (a file's, by its path), are left: case-blind comparisons that
+		// ignore culture keep them apart from i.
+		return "", ambiguous("a long s (ſ) or a Kelvin sign, which a case-blind reader takes for s or k, in a path segment")
 	}
 	for i := 0; i < len(seg); i++ {
 		if c := seg[i]; c < 0x20 || c == 0x7f || c == '?' {
