@@ -618,6 +618,9 @@ func (rt *Routed) decideRequest(d *Decision) (actsOnUsers, ok bool) {
 	if d.Reason = queryReadsWithheld(r, req); d.Reason != "" {
 		return false, false
 	}
+	if d.Reason = rt.countReadsWithheld(); d.Reason != "" {
+		return false, false
+	}
 	return actsOnUsers, true
 }
 

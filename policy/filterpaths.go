@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // What $filter, $orderby and $search read of the items an answer holds.
 // A rule's response section (or select) withholds properties from its
@@ -12,6 +15,28 @@ import "strings"
 // properties its answers show as Graph holds them (not removed, not
 // pseudonymised), and $search, whose text Graph matches against
 // properties of its own choosing, is refused.
+
+// countReadsWithheld is queryReadsWithheld for a count: …/$count answers
+// a number, on which no section has anything to remove, but it counts the
+// items of its collection, which a filter on a property withheld from the
+// collection's answers reads as surely as the collection would. So its
+// query is held to the section of the rule that serves the collection to
+// the caller, when one does.
+func (rt *Routed) countReadsWithheld() string {
+	req := &rt.req
+	n := len(req.Segments)
+	if n < 2 || !strings.EqualFold(req.Segments[n-1], "$count") || req.Filter == "" && req.OrderBy == "" && !hasOption(req, "$search") {
+		return ""
+	}
+	c, actor := rt.caller, rt.actor
+	r := rt.p.root.match(req.Segments[:n-1], func(r *rule) bool {
+		return slices.Contains(r.methods, "GET") && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
+	})
+	if r == nil {
+		return ""
+	}
+	return queryReadsWithheld(r, req)
+}
 
 // queryReadsWithheld says why the request's $filter, $orderby or $search
 // reads what rule r's answers withhold, or "".
