@@ -615,12 +615,6 @@ func (rt *Routed) decideRequest(d *Decision) (actsOnUsers, ok bool) {
 			d.AddSelect = strings.Join(r.selectFields, ",")
 		}
 	}
-	if d.Reason = queryReadsWithheld(r, req); d.Reason != "" {
-		return false, false
-	}
-	if d.Reason = rt.countReadsWithheld(); d.Reason != "" {
-		return false, false
-	}
 	return actsOnUsers, true
 }
 

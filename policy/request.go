@@ -26,10 +26,6 @@ type Request struct {
 	Query []string
 	// Select lists the $select fields, lower case, when $select is given.
 	Select []string
-	// Filter and OrderBy are the values of $filter and $orderby, decoded,
-	// when given: the only values kept, for the properties they name
-	// (filterpaths.go). Never recorded.
-	Filter, OrderBy string
 }
 
 // ErrNotGraph reports a path outside /v1.0 and /beta.
@@ -90,7 +86,7 @@ func Canonicalize(method, escapedPath, rawQuery string) (Request, error) {
 	}
 	r.Segments = segs
 	r.Path = "/" + strings.Join(segs, "/")
-	err = queryOptions(rawQuery, &r)
+	r.Query, r.Select, err = queryOptions(rawQuery)
 	return r, err
 }
 
@@ -283,16 +279,14 @@ func queryByte(c byte) string {
 	return ""
 }
 
-// queryOptions sets r's option names, its $select fields, and the
-// values of $filter and $orderby.
-func queryOptions(raw string, r *Request) error {
+// queryOptions returns the option names and the $select fields.
+func queryOptions(raw string) (names, sel []string, err error) {
 	if raw == "" {
-		return nil
+		return nil, nil, nil
 	}
-	var names, sel []string
 	for i := 0; i < len(raw); i++ {
 		if why := queryByte(raw[i]); why != "" {
-			return ambiguous("%s", why)
+			return nil, nil, ambiguous("%s", why)
 		}
 	}
 	for part := range strings.SplitSeq(raw, "&") {
@@ -302,7 +296,7 @@ func queryOptions(raw string, r *Request) error {
 		rawName, rawValue, _ := strings.Cut(part, "=")
 		name, err := url.QueryUnescape(rawName)
 		if err != nil || name == "" || !utf8.ValidString(name) || strings.ContainsFunc(name, isControl) {
-			return ambiguous("malformed query option name")
+			return nil, nil, ambiguous("malformed query option name")
 		}
 		name = strings.ToLower(name)
 		if !strings.HasPrefix(name, "$") && systemOptions["$"+name] {
@@ -310,28 +304,22 @@ func queryOptions(raw string, r *Request) error {
 		}
 		for _, n := range names {
 			if n == name {
-				return ambiguous("query option %s given twice", name)
+				return nil, nil, ambiguous("query option %s given twice", name)
 			}
 		}
 		if len(names) == maxQueryOptions {
 			// Graph's calls take a handful; many more only make the
 			// duplicate check above costly.
-			return ambiguous("more than %d query options", maxQueryOptions)
+			return nil, nil, ambiguous("more than %d query options", maxQueryOptions)
 		}
 		names = append(names, name)
 		if err := checkOptionValue(name, rawValue); err != nil {
-			return err
-		}
-		switch name {
-		case "$filter":
-			r.Filter, _ = url.QueryUnescape(rawValue) // checked just above
-		case "$orderby":
-			r.OrderBy, _ = url.QueryUnescape(rawValue)
+			return nil, nil, err
 		}
 		if name == "$select" {
 			v, err := url.QueryUnescape(rawValue)
 			if err != nil {
-				return ambiguous("malformed $select")
+				return nil, nil, ambiguous("malformed $select")
 			}
 			for f := range strings.SplitSeq(v, ",") {
 				if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
@@ -341,6 +329,5 @@ func queryOptions(raw string, r *Request) error {
 		}
 	}
 	sort.Strings(names)
-	r.Query, r.Select = names, sel
-	return nil
+	return names, sel, nil
 }
