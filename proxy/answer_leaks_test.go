@@ -344,3 +344,83 @@ func TestAnswerMediaTypes(t *testing.T) {
 		}
 	})
 }
+
+// TestAnswersReadAsJSONWhateverTheirLabel: an answer a caller's reader
+// may take for JSON is read for its links as JSON, however it is labelled
+// or encoded: JSON under a media type that is not JSON's (text/plain,
+// application/octet-stream, application/javascript: readers such as
+// axios parse any body that is JSON, others ignore the type), and JSON in
+// UTF-16 or UTF-32 (declared by a charset, or not: readers tell it from
+// its bytes) or under a charset other than UTF-8 (UTF-7 spells a URL's
+// ':' and '=' in letters), which the link rewriter, reading UTF-8,
+// would pass unread. A section's answer is JSON in UTF-8 or withheld.
+// Other answers (a photo, text that is not JSON) pass as they are.
+func TestAnswersReadAsJSONWhateverTheirLabel(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: item, method: GET, path: "/drives/{drive}/items/{item}", permission: Files.ReadWrite.All }
+  - { id: item-sectioned, method: GET, path: "/drives/{drive}/items/{item}/children", permission: Files.ReadWrite.All, response: { fields: [id, target] } }
+`
+	const leak = `{"id":"1","target":"https://contoso.sharepoint.com/dl?tempauth=SECRET"}`
+	utf16 := func(s string, be bool) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			if be {
+				b.WriteByte(0)
+			}
+			b.WriteByte(s[i])
+			if !be {
+				b.WriteByte(0)
+			}
+		}
+		return b.String()
+	}
+	utf32 := func(s string) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			b.WriteString(string([]byte{s[i], 0, 0, 0}))
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name string
+		ct   string
+		body string
+		pass bool // relayed as it is where no section filters it: nothing in it to withhold
+	}{
+		{"text/plain", "text/plain", leak, false},
+		{"text/plain, spaced and with a BOM", "text/plain; charset=utf-8", "\xef\xbb\xbf \r\n" + leak, false},
+		{"octet-stream", "application/octet-stream", leak, false},
+		{"javascript", "application/javascript", leak, false},
+		{"a list under text/html", "text/html", "[" + leak + "]", false},
+		{"a string under text/plain", "text/plain", `"https://contoso.sharepoint.com/dl?tempauth=SECRET"`, false},
+		{"utf-16le declared", "application/json; charset=utf-16le", utf16(leak, false), false},
+		{"utf-16be declared", "application/json;charset=UTF-16BE", utf16(leak, true), false},
+		{"utf-16 undeclared", "application/json", utf16(leak, false), false},
+		{"utf-16 with a BOM", "application/json", "\xff\xfe" + utf16(leak, false), false},
+		{"utf-32 undeclared", "application/json", utf32(leak), false},
+		{"utf-16 under text/plain", "text/plain", "\xfe\xff" + utf16(leak, true), false},
+		{"utf-7", "application/json; charset=\"UTF-7\"", `{"id":"1","target":"https+ADo-//contoso.sharepoint.com/dl?tempauth+AD0-SECRET"}`, false},
+		{"utf-7, sniffed", "text/plain; charset=utf-7", `{"id":"1","target":"https+ADo-//contoso.sharepoint.com/dl?tempauth+AD0-SECRET"}`, false},
+		{"a photo passes", "image/jpeg", "\xff\xd8\xff\xe0 {" + leak, true},
+		{"text passes", "text/plain", "mail from https://contoso.sharepoint.com/dl?tempauth=SECRET {", true},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/v1.0/drives/b!d/items/01B", "/v1.0/drives/b!d/items/01B/children"} {
+			t.Run(tt.name+" "+path[len(path)-3:], func(t *testing.T) {
+				h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer {
+					return fakeAnswer{header: http.Header{"Content-Type": {tt.ct}}, body: tt.body}
+				}, nil)
+				w := leakDo(h, "GET", path, "")
+				if tt.pass && !strings.HasSuffix(path, "children") { // a section's answer is JSON or withheld
+					if w.Code != 200 || w.Body.String() != tt.body {
+						t.Errorf("%d %q, want it relayed as it is", w.Code, w.Body)
+					}
+					return
+				}
+				if w.Code == 200 && strings.Contains(strings.ReplaceAll(w.Body.String(), "\x00", ""), "SECRET") {
+					t.Errorf("%d: the download URL reached the caller: %q", w.Code, w.Body)
+				}
+			})
+		}
+	}
+}

@@ -206,17 +206,33 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		return h.filteredAnswer(c, resp)
 	}
 	withhold := !c.decision.ExternalLinks || c.mint != nil
-	if withhold && answerMedia(resp.Header) == mediaUnknown && !emptyBody(resp) {
+	media := answerMedia(resp.Header)
+	if withhold && media == mediaUnknown && !emptyBody(resp) {
 		// Nobody can say how the caller reads it: as JSON, perhaps.
 		return nil, false, fmt.Errorf("%w: Content-Type %q", errAnswerUntyped, resp.Header.Values("Content-Type"))
 	}
-	if enc := resp.Header.Get("Content-Encoding"); enc != "" && withhold && isJSON(resp.Header.Get("Content-Type")) && resp.Body != http.NoBody {
+	enc := resp.Header.Get("Content-Encoding")
+	if enc != "" && withhold && media == mediaJSON && resp.Body != http.NoBody {
 		// Encoded in a way the transport did not undo (it undoes only
 		// what it asked for, graph.compression): its links cannot be read.
 		return nil, false, fmt.Errorf("%w: Content-Encoding %q", errAnswerEncoded, enc)
 	}
-	if !isJSON(resp.Header.Get("Content-Type")) || resp.Header.Get("Content-Encoding") != "" || resp.Body == http.NoBody {
+	if withhold && media == mediaOther && enc == "" && resp.Body != http.NoBody {
+		// Labelled otherwise, yet a caller's reader may take it for
+		// JSON (answerjson.go): read as JSON if it reads so.
+		asJSON, err := answerReadsAsJSON(resp)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: %w", errUpstreamBodyAbort, err)
+		}
+		if asJSON {
+			media = mediaJSON
+		}
+	}
+	if media != mediaJSON || enc != "" || resp.Body == http.NoBody {
 		return nil, false, nil
+	}
+	if withhold && !jsonCharsetOK(resp.Header.Get("Content-Type")) {
+		return nil, false, fmt.Errorf("%w: Content-Type %q", errAnswerCharset, resp.Header.Get("Content-Type"))
 	}
 	var raw *bytes.Buffer
 	switch {

@@ -28,6 +28,9 @@ func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	if withhold && credentialQuery(body) {
 		return true
 	}
+	if withhold && bytes.IndexByte(body, 0) >= 0 {
+		return true // UTF-16 or UTF-32, which the rewriter refuses (answerjson.go)
+	}
 	for i := 0; ; {
 		j := bytes.IndexByte(body[i:], '"')
 		if j < 0 {

@@ -101,6 +101,10 @@ func (h *Handler) filteredAnswer(c *call, resp *http.Response) (*bytes.Buffer, b
 		}
 		return nil, false, fmt.Errorf("%w: Content-Type %q, Content-Encoding %q", errAnswerWithheld, ct, resp.Header.Get("Content-Encoding"))
 	}
+	if !jsonCharsetOK(ct) {
+		// The filter reads UTF-8; the caller would decode other bytes.
+		return nil, false, fmt.Errorf("%w: Content-Type %q", errAnswerWithheld, ct)
+	}
 	o := response.Options{Response: c.decision.Response, Status: resp.StatusCode, Key: c.key,
 		Links: h.links.FilterLinks(!c.decision.ExternalLinks)}
 	if len(c.decision.Batch) > 0 {

@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Which answers a caller may read as JSON. The link rewriter and the
+// response filter read JSON in UTF-8, as RFC 8259 has it; a caller's
+// reader may read more: axios parses any body that is JSON whatever its
+// Content-Type, others ignore the type, and many decode a declared
+// charset, or tell UTF-16 and UTF-32 from a body's bytes (RFC 4627's
+// rule, Python's requests). While links to other hosts are withheld, an
+// answer labelled otherwise whose body reads as JSON is read as JSON
+// (answerReadsAsJSON), and one labelled JSON under a charset other than
+// UTF-8 is withheld (jsonCharsetOK); a JSON answer in UTF-16 or UTF-32
+// without a charset has NUL bytes, which the rewriter refuses as it
+// refuses any byte that breaks JSON's grammar (mayRewrite sends it
+// there).
+
+// errAnswerCharset: a JSON answer under a charset other than UTF-8, while
+// links are withheld: the caller decodes bytes the rewriter did not read
+// as they are meant.
+var errAnswerCharset = fmt.Errorf("%w: a charset other than UTF-8, so its links cannot be checked", errAnswerUncheckable)
+
+// jsonCharsetOK reports whether the Content-Type ct, a JSON one, names no
+// charset or UTF-8's (US-ASCII, its subset, too). Graph labels its JSON
+// "charset=utf-8".
+func jsonCharsetOK(ct string) bool {
+	_, params, _ := strings.Cut(ct, ";")
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		name, value, _ := strings.Cut(p, "=")
+		if !strings.EqualFold(strings.TrimSpace(name), "charset") {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		if !strings.EqualFold(value, "utf-8") && !strings.EqualFold(value, "utf8") && !strings.EqualFold(value, "us-ascii") {
+			return false
+		}
+	}
+	return true
+}
+
+// sniffLen is how much of an answer labelled other than JSON is looked
+// at to tell whether it is JSON.
+const sniffLen = 512
+
+// answerReadsAsJSON reports whether the body of resp, an answer under a
+// media type other than JSON's, reads as JSON to a reader that ignores
+// the type: its first byte, past a byte order mark, JSON's blanks and
+// NULs (UTF-16 and UTF-32 spell ASCII with them), opens an object, a
+// list or a string. A body that is all such bytes as far as sniffLen is
+// read as JSON too: what follows cannot be told. The bytes looked at are
+// put back in front of resp.Body.
+func answerReadsAsJSON(resp *http.Response) (bool, error) {
+	br := bufio.NewReaderSize(resp.Body, sniffLen)
+	b, err := br.Peek(sniffLen)
+	resp.Body = prefixedBody{br, resp.Body}
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return false, err
+	}
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n', 0, 0xef, 0xbb, 0xbf, 0xfe, 0xff:
+		case '{', '[', '"':
+			return true, nil
+		default:
+			return false, nil
+		}
+	}
+	return len(b) == sniffLen, nil
+}
