@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -419,6 +422,87 @@ func TestAnswersReadAsJSONWhateverTheirLabel(t *testing.T) {
 				}
 				if w.Code == 200 && strings.Contains(strings.ReplaceAll(w.Body.String(), "\x00", ""), "SECRET") {
 					t.Errorf("%d: the download URL reached the caller: %q", w.Code, w.Body)
+				}
+			})
+		}
+	}
+}
+
+// TestBatchStringBodiesReadAsJSON: a $batch sub-response's body written
+// as a string (OData's form for a body that is not JSON: base64, or text
+// as it is; Graph's too for some JSON bodies) is decoded by the SDKs and
+// read as JSON when it is JSON; so a string body that reads as JSON, as
+// it is or base64-decoded, is withheld (emptied, counted), whether a
+// section filters another sub-response or not, long or short. A photo's
+// base64 bytes and a text that is no JSON pass as Graph wrote them.
+func TestBatchStringBodiesReadAsJSON(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: item, method: GET, path: "/drives/{drive}/items/{item}", permission: Files.ReadWrite.All }
+  - { id: sectioned, method: GET, path: "/drives/{drive}/items/{item}/children", permission: Files.ReadWrite.All, response: { fields: [id] } }
+`
+	const inner = `{"id":"1","@microsoft.graph.downloadUrl":"https://contoso.sharepoint.com/dl?tempauth=SECRET"}`
+	std := base64.StdEncoding.EncodeToString
+	urlb := base64.RawURLEncoding.EncodeToString
+	long := `{"pad":"` + strings.Repeat("x", 20<<10) + `",` + inner[1:]
+	huge := `{"pad":"` + strings.Repeat("x", 300<<10) + `",` + inner[1:]
+	jpeg := std(append([]byte("\xff\xd8\xff\xe0\x00\x10JFIF"), strings.Repeat("{", 40)...))
+	jsonStr := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	tests := []struct {
+		name string
+		body string // the sub-response's body, as JSON
+		pass bool
+	}{
+		{"base64", `"` + std([]byte(inner)) + `"`, false},
+		{"base64url", `"` + urlb([]byte(inner)) + `"`, false},
+		{"base64 with blanks and a BOM", `"` + std([]byte("\xef\xbb\xbf\r\n  "+inner)) + `"`, false},
+		{"base64 of UTF-16", `"` + std([]byte("\xff\xfe{\x00\"\x00")) + `"`, false},
+		{"base64, longer than a link", `"` + std([]byte(long)) + `"`, false},
+		{"base64, streamed", `"` + std([]byte(huge)) + `"`, false},
+		{"text", jsonStr(inner), false},
+		{"text, escaped", `"\u007b\"u\":\"https://contoso.sharepoint.com/dl?tempauth=SECRET\"}"`, false},
+		{"text, spaced", jsonStr("\n\t " + inner), false},
+		{"a photo passes", `"` + jpeg + `"`, true},
+		{"text passes", `"hello, world"`, true},
+		{"an object is read as JSON", inner, false},
+	}
+	for _, tt := range tests {
+		for _, sectioned := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, sectioned sibling %v", tt.name, sectioned), func(t *testing.T) {
+				answer := `{"responses":[{"id":"1","status":200,"headers":{"Content-Type":"application/octet-stream"},"body":` + tt.body + `}`
+				batch := `{"requests":[{"id":"1","method":"GET","url":"/drives/b!d/items/01B"}`
+				if sectioned {
+					answer += `,{"id":"2","status":200,"body":{"value":[]}}`
+					batch += `,{"id":"2","method":"GET","url":"/drives/b!d/items/01B/children"}`
+				}
+				h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer { return fakeAnswer{body: answer + `]}`} }, nil)
+				w := leakDo(h, "POST", "/v1.0/$batch", batch+`]}`)
+				var out struct {
+					Responses []struct {
+						ID   string          `json:"id"`
+						Body json.RawMessage `json:"body"`
+					} `json:"responses"`
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &out); w.Code != 200 || err != nil || len(out.Responses) == 0 {
+					t.Fatalf("%d %v %.300s", w.Code, err, w.Body)
+				}
+				got := string(out.Responses[0].Body)
+				if tt.pass {
+					if got != tt.body {
+						t.Errorf("body %.200s, want it as Graph wrote it", got)
+					}
+					return
+				}
+				var s string
+				if json.Unmarshal(out.Responses[0].Body, &s) == nil {
+					if d, err := base64.StdEncoding.DecodeString(s); err == nil {
+						s = string(d)
+					} else if d, err := base64.RawURLEncoding.DecodeString(s); err == nil {
+						s = string(d)
+					}
+					got = s
+				}
+				if strings.Contains(got, "SECRET") || strings.Contains(got, "\"\x00") {
+					t.Errorf("the body reached the caller: %.300q", got)
 				}
 			})
 		}

@@ -2,11 +2,16 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
 
 // Which answers a caller may read as JSON. The link rewriter and the
@@ -68,14 +73,90 @@ func answerReadsAsJSON(resp *http.Response) (bool, error) {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return false, err
 	}
+	asJSON, decided := sniffJSON(b)
+	return asJSON || !decided && len(b) == sniffLen, nil
+}
+
+// sniffJSON reads the first bytes b of a body as a reader that tells JSON
+// from its bytes does: past a byte order mark, JSON's blanks and NULs,
+// the first byte opens an object, a list or a string (asJSON), or not;
+// decided is false when b has no other byte.
+func sniffJSON(b []byte) (asJSON, decided bool) {
 	for _, c := range b {
 		switch c {
 		case ' ', '\t', '\r', '\n', 0, 0xef, 0xbb, 0xbf, 0xfe, 0xff:
 		case '{', '[', '"':
-			return true, nil
+			return true, true
 		default:
-			return false, nil
+			return false, true
 		}
 	}
-	return len(b) == sniffLen, nil
+	return false, false
 }
+
+// bodyReadsAsJSON reports whether raw, the contents (escapes and all) of
+// a $batch sub-response's body written as a string, or, complete false,
+// its first bytes, reads as JSON: as it is (OData writes a text body so)
+// or base64-decoded (any other body; Graph's for some JSON bodies too),
+// which the SDKs decode and parse. A body whose start cannot tell (blank
+// so far) counts as JSON unless it is complete. Base64 is read only when
+// every character seen is of its alphabets or a line break, so that a
+// text ("It is…") is not taken for it.
+func bodyReadsAsJSON(raw []byte, complete bool) bool {
+	if len(raw) >= response.BodySniff {
+		// Judged by its start alone, however much of it was read.
+		raw, complete = raw[:response.BodySniff], false
+	}
+	var text, enc [response.BodySniff]byte
+	t, e, isB64 := text[:0], enc[:0], true
+	for i := 0; i < len(raw) && len(t) <= len(text)-utf8.UTFMax; {
+		r, n := decodeJSONChar(raw[i:])
+		if n == 0 {
+			break // malformed, or an escape cut at the window's end
+		}
+		i += n
+		if n == 1 {
+			t = append(t, byte(r))
+		} else {
+			t = utf8.AppendRune(t, r)
+		}
+		switch {
+		case r == '\r' || r == '\n':
+		case r < utf8.RuneSelf && base64Char[r]:
+			e = append(e, byte(r))
+		default:
+			isB64 = false
+		}
+	}
+	if asJSON, decided := sniffJSON(t); decided {
+		if asJSON {
+			return true
+		}
+		if !isB64 {
+			return false
+		}
+		e = bytes.TrimRight(e, "=")
+		e = e[:len(e)/4*4]
+		dec := base64.RawStdEncoding
+		if bytes.ContainsAny(e, "-_") {
+			dec = base64.RawURLEncoding
+		}
+		var out [response.BodySniff]byte
+		n, err := dec.Decode(out[:], e)
+		if err != nil {
+			return false
+		}
+		asJSON, decided = sniffJSON(out[:n])
+		return asJSON || !decided && !complete
+	}
+	return !complete
+}
+
+// base64Char marks the characters of base64's alphabets, standard and
+// URL-safe, padding included.
+var base64Char = func() (m [utf8.RuneSelf]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=" {
+		m[c] = true
+	}
+	return m
+}()

@@ -124,6 +124,8 @@ func (j *jsonLinks) valueKind() valueKind {
 		return j.listKind() // not Graph's shape: read as a list's
 	case j.roles[j.depth-1] == roleHeaders:
 		return headerValue
+	case j.withhold && j.roles[j.depth-1] == roleSub && j.batchKey == roleBody:
+		return bodyValue
 	case !j.stack[j.depth-1]:
 		return j.kinds[j.depth-1]
 	}

@@ -61,6 +61,10 @@ const (
 	// topValue is the answer's own value member: a string is a
 	// headerValue, a list's strings credentialValues (stringKind).
 	topValue
+	// bodyValue is a $batch sub-response's body written as a string
+	// while links are withheld: withheld when its start reads as JSON
+	// (bodyReadsAsJSON), read on as a credentialValue otherwise.
+	bodyValue
 )
 
 const (
@@ -323,7 +327,17 @@ func (j *jsonLinks) scan(b []byte) {
 			default:
 				j.out = append(j.out, c)
 			}
-			if j.hold && j.holdKind == credentialValue && j.lead.Open() && (c != '"' || j.escape) {
+			if j.hold && j.holdKind == bodyValue && len(j.val) == response.BodySniff && (c != '"' || j.escape) {
+				// Its start is in: JSON, withheld however long it is;
+				// anything else is read on as any other string.
+				if bodyReadsAsJSON(j.val, false) {
+					j.hold, j.discard = false, true
+				} else if j.holdKind, j.lead = credentialValue, response.LeadStart.Steps(j.val); j.lead == response.LeadText {
+					j.hold = false
+					j.out = append(j.out, '"')
+					j.out = append(j.out, j.val...)
+				}
+			} else if j.hold && j.holdKind == credentialValue && j.lead.Open() && (c != '"' || j.escape) {
 				if j.lead = j.lead.Step(c); j.lead == response.LeadText {
 					// No URL at its start: the value goes out as it comes.
 					j.hold = false
@@ -466,7 +480,13 @@ func (j *jsonLinks) endString() {
 		j.hold = false
 		raw := j.val[:len(j.val)-1] // without the closing quote
 		j.out = append(j.out, '"')
-		if j.holdKind == credentialValue {
+		if j.holdKind == bodyValue {
+			if bodyReadsAsJSON(raw, true) || j.l.credentialURL(raw, true) {
+				j.withheld++
+			} else {
+				j.out = append(j.out, raw...)
+			}
+		} else if j.holdKind == credentialValue {
 			// Ended before the scheme's colon or the slashes: a word,
 			// no URL, passed without judging.
 			if !j.lead.Open() && j.l.credentialURL(raw, true) {

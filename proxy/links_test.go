@@ -212,6 +212,7 @@ func FuzzLinkRewriter(f *testing.F) {
 		`{"value":[{"link":{"webUrl":"https://1drv.ms/x","webHtml":"<iframe src=\"https://e.example/?authkey=x\">"},"webUrl":"https://contoso.sharepoint.com/a"}]}`,
 		`{"Link":[{"WEBURL":"/r"}],"sharingLink":{"webUrl":"https://graph.microsoft.com/v1.0/x"}}`,
 		`{"value" : "https://e.example/?sig=x"}`,
+		`{"responses":[{"id":"1","body":"eyJ1cmwiOiJodHRwczovL2UuZXhhbXBsZS8ifQ=="},{"id":"2","body":" {\"a\":1}"},{"id":"3","body":"/9j/4AAQ"}]}`,
 		`{"responses":[{"id":"1","body":{"value":"https://e.example/?sig=x","a":{"value":"https://e.example/"}}}]}`,
 		`{"@odata.mediaReadLink":"https://e.example/d","downloadUri":"https://e.example/","azureStorageUri":"//e.example/","webLink":"https://outlook.office.com/x","joinWebUrl":"https://teams.microsoft.com/l/x"}`,
 		`{"` + strings.Repeat("k", maxKeyBytes+3) + `Url":"https://e.example/","` + strings.Repeat("k", maxKeyBytes+3) + `\u0055rl":"https://e.example/"}`,
@@ -456,7 +457,7 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 	if !withhold {
 		return false
 	}
-	if valueString.Match(folded) || bytes.Contains(body, []byte(`\/`)) || bytes.Contains(body, []byte(`\\`)) ||
+	if valueString.Match(folded) || bodyString.Match(folded) || bytes.IndexByte(body, 0) >= 0 || bytes.Contains(body, []byte(`\/`)) || bytes.Contains(body, []byte(`\\`)) ||
 		userinfo.Match(body) {
 		return true
 	}
@@ -478,6 +479,7 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 
 var (
 	valueString = regexp.MustCompile(`value"[ \t\r\n]*:[ \t\r\n]*"`)
+	bodyString  = regexp.MustCompile(`body"[ \t\r\n]*:[ \t\r\n]*"`)
 	userinfo    = regexp.MustCompile(`[/\\][^" ?#@/\\]*@`)
 	queryTail   = regexp.MustCompile(`[?#]([^"]*)`)
 )

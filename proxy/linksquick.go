@@ -69,15 +69,21 @@ func quotedName(before, after []byte, withhold bool) bool {
 	case 'i':
 		return withhold && ascii.HasSuffixFold(before, "uri")
 	case 'e':
-		if !withhold || !ascii.HasSuffixFold(before, "value") {
-			return false
-		}
-		after = bytes.TrimLeft(after, " \t\r\n")
-		if len(after) == 0 || after[0] != ':' {
-			return false
-		}
-		after = bytes.TrimLeft(after[1:], " \t\r\n")
-		return len(after) > 0 && after[0] == '"'
+		return withhold && ascii.HasSuffixFold(before, "value") && stringFollows(after)
+	case 'y':
+		// A $batch sub-response's body written as a string.
+		return withhold && ascii.HasSuffixFold(before, "body") && stringFollows(after)
 	}
 	return false
+}
+
+// stringFollows reports whether after, the bytes after a name's closing
+// quote, go on with a colon and a string.
+func stringFollows(after []byte) bool {
+	after = bytes.TrimLeft(after, " \t\r\n")
+	if len(after) == 0 || after[0] != ':' {
+		return false
+	}
+	after = bytes.TrimLeft(after[1:], " \t\r\n")
+	return len(after) > 0 && after[0] == '"'
 }

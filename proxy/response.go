@@ -200,6 +200,11 @@ func (fl filterLinks) Credential(raw []byte, complete bool) bool {
 	return fl.l.credentialURL(raw, complete)
 }
 
+// Body is bodyReadsAsJSON.
+func (fl filterLinks) Body(raw []byte, complete bool) bool {
+	return bodyReadsAsJSON(raw, complete)
+}
+
 func (fl filterLinks) Rewrite(dst, raw []byte) ([]byte, bool) {
 	split, ok := fl.l.rawPrefix(raw)
 	if !ok {

@@ -42,6 +42,11 @@ const (
 	// that may begin with a URL is held whole and withheld when
 	// Links.Credential says so.
 	CredentialLink
+	// BodyLink is a $batch sub-response's body written as a string (text,
+	// or base64) while links to other hosts are withheld: its first
+	// BodySniff bytes are held, and the body is withheld when Links.Body
+	// says it reads as JSON; otherwise it is read on as a CredentialLink.
+	BodyLink
 	// HeaderLink is a string in a $batch sub-response's headers, whatever
 	// its name and however deep in them, or one Links.Kind names so: as
 	// Links.Header relays it. The filter gives it to headers.
@@ -51,6 +56,9 @@ const (
 	// gives it, never Links.Kind.
 	SectionHeaderLink
 )
+
+// BodySniff is how much of a BodyLink is held before Links.Body judges it.
+const BodySniff = 512
 
 // LinkScope is what an object is to Links.Kind, as Links.Scope said of
 // the member holding it: the same name may hold a link in one object
@@ -74,6 +82,10 @@ type Links interface {
 	// longer one) are withheld: a URL of another host that carries a
 	// credential, or a value where that cannot be told.
 	Credential(raw []byte, complete bool) bool
+	// Body reports whether a BodyLink's contents raw (escapes and all;
+	// complete false, only its first BodySniff bytes or more) read as
+	// JSON, which the SDKs would parse: withheld.
+	Body(raw []byte, complete bool) bool
 	// Rewrite appends raw (a JSON string's contents, escapes and all)
 	// moved to the proxy's public base, and reports whether raw pointed
 	// at Graph.

@@ -60,6 +60,17 @@ func (testLinks) Credential(raw []byte, complete bool) bool {
 	return !complete || bytes.Contains(v, []byte("sig="))
 }
 
+// Body withholds a sub-response's string body whose first
+// BodySniff bytes, decoded and past spaces, open an object (or show
+// nothing but spaces, cut).
+func (testLinks) Body(raw []byte, complete bool) bool {
+	if len(raw) >= BodySniff {
+		raw, complete = raw[:BodySniff], false
+	}
+	v := bytes.TrimLeft(unquote(nil, raw), " ")
+	return len(v) > 0 && v[0] == '{' || len(v) == 0 && !complete
+}
+
 func (testLinks) Rewrite(dst, raw []byte) ([]byte, bool) {
 	const graph = "https://graph.microsoft.com"
 	if !bytes.HasPrefix(raw, []byte(graph)) {

@@ -84,3 +84,13 @@ func (l Lead) Text(b []byte) bool {
 	}
 	return false
 }
+
+// Steps is l after the bytes b, read until the verdict.
+func (l Lead) Steps(b []byte) Lead {
+	for _, c := range b {
+		if l = l.Step(c); !l.Open() {
+			break
+		}
+	}
+	return l
+}

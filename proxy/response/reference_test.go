@@ -312,6 +312,9 @@ func (r *ref) object(n *jnode, ro role, node *policy.ResponseNode, scope LinkSco
 		r.out.WriteString(`"` + string(m.key) + `":`)
 		if r.o.Links != nil && (m.val.kind == jString || m.val.kind == jArray) && !childNode.Pseudonymised() {
 			link = r.o.Links.Kind(name, scope, top, m.val.kind == jArray)
+			if ro == roleSub && link == CredentialLink && m.val.kind == jString {
+				link = BodyLink
+			}
 		}
 		if isHeaders(ro) {
 			// Within a sub-response's headers every container is headers
@@ -422,7 +425,15 @@ func (r *ref) value(v *jnode, ro role, node *policy.ResponseNode, link LinkKind,
 		contents := v.raw[1 : len(v.raw)-1]
 		elsewhere := false
 		switch {
-		case link == CredentialLink:
+		case link == BodyLink && len(contents) < BodySniff:
+			elsewhere = r.o.Links.Body(contents, true) || r.o.Links.Credential(contents, true)
+			if !elsewhere {
+				r.out.Write(v.raw)
+				return
+			}
+		case link == BodyLink && r.o.Links.Body(contents, false):
+			elsewhere = true
+		case link == CredentialLink || link == BodyLink:
 			if len(contents) <= maxLinkBytes {
 				elsewhere = r.o.Links.Credential(contents, true)
 			} else {

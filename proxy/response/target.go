@@ -192,6 +192,9 @@ func (f *Filter) memberTarget(parent *frame, c byte) target {
 		switch c {
 		case '"':
 			t.link = f.o.Links.Kind(name, parent.scope, parent.top, false)
+			if parent.role == roleSub && t.link == CredentialLink {
+				t.link = BodyLink // its body: no other string member is kept
+			}
 		case '[':
 			t.fr.link = f.o.Links.Kind(name, parent.scope, parent.top, true)
 		}

@@ -21,13 +21,20 @@ func (f *Filter) strBytes(b []byte) {
 		f.key = append(f.key, b...)
 	case sinkHold:
 		f.val = append(f.val, b...)
-		if f.linkK == CredentialLink && f.lead.Open() {
-			for _, c := range b {
-				if f.lead = f.lead.Step(c); !f.lead.Open() {
-					break
-				}
+		if f.linkK == BodyLink {
+			if len(f.val) < BodySniff {
+				return
 			}
-			if f.lead == LeadText {
+			if f.o.Links.Body(f.val, false) {
+				f.sink = sinkDiscard
+				return
+			}
+			// No JSON at its start: read on as any other string.
+			f.linkK, f.lead = CredentialLink, LeadStart.Steps(f.val)
+			b = nil
+		}
+		if f.linkK == CredentialLink && f.lead.Open() {
+			if f.lead = f.lead.Steps(b); f.lead == LeadText {
 				// No URL at its start: the value goes out as it comes.
 				f.out = append(f.out, '"')
 				f.out = append(f.out, f.val...)
@@ -92,6 +99,12 @@ func (f *Filter) endString() {
 			f.out = out
 			if withheld {
 				f.withheld()
+			}
+		} else if f.linkK == BodyLink {
+			if f.o.Links.Body(f.val, true) || f.o.Links.Credential(f.val, true) {
+				f.withheld()
+			} else {
+				f.out = append(f.out, f.val...)
 			}
 		} else if f.linkK == CredentialLink {
 			// Ended before the scheme's colon or the slashes: no URL.
