@@ -406,6 +406,9 @@ func (c *capped) Read(p []byte) (int, error) {
 func (h *Handler) relayFileAnswer(w *responseWriter, r *http.Request, c *call, resp *http.Response, keep []string) error {
 	fileBytes := c.file != nil && c.file.rec.Op == "download" && resp.StatusCode < 300
 	rewrite := !fileBytes && isJSON(resp.Header.Get("Content-Type")) && resp.Body != http.NoBody
+	if rewrite && !jsonCharsetOK(resp.Header.Get("Content-Type")) {
+		return fmt.Errorf("%w: the file host's answer: Content-Type %q", errAnswerCharset, resp.Header.Get("Content-Type"))
+	}
 	if rewrite {
 		b, err := h.fileHostJSON(resp.Body)
 		if err != nil {

@@ -70,3 +70,43 @@ func TestFileHostAnswerNotJSONWithheld(t *testing.T) {
 		t.Errorf("records %s; want the withheld answer noted, and not its URL", got)
 	}
 }
+
+// TestFileHostAnswerCharset: a file host's JSON answer under a charset
+// other than UTF-8 (UTF-7 spells a URL's ':' and '=' in letters, which
+// the link rewriter, reading UTF-8, takes for a word) is withheld, as
+// Graph's own answers are.
+func TestFileHostAnswerCharset(t *testing.T) {
+	const body = `{"error":{"code":"x","target":"https+ADo-//contoso.sharepoint.com/dl?tempauth+AD0-SECRET"}}`
+	var host *httptest.Server
+	graph := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", host.URL+"/download/1?tempauth=bench")
+		w.WriteHeader(http.StatusFound)
+	}))
+	host = startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-7")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, body)
+	}))
+	pool := x509.NewCertPool()
+	pool.AddCert(graph.Certificate())
+	graphURL, _ := url.Parse(graph.URL)
+	hostURL, _ := url.Parse(host.URL)
+	key := make([]byte, 32)
+	rand.Read(key)
+	sealer, err := filelink.NewSealer(seal.Static{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := benchHandlerWith(t, contentPolicy(1<<20), func(o *proxy.Options) {
+		transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})
+		o.Graph, o.Transport = graphURL, transport
+		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer, Transport: transport}
+	})
+	req := httptest.NewRequest("GET", "https://gp.contoso.example/v1.0/drives/b!x/items/1/content", nil)
+	req.Header.Set("Authorization", "Bearer vendor-token")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if strings.Contains(w.Body.String(), "SECRET") {
+		t.Errorf("got %d %q: the host's URL reached the caller", w.Code, w.Body)
+	}
+}
