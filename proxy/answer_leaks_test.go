@@ -394,6 +394,7 @@ func TestAnswersReadAsJSONWhateverTheirLabel(t *testing.T) {
 		{"text/plain, spaced and with a BOM", "text/plain; charset=utf-8", "\xef\xbb\xbf \r\n" + leak, false},
 		{"octet-stream", "application/octet-stream", leak, false},
 		{"javascript", "application/javascript", leak, false},
+		{"a JSON text sequence", "application/json-seq", "\x1e" + leak + "\n", false},
 		{"a list under text/html", "text/html", "[" + leak + "]", false},
 		{"a string under text/plain", "text/plain", `"https://contoso.sharepoint.com/dl?tempauth=SECRET"`, false},
 		{"utf-16le declared", "application/json; charset=utf-16le", utf16(leak, false), false},

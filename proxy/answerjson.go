@@ -79,12 +79,13 @@ func answerReadsAsJSON(resp *http.Response) (bool, error) {
 
 // sniffJSON reads the first bytes b of a body as a reader that tells JSON
 // from its bytes does: past a byte order mark, JSON's blanks and NULs,
-// the first byte opens an object, a list or a string (asJSON), or not;
+// the record separator of a JSON text sequence, the first byte opens an
+// object, a list or a string (asJSON), or not;
 // decided is false when b has no other byte.
 func sniffJSON(b []byte) (asJSON, decided bool) {
 	for _, c := range b {
 		switch c {
-		case ' ', '\t', '\r', '\n', 0, 0xef, 0xbb, 0xbf, 0xfe, 0xff:
+		case ' ', '\t', '\r', '\n', 0, 0xef, 0xbb, 0xbf, 0xfe, 0xff, 0x1e: // 0x1e: a JSON text sequence's record separator (RFC 7464)
 		case '{', '[', '"':
 			return true, true
 		default:
