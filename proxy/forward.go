@@ -212,12 +212,14 @@ func (h *Handler) answer(c *call, resp *http.Response) (buf *bytes.Buffer, whole
 		return nil, false, fmt.Errorf("%w: Content-Type %q", errAnswerUntyped, resp.Header.Values("Content-Type"))
 	}
 	enc := resp.Header.Get("Content-Encoding")
-	if enc != "" && withhold && media == mediaJSON && resp.Body != http.NoBody {
+	if enc != "" && withhold && resp.Body != http.NoBody {
 		// Encoded in a way the transport did not undo (it undoes only
-		// what it asked for, graph.compression): its links cannot be read.
+		// what it asked for, graph.compression): a JSON answer's links
+		// cannot be read, nor can another's bytes be told from JSON,
+		// which a caller's reader, decoding them, may take them for.
 		return nil, false, fmt.Errorf("%w: Content-Encoding %q", errAnswerEncoded, enc)
 	}
-	if withhold && media == mediaOther && enc == "" && resp.Body != http.NoBody {
+	if withhold && media == mediaOther && resp.Body != http.NoBody {
 		// Labelled otherwise, yet a caller's reader may take it for
 		// JSON (answerjson.go): read as JSON if it reads so.
 		asJSON, err := answerReadsAsJSON(resp)
