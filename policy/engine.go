@@ -601,6 +601,9 @@ func (rt *Routed) decideRequest(d *Decision) (actsOnUsers, ok bool) {
 		d.Reason = "$select names no field"
 		return false, false
 	}
+	if d.Reason = queryTestRefusal(r.response, req); d.Reason != "" {
+		return false, false
+	}
 	if len(r.selectFields) > 0 {
 		d.selects = true
 		for _, f := range req.Select {

@@ -26,6 +26,10 @@ type Request struct {
 	Query []string
 	// Select lists the $select fields, lower case, when $select is given.
 	Select []string
+	// filter, orderby and expand are the decoded values of $filter,
+	// $orderby and $expand, for the properties they test
+	// (querytests.go); never recorded.
+	filter, orderby, expand string
 }
 
 // ErrNotGraph reports a path outside /v1.0 and /beta.
@@ -86,7 +90,7 @@ func Canonicalize(method, escapedPath, rawQuery string) (Request, error) {
 	}
 	r.Segments = segs
 	r.Path = "/" + strings.Join(segs, "/")
-	r.Query, r.Select, err = queryOptions(rawQuery)
+	r.Query, r.Select, err = queryOptions(rawQuery, &r)
 	return r, err
 }
 
@@ -280,7 +284,7 @@ func queryByte(c byte) string {
 }
 
 // queryOptions returns the option names and the $select fields.
-func queryOptions(raw string) (names, sel []string, err error) {
+func queryOptions(raw string, r *Request) (names, sel []string, err error) {
 	if raw == "" {
 		return nil, nil, nil
 	}
@@ -315,6 +319,18 @@ func queryOptions(raw string) (names, sel []string, err error) {
 		names = append(names, name)
 		if err := checkOptionValue(name, rawValue); err != nil {
 			return nil, nil, err
+		}
+		switch name {
+		case "$filter", "$orderby", "$expand":
+			v, _ := url.QueryUnescape(rawValue) // checked above
+			switch name {
+			case "$filter":
+				r.filter = v
+			case "$orderby":
+				r.orderby = v
+			default:
+				r.expand = v
+			}
 		}
 		if name == "$select" {
 			v, err := url.QueryUnescape(rawValue)

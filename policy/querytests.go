@@ -1,0 +1,199 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Query options that choose or order an answer's items by their values
+// ($filter, $orderby, $search, and any of them nested in $expand) tell the
+// caller something of every property they test, even one the answer does
+// not carry: $filter=contains(subject,'merger') lists the events whose
+// subject the rule's response section removes, and startswith, a letter
+// at a time, spells it out; $orderby=subject sorts by it. So under a
+// rule with a response section (or select:, which makes one), every
+// property a $filter or $orderby names must be one the section passes as
+// Graph wrote it (neither removed nor pseudonymised, nor any part of
+// it); an expression the proxy cannot read so is refused (fail closed),
+// and so are $search, which tests properties Graph chooses, and these
+// options nested in $expand.
+
+// queryTestRefusal is why the query options of req test what the
+// section s withholds, or "".
+func queryTestRefusal(s *Response, req *Request) string {
+	if s == nil {
+		return ""
+	}
+	for _, q := range req.Query {
+		if q == "$search" {
+			return fmt.Sprintf("$search tests properties the response section of rule %q withholds", s.Rule)
+		}
+	}
+	if e := strings.ToLower(req.expand); strings.Contains(e, "filter=") || strings.Contains(e, "orderby=") || strings.Contains(e, "search=") {
+		return fmt.Sprintf("$expand carries query options that test what the response section of rule %q withholds", s.Rule)
+	}
+	for _, o := range [...]struct{ name, expr string }{{"$filter", req.filter}, {"$orderby", req.orderby}} {
+		if o.expr == "" {
+			continue
+		}
+		paths, ok := testedPaths(o.expr)
+		if !ok {
+			return fmt.Sprintf("%s cannot be read for the properties it tests (rule %q has a response section)", o.name, s.Rule)
+		}
+		for _, p := range paths {
+			if !s.passesAsWritten(p.segs, p.whole) {
+				return fmt.Sprintf("%s tests %s, which the response section of rule %q withholds", o.name, shownName(strings.Join(p.segs, ".")), s.Rule)
+			}
+		}
+	}
+	return ""
+}
+
+// passesAsWritten reports whether the values at path reach the caller as
+// Graph wrote them: no step of it removed or pseudonymised and, whole,
+// nothing below it either (a path only counted or tested for members,
+// attendees/$count, attendees/any(…), need only be there).
+func (s *Response) passesAsWritten(path []string, whole bool) bool {
+	n := s.Root()
+	for _, seg := range path {
+		if n = n.Child([]byte(seg)); n == nil || n.Pseudonymised() {
+			return false
+		}
+	}
+	return !whole || !n.Restricts()
+}
+
+// testedPath is a property path an expression names, its segments lower
+// case; whole when its values are tested, not only its members counted.
+type testedPath struct {
+	segs  []string
+	whole bool
+}
+
+// filterWords are the words of OData's expressions that name no property.
+var filterWords = map[string]bool{"and": true, "or": true, "not": true, "eq": true, "ne": true, "gt": true,
+	"ge": true, "lt": true, "le": true, "has": true, "in": true, "add": true, "sub": true, "mul": true,
+	"div": true, "divby": true, "mod": true, "true": true, "false": true, "null": true, "asc": true,
+	"desc": true, "inf": true, "nan": true}
+
+// testedPaths reads an expression of $filter or $orderby (decoded) for the
+// property paths it names. It is a tokenizer, not a parser: string
+// literals ('…', '' inside) are skipped, and so are numbers, dates and
+// GUIDs, typed literals (duration'P1D', an enum's type'value'), functions
+// (a name before '('), and the words of the grammar; a lambda's variable
+// (attendees/any(a: a/status/response eq 'accepted')) stands for its
+// collection's path, and $it for the item. ok is false for what it cannot
+// read: an unterminated literal, a parameter alias, $root.
+func testedPaths(expr string) (paths []testedPath, ok bool) {
+	type lambdaVar struct {
+		name string
+		path []string
+	}
+	var vars []lambdaVar
+	var lambda []string // the collection of the lambda whose variable comes next
+	resolve := func(tok string) ([]string, bool) {
+		segs := strings.Split(strings.ToLower(tok), "/")
+		switch {
+		case segs[0] == "$it":
+			segs = segs[1:]
+		case segs[0] == "$this":
+			return nil, false
+		case strings.HasPrefix(segs[0], "$") || strings.HasPrefix(segs[0], "@"):
+			return nil, false // $root, a parameter alias: not read
+		}
+		for _, v := range vars {
+			if len(segs) > 0 && segs[0] == v.name {
+				segs = append(append([]string(nil), v.path...), segs[1:]...)
+				break
+			}
+		}
+		for _, s := range segs {
+			if s == "" {
+				return nil, false
+			}
+		}
+		return segs, true
+	}
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == '\'':
+			for i++; ; i++ {
+				if i >= len(expr) {
+					return nil, false
+				}
+				if expr[i] == '\'' {
+					if i+1 < len(expr) && expr[i+1] == '\'' {
+						i++
+						continue
+					}
+					i++
+					break
+				}
+			}
+		case c >= '0' && c <= '9' || c == '-':
+			// A number, a date, a time, a GUID: a literal.
+			for i++; i < len(expr) && (isWordByte(expr[i]) || strings.IndexByte(":.+-", expr[i]) >= 0); i++ {
+			}
+		case isWordByte(c) || c == '$' || c == '@':
+			j := i + 1
+			for j < len(expr) && (isWordByte(expr[j]) || expr[j] == '/' || expr[j] == '.' || expr[j] == '$') {
+				j++
+			}
+			tok := expr[i:j]
+			k := j
+			for k < len(expr) && expr[k] == ' ' {
+				k++
+			}
+			next := byte(0)
+			if k < len(expr) {
+				next = expr[k]
+			}
+			lowTok := strings.ToLower(tok)
+			switch {
+			case next == '\'' && k == j:
+				// A typed literal's type: the literal follows.
+			case next == ':':
+				vars = append(vars, lambdaVar{name: lowTok, path: lambda})
+				lambda = nil
+			case next == '(':
+				// A function, whose arguments are read as they come; or a
+				// path's lambda, any or all, whose variable stands for it.
+				if last := strings.LastIndexByte(lowTok, '/'); last >= 0 {
+					if fn := lowTok[last+1:]; fn != "any" && fn != "all" {
+						return nil, false // a function bound to a path: not read
+					}
+					segs, ok := resolve(tok[:last])
+					if !ok {
+						return nil, false
+					}
+					paths = append(paths, testedPath{segs: segs})
+					lambda = segs
+				}
+			case filterWords[lowTok]:
+			default:
+				segs, ok := resolve(tok)
+				if !ok {
+					return nil, false
+				}
+				whole := true
+				if n := len(segs); n > 0 && segs[n-1] == "$count" {
+					segs, whole = segs[:n-1], false
+				}
+				if len(segs) > 0 {
+					paths = append(paths, testedPath{segs: segs, whole: whole})
+				}
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return paths, true
+}
+
+// isWordByte reports a byte of an identifier: an ASCII letter, a digit,
+// '_'; and any byte of a non-ASCII character, read as part of one.
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c >= 0x80
+}
