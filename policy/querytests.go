@@ -78,7 +78,7 @@ var filterWords = map[string]bool{"and": true, "or": true, "not": true, "eq": tr
 
 // testedPaths reads an expression of $filter or $orderby (decoded) for the
 // property paths it names. It is a tokenizer, not a parser: string
-// literals ('…', ” inside) are skipped, and so are numbers, dates and
+// literals ('…', a quote doubled inside) are skipped, and so are numbers, dates and
 // GUIDs, typed literals (duration'P1D', an enum's type'value'), functions
 // (a name before '('), and the words of the grammar; a lambda's variable
 // (attendees/any(a: a/status/response eq 'accepted')) stands for its
