@@ -91,7 +91,7 @@ func (rl *Relay) Subscribe(caller *callers.Caller, version string, body []byte) 
 // JSON value, nested deeper than maxRestoreDepth) is an error: as it is,
 // it would carry those clientStates.
 func (rl *Relay) Restore(identity string, answer []byte) ([]byte, error) {
-	if !bytes.Contains(answer, []byte(relayPathWord)) {
+	if !bytes.Contains(answer, []byte(relayPathWord)) && !bytes.Contains(answer, []byte(`\u`)) {
 		return answer, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(answer))
@@ -108,7 +108,8 @@ func (rl *Relay) Restore(identity string, answer []byte) ([]byte, error) {
 }
 
 // relayPathWord is the part of the relay's path any spelling of its URLs
-// in JSON holds, '/' escaped or not.
+// in JSON holds, '/' escaped or not; one with a \u escape (which may
+// stand for any of its letters) is read whole.
 const relayPathWord = "notifications"
 
 // maxRestoreDepth bounds the nesting Restore walks: a $batch's

@@ -158,6 +158,10 @@ func TestRestore(t *testing.T) {
 		{name: "a list", answer: string(list), want: `{"value":[{"clientState":"s","notificationUrl":"https://v.example/n"},{"clientState":null,"notificationUrl":"https://proxy.example/notifications/forged"}]}`},
 		{name: "another caller's, in a $batch", answer: string(batch),
 			want: `{"responses":[{"body":{"value":[{"clientState":null,"notificationUrl":` + strconvQuote(their["notificationUrl"].(string)) + `}]},"id":"1","status":200}]}`},
+		// The relay's URL spelled with escapes (any JSON writer may) is
+		// the relay's all the same.
+		{name: "escaped", answer: `{"value":[{"notificationUrl":"https://proxy.example/\u006eotifications/forged","clientState":"x"}]}`,
+			want: `{"value":[{"clientState":null,"notificationUrl":"https://proxy.example/notifications/forged"}]}`},
 		{name: "numbers kept", answer: strings.Replace(string(sent), "{", `{"n":12345678901234567890,`, 1), want: `{"clientState":"s","n":12345678901234567890,"notificationUrl":"https://v.example/n"}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
