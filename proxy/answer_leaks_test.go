@@ -533,3 +533,51 @@ func TestBatchStringBodiesReadAsJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamedAnswerNotHeldToBeRead: telling whether an answer labelled
+// other than JSON reads as JSON takes its first telling byte only, so an
+// answer that streams (an event stream) reaches the caller as it comes,
+// not once enough of it has arrived.
+func TestStreamedAnswerNotHeldToBeRead(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: events, method: GET, path: "/users/{user}/events", permission: Calendars.ReadWrite }
+`
+	release := make(chan struct{})
+	graph := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer close(release)
+	pool := x509.NewCertPool()
+	pool.AddCert(graph.Certificate())
+	gu, _ := url.Parse(graph.URL)
+	h, _ := leakHandler(t, pol, nil, func(o *proxy.Options) {
+		o.Graph = gu
+		o.Transport = proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})
+	})
+	front := startTLS(t, h)
+	req, _ := http.NewRequest("GET", front.URL+"/v1.0/users/a@contoso.com/events", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	got := make(chan string, 1)
+	go func() {
+		resp, err := front.Client().Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b := make([]byte, 64)
+		n, _ := io.ReadAtLeast(resp.Body, b, len("data: first\n\n"))
+		got <- string(b[:n])
+	}()
+	select {
+	case s := <-got:
+		if s != "data: first\n\n" {
+			t.Errorf("got %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event did not reach the caller while the stream went on")
+	}
+}

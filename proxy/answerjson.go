@@ -68,13 +68,22 @@ const sniffLen = 512
 // put back in front of resp.Body.
 func answerReadsAsJSON(resp *http.Response) (bool, error) {
 	br := bufio.NewReaderSize(resp.Body, sniffLen)
-	b, err := br.Peek(sniffLen)
 	resp.Body = prefixedBody{br, resp.Body}
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return false, err
+	// A byte more at a time, up to the first that tells: an answer that
+	// streams (an event stream) is not held back waiting for more.
+	for n := 1; n <= sniffLen; n++ {
+		b, err := br.Peek(n)
+		if asJSON, decided := sniffJSON(b); decided {
+			return asJSON, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
 	}
-	asJSON, decided := sniffJSON(b)
-	return asJSON || !decided && len(b) == sniffLen, nil
+	return true, nil
 }
 
 // sniffJSON reads the first bytes b of a body as a reader that tells JSON
