@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -86,9 +87,11 @@ var filterWords = map[string]bool{"and": true, "or": true, "not": true, "eq": tr
 // read: an unterminated literal, a parameter alias, $root.
 func testedPaths(expr string) (paths []testedPath, ok bool) {
 	type lambdaVar struct {
-		name string
-		path []string
+		name  string
+		path  []string
+		depth int // the parentheses it is declared in
 	}
+	depth := 0
 	var vars []lambdaVar
 	var lambda []string // the collection of the lambda whose variable comes next
 	resolve := func(tok string) ([]string, bool) {
@@ -101,7 +104,7 @@ func testedPaths(expr string) (paths []testedPath, ok bool) {
 		case strings.HasPrefix(segs[0], "$") || strings.HasPrefix(segs[0], "@"):
 			return nil, false // $root, a parameter alias: not read
 		}
-		for _, v := range vars {
+		for _, v := range slices.Backward(vars) { // the innermost first
 			if len(segs) > 0 && segs[0] == v.name {
 				segs = append(append([]string(nil), v.path...), segs[1:]...)
 				break
@@ -154,7 +157,7 @@ func testedPaths(expr string) (paths []testedPath, ok bool) {
 			case next == '\'' && k == j:
 				// A typed literal's type: the literal follows.
 			case next == ':':
-				vars = append(vars, lambdaVar{name: lowTok, path: lambda})
+				vars = append(vars, lambdaVar{name: lowTok, path: lambda, depth: depth})
 				lambda = nil
 			case next == '(':
 				// A function, whose arguments are read as they come; or a
@@ -185,6 +188,17 @@ func testedPaths(expr string) (paths []testedPath, ok bool) {
 				}
 			}
 			i = j
+		case c == '(':
+			depth++
+			i++
+		case c == ')':
+			// A lambda's variable names its collection only inside it:
+			// past it, the name is the item's property again.
+			depth--
+			for len(vars) > 0 && vars[len(vars)-1].depth > depth {
+				vars = vars[:len(vars)-1]
+			}
+			i++
 		default:
 			i++
 		}
