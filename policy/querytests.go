@@ -134,7 +134,7 @@ func testedPaths(expr string) (paths []testedPath, ok bool) {
 					break
 				}
 			}
-		case c >= '0' && c <= '9' || c == '-':
+		case c >= '0' && c <= '9' || c == '-' && i+1 < len(expr) && expr[i+1] >= '0' && expr[i+1] <= '9':
 			// A number, a date, a time, a GUID: a literal.
 			for i++; i < len(expr) && (isWordByte(expr[i]) || strings.IndexByte(":.+-", expr[i]) >= 0); i++ {
 			}

@@ -54,6 +54,8 @@ rules:
 		{"$filter=attendees/any(a: a/emailAddress/name eq 'Bob')", false},
 		{"$filter=attendees/any(a:a/emailAddress/address eq 'b@contoso.example')", false},
 		{"$filter=attendees/$count gt 2", true},
+		{"$filter=-isCancelled eq -1", false},
+		{"$filter=start/dateTime gt -1", true},
 		{"$filter=attendees/any(subject: true) and subject eq 'x'", false},
 		{"$filter=attendees/any(a: a/status/response eq 'none') and attendees/any(b: b/type eq 'required')", true},
 		{"$filter=organizer/emailAddress/address eq 'x'", false},
