@@ -135,9 +135,16 @@ func testedPaths(expr string) (paths []testedPath, ok bool) {
 				}
 			}
 		case c >= '0' && c <= '9' || c == '-' && i+1 < len(expr) && expr[i+1] >= '0' && expr[i+1] <= '9':
-			// A number, a date, a time, a GUID: a literal.
-			for i++; i < len(expr) && (isWordByte(expr[i]) || strings.IndexByte(":.+-", expr[i]) >= 0); i++ {
+			// A number, a date, a time, a GUID: a literal, of their
+			// shapes only (a name cannot hide in one).
+			j := i + 1
+			for j < len(expr) && (isWordByte(expr[j]) || strings.IndexByte(":.+-", expr[j]) >= 0) {
+				j++
 			}
+			if !literalShape(expr[i:j]) {
+				return nil, false
+			}
+			i = j
 		case isWordByte(c) || c == '$' || c == '@':
 			j := i + 1
 			for j < len(expr) && (isWordByte(expr[j]) || expr[j] == '/' || expr[j] == '.' || expr[j] == '$') {
@@ -204,6 +211,16 @@ func testedPaths(expr string) (paths []testedPath, ok bool) {
 		}
 	}
 	return paths, true
+}
+
+// literalShape reports whether tok, read as a number, a date or a time,
+// is one: its letters are an exponent's e, a time's T or Z; or it is a
+// GUID.
+func literalShape(tok string) bool {
+	if len(tok) == 36 && tok[8] == '-' && tok[13] == '-' && tok[18] == '-' && tok[23] == '-' {
+		return strings.Trim(strings.ReplaceAll(tok, "-", ""), "0123456789abcdefABCDEF") == ""
+	}
+	return strings.Trim(tok, "0123456789:.+-eETZ") == ""
 }
 
 // isWordByte reports a byte of an identifier: an ASCII letter, a digit,

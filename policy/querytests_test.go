@@ -55,6 +55,8 @@ rules:
 		{"$filter=attendees/any(a:a/emailAddress/address eq 'b@contoso.example')", false},
 		{"$filter=attendees/$count gt 2", true},
 		{"$filter=-isCancelled eq -1", false},
+		{"$filter=showAs eq 1-subject", false},
+		{"$filter=start/dateTime gt 2026-01-01T10:00:00.5+01:00 and showAs ne 1.5e3", true},
 		{"$filter=start/dateTime gt -1", true},
 		{"$filter=attendees/any(subject: true) and subject eq 'x'", false},
 		{"$filter=attendees/any(a: a/status/response eq 'none') and attendees/any(b: b/type eq 'required')", true},
