@@ -104,3 +104,25 @@ func encodeQuery(q string) string {
 	name, value, _ := strings.Cut(q, "=")
 	return name + "=" + url.QueryEscape(value)
 }
+
+// FuzzTestedPaths: reading any expression ends, without a panic, and
+// every path it gives has named segments.
+func FuzzTestedPaths(f *testing.F) {
+	for _, s := range []string{"attendees/any(a:a/emailAddress/address eq 'x') and contains(subject,'y')",
+		"start/dateTime ge 2026-01-01T00:00:00Z", "x/any(a: a/y/all(b: b/z eq -1))", "'unterminated", "$it/a", "a)))((b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		paths, ok := testedPaths(expr)
+		if !ok {
+			return
+		}
+		for _, p := range paths {
+			for _, s := range p.segs {
+				if s == "" {
+					t.Fatalf("%q: a path with an empty segment: %q", expr, p.segs)
+				}
+			}
+		}
+	})
+}
