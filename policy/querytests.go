@@ -30,7 +30,7 @@ func queryTestRefusal(s *Response, req *Request) string {
 			return fmt.Sprintf("$search tests properties the response section of rule %q withholds", s.Rule)
 		}
 	}
-	if e := strings.ToLower(req.expand); strings.Contains(e, "filter=") || strings.Contains(e, "orderby=") || strings.Contains(e, "search=") {
+	if expandTests(req.expand) {
 		return fmt.Sprintf("$expand carries query options that test what the response section of rule %q withholds", s.Rule)
 	}
 	for _, o := range [...]struct{ name, expr string }{{"$filter", req.filter}, {"$orderby", req.orderby}} {
@@ -48,6 +48,25 @@ func queryTestRefusal(s *Response, req *Request) string {
 		}
 	}
 	return ""
+}
+
+// expandTests reports whether a $expand value (decoded) carries, in an
+// expanded property's options, one that tests values: $filter, $orderby,
+// $search, with or without '$', however spaced.
+func expandTests(expand string) bool {
+	e := strings.ToLower(expand)
+	for i := 0; i < len(e); i++ {
+		if e[i] != '(' && e[i] != ';' {
+			continue
+		}
+		o := strings.TrimLeft(e[i+1:], " \t$")
+		for _, name := range [...]string{"filter", "orderby", "search"} {
+			if rest, ok := strings.CutPrefix(o, name); ok && strings.HasPrefix(strings.TrimLeft(rest, " \t"), "=") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // passesAsWritten reports whether the values at path reach the caller as

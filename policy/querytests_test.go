@@ -71,6 +71,9 @@ rules:
 		{"$search=\"merger\"", false},
 		{"$expand=attachments($filter=name eq 'x')", false},
 		{"$expand=attachments($orderby=name)", false},
+		{"$expand=attachments($select=name; $Filter = name eq 'x')", false},
+		{"$expand=attachments(search=x)", false},
+		{"$expand=attachments($select=name)", true},
 		{"$top=5", true},
 	}
 	for _, tt := range tests {
