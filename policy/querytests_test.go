@@ -86,6 +86,16 @@ rules:
 			t.Errorf("$batch %s: %v %q, want allowed %v", tt.query, d.Result, d.Reason, tt.allow)
 		}
 	}
+	// A subscription's resource is the read it stands for: its
+	// notifications would tell which items match.
+	for resource, refused := range map[string]bool{
+		"users/a@contoso.example/events?$filter=contains(subject,'merger')": true,
+		"users/a@contoso.example/events?$filter=showAs%20eq%20'busy'":       false,
+	} {
+		if got, _ := p.SubscriptionRefusal("engage", nil, "v1.0", resource); (got != "") != refused {
+			t.Errorf("subscription on %s: %q, want refused %v", resource, got, refused)
+		}
+	}
 	for _, tt := range []struct {
 		path, query string
 		allow       bool
