@@ -604,6 +604,9 @@ func (rt *Routed) decideRequest(d *Decision) (actsOnUsers, ok bool) {
 	if d.Reason = queryTestRefusal(r.response, req); d.Reason != "" {
 		return false, false
 	}
+	if d.Reason = rt.countTestRefusal(); d.Reason != "" {
+		return false, false
+	}
 	if len(r.selectFields) > 0 {
 		d.selects = true
 		for _, f := range req.Select {

@@ -50,6 +50,29 @@ func queryTestRefusal(s *Response, req *Request) string {
 	return ""
 }
 
+// countTestRefusal is queryTestRefusal for a count: …/$count answers a
+// number, on which a section has nothing to remove, but it counts the
+// items of its collection, and a $filter on a property the collection's
+// answers withhold reads it through the count as surely as through the
+// items. So a count's query is held to the section of the rule that
+// serves the collection's GET to this caller, when one does.
+func (rt *Routed) countTestRefusal() string {
+	req := &rt.req
+	n := len(req.Segments)
+	if n < 2 || !strings.EqualFold(req.Segments[n-1], "$count") ||
+		req.filter == "" && req.orderby == "" && req.expand == "" && !slices.Contains(req.Query, "$search") {
+		return ""
+	}
+	c, actor := rt.caller, rt.actor
+	r := rt.p.root.match(req.Segments[:n-1], func(r *rule) bool {
+		return slices.Contains(r.methods, "GET") && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
+	})
+	if r == nil {
+		return ""
+	}
+	return queryTestRefusal(r.response, req)
+}
+
 // expandTests reports whether a $expand value (decoded) carries, in an
 // expanded property's options, one that tests values: $filter, $orderby,
 // $search, with or without '$', however spaced.

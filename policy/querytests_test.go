@@ -139,3 +139,39 @@ func FuzzTestedPaths(f *testing.F) {
 		}
 	})
 }
+// countPolicy counts the events whose answers withhold their subject.
+const countPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [Calendars.ReadBasic.All]
+rules:
+  - id: events-read
+    method: GET
+    path: "/users/{user}/calendar/events"
+    query: [$filter, $top]
+    permission: Calendars.ReadBasic.All
+    response: { fields: [id, start, end] }
+  - { id: events-count, method: GET, path: "/users/{user}/calendar/events/$count", query: [$filter], permission: Calendars.ReadBasic.All }
+`
+
+// TestCountReadsOnlyWhatItsCollectionShows: …/$count answers a number, but
+// it counts the collection's items, so a filter on what the collection's
+// answers withhold (the subject) reads it as the collection's own filter
+// would: held to the collection's rule.
+func TestCountReadsOnlyWhatItsCollectionShows(t *testing.T) {
+	p, err := Parse("count.yaml", []byte(countPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "/v1.0/users/" + alice + "/calendar/events/$count?$filter="
+	for _, tt := range []struct{ filter, want string }{
+		{"startswith(subject,'M')", "403"},
+		{"start/dateTime ge '2030-01-01T00:00:00'", "allow"},
+	} {
+		d := decideWith(t, p, "engage", "GET", u+url.QueryEscape(tt.filter), "", "")
+		if got := refusal(d); got != tt.want {
+			t.Errorf("%s: got %s (%q); want %s", tt.filter, got, d.Reason, tt.want)
+		}
+	}
+}
