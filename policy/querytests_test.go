@@ -139,6 +139,7 @@ func FuzzTestedPaths(f *testing.F) {
 		}
 	})
 }
+
 // countPolicy counts the events whose answers withhold their subject.
 const countPolicy = `version: 1
 callers:
