@@ -384,6 +384,8 @@ func FuzzParseBody(f *testing.F) {
 // the document, at any depth, is one of personKeys or a reference.
 func namesPeople(v any) bool {
 	switch x := v.(type) {
+	case string:
+		return namesSomeone(x)
 	case map[string]any:
 		for k, e := range x {
 			lk := strings.ToLower(k)

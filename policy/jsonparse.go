@@ -122,13 +122,25 @@ func (p *jsonParser) value(depth int, build bool) (any, error) {
 		}
 		return p.array(depth, build)
 	case c == '"':
+		start := p.i
 		if build && p.lean && !p.keepScalars {
 			_, _, err := p.str(false)
-			return leanString, err
+			if err != nil || !mayHoldAt(p.b[start+1:p.i-1]) {
+				return leanString, err
+			}
+			// A string that may be an address is kept: the finder reads
+			// it under any key (peopletext.go).
+			return p.text(start), nil
 		}
 		s, _, err := p.str(build)
-		if !build || err != nil {
+		if err != nil {
 			return nil, err
+		}
+		if p.people && !p.peopleSeen && mayHoldAt(p.b[start+1:p.i-1]) {
+			p.peopleSeen = namesSomeone(p.text(start))
+		}
+		if !build {
+			return nil, nil
 		}
 		return string(s), nil
 	case c == '-' || ('0' <= c && c <= '9'):
@@ -327,6 +339,13 @@ func (p *jsonParser) array(depth int, build bool) (any, error) {
 			return nilUnless(build, arr), err
 		}
 	}
+}
+
+// text is the string that opens at start, decoded.
+func (p *jsonParser) text(start int) string {
+	q := jsonParser{b: p.b, i: start}
+	s, _, _ := q.str(true)
+	return string(s)
 }
 
 // open records the object or list that opens at p.i, when spans are

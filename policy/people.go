@@ -248,20 +248,33 @@ func (c *bodyCheck) walk(v any, path string) {
 	switch x := v.(type) {
 	case []any:
 		for _, e := range x {
-			if isContainer(e) {
+			switch e := e.(type) {
+			case string:
+				if hasAt(e) {
+					c.text(path+"[]", e)
+				}
+			case map[string]any, []any:
 				c.walk(e, path+"[]")
 			}
 		}
 	case map[string]any:
-		var buf [16]string
-		keys := buf[:0]
-		for k := range x {
+		c.walkExcept(x, path, "")
+	}
+}
+
+// walkExcept walks the members of obj but the one named skip (without
+// case), in key order.
+func (c *bodyCheck) walkExcept(obj map[string]any, path, skip string) {
+	var buf [16]string
+	keys := buf[:0]
+	for k := range obj {
+		if skip == "" || !strings.EqualFold(k, skip) {
 			keys = append(keys, k)
 		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			c.member(path, k, x[k])
-		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		c.member(path, k, obj[k])
 	}
 }
 
@@ -305,16 +318,24 @@ func (c *bodyCheck) address(where string, v any) bool {
 	return true
 }
 
+// memberWhere is where member key of the object at path is.
+func memberWhere(path, key string) string {
+	if path == "" {
+		return whereKey(key)
+	}
+	return path + "." + whereKey(key)
+}
+
 // member reads one member of an object.
 func (c *bodyCheck) member(path, key string, v any) {
 	kind := kindOf(key)
 	if kind == otherMember && !isContainer(v) {
+		if s, ok := v.(string); ok && hasAt(s) {
+			c.text(memberWhere(path, key), s)
+		}
 		return
 	}
-	where := whereKey(key)
-	if path != "" {
-		where = path + "." + where
-	}
+	where := memberWhere(path, key)
 	switch kind {
 	case autoRepliesMember:
 		c.autoReplies(where, v)
@@ -391,6 +412,9 @@ func (c *bodyCheck) member(path, key string, v any) {
 			default:
 				c.fail(RefusalMalformed, "%s.id must be a string", where)
 			}
+			// An identity's other members (a userPrincipalName, an
+			// email) name people too.
+			c.walkExcept(u, where, "id")
 		default:
 			c.fail(RefusalMalformed, "%s must be an object", where)
 		}

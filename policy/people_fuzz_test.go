@@ -62,10 +62,14 @@ func FuzzDecideMediaType(f *testing.F) {
 
 // refPeople is the people finder's reference, as plain as it can be: every
 // string under a key that names a person, at any depth, compared without
-// case. It knows nothing of containers' shapes, which the finder also
-// checks, so it is held only to what the finder allows.
+// case, and every other string that is an address (addressesIn). It knows
+// nothing of containers' shapes, which the finder also checks, so it is
+// held only to what the finder allows.
 func refPeople(v any, out *[]string) {
 	switch x := v.(type) {
+	case string:
+		addrs, _ := addressesIn(x)
+		*out = append(*out, addrs...)
 	case []any:
 		for _, e := range x {
 			refPeople(e, out)
@@ -74,7 +78,8 @@ func refPeople(v any, out *[]string) {
 		for k, e := range x {
 			lk := strings.ToLower(k)
 			switch {
-			case lk == "emailaddress":
+			case lk == "emailaddress" || strings.HasSuffix(lk, "emailaddress") && lk != "emailaddresses" && lk != "locationemailaddress" ||
+				lk == "mentioned" && (hasField(asObject(e), "address") || hasField(asObject(e), "name")):
 				if s, ok := e.(string); ok {
 					*out = append(*out, s)
 				} else if m, ok := e.(map[string]any); ok {
@@ -101,6 +106,11 @@ func refPeople(v any, out *[]string) {
 					if s, ok := fieldValue(m, "id").(string); ok {
 						*out = append(*out, s)
 					}
+					for k, e := range m {
+						if !strings.EqualFold(k, "id") {
+							refPeople(map[string]any{k: e}, out)
+						}
+					}
 				}
 			case strings.HasSuffix(lk, bindSuffix):
 				*out = append(*out, "ref:")
@@ -109,6 +119,11 @@ func refPeople(v any, out *[]string) {
 			}
 		}
 	}
+}
+
+func asObject(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 func asList(v any) []any {
@@ -129,6 +144,8 @@ func FuzzWhoACallTouches(f *testing.F) {
 		`{"calendar@odata.bind":"users/bob@contoso.example/calendars/A"}`, `{"Attendees":{"emailAddress":"x@y.example"}}`,
 		`{"participants":{"attendees":[{"upn":"bob@contoso.example","identity":{"user":{"id":"10000000-0000-4000-8000-000000000001"}}}]}}`,
 		`{"body":{"content":"eve@evil.example"},"attendees":[]}`, `{"attendees":[{"type":"required"}]}`, `[]`, `{"emailAddresses":["a@contoso.example"]}`,
+		`{"body":{"content":"<p>Eve &lt;eve@evil.example&gt;</p>"},"x":["SMTP:a@contoso.example",{"mail":" b@vendor.example "}],"user":{"upn":"c@contoso.example"}}`,
+		`{"target":{"email":"Eve <eve@evil.example>"}}`, `{"mail":"a@contoso.example","otherMails":["x@vendor.example","y@"]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -378,6 +378,32 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "an EmailAddress member not one address", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","senderEmailAddress":{"address":"a@b.example,c@d.example"}}`, want: "400"},
 		{name: "an EmailAddress member null", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","senderEmailAddress":null}`, want: "allow", targets: alice},
 		{name: "an EmailAddress member a number", method: "POST", url: u + "/inferenceClassification/overrides", body: `{"classifyAs":"focused","senderEmailAddress":1}`, want: "400"},
+		// people under members the finder was not told of: a string that
+		// is an address, anywhere, names a person; one written as an
+		// address is read as one or refused; text that mentions one does not
+		{name: "an address under an unknown member", method: "POST", url: u + "/events", body: `{"subject":"x","target":{"email":"` + evil + `"}}`, want: "403"},
+		{name: "an address in a list of strings", method: "POST", url: u + "/events", body: `{"subject":"x","accountTargetEmails":["` + bob + `","` + evil + `"]}`, want: "403"},
+		{name: "addresses in a list of strings inside", method: "POST", url: u + "/events", body: `{"subject":"x","accountTargetEmails":["` + bob + `","` + vendor + `"]}`, want: "allow", targets: alice + "," + bob + "," + vendor},
+		{name: "an address with spaces around", method: "POST", url: u + "/events", body: `{"subject":"x","mail":" ` + evil + `\t"}`, want: "403"},
+		{name: "an address with a display name", method: "POST", url: u + "/events", body: `{"subject":"x","mail":"Eve Evil <` + evil + `>"}`, want: "403"},
+		{name: "an address in angle brackets", method: "POST", url: u + "/events", body: `{"subject":"x","mail":"<` + evil + `>"}`, want: "403"},
+		{name: "a mailto: address", method: "POST", url: u + "/events", body: `{"subject":"x","contact":"MAILTO:` + evil + `"}`, want: "403"},
+		{name: "a proxy address", method: "POST", url: u + "/events", body: `{"subject":"x","proxyAddresses":["SMTP:` + bob + `","smtp:` + evil + `"]}`, want: "403"},
+		{name: "a proxy address inside", method: "POST", url: u + "/events", body: `{"subject":"x","proxyAddresses":["SMTP:` + bob + `","X500:/o=x/cn=y"]}`, want: "allow", targets: alice + "," + bob},
+		{name: "an address with its at sign escaped", method: "POST", url: u + "/events", body: `{"subject":"x","mail":"eve\u0040evil.example"}`, want: "403"},
+		{name: "an address list", method: "POST", url: u + "/events", body: `{"subject":"x","cc":"` + bob + `, Eve <` + evil + `>"}`, want: "403"},
+		{name: "a full-width at sign", method: "POST", url: u + "/events", body: `{"subject":"x","mail":"eve\uff20evil.example"}`, want: "400"},
+		{name: "a relay address under an unknown member", method: "POST", url: u + "/events", body: `{"subject":"x","mail":"eve%evil.example@contoso.example"}`, want: "400"},
+		{name: "a list without spaces under an unknown member", method: "POST", url: u + "/events", body: `{"subject":"x","mail":"` + bob + `;` + evil + `"}`, want: "400"},
+		{name: "a mailto: URL with a query", method: "POST", url: u + "/events", body: `{"subject":"x","contact":"mailto:` + bob + `?cc=` + evil + `"}`, want: "400"},
+		{name: "a userPrincipalName in a user identity", method: "POST", url: u + "/events", body: `{"subject":"x","x":{"user":{"displayName":"Eve","userPrincipalName":"` + evil + `"}}}`, want: "403"},
+		{name: "an email in a user identity", method: "POST", url: u + "/events", body: `{"subject":"x","x":{"user":{"email":"` + evil + `"}}}`, want: "403"},
+		{name: "a userPrincipalName in a user identity inside", method: "POST", url: u + "/events", body: `{"subject":"x","x":{"user":{"displayName":"Bob","userPrincipalName":"` + bob + `"}}}`, want: "allow", targets: alice + "," + bob},
+		{name: "addresses in prose, HTML, URLs and Teams ids", method: "POST", url: u + "/events", body: `{"subject":"see ` + evil + ` for details","body":{"contentType":"HTML","content":"<p>Write to <a href=\"mailto:` + evil + `\">Eve &lt;` + evil + `&gt;</a></p>"},` +
+			`"location":{"uniqueId":"https://social.example/@eve"},"onlineMeeting":{"joinUrl":"https://x.example/l/19:meeting_a@thread.v2"},"x":["@eve","19:meeting_a@thread.v2","users/` + evil + `/events","eve@"]}`, want: "allow", targets: alice},
+		{name: "a mail body that is an address", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"body":{"contentType":"Text","content":"` + evil + `"}`), want: "403"},
+		{name: "a mail body that mentions an address", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"body":{"contentType":"HTML","content":"<html><body><p>Eve (` + evil + `) asked.</p><p>Bob &lt;` + bob + `&gt;</p></body></html>"}`), want: "allow", targets: alice + "," + bob},
+		{name: "a user's other mails", method: "PATCH", url: u, body: `{"otherMails":["` + evil + `"],"mail":"` + bob + `"}`, want: "allow", targets: alice + "," + bob + "," + evil},
 		// contacts and chats
 		{name: "contact", method: "POST", url: u + "/contacts", body: `{"emailAddresses":[{"address":"` + evil + `"}]}`, want: "allow", targets: alice + "," + evil},
 		{name: "contact bad address", method: "POST", url: u + "/contacts", body: `{"emailAddresses":[{"address":"a@b.example;c@d.example"}]}`, want: "400"},

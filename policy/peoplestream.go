@@ -183,9 +183,28 @@ func (c *bodyCheck) walkRaw(r *rawBody, v int, path string) {
 func (c *bodyCheck) walkElementsRaw(r *rawBody, v int, path string) {
 	var buf [16]int
 	for _, e := range r.elements(v, buf[:0]) {
-		if r.b[e] == '{' || r.b[e] == '[' {
+		switch r.b[e] {
+		case '"':
+			if r.mayHoldAt(e) {
+				c.textRaw(r, path+"[]", e)
+			}
+		case '{', '[':
 			c.walkRaw(r, e, path+"[]")
 		}
+	}
+}
+
+// mayHoldAt is mayHoldAt on the string at v: a look at its bytes, with
+// nothing decoded or allocated (not even where it is) for the many
+// strings that hold no at sign.
+func (r *rawBody) mayHoldAt(v int) bool {
+	return mayHoldAt(r.b[v+1 : r.stringEnd(v)-1])
+}
+
+// textRaw is text on the raw string at v.
+func (c *bodyCheck) textRaw(r *rawBody, where string, v int) {
+	if s := r.str(v); hasAt(s) {
+		c.text(where, s)
 	}
 }
 
@@ -194,12 +213,20 @@ func (c *bodyCheck) walkElementsRaw(r *rawBody, v int, path string) {
 // after its own, which stay as they are (a list that outgrows its room
 // moves, and the old one still holds these).
 func (c *bodyCheck) walkMembersRaw(r *rawBody, v int, path string) {
+	c.walkMembersExceptRaw(r, v, path, "")
+}
+
+// walkMembersExceptRaw is walkMembersRaw but for the member named skip
+// (without case): walkExcept on a raw object.
+func (c *bodyCheck) walkMembersExceptRaw(r *rawBody, v int, path, skip string) {
 	start := len(c.members)
 	c.members = r.members(v, c.members)
 	members := c.members[start:]
 	slices.SortFunc(members, func(a, b rawMember) int { return bytes.Compare(a.key, b.key) })
 	for _, m := range members {
-		c.memberRaw(r, path, m.key, m.value)
+		if skip == "" || len(m.key) != len(skip) || !strings.EqualFold(string(m.key), skip) {
+			c.memberRaw(r, path, m.key, m.value)
+		}
 	}
 	c.members = c.members[:start]
 }
@@ -235,14 +262,12 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	first := r.b[v]
 	container := first == '{' || first == '['
 	if kind == otherMember && !container {
+		if first == '"' && r.mayHoldAt(v) {
+			c.textRaw(r, rawWhere(path, key), v)
+		}
 		return
 	}
-	var where string
-	if path == "" {
-		where = whereKey(keyString(key))
-	} else {
-		where = path + "." + whereKey(string(key))
-	}
+	where := rawWhere(path, key)
 	switch kind {
 	case peopleListMember:
 		c.peopleListRaw(r, where, v)
@@ -285,6 +310,14 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	default:
 		c.walkRaw(r, v, where)
 	}
+}
+
+// rawWhere is memberWhere on a raw key.
+func rawWhere(path string, key []byte) string {
+	if path == "" {
+		return whereKey(keyString(key))
+	}
+	return path + "." + whereKey(string(key))
 }
 
 // peopleListRaw reads a list of people at where.
@@ -356,6 +389,7 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 			default:
 				c.fail(RefusalMalformed, "%s.id must be a string", where)
 			}
+			c.walkMembersExceptRaw(r, v, where, "id")
 		default:
 			c.fail(RefusalMalformed, "%s must be an object", where)
 		}

@@ -34,6 +34,9 @@ func FuzzWalkRaw(f *testing.F) {
 		`{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":{"upn":"x@contoso.example"}}`,
 		`{"x\"y\\":{"upn":"a@contoso.example"},"s":"\\\\","t":"\\\"","u":{"upn":"u\"@contoso.example"}}`,
 		`{"attendees":[{"emailAddress":{"address":"a@contoso.example"}}]`, `{"a":1,"A":2}`, `{"emailAddress":"a@b.example"} x`,
+		`{"target":{"email":"eve@evil.example"},"accountTargetEmails":["a@contoso.example"," SMTP:b@contoso.example ",7,["c@contoso.example"]],"s":"see x@y.example","u":"https://x/@y"}`,
+		`{"x":{"user":{"id":"a@contoso.example","userPrincipalName":"b@contoso.example","mail":"Bob <a@contoso.example>"}},"y":"eve%evil.example@contoso.example","z":"e＠x.example"}`,
+		`{"body":{"content":"<html><p>mail eve@evil.example</p></html>"},"mail":"mailto:a@contoso.example?cc=e@evil.example","n":"a@contoso.example, b@contoso.example"}`,
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)

@@ -1,0 +1,92 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestAddressesIn: a string under a member the finder does not otherwise
+// read names the people it is written as, or is refused; text that
+// mentions an address names no one.
+func TestAddressesIn(t *testing.T) {
+	const evil = "eve@evil.example"
+	for _, tt := range []struct {
+		name, s string
+		want    []string // the addresses read
+		refused bool
+	}{
+		{name: "no at sign", s: "Agenda: introductions"},
+		{name: "an address", s: evil, want: []string{evil}},
+		{name: "white space and invisible characters around", s: " \t\u200b" + evil + "\u00a0\n", want: []string{evil}},
+		{name: "angle brackets", s: "<" + evil + ">", want: []string{evil}},
+		{name: "mailto:", s: "mailto:" + evil, want: []string{evil}},
+		{name: "MAILTO: in brackets", s: "<MAILTO:" + evil + ">", want: []string{evil}},
+		{name: "an Exchange proxy address", s: "SMTP:" + evil, want: []string{evil}},
+		{name: "a secondary proxy address", s: "smtp: " + evil, want: []string{evil}},
+		{name: "a SIP address", s: "sip:" + evil, want: []string{evil}},
+		{name: "a display name", s: "Eve Evil <" + evil + ">", want: []string{evil}},
+		{name: "a quoted display name", s: `"Evil, Eve" <` + evil + `>`, want: []string{evil}},
+		{name: "a comment", s: evil + " (Eve)", want: []string{evil}},
+		{name: "a list", s: "bob@contoso.example, " + evil, want: []string{"bob@contoso.example", evil}},
+		{name: "a file name with an at sign", s: "icon@2x.png", want: []string{"icon@2x.png"}},
+		{name: "a relay address", s: "eve%evil.example@contoso.example", refused: true},
+		{name: "an IMCEA address", s: "IMCEASMTP-eve+40evil+2Eexample@contoso.example", refused: true},
+		{name: "a list without spaces", s: "bob@contoso.example;" + evil, refused: true},
+		{name: "a quoted local part", s: `"eve"@evil.example`, refused: true},
+		{name: "a trailing dot", s: "eve@evil.example.", refused: true},
+		{name: "a domain literal", s: "eve@[192.0.2.1]", refused: true},
+		{name: "a domain without a dot", s: "eve@evil", refused: true},
+		{name: "a full-width at sign", s: "eve\uff20evil.example", refused: true},
+		{name: "a small at sign", s: "eve\ufe6bevil.example", refused: true},
+		{name: "a mailto: URL with a query", s: "mailto:" + evil + "?subject=x", refused: true},
+		{name: "an SMTP: address not one", s: "SMTP:eve%evil.example@contoso.example", refused: true},
+		{name: "a display name with an address not one", s: "Eve <eve%evil.example@contoso.example>", refused: true},
+		{name: "a list with an address not one", s: "bob@contoso.example, eve@evil", refused: true},
+		{name: "prose", s: "see " + evil + " for details"},
+		{name: "prose that begins like a scheme", s: "SMTP: the relay for " + evil + " is down"},
+		{name: "prose with an address in brackets", s: "Regards,\nEve <" + evil + ">"},
+		{name: "HTML", s: "<html><body><p>Eve (" + evil + ")</p><p>&lt;" + evil + "&gt;</p></body></html>"},
+		{name: "an HTML link", s: `<a href="mailto:` + evil + `">Eve</a>`},
+		{name: "a URL", s: "https://x/@y"},
+		{name: "a URL with a user", s: "https://" + evil + "/x"},
+		{name: "a Teams thread id", s: "19:meeting_a1@thread.v2"},
+		{name: "a subscription's resource", s: "users/" + evil + "/events"},
+		{name: "a handle", s: "@eve"},
+		{name: "an at sign last", s: "eve@"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := addressesIn(tt.s)
+			if ok == tt.refused || !slices.Equal(got, tt.want) {
+				t.Fatalf("got %q, ok %v; want %q, refused %v", got, ok, tt.want, tt.refused)
+			}
+			if !mayHoldAt([]byte(tt.s)) && hasAt(tt.s) {
+				t.Fatalf("mayHoldAt missed an at sign hasAt finds")
+			}
+		})
+	}
+}
+
+// TestMayHoldAt: the look at a string's raw bytes finds every at sign,
+// escaped or not, that decoding it would.
+func TestMayHoldAt(t *testing.T) {
+	for _, tt := range []struct {
+		raw  string
+		want bool
+	}{
+		{`plain text`, false},
+		{`a@b`, true},
+		{`a\u0040b`, true},
+		{`a\uFF20b`, true},
+		{`a\ufe6bb`, true},
+		{"a\uff20b", true},
+		{"a\ufe6bb", true},
+		{`a\\u0040b`, false}, // a backslash, then text
+		{`a\"b\\\n\u00e9`, false},
+		{`\`, false},
+		{`\u004`, false},
+	} {
+		if got := mayHoldAt([]byte(tt.raw)); got != tt.want {
+			t.Errorf("mayHoldAt(%q) = %v; want %v", tt.raw, got, tt.want)
+		}
+	}
+}
