@@ -78,9 +78,9 @@ func refPeople(v any, out *[]string) {
 		for k, e := range x {
 			lk := strings.ToLower(k)
 			switch {
-			case lk == "emailaddress" || strings.HasSuffix(lk, "emailaddress") && lk != "emailaddresses" && lk != "locationemailaddress" ||
+			case lk == "emailaddress" || strings.HasSuffix(lk, "emailaddress") && lk != "locationemailaddress" ||
 				lk == "mentioned" && (hasField(asObject(e), "address") || hasField(asObject(e), "name")):
-				if s, ok := e.(string); ok {
+				if s, ok := e.(string); ok && (s != "" || lk == "emailaddress") {
 					*out = append(*out, s)
 				} else if m, ok := e.(map[string]any); ok {
 					if s, ok := fieldValue(m, "address").(string); ok {
