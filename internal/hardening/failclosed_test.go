@@ -135,6 +135,11 @@ func TestFailClosedEndToEnd(t *testing.T) {
 		{"sendMail to an IMCEA-encapsulated address", "POST", u + "/sendMail", "application/json", `{"message":{"toRecipients":[` + att("IMCEASMTP-x+40evil+2Eexample@contoso.example") + `]}}`, 400},
 		{"sendMail MIME carrying a TNEF part", "POST", u + "/sendMail", "text/plain", base64.StdEncoding.EncodeToString([]byte("From: " + member + "\r\nTo: " + member2 + "\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHello.\r\n--b\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+IgAAAQaQCAAEAAAAAAABAAEAAQeQBgAIAAAA\r\n--b--\r\n")), 400},
 		{"sendMail MIME to an IMCEA-encapsulated address", "POST", u + "/sendMail", "text/plain", mimeMail("From: " + member + "\r\nTo: IMCEASMTP-x+40evil+2Eexample@contoso.example\r\n"), 400},
+		// a person named under a member the finder was not told of
+		{"event naming someone outside under an unknown member", "POST", u + "/events", "application/json", `{"subject":"x","target":{"email":"x@evil.example"}}`, 403},
+		{"event naming a non-member in a list of strings", "POST", u + "/events", "application/json", `{"subject":"x","otherMails":["` + member2 + `","SMTP:` + outsider + `"]}`, 403},
+		{"sendMail naming someone outside under an unknown member, in $batch", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"users/` + member + `/sendMail","headers":{"Content-Type":"application/json"},"body":{"message":{"toRecipients":[` + att(member2) + `],"x":{"user":{"displayName":"X","email":"Eve <x@evil.example>"}}}}}`), 403},
+		{"event naming a relay address under an unknown member", "POST", u + "/events", "application/json", `{"subject":"x","mail":"x%evil.example@contoso.example"}`, 400},
 		{"draft send, a bcc outside", "POST", u + "/messages/" + draftOutside + "/send", "", "", 403},
 		{"draft send, the draft not found", "POST", u + "/messages/AAMkAD/send", "", "", 403},
 		{"forward outside", "POST", u + "/messages/AAMkAD/forward", "application/json", `{"toRecipients":[` + att("x@evil.example") + `]}`, 403},
