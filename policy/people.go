@@ -24,7 +24,11 @@ import (
 //     ({name, address}), a chat message's by an identity set, a chat
 //     mention by an id;
 //   - locationEmailAddress (rooms), upn and userPrincipalName (strings);
-//   - user: {id} (identity sets: meeting participants, chat mentions);
+//   - user: {id} (identity sets: meeting participants, chat mentions), and
+//     its other members as any object's;
+//   - any other string, in an object or a list, that is an address
+//     (peopletext.go): Graph's services take addresses under names of
+//     their own (target.email, accountTargetEmails, mail, otherMails);
 //   - NAME@odata.bind and @odata.id (a /$ref call's entity): a reference
 //     to a user, or to something of one (a calendar); anything else it
 //     cannot resolve refuses the call.
