@@ -165,6 +165,11 @@ const (
 	// invitedUserEmailAddress), a string or an emailAddress.
 	anyAddressMember
 	mentionedMember // mentioned: an emailAddress, an identity set or an id
+	// msgIDMember: a member that holds a msg-id (RFC 5322 3.6.4), which
+	// is written as an address is but names no one: an inline
+	// attachment's contentId (image001.png@01D9A1B2.C3D4E5F6), a
+	// message's internetMessageId, an event's iCalUId.
+	msgIDMember
 )
 
 // addressSuffix ends the names Graph gives members that hold an address
@@ -184,6 +189,7 @@ var memberKinds = map[string]memberKind{
 	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
 	"participants": objectMember, "message": objectMember,
 	"recipients": driveRecipientsMember, "mentioned": mentionedMember,
+	"contentid": msgIDMember, "internetmessageid": msgIDMember, "icaluid": msgIDMember,
 	refKey: bindMember, autoRepliesKey: autoRepliesMember,
 }
 
@@ -333,6 +339,9 @@ func memberWhere(path, key string) string {
 // member reads one member of an object.
 func (c *bodyCheck) member(path, key string, v any) {
 	kind := kindOf(key)
+	if kind == msgIDMember && !isContainer(v) {
+		return
+	}
 	if kind == otherMember && !isContainer(v) {
 		if s, ok := v.(string); ok && hasAt(s) {
 			c.text(memberWhere(path, key), s)
@@ -345,6 +354,9 @@ func (c *bodyCheck) member(path, key string, v any) {
 		c.autoReplies(where, v)
 	case extendedMember:
 		c.extended(where)
+		// Elsewhere than on mail, a property's value is read as any
+		// member's (an address in it names a person).
+		c.walk(v, where)
 	case driveRecipientsMember:
 		list, ok := v.([]any)
 		if !ok && v != nil {

@@ -101,6 +101,10 @@ func refPeople(v any, out *[]string) {
 				if s, ok := e.(string); ok && s != "" {
 					*out = append(*out, s)
 				}
+			case lk == "contentid" || lk == "internetmessageid" || lk == "icaluid":
+				if _, ok := e.(string); !ok {
+					refPeople(e, out)
+				}
 			case lk == "user":
 				if m, ok := e.(map[string]any); ok {
 					if s, ok := fieldValue(m, "id").(string); ok {

@@ -261,6 +261,9 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	kind := kindOf(string(key))
 	first := r.b[v]
 	container := first == '{' || first == '['
+	if kind == msgIDMember && !container {
+		return
+	}
 	if kind == otherMember && !container {
 		if first == '"' && r.mayHoldAt(v) {
 			c.textRaw(r, rawWhere(path, key), v)
@@ -304,7 +307,10 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 		}
 	case autoRepliesMember:
 		c.autoRepliesRaw(r, where, v)
-	case extendedMember, bindMember, emailAddressesMember, addressStringMember,
+	case extendedMember:
+		c.extended(where)
+		c.walkRaw(r, v, where)
+	case bindMember, emailAddressesMember, addressStringMember,
 		userMember, sourceURLMember, headersMember, driveRecipientsMember, anyAddressMember:
 		c.leafRaw(kind, r, where, v)
 	default:
@@ -339,8 +345,6 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 	first := r.b[v]
 	var buf [16]int // for the one list a member is
 	switch kind {
-	case extendedMember:
-		c.extended(where)
 	case driveRecipientsMember:
 		for _, e := range c.listOrNullRaw(r, where, v, buf[:0]) {
 			email, _ := r.fieldString(e, "email")

@@ -90,10 +90,9 @@ func blank(r rune) bool {
 //     which a reader may fold to it) has something on either side: one
 //     ParseAddress refuses ("eve%evil.example@contoso.example", a quoted local part,
 //     a trailing dot, a list without spaces) is refused, unless it is a
-//     URL (://), the part before the at sign has a ':' (a Teams thread
-//     id, 19:…@thread.v2) or the part after it a '/' (a path: a
-//     subscription's resource, users/{upn}/events, whose user the
-//     subscription check reads);
+//     URL (://), a Teams id (teamsID: 19:…@thread.v2) or the part after
+//     the at sign has a '/' (a path: a subscription's resource,
+//     users/{upn}/events, whose user the subscription check reads);
 //   - words that are an RFC 5322 address list (net/mail): a display
 //     name and an address in angle brackets, a comment, a list; each
 //     address must be one ParseAddress accepts.
@@ -116,7 +115,7 @@ func addressesIn(s string) (addrs []string, ok bool) {
 	}
 	if !strings.ContainsFunc(t, blank) {
 		local, domain, _ := cutLastAt(t)
-		if local == "" || domain == "" || strings.Contains(t, "://") || strings.Contains(local, ":") || strings.Contains(domain, "/") {
+		if local == "" || domain == "" || strings.Contains(t, "://") || teamsID(local) || strings.Contains(domain, "/") {
 			return nil, true // a word, a URL, a Teams id, a path
 		}
 		return nil, false
@@ -153,6 +152,23 @@ func addressWritten(t string) (core string, written bool) {
 		return t, false
 	}
 	return core, true
+}
+
+// teamsID reports whether local, what stands before the at sign, begins
+// as a Teams or Skype id does (19:meeting_…@thread.v2, 28:…, 8:orgid:…):
+// digits and a ':'. Any other ':' (a source route, @relay:eve@…, JSON in
+// a string) leaves the word read as an address.
+func teamsID(local string) bool {
+	i := strings.IndexByte(local, ':')
+	if i <= 0 {
+		return false
+	}
+	for _, c := range []byte(local[:i]) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // cutLastAt cuts t around its last at sign (hasAt's).
