@@ -76,6 +76,11 @@ func blank(r rune) bool {
 	return unicode.IsSpace(r) || unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point)
 }
 
+// space reports whether r is white space: what separates words.
+func space(r rune) bool {
+	return unicode.IsSpace(r) || unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp)
+}
+
 // addressesIn reads s, a string under a member the finder does not
 // otherwise read, for the addresses it is: none for text that is no
 // address (ok), the addresses ParseAddress accepts (ok), or ok false for
@@ -86,13 +91,13 @@ func blank(r rune) bool {
 //   - one ParseAddress accepts;
 //   - one within angle brackets or after mailto:, SMTP: or sip: (any
 //     case), which must then be one ParseAddress accepts;
-//   - a single word (no white space) whose at sign ('@', or '＠' and '﹫',
-//     which a reader may fold to it) has something on either side: one
-//     ParseAddress refuses ("eve%evil.example@contoso.example", a quoted local part,
-//     a trailing dot, a list without spaces) is refused, unless it is a
-//     URL (://), a Teams id (teamsID: 19:…@thread.v2) or the part after
-//     the at sign has a '/' (a path: a subscription's resource,
-//     users/{upn}/events, whose user the subscription check reads);
+//   - a JSON object or list (an adaptive card's content): each of its
+//     strings is read so;
+//   - a single word (no white space) shaped as an address (addressShaped:
+//     an at sign, '@' or the '＠' and '﹫' a reader may fold to it, with a
+//     domain after it) that ParseAddress refuses
+//     ("eve%evil.example@contoso.example", a quoted local part, a
+//     trailing dot, a list without spaces) is refused;
 //   - words that are an RFC 5322 address list (net/mail): a display
 //     name and an address in angle brackets, a comment, a list; each
 //     address must be one ParseAddress accepts.
@@ -113,12 +118,14 @@ func addressesIn(s string) (addrs []string, ok bool) {
 		}
 		return []string{core}, true
 	}
-	if !strings.ContainsFunc(t, blank) {
-		local, domain, _ := cutLastAt(t)
-		if local == "" || domain == "" || strings.Contains(t, "://") || teamsID(local) || strings.Contains(domain, "/") {
-			return nil, true // a word, a URL, a Teams id, a path
+	if t[0] == '{' || t[0] == '[' {
+		if doc, err := parseJSON([]byte(t)); err == nil && isContainer(doc) {
+			return addressesInJSON(doc)
 		}
-		return nil, false
+	}
+	if !strings.ContainsFunc(t, space) {
+		// One word, invisible characters and all: a reader may drop them.
+		return nil, !addressShaped(t)
 	}
 	list, err := mail.ParseAddressList(t)
 	if err != nil {
@@ -148,10 +155,74 @@ func addressWritten(t string) (core string, written bool) {
 			}
 		}
 	}
-	if !written || strings.ContainsFunc(core, blank) || strings.ContainsAny(core, "<>") {
+	if !written || strings.ContainsFunc(core, space) || strings.ContainsAny(core, "<>") {
 		return t, false
 	}
 	return core, true
+}
+
+// addressesInJSON is addressesIn on every string of a JSON document held
+// in a string (an adaptive card's content, a vendor's payload), which a
+// service may parse and read: ok false if any is refused.
+func addressesInJSON(v any) (addrs []string, ok bool) {
+	switch x := v.(type) {
+	case string:
+		return addressesIn(x)
+	case []any:
+		for _, e := range x {
+			a, ok := addressesInJSON(e)
+			if !ok {
+				return nil, false
+			}
+			addrs = append(addrs, a...)
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			a, ok := addressesInJSON(x[k])
+			if !ok {
+				return nil, false
+			}
+			addrs = append(addrs, a...)
+		}
+	}
+	return addrs, true
+}
+
+// addressShaped reports whether word, one with no white space that is no
+// address ParseAddress accepts, is shaped as one, or as a list of them: a
+// part of it between ',' and ';', its quotes aside, has something before
+// an at sign and a domain after it (domainShaped). A URL (://), a Teams
+// id (teamsID), a path (users/{upn}/events, a subscription's resource),
+// a handle (@eve) and a formula (=@A1:A10) are not.
+func addressShaped(word string) bool {
+	if strings.Contains(word, "://") {
+		return false
+	}
+	for _, part := range strings.FieldsFunc(word, func(r rune) bool { return r == ',' || r == ';' }) {
+		local, domain, at := cutLastAt(strings.Trim(part, `"'`))
+		if at && local != "" && !teamsID(local) && domainShaped(domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// domainShaped reports whether d reads as a domain: labels of letters,
+// digits and hyphens (in any script or width) between dots (or the dots
+// IDNA maps to one), a trailing one too, or a domain literal ([…]).
+func domainShaped(d string) bool {
+	if len(d) >= 2 && d[0] == '[' && d[len(d)-1] == ']' {
+		return true
+	}
+	if d == "" {
+		return false
+	}
+	for _, r := range d {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r) && !strings.ContainsRune("-.\u3002\uff0e\uff61", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // teamsID reports whether local, what stands before the at sign, begins

@@ -43,7 +43,11 @@ func TestAddressesIn(t *testing.T) {
 		{name: "a display name with an address not one", s: "Eve <eve%evil.example@contoso.example>", refused: true},
 		{name: "a list with an address not one", s: "bob@contoso.example, eve@evil", refused: true},
 		{name: "a source route", s: "@relay.example:" + evil, refused: true},
-		{name: "JSON in a string", s: `{"email":"` + evil + `"}`, refused: true},
+		{name: "JSON in a string", s: `{"card":{"email":"` + evil + `","text":"see ` + evil + `"},"to":["bob@contoso.example"]}`, want: []string{evil, "bob@contoso.example"}},
+		{name: "JSON in a string with an address not one", s: `["eve%evil.example@contoso.example"]`, refused: true},
+		{name: "a list ending in a separator", s: evil + ";", refused: true},
+		{name: "quotes around", s: `"` + evil + `"`, refused: true},
+		{name: "an invisible character inside", s: "eve​@evil.example", refused: true},
 		{name: "a scheme of another kind", s: "x:" + evil, refused: true},
 		{name: "prose", s: "see " + evil + " for details"},
 		{name: "prose that begins like a scheme", s: "SMTP: the relay for " + evil + " is down"},
@@ -56,6 +60,9 @@ func TestAddressesIn(t *testing.T) {
 		{name: "a Teams bot id", s: "28:a1@x.example"},
 		{name: "a subscription's resource", s: "users/" + evil + "/events"},
 		{name: "a handle", s: "@eve"},
+		{name: "a formula", s: "=@A1:A10"},
+		{name: "an address in parentheses", s: "(" + evil + ")"},
+		{name: "JSON cut short, an address in its last word", s: `{"email":"` + evil + `"`, refused: true},
 		{name: "an at sign last", s: "eve@"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
