@@ -343,7 +343,7 @@ func (c *bodyCheck) member(path, key string, v any) {
 		return
 	}
 	if kind == otherMember && !isContainer(v) {
-		if s, ok := v.(string); ok && hasAt(s) {
+		if s, ok := v.(string); ok && hasAt(s) && !c.readByCheck(path, key) {
 			c.text(memberWhere(path, key), s)
 		}
 		return
@@ -486,6 +486,15 @@ func (c *bodyCheck) member(path, key string, v any) {
 	default:
 		c.walk(v, where)
 	}
+}
+
+// readByCheck reports whether member key at path is one the route's
+// check reads for the people in it, a string that is not read as text
+// (text): a subscription's resource, a path (users/{upn}) decided as the
+// read it stands for, whose user is then a target.
+func (c *bodyCheck) readByCheck(path, key string) bool {
+	rt := routeOf(&c.req)
+	return path == "" && rt != nil && rt.check == subscriptionChecks && strings.EqualFold(key, "resource")
 }
 
 // sharingText reports whether member key at path is a sharing call's

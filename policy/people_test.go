@@ -414,6 +414,7 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "chat members", method: "POST", url: "/v1.0/chats", body: `{"chatType":"oneOnOne","members":[{"roles":["owner"],"user@odata.bind":"https://graph.microsoft.com/v1.0/users('` + guid + `')"}]}`, want: "allow", targets: guid},
 		// subscriptions: the resource is decided as the read it stands for
 		{name: "subscription", method: "POST", url: "/v1.0/subscriptions", body: sub("users/" + bob + "/events"), want: "allow", targets: bob},
+		{name: "subscription to a user", method: "POST", url: "/v1.0/subscriptions", body: sub("users/" + bob), want: "allow", targets: bob},
 		{name: "subscription key syntax", method: "POST", url: "/v1.0/subscriptions", body: sub("users('" + bob + "')/events"), want: "allow", targets: bob},
 		{name: "subscription object id", method: "POST", url: "/v1.0/subscriptions", body: sub("/users/" + guid + "/events"), want: "allow", targets: guid},
 		{name: "subscription escaped key", method: "POST", url: "/v1.0/subscriptions", body: `{"notificationUrl":"https://hooks.vendor.example/graph/n","res\u006furce":"users/` + bob + `/events"}`, want: "allow", targets: bob},

@@ -265,7 +265,7 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 		return
 	}
 	if kind == otherMember && !container {
-		if first == '"' && r.mayHoldAt(v) {
+		if first == '"' && r.mayHoldAt(v) && !c.readByCheck(path, string(key)) {
 			c.textRaw(r, rawWhere(path, key), v)
 		}
 		return
