@@ -265,11 +265,17 @@ func (c *bodyCheck) text(where, s string) {
 		c.fail(RefusalMalformed, "%s is written as an email address but is not exactly one the proxy can check", where)
 		return
 	}
-	for _, a := range addrs {
+	for _, s := range addrs {
+		a, err := ParseAddress(s)
+		if err != nil { // addressesIn accepted it: not reached
+			c.fail(RefusalMalformed, "%s is not one email address: %v", where, err)
+			return
+		}
 		// Once per person: a member a route's check read already
 		// (getSchedule's schedules) is not counted again.
-		if !slices.ContainsFunc(c.people, func(p person) bool { return strings.EqualFold(p.name, a) }) {
-			c.addAddress(where, a)
+		name := a.String()
+		if !slices.ContainsFunc(c.people, func(p person) bool { return strings.EqualFold(p.name, name) }) {
+			c.people = append(c.people, person{name: name, addr: &a, bodyNamed: true, where: where})
 		}
 	}
 }
