@@ -35,7 +35,9 @@ type jsonParser struct {
 	watch   []byte
 	watched bool
 	// people, when set, looks in every object for personKeys and
-	// references; peopleSeen reports whether some object had one.
+	// references, and at every string for one that names someone
+	// (namesSomeone: an address under any key); peopleSeen reports
+	// whether the body had one.
 	people     bool
 	peopleSeen bool
 	// annotations, when set, looks in every object for an annotation the
