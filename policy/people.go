@@ -165,11 +165,13 @@ const (
 	// invitedUserEmailAddress), a string or an emailAddress.
 	anyAddressMember
 	mentionedMember // mentioned: an emailAddress, an identity set or an id
-	// msgIDMember: a member that holds a msg-id (RFC 5322 3.6.4), which
-	// is written as an address is but names no one: an inline
-	// attachment's contentId (image001.png@01D9A1B2.C3D4E5F6), a
-	// message's internetMessageId, an event's iCalUId.
-	msgIDMember
+	// noOneMember: a member whose text may be written as an address is
+	// but names no one: a msg-id (RFC 5322 3.6.4: an inline attachment's
+	// contentId, image001.png@01D9A1B2.C3D4E5F6, a message's
+	// internetMessageId, an event's iCalUId), or the name an item or a
+	// person is shown by (name, displayName, fileName: a file called
+	// icon@2x.png, an emailAddress's name), which Graph never delivers to.
+	noOneMember
 )
 
 // addressSuffix ends the names Graph gives members that hold an address
@@ -189,7 +191,8 @@ var memberKinds = map[string]memberKind{
 	"from": onePersonMember, "sender": onePersonMember, "organizer": onePersonMember,
 	"participants": objectMember, "message": objectMember,
 	"recipients": driveRecipientsMember, "mentioned": mentionedMember,
-	"contentid": msgIDMember, "internetmessageid": msgIDMember, "icaluid": msgIDMember,
+	"contentid": noOneMember, "internetmessageid": noOneMember, "icaluid": noOneMember,
+	"name": noOneMember, "displayname": noOneMember, "filename": noOneMember,
 	refKey: bindMember, autoRepliesKey: autoRepliesMember,
 }
 
@@ -339,7 +342,7 @@ func memberWhere(path, key string) string {
 // member reads one member of an object.
 func (c *bodyCheck) member(path, key string, v any) {
 	kind := kindOf(key)
-	if kind == msgIDMember && !isContainer(v) {
+	if kind == noOneMember && !isContainer(v) {
 		return
 	}
 	if kind == otherMember && !isContainer(v) {

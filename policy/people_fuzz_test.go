@@ -101,7 +101,7 @@ func refPeople(v any, out *[]string) {
 				if s, ok := e.(string); ok && s != "" {
 					*out = append(*out, s)
 				}
-			case lk == "contentid" || lk == "internetmessageid" || lk == "icaluid":
+			case lk == "contentid" || lk == "internetmessageid" || lk == "icaluid" || lk == "name" || lk == "displayname" || lk == "filename":
 				if _, ok := e.(string); !ok {
 					refPeople(e, out)
 				}

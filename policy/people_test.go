@@ -407,6 +407,8 @@ func TestWhoACallTouches(t *testing.T) {
 		{name: "an Excel formula", method: "POST", url: u + "/events", body: `{"subject":"x","formula":"=@A1:A10"}`, want: "allow", targets: alice},
 		{name: "an inline image's content id", method: "POST", url: u + "/sendMail", body: msg(rcpt("toRecipients", bob) + `,"internetMessageId":"<a1b2@mail.vendor.example>","attachments":[{"@odata.type":"#microsoft.graph.fileAttachment","name":"image001.png","contentId":"image001.png@01D9A1B2.C3D4E5F6","isInline":true,"contentBytes":"AA=="}]`), want: "allow", targets: alice + "," + bob},
 		{name: "an address in an event's extended property", method: "POST", url: u + "/events", body: `{"subject":"x","singleValueExtendedProperties":[{"id":"String {66f5a359-4659-4830-9070-00047ec6ac6e} Name Owner","value":"` + evil + `"}]}`, want: "403"},
+		{name: "names an item or a person is shown by", method: "POST", url: u + "/events", body: `{"subject":"x","attachments":[{"@odata.type":"#microsoft.graph.fileAttachment","name":"icon@2x.png","contentBytes":"AA=="}],"location":{"displayName":"` + evil + `"},"card":{"fileName":"logo@2x.png"}}`, want: "allow", targets: alice},
+		{name: "a name that holds an object is walked", method: "POST", url: u + "/events", body: `{"subject":"x","name":{"email":"` + evil + `"}}`, want: "403"},
 		{name: "a user's other mails", method: "PATCH", url: u, body: `{"otherMails":["` + evil + `"],"mail":"` + bob + `"}`, want: "allow", targets: alice + "," + bob + "," + evil},
 		// contacts and chats
 		{name: "contact", method: "POST", url: u + "/contacts", body: `{"emailAddresses":[{"address":"` + evil + `"}]}`, want: "allow", targets: alice + "," + evil},

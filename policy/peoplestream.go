@@ -261,7 +261,7 @@ func (c *bodyCheck) memberRaw(r *rawBody, path string, key []byte, v int) {
 	kind := kindOf(string(key))
 	first := r.b[v]
 	container := first == '{' || first == '['
-	if kind == msgIDMember && !container {
+	if kind == noOneMember && !container {
 		return
 	}
 	if kind == otherMember && !container {

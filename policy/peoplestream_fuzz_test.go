@@ -36,7 +36,7 @@ func FuzzWalkRaw(f *testing.F) {
 		`{"attendees":[{"emailAddress":{"address":"a@contoso.example"}}]`, `{"a":1,"A":2}`, `{"emailAddress":"a@b.example"} x`,
 		`{"target":{"email":"eve@evil.example"},"accountTargetEmails":["a@contoso.example"," SMTP:b@contoso.example ",7,["c@contoso.example"]],"s":"see x@y.example","u":"https://x/@y"}`,
 		`{"x":{"user":{"id":"a@contoso.example","userPrincipalName":"b@contoso.example","mail":"Bob <a@contoso.example>"}},"y":"eve%evil.example@contoso.example","z":"e＠x.example"}`,
-		`{"attachments":[{"contentId":"i.png@01D9A1B2.C3D4E5F6"},{"ContentID":{"x":"a@contoso.example"}}],"internetMessageId":"<a@b.example>","singleValueExtendedProperties":[{"id":"x","value":"e@evil.example"}]}`,
+		`{"attachments":[{"contentId":"i.png@01D9A1B2.C3D4E5F6","name":"i@2x.png"},{"displayName":{"x":"e@evil.example"}},{"ContentID":{"x":"a@contoso.example"}}],"internetMessageId":"<a@b.example>","singleValueExtendedProperties":[{"id":"x","value":"e@evil.example"}]}`,
 		`{"body":{"content":"<html><p>mail eve@evil.example</p></html>"},"mail":"mailto:a@contoso.example?cc=e@evil.example","n":"a@contoso.example, b@contoso.example"}`,
 	} {
 		f.Add([]byte(s), false)
