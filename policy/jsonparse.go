@@ -97,6 +97,37 @@ func (p *jsonParser) space() {
 	}
 }
 
+// stringValue reads a string, value's leaf. It is a frame of its own so
+// that the levels of a body (value, object and array recurse) do not each
+// hold what reading a string and looking at it for people needs: a call's
+// stack over HTTP/1.1 has room for a few levels only (TestCallStack,
+// docs/architecture.md).
+//
+//go:noinline
+func (p *jsonParser) stringValue(build bool) (any, error) {
+	start := p.i
+	if build && p.lean && !p.keepScalars {
+		_, _, err := p.str(false)
+		if err != nil || !mayHoldAt(p.b[start+1:p.i-1]) {
+			return leanString, err
+		}
+		// A string that may be an address is kept: the finder reads
+		// it under any key (peopletext.go).
+		return p.text(start), nil
+	}
+	s, _, err := p.str(build)
+	if err != nil {
+		return nil, err
+	}
+	if p.people && !p.peopleSeen && mayHoldAt(p.b[start+1:p.i-1]) {
+		p.peopleSeen = namesSomeone(p.text(start))
+	}
+	if !build {
+		return nil, nil
+	}
+	return string(s), nil
+}
+
 func (p *jsonParser) unexpected(what string) error {
 	if p.i >= len(p.b) {
 		return errJSONEnd
@@ -124,27 +155,7 @@ func (p *jsonParser) value(depth int, build bool) (any, error) {
 		}
 		return p.array(depth, build)
 	case c == '"':
-		start := p.i
-		if build && p.lean && !p.keepScalars {
-			_, _, err := p.str(false)
-			if err != nil || !mayHoldAt(p.b[start+1:p.i-1]) {
-				return leanString, err
-			}
-			// A string that may be an address is kept: the finder reads
-			// it under any key (peopletext.go).
-			return p.text(start), nil
-		}
-		s, _, err := p.str(build)
-		if err != nil {
-			return nil, err
-		}
-		if p.people && !p.peopleSeen && mayHoldAt(p.b[start+1:p.i-1]) {
-			p.peopleSeen = namesSomeone(p.text(start))
-		}
-		if !build {
-			return nil, nil
-		}
-		return string(s), nil
+		return p.stringValue(build)
 	case c == '-' || ('0' <= c && c <= '9'):
 		if build && p.lean && !p.keepScalars {
 			_, err := p.number(false)
