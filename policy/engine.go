@@ -379,59 +379,12 @@ func (p *Policy) routeInto(rt *Routed, name string, actor *Actor, req *Request, 
 		rt.rule = p.root.match(req.Segments, func(r *rule) bool {
 			return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
 		})
-		if rt.rule != nil && qualified(req.Segments) {
-			p.decidedAsNamed(rt)
+		if rt.rule != nil && slices.ContainsFunc(req.Segments, readOtherwise) {
+			p.decidedAsRead(rt)
 		}
 	}
 	if rt.rule == nil && !rt.denied {
 		p.denyRoute(rt, allowBatch)
-	}
-}
-
-// namesAsLiteral reports whether rule r names, as a literal, one of the
-// operations segs name by their qualified names (named holds the names):
-// that rule governs them. A rule that takes the name in a variable
-// ({id} matching "group" of graph.group, a cast the SDKs write) does not.
-func namesAsLiteral(r *rule, segs, named []string) bool {
-	for i, s := range segs {
-		if i < len(r.tmpl.parts) && len(named[i]) != len(s) && r.tmpl.parts[i].kind == literal && strings.EqualFold(r.tmpl.parts[i].lit, named[i]) {
-			return true
-		}
-	}
-	return false
-}
-
-// qualified reports whether a segment names an operation or a type by
-// its qualified name (microsoft.graph.getSchedule, graph.user).
-func qualified(segs []string) bool {
-	for _, s := range segs {
-		if len(operationName(s)) != len(s) {
-			return true
-		}
-	}
-	return false
-}
-
-// decidedAsNamed refuses a request whose qualified spelling found another
-// rule than its names would: Graph binds microsoft.graph.getSchedule as
-// getSchedule, so a rule naming the operation as a literal governs every
-// spelling of it, and a {name} beside it, without the literal's people's
-// domains, select or response section, must not serve one of them. Only
-// a request with a qualified segment pays for the second match.
-//
-//go:noinline
-func (p *Policy) decidedAsNamed(rt *Routed) {
-	c, actor, req := rt.caller, rt.actor, &rt.req
-	named := make([]string, len(req.Segments))
-	for i, s := range req.Segments {
-		named[i] = operationName(s)
-	}
-	r := p.root.match(named, func(r *rule) bool {
-		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
-	})
-	if r != nil && r != rt.rule && namesAsLiteral(r, req.Segments, named) {
-		rt.denial, rt.denied = deny("%s names an operation or type by its qualified name, which Graph reads as its name: rule %q serves the name, and rule %q would serve this spelling; send it as named", req.Path, r.id, rt.rule.id), true
-		rt.rule = nil
 	}
 }
 

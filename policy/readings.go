@@ -1,0 +1,150 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// A path can be read otherwise than the trie reads it, by Graph or by a
+// lenient server before it: Graph binds an operation by its qualified
+// name (microsoft.graph.getSchedule is getSchedule) and ignores a type
+// cast to an entity's own type (users/{id}/microsoft.graph.user/
+// mailboxSettings is the mailbox's settings); a server may drop what
+// follows a ';' in a segment (a matrix parameter) and trim white space
+// and trailing dots ("mailboxSettings ", "calendar."). The trie takes
+// each such segment as it is, so a {name} rule beside the literal that
+// names what the segment is read as would serve it, without the
+// literal's select, response section or people's domains. decidedAsRead
+// matches those readings again and refuses the path when they find
+// another rule.
+
+// readOtherwise reports whether a segment could be read otherwise: it
+// is qualified, holds a ';', or starts or ends with white space or ends
+// with a dot. It allocates nothing: every request pays for it.
+func readOtherwise(seg string) bool {
+	if seg == "" {
+		return false
+	}
+	if strings.IndexByte(seg, ';') >= 0 {
+		return true
+	}
+	first, _ := utf8.DecodeRuneInString(seg)
+	last, _ := utf8.DecodeLastRuneInString(seg)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) || last == '.' {
+		return true
+	}
+	return len(operationName(seg)) != len(seg)
+}
+
+// leniently is a segment as a lenient reader takes it: cut at ';', white
+// space trimmed, trailing dots dropped. A segment that would be left
+// empty is kept as it is.
+func leniently(seg string) string {
+	s := seg
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	s = strings.TrimRightFunc(s, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
+	if s == "" {
+		return seg
+	}
+	return s
+}
+
+// castAt reports whether a segment, read leniently, is an identifier
+// qualified by Graph's namespace or its alias (microsoft.graph.user,
+// graph.group): a type cast to some reader, one Graph ignores when it is
+// the entity's own type. A UPN or a file name that starts with "graph."
+// is no identifier after it.
+func castAt(seg string) bool {
+	s := leniently(seg)
+	name := operationName(s)
+	if len(name) == len(s) || name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// decidedAsRead refuses rt's request when another reading of its path
+// (above) finds another rule than rt.rule:
+//   - every segment by its name, read leniently: refused when the rule
+//     found names as a literal a segment rt.rule does not name so (a
+//     literal getSchedule beside the {name} that took
+//     microsoft.graph.getSchedule, mailboxSettings beside the {name} that
+//     took "mailboxSettings;x=1"). A cast the SDKs write
+//     (memberOf/graph.group) read as memberOf/group finds no literal
+//     rt.rule lacks;
+//   - without the casts rt.rule takes in a variable, all but a last one,
+//     and all: refused when any other rule serves that path. A cast rt.rule
+//     names as a literal is the author's, and kept.
+//
+// Only a request with such a segment pays for the matches.
+//
+//go:noinline
+func (p *Policy) decidedAsRead(rt *Routed) {
+	c, actor, req, served := rt.caller, rt.actor, &rt.req, rt.rule
+	accept := func(r *rule) bool {
+		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
+	}
+	segs := req.Segments
+	named := make([]string, len(segs))
+	from := make([]int, 0, len(segs))
+	for i, s := range segs {
+		named[i] = operationName(leniently(s))
+		from = append(from, i)
+	}
+	if r := p.root.match(named, accept); r != nil && r != served && namesOtherLiteral(r, served, from) {
+		p.readAs(rt, r, "names an operation or type by its qualified name, or has a segment a lenient server reads without a ';' parameter, white space or trailing dots")
+		return
+	}
+	last := len(segs) - 1
+	var kept []string
+	for _, keepLast := range []bool{true, false} {
+		kept, from = kept[:0], from[:0]
+		dropped := false
+		for i, s := range segs {
+			if served.tmpl.parts[i].kind != literal && castAt(s) && !(keepLast && i == last) {
+				dropped = true
+				continue
+			}
+			kept, from = append(kept, named[i]), append(from, i)
+		}
+		if !dropped || len(kept) == 0 {
+			continue
+		}
+		if r := p.root.match(kept, accept); r != nil && r != served {
+			p.readAs(rt, r, "casts an entity to a type, which Graph ignores when it is the entity's own")
+			return
+		}
+	}
+}
+
+// readAs refuses rt: rule r serves its path as another reading takes it.
+func (p *Policy) readAs(rt *Routed, r *rule, why string) {
+	rt.denial, rt.denied = deny("%s %s: rule %q serves it so read, and rule %q would serve this spelling; send it as Graph reads it, or name the cast in a rule", rt.req.Path, why, r.id, rt.rule.id), true
+	rt.rule = nil
+}
+
+// namesOtherLiteral reports whether rule r, matched on segments each from
+// segment from[j] of rule's path, names as a literal a segment rule does
+// not name as the same literal.
+func namesOtherLiteral(r, rule *rule, from []int) bool {
+	for j, pt := range r.tmpl.parts {
+		if pt.kind != literal {
+			continue
+		}
+		if o := rule.tmpl.parts[from[j]]; o.kind != literal || o.lit != pt.lit {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,107 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// readingsPolicy has literal rules whose answers are limited (a user's
+// fields, the mailbox settings' fields, the calendar's) beside {name}
+// rules that limit nothing, and the casts the SDKs write, each named by
+// a rule of its own.
+const readingsPolicy = `version: 1
+callers:
+  - name: engage
+    match: { tenantID: "d2b6628f-0000-4000-8000-000000000002", appID: "e0000000-0000-4000-8000-0000000000e1" }
+    permissions: [MailboxSettings.Read, User.Read.All, Calendars.ReadBasic.All]
+rules:
+  - { id: user, method: GET, path: "/users/{user}", query: [$select], select: [displayName], permission: User.Read.All }
+  - { id: settings, method: GET, path: "/users/{user}/mailboxSettings", query: [$select], select: [timezone], permission: MailboxSettings.Read }
+  - { id: calendar, method: GET, path: "/users/{user}/calendar", permission: Calendars.ReadBasic.All, response: { fields: [name] } }
+  - { id: memberships, method: GET, path: "/users/{user}/memberOf", permission: User.Read.All }
+  - { id: group-memberships, method: GET, path: "/users/{user}/memberOf/graph.group", permission: User.Read.All }
+  - { id: transitive-groups, method: GET, path: "/users/{user}/transitiveMemberOf/microsoft.graph.group/$count", permission: User.Read.All }
+  - { id: group-users, method: GET, path: "/groups/{id}/members/microsoft.graph.user", permission: User.Read.All }
+  - { id: group-member-any, method: GET, path: "/groups/{id}/members/{m}", permission: User.Read.All }
+  - { id: user-any, method: GET, path: "/users/{user}/{name}", permission: User.Read.All }
+  - { id: user-deep, method: GET, path: "/users/{user}/{name}/{x}", permission: User.Read.All }
+`
+
+// TestPathReadOtherwise: Graph ignores a type cast to an entity's own
+// type (users/{id}/microsoft.graph.user/mailboxSettings is the mailbox's
+// settings), and a lenient server reads a segment without what follows
+// a ';' (a matrix parameter) or without trailing white space or dots.
+// Either reading of a path must not be served by a looser rule than the
+// one that names its segments as literals: the literal's select,
+// response section and people's domains would be skipped. Such a path
+// is refused; a cast a rule names is that rule's.
+func TestPathReadOtherwise(t *testing.T) {
+	p, err := Parse("readings.yaml", []byte(readingsPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "/v1.0/users/" + alice
+	for _, target := range []string{
+		// A cast after an entity segment, before the literal.
+		u + "/microsoft.graph.user/mailboxSettings",
+		u + "/graph.user/mailboxSettings",
+		u + "/Microsoft.Graph.User/MailboxSettings",
+		"/v1.0/users('" + alice + "')/microsoft.graph.user/calendar",
+		// A cast ending the path, on the literal's own entity.
+		u + "/microsoft.graph.user",
+		u + "/mailboxSettings/microsoft.graph.mailboxSettings",
+		u + "/calendar/graph.calendar",
+		// Read as a cast, which the proxy cannot tell from one Graph
+		// ignores, it is the user: the user rule's, refused under {name}.
+		u + "/microsoft.graph.todo",
+		// Characters a lenient server trims or takes for a parameter.
+		u + "/mailboxSettings;x=1",
+		u + "/mailboxSettings;",
+		u + "/mailboxSettings%3Bx=1",
+		u + "/mailboxSettings%20",
+		u + "/calendar%20",
+		u + "/mailboxSettings.",
+		u + "/mailboxSettings%20.",
+		u + "/%20mailboxSettings",
+		u + "/mailboxSettings%C2%A0",
+		u + "/microsoft.graph.user%20/mailboxSettings",
+		u + "/graph.user;x=1/calendar",
+		// Control characters are refused as the path is read.
+		u + "/events%09",
+		u + "/mailboxSettings%00",
+		u + "/calendar%0A",
+	} {
+		path, query, _ := strings.Cut(target, "?")
+		req, err := Canonicalize("GET", path, query)
+		if err != nil {
+			if !errors.Is(err, ErrAmbiguous) {
+				t.Errorf("%s: %v; want ErrAmbiguous", target, err)
+			}
+			continue
+		}
+		d := p.Decide(Args{Caller: "engage", Request: req})
+		if d.Result == Allow || d.RuleID == "user-any" || d.RuleID == "user-deep" {
+			t.Errorf("%s: %s under rule %q (%s); want refused", target, d.Result, d.RuleID, d.Reason)
+		}
+	}
+	for _, tt := range []struct{ target, rule string }{
+		{u + "/mailboxSettings", "settings"},
+		{u + "/MAILBOXSETTINGS", "settings"},
+		{u + "/calendar", "calendar"},
+		{u + "/memberOf/graph.group", "group-memberships"},
+		{u + "/transitiveMemberOf/microsoft.graph.group/$count", "transitive-groups"},
+		{"/v1.0/groups/g1/members/microsoft.graph.user", "group-users"},
+		{u + "/events", "user-any"},
+		{u + "/calendar/events", "user-deep"},
+		// Read leniently, no other rule serves them: they are user-any's.
+		{u + "/notes;x=1", "user-any"},
+		{u + "/a%20file.", "user-any"},
+		{"/v1.0/groups/g1/members/microsoft.graph.device", "group-member-any"},
+	} {
+		d := p.Decide(Args{Caller: "engage", Request: canonical(t, "GET", tt.target)})
+		if d.Result != Allow || d.RuleID != tt.rule {
+			t.Errorf("%s: %s under rule %q (%s); want allowed under %s", tt.target, d.Result, d.RuleID, d.Reason, tt.rule)
+		}
+	}
+}
