@@ -13,7 +13,8 @@ import (
 // vendor plausibly adds: actions on events (and their occurrences), an
 // event update, actions on messages in folders, inbox rules and mailbox
 // settings, drive item actions and thumbnails, group conversations, and
-// answers minimised by response sections.
+// answers minimised by response sections, and a calendar's collections
+// by a variable beside its events, whose answers are.
 var morePolicy = strings.Replace(strings.Replace(bypassPolicy,
 	"User.ReadWrite.All, Files.ReadWrite.All]", "User.ReadWrite.All, Files.ReadWrite.All, MailboxSettings.ReadWrite, Group.ReadWrite.All, User.Read.All]", 1),
 	"rules:\n", `rules:
@@ -44,6 +45,7 @@ var morePolicy = strings.Replace(strings.Replace(bypassPolicy,
     path: "/users/{user}/calendar"
     permission: Calendars.ReadBasic.All
     response: { fields: [name, color] }
+  - { id: calendar-items, method: GET, path: "/users/{user}/calendar/{collection}", permission: Calendars.ReadBasic.All }
   - id: calendar-events-when
     method: GET
     path: "/users/{user}/calendar/events"
@@ -167,6 +169,13 @@ func TestMoreAllowListBypasses(t *testing.T) {
 		{name: "$search under a response section", class: "query reads withheld", method: "GET", path: u + "/calendar/events?$search=%22merger%22", refuse: true},
 		{name: "$filter on a withheld subject, in $batch", class: "query reads withheld", method: "POST", path: "/v1.0/$batch", ct: "application/json",
 			body: batch(`{"id":"1","method":"GET","url":"users/` + member + `/calendar/events?$filter=contains(subject,'x')"}`), refuse: true},
+
+		// --- A path read otherwise: a cast Graph ignores, a segment a ------
+		// --- lenient server trims, under {collection} beside the literal --
+		{name: "calendar events, matrix parameter", class: "path read otherwise", method: "GET", path: u + "/calendar/events;x=1", refuse: true},
+		{name: "calendar events, trailing space", class: "path read otherwise", method: "GET", path: u + "/calendar/events%20", refuse: true},
+		{name: "calendar events, trailing dot", class: "path read otherwise", method: "GET", path: u + "/calendar/events.", refuse: true},
+		{name: "calendar cast to its own type", class: "path read otherwise", method: "GET", path: u + "/calendar/microsoft.graph.calendar", refuse: true},
 
 		// --- Subscriptions -------------------------------------------------
 		{name: "subscription: resource with $filter", class: "subscription", method: "POST", path: "/v1.0/subscriptions", ct: "application/json",
