@@ -2,8 +2,10 @@ package policy
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // readingsPolicy has literal rules whose answers are limited (a user's
@@ -104,4 +106,76 @@ func TestPathReadOtherwise(t *testing.T) {
 			t.Errorf("%s: %s under rule %q (%s); want allowed under %s", tt.target, d.Result, d.RuleID, d.Reason, tt.rule)
 		}
 	}
+}
+
+// FuzzPathReadOtherwise holds decidedAsRead to a reading of its own: a
+// path under a user that, each segment cut at ';', trimmed of white
+// space and trailing dots and read without Graph's namespace, and with
+// or without its casts, is the user, the mailbox's settings, the
+// calendar or the memberships, is never allowed under a {name} rule.
+func FuzzPathReadOtherwise(f *testing.F) {
+	p, err := Parse("readings.yaml", []byte(readingsPolicy))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range [][2]string{
+		{"microsoft.graph.user", "mailboxSettings"}, {"mailboxSettings;x=1", ""}, {"calendar ", ""},
+		{"graph.user", ""}, {"calendar", "graph.calendar"}, {"memberOf", "graph.group"}, {"events", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	literal := map[string]bool{"": true, "mailboxsettings": true, "calendar": true, "memberof": true}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		target := "/v1.0/users/" + alice + "/" + url.PathEscape(a)
+		segs := []string{a}
+		if b != "" {
+			target += "/" + url.PathEscape(b)
+			segs = append(segs, b)
+		}
+		req, err := Canonicalize("GET", target, "")
+		if err != nil || len(req.Segments) != 2+len(segs) {
+			return
+		}
+		d := p.Decide(Args{Caller: "engage", Request: req})
+		if d.Result != Allow || d.RuleID != "user-any" && d.RuleID != "user-deep" {
+			return
+		}
+		var named, uncast []string
+		for _, s := range req.Segments[2:] {
+			r := s
+			if i := strings.IndexByte(r, ';'); i >= 0 {
+				r = r[:i]
+			}
+			r = strings.TrimRightFunc(strings.TrimSpace(r), func(c rune) bool { return c == '.' || unicode.IsSpace(c) })
+			if r == "" {
+				r = s
+			}
+			r = strings.ToLower(r)
+			cast := false
+			for _, ns := range []string{"microsoft.graph.", "graph."} {
+				if rest, ok := strings.CutPrefix(r, ns); ok && rest != "" {
+					r, cast = rest, identifier(rest)
+					break
+				}
+			}
+			named = append(named, r)
+			if !cast {
+				uncast = append(uncast, r)
+			}
+		}
+		for _, reading := range [][]string{named, uncast} {
+			if literal[strings.Join(reading, "/")] {
+				t.Fatalf("%s allowed under %s; read as users/{user}/%s", target, d.RuleID, strings.Join(reading, "/"))
+			}
+		}
+	})
+}
+
+func identifier(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
