@@ -3,7 +3,6 @@ package policy
 import (
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -13,16 +12,17 @@ import (
 // cast to an entity's own type (users/{id}/microsoft.graph.user/
 // mailboxSettings is the mailbox's settings); a server may drop what
 // follows a ';' in a segment (a matrix parameter) and trim white space
-// and trailing dots ("mailboxSettings ", "calendar."). The trie takes
-// each such segment as it is, so a {name} rule beside the literal that
+// or invisible characters (blank) around it and dots after it
+// ("mailboxSettings ", "calendar."). The trie takes each such segment
+// as it is, so a {name} rule beside the literal that
 // names what the segment is read as would serve it, without the
 // literal's select, response section or people's domains. decidedAsRead
 // matches those readings again and refuses the path when they find
 // another rule.
 
 // readOtherwise reports whether a segment could be read otherwise: it
-// is qualified, holds a ';', or starts or ends with white space or ends
-// with a dot. It allocates nothing: every request pays for it.
+// is qualified, holds a ';', or starts or ends with white space or an
+// invisible character, or ends with a dot. It allocates nothing: every request pays for it.
 func readOtherwise(seg string) bool {
 	if seg == "" {
 		return false
@@ -32,22 +32,30 @@ func readOtherwise(seg string) bool {
 	}
 	first, _ := utf8.DecodeRuneInString(seg)
 	last, _ := utf8.DecodeLastRuneInString(seg)
-	if unicode.IsSpace(first) || unicode.IsSpace(last) || last == '.' {
+	if edgeBlank(first) || edgeBlank(last) || last == '.' {
 		return true
 	}
 	return len(operationName(seg)) != len(seg)
 }
 
+// edgeBlank is blank, without looking up tables for an ASCII rune.
+func edgeBlank(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r == ' ' || '\t' <= r && r <= '\r'
+	}
+	return blank(r)
+}
+
 // leniently is a segment as a lenient reader takes it: cut at ';', white
-// space trimmed, trailing dots dropped. A segment that would be left
+// space and invisible characters trimmed, trailing dots dropped. A segment that would be left
 // empty is kept as it is.
 func leniently(seg string) string {
 	s := seg
 	if i := strings.IndexByte(s, ';'); i >= 0 {
 		s = s[:i]
 	}
-	s = strings.TrimLeftFunc(s, unicode.IsSpace)
-	s = strings.TrimRightFunc(s, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
+	s = strings.TrimLeftFunc(s, blank)
+	s = strings.TrimRightFunc(s, func(r rune) bool { return r == '.' || blank(r) })
 	if s == "" {
 		return seg
 	}

@@ -67,6 +67,9 @@ func TestPathReadOtherwise(t *testing.T) {
 		u + "/mailboxSettings%20.",
 		u + "/%20mailboxSettings",
 		u + "/mailboxSettings%C2%A0",
+		u + "/mailboxSettings%E2%80%8B",
+		u + "/%EF%BB%BFmailboxSettings",
+		u + "/calendar%C2%AD",
 		u + "/microsoft.graph.user%20/mailboxSettings",
 		u + "/graph.user;x=1/calendar",
 		// Control characters are refused as the path is read.
@@ -146,7 +149,8 @@ func FuzzPathReadOtherwise(f *testing.F) {
 			if i := strings.IndexByte(r, ';'); i >= 0 {
 				r = r[:i]
 			}
-			r = strings.TrimRightFunc(strings.TrimSpace(r), func(c rune) bool { return c == '.' || unicode.IsSpace(c) })
+			isBlank := func(c rune) bool { return unicode.IsSpace(c) || unicode.Is(unicode.Cf, c) }
+			r = strings.TrimRightFunc(strings.TrimLeftFunc(r, isBlank), func(c rune) bool { return c == '.' || isBlank(c) })
 			if r == "" {
 				r = s
 			}
