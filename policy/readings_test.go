@@ -103,6 +103,9 @@ func TestPathReadOtherwise(t *testing.T) {
 		{u + "/notes;x=1", "user-any"},
 		{u + "/a%20file.", "user-any"},
 		{"/v1.0/groups/g1/members/microsoft.graph.device", "group-member-any"},
+		// A UPN that starts with Graph's alias is no cast.
+		{"/v1.0/users/graph.admin@contoso.example/mailboxSettings", "settings"},
+		{"/v1.0/users/graph.admin@contoso.example/events", "user-any"},
 	} {
 		d := p.Decide(Args{Caller: "engage", Request: canonical(t, "GET", tt.target)})
 		if d.Result != Allow || d.RuleID != tt.rule {
