@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -39,6 +40,9 @@ func Addr() (string, error) {
 		if !ok {
 			break // the ephemeral range covers every port drawn from
 		}
+		if !handOut(port) {
+			continue // given to another process of this one's already
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // taken
@@ -53,6 +57,27 @@ func Addr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// handedOut holds the ports Addr has given in this process. A port given
+// is free until its process binds it, which may be after the next draw: a
+// test that starts a proxy with a main and an admin listener draws twice
+// before either binds, and the same port drawn twice made the proxy refuse
+// its configuration ("the admin listener needs its own port").
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// handOut reports whether port was not given before, and records it.
+func handOut(port int) bool {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports[port] {
+		return false
+	}
+	handedOut.ports[port] = true
+	return true
 }
 
 // The ports Free draws from: above the well-known and the common

@@ -58,3 +58,18 @@ func TestFree(t *testing.T) {
 		}
 	}
 }
+
+// TestFreeNeverTwice: a process is never given one port twice, though
+// the ports drawn are free until bound and a test draws several before
+// its process binds any (a proxy's main and admin listeners). 2,000 draws
+// from some 27,000 ports would repeat one almost surely if drawn alone.
+func TestFreeNeverTwice(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2000 {
+		addr := Free(t)
+		if seen[addr] {
+			t.Fatalf("%s given twice", addr)
+		}
+		seen[addr] = true
+	}
+}
