@@ -581,3 +581,32 @@ func TestStreamedAnswerNotHeldToBeRead(t *testing.T) {
 		t.Fatal("the first event did not reach the caller while the stream went on")
 	}
 }
+
+// TestLinkNamesFoldedAsReadersFold: a member named with a non-ASCII letter
+// that a case-insensitive reader (Go's encoding/json, .NET's binders)
+// folds to an ASCII one — the Kelvin sign for k, a long s for s, a dotted
+// or dotless I for i — is the link name it folds to, written raw or
+// escaped, with or without a response section.
+func TestLinkNamesFoldedAsReadersFold(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: item, method: GET, path: "/drives/{drive}/items/{item}", permission: Files.ReadWrite.All }
+  - { id: user, method: GET, path: "/users/{user}", permission: User.Read.All, response: { fields: [id, link, postParameters, redirectUris] } }
+`
+	for _, body := range []string{
+		`{"id":"1","@odata.nextLin` + "\u212a" + `":"https://evil.example/page?p=SECRET1"}`,
+		`{"id":"1","@odata.nextLin\u212a":"https://evil.example/page?p=SECRET1"}`,
+		`{"id":"1","postParameter` + "\u017f" + `":"access_token=SECRET2"}`,
+		`{"id":"1","lın` + "\u212a" + `":{"webUrl":"https://1drv.ms/u/SECRET3"}}`,
+		`{"id":"1","redirectUr` + "\u0131" + `":"https://evil.example/SECRET4"}`,
+		`{"id":"1","redirectUr` + "\u0130\u017f" + `":["https://evil.example/SECRET5"]}`,
+	} {
+		h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer { return fakeAnswer{body: body} }, nil)
+		for _, path := range []string{"/v1.0/drives/b!d/items/01B", "/v1.0/users/alice@contoso.com"} {
+			w := leakDo(h, "GET", path, "")
+			if w.Code != 200 {
+				t.Errorf("%s %s: %d %s", path, body, w.Code, w.Body)
+			}
+			noSecret(t, w)
+		}
+	}
+}

@@ -72,6 +72,8 @@ const headersKey = "headers"
 // some JSON readers match members so, and a reader that does not merely
 // makes the check stricter than needed.
 func batchKeyRole(key []byte) batchRole {
+	var buf [maxKeyBytes]byte
+	key = foldKey(&buf, key)
 	switch {
 	case ascii.EqualFold(key, "responses"):
 		return roleBatchList

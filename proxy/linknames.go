@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"unicode/utf8"
+
 	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
@@ -8,9 +10,15 @@ import (
 // Which members of a JSON answer hold links, by their names. One rule
 // serves the link rewriter (links.go) and the response filter
 // (response.go), so that an answer is read the same with or without a
-// response section. Names are compared without ASCII case (never
-// Unicode's): some JSON readers match members so, and a reader that does
-// not merely makes the check stricter than needed.
+// response section. Names are compared without ASCII case: some JSON
+// readers match members so, and a reader that does not merely makes the
+// check stricter than needed. Those readers fold more than ASCII: Go's
+// encoding/json (ToUpper of ToLower) and .NET's case-insensitive binders
+// read the Kelvin sign (U+212A) as k, a long s (U+017F) as s, and a
+// dotted or dotless I (U+0130, U+0131) as i, so that
+// "@odata.nextLin\u212a" is @odata.nextLink to them. A name is read with
+// those four folded first (foldKey): Graph spells its names in ASCII, so
+// this only makes more names link names, never fewer.
 //
 // Graph hands out pre-authenticated URLs — whoever holds one reaches data
 // outside the audited path — under many names: uploadUrl, the download
@@ -98,6 +106,8 @@ const (
 // scopeOf is the scope of a container opened under the member named key
 // (decoded); a list's elements take the list's.
 func scopeOf(key []byte) response.LinkScope {
+	var buf [maxKeyBytes]byte
+	key = foldKey(&buf, key)
 	for _, p := range sharingParents {
 		if ascii.EqualFold(key, p) {
 			return scopeSharingLink
@@ -111,6 +121,8 @@ func scopeOf(key []byte) response.LinkScope {
 // $batch sub-response's body; withhold, that links to other hosts are
 // withheld.
 func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueKind {
+	var buf [maxKeyBytes]byte
+	key = foldKey(&buf, key)
 	if anyFold(key, pagingKeys) {
 		if withhold {
 			// Moved to the proxy at Graph's origin; withheld when they
@@ -192,4 +204,48 @@ func anyFold(key []byte, words []string) bool {
 		}
 	}
 	return false
+}
+
+// foldKey is key with each of the four non-ASCII letters case-insensitive
+// readers take for ASCII ones (asciiFold) written as that letter, in buf;
+// key itself when it is ASCII, as Graph's names are. Of a key longer than
+// buf only the end is folded: no name the rules spell whole is that long,
+// even spelled with those letters, and its end is what linkName reads.
+func foldKey(buf *[maxKeyBytes]byte, key []byte) []byte {
+	i := 0
+	for i < len(key) && key[i] < utf8.RuneSelf {
+		i++
+	}
+	if i == len(key) {
+		return key
+	}
+	if len(key) > len(buf) {
+		key = key[len(key)-len(buf):]
+	}
+	out := buf[:0] // folding only shortens: out stays in buf
+	for k := 0; k < len(key); {
+		r, n := utf8.DecodeRune(key[k:])
+		if c, ok := asciiFold(r); ok {
+			out = append(out, c)
+		} else {
+			out = append(out, key[k:k+n]...)
+		}
+		k += n
+	}
+	return out
+}
+
+// asciiFold is the ASCII letter a non-ASCII r is read as by readers that
+// fold Unicode case (unicode.SimpleFold, ToUpper(ToLower(r)), .NET's
+// ToUpperInvariant): the only four that reach ASCII.
+func asciiFold(r rune) (byte, bool) {
+	switch r {
+	case '\u212a': // KELVIN SIGN
+		return 'k', true
+	case '\u017f': // LATIN SMALL LETTER LONG S
+		return 's', true
+	case '\u0130', '\u0131': // LATIN CAPITAL LETTER I WITH DOT ABOVE, SMALL LETTER DOTLESS I
+		return 'i', true
+	}
+	return 0, false
 }

@@ -142,15 +142,16 @@ type jsonLinks struct {
 	expectKey bool // in an object, before a key
 	inString  bool
 	escape    bool
-	isKey     bool          // the current string is a key
-	hold      bool          // the current string is a link value, held in val
-	keyBuf    []byte        // the current key, or the end of one longer than maxKeyBytes
-	keyOK     bool          // keyBuf holds the whole key
-	keyEsc    bool          // the key has escapes (decoded before comparing)
-	keyU      bool          // the key has an escape of the \u form
-	linkNext  valueKind     // what the value after the last key is
-	holdKind  valueKind     // what the held value is
-	lead      response.Lead // a held credentialValue's start, read
+	isKey     bool              // the current string is a key
+	hold      bool              // the current string is a link value, held in val
+	keyBuf    []byte            // the current key, or the end of one longer than maxKeyBytes
+	keyOK     bool              // keyBuf holds the whole key
+	keyEsc    bool              // the key has escapes (decoded before comparing)
+	keyU      bool              // the key has an escape of the \u form
+	keyFold   [maxKeyBytes]byte // a long key's end, folded (foldKey)
+	linkNext  valueKind         // what the value after the last key is
+	holdKind  valueKind         // what the held value is
+	lead      response.Lead     // a held credentialValue's start, read
 	val       []byte
 	withhold  bool // empty external links
 	discard   bool // dropping an overlong external link
@@ -462,7 +463,7 @@ func (j *jsonLinks) endString() {
 			if j.linkNext == externalValue {
 				j.extKey = externalKey(key)
 			}
-		} else if j.withhold && (j.keyU || linkName(j.keyBuf)) {
+		} else if j.withhold && (j.keyU || linkName(foldKey(&j.keyFold, j.keyBuf))) {
 			// A name too long to be Graph's, read by its raw end: no
 			// escape but \u stands for a letter, so without one it ends
 			// as it would decoded; with one, it may end in anything.

@@ -440,8 +440,15 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 		return true
 	}
 	folded := bytes.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
+		switch {
+		case 'A' <= r && r <= 'Z':
 			return r + 'a' - 'A'
+		case r == '\u212a':
+			return 'k'
+		case r == '\u017f':
+			return 's'
+		case r == '\u0130' || r == '\u0131':
+			return 'i'
 		}
 		return r
 	}, body)

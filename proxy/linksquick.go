@@ -2,8 +2,7 @@ package proxy
 
 import (
 	"bytes"
-
-	"github.com/graph-proxy/graph-proxy/internal/ascii"
+	"unicode/utf8"
 )
 
 // The quick look: whether a small answer, read whole, needs the link
@@ -20,7 +19,8 @@ import (
 // the names that matter (quotedName). A name spelled with escapes is not
 // matched on its bytes; any escape of the \u form sends the body to the
 // rewriter. No other escape stands for a letter, so a name's last
-// letters are the same raw and decoded.
+// letters are the same raw and decoded. The four non-ASCII letters names
+// are folded for (foldKey) are read as their ASCII ones here too.
 func (l *LinkRewriter) mayRewrite(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true // a key may be spelled with escapes
@@ -58,21 +58,21 @@ func quotedName(before, after []byte, withhold bool) bool {
 	if len(before) == 0 {
 		return false
 	}
-	switch lower(before[len(before)-1]) {
+	switch c, _ := lastFolded(before); c {
 	case 'k':
-		return ascii.HasSuffixFold(before, "link")
+		return suffixFolded(before, "link")
 	case 's':
-		return ascii.HasSuffixFold(before, headersKey) || withhold && (ascii.HasSuffixFold(before, "postparameters") ||
-			ascii.HasSuffixFold(before, "urls") || ascii.HasSuffixFold(before, "uris") || ascii.HasSuffixFold(before, "links"))
+		return suffixFolded(before, headersKey) || withhold && (suffixFolded(before, "postparameters") ||
+			suffixFolded(before, "urls") || suffixFolded(before, "uris") || suffixFolded(before, "links"))
 	case 'l':
-		return withhold && (ascii.HasSuffixFold(before, "url") || ascii.HasSuffixFold(before, "webhtml"))
+		return withhold && (suffixFolded(before, "url") || suffixFolded(before, "webhtml"))
 	case 'i':
-		return withhold && ascii.HasSuffixFold(before, "uri")
+		return withhold && suffixFolded(before, "uri")
 	case 'e':
-		return withhold && ascii.HasSuffixFold(before, "value") && stringFollows(after)
+		return withhold && suffixFolded(before, "value") && stringFollows(after)
 	case 'y':
 		// A $batch sub-response's body written as a string.
-		return withhold && ascii.HasSuffixFold(before, "body") && stringFollows(after)
+		return withhold && suffixFolded(before, "body") && stringFollows(after)
 	}
 	return false
 }
@@ -86,4 +86,31 @@ func stringFollows(after []byte) bool {
 	}
 	after = bytes.TrimLeft(after[1:], " \t\r\n")
 	return len(after) > 0 && after[0] == '"'
+}
+
+// lastFolded is the last character of b as foldKey and ASCII case read
+// it (lower case; 0 for any other non-ASCII one), and its length in b.
+func lastFolded(b []byte) (byte, int) {
+	if c := b[len(b)-1]; c < utf8.RuneSelf {
+		return lower(c), 1
+	}
+	r, n := utf8.DecodeLastRune(b)
+	c, _ := asciiFold(r)
+	return c, n
+}
+
+// suffixFolded reports whether b ends in s (lower case) as foldKey and
+// ASCII case read it.
+func suffixFolded(b []byte, s string) bool {
+	for k := len(s) - 1; k >= 0; k-- {
+		if len(b) == 0 {
+			return false
+		}
+		c, n := lastFolded(b)
+		if c != s[k] {
+			return false
+		}
+		b = b[:len(b)-n]
+	}
+	return true
 }

@@ -1,7 +1,10 @@
 // Package ascii compares names but for ASCII case, never Unicode's:
 // Graph's names are ASCII, and a reader that folds 'ſ' (U+017F) to 's' or
 // the Kelvin sign to 'k' would join names Graph keeps apart. One rule for
-// the policy's response paths and the proxy's reading of answers.
+// the policy's response paths and the proxy's reading of answers. (Which
+// names hold links is read with those four letters folded besides,
+// proxy/linknames.go: there a name taken for a link name only makes the
+// check stricter.)
 package ascii
 
 // EqualFold reports whether a and b are equal but for ASCII case.
