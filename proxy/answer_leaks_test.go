@@ -610,3 +610,52 @@ func TestLinkNamesFoldedAsReadersFold(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialURLsOfAnyForm: a URL carrying its credential in its query
+// is withheld whatever its form — its host first without a scheme, a
+// path alone, a query alone, scheme-relative — under any member name, in
+// a list, in a link name's member, in a $batch sub-response's headers and
+// in the answer's own headers. Text holding such words, words without a
+// credential parameter with a value, and Graph's own paging cursors pass.
+func TestCredentialURLsOfAnyForm(t *testing.T) {
+	pol := leakCaller + `rules:
+  - { id: item, method: GET, path: "/drives/{drive}/items/{item}", permission: Files.ReadWrite.All }
+  - { id: user, method: GET, path: "/users/{user}", permission: User.Read.All, response: { fields: [id, source, target, contentUrl, resource] } }
+`
+	forms := []string{
+		"contoso.sharepoint.com/personal/x/_layouts/15/download.aspx?UniqueId=1&tempauth=SECRET",
+		"//contoso.sharepoint.com/personal/x/_layouts/15/download.aspx?UniqueId=1&tempauth=SECRET",
+		"/_layouts/15/download.aspx?UniqueId=1&tempauth=SECRET",
+		"_layouts/15/download.aspx?UniqueId=1&amp;tempauth=SECRET",
+		"?UniqueId=1&tempauth=SECRET",
+		" contoso.blob.core.windows.net/c/b?sv=2024&sig=SECRET ",
+		"/d?%74empauth=SECRET",
+		"/d#access_token=SECRET",
+	}
+	const pass = `"text":"Why? Because the file is at /d?tempauth=later, ask","tag":"#monkey","q":"Really?","page":"/v1.0/users?$skiptoken=PAGE"`
+	for _, f := range forms {
+		js := `"` + f + `"` // raw: no escape sends the answer to the rewriter
+		body := `{"id":"1","source":` + string(js) + `,"target":[` + string(js) + `],"contentUrl":` + string(js) + `,` + pass + `}`
+		h, _ := leakHandler(t, pol, func(r *http.Request) fakeAnswer {
+			if r.URL.Path == "/v1.0/$batch" {
+				return fakeAnswer{body: `{"responses":[{"id":"1","status":302,"headers":{"Location":` + string(js) + `,"Link":"<` + strings.Trim(string(js), `"`) + `>; rel=\"x\""},"body":` + body + `}]}`}
+			}
+			return fakeAnswer{header: http.Header{"Content-Type": {"application/json"}, "Location": {f}, "Content-Location": {f}, "Link": {"<" + f + `>; rel="x"`}}, body: body}
+		}, nil)
+		for _, path := range []string{"/v1.0/drives/b!d/items/01B", "/v1.0/users/alice@contoso.com"} {
+			w := leakDo(h, "GET", path, "")
+			if w.Code != 200 {
+				t.Errorf("%s %q: %d %s", path, f, w.Code, w.Body)
+			}
+			noSecret(t, w)
+			if path == "/v1.0/drives/b!d/items/01B" && !strings.Contains(w.Body.String(), pass) {
+				t.Errorf("%q: text withheld: %s", f, w.Body)
+			}
+		}
+		w := leakDo(h, "POST", "/v1.0/$batch", `{"requests":[{"id":"1","method":"GET","url":"/drives/b!d/items/01B"}]}`)
+		if w.Code != 200 || !strings.Contains(w.Body.String(), pass) {
+			t.Errorf("$batch %q: %d %s", f, w.Code, w.Body)
+		}
+		noSecret(t, w)
+	}
+}

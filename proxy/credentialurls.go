@@ -25,18 +25,33 @@ import (
 // cannot be told from one Graph minted, and is withheld. A plain URL of
 // another host under an unknown name (a user's mySite, a contact's home
 // page) is data and passes, as does one at Graph.
+//
+// The credential is a bearer secret whatever form the URL takes: one
+// without a scheme ("contoso.sharepoint.com/…?tempauth=…", its host
+// first, which a reader completes with https://), a path alone
+// ("/_layouts/15/download.aspx?…&tempauth=…", which one completes with
+// the host it knows), a query alone. So a value that is one word, with
+// nothing but spaces about it, whose query or fragment has a parameter
+// named as a credential with a value ("name=…"), is withheld too: a
+// relative reference. Text is words apart, and a word such as "Why?" or
+// "#monkey" has no parameter with a value. Names OData gives its own
+// options ($skiptoken, $deltatoken: paging cursors, bound to the
+// caller's own token) are no credential in a relative reference, which
+// Graph's own links are read against.
 
 // credentialURL reports whether raw, a JSON string's contents (or,
 // complete false, the first bytes of one too long to hold), is an
 // absolute URL (urlStart) of another host, with nothing but spaces about
 // it, that has a userinfo or a credential-looking parameter
-// (credentialParam) in its query or fragment. A URL that goes on past what was seen counts as one: fail
-// closed. A malformed escape ends the value's reading (the answer is not
+// (credentialParam) in its query or fragment; or a relative reference,
+// one word, whose query or fragment has such a parameter with a value.
+// An absolute URL that goes on past what was seen counts as one, as does
+// a relative one whose query began: fail closed. A malformed escape ends the value's reading (the answer is not
 // JSON; a reader that skips it would find what follows in the raw
 // bytes, which mayRewrite reads).
 func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 	var u urlStart
-	i, start := 0, -1
+	i, start, relative := 0, -1, false
 	for {
 		if i == len(raw) {
 			// Ended, or cut, before a scheme's colon or a second
@@ -53,29 +68,34 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 		}
 		i += n
 		if done, abs := u.step(r); done {
-			if !abs {
-				return false
-			}
+			relative = !abs
 			break
 		}
 	}
-	if _, graph := l.prefix(raw[start:], jsonChars); graph {
+	if _, graph := l.prefix(raw[start:], jsonChars); graph && !relative {
 		return false
 	}
 	// After the scheme's colon or the first slash: an authority follows
-	// two slashes (or backslashes, as browsers read them).
+	// two slashes (or backslashes, as browsers read them). A relative
+	// reference is read again from its start, as a path.
 	var name [64]byte
 	nlen, long, found := 0, false, false
 	slashes, authority, query, inName := 0, u == urlSlash, false, false
 	if u == urlSlash {
 		slashes = 2 // "//" read: i is past the second
 	}
+	if relative {
+		i, slashes, authority = start, 2, false
+	}
+	// bare: a parameter without a value counts, as it does in an
+	// absolute URL of another host; a relative one's needs its '='.
+	bare := !relative
 	for i < len(raw) {
 		r, n := decodeJSONChar(raw[i:])
 		if n == 0 {
 			// Not JSON from here (or cut inside an escape): the URL
 			// ends, or, cut, goes on unseen.
-			return !complete || found || inName && credentialParam(name[:nlen], long)
+			return !complete && (!relative || query) || found || bare && inName && credentialParam(name[:nlen], long)
 		}
 		i += n
 		if r == '\t' || r == '\n' || r == '\r' {
@@ -84,7 +104,7 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 		if r <= ' ' {
 			// The URL ends. A value that goes on is text holding a URL
 			// (the customer's, as written), not a URL Graph minted.
-			found = found || inName && credentialParam(name[:nlen], long)
+			found = found || bare && inName && credentialParam(name[:nlen], long)
 			return found && onlySpaces(raw[i:])
 		}
 		if !query && slashes < 2 && !authority {
@@ -102,10 +122,10 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 		case authority && (r == '/' || r == '\\'):
 			authority = false
 		case r == '?' || r == '#' || query && (r == '&' || r == ';'):
-			found = found || inName && credentialParam(name[:nlen], long)
+			found = found || bare && inName && credentialParam(name[:nlen], long)
 			authority, query, inName, nlen, long = false, true, true, 0, false
 		case inName && r == '=':
-			found = found || credentialParam(name[:nlen], long)
+			found = found || credentialParam(name[:nlen], long) && !(relative && nlen > 0 && name[0] == '$')
 			inName = false
 		case inName:
 			if r == '%' {
@@ -122,7 +142,7 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 			nlen++
 		}
 	}
-	return !complete || found || inName && credentialParam(name[:nlen], long)
+	return !complete && (!relative || query) || found || bare && inName && credentialParam(name[:nlen], long)
 }
 
 // onlySpaces reports whether the JSON string contents raw hold nothing
@@ -143,13 +163,16 @@ func onlySpaces(raw []byte) bool {
 
 // percentByte decodes the two hex digits (JSON characters) at the start
 // of raw: the byte and how much of raw they took.
-func percentByte(raw []byte) (byte, int, bool) {
+func percentByte(raw []byte) (byte, int, bool) { return percentByteDec(raw, jsonChars) }
+
+// percentByteDec is percentByte for characters decoded by dec.
+func percentByteDec(raw []byte, dec decoder) (byte, int, bool) {
 	var v, i int
 	for k := 0; k < 2; k++ {
 		if i == len(raw) {
 			return 0, 0, false
 		}
-		r, n := decodeJSONChar(raw[i:])
+		r, n := dec.next(raw[i:])
 		if n == 0 || r >= 0x80 {
 			return 0, 0, false
 		}

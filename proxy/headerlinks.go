@@ -15,8 +15,10 @@ import (
 // (responses[*].headers). One rule holds for both, wherever a header
 // stands: a value pointing at Graph is moved to the proxy's public base;
 // a value that is a URL of another host (absolute or scheme-relative) is
-// withheld unless the policy allows external links; any other value (a
-// relative URL, a date, a media type) passes. A $batch answer's headers
+// withheld unless the policy allows external links, as is a URL of no
+// host named (a path, a query, a host without a scheme) whose query
+// carries a credential (queryCredential); any other value (a relative
+// URL, a date, a media type) passes. A $batch answer's headers
 // are examined by value, never by name, so that no spelling of a name
 // (Location, location, LOCATION, escaped) and no header Graph may add
 // later escapes the rule; only string values are URLs, and nothing
@@ -72,7 +74,7 @@ const headersKey = "headers"
 // some JSON readers match members so, and a reader that does not merely
 // makes the check stricter than needed.
 func batchKeyRole(key []byte) batchRole {
-	var buf [maxKeyBytes]byte
+	var buf [foldBytes]byte
 	key = foldKey(&buf, key)
 	switch {
 	case ascii.EqualFold(key, "responses"):
@@ -250,11 +252,20 @@ func (u valueURLs) url() bool { return u.elsewhere || u.graph || u.path }
 // Tabs and line breaks are skipped as urlStart skips them, and do not
 // start a URL of their own: each character is then read by one urlStart
 // at most, and a value costs its length.
+//
+// A URL of no host, or of one not named (a path, a query, a host first
+// without a scheme), whose query or fragment has a parameter named as a
+// credential with a value (queryCredential) counts as another host's:
+// its credential is a bearer secret whatever the URL's form. A query of
+// a URL at Graph is Graph's (its paging tokens), read as today.
 func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) ([]byte, valueURLs) {
 	var u valueURLs
 	copied := 0     // raw before this is in dst
 	inWord := false // the last character read continues a word or path
 	first := true
+	// inGraph: in a URL at Graph; inQuery: in a query already read. Both
+	// end with the URL (urlEnd).
+	inGraph, inQuery := false, false
 	for i := 0; i < len(raw); {
 		r, n := dec.next(raw[i:])
 		if n == 0 {
@@ -269,6 +280,13 @@ func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) (
 			first = false
 			u.path = r == '/' || r == '\\'
 		}
+		switch {
+		case urlEnd(r):
+			inGraph, inQuery = false, false
+		case (r == '?' || r == '#') && !inGraph && !inQuery:
+			inQuery = true
+			u.elsewhere = u.elsewhere || queryCredential(raw[i+n:], dec)
+		}
 		// Only a letter or a slash may begin a URL (urlStart), and only
 		// the origin's first letter Graph's: every other word start (a
 		// digit, a quote, '=') is passed without reading on.
@@ -280,6 +298,7 @@ func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) (
 					i += split
 					copied = i
 					inWord = true // the origin ends a word
+					inGraph = true
 					continue
 				}
 			}
@@ -302,6 +321,55 @@ func (l *LinkRewriter) headerURLs(dst, raw []byte, dec decoder, complete bool) (
 		u.elsewhere = true // the rest is unseen
 	}
 	return append(dst, raw[copied:]...), u
+}
+
+// urlEnd reports whether r ends a URL in a header value: a space, a
+// quote, an angle bracket (Link: <…>).
+func urlEnd(r rune) bool { return r <= ' ' || r == '"' || r == '<' || r == '>' }
+
+// queryCredential reports whether raw, a header value decoded by dec
+// from just after a URL's '?' or '#', has a parameter named as a
+// credential (credentialParam) with a value before the URL ends
+// (urlEnd). OData's own options ($skiptoken) are Graph's paging
+// cursors, no credential. A malformed escape ends the reading (headerURLs
+// counts it as another host's).
+func queryCredential(raw []byte, dec decoder) bool {
+	var name [64]byte
+	nlen, long, inName := 0, false, true
+	for i := 0; i < len(raw); {
+		r, n := dec.next(raw[i:])
+		if n == 0 {
+			return false
+		}
+		i += n
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+		case urlEnd(r):
+			return false
+		case r == '?' || r == '#' || r == '&' || r == ';':
+			nlen, long, inName = 0, false, true
+		case !inName:
+		case r == '=':
+			if credentialParam(name[:nlen], long) && !(nlen > 0 && name[0] == '$') {
+				return true
+			}
+			inName = false
+		default:
+			if r == '%' {
+				// A name's percent-encoding is the name to the server.
+				if b, m, ok := percentByteDec(raw[i:], dec); ok {
+					r, i = rune(b), i+m
+				}
+			}
+			if nlen == len(name) {
+				long = true
+				continue
+			}
+			name[nlen] = lower(byte(r))
+			nlen++
+		}
+	}
+	return false
 }
 
 // absoluteAt reports whether the URL reference starting at raw names a

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -571,6 +572,7 @@ func TestMintBounded(t *testing.T) {
 func referenceHeaderURLs(l *LinkRewriter, dst, raw []byte, dec decoder, complete bool) ([]byte, valueURLs) {
 	var u valueURLs
 	copied, inWord, first := 0, false, true
+	inGraph, inQuery := false, false
 	for i := 0; i < len(raw); {
 		r, n := dec.next(raw[i:])
 		if n == 0 {
@@ -585,6 +587,14 @@ func referenceHeaderURLs(l *LinkRewriter, dst, raw []byte, dec decoder, complete
 			first = false
 			u.path = r == '/' || r == '\\'
 		}
+		if r <= ' ' || strings.ContainsRune(`"<>`, r) {
+			inGraph, inQuery = false, false
+		} else if strings.ContainsRune("?#", r) && !inGraph && !inQuery {
+			inQuery = true
+			if referenceQueryCredential(raw[i+n:], dec) {
+				u.elsewhere = true
+			}
+		}
 		if r > ' ' && !inWord {
 			if split, ok := l.prefix(raw[i:], dec); ok {
 				u.graph = true
@@ -592,6 +602,7 @@ func referenceHeaderURLs(l *LinkRewriter, dst, raw []byte, dec decoder, complete
 				i += split
 				copied = i
 				inWord = true
+				inGraph = true
 				continue
 			}
 			var s urlStart
@@ -617,12 +628,63 @@ func referenceHeaderURLs(l *LinkRewriter, dst, raw []byte, dec decoder, complete
 	return append(dst, raw[copied:]...), u
 }
 
+// referenceQueryCredential is queryCredential read whole: the URL's rest
+// decoded, cut at its end, split into parameters, each name (before its
+// '=', percent-decoded) asked of credentialParam.
+func referenceQueryCredential(raw []byte, dec decoder) bool {
+	var rest []rune
+	for i := 0; i < len(raw); {
+		r, n := dec.next(raw[i:])
+		if n == 0 {
+			break
+		}
+		i += n
+		rest = append(rest, r)
+	}
+	q := string(rest)
+	if end := strings.IndexFunc(q, func(r rune) bool {
+		return r <= ' ' && !strings.ContainsRune("\t\n\r", r) || strings.ContainsRune(`"<>`, r)
+	}); end >= 0 {
+		q = q[:end]
+	}
+	for _, p := range strings.FieldsFunc(q, func(r rune) bool { return strings.ContainsRune("?#&;", r) }) {
+		name, _, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		var b []byte
+		rs := []rune(name)
+		for k := 0; k < len(rs); k++ {
+			if strings.ContainsRune("\t\n\r", rs[k]) {
+				continue // skipped, as browsers skip them
+			}
+			c := byte(rs[k])
+			if rs[k] == '%' && k+2 < len(rs) && isHex(rs[k+1]) && isHex(rs[k+2]) {
+				v, _ := strconv.ParseUint(string(rs[k+1:k+3]), 16, 8)
+				c, k = byte(v), k+2
+			}
+			b = append(b, lower(c))
+		}
+		if len(b) > 0 && b[0] == '$' {
+			continue
+		}
+		if credentialParam(b[:min(len(b), 64)], len(b) > 64) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(r rune) bool { return '0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F' }
+
 // FuzzHeaderURLs: headerURLs reads every value, raw or JSON-escaped,
 // complete or cut, as the reference does: the same output and verdicts.
 func FuzzHeaderURLs(f *testing.F) {
 	for _, s := range []string{"https://graph.microsoft.com/v1.0/me", `\https:x`, `\\evil.example/a`, "Sat, 05 Dec 2026 20:25:16 GMT",
 		"</v1.0/users?$skiptoken=x>; rel=\"next\"", "0;url=https://evil.example", `W/"x" root:/a.docx:`, "a\tb:c", `\/\/evil`, `\u0068ttps:x`,
-		"HTTPS://GRAPH.MICROSOFT.COM:443/x", "javascript:alert(1)", "x=/\t/evil", "application/json;odata.metadata=minimal"} {
+		"HTTPS://GRAPH.MICROSOFT.COM:443/x", "javascript:alert(1)", "x=/\t/evil", "application/json;odata.metadata=minimal",
+		"/_layouts/15/download.aspx?UniqueId=1&tempauth=x", "contoso.sharepoint.com/d?%74empauth=x", "<https://graph.microsoft.com/v1.0/d?token=x>, </d?sig=y>",
+		"/v1.0/users?$skiptoken=x&%2", "?a=1;b#x-amz-signature=2"} {
 		f.Add(s, false, true)
 		f.Add(s, true, true)
 		f.Add(s, false, false)

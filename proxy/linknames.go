@@ -106,7 +106,7 @@ const (
 // scopeOf is the scope of a container opened under the member named key
 // (decoded); a list's elements take the list's.
 func scopeOf(key []byte) response.LinkScope {
-	var buf [maxKeyBytes]byte
+	var buf [foldBytes]byte
 	key = foldKey(&buf, key)
 	for _, p := range sharingParents {
 		if ascii.EqualFold(key, p) {
@@ -121,7 +121,7 @@ func scopeOf(key []byte) response.LinkScope {
 // $batch sub-response's body; withhold, that links to other hosts are
 // withheld.
 func memberKind(key []byte, scope response.LinkScope, top, withhold bool) valueKind {
-	var buf [maxKeyBytes]byte
+	var buf [foldBytes]byte
 	key = foldKey(&buf, key)
 	if anyFold(key, pagingKeys) {
 		if withhold {
@@ -206,12 +206,17 @@ func anyFold(key []byte, words []string) bool {
 	return false
 }
 
+// foldBytes bounds the name foldKey folds whole: every name the rules
+// spell is far shorter, spelled with any of asciiFold's letters too (a
+// few bytes more). Small, as it is on the stack of every key's reading.
+const foldBytes = 64
+
 // foldKey is key with each of the four non-ASCII letters case-insensitive
 // readers take for ASCII ones (asciiFold) written as that letter, in buf;
 // key itself when it is ASCII, as Graph's names are. Of a key longer than
 // buf only the end is folded: no name the rules spell whole is that long,
 // even spelled with those letters, and its end is what linkName reads.
-func foldKey(buf *[maxKeyBytes]byte, key []byte) []byte {
+func foldKey(buf *[foldBytes]byte, key []byte) []byte {
 	i := 0
 	for i < len(key) && key[i] < utf8.RuneSelf {
 		i++

@@ -142,16 +142,16 @@ type jsonLinks struct {
 	expectKey bool // in an object, before a key
 	inString  bool
 	escape    bool
-	isKey     bool              // the current string is a key
-	hold      bool              // the current string is a link value, held in val
-	keyBuf    []byte            // the current key, or the end of one longer than maxKeyBytes
-	keyOK     bool              // keyBuf holds the whole key
-	keyEsc    bool              // the key has escapes (decoded before comparing)
-	keyU      bool              // the key has an escape of the \u form
-	keyFold   [maxKeyBytes]byte // a long key's end, folded (foldKey)
-	linkNext  valueKind         // what the value after the last key is
-	holdKind  valueKind         // what the held value is
-	lead      response.Lead     // a held credentialValue's start, read
+	isKey     bool            // the current string is a key
+	hold      bool            // the current string is a link value, held in val
+	keyBuf    []byte          // the current key, or the end of one longer than maxKeyBytes
+	keyOK     bool            // keyBuf holds the whole key
+	keyEsc    bool            // the key has escapes (decoded before comparing)
+	keyU      bool            // the key has an escape of the \u form
+	keyFold   [foldBytes]byte // a long key's end, folded (foldKey)
+	linkNext  valueKind       // what the value after the last key is
+	holdKind  valueKind       // what the held value is
+	lead      response.Lead   // a held credentialValue's start, read
 	val       []byte
 	withhold  bool // empty external links
 	discard   bool // dropping an overlong external link
@@ -340,7 +340,8 @@ func (j *jsonLinks) scan(b []byte) {
 				}
 			} else if j.hold && j.holdKind == credentialValue && j.lead.Open() && (c != '"' || j.escape) {
 				if j.lead = j.lead.Step(c); j.lead == response.LeadText {
-					// No URL at its start: the value goes out as it comes.
+					// No URL with a credential at its start: the
+					// value goes out as it comes.
 					j.hold = false
 					j.out = append(j.out, '"')
 					j.out = append(j.out, j.val...)
@@ -488,8 +489,9 @@ func (j *jsonLinks) endString() {
 				j.out = append(j.out, raw...)
 			}
 		} else if j.holdKind == credentialValue {
-			// Ended before the scheme's colon or the slashes: a word,
-			// no URL, passed without judging.
+			// Ended before the scheme's colon, the slashes or a
+			// query: a word, no URL with a credential, passed
+			// without judging.
 			if !j.lead.Open() && j.l.credentialURL(raw, true) {
 				j.withheld++
 			} else {

@@ -439,19 +439,19 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 	if bytes.Contains(body, []byte(`\u`)) {
 		return true
 	}
-	folded := bytes.Map(func(r rune) rune {
-		switch {
-		case 'A' <= r && r <= 'Z':
-			return r + 'a' - 'A'
-		case r == '\u212a':
-			return 'k'
-		case r == '\u017f':
-			return 's'
-		case r == '\u0130' || r == '\u0131':
-			return 'i'
+	// lowered: ASCII case folded, byte for byte (bytes.Map would turn
+	// bytes that are not UTF-8 into three); folded: names' endings read
+	// with the four letters readers fold to ASCII ones as those.
+	lowered := bytes.Clone(body)
+	for i, c := range lowered {
+		if 'A' <= c && c <= 'Z' {
+			lowered[i] = c + 'a' - 'A'
 		}
-		return r
-	}, body)
+	}
+	folded := lowered
+	for from, to := range map[string]string{"\u212a": "k", "\u017f": "s", "\u0130": "i", "\u0131": "i"} {
+		folded = bytes.ReplaceAll(folded, []byte(from), []byte(to))
+	}
 	ends := []string{"link", headersKey}
 	if withhold {
 		ends = append(ends, "url", "uri", "urls", "uris", "links", "postparameters", "webhtml")
@@ -470,7 +470,7 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 	}
 	// After every '?' and '#', to the string's end: a parameter named as
 	// a credential, or one with an escape.
-	for _, m := range queryTail.FindAllSubmatch(folded, -1) {
+	for _, m := range queryTail.FindAllSubmatch(lowered, -1) {
 		if bytes.ContainsRune(m[1], '\\') {
 			return true
 		}

@@ -1,28 +1,34 @@
 package response
 
 // Lead reads the start of a JSON string value, raw and a byte at a time,
-// for whether the value may begin with an absolute URL: a scheme and its
-// colon, or two slashes, after leading spaces. A value that cannot is
-// passed as it comes; one that may is held whole and judged by
-// Links.Credential. Escapes are not decoded here: a backslash before the
-// verdict holds the value (the judge decodes it), so a byte costs one
-// step and a value's start is read once, however it arrives.
+// for whether the value may be, or begin with, a URL that carries a
+// credential: an absolute one (a scheme and its colon, or two slashes,
+// after leading spaces), or a word (no space in it so far) whose query or
+// fragment begins ('?', '#'), which may be a relative reference with a
+// credential in its query. A value that cannot is passed as it comes;
+// one that may is held whole and judged by Links.Credential. A value
+// that ends, or whose first word ends, before either is passed. Escapes
+// are not decoded here: a backslash before the verdict holds the value
+// (the judge decodes it), so a byte costs one step and a value's start
+// is read once, however it arrives.
 type Lead uint8
 
 // maxScheme bounds the scheme a URL may begin with: every scheme a
 // pre-authenticated link comes under (https, and the few others
 // registered) is far shorter, and a run of letters and digits longer
-// than it (an id, a word) is text, not held to its end.
+// than it (an id, a word) is a word, not a scheme.
 const maxScheme = 32
 
 const (
 	// LeadStart is before the value's first byte, or its leading spaces.
 	LeadStart Lead = iota
 	leadSlash
+	// leadWord: inside a first word that is no absolute URL's start.
+	leadWord
 	// leadScheme to leadScheme+maxScheme-1: inside a scheme of 1 to
 	// maxScheme bytes.
 	leadScheme
-	// LeadURL: the value may begin with an absolute URL.
+	// LeadURL: the value may be or begin with a URL with a credential.
 	LeadURL Lead = leadScheme + maxScheme
 	// LeadText: it does not.
 	LeadText Lead = LeadURL + 1
@@ -30,38 +36,44 @@ const (
 
 // Step takes the value's next raw byte (never its closing quote).
 func (l Lead) Step(c byte) Lead {
-	if c == '\\' && l < LeadURL {
-		return LeadURL
+	if l >= LeadURL {
+		return l
 	}
 	switch {
+	case c == '\\' || c == '?' || c == '#':
+		return LeadURL
+	case c == ' ':
+		if l == LeadStart {
+			return LeadStart
+		}
+		return LeadText // a word ended: text, or a word without a query
 	case l == LeadStart:
 		switch {
-		case c == ' ':
-			return LeadStart
 		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
 			return leadScheme
 		case c == '/':
 			return leadSlash
 		}
-		return LeadText
+		return leadWord
 	case l == leadSlash:
 		if c == '/' {
 			return LeadURL
 		}
-		return LeadText
-	case l < LeadURL: // in a scheme
-		switch {
-		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.':
-			if l+1 == LeadURL {
-				return LeadText // longer than any scheme
-			}
-			return l + 1
-		case c == ':':
-			return LeadURL
-		}
-		return LeadText
+		return leadWord
+	case l == leadWord:
+		return leadWord
 	}
-	return l
+	// In a scheme.
+	switch {
+	case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.':
+		if l+1 == LeadURL {
+			return leadWord // longer than any scheme
+		}
+		return l + 1
+	case c == ':':
+		return LeadURL
+	}
+	return leadWord
 }
 
 // Open reports whether the verdict is still out.
