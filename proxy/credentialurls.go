@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"unicode/utf8"
 
 	"github.com/graph-proxy/graph-proxy/internal/ascii"
 	"github.com/graph-proxy/graph-proxy/proxy/response"
@@ -134,15 +135,40 @@ func (l *LinkRewriter) credentialURL(raw []byte, complete bool) bool {
 					r, i = rune(b), i+m
 				}
 			}
-			if nlen == len(name) {
-				long = true
-				continue
-			}
-			name[nlen] = lower(byte(r))
-			nlen++
+			nlen, long = nameChar(&name, nlen, long, r)
 		}
 	}
 	return !complete && (!relative || query) || found || bare && inName && credentialParam(name[:nlen], long)
+}
+
+// nameChar adds r, a character of a query parameter's name, to the name
+// (lower case) held in name[:nlen], and reports the name's new length and
+// whether it is longer than name holds. A letter a server may fold to an
+// ASCII one as names are folded (asciiFold: ſ for s, the Kelvin sign for
+// k), escaped or in UTF-8 (whose bytes come one at a time), is that
+// letter.
+func nameChar(name *[64]byte, nlen int, long bool, r rune) (int, bool) {
+	if c, ok := asciiFold(r); ok {
+		r = rune(c)
+	}
+	if b := byte(r); r < 0x100 && nlen > 0 {
+		switch last := name[nlen-1]; {
+		case last == 0xc5 && b == 0xbf:
+			name[nlen-1] = 's'
+			return nlen, long
+		case last == 0xc4 && (b == 0xb0 || b == 0xb1):
+			name[nlen-1] = 'i'
+			return nlen, long
+		case nlen > 1 && name[nlen-2] == 0xe2 && last == 0x84 && b == 0xaa:
+			name[nlen-2] = 'k'
+			return nlen - 1, long
+		}
+	}
+	if nlen == len(name) {
+		return nlen, true
+	}
+	name[nlen] = lower(byte(r))
+	return nlen + 1, long
 }
 
 // onlySpaces reports whether the JSON string contents raw hold nothing
@@ -259,8 +285,8 @@ func credentialQuery(body []byte) bool {
 }
 
 // paramsAfter reads raw bytes after a '?' or '#' up to a string's end
-// for a credentialParam name; an escape, or a percent-encoding in a name,
-// counts as one.
+// for a credentialParam name; an escape, or a percent-encoding or a
+// character not ASCII in a name, counts as one.
 func paramsAfter(b []byte) bool {
 	var name [64]byte
 	nlen, long, inName := 0, false, true
@@ -270,9 +296,9 @@ func paramsAfter(b []byte) bool {
 			return inName && credentialParam(name[:nlen], long)
 		case c == '\\':
 			return true // an escape may hide a separator or a name
-		case c == '%':
+		case c == '%' || c >= utf8.RuneSelf:
 			if inName {
-				return true
+				return true // encoded, or a letter a server may fold
 			}
 		case c == '?' || c == '#' || c == '&' || c == ';' || c <= ' ':
 			if inName && credentialParam(name[:nlen], long) {

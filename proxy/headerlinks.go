@@ -361,12 +361,7 @@ func queryCredential(raw []byte, dec decoder) bool {
 					r, i = rune(b), i+m
 				}
 			}
-			if nlen == len(name) {
-				long = true
-				continue
-			}
-			name[nlen] = lower(byte(r))
-			nlen++
+			nlen, long = nameChar(&name, nlen, long, r)
 		}
 	}
 	return false

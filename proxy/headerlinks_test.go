@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -659,11 +660,17 @@ func referenceQueryCredential(raw []byte, dec decoder) bool {
 				continue // skipped, as browsers skip them
 			}
 			c := byte(rs[k])
+			if f, ok := asciiFold(rs[k]); ok {
+				c = f
+			}
 			if rs[k] == '%' && k+2 < len(rs) && isHex(rs[k+1]) && isHex(rs[k+2]) {
 				v, _ := strconv.ParseUint(string(rs[k+1:k+3]), 16, 8)
 				c, k = byte(v), k+2
 			}
 			b = append(b, lower(c))
+		}
+		for from, to := range map[string]string{"\u212a": "k", "\u017f": "s", "\u0130": "i", "\u0131": "i"} {
+			b = bytes.ReplaceAll(b, []byte(from), []byte(to))
 		}
 		if len(b) > 0 && b[0] == '$' {
 			continue
@@ -684,7 +691,7 @@ func FuzzHeaderURLs(f *testing.F) {
 		"</v1.0/users?$skiptoken=x>; rel=\"next\"", "0;url=https://evil.example", `W/"x" root:/a.docx:`, "a\tb:c", `\/\/evil`, `\u0068ttps:x`,
 		"HTTPS://GRAPH.MICROSOFT.COM:443/x", "javascript:alert(1)", "x=/\t/evil", "application/json;odata.metadata=minimal",
 		"/_layouts/15/download.aspx?UniqueId=1&tempauth=x", "contoso.sharepoint.com/d?%74empauth=x", "<https://graph.microsoft.com/v1.0/d?token=x>, </d?sig=y>",
-		"/v1.0/users?$skiptoken=x&%2", "?a=1;b#x-amz-signature=2"} {
+		"/v1.0/users?$skiptoken=x&%2", "?a=1;b#x-amz-signature=2", "/d?ſig=x"} {
 		f.Add(s, false, true)
 		f.Add(s, true, true)
 		f.Add(s, false, false)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 
 	"github.com/graph-proxy/graph-proxy/proxy/response"
 )
@@ -476,7 +477,7 @@ func mayRewriteReference(body []byte, withhold bool) bool {
 		}
 		for _, p := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return r <= ' ' || strings.ContainsRune("?#&;", r) }) {
 			name, _, _ := strings.Cut(p, "=")
-			if strings.ContainsAny(name, `\%`) || credentialParam([]byte(name), len(name) > 64) {
+			if strings.ContainsAny(name, `\%`) || strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) || credentialParam([]byte(name), len(name) > 64) {
 				return true
 			}
 		}
