@@ -375,16 +375,6 @@ func (c *bodyCheck) member(path, key string, v any) {
 		c.refs(where, v)
 	case emailAddressMember:
 		c.address(where, v)
-	case anyAddressMember:
-		switch e := v.(type) {
-		case nil:
-		case string:
-			if e != "" {
-				c.addAddress(where, e)
-			}
-		default:
-			c.address(where, v)
-		}
 	case mentionedMember:
 		switch e := v.(type) {
 		case nil:
@@ -410,7 +400,9 @@ func (c *bodyCheck) member(path, key string, v any) {
 				return
 			}
 		}
-	case addressStringMember:
+	case addressStringMember, anyAddressMember:
+		// An address as a string; under a name ending in EmailAddress,
+		// an emailAddress too.
 		switch s := v.(type) {
 		case nil:
 		case string:
@@ -418,7 +410,11 @@ func (c *bodyCheck) member(path, key string, v any) {
 				c.addAddress(where, s)
 			}
 		default:
-			c.fail(RefusalMalformed, "%s must be a string", where)
+			if kind == anyAddressMember {
+				c.address(where, v)
+			} else {
+				c.fail(RefusalMalformed, "%s must be a string", where)
+			}
 		}
 	case userMember:
 		switch u := v.(type) {

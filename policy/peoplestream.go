@@ -362,25 +362,17 @@ func (c *bodyCheck) leafRaw(kind memberKind, r *rawBody, where string, v int) {
 				return
 			}
 		}
-	case addressStringMember:
-		switch first {
-		case 'n':
-		case '"':
+	case addressStringMember, anyAddressMember:
+		switch {
+		case first == 'n':
+		case first == '"':
 			if s := r.str(v); s != "" {
 				c.addAddress(where, s)
 			}
+		case kind == anyAddressMember:
+			c.addressRaw(r, where, v)
 		default:
 			c.fail(RefusalMalformed, "%s must be a string", where)
-		}
-	case anyAddressMember:
-		switch first {
-		case 'n':
-		case '"':
-			if s := r.str(v); s != "" {
-				c.addAddress(where, s)
-			}
-		default:
-			c.addressRaw(r, where, v)
 		}
 	case userMember:
 		switch first {

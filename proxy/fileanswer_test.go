@@ -19,21 +19,21 @@ import (
 	"github.com/graph-proxy/graph-proxy/proxy/filelink"
 )
 
-// TestFileHostAnswerNotJSONWithheld: a file host's answer that is neither
-// a file's bytes nor JSON (here an HTML error page naming the host's own
-// pre-authenticated URL) cannot be checked for links: its status reaches
-// the caller, its body does not, and the record says so.
-func TestFileHostAnswerNotJSONWithheld(t *testing.T) {
-	const page = `<html><a href="https://contoso.sharepoint.com/_layouts/15/download.aspx?tempauth=secret">retry</a></html>`
+// fileHostAnswer downloads a file through the proxy (a content rule),
+// Graph redirecting to a file host that answers with contentType and
+// body and a 404; it returns the proxy's answer and the audit records
+// written.
+func fileHostAnswer(t *testing.T, contentType, body string) (*httptest.ResponseRecorder, string) {
+	t.Helper()
 	var host *httptest.Server
 	graph := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", host.URL+"/download/1?tempauth=bench")
 		w.WriteHeader(http.StatusFound)
 	}))
 	host = startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Type", contentType)
 		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, page)
+		io.WriteString(w, body)
 	}))
 	pool := x509.NewCertPool()
 	pool.AddCert(graph.Certificate())
@@ -55,19 +55,28 @@ func TestFileHostAnswerNotJSONWithheld(t *testing.T) {
 		o.Graph, o.Transport, o.Audit = graphURL, transport, audit
 		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer, Transport: transport}
 	})
-
 	req := httptest.NewRequest("GET", "https://gp.contoso.example/v1.0/drives/b!x/items/1/content", nil)
 	req.Header.Set("Authorization", "Bearer vendor-token")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
-	if w.Code != http.StatusNotFound || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
-		t.Errorf("got %d %q %q; want 404 without the host's page", w.Code, w.Header().Get("Content-Type"), w.Body)
-	}
 	if err := audit.Close(context.Background(), &auditlog.Record{Kind: "close"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := records.String(); !strings.Contains(got, `the file host's answer of type \"text/html\" withheld`) || strings.Contains(got, "secret") {
-		t.Errorf("records %s; want the withheld answer noted, and not its URL", got)
+	return w, records.String()
+}
+
+// TestFileHostAnswerNotJSONWithheld: a file host's answer that is neither
+// a file's bytes nor JSON (here an HTML error page naming the host's own
+// pre-authenticated URL) cannot be checked for links: its status reaches
+// the caller, its body does not, and the record says so.
+func TestFileHostAnswerNotJSONWithheld(t *testing.T) {
+	const page = `<html><a href="https://contoso.sharepoint.com/_layouts/15/download.aspx?tempauth=secret">retry</a></html>`
+	w, records := fileHostAnswer(t, "text/html", page)
+	if w.Code != http.StatusNotFound || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
+		t.Errorf("got %d %q %q; want 404 without the host's page", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+	if !strings.Contains(records, `the file host's answer of type \"text/html\" withheld`) || strings.Contains(records, "secret") {
+		t.Errorf("records %s; want the withheld answer noted, and not its URL", records)
 	}
 }
 
@@ -77,36 +86,8 @@ func TestFileHostAnswerNotJSONWithheld(t *testing.T) {
 // Graph's own answers are.
 func TestFileHostAnswerCharset(t *testing.T) {
 	const body = `{"error":{"code":"x","target":"https+ADo-//contoso.sharepoint.com/dl?tempauth+AD0-SECRET"}}`
-	var host *httptest.Server
-	graph := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Location", host.URL+"/download/1?tempauth=bench")
-		w.WriteHeader(http.StatusFound)
-	}))
-	host = startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-7")
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, body)
-	}))
-	pool := x509.NewCertPool()
-	pool.AddCert(graph.Certificate())
-	graphURL, _ := url.Parse(graph.URL)
-	hostURL, _ := url.Parse(host.URL)
-	key := make([]byte, 32)
-	rand.Read(key)
-	sealer, err := filelink.NewSealer(seal.Static{key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := benchHandlerWith(t, contentPolicy(1<<20), func(o *proxy.Options) {
-		transport := proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})
-		o.Graph, o.Transport = graphURL, transport
-		o.Files = &proxy.Files{Hosts: filelink.Hosts{}.With(hostURL.Host), Links: sealer, Transport: transport}
-	})
-	req := httptest.NewRequest("GET", "https://gp.contoso.example/v1.0/drives/b!x/items/1/content", nil)
-	req.Header.Set("Authorization", "Bearer vendor-token")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
-	if strings.Contains(w.Body.String(), "SECRET") {
+	w, records := fileHostAnswer(t, "application/json; charset=utf-7", body)
+	if strings.Contains(w.Body.String(), "SECRET") || strings.Contains(records, "SECRET") {
 		t.Errorf("got %d %q: the host's URL reached the caller", w.Code, w.Body)
 	}
 }
