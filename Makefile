@@ -26,7 +26,7 @@ FUZZ_TARGETS := ./auditlog:FuzzAppendRecord:60000 ./proxy:FuzzLinkRewriter:40000
 	./proxy/notify:FuzzOpen:80000 ./proxy/notify:FuzzParseDelivery:60000 \
 	./proxy/filelink:FuzzOpen:250000 ./proxy/filelink:FuzzParseContentRange:400000 ./proxy:FuzzClaimsChallenge:30000 \
 	./proxy:FuzzFileHostJSON:40000 ./policy:FuzzLookupRecipients:100000 ./policy:FuzzWalkRaw:150000 ./policy:FuzzRouteOf:100000 ./auditlog:FuzzSeal:40000 \
-	./internal/tokenshape:FuzzWithhold:50000 ./policy:FuzzTestedPaths:50000
+	./internal/tokenshape:FuzzWithhold:50000 ./policy:FuzzTestedPaths:50000 ./policy:FuzzPathReadOtherwise:50000
 
 .PHONY: all build run test vet fmt-check unit fuzz syntax marketplace bench bench-instructions soak clean
 

@@ -498,7 +498,13 @@ func kindOfReference(key string) memberKind {
 	if strings.HasSuffix(lk, bindSuffix) {
 		return bindMember
 	}
-	return memberKinds[lk]
+	if kind, ok := memberKinds[lk]; ok {
+		return kind
+	}
+	if strings.HasSuffix(lk, addressSuffix) {
+		return anyAddressMember
+	}
+	return otherMember
 }
 
 func TestKindOf(t *testing.T) {
@@ -521,6 +527,10 @@ func TestKindOf(t *testing.T) {
 		{"attendeeſ", otherMember},                     // ſ lowers to itself, not to s
 		{"\u0130nternetMessageHeaders", headersMember}, // İ lowers to i, as strings.ToLower has it
 		{"\u212Aey", otherMember},
+		{"senderEmailAddress", anyAddressMember},
+		{"INVITEDUSEREMAILADDRESS", anyAddressMember},
+		{"locationEmailAddress", addressStringMember},
+		{"name", noOneMember},
 		{"", otherMember},
 	}
 	for _, tt := range tests {

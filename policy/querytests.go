@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Query options that choose or order an answer's items by their values
@@ -130,6 +131,9 @@ var filterWords = map[string]bool{"and": true, "or": true, "not": true, "eq": tr
 // collection's path, and $it for the item. ok is false for what it cannot
 // read: an unterminated literal, a parameter alias, $root.
 func testedPaths(expr string) (paths []testedPath, ok bool) {
+	if !utf8.ValidString(expr) {
+		return nil, false // names no reader would agree on
+	}
 	type lambdaVar struct {
 		name  string
 		path  []string
@@ -213,8 +217,9 @@ func testedPaths(expr string) (paths []testedPath, ok bool) {
 			case next == '(':
 				// A function, whose arguments are read as they come; or a
 				// path's lambda, any or all, whose variable stands for it.
-				if last := strings.LastIndexByte(lowTok, '/'); last >= 0 {
-					if fn := lowTok[last+1:]; fn != "any" && fn != "all" {
+				// Cut in tok: lowering can change a token's length.
+				if last := strings.LastIndexByte(tok, '/'); last >= 0 {
+					if fn := strings.ToLower(tok[last+1:]); fn != "any" && fn != "all" {
 						return nil, false // a function bound to a path: not read
 					}
 					segs, ok := resolve(tok[:last])
