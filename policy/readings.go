@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // A path can be read otherwise than the trie reads it, by Graph or by a
@@ -13,19 +15,26 @@ import (
 // mailboxSettings is the mailbox's settings); a server may drop what
 // follows a ';' in a segment (a matrix parameter) and trim white space
 // or invisible characters (blank) around it and dots after it
-// ("mailboxSettings ", "calendar."). The trie takes each such segment
-// as it is, so a {name} rule beside the literal that
-// names what the segment is read as would serve it, without the
+// ("mailboxSettings ", "calendar."); one that applies NFKC reads a
+// compatibility form as the character it stands for (full-width
+// "ｍailboxSettings", "calendar．", a ligature, a circled letter, a
+// full-width '/'). The trie takes each such segment as it is, so a
+// {name} rule beside the literal that names what the segment is read
+// as would serve it, without the
 // literal's select, response section or people's domains. decidedAsRead
 // matches those readings again and refuses the path when they find
 // another rule.
 
 // readOtherwise reports whether a segment could be read otherwise: it
 // is qualified, holds a ';', or starts or ends with white space or an
-// invisible character, or ends with a dot. It allocates nothing: every request pays for it.
+// invisible character, or ends with a dot, or is not in NFKC. It
+// allocates nothing: every request pays for it.
 func readOtherwise(seg string) bool {
 	if seg == "" {
 		return false
+	}
+	if !allASCII(seg) && !norm.NFKC.IsNormalString(seg) {
+		return true
 	}
 	if strings.IndexByte(seg, ';') >= 0 {
 		return true
@@ -46,6 +55,19 @@ func edgeBlank(r rune) bool {
 	return blank(r)
 }
 
+// compatibly is a segment as a reader that applies NFKC takes it: a
+// compatibility form read as what it stands for (ｍ as m, ﬁ as fi, ⓢ as
+// s, a full-width solidus as '/'). An ASCII segment is itself, and costs no allocation. Letters that
+// are no compatibility forms (日本語, Kırmızı) are left as they are.
+func compatibly(seg string) string {
+	if allASCII(seg) {
+		return seg
+	}
+	return norm.NFKC.String(seg)
+}
+
+func isSlash(r rune) bool { return r == '/' }
+
 // leniently is a segment as a lenient reader takes it: cut at ';', white
 // space and invisible characters trimmed, trailing dots dropped. A segment that would be left
 // empty is kept as it is.
@@ -62,7 +84,7 @@ func leniently(seg string) string {
 	return s
 }
 
-// castAt reports whether a segment, read leniently, is an identifier
+// castAt reports whether a segment in NFKC, read leniently, is an identifier
 // qualified by Graph's namespace or its alias (microsoft.graph.user,
 // graph.group): a type cast to some reader, one Graph ignores when it is
 // the entity's own type. A UPN or a file name that starts with "graph."
@@ -84,7 +106,8 @@ func castAt(seg string) bool {
 
 // decidedAsRead refuses rt's request when another reading of its path
 // (above) finds another rule than rt.rule:
-//   - every segment by its name, read leniently: refused when the rule
+//   - every segment by its name, read in NFKC (a '/' it makes splits
+//     the segment) and leniently: refused when the rule
 //     found names as a literal a segment rt.rule does not name so (a
 //     literal getSchedule beside the {name} that took
 //     microsoft.graph.getSchedule, mailboxSettings beside the {name} that
@@ -103,28 +126,35 @@ func (p *Policy) decidedAsRead(rt *Routed) {
 	accept := func(r *rule) bool {
 		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
 	}
+	// Each segment in NFKC, as pieces at a '/' NFKC made (℀ is "a/c"),
+	// with the segment each piece is from, and each piece by its name.
 	segs := req.Segments
-	named := make([]string, len(segs))
+	pieces := make([]string, 0, len(segs))
 	from := make([]int, 0, len(segs))
 	for i, s := range segs {
-		named[i] = operationName(leniently(s))
-		from = append(from, i)
+		for piece := range strings.FieldsFuncSeq(compatibly(s), isSlash) {
+			pieces, from = append(pieces, piece), append(from, i)
+		}
+	}
+	named := make([]string, len(pieces))
+	for j, piece := range pieces {
+		named[j] = operationName(leniently(piece))
 	}
 	if r := p.root.match(named, accept); r != nil && r != served && namesOtherLiteral(r, served, from) {
-		p.readAs(rt, r, "names an operation or type by its qualified name, or has a segment a lenient server reads without a ';' parameter, white space or trailing dots")
+		p.readAs(rt, r, "names an operation or type by its qualified name, or has a segment a lenient server reads without a ';' parameter, white space or trailing dots, or in NFKC")
 		return
 	}
-	last := len(segs) - 1
+	last := len(pieces) - 1
 	var kept []string
 	for _, keepLast := range []bool{true, false} {
-		kept, from = kept[:0], from[:0]
+		kept = kept[:0]
 		dropped := false
-		for i, s := range segs {
-			if served.tmpl.parts[i].kind != literal && castAt(s) && !(keepLast && i == last) {
+		for j, piece := range pieces {
+			if served.tmpl.parts[from[j]].kind != literal && castAt(piece) && !(keepLast && j == last) {
 				dropped = true
 				continue
 			}
-			kept, from = append(kept, named[i]), append(from, i)
+			kept = append(kept, named[j])
 		}
 		if !dropped || len(kept) == 0 {
 			continue

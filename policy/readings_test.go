@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // readingsPolicy has literal rules whose answers are limited (a user's
@@ -72,6 +74,24 @@ func TestPathReadOtherwise(t *testing.T) {
 		u + "/calendar%C2%AD",
 		u + "/microsoft.graph.user%20/mailboxSettings",
 		u + "/graph.user;x=1/calendar",
+		// Compatibility forms NFKC reads as ASCII: full-width letters,
+		// a full-width ';' or '.', a ligature, a circled or superscript
+		// letter, alone or with the readings above.
+		u + "/%EF%BD%8DailboxSettings",
+		u + "/\uff4d\uff41\uff49\uff4c\uff42\uff4f\uff58\uff33\uff45\uff54\uff54\uff49\uff4e\uff47\uff53",
+		u + "/\uff23\uff21\uff2c\uff25\uff2e\uff24\uff21\uff32",
+		u + "/mailboxSettings\uff1bx=1",
+		u + "/calendar\uff0e",
+		u + "/mailboxSetting\u24e2",
+		u + "/mailbox\u02e2ettings",
+		u + "/\uff4d\uff49\uff43\uff52\uff4f\uff53\uff4f\uff46\uff54.graph.user/calendar",
+		u + "/microsoft\uff0egraph\uff0euser/mailboxSettings",
+		u + "/calendar/\uff47raph.calendar",
+		// NFKC makes a '/' of a full-width solidus or of ℀ (a/c): the
+		// pieces are read as segments.
+		u + "/mailboxSettings\uff0f",
+		u + "/\uff0fcalendar",
+		u + "/graph.user\uff0fmailboxSettings",
 		// Control characters are refused as the path is read.
 		u + "/events%09",
 		u + "/mailboxSettings%00",
@@ -103,6 +123,16 @@ func TestPathReadOtherwise(t *testing.T) {
 		{u + "/notes;x=1", "user-any"},
 		{u + "/a%20file.", "user-any"},
 		{"/v1.0/groups/g1/members/microsoft.graph.device", "group-member-any"},
+		// Letters that are no compatibility form of a literal's, and
+		// compatibility forms of a name no other rule serves, are names.
+		{u + "/\u65e5\u672c\u8a9e.docx", "user-any"},
+		{u + "/K\u0131rm\u0131z\u0131\u0130", "user-any"},
+		{u + "/\uff76\uff80\uff76\uff85", "user-any"},
+		{u + "/\uff45\uff56\uff45\uff4e\uff54\uff53", "user-any"},
+		{u + "/\ufb01le", "user-any"},
+		{u + "/calendar/\uff45vents", "user-deep"},
+		{u + "/\u2100", "user-any"},
+		{u + "/2024\uff0f03.docx", "user-any"},
 		// A UPN that starts with Graph's alias is no cast.
 		{"/v1.0/users/graph.admin@contoso.example/mailboxSettings", "settings"},
 		{"/v1.0/users/graph.admin@contoso.example/events", "user-any"},
@@ -115,7 +145,8 @@ func TestPathReadOtherwise(t *testing.T) {
 }
 
 // FuzzPathReadOtherwise holds decidedAsRead to a reading of its own: a
-// path under a user that, each segment cut at ';', trimmed of white
+// path under a user that, each segment read in NFKC (and split at a '/'
+// it makes), each piece cut at ';', trimmed of white
 // space and trailing dots and read without Graph's namespace, and with
 // or without its casts, is the user, the mailbox's settings, the
 // calendar or the memberships, is never allowed under a {name} rule.
@@ -127,6 +158,7 @@ func FuzzPathReadOtherwise(f *testing.F) {
 	for _, s := range [][2]string{
 		{"microsoft.graph.user", "mailboxSettings"}, {"mailboxSettings;x=1", ""}, {"calendar ", ""},
 		{"graph.user", ""}, {"calendar", "graph.calendar"}, {"memberOf", "graph.group"}, {"events", ""},
+		{"\uff4dailboxSettings", ""}, {"\uff47raph.user", "calendar\uff0e"}, {"graph.user\uff0fcalendar", ""},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -147,15 +179,19 @@ func FuzzPathReadOtherwise(f *testing.F) {
 			return
 		}
 		var named, uncast []string
+		var pieces []string
 		for _, s := range req.Segments[2:] {
-			r := s
+			pieces = append(pieces, strings.FieldsFunc(norm.NFKC.String(s), func(c rune) bool { return c == '/' })...)
+		}
+		for _, piece := range pieces {
+			r := piece
 			if i := strings.IndexByte(r, ';'); i >= 0 {
 				r = r[:i]
 			}
 			isBlank := func(c rune) bool { return unicode.IsSpace(c) || unicode.Is(unicode.Cf, c) }
 			r = strings.TrimRightFunc(strings.TrimLeftFunc(r, isBlank), func(c rune) bool { return c == '.' || isBlank(c) })
 			if r == "" {
-				r = s
+				r = piece
 			}
 			r = strings.ToLower(r)
 			cast := false

@@ -176,6 +176,9 @@ func TestMoreAllowListBypasses(t *testing.T) {
 		{name: "calendar events, trailing space", class: "path read otherwise", method: "GET", path: u + "/calendar/events%20", refuse: true},
 		{name: "calendar events, trailing dot", class: "path read otherwise", method: "GET", path: u + "/calendar/events.", refuse: true},
 		{name: "calendar cast to its own type", class: "path read otherwise", method: "GET", path: u + "/calendar/microsoft.graph.calendar", refuse: true},
+		{name: "calendar events, a full-width letter (NFKC)", class: "path read otherwise", method: "GET", path: u + "/calendar/%EF%BD%85vents", refuse: true},
+		{name: "calendar events, a full-width dot (NFKC)", class: "path read otherwise", method: "GET", path: u + "/calendar/events%EF%BC%8E", refuse: true},
+		{name: "calendar events, a full-width solidus before (NFKC)", class: "path read otherwise", method: "GET", path: u + "/calendar/%EF%BC%8Fevents", refuse: true},
 
 		// --- Subscriptions -------------------------------------------------
 		{name: "subscription: resource with $filter", class: "subscription", method: "POST", path: "/v1.0/subscriptions", ct: "application/json",
