@@ -41,6 +41,9 @@ func TestOperationSpelledWithFoldedLetters(t *testing.T) {
 			longS + " ",
 			longS + ";x=1",
 			tt.action + " ",
+			"\uff4d\uff49\uff43\uff52\uff4f\uff53\uff4f\uff46\uff54.graph." + tt.action,
+			strings.Map(func(r rune) rune { return r - 'a' + '\uff41' }, tt.action),
+			tt.action + "\uff0e",
 		} {
 			req := Request{Method: "POST", Segments: append(append(append([]string{}, u...), tt.item...), spelled)}
 			got := routeOf(&req)

@@ -126,7 +126,7 @@ func unmodelledAction(req *Request, rt *route) string {
 	if len(req.Segments) == 0 || rt != nil && (rt.action || rt.resolve != LookupNone) {
 		return ""
 	}
-	name := operationName(req.Segments[len(req.Segments)-1])
+	name := operationName(compatibly(req.Segments[len(req.Segments)-1]))
 	is := func(w string) bool { return strings.EqualFold(name, w) || spelledAs(name, w) }
 	switch req.Method {
 	case "POST":
@@ -146,13 +146,15 @@ func unmodelledAction(req *Request, rt *route) string {
 // routeOf returns the route a request is, or nil for a call the model
 // has nothing particular to say about (its body is still read as JSON,
 // people and all). The request's last segments are read as operation
-// names once, not once for every route.
+// names once, not once for every route, in NFKC: a reader that applies
+// it takes full-width "ｓｅｎｄ" for send, so the call is taken as send
+// (and refused as oddly spelled when send is not refused).
 func routeOf(req *Request) *route {
 	segs := req.Segments
 	var buf [maxTail]string
 	names := buf[:min(len(segs), maxTail)]
 	for i, seg := range segs[len(segs)-len(names):] {
-		names[i] = operationName(seg)
+		names[i] = operationName(compatibly(seg))
 	}
 	for i := range routes {
 		rt := &routes[i]

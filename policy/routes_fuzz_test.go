@@ -4,10 +4,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // tailMatches is how routeOf matched a route before it read the request's
-// operation names once: every segment read afresh for every route.
+// operation names once: every segment read afresh (in NFKC) for every route.
 // FuzzRouteOf holds routeOf to it.
 func tailMatches(tail [][]string, segs []string, whole, exact bool) bool {
 	if len(segs) < len(tail) || whole && len(segs) != len(tail) {
@@ -20,7 +22,7 @@ func tailMatches(tail [][]string, segs []string, whole, exact bool) bool {
 		}
 		seg := segs[i]
 		if !exact {
-			seg = operationName(seg)
+			seg = operationName(norm.NFKC.String(seg))
 		}
 		if !slices.ContainsFunc(alts, func(w string) bool { return strings.EqualFold(w, seg) || !exact && spelledAs(seg, w) }) {
 			return false

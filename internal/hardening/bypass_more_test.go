@@ -97,6 +97,8 @@ func TestMoreAllowListBypasses(t *testing.T) {
 		{name: "send, trailing space", class: "operation spelling", method: "POST", path: u + "/messages/AAMkAD/send%20", refuse: true},
 		{name: "send, namespace with a long s", class: "operation spelling", method: "POST", path: u + "/messages/AAMkAD/micro%C5%BFoft.graph.send", refuse: true},
 		{name: "send, long s and a trailing space", class: "operation spelling", method: "POST", path: u + "/messages/AAMkAD/%C5%BFend%20", refuse: true},
+		{name: "send, a full-width letter (NFKC)", class: "operation spelling", method: "POST", path: u + "/messages/AAMkAD/%EF%BD%93end", refuse: true},
+		{name: "event cancel, full-width (NFKC)", class: "operation spelling", method: "POST", path: u + "/events/AAMkAD/%EF%BD%83%EF%BD%81%EF%BD%8E%EF%BD%83%EF%BD%85%EF%BD%8C", ct: "application/json", body: `{"comment":"x"}`, refuse: true},
 		{name: "unsubscribe, long s and a parameter", class: "operation spelling", method: "POST", path: u + "/messages/AAMkAD/un%C5%BFubscribe;x=1", refuse: true},
 		{name: "send, trailing /$value", class: "operation spelling", method: "POST", path: u + "/messages/AAMkAD/send/$value", refuse: true},
 		{name: "send, in a folder", class: "operation spelling", method: "POST", path: u + "/mailFolders/inbox/messages/AAMkAD/microsoft.graph.send", refuse: true},
