@@ -150,6 +150,7 @@ func FuzzWhoACallTouches(f *testing.F) {
 		`{"body":{"content":"eve@evil.example"},"attendees":[]}`, `{"attendees":[{"type":"required"}]}`, `[]`, `{"emailAddresses":["a@contoso.example"]}`,
 		`{"body":{"content":"<p>Eve &lt;eve@evil.example&gt;</p>"},"x":["SMTP:a@contoso.example",{"mail":" b@vendor.example "}],"user":{"upn":"c@contoso.example"}}`,
 		`{"target":{"email":"Eve <eve@evil.example>"}}`, `{"mail":"a@contoso.example","otherMails":["x@vendor.example","y@"]}`,
+		`{"m":"mailto:eve%40evil.example","n":["<MAILTO:%61%40contoso.example>","mailto:e\u002540x.example","sip:b%40vendor.example"],"o":"mailto:e%2540x.example","p":"100%"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -38,6 +38,7 @@ func FuzzWalkRaw(f *testing.F) {
 		`{"x":{"user":{"id":"a@contoso.example","userPrincipalName":"b@contoso.example","mail":"Bob <a@contoso.example>"}},"y":"eve%evil.example@contoso.example","z":"e＠x.example"}`,
 		`{"attachments":[{"contentId":"i.png@01D9A1B2.C3D4E5F6","name":"i@2x.png"},{"displayName":{"x":"e@evil.example"}},{"ContentID":{"x":"a@contoso.example"}}],"internetMessageId":"<a@b.example>","singleValueExtendedProperties":[{"id":"x","value":"e@evil.example"}]}`,
 		`{"body":{"content":"<html><p>mail eve@evil.example</p></html>"},"mail":"mailto:a@contoso.example?cc=e@evil.example","n":"a@contoso.example, b@contoso.example"}`,
+		`{"m":"mailto:eve%40evil.example","n":["<MAILTO:%61%40contoso.example>","mailto:e\u002540x.example","sip:b%40vendor.example"],"o":"mailto:e%2540x.example","p":"100%"}`,
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)

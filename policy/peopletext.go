@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"net/mail"
+	"net/url"
 	"slices"
 	"strings"
 	"unicode"
@@ -32,17 +33,34 @@ var (
 
 // addressSchemes are the prefixes an address is written with: a mailto:
 // URL, an Exchange proxy address (proxyAddresses' SMTP: and smtp:), a SIP
-// address (Teams, Skype).
-var addressSchemes = []string{"mailto:", "smtp:", "sip:"}
+// address (Teams, Skype). The first uriSchemes are URIs', whose address
+// is percent-encoded (RFC 6068, RFC 3261): a client resolving
+// mailto:eve%40evil.example writes to eve@evil.example.
+var addressSchemes = []string{"mailto:", "sip:", "smtp:"}
+
+const uriSchemes = 2
 
 // mayHoldAt reports whether raw, a JSON string's bytes between its quotes
 // (escapes as written), may decode to a string with an at sign: '@', '＠'
-// or '﹫', as they are or escaped. Every string of a body walked for
-// people is looked at, and most hold none: it does not allocate, and
-// finds more rather than fewer (hasAt decides on the decoded string).
+// or '﹫', as they are or escaped, or percent-encoded (pctAt). Every
+// string of a body walked for people is looked at, and most hold none:
+// it does not allocate, and finds more rather than fewer (hasAt decides
+// on the decoded string).
 func mayHoldAt(raw []byte) bool {
 	if bytes.IndexByte(raw, '@') >= 0 {
 		return true
+	}
+	for i := bytes.IndexByte(raw, '%'); i >= 0; {
+		rest := raw[i+1:]
+		// A hex digit escaped in JSON ("%\u00340") is taken as one that may be.
+		if len(rest) >= 2 && (pctAtHex(rest[0], rest[1]) || rest[0] == '\\' || rest[1] == '\\') {
+			return true
+		}
+		j := bytes.IndexByte(rest, '%')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
 	}
 	if i := bytes.IndexByte(raw, 0xef); i >= 0 && (bytes.Contains(raw[i:], fullwidthAtBytes) || bytes.Contains(raw[i:], smallAtBytes)) {
 		return true
@@ -53,6 +71,9 @@ func mayHoldAt(raw []byte) bool {
 				if bytes.EqualFold(raw[i+2:i+6], e) {
 					return true
 				}
+			}
+			if string(raw[i+2:i+6]) == "0025" { // an escaped '%'
+				return true
 			}
 		}
 		// Past the escaped byte: "\\u0040" is a backslash and text.
@@ -65,9 +86,37 @@ func mayHoldAt(raw []byte) bool {
 	return false
 }
 
-// hasAt reports whether s has an at sign (mayHoldAt, decoded).
+// hasAt reports whether s has an at sign, or one percent-encoded
+// (mayHoldAt, decoded).
 func hasAt(s string) bool {
-	return strings.IndexByte(s, '@') >= 0 || strings.Contains(s, fullwidthAt) || strings.Contains(s, smallAt)
+	return strings.IndexByte(s, '@') >= 0 || strings.Contains(s, fullwidthAt) || strings.Contains(s, smallAt) || pctAt(s)
+}
+
+// pctAt reports whether s holds an at sign percent-encoded: "%40", or
+// the UTF-8 of '＠' or '﹫' ("%EF%BC%A0", "%EF%B9%AB"), or a '%'
+// percent-encoded ("%2540", a second encoding). A mailto: URL's address
+// is written so (addressesIn).
+func pctAt(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0; {
+		rest := s[i+1:]
+		if len(rest) >= 2 && pctAtHex(rest[0], rest[1]) {
+			return true
+		}
+		j := strings.IndexByte(rest, '%')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// pctAtHex reports whether the two hex digits after a '%' may begin an
+// at sign's encoding or a percent sign's: 40, 25, or EF (any case), the lead byte
+// of '＠' and '﹫' in UTF-8 (and of many other characters: more rather
+// than fewer).
+func pctAtHex(a, b byte) bool {
+	return a == '4' && b == '0' || a == '2' && b == '5' || lower(a) == 'e' && lower(b) == 'f'
 }
 
 // blank reports whether r is white space or invisible, which a reader may
@@ -90,7 +139,11 @@ func space(r rune) bool {
 //
 //   - one ParseAddress accepts;
 //   - one within angle brackets or after mailto:, SMTP: or sip: (any
-//     case), which must then be one ParseAddress accepts;
+//     case), which must then be one ParseAddress accepts; after mailto:
+//     or sip:, a URI's, once percent-decoded (mailto:eve%40evil.example
+//     is eve@evil.example); a malformed escape, a '%' left after decoding
+//     (encoded twice) and a mailto: URL's header fields (?to=…, ?cc=…,
+//     ?subject=…), which may name more people, are refused;
 //   - a JSON object or list (an adaptive card's content): each of its
 //     strings is read so;
 //   - a single word (no white space) shaped as an address (addressShaped:
@@ -112,7 +165,13 @@ func addressesIn(s string) (addrs []string, ok bool) {
 	if _, err := ParseAddress(t); err == nil {
 		return []string{t}, true
 	}
-	if core, written := addressWritten(t); written {
+	if core, uri, written := addressWritten(t); written {
+		if uri {
+			var err error
+			if core, err = url.PathUnescape(core); err != nil || strings.ContainsAny(core, "%?") {
+				return nil, false
+			}
+		}
 		if _, err := ParseAddress(core); err != nil {
 			return nil, false
 		}
@@ -142,23 +201,25 @@ func addressesIn(s string) (addrs []string, ok bool) {
 
 // addressWritten strips the angle brackets and the scheme (addressSchemes)
 // an address is written within, and reports whether there were any around
-// one word (HTML, "<p>…</p>", and prose, "SMTP: the relay …", are not).
-func addressWritten(t string) (core string, written bool) {
+// one word (HTML, "<p>…</p>", and prose, "SMTP: the relay …", are not),
+// and whether a scheme was a URI's, whose address is percent-encoded.
+func addressWritten(t string) (core string, uri, written bool) {
 	core = t
 	for range 2 { // <mailto:…>, and mailto:<…>
 		if len(core) >= 2 && core[0] == '<' && core[len(core)-1] == '>' {
 			core, written = strings.TrimFunc(core[1:len(core)-1], blank), true
 		}
-		for _, p := range addressSchemes {
+		for i, p := range addressSchemes {
 			if len(core) >= len(p) && strings.EqualFold(core[:len(p)], p) {
 				core, written = strings.TrimFunc(core[len(p):], blank), true
+				uri = uri || i < uriSchemes
 			}
 		}
 	}
 	if !written || strings.ContainsFunc(core, space) || strings.ContainsAny(core, "<>") {
-		return t, false
+		return t, false, false
 	}
-	return core, true
+	return core, uri, true
 }
 
 // addressesInJSON is addressesIn on every string of a JSON document held

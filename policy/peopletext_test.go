@@ -39,6 +39,20 @@ func TestAddressesIn(t *testing.T) {
 		{name: "a full-width at sign", s: "eve\uff20evil.example", refused: true},
 		{name: "a small at sign", s: "eve\ufe6bevil.example", refused: true},
 		{name: "a mailto: URL with a query", s: "mailto:" + evil + "?subject=x", refused: true},
+		{name: "a mailto: URL, its at sign percent-encoded", s: "mailto:eve%40evil.example", want: []string{evil}},
+		{name: "a mailto: URL, a letter percent-encoded", s: "mailto:%65ve@evil.example", want: []string{evil}},
+		{name: "a mailto: URL percent-encoded, in brackets", s: "<MAILTO:%65ve%40evil.example>", want: []string{evil}},
+		{name: "a sip: URI, its at sign percent-encoded", s: "sip:eve%40evil.example", want: []string{evil}},
+		{name: "a mailto: URL, a full-width at sign percent-encoded", s: "mailto:eve%EF%BC%A0evil.example", refused: true},
+		{name: "a mailto: URL encoded twice", s: "mailto:eve%2540evil.example", refused: true},
+		{name: "a mailto: URL, a malformed escape", s: "mailto:eve%4@evil.example", refused: true},
+		{name: "a mailto: URL, its recipient in hfields", s: "mailto:?to=eve%40evil.example", refused: true},
+		{name: "a mailto: URL, a second recipient in hfields", s: "mailto:bob@contoso.example?cc=eve%40evil.example", refused: true},
+		{name: "a mailto: URL, a list percent-encoded", s: "mailto:bob@contoso.example%2Ceve@evil.example", refused: true},
+		{name: "an SMTP: address percent-encoded", s: "SMTP:eve%40evil.example", refused: true},
+		{name: "a URL with a percent-encoded at sign", s: "https://x.example/?u=eve%40evil.example"},
+		{name: "a word with a percent-encoded at sign", s: "eve%40evil.example"},
+		{name: "a percentage", s: "100%"},
 		{name: "an SMTP: address not one", s: "SMTP:eve%evil.example@contoso.example", refused: true},
 		{name: "a display name with an address not one", s: "Eve <eve%evil.example@contoso.example>", refused: true},
 		{name: "a list with an address not one", s: "bob@contoso.example, eve@evil", refused: true},
@@ -70,7 +84,7 @@ func TestAddressesIn(t *testing.T) {
 			if ok == tt.refused || !slices.Equal(got, tt.want) {
 				t.Fatalf("got %q, ok %v; want %q, refused %v", got, ok, tt.want, tt.refused)
 			}
-			if !mayHoldAt([]byte(tt.s)) && hasAt(tt.s) {
+			if !mayHoldAt([]byte(tt.s)) && (hasAt(tt.s) || tt.refused || len(tt.want) > 0) {
 				t.Fatalf("mayHoldAt missed an at sign hasAt finds")
 			}
 		})
@@ -95,6 +109,16 @@ func TestMayHoldAt(t *testing.T) {
 		{`a\"b\\\n\u00e9`, false},
 		{`\`, false},
 		{`\u004`, false},
+		{`mailto:eve%40evil.example`, true},
+		{`mailto:eve%2540evil.example`, true},
+		{`mailto:eve%EF%BC%A0evil.example`, true},
+		{`mailto:eve%ef%b9%abevil.example`, true},
+		{`mailto:eve\u002540evil.example`, true},
+		{`mailto:eve%\u00340evil.example`, true},
+		{`mailto:eve%4\u0030evil.example`, true},
+		{`100%`, false},
+		{`50% of 20%3B`, false},
+		{`width:100%;`, false},
 	} {
 		if got := mayHoldAt([]byte(tt.raw)); got != tt.want {
 			t.Errorf("mayHoldAt(%q) = %v; want %v", tt.raw, got, tt.want)
