@@ -251,16 +251,28 @@ func addressesInJSON(v any) (addrs []string, ok bool) {
 
 // addressShaped reports whether word, one with no white space that is no
 // address ParseAddress accepts, is shaped as one, or as a list of them: a
-// part of it between ',' and ';', its quotes aside, has something before
-// an at sign and a domain after it (domainShaped). A URL (://), a Teams
+// part of it between ',' and ';', its quotes, angle brackets and scheme
+// aside (a URI's percent-decoded), has something before an at sign and a
+// domain after it (domainShaped). A URL (://), a Teams
 // id (teamsID), a path (users/{upn}/events, a subscription's resource),
 // a handle (@eve) and a formula (=@A1:A10) are not.
 func addressShaped(word string) bool {
 	if strings.Contains(word, "://") {
 		return false
 	}
+	var err error
 	for _, part := range strings.FieldsFunc(word, func(r rune) bool { return r == ',' || r == ';' }) {
-		local, domain, at := cutLastAt(strings.Trim(part, `"'`))
+		part = strings.Trim(part, `"'`)
+		// <eve@evil.example>, <mailto:eve%40evil.example>: as written.
+		if core, uri, written := addressWritten(part); written {
+			part = core
+			if uri {
+				if part, err = url.PathUnescape(core); err != nil {
+					return true
+				}
+			}
+		}
+		local, domain, at := cutLastAt(part)
 		if at && local != "" && !teamsID(local) && domainShaped(domain) {
 			return true
 		}
