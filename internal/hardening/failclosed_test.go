@@ -140,6 +140,8 @@ func TestFailClosedEndToEnd(t *testing.T) {
 		{"event naming a non-member in a list of strings", "POST", u + "/events", "application/json", `{"subject":"x","otherMails":["` + member2 + `","SMTP:` + outsider + `"]}`, 403},
 		{"sendMail naming someone outside under an unknown member, in $batch", "POST", "/v1.0/$batch", "application/json", batch(`{"id":"1","method":"POST","url":"users/` + member + `/sendMail","headers":{"Content-Type":"application/json"},"body":{"message":{"toRecipients":[` + att(member2) + `],"x":{"user":{"displayName":"X","email":"Eve <x@evil.example>"}}}}}`), 403},
 		{"event naming a relay address under an unknown member", "POST", u + "/events", "application/json", `{"subject":"x","mail":"x%evil.example@contoso.example"}`, 400},
+		{"event naming a non-member as a percent-encoded mailto: URL", "POST", u + "/events", "application/json", `{"subject":"x","contact":"mailto:` + strings.Replace(outsider, "@", "%40", 1) + `"}`, 403},
+		{"event naming someone outside as a mailto: URL, its at sign percent-encoded and escaped", "POST", u + "/events", "application/json", `{"subject":"x","x":["mailto:x\u002540evil.example"]}`, 403},
 		{"draft send, a bcc outside", "POST", u + "/messages/" + draftOutside + "/send", "", "", 403},
 		{"draft send, the draft not found", "POST", u + "/messages/AAMkAD/send", "", "", 403},
 		{"forward outside", "POST", u + "/messages/AAMkAD/forward", "application/json", `{"toRecipients":[` + att("x@evil.example") + `]}`, 403},
