@@ -167,8 +167,7 @@ func addressesIn(s string) (addrs []string, ok bool) {
 	}
 	if core, uri, written := addressWritten(t); written {
 		if uri {
-			var err error
-			if core, err = url.PathUnescape(core); err != nil || strings.ContainsAny(core, "%?") {
+			if core, ok = uriAddress(core); !ok {
 				return nil, false
 			}
 		}
@@ -188,7 +187,15 @@ func addressesIn(s string) (addrs []string, ok bool) {
 	}
 	list, err := mail.ParseAddressList(t)
 	if err != nil {
-		return nil, true // text
+		// Eve <mailto:eve%40evil.example>: the list as written without
+		// its schemes.
+		u, changed, ok := withoutSchemes(t)
+		if !ok {
+			return nil, false
+		}
+		if list, err = mail.ParseAddressList(u); !changed || err != nil {
+			return nil, true // text
+		}
 	}
 	for _, a := range list {
 		if _, err := ParseAddress(a.Address); err != nil {
@@ -220,6 +227,53 @@ func addressWritten(t string) (core string, uri, written bool) {
 		return t, false, false
 	}
 	return core, uri, true
+}
+
+// uriAddress is the address a mailto: or sip: URI's core (addressWritten)
+// is to a client resolving it: percent-decoded once. ok false for a
+// malformed escape, a '%' left (encoded twice) or a '?' (a mailto: URL's
+// header fields, ?to=… and ?cc=…, which may name more people).
+func uriAddress(core string) (string, bool) {
+	a, err := url.PathUnescape(core)
+	return a, err == nil && !strings.ContainsAny(a, "%?")
+}
+
+// withoutSchemes is t with each "<scheme:…>" (addressSchemes, any case)
+// written "<…>", a URI's percent-decoded (uriAddress): a display name's
+// address as a client reads it. changed reports whether there was any;
+// ok false for a URI's that uriAddress refuses.
+func withoutSchemes(t string) (u string, changed, ok bool) {
+	var b strings.Builder
+	rest := t
+	for {
+		i := strings.IndexByte(rest, '<')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i:], '>')
+		if j < 0 {
+			break
+		}
+		core, uri, written := addressWritten(rest[i : i+j+1])
+		if !written || core == rest[i+1:i+j] {
+			b.WriteString(rest[:i+j])
+			rest = rest[i+j:]
+			continue
+		}
+		if uri {
+			if core, ok = uriAddress(core); !ok {
+				return t, false, false
+			}
+		}
+		b.WriteString(rest[:i+1])
+		b.WriteString(core)
+		rest, changed = rest[i+j:], true
+	}
+	if !changed {
+		return t, false, true
+	}
+	b.WriteString(rest)
+	return b.String(), true, true
 }
 
 // addressesInJSON is addressesIn on every string of a JSON document held
@@ -260,14 +314,14 @@ func addressShaped(word string) bool {
 	if strings.Contains(word, "://") {
 		return false
 	}
-	var err error
+	ok := true
 	for _, part := range strings.FieldsFunc(word, func(r rune) bool { return r == ',' || r == ';' }) {
 		part = strings.Trim(part, `"'`)
 		// <eve@evil.example>, <mailto:eve%40evil.example>: as written.
 		if core, uri, written := addressWritten(part); written {
 			part = core
 			if uri {
-				if part, err = url.PathUnescape(core); err != nil {
+				if part, ok = uriAddress(core); !ok {
 					return true
 				}
 			}
