@@ -44,6 +44,20 @@ type fakeAnswer struct {
 	body   string
 }
 
+// leakFront serves the proxy over TLS under policy pol, forwarding to
+// graph (a TLS test server) as Graph.
+func leakFront(t *testing.T, pol string, graph *httptest.Server) *httptest.Server {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(graph.Certificate())
+	gu, _ := url.Parse(graph.URL)
+	h, _ := leakHandler(t, pol, nil, func(o *proxy.Options) {
+		o.Graph = gu
+		o.Transport = proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})
+	})
+	return startTLS(t, h)
+}
+
 // leakHandler is the handler in front of a fake Graph answering ans, and
 // the buffer its records go to.
 func leakHandler(t *testing.T, pol string, ans func(r *http.Request) fakeAnswer, adjust func(*proxy.Options)) (http.Handler, *bytes.Buffer) {
@@ -130,14 +144,7 @@ func TestUpstreamTrailersDropped(t *testing.T) {
 		w.Header().Set("Location", "https://contoso.sharepoint.com/dl?tempauth=TRAILERSECRET")
 		w.Header().Set("X-Download", "https://graph.microsoft.com/v1.0/x")
 	}))
-	pool := x509.NewCertPool()
-	pool.AddCert(graph.Certificate())
-	gu, _ := url.Parse(graph.URL)
-	h, _ := leakHandler(t, pol, nil, func(o *proxy.Options) {
-		o.Graph = gu
-		o.Transport = proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})
-	})
-	front := startTLS(t, h)
+	front := leakFront(t, pol, graph)
 	for _, p := range []string{"/v1.0/users/a@contoso.com/photo/$value", "/v1.0/users/a@contoso.com/events", "/v1.0/users/a@contoso.com/messages"} {
 		t.Run(p, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", front.URL+p, nil)
@@ -550,14 +557,7 @@ func TestStreamedAnswerNotHeldToBeRead(t *testing.T) {
 		<-release
 	}))
 	defer close(release)
-	pool := x509.NewCertPool()
-	pool.AddCert(graph.Certificate())
-	gu, _ := url.Parse(graph.URL)
-	h, _ := leakHandler(t, pol, nil, func(o *proxy.Options) {
-		o.Graph = gu
-		o.Transport = proxy.NewTransport(proxy.TransportOptions{RootCAs: pool, ResponseHeaderTimeout: 10 * time.Second})
-	})
-	front := startTLS(t, h)
+	front := leakFront(t, pol, graph)
 	req, _ := http.NewRequest("GET", front.URL+"/v1.0/users/a@contoso.com/events", nil)
 	req.Header.Set("Authorization", "Bearer x")
 	got := make(chan string, 1)
