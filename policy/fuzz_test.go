@@ -389,7 +389,10 @@ func namesPeople(v any) bool {
 	case map[string]any:
 		for k, e := range x {
 			lk := strings.ToLower(k)
-			if slices.Contains(personKeys, lk) || strings.HasSuffix(lk, bindSuffix) || namesPeople(e) {
+			// A member whose name ends in EmailAddress is a person's too
+			// (anyAddressMember), its end compared without case.
+			addressNamed := len(k) >= len(addressSuffix) && strings.EqualFold(k[len(k)-len(addressSuffix):], addressSuffix)
+			if slices.Contains(personKeys, lk) || strings.HasSuffix(lk, bindSuffix) || addressNamed || namesPeople(e) {
 				return true
 			}
 		}
