@@ -244,6 +244,13 @@ func usable(c *caller, actor *Actor, r *rule) bool {
 	return r.permission != "" && c.permissions[r.permission]
 }
 
+// serves reports whether rule r serves method and version to caller c
+// acting as actor (nil: app-only): what the trie's match asks of a rule
+// for the request as sent, and for each other reading of it.
+func (r *rule) serves(c *caller, actor *Actor, method, version string) bool {
+	return slices.Contains(r.methods, method) && slices.Contains(r.versions, version) && usable(c, actor, r)
+}
+
 // delegatedDenial is the denial of a delegated call before any rule: a
 // caller that does not declare delegated access.
 func delegatedDenial(c *caller, actor *Actor) (Decision, bool) {

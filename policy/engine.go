@@ -377,7 +377,7 @@ func (p *Policy) routeInto(rt *Routed, name string, actor *Actor, req *Request, 
 	c := rt.caller
 	if c != nil && (actor == nil || c.delegated != nil) && !isBatch(req) {
 		rt.rule = p.root.match(req.Segments, func(r *rule) bool {
-			return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
+			return r.serves(c, actor, req.Method, req.Version)
 		})
 		if rt.rule != nil && slices.ContainsFunc(req.Segments, readOtherwise) {
 			p.decidedAsRead(rt)

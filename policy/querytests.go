@@ -68,7 +68,7 @@ func (rt *Routed) countTestRefusal() string {
 	}
 	c, actor := rt.caller, rt.actor
 	r := rt.p.root.match(req.Segments[:n-1], func(r *rule) bool {
-		return slices.Contains(r.methods, "GET") && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
+		return r.serves(c, actor, "GET", req.Version)
 	})
 	if r == nil {
 		return ""

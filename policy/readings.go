@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -124,7 +123,7 @@ func castAt(seg string) bool {
 func (p *Policy) decidedAsRead(rt *Routed) {
 	c, actor, req, served := rt.caller, rt.actor, &rt.req, rt.rule
 	accept := func(r *rule) bool {
-		return slices.Contains(r.methods, req.Method) && slices.Contains(r.versions, req.Version) && usable(c, actor, r)
+		return r.serves(c, actor, req.Method, req.Version)
 	}
 	// Each segment in NFKC, as pieces at a '/' NFKC made (℀ is "a/c"),
 	// with the segment each piece is from, and each piece by its name.
